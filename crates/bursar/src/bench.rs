@@ -1,0 +1,230 @@
+//! `bursar bench`: throughput and latency, one JSON line per measured configuration.
+//!
+//! Benchmarks report figures; they assert nothing. Each runs the real server on a fresh
+//! database (SQLite in a temporary directory, or PostgreSQL: the `--database-url` given, or a
+//! private durable cluster started for the run) and cleans up after itself.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bursar_http::HttpConfig;
+use bursar_store::{Backend, Db, Location, PoolSettings};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::server::Server;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Which {
+    /// Create-customer requests over HTTP from concurrent clients.
+    Api(CommonArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Which database to measure.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: BackendChoice,
+    /// PostgreSQL to measure on (default: a private cluster started for the run).
+    #[arg(long, env = "BURSAR_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Measured seconds per configuration (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// Unmeasured seconds before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub warmup_secs: u64,
+}
+
+/// One measured configuration.
+#[derive(Debug, Serialize)]
+pub struct Figure {
+    pub bench: &'static str,
+    pub config: String,
+    pub backend: &'static str,
+    pub ops: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub ops_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Which::Api(common) => {
+            for backend in backends(common.backend) {
+                let figure = bench_api(backend, &common).await?;
+                println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn backends(choice: BackendChoice) -> Vec<Backend> {
+    match choice {
+        BackendChoice::Sqlite => vec![Backend::Sqlite],
+        BackendChoice::Postgres => vec![Backend::Postgres],
+        BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
+    }
+}
+
+/// A fresh database for a benchmark; the guard deletes a SQLite directory when dropped.
+pub async fn bench_location(
+    backend: Backend,
+    database_url: Option<&str>,
+) -> anyhow::Result<(Location, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::Builder::new().prefix("bursar-bench-").tempdir()?;
+            Ok((Location::SqliteDir(dir.path().to_path_buf()), Some(dir)))
+        }
+        Backend::Postgres => {
+            let url = match database_url {
+                Some(url) => url.to_owned(),
+                None => {
+                    let admin = crate::testing::start_private_cluster(true).await?;
+                    crate::testing::create_database(&admin).await?
+                }
+            };
+            Ok((Location::Postgres(url), None))
+        }
+    }
+}
+
+async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> {
+    let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
+    let db = Db::open(&location, &PoolSettings::default()).await?;
+    let (_, _, secret) =
+        crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
+    let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let url = format!("{}/v1/customers", server.base_url());
+    let key = Arc::new(secret.expose().to_owned());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()
+        .context("building the HTTP client")?;
+
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(args.warmup_secs);
+    let measure_until = measure_from + Duration::from_secs(args.duration_secs);
+    let mut tasks = Vec::with_capacity(args.clients);
+    for client_index in 0..args.clients {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us: Vec<u32> = Vec::new();
+            let mut errors = 0_u64;
+            let mut sequence = 0_u64;
+            loop {
+                let sent = Instant::now();
+                if sent >= measure_until {
+                    break;
+                }
+                sequence += 1;
+                let body = serde_json::json!({
+                    "email": format!("c{client_index}-{sequence}@bench.example"),
+                    "name": format!("Bench customer {client_index}-{sequence}"),
+                    "metadata": {"source": "bench"}
+                });
+                let response = client
+                    .post(&url)
+                    .bearer_auth(key.as_str())
+                    .header(
+                        "Idempotency-Key",
+                        format!("bench-{client_index}-{sequence}"),
+                    )
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = matches!(&response, Ok(r) if r.status().is_success());
+                if let Ok(r) = response {
+                    let _ = r.bytes().await;
+                }
+                if sent >= measure_from {
+                    if ok {
+                        let micros = sent.elapsed().as_micros();
+                        latencies_us.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies_us, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut part, part_errors) = task.await?;
+        latencies_us.append(&mut part);
+        errors += part_errors;
+    }
+    let seconds = Duration::from_secs(args.duration_secs).as_secs_f64();
+    server.shutdown().await?;
+    Ok(figure(
+        "api",
+        format!("create-customer-c{}", args.clients),
+        backend,
+        latencies_us,
+        errors,
+        seconds,
+    ))
+}
+
+/// Summarises latencies (microseconds) measured over `seconds`.
+pub fn figure(
+    bench: &'static str,
+    config: String,
+    backend: Backend,
+    mut latencies_us: Vec<u32>,
+    errors: u64,
+    seconds: f64,
+) -> Figure {
+    latencies_us.sort_unstable();
+    let ops = u64::try_from(latencies_us.len()).unwrap_or(u64::MAX);
+    let percentile_ms = |p: usize| -> f64 {
+        if latencies_us.is_empty() {
+            return 0.0;
+        }
+        // Nearest-rank percentile: the smallest value with at least p% of values at or below.
+        let rank = (latencies_us.len() * p).div_ceil(100).max(1);
+        f64::from(latencies_us[rank - 1]) / 1000.0
+    };
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    Figure {
+        bench,
+        config,
+        backend: backend.as_str(),
+        ops,
+        errors,
+        seconds,
+        ops_per_sec: round(ops as f64 / seconds),
+        p50_ms: round(percentile_ms(50)),
+        p99_ms: round(percentile_ms(99)),
+        max_ms: round(
+            latencies_us
+                .last()
+                .map(|&v| f64::from(v) / 1000.0)
+                .unwrap_or(0.0),
+        ),
+    }
+}

@@ -1,0 +1,127 @@
+//! First start: the default workspace and its admin key; and `--demo` data.
+
+use bursar_domain::auth::Scope;
+use bursar_domain::customer::Customer;
+use bursar_domain::customer::NewCustomer;
+use bursar_domain::id::{CustomerId, WorkspaceId};
+use bursar_store::api_keys::{self, ApiKey, Secret};
+use bursar_store::workspaces::{self, Workspace};
+use bursar_store::{customers, Conn, Db, StoreError};
+
+/// What the first start created, to tell the operator once.
+#[derive(Debug)]
+pub struct FirstStart {
+    pub workspace: Workspace,
+    pub key: ApiKey,
+    pub secret: Secret,
+}
+
+/// Creates the default workspace and an admin key when the database has none. Returns the key
+/// (with its secret, shown only now) when it created one.
+pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreError> {
+    let now = db.now();
+    db.write(Box::new(move |conn: &mut Conn| {
+        Box::pin(async move {
+            if api_keys::count(conn).await? > 0 {
+                return Ok(None);
+            }
+            let workspace = match workspaces::list(conn).await?.into_iter().next() {
+                Some(existing) => existing,
+                None => {
+                    let created = Workspace {
+                        id: WorkspaceId::new(),
+                        name: "Default".into(),
+                        created_at: now,
+                    };
+                    workspaces::insert(conn, &created).await?;
+                    created
+                }
+            };
+            let (key, secret) = api_keys::create(
+                conn,
+                &workspace.id,
+                "admin (first start)",
+                Scope::Admin,
+                now,
+            )
+            .await?;
+            Ok(Some(FirstStart {
+                workspace,
+                key,
+                secret,
+            }))
+        })
+    }))
+    .await
+}
+
+/// Creates a workspace with an admin key: used by `bursar workspaces create`, tests and benches.
+pub async fn create_workspace(
+    db: &Db,
+    name: &str,
+    scope: Scope,
+) -> Result<(Workspace, ApiKey, Secret), StoreError> {
+    let now = db.now();
+    let name = name.to_owned();
+    db.write(Box::new(move |conn: &mut Conn| {
+        Box::pin(async move {
+            let workspace = Workspace {
+                id: WorkspaceId::new(),
+                name,
+                created_at: now,
+            };
+            workspaces::insert(conn, &workspace).await?;
+            let (key, secret) = api_keys::create(conn, &workspace.id, "admin", scope, now).await?;
+            Ok((workspace, key, secret))
+        })
+    }))
+    .await
+}
+
+/// The demo customers: a few real-looking payers, so a new user sees data at once.
+const DEMO_CUSTOMERS: [(&str, &str, &str); 4] = [
+    (
+        "Ada Lovelace",
+        "ada@analytical-engines.example",
+        "enterprise",
+    ),
+    ("Grace Hopper", "grace@cobol.example", "growth"),
+    (
+        "Katherine Johnson",
+        "katherine@trajectories.example",
+        "starter",
+    ),
+    ("Hedy Lamarr", "hedy@frequency-hopping.example", "growth"),
+];
+
+/// Seeds demo data into the first workspace if it has no customers yet. Returns how many
+/// customers it created (0 when the data was already there).
+pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
+    let now = db.now();
+    db.write(Box::new(move |conn: &mut Conn| {
+        Box::pin(async move {
+            let Some(workspace) = workspaces::list(conn).await?.into_iter().next() else {
+                return Ok(0);
+            };
+            if customers::count(conn, &workspace.id).await? > 0 {
+                return Ok(0);
+            }
+            for (name, email, plan) in DEMO_CUSTOMERS {
+                let metadata = [("plan".to_owned(), plan.to_owned())].into_iter().collect();
+                let new = NewCustomer::parse(Some(email), Some(name), Some(metadata))
+                    .map_err(|e| StoreError::Corrupt(format!("BUG: demo customer invalid: {e}")))?;
+                let customer = Customer {
+                    id: CustomerId::new(),
+                    email: new.email,
+                    name: new.name,
+                    metadata: new.metadata,
+                    created_at: now,
+                    updated_at: now,
+                };
+                customers::insert(conn, &workspace.id, &customer).await?;
+            }
+            Ok(DEMO_CUSTOMERS.len())
+        })
+    }))
+    .await
+}

@@ -1,0 +1,343 @@
+//! The command line: `bursar serve | migrate | keys | workspaces | bench`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bursar_domain::auth::Scope;
+use bursar_domain::id::{ApiKeyId, WorkspaceId};
+use bursar_http::HttpConfig;
+use bursar_store::{api_keys, workspaces, Conn, Db, Location, PoolSettings};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::bootstrap;
+use crate::server::{termination_signal, Server};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bursar",
+    version,
+    about = "Bursar: contract-to-cash in one binary.",
+    long_about = "Bursar: contract-to-cash in one binary. Embedded SQLite by default \
+                  (no other process needed); PostgreSQL with --database-url."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage workspaces (tenants).
+    Workspaces {
+        #[command(subcommand)]
+        command: WorkspacesCommand,
+    },
+    /// Measure throughput and latency; prints one JSON line per configuration.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "BURSAR_DATA_DIR", default_value = "./bursar-data")]
+    pub data_dir: PathBuf,
+    /// Use PostgreSQL instead: postgres://user:password@host:port/database
+    #[arg(long, env = "BURSAR_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    pub fn location(&self) -> anyhow::Result<Location> {
+        Ok(Location::from_options(
+            self.database_url.as_deref(),
+            &self.data_dir,
+        )?)
+    }
+
+    pub async fn open(&self) -> anyhow::Result<Db> {
+        let location = self.location()?;
+        Db::open(&location, &PoolSettings::default())
+            .await
+            .with_context(|| format!("opening {}", location.redacted()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "BURSAR_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Seed demonstration data into an empty database.
+    #[arg(long, env = "BURSAR_DEMO")]
+    pub demo: bool,
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "BURSAR_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BURSAR_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Requests running longer than this are answered 503.
+    #[arg(long, env = "BURSAR_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// What the key may do: admin, read_only.
+        #[arg(long, default_value = "admin")]
+        scope: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "created from the command line")]
+        name: String,
+        /// The workspace (ws_…); defaults to the first workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key by id (key_…). Running servers refuse it within seconds.
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspacesCommand {
+    /// Create a workspace with an admin key, and print the key's secret once.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        name: String,
+    },
+    /// List workspaces.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BURSAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            init_logging(LogFormat::Text);
+            let location = db.location()?;
+            db.open().await?.close().await;
+            println!("migrations applied to {}", location.redacted());
+            Ok(())
+        }
+        Command::Keys { command } => keys(command).await,
+        Command::Workspaces { command } => workspaces_command(command).await,
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let location = args.db.location()?;
+    let db = args.db.open().await?;
+    tracing::info!(database = %location.redacted(), "database ready");
+    if let Some(first) = bootstrap::ensure_initialized(&db).await? {
+        // Printed, never logged: the secret exists nowhere else.
+        println!(
+            "\nFirst start: created workspace {} and an admin API key.\n\
+             Secret key (shown only this once, store it now):\n\n    {}\n\n\
+             Try: curl -H 'Authorization: Bearer {}' http://{}/v1/customers\n",
+            first.workspace.id,
+            first.secret.expose(),
+            first.secret.expose(),
+            args.addr
+        );
+    }
+    if args.demo {
+        let seeded = bootstrap::seed_demo(&db).await?;
+        tracing::info!(customers = seeded, "demo data ready");
+    }
+    let config = HttpConfig {
+        body_limit_bytes: args.body_limit_bytes,
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        ..HttpConfig::default()
+    };
+    let server = Server::start(db, config, args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    tracing::info!(addr = %server.addr, docs = %format!("{}/docs", server.base_url()), "serving");
+    let stop = server.stop_token();
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("shutting down: draining requests");
+        stop.cancel();
+    });
+    server.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn first_workspace(conn: &mut Conn, given: Option<&str>) -> anyhow::Result<WorkspaceId> {
+    if let Some(id) = given {
+        let id = WorkspaceId::parse(id, "workspace")?;
+        workspaces::get(conn, &id)
+            .await?
+            .context("no such workspace")?;
+        return Ok(id);
+    }
+    let first = workspaces::list(conn).await?.into_iter().next();
+    Ok(first
+        .context("no workspace yet: run `bursar serve` once, or `bursar workspaces create`")?
+        .id)
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            db,
+            scope,
+            name,
+            workspace,
+        } => {
+            let scope = Scope::parse(&scope)?;
+            let db = db.open().await?;
+            let workspace_id = {
+                let mut conn = db.reader().await?;
+                first_workspace(&mut conn, workspace.as_deref()).await?
+            };
+            let now = db.now();
+            let (key, secret) = db
+                .write(Box::new(move |conn: &mut Conn| {
+                    Box::pin(async move {
+                        api_keys::create(conn, &workspace_id, &name, scope, now).await
+                    })
+                }))
+                .await?;
+            println!(
+                "created {} (scope {}, workspace {})",
+                key.id,
+                key.scope.as_str(),
+                key.workspace_id
+            );
+            println!("secret (shown only this once): {}", secret.expose());
+            db.close().await;
+        }
+        KeysCommand::List { db } => {
+            let db = db.open().await?;
+            let keys = {
+                let mut conn = db.reader().await?;
+                api_keys::list(&mut conn).await?
+            };
+            println!(
+                "{:<32} {:<32} {:<10} {:<10} {:<28} name",
+                "id", "workspace", "scope", "secret", "status"
+            );
+            for key in keys {
+                let status = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.to_rfc3339()),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<32} {:<32} {:<10} …{:<9} {:<28} {}",
+                    key.id,
+                    key.workspace_id,
+                    key.scope.as_str(),
+                    key.secret_hint,
+                    status,
+                    key.name
+                );
+            }
+            db.close().await;
+        }
+        KeysCommand::Revoke { db, id } => {
+            let id = ApiKeyId::parse(&id, "id")?;
+            let db = db.open().await?;
+            let now = db.now();
+            let target = id.clone();
+            let found = db
+                .write(Box::new(move |conn: &mut Conn| {
+                    Box::pin(async move { api_keys::revoke(conn, &target, now).await })
+                }))
+                .await?;
+            db.close().await;
+            anyhow::ensure!(found, "no such key: {id}");
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
+    match command {
+        WorkspacesCommand::Create { db, name } => {
+            let db = db.open().await?;
+            let (workspace, key, secret) =
+                bootstrap::create_workspace(&db, &name, Scope::Admin).await?;
+            println!("created workspace {} ({})", workspace.id, workspace.name);
+            println!(
+                "admin key {} secret (shown only this once): {}",
+                key.id,
+                secret.expose()
+            );
+            db.close().await;
+        }
+        WorkspacesCommand::List { db } => {
+            let db = db.open().await?;
+            let list = {
+                let mut conn = db.reader().await?;
+                workspaces::list(&mut conn).await?
+            };
+            for workspace in list {
+                println!(
+                    "{} {} {}",
+                    workspace.id,
+                    workspace.created_at.to_rfc3339(),
+                    workspace.name
+                );
+            }
+            db.close().await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Serving: bind, run, and shut down cleanly.
+//!
+//! On SIGTERM or Ctrl-C the server stops accepting connections, lets in-flight requests finish,
+//! stops background work at a safe point (between batches), waits for the database writer to
+//! commit what it holds, and exits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bursar_http::HttpConfig;
+use bursar_store::Db;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub db: Db,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), std::io::Error>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// How often expired idempotency keys are swept, and how many per sweep.
+const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free one) and starts serving in the background.
+    pub async fn start(db: Db, config: HttpConfig, addr: SocketAddr) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let app = bursar_http::app(db.clone(), config);
+        let graceful = stop.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { graceful.cancelled().await })
+                .await
+        });
+        let background = vec![tokio::spawn(sweep_idempotency_keys(
+            db.clone(),
+            stop.clone(),
+        ))];
+        Ok(Server {
+            addr,
+            db,
+            stop,
+            task,
+            background,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Waits until the server stops (see [`Server::stop_token`]), then drains and closes.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let Server {
+            db,
+            stop,
+            task,
+            background,
+            ..
+        } = self;
+        let served = match task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(std::io::Error::other(join_error)),
+        };
+        stop.cancel();
+        for job in background {
+            let _ = job.await;
+        }
+        db.close().await;
+        served
+    }
+
+    /// Stops accepting, drains in-flight requests and background work, closes the database.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+}
+
+async fn sweep_idempotency_keys(db: Db, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(IDEMPOTENCY_SWEEP_INTERVAL) => {}
+        }
+        let now = db.now();
+        let swept = db
+            .write(Box::new(move |conn: &mut bursar_store::Conn| {
+                Box::pin(bursar_store::idempotency::sweep_expired(
+                    conn,
+                    now,
+                    IDEMPOTENCY_SWEEP_KEYS_MAX,
+                ))
+            }))
+            .await;
+        match swept {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "swept expired idempotency keys"),
+            Err(error) => tracing::warn!(error = %error, "idempotency key sweep failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,162 @@
+//! Prefixed, time-sortable identifiers, one newtype per entity.
+//!
+//! An id is `<prefix>_<ulid>` with the ULID in lowercase Crockford base32, e.g.
+//! `cus_01jdx2k3m4n5p6q7r8s9t0v1w2`. ULIDs begin with their millisecond timestamp and the
+//! generator is monotonic within a millisecond, so ids sort by creation time both as strings
+//! and in database indexes: inserts append to the primary-key b-tree, and cursor pagination
+//! can order by id alone.
+
+use std::sync::Mutex;
+
+use crate::ValidationError;
+
+static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+
+/// A new ULID, strictly greater than every ULID this process produced before.
+fn next_ulid() -> ulid::Ulid {
+    let mut guard = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let generator = guard.get_or_insert_with(ulid::Generator::new);
+    match generator.generate() {
+        Ok(id) => id,
+        // The 80 random bits overflowed within one millisecond (2^80 ids): wait for the clock.
+        Err(_) => {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+        }
+    }
+}
+
+/// Length of the ULID part of an id.
+pub const ULID_LENGTH: usize = 26;
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id, greater than every id of this type generated before by this process.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                Self(format!("{}_{}", $prefix, next_ulid().to_string().to_ascii_lowercase()))
+            }
+
+            /// Parses an id received from outside; `param` names where it came from.
+            pub fn parse(value: &str, param: &str) -> Result<Self, ValidationError> {
+                let body = value
+                    .strip_prefix(concat!($prefix, "_"))
+                    .ok_or_else(|| {
+                        ValidationError::invalid(
+                            param,
+                            format!("Invalid id '{value}': expected an id starting with '{}_'.", $prefix),
+                        )
+                    })?;
+                if body.len() != ULID_LENGTH || ulid::Ulid::from_string(body).is_err() {
+                    return Err(ValidationError::invalid(
+                        param,
+                        format!("Invalid id '{value}': malformed."),
+                    ));
+                }
+                Ok(Self(format!("{}_{}", $prefix, body.to_ascii_lowercase())))
+            }
+
+            /// Rebuilds an id read back from storage, where it was written by `new`.
+            pub fn from_trusted(value: String) -> Self {
+                debug_assert!(value.starts_with($prefix), "BUG: stored id without prefix");
+                Self(value)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value, "id")
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A workspace: the tenant every record belongs to.
+    WorkspaceId,
+    "ws"
+);
+prefixed_id!(
+    /// An API key's public identifier (not the secret).
+    ApiKeyId,
+    "key"
+);
+prefixed_id!(
+    /// A customer.
+    CustomerId,
+    "cus"
+);
+prefixed_id!(
+    /// An HTTP request, echoed in `X-Request-Id` and in every log line of the request.
+    RequestId,
+    "req"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_and_strictly_increasing() {
+        let mut previous = CustomerId::new();
+        for _ in 0..10_000 {
+            let next = CustomerId::new();
+            assert!(next.as_str().starts_with("cus_"));
+            assert!(next > previous, "{next} should sort after {previous}");
+            previous = next;
+        }
+    }
+
+    #[test]
+    fn parse_accepts_own_ids_and_refuses_foreign_ones() {
+        let id = CustomerId::new();
+        assert_eq!(CustomerId::parse(id.as_str(), "id").unwrap(), id);
+        let upper = format!("cus_{}", id.as_str()[4..].to_ascii_uppercase());
+        assert_eq!(CustomerId::parse(&upper, "id").unwrap(), id);
+        assert_eq!(
+            CustomerId::parse("ws_01jdx2k3m4n5p6q7r8s9t0v1w2", "id")
+                .unwrap_err()
+                .param,
+            "id"
+        );
+        assert!(CustomerId::parse("cus_short", "id").is_err());
+        assert!(
+            CustomerId::parse("cus_01jdx2k3m4n5p6q7r8s9t0v1wu", "id").is_err(),
+            "u is not Crockford"
+        );
+        assert!(CustomerId::parse("", "id").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Bursar's domain: validated values and the rules they obey.
+//!
+//! Nothing in this crate performs I/O or knows about SQL or HTTP. Every type that comes from the
+//! outside world is parsed here into a value that cannot be invalid ("parse, don't validate"),
+//! so the storage and HTTP layers never re-check what the domain already guarantees.
+
+pub mod auth;
+pub mod customer;
+pub mod error;
+pub mod id;
+pub mod metadata;
+pub mod page;
+pub mod time;
+
+pub use error::ValidationError;

@@ -1,0 +1,219 @@
+//! `/v1/customers`: the first resource, and the model for every later one.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::customer::{Customer, CustomerUpdate, NewCustomer};
+use bursar_domain::id::CustomerId;
+use bursar_domain::page::PageRequest;
+use bursar_store::customers;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{double_option, Mutation, Principal, QueryParams};
+use crate::list::{page_params, ListResponse};
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer, list_customers))
+        .routes(routes!(get_customer, update_customer))
+}
+
+/// A customer as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerObject {
+    /// `cus_` followed by a time-sortable ULID.
+    #[schema(example = "cus_01jdx2k3m4n5p6q7r8s9t0v1w2")]
+    pub id: String,
+    /// Always `customer`.
+    #[schema(example = "customer")]
+    pub object: &'static str,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Customer> for CustomerObject {
+    fn from(c: Customer) -> Self {
+        CustomerObject {
+            id: c.id.to_string(),
+            object: "customer",
+            email: c.email.map(|e| e.as_str().to_owned()),
+            name: c.name.map(|n| n.as_str().to_owned()),
+            metadata: c.metadata.as_map().clone(),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: Option<String>,
+    #[schema(example = "Ada Lovelace")]
+    pub name: Option<String>,
+    /// Up to 50 keys of at most 40 characters, values of at most 500.
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    /// Absent: unchanged. `null`: cleared.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    /// Absent: unchanged. `null`: cleared.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// Keys to set; a key set to `null` or `""` is removed. Other keys are kept.
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Create a customer.
+#[utoipa::path(
+    post, path = "/v1/customers", tag = "customers",
+    request_body = CreateCustomerRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat returns the first response.")),
+    responses(
+        (status = 200, description = "The new customer", body = CustomerObject),
+        (status = 400, description = "Invalid input; `param` names the field", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn create_customer(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreateCustomerRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let new = NewCustomer::parse(body.email.as_deref(), body.name.as_deref(), body.metadata)?;
+    state
+        .mutate(&principal, request.idempotency, move |cx| {
+            Box::pin(async move {
+                let customer = Customer {
+                    id: CustomerId::new(),
+                    email: new.email,
+                    name: new.name,
+                    metadata: new.metadata,
+                    created_at: cx.now,
+                    updated_at: cx.now,
+                };
+                customers::insert(cx.conn, cx.workspace_id, &customer).await?;
+                Ok((StatusCode::OK, CustomerObject::from(customer)))
+            })
+        })
+        .await
+}
+
+/// Retrieve a customer.
+#[utoipa::path(
+    get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "The customer's id")),
+    responses(
+        (status = 200, body = CustomerObject),
+        (status = 404, description = "No such customer in this workspace", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_customer(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerObject>, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let mut conn = state.db.reader().await?;
+    let customer = customers::get(&mut conn, &principal.workspace_id, &id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
+    Ok(Json(customer.into()))
+}
+
+/// Update a customer. Fields not given are left unchanged.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}", tag = "customers",
+    request_body = UpdateCustomerRequest,
+    params(
+        ("id" = String, Path, description = "The customer's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe."),
+    ),
+    responses(
+        (status = 200, body = CustomerObject),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn update_customer(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<UpdateCustomerRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let body = request.body;
+    let update = CustomerUpdate::parse(
+        body.email.as_ref().map(|e| e.as_deref()),
+        body.name.as_ref().map(|n| n.as_deref()),
+        body.metadata,
+    )?;
+    state
+        .mutate(&principal, request.idempotency, move |cx| {
+            Box::pin(async move {
+                let current = customers::get(cx.conn, cx.workspace_id, &id, true)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
+                let updated = update.applied_to(&current, cx.now)?;
+                customers::update(cx.conn, cx.workspace_id, &updated).await?;
+                Ok((StatusCode::OK, CustomerObject::from(updated)))
+            })
+        })
+        .await
+}
+
+/// List customers, newest first.
+#[utoipa::path(
+    get, path = "/v1/customers", tag = "customers",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 10"),
+        ("starting_after" = Option<String>, Query, description = "A customer id: the page after it"),
+        ("ending_before" = Option<String>, Query, description = "A customer id: the page before it"),
+    ),
+    responses((status = 200, body = ListResponse<CustomerObject>), (status = 400, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn list_customers(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<CustomerObject>>, ApiError> {
+    let page: PageRequest = page_params(&query, &[], |value, param| {
+        CustomerId::parse(value, param).map(String::from)
+    })?;
+    let mut conn = state.db.reader().await?;
+    let page = customers::list(&mut conn, &principal.workspace_id, &page).await?;
+    Ok(Json(ListResponse::new(
+        "/v1/customers",
+        page,
+        CustomerObject::from,
+    )))
+}
+
+fn parse_customer_id(id: &str) -> Result<CustomerId, ApiError> {
+    // A malformed id cannot name any customer: answer as for a missing one.
+    CustomerId::parse(id, "id").map_err(|_| ApiError::not_found("customer", id))
+}

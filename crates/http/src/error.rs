@@ -1,0 +1,156 @@
+//! The one error format of the API: `{"error": {"type", "code", "message", "param"}}`.
+//!
+//! `type` says how a client should react (fix the request, fix the key, retry later), `code` is
+//! a stable machine-readable reason, `message` is for people, and `param` names the offending
+//! field when there is one. Internal failures are logged with detail and answered with a
+//! generic message: nothing about the database or the code leaks to the caller.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bursar_domain::ValidationError;
+use bursar_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// The request is malformed or breaks a rule: fix it before retrying.
+    InvalidRequestError,
+    /// The API key is missing, invalid or revoked.
+    AuthenticationError,
+    /// The API key is valid but its scope does not allow this.
+    PermissionError,
+    /// The Idempotency-Key was used for a different request.
+    IdempotencyError,
+    /// The request conflicts with the current state of an object.
+    StateError,
+    /// Bursar failed; retrying with the same Idempotency-Key is safe.
+    ApiError,
+}
+
+/// An error answered to an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: ErrorType,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
+    /// Stable, machine-readable reason, e.g. `parameter_invalid`, `resource_missing`.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: ErrorType,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn invalid(code: &'static str, param: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: ErrorType::InvalidRequestError,
+            code,
+            message: message.into(),
+            param,
+        }
+    }
+
+    pub fn not_found(resource: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequestError,
+            "resource_missing",
+            format!("No such {resource}: '{id}'."),
+        )
+        .with_param("id")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::ApiError,
+            "internal_error",
+            "Bursar failed to process the request. It is safe to retry with the same Idempotency-Key.",
+        )
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind,
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                param: self.param.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::invalid(error.code, Some(error.param), error.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::WriterStopped => {
+                tracing::warn!(error = %error, "write refused: shutting down");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorType::ApiError,
+                    "shutting_down",
+                    "Bursar is shutting down; retry with the same Idempotency-Key.",
+                )
+            }
+            _ => {
+                tracing::error!(error = %error, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}

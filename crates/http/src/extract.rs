@@ -1,0 +1,404 @@
+//! Extractors: how a request becomes validated input, or a clear error naming what is wrong.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use bursar_domain::auth::{Permission, Scope};
+use bursar_domain::id::{ApiKeyId, WorkspaceId};
+use bursar_store::idempotency::IDEMPOTENCY_KEY_LENGTH_MAX;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorType};
+use crate::AppState;
+
+/// The authenticated caller: an API key of one workspace.
+///
+/// Extracting it checks the key and that its scope allows the request's method (reads for
+/// `GET`/`HEAD`, writes for everything else), so a new route cannot forget authorization.
+/// Routes that need more call [`Principal::require`].
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub workspace_id: WorkspaceId,
+    pub key_id: ApiKeyId,
+    pub scope: Scope,
+}
+
+impl Principal {
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.scope.allows(permission) {
+            return Ok(());
+        }
+        let action = match permission {
+            Permission::Read => "read",
+            Permission::Write => "write",
+            Permission::Admin => "administer",
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorType::PermissionError,
+            "insufficient_scope",
+            format!(
+                "This API key has the '{}' scope, which cannot {action}.",
+                self.scope.as_str()
+            ),
+        ))
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |code: &'static str, message: &str| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorType::AuthenticationError,
+                code,
+                message,
+            )
+        };
+        let header_value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                unauthorized(
+                    "api_key_missing",
+                    "No API key provided. Send it as 'Authorization: Bearer sk_...'.",
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                unauthorized("api_key_invalid", "The Authorization header is malformed.")
+            })?;
+        let secret = header_value
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                unauthorized(
+                    "api_key_invalid",
+                    "The Authorization header must be 'Bearer <secret key>'.",
+                )
+            })?;
+        let key = state
+            .keys
+            .authenticate(&state.db, secret)
+            .await?
+            .ok_or_else(|| {
+                unauthorized(
+                    "api_key_invalid",
+                    "Invalid API key: it is unknown or has been revoked.",
+                )
+            })?;
+        let principal = Principal {
+            workspace_id: key.workspace_id,
+            key_id: key.id,
+            scope: key.scope,
+        };
+        let needed = match parts.method {
+            Method::GET | Method::HEAD => Permission::Read,
+            _ => Permission::Write,
+        };
+        principal.require(needed)?;
+        Ok(principal)
+    }
+}
+
+/// A JSON body with its `Idempotency-Key`, read once so the key's fingerprint covers exactly the
+/// bytes that were parsed.
+#[derive(Debug)]
+pub struct Mutation<T> {
+    pub body: T,
+    pub idempotency: Idempotency,
+}
+
+/// The idempotency key of a request, if any, and the fingerprint of the request it was used on.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: Option<String>,
+    pub fingerprint: String,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let key = idempotency_key(&parts)?;
+        check_content_type(&parts)?;
+        let bytes = axum::body::to_bytes(body, state.config.body_limit_bytes)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorType::InvalidRequestError,
+                    "body_too_large",
+                    format!(
+                        "The request body exceeds {} bytes.",
+                        state.config.body_limit_bytes
+                    ),
+                )
+            })?;
+        let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
+        fingerprint_input.extend_from_slice(parts.method.as_str().as_bytes());
+        fingerprint_input.push(b' ');
+        fingerprint_input.extend_from_slice(parts.uri.path().as_bytes());
+        fingerprint_input.push(b'\n');
+        fingerprint_input.extend_from_slice(&bytes);
+        let fingerprint = bursar_store::sha256_hex(&fingerprint_input);
+        // An empty body means "no parameters", as for a POST that only triggers an action.
+        let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        let body = parse_json(json)?;
+        Ok(Mutation {
+            body,
+            idempotency: Idempotency { key, fingerprint },
+        })
+    }
+}
+
+fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = |message: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::IdempotencyError,
+            "idempotency_key_invalid",
+            message,
+        )
+        .with_param("Idempotency-Key")
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("The Idempotency-Key must be ASCII text."))?;
+    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LENGTH_MAX {
+        return Err(invalid(
+            "The Idempotency-Key must be 1 to 255 characters long.",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
+    let Some(value) = parts.headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if media.eq_ignore_ascii_case("application/json") || media.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorType::InvalidRequestError,
+        "content_type_unsupported",
+        format!("Content-Type '{media}' is not supported: send application/json."),
+    ))
+}
+
+/// Parses JSON, turning serde's errors into 400s that name the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer.end().map_err(|e| {
+        ApiError::invalid(
+            "json_invalid",
+            None,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    Ok(value)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let path = error.path().to_string();
+    let inner = error.inner();
+    if matches!(
+        inner.classify(),
+        Category::Syntax | Category::Eof | Category::Io
+    ) {
+        return ApiError::invalid(
+            "json_invalid",
+            None,
+            format!("The body is not valid JSON: {inner}."),
+        );
+    }
+    // serde ends data errors with " at line L column C"; the field name says more.
+    let full = inner.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full).to_owned();
+    let join = |field: &str| {
+        if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    if let Some(field) = backticked(&message, "unknown field `") {
+        // The path already ends at the unknown field.
+        let param = if path == "." { field } else { path.clone() };
+        return ApiError::invalid(
+            "parameter_unknown",
+            Some(param.clone()),
+            format!("Received unknown parameter: {param}."),
+        );
+    }
+    if let Some(field) = backticked(&message, "missing field `") {
+        let param = join(&field);
+        return ApiError::invalid(
+            "parameter_missing",
+            Some(param.clone()),
+            format!("Missing required parameter: {param}."),
+        );
+    }
+    if path == "." {
+        return ApiError::invalid(
+            "parameter_invalid",
+            None,
+            format!("Invalid request body: {message}."),
+        );
+    }
+    ApiError::invalid(
+        "parameter_invalid",
+        Some(path.clone()),
+        format!("Invalid value for {path}: {message}."),
+    )
+}
+
+fn backticked(message: &str, lead: &str) -> Option<String> {
+    let rest = message.strip_prefix(lead)?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+/// Query parameters as name/value pairs, checked by the handler so errors name the parameter.
+#[derive(Debug, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).map_err(|e| {
+            ApiError::invalid(
+                "parameter_invalid",
+                None,
+                format!("Malformed query string: {e}."),
+            )
+        })?;
+        Ok(QueryParams(pairs))
+    }
+}
+
+impl QueryParams {
+    /// Refuses parameters other than `allowed`, and repeated ones.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        for (index, (name, _)) in self.0.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(ApiError::invalid(
+                    "parameter_unknown",
+                    Some(name.clone()),
+                    format!("Received unknown parameter: {name}."),
+                ));
+            }
+            if self.0[..index].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::invalid(
+                    "parameter_invalid",
+                    Some(name.clone()),
+                    format!("Parameter {name} was given more than once."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.text(name)
+            .map(|value| {
+                value.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid(
+                        "parameter_invalid",
+                        Some(name.to_owned()),
+                        format!("Invalid integer for {name}: '{value}'."),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: Option<String>,
+        count: i64,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        flag: bool,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<Body>(br#"{"count": "x"}"#).unwrap_err();
+        assert_eq!(
+            (err.code, err.param.as_deref()),
+            ("parameter_invalid", Some("count"))
+        );
+        let err = parse_json::<Body>(br#"{"count": 1, "colour": 2}"#).unwrap_err();
+        assert_eq!(
+            (err.code, err.param.as_deref()),
+            ("parameter_unknown", Some("colour"))
+        );
+        let err = parse_json::<Body>(br#"{"email": null}"#).unwrap_err();
+        assert_eq!(
+            (err.code, err.param.as_deref()),
+            ("parameter_missing", Some("count"))
+        );
+        let err = parse_json::<Body>(br#"{"count": 1, "nested": {"flag": 3}}"#).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("nested.flag"));
+        let err = parse_json::<Body>(br#"{"count": 1, "nested": {"flog": true}}"#).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("nested.flog"));
+        let err = parse_json::<Body>(b"{\"count\": ").unwrap_err();
+        assert_eq!((err.code, err.param), ("json_invalid", None));
+        let err = parse_json::<Body>(b"{\"count\": 1} trailing").unwrap_err();
+        assert_eq!(err.code, "json_invalid");
+        let err = parse_json::<Body>(b"[1]").unwrap_err();
+        assert_eq!((err.code, err.status.as_u16()), ("parameter_invalid", 400));
+    }
+}

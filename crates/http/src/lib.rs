@@ -1,0 +1,156 @@
+//! Bursar's JSON HTTP API.
+//!
+//! [`app`] builds the whole router from a [`Db`] and an [`HttpConfig`]; `serve` lives in the
+//! binary, so tests can run the same router on a port of their own. Each resource module
+//! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
+//! without appearing in `/openapi.json`.
+
+pub mod customers;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod list;
+pub mod mutate;
+pub mod ops;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use bursar_store::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, ErrorType};
+use crate::keys::KeyCache;
+
+/// Limits and timeouts of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    /// How long an authenticated key is trusted without asking the database again.
+    pub api_key_cache_ttl: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            api_key_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<HttpConfig>,
+    pub keys: Arc<KeyCache>,
+    pub metrics: PrometheusHandle,
+    pub openapi_json: Arc<String>,
+    pub docs_html: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Bursar API",
+        description = "Bursar: contract-to-cash. Customers, and every capability built on them.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "customers", description = "The people and businesses that pay"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sk_…")
+                    .description(Some("A secret API key: `Authorization: Bearer sk_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(customers::router())
+        .merge(ops::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The whole application, ready to serve.
+pub fn app(db: Db, config: HttpConfig) -> Router {
+    let (router, spec) = routes();
+    let spec_value = serde_json::to_value(&spec).unwrap_or_default();
+    let state = AppState {
+        db,
+        keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
+        config: Arc::new(config),
+        metrics: telemetry::prometheus(),
+        openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),
+        docs_html: Arc::new(ops::render_docs(&spec_value)),
+    };
+    router
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorType::InvalidRequestError,
+                "route_missing",
+                "No such route. See /docs for the API reference.",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorType::InvalidRequestError,
+                "method_not_allowed",
+                "This route does not accept that method. See /docs.",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::timeout,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(telemetry::MakeRequestIds))
+                .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(telemetry::track_metrics))
+                .layer(CatchPanicLayer::custom(|_| {
+                    tracing::error!("BUG: a request handler panicked");
+                    ApiError::internal().into_response()
+                })),
+        )
+        .with_state(state)
+}

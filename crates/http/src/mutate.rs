@@ -1,0 +1,128 @@
+//! The one way HTTP handlers change state: [`AppState::mutate`].
+//!
+//! It runs the handler's work as a database write job, honours the request's Idempotency-Key in
+//! the same transaction (claim, replay, or refuse a mismatch) and saves the response with the
+//! effects, so that a change and its stored response commit or roll back together. Later
+//! capabilities add their domain events to the same transaction here.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::time::Timestamp;
+use bursar_store::idempotency::{self, Claim};
+use bursar_store::Conn;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::error::{ApiError, ErrorType};
+use crate::extract::{Idempotency, Principal};
+use crate::AppState;
+
+/// What a mutation's work sees: the connection inside the transaction, the caller, and the
+/// instant the mutation happens at (one `now` for every row it writes).
+pub struct Context<'c> {
+    pub conn: &'c mut Conn,
+    pub workspace_id: &'c WorkspaceId,
+    pub now: Timestamp,
+}
+
+/// A saved or fresh response: status and JSON body.
+struct Stored {
+    status: u16,
+    body: String,
+    replayed: bool,
+}
+
+impl AppState {
+    /// Runs `work` in a transaction with idempotency, returning its JSON response.
+    pub async fn mutate<T, F>(
+        &self,
+        principal: &Principal,
+        idempotency: Idempotency,
+        work: F,
+    ) -> Result<Response, ApiError>
+    where
+        T: Serialize + Send + 'static,
+        F: for<'c> FnOnce(Context<'c>) -> BoxFuture<'c, Result<(StatusCode, T), ApiError>>
+            + Send
+            + 'static,
+    {
+        let workspace_id = principal.workspace_id.clone();
+        let now = self.db.now();
+        let stored = self
+            .db
+            .write(Box::new(move |conn: &mut Conn| {
+                Box::pin(async move {
+                    if let Some(key) = &idempotency.key {
+                        let claim = idempotency::claim(
+                            conn,
+                            &workspace_id,
+                            key,
+                            &idempotency.fingerprint,
+                            now,
+                        )
+                        .await?;
+                        match claim {
+                            Claim::Execute => {}
+                            Claim::Replay { status, body } => {
+                                return Ok(Stored {
+                                    status,
+                                    body,
+                                    replayed: true,
+                                });
+                            }
+                            Claim::Mismatch => return Err(key_reused(key)),
+                        }
+                    }
+                    let context = Context {
+                        conn: &mut *conn,
+                        workspace_id: &workspace_id,
+                        now,
+                    };
+                    let (status, value) = work(context).await?;
+                    let body = serde_json::to_string(&value).map_err(|e| {
+                        tracing::error!(error = %e, "BUG: response did not serialize");
+                        ApiError::internal()
+                    })?;
+                    if let Some(key) = &idempotency.key {
+                        idempotency::save(conn, &workspace_id, key, status.as_u16(), &body).await?;
+                    }
+                    Ok(Stored {
+                        status: status.as_u16(),
+                        body,
+                        replayed: false,
+                    })
+                })
+            }))
+            .await?;
+        Ok(json_response(stored))
+    }
+}
+
+fn key_reused(key: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorType::IdempotencyError,
+        "idempotency_key_reused",
+        format!(
+            "Keys for idempotent requests can only be used with the same parameters they were \
+             first used with. Try using a key other than '{key}' if you meant to execute a \
+             different request."
+        ),
+    )
+    .with_param("Idempotency-Key")
+}
+
+fn json_response(stored: Stored) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if stored.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

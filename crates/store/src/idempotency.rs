@@ -1,0 +1,125 @@
+//! Idempotency keys with the semantics payment APIs document.
+//!
+//! A key is claimed by inserting it in the same transaction as the request's effects, with the
+//! response saved before commit. Consequences:
+//! * a retry after success finds the saved response and replays it, doing nothing again;
+//! * a request that fails rolls back its claim with its effects, so a retry runs afresh;
+//! * two concurrent requests with one key never both execute: on PostgreSQL the second insert
+//!   waits on the first's uncommitted row and then sees it; on SQLite writes are serialised;
+//! * the same key with a different request (method, path or body) is refused.
+//!
+//! Keys live at least [`IDEMPOTENCY_KEY_TTL_SECONDS`]; an expired key is replaced on next use and
+//! swept in the background.
+
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::time::Timestamp;
+
+use crate::{get_i64, get_text, Conn, StoreError};
+
+/// How long a saved response is kept: 24 hours.
+pub const IDEMPOTENCY_KEY_TTL_SECONDS: i64 = 24 * 60 * 60;
+/// The longest key accepted.
+pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
+
+/// What to do with a request that carries a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new: do the work and [`save`] the response in this transaction.
+    Execute,
+    /// The key was used by this same request before: answer with the saved response.
+    Replay { status: u16, body: String },
+    /// The key was used by a different request.
+    Mismatch,
+}
+
+pub async fn claim(
+    conn: &mut Conn,
+    workspace_id: &WorkspaceId,
+    key: &str,
+    fingerprint: &str,
+    now: Timestamp,
+) -> Result<Claim, StoreError> {
+    sqlx::query(
+        "delete from idempotency_key \
+         where workspace_id = $1 and idempotency_key = $2 and expires_at <= $3",
+    )
+    .bind(workspace_id.as_str())
+    .bind(key)
+    .bind(now.unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    // The placeholder response is replaced by `save` before this transaction commits, so no
+    // other transaction ever sees it.
+    let inserted = sqlx::query(
+        "insert into idempotency_key (workspace_id, idempotency_key, request_fingerprint, \
+         response_status, response_body, created_at, expires_at) \
+         values ($1, $2, $3, 0, '', $4, $5) on conflict do nothing",
+    )
+    .bind(workspace_id.as_str())
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now.unix_micros())
+    .bind(now.plus_seconds(IDEMPOTENCY_KEY_TTL_SECONDS).unix_micros())
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::Execute);
+    }
+    let row = sqlx::query(
+        "select request_fingerprint, response_status, response_body from idempotency_key \
+         where workspace_id = $1 and idempotency_key = $2",
+    )
+    .bind(workspace_id.as_str())
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    if get_text(&row, "request_fingerprint")? != fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    let status = u16::try_from(get_i64(&row, "response_status")?)
+        .map_err(|_| StoreError::Corrupt("idempotency_key.response_status".into()))?;
+    Ok(Claim::Replay {
+        status,
+        body: get_text(&row, "response_body")?,
+    })
+}
+
+/// Saves the response of a request that claimed `key` in this same transaction.
+pub async fn save(
+    conn: &mut Conn,
+    workspace_id: &WorkspaceId,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), StoreError> {
+    let updated = sqlx::query(
+        "update idempotency_key set response_status = $1, response_body = $2 \
+         where workspace_id = $3 and idempotency_key = $4",
+    )
+    .bind(i64::from(status))
+    .bind(body)
+    .bind(workspace_id.as_str())
+    .bind(key)
+    .execute(conn)
+    .await?;
+    assert_eq!(
+        updated.rows_affected(),
+        1,
+        "BUG: saving a response for an unclaimed key"
+    );
+    Ok(())
+}
+
+/// Deletes expired keys, at most `limit` of them; returns how many went.
+pub async fn sweep_expired(conn: &mut Conn, now: Timestamp, limit: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "delete from idempotency_key where (workspace_id, idempotency_key) in \
+         (select workspace_id, idempotency_key from idempotency_key where expires_at <= $1 \
+          limit $2)",
+    )
+    .bind(now.unix_micros())
+    .bind(limit)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,200 @@
+//! The SQLite writer: one connection, one task, group commit.
+//!
+//! SQLite allows one writer at a time, and each durable commit costs an fsync of the WAL. So
+//! rather than have request handlers queue for the write lock, they hand their write job to this
+//! task. It takes every job waiting when it becomes free (up to a bound), runs them one after
+//! another in a single transaction, each inside a savepoint, and commits once. A job that fails
+//! rolls back its own savepoint only. Results are released to the callers after the commit, so
+//! an acknowledged write is a durable write.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{Conn, StoreError, WriteJob};
+
+/// Jobs that may wait for the writer before submitters feel back-pressure.
+const QUEUE_JOBS_MAX: usize = 8192;
+
+/// A job with its result type erased, so jobs of every type share one queue.
+trait QueuedJob: Send {
+    /// Runs the job, keeping its result; true when it succeeded (its savepoint is kept).
+    fn run<'c>(&'c mut self, conn: &'c mut Conn) -> BoxFuture<'c, bool>;
+    /// Hands the result to the caller once the transaction's fate is known.
+    fn deliver(self: Box<Self>, transaction: Result<(), String>);
+}
+
+struct TypedJob<T, E> {
+    job: Option<WriteJob<T, E>>,
+    result: Option<Result<T, E>>,
+    sender: oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E> QueuedJob for TypedJob<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut Conn) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(job) = self.job.take() else {
+                return false;
+            };
+            let result = match AssertUnwindSafe(job(conn)).catch_unwind().await {
+                Ok(result) => result,
+                Err(panic) => Err(E::from(StoreError::JobPanicked(panic_message(&*panic)))),
+            };
+            let succeeded = result.is_ok();
+            self.result = Some(result);
+            succeeded
+        })
+    }
+
+    fn deliver(self: Box<Self>, transaction: Result<(), String>) {
+        let result = match (self.result, transaction) {
+            // The job's own failure is its answer, whatever happened to the others.
+            (Some(Err(error)), _) => Err(error),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)) | None, Err(reason)) => Err(E::from(StoreError::CommitFailed(reason))),
+            (None, Ok(())) => Err(E::from(StoreError::CommitFailed("job was not run".into()))),
+        };
+        // The caller may have gone away (client disconnected); the outcome stands regardless.
+        let _ = self.sender.send(result);
+    }
+}
+
+pub(crate) struct Handle {
+    sender: std::sync::Mutex<Option<mpsc::Sender<Box<dyn QueuedJob>>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(crate) fn spawn(conn: Conn, jobs_per_commit_max: usize) -> Handle {
+    assert!(
+        jobs_per_commit_max > 0,
+        "BUG: group commit needs room for one job"
+    );
+    let (sender, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
+    let task = tokio::spawn(run(conn, receiver, jobs_per_commit_max));
+    Handle {
+        sender: std::sync::Mutex::new(Some(sender)),
+        task: tokio::sync::Mutex::new(Some(task)),
+    }
+}
+
+impl Handle {
+    pub(crate) async fn submit<T, E>(&self, job: WriteJob<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (result_sender, result_receiver) = oneshot::channel::<Result<T, E>>();
+        let queued: Box<dyn QueuedJob> = Box::new(TypedJob {
+            job: Some(job),
+            result: None,
+            sender: result_sender,
+        });
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or(StoreError::WriterStopped)?;
+        sender
+            .send(queued)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        result_receiver
+            .await
+            .map_err(|_| E::from(StoreError::WriterStopped))?
+    }
+
+    /// Lets the queued jobs finish, then stops the task and closes the connection.
+    pub(crate) async fn shutdown(&self) {
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+async fn run(
+    mut conn: Conn,
+    mut receiver: mpsc::Receiver<Box<dyn QueuedJob>>,
+    jobs_per_commit_max: usize,
+) {
+    let mut batch = Vec::with_capacity(jobs_per_commit_max);
+    while receiver.recv_many(&mut batch, jobs_per_commit_max).await > 0 {
+        commit_group(&mut conn, &mut batch).await;
+        debug_assert!(batch.is_empty(), "BUG: every job of a group is delivered");
+    }
+    let _ = sqlx::Connection::close(conn).await;
+}
+
+/// Runs the jobs of `batch` in one transaction and delivers every result after the commit.
+/// A lone job needs no savepoint: its failure rolls back the whole (one-job) transaction.
+async fn commit_group(conn: &mut Conn, batch: &mut Vec<Box<dyn QueuedJob>>) {
+    let single = batch.len() == 1;
+    let mut kept = 0_usize;
+    let mut broken: Option<String> = execute(conn, "begin immediate").await.err();
+    for job in batch.iter_mut() {
+        if broken.is_some() {
+            break;
+        }
+        if !single {
+            if let Err(error) = execute(conn, "savepoint job").await {
+                broken = Some(error);
+                break;
+            }
+        }
+        let succeeded = job.run(conn).await;
+        kept += usize::from(succeeded);
+        let close = match (single, succeeded) {
+            (true, _) => Ok(()),
+            (false, true) => execute(conn, "release job").await,
+            (false, false) => match execute(conn, "rollback to job").await {
+                Ok(()) => execute(conn, "release job").await,
+                Err(error) => Err(error),
+            },
+        };
+        if let Err(error) = close {
+            broken = Some(error);
+        }
+    }
+    let outcome = match broken {
+        Some(reason) => Err(reason),
+        None if kept == 0 => execute(conn, "rollback").await,
+        None => execute(conn, "commit").await,
+    };
+    if let Err(reason) = &outcome {
+        tracing::error!(error = %reason, jobs = batch.len(), "sqlite group commit failed");
+        // Leave the connection outside any transaction for the next group.
+        let _ = execute(conn, "rollback").await;
+    }
+    for job in batch.drain(..) {
+        job.deliver(outcome.clone());
+    }
+}
+
+async fn execute(conn: &mut Conn, sql: &str) -> Result<(), String> {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
