@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Measure throughput and latency; prints one JSON line per configuration.
     Bench(crate::bench::BenchArgs),
+    /// Print the OpenAPI document (the same as GET /openapi.json) and exit.
+    Openapi,
 }
 
 /// Where the data lives.
@@ -174,6 +176,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Workspaces { command } => workspaces_command(command).await,
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Openapi => {
+            println!("{}", bursar_http::openapi().to_pretty_json()?);
+            Ok(())
+        }
     }
 }
 

@@ -152,6 +152,20 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
         } else {
             &bytes
         };
+        // serde would read a struct from a JSON array too; the API takes objects only.
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            let parsed = serde_json::from_slice::<serde_json::Value>(json);
+            let code = if parsed.is_ok() {
+                "parameter_invalid"
+            } else {
+                "json_invalid"
+            };
+            return Err(ApiError::invalid(
+                code,
+                None,
+                "The request body must be a JSON object.",
+            ));
+        }
         let body = parse_json(json)?;
         Ok(Mutation {
             body,

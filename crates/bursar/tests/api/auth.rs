@@ -1,0 +1,91 @@
+//! Authentication (401) and scopes (403).
+
+use bursar_domain::auth::Scope;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends! {
+    /// Goal: requests without a valid key are refused with 401, before anything else happens.
+    async fn missing_or_invalid_keys_get_401(app: TestApp) {
+        let none = app.client.get(app.url("/v1/customers")).send().await.unwrap();
+        expect_error(none, 401, "api_key_missing", None).await;
+        let wrong = app.client.get(app.url("/v1/customers")).bearer_auth("sk_0000000000000000000000000000000000000000").send().await.unwrap();
+        expect_error(wrong, 401, "api_key_invalid", None).await;
+        let basic = app.client.get(app.url("/v1/customers")).header("authorization", "Basic Zm9vOmJhcg==").send().await.unwrap();
+        expect_error(basic, 401, "api_key_invalid", None).await;
+        let post = app.client.post(app.url("/v1/customers")).json(&json!({"name": "X"})).send().await.unwrap();
+        let body = expect_error(post, 401, "api_key_missing", None).await;
+        assert_eq!(body["error"]["type"], "authentication_error");
+        assert!(all_customer_ids(&app, &app.admin_key).await.is_empty());
+    }
+}
+
+both_backends! {
+    /// Goal: a read_only key reads but cannot write (403, nothing written).
+    async fn read_only_keys_get_403_on_writes(app: TestApp) {
+        let reader = app.key_with_scope(Scope::ReadOnly).await;
+        let existing = json_body(app.post("/v1/customers", json!({"name": "Existing"})).await).await;
+        let id = existing["id"].as_str().unwrap();
+
+        let list = app.client.get(app.url("/v1/customers")).bearer_auth(&reader).send().await.unwrap();
+        assert_eq!(list.status(), 200);
+        let get = app.client.get(app.url(&format!("/v1/customers/{id}"))).bearer_auth(&reader).send().await.unwrap();
+        assert_eq!(get.status(), 200);
+
+        let create = app.client.post(app.url("/v1/customers")).bearer_auth(&reader).json(&json!({"name": "No"})).send().await.unwrap();
+        let body = expect_error(create, 403, "insufficient_scope", None).await;
+        assert_eq!(body["error"]["type"], "permission_error");
+        let update = app.client.post(app.url(&format!("/v1/customers/{id}"))).bearer_auth(&reader).json(&json!({"name": "No"})).send().await.unwrap();
+        expect_error(update, 403, "insufficient_scope", None).await;
+
+        assert_eq!(all_customer_ids(&app, &app.admin_key).await, vec![id.to_owned()]);
+        assert_eq!(json_body(app.get(&format!("/v1/customers/{id}")).await).await["name"], "Existing");
+    }
+}
+
+both_backends! {
+    /// Goal: a revoked key stops working (within the key cache's lifetime), and keys are
+    /// stored only as hashes.
+    async fn revoked_keys_stop_working_and_secrets_are_not_stored(app: TestApp) {
+        let key = app.key_with_scope(Scope::Admin).await;
+        let ok = app.client.get(app.url("/v1/customers")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+
+        let db = app.db().clone();
+        let keys = {
+            let mut conn = db.reader().await.unwrap();
+            bursar_store::api_keys::list(&mut conn).await.unwrap()
+        };
+        let target = keys.iter().find(|k| key.ends_with(&k.secret_hint) && k.scope == Scope::Admin && k.name == "test").unwrap().id.clone();
+        // No column of api_key holds the secret.
+        {
+            use sqlx::Row;
+            let mut conn = db.reader().await.unwrap();
+            let rows = sqlx::query("select api_key_id, workspace_id, name, scope, secret_hash, secret_hint from api_key")
+                .fetch_all(&mut *conn).await.unwrap();
+            for row in rows {
+                for column in 0..6 {
+                    let value: String = row.try_get(column).unwrap();
+                    assert!(!value.contains(&key[3..]), "secret stored in clear");
+                }
+            }
+        }
+        let now = db.now();
+        let revoked = db.write(Box::new(move |conn: &mut bursar_store::Conn| Box::pin(async move {
+            bursar_store::api_keys::revoke(conn, &target, now).await
+        }))).await.unwrap();
+        assert!(revoked);
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let response = app.client.get(app.url("/v1/customers")).bearer_auth(&key).send().await.unwrap();
+            if response.status() == 401 {
+                expect_error(response, 401, "api_key_invalid", None).await;
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "revoked key still accepted after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The binary as a new user runs it: no configuration, then PostgreSQL by URL.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bursar_store::Location;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+fn start(args: &[&str], dir: &std::path::Path) -> Running {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_bursar"))
+        .arg("serve")
+        .args(args)
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env_remove("BURSAR_DATA_DIR")
+        .env_remove("BURSAR_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Running {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_healthy(running: &mut Running) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{}/healthz", running.base)).await {
+            assert_eq!(response.status(), 200);
+            return;
+        }
+        if let Some(status) = running.child.try_wait().unwrap() {
+            let output = running.child.wait_with_output_ref();
+            panic!("bursar exited early with {status}: {output}");
+        }
+        assert!(Instant::now() < deadline, "bursar did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+trait OutputRef {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl OutputRef for Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        use std::io::Read;
+        let mut text = String::new();
+        if let Some(out) = self.stdout.as_mut() {
+            let _ = out.read_to_string(&mut text);
+        }
+        if let Some(err) = self.stderr.as_mut() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+/// SIGTERM, then the exit status and everything printed.
+fn terminate(mut running: Running) -> (std::process::ExitStatus, String) {
+    let pid = running.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = running.child.wait().unwrap();
+    let output = running.child.wait_with_output_ref();
+    (status, output)
+}
+
+/// Goal: `bursar serve` with no configuration serves on embedded SQLite under ./bursar-data,
+/// prints the first admin key once (never in a log line), seeds demo data, and stops cleanly
+/// on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start(&["--demo", "--log-format", "json"], dir.path());
+    wait_healthy(&mut running).await;
+    assert!(dir.path().join("bursar-data").join("bursar.db").exists());
+    let ready = reqwest::get(format!("{}/readyz", running.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let (status, output) = terminate(running);
+    assert!(status.success(), "exit status {status}: {output}");
+    let secret = output
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_") && w.len() == 43)
+        .expect("the admin key is printed")
+        .to_owned();
+    for line in output.lines().filter(|l| l.starts_with('{')) {
+        assert!(
+            !line.contains(&secret),
+            "a log line contains the secret: {line}"
+        );
+        serde_json::from_str::<serde_json::Value>(line)
+            .expect("--log-format json writes JSON lines");
+    }
+
+    // Second start: the key printed the first time works, demo data is there, no new key.
+    let mut running = start(&["--demo"], dir.path());
+    wait_healthy(&mut running).await;
+    let list = reqwest::Client::new()
+        .get(format!("{}/v1/customers", running.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let list: serde_json::Value = list.json().await.unwrap();
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        4,
+        "demo customers, seeded once"
+    );
+    let (status, output) = terminate(running);
+    assert!(status.success());
+    assert!(
+        !output.contains("sk_"),
+        "a second start prints no key: {output}"
+    );
+}
+
+/// Goal: the same binary serves on PostgreSQL given `--database-url`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_postgres_with_database_url() {
+    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start(&["--database-url", &url], dir.path());
+    wait_healthy(&mut running).await;
+    let ready = reqwest::get(format!("{}/readyz", running.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let (status, output) = terminate(running);
+    assert!(status.success(), "{output}");
+    assert!(
+        !dir.path().join("bursar-data").exists(),
+        "nothing written to SQLite"
+    );
+    let secret = output
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_") && w.len() == 43)
+        .expect("key printed");
+    // The key lives in PostgreSQL.
+    let db = bursar_store::Db::open(&Location::Postgres(url), &Default::default())
+        .await
+        .unwrap();
+    let mut conn = db.reader().await.unwrap();
+    let key = bursar_store::api_keys::find_by_secret(&mut conn, secret)
+        .await
+        .unwrap();
+    assert!(key.is_some());
+}
+
+/// Goal: the key management commands work against the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_commands_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let bursar = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_bursar"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BURSAR_DATA_DIR")
+            .env_remove("BURSAR_DATABASE_URL")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, out) = bursar(&["migrate"]);
+    assert!(ok, "{out}");
+    let (ok, out) = bursar(&["keys", "create", "--scope", "read_only"]);
+    assert!(!ok && out.contains("no workspace"), "{out}");
+    let (ok, out) = bursar(&["workspaces", "create", "--name", "Acme"]);
+    assert!(ok, "{out}");
+    let (ok, out) = bursar(&[
+        "keys",
+        "create",
+        "--scope",
+        "read_only",
+        "--name",
+        "dashboard",
+    ]);
+    assert!(ok, "{out}");
+    let key_id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("key_"))
+        .unwrap()
+        .to_owned();
+    let secret = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_"))
+        .unwrap()
+        .to_owned();
+    let (ok, out) = bursar(&["keys", "create", "--scope", "root"]);
+    assert!(!ok && out.contains("Unknown scope"), "{out}");
+    let (ok, listing) = bursar(&["keys", "list"]);
+    assert!(
+        ok && listing.contains(&key_id)
+            && listing.contains("read_only")
+            && listing.contains("dashboard"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&secret), "list never shows secrets");
+    let (ok, out) = bursar(&["keys", "revoke", &key_id]);
+    assert!(ok, "{out}");
+    let (_, listing) = bursar(&["keys", "list"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(&key_id) && l.contains("revoked")),
+        "{listing}"
+    );
+    let (ok, out) = bursar(&["keys", "revoke", "key_01jdx2k3m4n5p6q7r8s9t0v1w2"]);
+    assert!(!ok && out.contains("no such key"), "{out}");
+}

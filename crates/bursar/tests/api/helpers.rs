@@ -1,0 +1,83 @@
+//! Shared test helpers.
+
+pub use bursar::testing::TestApp;
+pub use bursar_store::Backend;
+pub use serde_json::{json, Value};
+
+/// Declares a test that runs once per backend: `name::sqlite` and `name::postgres`.
+/// The body is an `async fn name(app: TestApp)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
+        $(#[$meta])*
+        async fn $name($app: TestApp) $body
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                super::$name(app).await;
+            }
+        }
+    };
+}
+
+/// Reads a JSON body after checking the response is JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type was {content_type:?}"
+    );
+    response.json().await.unwrap()
+}
+
+/// Asserts an error response: status, code and param.
+pub async fn expect_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    param: Option<&str>,
+) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let body = json_body(response).await;
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "body: {body}");
+    assert_eq!(error["param"].as_str(), param, "body: {body}");
+    assert!(
+        error["type"].is_string() && error["message"].is_string(),
+        "body: {body}"
+    );
+    body
+}
+
+/// Every customer id of the app's first workspace, by walking the list.
+pub async fn all_customer_ids(app: &TestApp, key: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = app.url("/v1/customers?limit=100");
+        if let Some(after) = &after {
+            url.push_str(&format!("&starting_after={after}"));
+        }
+        let response = app.client.get(url).bearer_auth(key).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let page = json_body(response).await;
+        let data = page["data"].as_array().unwrap();
+        ids.extend(data.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        if !page["has_more"].as_bool().unwrap() {
+            return ids;
+        }
+        after = ids.last().cloned();
+    }
+}

@@ -1,0 +1,15 @@
+//! API tests: every HTTP-level test runs against the real server on a random loopback port,
+//! once on a fresh SQLite database and once on a fresh PostgreSQL database.
+//! All API tests compile into this one binary, so they share one PostgreSQL cluster.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod customers;
+mod idempotency;
+mod ops;
+mod store;
