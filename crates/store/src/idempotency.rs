@@ -39,21 +39,18 @@ pub async fn claim(
     fingerprint: &str,
     now: Timestamp,
 ) -> Result<Claim, StoreError> {
-    sqlx::query(
-        "delete from idempotency_key \
-         where workspace_id = $1 and idempotency_key = $2 and expires_at <= $3",
-    )
-    .bind(workspace_id.as_str())
-    .bind(key)
-    .bind(now.unix_micros())
-    .execute(&mut *conn)
-    .await?;
-    // The placeholder response is replaced by `save` before this transaction commits, so no
-    // other transaction ever sees it.
+    // One statement claims a new key or takes over an expired one; a live key is left alone
+    // (and, on PostgreSQL, waited for while another transaction holds it uncommitted). The
+    // placeholder response is replaced by `save` before this transaction commits, so no other
+    // transaction ever sees it.
     let inserted = sqlx::query(
         "insert into idempotency_key (workspace_id, idempotency_key, request_fingerprint, \
          response_status, response_body, created_at, expires_at) \
-         values ($1, $2, $3, 0, '', $4, $5) on conflict do nothing",
+         values ($1, $2, $3, 0, '', $4, $5) \
+         on conflict (workspace_id, idempotency_key) do update set \
+         request_fingerprint = excluded.request_fingerprint, response_status = 0, \
+         response_body = '', created_at = excluded.created_at, expires_at = excluded.expires_at \
+         where idempotency_key.expires_at <= excluded.created_at",
     )
     .bind(workspace_id.as_str())
     .bind(key)

@@ -151,26 +151,28 @@ async fn run(
 async fn commit_group(conn: &mut Conn, batch: &mut Vec<Box<dyn QueuedJob>>) {
     let single = batch.len() == 1;
     let mut kept = 0_usize;
-    let mut broken: Option<String> = execute(conn, "begin immediate").await.err();
-    for job in batch.iter_mut() {
+    let opening = if single {
+        "begin immediate"
+    } else {
+        "begin immediate; savepoint job"
+    };
+    let mut broken: Option<String> = execute(conn, opening).await.err();
+    let last = batch.len().saturating_sub(1);
+    for (index, job) in batch.iter_mut().enumerate() {
         if broken.is_some() {
             break;
         }
-        if !single {
-            if let Err(error) = execute(conn, "savepoint job").await {
-                broken = Some(error);
-                break;
-            }
-        }
         let succeeded = job.run(conn).await;
         kept += usize::from(succeeded);
-        let close = match (single, succeeded) {
-            (true, _) => Ok(()),
-            (false, true) => execute(conn, "release job").await,
-            (false, false) => match execute(conn, "rollback to job").await {
-                Ok(()) => execute(conn, "release job").await,
-                Err(error) => Err(error),
-            },
+        if single {
+            continue;
+        }
+        // Closing one job's savepoint and opening the next one's is one round trip to SQLite.
+        let close = match (succeeded, index == last) {
+            (true, false) => execute(conn, "release job; savepoint job").await,
+            (true, true) => execute(conn, "release job").await,
+            (false, false) => execute(conn, "rollback to job; release job; savepoint job").await,
+            (false, true) => execute(conn, "rollback to job; release job").await,
         };
         if let Err(error) = close {
             broken = Some(error);
@@ -181,6 +183,7 @@ async fn commit_group(conn: &mut Conn, batch: &mut Vec<Box<dyn QueuedJob>>) {
         None if kept == 0 => execute(conn, "rollback").await,
         None => execute(conn, "commit").await,
     };
+    metrics::histogram!("bursar_db_group_commit_jobs").record(batch.len() as f64);
     if let Err(reason) = &outcome {
         tracing::error!(error = %reason, jobs = batch.len(), "sqlite group commit failed");
         // Leave the connection outside any transaction for the next group.
