@@ -6,7 +6,7 @@ use bursar_domain::customer::NewCustomer;
 use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_store::api_keys::{self, ApiKey, Secret};
 use bursar_store::workspaces::{self, Workspace};
-use bursar_store::{customers, Conn, Db, StoreError};
+use bursar_store::{customers, Db, StoreError, Tx};
 
 /// What the first start created, to tell the operator once.
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub struct FirstStart {
 /// (with its secret, shown only now) when it created one.
 pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreError> {
     let now = db.now();
-    db.write(Box::new(move |conn: &mut Conn| {
+    db.write(move |conn: &mut Tx| {
         Box::pin(async move {
             if api_keys::count(conn).await? > 0 {
                 return Ok(None);
@@ -51,7 +51,7 @@ pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreErro
                 secret,
             }))
         })
-    }))
+    })
     .await
 }
 
@@ -63,7 +63,7 @@ pub async fn create_workspace(
 ) -> Result<(Workspace, ApiKey, Secret), StoreError> {
     let now = db.now();
     let name = name.to_owned();
-    db.write(Box::new(move |conn: &mut Conn| {
+    db.write(move |conn: &mut Tx| {
         Box::pin(async move {
             let workspace = Workspace {
                 id: WorkspaceId::new(),
@@ -74,7 +74,7 @@ pub async fn create_workspace(
             let (key, secret) = api_keys::create(conn, &workspace.id, "admin", scope, now).await?;
             Ok((workspace, key, secret))
         })
-    }))
+    })
     .await
 }
 
@@ -98,7 +98,7 @@ const DEMO_CUSTOMERS: [(&str, &str, &str); 4] = [
 /// customers it created (0 when the data was already there).
 pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
     let now = db.now();
-    db.write(Box::new(move |conn: &mut Conn| {
+    db.write(move |conn: &mut Tx| {
         Box::pin(async move {
             let Some(workspace) = workspaces::list(conn).await?.into_iter().next() else {
                 return Ok(0);
@@ -122,6 +122,6 @@ pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
             }
             Ok(DEMO_CUSTOMERS.len())
         })
-    }))
+    })
     .await
 }

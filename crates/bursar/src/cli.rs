@@ -7,7 +7,7 @@ use anyhow::Context;
 use bursar_domain::auth::Scope;
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_http::HttpConfig;
-use bursar_store::{api_keys, workspaces, Conn, Db, Location, PoolSettings};
+use bursar_store::{api_keys, workspaces, Db, Location, PoolSettings, Tx};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bootstrap;
@@ -224,7 +224,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn first_workspace(conn: &mut Conn, given: Option<&str>) -> anyhow::Result<WorkspaceId> {
+async fn first_workspace(conn: &mut Tx, given: Option<&str>) -> anyhow::Result<WorkspaceId> {
     if let Some(id) = given {
         let id = WorkspaceId::parse(id, "workspace")?;
         workspaces::get(conn, &id)
@@ -248,17 +248,18 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let scope = Scope::parse(&scope)?;
             let db = db.open().await?;
-            let workspace_id = {
-                let mut conn = db.reader().await?;
-                first_workspace(&mut conn, workspace.as_deref()).await?
-            };
+            let workspace_id = db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move { first_workspace(tx, workspace.as_deref()).await })
+                })
+                .await?;
             let now = db.now();
             let (key, secret) = db
-                .write(Box::new(move |conn: &mut Conn| {
+                .write(move |conn: &mut Tx| {
                     Box::pin(async move {
                         api_keys::create(conn, &workspace_id, &name, scope, now).await
                     })
-                }))
+                })
                 .await?;
             println!(
                 "created {} (scope {}, workspace {})",
@@ -271,10 +272,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List { db } => {
             let db = db.open().await?;
-            let keys = {
-                let mut conn = db.reader().await?;
-                api_keys::list(&mut conn).await?
-            };
+            let keys = db.read(|tx: &mut Tx| Box::pin(api_keys::list(tx))).await?;
             println!(
                 "{:<32} {:<32} {:<10} {:<10} {:<28} name",
                 "id", "workspace", "scope", "secret", "status"
@@ -302,9 +300,9 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let now = db.now();
             let target = id.clone();
             let found = db
-                .write(Box::new(move |conn: &mut Conn| {
+                .write(move |conn: &mut Tx| {
                     Box::pin(async move { api_keys::revoke(conn, &target, now).await })
-                }))
+                })
                 .await?;
             db.close().await;
             anyhow::ensure!(found, "no such key: {id}");
@@ -330,10 +328,7 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
         }
         WorkspacesCommand::List { db } => {
             let db = db.open().await?;
-            let list = {
-                let mut conn = db.reader().await?;
-                workspaces::list(&mut conn).await?
-            };
+            let list = db.read(|tx: &mut Tx| Box::pin(workspaces::list(tx))).await?;
             for workspace in list {
                 println!(
                     "{} {} {}",

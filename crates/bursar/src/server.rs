@@ -97,13 +97,13 @@ async fn sweep_idempotency_keys(db: Db, stop: CancellationToken) {
         }
         let now = db.now();
         let swept = db
-            .write(Box::new(move |conn: &mut bursar_store::Conn| {
+            .write(move |conn: &mut bursar_store::Tx| {
                 Box::pin(bursar_store::idempotency::sweep_expired(
                     conn,
                     now,
                     IDEMPOTENCY_SWEEP_KEYS_MAX,
                 ))
-            }))
+            })
             .await;
         match swept {
             Ok(0) => {}

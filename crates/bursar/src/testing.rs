@@ -21,6 +21,7 @@ use bursar_domain::id::WorkspaceId;
 use bursar_http::HttpConfig;
 use bursar_store::{Backend, Db, Location, PoolSettings};
 use sqlx::Connection;
+use sqlx::postgres::PgConnection;
 use tokio::sync::OnceCell;
 
 use crate::server::Server;
@@ -47,13 +48,12 @@ pub async fn fresh_postgres_database() -> anyhow::Result<String> {
 
 /// Creates a new, empty database in the cluster of `admin` and returns its URL.
 pub async fn create_database(admin: &str) -> anyhow::Result<String> {
-    sqlx::any::install_default_drivers();
     let admin = admin.to_owned();
     let name = format!(
         "bursar_test_{}",
         bursar_domain::id::WorkspaceId::new().as_str()[3..].to_owned()
     );
-    let mut conn = sqlx::AnyConnection::connect(&admin)
+    let mut conn = PgConnection::connect(&admin)
         .await
         .context("connecting to the test cluster")?;
     sqlx::query(&format!("create database {name}"))
@@ -177,10 +177,9 @@ fn spawn_watchdog(dir: &Path, data: &Path, root: bool) -> anyhow::Result<()> {
 }
 
 async fn wait_until_connectable(url: &str) -> anyhow::Result<()> {
-    sqlx::any::install_default_drivers();
     let mut last_error = None;
     for _ in 0..100 {
-        match sqlx::AnyConnection::connect(url).await {
+        match PgConnection::connect(url).await {
             Ok(conn) => {
                 conn.close().await?;
                 return Ok(());
@@ -268,11 +267,11 @@ impl TestApp {
         let now = self.db().now();
         let (_, secret) = self
             .db()
-            .write(Box::new(move |conn: &mut bursar_store::Conn| {
+            .write(move |conn: &mut bursar_store::Tx| {
                 Box::pin(async move {
                     bursar_store::api_keys::create(conn, &workspace_id, "test", scope, now).await
                 })
-            }))
+            })
             .await
             .expect("BUG: creating a key failed");
         secret.expose().to_owned()

@@ -9,7 +9,7 @@ use axum::Json;
 use bursar_domain::customer::{Customer, CustomerUpdate, NewCustomer};
 use bursar_domain::id::CustomerId;
 use bursar_domain::page::PageRequest;
-use bursar_store::customers;
+use bursar_store::{Tx, customers};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -114,7 +114,7 @@ async fn create_customer(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                customers::insert(cx.conn, cx.workspace_id, &customer).await?;
+                customers::insert(cx.tx, cx.workspace_id, &customer).await?;
                 Ok((StatusCode::OK, CustomerObject::from(customer)))
             })
         })
@@ -137,8 +137,13 @@ async fn get_customer(
     Path(id): Path<String>,
 ) -> Result<Json<CustomerObject>, ApiError> {
     let id = parse_customer_id(&id)?;
-    let mut conn = state.db.reader().await?;
-    let customer = customers::get(&mut conn, &principal.workspace_id, &id, false)
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    let customer = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { customers::get(tx, &workspace_id, &lookup, false).await })
+        })
         .await?
         .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
     Ok(Json(customer.into()))
@@ -174,11 +179,11 @@ async fn update_customer(
     state
         .mutate(&principal, request.idempotency, move |cx| {
             Box::pin(async move {
-                let current = customers::get(cx.conn, cx.workspace_id, &id, true)
+                let current = customers::get(cx.tx, cx.workspace_id, &id, true)
                     .await?
                     .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
                 let updated = update.applied_to(&current, cx.now)?;
-                customers::update(cx.conn, cx.workspace_id, &updated).await?;
+                customers::update(cx.tx, cx.workspace_id, &updated).await?;
                 Ok((StatusCode::OK, CustomerObject::from(updated)))
             })
         })
@@ -204,8 +209,13 @@ async fn list_customers(
     let page: PageRequest = page_params(&query, &[], |value, param| {
         CustomerId::parse(value, param).map(String::from)
     })?;
-    let mut conn = state.db.reader().await?;
-    let page = customers::list(&mut conn, &principal.workspace_id, &page).await?;
+    let workspace_id = principal.workspace_id.clone();
+    let page = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { customers::list(tx, &workspace_id, &page).await })
+        })
+        .await?;
     Ok(Json(ListResponse::new(
         "/v1/customers",
         page,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bursar_store::api_keys::{self, ApiKey};
-use bursar_store::{sha256_hex, Db, StoreError};
+use bursar_store::{sha256_hex, Db, StoreError, Tx};
 
 /// Cached keys at most; the cache is emptied when it would grow past this.
 const CACHED_KEYS_MAX: usize = 10_000;
@@ -40,8 +40,12 @@ impl KeyCache {
                 }
             }
         }
-        let mut conn = db.reader().await?;
-        let key = api_keys::find_by_secret(&mut conn, secret).await?;
+        let presented = secret.to_owned();
+        let key = db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { api_keys::find_by_secret(tx, &presented).await })
+            })
+            .await?;
         let active = key.filter(|k| k.revoked_at.is_none());
         if let (Some(key), false) = (&active, self.ttl.is_zero()) {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 use bursar_store::idempotency::{self, Claim};
-use bursar_store::Conn;
+use bursar_store::Tx;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
@@ -18,10 +18,10 @@ use crate::error::{ApiError, ErrorType};
 use crate::extract::{Idempotency, Principal};
 use crate::AppState;
 
-/// What a mutation's work sees: the connection inside the transaction, the caller, and the
+/// What a mutation's work sees: the transaction, the caller, and the
 /// instant the mutation happens at (one `now` for every row it writes).
 pub struct Context<'c> {
-    pub conn: &'c mut Conn,
+    pub tx: &'c mut Tx,
     pub workspace_id: &'c WorkspaceId,
     pub now: Timestamp,
 }
@@ -51,11 +51,11 @@ impl AppState {
         let now = self.db.now();
         let stored = self
             .db
-            .write(Box::new(move |conn: &mut Conn| {
+            .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     if let Some(key) = &idempotency.key {
                         let claim = idempotency::claim(
-                            conn,
+                            tx,
                             &workspace_id,
                             key,
                             &idempotency.fingerprint,
@@ -75,7 +75,7 @@ impl AppState {
                         }
                     }
                     let context = Context {
-                        conn: &mut *conn,
+                        tx: &mut *tx,
                         workspace_id: &workspace_id,
                         now,
                     };
@@ -85,7 +85,7 @@ impl AppState {
                         ApiError::internal()
                     })?;
                     if let Some(key) = &idempotency.key {
-                        idempotency::save(conn, &workspace_id, key, status.as_u16(), &body).await?;
+                        idempotency::save(tx, &workspace_id, key, status.as_u16(), &body).await?;
                     }
                     Ok(Stored {
                         status: status.as_u16(),
@@ -93,7 +93,7 @@ impl AppState {
                         replayed: false,
                     })
                 })
-            }))
+            })
             .await?;
         Ok(json_response(stored))
     }

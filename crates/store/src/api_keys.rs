@@ -8,9 +8,8 @@ use bursar_domain::auth::{Scope, SECRET_KEY_PREFIX};
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 use rand::RngCore;
-use sqlx::any::AnyRow;
 
-use crate::{get_i64, get_text, sha256_hex, Conn, StoreError};
+use crate::{Row, StoreError, Tx, params, sha256_hex};
 
 /// Random bytes in a secret key (160 bits).
 pub const SECRET_BYTES: usize = 20;
@@ -42,19 +41,18 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
-    let scope_text = get_text(row, "scope")?;
+fn from_row(row: &Row) -> Result<ApiKey, StoreError> {
+    let scope_text = row.text("scope")?;
     let scope = Scope::parse(&scope_text)
         .map_err(|_| StoreError::Corrupt(format!("api_key.scope '{scope_text}'")))?;
-    let revoked_at: Option<i64> = sqlx::Row::try_get(row, "revoked_at")?;
     Ok(ApiKey {
-        id: ApiKeyId::from_trusted(get_text(row, "api_key_id")?),
-        workspace_id: WorkspaceId::from_trusted(get_text(row, "workspace_id")?),
-        name: get_text(row, "name")?,
+        id: ApiKeyId::from_trusted(row.text("api_key_id")?),
+        workspace_id: WorkspaceId::from_trusted(row.text("workspace_id")?),
+        name: row.text("name")?,
         scope,
-        secret_hint: get_text(row, "secret_hint")?,
-        created_at: Timestamp::from_unix_micros(get_i64(row, "created_at")?),
-        revoked_at: revoked_at.map(Timestamp::from_unix_micros),
+        secret_hint: row.text("secret_hint")?,
+        created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
+        revoked_at: row.opt_i64("revoked_at")?.map(Timestamp::from_unix_micros),
     })
 }
 
@@ -62,7 +60,7 @@ const COLUMNS: &str = "api_key_id, workspace_id, name, scope, secret_hint, creat
 
 /// Creates a key and returns it with its secret, which is not kept anywhere.
 pub async fn create(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     name: &str,
     scope: Scope,
@@ -81,53 +79,47 @@ pub async fn create(
         created_at: now,
         revoked_at: None,
     };
-    sqlx::query(
+    tx.execute(
         "insert into api_key (api_key_id, workspace_id, name, scope, secret_hash, secret_hint, \
          created_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        params![
+            key.id.as_str(),
+            key.workspace_id.as_str(),
+            key.name.as_str(),
+            key.scope.as_str(),
+            sha256_hex(secret.as_bytes()),
+            key.secret_hint.as_str(),
+            now.unix_micros(),
+        ],
     )
-    .bind(key.id.as_str())
-    .bind(key.workspace_id.as_str())
-    .bind(key.name.as_str())
-    .bind(key.scope.as_str())
-    .bind(sha256_hex(secret.as_bytes()))
-    .bind(key.secret_hint.as_str())
-    .bind(now.unix_micros())
-    .execute(conn)
     .await?;
     Ok((key, Secret(secret)))
 }
 
 /// The key a presented secret belongs to, revoked or not.
-pub async fn find_by_secret(conn: &mut Conn, secret: &str) -> Result<Option<ApiKey>, StoreError> {
+pub async fn find_by_secret(tx: &mut Tx, secret: &str) -> Result<Option<ApiKey>, StoreError> {
     let sql = format!("select {COLUMNS} from api_key where secret_hash = $1");
-    let row = sqlx::query(&sql)
-        .bind(sha256_hex(secret.as_bytes()))
-        .fetch_optional(conn)
-        .await?;
+    let row = tx.fetch_optional(&sql, params![sha256_hex(secret.as_bytes())]).await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn list(conn: &mut Conn) -> Result<Vec<ApiKey>, StoreError> {
+pub async fn list(tx: &mut Tx) -> Result<Vec<ApiKey>, StoreError> {
     let sql = format!("select {COLUMNS} from api_key order by api_key_id");
-    let rows = sqlx::query(&sql).fetch_all(conn).await?;
+    let rows = tx.fetch_all(&sql, &[]).await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn count(conn: &mut Conn) -> Result<i64, StoreError> {
-    let row = sqlx::query("select count(*) as n from api_key")
-        .fetch_one(conn)
-        .await?;
-    get_i64(&row, "n")
+pub async fn count(tx: &mut Tx) -> Result<i64, StoreError> {
+    tx.fetch_one("select count(*) as n from api_key", &[]).await?.i64("n")
 }
 
 /// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.
-pub async fn revoke(conn: &mut Conn, id: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "update api_key set revoked_at = coalesce(revoked_at, $1) where api_key_id = $2",
-    )
-    .bind(now.unix_micros())
-    .bind(id.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn revoke(tx: &mut Tx, id: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+    let changed = tx
+        .execute(
+            "update api_key set revoked_at = coalesce(revoked_at, $1) where api_key_id = $2",
+            params![now.unix_micros(), id.as_str()],
+        )
+        .await?;
+    Ok(changed == 1)
 }

@@ -5,40 +5,40 @@ use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::metadata::Metadata;
 use bursar_domain::page::{Cursor, Page, PageRequest};
 use bursar_domain::time::Timestamp;
-use sqlx::any::AnyRow;
 
-use crate::{get_i64, get_opt_text, get_text, Backend, Conn, StoreError};
+use crate::{Backend, Row, StoreError, Tx, Value, params};
 
 const COLUMNS: &str = "customer_id, email, name, metadata, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<Customer, StoreError> {
+fn from_row(row: &Row) -> Result<Customer, StoreError> {
     Ok(Customer {
-        id: CustomerId::from_trusted(get_text(row, "customer_id")?),
-        email: get_opt_text(row, "email")?.map(Email::from_trusted),
-        name: get_opt_text(row, "name")?.map(CustomerName::from_trusted),
-        metadata: Metadata::from_stored_json(&get_text(row, "metadata")?),
-        created_at: Timestamp::from_unix_micros(get_i64(row, "created_at")?),
-        updated_at: Timestamp::from_unix_micros(get_i64(row, "updated_at")?),
+        id: CustomerId::from_trusted(row.text("customer_id")?),
+        email: row.opt_text("email")?.map(Email::from_trusted),
+        name: row.opt_text("name")?.map(CustomerName::from_trusted),
+        metadata: Metadata::from_stored_json(&row.text("metadata")?),
+        created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
+        updated_at: Timestamp::from_unix_micros(row.i64("updated_at")?),
     })
 }
 
 pub async fn insert(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     customer: &Customer,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    tx.execute(
         "insert into customer (workspace_id, customer_id, email, name, metadata, created_at, \
          updated_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        params![
+            workspace_id.as_str(),
+            customer.id.as_str(),
+            customer.email.as_ref().map(Email::as_str),
+            customer.name.as_ref().map(CustomerName::as_str),
+            customer.metadata.to_json(),
+            customer.created_at.unix_micros(),
+            customer.updated_at.unix_micros(),
+        ],
     )
-    .bind(workspace_id.as_str())
-    .bind(customer.id.as_str())
-    .bind(customer.email.as_ref().map(|e| e.as_str().to_owned()))
-    .bind(customer.name.as_ref().map(|n| n.as_str().to_owned()))
-    .bind(customer.metadata.to_json())
-    .bind(customer.created_at.unix_micros())
-    .bind(customer.updated_at.unix_micros())
-    .execute(conn)
     .await?;
     Ok(())
 }
@@ -46,58 +46,48 @@ pub async fn insert(
 /// Reads a customer; inside a write job on PostgreSQL the row stays locked until commit, so a
 /// read-modify-write cannot lose a concurrent update (SQLite has a single writer already).
 pub async fn get(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     id: &CustomerId,
     for_update: bool,
 ) -> Result<Option<Customer>, StoreError> {
-    let lock = if for_update && Backend::of(conn) == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "select {COLUMNS} from customer where workspace_id = $1 and customer_id = $2{lock}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(workspace_id.as_str())
-        .bind(id.as_str())
-        .fetch_optional(conn)
-        .await?;
+    let lock = if for_update && tx.backend() == Backend::Postgres { " for update" } else { "" };
+    let sql =
+        format!("select {COLUMNS} from customer where workspace_id = $1 and customer_id = $2{lock}");
+    let row = tx.fetch_optional(&sql, params![workspace_id.as_str(), id.as_str()]).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn update(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     customer: &Customer,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "update customer set email = $1, name = $2, metadata = $3, updated_at = $4 \
-         where workspace_id = $5 and customer_id = $6",
-    )
-    .bind(customer.email.as_ref().map(|e| e.as_str().to_owned()))
-    .bind(customer.name.as_ref().map(|n| n.as_str().to_owned()))
-    .bind(customer.metadata.to_json())
-    .bind(customer.updated_at.unix_micros())
-    .bind(workspace_id.as_str())
-    .bind(customer.id.as_str())
-    .execute(conn)
-    .await?;
-    assert_eq!(
-        done.rows_affected(),
-        1,
-        "BUG: updating a customer that was not read first"
-    );
+    let changed = tx
+        .execute(
+            "update customer set email = $1, name = $2, metadata = $3, updated_at = $4 \
+             where workspace_id = $5 and customer_id = $6",
+            params![
+                customer.email.as_ref().map(Email::as_str),
+                customer.name.as_ref().map(CustomerName::as_str),
+                customer.metadata.to_json(),
+                customer.updated_at.unix_micros(),
+                workspace_id.as_str(),
+                customer.id.as_str(),
+            ],
+        )
+        .await?;
+    assert_eq!(changed, 1, "BUG: updating a customer that was not read first");
     Ok(())
 }
 
 /// One page of customers, newest first.
 pub async fn list(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     page: &PageRequest,
 ) -> Result<Page<Customer>, StoreError> {
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
     let fetch = i64::from(page.limit) + 1;
     let (filter, order, cursor) = match &page.cursor {
         Cursor::First => ("", "desc", None),
@@ -108,24 +98,23 @@ pub async fn list(
         "select {COLUMNS} from customer where workspace_id = $1{filter} \
          order by customer_id {order} limit $2"
     );
-    let mut query = sqlx::query(&sql).bind(workspace_id.as_str()).bind(fetch);
-    if let Some(cursor) = cursor {
-        query = query.bind(cursor);
-    }
-    let rows = query.fetch_all(conn).await?;
+    let mut values: Vec<Value> = vec![workspace_id.as_str().into(), fetch.into()];
+    values.extend(cursor.map(Value::from));
+    let rows = tx.fetch_all(&sql, &values).await?;
     let mut data = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    let has_more = data.len() > usize::try_from(page.limit).unwrap_or(usize::MAX);
-    data.truncate(usize::try_from(page.limit).unwrap_or(usize::MAX));
+    let has_more = data.len() > limit;
+    data.truncate(limit);
     if matches!(page.cursor, Cursor::Before(_)) {
         data.reverse();
     }
     Ok(Page { data, has_more })
 }
 
-pub async fn count(conn: &mut Conn, workspace_id: &WorkspaceId) -> Result<i64, StoreError> {
-    let row = sqlx::query("select count(*) as n from customer where workspace_id = $1")
-        .bind(workspace_id.as_str())
-        .fetch_one(conn)
-        .await?;
-    get_i64(&row, "n")
+pub async fn count(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<i64, StoreError> {
+    tx.fetch_one(
+        "select count(*) as n from customer where workspace_id = $1",
+        params![workspace_id.as_str()],
+    )
+    .await?
+    .i64("n")
 }

@@ -14,7 +14,7 @@
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 
-use crate::{get_i64, get_text, Conn, StoreError};
+use crate::{StoreError, Tx, params};
 
 /// How long a saved response is kept: 24 hours.
 pub const IDEMPOTENCY_KEY_TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -33,7 +33,7 @@ pub enum Claim {
 }
 
 pub async fn claim(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     key: &str,
     fingerprint: &str,
@@ -43,80 +43,69 @@ pub async fn claim(
     // (and, on PostgreSQL, waited for while another transaction holds it uncommitted). The
     // placeholder response is replaced by `save` before this transaction commits, so no other
     // transaction ever sees it.
-    let inserted = sqlx::query(
-        "insert into idempotency_key (workspace_id, idempotency_key, request_fingerprint, \
-         response_status, response_body, created_at, expires_at) \
-         values ($1, $2, $3, 0, '', $4, $5) \
-         on conflict (workspace_id, idempotency_key) do update set \
-         request_fingerprint = excluded.request_fingerprint, response_status = 0, \
-         response_body = '', created_at = excluded.created_at, expires_at = excluded.expires_at \
-         where idempotency_key.expires_at <= excluded.created_at",
-    )
-    .bind(workspace_id.as_str())
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now.unix_micros())
-    .bind(now.plus_seconds(IDEMPOTENCY_KEY_TTL_SECONDS).unix_micros())
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 1 {
+    let inserted = tx
+        .execute(
+            "insert into idempotency_key (workspace_id, idempotency_key, request_fingerprint, \
+             response_status, response_body, created_at, expires_at) \
+             values ($1, $2, $3, 0, '', $4, $5) \
+             on conflict (workspace_id, idempotency_key) do update set \
+             request_fingerprint = excluded.request_fingerprint, response_status = 0, \
+             response_body = '', created_at = excluded.created_at, \
+             expires_at = excluded.expires_at \
+             where idempotency_key.expires_at <= excluded.created_at",
+            params![
+                workspace_id.as_str(),
+                key,
+                fingerprint,
+                now.unix_micros(),
+                now.plus_seconds(IDEMPOTENCY_KEY_TTL_SECONDS).unix_micros(),
+            ],
+        )
+        .await?;
+    if inserted == 1 {
         return Ok(Claim::Execute);
     }
-    let row = sqlx::query(
-        "select request_fingerprint, response_status, response_body from idempotency_key \
-         where workspace_id = $1 and idempotency_key = $2",
-    )
-    .bind(workspace_id.as_str())
-    .bind(key)
-    .fetch_one(&mut *conn)
-    .await?;
-    if get_text(&row, "request_fingerprint")? != fingerprint {
+    let row = tx
+        .fetch_one(
+            "select request_fingerprint, response_status, response_body from idempotency_key \
+             where workspace_id = $1 and idempotency_key = $2",
+            params![workspace_id.as_str(), key],
+        )
+        .await?;
+    if row.text("request_fingerprint")? != fingerprint {
         return Ok(Claim::Mismatch);
     }
-    let status = u16::try_from(get_i64(&row, "response_status")?)
+    let status = u16::try_from(row.i64("response_status")?)
         .map_err(|_| StoreError::Corrupt("idempotency_key.response_status".into()))?;
-    Ok(Claim::Replay {
-        status,
-        body: get_text(&row, "response_body")?,
-    })
+    Ok(Claim::Replay { status, body: row.text("response_body")? })
 }
 
 /// Saves the response of a request that claimed `key` in this same transaction.
 pub async fn save(
-    conn: &mut Conn,
+    tx: &mut Tx,
     workspace_id: &WorkspaceId,
     key: &str,
     status: u16,
     body: &str,
 ) -> Result<(), StoreError> {
-    let updated = sqlx::query(
-        "update idempotency_key set response_status = $1, response_body = $2 \
-         where workspace_id = $3 and idempotency_key = $4",
-    )
-    .bind(i64::from(status))
-    .bind(body)
-    .bind(workspace_id.as_str())
-    .bind(key)
-    .execute(conn)
-    .await?;
-    assert_eq!(
-        updated.rows_affected(),
-        1,
-        "BUG: saving a response for an unclaimed key"
-    );
+    let updated = tx
+        .execute(
+            "update idempotency_key set response_status = $1, response_body = $2 \
+             where workspace_id = $3 and idempotency_key = $4",
+            params![i64::from(status), body, workspace_id.as_str(), key],
+        )
+        .await?;
+    assert_eq!(updated, 1, "BUG: saving a response for an unclaimed key");
     Ok(())
 }
 
 /// Deletes expired keys, at most `limit` of them; returns how many went.
-pub async fn sweep_expired(conn: &mut Conn, now: Timestamp, limit: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+pub async fn sweep_expired(tx: &mut Tx, now: Timestamp, limit: i64) -> Result<u64, StoreError> {
+    tx.execute(
         "delete from idempotency_key where (workspace_id, idempotency_key) in \
          (select workspace_id, idempotency_key from idempotency_key where expires_at <= $1 \
           limit $2)",
+        params![now.unix_micros(), limit],
     )
-    .bind(now.unix_micros())
-    .bind(limit)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }

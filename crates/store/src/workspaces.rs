@@ -2,9 +2,8 @@
 
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
-use sqlx::any::AnyRow;
 
-use crate::{get_i64, get_text, Conn, StoreError};
+use crate::{Row, StoreError, Tx, params};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -13,37 +12,36 @@ pub struct Workspace {
     pub created_at: Timestamp,
 }
 
-fn from_row(row: &AnyRow) -> Result<Workspace, StoreError> {
+fn from_row(row: &Row) -> Result<Workspace, StoreError> {
     Ok(Workspace {
-        id: WorkspaceId::from_trusted(get_text(row, "workspace_id")?),
-        name: get_text(row, "name")?,
-        created_at: Timestamp::from_unix_micros(get_i64(row, "created_at")?),
+        id: WorkspaceId::from_trusted(row.text("workspace_id")?),
+        name: row.text("name")?,
+        created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
     })
 }
 
-pub async fn insert(conn: &mut Conn, workspace: &Workspace) -> Result<(), StoreError> {
-    sqlx::query("insert into workspace (workspace_id, name, created_at) values ($1, $2, $3)")
-        .bind(workspace.id.as_str())
-        .bind(workspace.name.as_str())
-        .bind(workspace.created_at.unix_micros())
-        .execute(conn)
-        .await?;
+pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into workspace (workspace_id, name, created_at) values ($1, $2, $3)",
+        params![workspace.id.as_str(), workspace.name.as_str(), workspace.created_at.unix_micros()],
+    )
+    .await?;
     Ok(())
 }
 
-pub async fn list(conn: &mut Conn) -> Result<Vec<Workspace>, StoreError> {
-    let rows =
-        sqlx::query("select workspace_id, name, created_at from workspace order by workspace_id")
-            .fetch_all(conn)
-            .await?;
+pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
+    let rows = tx
+        .fetch_all("select workspace_id, name, created_at from workspace order by workspace_id", &[])
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn get(conn: &mut Conn, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
-    let row =
-        sqlx::query("select workspace_id, name, created_at from workspace where workspace_id = $1")
-            .bind(id.as_str())
-            .fetch_optional(conn)
-            .await?;
+pub async fn get(tx: &mut Tx, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select workspace_id, name, created_at from workspace where workspace_id = $1",
+            params![id.as_str()],
+        )
+        .await?;
     row.as_ref().map(from_row).transpose()
 }

@@ -1,4 +1,4 @@
-//! The SQLite writer: one connection, one task, group commit.
+//! The SQLite writer: one connection, one thread, group commit.
 //!
 //! SQLite allows one writer at a time, and each durable commit costs an fsync of the WAL. So
 //! rather than have request handlers queue for the write lock, they hand their write job to this
@@ -6,15 +6,20 @@
 //! another in a single transaction, each inside a savepoint, and commits once. A job that fails
 //! rolls back its own savepoint only. Results are released to the callers after the commit, so
 //! an acknowledged write is a durable write.
+//!
+//! The writer has a thread of its own with a single-threaded runtime: its statements run
+//! synchronously on the connection it owns (SQLite does the work in the calling thread), so a
+//! slow fsync never stalls the request-serving runtime, and the serial part of the system does
+//! not queue behind request tasks.
 
 use std::panic::AssertUnwindSafe;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-use crate::{Conn, StoreError, WriteJob};
+use crate::sql::TxInner;
+use crate::{Job, StoreError, Tx};
 
 /// Jobs that may wait for the writer before submitters feel back-pressure.
 const QUEUE_JOBS_MAX: usize = 8192;
@@ -22,13 +27,13 @@ const QUEUE_JOBS_MAX: usize = 8192;
 /// A job with its result type erased, so jobs of every type share one queue.
 trait QueuedJob: Send {
     /// Runs the job, keeping its result; true when it succeeded (its savepoint is kept).
-    fn run<'c>(&'c mut self, conn: &'c mut Conn) -> BoxFuture<'c, bool>;
+    fn run<'c>(&'c mut self, tx: &'c mut Tx) -> BoxFuture<'c, bool>;
     /// Hands the result to the caller once the transaction's fate is known.
     fn deliver(self: Box<Self>, transaction: Result<(), String>);
 }
 
 struct TypedJob<T, E> {
-    job: Option<WriteJob<T, E>>,
+    job: Option<Job<T, E>>,
     result: Option<Result<T, E>>,
     sender: oneshot::Sender<Result<T, E>>,
 }
@@ -38,12 +43,12 @@ where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut Conn) -> BoxFuture<'c, bool> {
+    fn run<'c>(&'c mut self, tx: &'c mut Tx) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let Some(job) = self.job.take() else {
                 return false;
             };
-            let result = match AssertUnwindSafe(job(conn)).catch_unwind().await {
+            let result = match AssertUnwindSafe(job(tx)).catch_unwind().await {
                 Ok(result) => result,
                 Err(panic) => Err(E::from(StoreError::JobPanicked(panic_message(&*panic)))),
             };
@@ -68,24 +73,32 @@ where
 
 pub(crate) struct Handle {
     sender: std::sync::Mutex<Option<mpsc::Sender<Box<dyn QueuedJob>>>>,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    stopped: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
-pub(crate) fn spawn(conn: Conn, jobs_per_commit_max: usize) -> Handle {
-    assert!(
-        jobs_per_commit_max > 0,
-        "BUG: group commit needs room for one job"
-    );
+pub(crate) fn spawn(conn: rusqlite::Connection, jobs_per_commit_max: usize) -> Result<Handle, StoreError> {
+    assert!(jobs_per_commit_max > 0, "BUG: group commit needs room for one job");
     let (sender, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
-    let task = tokio::spawn(run(conn, receiver, jobs_per_commit_max));
-    Handle {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Config(format!("cannot start the writer runtime: {e}")))?;
+    let (stopped_sender, stopped) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("bursar-sqlite-writer".into())
+        .spawn(move || {
+            runtime.block_on(run(Tx { inner: TxInner::Sqlite(conn) }, receiver, jobs_per_commit_max));
+            let _ = stopped_sender.send(());
+        })
+        .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
+    Ok(Handle {
         sender: std::sync::Mutex::new(Some(sender)),
-        task: tokio::sync::Mutex::new(Some(task)),
-    }
+        stopped: tokio::sync::Mutex::new(Some(stopped)),
+    })
 }
 
 impl Handle {
-    pub(crate) async fn submit<T, E>(&self, job: WriteJob<T, E>) -> Result<T, E>
+    pub(crate) async fn submit<T, E>(&self, job: Job<T, E>) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -119,8 +132,8 @@ impl Handle {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .take(),
         );
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
+        if let Some(stopped) = self.stopped.lock().await.take() {
+            let _ = stopped.await;
         }
     }
 }
@@ -134,7 +147,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 async fn run(
-    mut conn: Conn,
+    mut conn: Tx,
     mut receiver: mpsc::Receiver<Box<dyn QueuedJob>>,
     jobs_per_commit_max: usize,
 ) {
@@ -143,12 +156,12 @@ async fn run(
         commit_group(&mut conn, &mut batch).await;
         debug_assert!(batch.is_empty(), "BUG: every job of a group is delivered");
     }
-    let _ = sqlx::Connection::close(conn).await;
+    drop(conn);
 }
 
 /// Runs the jobs of `batch` in one transaction and delivers every result after the commit.
 /// A lone job needs no savepoint: its failure rolls back the whole (one-job) transaction.
-async fn commit_group(conn: &mut Conn, batch: &mut Vec<Box<dyn QueuedJob>>) {
+async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
     let single = batch.len() == 1;
     let mut kept = 0_usize;
     let opening = if single {
@@ -194,10 +207,7 @@ async fn commit_group(conn: &mut Conn, batch: &mut Vec<Box<dyn QueuedJob>>) {
     }
 }
 
-async fn execute(conn: &mut Conn, sql: &str) -> Result<(), String> {
-    sqlx::query(sql)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+/// Runs statements without parameters; several may be given, separated by `;`.
+async fn execute(conn: &mut Tx, sql: &str) -> Result<(), String> {
+    conn.execute_batch(sql).await.map_err(|e| e.to_string())
 }

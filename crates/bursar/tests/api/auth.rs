@@ -53,28 +53,28 @@ both_backends! {
         assert_eq!(ok.status(), 200);
 
         let db = app.db().clone();
-        let keys = {
-            let mut conn = db.reader().await.unwrap();
-            bursar_store::api_keys::list(&mut conn).await.unwrap()
-        };
+        let keys: Vec<bursar_store::api_keys::ApiKey> = db
+            .read(|tx: &mut bursar_store::Tx| Box::pin(bursar_store::api_keys::list(tx)))
+            .await
+            .unwrap();
         let target = keys.iter().find(|k| key.ends_with(&k.secret_hint) && k.scope == Scope::Admin && k.name == "test").unwrap().id.clone();
         // No column of api_key holds the secret.
-        {
-            use sqlx::Row;
-            let mut conn = db.reader().await.unwrap();
-            let rows = sqlx::query("select api_key_id, workspace_id, name, scope, secret_hash, secret_hint from api_key")
-                .fetch_all(&mut *conn).await.unwrap();
-            for row in rows {
-                for column in 0..6 {
-                    let value: String = row.try_get(column).unwrap();
-                    assert!(!value.contains(&key[3..]), "secret stored in clear");
-                }
+        let rows: Vec<bursar_store::Row> = db
+            .read(|tx: &mut bursar_store::Tx| Box::pin(async move {
+                tx.fetch_all("select api_key_id, workspace_id, name, scope, secret_hash, secret_hint from api_key", &[]).await
+            }))
+            .await
+            .unwrap();
+        for row in rows {
+            for column in ["api_key_id", "workspace_id", "name", "scope", "secret_hash", "secret_hint"] {
+                let value = row.text(column).unwrap();
+                assert!(!value.contains(&key[3..]), "secret stored in clear in {column}");
             }
         }
         let now = db.now();
-        let revoked = db.write(Box::new(move |conn: &mut bursar_store::Conn| Box::pin(async move {
+        let revoked = db.write(move |conn: &mut bursar_store::Tx| Box::pin(async move {
             bursar_store::api_keys::revoke(conn, &target, now).await
-        }))).await.unwrap();
+        })).await.unwrap();
         assert!(revoked);
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

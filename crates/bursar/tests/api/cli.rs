@@ -159,8 +159,11 @@ async fn serve_runs_on_postgres_with_database_url() {
     let db = bursar_store::Db::open(&Location::Postgres(url), &Default::default())
         .await
         .unwrap();
-    let mut conn = db.reader().await.unwrap();
-    let key = bursar_store::api_keys::find_by_secret(&mut conn, secret)
+    let secret = secret.to_owned();
+    let key: Option<bursar_store::api_keys::ApiKey> = db
+        .read(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move { bursar_store::api_keys::find_by_secret(tx, &secret).await })
+        })
         .await
         .unwrap();
     assert!(key.is_some());

@@ -110,15 +110,15 @@ both_backends! {
         let db = app.db().clone();
         let workspace = app.workspace_id.clone();
         let later = db.now().plus_seconds(bursar_store::idempotency::IDEMPOTENCY_KEY_TTL_SECONDS - 60);
-        let claim = db.write(Box::new(move |conn: &mut bursar_store::Conn| Box::pin(async move {
+        let claim = db.write(move |conn: &mut bursar_store::Tx| Box::pin(async move {
             bursar_store::idempotency::claim(conn, &workspace, "old", "other-fingerprint", later).await
-        }))).await.unwrap();
+        })).await.unwrap();
         // Still within 24 hours: the key is held.
         assert_eq!(claim, bursar_store::idempotency::Claim::Mismatch);
         let after_ttl = db.now().plus_seconds(bursar_store::idempotency::IDEMPOTENCY_KEY_TTL_SECONDS + 1);
-        let swept = db.write(Box::new(move |conn: &mut bursar_store::Conn| Box::pin(async move {
+        let swept = db.write(move |conn: &mut bursar_store::Tx| Box::pin(async move {
             bursar_store::idempotency::sweep_expired(conn, after_ttl, 100).await
-        }))).await.unwrap();
+        })).await.unwrap();
         assert_eq!(swept, 1);
         let again = json_body(post_with_key(&app, "old", json!({"name": "Old"})).await).await;
         assert_ne!(again["id"], first["id"], "an expired key executes afresh");

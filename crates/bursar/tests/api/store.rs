@@ -2,7 +2,7 @@
 
 use bursar_domain::id::WorkspaceId;
 use bursar_store::workspaces::{self, Workspace};
-use bursar_store::{Conn, StoreError};
+use bursar_store::{StoreError, Tx};
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -31,17 +31,20 @@ both_backends! {
             async move {
                 let id = WorkspaceId::new();
                 let workspace = Workspace { id: id.clone(), name: format!("job-{i}"), created_at: now };
-                let result = db.write(Box::new(move |conn: &mut Conn| Box::pin(async move {
+                let result = db.write(move |conn: &mut Tx| Box::pin(async move {
                     workspaces::insert(conn, &workspace).await?;
                     if i % 3 == 0 { Err(JobError::Refused) } else { Ok(()) }
-                }))).await;
+                })).await;
                 (i, id, result)
             }
         });
         let results = futures::future::join_all(jobs).await;
-        let mut conn = db.reader().await.unwrap();
         for (i, id, result) in results {
-            let stored = workspaces::get(&mut conn, &id).await.unwrap();
+            let lookup = id.clone();
+            let stored: Option<Workspace> = db
+                .read(move |tx: &mut Tx| Box::pin(async move { workspaces::get(tx, &lookup).await }))
+                .await
+                .unwrap();
             if i % 3 == 0 {
                 assert!(matches!(result, Err(JobError::Refused)), "job {i}: {result:?}");
                 assert!(stored.is_none(), "job {i} failed but its write survived");
@@ -59,12 +62,16 @@ both_backends! {
         let db = app.db().clone();
         let now = db.now();
         let duplicate = Workspace { id: app.workspace_id.clone(), name: "dup".into(), created_at: now };
-        let result = db.write(Box::new(move |conn: &mut Conn| Box::pin(async move {
+        let result = db.write(move |conn: &mut Tx| Box::pin(async move {
             workspaces::insert(conn, &duplicate).await
-        }))).await;
+        })).await;
         let error = result.unwrap_err();
         assert!(error.unique_violation().is_some(), "{error:?}");
-        let mut conn = db.reader().await.unwrap();
-        assert_eq!(workspaces::get(&mut conn, &app.workspace_id).await.unwrap().unwrap().name, "Default");
+        let id = app.workspace_id.clone();
+        let stored: Option<Workspace> = db
+            .read(move |tx: &mut Tx| Box::pin(async move { workspaces::get(tx, &id).await }))
+            .await
+            .unwrap();
+        assert_eq!(stored.unwrap().name, "Default");
     }
 }

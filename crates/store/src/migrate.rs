@@ -1,0 +1,71 @@
+//! Schema migrations: numbered, embedded in the binary, applied in order, each recorded with a
+//! checksum so that an edited migration is detected instead of silently diverging. A migration
+//! is never edited once released; a change is a new migration.
+
+use bursar_domain::time::Timestamp;
+
+use crate::{Backend, StoreError, Tx, params};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+    postgres: include_str!("../migrations/postgres/0001_core.sql"),
+}];
+
+/// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes
+/// starting at once against one database.
+const MIGRATION_LOCK_KEY: i64 = 0x6275_7273_6172;
+
+/// Applies pending migrations inside the caller's transaction.
+pub(crate) async fn run(tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Postgres {
+        tx.execute("select pg_advisory_xact_lock($1)", params![MIGRATION_LOCK_KEY]).await?;
+    }
+    tx.execute_batch(
+        "create table if not exists schema_migration (version bigint primary key, \
+         name text not null, checksum text not null, applied_at bigint not null)",
+    )
+    .await?;
+    for migration in MIGRATIONS {
+        let sql = match tx.backend() {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let checksum = crate::sha256_hex(sql.as_bytes());
+        let applied = tx
+            .fetch_optional(
+                "select checksum from schema_migration where version = $1",
+                params![migration.version],
+            )
+            .await?;
+        match applied {
+            Some(row) if row.text("checksum")? == checksum => continue,
+            Some(_) => {
+                return Err(StoreError::Migration(format!(
+                    "migration {} ({}) was changed after it was applied",
+                    migration.version, migration.name
+                )));
+            }
+            None => {}
+        }
+        tx.execute_batch(sql).await.map_err(|e| {
+            StoreError::Migration(format!("{} ({}): {e}", migration.version, migration.name))
+        })?;
+        tx.execute(
+            "insert into schema_migration (version, name, checksum, applied_at) \
+             values ($1, $2, $3, $4)",
+            params![migration.version, migration.name, checksum, now.unix_micros()],
+        )
+        .await?;
+        tracing::info!(version = migration.version, name = migration.name, "migration applied");
+    }
+    Ok(())
+}

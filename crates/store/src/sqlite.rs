@@ -1,0 +1,123 @@
+//! Embedded SQLite: opening the database, its migrations, and the pool of read connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bursar_domain::time::Clock;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
+
+use crate::sql::TxInner;
+use crate::{Job, PoolSettings, SQLITE_FILE, StoreError, Tx, migrate, writer};
+
+/// Settings every connection gets. `synchronous=full` makes each commit durable (this is
+/// money); foreign keys are enforced; a generous page cache keeps hot b-tree pages in memory.
+const CONNECTION_PRAGMAS: &str = "pragma busy_timeout = 10000; pragma foreign_keys = on; \
+     pragma synchronous = full; pragma cache_size = -65536;";
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(CONNECTION_PRAGMAS)?;
+    if read_only {
+        conn.execute_batch("pragma query_only = on;")?;
+    }
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(conn)
+}
+
+/// Opens (creating if needed) the database under `dir`, migrates it, and starts the writer.
+pub(crate) async fn open(
+    dir: &Path,
+    settings: &PoolSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<(writer::Handle, ReaderPool), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+    })?;
+    let path = dir.join(SQLITE_FILE);
+    let conn = connect(&path, false)?;
+    // WAL: readers see the last commit and never wait for the writer.
+    let mode: String = conn.query_row("pragma journal_mode = wal", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Config(format!("SQLite refused WAL mode (got {mode})")));
+    }
+    let mut tx = Tx { inner: TxInner::Sqlite(conn) };
+    tx.execute_batch("begin immediate").await?;
+    match migrate::run(&mut tx, clock.now()).await {
+        Ok(()) => tx.execute_batch("commit").await?,
+        Err(error) => {
+            let _ = tx.execute_batch("rollback").await;
+            return Err(error);
+        }
+    }
+    let TxInner::Sqlite(conn) = tx.inner else { unreachable!("BUG: sqlite tx changed kind") };
+    let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max)?;
+    Ok((writer, ReaderPool::new(path, settings.sqlite_readers_max)))
+}
+
+/// Read connections, opened on demand up to a bound and reused.
+pub(crate) struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    open: std::sync::atomic::AtomicU32,
+}
+
+impl ReaderPool {
+    fn new(path: PathBuf, readers_max: usize) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::with_capacity(readers_max)),
+            permits: Semaphore::new(readers_max),
+            open: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) async fn run<T, E>(&self, job: Job<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let _permit = self.permits.acquire().await.map_err(|_| StoreError::WriterStopped)?;
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path, true)?;
+                self.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conn
+            }
+        };
+        let mut tx = Tx { inner: TxInner::Sqlite(conn) };
+        let result = job(&mut tx).await;
+        if let TxInner::Sqlite(conn) = tx.inner {
+            if conn.is_autocommit() {
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            } else {
+                // A read job left a transaction open: do not reuse that connection.
+                self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    pub(crate) fn state(&self) -> (u32, u32) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        (
+            self.open.load(std::sync::atomic::Ordering::Relaxed),
+            u32::try_from(idle).unwrap_or(u32::MAX),
+        )
+    }
+
+    pub(crate) fn close(&self) {
+        let closed = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        self.permits.close();
+        drop(closed);
+    }
+}
