@@ -328,7 +328,9 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
         }
         WorkspacesCommand::List { db } => {
             let db = db.open().await?;
-            let list = db.read(|tx: &mut Tx| Box::pin(workspaces::list(tx))).await?;
+            let list = db
+                .read(|tx: &mut Tx| Box::pin(workspaces::list(tx)))
+                .await?;
             for workspace in list {
                 println!(
                     "{} {} {}",

@@ -20,8 +20,8 @@ use bursar_domain::auth::Scope;
 use bursar_domain::id::WorkspaceId;
 use bursar_http::HttpConfig;
 use bursar_store::{Backend, Db, Location, PoolSettings};
-use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::Connection;
 use tokio::sync::OnceCell;
 
 use crate::server::Server;

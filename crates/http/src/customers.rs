@@ -9,7 +9,7 @@ use axum::Json;
 use bursar_domain::customer::{Customer, CustomerUpdate, NewCustomer};
 use bursar_domain::id::CustomerId;
 use bursar_domain::page::PageRequest;
-use bursar_store::{Tx, customers};
+use bursar_store::{customers, Tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -9,7 +9,7 @@ use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 use rand::RngCore;
 
-use crate::{Row, StoreError, Tx, params, sha256_hex};
+use crate::{params, sha256_hex, Row, StoreError, Tx};
 
 /// Random bytes in a secret key (160 bits).
 pub const SECRET_BYTES: usize = 20;
@@ -99,7 +99,9 @@ pub async fn create(
 /// The key a presented secret belongs to, revoked or not.
 pub async fn find_by_secret(tx: &mut Tx, secret: &str) -> Result<Option<ApiKey>, StoreError> {
     let sql = format!("select {COLUMNS} from api_key where secret_hash = $1");
-    let row = tx.fetch_optional(&sql, params![sha256_hex(secret.as_bytes())]).await?;
+    let row = tx
+        .fetch_optional(&sql, params![sha256_hex(secret.as_bytes())])
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -110,7 +112,9 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<ApiKey>, StoreError> {
 }
 
 pub async fn count(tx: &mut Tx) -> Result<i64, StoreError> {
-    tx.fetch_one("select count(*) as n from api_key", &[]).await?.i64("n")
+    tx.fetch_one("select count(*) as n from api_key", &[])
+        .await?
+        .i64("n")
 }
 
 /// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.

@@ -6,7 +6,7 @@ use bursar_domain::metadata::Metadata;
 use bursar_domain::page::{Cursor, Page, PageRequest};
 use bursar_domain::time::Timestamp;
 
-use crate::{Backend, Row, StoreError, Tx, Value, params};
+use crate::{params, Backend, Row, StoreError, Tx, Value};
 
 const COLUMNS: &str = "customer_id, email, name, metadata, created_at, updated_at";
 
@@ -51,10 +51,17 @@ pub async fn get(
     id: &CustomerId,
     for_update: bool,
 ) -> Result<Option<Customer>, StoreError> {
-    let lock = if for_update && tx.backend() == Backend::Postgres { " for update" } else { "" };
-    let sql =
-        format!("select {COLUMNS} from customer where workspace_id = $1 and customer_id = $2{lock}");
-    let row = tx.fetch_optional(&sql, params![workspace_id.as_str(), id.as_str()]).await?;
+    let lock = if for_update && tx.backend() == Backend::Postgres {
+        " for update"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "select {COLUMNS} from customer where workspace_id = $1 and customer_id = $2{lock}"
+    );
+    let row = tx
+        .fetch_optional(&sql, params![workspace_id.as_str(), id.as_str()])
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -77,7 +84,10 @@ pub async fn update(
             ],
         )
         .await?;
-    assert_eq!(changed, 1, "BUG: updating a customer that was not read first");
+    assert_eq!(
+        changed, 1,
+        "BUG: updating a customer that was not read first"
+    );
     Ok(())
 }
 

@@ -14,7 +14,7 @@
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 
-use crate::{StoreError, Tx, params};
+use crate::{params, StoreError, Tx};
 
 /// How long a saved response is kept: 24 hours.
 pub const IDEMPOTENCY_KEY_TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -77,7 +77,10 @@ pub async fn claim(
     }
     let status = u16::try_from(row.i64("response_status")?)
         .map_err(|_| StoreError::Corrupt("idempotency_key.response_status".into()))?;
-    Ok(Claim::Replay { status, body: row.text("response_body")? })
+    Ok(Claim::Replay {
+        status,
+        body: row.text("response_body")?,
+    })
 }
 
 /// Saves the response of a request that claimed `key` in this same transaction.

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use bursar_domain::time::{Clock, SystemClock, Timestamp};
 use futures::future::BoxFuture;
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::ConnectOptions;
 
 pub use sql::{Row, Tx, Value};
 
@@ -99,7 +99,9 @@ impl Location {
 }
 
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return "postgres://…".into() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "postgres://…".into();
+    };
     match rest.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or("");
@@ -159,13 +161,21 @@ impl StoreError {
             StoreError::Database(sqlx::Error::Database(e))
                 if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
             {
-                Some(e.constraint().map(str::to_owned).unwrap_or_else(|| e.message().to_owned()))
+                Some(
+                    e.constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.message().to_owned()),
+                )
             }
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, message))
                 if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
             {
-                Some(message.clone().unwrap_or_else(|| "unique constraint".to_owned()))
+                Some(
+                    message
+                        .clone()
+                        .unwrap_or_else(|| "unique constraint".to_owned()),
+                )
             }
             _ => None,
         }
@@ -189,13 +199,20 @@ struct DbInner {
 }
 
 enum Kind {
-    Sqlite { writer: writer::Handle, readers: sqlite::ReaderPool },
-    Postgres { pool: PgPool },
+    Sqlite {
+        writer: writer::Handle,
+        readers: sqlite::ReaderPool,
+    },
+    Postgres {
+        pool: PgPool,
+    },
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend()).finish()
+        f.debug_struct("Db")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -215,9 +232,13 @@ impl Db {
                 let (writer, readers) = sqlite::open(dir, settings, clock.clone()).await?;
                 Kind::Sqlite { writer, readers }
             }
-            Location::Postgres(url) => Kind::Postgres { pool: open_postgres(url, settings, &clock).await? },
+            Location::Postgres(url) => Kind::Postgres {
+                pool: open_postgres(url, settings, &clock).await?,
+            },
         };
-        Ok(Db { inner: Arc::new(DbInner { kind, clock }) })
+        Ok(Db {
+            inner: Arc::new(DbInner { kind, clock }),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -245,26 +266,7 @@ impl Db {
         let job: Job<T, E> = Box::new(job);
         match &self.inner.kind {
             Kind::Sqlite { writer, .. } => writer.submit(job).await,
-            Kind::Postgres { pool } => {
-                let transaction = pool.begin().await.map_err(StoreError::from)?;
-                let mut tx = Tx { inner: sql::TxInner::Postgres(transaction) };
-                let result = job(&mut tx).await;
-                let sql::TxInner::Postgres(transaction) = tx.inner else {
-                    unreachable!("BUG: a write job replaced its transaction")
-                };
-                match result {
-                    Ok(value) => {
-                        transaction.commit().await.map_err(StoreError::from)?;
-                        Ok(value)
-                    }
-                    Err(error) => {
-                        // Dropping would roll back too; doing it here surfaces a broken
-                        // connection instead of returning it to the pool.
-                        let _ = transaction.rollback().await;
-                        Err(error)
-                    }
-                }
-            }
+            Kind::Postgres { pool } => in_postgres_transaction(pool, job).await,
         }
     }
 
@@ -281,7 +283,9 @@ impl Db {
             Kind::Sqlite { readers, .. } => readers.run(job).await,
             Kind::Postgres { pool } => {
                 let conn = pool.acquire().await.map_err(StoreError::from)?;
-                let mut tx = Tx { inner: sql::TxInner::PostgresRead(conn) };
+                let mut tx = Tx {
+                    inner: sql::TxInner::PostgresRead(conn),
+                };
                 job(&mut tx).await
             }
         }
@@ -299,9 +303,10 @@ impl Db {
     pub fn pool_state(&self) -> (u32, u32) {
         match &self.inner.kind {
             Kind::Sqlite { readers, .. } => readers.state(),
-            Kind::Postgres { pool } => {
-                (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
-            }
+            Kind::Postgres { pool } => (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            ),
         }
     }
 
@@ -330,14 +335,42 @@ async fn open_postgres(
         .acquire_timeout(settings.acquire_timeout)
         .connect_with(options)
         .await?;
-    let transaction = pool.begin().await?;
-    let mut tx = Tx { inner: sql::TxInner::Postgres(transaction) };
-    migrate::run(&mut tx, clock.now()).await?;
-    let sql::TxInner::Postgres(transaction) = tx.inner else {
-        unreachable!("BUG: migrations replaced their transaction")
+    // On error the transaction is dropped, which rolls it back.
+    let mut tx = Tx {
+        inner: sql::TxInner::Postgres(pool.begin().await?),
     };
-    transaction.commit().await?;
+    migrate::run(&mut tx, clock.now()).await?;
+    if let sql::TxInner::Postgres(transaction) = tx.inner {
+        transaction.commit().await?;
+    }
     Ok(pool)
+}
+
+/// Runs `job` in a transaction of its own: committed when it succeeds, rolled back otherwise.
+async fn in_postgres_transaction<T, E>(pool: &PgPool, job: Job<T, E>) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    let transaction = pool.begin().await.map_err(StoreError::from)?;
+    let mut tx = Tx {
+        inner: sql::TxInner::Postgres(transaction),
+    };
+    let result = job(&mut tx).await;
+    let sql::TxInner::Postgres(transaction) = tx.inner else {
+        unreachable!("BUG: a job replaced its transaction")
+    };
+    match result {
+        Ok(value) => {
+            transaction.commit().await.map_err(StoreError::from)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // Dropping would roll back too; doing it here surfaces a broken connection
+            // instead of returning it to the pool.
+            let _ = transaction.rollback().await;
+            Err(error)
+        }
+    }
 }
 
 /// Hex SHA-256 of a string, used for secrets and request fingerprints.

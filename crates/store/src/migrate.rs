@@ -4,7 +4,7 @@
 
 use bursar_domain::time::Timestamp;
 
-use crate::{Backend, StoreError, Tx, params};
+use crate::{params, Backend, StoreError, Tx};
 
 struct Migration {
     version: i64,
@@ -27,7 +27,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x6275_7273_6172;
 /// Applies pending migrations inside the caller's transaction.
 pub(crate) async fn run(tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
     if tx.backend() == Backend::Postgres {
-        tx.execute("select pg_advisory_xact_lock($1)", params![MIGRATION_LOCK_KEY]).await?;
+        tx.execute(
+            "select pg_advisory_xact_lock($1)",
+            params![MIGRATION_LOCK_KEY],
+        )
+        .await?;
     }
     tx.execute_batch(
         "create table if not exists schema_migration (version bigint primary key, \
@@ -62,10 +66,19 @@ pub(crate) async fn run(tx: &mut Tx, now: Timestamp) -> Result<(), StoreError> {
         tx.execute(
             "insert into schema_migration (version, name, checksum, applied_at) \
              values ($1, $2, $3, $4)",
-            params![migration.version, migration.name, checksum, now.unix_micros()],
+            params![
+                migration.version,
+                migration.name,
+                checksum,
+                now.unix_micros()
+            ],
         )
         .await?;
-        tracing::info!(version = migration.version, name = migration.name, "migration applied");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
     }
     Ok(())
 }

@@ -102,9 +102,9 @@ impl Row {
         match self.value(column)? {
             Value::Text(v) => Ok(v.clone()),
             Value::Int(None) => Ok(None),
-            Value::Int(Some(_)) => {
-                Err(StoreError::Corrupt(format!("column '{column}' is an integer")))
-            }
+            Value::Int(Some(_)) => Err(StoreError::Corrupt(format!(
+                "column '{column}' is an integer"
+            ))),
         }
     }
 
@@ -137,10 +137,14 @@ impl Tx {
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite_execute(conn, sql, params),
-            TxInner::Postgres(tx) => Ok(pg_query(sql, params).execute(&mut **tx).await?.rows_affected()),
-            TxInner::PostgresRead(conn) => {
-                Ok(pg_query(sql, params).execute(&mut **conn).await?.rows_affected())
-            }
+            TxInner::Postgres(tx) => Ok(pg_query(sql, params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()),
+            TxInner::PostgresRead(conn) => Ok(pg_query(sql, params)
+                .execute(&mut **conn)
+                .await?
+                .rows_affected()),
         }
     }
 
@@ -161,7 +165,9 @@ impl Tx {
     ) -> Result<Option<Row>, StoreError> {
         let mut rows = self.fetch_all(sql, params).await?;
         if rows.len() > 1 {
-            return Err(StoreError::Corrupt(format!("BUG: more than one row from: {sql}")));
+            return Err(StoreError::Corrupt(format!(
+                "BUG: more than one row from: {sql}"
+            )));
         }
         Ok(rows.pop())
     }
@@ -230,8 +236,11 @@ fn sqlite_fetch(
 ) -> Result<Vec<Row>, StoreError> {
     let mut statement = conn.prepare_cached(sql)?;
     sqlite_bind(&mut statement, params)?;
-    let columns: std::sync::Arc<[String]> =
-        statement.column_names().into_iter().map(str::to_owned).collect();
+    let columns: std::sync::Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let mut rows = statement.raw_query();
     let mut result = Vec::new();
     while let Some(row) = rows.next()? {
@@ -252,7 +261,10 @@ fn sqlite_fetch(
                 }
             });
         }
-        result.push(Row { columns: columns.clone(), values });
+        result.push(Row {
+            columns: columns.clone(),
+            values,
+        });
     }
     Ok(result)
 }
@@ -269,9 +281,14 @@ fn pg_query<'q>(sql: &'q str, params: &[Value]) -> sqlx::query::Query<'q, Postgr
 }
 
 fn pg_rows(rows: Vec<PgRow>) -> Result<Vec<Row>, StoreError> {
-    let Some(first) = rows.first() else { return Ok(Vec::new()) };
-    let columns: std::sync::Arc<[String]> =
-        first.columns().iter().map(|c| c.name().to_owned()).collect();
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let columns: std::sync::Arc<[String]> = first
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
     rows.iter()
         .map(|row| {
             let mut values = Vec::with_capacity(columns.len());
@@ -295,7 +312,10 @@ fn pg_rows(rows: Vec<PgRow>) -> Result<Vec<Row>, StoreError> {
                 };
                 values.push(value);
             }
-            Ok(Row { columns: columns.clone(), values })
+            Ok(Row {
+                columns: columns.clone(),
+                values,
+            })
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 use crate::sql::TxInner;
-use crate::{Job, PoolSettings, SQLITE_FILE, StoreError, Tx, migrate, writer};
+use crate::{migrate, writer, Job, PoolSettings, StoreError, Tx, SQLITE_FILE};
 
 /// Settings every connection gets. `synchronous=full` makes each commit durable (this is
 /// money); foreign keys are enforced; a generous page cache keeps hot b-tree pages in memory.
@@ -39,16 +39,23 @@ pub(crate) async fn open(
     clock: Arc<dyn Clock>,
 ) -> Result<(writer::Handle, ReaderPool), StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+        StoreError::Config(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
     })?;
     let path = dir.join(SQLITE_FILE);
     let conn = connect(&path, false)?;
     // WAL: readers see the last commit and never wait for the writer.
     let mode: String = conn.query_row("pragma journal_mode = wal", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Config(format!("SQLite refused WAL mode (got {mode})")));
+        return Err(StoreError::Config(format!(
+            "SQLite refused WAL mode (got {mode})"
+        )));
     }
-    let mut tx = Tx { inner: TxInner::Sqlite(conn) };
+    let mut tx = Tx {
+        inner: TxInner::Sqlite(conn),
+    };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
         Ok(()) => tx.execute_batch("commit").await?,
@@ -57,7 +64,9 @@ pub(crate) async fn open(
             return Err(error);
         }
     }
-    let TxInner::Sqlite(conn) = tx.inner else { unreachable!("BUG: sqlite tx changed kind") };
+    let TxInner::Sqlite(conn) = tx.inner else {
+        unreachable!("BUG: sqlite tx changed kind")
+    };
     let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max)?;
     Ok((writer, ReaderPool::new(path, settings.sqlite_readers_max)))
 }
@@ -84,7 +93,11 @@ impl ReaderPool {
     where
         E: From<StoreError>,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| StoreError::WriterStopped)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -94,11 +107,16 @@ impl ReaderPool {
                 conn
             }
         };
-        let mut tx = Tx { inner: TxInner::Sqlite(conn) };
+        let mut tx = Tx {
+            inner: TxInner::Sqlite(conn),
+        };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {
             if conn.is_autocommit() {
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
             } else {
                 // A read job left a transaction open: do not reuse that connection.
                 self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

@@ -3,7 +3,7 @@
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 
-use crate::{Row, StoreError, Tx, params};
+use crate::{params, Row, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -23,7 +23,11 @@ fn from_row(row: &Row) -> Result<Workspace, StoreError> {
 pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError> {
     tx.execute(
         "insert into workspace (workspace_id, name, created_at) values ($1, $2, $3)",
-        params![workspace.id.as_str(), workspace.name.as_str(), workspace.created_at.unix_micros()],
+        params![
+            workspace.id.as_str(),
+            workspace.name.as_str(),
+            workspace.created_at.unix_micros()
+        ],
     )
     .await?;
     Ok(())
@@ -31,7 +35,10 @@ pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError
 
 pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
     let rows = tx
-        .fetch_all("select workspace_id, name, created_at from workspace order by workspace_id", &[])
+        .fetch_all(
+            "select workspace_id, name, created_at from workspace order by workspace_id",
+            &[],
+        )
         .await?;
     rows.iter().map(from_row).collect()
 }

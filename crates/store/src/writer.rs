@@ -76,8 +76,14 @@ pub(crate) struct Handle {
     stopped: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
 }
 
-pub(crate) fn spawn(conn: rusqlite::Connection, jobs_per_commit_max: usize) -> Result<Handle, StoreError> {
-    assert!(jobs_per_commit_max > 0, "BUG: group commit needs room for one job");
+pub(crate) fn spawn(
+    conn: rusqlite::Connection,
+    jobs_per_commit_max: usize,
+) -> Result<Handle, StoreError> {
+    assert!(
+        jobs_per_commit_max > 0,
+        "BUG: group commit needs room for one job"
+    );
     let (sender, receiver) = mpsc::channel(QUEUE_JOBS_MAX);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -87,7 +93,13 @@ pub(crate) fn spawn(conn: rusqlite::Connection, jobs_per_commit_max: usize) -> R
     std::thread::Builder::new()
         .name("bursar-sqlite-writer".into())
         .spawn(move || {
-            runtime.block_on(run(Tx { inner: TxInner::Sqlite(conn) }, receiver, jobs_per_commit_max));
+            runtime.block_on(run(
+                Tx {
+                    inner: TxInner::Sqlite(conn),
+                },
+                receiver,
+                jobs_per_commit_max,
+            ));
             let _ = stopped_sender.send(());
         })
         .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
