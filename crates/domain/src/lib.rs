@@ -8,7 +8,9 @@ pub mod auth;
 pub mod customer;
 pub mod error;
 pub mod id;
+pub mod ledger;
 pub mod metadata;
+pub mod money;
 pub mod page;
 pub mod time;
 

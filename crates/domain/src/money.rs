@@ -1,0 +1,140 @@
+//! Currencies (ISO 4217) and amounts in integer minor units.
+
+use crate::ValidationError;
+
+/// ISO 4217 codes Bursar accepts, with their minor-unit exponent (cents: 2, yen: 0, fils: 3).
+const CURRENCIES: &[(&str, u8)] = &[
+    ("AED", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("BHD", 3),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EGP", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KES", 2),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MAD", 2),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NGN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("OMR", 3),
+    ("PEN", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("QAR", 2),
+    ("RON", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TND", 3),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("UAH", 2),
+    ("UGX", 0),
+    ("USD", 2),
+    ("VND", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("ZAR", 2),
+];
+
+/// An ISO 4217 currency Bursar knows the minor unit of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency {
+    code: &'static str,
+    exponent: u8,
+}
+
+impl Currency {
+    pub fn parse(value: &str, param: &str) -> Result<Self, ValidationError> {
+        let upper = value.trim().to_ascii_uppercase();
+        CURRENCIES
+            .iter()
+            .find(|(code, _)| *code == upper)
+            .map(|(code, exponent)| Currency { code, exponent: *exponent })
+            .ok_or_else(|| {
+                ValidationError::invalid(
+                    param,
+                    format!("Unknown or unsupported currency '{value}': use an ISO 4217 code such as USD."),
+                )
+            })
+    }
+
+    pub fn code(self) -> &'static str {
+        self.code
+    }
+
+    /// Digits after the decimal point in the major unit.
+    pub fn exponent(self) -> u8 {
+        self.exponent
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code)
+    }
+}
+
+/// A positive amount in minor units.
+pub fn parse_positive_amount(value: i64, param: &str) -> Result<i64, ValidationError> {
+    if value <= 0 {
+        return Err(ValidationError::invalid(
+            param,
+            "Amounts must be positive integers of minor units.",
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_parse_case_insensitively_with_their_exponent() {
+        assert_eq!(Currency::parse("usd", "currency").unwrap().exponent(), 2);
+        assert_eq!(Currency::parse("JPY", "currency").unwrap().exponent(), 0);
+        assert_eq!(Currency::parse("KWD", "currency").unwrap().exponent(), 3);
+        assert_eq!(
+            Currency::parse("XXX", "currency").unwrap_err().param,
+            "currency"
+        );
+        assert_eq!(
+            Currency::parse("dollars", "currency").unwrap_err().param,
+            "currency"
+        );
+    }
+
+    #[test]
+    fn the_table_is_sorted_unique_and_well_formed() {
+        for pair in CURRENCIES.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (code, exponent) in CURRENCIES {
+            assert!(code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase()));
+            assert!(*exponent <= 3);
+        }
+    }
+}
