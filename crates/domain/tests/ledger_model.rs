@@ -10,7 +10,12 @@
 //! a clone of the whole model. The engine updates balances incrementally and undoes chains with
 //! an undo log. Two different mechanisms agreeing is the evidence.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::needless_range_loop
+)]
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -99,8 +99,9 @@ pub fn apply_batch(state: &mut Snapshot, batch: &[NewTransfer], now: Timestamp) 
 impl Engine<'_> {
     fn apply_chain(&mut self, batch: &[NewTransfer], start: usize, end: usize) {
         self.undo.clear();
-        for index in start..=end {
-            let result = self.apply_one(&batch[index]);
+        for (offset, request) in batch[start..=end].iter().enumerate() {
+            let index = start + offset;
+            let result = self.apply_one(request);
             self.outcome.results[index] = result;
             if !matches!(result, TransferResult::Ok | TransferResult::Exists) {
                 if start != end {
@@ -112,7 +113,7 @@ impl Engine<'_> {
                     }
                 }
                 if result.is_transient() {
-                    let id = batch[index].id.clone();
+                    let id = request.id.clone();
                     self.state.failed.insert(id.clone(), result);
                     self.outcome.failed.push((id, result));
                 }
@@ -158,11 +159,9 @@ impl Engine<'_> {
     }
 
     fn set_balances(&mut self, id: &AccountId, balances: Balances) {
-        let account = self
-            .state
-            .accounts
-            .get_mut(id)
-            .expect("BUG: account checked before");
+        let Some(account) = self.state.accounts.get_mut(id) else {
+            unreachable!("BUG: balances set on an account that was not checked")
+        };
         self.undo.push(Undo::Balances(id.clone(), account.balances));
         account.balances = balances;
         self.outcome.touched_accounts.insert(id.clone());
@@ -181,7 +180,7 @@ impl Engine<'_> {
         let Some(pending) = self.state.transfers.get(id) else {
             return;
         };
-        if !pending.expires_at.is_some_and(|at| at <= self.now) {
+        if pending.expires_at.is_none_or(|at| at > self.now) {
             return;
         }
         let (debit_id, credit_id, amount) = (
