@@ -20,6 +20,7 @@
 pub mod api_keys;
 pub mod customers;
 pub mod idempotency;
+pub mod ledger;
 mod migrate;
 pub mod sql;
 mod sqlite;

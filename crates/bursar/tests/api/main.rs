@@ -11,5 +11,6 @@ mod auth;
 mod cli;
 mod customers;
 mod idempotency;
+mod ledger;
 mod ops;
 mod store;

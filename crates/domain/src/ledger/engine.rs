@@ -38,10 +38,24 @@ pub struct BatchOutcome {
     pub failed: Vec<(TransferId, TransferResult)>,
     /// Accounts whose balances changed.
     pub touched_accounts: BTreeSet<AccountId>,
+    /// One history entry per balance change: the account's balances after it.
+    pub entries: Vec<Entry>,
+}
+
+/// An account's balances right after a transfer (or an expiry) changed them: the account's
+/// history, from which balances at any past instant are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub account_id: AccountId,
+    pub timestamp: Timestamp,
+    /// The transfer that changed the balances (for an expiry, the pending transfer).
+    pub transfer_id: TransferId,
+    pub balances: Balances,
 }
 
 enum Undo {
     Balances(AccountId, Balances),
+    Entry,
     Created(TransferId),
     Pending(TransferId, Option<PendingStatus>),
 }
@@ -65,7 +79,7 @@ pub fn expire_due(state: &mut Snapshot, due: &[TransferId], now: Timestamp) -> B
     for id in due {
         engine.expire_if_due(id);
     }
-    engine.outcome
+    engine.finish()
 }
 
 /// Applies a batch of transfers at `now`.
@@ -93,10 +107,21 @@ pub fn apply_batch(state: &mut Snapshot, batch: &[NewTransfer], now: Timestamp) 
         }
         start = end + 1;
     }
-    engine.outcome
+    engine.finish()
 }
 
 impl Engine<'_> {
+    fn finish(mut self) -> BatchOutcome {
+        // Derived from the history, which chain rollbacks keep exact.
+        self.outcome.touched_accounts = self
+            .outcome
+            .entries
+            .iter()
+            .map(|e| e.account_id.clone())
+            .collect();
+        self.outcome
+    }
+
     fn apply_chain(&mut self, batch: &[NewTransfer], start: usize, end: usize) {
         self.undo.clear();
         for (offset, request) in batch[start..=end].iter().enumerate() {
@@ -131,6 +156,9 @@ impl Engine<'_> {
                         account.balances = balances;
                     }
                 }
+                Undo::Entry => {
+                    self.outcome.entries.pop();
+                }
                 Undo::Created(id) => {
                     self.state.transfers.remove(&id);
                     let popped = self.outcome.created.pop();
@@ -158,13 +186,26 @@ impl Engine<'_> {
         next
     }
 
-    fn set_balances(&mut self, id: &AccountId, balances: Balances) {
+    /// Sets an account's balances as of `timestamp`, because of `transfer_id`.
+    fn set_balances(
+        &mut self,
+        id: &AccountId,
+        balances: Balances,
+        transfer_id: &TransferId,
+        timestamp: Timestamp,
+    ) {
         let Some(account) = self.state.accounts.get_mut(id) else {
             unreachable!("BUG: balances set on an account that was not checked")
         };
         self.undo.push(Undo::Balances(id.clone(), account.balances));
         account.balances = balances;
-        self.outcome.touched_accounts.insert(id.clone());
+        self.outcome.entries.push(Entry {
+            account_id: id.clone(),
+            timestamp,
+            transfer_id: transfer_id.clone(),
+            balances,
+        });
+        self.undo.push(Undo::Entry);
     }
 
     fn set_pending(&mut self, id: &TransferId, status: PendingStatus) {
@@ -196,8 +237,9 @@ impl Engine<'_> {
             debit.debits_pending >= 0 && credit.credits_pending >= 0,
             "BUG: negative pending"
         );
-        self.set_balances(&debit_id, debit);
-        self.set_balances(&credit_id, credit);
+        let timestamp = self.next_timestamp();
+        self.set_balances(&debit_id, debit, id, timestamp);
+        self.set_balances(&credit_id, credit, id, timestamp);
         self.set_pending(id, PendingStatus::Expired);
     }
 
@@ -287,8 +329,8 @@ impl Engine<'_> {
             } => Some(timestamp.plus_seconds(seconds)),
             _ => None,
         };
-        self.set_balances(&debit_id, debit_balances);
-        self.set_balances(&credit_id, credit_balances);
+        self.set_balances(&debit_id, debit_balances, &request.id, timestamp);
+        self.set_balances(&credit_id, credit_balances, &request.id, timestamp);
         self.create(
             request, debit_id, credit_id, currency, amount, expires_at, timestamp,
         );
@@ -365,8 +407,8 @@ impl Engine<'_> {
             credit.credits_posted = posted;
         }
         let timestamp = self.next_timestamp();
-        self.set_balances(&debit_id, debit);
-        self.set_balances(&credit_id, credit);
+        self.set_balances(&debit_id, debit, &request.id, timestamp);
+        self.set_balances(&credit_id, credit, &request.id, timestamp);
         self.create(
             request, debit_id, credit_id, currency, amount, None, timestamp,
         );

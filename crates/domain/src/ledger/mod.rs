@@ -9,6 +9,7 @@
 //! engine and writes the outcome in one transaction.
 
 pub mod engine;
+pub mod model;
 pub mod types;
 
 pub use types::*;

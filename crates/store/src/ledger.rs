@@ -1,0 +1,824 @@
+//! Ledger storage: loads what a batch touches, runs the engine, writes the outcome.
+//!
+//! Every batch of transfers of a workspace runs in one transaction that first takes the
+//! workspace's ledger clock row (on PostgreSQL `for update`, which serialises ledger batches of
+//! one workspace across connections and processes; SQLite has a single writer already). The
+//! snapshot is loaded with a few `in (...)` queries, the pure engine decides every outcome, and
+//! the writes go out as multi-row inserts and one update per touched account.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::ledger::engine::{self, BatchOutcome, Snapshot};
+use bursar_domain::ledger::*;
+use bursar_domain::money::Currency;
+use bursar_domain::page::{Cursor, Page, PageRequest};
+use bursar_domain::time::Timestamp;
+
+use crate::{params, Backend, Row, StoreError, Tx, Value};
+
+/// Ids per `in (...)` list; lists are padded to this length so each query's text is the same
+/// and its prepared statement is reused.
+const IDS_PER_QUERY: usize = 128;
+/// Rows per multi-row insert.
+const ROWS_PER_INSERT: usize = 64;
+/// Expired pending transfers released per batch (the rest wait for the next one).
+pub const EXPIRIES_PER_BATCH_MAX: i64 = 1024;
+
+const ACCOUNT_COLUMNS: &str = "account_id, currency, code, debits_must_not_exceed_credits, \
+     credits_must_not_exceed_debits, metadata, debits_pending, debits_posted, credits_pending, \
+     credits_posted, created_at";
+
+const TRANSFER_COLUMNS: &str = "transfer_id, debit_account_id, credit_account_id, currency, \
+     amount, code, kind, pending_id, timeout_seconds, expires_at, flags, metadata, fingerprint, \
+     created_at";
+
+fn metadata_json(metadata: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+}
+
+fn metadata_from(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn currency_from(row: &Row) -> Result<Currency, StoreError> {
+    let code = row.text("currency")?;
+    Currency::parse(&code, "currency").map_err(|_| StoreError::Corrupt(format!("currency {code}")))
+}
+
+fn account_from(row: &Row) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: AccountId::from_trusted(row.text("account_id")?),
+        currency: currency_from(row)?,
+        code: row.i64("code")?,
+        flags: AccountFlags {
+            debits_must_not_exceed_credits: row.i64("debits_must_not_exceed_credits")? != 0,
+            credits_must_not_exceed_debits: row.i64("credits_must_not_exceed_debits")? != 0,
+        },
+        metadata: metadata_from(&row.text("metadata")?),
+        balances: Balances {
+            debits_pending: row.i64("debits_pending")?,
+            debits_posted: row.i64("debits_posted")?,
+            credits_pending: row.i64("credits_pending")?,
+            credits_posted: row.i64("credits_posted")?,
+        },
+        timestamp: Timestamp::from_unix_micros(row.i64("created_at")?),
+    })
+}
+
+fn transfer_from(row: &Row) -> Result<Transfer, StoreError> {
+    let pending_id = row.opt_text("pending_id")?.map(TransferId::from_trusted);
+    let kind = match (row.text("kind")?.as_str(), pending_id) {
+        ("single", None) => TransferKind::Single,
+        ("pending", None) => TransferKind::Pending {
+            timeout_seconds: row.opt_i64("timeout_seconds")?,
+        },
+        ("post_pending", Some(pending_id)) => TransferKind::PostPending { pending_id },
+        ("void_pending", Some(pending_id)) => TransferKind::VoidPending { pending_id },
+        (other, _) => return Err(StoreError::Corrupt(format!("ledger_transfer.kind {other}"))),
+    };
+    let flags = row.i64("flags")?;
+    Ok(Transfer {
+        id: TransferId::from_trusted(row.text("transfer_id")?),
+        debit_account_id: AccountId::from_trusted(row.text("debit_account_id")?),
+        credit_account_id: AccountId::from_trusted(row.text("credit_account_id")?),
+        currency: currency_from(row)?,
+        amount: row.i64("amount")?,
+        code: row.i64("code")?,
+        kind,
+        expires_at: row.opt_i64("expires_at")?.map(Timestamp::from_unix_micros),
+        linked: flags & 1 != 0,
+        balancing_debit: flags & 2 != 0,
+        balancing_credit: flags & 4 != 0,
+        metadata: metadata_from(&row.text("metadata")?),
+        timestamp: Timestamp::from_unix_micros(row.i64("created_at")?),
+        fingerprint: row.text("fingerprint")?,
+    })
+}
+
+/// Rows of `select {columns} from {table} where workspace_id = $1 and {key} in (...)`.
+async fn select_in(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    columns: &str,
+    table: &str,
+    key: &str,
+    ids: &[String],
+) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let placeholders: Vec<String> = (2..IDS_PER_QUERY + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "select {columns} from {table} where workspace_id = $1 and {key} in ({})",
+            placeholders.join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(IDS_PER_QUERY + 1);
+        values.push(workspace_id.as_str().into());
+        values.extend(chunk.iter().map(Value::from));
+        // Pad with the last id: the same text for every chunk, so one prepared statement.
+        let last = chunk.last().cloned().unwrap_or_default();
+        values.resize(IDS_PER_QUERY + 1, Value::from(last));
+        rows.extend(tx.fetch_all(&sql, &values).await?);
+    }
+    Ok(rows)
+}
+
+/// `insert into {table} ({columns}) values (...), (...)` in chunks.
+async fn insert_rows(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<(), StoreError> {
+    let width = columns.len();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cells: Vec<String> = (0..width)
+                    .map(|c| format!("${}", r * width + c + 1))
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "insert into {table} ({}) values {}",
+            columns.join(", "),
+            tuples.join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        tx.execute(&sql, &values).await?;
+    }
+    Ok(())
+}
+
+/// Takes the workspace's ledger clock (locking it on PostgreSQL) and returns its last timestamp.
+async fn lock_clock(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<Timestamp, StoreError> {
+    tx.execute(
+        "insert into ledger_clock (workspace_id, last_timestamp) values ($1, 0) \
+         on conflict (workspace_id) do nothing",
+        params![workspace_id.as_str()],
+    )
+    .await?;
+    let lock = if tx.backend() == Backend::Postgres {
+        " for update"
+    } else {
+        ""
+    };
+    let sql = format!("select last_timestamp from ledger_clock where workspace_id = $1{lock}");
+    let row = tx.fetch_one(&sql, params![workspace_id.as_str()]).await?;
+    Ok(Timestamp::from_unix_micros(row.i64("last_timestamp")?))
+}
+
+/// Creates accounts; each gets its own result.
+pub async fn create_accounts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    accounts: &[NewAccount],
+    now: Timestamp,
+) -> Result<Vec<(AccountResult, Option<Account>)>, StoreError> {
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
+    let mut known: HashMap<AccountId, Account> = HashMap::new();
+    for row in select_in(
+        tx,
+        workspace_id,
+        ACCOUNT_COLUMNS,
+        "ledger_account",
+        "account_id",
+        &ids,
+    )
+    .await?
+    {
+        let account = account_from(&row)?;
+        known.insert(account.id.clone(), account);
+    }
+    let mut results = Vec::with_capacity(accounts.len());
+    let mut rows = Vec::new();
+    for request in accounts {
+        if let Some(existing) = known.get(&request.id) {
+            let result = if existing.same_as(request) {
+                AccountResult::Exists
+            } else {
+                AccountResult::ExistsWithDifferentFields
+            };
+            results.push((result, Some(existing.clone())));
+            continue;
+        }
+        if request.flags.debits_must_not_exceed_credits
+            && request.flags.credits_must_not_exceed_debits
+        {
+            results.push((AccountResult::FlagsAreMutuallyExclusive, None));
+            continue;
+        }
+        let account = Account {
+            id: request.id.clone(),
+            currency: request.currency,
+            code: request.code,
+            flags: request.flags,
+            metadata: request.metadata.clone(),
+            balances: Balances::default(),
+            timestamp: now,
+        };
+        rows.push(vec![
+            Value::from(workspace_id.as_str()),
+            account.id.as_str().into(),
+            account.currency.code().into(),
+            account.code.into(),
+            i64::from(account.flags.debits_must_not_exceed_credits).into(),
+            i64::from(account.flags.credits_must_not_exceed_debits).into(),
+            metadata_json(&account.metadata).into(),
+            0_i64.into(),
+            0_i64.into(),
+            0_i64.into(),
+            0_i64.into(),
+            now.unix_micros().into(),
+        ]);
+        known.insert(account.id.clone(), account.clone());
+        results.push((AccountResult::Ok, Some(account)));
+    }
+    let columns = [
+        "workspace_id",
+        "account_id",
+        "currency",
+        "code",
+        "debits_must_not_exceed_credits",
+        "credits_must_not_exceed_debits",
+        "metadata",
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+        "created_at",
+    ];
+    insert_rows(tx, "ledger_account", &columns, rows).await?;
+    Ok(results)
+}
+
+pub async fn get_account(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &AccountId,
+) -> Result<Option<Account>, StoreError> {
+    let sql = format!(
+        "select {ACCOUNT_COLUMNS} from ledger_account where workspace_id = $1 and account_id = $2"
+    );
+    let row = tx
+        .fetch_optional(&sql, params![workspace_id.as_str(), id.as_str()])
+        .await?;
+    row.as_ref().map(account_from).transpose()
+}
+
+/// Loads everything `batch` can touch, plus pending transfers due to expire.
+async fn load_snapshot(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    batch: &[NewTransfer],
+    now: Timestamp,
+) -> Result<(Snapshot, Vec<TransferId>), StoreError> {
+    let mut snapshot = Snapshot {
+        last_timestamp: lock_clock(tx, workspace_id).await?,
+        ..Snapshot::default()
+    };
+    let due_rows = tx
+        .fetch_all(
+            "select transfer_id from ledger_pending where workspace_id = $1 and status = 'pending' \
+             and expires_at <= $2 order by expires_at limit $3",
+            params![workspace_id.as_str(), now.unix_micros(), EXPIRIES_PER_BATCH_MAX],
+        )
+        .await?;
+    let due: Vec<TransferId> = due_rows
+        .iter()
+        .map(|r| r.text("transfer_id").map(TransferId::from_trusted))
+        .collect::<Result<_, _>>()?;
+
+    let mut transfer_ids: BTreeSet<String> = batch.iter().map(|t| t.id.to_string()).collect();
+    transfer_ids.extend(
+        batch
+            .iter()
+            .filter_map(|t| t.kind.pending_id())
+            .map(TransferId::to_string),
+    );
+    transfer_ids.extend(due.iter().map(TransferId::to_string));
+    let transfer_ids: Vec<String> = transfer_ids.into_iter().collect();
+    for row in select_in(
+        tx,
+        workspace_id,
+        TRANSFER_COLUMNS,
+        "ledger_transfer",
+        "transfer_id",
+        &transfer_ids,
+    )
+    .await?
+    {
+        let transfer = transfer_from(&row)?;
+        snapshot.transfers.insert(transfer.id.clone(), transfer);
+    }
+    for row in select_in(
+        tx,
+        workspace_id,
+        "transfer_id, status",
+        "ledger_pending",
+        "transfer_id",
+        &transfer_ids,
+    )
+    .await?
+    {
+        let status = row.text("status")?;
+        let status = PendingStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("pending status {status}")))?;
+        snapshot
+            .pending
+            .insert(TransferId::from_trusted(row.text("transfer_id")?), status);
+    }
+    let batch_ids: Vec<String> = batch.iter().map(|t| t.id.to_string()).collect();
+    for row in select_in(
+        tx,
+        workspace_id,
+        "transfer_id, result",
+        "ledger_failed_id",
+        "transfer_id",
+        &batch_ids,
+    )
+    .await?
+    {
+        let result = row.text("result")?;
+        let result = TransferResult::parse(&result)
+            .ok_or_else(|| StoreError::Corrupt(format!("result {result}")))?;
+        snapshot
+            .failed
+            .insert(TransferId::from_trusted(row.text("transfer_id")?), result);
+    }
+    let mut account_ids: BTreeSet<String> = BTreeSet::new();
+    for request in batch {
+        account_ids.extend(request.debit_account_id.iter().map(AccountId::to_string));
+        account_ids.extend(request.credit_account_id.iter().map(AccountId::to_string));
+    }
+    for transfer in snapshot.transfers.values() {
+        account_ids.insert(transfer.debit_account_id.to_string());
+        account_ids.insert(transfer.credit_account_id.to_string());
+    }
+    let account_ids: Vec<String> = account_ids.into_iter().collect();
+    for row in select_in(
+        tx,
+        workspace_id,
+        ACCOUNT_COLUMNS,
+        "ledger_account",
+        "account_id",
+        &account_ids,
+    )
+    .await?
+    {
+        let account = account_from(&row)?;
+        snapshot.accounts.insert(account.id.clone(), account);
+    }
+    Ok((snapshot, due))
+}
+
+/// Writes what the engine decided.
+async fn persist(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    snapshot: &Snapshot,
+    outcomes: &[&BatchOutcome],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let ws = workspace_id.as_str();
+    let mut transfer_rows = Vec::new();
+    let mut pending_rows = Vec::new();
+    for outcome in outcomes {
+        for id in &outcome.created {
+            let t = &snapshot.transfers[id];
+            let flags = i64::from(t.linked)
+                | i64::from(t.balancing_debit) << 1
+                | i64::from(t.balancing_credit) << 2;
+            let timeout = match t.kind {
+                TransferKind::Pending { timeout_seconds } => timeout_seconds,
+                _ => None,
+            };
+            transfer_rows.push(vec![
+                Value::from(ws),
+                t.id.as_str().into(),
+                t.debit_account_id.as_str().into(),
+                t.credit_account_id.as_str().into(),
+                t.currency.code().into(),
+                t.amount.into(),
+                t.code.into(),
+                t.kind.as_str().into(),
+                t.kind.pending_id().map(TransferId::as_str).into(),
+                timeout.into(),
+                t.expires_at.map(Timestamp::unix_micros).into(),
+                flags.into(),
+                metadata_json(&t.metadata).into(),
+                t.fingerprint.as_str().into(),
+                t.timestamp.unix_micros().into(),
+            ]);
+            if matches!(t.kind, TransferKind::Pending { .. }) {
+                pending_rows.push(vec![
+                    Value::from(ws),
+                    t.id.as_str().into(),
+                    "pending".into(),
+                    t.expires_at.map(Timestamp::unix_micros).into(),
+                ]);
+            }
+        }
+    }
+    let transfer_columns = [
+        "workspace_id",
+        "transfer_id",
+        "debit_account_id",
+        "credit_account_id",
+        "currency",
+        "amount",
+        "code",
+        "kind",
+        "pending_id",
+        "timeout_seconds",
+        "expires_at",
+        "flags",
+        "metadata",
+        "fingerprint",
+        "created_at",
+    ];
+    insert_rows(tx, "ledger_transfer", &transfer_columns, transfer_rows).await?;
+    insert_rows(
+        tx,
+        "ledger_pending",
+        &["workspace_id", "transfer_id", "status", "expires_at"],
+        pending_rows,
+    )
+    .await?;
+
+    let mut statuses: BTreeMap<&TransferId, PendingStatus> = BTreeMap::new();
+    let mut failed_rows = Vec::new();
+    let mut entry_rows = Vec::new();
+    let mut touched: BTreeSet<&AccountId> = BTreeSet::new();
+    for outcome in outcomes {
+        for (id, status) in &outcome.pending_changes {
+            statuses.insert(id, *status);
+        }
+        for (id, result) in &outcome.failed {
+            failed_rows.push(vec![
+                Value::from(ws),
+                id.as_str().into(),
+                result.as_str().into(),
+                now.unix_micros().into(),
+            ]);
+        }
+        for entry in &outcome.entries {
+            let b = entry.balances;
+            entry_rows.push(vec![
+                Value::from(ws),
+                entry.account_id.as_str().into(),
+                entry.timestamp.unix_micros().into(),
+                entry.transfer_id.as_str().into(),
+                b.debits_pending.into(),
+                b.debits_posted.into(),
+                b.credits_pending.into(),
+                b.credits_posted.into(),
+            ]);
+        }
+        touched.extend(outcome.touched_accounts.iter());
+    }
+    for (id, status) in statuses {
+        if status != PendingStatus::Pending {
+            tx.execute(
+                "update ledger_pending set status = $1 where workspace_id = $2 and transfer_id = $3",
+                params![status.as_str(), ws, id.as_str()],
+            )
+            .await?;
+        }
+    }
+    insert_rows(
+        tx,
+        "ledger_failed_id",
+        &["workspace_id", "transfer_id", "result", "created_at"],
+        failed_rows,
+    )
+    .await?;
+    let entry_columns = [
+        "workspace_id",
+        "account_id",
+        "created_at",
+        "transfer_id",
+        "debits_pending",
+        "debits_posted",
+        "credits_pending",
+        "credits_posted",
+    ];
+    insert_rows(tx, "ledger_entry", &entry_columns, entry_rows).await?;
+    for id in touched {
+        let b = snapshot.accounts[id].balances;
+        tx.execute(
+            "update ledger_account set debits_pending = $1, debits_posted = $2, \
+             credits_pending = $3, credits_posted = $4 where workspace_id = $5 and account_id = $6",
+            params![
+                b.debits_pending,
+                b.debits_posted,
+                b.credits_pending,
+                b.credits_posted,
+                ws,
+                id.as_str()
+            ],
+        )
+        .await?;
+    }
+    tx.execute(
+        "update ledger_clock set last_timestamp = $1 where workspace_id = $2",
+        params![snapshot.last_timestamp.unix_micros(), ws],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies a batch of transfers; one result per transfer, with the transfer when it was
+/// created (`ok`) or already existed (`exists`).
+pub async fn create_transfers(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    batch: &[NewTransfer],
+    now: Timestamp,
+) -> Result<Vec<(TransferResult, Option<Transfer>)>, StoreError> {
+    let (mut snapshot, due) = load_snapshot(tx, workspace_id, batch, now).await?;
+    let expired = engine::expire_due(&mut snapshot, &due, now);
+    let outcome = engine::apply_batch(&mut snapshot, batch, now);
+    persist(tx, workspace_id, &snapshot, &[&expired, &outcome], now).await?;
+    Ok(outcome
+        .results
+        .iter()
+        .zip(batch)
+        .map(|(result, request)| {
+            let transfer = match result {
+                TransferResult::Ok | TransferResult::Exists => {
+                    snapshot.transfers.get(&request.id).cloned()
+                }
+                _ => None,
+            };
+            (*result, transfer)
+        })
+        .collect())
+}
+
+/// Releases pending transfers whose timeout passed; returns how many.
+pub async fn expire_pending(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let (mut snapshot, due) = load_snapshot(tx, workspace_id, &[], now).await?;
+    let expired = engine::expire_due(&mut snapshot, &due, now);
+    let count = expired.pending_changes.len();
+    if count > 0 {
+        persist(tx, workspace_id, &snapshot, &[&expired], now).await?;
+    }
+    Ok(count)
+}
+
+/// Workspaces with pending transfers due to expire by `now`.
+pub async fn workspaces_with_due_pending(
+    tx: &mut Tx,
+    now: Timestamp,
+) -> Result<Vec<WorkspaceId>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select distinct workspace_id from ledger_pending where status = 'pending' and expires_at <= $1",
+            params![now.unix_micros()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.text("workspace_id").map(WorkspaceId::from_trusted))
+        .collect()
+}
+
+pub async fn get_transfer(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &TransferId,
+) -> Result<Option<(Transfer, Option<PendingStatus>)>, StoreError> {
+    let sql = format!("select {TRANSFER_COLUMNS} from ledger_transfer where workspace_id = $1 and transfer_id = $2");
+    let Some(row) = tx
+        .fetch_optional(&sql, params![workspace_id.as_str(), id.as_str()])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let transfer = transfer_from(&row)?;
+    let status = tx
+        .fetch_optional(
+            "select status from ledger_pending where workspace_id = $1 and transfer_id = $2",
+            params![workspace_id.as_str(), id.as_str()],
+        )
+        .await?
+        .map(|r| r.text("status"))
+        .transpose()?
+        .and_then(|s| PendingStatus::parse(&s));
+    Ok(Some((transfer, status)))
+}
+
+/// An account's balances as they were at `at` (after every change up to and including it).
+pub async fn balances_as_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    account_id: &AccountId,
+    at: Timestamp,
+) -> Result<Balances, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select debits_pending, debits_posted, credits_pending, credits_posted from ledger_entry \
+             where workspace_id = $1 and account_id = $2 and created_at <= $3 \
+             order by created_at desc limit 1",
+            params![workspace_id.as_str(), account_id.as_str(), at.unix_micros()],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Balances::default());
+    };
+    Ok(Balances {
+        debits_pending: row.i64("debits_pending")?,
+        debits_posted: row.i64("debits_posted")?,
+        credits_pending: row.i64("credits_pending")?,
+        credits_posted: row.i64("credits_posted")?,
+    })
+}
+
+/// Transfers that changed an account, newest first. The cursor is a transfer id.
+pub async fn list_account_transfers(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    account_id: &AccountId,
+    page: &PageRequest,
+) -> Result<Page<Transfer>, StoreError> {
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let ws = workspace_id.as_str();
+    // Cursors name a transfer; its entry's timestamp is the position in the history.
+    let cursor_at = match &page.cursor {
+        Cursor::First => None,
+        Cursor::After(id) | Cursor::Before(id) => {
+            let sql =
+                "select created_at from ledger_entry where workspace_id = $1 and account_id = $2 \
+                       and transfer_id = $3 order by created_at desc limit 1";
+            let row = tx
+                .fetch_optional(sql, params![ws, account_id.as_str(), id.as_str()])
+                .await?;
+            Some(row.map(|r| r.i64("created_at")).transpose()?.unwrap_or(0))
+        }
+    };
+    let (filter, order) = match (&page.cursor, cursor_at) {
+        (Cursor::After(_), Some(_)) => (" and e.created_at < $4", "desc"),
+        (Cursor::Before(_), Some(_)) => (" and e.created_at > $4", "asc"),
+        _ => ("", "desc"),
+    };
+    let columns: Vec<String> = TRANSFER_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect();
+    let sql = format!(
+        "select {} from ledger_entry e join ledger_transfer t \
+         on t.workspace_id = e.workspace_id and t.transfer_id = e.transfer_id \
+         where e.workspace_id = $1 and e.account_id = $2{filter} \
+         order by e.created_at {order} limit $3",
+        columns.join(", ")
+    );
+    let mut values: Vec<Value> = vec![
+        ws.into(),
+        account_id.as_str().into(),
+        (i64::from(page.limit) + 1).into(),
+    ];
+    values.extend(cursor_at.map(Value::from));
+    let rows = tx.fetch_all(&sql, &values).await?;
+    let mut data: Vec<Transfer> = rows.iter().map(transfer_from).collect::<Result<_, _>>()?;
+    let has_more = data.len() > limit;
+    data.truncate(limit);
+    if matches!(page.cursor, Cursor::Before(_)) {
+        data.reverse();
+    }
+    Ok(Page { data, has_more })
+}
+
+/// What `bursar ledger verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub accounts: u64,
+    pub transfers: u64,
+    pub problems: Vec<String>,
+}
+
+/// Recomputes every account's balances from the transfers and checks them against the stored
+/// balances, the last history entry, the account's flags, and that debits equal credits per
+/// workspace and currency.
+pub async fn verify(tx: &mut Tx) -> Result<VerifyReport, StoreError> {
+    type Key = (String, String);
+    let mut computed: BTreeMap<Key, Balances> = BTreeMap::new();
+    let sums = [
+        ("debit_account_id", "kind in ('single', 'post_pending')", 0),
+        ("credit_account_id", "kind in ('single', 'post_pending')", 1),
+    ];
+    for (side, filter, which) in sums {
+        let sql = format!(
+            "select workspace_id, {side} as account_id, cast(sum(amount) as bigint) as total \
+             from ledger_transfer where {filter} group by workspace_id, {side}"
+        );
+        for row in tx.fetch_all(&sql, &[]).await? {
+            let entry = computed
+                .entry((row.text("workspace_id")?, row.text("account_id")?))
+                .or_default();
+            let total = row.i64("total")?;
+            if which == 0 {
+                entry.debits_posted = total
+            } else {
+                entry.credits_posted = total
+            }
+        }
+    }
+    for (side, which) in [("debit_account_id", 0), ("credit_account_id", 1)] {
+        let sql = format!(
+            "select t.workspace_id, t.{side} as account_id, cast(sum(t.amount) as bigint) as total \
+             from ledger_transfer t join ledger_pending p \
+             on p.workspace_id = t.workspace_id and p.transfer_id = t.transfer_id \
+             where p.status = 'pending' group by t.workspace_id, t.{side}"
+        );
+        for row in tx.fetch_all(&sql, &[]).await? {
+            let entry = computed
+                .entry((row.text("workspace_id")?, row.text("account_id")?))
+                .or_default();
+            let total = row.i64("total")?;
+            if which == 0 {
+                entry.debits_pending = total
+            } else {
+                entry.credits_pending = total
+            }
+        }
+    }
+    let mut report = VerifyReport::default();
+    let mut per_currency: BTreeMap<(String, String), [i128; 4]> = BTreeMap::new();
+    let sql = format!("select workspace_id, {ACCOUNT_COLUMNS} from ledger_account order by workspace_id, account_id");
+    for row in tx.fetch_all(&sql, &[]).await? {
+        let workspace = row.text("workspace_id")?;
+        let account = account_from(&row)?;
+        report.accounts += 1;
+        let key = (workspace.clone(), account.id.to_string());
+        let expected = computed.remove(&key).unwrap_or_default();
+        let b = account.balances;
+        if b != expected {
+            report.problems.push(format!(
+                "{workspace}/{}: stored balances {b:?} differ from the transfers' {expected:?}",
+                account.id
+            ));
+        }
+        if account.flags.debits_must_not_exceed_credits
+            && i128::from(b.debits_pending) + i128::from(b.debits_posted)
+                > i128::from(b.credits_posted)
+        {
+            report.problems.push(format!(
+                "{workspace}/{}: debits exceed credits: {b:?}",
+                account.id
+            ));
+        }
+        if account.flags.credits_must_not_exceed_debits
+            && i128::from(b.credits_pending) + i128::from(b.credits_posted)
+                > i128::from(b.debits_posted)
+        {
+            report.problems.push(format!(
+                "{workspace}/{}: credits exceed debits: {b:?}",
+                account.id
+            ));
+        }
+        let last = balances_as_of(
+            tx,
+            &WorkspaceId::from_trusted(workspace.clone()),
+            &account.id,
+            Timestamp::from_unix_micros(i64::MAX),
+        )
+        .await?;
+        if last != b {
+            report.problems.push(format!(
+                "{workspace}/{}: history ends at {last:?}, not at the stored {b:?}",
+                account.id
+            ));
+        }
+        let sums = per_currency
+            .entry((workspace, account.currency.code().to_owned()))
+            .or_default();
+        sums[0] += i128::from(b.debits_pending);
+        sums[1] += i128::from(b.credits_pending);
+        sums[2] += i128::from(b.debits_posted);
+        sums[3] += i128::from(b.credits_posted);
+    }
+    for ((workspace, account), balances) in computed {
+        report.problems.push(format!(
+            "{workspace}/{account}: transfers {balances:?} name a missing account"
+        ));
+    }
+    for ((workspace, currency), [dp, cp, dpo, cpo]) in per_currency {
+        if dp != cp || dpo != cpo {
+            report.problems.push(format!(
+                "{workspace} {currency}: debits ≠ credits (pending {dp} vs {cp}, posted {dpo} vs {cpo})"
+            ));
+        }
+    }
+    report.transfers = u64::try_from(
+        tx.fetch_one("select count(*) as n from ledger_transfer", &[])
+            .await?
+            .i64("n")?,
+    )
+    .unwrap_or(0);
+    Ok(report)
+}
