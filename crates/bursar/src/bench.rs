@@ -25,6 +25,9 @@ pub struct BenchArgs {
 pub enum Which {
     /// Create-customer requests over HTTP from concurrent clients.
     Api(CommonArgs),
+    /// Ledger transfers: in-process batches of 8,190, and single transfers over HTTP from
+    /// concurrent clients, between 10,000 accounts chosen uniformly (TigerBeetle's default).
+    Ledger(CommonArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,9 +45,9 @@ pub struct CommonArgs {
     /// PostgreSQL to measure on (default: a private cluster started for the run).
     #[arg(long, env = "BURSAR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 32)]
-    pub clients: usize,
+    /// Concurrent clients (default: 32 for api, 64 for ledger).
+    #[arg(long)]
+    pub clients: Option<usize>,
     /// Measured seconds per configuration (after the warm-up).
     #[arg(long, default_value_t = 10)]
     pub duration_secs: u64,
@@ -74,6 +77,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             for backend in backends(common.backend) {
                 let figure = bench_api(backend, &common).await?;
                 println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+        Which::Ledger(common) => {
+            for backend in backends(common.backend) {
+                for figure in crate::bench_ledger::run(backend, &common).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
             }
         }
     }
@@ -119,16 +129,17 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
     let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
     let url = format!("{}/v1/customers", server.base_url());
     let key = Arc::new(secret.expose().to_owned());
+    let clients = args.clients.unwrap_or(32);
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
+        .pool_max_idle_per_host(clients)
         .build()
         .context("building the HTTP client")?;
 
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup_secs);
     let measure_until = measure_from + Duration::from_secs(args.duration_secs);
-    let mut tasks = Vec::with_capacity(args.clients);
-    for client_index in 0..args.clients {
+    let mut tasks = Vec::with_capacity(clients);
+    for client_index in 0..clients {
         let (client, url, key) = (client.clone(), url.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
@@ -182,7 +193,7 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
     server.shutdown().await?;
     Ok(figure(
         "api",
-        format!("create-customer-c{}", args.clients),
+        format!("create-customer-c{clients}"),
         backend,
         latencies_us,
         errors,

@@ -46,6 +46,21 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Print the OpenAPI document (the same as GET /openapi.json) and exit.
     Openapi,
+    /// Ledger operations.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute every balance from the transfers and check it: stored balances, history,
+    /// account flags, and debits = credits per currency. Exits non-zero on any mismatch.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// Where the data lives.
@@ -176,6 +191,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys(command).await,
         Command::Workspaces { command } => workspaces_command(command).await,
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Ledger {
+            command: LedgerCommand::Verify { db },
+        } => {
+            let db = db.open().await?;
+            let report: bursar_store::ledger::VerifyReport = db
+                .read(|tx: &mut Tx| Box::pin(bursar_store::ledger::verify(tx)))
+                .await?;
+            db.close().await;
+            println!(
+                "checked {} accounts and {} transfers",
+                report.accounts, report.transfers
+            );
+            for problem in &report.problems {
+                println!("MISMATCH {problem}");
+            }
+            anyhow::ensure!(
+                report.problems.is_empty(),
+                "{} problems found",
+                report.problems.len()
+            );
+            println!("ledger verified: every balance matches its transfers");
+            Ok(())
+        }
         Command::Openapi => {
             println!("{}", bursar_http::openapi().to_pretty_json()?);
             Ok(())

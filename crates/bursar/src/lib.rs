@@ -8,6 +8,7 @@
 //! [`bootstrap`] (first start, demo data), [`bench`], [`testing`] (throwaway databases).
 
 pub mod bench;
+pub mod bench_ledger;
 pub mod bootstrap;
 pub mod cli;
 pub mod server;

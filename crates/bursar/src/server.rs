@@ -39,10 +39,10 @@ impl Server {
                 .with_graceful_shutdown(async move { graceful.cancelled().await })
                 .await
         });
-        let background = vec![tokio::spawn(sweep_idempotency_keys(
-            db.clone(),
-            stop.clone(),
-        ))];
+        let background = vec![
+            tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),
+            tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
+        ];
         Ok(Server {
             addr,
             db,
@@ -109,6 +109,43 @@ async fn sweep_idempotency_keys(db: Db, stop: CancellationToken) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "swept expired idempotency keys"),
             Err(error) => tracing::warn!(error = %error, "idempotency key sweep failed"),
+        }
+    }
+}
+
+/// How often pending transfers past their timeout are released.
+const PENDING_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Releases pending transfers whose timeout has passed, so their reserved amounts become
+/// available again even when no new transfer touches them.
+async fn expire_pending_transfers(db: Db, stop: CancellationToken) {
+    use bursar_store::{ledger, Tx};
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(PENDING_EXPIRY_INTERVAL) => {}
+        }
+        let now = db.now();
+        let due = db
+            .read(move |tx: &mut Tx| Box::pin(ledger::workspaces_with_due_pending(tx, now)))
+            .await;
+        let workspaces = match due {
+            Ok(workspaces) => workspaces,
+            Err(error) => {
+                tracing::warn!(error = %error, "pending expiry scan failed");
+                continue;
+            }
+        };
+        for workspace in workspaces {
+            let expired = db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { ledger::expire_pending(tx, &workspace, now).await })
+                })
+                .await;
+            match expired {
+                Ok(count) => tracing::info!(count, "pending transfers expired"),
+                Err(error) => tracing::warn!(error = %error, "pending expiry failed"),
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::ValidationError;
 static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
 
 /// A new ULID, strictly greater than every ULID this process produced before.
-fn next_ulid() -> ulid::Ulid {
+pub(crate) fn next_ulid() -> ulid::Ulid {
     let mut guard = GENERATOR
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

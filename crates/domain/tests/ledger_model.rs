@@ -123,6 +123,7 @@ fn fresh() -> (Snapshot, Model) {
         let flags = AccountFlags {
             debits_must_not_exceed_credits: dmnec,
             credits_must_not_exceed_debits: cmned,
+            history: true,
         };
         let id = AccountId::parse(name, "id").unwrap();
         snapshot.accounts.insert(

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod ledger;
 pub mod list;
 pub mod mutate;
 pub mod ops;
@@ -73,6 +74,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "customers", description = "The people and businesses that pay"),
+        (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -99,6 +101,7 @@ impl utoipa::Modify for BearerAuth {
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
+        .merge(ledger::router())
         .merge(ops::router())
         .split_for_parts()
 }

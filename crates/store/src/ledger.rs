@@ -26,7 +26,7 @@ const ROWS_PER_INSERT: usize = 64;
 pub const EXPIRIES_PER_BATCH_MAX: i64 = 1024;
 
 const ACCOUNT_COLUMNS: &str = "account_id, currency, code, debits_must_not_exceed_credits, \
-     credits_must_not_exceed_debits, metadata, debits_pending, debits_posted, credits_pending, \
+     credits_must_not_exceed_debits, history, metadata, debits_pending, debits_posted, credits_pending, \
      credits_posted, created_at";
 
 const TRANSFER_COLUMNS: &str = "transfer_id, debit_account_id, credit_account_id, currency, \
@@ -54,6 +54,7 @@ fn account_from(row: &Row) -> Result<Account, StoreError> {
         flags: AccountFlags {
             debits_must_not_exceed_credits: row.i64("debits_must_not_exceed_credits")? != 0,
             credits_must_not_exceed_debits: row.i64("credits_must_not_exceed_debits")? != 0,
+            history: row.i64("history")? != 0,
         },
         metadata: metadata_from(&row.text("metadata")?),
         balances: Balances {
@@ -225,6 +226,7 @@ pub async fn create_accounts(
             account.code.into(),
             i64::from(account.flags.debits_must_not_exceed_credits).into(),
             i64::from(account.flags.credits_must_not_exceed_debits).into(),
+            i64::from(account.flags.history).into(),
             metadata_json(&account.metadata).into(),
             0_i64.into(),
             0_i64.into(),
@@ -242,6 +244,7 @@ pub async fn create_accounts(
         "code",
         "debits_must_not_exceed_credits",
         "credits_must_not_exceed_debits",
+        "history",
         "metadata",
         "debits_pending",
         "debits_posted",
@@ -463,7 +466,12 @@ async fn persist(
                 now.unix_micros().into(),
             ]);
         }
-        for entry in &outcome.entries {
+        // Only accounts that keep a history get entries (see AccountFlags::history).
+        for entry in outcome
+            .entries
+            .iter()
+            .filter(|e| snapshot.accounts[&e.account_id].flags.history)
+        {
             let b = entry.balances;
             entry_rows.push(vec![
                 Value::from(ws),
@@ -781,13 +789,19 @@ pub async fn verify(tx: &mut Tx) -> Result<VerifyReport, StoreError> {
                 account.id
             ));
         }
-        let last = balances_as_of(
-            tx,
-            &WorkspaceId::from_trusted(workspace.clone()),
-            &account.id,
-            Timestamp::from_unix_micros(i64::MAX),
-        )
-        .await?;
+        // Only accounts that keep a history have entries to check.
+        let last = if account.flags.history {
+            let workspace_id = WorkspaceId::from_trusted(workspace.clone());
+            balances_as_of(
+                tx,
+                &workspace_id,
+                &account.id,
+                Timestamp::from_unix_micros(i64::MAX),
+            )
+            .await?
+        } else {
+            b
+        };
         if last != b {
             report.problems.push(format!(
                 "{workspace}/{}: history ends at {last:?}, not at the stored {b:?}",

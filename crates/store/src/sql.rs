@@ -194,6 +194,22 @@ impl Tx {
     }
 }
 
+/// SQLite reads `$1` as a *named* parameter, numbered by first appearance; `?1` is numbered
+/// explicitly. Rewriting one into the other (same length) lets parameters bind by position,
+/// with no lookup of names per parameter.
+fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut bytes = sql.as_bytes().to_vec();
+    for index in 0..bytes.len() {
+        if bytes[index] == b'$' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit) {
+            bytes[index] = b'?';
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned()))
+}
+
 fn sqlite_bind(
     statement: &mut rusqlite::CachedStatement<'_>,
     params: &[Value],
@@ -206,13 +222,9 @@ fn sqlite_bind(
         )));
     }
     for (position, value) in params.iter().enumerate() {
-        let name = format!("${}", position + 1);
-        let index = statement.parameter_index(&name)?.ok_or_else(|| {
-            StoreError::Corrupt(format!("BUG: statement has no parameter {name}"))
-        })?;
         match value {
-            Value::Int(v) => statement.raw_bind_parameter(index, v)?,
-            Value::Text(v) => statement.raw_bind_parameter(index, v)?,
+            Value::Int(v) => statement.raw_bind_parameter(position + 1, v)?,
+            Value::Text(v) => statement.raw_bind_parameter(position + 1, v)?,
         }
     }
     Ok(())
@@ -223,7 +235,7 @@ fn sqlite_execute(
     sql: &str,
     params: &[Value],
 ) -> Result<u64, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
     sqlite_bind(&mut statement, params)?;
     let changed = statement.raw_execute()?;
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
@@ -234,7 +246,7 @@ fn sqlite_fetch(
     sql: &str,
     params: &[Value],
 ) -> Result<Vec<Row>, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
+    let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
     sqlite_bind(&mut statement, params)?;
     let columns: std::sync::Arc<[String]> = statement
         .column_names()

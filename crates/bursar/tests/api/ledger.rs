@@ -72,7 +72,7 @@ both_backends! {
             let (workspace, _) = app.new_workspace(&format!("seq-{seed}")).await;
             let mut model = Model::default();
             let accounts: Vec<NewAccount> = ACCOUNTS.iter().map(|(name, currency, dmnec, cmned)| {
-                let flags = AccountFlags { debits_must_not_exceed_credits: *dmnec, credits_must_not_exceed_debits: *cmned };
+                let flags = AccountFlags { debits_must_not_exceed_credits: *dmnec, credits_must_not_exceed_debits: *cmned, history: true };
                 model.accounts.insert((*name).to_owned(), ((*currency).to_owned(), flags));
                 NewAccount { id: AccountId::parse(name, "id").unwrap(), currency: Currency::parse(currency, "c").unwrap(), code: 1, flags, metadata: BTreeMap::new() }
             }).collect();
@@ -120,7 +120,7 @@ both_backends! {
         let now = db.now();
         let mut accounts = vec![NewAccount { id: AccountId::parse("bank", "id").unwrap(), currency: Currency::parse("USD", "c").unwrap(), code: 1, flags: AccountFlags::default(), metadata: BTreeMap::new() }];
         for i in 0..4 {
-            accounts.push(NewAccount { id: AccountId::parse(&format!("w{i}"), "id").unwrap(), currency: Currency::parse("USD", "c").unwrap(), code: 2, flags: AccountFlags { debits_must_not_exceed_credits: true, credits_must_not_exceed_debits: false }, metadata: BTreeMap::new() });
+            accounts.push(NewAccount { id: AccountId::parse(&format!("w{i}"), "id").unwrap(), currency: Currency::parse("USD", "c").unwrap(), code: 2, flags: AccountFlags { debits_must_not_exceed_credits: true, credits_must_not_exceed_debits: false, history: true }, metadata: BTreeMap::new() });
         }
         let funding: Vec<NewTransfer> = (0..4).map(|i| transfer(&format!("fund-{i}"), "bank", &format!("w{i}"), 1000)).collect();
         let w = ws.clone();

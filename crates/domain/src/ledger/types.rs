@@ -61,6 +61,16 @@ ledger_id!(
     /// A ledger account's id, chosen by the client (or generated).
     AccountId
 );
+
+impl AccountId {
+    /// A fresh, time-sortable id for an account created without one: `acct_<ulid>`.
+    pub fn generate() -> Self {
+        Self(format!(
+            "acct_{}",
+            crate::id::next_ulid().to_string().to_ascii_lowercase()
+        ))
+    }
+}
 ledger_id!(
     /// A transfer's id, chosen by the client: the idempotency key of the transfer.
     TransferId
@@ -74,6 +84,11 @@ pub struct AccountFlags {
     pub debits_must_not_exceed_credits: bool,
     /// Credits (pending and posted) may never exceed posted debits.
     pub credits_must_not_exceed_debits: bool,
+    /// Keep the account's history: its balances after every change, so that its transfers can
+    /// be listed and its balances read as of any past instant. Off by default, as in
+    /// TigerBeetle: the history index is the most expensive write of a transfer, so accounts
+    /// that need it (wallets, clearing accounts) ask for it.
+    pub history: bool,
 }
 
 /// The four balances of an account, in minor units.

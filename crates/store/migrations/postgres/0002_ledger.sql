@@ -1,6 +1,6 @@
 -- The double-entry ledger. Accounts carry their current balances; transfers are immutable;
--- ledger_entry is each account's history (its balances after every change), which answers
--- balances as of a past instant and lists an account's transfers newest first.
+-- ledger_entry is the history of accounts that keep one (flag `history`): their balances after
+-- every change, which answers balances as of a past instant and lists transfers newest first.
 
 create table ledger_account (
     workspace_id text not null references workspace (workspace_id),
@@ -9,6 +9,7 @@ create table ledger_account (
     code bigint not null,
     debits_must_not_exceed_credits bigint not null,
     credits_must_not_exceed_debits bigint not null,
+    history bigint not null,
     metadata text not null,
     debits_pending bigint not null,
     debits_posted bigint not null,

@@ -1,0 +1,221 @@
+//! `bursar bench ledger`: transfers between 10,000 accounts chosen uniformly at random.
+//!
+//! * `batch-8190`: batches of 8,190 transfers submitted in-process, one after another, each
+//!   committed durably before the next; figures are transfers per second and per-batch latency.
+//! * `http-c64`: single transfers, one per `POST /v1/ledger/transfers`, from 64 concurrent
+//!   clients on loopback; figures are transfers per second and per-request latency.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bursar_domain::auth::Scope;
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::ledger::*;
+use bursar_domain::money::Currency;
+use bursar_http::HttpConfig;
+use bursar_store::{ledger, Backend, Db, PoolSettings, Tx};
+use rand::Rng;
+
+use crate::bench::{bench_location, figure, CommonArgs, Figure};
+use crate::server::Server;
+
+pub const ACCOUNTS: usize = 10_000;
+pub const BATCH: usize = TRANSFERS_PER_BATCH_MAX;
+
+fn account_id(index: usize) -> String {
+    format!("acct-{index:05}")
+}
+
+async fn create_accounts(db: &Db, workspace: &WorkspaceId) -> anyhow::Result<()> {
+    let currency = Currency::parse("USD", "currency")?;
+    let accounts: Vec<NewAccount> = (0..ACCOUNTS)
+        .map(|i| NewAccount {
+            id: AccountId::from_trusted(account_id(i)),
+            currency,
+            code: 1,
+            flags: AccountFlags::default(),
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    let ws = workspace.clone();
+    let now = db.now();
+    db.write(move |tx: &mut Tx| {
+        Box::pin(async move { ledger::create_accounts(tx, &ws, &accounts, now).await })
+    })
+    .await?;
+    Ok(())
+}
+
+fn random_pair(rng: &mut impl Rng) -> (usize, usize) {
+    let debit = rng.gen_range(0..ACCOUNTS);
+    let mut credit = rng.gen_range(0..ACCOUNTS - 1);
+    if credit >= debit {
+        credit += 1;
+    }
+    (debit, credit)
+}
+
+pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figure>> {
+    let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
+    let db = Db::open(&location, &PoolSettings::default()).await?;
+    let (workspace, _, secret) =
+        crate::bootstrap::create_workspace(&db, "bench", Scope::Admin).await?;
+    create_accounts(&db, &workspace.id).await?;
+    let batch = bench_batches(&db, &workspace.id, backend, args).await?;
+    let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let http = bench_http(&server, secret.expose(), backend, args).await;
+    server.shutdown().await?;
+    Ok(vec![batch, http?])
+}
+
+async fn bench_batches(
+    db: &Db,
+    workspace: &WorkspaceId,
+    backend: Backend,
+    args: &CommonArgs,
+) -> anyhow::Result<Figure> {
+    let mut rng = rand::thread_rng();
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(args.warmup_secs);
+    let measure_until = measure_from + Duration::from_secs(args.duration_secs);
+    let mut latencies_us = Vec::new();
+    let mut transfers_measured = 0_u64;
+    let mut measured_since: Option<Instant> = None;
+    let mut sequence = 0_u64;
+    let mut errors = 0_u64;
+    while Instant::now() < measure_until {
+        let batch: Vec<NewTransfer> = (0..BATCH)
+            .map(|_| {
+                sequence += 1;
+                let (debit, credit) = random_pair(&mut rng);
+                NewTransfer {
+                    id: TransferId::from_trusted(format!("b{sequence:012}")),
+                    debit_account_id: Some(AccountId::from_trusted(account_id(debit))),
+                    credit_account_id: Some(AccountId::from_trusted(account_id(credit))),
+                    amount: Some(rng.gen_range(1..10_000)),
+                    code: 1,
+                    kind: TransferKind::Single,
+                    linked: false,
+                    balancing_debit: false,
+                    balancing_credit: false,
+                    metadata: BTreeMap::new(),
+                }
+            })
+            .collect();
+        let ws = workspace.clone();
+        let sent = Instant::now();
+        let results: Vec<(TransferResult, Option<Transfer>)> = db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move { ledger::create_transfers(tx, &ws, &batch, sent_now()).await })
+            })
+            .await?;
+        errors += results
+            .iter()
+            .filter(|(r, _)| *r != TransferResult::Ok)
+            .count() as u64;
+        if sent >= measure_from {
+            measured_since.get_or_insert(sent);
+            latencies_us.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+            transfers_measured += BATCH as u64;
+        }
+    }
+    let seconds = measured_since
+        .map(|t| t.elapsed().as_secs_f64())
+        .unwrap_or(1.0);
+    let mut result = figure(
+        "ledger",
+        "batch-8190".into(),
+        backend,
+        latencies_us,
+        errors,
+        seconds,
+    );
+    // Throughput counts transfers, latency is per batch.
+    result.ops = transfers_measured;
+    result.ops_per_sec = (transfers_measured as f64 / seconds).round();
+    Ok(result)
+}
+
+fn sent_now() -> bursar_domain::time::Timestamp {
+    use bursar_domain::time::Clock;
+    bursar_domain::time::SystemClock.now()
+}
+
+async fn bench_http(
+    server: &Server,
+    secret: &str,
+    backend: Backend,
+    args: &CommonArgs,
+) -> anyhow::Result<Figure> {
+    let clients = args.clients.unwrap_or(64);
+    let url = format!("{}/v1/ledger/transfers", server.base_url());
+    let key = Arc::new(secret.to_owned());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .context("building the HTTP client")?;
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(args.warmup_secs);
+    let measure_until = measure_from + Duration::from_secs(args.duration_secs);
+    let mut tasks = Vec::with_capacity(clients);
+    for client_index in 0..clients {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us: Vec<u32> = Vec::new();
+            let mut errors = 0_u64;
+            let mut sequence = 0_u64;
+            loop {
+                let sent = Instant::now();
+                if sent >= measure_until {
+                    break;
+                }
+                sequence += 1;
+                let (debit, credit) = random_pair(&mut rand::thread_rng());
+                let body = serde_json::json!({
+                    "id": format!("h{client_index}-{sequence}"),
+                    "debit_account_id": account_id(debit),
+                    "credit_account_id": account_id(credit),
+                    "amount": 100,
+                    "code": 1,
+                });
+                let response = client
+                    .post(&url)
+                    .bearer_auth(key.as_str())
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = matches!(&response, Ok(r) if r.status().is_success());
+                if let Ok(r) = response {
+                    let _ = r.bytes().await;
+                }
+                if sent >= measure_from {
+                    if ok {
+                        latencies_us
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies_us, errors)
+        }));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut part, part_errors) = task.await?;
+        latencies_us.append(&mut part);
+        errors += part_errors;
+    }
+    let seconds = Duration::from_secs(args.duration_secs).as_secs_f64();
+    Ok(figure(
+        "ledger",
+        format!("http-c{clients}"),
+        backend,
+        latencies_us,
+        errors,
+        seconds,
+    ))
+}
