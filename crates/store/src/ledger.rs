@@ -17,9 +17,10 @@ use bursar_domain::time::Timestamp;
 
 use crate::{params, Backend, Row, StoreError, Tx, Value};
 
-/// Ids per `in (...)` list; lists are padded to this length so each query's text is the same
-/// and its prepared statement is reused.
+/// Most ids in one `in (...)` list.
 const IDS_PER_QUERY: usize = 128;
+/// The lengths `in (...)` lists are padded to.
+const IN_LIST_LENGTHS: [usize; 4] = [1, 4, 16, IDS_PER_QUERY];
 /// Rows per multi-row insert.
 const ROWS_PER_INSERT: usize = 64;
 /// Expired pending transfers released per batch (the rest wait for the next one).
@@ -108,17 +109,19 @@ async fn select_in(
 ) -> Result<Vec<Row>, StoreError> {
     let mut rows = Vec::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        let placeholders: Vec<String> = (2..IDS_PER_QUERY + 2).map(|n| format!("${n}")).collect();
+        // Lists are padded (with their last id) to one of a few lengths, so that the number of
+        // distinct statements stays small and each is prepared once.
+        let width = IN_LIST_LENGTHS.iter().copied().find(|&w| w >= chunk.len()).unwrap_or(IDS_PER_QUERY);
+        let placeholders: Vec<String> = (2..width + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
             "select {columns} from {table} where workspace_id = $1 and {key} in ({})",
             placeholders.join(", ")
         );
-        let mut values: Vec<Value> = Vec::with_capacity(IDS_PER_QUERY + 1);
+        let mut values: Vec<Value> = Vec::with_capacity(width + 1);
         values.push(workspace_id.as_str().into());
         values.extend(chunk.iter().map(Value::from));
-        // Pad with the last id: the same text for every chunk, so one prepared statement.
         let last = chunk.last().cloned().unwrap_or_default();
-        values.resize(IDS_PER_QUERY + 1, Value::from(last));
+        values.resize(width + 1, Value::from(last));
         rows.extend(tx.fetch_all(&sql, &values).await?);
     }
     Ok(rows)
@@ -154,18 +157,19 @@ async fn insert_rows(
 
 /// Takes the workspace's ledger clock (locking it on PostgreSQL) and returns its last timestamp.
 async fn lock_clock(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<Timestamp, StoreError> {
+    let lock = if tx.backend() == Backend::Postgres { " for update" } else { "" };
+    let sql = format!("select last_timestamp from ledger_clock where workspace_id = $1{lock}");
+    if let Some(row) = tx.fetch_optional(&sql, params![workspace_id.as_str()]).await? {
+        return Ok(Timestamp::from_unix_micros(row.i64("last_timestamp")?));
+    }
+    // The workspace's first batch: create the clock row (a concurrent first batch on
+    // PostgreSQL waits here for ours, then reads the row it finds).
     tx.execute(
         "insert into ledger_clock (workspace_id, last_timestamp) values ($1, 0) \
          on conflict (workspace_id) do nothing",
         params![workspace_id.as_str()],
     )
     .await?;
-    let lock = if tx.backend() == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
-    let sql = format!("select last_timestamp from ledger_clock where workspace_id = $1{lock}");
     let row = tx.fetch_one(&sql, params![workspace_id.as_str()]).await?;
     Ok(Timestamp::from_unix_micros(row.i64("last_timestamp")?))
 }
