@@ -42,6 +42,7 @@ impl Server {
         let background = vec![
             tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),
             tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
+            tokio::spawn(season_due_holdings(db.clone(), stop.clone())),
         ];
         Ok(Server {
             addr,
@@ -146,6 +147,29 @@ async fn expire_pending_transfers(db: Db, stop: CancellationToken) {
                 Ok(count) => tracing::info!(count, "pending transfers expired"),
                 Err(error) => tracing::warn!(error = %error, "pending expiry failed"),
             }
+        }
+    }
+}
+
+/// How often due wallet holdings are seasoned.
+const SEASONING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Moves wallet holdings whose `not_before` has passed from PAY_IN_HOLDING to AVAILABLE.
+async fn season_due_holdings(db: Db, stop: CancellationToken) {
+    use bursar_store::{wallet, Tx};
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SEASONING_INTERVAL) => {}
+        }
+        let now = db.now();
+        match db
+            .write(move |tx: &mut Tx| Box::pin(wallet::season_due(tx, now)))
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "wallet holdings seasoned"),
+            Err(error) => tracing::warn!(error = %error, "seasoning failed"),
         }
     }
 }

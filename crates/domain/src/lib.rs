@@ -13,5 +13,6 @@ pub mod metadata;
 pub mod money;
 pub mod page;
 pub mod time;
+pub mod wallet;
 
 pub use error::ValidationError;

@@ -372,7 +372,7 @@ pub struct TransferObject {
 }
 
 impl TransferObject {
-    fn new(t: Transfer, status: Option<PendingStatus>) -> Self {
+    pub(crate) fn new(t: Transfer, status: Option<PendingStatus>) -> Self {
         TransferObject {
             id: t.id.to_string(),
             object: "ledger_transfer",
@@ -413,7 +413,7 @@ pub struct TransferBatchResponse {
 }
 
 /// The error a single transfer's failure is answered with.
-fn transfer_error(result: TransferResult) -> ApiError {
+pub(crate) fn transfer_error(result: TransferResult) -> ApiError {
     use TransferResult as R;
     let (status, kind, param) = match result {
         R::AccountsMustBeDifferent => (

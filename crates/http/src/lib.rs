@@ -14,6 +14,7 @@ pub mod list;
 pub mod mutate;
 pub mod ops;
 pub mod telemetry;
+pub mod wallet;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +76,7 @@ pub struct AppState {
     tags(
         (name = "customers", description = "The people and businesses that pay"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
+        (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -102,6 +104,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
         .merge(ledger::router())
+        .merge(wallet::router())
         .merge(ops::router())
         .split_for_parts()
 }

@@ -111,7 +111,11 @@ async fn select_in(
     for chunk in ids.chunks(IDS_PER_QUERY) {
         // Lists are padded (with their last id) to one of a few lengths, so that the number of
         // distinct statements stays small and each is prepared once.
-        let width = IN_LIST_LENGTHS.iter().copied().find(|&w| w >= chunk.len()).unwrap_or(IDS_PER_QUERY);
+        let width = IN_LIST_LENGTHS
+            .iter()
+            .copied()
+            .find(|&w| w >= chunk.len())
+            .unwrap_or(IDS_PER_QUERY);
         let placeholders: Vec<String> = (2..width + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
             "select {columns} from {table} where workspace_id = $1 and {key} in ({})",
@@ -157,9 +161,16 @@ async fn insert_rows(
 
 /// Takes the workspace's ledger clock (locking it on PostgreSQL) and returns its last timestamp.
 async fn lock_clock(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<Timestamp, StoreError> {
-    let lock = if tx.backend() == Backend::Postgres { " for update" } else { "" };
+    let lock = if tx.backend() == Backend::Postgres {
+        " for update"
+    } else {
+        ""
+    };
     let sql = format!("select last_timestamp from ledger_clock where workspace_id = $1{lock}");
-    if let Some(row) = tx.fetch_optional(&sql, params![workspace_id.as_str()]).await? {
+    if let Some(row) = tx
+        .fetch_optional(&sql, params![workspace_id.as_str()])
+        .await?
+    {
         return Ok(Timestamp::from_unix_micros(row.i64("last_timestamp")?));
     }
     // The workspace's first batch: create the clock row (a concurrent first batch on

@@ -24,6 +24,7 @@ pub mod ledger;
 mod migrate;
 pub mod sql;
 mod sqlite;
+pub mod wallet;
 pub mod workspaces;
 mod writer;
 

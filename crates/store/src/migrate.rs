@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_ledger.sql"),
         postgres: include_str!("../migrations/postgres/0002_ledger.sql"),
     },
+    Migration {
+        version: 3,
+        name: "wallet",
+        sqlite: include_str!("../migrations/sqlite/0003_wallet.sql"),
+        postgres: include_str!("../migrations/postgres/0003_wallet.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

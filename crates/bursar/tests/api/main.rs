@@ -14,3 +14,4 @@ mod idempotency;
 mod ledger;
 mod ops;
 mod store;
+mod wallet;

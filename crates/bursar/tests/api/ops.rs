@@ -40,7 +40,7 @@ both_backends! {
         check_refs_resolve(&spec, &spec);
 
         for (method, path) in &operations {
-            let concrete = path.replace("{id}", "cus_01jdx2k3m4n5p6q7r8s9t0v1w2");
+            let concrete = path.replace("{id}", "cus_01jdx2k3m4n5p6q7r8s9t0v1w2").replace("{recipe}", "fund");
             let request = app.client.request(method.parse().unwrap(), app.url(&concrete)).bearer_auth(&app.admin_key);
             let request = if method == "POST" { request.json(&json!({})) } else { request };
             let response = request.send().await.unwrap();
