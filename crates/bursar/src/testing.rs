@@ -306,6 +306,12 @@ impl TestApp {
         let _ = self.server.shutdown().await;
     }
 
+    /// Stops the server but keeps its SQLite directory (returned; deleted when dropped).
+    pub async fn stop_keeping_data(self) -> Option<tempfile::TempDir> {
+        let _ = self.server.shutdown().await;
+        self._dir
+    }
+
     /// Where the SQLite data lives, if this app runs on SQLite.
     pub fn sqlite_dir(&self) -> Option<PathBuf> {
         match &self.location {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bursar_store::Location;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -13,12 +13,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Running {
-    child: Child,
-    base: String,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
-fn start(args: &[&str], dir: &std::path::Path) -> Running {
+pub(crate) fn start(args: &[&str], dir: &std::path::Path) -> Running {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_bursar"))
         .arg("serve")
@@ -37,7 +37,7 @@ fn start(args: &[&str], dir: &std::path::Path) -> Running {
     }
 }
 
-async fn wait_healthy(running: &mut Running) {
+pub(crate) async fn wait_healthy(running: &mut Running) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = reqwest::get(format!("{}/healthz", running.base)).await {
@@ -72,7 +72,7 @@ impl OutputRef for Child {
 }
 
 /// SIGTERM, then the exit status and everything printed.
-fn terminate(mut running: Running) -> (std::process::ExitStatus, String) {
+pub(crate) fn terminate(mut running: Running) -> (std::process::ExitStatus, String) {
     let pid = running.child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());

@@ -1,0 +1,304 @@
+//! Crash safety: the server is killed with SIGKILL while transfers stream in.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::cli::{start, wait_healthy, Running};
+use crate::helpers::*;
+
+const WALLETS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Acknowledged(i64),
+    Refused,
+    Unknown,
+}
+
+fn bursar(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_bursar"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BURSAR_DATA_DIR")
+        .env_remove("BURSAR_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: Value,
+) -> Result<(u16, Value), ()> {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|_| ())?;
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.map_err(|_| ())?;
+    Ok((status, body))
+}
+
+/// Streams transfers until `stop`, recording what each id's request was told.
+async fn stream(
+    base: String,
+    key: String,
+    round: usize,
+    client_index: usize,
+    stop: Arc<AtomicBool>,
+) -> BTreeMap<String, Seen> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    let mut n = 0;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let id = format!("r{round}-c{client_index}-{n}");
+        let (from, to, amount) = {
+            let mut rng = rand::thread_rng();
+            let from = rng.gen_range(0..WALLETS);
+            (
+                from,
+                (from + rng.gen_range(1..WALLETS)) % WALLETS,
+                rng.gen_range(1..60_000),
+            )
+        };
+        let body = json!({"id": id, "debit_account_id": format!("w{from}"), "credit_account_id": format!("w{to}"), "amount": amount});
+        let outcome = match post(&client, &base, &key, "/v1/ledger/transfers", body).await {
+            Ok((200, body)) if body["result"] == "ok" => Seen::Acknowledged(amount),
+            Ok((422, body)) if body["error"]["code"] == "exceeds_credits" => Seen::Refused,
+            _ => Seen::Unknown,
+        };
+        let unknown = outcome == Seen::Unknown;
+        seen.insert(id, outcome);
+        if unknown {
+            // The server is gone; stop this client.
+            break;
+        }
+    }
+    seen
+}
+
+fn kill(running: &mut Running) {
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let _ = running.child.wait();
+}
+
+/// Goal: after SIGKILLs at random moments, every acknowledged transfer exists exactly once with
+/// its amount, no refused transfer exists, and `bursar ledger verify` passes.
+/// Method: 8 clients stream transfers between wallets that must not go negative; the server is
+/// killed 4 times at a random moment and restarted; then every id is looked up.
+async fn crash_and_recover(db_args: Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = db_args.iter().map(String::as_str).collect();
+    let mut with = |extra: &[&str]| {
+        let mut all: Vec<&str> = extra.to_vec();
+        all.extend(args.iter().copied());
+        bursar(&all, dir.path())
+    };
+    let (ok, out) = with(&["workspaces", "create", "--name", "crash"]);
+    assert!(ok, "{out}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_"))
+        .unwrap()
+        .to_owned();
+
+    let mut running = start(&args, dir.path());
+    wait_healthy(&mut running).await;
+    let client = reqwest::Client::new();
+    let base = running.base.clone();
+    assert_eq!(
+        post(
+            &client,
+            &base,
+            &key,
+            "/v1/ledger/accounts",
+            json!({"id": "bank", "currency": "USD"})
+        )
+        .await
+        .unwrap()
+        .0,
+        200
+    );
+    for w in 0..WALLETS {
+        let account = json!({"id": format!("w{w}"), "currency": "USD", "flags": {"debits_must_not_exceed_credits": true}});
+        assert_eq!(
+            post(&client, &base, &key, "/v1/ledger/accounts", account)
+                .await
+                .unwrap()
+                .0,
+            200
+        );
+        let fund = json!({"id": format!("fund-{w}"), "debit_account_id": "bank", "credit_account_id": format!("w{w}"), "amount": 100_000});
+        assert_eq!(
+            post(&client, &base, &key, "/v1/ledger/transfers", fund)
+                .await
+                .unwrap()
+                .0,
+            200
+        );
+    }
+
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    for round in 0..4 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                tokio::spawn(stream(
+                    running.base.clone(),
+                    key.clone(),
+                    round,
+                    c,
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        let wait_ms = rand::thread_rng().gen_range(300..900);
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        kill(&mut running);
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            seen.extend(client.await.unwrap());
+        }
+        running = start(&args, dir.path());
+        wait_healthy(&mut running).await;
+    }
+
+    let acknowledged = seen
+        .values()
+        .filter(|s| matches!(s, Seen::Acknowledged(_)))
+        .count();
+    let refused = seen.values().filter(|s| **s == Seen::Refused).count();
+    assert!(
+        acknowledged > 50,
+        "the stream made progress ({acknowledged} acknowledged)"
+    );
+    for (id, outcome) in &seen {
+        let response = client
+            .get(format!("{}/v1/ledger/transfers/{id}", running.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        match outcome {
+            Seen::Acknowledged(amount) => {
+                assert_eq!(
+                    response.status(),
+                    200,
+                    "acknowledged transfer {id} is missing"
+                );
+                let transfer: Value = response.json().await.unwrap();
+                assert_eq!(transfer["amount"], *amount, "{id}");
+            }
+            Seen::Refused => assert_eq!(response.status(), 404, "refused transfer {id} exists"),
+            Seen::Unknown => {}
+        }
+    }
+    // A retry of a transfer whose outcome was unknown never moves money twice.
+    for (id, _) in seen.iter().filter(|(_, s)| **s == Seen::Unknown).take(8) {
+        let retry =
+            json!({"id": id, "debit_account_id": "w0", "credit_account_id": "w1", "amount": 1});
+        let (status, body) = post(&client, &running.base, &key, "/v1/ledger/transfers", retry)
+            .await
+            .unwrap();
+        assert!(
+            status == 200
+                || body["error"]["code"] == "exists_with_different_fields"
+                || body["error"]["code"] == "exceeds_credits"
+                || body["error"]["code"] == "id_already_failed",
+            "{id}: {status} {body}"
+        );
+    }
+    let (status, _) = crate::cli::terminate(running);
+    assert!(status.success());
+    let (ok, report) = with(&["ledger", "verify"]);
+    assert!(ok, "verify failed after crashes: {report}");
+    assert!(report.contains("ledger verified"), "{report}");
+    eprintln!(
+        "crash test: {acknowledged} acknowledged, {refused} refused, {} unknown",
+        seen.len() - acknowledged - refused
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_sigkill_on_sqlite() {
+    crash_and_recover(Vec::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_transfers_survive_sigkill_on_postgres() {
+    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    crash_and_recover(vec!["--database-url".into(), url]).await;
+}
+
+/// Goal: `bursar ledger verify` fails, naming the account, when a stored balance is altered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_detects_a_tampered_balance() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.post("/v1/ledger/accounts", json!({"id": "a", "currency": "USD"}))
+        .await;
+    app.post("/v1/ledger/accounts", json!({"id": "b", "currency": "USD"}))
+        .await;
+    assert_eq!(
+        app.post(
+            "/v1/ledger/transfers",
+            json!({"id": "t", "debit_account_id": "a", "credit_account_id": "b", "amount": 70})
+        )
+        .await
+        .status(),
+        200
+    );
+    let dir = app.sqlite_dir().unwrap();
+    let _kept = app.stop_keeping_data().await;
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_bursar"))
+            .args(["ledger", "verify", "--data-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    assert!(verify().status.success());
+    let conn = rusqlite_free_edit(&dir);
+    assert!(conn);
+    let output = verify();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "verify passed a tampered ledger: {text}"
+    );
+    assert!(text.contains("MISMATCH") && text.contains("/b:"), "{text}");
+}
+
+/// Alters account b's balance directly in the database file, as an attacker or a bug would.
+fn rusqlite_free_edit(dir: &std::path::Path) -> bool {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"update ledger_account set credits_posted = credits_posted + 1 where account_id = 'b'\"); c.commit()",
+        ])
+        .arg(dir.join("bursar.db"))
+        .status()
+        .unwrap();
+    status.success()
+}
