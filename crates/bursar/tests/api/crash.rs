@@ -111,7 +111,7 @@ fn kill(running: &mut Running) {
 async fn crash_and_recover(db_args: Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let args: Vec<&str> = db_args.iter().map(String::as_str).collect();
-    let mut with = |extra: &[&str]| {
+    let with = |extra: &[&str]| {
         let mut all: Vec<&str> = extra.to_vec();
         all.extend(args.iter().copied());
         bursar(&all, dir.path())
