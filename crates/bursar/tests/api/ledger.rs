@@ -181,3 +181,83 @@ fn transfer(id: &str, debit: &str, credit: &str, amount: i64) -> NewTransfer {
         metadata: BTreeMap::new(),
     }
 }
+
+both_backends! {
+    /// Goal: the HTTP API of the ledger: result codes as errors for single transfers, per-transfer
+    /// results for batches, linked chains, two-phase transfers with expiry, balances as of a past
+    /// instant, account history, and bad input naming the field.
+    async fn the_ledger_api_speaks_result_codes(app: TestApp) {
+        let account = |id: &str, flags: Value| json!({"id": id, "currency": "USD", "flags": flags});
+        assert_eq!(app.post("/v1/ledger/accounts", account("bank", json!({"history": true}))).await.status(), 200);
+        assert_eq!(app.post("/v1/ledger/accounts", account("wallet", json!({"debits_must_not_exceed_credits": true, "history": true}))).await.status(), 200);
+        assert_eq!(app.post("/v1/ledger/accounts", account("plain", json!({}))).await.status(), 200);
+        // Same id, same fields: the account; other fields: 409.
+        assert_eq!(app.post("/v1/ledger/accounts", account("plain", json!({}))).await.status(), 200);
+        expect_error(app.post("/v1/ledger/accounts", json!({"id": "plain", "currency": "EUR"})).await, 409, "exists_with_different_fields", Some("id")).await;
+        expect_error(app.post("/v1/ledger/accounts", account("both", json!({"debits_must_not_exceed_credits": true, "credits_must_not_exceed_debits": true}))).await, 400, "flags_are_mutually_exclusive", Some("flags")).await;
+        expect_error(app.post("/v1/ledger/accounts", json!({"id": "bad id!", "currency": "USD"})).await, 400, "parameter_invalid", Some("id")).await;
+
+        let t = |id: &str, debit: &str, credit: &str, amount: i64| json!({"id": id, "debit_account_id": debit, "credit_account_id": credit, "amount": amount});
+        let funded = json_body(app.post("/v1/ledger/transfers", t("fund", "bank", "wallet", 1000)).await).await;
+        assert_eq!(funded["result"], "ok");
+        let before_spend = app.db().now();
+        // Overdraft: refused, recorded; the same id keeps failing even once funds arrive.
+        expect_error(app.post("/v1/ledger/transfers", t("spend", "wallet", "bank", 5000)).await, 422, "exceeds_credits", None).await;
+        app.post("/v1/ledger/transfers", t("fund-2", "bank", "wallet", 10_000)).await;
+        expect_error(app.post("/v1/ledger/transfers", t("spend", "wallet", "bank", 5000)).await, 409, "id_already_failed", Some("id")).await;
+        // Retry of a success: the original; same id, other fields: refused.
+        assert_eq!(json_body(app.post("/v1/ledger/transfers", t("fund", "bank", "wallet", 1000)).await).await["result"], "exists");
+        expect_error(app.post("/v1/ledger/transfers", t("fund", "bank", "wallet", 999)).await, 409, "exists_with_different_fields", Some("id")).await;
+        expect_error(app.post("/v1/ledger/transfers", t("x1", "bank", "nowhere", 5)).await, 422, "credit_account_not_found", Some("credit_account_id")).await;
+        expect_error(app.post("/v1/ledger/transfers", t("x2", "bank", "bank", 5)).await, 400, "accounts_must_be_different", Some("credit_account_id")).await;
+        expect_error(app.post("/v1/ledger/transfers", json!({"id": "x3", "debit_account_id": "bank", "credit_account_id": "wallet", "amount": "ten"})).await, 400, "parameter_invalid", Some("amount")).await;
+        expect_error(app.post("/v1/ledger/transfers", json!({"id": "x4", "debit_account_id": "bank", "credit_account_id": "wallet", "amount": 5, "kind": "maybe"})).await, 400, "parameter_invalid", Some("kind")).await;
+
+        // A batch: a chain whose second transfer fails leaves no trace; the rest applies.
+        let batch = json!({"transfers": [
+            {"id": "c1", "debit_account_id": "wallet", "credit_account_id": "bank", "amount": 100, "linked": true},
+            {"id": "c2", "debit_account_id": "wallet", "credit_account_id": "bank", "amount": 1_000_000},
+            {"id": "p1", "debit_account_id": "wallet", "credit_account_id": "bank", "amount": 300, "kind": "pending"},
+            {"id": "p2", "debit_account_id": "wallet", "credit_account_id": "bank", "amount": 200, "kind": "pending", "timeout_seconds": 1},
+            {"id": "post", "kind": "post_pending", "pending_id": "p1", "amount": 250},
+            {"id": "void", "kind": "void_pending", "pending_id": "p1"},
+        ]});
+        let results = json_body(app.post("/v1/ledger/transfers", batch).await).await;
+        let codes: Vec<&str> = results["data"].as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["linked_event_failed", "exceeds_credits", "ok", "ok", "ok", "pending_transfer_already_posted"]);
+        let wallet = json_body(app.get("/v1/ledger/accounts/wallet").await).await;
+        // 11,000 in; 250 posted out; 200 pending (p2).
+        assert_eq!(wallet["balances"], json!({"debits_pending": 200, "debits_posted": 250, "credits_pending": 0, "credits_posted": 11_000}));
+        assert_eq!(json_body(app.get("/v1/ledger/transfers/p1").await).await["pending_status"], "posted");
+        expect_error(app.get("/v1/ledger/transfers/c1").await, 404, "resource_missing", Some("id")).await;
+
+        // p2 times out: the expiry job releases it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if json_body(app.get("/v1/ledger/transfers/p2").await).await["pending_status"] == "expired" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "p2 never expired");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(json_body(app.get("/v1/ledger/accounts/wallet").await).await["balances"]["debits_pending"], 0);
+        expect_error(app.post("/v1/ledger/transfers", json!({"id": "late", "kind": "post_pending", "pending_id": "p2"})).await, 409, "pending_transfer_expired", Some("pending_id")).await;
+
+        // Balances as of before the overdraft attempt: only the first funding.
+        let as_of = before_spend.to_rfc3339().replace('+', "%2B");
+        let past = json_body(app.get(&format!("/v1/ledger/accounts/wallet?as_of={as_of}")).await).await;
+        assert_eq!(past["balances"]["credits_posted"], 1000);
+        // History lists the wallet's transfers newest first; an account without history refuses.
+        let listed = json_body(app.get("/v1/ledger/accounts/wallet/transfers?limit=3").await).await;
+        let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["p2", "post", "p2"], "expiry, post, pending (newest first)");
+        assert_eq!(listed["has_more"], true);
+        expect_error(app.get("/v1/ledger/accounts/plain/transfers").await, 400, "account_history_disabled", None).await;
+        expect_error(app.get("/v1/ledger/accounts/nowhere").await, 404, "resource_missing", Some("id")).await;
+
+        // Another workspace sees none of it.
+        let (_, other) = app.new_workspace("Other").await;
+        let foreign = app.client.get(app.url("/v1/ledger/accounts/wallet")).bearer_auth(&other).send().await.unwrap();
+        expect_error(foreign, 404, "resource_missing", Some("id")).await;
+    }
+}
