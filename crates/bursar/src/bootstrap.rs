@@ -106,6 +106,7 @@ pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
             if customers::count(conn, &workspace.id).await? > 0 {
                 return Ok(0);
             }
+            let mut ids = Vec::new();
             for (name, email, plan) in DEMO_CUSTOMERS {
                 let metadata = [("plan".to_owned(), plan.to_owned())].into_iter().collect();
                 let new = NewCustomer::parse(Some(email), Some(name), Some(metadata))
@@ -119,9 +120,70 @@ pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
                     updated_at: now,
                 };
                 customers::insert(conn, &workspace.id, &customer).await?;
+                ids.push(customer.id);
             }
+            seed_wallets(conn, &workspace.id, &ids[0], &ids[1], now).await?;
             Ok(DEMO_CUSTOMERS.len())
         })
     })
     .await
+}
+
+/// The funds flow of a marketplace, walked once: Ada (buyer) funds her wallet, commits to an
+/// order, and releases the money to Grace (seller); one release has seasoned and was partly
+/// cashed out, the other is still seasoning for a week.
+async fn seed_wallets(
+    tx: &mut Tx,
+    workspace: &bursar_domain::id::WorkspaceId,
+    buyer: &CustomerId,
+    seller: &CustomerId,
+    now: bursar_domain::time::Timestamp,
+) -> Result<(), StoreError> {
+    use bursar_domain::ledger::TransferId;
+    use bursar_domain::money::Currency;
+    use bursar_domain::wallet::Role;
+    use bursar_store::wallet::{self, Recipe, RecipeRequest};
+    let usd = Currency::parse("USD", "currency").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let week_micros = 7 * 24 * 3_600 * 1_000_000_i64;
+    let steps: [(&str, &CustomerId, i64, Recipe); 5] = [
+        ("demo-fund", buyer, 50_000, Recipe::Fund),
+        ("demo-commit", buyer, 20_000, Recipe::Commit),
+        (
+            "demo-release-1",
+            buyer,
+            12_000,
+            Recipe::Release {
+                seller: seller.clone(),
+                from: Role::Committed,
+                not_before: now,
+            },
+        ),
+        (
+            "demo-release-2",
+            buyer,
+            8_000,
+            Recipe::Release {
+                seller: seller.clone(),
+                from: Role::Committed,
+                not_before: bursar_domain::time::Timestamp::from_unix_micros(
+                    now.unix_micros() + week_micros,
+                ),
+            },
+        ),
+        ("demo-cash-out", seller, 5_000, Recipe::CashOut),
+    ];
+    for (id, party, amount, recipe) in steps {
+        if matches!(recipe, Recipe::CashOut) {
+            wallet::season(tx, workspace, seller, Some("demo-release-1"), now).await?;
+        }
+        let request = RecipeRequest {
+            id: TransferId::from_trusted(id.to_owned()),
+            party: party.clone(),
+            currency: usd,
+            amount,
+            recipe,
+        };
+        wallet::run_recipe(tx, workspace, &request, now).await?;
+    }
+    Ok(())
 }

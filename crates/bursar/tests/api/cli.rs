@@ -126,6 +126,43 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         4,
         "demo customers, seeded once"
     );
+    // The demo funds flow: Ada funded 50,000, committed 20,000 and released it to Grace.
+    let named = |name: &str| {
+        let customers = list["data"].as_array().unwrap();
+        customers.iter().find(|c| c["name"] == name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wallet = |party: String| {
+        let url = format!("{}/v1/parties/{party}/wallet", running.base);
+        let secret = secret.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let ada = wallet(named("Ada Lovelace")).await;
+    assert_eq!(
+        ada["balances"]["USD"]["AVAILABLE"]["credits_posted"],
+        50_000
+    );
+    assert_eq!(ada["balances"]["USD"]["COMMITTED"]["debits_posted"], 20_000);
+    let grace = wallet(named("Grace Hopper")).await;
+    assert_eq!(
+        grace["balances"]["USD"]["AVAILABLE"]["credits_posted"],
+        12_000
+    );
+    assert_eq!(
+        grace["balances"]["USD"]["AVAILABLE"]["debits_posted"],
+        5_000
+    );
+    assert_eq!(grace["holdings"].as_array().unwrap().len(), 2);
     let (status, output) = terminate(running);
     assert!(status.success());
     assert!(
