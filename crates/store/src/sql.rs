@@ -178,16 +178,19 @@ impl Tx {
             .ok_or_else(|| StoreError::Corrupt(format!("BUG: no row from: {sql}")))
     }
 
-    /// Runs several statements without parameters (migrations, savepoints).
+    /// Runs several statements without parameters (migrations, savepoints, settings).
     pub async fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        use sqlx::Executor;
+        // A plain string with no arguments goes over PostgreSQL's simple query protocol, which
+        // takes several statements at once.
         match &mut self.inner {
             TxInner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
             TxInner::Postgres(tx) => {
-                sqlx::raw_sql(sql).execute(&mut **tx).await?;
+                (&mut **tx).execute(sql).await?;
                 Ok(())
             }
             TxInner::PostgresRead(conn) => {
-                sqlx::raw_sql(sql).execute(&mut **conn).await?;
+                (&mut **conn).execute(sql).await?;
                 Ok(())
             }
         }

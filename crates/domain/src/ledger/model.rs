@@ -49,14 +49,21 @@ impl Model {
         b
     }
 
+    /// Expires every due pending transfer; each expiry is an event with its own timestamp.
     pub fn expire(&mut self, now: i64) {
-        for (id, t) in &self.transfers {
-            if t.kind == 'P'
-                && self.status[id] == PendingStatus::Pending
-                && t.expires_at.is_some_and(|e| e <= now)
-            {
-                self.status.insert(id.clone(), PendingStatus::Expired);
-            }
+        let due: Vec<String> = self
+            .transfers
+            .iter()
+            .filter(|(id, t)| {
+                t.kind == 'P'
+                    && self.status[*id] == PendingStatus::Pending
+                    && t.expires_at.is_some_and(|e| e <= now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.status.insert(id, PendingStatus::Expired);
+            self.tick(now);
         }
     }
 
