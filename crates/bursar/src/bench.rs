@@ -128,19 +128,59 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
     let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
     let url = format!("{}/v1/customers", server.base_url());
-    let key = Arc::new(secret.expose().to_owned());
     let clients = args.clients.unwrap_or(32);
+    let load = http_load(
+        args,
+        clients,
+        &url,
+        secret.expose(),
+        |client_index, sequence| {
+            let body = serde_json::json!({
+                "email": format!("c{client_index}-{sequence}@bench.example"),
+                "name": format!("Bench customer {client_index}-{sequence}"),
+                "metadata": {"source": "bench"}
+            });
+            (body, Some(format!("bench-{client_index}-{sequence}")))
+        },
+    )
+    .await;
+    server.shutdown().await?;
+    let (latencies_us, errors, seconds) = load?;
+    Ok(figure(
+        "api",
+        format!("create-customer-c{clients}"),
+        backend,
+        latencies_us,
+        errors,
+        seconds,
+    ))
+}
+
+/// Runs `clients` concurrent loops of `POST url` for the warm-up and measured periods; each
+/// request's body (and Idempotency-Key, if any) comes from `request(client, sequence)`.
+/// Returns the latencies of successful measured requests (microseconds), the measured
+/// failures, and the measured seconds.
+pub async fn http_load(
+    args: &CommonArgs,
+    clients: usize,
+    url: &str,
+    key: &str,
+    request: impl Fn(usize, u64) -> (serde_json::Value, Option<String>) + Send + Sync + 'static,
+) -> anyhow::Result<(Vec<u32>, u64, f64)> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()
         .context("building the HTTP client")?;
-
+    let request = Arc::new(request);
+    let key = Arc::new(key.to_owned());
+    let url = Arc::new(url.to_owned());
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup_secs);
     let measure_until = measure_from + Duration::from_secs(args.duration_secs);
     let mut tasks = Vec::with_capacity(clients);
     for client_index in 0..clients {
-        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        let (client, url, key, request) =
+            (client.clone(), url.clone(), key.clone(), request.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
             let mut errors = 0_u64;
@@ -151,21 +191,15 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
                     break;
                 }
                 sequence += 1;
-                let body = serde_json::json!({
-                    "email": format!("c{client_index}-{sequence}@bench.example"),
-                    "name": format!("Bench customer {client_index}-{sequence}"),
-                    "metadata": {"source": "bench"}
-                });
-                let response = client
-                    .post(&url)
+                let (body, idempotency_key) = request(client_index, sequence);
+                let mut builder = client
+                    .post(url.as_str())
                     .bearer_auth(key.as_str())
-                    .header(
-                        "Idempotency-Key",
-                        format!("bench-{client_index}-{sequence}"),
-                    )
-                    .json(&body)
-                    .send()
-                    .await;
+                    .json(&body);
+                if let Some(idempotency_key) = idempotency_key {
+                    builder = builder.header("Idempotency-Key", idempotency_key);
+                }
+                let response = builder.send().await;
                 let ok = matches!(&response, Ok(r) if r.status().is_success());
                 if let Ok(r) = response {
                     let _ = r.bytes().await;
@@ -189,15 +223,10 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
         latencies_us.append(&mut part);
         errors += part_errors;
     }
-    let seconds = Duration::from_secs(args.duration_secs).as_secs_f64();
-    server.shutdown().await?;
-    Ok(figure(
-        "api",
-        format!("create-customer-c{clients}"),
-        backend,
+    Ok((
         latencies_us,
         errors,
-        seconds,
+        Duration::from_secs(args.duration_secs).as_secs_f64(),
     ))
 }
 

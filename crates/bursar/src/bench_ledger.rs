@@ -6,10 +6,8 @@
 //!   clients on loopback; figures are transfers per second and per-request latency.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bursar_domain::auth::Scope;
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::ledger::*;
@@ -18,7 +16,7 @@ use bursar_http::HttpConfig;
 use bursar_store::{ledger, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
 
-use crate::bench::{bench_location, figure, CommonArgs, Figure};
+use crate::bench::{bench_location, figure, http_load, CommonArgs, Figure};
 use crate::server::Server;
 
 pub const ACCOUNTS: usize = 10_000;
@@ -151,65 +149,19 @@ async fn bench_http(
 ) -> anyhow::Result<Figure> {
     let clients = args.clients.unwrap_or(64);
     let url = format!("{}/v1/ledger/transfers", server.base_url());
-    let key = Arc::new(secret.to_owned());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .context("building the HTTP client")?;
-    let started = Instant::now();
-    let measure_from = started + Duration::from_secs(args.warmup_secs);
-    let measure_until = measure_from + Duration::from_secs(args.duration_secs);
-    let mut tasks = Vec::with_capacity(clients);
-    for client_index in 0..clients {
-        let (client, url, key) = (client.clone(), url.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies_us: Vec<u32> = Vec::new();
-            let mut errors = 0_u64;
-            let mut sequence = 0_u64;
-            loop {
-                let sent = Instant::now();
-                if sent >= measure_until {
-                    break;
-                }
-                sequence += 1;
-                let (debit, credit) = random_pair(&mut rand::thread_rng());
-                let body = serde_json::json!({
-                    "id": format!("h{client_index}-{sequence}"),
-                    "debit_account_id": account_id(debit),
-                    "credit_account_id": account_id(credit),
-                    "amount": 100,
-                    "code": 1,
-                });
-                let response = client
-                    .post(&url)
-                    .bearer_auth(key.as_str())
-                    .json(&body)
-                    .send()
-                    .await;
-                let ok = matches!(&response, Ok(r) if r.status().is_success());
-                if let Ok(r) = response {
-                    let _ = r.bytes().await;
-                }
-                if sent >= measure_from {
-                    if ok {
-                        latencies_us
-                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                    } else {
-                        errors += 1;
-                    }
-                }
-            }
-            (latencies_us, errors)
-        }));
-    }
-    let mut latencies_us = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (mut part, part_errors) = task.await?;
-        latencies_us.append(&mut part);
-        errors += part_errors;
-    }
-    let seconds = Duration::from_secs(args.duration_secs).as_secs_f64();
+    let (latencies_us, errors, seconds) =
+        http_load(args, clients, &url, secret, |client_index, sequence| {
+            let (debit, credit) = random_pair(&mut rand::thread_rng());
+            let body = serde_json::json!({
+                "id": format!("h{client_index}-{sequence}"),
+                "debit_account_id": account_id(debit),
+                "credit_account_id": account_id(credit),
+                "amount": 100,
+                "code": 1,
+            });
+            (body, None)
+        })
+        .await?;
     Ok(figure(
         "ledger",
         format!("http-c{clients}"),
