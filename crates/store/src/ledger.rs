@@ -376,13 +376,20 @@ async fn load_snapshot(
         let transfer = transfer_from(&row)?;
         snapshot.transfers.insert(transfer.id.clone(), transfer);
     }
+    // Only pending transfers have a status row.
+    let pending_ids: Vec<String> = snapshot
+        .transfers
+        .values()
+        .filter(|t| matches!(t.kind, TransferKind::Pending { .. }))
+        .map(|t| t.id.to_string())
+        .collect();
     for row in select_in(
         tx,
         workspace_id,
         "transfer_id, status",
         "ledger_pending",
         "transfer_id",
-        &transfer_ids,
+        &pending_ids,
     )
     .await?
     {
