@@ -61,6 +61,8 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub keys: Arc<KeyCache>,
     pub metrics: PrometheusHandle,
+    /// Shares ledger batches between concurrent transfer requests.
+    pub ledger: bursar_store::ledger::Batcher,
     pub openapi_json: Arc<String>,
     pub docs_html: Arc<String>,
 }
@@ -118,9 +120,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(db: Db, config: HttpConfig) -> Router {
     let (router, spec) = routes();
     let spec_value = serde_json::to_value(&spec).unwrap_or_default();
+    let ledger = bursar_store::ledger::Batcher::start(db.clone());
     let state = AppState {
         db,
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
+        ledger,
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),

@@ -893,3 +893,130 @@ pub async fn verify(tx: &mut Tx) -> Result<VerifyReport, StoreError> {
     .unwrap_or(0);
     Ok(report)
 }
+
+/// Transfers of one request and where to send their results.
+struct Submission {
+    workspace_id: WorkspaceId,
+    batch: Vec<NewTransfer>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<TransferOutcome>, String>>,
+}
+
+/// A transfer's result, with the transfer when it was created or already existed.
+pub type TransferOutcome = (TransferResult, Option<Transfer>);
+
+/// Requests queued for the batcher before submitters wait.
+const BATCHER_QUEUE_MAX: usize = 16_384;
+
+/// Coalesces concurrent requests into ledger batches: the requests that wait while a batch is
+/// being committed go into the next one, in arrival order, up to the batch limit. Each
+/// request's transfers stay together and in order, and a request whose last transfer is linked
+/// (an open chain) is applied alone, so chains never span requests. This is group commit at the
+/// level of the ledger: one load, one engine run and one commit serve many requests, which is
+/// what lets single-transfer requests reach batch throughput.
+#[derive(Clone)]
+pub struct Batcher {
+    sender: tokio::sync::mpsc::Sender<Submission>,
+}
+
+impl Batcher {
+    pub fn start(db: crate::Db) -> Batcher {
+        let (sender, receiver) = tokio::sync::mpsc::channel(BATCHER_QUEUE_MAX);
+        tokio::spawn(run_batcher(db, receiver));
+        Batcher { sender }
+    }
+
+    /// Applies `batch` in the next ledger batch and returns its results once durable.
+    pub async fn submit(
+        &self,
+        workspace_id: &WorkspaceId,
+        batch: Vec<NewTransfer>,
+    ) -> Result<Vec<TransferOutcome>, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let submission = Submission {
+            workspace_id: workspace_id.clone(),
+            batch,
+            reply,
+        };
+        self.sender
+            .send(submission)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriterStopped)?
+            .map_err(StoreError::CommitFailed)
+    }
+}
+
+/// Batches committing at once.
+const BATCHES_IN_FLIGHT_MAX: usize = 2;
+
+async fn run_batcher(db: crate::Db, mut receiver: tokio::sync::mpsc::Receiver<Submission>) {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+    let mut waiting: Vec<Submission> = Vec::new();
+    loop {
+        if waiting.is_empty() && receiver.recv_many(&mut waiting, BATCHER_QUEUE_MAX).await == 0 {
+            return;
+        }
+        while let Ok(more) = receiver.try_recv() {
+            waiting.push(more);
+        }
+        // Take the first request's workspace, and every later request of that workspace that
+        // fits, keeping arrival order.
+        let workspace_id = waiting[0].workspace_id.clone();
+        let mut group = Vec::new();
+        let mut rest = Vec::new();
+        let mut transfers = 0;
+        for submission in waiting.drain(..) {
+            let fits = transfers + submission.batch.len() <= TRANSFERS_PER_BATCH_MAX;
+            let open_chain = submission.batch.last().is_some_and(|t| t.linked);
+            let alone_needed = open_chain && !group.is_empty();
+            let group_closed = group
+                .last()
+                .is_some_and(|s: &Submission| s.batch.last().is_some_and(|t| t.linked));
+            if submission.workspace_id == workspace_id && fits && !alone_needed && !group_closed {
+                transfers += submission.batch.len();
+                group.push(submission);
+            } else {
+                rest.push(submission);
+            }
+        }
+        waiting = rest;
+        let combined: Vec<NewTransfer> =
+            group.iter().flat_map(|s| s.batch.iter().cloned()).collect();
+        // Two batches in flight: one commits while the next forms and loads.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let db = db.clone();
+        tokio::spawn(async move {
+            let ws = workspace_id.clone();
+            let clock = db.clock();
+            let results = db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        // The instant the batch is applied at: when the job runs, not when queued.
+                        create_transfers(tx, &ws, &combined, clock.now()).await
+                    })
+                })
+                .await;
+            drop(permit);
+            match results {
+                Ok(results) => {
+                    let mut results = results.into_iter();
+                    for submission in group {
+                        let part: Vec<TransferOutcome> =
+                            results.by_ref().take(submission.batch.len()).collect();
+                        let _ = submission.reply.send(Ok(part));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "ledger batch failed");
+                    for submission in group {
+                        let _ = submission.reply.send(Err(error.to_string()));
+                    }
+                }
+            }
+        });
+    }
+}

@@ -261,3 +261,47 @@ both_backends! {
         expect_error(foreign, 404, "resource_missing", Some("id")).await;
     }
 }
+
+both_backends! {
+    /// Goal: concurrent transfer requests (which PostgreSQL serves in shared batches) each get
+    /// their own results: a request's chain never joins another request's transfers, an open
+    /// chain fails alone, and every response names its own transfers.
+    /// Method: 30 concurrent requests — batches with a closed chain, batches ending in an open
+    /// chain, and singles — then check each response and the final balances.
+    async fn concurrent_requests_keep_their_own_results(app: TestApp) {
+        app.post("/v1/ledger/accounts", json!({"id": "src", "currency": "USD"})).await;
+        app.post("/v1/ledger/accounts", json!({"id": "dst", "currency": "USD"})).await;
+        let t = |id: String, linked: bool| json!({"id": id, "debit_account_id": "src", "credit_account_id": "dst", "amount": 1, "linked": linked});
+        let requests = (0..30).map(|i| {
+            let body = match i % 3 {
+                0 => json!({"transfers": [t(format!("a{i}"), true), t(format!("b{i}"), false)]}),
+                1 => json!({"transfers": [t(format!("a{i}"), false), t(format!("b{i}"), true)]}),
+                _ => t(format!("a{i}"), false),
+            };
+            let app = &app;
+            async move { (i, json_body(app.post("/v1/ledger/transfers", body).await).await) }
+        });
+        let mut moved = 0;
+        for (i, body) in futures::future::join_all(requests).await {
+            match i % 3 {
+                0 => {
+                    let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+                    assert_eq!(ids, [format!("a{i}"), format!("b{i}")]);
+                    assert!(body["data"].as_array().unwrap().iter().all(|r| r["result"] == "ok"), "{body}");
+                    moved += 2;
+                }
+                1 => {
+                    let results: Vec<&str> = body["data"].as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap()).collect();
+                    assert_eq!(results, ["ok", "linked_event_chain_open"], "{body}");
+                    moved += 1;
+                }
+                _ => {
+                    assert_eq!((body["id"].as_str(), body["result"].as_str()), (Some(format!("a{i}").as_str()), Some("ok")));
+                    moved += 1;
+                }
+            }
+        }
+        let dst = json_body(app.get("/v1/ledger/accounts/dst").await).await;
+        assert_eq!(dst["balances"]["credits_posted"], moved);
+    }
+}
