@@ -192,7 +192,7 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         if single {
             continue;
         }
-        // Closing one job's savepoint and opening the next one's is one round trip to SQLite.
+        // Closing one job's savepoint and opening the next one's is one call into SQLite.
         let close = match (succeeded, index == last) {
             (true, false) => execute(conn, "release job; savepoint job").await,
             (true, true) => execute(conn, "release job").await,
