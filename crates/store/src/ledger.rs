@@ -107,6 +107,15 @@ async fn select_in(
     key: &str,
     ids: &[String],
 ) -> Result<Vec<Row>, StoreError> {
+    if tx.backend() == Backend::Postgres {
+        // One statement with an array: a plan that does not depend on the number of ids.
+        let sql =
+            format!("select {columns} from {table} where workspace_id = $1 and {key} = any($2)");
+        let list = Value::TextList(ids.iter().cloned().map(Some).collect());
+        return tx
+            .fetch_all(&sql, &[workspace_id.as_str().into(), list])
+            .await;
+    }
     let mut rows = Vec::new();
     for chunk in ids.chunks(IDS_PER_QUERY) {
         // Lists are padded (with their last id) to one of a few lengths, so that the number of
@@ -139,6 +148,12 @@ async fn insert_rows(
     rows: Vec<Vec<Value>>,
 ) -> Result<(), StoreError> {
     let width = columns.len();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if tx.backend() == Backend::Postgres {
+        return insert_rows_unnest(tx, table, columns, rows).await;
+    }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let tuples: Vec<String> = (0..chunk.len())
             .map(|r| {
@@ -166,6 +181,43 @@ async fn update_balances(
     workspace_id: &WorkspaceId,
     balances: &[(&AccountId, Balances)],
 ) -> Result<(), StoreError> {
+    if balances.is_empty() {
+        return Ok(());
+    }
+    if tx.backend() == Backend::Postgres {
+        let ids = Value::TextList(
+            balances
+                .iter()
+                .map(|(id, _)| Some(id.to_string()))
+                .collect(),
+        );
+        let column = |f: fn(&Balances) -> i64| {
+            Value::IntList(balances.iter().map(|(_, b)| Some(f(b))).collect())
+        };
+        let changed = tx
+            .execute(
+                "update ledger_account set debits_pending = v.dp, debits_posted = v.dpo, \
+                 credits_pending = v.cp, credits_posted = v.cpo \
+                 from unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+                 as v(account_id, dp, dpo, cp, cpo) \
+                 where ledger_account.workspace_id = $1 and ledger_account.account_id = v.account_id",
+                &[
+                    workspace_id.as_str().into(),
+                    ids,
+                    column(|b| b.debits_pending),
+                    column(|b| b.debits_posted),
+                    column(|b| b.credits_pending),
+                    column(|b| b.credits_posted),
+                ],
+            )
+            .await?;
+        assert_eq!(
+            changed,
+            balances.len() as u64,
+            "BUG: a balance update missed its account"
+        );
+        return Ok(());
+    }
     for chunk in balances.chunks(ROWS_PER_INSERT) {
         let tuples: Vec<String> = (0..chunk.len())
             .map(|r| {
@@ -196,6 +248,52 @@ async fn update_balances(
             "BUG: a balance update missed its account"
         );
     }
+    Ok(())
+}
+
+/// PostgreSQL: all rows in one statement, one array per column (`insert … select from unnest`).
+async fn insert_rows_unnest(
+    tx: &mut Tx,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<(), StoreError> {
+    let mut arrays: Vec<Value> = Vec::with_capacity(columns.len());
+    let mut casts: Vec<String> = Vec::with_capacity(columns.len());
+    for column in 0..columns.len() {
+        let (array, cast) = match &rows[0][column] {
+            Value::Int(_) => (
+                Value::IntList(
+                    rows.iter()
+                        .map(|r| match &r[column] {
+                            Value::Int(v) => *v,
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                "int8[]",
+            ),
+            _ => (
+                Value::TextList(
+                    rows.iter()
+                        .map(|r| match &r[column] {
+                            Value::Text(v) => v.clone(),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                "text[]",
+            ),
+        };
+        arrays.push(array);
+        casts.push(format!("${}::{cast}", column + 1));
+    }
+    let sql = format!(
+        "insert into {table} ({}) select * from unnest({})",
+        columns.join(", "),
+        casts.join(", ")
+    );
+    tx.execute(&sql, &arrays).await?;
     Ok(())
 }
 

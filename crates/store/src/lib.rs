@@ -330,11 +330,7 @@ async fn open_postgres(
     clock: &Arc<dyn Clock>,
 ) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
-    // Plan every execution with its parameters: a cached generic plan for `key in ($2, …)`
-    // over a table that grew since it was planned can scan the table instead of its index.
-    let options = options
-        .options([("plan_cache_mode", "force_custom_plan")])
-        .disable_statement_logging();
+    let options = options.disable_statement_logging();
     let pool = PgPoolOptions::new()
         .max_connections(settings.postgres_connections_max)
         .min_connections(1)

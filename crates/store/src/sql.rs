@@ -16,6 +16,10 @@ use crate::{Backend, StoreError};
 pub enum Value {
     Int(Option<i64>),
     Text(Option<String>),
+    /// A PostgreSQL `int8[]` (bulk statements with `unnest`; not for SQLite).
+    IntList(Vec<Option<i64>>),
+    /// A PostgreSQL `text[]` (bulk statements with `unnest` and `= any(…)`; not for SQLite).
+    TextList(Vec<Option<String>>),
 }
 
 impl From<i64> for Value {
@@ -89,7 +93,9 @@ impl Row {
         match self.value(column)? {
             Value::Int(v) => Ok(*v),
             Value::Text(None) => Ok(None),
-            Value::Text(Some(_)) => Err(StoreError::Corrupt(format!("column '{column}' is text"))),
+            _ => Err(StoreError::Corrupt(format!(
+                "column '{column}' is not an integer"
+            ))),
         }
     }
 
@@ -102,8 +108,8 @@ impl Row {
         match self.value(column)? {
             Value::Text(v) => Ok(v.clone()),
             Value::Int(None) => Ok(None),
-            Value::Int(Some(_)) => Err(StoreError::Corrupt(format!(
-                "column '{column}' is an integer"
+            _ => Err(StoreError::Corrupt(format!(
+                "column '{column}' is not text"
             ))),
         }
     }
@@ -228,6 +234,11 @@ fn sqlite_bind(
         match value {
             Value::Int(v) => statement.raw_bind_parameter(position + 1, v)?,
             Value::Text(v) => statement.raw_bind_parameter(position + 1, v)?,
+            Value::IntList(_) | Value::TextList(_) => {
+                return Err(StoreError::Corrupt(
+                    "BUG: array parameters are PostgreSQL-only".into(),
+                ));
+            }
         }
     }
     Ok(())
@@ -290,6 +301,8 @@ fn pg_query<'q>(sql: &'q str, params: &[Value]) -> sqlx::query::Query<'q, Postgr
         query = match value {
             Value::Int(v) => query.bind(*v),
             Value::Text(v) => query.bind(v.clone()),
+            Value::IntList(v) => query.bind(v.clone()),
+            Value::TextList(v) => query.bind(v.clone()),
         };
     }
     query
