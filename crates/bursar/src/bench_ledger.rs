@@ -88,25 +88,23 @@ async fn bench_batches(
             .map(|_| {
                 sequence += 1;
                 let (debit, credit) = random_pair(&mut rng);
-                NewTransfer {
-                    id: TransferId::from_trusted(format!("b{sequence:012}")),
-                    debit_account_id: Some(AccountId::from_trusted(account_id(debit))),
-                    credit_account_id: Some(AccountId::from_trusted(account_id(credit))),
-                    amount: Some(rng.gen_range(1..10_000)),
-                    code: 1,
-                    kind: TransferKind::Single,
-                    linked: false,
-                    balancing_debit: false,
-                    balancing_credit: false,
-                    metadata: BTreeMap::new(),
-                }
+                NewTransfer::single(
+                    TransferId::from_trusted(format!("b{sequence:012}")),
+                    AccountId::from_trusted(account_id(debit)),
+                    AccountId::from_trusted(account_id(credit)),
+                    rng.gen_range(1..10_000),
+                    1,
+                )
             })
             .collect();
         let ws = workspace.clone();
+        let clock = db.clock();
         let sent = Instant::now();
         let results: Vec<(TransferResult, Option<Transfer>)> = db
             .write(move |tx: &mut Tx| {
-                Box::pin(async move { ledger::create_transfers(tx, &ws, &batch, sent_now()).await })
+                Box::pin(
+                    async move { ledger::create_transfers(tx, &ws, &batch, clock.now()).await },
+                )
             })
             .await?;
         errors += results
@@ -134,11 +132,6 @@ async fn bench_batches(
     result.ops = transfers_measured;
     result.ops_per_sec = (transfers_measured as f64 / seconds).round();
     Ok(result)
-}
-
-fn sent_now() -> bursar_domain::time::Timestamp {
-    use bursar_domain::time::Clock;
-    bursar_domain::time::SystemClock.now()
 }
 
 async fn bench_http(

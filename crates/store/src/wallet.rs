@@ -112,20 +112,11 @@ fn transfer(
     code: i64,
     recipe: &str,
 ) -> NewTransfer {
-    NewTransfer {
-        id,
-        debit_account_id: Some(debit),
-        credit_account_id: Some(credit),
-        amount: Some(amount),
-        code,
-        kind: TransferKind::Single,
-        linked: false,
-        balancing_debit: false,
-        balancing_credit: false,
-        metadata: [("recipe".to_owned(), recipe.to_owned())]
-            .into_iter()
-            .collect(),
-    }
+    let mut transfer = NewTransfer::single(id, debit, credit, amount, code);
+    transfer
+        .metadata
+        .insert("recipe".to_owned(), recipe.to_owned());
+    transfer
 }
 
 /// Runs a recipe as one ledger batch.

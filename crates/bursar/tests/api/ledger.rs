@@ -168,18 +168,13 @@ both_backends! {
 }
 
 fn transfer(id: &str, debit: &str, credit: &str, amount: i64) -> NewTransfer {
-    NewTransfer {
-        id: TransferId::parse(id, "id").unwrap(),
-        debit_account_id: Some(AccountId::parse(debit, "id").unwrap()),
-        credit_account_id: Some(AccountId::parse(credit, "id").unwrap()),
-        amount: Some(amount),
-        code: 1,
-        kind: TransferKind::Single,
-        linked: false,
-        balancing_debit: false,
-        balancing_credit: false,
-        metadata: BTreeMap::new(),
-    }
+    NewTransfer::single(
+        TransferId::parse(id, "id").unwrap(),
+        AccountId::parse(debit, "id").unwrap(),
+        AccountId::parse(credit, "id").unwrap(),
+        amount,
+        1,
+    )
 }
 
 both_backends! {

@@ -220,6 +220,28 @@ pub struct NewTransfer {
 }
 
 impl NewTransfer {
+    /// A plain single transfer of `amount` from `debit` to `credit`.
+    pub fn single(
+        id: TransferId,
+        debit: AccountId,
+        credit: AccountId,
+        amount: i64,
+        code: i64,
+    ) -> Self {
+        NewTransfer {
+            id,
+            debit_account_id: Some(debit),
+            credit_account_id: Some(credit),
+            amount: Some(amount),
+            code,
+            kind: TransferKind::Single,
+            linked: false,
+            balancing_debit: false,
+            balancing_credit: false,
+            metadata: BTreeMap::new(),
+        }
+    }
+
     /// A canonical description of the request, stored with the transfer so that a retry can be
     /// told apart from a different transfer reusing the id.
     pub fn fingerprint(&self) -> String {
