@@ -66,8 +66,9 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Answers 503 when a request runs longer than the configured timeout. Work already handed to
-/// the database finishes and commits; a retry with the same Idempotency-Key gets its response.
+/// Answers 503 when a request runs longer than the configured timeout. Its write, if any,
+/// either commits (SQLite's writer finishes the jobs it was handed) or is rolled back with the
+/// cancelled request (PostgreSQL); a retry with the same Idempotency-Key is safe either way.
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limit: Duration = state.config.request_timeout;
     match tokio::time::timeout(limit, next.run(request)).await {

@@ -218,3 +218,30 @@ fn parse_prometheus_text(text: &str) -> Vec<Sample> {
     assert!(!samples.is_empty(), "no samples");
     samples
 }
+
+both_backends! {
+    /// Goal: a request that outlives the request timeout is answered 503 in the error format,
+    /// and a retry with its Idempotency-Key is safe: the write either committed (SQLite's writer
+    /// finishes what it was handed; the retry replays it) or was rolled back with the cancelled
+    /// request (PostgreSQL; the retry executes it) — never both.
+    /// Method: a second server on the same database with a zero timeout; a write always waits
+    /// for the database, so it times out.
+    async fn slow_requests_time_out_with_the_error_format(app: TestApp) {
+        let config = bursar_http::HttpConfig { request_timeout: std::time::Duration::ZERO, ..Default::default() };
+        let impatient = bursar::server::Server::start(app.db().clone(), config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let response = app.client.post(format!("{}/v1/customers", impatient.base_url()))
+            .bearer_auth(&app.admin_key)
+            .header("Idempotency-Key", "slow-1")
+            .json(&json!({"name": "Patient"}))
+            .send().await.unwrap();
+        expect_error(response, 503, "request_timeout", None).await;
+        // Let a write the writer still holds reach its commit.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let retry = app.client.post(app.url("/v1/customers")).bearer_auth(&app.admin_key)
+            .header("Idempotency-Key", "slow-1").json(&json!({"name": "Patient"})).send().await.unwrap();
+        assert_eq!(retry.status(), 200);
+        let replayed = retry.headers().get("idempotent-replayed").is_some();
+        assert_eq!(replayed, app.db().backend() == Backend::Sqlite, "SQLite commits what it was handed; PostgreSQL rolls back the cancelled request");
+        assert_eq!(all_customer_ids(&app, &app.admin_key).await.len(), 1, "exactly one customer either way");
+    }
+}
