@@ -107,6 +107,9 @@ async fn select_in(
     key: &str,
     ids: &[String],
 ) -> Result<Vec<Row>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     if tx.backend() == Backend::Postgres {
         // One statement with an array: a plan that does not depend on the number of ids.
         let sql =
@@ -409,6 +412,24 @@ pub async fn create_accounts(
     Ok(results)
 }
 
+/// Accounts whose id starts with `prefix`, in id order.
+pub async fn accounts_with_prefix(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    prefix: &str,
+) -> Result<Vec<Account>, StoreError> {
+    // An exact prefix test (`like` would read `_` as a wildcard; a key range depends on the
+    // collation).
+    let sql = format!(
+        "select {ACCOUNT_COLUMNS} from ledger_account where workspace_id = $1 \
+         and substr(account_id, 1, length($2)) = $2 order by account_id"
+    );
+    let rows = tx
+        .fetch_all(&sql, params![workspace_id.as_str(), prefix])
+        .await?;
+    rows.iter().map(account_from).collect()
+}
+
 pub async fn get_account(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
@@ -481,41 +502,25 @@ async fn load_snapshot(
         .filter(|t| matches!(t.kind, TransferKind::Pending { .. }))
         .map(|t| t.id.to_string())
         .collect();
-    for row in select_in(
+    snapshot.pending = load_codes(
         tx,
         workspace_id,
-        "transfer_id, status",
         "ledger_pending",
-        "transfer_id",
+        "status",
         &pending_ids,
+        PendingStatus::parse,
     )
-    .await?
-    {
-        let status = row.text("status")?;
-        let status = PendingStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("pending status {status}")))?;
-        snapshot
-            .pending
-            .insert(TransferId::from_trusted(row.text("transfer_id")?), status);
-    }
+    .await?;
     let batch_ids: Vec<String> = batch.iter().map(|t| t.id.to_string()).collect();
-    for row in select_in(
+    snapshot.failed = load_codes(
         tx,
         workspace_id,
-        "transfer_id, result",
         "ledger_failed_id",
-        "transfer_id",
+        "result",
         &batch_ids,
+        TransferResult::parse,
     )
-    .await?
-    {
-        let result = row.text("result")?;
-        let result = TransferResult::parse(&result)
-            .ok_or_else(|| StoreError::Corrupt(format!("result {result}")))?;
-        snapshot
-            .failed
-            .insert(TransferId::from_trusted(row.text("transfer_id")?), result);
-    }
+    .await?;
     let mut account_ids: BTreeSet<String> = BTreeSet::new();
     for request in batch {
         account_ids.extend(request.debit_account_id.iter().map(AccountId::to_string));
@@ -540,6 +545,26 @@ async fn load_snapshot(
         snapshot.accounts.insert(account.id.clone(), account);
     }
     Ok((snapshot, due))
+}
+
+/// `transfer_id → code` from a table that stores one code per transfer id.
+async fn load_codes<T>(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    table: &str,
+    column: &str,
+    ids: &[String],
+    parse: fn(&str) -> Option<T>,
+) -> Result<HashMap<TransferId, T>, StoreError> {
+    let columns = format!("transfer_id, {column}");
+    let mut codes = HashMap::new();
+    for row in select_in(tx, workspace_id, &columns, table, "transfer_id", ids).await? {
+        let text = row.text(column)?;
+        let code =
+            parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{table}.{column} {text}")))?;
+        codes.insert(TransferId::from_trusted(row.text("transfer_id")?), code);
+    }
+    Ok(codes)
 }
 
 /// Writes what the engine decided.

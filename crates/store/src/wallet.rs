@@ -344,19 +344,5 @@ pub async fn wallet(
     workspace_id: &WorkspaceId,
     party: &CustomerId,
 ) -> Result<Vec<Account>, StoreError> {
-    let mut accounts = Vec::new();
-    let rows = tx
-        .fetch_all(
-            "select account_id from ledger_account where workspace_id = $1 and account_id like $2 \
-             order by account_id",
-            params![workspace_id.as_str(), format!("party:{party}:%")],
-        )
-        .await?;
-    for row in rows {
-        let id = AccountId::from_trusted(row.text("account_id")?);
-        if let Some(account) = ledger::get_account(tx, workspace_id, &id).await? {
-            accounts.push(account);
-        }
-    }
-    Ok(accounts)
+    ledger::accounts_with_prefix(tx, workspace_id, &format!("party:{party}:")).await
 }
