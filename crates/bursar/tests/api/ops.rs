@@ -224,10 +224,24 @@ both_backends! {
     /// and a retry with its Idempotency-Key is safe: the write either committed (SQLite's writer
     /// finishes what it was handed; the retry replays it) or was rolled back with the cancelled
     /// request (PostgreSQL; the retry executes it) — never both.
-    /// Method: a second server on the same database with a zero timeout; a write always waits
-    /// for the database, so it times out.
+    /// Method: a write job holds the request's idempotency key for 500 ms (the request waits for
+    /// it: in SQLite's writer queue, or on PostgreSQL's row lock) and then rolls back; a second
+    /// server on the same database times requests out after 50 ms.
     async fn slow_requests_time_out_with_the_error_format(app: TestApp) {
-        let config = bursar_http::HttpConfig { request_timeout: std::time::Duration::ZERO, ..Default::default() };
+        let (held, holding) = tokio::sync::oneshot::channel::<()>();
+        let db = app.db().clone();
+        let workspace = app.workspace_id.clone();
+        let blocker = tokio::spawn(async move {
+            let now = db.now();
+            db.write(move |tx: &mut bursar_store::Tx| Box::pin(async move {
+                bursar_store::idempotency::claim(tx, &workspace, "slow-1", "another request", now).await?;
+                let _ = held.send(());
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                Err::<(), _>(bursar_store::StoreError::Corrupt("the blocker always rolls back".into()))
+            })).await
+        });
+        holding.await.unwrap();
+        let config = bursar_http::HttpConfig { request_timeout: std::time::Duration::from_millis(50), ..Default::default() };
         let impatient = bursar::server::Server::start(app.db().clone(), config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let response = app.client.post(format!("{}/v1/customers", impatient.base_url()))
             .bearer_auth(&app.admin_key)
@@ -235,8 +249,7 @@ both_backends! {
             .json(&json!({"name": "Patient"}))
             .send().await.unwrap();
         expect_error(response, 503, "request_timeout", None).await;
-        // Let a write the writer still holds reach its commit.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(blocker.await.unwrap().is_err());
         let retry = app.client.post(app.url("/v1/customers")).bearer_auth(&app.admin_key)
             .header("Idempotency-Key", "slow-1").json(&json!({"name": "Patient"})).send().await.unwrap();
         assert_eq!(retry.status(), 200);
