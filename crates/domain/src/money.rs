@@ -81,6 +81,17 @@ impl Currency {
             })
     }
 
+    /// The currency of a canonical (upper-case) code, as stored.
+    pub fn from_code(code: &str) -> Option<Self> {
+        CURRENCIES
+            .iter()
+            .find(|(known, _)| *known == code)
+            .map(|(code, exponent)| Currency {
+                code,
+                exponent: *exponent,
+            })
+    }
+
     pub fn code(self) -> &'static str {
         self.code
     }

@@ -15,14 +15,9 @@ use bursar_domain::money::Currency;
 use bursar_domain::page::{Cursor, Page, PageRequest};
 use bursar_domain::time::Timestamp;
 
+use crate::sql::Param;
 use crate::{params, Backend, Row, StoreError, Tx, Value};
 
-/// Most ids in one `in (...)` list.
-const IDS_PER_QUERY: usize = 128;
-/// The lengths `in (...)` lists are padded to.
-const IN_LIST_LENGTHS: [usize; 4] = [1, 4, 16, IDS_PER_QUERY];
-/// Rows per multi-row insert.
-const ROWS_PER_INSERT: usize = 512;
 /// Expired pending transfers released per batch (the rest wait for the next one).
 pub const EXPIRIES_PER_BATCH_MAX: i64 = 1024;
 
@@ -39,12 +34,15 @@ fn metadata_json(metadata: &BTreeMap<String, String>) -> String {
 }
 
 fn metadata_from(text: &str) -> BTreeMap<String, String> {
+    if text == "{}" {
+        return BTreeMap::new();
+    }
     serde_json::from_str(text).unwrap_or_default()
 }
 
 fn currency_from(row: &Row) -> Result<Currency, StoreError> {
-    let code = row.text("currency")?;
-    Currency::parse(&code, "currency").map_err(|_| StoreError::Corrupt(format!("currency {code}")))
+    let code = row.str("currency")?;
+    Currency::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("currency {code}")))
 }
 
 fn account_from(row: &Row) -> Result<Account, StoreError> {
@@ -57,7 +55,7 @@ fn account_from(row: &Row) -> Result<Account, StoreError> {
             credits_must_not_exceed_debits: row.i64("credits_must_not_exceed_debits")? != 0,
             history: row.i64("history")? != 0,
         },
-        metadata: metadata_from(&row.text("metadata")?),
+        metadata: metadata_from(row.str("metadata")?),
         balances: Balances {
             debits_pending: row.i64("debits_pending")?,
             debits_posted: row.i64("debits_posted")?,
@@ -92,20 +90,20 @@ fn transfer_from(row: &Row) -> Result<Transfer, StoreError> {
         linked: flags & 1 != 0,
         balancing_debit: flags & 2 != 0,
         balancing_credit: flags & 4 != 0,
-        metadata: metadata_from(&row.text("metadata")?),
+        metadata: metadata_from(row.str("metadata")?),
         timestamp: Timestamp::from_unix_micros(row.i64("created_at")?),
         fingerprint: row.text("fingerprint")?,
     })
 }
 
-/// Rows of `select {columns} from {table} where workspace_id = $1 and {key} in (...)`.
+/// Rows of `select {columns} from {table} where workspace_id = $1 and {key} = <id>` for every id.
 async fn select_in(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
     columns: &str,
     table: &str,
     key: &str,
-    ids: &[String],
+    ids: &[&str],
 ) -> Result<Vec<Row>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -114,71 +112,46 @@ async fn select_in(
         // One statement with an array: a plan that does not depend on the number of ids.
         let sql =
             format!("select {columns} from {table} where workspace_id = $1 and {key} = any($2)");
-        let list = Value::TextList(ids.iter().cloned().map(Some).collect());
+        let list = Value::TextList(ids.iter().map(|id| Some((*id).to_owned())).collect());
         return tx
             .fetch_all(&sql, &[workspace_id.as_str().into(), list])
             .await;
     }
-    let mut rows = Vec::new();
-    for chunk in ids.chunks(IDS_PER_QUERY) {
-        // Lists are padded (with their last id) to one of a few lengths, so that the number of
-        // distinct statements stays small and each is prepared once.
-        let width = IN_LIST_LENGTHS
-            .iter()
-            .copied()
-            .find(|&w| w >= chunk.len())
-            .unwrap_or(IDS_PER_QUERY);
-        let placeholders: Vec<String> = (2..width + 2).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "select {columns} from {table} where workspace_id = $1 and {key} in ({})",
-            placeholders.join(", ")
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(width + 1);
-        values.push(workspace_id.as_str().into());
-        values.extend(chunk.iter().map(Value::from));
-        let last = chunk.last().cloned().unwrap_or_default();
-        values.resize(width + 1, Value::from(last));
-        rows.extend(tx.fetch_all(&sql, &values).await?);
-    }
-    Ok(rows)
+    // SQLite: one prepared point lookup, run in place per id.
+    let sql = format!("select {columns} from {table} where workspace_id = $1 and {key} = $2");
+    let params: Vec<Param<'_>> = ids
+        .iter()
+        .flat_map(|id| [Param::from(workspace_id.as_str()), Param::from(*id)])
+        .collect();
+    tx.fetch_each(&sql, 2, &params).await
 }
 
-/// `insert into {table} ({columns}) values (...), (...)` in chunks.
+/// Inserts rows given as one flat list of parameters, `columns.len()` per row.
 async fn insert_rows(
     tx: &mut Tx,
     table: &str,
     columns: &[&str],
-    rows: Vec<Vec<Value>>,
+    params: &[Param<'_>],
 ) -> Result<(), StoreError> {
-    let width = columns.len();
-    if rows.is_empty() {
+    if params.is_empty() {
         return Ok(());
     }
     if tx.backend() == Backend::Postgres {
-        return insert_rows_unnest(tx, table, columns, rows).await;
+        return insert_rows_unnest(tx, table, columns, params).await;
     }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let tuples: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let cells: Vec<String> = (0..width)
-                    .map(|c| format!("${}", r * width + c + 1))
-                    .collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "insert into {table} ({}) values {}",
-            columns.join(", "),
-            tuples.join(", ")
-        );
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
-        tx.execute(&sql, &values).await?;
-    }
+    // SQLite: one prepared single-row insert, run in place per row.
+    let placeholders: Vec<String> = (1..=columns.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "insert into {table} ({}) values ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    tx.execute_each(&sql, columns.len(), params).await?;
     Ok(())
 }
 
-/// Writes new balances, many accounts per statement (`update … from (values …)`, which both
-/// databases understand), so a batch touching thousands of accounts is a few round trips.
+/// Writes new balances: on PostgreSQL one statement over arrays, on SQLite one prepared update
+/// per account.
 async fn update_balances(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
@@ -187,7 +160,7 @@ async fn update_balances(
     if balances.is_empty() {
         return Ok(());
     }
-    if tx.backend() == Backend::Postgres {
+    let changed = if tx.backend() == Backend::Postgres {
         let ids = Value::TextList(
             balances
                 .iter()
@@ -197,60 +170,49 @@ async fn update_balances(
         let column = |f: fn(&Balances) -> i64| {
             Value::IntList(balances.iter().map(|(_, b)| Some(f(b))).collect())
         };
-        let changed = tx
-            .execute(
-                "update ledger_account set debits_pending = v.dp, debits_posted = v.dpo, \
-                 credits_pending = v.cp, credits_posted = v.cpo \
-                 from unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
-                 as v(account_id, dp, dpo, cp, cpo) \
-                 where ledger_account.workspace_id = $1 and ledger_account.account_id = v.account_id",
-                &[
+        tx.execute(
+            "update ledger_account set debits_pending = v.dp, debits_posted = v.dpo, \
+             credits_pending = v.cp, credits_posted = v.cpo \
+             from unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) \
+             as v(account_id, dp, dpo, cp, cpo) \
+             where ledger_account.workspace_id = $1 and ledger_account.account_id = v.account_id",
+            &[
+                workspace_id.as_str().into(),
+                ids,
+                column(|b| b.debits_pending),
+                column(|b| b.debits_posted),
+                column(|b| b.credits_pending),
+                column(|b| b.credits_posted),
+            ],
+        )
+        .await?
+    } else {
+        let params: Vec<Param<'_>> = balances
+            .iter()
+            .flat_map(|(id, b)| {
+                [
+                    Param::from(b.debits_pending),
+                    b.debits_posted.into(),
+                    b.credits_pending.into(),
+                    b.credits_posted.into(),
                     workspace_id.as_str().into(),
-                    ids,
-                    column(|b| b.debits_pending),
-                    column(|b| b.debits_posted),
-                    column(|b| b.credits_pending),
-                    column(|b| b.credits_posted),
-                ],
-            )
-            .await?;
-        assert_eq!(
-            changed,
-            balances.len() as u64,
-            "BUG: a balance update missed its account"
-        );
-        return Ok(());
-    }
-    for chunk in balances.chunks(ROWS_PER_INSERT) {
-        let tuples: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let n = r * 5 + 2;
-                format!("(${}, ${}, ${}, ${}, ${})", n, n + 1, n + 2, n + 3, n + 4)
+                    id.as_str().into(),
+                ]
             })
             .collect();
-        let sql = format!(
-            "update ledger_account set debits_pending = v.column2, debits_posted = v.column3, \
-             credits_pending = v.column4, credits_posted = v.column5 \
-             from (values {}) as v \
-             where ledger_account.workspace_id = $1 and ledger_account.account_id = v.column1",
-            tuples.join(", ")
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5 + 1);
-        values.push(workspace_id.as_str().into());
-        for (id, b) in chunk {
-            values.push(id.as_str().into());
-            values.push(b.debits_pending.into());
-            values.push(b.debits_posted.into());
-            values.push(b.credits_pending.into());
-            values.push(b.credits_posted.into());
-        }
-        let changed = tx.execute(&sql, &values).await?;
-        assert_eq!(
-            changed,
-            chunk.len() as u64,
-            "BUG: a balance update missed its account"
-        );
-    }
+        tx.execute_each(
+            "update ledger_account set debits_pending = $1, debits_posted = $2, \
+             credits_pending = $3, credits_posted = $4 where workspace_id = $5 and account_id = $6",
+            6,
+            &params,
+        )
+        .await?
+    };
+    assert_eq!(
+        changed,
+        balances.len() as u64,
+        "BUG: a balance update missed its account"
+    );
     Ok(())
 }
 
@@ -259,29 +221,31 @@ async fn insert_rows_unnest(
     tx: &mut Tx,
     table: &str,
     columns: &[&str],
-    rows: Vec<Vec<Value>>,
+    params: &[Param<'_>],
 ) -> Result<(), StoreError> {
-    let mut arrays: Vec<Value> = Vec::with_capacity(columns.len());
-    let mut casts: Vec<String> = Vec::with_capacity(columns.len());
-    for column in 0..columns.len() {
-        let (array, cast) = match &rows[0][column] {
-            Value::Int(_) => (
+    let width = columns.len();
+    let mut arrays: Vec<Value> = Vec::with_capacity(width);
+    let mut casts: Vec<String> = Vec::with_capacity(width);
+    for column in 0..width {
+        let cells = params.iter().skip(column).step_by(width);
+        let (array, cast) = match params[column] {
+            Param::Int(_) => (
                 Value::IntList(
-                    rows.iter()
-                        .map(|r| match &r[column] {
-                            Value::Int(v) => *v,
-                            _ => None,
+                    cells
+                        .map(|p| match p {
+                            Param::Int(v) => *v,
+                            Param::Text(_) => None,
                         })
                         .collect(),
                 ),
                 "int8[]",
             ),
-            _ => (
+            Param::Text(_) => (
                 Value::TextList(
-                    rows.iter()
-                        .map(|r| match &r[column] {
-                            Value::Text(v) => v.clone(),
-                            _ => None,
+                    cells
+                        .map(|p| match p {
+                            Param::Text(v) => v.map(str::to_owned),
+                            Param::Int(_) => None,
                         })
                         .collect(),
                 ),
@@ -333,7 +297,7 @@ pub async fn create_accounts(
     accounts: &[NewAccount],
     now: Timestamp,
 ) -> Result<Vec<(AccountResult, Option<Account>)>, StoreError> {
-    let ids: Vec<String> = accounts.iter().map(|a| a.id.to_string()).collect();
+    let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
     let mut known: HashMap<AccountId, Account> = HashMap::new();
     for row in select_in(
         tx,
@@ -349,7 +313,7 @@ pub async fn create_accounts(
         known.insert(account.id.clone(), account);
     }
     let mut results = Vec::with_capacity(accounts.len());
-    let mut rows = Vec::new();
+    let mut created: Vec<(Account, String)> = Vec::new();
     for request in accounts {
         if let Some(existing) = known.get(&request.id) {
             let result = if existing.same_as(request) {
@@ -375,21 +339,7 @@ pub async fn create_accounts(
             balances: Balances::default(),
             timestamp: now,
         };
-        rows.push(vec![
-            Value::from(workspace_id.as_str()),
-            account.id.as_str().into(),
-            account.currency.code().into(),
-            account.code.into(),
-            i64::from(account.flags.debits_must_not_exceed_credits).into(),
-            i64::from(account.flags.credits_must_not_exceed_debits).into(),
-            i64::from(account.flags.history).into(),
-            metadata_json(&account.metadata).into(),
-            0_i64.into(),
-            0_i64.into(),
-            0_i64.into(),
-            0_i64.into(),
-            now.unix_micros().into(),
-        ]);
+        created.push((account.clone(), metadata_json(&account.metadata)));
         known.insert(account.id.clone(), account.clone());
         results.push((AccountResult::Ok, Some(account)));
     }
@@ -408,7 +358,27 @@ pub async fn create_accounts(
         "credits_posted",
         "created_at",
     ];
-    insert_rows(tx, "ledger_account", &columns, rows).await?;
+    let params: Vec<Param<'_>> = created
+        .iter()
+        .flat_map(|(account, metadata)| {
+            [
+                Param::from(workspace_id.as_str()),
+                account.id.as_str().into(),
+                account.currency.code().into(),
+                account.code.into(),
+                i64::from(account.flags.debits_must_not_exceed_credits).into(),
+                i64::from(account.flags.credits_must_not_exceed_debits).into(),
+                i64::from(account.flags.history).into(),
+                metadata.as_str().into(),
+                0_i64.into(),
+                0_i64.into(),
+                0_i64.into(),
+                0_i64.into(),
+                now.unix_micros().into(),
+            ]
+        })
+        .collect();
+    insert_rows(tx, "ledger_account", &columns, &params).await?;
     Ok(results)
 }
 
@@ -473,15 +443,15 @@ async fn load_snapshot(
         .map(|r| r.text("transfer_id").map(TransferId::from_trusted))
         .collect::<Result<_, _>>()?;
 
-    let mut transfer_ids: BTreeSet<String> = batch.iter().map(|t| t.id.to_string()).collect();
+    let mut transfer_ids: BTreeSet<&str> = batch.iter().map(|t| t.id.as_str()).collect();
     transfer_ids.extend(
         batch
             .iter()
             .filter_map(|t| t.kind.pending_id())
-            .map(TransferId::to_string),
+            .map(TransferId::as_str),
     );
-    transfer_ids.extend(due.iter().map(TransferId::to_string));
-    let transfer_ids: Vec<String> = transfer_ids.into_iter().collect();
+    transfer_ids.extend(due.iter().map(TransferId::as_str));
+    let transfer_ids: Vec<&str> = transfer_ids.into_iter().collect();
     for row in select_in(
         tx,
         workspace_id,
@@ -496,12 +466,13 @@ async fn load_snapshot(
         snapshot.transfers.insert(transfer.id.clone(), transfer);
     }
     // Only pending transfers have a status row.
-    let pending_ids: Vec<String> = snapshot
+    let pending_ids: Vec<TransferId> = snapshot
         .transfers
         .values()
         .filter(|t| matches!(t.kind, TransferKind::Pending { .. }))
-        .map(|t| t.id.to_string())
+        .map(|t| t.id.clone())
         .collect();
+    let pending_ids: Vec<&str> = pending_ids.iter().map(TransferId::as_str).collect();
     snapshot.pending = load_codes(
         tx,
         workspace_id,
@@ -511,7 +482,7 @@ async fn load_snapshot(
         PendingStatus::parse,
     )
     .await?;
-    let batch_ids: Vec<String> = batch.iter().map(|t| t.id.to_string()).collect();
+    let batch_ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
     snapshot.failed = load_codes(
         tx,
         workspace_id,
@@ -521,16 +492,16 @@ async fn load_snapshot(
         TransferResult::parse,
     )
     .await?;
-    let mut account_ids: BTreeSet<String> = BTreeSet::new();
+    let mut account_ids: BTreeSet<&str> = BTreeSet::new();
     for request in batch {
-        account_ids.extend(request.debit_account_id.iter().map(AccountId::to_string));
-        account_ids.extend(request.credit_account_id.iter().map(AccountId::to_string));
+        account_ids.extend(request.debit_account_id.iter().map(AccountId::as_str));
+        account_ids.extend(request.credit_account_id.iter().map(AccountId::as_str));
     }
     for transfer in snapshot.transfers.values() {
-        account_ids.insert(transfer.debit_account_id.to_string());
-        account_ids.insert(transfer.credit_account_id.to_string());
+        account_ids.insert(transfer.debit_account_id.as_str());
+        account_ids.insert(transfer.credit_account_id.as_str());
     }
-    let account_ids: Vec<String> = account_ids.into_iter().collect();
+    let account_ids: Vec<&str> = account_ids.into_iter().collect();
     for row in select_in(
         tx,
         workspace_id,
@@ -553,7 +524,7 @@ async fn load_codes<T>(
     workspace_id: &WorkspaceId,
     table: &str,
     column: &str,
-    ids: &[String],
+    ids: &[&str],
     parse: fn(&str) -> Option<T>,
 ) -> Result<HashMap<TransferId, T>, StoreError> {
     let columns = format!("transfer_id, {column}");
@@ -576,43 +547,50 @@ async fn persist(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let ws = workspace_id.as_str();
-    let mut transfer_rows = Vec::new();
-    let mut pending_rows = Vec::new();
-    for outcome in outcomes {
-        for id in &outcome.created {
-            let t = &snapshot.transfers[id];
-            let flags = i64::from(t.linked)
-                | i64::from(t.balancing_debit) << 1
-                | i64::from(t.balancing_credit) << 2;
-            let timeout = match t.kind {
-                TransferKind::Pending { timeout_seconds } => timeout_seconds,
-                _ => None,
-            };
-            transfer_rows.push(vec![
-                Value::from(ws),
+    let created: Vec<&Transfer> = outcomes
+        .iter()
+        .flat_map(|outcome| outcome.created.iter().map(|id| &snapshot.transfers[id]))
+        .collect();
+    // Most transfers carry no metadata; only the others need their JSON written out.
+    let metadata: Vec<Option<String>> = created
+        .iter()
+        .map(|t| (!t.metadata.is_empty()).then(|| metadata_json(&t.metadata)))
+        .collect();
+    let mut transfer_rows: Vec<Param<'_>> = Vec::with_capacity(created.len() * 15);
+    let mut pending_rows: Vec<Param<'_>> = Vec::new();
+    for (t, metadata) in created.iter().zip(&metadata) {
+        let flags = i64::from(t.linked)
+            | i64::from(t.balancing_debit) << 1
+            | i64::from(t.balancing_credit) << 2;
+        let timeout = match t.kind {
+            TransferKind::Pending { timeout_seconds } => timeout_seconds,
+            _ => None,
+        };
+        let expires_at = t.expires_at.map(Timestamp::unix_micros);
+        transfer_rows.extend([
+            Param::from(ws),
+            t.id.as_str().into(),
+            t.debit_account_id.as_str().into(),
+            t.credit_account_id.as_str().into(),
+            t.currency.code().into(),
+            t.amount.into(),
+            t.code.into(),
+            t.kind.as_str().into(),
+            t.kind.pending_id().map(TransferId::as_str).into(),
+            timeout.into(),
+            expires_at.into(),
+            flags.into(),
+            metadata.as_deref().unwrap_or("{}").into(),
+            t.fingerprint.as_str().into(),
+            t.timestamp.unix_micros().into(),
+        ]);
+        if matches!(t.kind, TransferKind::Pending { .. }) {
+            pending_rows.extend([
+                Param::from(ws),
                 t.id.as_str().into(),
-                t.debit_account_id.as_str().into(),
-                t.credit_account_id.as_str().into(),
-                t.currency.code().into(),
-                t.amount.into(),
-                t.code.into(),
-                t.kind.as_str().into(),
-                t.kind.pending_id().map(TransferId::as_str).into(),
-                timeout.into(),
-                t.expires_at.map(Timestamp::unix_micros).into(),
-                flags.into(),
-                metadata_json(&t.metadata).into(),
-                t.fingerprint.as_str().into(),
-                t.timestamp.unix_micros().into(),
+                "pending".into(),
+                expires_at.into(),
             ]);
-            if matches!(t.kind, TransferKind::Pending { .. }) {
-                pending_rows.push(vec![
-                    Value::from(ws),
-                    t.id.as_str().into(),
-                    "pending".into(),
-                    t.expires_at.map(Timestamp::unix_micros).into(),
-                ]);
-            }
         }
     }
     let transfer_columns = [
@@ -632,26 +610,26 @@ async fn persist(
         "fingerprint",
         "created_at",
     ];
-    insert_rows(tx, "ledger_transfer", &transfer_columns, transfer_rows).await?;
+    insert_rows(tx, "ledger_transfer", &transfer_columns, &transfer_rows).await?;
     insert_rows(
         tx,
         "ledger_pending",
         &["workspace_id", "transfer_id", "status", "expires_at"],
-        pending_rows,
+        &pending_rows,
     )
     .await?;
 
     let mut statuses: BTreeMap<&TransferId, PendingStatus> = BTreeMap::new();
-    let mut failed_rows = Vec::new();
-    let mut entry_rows = Vec::new();
+    let mut failed_rows: Vec<Param<'_>> = Vec::new();
+    let mut entry_rows: Vec<Param<'_>> = Vec::new();
     let mut touched: BTreeSet<&AccountId> = BTreeSet::new();
     for outcome in outcomes {
         for (id, status) in &outcome.pending_changes {
             statuses.insert(id, *status);
         }
         for (id, result) in &outcome.failed {
-            failed_rows.push(vec![
-                Value::from(ws),
+            failed_rows.extend([
+                Param::from(ws),
                 id.as_str().into(),
                 result.as_str().into(),
                 now.unix_micros().into(),
@@ -664,8 +642,8 @@ async fn persist(
             .filter(|e| snapshot.accounts[&e.account_id].flags.history)
         {
             let b = entry.balances;
-            entry_rows.push(vec![
-                Value::from(ws),
+            entry_rows.extend([
+                Param::from(ws),
                 entry.account_id.as_str().into(),
                 entry.timestamp.unix_micros().into(),
                 entry.transfer_id.as_str().into(),
@@ -690,7 +668,7 @@ async fn persist(
         tx,
         "ledger_failed_id",
         &["workspace_id", "transfer_id", "result", "created_at"],
-        failed_rows,
+        &failed_rows,
     )
     .await?;
     let entry_columns = [
@@ -703,7 +681,7 @@ async fn persist(
         "credits_pending",
         "credits_posted",
     ];
-    insert_rows(tx, "ledger_entry", &entry_columns, entry_rows).await?;
+    insert_rows(tx, "ledger_entry", &entry_columns, &entry_rows).await?;
     let balances: Vec<(&AccountId, Balances)> = touched
         .into_iter()
         .map(|id| (id, snapshot.accounts[id].balances))

@@ -72,6 +72,47 @@ macro_rules! params {
     };
 }
 
+/// A borrowed parameter of a statement run once per row ([`Tx::execute_each`]): rows of a bulk
+/// write bind the caller's text in place instead of copying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
+
+impl From<i64> for Param<'_> {
+    fn from(v: i64) -> Self {
+        Param::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Param<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Param<'a> {
+    fn from(v: &'a str) -> Self {
+        Param::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Param<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl From<Param<'_>> for Value {
+    fn from(v: Param<'_>) -> Self {
+        match v {
+            Param::Int(v) => Value::Int(v),
+            Param::Text(v) => Value::Text(v.map(str::to_owned)),
+        }
+    }
+}
+
 /// A result row: values by column name.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -108,6 +149,19 @@ impl Row {
         match self.value(column)? {
             Value::Text(v) => Ok(v.clone()),
             Value::Int(None) => Ok(None),
+            _ => Err(StoreError::Corrupt(format!(
+                "column '{column}' is not text"
+            ))),
+        }
+    }
+
+    /// A text column, borrowed.
+    pub fn str(&self, column: &str) -> Result<&str, StoreError> {
+        match self.value(column)? {
+            Value::Text(Some(v)) => Ok(v),
+            Value::Text(None) | Value::Int(None) => {
+                Err(StoreError::Corrupt(format!("column '{column}' is null")))
+            }
             _ => Err(StoreError::Corrupt(format!(
                 "column '{column}' is not text"
             ))),
@@ -184,6 +238,62 @@ impl Tx {
             .ok_or_else(|| StoreError::Corrupt(format!("BUG: no row from: {sql}")))
     }
 
+    /// Runs `sql` once for each row of `params` (`width` parameters per row) and returns the
+    /// number of rows changed in all. On SQLite the statement is prepared once and re-bound per
+    /// row, in place: the cheapest way to write many rows. On PostgreSQL each row is a round
+    /// trip; bulk PostgreSQL paths send arrays instead (`unnest`).
+    pub async fn execute_each(
+        &mut self,
+        sql: &str,
+        width: usize,
+        params: &[Param<'_>],
+    ) -> Result<u64, StoreError> {
+        check_rows(width, params)?;
+        if let TxInner::Sqlite(conn) = &mut self.inner {
+            let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
+            let mut changed = 0_u64;
+            for row in params.chunks(width) {
+                sqlite_bind(&mut statement, row.iter().copied())?;
+                changed += u64::try_from(statement.raw_execute()?).unwrap_or(u64::MAX);
+            }
+            return Ok(changed);
+        }
+        let mut changed = 0_u64;
+        for row in params.chunks(width) {
+            let values: Vec<Value> = row.iter().copied().map(Value::from).collect();
+            changed += self.execute(sql, &values).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Runs the query `sql` once for each row of `params` (`width` parameters per row) and
+    /// returns all the rows it found, in order; prepared once on SQLite, as
+    /// [`Tx::execute_each`].
+    pub async fn fetch_each(
+        &mut self,
+        sql: &str,
+        width: usize,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        check_rows(width, params)?;
+        if let TxInner::Sqlite(conn) = &mut self.inner {
+            let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
+            let columns = sqlite_columns(&statement);
+            let mut result = Vec::new();
+            for row in params.chunks(width) {
+                sqlite_bind(&mut statement, row.iter().copied())?;
+                sqlite_collect(&mut statement, &columns, &mut result)?;
+            }
+            return Ok(result);
+        }
+        let mut result = Vec::new();
+        for row in params.chunks(width) {
+            let values: Vec<Value> = row.iter().copied().map(Value::from).collect();
+            result.extend(self.fetch_all(sql, &values).await?);
+        }
+        Ok(result)
+    }
+
     /// Runs several statements without parameters (migrations, savepoints, settings).
     pub async fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
         use sqlx::Executor;
@@ -219,9 +329,19 @@ fn sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned()))
 }
 
-fn sqlite_bind(
+fn check_rows(width: usize, params: &[Param<'_>]) -> Result<(), StoreError> {
+    if width == 0 || !params.len().is_multiple_of(width) {
+        return Err(StoreError::Corrupt(format!(
+            "BUG: {} parameters do not make rows of {width}",
+            params.len()
+        )));
+    }
+    Ok(())
+}
+
+fn sqlite_bind<'a>(
     statement: &mut rusqlite::CachedStatement<'_>,
-    params: &[Value],
+    params: impl ExactSizeIterator<Item = Param<'a>>,
 ) -> Result<(), StoreError> {
     let expected = statement.parameter_count();
     if expected != params.len() {
@@ -230,18 +350,27 @@ fn sqlite_bind(
             params.len()
         )));
     }
-    for (position, value) in params.iter().enumerate() {
+    for (position, value) in params.enumerate() {
         match value {
-            Value::Int(v) => statement.raw_bind_parameter(position + 1, v)?,
-            Value::Text(v) => statement.raw_bind_parameter(position + 1, v)?,
-            Value::IntList(_) | Value::TextList(_) => {
-                return Err(StoreError::Corrupt(
-                    "BUG: array parameters are PostgreSQL-only".into(),
-                ));
-            }
+            Param::Int(v) => statement.raw_bind_parameter(position + 1, v)?,
+            Param::Text(v) => statement.raw_bind_parameter(position + 1, v)?,
         }
     }
     Ok(())
+}
+
+/// The parameters of a one-off statement, borrowed for binding.
+fn sqlite_params(params: &[Value]) -> Result<Vec<Param<'_>>, StoreError> {
+    params
+        .iter()
+        .map(|value| match value {
+            Value::Int(v) => Ok(Param::Int(*v)),
+            Value::Text(v) => Ok(Param::Text(v.as_deref())),
+            Value::IntList(_) | Value::TextList(_) => Err(StoreError::Corrupt(
+                "BUG: array parameters are PostgreSQL-only".into(),
+            )),
+        })
+        .collect()
 }
 
 fn sqlite_execute(
@@ -250,25 +379,26 @@ fn sqlite_execute(
     params: &[Value],
 ) -> Result<u64, StoreError> {
     let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
-    sqlite_bind(&mut statement, params)?;
+    sqlite_bind(&mut statement, sqlite_params(params)?.into_iter())?;
     let changed = statement.raw_execute()?;
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
 }
 
-fn sqlite_fetch(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    params: &[Value],
-) -> Result<Vec<Row>, StoreError> {
-    let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
-    sqlite_bind(&mut statement, params)?;
-    let columns: std::sync::Arc<[String]> = statement
+fn sqlite_columns(statement: &rusqlite::CachedStatement<'_>) -> std::sync::Arc<[String]> {
+    statement
         .column_names()
         .into_iter()
         .map(str::to_owned)
-        .collect();
+        .collect()
+}
+
+/// Appends the rows of the bound `statement` to `result`.
+fn sqlite_collect(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    columns: &std::sync::Arc<[String]>,
+    result: &mut Vec<Row>,
+) -> Result<(), StoreError> {
     let mut rows = statement.raw_query();
-    let mut result = Vec::new();
     while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(columns.len());
         for index in 0..columns.len() {
@@ -292,6 +422,19 @@ fn sqlite_fetch(
             values,
         });
     }
+    Ok(())
+}
+
+fn sqlite_fetch(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Row>, StoreError> {
+    let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
+    sqlite_bind(&mut statement, sqlite_params(params)?.into_iter())?;
+    let columns = sqlite_columns(&statement);
+    let mut result = Vec::new();
+    sqlite_collect(&mut statement, &columns, &mut result)?;
     Ok(result)
 }
 

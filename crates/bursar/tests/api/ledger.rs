@@ -56,7 +56,11 @@ fn random_transfer(rng: &mut StdRng, history: &[NewTransfer]) -> NewTransfer {
         linked: rng.gen_bool(0.25),
         balancing_debit: rng.gen_bool(0.1),
         balancing_credit: rng.gen_bool(0.1),
-        metadata: BTreeMap::new(),
+        // A retry differing only in metadata is a different transfer.
+        metadata: match rng.gen_range(0..4) {
+            0 => BTreeMap::from([("order".to_owned(), format!("o{}", rng.gen_range(0..2)))]),
+            _ => BTreeMap::new(),
+        },
     }
 }
 

@@ -248,7 +248,7 @@ impl Engine<'_> {
             return TransferResult::IdAlreadyFailed;
         }
         if let Some(existing) = self.state.transfers.get(&request.id) {
-            return if existing.fingerprint == request.fingerprint() {
+            return if existing.request_fingerprint() == request.fingerprint() {
                 TransferResult::Exists
             } else {
                 TransferResult::ExistsWithDifferentFields
@@ -446,7 +446,11 @@ impl Engine<'_> {
             balancing_credit: request.balancing_credit,
             metadata: request.metadata.clone(),
             timestamp,
-            fingerprint: request.fingerprint(),
+            fingerprint: if request.is_plain() {
+                String::new()
+            } else {
+                request.fingerprint()
+            },
         };
         self.state.transfers.insert(request.id.clone(), transfer);
         self.undo.push(Undo::Created(request.id.clone()));

@@ -33,15 +33,15 @@ macro_rules! ledger_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub fn parse(value: &str, param: &str) -> Result<Self, ValidationError> {
-                parse_ledger_id(value, param).map(Self)
+                parse_ledger_id(value, param).map(|id| Self(id.into()))
             }
 
             pub fn from_trusted(value: String) -> Self {
-                Self(value)
+                Self(value.into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -65,7 +65,7 @@ ledger_id!(
 impl AccountId {
     /// A fresh, time-sortable id for an account created without one: `acct_<ulid>`.
     pub fn generate() -> Self {
-        Self(format!(
+        Self::from_trusted(format!(
             "acct_{}",
             crate::id::next_ulid().to_string().to_ascii_lowercase()
         ))
@@ -242,8 +242,22 @@ impl NewTransfer {
         }
     }
 
-    /// A canonical description of the request, stored with the transfer so that a retry can be
-    /// told apart from a different transfer reusing the id.
+    /// A single or pending transfer that names both accounts and its amount and does not
+    /// balance: the transfer it creates records every field of the request, so a retry can be
+    /// recognised from the record alone.
+    pub fn is_plain(&self) -> bool {
+        matches!(
+            self.kind,
+            TransferKind::Single | TransferKind::Pending { .. }
+        ) && self.debit_account_id.is_some()
+            && self.credit_account_id.is_some()
+            && self.amount.is_some()
+            && !self.balancing_debit
+            && !self.balancing_credit
+    }
+
+    /// A canonical description of the request, which tells a retry apart from a different
+    /// transfer reusing the id.
     pub fn fingerprint(&self) -> String {
         let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
         let metadata = serde_json::to_string(&self.metadata).unwrap_or_default();
@@ -287,7 +301,31 @@ pub struct Transfer {
     pub balancing_credit: bool,
     pub metadata: BTreeMap<String, String>,
     pub timestamp: Timestamp,
+    /// The [`NewTransfer::fingerprint`] of the request, or empty when the request was plain
+    /// ([`NewTransfer::is_plain`]): then the record itself says what it was.
     pub fingerprint: String,
+}
+
+impl Transfer {
+    /// The fingerprint of the request that created this transfer.
+    pub fn request_fingerprint(&self) -> std::borrow::Cow<'_, str> {
+        if !self.fingerprint.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.fingerprint);
+        }
+        let request = NewTransfer {
+            id: self.id.clone(),
+            debit_account_id: Some(self.debit_account_id.clone()),
+            credit_account_id: Some(self.credit_account_id.clone()),
+            amount: Some(self.amount),
+            code: self.code,
+            kind: self.kind.clone(),
+            linked: self.linked,
+            balancing_debit: false,
+            balancing_credit: false,
+            metadata: self.metadata.clone(),
+        };
+        std::borrow::Cow::Owned(request.fingerprint())
+    }
 }
 
 /// Where a pending transfer stands.
