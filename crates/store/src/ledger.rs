@@ -379,6 +379,11 @@ pub async fn create_accounts(
         })
         .collect();
     insert_rows(tx, "ledger_account", &columns, &params).await?;
+    if let Some(cache) = tx.accounts.as_mut() {
+        for (account, _) in &created {
+            cache.wrote(workspace_id, account);
+        }
+    }
     Ok(results)
 }
 
@@ -501,18 +506,32 @@ async fn load_snapshot(
         account_ids.insert(transfer.debit_account_id.as_str());
         account_ids.insert(transfer.credit_account_id.as_str());
     }
-    let account_ids: Vec<&str> = account_ids.into_iter().collect();
+    // The SQLite writer remembers accounts; only the others are read.
+    let mut missing: Vec<&str> = Vec::with_capacity(account_ids.len());
+    for id in account_ids {
+        match tx.accounts.as_ref().and_then(|c| c.get(workspace_id, id)) {
+            Some(account) => {
+                snapshot
+                    .accounts
+                    .insert(account.id.clone(), account.clone());
+            }
+            None => missing.push(id),
+        }
+    }
     for row in select_in(
         tx,
         workspace_id,
         ACCOUNT_COLUMNS,
         "ledger_account",
         "account_id",
-        &account_ids,
+        &missing,
     )
     .await?
     {
         let account = account_from(&row)?;
+        if let Some(cache) = tx.accounts.as_mut() {
+            cache.loaded(workspace_id, &account);
+        }
         snapshot.accounts.insert(account.id.clone(), account);
     }
     Ok((snapshot, due))
@@ -526,9 +545,9 @@ async fn load_codes<T>(
     column: &str,
     ids: &[&str],
     parse: fn(&str) -> Option<T>,
-) -> Result<HashMap<TransferId, T>, StoreError> {
+) -> Result<engine::Map<TransferId, T>, StoreError> {
     let columns = format!("transfer_id, {column}");
-    let mut codes = HashMap::new();
+    let mut codes = engine::Map::default();
     for row in select_in(tx, workspace_id, &columns, table, "transfer_id", ids).await? {
         let text = row.text(column)?;
         let code =
@@ -687,6 +706,11 @@ async fn persist(
         .map(|id| (id, snapshot.accounts[id].balances))
         .collect();
     update_balances(tx, workspace_id, &balances).await?;
+    if let Some(cache) = tx.accounts.as_mut() {
+        for (id, _) in &balances {
+            cache.wrote(workspace_id, &snapshot.accounts[*id]);
+        }
+    }
     tx.execute(
         "update ledger_clock set last_timestamp = $1 where workspace_id = $2",
         params![snapshot.last_timestamp.unix_micros(), ws],

@@ -17,6 +17,7 @@
 //! Either way a caller writes `db.write(|tx| Box::pin(async move { ... }))` and gets
 //! the job's result only once it is durable.
 
+mod account_cache;
 pub mod api_keys;
 pub mod customers;
 pub mod idempotency;
@@ -287,6 +288,7 @@ impl Db {
                 let conn = pool.acquire().await.map_err(StoreError::from)?;
                 let mut tx = Tx {
                     inner: sql::TxInner::PostgresRead(conn),
+                    accounts: None,
                 };
                 job(&mut tx).await
             }
@@ -340,6 +342,7 @@ async fn open_postgres(
     // On error the transaction is dropped, which rolls it back.
     let mut tx = Tx {
         inner: sql::TxInner::Postgres(pool.begin().await?),
+        accounts: None,
     };
     migrate::run(&mut tx, clock.now()).await?;
     if let sql::TxInner::Postgres(transaction) = tx.inner {
@@ -356,6 +359,7 @@ where
     let transaction = pool.begin().await.map_err(StoreError::from)?;
     let mut tx = Tx {
         inner: sql::TxInner::Postgres(transaction),
+        accounts: None,
     };
     let result = job(&mut tx).await;
     let sql::TxInner::Postgres(transaction) = tx.inner else {

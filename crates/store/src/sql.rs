@@ -177,6 +177,8 @@ impl Row {
 /// A connection inside a transaction (writes) or outside one (reads).
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// The SQLite writer's cache of ledger accounts (only on the writer's connection).
+    pub(crate) accounts: Option<crate::account_cache::AccountCache>,
 }
 
 pub(crate) enum TxInner {

@@ -55,6 +55,7 @@ pub(crate) async fn open(
     }
     let mut tx = Tx {
         inner: TxInner::Sqlite(conn),
+        accounts: None,
     };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
@@ -109,6 +110,7 @@ impl ReaderPool {
         };
         let mut tx = Tx {
             inner: TxInner::Sqlite(conn),
+            accounts: None,
         };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {

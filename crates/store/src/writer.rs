@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::account_cache::AccountCache;
 use crate::sql::TxInner;
 use crate::{Job, StoreError, Tx};
 
@@ -96,6 +97,7 @@ pub(crate) fn spawn(
             runtime.block_on(run(
                 Tx {
                     inner: TxInner::Sqlite(conn),
+                    accounts: Some(AccountCache::default()),
                 },
                 receiver,
                 jobs_per_commit_max,
@@ -182,6 +184,17 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         "begin immediate; savepoint job"
     };
     let mut broken: Option<String> = execute(conn, opening).await.err();
+    if broken.is_none() {
+        // Inside the transaction: no other connection can commit until it ends.
+        match data_version(conn).await {
+            Ok(version) => {
+                if let Some(cache) = conn.accounts.as_mut() {
+                    cache.check_version(version);
+                }
+            }
+            Err(error) => broken = Some(error),
+        }
+    }
     let last = batch.len().saturating_sub(1);
     for (index, job) in batch.iter_mut().enumerate() {
         if broken.is_some() {
@@ -189,6 +202,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         }
         let succeeded = job.run(conn).await;
         kept += usize::from(succeeded);
+        if let Some(cache) = conn.accounts.as_mut() {
+            cache.job_ended(succeeded);
+        }
         if single {
             continue;
         }
@@ -208,6 +224,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         None if kept == 0 => execute(conn, "rollback").await,
         None => execute(conn, "commit").await,
     };
+    if let Some(cache) = conn.accounts.as_mut() {
+        cache.group_ended(outcome.is_ok() && kept > 0);
+    }
     metrics::histogram!("bursar_db_group_commit_jobs").record(batch.len() as f64);
     if let Err(reason) = &outcome {
         tracing::error!(error = %reason, jobs = batch.len(), "sqlite group commit failed");
@@ -217,6 +236,15 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
     for job in batch.drain(..) {
         job.deliver(outcome.clone());
     }
+}
+
+/// `pragma data_version`: changes when another connection commits to the database.
+async fn data_version(conn: &mut Tx) -> Result<i64, String> {
+    let row = conn
+        .fetch_one("pragma data_version", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    row.i64("data_version").map_err(|e| e.to_string())
 }
 
 /// Runs statements without parameters; several may be given, separated by `;`.

@@ -304,3 +304,71 @@ both_backends! {
         assert_eq!(dst["balances"]["credits_posted"], moved);
     }
 }
+
+/// Goal: the SQLite writer's account cache never serves balances another connection changed.
+/// Method: two `Db`s on one SQLite file (as two processes would be) take turns moving money
+/// between the same two accounts; every balance must count every transfer, and verify passes.
+#[tokio::test]
+async fn two_writers_on_one_sqlite_file_see_each_others_balances() {
+    use bursar_store::{Backend, Db, PoolSettings};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let first = app.db().clone();
+    let second = Db::open(&app.location, &PoolSettings::default())
+        .await
+        .unwrap();
+    let (workspace, _) = app.new_workspace("two-writers").await;
+    let accounts: Vec<NewAccount> = ["from", "to"]
+        .iter()
+        .map(|name| NewAccount {
+            id: AccountId::parse(name, "id").unwrap(),
+            currency: Currency::parse("USD", "c").unwrap(),
+            code: 1,
+            flags: AccountFlags::default(),
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    let ws = workspace.clone();
+    let now = first.now();
+    first
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                ledger::create_accounts(tx, &ws, &accounts, now)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .await
+        .unwrap();
+    for i in 0..20 {
+        for (side, db) in [("a", &first), ("b", &second)] {
+            let ws = workspace.clone();
+            let batch = vec![transfer(&format!("{side}{i}"), "from", "to", 1)];
+            let now = db.now();
+            let results = db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { ledger::create_transfers(tx, &ws, &batch, now).await })
+                })
+                .await
+                .unwrap();
+            assert_eq!(results[0].0, TransferResult::Ok, "{side}{i}");
+        }
+    }
+    for db in [&first, &second] {
+        let ws = workspace.clone();
+        let id = AccountId::parse("to", "id").unwrap();
+        let account = db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { ledger::get_account(tx, &ws, &id).await })
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(account.balances.credits_posted, 40);
+    }
+    let report: ledger::VerifyReport = first
+        .read(|tx: &mut Tx| Box::pin(ledger::verify(tx)))
+        .await
+        .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    second.close().await;
+}

@@ -8,19 +8,23 @@
 //! Linked chains are applied with an undo log: effects of a chain are recorded as they happen
 //! and reversed if any transfer of the chain fails.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::types::*;
 use crate::time::Timestamp;
+
+/// The maps of the engine: keyed by ids the ledger's own clients chose, hashed with a fast
+/// hasher that is still seeded per process (foldhash), as SipHash's cost shows in every batch.
+pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The ledger state a batch may read or change. It must hold every account the batch names and
 /// the accounts of every pending transfer it holds; a missing one is a bug of the loader.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub accounts: HashMap<AccountId, Account>,
-    pub transfers: HashMap<TransferId, Transfer>,
-    pub pending: HashMap<TransferId, PendingStatus>,
-    pub failed: HashMap<TransferId, TransferResult>,
+    pub accounts: Map<AccountId, Account>,
+    pub transfers: Map<TransferId, Transfer>,
+    pub pending: Map<TransferId, PendingStatus>,
+    pub failed: Map<TransferId, TransferResult>,
     /// The latest timestamp the ledger assigned; new ones are strictly greater.
     pub last_timestamp: Timestamp,
 }

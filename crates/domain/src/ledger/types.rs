@@ -49,6 +49,13 @@ macro_rules! ledger_id {
             }
         }
 
+        // Hashes and compares as its text, so maps keyed by ids can be searched with a `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
