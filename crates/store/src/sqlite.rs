@@ -1,5 +1,6 @@
 //! Embedded SQLite: opening the database, its migrations, and the pool of read connections.
 
+use std::time::Duration;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -68,8 +69,67 @@ pub(crate) async fn open(
     let TxInner::Sqlite(conn) = tx.inner else {
         unreachable!("BUG: sqlite tx changed kind")
     };
-    let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max)?;
+    // Checkpoints run beside the writer (see Checkpointer); the writer checkpoints itself only
+    // as a backstop, if the WAL grows far beyond what the checkpointer leaves behind.
+    conn.execute_batch(&format!(
+        "pragma wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+    ))?;
+    let checkpointer = Checkpointer::spawn(&path)?;
+    let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max, checkpointer)?;
     Ok((writer, ReaderPool::new(path, settings.sqlite_readers_max)))
+}
+
+/// WAL pages after which the writer checkpoints by itself (64 MiB of 4 KiB pages).
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+/// How often the checkpointer copies committed pages from the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Copies the WAL into the database file on a thread and connection of its own.
+///
+/// In WAL mode a commit appends pages to the WAL; a checkpoint later copies them into the
+/// database file and syncs it. Left to SQLite's default, the committing connection does that
+/// work itself every thousand pages, inside a commit: the writer stalls, and a batch that
+/// happens to trigger it waits twice as long. A passive checkpoint from another connection
+/// never blocks the writer or the readers, so the writer's commits cost only their WAL append
+/// and its sync, and the copying overlaps with the next batch on another core.
+pub(crate) struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn spawn(path: &Path) -> Result<Self, StoreError> {
+        let conn = connect(path, false)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("bursar-sqlite-checkpointer".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    checkpoint(&conn, "passive");
+                }
+                // Closing: leave the database file complete and the WAL empty.
+                checkpoint(&conn, "truncate");
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self { stop, thread })
+    }
+
+    /// Runs a last checkpoint and ends the thread; call after the writer has stopped.
+    pub(crate) fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+fn checkpoint(conn: &Connection, mode: &str) {
+    let result = conn.query_row(&format!("pragma wal_checkpoint({mode})"), [], |row| {
+        row.get::<_, i64>(0)
+    });
+    if let Err(error) = result {
+        tracing::warn!(%error, mode, "sqlite checkpoint failed");
+    }
 }
 
 /// Read connections, opened on demand up to a bound and reused.

@@ -80,6 +80,7 @@ pub(crate) struct Handle {
 pub(crate) fn spawn(
     conn: rusqlite::Connection,
     jobs_per_commit_max: usize,
+    checkpointer: crate::sqlite::Checkpointer,
 ) -> Result<Handle, StoreError> {
     assert!(
         jobs_per_commit_max > 0,
@@ -102,6 +103,7 @@ pub(crate) fn spawn(
                 receiver,
                 jobs_per_commit_max,
             ));
+            checkpointer.stop();
             let _ = stopped_sender.send(());
         })
         .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;
