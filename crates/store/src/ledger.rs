@@ -3,8 +3,10 @@
 //! Every batch of transfers of a workspace runs in one transaction that first takes the
 //! workspace's ledger clock row (on PostgreSQL `for update`, which serialises ledger batches of
 //! one workspace across connections and processes; SQLite has a single writer already). The
-//! snapshot is loaded with a few `in (...)` queries, the pure engine decides every outcome, and
-//! the writes go out as multi-row inserts and one update per touched account.
+//! snapshot is loaded by key (on PostgreSQL one `= any($2)` query per table; on SQLite one
+//! prepared point lookup per id, accounts mostly from the writer's cache), the pure engine
+//! decides every outcome, and the writes go out in bulk (PostgreSQL: `unnest` arrays; SQLite:
+//! one prepared statement re-bound per row).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

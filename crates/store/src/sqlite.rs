@@ -1,8 +1,8 @@
 //! Embedded SQLite: opening the database, its migrations, and the pool of read connections.
 
-use std::time::Duration;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bursar_domain::time::Clock;
 use rusqlite::{Connection, OpenFlags};
