@@ -124,6 +124,11 @@ prefixed_id!(
     RequestId,
     "req"
 );
+prefixed_id!(
+    /// A domain event: the id consumers use to apply it once.
+    EventId,
+    "evt"
+);
 
 #[cfg(test)]
 mod tests {

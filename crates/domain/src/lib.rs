@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod customer;
 pub mod error;
+pub mod event;
 pub mod id;
 pub mod ledger;
 pub mod metadata;

@@ -7,15 +7,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::customer::{Customer, CustomerUpdate, NewCustomer};
+use bursar_domain::event::NewEvent;
 use bursar_domain::id::CustomerId;
 use bursar_domain::page::PageRequest;
 use bursar_store::{customers, Tx};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::{page_params, ListResponse};
 use crate::AppState;
@@ -24,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer))
+        .routes(routes!(customer_timeline))
 }
 
 /// A customer as the API shows it.
@@ -104,7 +108,7 @@ async fn create_customer(
     let body = request.body;
     let new = NewCustomer::parse(body.email.as_deref(), body.name.as_deref(), body.metadata)?;
     state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let customer = Customer {
                     id: CustomerId::new(),
@@ -115,7 +119,15 @@ async fn create_customer(
                     updated_at: cx.now,
                 };
                 customers::insert(cx.tx, cx.workspace_id, &customer).await?;
-                Ok((StatusCode::OK, CustomerObject::from(customer)))
+                let object = CustomerObject::from(customer);
+                cx.emit(NewEvent::new(
+                    "customer.created",
+                    "customer",
+                    object.id.as_str(),
+                    json!({ "object": object }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, object))
             })
         })
         .await
@@ -177,17 +189,79 @@ async fn update_customer(
         body.metadata,
     )?;
     state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let current = customers::get(cx.tx, cx.workspace_id, &id, true)
                     .await?
                     .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
                 let updated = update.applied_to(&current, cx.now)?;
                 customers::update(cx.tx, cx.workspace_id, &updated).await?;
-                Ok((StatusCode::OK, CustomerObject::from(updated)))
+                // As Stripe's `*.updated` events: the object now, and the old values of the
+                // fields that changed.
+                let mut previous = serde_json::Map::new();
+                if current.email != updated.email {
+                    previous.insert("email".into(), json!(current.email));
+                }
+                if current.name != updated.name {
+                    previous.insert("name".into(), json!(current.name));
+                }
+                if current.metadata != updated.metadata {
+                    previous.insert("metadata".into(), json!(current.metadata));
+                }
+                let object = CustomerObject::from(updated);
+                cx.emit(NewEvent::new(
+                    "customer.updated",
+                    "customer",
+                    object.id.as_str(),
+                    json!({ "object": object, "previous_attributes": previous }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, object))
             })
         })
         .await
+}
+
+/// A customer's timeline: its events, oldest first.
+#[utoipa::path(
+    get, path = "/v1/customers/{id}/timeline", tag = "customers",
+    params(
+        ("id" = String, Path, description = "The customer's id"),
+        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
+    ),
+    responses(
+        (status = 200, body = TimelineResponse),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such customer in this workspace", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn customer_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { customers::get(tx, &workspace_id, &lookup, false).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
+    let page = timeline(
+        &state,
+        principal.workspace_id.clone(),
+        "customer",
+        id.to_string(),
+        &query,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// List customers, newest first.

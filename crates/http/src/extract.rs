@@ -112,11 +112,13 @@ pub struct Mutation<T> {
     pub idempotency: Idempotency,
 }
 
-/// The idempotency key of a request, if any, and the fingerprint of the request it was used on.
+/// The idempotency key of a request, if any, and the fingerprint of the request it was used on;
+/// with the request id, which the events of the mutation carry.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub key: Option<String>,
     pub fingerprint: String,
+    pub request_id: Option<String>,
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
@@ -169,7 +171,15 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
         let body = parse_json(json)?;
         Ok(Mutation {
             body,
-            idempotency: Idempotency { key, fingerprint },
+            idempotency: Idempotency {
+                key,
+                fingerprint,
+                request_id: parts
+                    .headers
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            },
         })
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod customers;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod keys;
 pub mod ledger;

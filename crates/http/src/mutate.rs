@@ -2,13 +2,15 @@
 //!
 //! It runs the handler's work as a database write job, honours the request's Idempotency-Key in
 //! the same transaction (claim, replay, or refuse a mismatch) and saves the response with the
-//! effects, so that a change and its stored response commit or roll back together. Later
-//! capabilities add their domain events to the same transaction here.
+//! effects, so that a change and its stored response commit or roll back together. The work
+//! records its domain events through [`Context::emit`], in the same transaction.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
+use bursar_store::events;
 use bursar_store::idempotency::{self, Claim};
 use bursar_store::Tx;
 use futures::future::BoxFuture;
@@ -24,6 +26,19 @@ pub struct Context<'c> {
     pub tx: &'c mut Tx,
     pub workspace_id: &'c WorkspaceId,
     pub now: Timestamp,
+    /// The request and the API key behind the mutation, recorded with its events.
+    pub cause: &'c Cause,
+    emitted: &'c mut usize,
+}
+
+impl Context<'_> {
+    /// Records a domain event of this mutation, in its transaction: the event commits with
+    /// the change or not at all.
+    pub async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
+        events::record(self.tx, self.workspace_id, &event, self.cause, self.now).await?;
+        *self.emitted += 1;
+        Ok(())
+    }
 }
 
 /// A saved or fresh response: status and JSON body.
@@ -48,6 +63,10 @@ impl AppState {
             + 'static,
     {
         let workspace_id = principal.workspace_id.clone();
+        let cause = Cause {
+            request_id: idempotency.request_id.clone(),
+            actor: Some(principal.key_id.to_string()),
+        };
         let now = self.db.now();
         let stored = self
             .db
@@ -74,12 +93,16 @@ impl AppState {
                             Claim::Mismatch => return Err(key_reused(key)),
                         }
                     }
+                    let mut emitted = 0_usize;
                     let context = Context {
                         tx: &mut *tx,
                         workspace_id: &workspace_id,
                         now,
+                        cause: &cause,
+                        emitted: &mut emitted,
                     };
                     let (status, value) = work(context).await?;
+                    metrics::counter!("bursar_events_recorded_total").increment(emitted as u64);
                     let body = serde_json::to_string(&value).map_err(|e| {
                         tracing::error!(error = %e, "BUG: response did not serialize");
                         ApiError::internal()

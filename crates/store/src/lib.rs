@@ -20,6 +20,7 @@
 mod account_cache;
 pub mod api_keys;
 pub mod customers;
+pub mod events;
 pub mod idempotency;
 pub mod ledger;
 mod migrate;

@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod crash;
 mod customers;
+mod events;
 mod idempotency;
 mod ledger;
 mod ops;

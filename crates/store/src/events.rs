@@ -1,0 +1,114 @@
+//! The outbox: domain events recorded in the transaction of the change they describe.
+
+use bursar_domain::event::{Cause, Event, NewEvent, EVENT_VERSION};
+use bursar_domain::id::{EventId, WorkspaceId};
+use bursar_domain::time::Timestamp;
+
+use crate::{params, Row, StoreError, Tx};
+
+const EVENT_COLUMNS: &str = "event_id, event_type, version, aggregate_type, aggregate_id, \
+     sequence, payload, occurred_at, request_id, actor";
+
+fn event_from(row: &Row) -> Result<Event, StoreError> {
+    let payload = row.str("payload")?;
+    Ok(Event {
+        id: EventId::from_trusted(row.text("event_id")?),
+        event_type: row.text("event_type")?,
+        version: row.i64("version")?,
+        aggregate_type: row.text("aggregate_type")?,
+        aggregate_id: row.text("aggregate_id")?,
+        sequence: row.i64("sequence")?,
+        payload: serde_json::from_str(payload)
+            .map_err(|e| StoreError::Corrupt(format!("domain_event.payload: {e}")))?,
+        occurred_at: Timestamp::from_unix_micros(row.i64("occurred_at")?),
+        cause: Cause {
+            request_id: row.opt_text("request_id")?,
+            actor: row.opt_text("actor")?,
+        },
+    })
+}
+
+/// Records `event` in the current transaction, numbered after the aggregate's last event.
+///
+/// Changes to one aggregate are serialised by the change itself (its row is locked, or the
+/// SQLite writer runs one job at a time); should two ever race, the unique sequence makes one
+/// of them fail rather than both claim the same place.
+pub async fn record(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event: &NewEvent,
+    cause: &Cause,
+    now: Timestamp,
+) -> Result<Event, StoreError> {
+    let last = tx
+        .fetch_one(
+            "select coalesce(max(sequence), 0) as last from domain_event \
+             where workspace_id = $1 and aggregate_type = $2 and aggregate_id = $3",
+            params![
+                workspace_id.as_str(),
+                event.aggregate_type,
+                event.aggregate_id.as_str()
+            ],
+        )
+        .await?
+        .i64("last")?;
+    let recorded = Event {
+        id: EventId::new(),
+        event_type: event.event_type.to_owned(),
+        version: EVENT_VERSION,
+        aggregate_type: event.aggregate_type.to_owned(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: last + 1,
+        payload: event.payload.clone(),
+        occurred_at: now,
+        cause: cause.clone(),
+    };
+    tx.execute(
+        "insert into domain_event (event_id, workspace_id, event_type, version, aggregate_type, \
+         aggregate_id, sequence, payload, occurred_at, request_id, actor) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        params![
+            recorded.id.as_str(),
+            workspace_id.as_str(),
+            event.event_type,
+            EVENT_VERSION,
+            event.aggregate_type,
+            event.aggregate_id.as_str(),
+            recorded.sequence,
+            event.payload.to_string(),
+            now.unix_micros(),
+            cause.request_id.clone(),
+            cause.actor.clone(),
+        ],
+    )
+    .await?;
+    Ok(recorded)
+}
+
+/// The events of one aggregate in order, `limit` of them after sequence `after`.
+pub async fn timeline(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            &format!(
+                "select {EVENT_COLUMNS} from domain_event where workspace_id = $1 \
+                 and aggregate_type = $2 and aggregate_id = $3 and sequence > $4 \
+                 order by sequence limit $5"
+            ),
+            params![
+                workspace_id.as_str(),
+                aggregate_type,
+                aggregate_id,
+                after,
+                limit
+            ],
+        )
+        .await?;
+    rows.iter().map(event_from).collect()
+}
