@@ -11,5 +11,6 @@ pub mod bench;
 pub mod bench_ledger;
 pub mod bootstrap;
 pub mod cli;
+pub mod relay;
 pub mod server;
 pub mod testing;

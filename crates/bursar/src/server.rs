@@ -5,6 +5,7 @@
 //! commit what it holds, and exits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bursar_http::HttpConfig;
@@ -12,6 +13,8 @@ use bursar_store::Db;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::relay::{Relay, RelayConfig, Subscriber};
 
 /// A running server.
 pub struct Server {
@@ -29,6 +32,18 @@ const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
 impl Server {
     /// Binds `addr` (port 0 picks a free one) and starts serving in the background.
     pub async fn start(db: Db, config: HttpConfig, addr: SocketAddr) -> std::io::Result<Server> {
+        let subscribers = crate::relay::builtin_subscribers(&db);
+        Self::start_with_relay(db, config, addr, Some(subscribers)).await
+    }
+
+    /// As [`Server::start`], with the relay's subscribers given (`None`: no relay in this
+    /// process, as when tests drive one themselves).
+    pub async fn start_with_relay(
+        db: Db,
+        config: HttpConfig,
+        addr: SocketAddr,
+        subscribers: Option<Vec<Arc<dyn Subscriber>>>,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -39,11 +54,15 @@ impl Server {
                 .with_graceful_shutdown(async move { graceful.cancelled().await })
                 .await
         });
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),
             tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
             tokio::spawn(season_due_holdings(db.clone(), stop.clone())),
         ];
+        if let Some(subscribers) = subscribers {
+            let relay = Relay::new(db.clone(), subscribers, RelayConfig::default());
+            background.push(tokio::spawn(Arc::new(relay).run(stop.clone())));
+        }
         Ok(Server {
             addr,
             db,

@@ -222,12 +222,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, config: HttpConfig) -> TestApp {
-        Self::try_spawn(backend, config)
+        Self::try_spawn(backend, config, true)
             .await
             .expect("BUG: test app failed to start")
     }
 
-    async fn try_spawn(backend: Backend, config: HttpConfig) -> anyhow::Result<TestApp> {
+    /// A server that runs no relay: the test runs its own.
+    pub async fn spawn_without_relay(backend: Backend) -> TestApp {
+        Self::try_spawn(backend, HttpConfig::default(), false)
+            .await
+            .expect("BUG: test app failed to start")
+    }
+
+    async fn try_spawn(
+        backend: Backend,
+        config: HttpConfig,
+        relay: bool,
+    ) -> anyhow::Result<TestApp> {
         if std::env::var_os("TEST_LOG").is_some() {
             crate::cli::init_logging(crate::cli::LogFormat::Text);
         }
@@ -236,7 +247,9 @@ impl TestApp {
         let first = crate::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;
-        let server = Server::start(db, config, "127.0.0.1:0".parse()?).await?;
+        let subscribers = relay.then(|| crate::relay::builtin_subscribers(&db));
+        let server =
+            Server::start_with_relay(db, config, "127.0.0.1:0".parse()?, subscribers).await?;
         Ok(TestApp {
             base_url: server.base_url(),
             server,

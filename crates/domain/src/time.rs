@@ -24,6 +24,11 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds.saturating_mul(1_000_000)))
     }
 
+    /// This instant plus `micros`, saturating at the representable range.
+    pub fn plus_micros(self, micros: i64) -> Self {
+        Self(self.0.saturating_add(micros))
+    }
+
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)

@@ -1,13 +1,19 @@
 //! Domain events as the API shows them, and per-object timelines.
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
 use bursar_domain::event::Event;
-use bursar_domain::id::WorkspaceId;
-use bursar_store::{events, Tx};
-use serde::Serialize;
+use bursar_domain::id::{EventId, WorkspaceId};
+use bursar_store::{events, relay, Tx};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::error::ApiError;
-use crate::extract::QueryParams;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal, QueryParams};
 use crate::AppState;
 
 /// Most events on one timeline page.
@@ -116,4 +122,212 @@ pub async fn timeline(
         has_more,
         data: found.into_iter().map(EventObject::from).collect(),
     })
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_event))
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(replay_dead_letter))
+}
+
+/// Where one subscriber stands with an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryObject {
+    pub subscriber: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// An event with its deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventWithDeliveries {
+    #[serde(flatten)]
+    pub event: EventObject,
+    pub deliveries: Vec<DeliveryObject>,
+}
+
+/// Retrieve an event and where each subscriber stands with it.
+#[utoipa::path(
+    get, path = "/v1/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "The event's id")),
+    responses(
+        (status = 200, body = EventWithDeliveries),
+        (status = 404, description = "No such event in this workspace", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn get_event(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<EventWithDeliveries>, ApiError> {
+    let id = EventId::parse(&id, "id")?;
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    let found = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let Some(event) = events::get(tx, &workspace_id, lookup.as_str()).await? else {
+                    return Ok(None);
+                };
+                let deliveries = relay::deliveries_of(tx, &workspace_id, lookup.as_str()).await?;
+                Ok::<_, bursar_store::StoreError>(Some((event, deliveries)))
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", id.as_str()))?;
+    let (event, deliveries) = found;
+    Ok(Json(EventWithDeliveries {
+        event: event.into(),
+        deliveries: deliveries
+            .into_iter()
+            .map(
+                |(subscriber, status, attempts, last_error)| DeliveryObject {
+                    subscriber,
+                    status,
+                    attempts,
+                    last_error,
+                },
+            )
+            .collect(),
+    }))
+}
+
+/// A delivery that failed `max_attempts` times.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterObject {
+    /// Always `dead_letter`.
+    pub object: &'static str,
+    pub subscriber: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// RFC 3339, UTC.
+    pub dead_at: String,
+    pub event: EventObject,
+}
+
+/// Dead letters, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    /// Always `list`.
+    pub object: &'static str,
+    pub data: Vec<DeadLetterObject>,
+}
+
+/// List dead letters: deliveries that exhausted their attempts (newest first).
+#[utoipa::path(
+    get, path = "/v1/dead_letters", tag = "events",
+    params(("limit" = Option<i64>, Query, description = "1 to 100, default 100")),
+    responses((status = 200, body = DeadLetterList), (status = 400, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn list_dead_letters(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    query.only(&["limit"])?;
+    let limit = query.integer("limit")?.unwrap_or(TIMELINE_LIMIT_MAX);
+    if !(1..=TIMELINE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("limit".into()),
+            format!("limit must be between 1 and {TIMELINE_LIMIT_MAX}."),
+        ));
+    }
+    let workspace_id = principal.workspace_id.clone();
+    let letters = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { relay::dead_letters(tx, &workspace_id, limit).await })
+        })
+        .await?;
+    Ok(Json(DeadLetterList {
+        object: "list",
+        data: letters
+            .into_iter()
+            .map(|l| DeadLetterObject {
+                object: "dead_letter",
+                subscriber: l.subscriber,
+                attempts: l.attempts,
+                last_error: l.last_error,
+                dead_at: l.dead_at.to_rfc3339(),
+                event: l.event.into(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The dead letter's event id.
+    pub event_id: String,
+    /// The subscriber it failed for.
+    pub subscriber: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayResponse {
+    pub event_id: String,
+    pub subscriber: String,
+    /// Always `pending`: the relay delivers it again, with its attempts counted afresh.
+    pub status: &'static str,
+}
+
+/// Replay a dead letter: the relay delivers it again.
+#[utoipa::path(
+    post, path = "/v1/dead_letters/replay", tag = "events",
+    request_body = ReplayRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 200, body = ReplayResponse),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No such dead letter in this workspace", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+async fn replay_dead_letter(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<ReplayRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let event_id = EventId::parse(&body.event_id, "event_id")?;
+    let subscriber = body.subscriber;
+    let response = state
+        .mutate(&principal, request.idempotency, move |cx| {
+            Box::pin(async move {
+                let found = relay::replay(
+                    cx.tx,
+                    cx.workspace_id,
+                    event_id.as_str(),
+                    &subscriber,
+                    cx.now,
+                )
+                .await?;
+                if !found {
+                    return Err(ApiError::not_found(
+                        "dead letter",
+                        &format!("{event_id} for {subscriber}"),
+                    )
+                    .with_param("event_id"));
+                }
+                Ok((
+                    StatusCode::OK,
+                    ReplayResponse {
+                        event_id: event_id.to_string(),
+                        subscriber,
+                        status: "pending",
+                    },
+                ))
+            })
+        })
+        .await?;
+    state.db.notify_events();
+    Ok(response)
 }

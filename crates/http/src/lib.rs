@@ -78,6 +78,7 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "customers", description = "The people and businesses that pay"),
+        (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "operations", description = "Health, metrics and this document"),
@@ -106,6 +107,7 @@ impl utoipa::Modify for BearerAuth {
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
+        .merge(events::router())
         .merge(ledger::router())
         .merge(wallet::router())
         .merge(ops::router())

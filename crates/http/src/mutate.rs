@@ -46,6 +46,7 @@ struct Stored {
     status: u16,
     body: String,
     replayed: bool,
+    events: usize,
 }
 
 impl AppState {
@@ -88,6 +89,7 @@ impl AppState {
                                     status,
                                     body,
                                     replayed: true,
+                                    events: 0,
                                 });
                             }
                             Claim::Mismatch => return Err(key_reused(key)),
@@ -102,7 +104,6 @@ impl AppState {
                         emitted: &mut emitted,
                     };
                     let (status, value) = work(context).await?;
-                    metrics::counter!("bursar_events_recorded_total").increment(emitted as u64);
                     let body = serde_json::to_string(&value).map_err(|e| {
                         tracing::error!(error = %e, "BUG: response did not serialize");
                         ApiError::internal()
@@ -114,10 +115,15 @@ impl AppState {
                         status: status.as_u16(),
                         body,
                         replayed: false,
+                        events: emitted,
                     })
                 })
             })
             .await?;
+        if stored.events > 0 {
+            metrics::counter!("bursar_events_recorded_total").increment(stored.events as u64);
+            self.db.notify_events();
+        }
         Ok(json_response(stored))
     }
 }

@@ -9,7 +9,7 @@ use crate::{params, Row, StoreError, Tx};
 const EVENT_COLUMNS: &str = "event_id, event_type, version, aggregate_type, aggregate_id, \
      sequence, payload, occurred_at, request_id, actor";
 
-fn event_from(row: &Row) -> Result<Event, StoreError> {
+pub(crate) fn event_from(row: &Row) -> Result<Event, StoreError> {
     let payload = row.str("payload")?;
     Ok(Event {
         id: EventId::from_trusted(row.text("event_id")?),
@@ -111,4 +111,19 @@ pub async fn timeline(
         )
         .await?;
     rows.iter().map(event_from).collect()
+}
+
+/// One event of the workspace.
+pub async fn get(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event_id: &str,
+) -> Result<Option<Event>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            &format!("select {EVENT_COLUMNS} from domain_event where workspace_id = $1 and event_id = $2"),
+            params![workspace_id.as_str(), event_id],
+        )
+        .await?;
+    row.as_ref().map(event_from).transpose()
 }

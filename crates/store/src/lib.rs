@@ -24,6 +24,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ledger;
 mod migrate;
+pub mod relay;
 pub mod sql;
 mod sqlite;
 pub mod wallet;
@@ -200,6 +201,8 @@ pub struct Db {
 struct DbInner {
     kind: Kind,
     clock: Arc<dyn Clock>,
+    /// Signalled after a commit that recorded domain events (wakes the relay).
+    events: tokio::sync::Notify,
 }
 
 enum Kind {
@@ -241,7 +244,11 @@ impl Db {
             },
         };
         Ok(Db {
-            inner: Arc::new(DbInner { kind, clock }),
+            inner: Arc::new(DbInner {
+                kind,
+                clock,
+                events: tokio::sync::Notify::new(),
+            }),
         })
     }
 
@@ -254,6 +261,16 @@ impl Db {
 
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Tells the relay of this process that committed events wait (call after the commit).
+    pub fn notify_events(&self) {
+        self.inner.events.notify_one();
+    }
+
+    /// Resolves at the next [`Db::notify_events`] (or at once if one came since the last wait).
+    pub async fn events_notified(&self) {
+        self.inner.events.notified().await;
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {

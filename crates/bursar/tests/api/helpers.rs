@@ -9,19 +9,24 @@ pub use serde_json::{json, Value};
 #[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
+        $crate::both_backends! {
+            $(#[$meta])* async fn $name($app: TestApp = $crate::helpers::TestApp::spawn) $body
+        }
+    };
+    ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp = $spawn:path) $body:block) => {
         $(#[$meta])*
         async fn $name($app: TestApp) $body
 
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                let app = $spawn($crate::helpers::Backend::Sqlite).await;
                 super::$name(app).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                let app = $spawn($crate::helpers::Backend::Postgres).await;
                 super::$name(app).await;
             }
         }

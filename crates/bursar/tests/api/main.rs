@@ -15,5 +15,6 @@ mod events;
 mod idempotency;
 mod ledger;
 mod ops;
+mod relay;
 mod store;
 mod wallet;

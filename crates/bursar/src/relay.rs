@@ -1,0 +1,331 @@
+//! The relay: delivers every committed domain event to every subscriber.
+//!
+//! Each round ([`Relay::tick`]) fans new events out to a delivery per subscriber and claims the
+//! deliveries that are due (one write), delivers them — subscribers concurrently, one
+//! aggregate's events in order — and records the outcomes (one write). A failed delivery is
+//! retried alone, after an exponential backoff with jitter; after `max_attempts` it becomes a
+//! dead letter an admin can replay. Delivery is at least once: a relay that dies mid-round
+//! leaves its claims to expire and be delivered again, so subscribers apply each event once by
+//! its id.
+//!
+//! [`Relay::run`] wakes when this process commits events ([`Db::notify_events`]), when a retry
+//! falls due, and at least every `poll` (events committed by other processes).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bursar_domain::event::Event;
+use bursar_domain::id::WorkspaceId;
+use bursar_store::relay::{self, Delivery, Outcome};
+use bursar_store::{Db, StoreError, Tx};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+/// Something that acts on domain events. It receives each event at least once (after a crash
+/// or a lost acknowledgement, again), so it applies an event once by its id.
+pub trait Subscriber: Send + Sync + 'static {
+    /// A stable name: deliveries are kept per subscriber name.
+    fn name(&self) -> &str;
+
+    /// Acts on `event`; an error is retried later.
+    fn deliver<'a>(
+        &'a self,
+        workspace_id: &'a WorkspaceId,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), String>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: i64,
+    /// Backoff after the first failure; it doubles with each attempt, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a relay holds the deliveries it claimed.
+    pub lease: Duration,
+    /// Events fanned out, and deliveries claimed per subscriber, per round.
+    pub batch: i64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// Longest sleep between rounds.
+    pub poll: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            max_attempts: 10,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
+            batch: 1000,
+            concurrency: 64,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub fanned_out: usize,
+    pub delivered: usize,
+    pub retried: usize,
+    pub dead: usize,
+    pub released: usize,
+}
+
+impl TickReport {
+    /// Whether the round found work (another round may find more).
+    pub fn busy(&self) -> bool {
+        self.fanned_out + self.delivered + self.retried + self.dead > 0
+    }
+}
+
+pub struct Relay {
+    db: Db,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    config: RelayConfig,
+}
+
+impl Relay {
+    pub fn new(db: Db, subscribers: Vec<Arc<dyn Subscriber>>, config: RelayConfig) -> Self {
+        Relay {
+            db,
+            subscribers,
+            config,
+        }
+    }
+
+    /// One round: fan out and claim, deliver, record the outcomes.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let now = self.db.now();
+        let names: Vec<String> = self
+            .subscribers
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
+        let lease_until = now.plus_micros(micros(self.config.lease));
+        let batch = self.config.batch;
+        let claim_limit = batch.saturating_mul(i64::try_from(names.len().max(1)).unwrap_or(1));
+        let (fanned_out, claimed) = self
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let fanned = relay::fan_out(tx, &names, now, batch).await?;
+                    let claimed = relay::claim(tx, now, lease_until, claim_limit).await?;
+                    Ok::<_, StoreError>((fanned, claimed))
+                })
+            })
+            .await?;
+        let mut report = TickReport {
+            fanned_out,
+            ..TickReport::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let outcomes = self.deliver_all(&claimed).await;
+        for (_, outcome) in &outcomes {
+            match outcome {
+                Outcome::Delivered => report.delivered += 1,
+                Outcome::Retry { .. } => report.retried += 1,
+                Outcome::Dead { .. } => report.dead += 1,
+                Outcome::Released => report.released += 1,
+            }
+        }
+        metrics::counter!("bursar_relay_deliveries_total", "outcome" => "delivered")
+            .increment(report.delivered as u64);
+        metrics::counter!("bursar_relay_deliveries_total", "outcome" => "retried")
+            .increment(report.retried as u64);
+        metrics::counter!("bursar_relay_deliveries_total", "outcome" => "dead")
+            .increment(report.dead as u64);
+        let now = self.db.now();
+        let owned: Vec<(Delivery, Outcome)> = outcomes
+            .into_iter()
+            .map(|(index, outcome)| (claimed[index].clone(), outcome))
+            .collect();
+        self.db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let refs: Vec<(&Delivery, Outcome)> =
+                        owned.iter().map(|(d, o)| (d, o.clone())).collect();
+                    relay::complete(tx, &refs, now).await
+                })
+            })
+            .await?;
+        Ok(report)
+    }
+
+    /// Delivers claimed deliveries: each (subscriber, aggregate) in sequence order, stopping
+    /// at a failure that will be retried; the groups concurrently.
+    async fn deliver_all(&self, claimed: &[Delivery]) -> Vec<(usize, Outcome)> {
+        let mut groups: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
+        for (index, delivery) in claimed.iter().enumerate() {
+            groups
+                .entry((
+                    delivery.subscriber.as_str(),
+                    delivery.workspace_id.as_str(),
+                    delivery.event.aggregate_type.as_str(),
+                    delivery.event.aggregate_id.as_str(),
+                ))
+                .or_default()
+                .push(index);
+        }
+        let runs = groups.into_values().map(|mut indexes| async move {
+            indexes.sort_by_key(|&i| claimed[i].event.sequence);
+            let mut outcomes = Vec::with_capacity(indexes.len());
+            let mut blocked = false;
+            for index in indexes {
+                let delivery = &claimed[index];
+                if blocked {
+                    outcomes.push((index, Outcome::Released));
+                    continue;
+                }
+                let outcome = self.deliver_one(delivery).await;
+                blocked = matches!(outcome, Outcome::Retry { .. });
+                outcomes.push((index, outcome));
+            }
+            outcomes
+        });
+        futures::stream::iter(runs)
+            .buffer_unordered(self.config.concurrency.max(1))
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await
+    }
+
+    async fn deliver_one(&self, delivery: &Delivery) -> Outcome {
+        let Some(subscriber) = self
+            .subscribers
+            .iter()
+            .find(|s| s.name() == delivery.subscriber)
+        else {
+            // A delivery for a subscriber this process does not run (another version of
+            // Bursar fanned it out): leave it for a relay that has it.
+            return Outcome::Retry {
+                error: format!("no subscriber named '{}' here", delivery.subscriber),
+                next_attempt_at: self.db.now().plus_micros(micros(self.config.lease)),
+            };
+        };
+        let result = subscriber
+            .deliver(&delivery.workspace_id, &delivery.event)
+            .await;
+        let attempts = delivery.attempts + 1;
+        match result {
+            Ok(()) => Outcome::Delivered,
+            Err(error) if attempts >= self.config.max_attempts => {
+                tracing::warn!(event = %delivery.event.id, subscriber = %delivery.subscriber, %error, attempts, "delivery dead-lettered");
+                Outcome::Dead { error }
+            }
+            Err(error) => {
+                let delay = self.backoff(attempts);
+                tracing::info!(event = %delivery.event.id, subscriber = %delivery.subscriber, %error, attempts, ?delay, "delivery failed; will retry");
+                Outcome::Retry {
+                    error,
+                    next_attempt_at: self.db.now().plus_micros(micros(delay)),
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the doubled delay, plus a random part
+    /// of the other half, so retries of many failures spread out instead of arriving at once.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let full = self
+            .config
+            .backoff_base
+            .saturating_mul(2_u32.saturating_pow(exponent))
+            .min(self.config.backoff_max);
+        let half = full / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+
+    /// Rounds until `stop`: at once while there is work, else on new events, a retry falling
+    /// due, or `poll`.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let round = self.tick().await;
+            let busy = match round {
+                Ok(report) => report.busy(),
+                Err(error) => {
+                    tracing::warn!(%error, "relay round failed");
+                    false
+                }
+            };
+            if busy {
+                if stop.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            let wait = self.until_next_due().await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.db.events_notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        let next = self
+            .db
+            .read(|tx: &mut Tx| Box::pin(relay::next_due(tx)))
+            .await;
+        let now = self.db.now();
+        match next {
+            Ok(Some(due)) => {
+                let micros = (due.unix_micros() - now.unix_micros()).max(0);
+                Duration::from_micros(u64::try_from(micros).unwrap_or(0)).min(self.config.poll)
+            }
+            _ => self.config.poll,
+        }
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The subscribers every Bursar server runs.
+pub fn builtin_subscribers(_db: &Db) -> Vec<Arc<dyn Subscriber>> {
+    Vec::new()
+}
+
+/// Convenience for subscribers written as closures (tests, small integrations).
+pub fn subscriber_fn<F>(name: &str, f: F) -> Arc<dyn Subscriber>
+where
+    F: Fn(&WorkspaceId, &Event) -> Result<(), String> + Send + Sync + 'static,
+{
+    struct FnSubscriber<F> {
+        name: String,
+        f: F,
+    }
+    impl<F> Subscriber for FnSubscriber<F>
+    where
+        F: Fn(&WorkspaceId, &Event) -> Result<(), String> + Send + Sync + 'static,
+    {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn deliver<'a>(
+            &'a self,
+            workspace_id: &'a WorkspaceId,
+            event: &'a Event,
+        ) -> BoxFuture<'a, Result<(), String>> {
+            let result = (self.f)(workspace_id, event);
+            Box::pin(async move { result })
+        }
+    }
+    Arc::new(FnSubscriber {
+        name: name.to_owned(),
+        f,
+    })
+}
