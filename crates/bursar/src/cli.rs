@@ -66,7 +66,8 @@ pub enum LedgerCommand {
 /// Where the data lives.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// Directory of the embedded SQLite database.
+    /// Directory of the embedded SQLite database, and of the key that seals stored secrets
+    /// (`secret.key`, unless BURSAR_SECRET_KEY gives it).
     #[arg(long, env = "BURSAR_DATA_DIR", default_value = "./bursar-data")]
     pub data_dir: PathBuf,
     /// Use PostgreSQL instead: postgres://user:password@host:port/database
@@ -84,9 +85,14 @@ impl DbArgs {
 
     pub async fn open(&self) -> anyhow::Result<Db> {
         let location = self.location()?;
-        Db::open(&location, &PoolSettings::default())
+        let db = Db::open(&location, &PoolSettings::default())
             .await
-            .with_context(|| format!("opening {}", location.redacted()))
+            .with_context(|| format!("opening {}", location.redacted()))?;
+        if db.sealer().is_err() {
+            // PostgreSQL without BURSAR_SECRET_KEY: the key file of the data directory.
+            db.set_sealer(bursar_store::seal::Sealer::load_or_create(&self.data_dir)?);
+        }
+        Ok(db)
     }
 }
 

@@ -14,3 +14,4 @@ pub mod cli;
 pub mod relay;
 pub mod server;
 pub mod testing;
+pub mod webhooks;

@@ -295,8 +295,11 @@ fn micros(duration: Duration) -> i64 {
 }
 
 /// The subscribers every Bursar server runs.
-pub fn builtin_subscribers(_db: &Db) -> Vec<Arc<dyn Subscriber>> {
-    Vec::new()
+pub fn builtin_subscribers(db: &Db) -> Vec<Arc<dyn Subscriber>> {
+    vec![crate::webhooks::WebhookSubscriber::new(
+        db.clone(),
+        crate::webhooks::WebhookConfig::default(),
+    )]
 }
 
 /// Convenience for subscribers written as closures (tests, small integrations).

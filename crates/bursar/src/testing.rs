@@ -244,6 +244,8 @@ impl TestApp {
         }
         let (location, dir) = fresh_location(backend).await?;
         let db = Db::open(&location, &PoolSettings::default()).await?;
+        // PostgreSQL databases take their sealing key from outside; a test's is throwaway.
+        db.set_sealer(bursar_store::seal::Sealer::random());
         let first = crate::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;

@@ -129,6 +129,16 @@ prefixed_id!(
     EventId,
     "evt"
 );
+prefixed_id!(
+    /// An outbound webhook endpoint.
+    WebhookEndpointId,
+    "we"
+);
+prefixed_id!(
+    /// One attempt to deliver a webhook.
+    WebhookAttemptId,
+    "wha"
+);
 
 #[cfg(test)]
 mod tests {

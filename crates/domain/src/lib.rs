@@ -15,5 +15,6 @@ pub mod money;
 pub mod page;
 pub mod time;
 pub mod wallet;
+pub mod webhook;
 
 pub use error::ValidationError;

@@ -16,6 +16,7 @@ pub mod mutate;
 pub mod ops;
 pub mod telemetry;
 pub mod wallet;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +82,7 @@ pub struct AppState {
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
+        (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -110,6 +112,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(ledger::router())
         .merge(wallet::router())
+        .merge(webhooks::router())
         .merge(ops::router())
         .split_for_parts()
 }

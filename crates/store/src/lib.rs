@@ -25,9 +25,11 @@ pub mod idempotency;
 pub mod ledger;
 mod migrate;
 pub mod relay;
+pub mod seal;
 pub mod sql;
 mod sqlite;
 pub mod wallet;
+pub mod webhooks;
 pub mod workspaces;
 mod writer;
 
@@ -203,6 +205,8 @@ struct DbInner {
     clock: Arc<dyn Clock>,
     /// Signalled after a commit that recorded domain events (wakes the relay).
     events: tokio::sync::Notify,
+    /// Seals secrets stored in the database (see [`seal`]).
+    sealer: std::sync::OnceLock<seal::Sealer>,
 }
 
 enum Kind {
@@ -234,20 +238,28 @@ impl Db {
         settings: &PoolSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Db, StoreError> {
+        let sealer = std::sync::OnceLock::new();
         let kind = match location {
             Location::SqliteDir(dir) => {
                 let (writer, readers) = sqlite::open(dir, settings, clock.clone()).await?;
+                let _ = sealer.set(seal::Sealer::load_or_create(dir)?);
                 Kind::Sqlite { writer, readers }
             }
-            Location::Postgres(url) => Kind::Postgres {
-                pool: open_postgres(url, settings, &clock).await?,
-            },
+            Location::Postgres(url) => {
+                if let Ok(key) = std::env::var(seal::SECRET_KEY_ENV) {
+                    let _ = sealer.set(seal::Sealer::from_env_value(&key)?);
+                }
+                Kind::Postgres {
+                    pool: open_postgres(url, settings, &clock).await?,
+                }
+            }
         };
         Ok(Db {
             inner: Arc::new(DbInner {
                 kind,
                 clock,
                 events: tokio::sync::Notify::new(),
+                sealer,
             }),
         })
     }
@@ -261,6 +273,22 @@ impl Db {
 
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Sets the key secrets are sealed with, unless one is set already (SQLite databases get
+    /// theirs from the data directory when opened). Returns whether it was set.
+    pub fn set_sealer(&self, sealer: seal::Sealer) -> bool {
+        self.inner.sealer.set(sealer).is_ok()
+    }
+
+    /// The key secrets are sealed with.
+    pub fn sealer(&self) -> Result<&seal::Sealer, StoreError> {
+        self.inner.sealer.get().ok_or_else(|| {
+            StoreError::Config(format!(
+                "no secret key: set {} (base64 of 32 bytes)",
+                seal::SECRET_KEY_ENV
+            ))
+        })
     }
 
     /// Tells the relay of this process that committed events wait (call after the commit).

@@ -27,6 +27,7 @@ pub(crate) fn start(args: &[&str], dir: &std::path::Path) -> Running {
         .current_dir(dir)
         .env_remove("BURSAR_DATA_DIR")
         .env_remove("BURSAR_DATABASE_URL")
+        .env_remove("BURSAR_SECRET_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -185,9 +186,17 @@ async fn serve_runs_on_postgres_with_database_url() {
     let (status, output) = terminate(running);
     assert!(status.success(), "{output}");
     assert!(
-        !dir.path().join("bursar-data").exists(),
+        !dir.path().join("bursar-data").join("bursar.db").exists(),
         "nothing written to SQLite"
     );
+    // Without BURSAR_SECRET_KEY, the key sealing stored secrets is kept in the data directory,
+    // readable by its owner only.
+    let key = dir.path().join("bursar-data").join("secret.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "secret.key is private");
+    }
     let secret = output
         .split_whitespace()
         .find(|w| w.starts_with("sk_") && w.len() == 43)

@@ -18,3 +18,4 @@ mod ops;
 mod relay;
 mod store;
 mod wallet;
+mod webhooks;

@@ -1,0 +1,264 @@
+//! The webhook subscriber: sends each event to the workspace's endpoints that want it, signed
+//! per Standard Webhooks.
+//!
+//! An event's retry (by the relay, with backoff) goes only to the endpoints that have not had
+//! it yet; every attempt is logged for the endpoint; an endpoint that keeps failing is
+//! disabled, with an event saying so, until an admin enables it again. `webhook-id` is the
+//! event id on every attempt, so receivers drop duplicates.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bursar_domain::event::{Cause, Event, NewEvent};
+use bursar_domain::id::{WebhookAttemptId, WorkspaceId};
+use bursar_domain::webhook::{
+    signature_header, Attempt, EndpointStatus, WebhookEndpoint, WebhookSecret,
+};
+use bursar_store::{events, webhooks, Db, StoreError, Tx};
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use crate::relay::Subscriber;
+
+/// The subscriber's name, under which its deliveries are kept.
+pub const SUBSCRIBER: &str = "webhooks";
+/// Bytes of an endpoint's response kept in the attempt log.
+const RESPONSE_KEPT_BYTES: usize = 1024;
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// How long an endpoint may take to answer.
+    pub timeout: Duration,
+    /// Failed attempts in a row after which an endpoint is disabled.
+    pub disable_after_failures: i64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            timeout: Duration::from_secs(10),
+            disable_after_failures: 50,
+        }
+    }
+}
+
+pub struct WebhookSubscriber {
+    db: Db,
+    client: reqwest::Client,
+    config: WebhookConfig,
+}
+
+impl WebhookSubscriber {
+    pub fn new(db: Db, config: WebhookConfig) -> Arc<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            // A redirect could send the signed body somewhere the endpoint's owner never chose.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Bursar-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Arc::new(WebhookSubscriber { db, client, config })
+    }
+
+    async fn send_all(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
+        let now = self.db.now();
+        let ws = workspace_id.clone();
+        let endpoints = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { webhooks::enabled_with_secrets(tx, &ws, now).await })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let wanted: Vec<_> = endpoints
+            .into_iter()
+            .filter(|(endpoint, _)| endpoint.filter.matches(&event.event_type))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let body = json!({
+            "id": event.id.as_str(),
+            "type": event.event_type,
+            "timestamp": event.occurred_at.to_rfc3339(),
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "sequence": event.sequence,
+            "data": event.payload,
+        })
+        .to_string();
+        let sends = wanted
+            .iter()
+            .map(|(endpoint, sealed)| self.send_one(workspace_id, event, endpoint, sealed, &body));
+        let failures: Vec<String> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+
+    async fn send_one(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+        endpoint: &WebhookEndpoint,
+        sealed: &[String],
+        body: &str,
+    ) -> Result<(), String> {
+        let (endpoint_id, event_id) = (endpoint.id.clone(), event.id.to_string());
+        let done = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { webhooks::delivered(tx, &endpoint_id, &event_id).await })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if done {
+            return Ok(());
+        }
+        let sealer = self.db.sealer().map_err(|e| e.to_string())?;
+        let mut secrets = Vec::with_capacity(sealed.len());
+        for s in sealed {
+            let text = sealer.open(s).map_err(|e| e.to_string())?;
+            secrets.push(WebhookSecret::parse(&text, "secret").map_err(|e| e.to_string())?);
+        }
+        let secret_refs: Vec<&WebhookSecret> = secrets.iter().collect();
+        let attempted_at = self.db.now();
+        let timestamp = attempted_at.unix_micros().div_euclid(1_000_000);
+        let signature = signature_header(&secret_refs, event.id.as_str(), timestamp, body);
+        let started = Instant::now();
+        let sent = self
+            .client
+            .post(&endpoint.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event.id.as_str())
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await;
+        let (succeeded, status_code, response, error) = match sent {
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                let kept: String = text.chars().take(RESPONSE_KEPT_BYTES).collect();
+                let ok = status.is_success();
+                let error = (!ok).then(|| format!("endpoint answered {}", status.as_u16()));
+                (ok, Some(i64::from(status.as_u16())), Some(kept), error)
+            }
+            Err(error) => (false, None, None, Some(describe(&error))),
+        };
+        let attempt = Attempt {
+            id: WebhookAttemptId::new(),
+            endpoint_id: endpoint.id.clone(),
+            event_id: event.id.to_string(),
+            event_type: event.event_type.clone(),
+            attempted_at,
+            succeeded,
+            status_code,
+            response,
+            error: error.clone(),
+            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        };
+        let ws = workspace_id.clone();
+        let limit = self.config.disable_after_failures;
+        let disabled = self
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let failures = webhooks::record_attempt(tx, &ws, &attempt).await?;
+                    if attempt.succeeded || failures < limit {
+                        return Ok::<_, StoreError>(false);
+                    }
+                    disable(tx, &ws, &attempt, failures).await
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if disabled {
+            self.db.notify_events();
+        }
+        match error {
+            None => Ok(()),
+            Some(error) => Err(format!("{}: {error}", endpoint.id)),
+        }
+    }
+}
+
+/// Disables the endpoint after `failures` failed attempts in a row, with its event.
+async fn disable(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    attempt: &Attempt,
+    failures: i64,
+) -> Result<bool, StoreError> {
+    let Some(mut endpoint) = webhooks::get(tx, workspace_id, &attempt.endpoint_id, true).await?
+    else {
+        return Ok(false);
+    };
+    if endpoint.status == EndpointStatus::Disabled {
+        return Ok(false);
+    }
+    endpoint.status = EndpointStatus::Disabled;
+    endpoint.disabled_reason = Some(format!(
+        "{failures} failed attempts in a row; the last: {}",
+        attempt.error.as_deref().unwrap_or("unknown error")
+    ));
+    endpoint.updated_at = attempt.attempted_at;
+    webhooks::update(tx, workspace_id, &endpoint).await?;
+    tracing::warn!(endpoint = %endpoint.id, failures, "webhook endpoint disabled");
+    events::record(
+        tx,
+        workspace_id,
+        &NewEvent::new(
+            "webhook_endpoint.disabled",
+            "webhook_endpoint",
+            endpoint.id.as_str(),
+            json!({
+                "object": {
+                    "id": endpoint.id.as_str(),
+                    "object": "webhook_endpoint",
+                    "url": endpoint.url,
+                    "status": "disabled",
+                    "disabled_reason": endpoint.disabled_reason,
+                }
+            }),
+        ),
+        &Cause {
+            request_id: None,
+            actor: Some(format!("system:{SUBSCRIBER}")),
+        },
+        attempt.attempted_at,
+    )
+    .await?;
+    Ok(true)
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        format!("request failed: {error}")
+    }
+}
+
+impl Subscriber for WebhookSubscriber {
+    fn name(&self) -> &str {
+        SUBSCRIBER
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        workspace_id: &'a WorkspaceId,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.send_all(workspace_id, event))
+    }
+}
