@@ -82,6 +82,7 @@ fn python_path() -> String {
     PATH.get_or_init(|| {
         let present = Command::new("python3")
             .args(["-c", "import standardwebhooks"])
+            .stderr(std::process::Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
