@@ -174,7 +174,15 @@ async fn seed_wallets(
     ];
     for (id, party, amount, recipe) in steps {
         if matches!(recipe, Recipe::CashOut) {
-            wallet::season(tx, workspace, seller, Some("demo-release-1"), now).await?;
+            wallet::season(
+                tx,
+                workspace,
+                seller,
+                Some("demo-release-1"),
+                now,
+                &demo_cause(),
+            )
+            .await?;
         }
         let request = RecipeRequest {
             id: TransferId::from_trusted(id.to_owned()),
@@ -183,7 +191,15 @@ async fn seed_wallets(
             amount,
             recipe,
         };
-        wallet::run_recipe(tx, workspace, &request, now).await?;
+        wallet::run_recipe(tx, workspace, &request, now, &demo_cause()).await?;
     }
     Ok(())
+}
+
+/// Who the demo data's events are from.
+fn demo_cause() -> bursar_domain::event::Cause {
+    bursar_domain::event::Cause {
+        request_id: None,
+        actor: Some("system:demo".into()),
+    }
 }

@@ -28,7 +28,6 @@ pub struct Context<'c> {
     pub now: Timestamp,
     /// The request and the API key behind the mutation, recorded with its events.
     pub cause: &'c Cause,
-    emitted: &'c mut usize,
 }
 
 impl Context<'_> {
@@ -36,7 +35,6 @@ impl Context<'_> {
     /// the change or not at all.
     pub async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
         events::record(self.tx, self.workspace_id, &event, self.cause, self.now).await?;
-        *self.emitted += 1;
         Ok(())
     }
 }
@@ -95,15 +93,15 @@ impl AppState {
                             Claim::Mismatch => return Err(key_reused(key)),
                         }
                     }
-                    let mut emitted = 0_usize;
                     let context = Context {
                         tx: &mut *tx,
                         workspace_id: &workspace_id,
                         now,
                         cause: &cause,
-                        emitted: &mut emitted,
                     };
                     let (status, value) = work(context).await?;
+                    // Read, not taken: `Db::write` takes the count to wake the relay.
+                    let emitted = tx.events_recorded();
                     let body = serde_json::to_string(&value).map_err(|e| {
                         tracing::error!(error = %e, "BUG: response did not serialize");
                         ApiError::internal()
@@ -122,7 +120,6 @@ impl AppState {
             .await?;
         if stored.events > 0 {
             metrics::counter!("bursar_events_recorded_total").increment(stored.events as u64);
-            self.db.notify_events();
         }
         Ok(json_response(stored))
     }

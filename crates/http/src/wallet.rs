@@ -19,7 +19,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody, ErrorType};
-use crate::extract::{Mutation, Principal};
+use crate::events::{timeline, TimelineResponse};
+use crate::extract::{Mutation, Principal, QueryParams};
 use crate::ledger::{transfer_error, BalancesObject, TransferObject};
 use crate::AppState;
 
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(simple_recipe))
         .routes(routes!(release))
         .routes(routes!(season))
+        .routes(routes!(party_timeline))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,6 +99,44 @@ async fn load_wallet(
 
 fn parse_party(id: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(id, "id").map_err(|_| ApiError::not_found("customer", id))
+}
+
+/// A party's wallet timeline: funded, committed, released, held, seasoned, cashed out —
+/// oldest first.
+#[utoipa::path(
+    get, path = "/v1/parties/{id}/timeline", tag = "wallets",
+    params(
+        ("id" = String, Path, description = "The party's customer id"),
+        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
+    ),
+    responses((status = 200, body = TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn party_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    let party = parse_party(&id)?;
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = party.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { require_party(tx, &workspace_id, &lookup, "id").await })
+        })
+        .await?;
+    let page = timeline(
+        &state,
+        principal.workspace_id.clone(),
+        "party",
+        party.to_string(),
+        &query,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 async fn require_party(
@@ -205,7 +245,8 @@ async fn run(
                 if let Recipe::Release { seller, .. } = &request.recipe {
                     require_party(cx.tx, cx.workspace_id, seller, "seller_id").await?;
                 }
-                match wallet::run_recipe(cx.tx, cx.workspace_id, &request, cx.now).await? {
+                match wallet::run_recipe(cx.tx, cx.workspace_id, &request, cx.now, cx.cause).await?
+                {
                     RecipeOutcome::Done { result, transfers } => {
                         let wallet = load_wallet(cx.tx, cx.workspace_id, &request.party).await?;
                         let body = WalletOperation {
@@ -371,8 +412,15 @@ async fn season(
         .mutate(&principal, request.idempotency, move |cx| {
             Box::pin(async move {
                 require_party(cx.tx, cx.workspace_id, &seller, "id").await?;
-                match wallet::season(cx.tx, cx.workspace_id, &seller, holding.as_deref(), cx.now)
-                    .await?
+                match wallet::season(
+                    cx.tx,
+                    cx.workspace_id,
+                    &seller,
+                    holding.as_deref(),
+                    cx.now,
+                    cx.cause,
+                )
+                .await?
                 {
                     SeasonOutcome::Seasoned(_) => Ok((
                         StatusCode::OK,

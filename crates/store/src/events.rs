@@ -82,6 +82,7 @@ pub async fn record(
         ],
     )
     .await?;
+    tx.events_recorded += 1;
     Ok(recorded)
 }
 

@@ -305,18 +305,29 @@ impl Db {
         self.inner.clock.clone()
     }
 
-    /// Runs `job` in a transaction and returns its result once committed.
+    /// Runs `job` in a transaction and returns its result once committed. When the job
+    /// recorded domain events, the relay of this process hears of them after the commit.
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
-        let job: Job<T, E> = Box::new(job);
-        match &self.inner.kind {
-            Kind::Sqlite { writer, .. } => writer.submit(job).await,
-            Kind::Postgres { pool } => in_postgres_transaction(pool, job).await,
+        let job: Job<(T, usize), E> = Box::new(move |tx: &mut Tx| {
+            Box::pin(async move {
+                tx.take_events_recorded();
+                let value = job(tx).await?;
+                Ok((value, tx.take_events_recorded()))
+            })
+        });
+        let (value, events) = match &self.inner.kind {
+            Kind::Sqlite { writer, .. } => writer.submit(job).await?,
+            Kind::Postgres { pool } => in_postgres_transaction(pool, job).await?,
+        };
+        if events > 0 {
+            self.notify_events();
         }
+        Ok(value)
     }
 
     /// Runs `job` on a connection for reading. On SQLite the read runs on the calling task
@@ -335,6 +346,7 @@ impl Db {
                 let mut tx = Tx {
                     inner: sql::TxInner::PostgresRead(conn),
                     accounts: None,
+                    events_recorded: 0,
                 };
                 job(&mut tx).await
             }
@@ -389,6 +401,7 @@ async fn open_postgres(
     let mut tx = Tx {
         inner: sql::TxInner::Postgres(pool.begin().await?),
         accounts: None,
+        events_recorded: 0,
     };
     migrate::run(&mut tx, clock.now()).await?;
     if let sql::TxInner::Postgres(transaction) = tx.inner {
@@ -406,6 +419,7 @@ where
     let mut tx = Tx {
         inner: sql::TxInner::Postgres(transaction),
         accounts: None,
+        events_recorded: 0,
     };
     let result = job(&mut tx).await;
     let sql::TxInner::Postgres(transaction) = tx.inner else {

@@ -179,6 +179,9 @@ pub struct Tx {
     pub(crate) inner: TxInner,
     /// The SQLite writer's cache of ledger accounts (only on the writer's connection).
     pub(crate) accounts: Option<crate::account_cache::AccountCache>,
+    /// Domain events recorded through this connection since the last
+    /// [`Tx::take_events_recorded`].
+    pub(crate) events_recorded: usize,
 }
 
 pub(crate) enum TxInner {
@@ -188,6 +191,17 @@ pub(crate) enum TxInner {
 }
 
 impl Tx {
+    /// How many domain events were recorded since the last call (the write path tells the
+    /// relay after its commit when there were some).
+    pub fn take_events_recorded(&mut self) -> usize {
+        std::mem::take(&mut self.events_recorded)
+    }
+
+    /// How many domain events were recorded since the last [`Tx::take_events_recorded`].
+    pub fn events_recorded(&self) -> usize {
+        self.events_recorded
+    }
+
     pub fn backend(&self) -> Backend {
         match self.inner {
             TxInner::Sqlite(_) => Backend::Sqlite,

@@ -57,6 +57,7 @@ pub(crate) async fn open(
     let mut tx = Tx {
         inner: TxInner::Sqlite(conn),
         accounts: None,
+        events_recorded: 0,
     };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
@@ -171,6 +172,7 @@ impl ReaderPool {
         let mut tx = Tx {
             inner: TxInner::Sqlite(conn),
             accounts: None,
+            events_recorded: 0,
         };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::ledger::*;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_domain::wallet::*;
 
-use crate::{ledger, params, StoreError, Tx};
+use crate::{events, ledger, params, StoreError, Tx};
 
 /// Longest recipe id: transfer ids derived from it (`season:<id>`) stay within 64 characters.
 pub const RECIPE_ID_LENGTH_MAX: usize = 56;
@@ -125,6 +126,7 @@ pub async fn run_recipe(
     workspace_id: &WorkspaceId,
     request: &RecipeRequest,
     now: Timestamp,
+    cause: &Cause,
 ) -> Result<RecipeOutcome, StoreError> {
     let (party, currency) = (&request.party, request.currency);
     let name = request.recipe.name();
@@ -191,10 +193,64 @@ pub async fn run_recipe(
         )
         .await?;
     }
+    // `exists`: a retry of an operation already applied changes nothing and records nothing.
+    if result == TransferResult::Ok {
+        for event in recipe_events(request, &transfer) {
+            events::record(tx, workspace_id, &event, cause, now).await?;
+        }
+    }
     Ok(RecipeOutcome::Done {
         result,
         transfers: vec![transfer],
     })
+}
+
+/// The events of an applied recipe: one on the party's timeline, and for a release one on the
+/// seller's too (money now held for them).
+fn recipe_events(request: &RecipeRequest, transfer: &Transfer) -> Vec<NewEvent> {
+    let event_type = match request.recipe {
+        Recipe::Fund => "wallet.funded",
+        Recipe::Commit => "wallet.committed",
+        Recipe::CommitDownpayment => "wallet.downpayment_committed",
+        Recipe::Release { .. } => "wallet.released",
+        Recipe::CashOut => "wallet.cashed_out",
+    };
+    let mut payload = serde_json::json!({
+        "operation_id": request.id.as_str(),
+        "recipe": request.recipe.name(),
+        "party": request.party.as_str(),
+        "amount": transfer.amount,
+        "currency": request.currency.code(),
+        "transfer_id": transfer.id.as_str(),
+    });
+    let mut events = Vec::with_capacity(2);
+    if let Recipe::Release {
+        seller, not_before, ..
+    } = &request.recipe
+    {
+        payload["seller"] = serde_json::json!(seller.as_str());
+        payload["not_before"] = serde_json::json!(not_before.to_rfc3339());
+        events.push(NewEvent::new(
+            event_type,
+            "party",
+            request.party.as_str(),
+            payload.clone(),
+        ));
+        events.push(NewEvent::new(
+            "wallet.pay_in_held",
+            "party",
+            seller.as_str(),
+            payload,
+        ));
+    } else {
+        events.push(NewEvent::new(
+            event_type,
+            "party",
+            request.party.as_str(),
+            payload,
+        ));
+    }
+    events
 }
 
 /// A holding in a seller's PAY_IN_HOLDING.
@@ -256,6 +312,7 @@ pub async fn season(
     seller: &CustomerId,
     holding_id: Option<&str>,
     now: Timestamp,
+    cause: &Cause,
 ) -> Result<SeasonOutcome, StoreError> {
     let held: Vec<Holding> = holdings(tx, workspace_id, seller)
         .await?
@@ -270,7 +327,7 @@ pub async fn season(
             None => SeasonOutcome::NothingHeld,
         });
     }
-    season_holdings(tx, workspace_id, &due, now).await?;
+    season_holdings(tx, workspace_id, &due, now, cause).await?;
     Ok(SeasonOutcome::Seasoned(due))
 }
 
@@ -279,6 +336,7 @@ async fn season_holdings(
     workspace_id: &WorkspaceId,
     due: &[Holding],
     now: Timestamp,
+    cause: &Cause,
 ) -> Result<(), StoreError> {
     let batch: Vec<NewTransfer> = due
         .iter()
@@ -312,6 +370,22 @@ async fn season_holdings(
             ],
         )
         .await?;
+        if result == TransferResult::Ok {
+            let event = NewEvent::new(
+                "wallet.seasoned",
+                "party",
+                holding.seller.as_str(),
+                serde_json::json!({
+                    "holding_id": holding.id,
+                    "party": holding.seller.as_str(),
+                    "amount": holding.amount,
+                    "currency": holding.currency.code(),
+                    "not_before": holding.not_before.to_rfc3339(),
+                    "transfer_id": format!("season:{}", holding.id),
+                }),
+            );
+            events::record(tx, workspace_id, &event, cause, now).await?;
+        }
     }
     Ok(())
 }
@@ -333,7 +407,17 @@ pub async fn season_due(tx: &mut Tx, now: Timestamp) -> Result<usize, StoreError
             .push(holding_from(row)?);
     }
     for (workspace, due) in &by_workspace {
-        season_holdings(tx, &WorkspaceId::from_trusted(workspace.clone()), due, now).await?;
+        season_holdings(
+            tx,
+            &WorkspaceId::from_trusted(workspace.clone()),
+            due,
+            now,
+            &Cause {
+                request_id: None,
+                actor: Some("system:seasoning".into()),
+            },
+        )
+        .await?;
     }
     Ok(rows.len())
 }

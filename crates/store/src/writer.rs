@@ -99,6 +99,7 @@ pub(crate) fn spawn(
                 Tx {
                     inner: TxInner::Sqlite(conn),
                     accounts: Some(AccountCache::default()),
+                    events_recorded: 0,
                 },
                 receiver,
                 jobs_per_commit_max,

@@ -86,6 +86,21 @@ both_backends! {
         let b = balances(&app, &buyer).await;
         assert_eq!((credit_balance(&b, "AVAILABLE"), credit_balance(&b, "COMMITTED"), credit_balance(&b, "COMMITTED_DOWNPAYMENT")), (3_000, 1_000, 0));
 
+        // Each party's timeline tells the story, once per applied operation (the replayed
+        // fund and the refused operations recorded nothing).
+        let types = |party: String| {
+            let app = &app;
+            async move {
+                let page = json_body(app.get(&format!("/v1/parties/{party}/timeline")).await).await;
+                page["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(types(buyer.clone()).await, ["wallet.funded", "wallet.committed", "wallet.downpayment_committed", "wallet.released", "wallet.released"]);
+        assert_eq!(types(seller.clone()).await, ["wallet.pay_in_held", "wallet.pay_in_held", "wallet.seasoned", "wallet.cashed_out"]);
+        let seller_events = json_body(app.get(&format!("/v1/parties/{seller}/timeline")).await).await;
+        assert_eq!(seller_events["data"][2]["data"]["holding_id"], "release-2");
+        assert_eq!(seller_events["data"][2]["data"]["amount"], 1_000);
+
         // The platform's side balances: bank clearing owes what was funded, payout clearing what was cashed out.
         let bank = json_body(app.get("/v1/ledger/accounts/platform:bank_clearing:USD").await).await;
         assert_eq!(bank["balances"]["debits_posted"], 10_000);
