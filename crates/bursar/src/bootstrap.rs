@@ -43,6 +43,7 @@ pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreErro
                 "admin (first start)",
                 Scope::Admin,
                 now,
+                &system_cause("bootstrap"),
             )
             .await?;
             Ok(Some(FirstStart {
@@ -71,7 +72,15 @@ pub async fn create_workspace(
                 created_at: now,
             };
             workspaces::insert(conn, &workspace).await?;
-            let (key, secret) = api_keys::create(conn, &workspace.id, "admin", scope, now).await?;
+            let (key, secret) = api_keys::create(
+                conn,
+                &workspace.id,
+                "admin",
+                scope,
+                now,
+                &system_cause("bootstrap"),
+            )
+            .await?;
             Ok((workspace, key, secret))
         })
     })
@@ -198,8 +207,13 @@ async fn seed_wallets(
 
 /// Who the demo data's events are from.
 fn demo_cause() -> bursar_domain::event::Cause {
+    system_cause("demo")
+}
+
+/// The cause of what Bursar does by itself (`system:<what>`).
+pub fn system_cause(what: &str) -> bursar_domain::event::Cause {
     bursar_domain::event::Cause {
         request_id: None,
-        actor: Some("system:demo".into()),
+        actor: Some(format!("system:{what}")),
     }
 }

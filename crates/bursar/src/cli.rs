@@ -51,6 +51,21 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Audit log operations.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash of the audit log's chains; exits non-zero, naming the entry, when
+    /// an entry was altered, removed or inserted.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +235,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ledger verified: every balance matches its transfers");
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify { db },
+        } => {
+            let db = db.open().await?;
+            let report = db
+                .read(|tx: &mut Tx| Box::pin(bursar_store::audit::verify(tx)))
+                .await?;
+            db.close().await;
+            println!(
+                "checked {} entries in {} chains",
+                report.entries, report.chains
+            );
+            for problem in &report.problems {
+                println!("TAMPERED {problem}");
+            }
+            anyhow::ensure!(
+                report.problems.is_empty(),
+                "{} problems found",
+                report.problems.len()
+            );
+            println!("audit log verified: every entry is as it was written");
+            Ok(())
+        }
         Command::Openapi => {
             println!("{}", bursar_http::openapi().to_pretty_json()?);
             Ok(())
@@ -301,7 +339,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let (key, secret) = db
                 .write(move |conn: &mut Tx| {
                     Box::pin(async move {
-                        api_keys::create(conn, &workspace_id, &name, scope, now).await
+                        api_keys::create(conn, &workspace_id, &name, scope, now, &cli_cause()).await
                     })
                 })
                 .await?;
@@ -345,7 +383,9 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let target = id.clone();
             let found = db
                 .write(move |conn: &mut Tx| {
-                    Box::pin(async move { api_keys::revoke(conn, &target, now).await })
+                    Box::pin(
+                        async move { api_keys::revoke(conn, &target, now, &cli_cause()).await },
+                    )
                 })
                 .await?;
             db.close().await;
@@ -387,4 +427,12 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Who actions taken with the command line are from.
+fn cli_cause() -> bursar_domain::event::Cause {
+    bursar_domain::event::Cause {
+        request_id: None,
+        actor: Some("cli".into()),
+    }
 }

@@ -284,7 +284,15 @@ impl TestApp {
             .db()
             .write(move |conn: &mut bursar_store::Tx| {
                 Box::pin(async move {
-                    bursar_store::api_keys::create(conn, &workspace_id, "test", scope, now).await
+                    bursar_store::api_keys::create(
+                        conn,
+                        &workspace_id,
+                        "test",
+                        scope,
+                        now,
+                        &crate::bootstrap::system_cause("test"),
+                    )
+                    .await
                 })
             })
             .await

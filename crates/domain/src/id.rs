@@ -130,6 +130,11 @@ prefixed_id!(
     "evt"
 );
 prefixed_id!(
+    /// An entry of the audit log.
+    AuditEntryId,
+    "aud"
+);
+prefixed_id!(
     /// An outbound webhook endpoint.
     WebhookEndpointId,
     "we"

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::Event;
 use bursar_domain::id::{EventId, WorkspaceId};
-use bursar_store::{events, relay, Tx};
+use bursar_store::{audit, events, relay, Tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -129,6 +129,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_event))
         .routes(routes!(list_dead_letters))
         .routes(routes!(replay_dead_letter))
+        .routes(routes!(list_audit_log))
 }
 
 /// Where one subscriber stands with an event.
@@ -317,6 +318,22 @@ async fn replay_dead_letter(
                     )
                     .with_param("event_id"));
                 }
+                audit::append(
+                    cx.tx,
+                    cx.workspace_id,
+                    &audit::NewEntry {
+                        action: "dead_letter.replayed",
+                        target_type: "event",
+                        target_id: event_id.as_str(),
+                        before: Some(serde_json::json!({ "status": "dead" })),
+                        after: Some(
+                            serde_json::json!({ "status": "pending", "subscriber": subscriber }),
+                        ),
+                    },
+                    cx.cause,
+                    cx.now,
+                )
+                .await?;
                 Ok((
                     StatusCode::OK,
                     ReplayResponse {
@@ -330,4 +347,100 @@ async fn replay_dead_letter(
         .await?;
     state.db.notify_events();
     Ok(response)
+}
+
+/// An entry of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryObject {
+    /// `aud_` followed by a time-sortable ULID.
+    pub id: String,
+    /// Always `audit_entry`.
+    pub object: &'static str,
+    /// 1, 2, ... in the workspace's chain.
+    pub index: i64,
+    /// What was done, e.g. `webhook_endpoint.secret_rotated`.
+    pub action: String,
+    /// The API key (`key_…`), `cli`, or `system:<job>` that did it.
+    pub actor: Option<String>,
+    pub request_id: Option<String>,
+    pub target_type: String,
+    pub target_id: String,
+    #[schema(value_type = Object)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub after: Option<serde_json::Value>,
+    /// RFC 3339, UTC.
+    pub occurred_at: String,
+    /// SHA-256 over the entry and the previous entry's hash.
+    pub hash: String,
+    pub previous_hash: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    /// Always `list`.
+    pub object: &'static str,
+    /// Whether older entries follow (ask again with `before` = the last index).
+    pub has_more: bool,
+    pub data: Vec<AuditEntryObject>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(
+    get, path = "/v1/audit_log", tag = "events",
+    params(
+        ("before" = Option<i64>, Query, description = "Entries before this index"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
+    ),
+    responses((status = 200, body = AuditList), (status = 400, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn list_audit_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<AuditList>, ApiError> {
+    query.only(&["before", "limit"])?;
+    let before = query.integer("before")?;
+    let limit = query.integer("limit")?.unwrap_or(TIMELINE_LIMIT_MAX);
+    if !(1..=TIMELINE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("limit".into()),
+            format!("limit must be between 1 and {TIMELINE_LIMIT_MAX}."),
+        ));
+    }
+    let workspace_id = principal.workspace_id.clone();
+    let mut entries = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { audit::list(tx, &workspace_id, before, limit + 1).await })
+        })
+        .await?;
+    let has_more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(Json(AuditList {
+        object: "list",
+        has_more,
+        data: entries
+            .into_iter()
+            .map(|e| AuditEntryObject {
+                id: e.entry_id,
+                object: "audit_entry",
+                index: e.chain_index,
+                action: e.action,
+                actor: e.actor,
+                request_id: e.request_id,
+                target_type: e.target_type,
+                target_id: e.target_id,
+                before: parse(e.before),
+                after: parse(e.after),
+                occurred_at: bursar_domain::time::Timestamp::from_unix_micros(e.occurred_at)
+                    .to_rfc3339(),
+                hash: e.hash,
+                previous_hash: e.previous_hash,
+            })
+            .collect(),
+    }))
 }

@@ -9,7 +9,8 @@ use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 use rand::RngCore;
 
-use crate::{params, sha256_hex, Row, StoreError, Tx};
+use crate::{events, params, sha256_hex, Row, StoreError, Tx};
+use bursar_domain::event::{Cause, NewEvent};
 
 /// Random bytes in a secret key (160 bits).
 pub const SECRET_BYTES: usize = 20;
@@ -65,6 +66,7 @@ pub async fn create(
     name: &str,
     scope: Scope,
     now: Timestamp,
+    cause: &Cause,
 ) -> Result<(ApiKey, Secret), StoreError> {
     let mut bytes = [0_u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -93,7 +95,33 @@ pub async fn create(
         ],
     )
     .await?;
+    events::record(
+        tx,
+        workspace_id,
+        &NewEvent::new(
+            "api_key.created",
+            "api_key",
+            key.id.as_str(),
+            serde_json::json!({ "object": key_json(&key) }),
+        ),
+        cause,
+        now,
+    )
+    .await?;
     Ok((key, Secret(secret)))
+}
+
+/// A key as events and the audit log show it: never its secret, only the secret's last four
+/// characters.
+fn key_json(key: &ApiKey) -> serde_json::Value {
+    serde_json::json!({
+        "id": key.id.as_str(),
+        "object": "api_key",
+        "name": key.name,
+        "scope": key.scope.as_str(),
+        "secret_hint": key.secret_hint,
+        "revoked": key.revoked_at.is_some(),
+    })
 }
 
 /// The key a presented secret belongs to, revoked or not.
@@ -117,13 +145,41 @@ pub async fn count(tx: &mut Tx) -> Result<i64, StoreError> {
         .i64("n")
 }
 
-/// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.
-pub async fn revoke(tx: &mut Tx, id: &ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-    let changed = tx
-        .execute(
-            "update api_key set revoked_at = coalesce(revoked_at, $1) where api_key_id = $2",
-            params![now.unix_micros(), id.as_str()],
-        )
-        .await?;
-    Ok(changed == 1)
+/// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time
+/// (and records one event).
+pub async fn revoke(
+    tx: &mut Tx,
+    id: &ApiKeyId,
+    now: Timestamp,
+    cause: &Cause,
+) -> Result<bool, StoreError> {
+    let sql = format!("select {COLUMNS} from api_key where api_key_id = $1");
+    let Some(row) = tx.fetch_optional(&sql, params![id.as_str()]).await? else {
+        return Ok(false);
+    };
+    let mut key = from_row(&row)?;
+    if key.revoked_at.is_some() {
+        return Ok(true);
+    }
+    tx.execute(
+        "update api_key set revoked_at = $1 where api_key_id = $2",
+        params![now.unix_micros(), id.as_str()],
+    )
+    .await?;
+    let before = key_json(&key);
+    key.revoked_at = Some(now);
+    events::record(
+        tx,
+        &key.workspace_id,
+        &NewEvent::new(
+            "api_key.revoked",
+            "api_key",
+            key.id.as_str(),
+            serde_json::json!({ "object": key_json(&key), "previous": before }),
+        ),
+        cause,
+        now,
+    )
+    .await?;
+    Ok(true)
 }

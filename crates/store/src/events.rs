@@ -4,7 +4,7 @@ use bursar_domain::event::{Cause, Event, NewEvent, EVENT_VERSION};
 use bursar_domain::id::{EventId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 
-use crate::{params, Row, StoreError, Tx};
+use crate::{audit, params, Row, StoreError, Tx};
 
 const EVENT_COLUMNS: &str = "event_id, event_type, version, aggregate_type, aggregate_id, \
      sequence, payload, occurred_at, request_id, actor";
@@ -83,6 +83,28 @@ pub async fn record(
     )
     .await?;
     tx.events_recorded += 1;
+    if audit::audited(event.event_type) {
+        let payload = &event.payload;
+        let after = payload.get("object").unwrap_or(payload).clone();
+        let before = payload
+            .get("previous")
+            .or_else(|| payload.get("previous_attributes"))
+            .cloned();
+        audit::append(
+            tx,
+            workspace_id,
+            &audit::NewEntry {
+                action: event.event_type,
+                target_type: event.aggregate_type,
+                target_id: &event.aggregate_id,
+                before,
+                after: Some(after),
+            },
+            cause,
+            now,
+        )
+        .await?;
+    }
     Ok(recorded)
 }
 

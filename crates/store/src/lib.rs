@@ -19,6 +19,7 @@
 
 mod account_cache;
 pub mod api_keys;
+pub mod audit;
 pub mod customers;
 pub mod events;
 pub mod idempotency;

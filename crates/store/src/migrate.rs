@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_webhooks.sql"),
         postgres: include_str!("../migrations/postgres/0005_webhooks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit",
+        sqlite: include_str!("../migrations/sqlite/0006_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0006_audit.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

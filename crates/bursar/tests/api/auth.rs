@@ -73,7 +73,7 @@ both_backends! {
         }
         let now = db.now();
         let revoked = db.write(move |conn: &mut bursar_store::Tx| Box::pin(async move {
-            bursar_store::api_keys::revoke(conn, &target, now).await
+            bursar_store::api_keys::revoke(conn, &target, now, &bursar::bootstrap::system_cause("test")).await
         })).await.unwrap();
         assert!(revoked);
 
