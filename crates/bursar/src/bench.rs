@@ -28,6 +28,9 @@ pub enum Which {
     /// Ledger transfers: in-process batches of 8,190, and single transfers over HTTP from
     /// concurrent clients, between 10,000 accounts chosen uniformly (TigerBeetle's default).
     Ledger(CommonArgs),
+    /// Domain events from commit to delivery: concurrent producers commit events while the
+    /// relay delivers each to three subscribers; events/s and commit-to-delivery lag.
+    Relay(CommonArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,7 +48,7 @@ pub struct CommonArgs {
     /// PostgreSQL to measure on (default: a private cluster started for the run).
     #[arg(long, env = "BURSAR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Concurrent clients (default: 32 for api, 64 for ledger).
+    /// Concurrent clients (default: 32 for api and relay, 64 for ledger).
     #[arg(long)]
     pub clients: Option<usize>,
     /// Measured seconds per configuration (after the warm-up).
@@ -76,6 +79,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Api(common) => {
             for backend in backends(common.backend) {
                 let figure = bench_api(backend, &common).await?;
+                println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+        Which::Relay(common) => {
+            for backend in backends(common.backend) {
+                let figure = crate::bench_relay::run(backend, &common).await?;
                 println!("{}", serde_json::to_string(&figure)?);
             }
         }

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod bench_ledger;
+pub mod bench_relay;
 pub mod bootstrap;
 pub mod cli;
 pub mod relay;

@@ -1,8 +1,8 @@
 //! The relay: delivers every committed domain event to every subscriber.
 //!
-//! Each round ([`Relay::tick`]) fans new events out to a delivery per subscriber and claims the
-//! deliveries that are due (one write), delivers them — subscribers concurrently, one
-//! aggregate's events in order — and records the outcomes (one write). A failed delivery is
+//! Each round ([`Relay::tick`]) takes new events and the retries that are due (one write),
+//! delivers them — subscribers concurrently, one aggregate's events in order — and records the
+//! outcomes (one write); an event every subscriber took at once is just marked published. A failed delivery is
 //! retried alone, after an exponential backoff with jitter; after `max_attempts` it becomes a
 //! dead letter an admin can replay. Delivery is at least once: a relay that dies mid-round
 //! leaves its claims to expire and be delivered again, so subscribers apply each event once by
@@ -101,7 +101,7 @@ impl Relay {
         }
     }
 
-    /// One round: fan out and claim, deliver, record the outcomes.
+    /// One round: take new events and due retries, deliver, record the outcomes.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let now = self.db.now();
         let names: Vec<String> = self
@@ -112,32 +112,48 @@ impl Relay {
         let lease_until = now.plus_micros(micros(self.config.lease));
         let batch = self.config.batch;
         let claim_limit = batch.saturating_mul(i64::try_from(names.len().max(1)).unwrap_or(1));
-        let (fanned_out, claimed) = self
+        let claimed_names = names.clone();
+        let (fresh, retries) = self
             .db
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let fanned = relay::fan_out(tx, &names, now, batch).await?;
-                    let claimed = relay::claim(tx, now, lease_until, claim_limit).await?;
-                    Ok::<_, StoreError>((fanned, claimed))
+                    let names: Vec<&str> = claimed_names.iter().map(String::as_str).collect();
+                    let fresh = relay::claim_new(tx, &names, now, lease_until, batch).await?;
+                    let retries = relay::claim(tx, now, lease_until, claim_limit).await?;
+                    Ok::<_, StoreError>((fresh, retries))
                 })
             })
             .await?;
         let mut report = TickReport {
-            fanned_out,
+            fanned_out: fresh.len(),
             ..TickReport::default()
         };
-        if claimed.is_empty() {
+        if fresh.is_empty() && retries.is_empty() {
             return Ok(report);
         }
-        let outcomes = self.deliver_all(&claimed).await;
-        for (_, outcome) in &outcomes {
-            match outcome {
+        // First rounds and retries are delivered alike: one delivery per (event, subscriber).
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(fresh.len() * names.len());
+        for new in &fresh {
+            for name in &names {
+                deliveries.push(Delivery {
+                    workspace_id: new.workspace_id.clone(),
+                    subscriber: name.clone(),
+                    event: new.event.clone(),
+                    attempts: 0,
+                });
+            }
+        }
+        let first_round = deliveries.len();
+        deliveries.extend(retries);
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
+        for (index, outcome) in self.deliver_all(&deliveries).await {
+            match &outcome {
                 Outcome::Delivered => report.delivered += 1,
                 Outcome::Retry { .. } => report.retried += 1,
                 Outcome::Dead { .. } => report.dead += 1,
                 Outcome::Released => report.released += 1,
             }
+            outcomes[index] = Some(outcome);
         }
         metrics::counter!("bursar_relay_deliveries_total", "outcome" => "delivered")
             .increment(report.delivered as u64);
@@ -145,17 +161,31 @@ impl Relay {
             .increment(report.retried as u64);
         metrics::counter!("bursar_relay_deliveries_total", "outcome" => "dead")
             .increment(report.dead as u64);
-        let now = self.db.now();
-        let owned: Vec<(Delivery, Outcome)> = outcomes
+        let outcomes: Vec<Outcome> = outcomes
             .into_iter()
-            .map(|(index, outcome)| (claimed[index].clone(), outcome))
+            .map(|o| o.unwrap_or(Outcome::Released))
             .collect();
+        let now = self.db.now();
+        let subscriber_count = names.len();
         self.db
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let refs: Vec<(&Delivery, Outcome)> =
-                        owned.iter().map(|(d, o)| (d, o.clone())).collect();
-                    relay::complete(tx, &refs, now).await
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let settled: Vec<(&relay::NewEvent, Vec<Outcome>)> = fresh
+                        .iter()
+                        .enumerate()
+                        .map(|(i, new)| {
+                            let start = i * subscriber_count;
+                            (new, outcomes[start..start + subscriber_count].to_vec())
+                        })
+                        .collect();
+                    relay::settle_new(tx, &names, &settled, now).await?;
+                    let retried: Vec<(&Delivery, Outcome)> = deliveries[first_round..]
+                        .iter()
+                        .zip(&outcomes[first_round..])
+                        .map(|(d, o)| (d, o.clone()))
+                        .collect();
+                    relay::complete(tx, &retried, now).await
                 })
             })
             .await?;

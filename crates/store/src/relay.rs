@@ -1,16 +1,24 @@
-//! The relay's state: one delivery per (event, subscriber), claimed, attempted, completed.
+//! The relay's state: events through their first round, then deliveries that need more.
 //!
-//! * **Fan-out**: events not yet fanned out (in insertion order) get a pending delivery for
-//!   every subscriber, and are marked fanned out. No cursor is kept: on PostgreSQL an event
+//! * **First round** ([`claim_new`], [`settle_new`]): events not yet through it are taken in
+//!   insertion order and held for a lease. The relay delivers each to every subscriber; when
+//!   all succeed the event is simply marked published — no per-subscriber rows, so the
+//!   common case costs two row updates per event. No cursor is kept: on PostgreSQL an event
 //!   with a smaller position can commit after one with a larger position, and a cursor would
 //!   skip it; a flag with a partial index cannot.
-//! * **Claim**: due pending deliveries are claimed for a lease, in insertion order, except
-//!   those behind an earlier delivery of the same aggregate to the same subscriber that is
-//!   waiting for a retry or held by a relay (per-aggregate order). Claims of concurrent relays
-//!   are serialised (an advisory lock on PostgreSQL, the single writer on SQLite), so two relays
-//!   never hold the same delivery, and the order rule sees every claim.
-//! * **Complete**: each attempted delivery is delivered, retried later, or dead-lettered; an
-//!   event whose deliveries are all delivered or dead is published.
+//! * **Deliveries**: when a subscriber fails (or an earlier event of the same aggregate is
+//!   still waiting somewhere), the event gets one delivery row per subscriber saying where
+//!   each stands. Due pending deliveries are claimed for a lease ([`claim`]), in insertion
+//!   order, except those behind an earlier delivery of the same aggregate to the same
+//!   subscriber that waits for a retry or is held by a relay (per-aggregate order). Claims of
+//!   concurrent relays are serialised (an advisory lock on PostgreSQL, the single writer on
+//!   SQLite), so two relays never hold the same event or delivery, and the order rule sees
+//!   every claim.
+//! * **Complete** ([`complete`]): each attempted delivery is delivered, retried later, or
+//!   dead-lettered; an event whose deliveries are all delivered or dead is published.
+//!
+//! A relay that dies mid-round leaves its leases to expire; the events are delivered again
+//! (at least once), and subscribers apply each once by its id.
 
 use bursar_domain::event::Event;
 use bursar_domain::id::WorkspaceId;
@@ -61,90 +69,262 @@ pub struct DeadLetter {
     pub dead_at: Timestamp,
 }
 
-/// Gives every subscriber a pending delivery of up to `limit` events not yet fanned out;
-/// returns how many events were fanned out.
-pub async fn fan_out(
+/// An event in its first round, with its workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub workspace_id: WorkspaceId,
+    pub event: Event,
+}
+
+fn aggregate_key(workspace_id: &str, aggregate_type: &str, aggregate_id: &str) -> String {
+    format!("{workspace_id}:{aggregate_type}:{aggregate_id}")
+}
+
+/// Takes up to `limit` events not yet through their first round, in insertion order, and
+/// holds them until `lease_until`.
+///
+/// The first round needs no delivery rows: the relay delivers the event to every subscriber
+/// and, when all succeed, [`settle_new`] only marks it published. An event whose aggregate
+/// still has a delivery waiting (an earlier event failed somewhere) cannot overtake it: it gets
+/// its pending delivery rows here, and [`claim`] delivers it in order. Those events are not
+/// returned.
+pub async fn claim_new(
     tx: &mut Tx,
     subscribers: &[&str],
     now: Timestamp,
+    lease_until: Timestamp,
     limit: i64,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<NewEvent>, StoreError> {
     lock_claims(tx).await?;
     let rows = tx
         .fetch_all(
-            "select event_id, workspace_id, position, aggregate_type, aggregate_id, sequence \
-             from domain_event where fanned_out = 0 order by position limit $1",
-            params![limit],
+            "select workspace_id, position, event_id, event_type, version, aggregate_type, \
+             aggregate_id, sequence, payload, occurred_at, request_id, actor from domain_event \
+             where fanned_out = 0 and claimed_until <= $1 order by position limit $2",
+            params![now.unix_micros(), limit],
         )
         .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         events.push((
-            row.text("event_id")?,
-            row.text("workspace_id")?,
             row.i64("position")?,
-            format!(
-                "{}:{}:{}",
-                row.str("workspace_id")?,
-                row.str("aggregate_type")?,
-                row.str("aggregate_id")?
-            ),
-            row.i64("sequence")?,
+            NewEvent {
+                workspace_id: WorkspaceId::from_trusted(row.text("workspace_id")?),
+                event: event_from(row)?,
+            },
         ));
     }
-    let mut deliveries: Vec<Param<'_>> = Vec::with_capacity(events.len() * subscribers.len() * 9);
-    for (event_id, workspace_id, position, aggregate_key, sequence) in &events {
-        for subscriber in subscribers {
-            deliveries.extend([
-                Param::from(event_id.as_str()),
+    let keys: Vec<String> = events
+        .iter()
+        .map(|(_, e)| {
+            aggregate_key(
+                e.workspace_id.as_str(),
+                &e.event.aggregate_type,
+                &e.event.aggregate_id,
+            )
+        })
+        .collect();
+    let mut distinct: Vec<&str> = keys.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let waiting_rows = if tx.backend() == Backend::Postgres {
+        tx.fetch_all(
+            "select distinct aggregate_key from event_delivery where status = 'pending' \
+             and aggregate_key = any($1)",
+            &[text_list(&distinct)],
+        )
+        .await?
+    } else {
+        let lookups: Vec<Param<'_>> = distinct.iter().map(|k| Param::from(*k)).collect();
+        tx.fetch_each(
+            "select aggregate_key from event_delivery where aggregate_key = $1 \
+             and status = 'pending' limit 1",
+            1,
+            &lookups,
+        )
+        .await?
+    };
+    let waiting: std::collections::HashSet<String> = waiting_rows
+        .iter()
+        .map(|r| r.text("aggregate_key"))
+        .collect::<Result<_, _>>()?;
+    let mut fast = Vec::with_capacity(events.len());
+    let mut held: Vec<Param<'_>> = Vec::with_capacity(events.len() * 2);
+    let mut deliveries: Vec<Param<'_>> = Vec::new();
+    let mut fanned: Vec<Param<'_>> = Vec::new();
+    for ((position, event), key) in events.iter().zip(&keys) {
+        if waiting.contains(key) {
+            for subscriber in subscribers {
+                deliveries.extend([
+                    Param::from(event.event.id.as_str()),
+                    (*subscriber).into(),
+                    event.workspace_id.as_str().into(),
+                    (*position).into(),
+                    key.as_str().into(),
+                    event.event.sequence.into(),
+                    now.unix_micros().into(),
+                ]);
+            }
+            fanned.push(Param::from(event.event.id.as_str()));
+        } else {
+            held.extend([
+                Param::from(lease_until.unix_micros()),
+                event.event.id.as_str().into(),
+            ]);
+            fast.push(event.clone());
+        }
+    }
+    if tx.backend() == Backend::Postgres {
+        let ids: Vec<&str> = fast.iter().map(|e| e.event.id.as_str()).collect();
+        tx.execute(
+            "update domain_event set claimed_until = $1 where event_id = any($2)",
+            &[lease_until.unix_micros().into(), text_list(&ids)],
+        )
+        .await?;
+    } else {
+        tx.execute_each(
+            "update domain_event set claimed_until = $1 where event_id = $2",
+            2,
+            &held,
+        )
+        .await?;
+    }
+    tx.execute_each(
+        "insert into event_delivery (event_id, subscriber, workspace_id, position, \
+         aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, 0, $7) \
+         on conflict (event_id, subscriber) do nothing",
+        7,
+        &deliveries,
+    )
+    .await?;
+    tx.execute_each(
+        "update domain_event set fanned_out = 1, claimed_until = 0 where event_id = $1",
+        1,
+        &fanned,
+    )
+    .await?;
+    Ok(fast)
+}
+
+/// Ends the first round of events from [`claim_new`], given each subscriber's outcome (in
+/// the order of `subscribers`). Delivered everywhere: published. Otherwise each subscriber gets
+/// a delivery row saying where it stands, and [`claim`] takes over.
+pub async fn settle_new(
+    tx: &mut Tx,
+    subscribers: &[&str],
+    settled: &[(&NewEvent, Vec<Outcome>)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut published: Vec<Param<'_>> = Vec::new();
+    let mut rows: Vec<Param<'_>> = Vec::new();
+    let mut fanned: Vec<Param<'_>> = Vec::new();
+    let keys: Vec<String> = settled
+        .iter()
+        .map(|(e, _)| {
+            aggregate_key(
+                e.workspace_id.as_str(),
+                &e.event.aggregate_type,
+                &e.event.aggregate_id,
+            )
+        })
+        .collect();
+    for ((event, outcomes), key) in settled.iter().zip(&keys) {
+        if outcomes.iter().all(|o| *o == Outcome::Delivered) {
+            published.extend([
+                Param::from(now.unix_micros()),
+                event.event.id.as_str().into(),
+            ]);
+            continue;
+        }
+        for (subscriber, outcome) in subscribers.iter().zip(outcomes) {
+            let (status, attempts, next, error) = match outcome {
+                Outcome::Delivered => ("delivered", 1, now.unix_micros(), None),
+                Outcome::Retry {
+                    error,
+                    next_attempt_at,
+                } => (
+                    "pending",
+                    1,
+                    next_attempt_at.unix_micros(),
+                    Some(error.as_str()),
+                ),
+                Outcome::Dead { error } => ("dead", 1, now.unix_micros(), Some(error.as_str())),
+                Outcome::Released => ("pending", 0, now.unix_micros(), None),
+            };
+            rows.extend([
+                Param::from(event.event.id.as_str()),
                 (*subscriber).into(),
-                workspace_id.as_str().into(),
-                (*position).into(),
-                aggregate_key.as_str().into(),
-                (*sequence).into(),
-                now.unix_micros().into(),
-                0_i64.into(),
+                event.workspace_id.as_str().into(),
+                event.event.sequence.into(),
+                key.as_str().into(),
+                status.into(),
+                i64::from(attempts).into(),
+                next.into(),
+                error.into(),
                 now.unix_micros().into(),
             ]);
         }
+        fanned.push(Param::from(event.event.id.as_str()));
     }
-    if !deliveries.is_empty() {
+    if tx.backend() == Backend::Postgres {
+        let ids: Vec<&str> = published
+            .chunks(2)
+            .filter_map(|pair| match pair.get(1) {
+                Some(Param::Text(Some(id))) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !ids.is_empty() {
+            tx.execute(
+                "update domain_event set fanned_out = 1, claimed_until = 0, published_at = $1 \
+                 where event_id = any($2)",
+                &[now.unix_micros().into(), text_list(&ids)],
+            )
+            .await?;
+        }
+    } else {
         tx.execute_each(
-            "insert into event_delivery (event_id, subscriber, workspace_id, position, \
-             aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9) \
-             on conflict (event_id, subscriber) do nothing",
-            9,
-            &deliveries,
+            "update domain_event set fanned_out = 1, claimed_until = 0, published_at = $1 \
+             where event_id = $2",
+            2,
+            &published,
         )
         .await?;
     }
-    let ids: Vec<Param<'_>> = events
-        .iter()
-        .map(|(id, ..)| Param::from(id.as_str()))
-        .collect();
+    // The position orders claims; it is read from the event itself.
     tx.execute_each(
-        "update domain_event set fanned_out = 1 where event_id = $1",
-        1,
-        &ids,
+        "insert into event_delivery (event_id, subscriber, workspace_id, position, \
+         aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, last_error, \
+         updated_at) select $1, $2, $3, position, $5, $4, $6, $7, $8, 0, $9, $10 \
+         from domain_event where event_id = $1 \
+         on conflict (event_id, subscriber) do nothing",
+        10,
+        &rows,
     )
     .await?;
-    // With no subscriber at all, an event is published as soon as it is fanned out.
-    if subscribers.is_empty() {
-        tx.execute_each(
-            "update domain_event set published_at = $2 where event_id = $1",
-            2,
-            &events
-                .iter()
-                .flat_map(|(id, ..)| [Param::from(id.as_str()), now.unix_micros().into()])
-                .collect::<Vec<_>>(),
-        )
-        .await?;
-    }
-    Ok(events.len())
+    tx.execute_each(
+        "update domain_event set fanned_out = 1, claimed_until = 0 where event_id = $1",
+        1,
+        &fanned,
+    )
+    .await?;
+    // Events whose every subscriber is done (delivered or dead) are published.
+    tx.execute_each(
+        "update domain_event set published_at = $2 where event_id = $1 and published_at is null \
+         and not exists (select 1 from event_delivery where event_delivery.event_id = $1 \
+         and event_delivery.status = 'pending')",
+        2,
+        &fanned
+            .iter()
+            .flat_map(|id| [*id, Param::from(now.unix_micros())])
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Claims up to `limit` due deliveries until `lease_until`, in insertion order, keeping each
@@ -206,6 +386,7 @@ pub async fn complete(
     outcomes: &[(&Delivery, Outcome)],
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(outcomes.len() * 7);
     for (delivery, outcome) in outcomes {
         let (status, attempts, next, error) = match outcome {
             Outcome::Delivered => ("delivered", delivery.attempts + 1, None, None),
@@ -221,23 +402,25 @@ pub async fn complete(
             Outcome::Dead { error } => ("dead", delivery.attempts + 1, None, Some(error.as_str())),
             Outcome::Released => ("pending", delivery.attempts, None, None),
         };
-        tx.execute(
-            "update event_delivery set status = $1, attempts = $2, \
-             next_attempt_at = coalesce($3, next_attempt_at), claimed_until = 0, \
-             last_error = coalesce($4, last_error), updated_at = $5 \
-             where event_id = $6 and subscriber = $7",
-            params![
-                status,
-                attempts,
-                next,
-                error,
-                now.unix_micros(),
-                delivery.event.id.as_str(),
-                delivery.subscriber.as_str()
-            ],
-        )
-        .await?;
+        rows.extend([
+            Param::from(status),
+            attempts.into(),
+            next.into(),
+            error.into(),
+            now.unix_micros().into(),
+            delivery.event.id.as_str().into(),
+            delivery.subscriber.as_str().into(),
+        ]);
     }
+    tx.execute_each(
+        "update event_delivery set status = $1, attempts = $2, \
+         next_attempt_at = coalesce($3, next_attempt_at), claimed_until = 0, \
+         last_error = coalesce($4, last_error), updated_at = $5 \
+         where event_id = $6 and subscriber = $7",
+        7,
+        &rows,
+    )
+    .await?;
     let mut finished: Vec<&str> = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Delivered | Outcome::Dead { .. }))
@@ -360,6 +543,11 @@ pub async fn deliveries_of(
             ))
         })
         .collect()
+}
+
+/// A PostgreSQL `text[]` parameter.
+fn text_list(items: &[&str]) -> crate::Value {
+    crate::Value::TextList(items.iter().map(|s| Some((*s).to_owned())).collect())
 }
 
 async fn lock_claims(tx: &mut Tx) -> Result<(), StoreError> {

@@ -14,8 +14,11 @@ create table domain_event (
     occurred_at bigint not null,
     request_id text,
     actor text,
-    -- 1 once the relay has created a delivery for every subscriber.
+    -- 1 once the relay is done with the event's first round: delivered to every subscriber,
+    -- or given a delivery row per subscriber to track what is left.
     fanned_out bigint not null default 0,
+    -- A relay working on its first round holds it until then.
+    claimed_until bigint not null default 0,
     -- When every subscriber had it (delivered or dead-lettered).
     published_at bigint,
     unique (workspace_id, aggregate_type, aggregate_id, sequence)
@@ -43,5 +46,7 @@ create table event_delivery (
 );
 create index event_delivery_due_idx on event_delivery (next_attempt_at) where status = 'pending';
 create index event_delivery_order_idx on event_delivery (subscriber, aggregate_key, sequence)
+    where status = 'pending';
+create index event_delivery_pending_aggregate_idx on event_delivery (aggregate_key)
     where status = 'pending';
 create index event_delivery_dead_idx on event_delivery (workspace_id, status, updated_at);
