@@ -36,6 +36,10 @@ pub trait Subscriber: Send + Sync + 'static {
         workspace_id: &'a WorkspaceId,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    /// A round of deliveries begins: everything committed before its events is visible from
+    /// now on (a subscriber may refresh what it caches per round).
+    fn new_round(&self) {}
 }
 
 #[derive(Debug, Clone)]
@@ -53,7 +57,12 @@ pub struct RelayConfig {
     pub concurrency: usize,
     /// Longest sleep between rounds.
     pub poll: Duration,
+    /// Pause after a small busy round (see [`Relay::run`]).
+    pub linger: Duration,
 }
+
+/// Rounds with fewer new events than this are followed by `linger`.
+const LINGER_BELOW_EVENTS: usize = 64;
 
 impl Default for RelayConfig {
     fn default() -> Self {
@@ -65,6 +74,7 @@ impl Default for RelayConfig {
             batch: 1000,
             concurrency: 64,
             poll: Duration::from_secs(1),
+            linger: Duration::from_millis(3),
         }
     }
 }
@@ -130,6 +140,9 @@ impl Relay {
         };
         if fresh.is_empty() && retries.is_empty() {
             return Ok(report);
+        }
+        for subscriber in &self.subscribers {
+            subscriber.new_round();
         }
         // First rounds and retries are delivered alike: one delivery per (event, subscriber).
         let mut deliveries: Vec<Delivery> = Vec::with_capacity(fresh.len() * names.len());
@@ -282,18 +295,25 @@ impl Relay {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {
             let round = self.tick().await;
-            let busy = match round {
+            let busy = match &round {
                 Ok(report) => report.busy(),
                 Err(error) => {
                     tracing::warn!(%error, "relay round failed");
                     false
                 }
             };
-            if busy {
-                if stop.is_cancelled() {
-                    return;
+            if let Ok(report) = &round {
+                if busy {
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    // A small round under steady load: let a few more events gather, so that
+                    // rounds (two writes each) do not crowd out the writes that make events.
+                    if report.fanned_out < LINGER_BELOW_EVENTS {
+                        tokio::time::sleep(self.config.linger).await;
+                    }
+                    continue;
                 }
-                continue;
             }
             let wait = self.until_next_due().await;
             tokio::select! {

@@ -42,10 +42,17 @@ impl Default for WebhookConfig {
     }
 }
 
+/// A workspace's enabled endpoints with their sealed secrets.
+type Endpoints = Arc<Vec<(WebhookEndpoint, Vec<String>)>>;
+
 pub struct WebhookSubscriber {
     db: Db,
     client: reqwest::Client,
     config: WebhookConfig,
+    /// Endpoints per workspace, read once per relay round (see `Subscriber::new_round`): a
+    /// round's events all committed before it began, so endpoints read during the round
+    /// include every endpoint registered before any of them.
+    endpoints: std::sync::Mutex<std::collections::HashMap<WorkspaceId, Endpoints>>,
 }
 
 impl WebhookSubscriber {
@@ -57,21 +64,18 @@ impl WebhookSubscriber {
             .user_agent(concat!("Bursar-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Arc::new(WebhookSubscriber { db, client, config })
+        Arc::new(WebhookSubscriber {
+            db,
+            client,
+            config,
+            endpoints: std::sync::Mutex::default(),
+        })
     }
 
     async fn send_all(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
-        let now = self.db.now();
-        let ws = workspace_id.clone();
-        let endpoints = self
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move { webhooks::enabled_with_secrets(tx, &ws, now).await })
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let endpoints = self.endpoints_of(workspace_id).await?;
         let wanted: Vec<_> = endpoints
-            .into_iter()
+            .iter()
             .filter(|(endpoint, _)| endpoint.filter.matches(&event.event_type))
             .collect();
         if wanted.is_empty() {
@@ -100,6 +104,33 @@ impl WebhookSubscriber {
         } else {
             Err(failures.join("; "))
         }
+    }
+
+    async fn endpoints_of(&self, workspace_id: &WorkspaceId) -> Result<Endpoints, String> {
+        let cached = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(workspace_id)
+            .cloned();
+        if let Some(endpoints) = cached {
+            return Ok(endpoints);
+        }
+        let now = self.db.now();
+        let ws = workspace_id.clone();
+        let loaded: Endpoints = Arc::new(
+            self.db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move { webhooks::enabled_with_secrets(tx, &ws, now).await })
+                })
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(workspace_id.clone(), loaded.clone());
+        Ok(loaded)
     }
 
     async fn send_one(
@@ -252,6 +283,13 @@ fn describe(error: &reqwest::Error) -> String {
 impl Subscriber for WebhookSubscriber {
     fn name(&self) -> &str {
         SUBSCRIBER
+    }
+
+    fn new_round(&self) {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn deliver<'a>(

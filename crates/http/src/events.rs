@@ -301,7 +301,7 @@ async fn replay_dead_letter(
     let event_id = EventId::parse(&body.event_id, "event_id")?;
     let subscriber = body.subscriber;
     let response = state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let found = relay::replay(
                     cx.tx,
@@ -318,21 +318,15 @@ async fn replay_dead_letter(
                     )
                     .with_param("event_id"));
                 }
-                audit::append(
-                    cx.tx,
-                    cx.workspace_id,
-                    &audit::NewEntry {
-                        action: "dead_letter.replayed",
-                        target_type: "event",
-                        target_id: event_id.as_str(),
-                        before: Some(serde_json::json!({ "status": "dead" })),
-                        after: Some(
-                            serde_json::json!({ "status": "pending", "subscriber": subscriber }),
-                        ),
-                    },
-                    cx.cause,
-                    cx.now,
-                )
+                cx.emit(bursar_domain::event::NewEvent::new(
+                    "dead_letter.replayed",
+                    "event",
+                    event_id.as_str(),
+                    serde_json::json!({
+                        "object": { "event_id": event_id.as_str(), "subscriber": subscriber, "status": "pending" },
+                        "previous": { "status": "dead" },
+                    }),
+                ))
                 .await?;
                 Ok((
                     StatusCode::OK,

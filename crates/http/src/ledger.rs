@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bursar_domain::event::NewEvent;
 use bursar_domain::ledger::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
@@ -150,12 +151,23 @@ async fn create_account(
         metadata: metadata.as_map().clone(),
     };
     state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let mut results =
                     ledger::create_accounts(cx.tx, cx.workspace_id, &[account], cx.now).await?;
                 match results.pop() {
-                    Some((AccountResult::Ok | AccountResult::Exists, Some(account))) => {
+                    Some((AccountResult::Ok, Some(account))) => {
+                        let object = AccountObject::from(account);
+                        cx.emit(NewEvent::new(
+                            "ledger_account.created",
+                            "ledger_account",
+                            object.id.as_str(),
+                            serde_json::json!({ "object": object }),
+                        ))
+                        .await?;
+                        Ok((StatusCode::OK, object))
+                    }
+                    Some((AccountResult::Exists, Some(account))) => {
                         Ok((StatusCode::OK, AccountObject::from(account)))
                     }
                     Some((AccountResult::ExistsWithDifferentFields, _)) => Err(ApiError::new(
@@ -533,7 +545,11 @@ async fn create_transfers(
     if request.idempotency.key.is_none() && state.db.backend() == bursar_store::Backend::Postgres {
         let results = state
             .ledger
-            .submit(&principal.workspace_id, batch.clone())
+            .submit(
+                &principal.workspace_id,
+                batch.clone(),
+                crate::mutate::cause_of(&principal, &request.idempotency),
+            )
             .await?;
         let (status, body) = transfer_response(is_batch, results, batch)?;
         return Ok((status, Json(body)).into_response());
@@ -543,6 +559,15 @@ async fn create_transfers(
             Box::pin(async move {
                 let results =
                     ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
+                ledger::record_request_event(
+                    cx.tx,
+                    cx.workspace_id,
+                    &batch,
+                    &results,
+                    cx.cause,
+                    cx.now,
+                )
+                .await?;
                 transfer_response(is_batch, results, batch)
             })
         })

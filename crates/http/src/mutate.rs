@@ -62,10 +62,7 @@ impl AppState {
             + 'static,
     {
         let workspace_id = principal.workspace_id.clone();
-        let cause = Cause {
-            request_id: idempotency.request_id.clone(),
-            actor: Some(principal.key_id.to_string()),
-        };
+        let cause = cause_of(principal, &idempotency);
         let now = self.db.now();
         let stored = self
             .db
@@ -122,6 +119,14 @@ impl AppState {
             metrics::counter!("bursar_events_recorded_total").increment(stored.events as u64);
         }
         Ok(json_response(stored))
+    }
+}
+
+/// The cause a request's events carry: its request id and the API key that made it.
+pub fn cause_of(principal: &Principal, idempotency: &Idempotency) -> Cause {
+    Cause {
+        request_id: idempotency.request_id.clone(),
+        actor: Some(principal.key_id.to_string()),
     }
 }
 

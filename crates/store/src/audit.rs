@@ -19,9 +19,15 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// Event types whose actions are audited: money movements, access (API keys), who gets told
 /// what (webhooks), and to whom money belongs (customers).
 pub fn audited(event_type: &str) -> bool {
-    ["wallet.", "webhook_endpoint.", "customer.", "api_key."]
-        .iter()
-        .any(|prefix| event_type.starts_with(prefix))
+    [
+        "wallet.",
+        "webhook_endpoint.",
+        "customer.",
+        "api_key.",
+        "dead_letter.",
+    ]
+    .iter()
+    .any(|prefix| event_type.starts_with(prefix))
 }
 
 /// An action to audit.
@@ -105,18 +111,20 @@ pub async fn append(
         ""
     };
     let ws = workspace_id.as_str();
-    tx.execute(
-        "insert into audit_head (workspace_id, chain_index, hash) values ($1, 0, $2) \
-         on conflict (workspace_id) do nothing",
-        params![ws, GENESIS],
-    )
-    .await?;
-    let head = tx
-        .fetch_one(
-            &format!("select chain_index, hash from audit_head where workspace_id = $1{lock}"),
-            params![ws],
-        )
-        .await?;
+    let select = format!("select chain_index, hash from audit_head where workspace_id = $1{lock}");
+    let head = match tx.fetch_optional(&select, params![ws]).await? {
+        Some(head) => head,
+        None => {
+            // The workspace's first entry (a concurrent first one waits here for ours).
+            tx.execute(
+                "insert into audit_head (workspace_id, chain_index, hash) values ($1, 0, $2) \
+                 on conflict (workspace_id) do nothing",
+                params![ws, GENESIS],
+            )
+            .await?;
+            tx.fetch_one(&select, params![ws]).await?
+        }
+    };
     let mut recorded = Entry {
         entry_id: AuditEntryId::new().to_string(),
         chain_index: head.i64("chain_index")? + 1,

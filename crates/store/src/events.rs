@@ -40,48 +40,40 @@ pub async fn record(
     cause: &Cause,
     now: Timestamp,
 ) -> Result<Event, StoreError> {
-    let last = tx
-        .fetch_one(
-            "select coalesce(max(sequence), 0) as last from domain_event \
-             where workspace_id = $1 and aggregate_type = $2 and aggregate_id = $3",
-            params![
-                workspace_id.as_str(),
-                event.aggregate_type,
-                event.aggregate_id.as_str()
-            ],
-        )
-        .await?
-        .i64("last")?;
-    let recorded = Event {
+    let mut recorded = Event {
         id: EventId::new(),
         event_type: event.event_type.to_owned(),
         version: EVENT_VERSION,
         aggregate_type: event.aggregate_type.to_owned(),
         aggregate_id: event.aggregate_id.clone(),
-        sequence: last + 1,
+        sequence: 0,
         payload: event.payload.clone(),
         occurred_at: now,
         cause: cause.clone(),
     };
-    tx.execute(
-        "insert into domain_event (event_id, workspace_id, event_type, version, aggregate_type, \
-         aggregate_id, sequence, payload, occurred_at, request_id, actor) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        params![
-            recorded.id.as_str(),
-            workspace_id.as_str(),
-            event.event_type,
-            EVENT_VERSION,
-            event.aggregate_type,
-            event.aggregate_id.as_str(),
-            recorded.sequence,
-            event.payload.to_string(),
-            now.unix_micros(),
-            cause.request_id.clone(),
-            cause.actor.clone(),
-        ],
-    )
-    .await?;
+    // One statement: the aggregate's next sequence number is taken as the row is written.
+    recorded.sequence = tx
+        .fetch_one(
+            "insert into domain_event (event_id, workspace_id, event_type, version, \
+             aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
+             select $1, $2, $3, $4, $5, $6, coalesce(max(sequence), 0) + 1, $7, $8, $9, $10 \
+             from domain_event where workspace_id = $2 and aggregate_type = $5 \
+             and aggregate_id = $6 returning sequence",
+            params![
+                recorded.id.as_str(),
+                workspace_id.as_str(),
+                event.event_type,
+                EVENT_VERSION,
+                event.aggregate_type,
+                event.aggregate_id.as_str(),
+                event.payload.to_string(),
+                now.unix_micros(),
+                cause.request_id.clone(),
+                cause.actor.clone(),
+            ],
+        )
+        .await?
+        .i64("sequence")?;
     tx.events_recorded += 1;
     if audit::audited(event.event_type) {
         let payload = &event.payload;

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::ledger::engine::{self, BatchOutcome, Snapshot};
 use bursar_domain::ledger::*;
@@ -1025,7 +1026,62 @@ pub async fn verify(tx: &mut Tx) -> Result<VerifyReport, StoreError> {
 struct Submission {
     workspace_id: WorkspaceId,
     batch: Vec<NewTransfer>,
+    cause: Cause,
     reply: tokio::sync::oneshot::Sender<Result<Vec<TransferOutcome>, String>>,
+}
+
+/// Records the event of one client request's transfers (`ledger.transfers_applied`): the
+/// transfers it created and the ids that failed (a failure is recorded too: the id keeps
+/// failing). Nothing when every transfer already existed. The event's aggregate is the
+/// request's first new transfer id, which no other request can create or fail.
+pub async fn record_request_event(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    batch: &[NewTransfer],
+    results: &[TransferOutcome],
+    cause: &Cause,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut created = Vec::new();
+    let mut failed = Vec::new();
+    let mut first: Option<&str> = None;
+    for (request, (result, transfer)) in batch.iter().zip(results) {
+        match (result, transfer) {
+            (TransferResult::Ok, Some(t)) => {
+                first.get_or_insert(t.id.as_str());
+                created.push(serde_json::json!({
+                    "id": t.id.as_str(),
+                    "debit_account_id": t.debit_account_id.as_str(),
+                    "credit_account_id": t.credit_account_id.as_str(),
+                    "amount": t.amount,
+                    "currency": t.currency.code(),
+                    "code": t.code,
+                    "kind": t.kind.as_str(),
+                    "pending_id": t.kind.pending_id().map(TransferId::as_str),
+                    "timestamp": t.timestamp.to_rfc3339(),
+                }));
+            }
+            (TransferResult::Exists | TransferResult::IdAlreadyFailed, _) => {}
+            (result, _) => {
+                first.get_or_insert(request.id.as_str());
+                failed.push(serde_json::json!({
+                    "id": request.id.as_str(),
+                    "result": result.as_str(),
+                }));
+            }
+        }
+    }
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let event = NewEvent::new(
+        "ledger.transfers_applied",
+        "ledger_transfer",
+        first,
+        serde_json::json!({ "created": created, "failed": failed }),
+    );
+    crate::events::record(tx, workspace_id, &event, cause, now).await?;
+    Ok(())
 }
 
 /// A transfer's result, with the transfer when it was created or already existed.
@@ -1057,11 +1113,13 @@ impl Batcher {
         &self,
         workspace_id: &WorkspaceId,
         batch: Vec<NewTransfer>,
+        cause: Cause,
     ) -> Result<Vec<TransferOutcome>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let submission = Submission {
             workspace_id: workspace_id.clone(),
             batch,
+            cause,
             reply,
         };
         self.sender
@@ -1111,6 +1169,10 @@ async fn run_batcher(db: crate::Db, mut receiver: tokio::sync::mpsc::Receiver<Su
         waiting = rest;
         let combined: Vec<NewTransfer> =
             group.iter().flat_map(|s| s.batch.iter().cloned()).collect();
+        let parts: Vec<(usize, Cause)> = group
+            .iter()
+            .map(|s| (s.batch.len(), s.cause.clone()))
+            .collect();
         // Two batches in flight: one commits while the next forms and loads.
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
@@ -1123,7 +1185,24 @@ async fn run_batcher(db: crate::Db, mut receiver: tokio::sync::mpsc::Receiver<Su
                 .write(move |tx: &mut Tx| {
                     Box::pin(async move {
                         // The instant the batch is applied at: when the job runs, not when queued.
-                        create_transfers(tx, &ws, &combined, clock.now()).await
+                        let now = clock.now();
+                        let results = create_transfers(tx, &ws, &combined, now).await?;
+                        // Each request has its own event, as if it had been its own batch.
+                        let mut start = 0;
+                        for (len, cause) in &parts {
+                            let range = start..start + len;
+                            record_request_event(
+                                tx,
+                                &ws,
+                                &combined[range.clone()],
+                                &results[range],
+                                cause,
+                                now,
+                            )
+                            .await?;
+                            start += len;
+                        }
+                        Ok::<_, StoreError>(results)
                     })
                 })
                 .await;

@@ -15,6 +15,7 @@ mod customers;
 mod events;
 mod idempotency;
 mod ledger;
+mod mutations;
 mod ops;
 mod relay;
 mod store;

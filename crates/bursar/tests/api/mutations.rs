@@ -1,0 +1,89 @@
+//! Every mutation route records its domain event.
+//!
+//! The routes come from the OpenAPI document, which is generated from the routers themselves:
+//! a new POST route fails this test until it is exercised here, and it fails again if that
+//! route changes state without recording an event.
+
+use bursar_store::Tx;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+async fn event_count(app: &TestApp) -> i64 {
+    app.db()
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                tx.fetch_one("select count(*) as n from domain_event", &[])
+                    .await?
+                    .i64("n")
+            })
+        })
+        .await
+        .unwrap()
+}
+
+async fn sql(app: &TestApp, statement: String) {
+    app.db()
+        .write(move |tx: &mut Tx| Box::pin(async move { tx.execute(&statement, &[]).await }))
+        .await
+        .unwrap();
+}
+
+both_backends! {
+    /// Goal: each POST route of the API, called successfully, records at least one event.
+    async fn every_mutation_route_records_its_event(app: TestApp = crate::helpers::TestApp::spawn_without_relay) {
+        let mut post_routes: Vec<String> = bursar_http::openapi()
+            .paths
+            .paths
+            .iter()
+            .filter(|(_, item)| item.post.is_some())
+            .map(|(path, _)| path.clone())
+            .collect();
+        post_routes.sort();
+
+        // Objects the routes act on.
+        let buyer = json_body(app.post("/v1/customers", json!({"name": "Buyer"})).await).await["id"].as_str().unwrap().to_owned();
+        let seller = json_body(app.post("/v1/customers", json!({"name": "Seller"})).await).await["id"].as_str().unwrap().to_owned();
+        app.post("/v1/ledger/accounts", json!({"id": "acc-b", "currency": "USD"})).await;
+        app.post(&format!("/v1/parties/{buyer}/wallet/fund"), json!({"id": "f0", "amount": 100, "currency": "USD"})).await;
+        app.post(&format!("/v1/parties/{buyer}/wallet/commit"), json!({"id": "c0", "amount": 50, "currency": "USD"})).await;
+        let past = bursar_domain::time::Timestamp::from_unix_micros(app.db().now().unix_micros() - 1).to_rfc3339();
+        let endpoint = json_body(app.post("/v1/webhook_endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await).await["id"].as_str().unwrap().to_owned();
+
+        let mut covered = Vec::new();
+        for route in &post_routes {
+            // What a successful call of this route looks like.
+            let (path, body) = match route.as_str() {
+                "/v1/customers" => (route.clone(), json!({"name": "Ada"})),
+                "/v1/customers/{id}" => (format!("/v1/customers/{buyer}"), json!({"name": "Buyer Two"})),
+                "/v1/ledger/accounts" => (route.clone(), json!({"id": "acc-a", "currency": "USD"})),
+                "/v1/ledger/transfers" => (route.clone(), json!({"id": "t-1", "debit_account_id": "acc-a", "credit_account_id": "acc-b", "amount": 5})),
+                "/v1/parties/{id}/wallet/{recipe}" => (format!("/v1/parties/{buyer}/wallet/fund"), json!({"id": "f1", "amount": 10, "currency": "USD"})),
+                "/v1/parties/{id}/wallet/release" => (format!("/v1/parties/{buyer}/wallet/release"), json!({"id": "r1", "amount": 20, "currency": "USD", "seller_id": seller, "not_before": past})),
+                "/v1/parties/{id}/wallet/season" => (format!("/v1/parties/{seller}/wallet/season"), json!({})),
+                "/v1/webhook_endpoints" => (route.clone(), json!({"url": "https://example.com/hook"})),
+                "/v1/webhook_endpoints/{id}" => (format!("/v1/webhook_endpoints/{endpoint}"), json!({"description": "renamed"})),
+                "/v1/webhook_endpoints/{id}/rotate_secret" => (format!("/v1/webhook_endpoints/{endpoint}/rotate_secret"), json!({})),
+                "/v1/webhook_endpoints/{id}/enable" => {
+                    sql(&app, format!("update webhook_endpoint set status = 'disabled' where endpoint_id = '{endpoint}'")).await;
+                    (format!("/v1/webhook_endpoints/{endpoint}/enable"), json!({}))
+                }
+                "/v1/dead_letters/replay" => {
+                    let event: String = app.db().read(|tx: &mut Tx| Box::pin(async move {
+                        tx.fetch_one("select event_id from domain_event order by position limit 1", &[]).await?.text("event_id")
+                    })).await.unwrap();
+                    sql(&app, format!("insert into event_delivery (event_id, subscriber, workspace_id, position, aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, updated_at) values ('{event}', 'webhooks', '{}', 1, 'k', 1, 'dead', 3, 0, 0, 0)", app.workspace_id)).await;
+                    (route.clone(), json!({"event_id": event, "subscriber": "webhooks"}))
+                }
+                other => panic!("a new mutation route, {other}: call it here (and make it record its event)"),
+            };
+            let before = event_count(&app).await;
+            let response = app.post(&path, body).await;
+            assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+            assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+            covered.push(route.clone());
+        }
+        assert_eq!(covered, post_routes);
+        assert!(covered.len() >= 12, "{covered:?}");
+    }
+}
