@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// Requests running longer than this are answered 503.
     #[arg(long, env = "BURSAR_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// How long the event relay holds what it took before another relay (or this one after a
+    /// crash) may take it again. Longer than a round's slowest delivery.
+    #[arg(long, env = "BURSAR_RELAY_LEASE_SECS", default_value_t = 30)]
+    pub relay_lease_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,7 +295,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         ..HttpConfig::default()
     };
-    let server = Server::start(db, config, args.addr)
+    let relay = crate::relay::RelayConfig {
+        lease: std::time::Duration::from_secs(args.relay_lease_secs.max(1)),
+        ..crate::relay::RelayConfig::default()
+    };
+    let subscribers = crate::relay::builtin_subscribers(&db);
+    let server = Server::start_with_relay(db, config, args.addr, Some((subscribers, relay)))
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     tracing::info!(addr = %server.addr, docs = %format!("{}/docs", server.base_url()), "serving");

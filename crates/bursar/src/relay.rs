@@ -70,7 +70,7 @@ impl Default for RelayConfig {
             max_attempts: 10,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(3600),
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
             batch: 1000,
             concurrency: 64,
             poll: Duration::from_secs(1),

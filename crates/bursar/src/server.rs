@@ -33,16 +33,22 @@ impl Server {
     /// Binds `addr` (port 0 picks a free one) and starts serving in the background.
     pub async fn start(db: Db, config: HttpConfig, addr: SocketAddr) -> std::io::Result<Server> {
         let subscribers = crate::relay::builtin_subscribers(&db);
-        Self::start_with_relay(db, config, addr, Some(subscribers)).await
+        Self::start_with_relay(
+            db,
+            config,
+            addr,
+            Some((subscribers, RelayConfig::default())),
+        )
+        .await
     }
 
-    /// As [`Server::start`], with the relay's subscribers given (`None`: no relay in this
-    /// process, as when tests drive one themselves).
+    /// As [`Server::start`], with the relay's subscribers and settings given (`None`: no relay
+    /// in this process, as when tests drive one themselves).
     pub async fn start_with_relay(
         db: Db,
         config: HttpConfig,
         addr: SocketAddr,
-        subscribers: Option<Vec<Arc<dyn Subscriber>>>,
+        relay: Option<(Vec<Arc<dyn Subscriber>>, RelayConfig)>,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -59,8 +65,8 @@ impl Server {
             tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
             tokio::spawn(season_due_holdings(db.clone(), stop.clone())),
         ];
-        if let Some(subscribers) = subscribers {
-            let relay = Relay::new(db.clone(), subscribers, RelayConfig::default());
+        if let Some((subscribers, config)) = relay {
+            let relay = Relay::new(db.clone(), subscribers, config);
             background.push(tokio::spawn(Arc::new(relay).run(stop.clone())));
         }
         Ok(Server {

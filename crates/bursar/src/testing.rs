@@ -249,9 +249,13 @@ impl TestApp {
         let first = crate::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;
-        let subscribers = relay.then(|| crate::relay::builtin_subscribers(&db));
-        let server =
-            Server::start_with_relay(db, config, "127.0.0.1:0".parse()?, subscribers).await?;
+        let relay = relay.then(|| {
+            (
+                crate::relay::builtin_subscribers(&db),
+                crate::relay::RelayConfig::default(),
+            )
+        });
+        let server = Server::start_with_relay(db, config, "127.0.0.1:0".parse()?, relay).await?;
         Ok(TestApp {
             base_url: server.base_url(),
             server,
