@@ -140,6 +140,17 @@ pub struct ServeArgs {
     /// crash) may take it again. Longer than a round's slowest delivery.
     #[arg(long, env = "BURSAR_RELAY_LEASE_SECS", default_value_t = 30)]
     pub relay_lease_secs: u64,
+    /// Send notification emails through this SMTP server: smtp://[user:password@]host[:port].
+    /// Without it, emails are kept in the mailbox (GET /v1/emails).
+    #[arg(long, env = "BURSAR_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification emails.
+    #[arg(
+        long,
+        env = "BURSAR_MAIL_FROM",
+        default_value = "Bursar <no-reply@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,7 +310,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lease: std::time::Duration::from_secs(args.relay_lease_secs.max(1)),
         ..crate::relay::RelayConfig::default()
     };
-    let subscribers = crate::relay::builtin_subscribers(&db);
+    let mail = crate::email::MailConfig {
+        smtp_url: args.smtp_url.clone(),
+        from: args.mail_from.clone(),
+    };
+    let subscribers = crate::relay::builtin_subscribers(&db, &mail)?;
     let server = Server::start_with_relay(db, config, args.addr, Some((subscribers, relay)))
         .await
         .with_context(|| format!("binding {}", args.addr))?;

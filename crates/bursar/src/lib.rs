@@ -12,6 +12,7 @@ pub mod bench_ledger;
 pub mod bench_relay;
 pub mod bootstrap;
 pub mod cli;
+pub mod email;
 pub mod relay;
 pub mod server;
 pub mod testing;

@@ -345,11 +345,17 @@ fn micros(duration: Duration) -> i64 {
 }
 
 /// The subscribers every Bursar server runs.
-pub fn builtin_subscribers(db: &Db) -> Vec<Arc<dyn Subscriber>> {
-    vec![crate::webhooks::WebhookSubscriber::new(
-        db.clone(),
-        crate::webhooks::WebhookConfig::default(),
-    )]
+pub fn builtin_subscribers(
+    db: &Db,
+    mail: &crate::email::MailConfig,
+) -> anyhow::Result<Vec<Arc<dyn Subscriber>>> {
+    Ok(vec![
+        crate::webhooks::WebhookSubscriber::new(
+            db.clone(),
+            crate::webhooks::WebhookConfig::default(),
+        ),
+        crate::email::EmailSubscriber::new(db.clone(), mail)?,
+    ])
 }
 
 /// Convenience for subscribers written as closures (tests, small integrations).

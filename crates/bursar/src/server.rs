@@ -32,7 +32,9 @@ const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
 impl Server {
     /// Binds `addr` (port 0 picks a free one) and starts serving in the background.
     pub async fn start(db: Db, config: HttpConfig, addr: SocketAddr) -> std::io::Result<Server> {
-        let subscribers = crate::relay::builtin_subscribers(&db);
+        let subscribers =
+            crate::relay::builtin_subscribers(&db, &crate::email::MailConfig::default())
+                .map_err(std::io::Error::other)?;
         Self::start_with_relay(
             db,
             config,

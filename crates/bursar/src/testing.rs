@@ -249,12 +249,13 @@ impl TestApp {
         let first = crate::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;
-        let relay = relay.then(|| {
-            (
-                crate::relay::builtin_subscribers(&db),
+        let relay = match relay {
+            true => Some((
+                crate::relay::builtin_subscribers(&db, &crate::email::MailConfig::default())?,
                 crate::relay::RelayConfig::default(),
-            )
-        });
+            )),
+            false => None,
+        };
         let server = Server::start_with_relay(db, config, "127.0.0.1:0".parse()?, relay).await?;
         Ok(TestApp {
             base_url: server.base_url(),

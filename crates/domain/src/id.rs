@@ -130,6 +130,11 @@ prefixed_id!(
     "evt"
 );
 prefixed_id!(
+    /// A notification email.
+    EmailId,
+    "em"
+);
+prefixed_id!(
     /// An entry of the audit log.
     AuditEntryId,
     "aud"

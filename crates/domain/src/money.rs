@@ -92,6 +92,23 @@ impl Currency {
             })
     }
 
+    /// `amount` minor units written in the major unit with the code: `12.34 USD`, `500 JPY`.
+    pub fn format(self, amount: i64) -> String {
+        let exponent = u32::from(self.exponent);
+        if exponent == 0 {
+            return format!("{amount} {}", self.code);
+        }
+        let scale = 10_i128.pow(exponent);
+        let value = i128::from(amount);
+        let sign = if value < 0 { "-" } else { "" };
+        let (major, minor) = (value.abs() / scale, value.abs() % scale);
+        format!(
+            "{sign}{major}.{minor:0width$} {}",
+            self.code,
+            width = exponent as usize
+        )
+    }
+
     pub fn code(self) -> &'static str {
         self.code
     }
@@ -122,6 +139,18 @@ pub fn parse_positive_amount(value: i64, param: &str) -> Result<i64, ValidationE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_format_in_the_major_unit() {
+        let usd = Currency::parse("USD", "c").unwrap();
+        assert_eq!(usd.format(1234), "12.34 USD");
+        assert_eq!(usd.format(-5), "-0.05 USD");
+        assert_eq!(Currency::parse("JPY", "c").unwrap().format(500), "500 JPY");
+        assert_eq!(
+            Currency::parse("KWD", "c").unwrap().format(1_000_001),
+            "1000.001 KWD"
+        );
+    }
 
     #[test]
     fn currencies_parse_case_insensitively_with_their_exponent() {

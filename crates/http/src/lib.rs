@@ -6,6 +6,7 @@
 //! without appearing in `/openapi.json`.
 
 pub mod customers;
+pub mod emails;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -110,6 +111,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
         .merge(events::router())
+        .merge(emails::router())
         .merge(ledger::router())
         .merge(wallet::router())
         .merge(webhooks::router())

@@ -21,6 +21,7 @@ mod account_cache;
 pub mod api_keys;
 pub mod audit;
 pub mod customers;
+pub mod emails;
 pub mod events;
 pub mod idempotency;
 pub mod ledger;

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_audit.sql"),
         postgres: include_str!("../migrations/postgres/0006_audit.sql"),
     },
+    Migration {
+        version: 7,
+        name: "email",
+        sqlite: include_str!("../migrations/sqlite/0007_email.sql"),
+        postgres: include_str!("../migrations/postgres/0007_email.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -86,3 +86,51 @@ pub async fn all_customer_ids(app: &TestApp, key: &str) -> Vec<String> {
         after = ids.last().cloned();
     }
 }
+
+/// A Python path where `module` is importable, installing `requirement` from PyPI under the
+/// target directory on first use, so the README's one test command needs nothing but python3
+/// and pip.
+pub fn python_path(module: &str, requirement: &str) -> String {
+    use std::process::{Command, Stdio};
+    static PATHS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap();
+    if let Some((_, path)) = paths.iter().find(|(m, _)| m == module) {
+        return path.clone();
+    }
+    let present = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{module}"));
+    if !present && !dir.join(module).exists() {
+        let install = |extra: &[&str]| {
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(&dir)
+                .args(extra)
+                .arg(requirement)
+                .status()
+                .expect("python3 and pip are needed for the conformance tests")
+                .success()
+        };
+        // Some distributions mark their Python "externally managed"; a --target directory of
+        // our own is not theirs.
+        assert!(
+            install(&[]) || install(&["--break-system-packages"]),
+            "pip could not install {requirement}"
+        );
+    }
+    let path = dir.display().to_string();
+    paths.push((module.to_owned(), path.clone()));
+    path
+}

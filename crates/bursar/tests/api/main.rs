@@ -12,6 +12,7 @@ mod auth;
 mod cli;
 mod crash;
 mod customers;
+mod email;
 mod events;
 mod idempotency;
 mod ledger;

@@ -2,7 +2,6 @@
 //! filtered by event type, logged, retried per endpoint, disabled and re-enabled.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,48 +74,6 @@ impl Receiver {
     }
 }
 
-/// The Python path where `standardwebhooks` is importable, installing it under the target
-/// directory on first use (PyPI), so the README's one test command needs nothing else.
-fn python_path() -> String {
-    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let present = Command::new("python3")
-            .args(["-c", "import standardwebhooks"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-standardwebhooks");
-        if !present && !dir.join("standardwebhooks").exists() {
-            let install = |extra: &[&str]| {
-                Command::new("python3")
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        "--target",
-                    ])
-                    .arg(&dir)
-                    .args(extra)
-                    .arg("standardwebhooks==1.1.0")
-                    .status()
-                    .expect("python3 and pip are needed for the webhook conformance test")
-                    .success()
-            };
-            // Some distributions mark their Python "externally managed"; a --target directory
-            // of our own is not theirs.
-            assert!(
-                install(&[]) || install(&["--break-system-packages"]),
-                "pip could not install standardwebhooks"
-            );
-        }
-        dir.display().to_string()
-    })
-    .clone()
-}
-
 /// What the official library says of a delivery.
 fn verify(secret: &str, headers: &HashMap<String, String>, body: &str) -> String {
     let wanted: HashMap<&str, &str> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
@@ -130,7 +87,10 @@ fn verify(secret: &str, headers: &HashMap<String, String>, body: &str) -> String
         "/tests/api/py/verify_webhook.py"
     );
     let output = Command::new("python3")
-        .env("PYTHONPATH", python_path())
+        .env(
+            "PYTHONPATH",
+            python_path("standardwebhooks", "standardwebhooks==1.1.0"),
+        )
         .arg(script)
         .arg(secret)
         .arg(serde_json::to_string(&wanted).unwrap())
