@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_secret))
         .routes(routes!(enable_endpoint))
         .routes(routes!(list_attempts))
+        .routes(routes!(endpoint_timeline))
 }
 
 /// An outbound webhook endpoint.
@@ -501,4 +502,42 @@ async fn list_attempts(
         object: "list",
         data: attempts.into_iter().map(AttemptObject::from).collect(),
     }))
+}
+
+/// An endpoint's timeline: created, updated, secret rotated, disabled, enabled — oldest first.
+#[utoipa::path(
+    get, path = "/v1/webhook_endpoints/{id}/timeline", tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
+    ),
+    responses((status = 200, body = crate::events::TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn endpoint_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<crate::events::TimelineResponse>, ApiError> {
+    let id = parse_endpoint_id(&id)?;
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { webhooks::get(tx, &workspace_id, &lookup, false).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook endpoint", id.as_str()))?;
+    let page = crate::events::timeline(
+        &state,
+        principal.workspace_id.clone(),
+        "webhook_endpoint",
+        id.to_string(),
+        &query,
+    )
+    .await?;
+    Ok(Json(page))
 }

@@ -61,8 +61,17 @@ impl Sealer {
                 })?;
                 let mut key = [0_u8; 32];
                 rand::thread_rng().fill_bytes(&mut key);
-                write_private(&path, &BASE64.encode(key))?;
-                Ok(Self::from_key(key))
+                match write_private(&path, &BASE64.encode(key)) {
+                    Ok(()) => Ok(Self::from_key(key)),
+                    // Another process starting at the same moment wrote it first: use theirs.
+                    Err(_) if path.exists() => {
+                        let text = std::fs::read_to_string(&path).map_err(|e| {
+                            StoreError::Config(format!("cannot read {}: {e}", path.display()))
+                        })?;
+                        Self::decode_key(text.trim(), &path.display().to_string())
+                    }
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(StoreError::Config(format!(
                 "cannot read {}: {error}",

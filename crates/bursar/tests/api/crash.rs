@@ -487,3 +487,109 @@ async fn relay_survives_sigkill_on_postgres() {
     let url = bursar::testing::fresh_postgres_database().await.unwrap();
     relay_survives_sigkill(vec!["--database-url".into(), url]).await;
 }
+
+/// Goal: two server processes on one PostgreSQL database, each running its relay, deliver
+/// every event exactly once between them (no crash here, so no redelivery is excusable).
+/// Method: a webhook receiver counts each `webhook-id`; customers are created through both
+/// servers concurrently; every creation event must arrive once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_deliver_each_event_once() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = bursar(
+        &[
+            "workspaces",
+            "create",
+            "--name",
+            "two",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(ok, "{out}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_"))
+        .unwrap()
+        .to_owned();
+
+    let received: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let received = received.clone();
+                async move {
+                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    *received.lock().unwrap().entry(id).or_default() += 1;
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Both processes share the data directory's sealing key (as nodes share BURSAR_SECRET_KEY).
+    let args = ["--database-url", url.as_str()];
+    let mut first = start(&args, dir.path());
+    wait_healthy(&mut first).await;
+    let mut second = start(&args, dir.path());
+    wait_healthy(&mut second).await;
+    let client = reqwest::Client::new();
+    let (status, _) = post(
+        &client,
+        &first.base,
+        &key,
+        "/v1/webhook_endpoints",
+        json!({"url": hook, "event_types": ["customer.created"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let creates = (0..120).map(|i| {
+        let base = if i % 2 == 0 {
+            first.base.clone()
+        } else {
+            second.base.clone()
+        };
+        let (client, key) = (client.clone(), key.clone());
+        async move {
+            post(
+                &client,
+                &base,
+                &key,
+                "/v1/customers",
+                json!({"name": format!("c{i}")}),
+            )
+            .await
+            .unwrap()
+            .0
+        }
+    });
+    for status in futures::future::join_all(creates).await {
+        assert_eq!(status, 200);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().unwrap().len() < 120 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 120 events arrived",
+            received.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 120);
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let _ = terminate_quietly(first);
+    let _ = terminate_quietly(second);
+}

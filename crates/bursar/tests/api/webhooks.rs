@@ -232,5 +232,10 @@ both_backends! {
         assert_eq!(headers["webhook-signature"].split(' ').count(), 2);
         assert_eq!(verify(&new_secret, &headers, &body), "ok");
         assert_eq!(verify(&old_secret, &headers, &body), "ok");
+
+        // The failing endpoint's timeline tells its story.
+        let timeline = json_body(app.get(&format!("/v1/webhook_endpoints/{bad_id}/timeline")).await).await;
+        let types: Vec<&str> = timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["webhook_endpoint.created", "webhook_endpoint.disabled", "webhook_endpoint.enabled"]);
     }
 }
