@@ -14,8 +14,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Principal, QueryParams};
 use crate::AppState;
 
-const LIST_LIMIT_MAX: i64 = 100;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_emails))
@@ -86,15 +84,7 @@ async fn list_emails(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<EmailList>, ApiError> {
-    query.only(&["limit"])?;
-    let limit = query.integer("limit")?.unwrap_or(LIST_LIMIT_MAX);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("limit".into()),
-            format!("limit must be between 1 and {LIST_LIMIT_MAX}."),
-        ));
-    }
+    let limit = crate::list::limit_param(&query, &["limit"])?;
     let workspace_id = principal.workspace_id.clone();
     let found = state
         .db

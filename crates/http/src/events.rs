@@ -16,9 +16,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::AppState;
 
-/// Most events on one timeline page.
-const TIMELINE_LIMIT_MAX: i64 = 100;
-
 /// A domain event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventObject {
@@ -82,7 +79,6 @@ pub async fn timeline(
     aggregate_id: String,
     query: &QueryParams,
 ) -> Result<TimelineResponse, ApiError> {
-    query.only(&["after", "limit"])?;
     let after = query.integer("after")?.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::invalid(
@@ -91,14 +87,7 @@ pub async fn timeline(
             "after must be a sequence number (0 or more).",
         ));
     }
-    let limit = query.integer("limit")?.unwrap_or(TIMELINE_LIMIT_MAX);
-    if !(1..=TIMELINE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("limit".into()),
-            format!("limit must be between 1 and {TIMELINE_LIMIT_MAX}."),
-        ));
-    }
+    let limit = crate::list::limit_param(query, &["after", "limit"])?;
     let mut found = state
         .db
         .read(move |tx: &mut Tx| {
@@ -231,15 +220,7 @@ async fn list_dead_letters(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    query.only(&["limit"])?;
-    let limit = query.integer("limit")?.unwrap_or(TIMELINE_LIMIT_MAX);
-    if !(1..=TIMELINE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("limit".into()),
-            format!("limit must be between 1 and {TIMELINE_LIMIT_MAX}."),
-        ));
-    }
+    let limit = crate::list::limit_param(&query, &["limit"])?;
     let workspace_id = principal.workspace_id.clone();
     let letters = state
         .db
@@ -394,16 +375,8 @@ async fn list_audit_log(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<AuditList>, ApiError> {
-    query.only(&["before", "limit"])?;
     let before = query.integer("before")?;
-    let limit = query.integer("limit")?.unwrap_or(TIMELINE_LIMIT_MAX);
-    if !(1..=TIMELINE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("limit".into()),
-            format!("limit must be between 1 and {TIMELINE_LIMIT_MAX}."),
-        ));
-    }
+    let limit = crate::list::limit_param(&query, &["before", "limit"])?;
     let workspace_id = principal.workspace_id.clone();
     let mut entries = state
         .db

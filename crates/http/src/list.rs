@@ -46,3 +46,21 @@ pub fn page_params(
         parse_id,
     )?)
 }
+
+/// Most objects in one page of the simple lists (timelines, logs, mailboxes).
+pub const LIMIT_MAX: i64 = 100;
+
+/// `?limit=1..=100` (default 100) of a simple list, refusing parameters other than `allowed`
+/// (which names `limit` too).
+pub fn limit_param(query: &QueryParams, allowed: &[&str]) -> Result<i64, ApiError> {
+    query.only(allowed)?;
+    let limit = query.integer("limit")?.unwrap_or(LIMIT_MAX);
+    if !(1..=LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("limit".into()),
+            format!("limit must be between 1 and {LIMIT_MAX}."),
+        ));
+    }
+    Ok(limit)
+}

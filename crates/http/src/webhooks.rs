@@ -23,8 +23,6 @@ use crate::AppState;
 
 /// How long the previous secret keeps signing after a rotation.
 const ROTATION_GRACE_SECONDS: i64 = 24 * 3600;
-/// Most endpoints or attempts in one list.
-const LIST_LIMIT_MAX: i64 = 100;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -204,7 +202,7 @@ async fn list_endpoints(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<EndpointList>, ApiError> {
-    let limit = list_limit(&query)?;
+    let limit = crate::list::limit_param(&query, &["limit"])?;
     let workspace_id = principal.workspace_id.clone();
     let endpoints = state
         .db
@@ -219,19 +217,6 @@ async fn list_endpoints(
             .map(|e| EndpointObject::new(e, None))
             .collect(),
     }))
-}
-
-fn list_limit(query: &QueryParams) -> Result<i64, ApiError> {
-    query.only(&["limit"])?;
-    let limit = query.integer("limit")?.unwrap_or(LIST_LIMIT_MAX);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("limit".into()),
-            format!("limit must be between 1 and {LIST_LIMIT_MAX}."),
-        ));
-    }
-    Ok(limit)
 }
 
 /// Retrieve an endpoint.
@@ -478,7 +463,7 @@ async fn list_attempts(
     query: QueryParams,
 ) -> Result<Json<AttemptList>, ApiError> {
     let id = parse_endpoint_id(&id)?;
-    let limit = list_limit(&query)?;
+    let limit = crate::list::limit_param(&query, &["limit"])?;
     let workspace_id = principal.workspace_id.clone();
     let lookup = id.clone();
     let attempts = state
