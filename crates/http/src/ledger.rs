@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_account))
         .routes(routes!(get_account))
+        .routes(routes!(account_timeline))
         .routes(routes!(list_account_transfers))
         .routes(routes!(create_transfers))
         .routes(routes!(get_transfer))
@@ -200,6 +201,45 @@ fn no_history() -> ApiError {
 
 fn parse_account_id(id: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(id, "id").map_err(|_| ApiError::not_found("ledger account", id))
+}
+
+/// An account's timeline (its creation; its transfers are listed by
+/// `/v1/ledger/accounts/{id}/transfers`), oldest first.
+#[utoipa::path(
+    get, path = "/v1/ledger/accounts/{id}/timeline", tag = "ledger",
+    params(
+        ("id" = String, Path),
+        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
+    ),
+    responses((status = 200, body = crate::events::TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+async fn account_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<crate::events::TimelineResponse>, ApiError> {
+    let account_id = parse_account_id(&id)?;
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = account_id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { ledger::get_account(tx, &workspace_id, &lookup).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("ledger account", account_id.as_str()))?;
+    let page = crate::events::timeline(
+        &state,
+        principal.workspace_id.clone(),
+        "ledger_account",
+        account_id.to_string(),
+        &query,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// Retrieve an account with its balances, now or `as_of` a past instant.

@@ -84,6 +84,9 @@ both_backends! {
             covered.push(route.clone());
         }
         assert_eq!(covered, post_routes);
+        // What a route recorded shows on its object's timeline.
+        let timeline = json_body(app.get("/v1/ledger/accounts/acc-a/timeline").await).await;
+        assert_eq!(timeline["data"][0]["type"], "ledger_account.created", "{timeline}");
         assert!(covered.len() >= 12, "{covered:?}");
     }
 }
