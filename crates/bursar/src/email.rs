@@ -3,8 +3,8 @@
 //!
 //! Each (event, template) gives at most one message, stored before it is sent, so a redelivered
 //! event neither renders nor sends twice once the first send succeeded; a failed send is
-//! retried by the relay with its backoff. Templates: `welcome` (on `customer.created`, to a
-//! customer with an email address) and `payout` (on `wallet.cashed_out`, to the party).
+//! retried by the relay with its backoff. Templates: `funded` (on `wallet.funded`) and
+//! `payout` (on `wallet.cashed_out`), to the party when it has an email address.
 
 use std::sync::Arc;
 
@@ -42,17 +42,19 @@ impl Default for MailConfig {
 }
 
 #[derive(Template)]
-#[template(path = "email/welcome.txt", escape = "none")]
-struct WelcomeText<'a> {
+#[template(path = "email/funded.txt", escape = "none")]
+struct FundedText<'a> {
     name: Option<&'a str>,
-    customer_id: &'a str,
+    amount: &'a str,
+    operation_id: &'a str,
 }
 
 #[derive(Template)]
-#[template(path = "email/welcome.html")]
-struct WelcomeHtml<'a> {
+#[template(path = "email/funded.html")]
+struct FundedHtml<'a> {
     name: Option<&'a str>,
-    customer_id: &'a str,
+    amount: &'a str,
+    operation_id: &'a str,
 }
 
 #[derive(Template)]
@@ -97,15 +99,15 @@ impl EmailSubscriber {
         workspace_id: &WorkspaceId,
         event: &Event,
     ) -> Result<Option<Email>, String> {
-        let party = match event.event_type.as_str() {
-            "customer.created" => event.aggregate_id.clone(),
-            "wallet.cashed_out" => event.payload["party"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            _ => return Ok(None),
-        };
-        let Ok(party) = CustomerId::parse(&party, "id") else {
+        // Money notifications, to the party whose wallet it is.
+        if !matches!(
+            event.event_type.as_str(),
+            "wallet.funded" | "wallet.cashed_out"
+        ) {
+            return Ok(None);
+        }
+        let Ok(party) = CustomerId::parse(event.payload["party"].as_str().unwrap_or(""), "id")
+        else {
             return Ok(None);
         };
         let ws = workspace_id.clone();
@@ -123,46 +125,26 @@ impl EmailSubscriber {
             return Ok(None);
         };
         let name = customer.name.as_ref().map(|n| n.as_str());
-        let id = customer.id.as_str();
-        let rendered = match event.event_type.as_str() {
-            "customer.created" => (
-                "welcome",
-                "Welcome".to_owned(),
-                WelcomeText {
-                    name,
-                    customer_id: id,
-                }
-                .render(),
-                WelcomeHtml {
-                    name,
-                    customer_id: id,
-                }
-                .render(),
-            ),
-            _ => {
-                let currency = event.payload["currency"]
-                    .as_str()
-                    .and_then(Currency::from_code)
-                    .ok_or("payout event without a currency")?;
-                let amount = currency.format(event.payload["amount"].as_i64().unwrap_or(0));
-                let operation_id = event.payload["operation_id"].as_str().unwrap_or_default();
-                (
-                    "payout",
-                    format!("Your payout of {amount} is on its way"),
-                    PayoutText {
-                        name,
-                        amount: &amount,
-                        operation_id,
-                    }
-                    .render(),
-                    PayoutHtml {
-                        name,
-                        amount: &amount,
-                        operation_id,
-                    }
-                    .render(),
-                )
-            }
+        let currency = event.payload["currency"]
+            .as_str()
+            .and_then(Currency::from_code)
+            .ok_or("wallet event without a currency")?;
+        let amount = currency.format(event.payload["amount"].as_i64().unwrap_or(0));
+        let operation_id = event.payload["operation_id"].as_str().unwrap_or_default();
+        let rendered = if event.event_type == "wallet.funded" {
+            (
+                "funded",
+                format!("We received {amount}"),
+                FundedText { name, amount: &amount, operation_id }.render(),
+                FundedHtml { name, amount: &amount, operation_id }.render(),
+            )
+        } else {
+            (
+                "payout",
+                format!("Your payout of {amount} is on its way"),
+                PayoutText { name, amount: &amount, operation_id }.render(),
+                PayoutHtml { name, amount: &amount, operation_id }.render(),
+            )
         };
         let (template, subject, text, html) = rendered;
         Ok(Some(Email {

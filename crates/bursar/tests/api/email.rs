@@ -30,20 +30,24 @@ both_backends! {
     /// Goal: with no SMTP server configured, notification emails are rendered (text and HTML)
     /// and kept in the mailbox the API lists; a customer without an address gets none.
     async fn emails_are_kept_in_the_mailbox_without_smtp(app: TestApp) {
-        app.post("/v1/customers", json!({"name": "No Address"})).await;
-        let customer = json_body(app.post("/v1/customers", json!({"name": "Ada", "email": "ada@example.com"})).await).await;
+        let nobody = json_body(app.post("/v1/customers", json!({"name": "No Address"})).await).await["id"].as_str().unwrap().to_owned();
+        let ada = json_body(app.post("/v1/customers", json!({"name": "Ada", "email": "ada@example.com"})).await).await["id"].as_str().unwrap().to_owned();
+        for party in [&nobody, &ada] {
+            let funded = app.post(&format!("/v1/parties/{party}/wallet/fund"), json!({"id": format!("fund-{party}"), "amount": 12_345, "currency": "USD"})).await;
+            assert_eq!(funded.status(), 200);
+        }
         wait_for_emails(&app, 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let emails = json_body(app.get("/v1/emails").await).await["data"].as_array().unwrap().clone();
-        assert_eq!(emails.len(), 1, "{emails:?}");
+        assert_eq!(emails.len(), 1, "a party without an address gets none: {emails:?}");
         let email = &emails[0];
         assert_eq!(email["status"], "kept");
-        assert_eq!(email["template"], "welcome");
+        assert_eq!(email["template"], "funded");
         assert_eq!(email["to"], "ada@example.com");
-        assert_eq!(email["subject"], "Welcome");
+        assert_eq!(email["subject"], "We received 123.45 USD");
         assert!(email["text"].as_str().unwrap().contains("Hello Ada,"));
-        assert!(email["text"].as_str().unwrap().contains(customer["id"].as_str().unwrap()));
-        assert!(email["html"].as_str().unwrap().contains("<p>Hello Ada,</p>"));
+        assert!(email["text"].as_str().unwrap().contains(&format!("fund-{ada}")));
+        assert!(email["html"].as_str().unwrap().contains("<strong>123.45 USD</strong>"));
         let id = email["id"].as_str().unwrap();
         assert_eq!(json_body(app.get(&format!("/v1/emails/{id}")).await).await["id"], id);
     }
@@ -120,27 +124,30 @@ both_backends! {
         let config = MailConfig { smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port)), from: "Payments <billing@example.com>".into() };
         let subscriber = EmailSubscriber::new(app.db().clone(), &config).unwrap();
         let relay = Relay::new(app.db().clone(), vec![subscriber.clone()], RelayConfig::default());
-        let customer = json_body(app.post("/v1/customers", json!({"name": "Grace", "email": "grace@example.com"})).await).await;
+        let grace = json_body(app.post("/v1/customers", json!({"name": "Grace", "email": "grace@example.com"})).await).await["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/v1/parties/{grace}/wallet/fund"), json!({"id": "fund-g", "amount": 5_000, "currency": "EUR"})).await;
+        let paid = app.post(&format!("/v1/parties/{grace}/wallet/cash_out"), json!({"id": "payout-g", "amount": 2_500, "currency": "EUR"})).await;
+        assert_eq!(paid.status(), 200);
         let started = Instant::now();
-        while smtp.messages().is_empty() {
+        while smtp.messages().len() < 2 {
             relay.tick().await.unwrap();
-            assert!(started.elapsed() < Duration::from_secs(15), "no mail arrived");
+            assert!(started.elapsed() < Duration::from_secs(15), "mail did not arrive: {:?}", smtp.messages());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let messages = smtp.messages();
-        assert_eq!(messages.len(), 1);
-        let mail = &messages[0];
+        assert_eq!(messages.len(), 2);
+        let mail = messages.iter().find(|m| m.contains("Subject: Your payout")).expect("the payout notice");
         assert!(mail.contains("From: Payments <billing@example.com>"), "{mail}");
         assert!(mail.contains("To: grace@example.com"), "{mail}");
-        assert!(mail.contains("Subject: Welcome"), "{mail}");
+        assert!(mail.contains("Subject: Your payout of 25.00 EUR is on its way"), "{mail}");
         assert!(mail.contains("multipart/alternative"), "{mail}");
         assert!(mail.contains("Content-Type: text/plain; charset=utf-8"), "{mail}");
         assert!(mail.contains("Content-Type: text/html; charset=utf-8"), "{mail}");
         assert!(mail.contains("Hello Grace,"), "{mail}");
         // Bodies are quoted-printable: undo its soft line breaks before reading them.
         let unfolded = mail.replace("=\n", "").replace("=\r\n", "");
-        assert!(unfolded.contains(customer["id"].as_str().unwrap()), "{mail}");
-        assert!(unfolded.contains("<p>Hello Grace,</p>"), "{mail}");
+        assert!(unfolded.contains("Reference: payout-g"), "{mail}");
+        assert!(unfolded.contains("<strong>25.00 EUR</strong>"), "{mail}");
         let email = &json_body(app.get("/v1/emails").await).await["data"][0];
         assert_eq!(email["status"], "sent");
         assert_eq!(email["attempts"], 1);
@@ -154,7 +161,7 @@ both_backends! {
         use bursar::relay::Subscriber;
         subscriber.deliver(&app.workspace_id, &event).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(smtp.messages().len(), 1, "sent once");
-        assert_eq!(json_body(app.get("/v1/emails").await).await["data"].as_array().unwrap().len(), 1);
+        assert_eq!(smtp.messages().len(), 2, "sent once");
+        assert_eq!(json_body(app.get("/v1/emails").await).await["data"].as_array().unwrap().len(), 2);
     }
 }
