@@ -135,15 +135,35 @@ impl EmailSubscriber {
             (
                 "funded",
                 format!("We received {amount}"),
-                FundedText { name, amount: &amount, operation_id }.render(),
-                FundedHtml { name, amount: &amount, operation_id }.render(),
+                FundedText {
+                    name,
+                    amount: &amount,
+                    operation_id,
+                }
+                .render(),
+                FundedHtml {
+                    name,
+                    amount: &amount,
+                    operation_id,
+                }
+                .render(),
             )
         } else {
             (
                 "payout",
                 format!("Your payout of {amount} is on its way"),
-                PayoutText { name, amount: &amount, operation_id }.render(),
-                PayoutHtml { name, amount: &amount, operation_id }.render(),
+                PayoutText {
+                    name,
+                    amount: &amount,
+                    operation_id,
+                }
+                .render(),
+                PayoutHtml {
+                    name,
+                    amount: &amount,
+                    operation_id,
+                }
+                .render(),
             )
         };
         let (template, subject, text, html) = rendered;

@@ -331,7 +331,11 @@ pub struct AuditEntryObject {
     pub id: String,
     /// Always `audit_entry`.
     pub object: &'static str,
-    /// 1, 2, ... in the workspace's chain.
+    /// Order in the workspace's log (pages: `?before=<position>`).
+    pub position: i64,
+    /// The object's chain, `target_type:target_id`: each audited object has its own.
+    pub chain: String,
+    /// 1, 2, ... in the object's chain.
     pub index: i64,
     /// What was done, e.g. `webhook_endpoint.secret_rotated`.
     pub action: String,
@@ -355,7 +359,7 @@ pub struct AuditEntryObject {
 pub struct AuditList {
     /// Always `list`.
     pub object: &'static str,
-    /// Whether older entries follow (ask again with `before` = the last index).
+    /// Whether older entries follow (ask again with `before` = the last position).
     pub has_more: bool,
     pub data: Vec<AuditEntryObject>,
 }
@@ -364,7 +368,7 @@ pub struct AuditList {
 #[utoipa::path(
     get, path = "/v1/audit_log", tag = "events",
     params(
-        ("before" = Option<i64>, Query, description = "Entries before this index"),
+        ("before" = Option<i64>, Query, description = "Entries before this position"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses((status = 200, body = AuditList), (status = 400, body = ErrorBody)),
@@ -395,6 +399,8 @@ async fn list_audit_log(
             .map(|e| AuditEntryObject {
                 id: e.entry_id,
                 object: "audit_entry",
+                position: e.position,
+                chain: e.chain,
                 index: e.chain_index,
                 action: e.action,
                 actor: e.actor,

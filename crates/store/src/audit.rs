@@ -1,10 +1,11 @@
 //! The audit log: who did what to which object, when, through which request, with the state
 //! before and after — append-only and hash-chained per workspace.
 //!
-//! Entries are appended in the transaction of the action itself (most through
+//! Entries are appended in the transaction of the action itself (through
 //! [`crate::events::record`], for the event types [`audited`] names), so an action and its
-//! audit entry commit together. The chain's head row is locked while appending (PostgreSQL),
-//! which orders a workspace's audited actions. [`verify`] recomputes every hash.
+//! audit entry commit together. There is one chain per audited object (`target_type:target_id`
+//! in a workspace): its head row is locked while appending (PostgreSQL), which orders that
+//! object's actions without making unrelated ones wait. [`verify`] recomputes every hash.
 
 use bursar_domain::event::Cause;
 use bursar_domain::id::{AuditEntryId, WorkspaceId};
@@ -43,7 +44,11 @@ pub struct NewEntry<'a> {
 /// A recorded entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
+    /// Insertion order across all chains (pages of the log follow it).
+    pub position: i64,
     pub entry_id: String,
+    /// `target_type:target_id`.
+    pub chain: String,
     pub chain_index: i64,
     pub action: String,
     pub actor: Option<String>,
@@ -63,6 +68,7 @@ pub struct Entry {
 struct Hashed<'a> {
     workspace_id: &'a str,
     entry_id: &'a str,
+    chain: &'a str,
     chain_index: i64,
     action: &'a str,
     actor: Option<&'a str>,
@@ -79,6 +85,7 @@ fn hash_of(workspace_id: &str, e: &Entry) -> String {
     let hashed = Hashed {
         workspace_id,
         entry_id: &e.entry_id,
+        chain: &e.chain,
         chain_index: e.chain_index,
         action: &e.action,
         actor: e.actor.as_deref(),
@@ -111,22 +118,30 @@ pub async fn append(
         ""
     };
     let ws = workspace_id.as_str();
-    let select = format!("select chain_index, hash from audit_head where workspace_id = $1{lock}");
-    let head = match tx.fetch_optional(&select, params![ws]).await? {
+    let chain = format!("{}:{}", entry.target_type, entry.target_id);
+    let select = format!(
+        "select chain_index, hash from audit_head where workspace_id = $1 and chain = $2{lock}"
+    );
+    let head = match tx
+        .fetch_optional(&select, params![ws, chain.as_str()])
+        .await?
+    {
         Some(head) => head,
         None => {
-            // The workspace's first entry (a concurrent first one waits here for ours).
+            // The object's first entry (a concurrent first one waits here for ours).
             tx.execute(
-                "insert into audit_head (workspace_id, chain_index, hash) values ($1, 0, $2) \
-                 on conflict (workspace_id) do nothing",
-                params![ws, GENESIS],
+                "insert into audit_head (workspace_id, chain, chain_index, hash) \
+                 values ($1, $2, 0, $3) on conflict (workspace_id, chain) do nothing",
+                params![ws, chain.as_str(), GENESIS],
             )
             .await?;
-            tx.fetch_one(&select, params![ws]).await?
+            tx.fetch_one(&select, params![ws, chain.as_str()]).await?
         }
     };
     let mut recorded = Entry {
+        position: 0,
         entry_id: AuditEntryId::new().to_string(),
+        chain,
         chain_index: head.i64("chain_index")? + 1,
         action: entry.action.to_owned(),
         actor: cause.actor.clone(),
@@ -140,41 +155,52 @@ pub async fn append(
         hash: String::new(),
     };
     recorded.hash = hash_of(ws, &recorded);
+    recorded.position = tx
+        .fetch_one(
+            "insert into audit_entry (entry_id, workspace_id, chain, chain_index, action, actor, \
+             request_id, target_type, target_id, before_state, after_state, occurred_at, \
+             previous_hash, hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14) returning position",
+            params![
+                recorded.entry_id.as_str(),
+                ws,
+                recorded.chain.as_str(),
+                recorded.chain_index,
+                recorded.action.as_str(),
+                recorded.actor.clone(),
+                recorded.request_id.clone(),
+                recorded.target_type.as_str(),
+                recorded.target_id.as_str(),
+                recorded.before.clone(),
+                recorded.after.clone(),
+                recorded.occurred_at,
+                recorded.previous_hash.as_str(),
+                recorded.hash.as_str(),
+            ],
+        )
+        .await?
+        .i64("position")?;
     tx.execute(
-        "insert into audit_entry (entry_id, workspace_id, chain_index, action, actor, request_id, \
-         target_type, target_id, before_state, after_state, occurred_at, previous_hash, hash) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "update audit_head set chain_index = $3, hash = $4 where workspace_id = $1 and chain = $2",
         params![
-            recorded.entry_id.as_str(),
             ws,
+            recorded.chain.as_str(),
             recorded.chain_index,
-            recorded.action.as_str(),
-            recorded.actor.clone(),
-            recorded.request_id.clone(),
-            recorded.target_type.as_str(),
-            recorded.target_id.as_str(),
-            recorded.before.clone(),
-            recorded.after.clone(),
-            recorded.occurred_at,
-            recorded.previous_hash.as_str(),
-            recorded.hash.as_str(),
+            recorded.hash.as_str()
         ],
-    )
-    .await?;
-    tx.execute(
-        "update audit_head set chain_index = $2, hash = $3 where workspace_id = $1",
-        params![ws, recorded.chain_index, recorded.hash.as_str()],
     )
     .await?;
     Ok(recorded)
 }
 
-const ENTRY_COLUMNS: &str = "entry_id, chain_index, action, actor, request_id, target_type, \
-     target_id, before_state, after_state, occurred_at, previous_hash, hash";
+const ENTRY_COLUMNS: &str = "position, entry_id, chain, chain_index, action, actor, request_id, \
+     target_type, target_id, before_state, after_state, occurred_at, previous_hash, hash";
 
 fn entry_from(row: &Row) -> Result<Entry, StoreError> {
     Ok(Entry {
+        position: row.i64("position")?,
         entry_id: row.text("entry_id")?,
+        chain: row.text("chain")?,
         chain_index: row.i64("chain_index")?,
         action: row.text("action")?,
         actor: row.opt_text("actor")?,
@@ -189,7 +215,7 @@ fn entry_from(row: &Row) -> Result<Entry, StoreError> {
     })
 }
 
-/// A workspace's entries, newest first, before chain index `before` (if given).
+/// A workspace's entries, newest first, before position `before` (if given).
 pub async fn list(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
@@ -200,7 +226,7 @@ pub async fn list(
         .fetch_all(
             &format!(
                 "select {ENTRY_COLUMNS} from audit_entry where workspace_id = $1 \
-                 and chain_index < $2 order by chain_index desc limit $3"
+                 and position < $2 order by position desc limit $3"
             ),
             params![workspace_id.as_str(), before.unwrap_or(i64::MAX), limit],
         )
@@ -223,37 +249,39 @@ pub async fn verify(tx: &mut Tx) -> Result<AuditReport, StoreError> {
     let mut report = AuditReport::default();
     let heads = tx
         .fetch_all(
-            "select workspace_id, chain_index, hash from audit_head order by workspace_id",
+            "select workspace_id, chain, chain_index, hash from audit_head \
+             order by workspace_id, chain",
             &[],
         )
         .await?;
-    let mut chains: Vec<String> = heads
-        .iter()
-        .map(|h| h.text("workspace_id"))
-        .collect::<Result<_, _>>()?;
+    let mut chains: Vec<(String, String)> = Vec::with_capacity(heads.len());
+    for head in &heads {
+        chains.push((head.text("workspace_id")?, head.text("chain")?));
+    }
     let orphans = tx
         .fetch_all(
-            "select distinct workspace_id from audit_entry where workspace_id not in \
-             (select workspace_id from audit_head)",
+            "select distinct workspace_id, chain from audit_entry e where not exists \
+             (select 1 from audit_head h where h.workspace_id = e.workspace_id \
+             and h.chain = e.chain)",
             &[],
         )
         .await?;
     for row in &orphans {
-        let ws = row.text("workspace_id")?;
-        report
-            .problems
-            .push(format!("workspace {ws}: entries without a chain head"));
-        chains.push(ws);
+        let (ws, chain) = (row.text("workspace_id")?, row.text("chain")?);
+        report.problems.push(format!(
+            "workspace {ws}, chain {chain}: entries without a chain head"
+        ));
+        chains.push((ws, chain));
     }
-    for ws in &chains {
+    for (ws, chain) in &chains {
         report.chains += 1;
         let rows = tx
             .fetch_all(
                 &format!(
                     "select {ENTRY_COLUMNS} from audit_entry where workspace_id = $1 \
-                     order by chain_index"
+                     and chain = $2 order by chain_index"
                 ),
-                params![ws.as_str()],
+                params![ws.as_str(), chain.as_str()],
             )
             .await?;
         let mut previous = GENESIS.to_owned();
@@ -264,33 +292,32 @@ pub async fn verify(tx: &mut Tx) -> Result<AuditReport, StoreError> {
             index += 1;
             if entry.chain_index != index {
                 report.problems.push(format!(
-                    "workspace {ws}: entry {} has index {} where {index} was expected (an entry is missing)",
+                    "workspace {ws}, chain {chain}: entry {} has index {} where {index} was expected (an entry is missing)",
                     entry.entry_id, entry.chain_index
                 ));
                 index = entry.chain_index;
             }
             if entry.previous_hash != previous {
                 report.problems.push(format!(
-                    "workspace {ws}: entry {} does not link to the entry before it",
+                    "workspace {ws}, chain {chain}: entry {} does not link to the entry before it",
                     entry.entry_id
                 ));
             }
-            let computed = hash_of(ws, &entry);
-            if computed != entry.hash {
+            if hash_of(ws, &entry) != entry.hash {
                 report.problems.push(format!(
-                    "workspace {ws}: entry {} was altered (its hash does not match its contents)",
+                    "workspace {ws}, chain {chain}: entry {} was altered (its hash does not match its contents)",
                     entry.entry_id
                 ));
             }
             previous = entry.hash.clone();
         }
-        if let Some(head) = heads
-            .iter()
-            .find(|h| h.str("workspace_id").is_ok_and(|w| w == ws))
-        {
+        let head = heads.iter().find(|h| {
+            h.str("workspace_id").is_ok_and(|w| w == ws) && h.str("chain").is_ok_and(|c| c == chain)
+        });
+        if let Some(head) = head {
             if head.i64("chain_index")? != index || head.str("hash")? != previous {
                 report.problems.push(format!(
-                    "workspace {ws}: the chain ends at index {index}, but its head says {} (entries were removed from the end)",
+                    "workspace {ws}, chain {chain}: the chain ends at index {index}, but its head says {} (entries were removed from the end)",
                     head.i64("chain_index")?
                 ));
             }

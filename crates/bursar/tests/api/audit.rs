@@ -60,15 +60,20 @@ both_backends! {
         assert!(update["actor"].as_str().unwrap().starts_with("key_"));
         assert!(update["request_id"].as_str().unwrap().starts_with("req_"));
         assert_eq!(entries[4]["actor"], "system:bootstrap");
-        assert_eq!(entries[0]["previous_hash"], entries[1]["hash"]);
+        // One chain per object: the customer's update links to its creation.
+        assert_eq!(update["chain"], format!("customer:{id}"));
+        assert_eq!(update["index"], 2);
+        assert_eq!(update["previous_hash"], entries[3]["hash"]);
+        assert_eq!(entries[0]["previous_hash"], entries[1]["hash"], "the endpoint's rotation follows its creation");
         let page = json_body(app.get("/v1/audit_log?limit=2").await).await;
         assert_eq!(page["has_more"], true);
-        let older = json_body(app.get("/v1/audit_log?before=4").await).await;
+        let before = page["data"][1]["position"].as_i64().unwrap();
+        let older = json_body(app.get(&format!("/v1/audit_log?before={before}")).await).await;
         assert_eq!(older["data"].as_array().unwrap().len(), 3);
 
         let (ok, output) = audit_verify(&app);
         assert!(ok, "{output}");
-        assert!(output.contains("checked 5 entries"), "{output}");
+        assert!(output.contains("checked 5 entries in 3 chains"), "{output}");
 
         // Someone with database access rewrites history.
         let created = entries[3]["id"].as_str().unwrap().to_owned();
