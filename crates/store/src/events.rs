@@ -142,3 +142,90 @@ pub async fn get(
         .await?;
     row.as_ref().map(event_from).transpose()
 }
+
+/// Records events whose aggregates are new — each the first event of its aggregate, as for an
+/// object created in this transaction — in one statement per backend round (sequence 1, no
+/// lookup). Should an aggregate already have events, the unique sequence refuses the batch.
+pub async fn record_firsts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    events: &[(NewEvent, Cause)],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = events.iter().map(|_| EventId::new().to_string()).collect();
+    let payloads: Vec<String> = events.iter().map(|(e, _)| e.payload.to_string()).collect();
+    if tx.backend() == crate::Backend::Postgres {
+        let text = |f: &dyn Fn(usize) -> Option<String>| {
+            crate::Value::TextList((0..events.len()).map(f).collect())
+        };
+        tx.execute(
+            "insert into domain_event (event_id, workspace_id, event_type, version, \
+             aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
+             select id, $2, event_type, $3, aggregate_type, aggregate_id, 1, payload, $4, \
+             request_id, actor from unnest($1::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::text[], $10::text[]) \
+             as e(id, event_type, aggregate_type, aggregate_id, payload, request_id, actor)",
+            &[
+                text(&|i| Some(ids[i].clone())),
+                workspace_id.as_str().into(),
+                EVENT_VERSION.into(),
+                now.unix_micros().into(),
+                text(&|i| Some(events[i].0.event_type.to_owned())),
+                text(&|i| Some(events[i].0.aggregate_type.to_owned())),
+                text(&|i| Some(events[i].0.aggregate_id.clone())),
+                text(&|i| Some(payloads[i].clone())),
+                text(&|i| events[i].1.request_id.clone()),
+                text(&|i| events[i].1.actor.clone()),
+            ],
+        )
+        .await?;
+    } else {
+        let mut rows: Vec<crate::sql::Param<'_>> = Vec::with_capacity(events.len() * 11);
+        for (i, (event, cause)) in events.iter().enumerate() {
+            rows.extend([
+                crate::sql::Param::from(ids[i].as_str()),
+                workspace_id.as_str().into(),
+                event.event_type.into(),
+                EVENT_VERSION.into(),
+                event.aggregate_type.into(),
+                event.aggregate_id.as_str().into(),
+                payloads[i].as_str().into(),
+                now.unix_micros().into(),
+                cause.request_id.as_deref().into(),
+                cause.actor.as_deref().into(),
+            ]);
+        }
+        tx.execute_each(
+            "insert into domain_event (event_id, workspace_id, event_type, version, \
+             aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
+             values ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)",
+            10,
+            &rows,
+        )
+        .await?;
+    }
+    tx.events_recorded += events.len();
+    for (event, cause) in events {
+        if audit::audited(event.event_type) {
+            let payload = &event.payload;
+            audit::append(
+                tx,
+                workspace_id,
+                &audit::NewEntry {
+                    action: event.event_type,
+                    target_type: event.aggregate_type,
+                    target_id: &event.aggregate_id,
+                    before: None,
+                    after: Some(payload.get("object").unwrap_or(payload).clone()),
+                },
+                cause,
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

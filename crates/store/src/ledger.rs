@@ -1030,18 +1030,12 @@ struct Submission {
     reply: tokio::sync::oneshot::Sender<Result<Vec<TransferOutcome>, String>>,
 }
 
-/// Records the event of one client request's transfers (`ledger.transfers_applied`): the
-/// transfers it created and the ids that failed (a failure is recorded too: the id keeps
-/// failing). Nothing when every transfer already existed. The event's aggregate is the
-/// request's first new transfer id, which no other request can create or fail.
-pub async fn record_request_event(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    batch: &[NewTransfer],
-    results: &[TransferOutcome],
-    cause: &Cause,
-    now: Timestamp,
-) -> Result<(), StoreError> {
+/// The event of one client request's transfers (`ledger.transfers_applied`): the transfers it
+/// created and the ids that failed (a failure is recorded too: the id keeps failing). None
+/// when every transfer already existed. The event's aggregate is the request's first new
+/// transfer id, which no other request can create or fail: it is always that aggregate's
+/// first event.
+pub fn request_event(batch: &[NewTransfer], results: &[TransferOutcome]) -> Option<NewEvent> {
     let mut created = Vec::new();
     let mut failed = Vec::new();
     let mut first: Option<&str> = None;
@@ -1061,27 +1055,38 @@ pub async fn record_request_event(
                     "timestamp": t.timestamp.to_rfc3339(),
                 }));
             }
-            (TransferResult::Exists | TransferResult::IdAlreadyFailed, _) => {}
-            (result, _) => {
+            // Failures the ledger records (the id keeps failing); the others changed nothing.
+            (result, _) if result.is_transient() => {
                 first.get_or_insert(request.id.as_str());
                 failed.push(serde_json::json!({
                     "id": request.id.as_str(),
                     "result": result.as_str(),
                 }));
             }
+            _ => {}
         }
     }
-    let Some(first) = first else {
-        return Ok(());
-    };
-    let event = NewEvent::new(
+    Some(NewEvent::new(
         "ledger.transfers_applied",
         "ledger_transfer",
-        first,
+        first?,
         serde_json::json!({ "created": created, "failed": failed }),
-    );
-    crate::events::record(tx, workspace_id, &event, cause, now).await?;
-    Ok(())
+    ))
+}
+
+/// Records [`request_event`] of one request, if it has one.
+pub async fn record_request_event(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    batch: &[NewTransfer],
+    results: &[TransferOutcome],
+    cause: &Cause,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let Some(event) = request_event(batch, results) else {
+        return Ok(());
+    };
+    crate::events::record_firsts(tx, workspace_id, &[(event, cause.clone())], now).await
 }
 
 /// A transfer's result, with the transfer when it was created or already existed.
@@ -1187,21 +1192,20 @@ async fn run_batcher(db: crate::Db, mut receiver: tokio::sync::mpsc::Receiver<Su
                         // The instant the batch is applied at: when the job runs, not when queued.
                         let now = clock.now();
                         let results = create_transfers(tx, &ws, &combined, now).await?;
-                        // Each request has its own event, as if it had been its own batch.
+                        // Each request has its own event, as if it had been its own batch;
+                        // all of them are written in one statement.
                         let mut start = 0;
+                        let mut events = Vec::with_capacity(parts.len());
                         for (len, cause) in &parts {
                             let range = start..start + len;
-                            record_request_event(
-                                tx,
-                                &ws,
-                                &combined[range.clone()],
-                                &results[range],
-                                cause,
-                                now,
-                            )
-                            .await?;
+                            if let Some(event) =
+                                request_event(&combined[range.clone()], &results[range])
+                            {
+                                events.push((event, cause.clone()));
+                            }
                             start += len;
                         }
+                        crate::events::record_firsts(tx, &ws, &events, now).await?;
                         Ok::<_, StoreError>(results)
                     })
                 })

@@ -84,6 +84,19 @@ both_backends! {
             covered.push(route.clone());
         }
         assert_eq!(covered, post_routes);
+        // A ledger request's event lists what it created; a request the ledger refuses
+        // without recording anything (a reused id) records no event either.
+        let payload: String = app.db().read(|tx: &mut Tx| Box::pin(async move {
+            tx.fetch_one("select payload from domain_event where event_type = 'ledger.transfers_applied'", &[]).await?.text("payload")
+        })).await.unwrap();
+        let payload: Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(payload["created"][0]["id"], "t-1");
+        assert_eq!(payload["created"][0]["amount"], 5);
+        let before = event_count(&app).await;
+        let reused = app.post("/v1/ledger/transfers", json!({"id": "t-1", "debit_account_id": "acc-a", "credit_account_id": "acc-b", "amount": 6})).await;
+        assert_eq!(reused.status(), 409);
+        assert_eq!(event_count(&app).await, before);
+
         // What a route recorded shows on its object's timeline.
         let timeline = json_body(app.get("/v1/ledger/accounts/acc-a/timeline").await).await;
         assert_eq!(timeline["data"][0]["type"], "ledger_account.created", "{timeline}");
