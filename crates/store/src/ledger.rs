@@ -460,18 +460,62 @@ async fn load_snapshot(
     );
     transfer_ids.extend(due.iter().map(TransferId::as_str));
     let transfer_ids: Vec<&str> = transfer_ids.into_iter().collect();
-    for row in select_in(
-        tx,
-        workspace_id,
-        TRANSFER_COLUMNS,
-        "ledger_transfer",
-        "transfer_id",
-        &transfer_ids,
-    )
-    .await?
-    {
-        let transfer = transfer_from(&row)?;
-        snapshot.transfers.insert(transfer.id.clone(), transfer);
+    let batch_ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
+    if tx.backend() == Backend::Sqlite {
+        // One point lookup per id finds both a transfer and a recorded failure (an id is one
+        // or the other, never both): half the statements of two separate lookups.
+        let columns: Vec<String> = TRANSFER_COLUMNS
+            .split(',')
+            .map(|c| format!("t.{}", c.trim()))
+            .collect();
+        let sql = format!(
+            "select k.id as key_id, f.result as failed_result, {} from (select $2 as id) k \
+             left join ledger_transfer t on t.workspace_id = $1 and t.transfer_id = k.id \
+             left join ledger_failed_id f on f.workspace_id = $1 and f.transfer_id = k.id \
+             where t.transfer_id is not null or f.result is not null",
+            columns.join(", ")
+        );
+        let params: Vec<Param<'_>> = transfer_ids
+            .iter()
+            .flat_map(|id| [Param::from(workspace_id.as_str()), Param::from(*id)])
+            .collect();
+        for row in tx.fetch_each(&sql, 2, &params).await? {
+            if let Some(result) = row.opt_text("failed_result")? {
+                let code = TransferResult::parse(&result).ok_or_else(|| {
+                    StoreError::Corrupt(format!("ledger_failed_id.result {result}"))
+                })?;
+                snapshot
+                    .failed
+                    .insert(TransferId::from_trusted(row.text("key_id")?), code);
+            }
+            if row.opt_text("transfer_id")?.is_some() {
+                let transfer = transfer_from(&row)?;
+                snapshot.transfers.insert(transfer.id.clone(), transfer);
+            }
+        }
+    } else {
+        for row in select_in(
+            tx,
+            workspace_id,
+            TRANSFER_COLUMNS,
+            "ledger_transfer",
+            "transfer_id",
+            &transfer_ids,
+        )
+        .await?
+        {
+            let transfer = transfer_from(&row)?;
+            snapshot.transfers.insert(transfer.id.clone(), transfer);
+        }
+        snapshot.failed = load_codes(
+            tx,
+            workspace_id,
+            "ledger_failed_id",
+            "result",
+            &batch_ids,
+            TransferResult::parse,
+        )
+        .await?;
     }
     // Only pending transfers have a status row.
     let pending_ids: Vec<TransferId> = snapshot
@@ -488,16 +532,6 @@ async fn load_snapshot(
         "status",
         &pending_ids,
         PendingStatus::parse,
-    )
-    .await?;
-    let batch_ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
-    snapshot.failed = load_codes(
-        tx,
-        workspace_id,
-        "ledger_failed_id",
-        "result",
-        &batch_ids,
-        TransferResult::parse,
     )
     .await?;
     let mut account_ids: BTreeSet<&str> = BTreeSet::new();
