@@ -75,28 +75,7 @@ pub async fn record(
         .await?
         .i64("sequence")?;
     tx.events_recorded += 1;
-    if audit::audited(event.event_type) {
-        let payload = &event.payload;
-        let after = payload.get("object").unwrap_or(payload).clone();
-        let before = payload
-            .get("previous")
-            .or_else(|| payload.get("previous_attributes"))
-            .cloned();
-        audit::append(
-            tx,
-            workspace_id,
-            &audit::NewEntry {
-                action: event.event_type,
-                target_type: event.aggregate_type,
-                target_id: &event.aggregate_id,
-                before,
-                after: Some(after),
-            },
-            cause,
-            now,
-        )
-        .await?;
-    }
+    audit_event(tx, workspace_id, event, cause, now).await?;
     Ok(recorded)
 }
 
@@ -209,23 +188,41 @@ pub async fn record_firsts(
     }
     tx.events_recorded += events.len();
     for (event, cause) in events {
-        if audit::audited(event.event_type) {
-            let payload = &event.payload;
-            audit::append(
-                tx,
-                workspace_id,
-                &audit::NewEntry {
-                    action: event.event_type,
-                    target_type: event.aggregate_type,
-                    target_id: &event.aggregate_id,
-                    before: None,
-                    after: Some(payload.get("object").unwrap_or(payload).clone()),
-                },
-                cause,
-                now,
-            )
-            .await?;
-        }
+        audit_event(tx, workspace_id, event, cause, now).await?;
     }
+    Ok(())
+}
+
+/// Appends the audit entry of `event` when its type is audited: the object after, and what
+/// the payload says it was before (`previous` or `previous_attributes`).
+async fn audit_event(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event: &NewEvent,
+    cause: &Cause,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if !audit::audited(event.event_type) {
+        return Ok(());
+    }
+    let payload = &event.payload;
+    let before = payload
+        .get("previous")
+        .or_else(|| payload.get("previous_attributes"))
+        .cloned();
+    audit::append(
+        tx,
+        workspace_id,
+        &audit::NewEntry {
+            action: event.event_type,
+            target_type: event.aggregate_type,
+            target_id: &event.aggregate_id,
+            before,
+            after: Some(payload.get("object").unwrap_or(payload).clone()),
+        },
+        cause,
+        now,
+    )
+    .await?;
     Ok(())
 }

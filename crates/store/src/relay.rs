@@ -152,9 +152,8 @@ pub async fn claim_new(
         .map(|r| r.text("aggregate_key"))
         .collect::<Result<_, _>>()?;
     let mut fast = Vec::with_capacity(events.len());
-    let mut held: Vec<Param<'_>> = Vec::with_capacity(events.len() * 2);
     let mut deliveries: Vec<Param<'_>> = Vec::new();
-    let mut fanned: Vec<Param<'_>> = Vec::new();
+    let mut fanned: Vec<&str> = Vec::new();
     for ((position, event), key) in events.iter().zip(&keys) {
         if waiting.contains(key) {
             for subscriber in subscribers {
@@ -168,30 +167,13 @@ pub async fn claim_new(
                     now.unix_micros().into(),
                 ]);
             }
-            fanned.push(Param::from(event.event.id.as_str()));
+            fanned.push(event.event.id.as_str());
         } else {
-            held.extend([
-                Param::from(lease_until.unix_micros()),
-                event.event.id.as_str().into(),
-            ]);
             fast.push(event.clone());
         }
     }
-    if tx.backend() == Backend::Postgres {
-        let ids: Vec<&str> = fast.iter().map(|e| e.event.id.as_str()).collect();
-        tx.execute(
-            "update domain_event set claimed_until = $1 where event_id = any($2)",
-            &[lease_until.unix_micros().into(), text_list(&ids)],
-        )
-        .await?;
-    } else {
-        tx.execute_each(
-            "update domain_event set claimed_until = $1 where event_id = $2",
-            2,
-            &held,
-        )
-        .await?;
-    }
+    let held: Vec<&str> = fast.iter().map(|e| e.event.id.as_str()).collect();
+    update_events(tx, "claimed_until = $1", lease_until.unix_micros(), &held).await?;
     tx.execute_each(
         "insert into event_delivery (event_id, subscriber, workspace_id, position, \
          aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, updated_at) \
@@ -201,12 +183,7 @@ pub async fn claim_new(
         &deliveries,
     )
     .await?;
-    tx.execute_each(
-        "update domain_event set fanned_out = 1, claimed_until = 0 where event_id = $1",
-        1,
-        &fanned,
-    )
-    .await?;
+    update_events(tx, "fanned_out = 1, claimed_until = $1", 0, &fanned).await?;
     Ok(fast)
 }
 
@@ -219,9 +196,9 @@ pub async fn settle_new(
     settled: &[(&NewEvent, Vec<Outcome>)],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut published: Vec<Param<'_>> = Vec::new();
+    let mut published: Vec<&str> = Vec::new();
     let mut rows: Vec<Param<'_>> = Vec::new();
-    let mut fanned: Vec<Param<'_>> = Vec::new();
+    let mut fanned: Vec<&str> = Vec::new();
     let keys: Vec<String> = settled
         .iter()
         .map(|(e, _)| {
@@ -234,10 +211,7 @@ pub async fn settle_new(
         .collect();
     for ((event, outcomes), key) in settled.iter().zip(&keys) {
         if outcomes.iter().all(|o| *o == Outcome::Delivered) {
-            published.extend([
-                Param::from(now.unix_micros()),
-                event.event.id.as_str().into(),
-            ]);
+            published.push(event.event.id.as_str());
             continue;
         }
         for (subscriber, outcome) in subscribers.iter().zip(outcomes) {
@@ -268,33 +242,15 @@ pub async fn settle_new(
                 now.unix_micros().into(),
             ]);
         }
-        fanned.push(Param::from(event.event.id.as_str()));
+        fanned.push(event.event.id.as_str());
     }
-    if tx.backend() == Backend::Postgres {
-        let ids: Vec<&str> = published
-            .chunks(2)
-            .filter_map(|pair| match pair.get(1) {
-                Some(Param::Text(Some(id))) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        if !ids.is_empty() {
-            tx.execute(
-                "update domain_event set fanned_out = 1, claimed_until = 0, published_at = $1 \
-                 where event_id = any($2)",
-                &[now.unix_micros().into(), text_list(&ids)],
-            )
-            .await?;
-        }
-    } else {
-        tx.execute_each(
-            "update domain_event set fanned_out = 1, claimed_until = 0, published_at = $1 \
-             where event_id = $2",
-            2,
-            &published,
-        )
-        .await?;
-    }
+    update_events(
+        tx,
+        "fanned_out = 1, claimed_until = 0, published_at = $1",
+        now.unix_micros(),
+        &published,
+    )
+    .await?;
     // The position orders claims; it is read from the event itself.
     tx.execute_each(
         "insert into event_delivery (event_id, subscriber, workspace_id, position, \
@@ -306,12 +262,7 @@ pub async fn settle_new(
         &rows,
     )
     .await?;
-    tx.execute_each(
-        "update domain_event set fanned_out = 1, claimed_until = 0 where event_id = $1",
-        1,
-        &fanned,
-    )
-    .await?;
+    update_events(tx, "fanned_out = 1, claimed_until = $1", 0, &fanned).await?;
     // Events whose every subscriber is done (delivered or dead) are published.
     tx.execute_each(
         "update domain_event set published_at = $2 where event_id = $1 and published_at is null \
@@ -320,10 +271,43 @@ pub async fn settle_new(
         2,
         &fanned
             .iter()
-            .flat_map(|id| [*id, Param::from(now.unix_micros())])
+            .flat_map(|id| [Param::from(*id), Param::from(now.unix_micros())])
             .collect::<Vec<_>>(),
     )
     .await?;
+    Ok(())
+}
+
+/// `update domain_event set {assignments} where event_id = <id>` for every id, `$1` in
+/// `assignments` being `value`: one statement over an array on PostgreSQL, one prepared
+/// statement run per id on SQLite.
+async fn update_events(
+    tx: &mut Tx,
+    assignments: &str,
+    value: i64,
+    ids: &[&str],
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if tx.backend() == Backend::Postgres {
+        tx.execute(
+            &format!("update domain_event set {assignments} where event_id = any($2)"),
+            &[value.into(), text_list(ids)],
+        )
+        .await?;
+    } else {
+        let params: Vec<Param<'_>> = ids
+            .iter()
+            .flat_map(|id| [Param::from(value), Param::from(*id)])
+            .collect();
+        tx.execute_each(
+            &format!("update domain_event set {assignments} where event_id = $2"),
+            2,
+            &params,
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -311,8 +311,7 @@ fn rusqlite_free_edit(dir: &std::path::Path) -> bool {
 /// create customers while the server is killed 3 times at random moments and restarted with a
 /// short relay lease; then every customer's creation event must arrive.
 async fn relay_survives_sigkill(db_args: Vec<String>) {
-    use std::collections::{BTreeSet, HashMap};
-    use std::sync::Mutex;
+    use std::collections::BTreeSet;
 
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = db_args;
@@ -330,25 +329,7 @@ async fn relay_survives_sigkill(db_args: Vec<String>) {
         .to_owned();
 
     // The receiver: every delivery's webhook-id, answered after a pause.
-    let received: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let app = {
-        let received = received.clone();
-        axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap| {
-                let received = received.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(15)).await;
-                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
-                    *received.lock().unwrap().entry(id).or_default() += 1;
-                    "ok"
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (hook, received) = webhook_receiver(Duration::from_millis(15)).await;
 
     let mut running = start(&args, dir.path());
     wait_healthy(&mut running).await;
@@ -494,9 +475,6 @@ async fn relay_survives_sigkill_on_postgres() {
 /// servers concurrently; every creation event must arrive once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_deliver_each_event_once() {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
     let url = bursar::testing::fresh_postgres_database().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = bursar(
@@ -517,24 +495,7 @@ async fn two_server_processes_deliver_each_event_once() {
         .unwrap()
         .to_owned();
 
-    let received: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let app = {
-        let received = received.clone();
-        axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap| {
-                let received = received.clone();
-                async move {
-                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
-                    *received.lock().unwrap().entry(id).or_default() += 1;
-                    "ok"
-                }
-            }),
-        )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (hook, received) = webhook_receiver(Duration::ZERO).await;
 
     // Both processes share the data directory's sealing key (as nodes share BURSAR_SECRET_KEY).
     let args = ["--database-url", url.as_str()];
@@ -592,4 +553,32 @@ async fn two_server_processes_deliver_each_event_once() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let _ = terminate_quietly(first);
     let _ = terminate_quietly(second);
+}
+
+/// Deliveries by `webhook-id`, counted by a receiver on loopback.
+type Received = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+/// A webhook receiver answering after `delay` (so kills can land mid-delivery): its URL and
+/// what it received.
+async fn webhook_receiver(delay: Duration) -> (String, Received) {
+    let received: Received = Arc::default();
+    let app = {
+        let received = received.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let received = received.clone();
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    *received.lock().unwrap().entry(id).or_default() += 1;
+                    "ok"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (hook, received)
 }
