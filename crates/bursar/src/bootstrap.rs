@@ -125,6 +125,8 @@ pub async fn seed_demo(db: &Db) -> Result<usize, StoreError> {
                     email: new.email,
                     name: new.name,
                     metadata: new.metadata,
+                    company_id: None,
+                    price_book_id: None,
                     created_at: now,
                     updated_at: now,
                 };

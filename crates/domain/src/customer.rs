@@ -89,6 +89,10 @@ pub struct Customer {
     pub email: Option<Email>,
     pub name: Option<CustomerName>,
     pub metadata: Metadata,
+    /// The company the customer buys for: its agreements price the customer's orders.
+    pub company_id: Option<crate::id::CompanyId>,
+    /// The customer's own price book; overrides the company's.
+    pub price_book_id: Option<crate::id::PriceBookId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -99,6 +103,8 @@ pub struct NewCustomer {
     pub email: Option<Email>,
     pub name: Option<CustomerName>,
     pub metadata: Metadata,
+    pub company_id: Option<crate::id::CompanyId>,
+    pub price_book_id: Option<crate::id::PriceBookId>,
 }
 
 impl NewCustomer {
@@ -111,6 +117,8 @@ impl NewCustomer {
             email: email.map(|e| Email::parse(e, "email")).transpose()?,
             name: name.map(|n| CustomerName::parse(n, "name")).transpose()?,
             metadata: Metadata::parse(metadata.unwrap_or_default())?,
+            company_id: None,
+            price_book_id: None,
         })
     }
 }
@@ -140,6 +148,8 @@ pub struct CustomerUpdate {
     pub email: FieldChange<Email>,
     pub name: FieldChange<CustomerName>,
     pub metadata: BTreeMap<String, Option<String>>,
+    pub company_id: FieldChange<crate::id::CompanyId>,
+    pub price_book_id: FieldChange<crate::id::PriceBookId>,
 }
 
 impl CustomerUpdate {
@@ -163,6 +173,7 @@ impl CustomerUpdate {
             email,
             name,
             metadata: metadata.unwrap_or_default(),
+            ..Self::default()
         })
     }
 
@@ -177,6 +188,8 @@ impl CustomerUpdate {
             email: self.email.apply(current.email.clone()),
             name: self.name.apply(current.name.clone()),
             metadata: current.metadata.merged(self.metadata)?,
+            company_id: self.company_id.apply(current.company_id.clone()),
+            price_book_id: self.price_book_id.apply(current.price_book_id.clone()),
             created_at: current.created_at,
             updated_at: now,
         })
@@ -224,6 +237,8 @@ mod tests {
             email: Some(Email::parse("a@b.co", "email").unwrap()),
             name: Some(CustomerName::parse("Ann", "name").unwrap()),
             metadata: Metadata::default(),
+            company_id: None,
+            price_book_id: None,
             created_at: Timestamp::from_unix_micros(1),
             updated_at: Timestamp::from_unix_micros(1),
         };

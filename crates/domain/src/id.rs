@@ -101,6 +101,17 @@ macro_rules! prefixed_id {
                 value.0
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("`", $prefix, "_` followed by a ULID")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -185,3 +196,54 @@ mod tests {
         assert!(CustomerId::parse("", "id").is_err());
     }
 }
+
+prefixed_id!(
+    /// Something for sale.
+    ProductId,
+    "prod"
+);
+prefixed_id!(
+    /// A price of a product, in one currency, in the default list or a price book.
+    PriceId,
+    "price"
+);
+prefixed_id!(
+    /// A named price list (a market, a channel).
+    PriceBookId,
+    "pb"
+);
+prefixed_id!(
+    /// A business customers belong to.
+    CompanyId,
+    "comp"
+);
+prefixed_id!(
+    /// A company's negotiated prices.
+    AgreementId,
+    "agr"
+);
+prefixed_id!(
+    /// A discount: percent or amount off.
+    CouponId,
+    "coupon"
+);
+prefixed_id!(
+    /// A code customers type to redeem a coupon.
+    PromotionCodeId,
+    "promo"
+);
+prefixed_id!(
+    /// An order.
+    OrderId,
+    "ord"
+);
+prefixed_id!(
+    /// A refund of an order's payment.
+    RefundId,
+    "rf"
+);
+prefixed_id!(
+    /// A payment-provider connection of a workspace (its credentials and webhook secrets).
+    ProviderId,
+    "pp"
+);

@@ -11,8 +11,22 @@ pub const METADATA_KEY_LENGTH_MAX: usize = 40;
 pub const METADATA_VALUE_LENGTH_MAX: usize = 500;
 
 /// Validated metadata. Keys are ordered so the stored JSON is deterministic.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Metadata(BTreeMap<String, String>);
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Object)
+            .additional_properties(Some(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Metadata {}
 
 impl Metadata {
     pub fn parse(entries: BTreeMap<String, String>) -> Result<Self, ValidationError> {

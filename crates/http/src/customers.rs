@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::customer::{Customer, CustomerUpdate, NewCustomer};
+use bursar_domain::customer::{Customer, CustomerUpdate, FieldChange, NewCustomer};
 use bursar_domain::event::NewEvent;
-use bursar_domain::id::CustomerId;
+use bursar_domain::id::{CompanyId, CustomerId, PriceBookId};
 use bursar_domain::page::PageRequest;
 use bursar_store::{customers, Tx};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,10 @@ pub struct CustomerObject {
     pub email: Option<String>,
     pub name: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// The company the customer buys for (`comp_…`).
+    pub company_id: Option<String>,
+    /// The customer's own price book (`pb_…`).
+    pub price_book_id: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -55,6 +59,8 @@ impl From<Customer> for CustomerObject {
             email: c.email.map(|e| e.as_str().to_owned()),
             name: c.name.map(|n| n.as_str().to_owned()),
             metadata: c.metadata.as_map().clone(),
+            company_id: c.company_id.map(String::from),
+            price_book_id: c.price_book_id.map(String::from),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
         }
@@ -70,6 +76,10 @@ pub struct CreateCustomerRequest {
     pub name: Option<String>,
     /// Up to 50 keys of at most 40 characters, values of at most 500.
     pub metadata: Option<BTreeMap<String, String>>,
+    /// A company of this workspace (`comp_…`).
+    pub company_id: Option<String>,
+    /// A price book of this workspace (`pb_…`).
+    pub price_book_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,6 +96,14 @@ pub struct UpdateCustomerRequest {
     /// Keys to set; a key set to `null` or `""` is removed. Other keys are kept.
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
+    /// Absent: unchanged. `null`: cleared.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub company_id: Option<Option<String>>,
+    /// Absent: unchanged. `null`: cleared.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub price_book_id: Option<Option<String>>,
 }
 
 /// Create a customer.
@@ -106,15 +124,31 @@ async fn create_customer(
     request: Mutation<CreateCustomerRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let new = NewCustomer::parse(body.email.as_deref(), body.name.as_deref(), body.metadata)?;
+    let mut new = NewCustomer::parse(body.email.as_deref(), body.name.as_deref(), body.metadata)?;
+    new.company_id = body
+        .company_id
+        .map(|id| CompanyId::parse(&id, "company_id"))
+        .transpose()?;
+    new.price_book_id = body
+        .price_book_id
+        .map(|id| PriceBookId::parse(&id, "price_book_id"))
+        .transpose()?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
+                crate::catalog::check_links(
+                    &mut cx,
+                    new.company_id.as_ref(),
+                    new.price_book_id.as_ref(),
+                )
+                .await?;
                 let customer = Customer {
                     id: CustomerId::new(),
                     email: new.email,
                     name: new.name,
                     metadata: new.metadata,
+                    company_id: new.company_id,
+                    price_book_id: new.price_book_id,
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
@@ -183,17 +217,38 @@ async fn update_customer(
 ) -> Result<Response, ApiError> {
     let id = parse_customer_id(&id)?;
     let body = request.body;
-    let update = CustomerUpdate::parse(
+    let mut update = CustomerUpdate::parse(
         body.email.as_ref().map(|e| e.as_deref()),
         body.name.as_ref().map(|n| n.as_deref()),
         body.metadata,
     )?;
+    update.company_id = match body.company_id {
+        None => FieldChange::Keep,
+        Some(None) => FieldChange::Clear,
+        Some(Some(id)) => FieldChange::Set(CompanyId::parse(&id, "company_id")?),
+    };
+    update.price_book_id = match body.price_book_id {
+        None => FieldChange::Keep,
+        Some(None) => FieldChange::Clear,
+        Some(Some(id)) => FieldChange::Set(PriceBookId::parse(&id, "price_book_id")?),
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let current = customers::get(cx.tx, cx.workspace_id, &id, true)
                     .await?
                     .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
+                let links = (
+                    match &update.company_id {
+                        FieldChange::Set(id) => Some(id.clone()),
+                        _ => None,
+                    },
+                    match &update.price_book_id {
+                        FieldChange::Set(id) => Some(id.clone()),
+                        _ => None,
+                    },
+                );
+                crate::catalog::check_links(&mut cx, links.0.as_ref(), links.1.as_ref()).await?;
                 let updated = update.applied_to(&current, cx.now)?;
                 customers::update(cx.tx, cx.workspace_id, &updated).await?;
                 // As Stripe's `*.updated` events: the object now, and the old values of the
@@ -204,6 +259,12 @@ async fn update_customer(
                 }
                 if current.name != updated.name {
                     previous.insert("name".into(), json!(current.name));
+                }
+                if current.company_id != updated.company_id {
+                    previous.insert("company_id".into(), json!(current.company_id));
+                }
+                if current.price_book_id != updated.price_book_id {
+                    previous.insert("price_book_id".into(), json!(current.price_book_id));
                 }
                 if current.metadata != updated.metadata {
                     previous.insert("metadata".into(), json!(current.metadata));

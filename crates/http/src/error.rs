@@ -36,6 +36,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// For a refused state transition: the object's state now.
+    pub current_state: Option<String>,
 }
 
 /// The JSON body of every error response.
@@ -53,6 +55,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field at fault, when there is one.
     pub param: Option<String>,
+    /// For a refused state transition: the object's state now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<String>,
 }
 
 impl ApiError {
@@ -68,7 +73,15 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            current_state: None,
         }
+    }
+
+    /// 409: the object's current state does not allow the request.
+    pub fn state(code: &'static str, current: &str, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::CONFLICT, ErrorType::StateError, code, message);
+        error.current_state = Some(current.to_owned());
+        error
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -83,6 +96,7 @@ impl ApiError {
             code,
             message: message.into(),
             param,
+            current_state: None,
         }
     }
 
@@ -112,6 +126,7 @@ impl ApiError {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
                 param: self.param.clone(),
+                current_state: self.current_state.clone(),
             },
         }
     }

@@ -5,7 +5,11 @@
 //! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
 //! without appearing in `/openapi.json`.
 
+pub mod catalog;
+pub mod companies;
 pub mod customers;
+pub mod discounts;
+pub mod docs;
 pub mod emails;
 pub mod error;
 pub mod events;
@@ -15,6 +19,7 @@ pub mod ledger;
 pub mod list;
 pub mod mutate;
 pub mod ops;
+pub mod quotes;
 pub mod telemetry;
 pub mod wallet;
 pub mod webhooks;
@@ -80,6 +85,9 @@ pub struct AppState {
     modifiers(&BearerAuth),
     tags(
         (name = "customers", description = "The people and businesses that pay"),
+        (name = "catalog", description = "Products, prices, price books and negotiated price agreements"),
+        (name = "discounts", description = "Coupons and promotion codes"),
+        (name = "orders", description = "Quotes, orders, checkout, refunds"),
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
@@ -110,6 +118,10 @@ impl utoipa::Modify for BearerAuth {
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
+        .merge(catalog::router())
+        .merge(companies::router())
+        .merge(discounts::router())
+        .merge(quotes::router())
         .merge(events::router())
         .merge(emails::router())
         .merge(ledger::router())

@@ -1,14 +1,15 @@
 //! Customers, always read and written within one workspace.
 
 use bursar_domain::customer::{Customer, CustomerName, Email};
-use bursar_domain::id::{CustomerId, WorkspaceId};
+use bursar_domain::id::{CompanyId, CustomerId, PriceBookId, WorkspaceId};
 use bursar_domain::metadata::Metadata;
 use bursar_domain::page::{Cursor, Page, PageRequest};
 use bursar_domain::time::Timestamp;
 
 use crate::{params, Backend, Row, StoreError, Tx, Value};
 
-const COLUMNS: &str = "customer_id, email, name, metadata, created_at, updated_at";
+const COLUMNS: &str =
+    "customer_id, email, name, metadata, company_id, price_book_id, created_at, updated_at";
 
 fn from_row(row: &Row) -> Result<Customer, StoreError> {
     Ok(Customer {
@@ -16,6 +17,10 @@ fn from_row(row: &Row) -> Result<Customer, StoreError> {
         email: row.opt_text("email")?.map(Email::from_trusted),
         name: row.opt_text("name")?.map(CustomerName::from_trusted),
         metadata: Metadata::from_stored_json(&row.text("metadata")?),
+        company_id: row.opt_text("company_id")?.map(CompanyId::from_trusted),
+        price_book_id: row
+            .opt_text("price_book_id")?
+            .map(PriceBookId::from_trusted),
         created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
         updated_at: Timestamp::from_unix_micros(row.i64("updated_at")?),
     })
@@ -28,7 +33,7 @@ pub async fn insert(
 ) -> Result<(), StoreError> {
     tx.execute(
         "insert into customer (workspace_id, customer_id, email, name, metadata, created_at, \
-         updated_at) values ($1, $2, $3, $4, $5, $6, $7)",
+         updated_at, company_id, price_book_id) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         params![
             workspace_id.as_str(),
             customer.id.as_str(),
@@ -37,6 +42,8 @@ pub async fn insert(
             customer.metadata.to_json(),
             customer.created_at.unix_micros(),
             customer.updated_at.unix_micros(),
+            customer.company_id.as_ref().map(CompanyId::as_str),
+            customer.price_book_id.as_ref().map(PriceBookId::as_str),
         ],
     )
     .await?;
@@ -72,8 +79,8 @@ pub async fn update(
 ) -> Result<(), StoreError> {
     let changed = tx
         .execute(
-            "update customer set email = $1, name = $2, metadata = $3, updated_at = $4 \
-             where workspace_id = $5 and customer_id = $6",
+            "update customer set email = $1, name = $2, metadata = $3, updated_at = $4, \
+             company_id = $7, price_book_id = $8 where workspace_id = $5 and customer_id = $6",
             params![
                 customer.email.as_ref().map(Email::as_str),
                 customer.name.as_ref().map(CustomerName::as_str),
@@ -81,6 +88,8 @@ pub async fn update(
                 customer.updated_at.unix_micros(),
                 workspace_id.as_str(),
                 customer.id.as_str(),
+                customer.company_id.as_ref().map(CompanyId::as_str),
+                customer.price_book_id.as_ref().map(PriceBookId::as_str),
             ],
         )
         .await?;

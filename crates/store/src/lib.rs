@@ -20,6 +20,7 @@
 mod account_cache;
 pub mod api_keys;
 pub mod audit;
+pub mod commerce;
 pub mod customers;
 pub mod emails;
 pub mod events;

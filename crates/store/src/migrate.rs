@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_email.sql"),
         postgres: include_str!("../migrations/postgres/0007_email.sql"),
     },
+    Migration {
+        version: 8,
+        name: "commerce",
+        sqlite: include_str!("../migrations/sqlite/0008_commerce.sql"),
+        postgres: include_str!("../migrations/postgres/0008_commerce.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -1,0 +1,535 @@
+//! The catalog: `/v1/products`, `/v1/prices`, `/v1/price_books`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::commerce::*;
+use bursar_domain::event::NewEvent;
+use bursar_domain::id::*;
+use bursar_domain::metadata::Metadata;
+use bursar_domain::money::{parse_positive_amount, Currency};
+use bursar_domain::ValidationError;
+use bursar_store::commerce::{self, PRICE, PRICE_BOOK, PRODUCT};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::docs;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::mutate::Context;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(create_price, list_prices))
+        .routes(routes!(get_price, update_price))
+        .routes(routes!(create_price_book, list_price_books))
+        .routes(routes!(get_price_book))
+}
+
+/// Checks that the company and price book a customer or company links to exist.
+pub async fn check_links(
+    cx: &mut Context<'_>,
+    company: Option<&CompanyId>,
+    price_book: Option<&PriceBookId>,
+) -> Result<(), ApiError> {
+    if let Some(id) = company {
+        docs::get_in::<Company>(cx, commerce::COMPANY, "company", id.as_str(), "company_id")
+            .await?;
+    }
+    if let Some(id) = price_book {
+        docs::get_in::<PriceBook>(cx, PRICE_BOOK, "price_book", id.as_str(), "price_book_id")
+            .await?;
+    }
+    Ok(())
+}
+
+fn optional_text(
+    value: Option<String>,
+    param: &str,
+    max: usize,
+) -> Result<Option<String>, ValidationError> {
+    value.map(|v| parse_text(&v, param, max)).transpose()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProductRequest {
+    #[schema(example = "Pro plugin licence")]
+    pub name: String,
+    pub kind: ProductKind,
+    pub description: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProductRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `archived` stops new quotes and orders; `active` sells it again.
+    pub status: Option<CatalogStatus>,
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+fn emit_of(
+    event_type: &'static str,
+    aggregate: &'static str,
+    id: &str,
+    object: serde_json::Value,
+) -> NewEvent {
+    NewEvent::new(event_type, aggregate, id, json!({ "object": object }))
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/v1/products", tag = "catalog", request_body = CreateProductRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    responses((status = 200, body = Product), (status = 400, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreateProductRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let name = parse_text(&body.name, "name", 250)?;
+    let description = optional_text(body.description, "description", 5000)?;
+    let metadata = Metadata::parse(body.metadata.unwrap_or_default())?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let product = Product {
+                    id: ProductId::new(),
+                    object: "product".into(),
+                    name,
+                    kind: body.kind,
+                    status: CatalogStatus::Active,
+                    description,
+                    metadata,
+                    created_at: cx.now,
+                    updated_at: cx.now,
+                };
+                commerce::insert(
+                    cx.tx,
+                    PRODUCT,
+                    cx.workspace_id,
+                    product.id.as_str(),
+                    &product,
+                    &[],
+                )
+                .await?;
+                cx.emit(emit_of(
+                    "product.created",
+                    "product",
+                    product.id.as_str(),
+                    json!(product),
+                ))
+                .await?;
+                Ok((StatusCode::OK, product))
+            })
+        })
+        .await
+}
+
+/// Retrieve a product.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog",
+    params(("id" = String, Path)), responses((status = 200, body = Product), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn get_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, PRODUCT, "product", id).await?,
+    ))
+}
+
+/// Update a product: name, description, status (archive), metadata.
+#[utoipa::path(post, path = "/v1/products/{id}", tag = "catalog", request_body = UpdateProductRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Product), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn update_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<UpdateProductRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let name = optional_text(body.name, "name", 250)?;
+    let description = optional_text(body.description, "description", 5000)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let current: Product = docs::get_in(&mut cx, PRODUCT, "product", &id, "id").await?;
+                let mut product = current.clone();
+                if let Some(name) = name {
+                    product.name = name;
+                }
+                if description.is_some() {
+                    product.description = description;
+                }
+                if let Some(status) = body.status {
+                    product.status = status;
+                }
+                if let Some(changes) = body.metadata {
+                    product.metadata = product.metadata.merged(changes)?;
+                }
+                product.updated_at = cx.now;
+                commerce::save(cx.tx, PRODUCT, cx.workspace_id, &id, &product, &[]).await?;
+                cx.emit(NewEvent::new(
+                    "product.updated",
+                    "product",
+                    id.as_str(),
+                    json!({ "object": product, "previous_attributes": current }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, product))
+            })
+        })
+        .await
+}
+
+/// List products, newest first.
+#[utoipa::path(get, path = "/v1/products", tag = "catalog",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<Product>)), security(("api_key" = [])))]
+async fn list_products(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Product>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            PRODUCT,
+            "/v1/products",
+            "prod_",
+            None,
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePriceRequest {
+    pub product_id: String,
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Minor units per unit; 0 for free.
+    pub unit_amount: i64,
+    /// `one_time` (default) or `recurring`.
+    #[serde(rename = "type")]
+    pub price_type: Option<PriceType>,
+    /// Required for `recurring`.
+    pub recurring: Option<RecurringRequest>,
+    /// Default `exclusive`.
+    pub tax_behavior: Option<TaxBehavior>,
+    /// Puts the price in a price book instead of the product's default prices.
+    pub price_book_id: Option<String>,
+    pub nickname: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringRequest {
+    pub interval: Interval,
+    /// Default 1; at most 3 years in total.
+    pub interval_count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePriceRequest {
+    /// Prices never change amount (a new price replaces an old one); they are deactivated.
+    pub active: Option<bool>,
+    pub nickname: Option<String>,
+}
+
+fn parse_recurring(
+    price_type: PriceType,
+    recurring: Option<RecurringRequest>,
+) -> Result<Option<Recurring>, ValidationError> {
+    match (price_type, recurring) {
+        (PriceType::OneTime, None) => Ok(None),
+        (PriceType::OneTime, Some(_)) => Err(ValidationError::invalid(
+            "recurring",
+            "recurring is only for prices of type recurring.",
+        )),
+        (PriceType::Recurring, None) => Err(ValidationError::missing("recurring")),
+        (PriceType::Recurring, Some(r)) => {
+            let count = r.interval_count.unwrap_or(1);
+            let max = match r.interval {
+                Interval::Day => 1095,
+                Interval::Week => 156,
+                Interval::Month => 36,
+                Interval::Year => 3,
+            };
+            if count == 0 || count > max {
+                return Err(ValidationError::invalid(
+                    "recurring[interval_count]",
+                    format!("interval_count must be between 1 and {max} for this interval."),
+                ));
+            }
+            Ok(Some(Recurring {
+                interval: r.interval,
+                interval_count: count,
+            }))
+        }
+    }
+}
+
+/// Create a price of a product, in one currency; in a price book or as a default price.
+#[utoipa::path(post, path = "/v1/prices", tag = "catalog", request_body = CreatePriceRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Price), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_price(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreatePriceRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let product_id = ProductId::parse(&body.product_id, "product_id")?;
+    let currency = Currency::parse(&body.currency, "currency")?;
+    if body.unit_amount < 0 {
+        return Err(
+            ValidationError::invalid("unit_amount", "unit_amount must not be negative.").into(),
+        );
+    }
+    let price_type = body.price_type.unwrap_or(PriceType::OneTime);
+    let recurring = parse_recurring(price_type, body.recurring)?;
+    let book = body
+        .price_book_id
+        .map(|id| PriceBookId::parse(&id, "price_book_id"))
+        .transpose()?;
+    let nickname = optional_text(body.nickname, "nickname", 250)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let product: Product = docs::get_in(
+                    &mut cx,
+                    PRODUCT,
+                    "product",
+                    product_id.as_str(),
+                    "product_id",
+                )
+                .await?;
+                check_links(&mut cx, None, book.as_ref()).await?;
+                let price = Price {
+                    id: PriceId::new(),
+                    object: "price".into(),
+                    product_id: product.id,
+                    price_book_id: book,
+                    currency,
+                    unit_amount: body.unit_amount,
+                    price_type,
+                    recurring,
+                    tax_behavior: body.tax_behavior.unwrap_or(TaxBehavior::Exclusive),
+                    active: true,
+                    nickname,
+                    created_at: cx.now,
+                };
+                commerce::insert(
+                    cx.tx,
+                    PRICE,
+                    cx.workspace_id,
+                    price.id.as_str(),
+                    &price,
+                    &[("product_id", price.product_id.as_str().into())],
+                )
+                .await?;
+                cx.emit(emit_of(
+                    "price.created",
+                    "price",
+                    price.id.as_str(),
+                    json!(price),
+                ))
+                .await?;
+                Ok((StatusCode::OK, price))
+            })
+        })
+        .await
+}
+
+/// Retrieve a price.
+#[utoipa::path(get, path = "/v1/prices/{id}", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = Price), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_price(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Price>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, PRICE, "price", id).await?,
+    ))
+}
+
+/// Deactivate (or reactivate) a price, or rename it.
+#[utoipa::path(post, path = "/v1/prices/{id}", tag = "catalog", request_body = UpdatePriceRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Price), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn update_price(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<UpdatePriceRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let nickname = optional_text(body.nickname, "nickname", 250)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let current: Price = docs::get_in(&mut cx, PRICE, "price", &id, "id").await?;
+                let mut price = current.clone();
+                if let Some(active) = body.active {
+                    price.active = active;
+                }
+                if nickname.is_some() {
+                    price.nickname = nickname;
+                }
+                commerce::save(cx.tx, PRICE, cx.workspace_id, &id, &price, &[]).await?;
+                cx.emit(NewEvent::new(
+                    "price.updated",
+                    "price",
+                    id.as_str(),
+                    json!({ "object": price, "previous_attributes": current }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, price))
+            })
+        })
+        .await
+}
+
+/// List prices, newest first; `product_id` selects one product's.
+#[utoipa::path(get, path = "/v1/prices", tag = "catalog",
+    params(("product_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<Price>)), security(("api_key" = [])))]
+async fn list_prices(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Price>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            PRICE,
+            "/v1/prices",
+            "price_",
+            Some(("product_id", "product_id")),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePriceBookRequest {
+    #[schema(example = "EU resellers")]
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// Create a price book: a named price list (a market, a channel). Prices join it with
+/// `price_book_id`; customers and companies are priced from it with theirs.
+#[utoipa::path(post, path = "/v1/price_books", tag = "catalog", request_body = CreatePriceBookRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PriceBook), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+async fn create_price_book(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreatePriceBookRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let name = parse_text(&body.name, "name", 250)?;
+    let description = optional_text(body.description, "description", 5000)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let book = PriceBook {
+                    id: PriceBookId::new(),
+                    object: "price_book".into(),
+                    name,
+                    description,
+                    status: CatalogStatus::Active,
+                    created_at: cx.now,
+                };
+                commerce::insert(
+                    cx.tx,
+                    PRICE_BOOK,
+                    cx.workspace_id,
+                    book.id.as_str(),
+                    &book,
+                    &[],
+                )
+                .await?;
+                cx.emit(emit_of(
+                    "price_book.created",
+                    "price_book",
+                    book.id.as_str(),
+                    json!(book),
+                ))
+                .await?;
+                Ok((StatusCode::OK, book))
+            })
+        })
+        .await
+}
+
+/// Retrieve a price book.
+#[utoipa::path(get, path = "/v1/price_books/{id}", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = PriceBook), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_price_book(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PriceBook>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, PRICE_BOOK, "price_book", id).await?,
+    ))
+}
+
+/// List price books, newest first.
+#[utoipa::path(get, path = "/v1/price_books", tag = "catalog",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<PriceBook>)), security(("api_key" = [])))]
+async fn list_price_books(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<PriceBook>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            PRICE_BOOK,
+            "/v1/price_books",
+            "pb_",
+            None,
+        )
+        .await?,
+    ))
+}
+
+/// Reads an amount that must be positive, naming the field.
+pub fn positive(value: i64, param: &str) -> Result<i64, ApiError> {
+    Ok(parse_positive_amount(value, param)?)
+}

@@ -1,0 +1,446 @@
+//! `/v1/coupons` and `/v1/promotion_codes`: discounts and the codes that redeem them.
+//!
+//! Redemptions are counted in the checkout's transaction by a conditional update (see
+//! `bursar_store::commerce::redeem`), so a code limited to N redemptions is redeemed at most N
+//! times however many checkouts race for it; an expired or canceled checkout gives its
+//! redemption back.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::commerce::*;
+use bursar_domain::event::NewEvent;
+use bursar_domain::id::*;
+use bursar_domain::money::Currency;
+use bursar_domain::time::Timestamp;
+use bursar_domain::ValidationError;
+use bursar_store::commerce::{self, COUPON, PROMOTION_CODE};
+use bursar_store::Tx;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::docs;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_coupon, list_coupons))
+        .routes(routes!(get_coupon))
+        .routes(routes!(create_promotion_code, list_promotion_codes))
+        .routes(routes!(get_promotion_code, update_promotion_code))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCouponRequest {
+    pub name: Option<String>,
+    /// Whole percent, 1 to 100.
+    pub percent_off: Option<i64>,
+    /// Minor units; requires `currency`.
+    pub amount_off: Option<i64>,
+    pub currency: Option<String>,
+    /// Default `once`.
+    pub duration: Option<CouponDuration>,
+    /// Required for `repeating`.
+    pub duration_in_months: Option<i64>,
+    /// Product ids (`prod_…`) the coupon is limited to.
+    pub applies_to: Option<Vec<String>>,
+    /// RFC 3339.
+    pub redeem_by: Option<String>,
+    pub max_redemptions: Option<i64>,
+}
+
+fn parse_limit(value: Option<i64>, param: &str) -> Result<Option<i64>, ValidationError> {
+    match value {
+        Some(n) if n < 1 => Err(ValidationError::invalid(
+            param,
+            format!("{param} must be at least 1."),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn parse_time(value: Option<String>, param: &str) -> Result<Option<Timestamp>, ValidationError> {
+    value
+        .map(|v| {
+            Timestamp::parse_rfc3339(&v).ok_or_else(|| {
+                ValidationError::invalid(param, format!("'{v}' is not an RFC 3339 timestamp."))
+            })
+        })
+        .transpose()
+}
+
+/// Create a coupon: percent or amount off, once, repeating or forever.
+#[utoipa::path(post, path = "/v1/coupons", tag = "discounts", request_body = CreateCouponRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Coupon), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+async fn create_coupon(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreateCouponRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let name = body.name.map(|n| parse_text(&n, "name", 250)).transpose()?;
+    let currency = body
+        .currency
+        .map(|c| Currency::parse(&c, "currency"))
+        .transpose()?;
+    match (body.percent_off, body.amount_off) {
+        (Some(p), None) if (1..=100).contains(&p) => {}
+        (Some(_), None) => {
+            return Err(
+                ValidationError::invalid("percent_off", "percent_off must be 1 to 100.").into(),
+            )
+        }
+        (None, Some(a)) if a > 0 => {
+            if currency.is_none() {
+                return Err(ValidationError::missing("currency").into());
+            }
+        }
+        (None, Some(_)) => {
+            return Err(
+                ValidationError::invalid("amount_off", "amount_off must be positive.").into(),
+            )
+        }
+        _ => {
+            return Err(ValidationError::invalid(
+                "percent_off",
+                "Give exactly one of percent_off and amount_off.",
+            )
+            .into())
+        }
+    }
+    let duration = body.duration.unwrap_or(CouponDuration::Once);
+    let months = match (duration, body.duration_in_months) {
+        (CouponDuration::Repeating, Some(m)) if (1..=120).contains(&m) => Some(m),
+        (CouponDuration::Repeating, _) => {
+            return Err(ValidationError::invalid(
+                "duration_in_months",
+                "repeating coupons need 1 to 120 months.",
+            )
+            .into())
+        }
+        (_, Some(_)) => {
+            return Err(ValidationError::invalid(
+                "duration_in_months",
+                "Only repeating coupons have duration_in_months.",
+            )
+            .into())
+        }
+        (_, None) => None,
+    };
+    let applies_to = body
+        .applies_to
+        .map(|ids| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| ProductId::parse(id, &format!("applies_to[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let redeem_by = parse_time(body.redeem_by, "redeem_by")?;
+    let max_redemptions = parse_limit(body.max_redemptions, "max_redemptions")?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                for (i, product) in applies_to.iter().flatten().enumerate() {
+                    docs::get_in::<Product>(
+                        &mut cx,
+                        commerce::PRODUCT,
+                        "product",
+                        product.as_str(),
+                        &format!("applies_to[{i}]"),
+                    )
+                    .await?;
+                }
+                let coupon = Coupon {
+                    id: CouponId::new(),
+                    object: "coupon".into(),
+                    name,
+                    percent_off: body.percent_off,
+                    amount_off: body.amount_off,
+                    currency,
+                    duration,
+                    duration_in_months: months,
+                    applies_to,
+                    redeem_by,
+                    max_redemptions,
+                    times_redeemed: 0,
+                    created_at: cx.now,
+                };
+                commerce::insert(
+                    cx.tx,
+                    COUPON,
+                    cx.workspace_id,
+                    coupon.id.as_str(),
+                    &coupon,
+                    &[("times_redeemed", 0i64.into())],
+                )
+                .await?;
+                cx.emit(NewEvent::new(
+                    "coupon.created",
+                    "coupon",
+                    coupon.id.as_str(),
+                    json!({ "object": coupon }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, coupon))
+            })
+        })
+        .await
+}
+
+/// The coupon with its authoritative redemption count.
+pub async fn load_coupon(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<Option<Coupon>, ApiError> {
+    let Some(mut coupon) = commerce::get::<Coupon>(tx, COUPON, workspace_id, id, false).await?
+    else {
+        return Ok(None);
+    };
+    coupon.times_redeemed = commerce::times_redeemed(tx, COUPON, workspace_id, id).await?;
+    Ok(Some(coupon))
+}
+
+/// The promotion code with its authoritative redemption count.
+pub async fn load_promotion_code(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<Option<PromotionCode>, ApiError> {
+    let Some(mut code) =
+        commerce::get::<PromotionCode>(tx, PROMOTION_CODE, workspace_id, id, false).await?
+    else {
+        return Ok(None);
+    };
+    code.times_redeemed = commerce::times_redeemed(tx, PROMOTION_CODE, workspace_id, id).await?;
+    Ok(Some(code))
+}
+
+/// Retrieve a coupon.
+#[utoipa::path(get, path = "/v1/coupons/{id}", tag = "discounts", params(("id" = String, Path)),
+    responses((status = 200, body = Coupon), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_coupon(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Coupon>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    let coupon = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { load_coupon(tx, &workspace_id, &lookup).await })
+        })
+        .await?;
+    coupon
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("coupon", &id))
+}
+
+/// List coupons, newest first.
+#[utoipa::path(get, path = "/v1/coupons", tag = "discounts",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<Coupon>)), security(("api_key" = [])))]
+async fn list_coupons(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Coupon>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            COUPON,
+            "/v1/coupons",
+            "coupon_",
+            None,
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromotionCodeRequest {
+    pub coupon_id: String,
+    /// 3 to 40 letters, digits, `-` or `_`; case-insensitive.
+    #[schema(example = "LAUNCH25")]
+    pub code: String,
+    pub max_redemptions: Option<i64>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePromotionCodeRequest {
+    pub active: Option<bool>,
+}
+
+/// Create a promotion code for a coupon.
+#[utoipa::path(post, path = "/v1/promotion_codes", tag = "discounts", request_body = CreatePromotionCodeRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PromotionCode), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_promotion_code(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreatePromotionCodeRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let coupon_id = CouponId::parse(&body.coupon_id, "coupon_id")?;
+    let code = body.code.trim().to_ascii_uppercase();
+    if !(3..=40).contains(&code.len())
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ValidationError::invalid(
+            "code",
+            "code must be 3 to 40 letters, digits, '-' or '_'.",
+        )
+        .into());
+    }
+    let max_redemptions = parse_limit(body.max_redemptions, "max_redemptions")?;
+    let expires_at = parse_time(body.expires_at, "expires_at")?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                docs::get_in::<Coupon>(&mut cx, COUPON, "coupon", coupon_id.as_str(), "coupon_id")
+                    .await?;
+                if commerce::promotion_code_id(cx.tx, cx.workspace_id, &code)
+                    .await?
+                    .is_some()
+                {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        crate::error::ErrorType::InvalidRequestError,
+                        "promotion_code_exists",
+                        format!("A promotion code '{code}' already exists."),
+                    )
+                    .with_param("code"));
+                }
+                let promotion = PromotionCode {
+                    id: PromotionCodeId::new(),
+                    object: "promotion_code".into(),
+                    code,
+                    coupon_id,
+                    active: true,
+                    max_redemptions,
+                    times_redeemed: 0,
+                    expires_at,
+                    created_at: cx.now,
+                };
+                commerce::insert(
+                    cx.tx,
+                    PROMOTION_CODE,
+                    cx.workspace_id,
+                    promotion.id.as_str(),
+                    &promotion,
+                    &[
+                        ("code", promotion.code.as_str().into()),
+                        ("times_redeemed", 0i64.into()),
+                    ],
+                )
+                .await?;
+                cx.emit(NewEvent::new(
+                    "promotion_code.created",
+                    "promotion_code",
+                    promotion.id.as_str(),
+                    json!({ "object": promotion }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, promotion))
+            })
+        })
+        .await
+}
+
+/// Retrieve a promotion code.
+#[utoipa::path(get, path = "/v1/promotion_codes/{id}", tag = "discounts", params(("id" = String, Path)),
+    responses((status = 200, body = PromotionCode), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_promotion_code(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PromotionCode>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    let code = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { load_promotion_code(tx, &workspace_id, &lookup).await })
+        })
+        .await?;
+    code.map(Json)
+        .ok_or_else(|| ApiError::not_found("promotion_code", &id))
+}
+
+/// Deactivate or reactivate a promotion code.
+#[utoipa::path(post, path = "/v1/promotion_codes/{id}", tag = "discounts", request_body = UpdatePromotionCodeRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PromotionCode), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn update_promotion_code(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<UpdatePromotionCodeRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let mut promotion = load_promotion_code(cx.tx, cx.workspace_id, &id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("promotion_code", &id))?;
+                if let Some(active) = body.active {
+                    promotion.active = active;
+                }
+                commerce::save(cx.tx, PROMOTION_CODE, cx.workspace_id, &id, &promotion, &[])
+                    .await?;
+                cx.emit(NewEvent::new(
+                    "promotion_code.updated",
+                    "promotion_code",
+                    id.as_str(),
+                    json!({ "object": promotion }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, promotion))
+            })
+        })
+        .await
+}
+
+/// List promotion codes, newest first.
+#[utoipa::path(get, path = "/v1/promotion_codes", tag = "discounts",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<PromotionCode>)), security(("api_key" = [])))]
+async fn list_promotion_codes(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<PromotionCode>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            PROMOTION_CODE,
+            "/v1/promotion_codes",
+            "promo_",
+            None,
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,83 @@
+//! Reading stored commerce documents from handlers: one way to get one, one way to list them.
+
+use bursar_domain::page::PageRequest;
+use bursar_domain::ValidationError;
+use bursar_store::commerce::{self, Table};
+use bursar_store::{Tx, Value};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::extract::{Principal, QueryParams};
+use crate::list::{page_params, ListResponse};
+use crate::mutate::Context;
+use crate::AppState;
+
+/// A document of the caller's workspace, or 404 naming `resource`.
+pub async fn get<T: DeserializeOwned + Send + 'static>(
+    state: &AppState,
+    principal: &Principal,
+    table: Table,
+    resource: &'static str,
+    id: String,
+) -> Result<T, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(
+                async move { commerce::get::<T>(tx, table, &workspace_id, &lookup, false).await },
+            )
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(resource, &id))
+}
+
+/// A document inside a mutation (locked on PostgreSQL), or 404 naming `resource` and `param`.
+pub async fn get_in<T: DeserializeOwned>(
+    cx: &mut Context<'_>,
+    table: Table,
+    resource: &'static str,
+    id: &str,
+    param: &str,
+) -> Result<T, ApiError> {
+    commerce::get::<T>(cx.tx, table, cx.workspace_id, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found(resource, id).with_param(param))
+}
+
+/// One page of documents, newest first; `filter` names an optional query parameter that
+/// selects by a column.
+pub async fn list<T: DeserializeOwned + Send + 'static>(
+    state: &AppState,
+    principal: &Principal,
+    query: &QueryParams,
+    table: Table,
+    url: &'static str,
+    id_prefix: &'static str,
+    filter: Option<(&'static str, &'static str)>,
+) -> Result<ListResponse<T>, ApiError> {
+    let extra: Vec<&str> = filter.iter().map(|(param, _)| *param).collect();
+    let page: PageRequest = page_params(query, &extra, |value, param| {
+        if value.starts_with(id_prefix) && value.len() < 80 {
+            Ok(value.to_owned())
+        } else {
+            Err(ValidationError::invalid(
+                param,
+                format!("Invalid id '{value}': expected an id starting with '{id_prefix}'."),
+            ))
+        }
+    })?;
+    let condition = filter
+        .and_then(|(param, column)| query.text(param).map(|value| (column, Value::from(value))));
+    let workspace_id = principal.workspace_id.clone();
+    let page = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                commerce::list::<T>(tx, table, &workspace_id, &page, condition).await
+            })
+        })
+        .await?;
+    Ok(ListResponse::new(url, page, |object| object))
+}

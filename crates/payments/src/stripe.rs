@@ -1,0 +1,837 @@
+//! The Stripe adapter.
+//!
+//! [`StripeAdapter`] is pure: it builds [`ProviderRequest`]s in Stripe's form encoding and reads
+//! Stripe's JSON answers; [`parse_event`] reads a webhook event. [`StripeProvider`] joins it to the
+//! shared [`HttpExecutor`] behind [`PaymentProvider`]. Requests pin [`API_VERSION`], so response
+//! shapes do not change under us when the account's default version moves.
+//!
+//! Bursar's ids travel in Stripe metadata (`bursar_order_id` on the session *and* on its payment
+//! intent, `bursar_refund_id` on refunds), so every webhook names what it concerns without a
+//! lookup.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Value};
+
+use crate::executor::{mask_secrets, HttpExecutor, Method, ProviderRequest, ProviderResponse};
+use crate::{
+    signature, CheckoutRequest, CheckoutSession, Headers, PaymentEvent, PaymentEventKind,
+    PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult,
+    RefundStatus, WebhookError,
+};
+
+/// The API version every request pins (`Stripe-Version`), and the one [`event_json`] stamps.
+pub const API_VERSION: &str = "2024-06-20";
+
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+
+/// This provider's name in logs, metrics and [`PaymentProvider::kind`].
+pub const KIND: &str = "stripe";
+
+/// Metadata key naming the Bursar order on sessions and payment intents.
+pub const ORDER_ID_KEY: &str = "bursar_order_id";
+
+/// Metadata key naming the Bursar refund on refunds.
+pub const REFUND_ID_KEY: &str = "bursar_refund_id";
+
+/// The refund reasons Stripe accepts; any other reason is Bursar's own and is not sent.
+pub const REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct StripeConfig {
+    /// `sk_…` or `rk_…`.
+    pub secret_key: String,
+    /// [`DEFAULT_API_BASE`] in production; tests point it at a local fake.
+    pub api_base: String,
+}
+
+impl StripeConfig {
+    pub fn new(secret_key: impl Into<String>) -> Self {
+        Self {
+            secret_key: secret_key.into(),
+            api_base: DEFAULT_API_BASE.to_owned(),
+        }
+    }
+}
+
+/// Never prints the key.
+impl fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("secret_key", &mask_secrets(&self.secret_key))
+            .field("api_base", &self.api_base)
+            .finish()
+    }
+}
+
+/// Builds Stripe requests and reads Stripe responses; no I/O.
+#[derive(Debug, Clone)]
+pub struct StripeAdapter {
+    config: StripeConfig,
+}
+
+impl StripeAdapter {
+    pub fn new(config: StripeConfig) -> Self {
+        Self { config }
+    }
+
+    pub fn config(&self) -> &StripeConfig {
+        &self.config
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.api_base.trim_end_matches('/'))
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "Authorization".to_owned(),
+                format!("Bearer {}", self.config.secret_key),
+            ),
+            ("Stripe-Version".to_owned(), API_VERSION.to_owned()),
+        ]
+    }
+
+    /// `POST /v1/checkout/sessions`, one `price_data` line item per Bursar line.
+    ///
+    /// `customer` wins over `customer_email` when both are known: Stripe refuses the pair. Extra
+    /// metadata goes on the session and on its payment intent, after `bursar_order_id`, which an
+    /// extra key of the same name cannot override.
+    pub fn checkout_request(&self, request: &CheckoutRequest) -> ProviderRequest {
+        let currency = request.currency.to_ascii_lowercase();
+        let mut form: Vec<(String, String)> = vec![("mode".into(), "payment".into())];
+        for (i, line) in request.lines.iter().enumerate() {
+            let item = format!("line_items[{i}]");
+            form.push((format!("{item}[price_data][currency]"), currency.clone()));
+            form.push((
+                format!("{item}[price_data][product_data][name]"),
+                line.name.clone(),
+            ));
+            form.push((
+                format!("{item}[price_data][unit_amount]"),
+                line.unit_amount.to_string(),
+            ));
+            form.push((format!("{item}[quantity]"), line.quantity.to_string()));
+        }
+        form.push(("success_url".into(), request.success_url.clone()));
+        form.push(("cancel_url".into(), request.cancel_url.clone()));
+        form.push(("expires_at".into(), request.expires_at.to_string()));
+        form.push(("client_reference_id".into(), request.order_id.clone()));
+        if let Some(customer) = &request.provider_customer {
+            form.push(("customer".into(), customer.clone()));
+        } else if let Some(email) = &request.customer_email {
+            form.push(("customer_email".into(), email.clone()));
+        }
+        for prefix in ["metadata", "payment_intent_data[metadata]"] {
+            form.push((
+                format!("{prefix}[{ORDER_ID_KEY}]"),
+                request.order_id.clone(),
+            ));
+            for (key, value) in &request.metadata {
+                if key != ORDER_ID_KEY {
+                    form.push((format!("{prefix}[{key}]"), value.clone()));
+                }
+            }
+        }
+        ProviderRequest {
+            operation: "checkout.create",
+            method: Method::POST,
+            url: self.url("/v1/checkout/sessions"),
+            headers: self.headers(),
+            form: Some(form),
+            idempotency_key: Some(format!("bursar-checkout-{}", request.attempt_id)),
+        }
+    }
+
+    /// Reads a `checkout.session`. A session without a `url` (an embedded-mode session) is a bad
+    /// response: Bursar only redirects to hosted pages.
+    pub fn parse_checkout(
+        &self,
+        response: &ProviderResponse,
+    ) -> Result<CheckoutSession, ProviderError> {
+        let object = read_object(response, "checkout.session")?;
+        Ok(CheckoutSession {
+            id: required_str(&object, "id").map_err(ProviderError::BadResponse)?,
+            url: required_str(&object, "url").map_err(ProviderError::BadResponse)?,
+            payment_id: id_of(&object, "payment_intent"),
+            expires_at: required_i64(&object, "expires_at").map_err(ProviderError::BadResponse)?,
+        })
+    }
+
+    /// `POST /v1/refunds` against the payment intent. Bursar's own reasons are not among Stripe's
+    /// three and are left out (Stripe would refuse the call).
+    pub fn refund_request(&self, request: &RefundRequest) -> ProviderRequest {
+        let mut form: Vec<(String, String)> = vec![
+            ("payment_intent".into(), request.payment_id.clone()),
+            ("amount".into(), request.amount.to_string()),
+        ];
+        if let Some(reason) = request
+            .reason
+            .as_deref()
+            .filter(|r| REFUND_REASONS.contains(r))
+        {
+            form.push(("reason".into(), reason.to_owned()));
+        }
+        form.push((
+            format!("metadata[{REFUND_ID_KEY}]"),
+            request.refund_id.clone(),
+        ));
+        for (key, value) in &request.metadata {
+            if key != REFUND_ID_KEY {
+                form.push((format!("metadata[{key}]"), value.clone()));
+            }
+        }
+        ProviderRequest {
+            operation: "refund.create",
+            method: Method::POST,
+            url: self.url("/v1/refunds"),
+            headers: self.headers(),
+            form: Some(form),
+            idempotency_key: Some(format!("bursar-refund-{}", request.refund_id)),
+        }
+    }
+
+    /// Reads a `refund`.
+    pub fn parse_refund(&self, response: &ProviderResponse) -> Result<RefundResult, ProviderError> {
+        let object = read_object(response, "refund")?;
+        Ok(RefundResult {
+            id: required_str(&object, "id").map_err(ProviderError::BadResponse)?,
+            status: refund_status(str_of(&object, "status")),
+            amount: required_i64(&object, "amount").map_err(ProviderError::BadResponse)?,
+        })
+    }
+
+    /// `GET /v1/payment_intents/{id}`; the id is percent-encoded so it stays one path segment.
+    pub fn payment_request(&self, payment_id: &str) -> ProviderRequest {
+        ProviderRequest {
+            operation: "payment.retrieve",
+            method: Method::GET,
+            url: self.url(&format!(
+                "/v1/payment_intents/{}",
+                encode_path_segment(payment_id)
+            )),
+            headers: self.headers(),
+            form: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// Reads a `payment_intent`. See [`payment_status`] for the status mapping.
+    pub fn parse_payment(
+        &self,
+        response: &ProviderResponse,
+    ) -> Result<PaymentState, ProviderError> {
+        let object = read_object(response, "payment_intent")?;
+        let status = required_str(&object, "status").map_err(ProviderError::BadResponse)?;
+        Ok(PaymentState {
+            id: required_str(&object, "id").map_err(ProviderError::BadResponse)?,
+            status: payment_status(&status).ok_or_else(|| {
+                ProviderError::BadResponse(format!("unknown payment_intent status '{status}'"))
+            })?,
+            amount: required_i64(&object, "amount").map_err(ProviderError::BadResponse)?,
+            amount_received: i64_of(&object, "amount_received").unwrap_or(0),
+            currency: currency_of(&object).map_err(ProviderError::BadResponse)?,
+            order_id: metadata_of(&object, ORDER_ID_KEY),
+        })
+    }
+}
+
+/// A PaymentIntent status, neutral.
+///
+/// `requires_capture` maps to [`PaymentStatus::Processing`]: the customer is done and the funds
+/// are authorised, but the money is not captured yet, so it is neither waiting on the customer
+/// (`Open`) nor confirmed (`Succeeded`).
+pub fn payment_status(status: &str) -> Option<PaymentStatus> {
+    Some(match status {
+        "requires_payment_method" | "requires_confirmation" | "requires_action" => {
+            PaymentStatus::Open
+        }
+        "requires_capture" | "processing" => PaymentStatus::Processing,
+        "succeeded" => PaymentStatus::Succeeded,
+        "canceled" => PaymentStatus::Canceled,
+        _ => return None,
+    })
+}
+
+/// A Refund status, neutral. `requires_action` and any status this version does not know are
+/// `Pending`: not final, so Bursar waits for the next event instead of guessing an outcome.
+pub fn refund_status(status: Option<&str>) -> RefundStatus {
+    match status {
+        Some("succeeded") => RefundStatus::Succeeded,
+        Some("failed") => RefundStatus::Failed,
+        Some("canceled") => RefundStatus::Canceled,
+        _ => RefundStatus::Pending,
+    }
+}
+
+/// Reads a 2xx answer as the Stripe object `expected`; any other answer becomes the error it
+/// stands for.
+///
+/// Every 4xx is [`ProviderError::Refused`] (the status alone says a repeat will not help), with
+/// `code` from Stripe's error body (`code`, else `type`, else `http_<status>` if the body is
+/// unreadable). A 5xx reaches here only when Stripe said not to retry it: `Unavailable`.
+fn read_object(response: &ProviderResponse, expected: &str) -> Result<Value, ProviderError> {
+    match response.status {
+        200..=299 => {
+            let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
+                ProviderError::BadResponse(format!("{expected}: body is not JSON: {e}"))
+            })?;
+            match value.get("object").and_then(Value::as_str) {
+                Some(object) if object == expected => Ok(value),
+                other => Err(ProviderError::BadResponse(format!(
+                    "expected a {expected} object, got {}",
+                    other.unwrap_or("no object type")
+                ))),
+            }
+        }
+        400..=499 => Err(refused(response)),
+        status @ 500.. => Err(ProviderError::Unavailable(format!(
+            "HTTP {status}: {}",
+            error_message(response).unwrap_or_else(|| "no error message".into())
+        ))),
+        status => Err(ProviderError::BadResponse(format!(
+            "unexpected HTTP {status}"
+        ))),
+    }
+}
+
+fn refused(response: &ProviderResponse) -> ProviderError {
+    let status = response.status;
+    let error = serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("error").cloned());
+    let Some(error) = error else {
+        let body = String::from_utf8_lossy(&response.body);
+        let snippet: String = body.chars().take(200).collect();
+        return ProviderError::Refused {
+            status,
+            code: format!("http_{status}"),
+            message: mask_secrets(&snippet),
+        };
+    };
+    let code = str_of(&error, "code")
+        .or_else(|| str_of(&error, "type"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("http_{status}"));
+    ProviderError::Refused {
+        status,
+        code,
+        message: error_message(response).unwrap_or_else(|| "no error message".into()),
+    }
+}
+
+/// Stripe's `error.message`, with `(param: …)` when it names one; masked, since Stripe quotes
+/// the (already partly hidden) key back on authentication errors.
+fn error_message(response: &ProviderResponse) -> Option<String> {
+    let value: Value = serde_json::from_slice(&response.body).ok()?;
+    let error = value.get("error")?;
+    let message = str_of(error, "message")?;
+    let message = match str_of(error, "param") {
+        Some(param) if !message.contains(param) => format!("{message} (param: {param})"),
+        _ => message.to_owned(),
+    };
+    Some(mask_secrets(&message))
+}
+
+/// Keeps unreserved characters, percent-encodes the rest (`/`, `?`, `#` included).
+fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key)?.as_str()
+}
+
+fn i64_of(value: &Value, key: &str) -> Option<i64> {
+    value.get(key)?.as_i64()
+}
+
+/// A reference Stripe may send as an id string or, when expanded, as an object with an `id`.
+fn id_of(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(object) => object.get("id")?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn metadata_of(value: &Value, key: &str) -> Option<String> {
+    str_of(value.get("metadata")?, key).map(str::to_owned)
+}
+
+fn required_str(value: &Value, key: &str) -> Result<String, String> {
+    str_of(value, key)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("'{key}' is missing or not a string"))
+}
+
+fn required_i64(value: &Value, key: &str) -> Result<i64, String> {
+    i64_of(value, key).ok_or_else(|| format!("'{key}' is missing or not an integer"))
+}
+
+/// ISO 4217 upper case, as Bursar stores it (Stripe sends lower case).
+fn currency_of(value: &Value) -> Result<String, String> {
+    required_str(value, "currency").map(|c| c.to_ascii_uppercase())
+}
+
+/// Wraps `object` in Stripe's event envelope, field for field, so a test provider can emit events
+/// Stripe's way and the same [`parse_event`] reads both.
+pub fn event_json(id: &str, event_type: &str, created: i64, object: Value) -> Value {
+    json!({
+        "id": id,
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created,
+        "data": { "object": object },
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": { "id": null, "idempotency_key": null },
+        "type": event_type,
+    })
+}
+
+/// Reads a Stripe `event` (already verified: see [`StripeProvider`]) into a [`PaymentEvent`].
+///
+/// The envelope needs `id`, `type`, `created` and `data.object`; an event type Bursar acts on
+/// also needs the fields it uses, with the object type it implies. Anything missing is
+/// [`WebhookError::BadPayload`]. Unknown types are [`PaymentEventKind::Other`]. The order is
+/// `metadata.bursar_order_id`, else a checkout session's `client_reference_id`.
+pub fn parse_event(body: &[u8]) -> Result<PaymentEvent, WebhookError> {
+    let event: Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::BadPayload(format!("not JSON: {e}")))?;
+    let bad = WebhookError::BadPayload;
+    let id = required_str(&event, "id").map_err(bad)?;
+    let event_type = required_str(&event, "type").map_err(bad)?;
+    let created = required_i64(&event, "created").map_err(bad)?;
+    let object = event
+        .get("data")
+        .and_then(|d| d.get("object"))
+        .filter(|o| o.is_object())
+        .ok_or_else(|| WebhookError::BadPayload("'data.object' is missing".into()))?;
+    let kind = event_kind(&event_type, object)
+        .map_err(|e| WebhookError::BadPayload(format!("{event_type} {id}: {e}")))?;
+    let order_id = metadata_of(object, ORDER_ID_KEY).or_else(|| {
+        (str_of(object, "object") == Some("checkout.session"))
+            .then(|| str_of(object, "client_reference_id").map(str::to_owned))
+            .flatten()
+    });
+    Ok(PaymentEvent {
+        provider_event_id: id,
+        provider_event_type: event_type,
+        created,
+        order_id,
+        kind,
+    })
+}
+
+fn expect_object(object: &Value, expected: &str) -> Result<(), String> {
+    match str_of(object, "object") {
+        Some(found) if found == expected => Ok(()),
+        found => Err(format!(
+            "data.object is a {}, expected a {expected}",
+            found.unwrap_or("object without a type")
+        )),
+    }
+}
+
+fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, String> {
+    Ok(match event_type {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            expect_object(object, "checkout.session")?;
+            let paid = event_type == "checkout.session.async_payment_succeeded"
+                || matches!(
+                    str_of(object, "payment_status"),
+                    Some("paid" | "no_payment_required")
+                );
+            PaymentEventKind::CheckoutCompleted {
+                session_id: required_str(object, "id")?,
+                payment_id: id_of(object, "payment_intent"),
+                paid,
+                amount: required_i64(object, "amount_total")?,
+                currency: currency_of(object)?,
+                provider_customer: id_of(object, "customer"),
+            }
+        }
+        "checkout.session.async_payment_failed" => {
+            expect_object(object, "checkout.session")?;
+            let session_id = required_str(object, "id")?;
+            // A session in payment mode has its intent by now; the session id is the fallback
+            // so the failure is still recorded (the order comes from metadata either way).
+            PaymentEventKind::PaymentFailed {
+                payment_id: id_of(object, "payment_intent").unwrap_or(session_id),
+                code: Some("async_payment_failed".into()),
+                message: None,
+            }
+        }
+        "checkout.session.expired" => {
+            expect_object(object, "checkout.session")?;
+            PaymentEventKind::CheckoutExpired {
+                session_id: required_str(object, "id")?,
+            }
+        }
+        "payment_intent.processing" => {
+            expect_object(object, "payment_intent")?;
+            PaymentEventKind::PaymentProcessing {
+                payment_id: required_str(object, "id")?,
+            }
+        }
+        "payment_intent.succeeded" => {
+            expect_object(object, "payment_intent")?;
+            // Only present when the event was fetched with
+            // `expand[]=latest_charge.balance_transaction`; webhooks normally lack it.
+            let fee = object
+                .get("latest_charge")
+                .and_then(|charge| charge.get("balance_transaction"))
+                .and_then(|txn| txn.get("fee"))
+                .and_then(Value::as_i64);
+            PaymentEventKind::PaymentSucceeded {
+                payment_id: required_str(object, "id")?,
+                amount: required_i64(object, "amount_received")?,
+                currency: currency_of(object)?,
+                fee,
+                payment_method: id_of(object, "payment_method"),
+                provider_customer: id_of(object, "customer"),
+            }
+        }
+        "payment_intent.payment_failed" | "payment_intent.canceled" => {
+            expect_object(object, "payment_intent")?;
+            let error = object.get("last_payment_error").filter(|e| e.is_object());
+            let error_code = error.and_then(|e| str_of(e, "code").or_else(|| str_of(e, "type")));
+            let cancellation = str_of(object, "cancellation_reason");
+            // The reason that ended this intent first: a cancellation names itself, a failure
+            // its error.
+            let code = if event_type == "payment_intent.canceled" {
+                cancellation.or(error_code)
+            } else {
+                error_code.or(cancellation)
+            };
+            PaymentEventKind::PaymentFailed {
+                payment_id: required_str(object, "id")?,
+                code: code.map(str::to_owned),
+                message: error.and_then(|e| str_of(e, "message")).map(str::to_owned),
+            }
+        }
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            expect_object(object, "refund")?;
+            PaymentEventKind::Refund {
+                refund_id: required_str(object, "id")?,
+                payment_id: id_of(object, "payment_intent"),
+                amount: required_i64(object, "amount")?,
+                currency: currency_of(object)?,
+                status: refund_status(str_of(object, "status")),
+                bursar_refund_id: metadata_of(object, REFUND_ID_KEY),
+            }
+        }
+        "charge.dispute.created" => {
+            expect_object(object, "dispute")?;
+            PaymentEventKind::DisputeOpened {
+                dispute_id: required_str(object, "id")?,
+                payment_id: id_of(object, "payment_intent"),
+                amount: required_i64(object, "amount")?,
+                currency: currency_of(object)?,
+                reason: str_of(object, "reason").map(str::to_owned),
+            }
+        }
+        "charge.dispute.closed" => {
+            expect_object(object, "dispute")?;
+            PaymentEventKind::DisputeClosed {
+                dispute_id: required_str(object, "id")?,
+                payment_id: id_of(object, "payment_intent"),
+                amount: required_i64(object, "amount")?,
+                currency: currency_of(object)?,
+                won: str_of(object, "status") == Some("won"),
+            }
+        }
+        "setup_intent.succeeded" => {
+            expect_object(object, "setup_intent")?;
+            PaymentEventKind::PaymentMethodSaved {
+                setup_id: required_str(object, "id")?,
+                payment_method: id_of(object, "payment_method")
+                    .ok_or_else(|| "'payment_method' is missing".to_owned())?,
+                provider_customer: id_of(object, "customer"),
+            }
+        }
+        _ => PaymentEventKind::Other,
+    })
+}
+
+/// Stripe behind [`PaymentProvider`]: the adapter's requests, sent by the shared executor.
+#[derive(Debug, Clone)]
+pub struct StripeProvider {
+    adapter: StripeAdapter,
+    executor: HttpExecutor,
+}
+
+impl StripeProvider {
+    pub fn new(config: StripeConfig, executor: HttpExecutor) -> Self {
+        Self {
+            adapter: StripeAdapter::new(config),
+            executor,
+        }
+    }
+
+    pub fn adapter(&self) -> &StripeAdapter {
+        &self.adapter
+    }
+}
+
+impl PaymentProvider for StripeProvider {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn create_checkout<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>> {
+        async move {
+            let call = self.adapter.checkout_request(request);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_checkout(&response)
+        }
+        .boxed()
+    }
+
+    fn refund<'a>(
+        &'a self,
+        request: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<RefundResult, ProviderError>> {
+        async move {
+            let call = self.adapter.refund_request(request);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_refund(&response)
+        }
+        .boxed()
+    }
+
+    fn payment<'a>(
+        &'a self,
+        payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>> {
+        async move {
+            let call = self.adapter.payment_request(payment_id);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_payment(&response)
+        }
+        .boxed()
+    }
+
+    /// Verifies the signature before reading a byte of the body as JSON.
+    fn parse_webhook(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+        secrets: &[String],
+        now: i64,
+    ) -> Result<PaymentEvent, WebhookError> {
+        signature::verify(
+            headers.get(signature::HEADER).map(String::as_str),
+            body,
+            secrets,
+            now,
+            signature::TOLERANCE_SECONDS,
+        )?;
+        parse_event(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::CheckoutLine;
+
+    fn adapter() -> StripeAdapter {
+        StripeAdapter::new(StripeConfig {
+            secret_key: "sk_test_123".into(),
+            api_base: "http://fake/".into(),
+        })
+    }
+
+    fn response(status: u16, body: Value) -> ProviderResponse {
+        ProviderResponse {
+            status,
+            headers: BTreeMap::new(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn checkout() -> CheckoutRequest {
+        CheckoutRequest {
+            attempt_id: "att_1".into(),
+            order_id: "ord_1".into(),
+            currency: "EUR".into(),
+            amount: 2500,
+            lines: vec![
+                CheckoutLine {
+                    name: "Seat".into(),
+                    quantity: 2,
+                    unit_amount: 1000,
+                },
+                CheckoutLine {
+                    name: "Setup".into(),
+                    quantity: 1,
+                    unit_amount: 500,
+                },
+            ],
+            customer_email: Some("a@example.com".into()),
+            provider_customer: Some("cus_1".into()),
+            success_url: "https://s".into(),
+            cancel_url: "https://c".into(),
+            expires_at: 1_700_000_000,
+            metadata: BTreeMap::from([
+                ("plan".to_owned(), "pro".to_owned()),
+                (ORDER_ID_KEY.to_owned(), "spoofed".to_owned()),
+            ]),
+        }
+    }
+
+    #[test]
+    fn checkout_form_is_stripes_nested_encoding() {
+        let call = adapter().checkout_request(&checkout());
+        assert_eq!(call.url, "http://fake/v1/checkout/sessions");
+        assert_eq!(
+            call.idempotency_key.as_deref(),
+            Some("bursar-checkout-att_1")
+        );
+        let form: BTreeMap<_, _> = call.form.unwrap().into_iter().collect();
+        assert_eq!(form["line_items[1][price_data][currency]"], "eur");
+        assert_eq!(
+            form["line_items[1][price_data][product_data][name]"],
+            "Setup"
+        );
+        assert_eq!(form["line_items[0][quantity]"], "2");
+        assert_eq!(form["customer"], "cus_1");
+        assert!(!form.contains_key("customer_email"));
+        assert_eq!(form["metadata[bursar_order_id]"], "ord_1");
+        assert_eq!(
+            form["payment_intent_data[metadata][bursar_order_id]"],
+            "ord_1"
+        );
+        assert_eq!(form["payment_intent_data[metadata][plan]"], "pro");
+    }
+
+    #[test]
+    fn refund_reason_is_sent_only_when_stripe_knows_it() {
+        let mut request = RefundRequest {
+            refund_id: "rf_1".into(),
+            payment_id: "pi_1".into(),
+            amount: 100,
+            currency: "USD".into(),
+            reason: Some("goodwill".into()),
+            metadata: BTreeMap::new(),
+        };
+        let form = adapter().refund_request(&request).form.unwrap();
+        assert!(!form.iter().any(|(k, _)| k == "reason"));
+        request.reason = Some("duplicate".into());
+        let form = adapter().refund_request(&request).form.unwrap();
+        assert!(form.contains(&("reason".into(), "duplicate".into())));
+    }
+
+    #[test]
+    fn payment_ids_stay_one_path_segment() {
+        let call = adapter().payment_request("pi_1/../x?y");
+        assert_eq!(call.url, "http://fake/v1/payment_intents/pi_1%2F..%2Fx%3Fy");
+        assert_eq!(call.method, Method::GET);
+        assert!(call.idempotency_key.is_none());
+    }
+
+    #[test]
+    fn status_mappings() {
+        assert_eq!(payment_status("requires_action"), Some(PaymentStatus::Open));
+        assert_eq!(
+            payment_status("requires_capture"),
+            Some(PaymentStatus::Processing)
+        );
+        assert_eq!(payment_status("canceled"), Some(PaymentStatus::Canceled));
+        assert_eq!(payment_status("mystery"), None);
+        assert_eq!(
+            refund_status(Some("requires_action")),
+            RefundStatus::Pending
+        );
+        assert_eq!(refund_status(Some("canceled")), RefundStatus::Canceled);
+        assert_eq!(refund_status(None), RefundStatus::Pending);
+    }
+
+    #[test]
+    fn errors_become_refusals_or_bad_responses() {
+        let a = adapter();
+        let error = json!({"error": {"type": "invalid_request_error", "message": "No such payment_intent: 'pi_x'", "param": "id"}});
+        assert_eq!(
+            a.parse_payment(&response(404, error)),
+            Err(ProviderError::Refused {
+                status: 404,
+                code: "invalid_request_error".into(),
+                message: "No such payment_intent: 'pi_x' (param: id)".into(),
+            })
+        );
+        let unreadable = ProviderResponse {
+            status: 200,
+            headers: BTreeMap::new(),
+            body: b"<html>".to_vec(),
+        };
+        assert!(matches!(
+            a.parse_refund(&unreadable),
+            Err(ProviderError::BadResponse(_))
+        ));
+        assert!(matches!(
+            a.parse_refund(&response(200, json!({"object": "charge"}))),
+            Err(ProviderError::BadResponse(_))
+        ));
+        assert!(matches!(
+            a.parse_refund(&response(503, json!({}))),
+            Err(ProviderError::Unavailable(_))
+        ));
+        let key_echo = json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_abc"}});
+        let Err(ProviderError::Refused { message, .. }) = a.parse_refund(&response(401, key_echo))
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(message, "Invalid API Key provided: sk_test_***");
+    }
+
+    #[test]
+    fn config_debug_hides_the_key() {
+        let shown = format!("{:?}", StripeConfig::new("sk_live_verysecret"));
+        assert!(!shown.contains("verysecret"), "{shown}");
+    }
+
+    #[test]
+    fn envelopes_need_id_type_created_and_object() {
+        assert!(matches!(
+            parse_event(b"nope"),
+            Err(WebhookError::BadPayload(_))
+        ));
+        for body in [
+            json!({"type": "x", "created": 1, "data": {"object": {}}}),
+            json!({"id": "evt", "created": 1, "data": {"object": {}}}),
+            json!({"id": "evt", "type": "x", "created": 1, "data": {}}),
+        ] {
+            assert!(matches!(
+                parse_event(body.to_string().as_bytes()),
+                Err(WebhookError::BadPayload(_))
+            ));
+        }
+        let other = event_json(
+            "evt_1",
+            "customer.created",
+            5,
+            json!({"object": "customer"}),
+        );
+        let event = parse_event(other.to_string().as_bytes()).unwrap();
+        assert_eq!(event.kind, PaymentEventKind::Other);
+        assert_eq!(event.created, 5);
+    }
+}
