@@ -28,6 +28,9 @@ pub enum Which {
     /// Ledger transfers: in-process batches of 8,190, and single transfers over HTTP from
     /// concurrent clients, between 10,000 accounts chosen uniformly (TigerBeetle's default).
     Ledger(CommonArgs),
+    /// Paid orders: create an order → open its checkout (test provider) → deliver the signed
+    /// payment webhook → paid, from concurrent clients; orders/s and per-order latency.
+    Checkout(CommonArgs),
     /// Domain events from commit to delivery: concurrent producers commit events while the
     /// relay delivers each to three subscribers; events/s and commit-to-delivery lag.
     Relay(CommonArgs),
@@ -79,6 +82,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Api(common) => {
             for backend in backends(common.backend) {
                 let figure = bench_api(backend, &common).await?;
+                println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+        Which::Checkout(common) => {
+            for backend in backends(common.backend) {
+                let figure = crate::bench_checkout::run(backend, &common).await?;
                 println!("{}", serde_json::to_string(&figure)?);
             }
         }

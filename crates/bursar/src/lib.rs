@@ -8,6 +8,7 @@
 //! [`bootstrap`] (first start, demo data), [`bench`], [`testing`] (throwaway databases).
 
 pub mod bench;
+pub mod bench_checkout;
 pub mod bench_ledger;
 pub mod bench_relay;
 pub mod bootstrap;

@@ -19,6 +19,8 @@ pub mod ledger;
 pub mod list;
 pub mod mutate;
 pub mod ops;
+pub mod orders;
+pub mod payments;
 pub mod quotes;
 pub mod telemetry;
 pub mod wallet;
@@ -50,6 +52,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// How long an authenticated key is trusted without asking the database again.
     pub api_key_cache_ttl: Duration,
+    /// The URL customers reach this server at (checkout pages); default: the request's Host.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -58,6 +62,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             api_key_cache_ttl: Duration::from_secs(2),
+            public_url: None,
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Shares ledger batches between concurrent transfer requests.
     pub ledger: bursar_store::ledger::Batcher,
+    /// The payment layer's shared HTTP executor.
+    pub payments: Arc<payments::Payments>,
     pub openapi_json: Arc<String>,
     pub docs_html: Arc<String>,
 }
@@ -88,6 +95,7 @@ pub struct AppState {
         (name = "catalog", description = "Products, prices, price books and negotiated price agreements"),
         (name = "discounts", description = "Coupons and promotion codes"),
         (name = "orders", description = "Quotes, orders, checkout, refunds"),
+        (name = "payments", description = "Payment providers, their inbound webhooks, and the embedded test provider"),
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
@@ -122,6 +130,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(companies::router())
         .merge(discounts::router())
         .merge(quotes::router())
+        .merge(orders::router())
+        .merge(payments::router())
         .merge(events::router())
         .merge(emails::router())
         .merge(ledger::router())
@@ -145,12 +155,14 @@ pub fn app(db: Db, config: HttpConfig) -> Router {
         db,
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
         ledger,
+        payments: Arc::new(payments::Payments::new()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),
         docs_html: Arc::new(ops::render_docs(&spec_value)),
     };
     router
+        .merge(payments::pages())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

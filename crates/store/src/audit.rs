@@ -17,8 +17,9 @@ use crate::{params, sha256_hex, Backend, Row, StoreError, Tx};
 /// The hash a chain starts from.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Event types whose actions are audited: money movements, access (API keys), who gets told
-/// what (webhooks), and to whom money belongs (customers).
+/// Event types whose actions are audited: money movements (wallets, order payments, refunds and
+/// disputes), access (API keys, payment-provider credentials), who gets told what (webhooks), to
+/// whom money belongs (customers), and negotiated prices (agreements).
 pub fn audited(event_type: &str) -> bool {
     [
         "wallet.",
@@ -26,6 +27,13 @@ pub fn audited(event_type: &str) -> bool {
         "customer.",
         "api_key.",
         "dead_letter.",
+        "payment_provider.",
+        "price_agreement.",
+        "order.paid",
+        "order.refunded",
+        "order.partially_refunded",
+        "order.disputed",
+        "order.dispute_",
     ]
     .iter()
     .any(|prefix| event_type.starts_with(prefix))

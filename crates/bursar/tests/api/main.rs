@@ -10,6 +10,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod commerce;
 mod crash;
 mod customers;
 mod email;

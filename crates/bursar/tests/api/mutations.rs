@@ -56,6 +56,19 @@ both_backends! {
         let agreement = id_of(json_body(app.post("/v1/price_agreements", json!({"company_id": company, "name": "Deal", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 800}]})).await).await);
         let coupon = id_of(json_body(app.post("/v1/coupons", json!({"percent_off": 10})).await).await);
         let promotion = id_of(json_body(app.post("/v1/promotion_codes", json!({"coupon_id": coupon, "code": "TENOFF"})).await).await);
+        let customer_for = |name: &str| json!({"name": name});
+        let shopper = id_of(json_body(app.post("/v1/customers", customer_for("Shopper")).await).await);
+        let new_order = || app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": product}]}));
+        let to_cancel = id_of(json_body(new_order().await).await);
+        let to_checkout = id_of(json_body(new_order().await).await);
+        let paid = id_of(json_body(new_order().await).await);
+        let session_of = |order: Value| order["checkout"]["session_id"].as_str().unwrap().to_owned();
+        let paid_session = session_of(json_body(app.post(&format!("/v1/orders/{paid}/checkout"), json!({})).await).await);
+        app.post(&format!("/v1/test_provider/checkout_sessions/{paid_session}/complete"), json!({"outcome": "succeeded"})).await;
+        let unsent = id_of(json_body(new_order().await).await);
+        let unsent_session = session_of(json_body(app.post(&format!("/v1/orders/{unsent}/checkout"), json!({})).await).await);
+        let signed = json_body(app.post(&format!("/v1/test_provider/checkout_sessions/{unsent_session}/complete"), json!({"outcome": "succeeded", "deliver": false})).await).await;
+        let stripe = id_of(json_body(app.post("/v1/payment_providers", json!({"kind": "stripe", "secret_key": "sk_test_x", "webhook_secrets": ["whsec_0123456789abcdef"]})).await).await);
         // Routes that answer without changing anything: no event.
         let read_only = ["/v1/quotes"];
 
@@ -73,6 +86,30 @@ both_backends! {
                 "/v1/companies" => (route.clone(), json!({"name": "Initech", "contacts": [{"name": "Bill", "email": "bill@initech.example"}]})),
                 "/v1/companies/{id}" => (format!("/v1/companies/{company}"), json!({"addresses": [{"kind": "billing", "line1": "1 Main St", "city": "Austin", "country": "US"}]})),
                 "/v1/coupons" => (route.clone(), json!({"amount_off": 500, "currency": "USD"})),
+                "/v1/orders" => (route.clone(), json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": product, "quantity": 3}]})),
+                "/v1/orders/{id}/cancel" => (format!("/v1/orders/{to_cancel}/cancel"), json!({})),
+                "/v1/orders/{id}/checkout" => (format!("/v1/orders/{to_checkout}/checkout"), json!({})),
+                "/v1/orders/{id}/fulfill" => (format!("/v1/orders/{paid}/fulfill"), json!({})),
+                "/v1/orders/{id}/refunds" => (format!("/v1/orders/{paid}/refunds"), json!({"amount": 100})),
+                "/v1/payment_providers" => (route.clone(), json!({"kind": "stripe", "secret_key": "sk_test_y", "webhook_secrets": ["whsec_fedcba9876543210"]})),
+                "/v1/payment_providers/{id}" => (format!("/v1/payment_providers/{stripe}"), json!({"name": "Stripe EU"})),
+                "/v1/test_provider/checkout_sessions/{id}/complete" => {
+                    let order: Value = json_body(app.get(&format!("/v1/orders/{to_checkout}")).await).await;
+                    (format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(order)), json!({"outcome": "declined"}))
+                }
+                "/v1/webhooks/{provider}" => {
+                    // Not an API-key route: the provider's signature authenticates it.
+                    let event = &signed["events"][1];
+                    let before = event_count(&app).await;
+                    let response = app.client.post(app.url(event["webhook_path"].as_str().unwrap()))
+                        .header("Stripe-Signature", event["signature"].as_str().unwrap())
+                        .body(event["payload"].as_str().unwrap().to_owned())
+                        .send().await.unwrap();
+                    assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+                    assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
                 "/v1/price_agreements" => (route.clone(), json!({"company_id": company, "name": "Deal 2", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 700}]})),
                 "/v1/price_agreements/{id}" => (format!("/v1/price_agreements/{agreement}"), json!({"name": "Deal one"})),
                 "/v1/price_agreements/{id}/activate" => (format!("/v1/price_agreements/{agreement}/activate"), json!({})),

@@ -128,6 +128,8 @@ pub struct OrderCheckout {
     pub provider: String,
     pub session_id: String,
     pub url: String,
+    /// The provider's payment (`pi_…`) when the session has one from the start.
+    pub payment_id: Option<String>,
     pub expires_at: Timestamp,
     /// Increments with each checkout of this order.
     pub attempt: i64,
@@ -183,6 +185,34 @@ pub struct Order {
     pub dispute: Option<OrderDispute>,
     pub last_payment_error: Option<String>,
     pub metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    /// Reserved against the order and asked of the provider; not settled yet.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Refund {
+    pub id: RefundId,
+    /// Always `refund`.
+    pub object: String,
+    pub order_id: OrderId,
+    pub amount: i64,
+    pub currency: Currency,
+    pub reason: Option<String>,
+    pub status: RefundState,
+    /// The provider's refund (`re_…`).
+    pub provider_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    /// The ledger transfer of a succeeded refund.
+    pub transfer_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

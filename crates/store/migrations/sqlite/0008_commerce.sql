@@ -57,10 +57,13 @@ create table commerce_order (
     object_id text not null,
     customer_id text not null,
     status text not null,
+    -- The provider's payment (`pi_…`) once paid: disputes and provider-made refunds name only it.
+    payment_id text,
     body text not null,
     primary key (workspace_id, object_id)
 );
 create index commerce_order_by_customer on commerce_order (workspace_id, customer_id);
+create index commerce_order_by_payment on commerce_order (workspace_id, payment_id);
 create table order_refund (
     workspace_id text not null,
     object_id text not null,
@@ -115,3 +118,5 @@ create table test_checkout_session (
 );
 alter table customer add column company_id text;
 alter table customer add column price_book_id text;
+create index test_checkout_session_by_payment on test_checkout_session (payment_id);
+create index payment_provider_by_id on payment_provider (object_id);

@@ -1,0 +1,385 @@
+//! Commerce end to end: catalog → quote → order → checkout (test provider) → signed webhook →
+//! paid → refunds, with the ledger's balances at each step; signatures checked with Stripe's own
+//! library; duplicate, concurrent and out-of-order provider events; promotion-code limits under
+//! concurrency.
+
+use std::process::Command;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Posted balances of a commerce ledger account: (debits, credits).
+async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
+    let response = app.get(&format!("/v1/ledger/accounts/{account}")).await;
+    if response.status() == 404 {
+        return (0, 0);
+    }
+    let body = ok(response).await;
+    let b = &body["balances"];
+    assert_eq!(b["debits_pending"], 0);
+    (
+        b["debits_posted"].as_i64().unwrap(),
+        b["credits_posted"].as_i64().unwrap(),
+    )
+}
+
+async fn event_types(app: &TestApp, order: &str) -> Vec<String> {
+    let timeline = ok(app.get(&format!("/v1/orders/{order}/timeline")).await).await;
+    timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A product with a default price, and a customer.
+async fn shop(app: &TestApp, unit_amount: i64) -> (String, String) {
+    let product = id(&ok(app
+        .post(
+            "/v1/products",
+            json!({"name": "Plugin licence", "kind": "digital"}),
+        )
+        .await)
+    .await);
+    ok(app
+        .post(
+            "/v1/prices",
+            json!({"product_id": product, "currency": "USD", "unit_amount": unit_amount}),
+        )
+        .await)
+    .await;
+    let customer = id(&ok(app
+        .post(
+            "/v1/customers",
+            json!({"name": "Bo", "email": "bo@example.com"}),
+        )
+        .await)
+    .await);
+    (product, customer)
+}
+
+async fn open_order(app: &TestApp, customer: &str, product: &str, quantity: i64) -> Value {
+    let order = ok(app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": quantity}]})).await).await;
+    ok(app
+        .post(&format!("/v1/orders/{}/checkout", id(&order)), json!({}))
+        .await)
+    .await
+}
+
+fn session_of(order: &Value) -> String {
+    order["checkout"]["session_id"].as_str().unwrap().to_owned()
+}
+
+async fn deliver(app: &TestApp, event: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url(event["webhook_path"].as_str().unwrap()))
+        .header("Stripe-Signature", event["signature"].as_str().unwrap())
+        .header("Content-Type", "application/json")
+        .body(event["payload"].as_str().unwrap().to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    /// Goal: catalog → quote → order → checkout → signed webhook → paid → refunds, asserting
+    /// states, events and ledger balances; nothing is posted before the payment is confirmed.
+    async fn an_order_is_paid_through_checkout_and_refunded(app: TestApp) {
+        // Catalog: a default price, a price book, a company with an agreement.
+        let product = id(&ok(app.post("/v1/products", json!({"name": "Plugin licence", "kind": "digital"})).await).await);
+        ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 2500})).await).await;
+        let book = id(&ok(app.post("/v1/price_books", json!({"name": "Partners"})).await).await);
+        ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 2000, "price_book_id": book})).await).await;
+        let company = id(&ok(app.post("/v1/companies", json!({"name": "Acme", "price_book_id": book})).await).await);
+        let past = bursar_domain::time::Timestamp::from_unix_micros(app.db().now().unix_micros() - 60_000_000).to_rfc3339();
+        let deal = id(&ok(app.post("/v1/price_agreements", json!({"company_id": company, "name": "2026", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 1800}]})).await).await);
+        let member = id(&ok(app.post("/v1/customers", json!({"name": "Ann", "company_id": company})).await).await);
+        let quote = |customer: String| json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": 2}]});
+
+        // A draft agreement does not apply; the company's price book does.
+        let q = ok(app.post("/v1/quotes", quote(member.clone())).await).await;
+        assert_eq!((q["lines"][0]["rule"].as_str(), q["lines"][0]["unit_amount"].as_i64()), (Some("price_book"), Some(2000)), "{q}");
+        ok(app.post(&format!("/v1/price_agreements/{deal}/activate"), json!({})).await).await;
+        let q = ok(app.post("/v1/quotes", quote(member.clone())).await).await;
+        assert_eq!(q["lines"][0]["rule"], "agreement");
+        assert_eq!(q["lines"][0]["source_id"], deal.as_str());
+        assert_eq!(q["totals"]["total"], 3600);
+
+        // A customer without a company pays the default price.
+        let buyer = id(&ok(app.post("/v1/customers", json!({"name": "Bo", "email": "bo@example.com"})).await).await);
+        let q = ok(app.post("/v1/quotes", quote(buyer.clone())).await).await;
+        assert_eq!((q["lines"][0]["rule"].as_str(), q["totals"]["total"].as_i64()), (Some("default"), Some(5000)));
+
+        // Order → checkout: still nothing in the ledger.
+        let order = ok(app.post("/v1/orders", quote(buyer.clone())).await).await;
+        let order_id = id(&order);
+        assert_eq!(order["status"], "draft");
+        let order = ok(app.post(&format!("/v1/orders/{order_id}/checkout"), json!({})).await).await;
+        assert_eq!(order["status"], "checkout_open");
+        let url = order["checkout"]["url"].as_str().unwrap().to_owned();
+        assert!(url.contains("/test-provider/checkout/cs_test_"), "{url}");
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 0), "pay before commit");
+        // The hosted page a person would use.
+        let page = app.client.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Pay"));
+        // Opening a checkout again is an illegal transition, refused with the state.
+        let again = app.post(&format!("/v1/orders/{order_id}/checkout"), json!({})).await;
+        let body = expect_error(again, 409, "order_state_invalid", None).await;
+        assert_eq!(body["error"]["current_state"], "checkout_open");
+
+        // The person clicks Pay: the test provider delivers signed Stripe-format events.
+        let pay = app.client.post(format!("{url}/pay")).send().await.unwrap();
+        assert_eq!(pay.status(), 200, "redirected to the success page: {} {:?}", pay.url(), pay.headers());
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        assert_eq!(order["status"], "paid", "{order}");
+        let fee = bursar_http::payments::test_fee(5000);
+        assert_eq!(order["payment"]["amount"], 5000);
+        assert_eq!(order["payment"]["fee"], fee);
+        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (5000, fee));
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 5000));
+        assert_eq!(balances(&app, "commerce:fees:USD").await, (fee, 0));
+        let audit = ok(app.get(&format!("/v1/orders/{order_id}/payment_events")).await).await;
+        let outcomes: Vec<&str> = audit["data"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["applied", "applied"], "{audit}");
+
+        // Partial refund, then the rest.
+        let refund = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1000, "reason": "requested_by_customer"})).await).await;
+        assert_eq!((refund["status"].as_str(), refund["amount"].as_i64()), (Some("succeeded"), Some(1000)), "{refund}");
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        assert_eq!(order["status"], "partially_refunded");
+        let too_much = app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 4001})).await;
+        expect_error(too_much, 400, "amount_too_large", Some("amount")).await;
+        let rest = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({})).await).await;
+        assert_eq!(rest["amount"], 4000);
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        assert_eq!((order["status"].as_str(), order["amount_refunded"].as_i64()), (Some("refunded"), Some(5000)));
+        assert_eq!(balances(&app, "commerce:refunds:USD").await, (5000, 0));
+        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (5000, fee + 5000));
+        let refunded = app.post(&format!("/v1/orders/{order_id}/refunds"), json!({})).await;
+        assert_eq!(expect_error(refunded, 409, "order_state_invalid", None).await["error"]["current_state"], "refunded");
+        let cancel = app.post(&format!("/v1/orders/{order_id}/cancel"), json!({})).await;
+        assert_eq!(expect_error(cancel, 409, "order_state_invalid", None).await["error"]["current_state"], "refunded");
+        assert_eq!(
+            event_types(&app, &order_id).await,
+            ["order.created", "order.checkout_opened", "order.paid", "order.refund_requested", "order.partially_refunded", "order.refund_requested", "order.refunded"]
+        );
+
+        // A declined payment leaves no trace to reverse.
+        let declined = open_order(&app, &buyer, &product, 1).await;
+        let declined_id = id(&declined);
+        let outcome = ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&declined)), json!({"outcome": "declined"})).await).await;
+        assert_eq!(outcome["receipts"][0]["outcome"], "applied");
+        let declined = ok(app.get(&format!("/v1/orders/{declined_id}")).await).await;
+        assert_eq!(declined["status"], "payment_failed");
+        assert!(declined["last_payment_error"].as_str().unwrap().contains("card_declined"));
+        assert_eq!(app.get(&format!("/v1/ledger/transfers/pay:{declined_id}")).await.status(), 404);
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 5000));
+        // The customer retries with another card in the same session and succeeds.
+        ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&declined)), json!({"outcome": "succeeded"})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/orders/{declined_id}")).await).await["status"], "paid");
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 7500));
+        ok(app.post(&format!("/v1/orders/{declined_id}/fulfill"), json!({})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/orders/{declined_id}")).await).await["status"], "fulfilled");
+    }
+}
+
+both_backends! {
+    /// Goal: the same provider event 20 times at once has one effect; events out of order (a
+    /// success before its session's completion, a stale failure after the success) end in the
+    /// right state.
+    async fn provider_events_take_effect_once_in_any_order(app: TestApp) {
+        let (product, customer) = shop(&app, 1500).await;
+        let order = open_order(&app, &customer, &product, 2).await;
+        let order_id = id(&order);
+        let events = ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&order)), json!({"outcome": "succeeded", "deliver": false})).await).await;
+        let events = events["events"].as_array().unwrap().clone();
+        assert_eq!(events[0]["type"], "checkout.session.completed");
+        assert_eq!(events[1]["type"], "payment_intent.succeeded");
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "checkout_open", "not delivered yet");
+
+        // payment_intent.succeeded first, 20 times concurrently.
+        let deliveries = (0..20).map(|_| deliver(&app, &events[1]));
+        let mut receipts = Vec::new();
+        for response in futures::future::join_all(deliveries).await {
+            receipts.push(ok(response).await);
+        }
+        assert_eq!(receipts.iter().filter(|r| r["first_delivery"] == true).count(), 1, "{receipts:?}");
+        assert!(receipts.iter().all(|r| r["received"] == true));
+        let fee = bursar_http::payments::test_fee(3000);
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
+        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (3000, fee));
+        // Then the session's completion, late: the order is already paid.
+        let late = ok(deliver(&app, &events[0]).await).await;
+        assert_eq!((late["outcome"].as_str(), late["detail"].as_str()), (Some("ignored"), Some("already paid")));
+        assert_eq!(event_types(&app, &order_id).await, ["order.created", "order.checkout_opened", "order.paid"]);
+
+        // A failure that arrives after the success does not regress the order.
+        let second = open_order(&app, &customer, &product, 1).await;
+        let second_id = id(&second);
+        let failed = ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&second)), json!({"outcome": "declined", "deliver": false})).await).await;
+        ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&second)), json!({"outcome": "succeeded"})).await).await;
+        let stale = ok(deliver(&app, &failed["events"][0]).await).await;
+        assert_eq!(stale["outcome"], "ignored");
+        assert!(stale["detail"].as_str().unwrap().contains("paid"), "{stale}");
+        assert_eq!(ok(app.get(&format!("/v1/orders/{second_id}")).await).await["status"], "paid");
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 4500));
+
+        // An expired session gives the order back for another checkout.
+        let third = open_order(&app, &customer, &product, 1).await;
+        let third_id = id(&third);
+        ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&third)), json!({"outcome": "expired"})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/orders/{third_id}")).await).await["status"], "checkout_expired");
+        let reopened = ok(app.post(&format!("/v1/orders/{third_id}/checkout"), json!({})).await).await;
+        assert_eq!((reopened["status"].as_str(), reopened["checkout"]["attempt"].as_i64()), (Some("checkout_open"), Some(2)));
+    }
+}
+
+both_backends! {
+    /// Goal: a promotion code limited to N redemptions, raced by 4N checkouts, is redeemed
+    /// exactly N times; an expired checkout gives its redemption back.
+    async fn a_promotion_code_is_redeemed_at_most_its_limit(app: TestApp) {
+        const N: usize = 5;
+        let (product, customer) = shop(&app, 1000).await;
+        let coupon = id(&ok(app.post("/v1/coupons", json!({"percent_off": 25})).await).await);
+        let promo = id(&ok(app.post("/v1/promotion_codes", json!({"coupon_id": coupon, "code": "launch25", "max_redemptions": N})).await).await);
+        let mut orders = Vec::new();
+        for _ in 0..4 * N {
+            let order = ok(app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "promotion_code": "LAUNCH25", "lines": [{"product_id": product}]})).await).await;
+            assert_eq!(order["totals"], json!({"subtotal": 1000, "discount": 250, "total": 750}));
+            orders.push(id(&order));
+        }
+        let paths: Vec<String> = orders.iter().map(|o| format!("/v1/orders/{o}/checkout")).collect();
+        let checkouts = paths.iter().map(|path| app.post(path, json!({})));
+        let responses = futures::future::join_all(checkouts).await;
+        let mut opened = Vec::new();
+        for response in responses {
+            let status = response.status();
+            let body = json_body(response).await;
+            match status.as_u16() {
+                200 => opened.push(body),
+                409 => assert_eq!(body["error"]["code"], "promotion_code_exhausted", "{body}"),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+        assert_eq!(opened.len(), N);
+        let code = ok(app.get(&format!("/v1/promotion_codes/{promo}")).await).await;
+        assert_eq!(code["times_redeemed"], N as i64);
+        let coupon = ok(app.get(&format!("/v1/coupons/{coupon}")).await).await;
+        assert_eq!(coupon["times_redeemed"], N as i64);
+        // New orders with the code are refused now.
+        let refused = app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "promotion_code": "launch25", "lines": [{"product_id": product}]})).await;
+        expect_error(refused, 400, "promotion_code_exhausted", Some("promotion_code")).await;
+        // An expired checkout releases its redemption.
+        ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&opened[0])), json!({"outcome": "expired"})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/promotion_codes/{promo}")).await).await["times_redeemed"], N as i64 - 1);
+    }
+}
+
+/// Signs `body` with the official Stripe library.
+fn stripe_sign(secret: &str, timestamp: i64, body: &str) -> String {
+    stripe_script("sign", secret, &timestamp.to_string(), body)
+}
+
+fn stripe_script(mode: &str, secret: &str, arg: &str, body: &str) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/api/py/stripe_webhook.py"
+    );
+    let output = Command::new("python3")
+        .env("PYTHONPATH", python_path("stripe", "stripe==16.1.0"))
+        .args([script, mode, secret, arg])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+both_backends! {
+    /// Goal: webhooks signed by Stripe's official library are accepted; tampered bodies, wrong
+    /// secrets, expired timestamps and missing headers are refused and change nothing; and the
+    /// test provider's own signatures verify with Stripe's library.
+    async fn stripe_signed_webhooks_are_verified(app: TestApp) {
+        const SECRET: &str = "whsec_bursar_conformance_secret";
+        let connection = ok(app.post("/v1/payment_providers", json!({"kind": "stripe", "secret_key": "sk_test_51Conformance", "webhook_secrets": ["whsec_old_rotated_secret_value", SECRET], "api_base": "http://127.0.0.1:9"})).await).await;
+        assert_eq!(connection["secret_key_last4"], "ance");
+        assert!(!connection.to_string().contains("sk_test_51Conformance"), "secrets never leave Bursar");
+        let path = connection["webhook_path"].as_str().unwrap().to_owned();
+
+        let (product, customer) = shop(&app, 1200).await;
+        let order = open_order(&app, &customer, &product, 1).await;
+        let order_id = id(&order);
+        let now = app.db().now().unix_micros() / 1_000_000;
+        let event = json!({
+            "id": "evt_3PconformanceA", "object": "event", "api_version": "2024-06-20", "created": now, "livemode": false,
+            "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": "payment_intent.succeeded",
+            "data": {"object": {"id": "pi_3Pconformance", "object": "payment_intent", "amount": 1200, "amount_received": 1200,
+                "currency": "usd", "status": "succeeded", "metadata": {"bursar_order_id": order_id}, "payment_method": "pm_1X", "customer": null}}
+        }).to_string();
+        let post = |body: String, signature: Option<String>| {
+            let mut request = app.client.post(app.url(&path)).header("Content-Type", "application/json").body(body);
+            if let Some(signature) = signature {
+                request = request.header("Stripe-Signature", signature);
+            }
+            request.send()
+        };
+        let refused = [
+            (event.replace("1200", "1"), Some(stripe_sign(SECRET, now, &event)), "signature_invalid"),
+            (event.clone(), Some(stripe_sign("whsec_not_the_endpoint_secret", now, &event)), "signature_invalid"),
+            (event.clone(), Some(stripe_sign(SECRET, now - 301, &event)), "signature_expired"),
+            (event.clone(), None, "signature_missing"),
+        ];
+        for (body, signature, code) in refused {
+            expect_error(post(body, signature).await.unwrap(), 400, code, None).await;
+        }
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "checkout_open", "refused webhooks change nothing");
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}/payment_events")).await).await["data"], json!([]));
+
+        let receipt = ok(post(event.clone(), Some(stripe_sign(SECRET, now, &event))).await.unwrap()).await;
+        assert_eq!((receipt["outcome"].as_str(), receipt["first_delivery"].as_bool()), (Some("applied"), Some(true)), "{receipt}");
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        assert_eq!((order["status"].as_str(), order["payment"]["payment_id"].as_str()), (Some("paid"), Some("pi_3Pconformance")));
+        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (1200, 0));
+        // The old secret still verifies during rotation.
+        let old = event.replace("evt_3PconformanceA", "evt_3PconformanceB");
+        let receipt = ok(post(old.clone(), Some(stripe_sign("whsec_old_rotated_secret_value", now, &old))).await.unwrap()).await;
+        assert_eq!(receipt["detail"], "already paid");
+
+        // The test provider signs exactly as Stripe does: Stripe's verifier accepts its events.
+        let other = open_order(&app, &customer, &product, 1).await;
+        let signed = ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&other)), json!({"outcome": "succeeded", "deliver": false})).await).await;
+        let test_connection = ok(app.get("/v1/payment_providers?limit=10").await).await;
+        assert!(test_connection["data"].as_array().unwrap().iter().any(|c| c["kind"] == "test"));
+        let secret: String = {
+            let db = app.db();
+            let sealed: String = db.read(|tx: &mut bursar_store::Tx| Box::pin(async move {
+                tx.fetch_one("select webhook_secrets_sealed from payment_provider where kind = 'test'", &[]).await?.text("webhook_secrets_sealed")
+            })).await.unwrap();
+            let secrets: Vec<String> = serde_json::from_str(&db.sealer().unwrap().open(&sealed).unwrap()).unwrap();
+            secrets[0].clone()
+        };
+        for event in signed["events"].as_array().unwrap() {
+            let verified = stripe_script("verify", &secret, event["signature"].as_str().unwrap(), event["payload"].as_str().unwrap());
+            assert_eq!(verified, event["id"].as_str().unwrap());
+        }
+    }
+}

@@ -1,0 +1,1219 @@
+//! Payment providers: a workspace's connections (`/v1/payment_providers`), inbound provider
+//! webhooks (`POST /v1/webhooks/{provider}`), and the embedded `test` provider.
+//!
+//! Inbound webhooks are verified before anything is read, then claimed by `(connection, event
+//! id)` in the same transaction that applies their effects: a provider event takes effect once,
+//! however often and however concurrently it arrives. The `test` provider delivers its outcomes
+//! through the same [`ingest`] function, signed the way Stripe signs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::id::{ProviderId, WorkspaceId};
+use bursar_domain::time::Timestamp;
+use bursar_domain::ValidationError;
+use bursar_payments::executor::{ExecutorConfig, HttpExecutor};
+use bursar_payments::stripe::{self, StripeConfig, StripeProvider};
+use bursar_payments::{
+    signature, CheckoutRequest, CheckoutSession, Headers, PaymentProvider, PaymentState,
+    PaymentStatus, ProviderError, RefundRequest, RefundResult, RefundStatus, WebhookError,
+};
+use bursar_store::commerce::{self, ProviderRow, TestSession};
+use bursar_store::{seal, Db, Tx};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::mutate::Context;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_provider, list_providers))
+        .routes(routes!(get_provider, update_provider))
+        .routes(routes!(receive_webhook))
+        .routes(routes!(complete_test_session))
+}
+
+/// The test provider's hosted checkout page: plain routes, outside the API document.
+pub fn pages() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route(
+            "/test-provider/checkout/{session}",
+            axum::routing::get(checkout_page),
+        )
+        .route(
+            "/test-provider/checkout/{session}/{action}",
+            axum::routing::post(checkout_action),
+        )
+        .route("/test-provider/done", axum::routing::get(done_page))
+}
+
+/// What the payment layer shares across requests.
+#[derive(Clone)]
+pub struct Payments {
+    pub executor: HttpExecutor,
+}
+
+impl Payments {
+    pub fn new() -> Payments {
+        let executor = HttpExecutor::new(ExecutorConfig::default()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "provider HTTP client failed to build; using defaults");
+            HttpExecutor::with_client(reqwest::Client::new(), ExecutorConfig::default())
+        });
+        Payments { executor }
+    }
+}
+
+impl Default for Payments {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A connection to a payment provider as the API shows it; secrets never leave Bursar.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentProviderObject {
+    pub id: ProviderId,
+    /// Always `payment_provider`.
+    pub object: String,
+    /// `test` or `stripe`.
+    pub kind: String,
+    pub name: String,
+    /// Stripe's API base (tests point it at a local fake).
+    pub api_base: Option<String>,
+    /// Where the provider sends its webhooks.
+    pub webhook_path: String,
+    /// The last four characters of the secret API key.
+    pub secret_key_last4: Option<String>,
+    /// How many signing secrets are accepted (more than one while rotating).
+    pub webhook_secrets: usize,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A usable connection: its row, the provider behind it, and its signing secrets.
+pub struct Connection {
+    pub row: ProviderRow,
+    pub object: PaymentProviderObject,
+    pub provider: Arc<dyn PaymentProvider>,
+    pub secrets: Vec<String>,
+}
+
+fn decode_object(row: &ProviderRow) -> Result<PaymentProviderObject, ApiError> {
+    serde_json::from_str(&row.body).map_err(|e| {
+        tracing::error!(error = %e, "BUG: stored payment provider unreadable");
+        ApiError::internal()
+    })
+}
+
+fn random_token(bytes: usize) -> String {
+    hex::encode(seal::random_bytes(bytes))
+}
+
+/// Builds the provider of a stored connection.
+pub fn connect(state: &AppState, row: ProviderRow, base_url: &str) -> Result<Connection, ApiError> {
+    let sealer = state.db.sealer()?;
+    let secrets: Vec<String> = serde_json::from_str(&sealer.open(&row.webhook_secrets_sealed)?)
+        .map_err(|_| ApiError::internal())?;
+    let object = decode_object(&row)?;
+    let provider: Arc<dyn PaymentProvider> = match row.kind.as_str() {
+        "stripe" => {
+            let secret_key = match &row.secret_key_sealed {
+                Some(sealed) => sealer.open(sealed)?,
+                None => String::new(),
+            };
+            let config = StripeConfig {
+                secret_key,
+                api_base: object
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
+            };
+            Arc::new(StripeProvider::new(config, state.payments.executor.clone()))
+        }
+        _ => Arc::new(TestProvider {
+            db: state.db.clone(),
+            workspace_id: row.workspace_id.clone(),
+            provider_id: row.provider_id.clone(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }),
+    };
+    Ok(Connection {
+        row,
+        object,
+        provider,
+        secrets,
+    })
+}
+
+/// The workspace's test provider, created on first use with a fresh signing secret.
+async fn ensure_test_provider(
+    tx: &mut Tx,
+    sealer: &seal::Sealer,
+    workspace_id: &WorkspaceId,
+    now: Timestamp,
+) -> Result<ProviderRow, ApiError> {
+    if let Some(row) = commerce::providers_of_kind(tx, "test", Some(workspace_id), 1)
+        .await?
+        .pop()
+    {
+        return Ok(row);
+    }
+    let id = ProviderId::new();
+    let secret = format!("whsec_{}", random_token(24));
+    let object = PaymentProviderObject {
+        id: id.clone(),
+        object: "payment_provider".into(),
+        kind: "test".into(),
+        name: "Test provider".into(),
+        api_base: None,
+        webhook_path: format!("/v1/webhooks/{id}"),
+        secret_key_last4: None,
+        webhook_secrets: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let row = ProviderRow {
+        workspace_id: workspace_id.clone(),
+        provider_id: id.to_string(),
+        kind: "test".into(),
+        body: serde_json::to_string(&object).map_err(|_| ApiError::internal())?,
+        secret_key_sealed: None,
+        webhook_secrets_sealed: sealer
+            .seal(&serde_json::to_string(&[secret]).map_err(|_| ApiError::internal())?)?,
+    };
+    commerce::insert_provider(tx, &row).await?;
+    Ok(row)
+}
+
+/// The connection a checkout names: `test` (the default), `stripe` (the workspace's only Stripe
+/// connection) or a connection id.
+pub async fn resolve(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    selector: Option<&str>,
+    base_url: &str,
+) -> Result<Connection, ApiError> {
+    let selector = selector.unwrap_or("test").to_owned();
+    let ws = workspace_id.clone();
+    let sealer = state.db.sealer()?.clone();
+    let now = state.db.now();
+    let row = if selector == "test" {
+        // Read first: the write (creating the test provider) happens once per workspace.
+        let lookup = ws.clone();
+        let found = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(
+                    async move { commerce::providers_of_kind(tx, "test", Some(&lookup), 1).await },
+                )
+            })
+            .await?
+            .pop();
+        match found {
+            Some(row) => row,
+            None => {
+                state
+                    .db
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move { ensure_test_provider(tx, &sealer, &ws, now).await })
+                    })
+                    .await?
+            }
+        }
+    } else {
+        let lookup = selector.clone();
+        let rows = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    if lookup.starts_with("pp_") {
+                        Ok::<_, bursar_store::StoreError>(
+                            commerce::provider_by_id(tx, &lookup)
+                                .await?
+                                .into_iter()
+                                .collect::<Vec<_>>(),
+                        )
+                    } else {
+                        commerce::providers_of_kind(tx, &lookup, Some(&ws), 2).await
+                    }
+                })
+            })
+            .await?;
+        let rows: Vec<ProviderRow> = rows
+            .into_iter()
+            .filter(|r| &r.workspace_id == workspace_id)
+            .collect();
+        match rows.len() {
+            1 => rows.into_iter().next().ok_or_else(ApiError::internal)?,
+            0 => {
+                return Err(
+                    ApiError::not_found("payment_provider", &selector).with_param("provider")
+                )
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "provider_ambiguous",
+                    Some("provider".into()),
+                    format!(
+                        "This workspace has several {selector} connections: name one by id (pp_…)."
+                    ),
+                ))
+            }
+        }
+    };
+    connect(state, row, base_url)
+}
+
+/// The base URL customers reach this server at: `HttpConfig::public_url`, else the request's
+/// Host.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProviderRequest {
+    /// `stripe` (or `test`, though every workspace has one already).
+    pub kind: String,
+    pub name: Option<String>,
+    /// Stripe's secret key (`sk_…` or a restricted `rk_…`).
+    pub secret_key: Option<String>,
+    /// The endpoint's signing secrets (`whsec_…`); several are accepted while rotating.
+    pub webhook_secrets: Option<Vec<String>>,
+    /// Default `https://api.stripe.com`.
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProviderRequest {
+    pub name: Option<String>,
+    pub secret_key: Option<String>,
+    /// Replaces the accepted signing secrets.
+    pub webhook_secrets: Option<Vec<String>>,
+    pub api_base: Option<String>,
+}
+
+fn check_secrets(secrets: &[String]) -> Result<(), ValidationError> {
+    if secrets.is_empty() || secrets.len() > 5 {
+        return Err(ValidationError::invalid(
+            "webhook_secrets",
+            "Give 1 to 5 signing secrets.",
+        ));
+    }
+    for (i, s) in secrets.iter().enumerate() {
+        if s.len() < 16 || s.len() > 200 {
+            return Err(ValidationError::invalid(
+                format!("webhook_secrets[{i}]"),
+                "A signing secret has 16 to 200 characters.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_api_base(url: &str) -> Result<(), ValidationError> {
+    if !(url.starts_with("https://")
+        || url.starts_with("http://127.0.0.1")
+        || url.starts_with("http://localhost"))
+    {
+        return Err(ValidationError::invalid(
+            "api_base",
+            "api_base must be https (or http on loopback, for tests).",
+        ));
+    }
+    Ok(())
+}
+
+fn last4(secret: &str) -> String {
+    secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+/// Connect a payment provider.
+#[utoipa::path(post, path = "/v1/payment_providers", tag = "payments", request_body = CreateProviderRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentProviderObject), (status = 400, body = ErrorBody)), security(("api_key" = [])))]
+async fn create_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreateProviderRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    if body.kind != "stripe" && body.kind != "test" {
+        return Err(ValidationError::invalid("kind", "kind must be stripe or test.").into());
+    }
+    if body.kind == "stripe" && body.secret_key.is_none() {
+        return Err(ValidationError::missing("secret_key").into());
+    }
+    let secrets = match body.webhook_secrets {
+        Some(secrets) => secrets,
+        None if body.kind == "test" => vec![format!("whsec_{}", random_token(24))],
+        None => return Err(ValidationError::missing("webhook_secrets").into()),
+    };
+    check_secrets(&secrets)?;
+    if let Some(url) = &body.api_base {
+        check_api_base(url)?;
+    }
+    let name = body
+        .name
+        .map(|n| bursar_domain::commerce::parse_text(&n, "name", 100))
+        .transpose()?;
+    let sealer = state.db.sealer()?.clone();
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let id = ProviderId::new();
+                let object = PaymentProviderObject {
+                    id: id.clone(),
+                    object: "payment_provider".into(),
+                    kind: body.kind.clone(),
+                    name: name.unwrap_or_else(|| body.kind.clone()),
+                    api_base: body.api_base,
+                    webhook_path: format!("/v1/webhooks/{id}"),
+                    secret_key_last4: body.secret_key.as_deref().map(last4),
+                    webhook_secrets: secrets.len(),
+                    created_at: cx.now,
+                    updated_at: cx.now,
+                };
+                let row = ProviderRow {
+                    workspace_id: cx.workspace_id.clone(),
+                    provider_id: id.to_string(),
+                    kind: body.kind,
+                    body: serde_json::to_string(&object).map_err(|_| ApiError::internal())?,
+                    secret_key_sealed: body
+                        .secret_key
+                        .as_deref()
+                        .map(|k| sealer.seal(k))
+                        .transpose()?,
+                    webhook_secrets_sealed: sealer.seal(
+                        &serde_json::to_string(&secrets).map_err(|_| ApiError::internal())?,
+                    )?,
+                };
+                commerce::insert_provider(cx.tx, &row).await?;
+                cx.emit(NewEvent::new(
+                    "payment_provider.created",
+                    "payment_provider",
+                    id.as_str(),
+                    json!({ "object": object }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, object))
+            })
+        })
+        .await
+}
+
+/// Change a connection: its name, API key, accepted signing secrets (rotation) or API base.
+#[utoipa::path(post, path = "/v1/payment_providers/{id}", tag = "payments", request_body = UpdateProviderRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentProviderObject), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn update_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<UpdateProviderRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    if let Some(secrets) = &body.webhook_secrets {
+        check_secrets(secrets)?;
+    }
+    if let Some(url) = &body.api_base {
+        check_api_base(url)?;
+    }
+    let name = body
+        .name
+        .map(|n| bursar_domain::commerce::parse_text(&n, "name", 100))
+        .transpose()?;
+    let sealer = state.db.sealer()?.clone();
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let mut row = commerce::provider_by_id(cx.tx, &id)
+                    .await?
+                    .filter(|r| &r.workspace_id == cx.workspace_id)
+                    .ok_or_else(|| ApiError::not_found("payment_provider", &id))?;
+                let mut object = decode_object(&row)?;
+                if let Some(name) = name {
+                    object.name = name;
+                }
+                if let Some(key) = &body.secret_key {
+                    row.secret_key_sealed = Some(sealer.seal(key)?);
+                    object.secret_key_last4 = Some(last4(key));
+                }
+                if let Some(secrets) = &body.webhook_secrets {
+                    row.webhook_secrets_sealed = sealer
+                        .seal(&serde_json::to_string(secrets).map_err(|_| ApiError::internal())?)?;
+                    object.webhook_secrets = secrets.len();
+                }
+                if body.api_base.is_some() {
+                    object.api_base = body.api_base;
+                }
+                object.updated_at = cx.now;
+                row.body = serde_json::to_string(&object).map_err(|_| ApiError::internal())?;
+                commerce::update_provider(cx.tx, &row).await?;
+                cx.emit(NewEvent::new(
+                    "payment_provider.updated",
+                    "payment_provider",
+                    id.as_str(),
+                    json!({ "object": object }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, object))
+            })
+        })
+        .await
+}
+
+/// Retrieve a connection.
+#[utoipa::path(get, path = "/v1/payment_providers/{id}", tag = "payments", params(("id" = String, Path)),
+    responses((status = 200, body = PaymentProviderObject), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentProviderObject>, ApiError> {
+    let lookup = id.clone();
+    let row = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::provider_by_id(tx, &lookup).await })
+        })
+        .await?
+        .filter(|r| r.workspace_id == principal.workspace_id)
+        .ok_or_else(|| ApiError::not_found("payment_provider", &id))?;
+    Ok(Json(decode_object(&row)?))
+}
+
+/// List the workspace's connections (the test provider appears once it was first used).
+#[utoipa::path(get, path = "/v1/payment_providers", tag = "payments",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<PaymentProviderObject>)), security(("api_key" = [])))]
+async fn list_providers(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<PaymentProviderObject>>, ApiError> {
+    Ok(Json(
+        crate::docs::list(
+            &state,
+            &principal,
+            &query,
+            commerce::PAYMENT_PROVIDER,
+            "/v1/payment_providers",
+            "pp_",
+            None,
+        )
+        .await?,
+    ))
+}
+
+/// The answer to a provider's webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    pub received: bool,
+    /// The provider's event id.
+    pub event_id: String,
+    /// False when this event had been received before (nothing happened again).
+    pub first_delivery: bool,
+    /// `applied`, `ignored` (with the reason in `detail`) or `unmatched`.
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub order_id: Option<String>,
+}
+
+fn webhook_error(error: WebhookError) -> ApiError {
+    let code = match error {
+        WebhookError::MissingSignature => "signature_missing",
+        WebhookError::MalformedSignature(_) => "signature_malformed",
+        WebhookError::BadSignature => "signature_invalid",
+        WebhookError::Expired { .. } => "signature_expired",
+        WebhookError::BadPayload(_) => "payload_invalid",
+    };
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorType::InvalidRequestError,
+        code,
+        error.to_string(),
+    )
+}
+
+/// Verifies, claims and applies one inbound provider webhook. Nothing of an unverified body is
+/// read or stored.
+pub async fn ingest(
+    state: &AppState,
+    selector: &str,
+    headers: &Headers,
+    body: Bytes,
+) -> Result<WebhookReceipt, ApiError> {
+    let lookup = selector.to_owned();
+    let rows = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                if lookup.starts_with("pp_") {
+                    Ok::<_, bursar_store::StoreError>(
+                        commerce::provider_by_id(tx, &lookup)
+                            .await?
+                            .into_iter()
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    commerce::providers_of_kind(tx, &lookup, None, 2).await
+                }
+            })
+        })
+        .await?;
+    let row = match rows.len() {
+        1 => rows.into_iter().next().ok_or_else(ApiError::internal)?,
+        0 => return Err(ApiError::not_found("payment_provider", selector)),
+        _ => {
+            return Err(ApiError::invalid(
+                "provider_ambiguous",
+                Some("provider".into()),
+                format!(
+                "Several {selector} connections exist: send webhooks to /v1/webhooks/pp_… instead."
+            ),
+            ))
+        }
+    };
+    let connection = connect(state, row, "")?;
+    let now = state.db.now();
+    let event = connection
+        .provider
+        .parse_webhook(
+            headers,
+            &body,
+            &connection.secrets,
+            now.unix_micros() / 1_000_000,
+        )
+        .map_err(webhook_error)?;
+    let payload = String::from_utf8_lossy(&body).into_owned();
+    let workspace_id = connection.row.workspace_id.clone();
+    let provider_id = connection.row.provider_id.clone();
+    let kind = connection.row.kind.clone();
+    let cause = Cause {
+        request_id: None,
+        actor: Some(format!("provider:{provider_id}")),
+    };
+    let receipt = state
+        .db
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let first = commerce::claim_provider_event(
+                    tx,
+                    &provider_id,
+                    &event.provider_event_id,
+                    &workspace_id,
+                    &event.provider_event_type,
+                    &payload,
+                    now.unix_micros(),
+                )
+                .await?;
+                if !first {
+                    return Ok::<_, ApiError>(WebhookReceipt {
+                        received: true,
+                        event_id: event.provider_event_id,
+                        first_delivery: false,
+                        outcome: "duplicate".into(),
+                        detail: None,
+                        order_id: event.order_id,
+                    });
+                }
+                let applied = {
+                    let mut cx = Context {
+                        tx: &mut *tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    crate::orders::apply_payment_event(&mut cx, &kind, &event).await?
+                };
+                commerce::settle_provider_event(
+                    tx,
+                    &provider_id,
+                    &event.provider_event_id,
+                    applied.order_id.as_deref(),
+                    applied.outcome,
+                    applied.detail.as_deref(),
+                )
+                .await?;
+                Ok(WebhookReceipt {
+                    received: true,
+                    event_id: event.provider_event_id,
+                    first_delivery: true,
+                    outcome: applied.outcome.to_owned(),
+                    detail: applied.detail,
+                    order_id: applied.order_id,
+                })
+            })
+        })
+        .await?;
+    Ok(receipt)
+}
+
+/// Receive a payment provider's webhook. `{provider}` is a connection id (`pp_…`), or `stripe` /
+/// `test` when the server has exactly one connection of that kind. The signature is verified
+/// first (missing, invalid or older than 5 minutes: 400, nothing stored); each provider event
+/// id is processed once.
+#[utoipa::path(post, path = "/v1/webhooks/{provider}", tag = "payments",
+    params(("provider" = String, Path), ("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
+    request_body(content = String, content_type = "application/json", description = "The provider's event, as sent"),
+    responses((status = 200, body = WebhookReceipt), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn receive_webhook(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookReceipt>, ApiError> {
+    let headers: Headers = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                name.as_str().to_ascii_lowercase(),
+                value.to_str().ok()?.to_owned(),
+            ))
+        })
+        .collect();
+    Ok(Json(ingest(&state, &provider, &headers, body).await?))
+}
+
+/// The embedded test provider: checkout sessions kept in Bursar's database, outcomes chosen on
+/// its checkout page or through the API, delivered as Stripe-format signed webhooks.
+pub struct TestProvider {
+    db: Db,
+    workspace_id: WorkspaceId,
+    provider_id: String,
+    base_url: String,
+}
+
+impl PaymentProvider for TestProvider {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    fn create_checkout<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutSession, ProviderError>> {
+        async move {
+            let session = TestSession {
+                session_id: format!("cs_test_{}", random_token(16)),
+                workspace_id: self.workspace_id.clone(),
+                provider_id: self.provider_id.clone(),
+                order_id: request.order_id.clone(),
+                payment_id: format!("pi_test_{}", random_token(12)),
+                amount: request.amount,
+                currency: request.currency.clone(),
+                customer_email: request.customer_email.clone(),
+                success_url: request.success_url.clone(),
+                cancel_url: request.cancel_url.clone(),
+                status: "open".into(),
+                expires_at: request.expires_at,
+                created_at: self.db.now().unix_micros(),
+            };
+            let stored = session.clone();
+            self.db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { commerce::insert_test_session(tx, &stored).await })
+                })
+                .await
+                .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            Ok(CheckoutSession {
+                url: format!(
+                    "{}/test-provider/checkout/{}",
+                    self.base_url, session.session_id
+                ),
+                id: session.session_id,
+                payment_id: Some(session.payment_id),
+                expires_at: session.expires_at,
+            })
+        }
+        .boxed()
+    }
+
+    fn refund<'a>(
+        &'a self,
+        request: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<RefundResult, ProviderError>> {
+        async move {
+            let payment = self.payment(&request.payment_id).await?;
+            if payment.status != PaymentStatus::Succeeded {
+                return Err(ProviderError::Refused {
+                    status: 400,
+                    code: "charge_not_refundable".into(),
+                    message: format!("Payment {} has not succeeded.", request.payment_id),
+                });
+            }
+            // Deterministic per Bursar refund: a retried refund is the same refund.
+            let digest = bursar_store::sha256_hex(request.refund_id.as_bytes());
+            Ok(RefundResult {
+                id: format!("re_test_{}", &digest[..24]),
+                status: RefundStatus::Succeeded,
+                amount: request.amount,
+            })
+        }
+        .boxed()
+    }
+
+    fn payment<'a>(
+        &'a self,
+        payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>> {
+        async move {
+            let id = payment_id.to_owned();
+            let session = self
+                .db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move { commerce::test_session(tx, "payment_id", &id).await })
+                })
+                .await
+                .map_err(|e| ProviderError::Unavailable(e.to_string()))?
+                .ok_or_else(|| ProviderError::Refused {
+                    status: 404,
+                    code: "resource_missing".into(),
+                    message: format!("No such payment: {payment_id}"),
+                })?;
+            let status = match session.status.as_str() {
+                "complete" => PaymentStatus::Succeeded,
+                "processing" => PaymentStatus::Processing,
+                "expired" => PaymentStatus::Canceled,
+                _ => PaymentStatus::Open,
+            };
+            let received = if status == PaymentStatus::Succeeded {
+                session.amount
+            } else {
+                0
+            };
+            Ok(PaymentState {
+                id: session.payment_id,
+                status,
+                amount: session.amount,
+                amount_received: received,
+                currency: session.currency,
+                order_id: Some(session.order_id),
+            })
+        }
+        .boxed()
+    }
+
+    fn parse_webhook(
+        &self,
+        headers: &Headers,
+        body: &[u8],
+        secrets: &[String],
+        now: i64,
+    ) -> Result<bursar_payments::PaymentEvent, WebhookError> {
+        signature::verify(
+            headers.get(signature::HEADER).map(String::as_str),
+            body,
+            secrets,
+            now,
+            signature::TOLERANCE_SECONDS,
+        )?;
+        stripe::parse_event(body)
+    }
+}
+
+/// The fee the test provider charges, as a card processor would: 2.9% + 30 minor units,
+/// rounded half up.
+pub fn test_fee(amount: i64) -> i64 {
+    (amount.saturating_mul(29) + 500) / 1000 + 30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestOutcome {
+    /// The card is charged: `checkout.session.completed` and `payment_intent.succeeded`.
+    Succeeded,
+    /// The card is declined: `payment_intent.payment_failed`; the session stays open.
+    Declined,
+    /// An asynchronous method: `checkout.session.completed` unpaid, `payment_intent.processing`.
+    Processing,
+    /// Nobody paid: `checkout.session.expired`.
+    Expired,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteSessionRequest {
+    pub outcome: TestOutcome,
+    /// Deliver the events now through the webhook path (default true). With `false` the signed
+    /// events are only returned, for a test to deliver itself (late, twice, out of order).
+    pub deliver: Option<bool>,
+}
+
+/// One signed event of the test provider, exactly as it would be POSTed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignedEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The raw body.
+    pub payload: String,
+    /// The `Stripe-Signature` header value.
+    pub signature: String,
+    /// Where it is delivered.
+    pub webhook_path: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompleteSessionResponse {
+    pub session_id: String,
+    pub status: String,
+    pub events: Vec<SignedEvent>,
+    /// The receipts of the delivered events (empty when not delivered).
+    pub receipts: Vec<WebhookReceipt>,
+}
+
+fn stripe_objects(
+    session: &TestSession,
+    outcome: TestOutcome,
+    now: i64,
+) -> Vec<(&'static str, serde_json::Value)> {
+    let currency = session.currency.to_ascii_lowercase();
+    let metadata = json!({ stripe::ORDER_ID_KEY: session.order_id });
+    let checkout = |payment_status: &str, status: &str| {
+        json!({
+            "id": session.session_id, "object": "checkout.session", "mode": "payment",
+            "amount_total": session.amount, "amount_subtotal": session.amount, "currency": currency,
+            "payment_status": payment_status, "status": status, "payment_intent": session.payment_id,
+            "client_reference_id": session.order_id, "metadata": metadata, "customer": null,
+            "customer_details": { "email": session.customer_email }, "expires_at": session.expires_at,
+            "success_url": session.success_url, "cancel_url": session.cancel_url, "livemode": false, "created": now,
+        })
+    };
+    let intent = |status: &str, received: i64, extra: serde_json::Value| {
+        let mut object = json!({
+            "id": session.payment_id, "object": "payment_intent", "amount": session.amount,
+            "amount_received": received, "currency": currency, "status": status, "metadata": metadata,
+            "payment_method": "pm_card_visa", "customer": null, "livemode": false, "created": now,
+            "capture_method": "automatic", "last_payment_error": null, "latest_charge": null,
+        });
+        if let (Some(object), Some(extra)) = (object.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                object.insert(k.clone(), v.clone());
+            }
+        }
+        object
+    };
+    match outcome {
+        TestOutcome::Succeeded => {
+            let fee = test_fee(session.amount);
+            let charge = json!({
+                "id": format!("ch_{}", &session.payment_id[3..]), "object": "charge", "amount": session.amount,
+                "balance_transaction": { "id": format!("txn_{}", &session.payment_id[3..]), "object": "balance_transaction",
+                    "amount": session.amount, "fee": fee, "net": session.amount - fee, "currency": currency },
+            });
+            let mut events = Vec::new();
+            if session.status == "processing" {
+                events.push((
+                    "checkout.session.async_payment_succeeded",
+                    checkout("paid", "complete"),
+                ));
+            } else {
+                events.push(("checkout.session.completed", checkout("paid", "complete")));
+            }
+            events.push((
+                "payment_intent.succeeded",
+                intent(
+                    "succeeded",
+                    session.amount,
+                    json!({ "latest_charge": charge }),
+                ),
+            ));
+            events
+        }
+        TestOutcome::Declined => vec![(
+            "payment_intent.payment_failed",
+            intent(
+                "requires_payment_method",
+                0,
+                json!({ "last_payment_error": { "type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined." } }),
+            ),
+        )],
+        TestOutcome::Processing => vec![
+            ("checkout.session.completed", checkout("unpaid", "complete")),
+            (
+                "payment_intent.processing",
+                intent("processing", 0, json!({})),
+            ),
+        ],
+        TestOutcome::Expired => vec![("checkout.session.expired", checkout("unpaid", "expired"))],
+    }
+}
+
+/// Moves a test session to an outcome, once (concurrent "Pay" clicks produce one payment), and
+/// returns the signed events; delivers them through [`ingest`] when asked.
+pub async fn complete_session(
+    state: &AppState,
+    session_id: &str,
+    outcome: TestOutcome,
+    deliver: bool,
+) -> Result<CompleteSessionResponse, ApiError> {
+    let id = session_id.to_owned();
+    let session = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("checkout_session", session_id))?;
+    let (from, to): (&[&str], &str) = match outcome {
+        TestOutcome::Succeeded => (&["open", "processing"], "complete"),
+        TestOutcome::Declined => (&["open"], "open"),
+        TestOutcome::Processing => (&["open"], "processing"),
+        TestOutcome::Expired => (&["open"], "expired"),
+    };
+    if !from.contains(&session.status.as_str()) {
+        return Err(ApiError::state(
+            "checkout_session_state_invalid",
+            &session.status,
+            format!(
+                "A checkout session that is {} cannot be {}.",
+                session.status, to
+            ),
+        ));
+    }
+    if to != session.status {
+        let (sid, old, new) = (
+            session.session_id.clone(),
+            session.status.clone(),
+            to.to_owned(),
+        );
+        let moved = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(
+                    async move { commerce::set_test_session_status(tx, &sid, &old, &new).await },
+                )
+            })
+            .await?;
+        if !moved {
+            return Err(ApiError::state(
+                "checkout_session_state_invalid",
+                "changed",
+                "The session changed concurrently; read it again.",
+            ));
+        }
+    }
+    let provider_id = session.provider_id.clone();
+    let row_id = provider_id.clone();
+    let row = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::provider_by_id(tx, &row_id).await })
+        })
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let connection = connect(state, row, "")?;
+    let secret = connection
+        .secrets
+        .first()
+        .cloned()
+        .ok_or_else(ApiError::internal)?;
+    let now_seconds = state.db.now().unix_micros() / 1_000_000;
+    let mut events = Vec::new();
+    for (event_type, object) in stripe_objects(&session, outcome, now_seconds) {
+        let id = format!("evt_test_{}", random_token(12));
+        let payload = stripe::event_json(&id, event_type, now_seconds, object).to_string();
+        let signature = signature::header(&[secret.as_str()], now_seconds, payload.as_bytes());
+        events.push(SignedEvent {
+            id,
+            event_type: event_type.to_owned(),
+            payload,
+            signature,
+            webhook_path: format!("/v1/webhooks/{provider_id}"),
+        });
+    }
+    let mut receipts = Vec::new();
+    if deliver {
+        for event in &events {
+            let headers: Headers = [(signature::HEADER.to_owned(), event.signature.clone())]
+                .into_iter()
+                .collect();
+            receipts.push(
+                ingest(
+                    state,
+                    &provider_id,
+                    &headers,
+                    Bytes::from(event.payload.clone()),
+                )
+                .await?,
+            );
+        }
+    }
+    Ok(CompleteSessionResponse {
+        session_id: session.session_id,
+        status: to.to_owned(),
+        events,
+        receipts,
+    })
+}
+
+/// Script the outcome of a test-provider checkout session (what a person would do on its
+/// page). The events are signed as Stripe signs and delivered through `/v1/webhooks/{provider}`'s
+/// path, unless `deliver` is false.
+#[utoipa::path(post, path = "/v1/test_provider/checkout_sessions/{id}/complete", tag = "payments",
+    request_body = CompleteSessionRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CompleteSessionResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn complete_test_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<CompleteSessionRequest>,
+) -> Result<Json<CompleteSessionResponse>, ApiError> {
+    // A session of another workspace is not found.
+    let lookup = id.clone();
+    let owner = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::test_session(tx, "session_id", &lookup).await })
+        })
+        .await?
+        .map(|s| s.workspace_id);
+    if owner.as_ref() != Some(&principal.workspace_id) {
+        return Err(ApiError::not_found("checkout_session", &id));
+    }
+    Ok(Json(
+        complete_session(
+            &state,
+            &id,
+            request.body.outcome,
+            request.body.deliver.unwrap_or(true),
+        )
+        .await?,
+    ))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn checkout_page(State(state): State<AppState>, Path(session_id): Path<String>) -> Response {
+    let id = session_id.clone();
+    let session = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
+        })
+        .await;
+    let Ok(Some(session)) = session else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>No such checkout session</h1>".to_owned()),
+        )
+            .into_response();
+    };
+    let amount = bursar_domain::money::Currency::from_code(&session.currency).map_or_else(
+        || format!("{} {}", session.amount, session.currency),
+        |c| c.format(session.amount),
+    );
+    let id = escape(&session.session_id);
+    let body = format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test checkout</title>\
+         <style>body{{font-family:system-ui;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
+         .total{{font-size:2rem;margin:1rem 0}}button{{font-size:1.1rem;padding:.6rem 1.4rem;margin-right:.6rem}}</style></head>\
+         <body><p>Bursar test provider — no real money moves.</p><h1>Pay order {order}</h1>\
+         <p class=total>{amount}</p><p>Status: {status}</p>\
+         <form method=post action=\"/test-provider/checkout/{id}/pay\" style=display:inline><button>Pay</button></form>\
+         <form method=post action=\"/test-provider/checkout/{id}/decline\" style=display:inline><button>Decline</button></form>\
+         </body></html>",
+        order = escape(&session.order_id),
+        status = escape(&session.status),
+    );
+    Html(body).into_response()
+}
+
+async fn done_page() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test checkout</title></head>\
+          <body><h1>Done</h1><p>The test provider has told Bursar the outcome.</p></body></html>",
+    )
+}
+
+async fn checkout_action(
+    State(state): State<AppState>,
+    Path((session_id, action)): Path<(String, String)>,
+) -> Response {
+    let outcome = match action.as_str() {
+        "pay" => TestOutcome::Succeeded,
+        "decline" => TestOutcome::Declined,
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html("<h1>No such action</h1>".to_owned()),
+            )
+                .into_response()
+        }
+    };
+    let id = session_id.clone();
+    let session = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
+        })
+        .await;
+    let Ok(Some(session)) = session else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>No such checkout session</h1>".to_owned()),
+        )
+            .into_response();
+    };
+    match complete_session(&state, &session_id, outcome, true).await {
+        Ok(_) if outcome == TestOutcome::Succeeded => {
+            Redirect::to(&session.success_url).into_response()
+        }
+        Ok(_) => Redirect::to(&format!("/test-provider/checkout/{session_id}")).into_response(),
+        Err(error) => (
+            error.status,
+            Html(format!("<h1>{}</h1>", escape(&error.message))),
+        )
+            .into_response(),
+    }
+}
+
+/// Metadata Bursar attaches to provider objects.
+pub fn order_metadata(order_id: &str) -> BTreeMap<String, String> {
+    [(stripe::ORDER_ID_KEY.to_owned(), order_id.to_owned())]
+        .into_iter()
+        .collect()
+}
