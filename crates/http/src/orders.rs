@@ -911,6 +911,7 @@ pub async fn apply_payment_event(
             dispute_id,
             amount,
             reason,
+            fee,
             ..
         } => {
             if order
@@ -931,13 +932,23 @@ pub async fn apply_payment_event(
             post(
                 cx,
                 currency,
-                &[(
-                    format!("dispute:{dispute_id}"),
-                    "disputes".into(),
-                    clearing.clone(),
-                    *amount,
-                    CODE_DISPUTE_HOLD,
-                )],
+                &[
+                    (
+                        format!("dispute:{dispute_id}"),
+                        "disputes".into(),
+                        clearing.clone(),
+                        *amount,
+                        CODE_DISPUTE_HOLD,
+                    ),
+                    // The provider's fee for the dispute: an expense whatever the outcome.
+                    (
+                        format!("dispute_fee:{dispute_id}"),
+                        "fees".into(),
+                        clearing.clone(),
+                        fee.unwrap_or(0),
+                        CODE_FEE,
+                    ),
+                ],
             )
             .await?;
             order.dispute = Some(OrderDispute {

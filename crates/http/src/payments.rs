@@ -6,7 +6,7 @@
 //! however often and however concurrently it arrives. The `test` provider delivers its outcomes
 //! through the same [`ingest`] function, signed the way Stripe signs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -63,10 +63,16 @@ pub fn pages() -> axum::Router<AppState> {
 }
 
 /// What the payment layer shares across requests.
-#[derive(Clone)]
 pub struct Payments {
     pub executor: HttpExecutor,
+    /// Connections looked up recently, by selector: a checkout and a webhook need their
+    /// connection on every request. Entries live [`CONNECTION_CACHE_TTL`]; this process drops
+    /// them all when a connection changes, other processes see a change within the TTL.
+    connections: std::sync::Mutex<HashMap<String, (std::time::Instant, ProviderRow)>>,
 }
+
+/// How long a looked-up connection is reused without reading it again.
+pub const CONNECTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Payments {
     pub fn new() -> Payments {
@@ -74,7 +80,32 @@ impl Payments {
             tracing::error!(error = %e, "provider HTTP client failed to build; using defaults");
             HttpExecutor::with_client(reqwest::Client::new(), ExecutorConfig::default())
         });
-        Payments { executor }
+        Payments {
+            executor,
+            connections: Default::default(),
+        }
+    }
+
+    fn cached(&self, key: &str) -> Option<ProviderRow> {
+        let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < CONNECTION_CACHE_TTL)
+            .map(|(_, row)| row.clone())
+    }
+
+    fn remember(&self, key: String, row: &ProviderRow) {
+        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(key, (std::time::Instant::now(), row.clone()));
+    }
+
+    fn forget_all(&self) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -209,6 +240,10 @@ pub async fn resolve(
     base_url: &str,
 ) -> Result<Connection, ApiError> {
     let selector = selector.unwrap_or("test").to_owned();
+    let cache_key = format!("{workspace_id}|{selector}");
+    if let Some(row) = state.payments.cached(&cache_key) {
+        return connect(state, row, base_url);
+    }
     let ws = workspace_id.clone();
     let sealer = state.db.sealer()?.clone();
     let now = state.db.now();
@@ -276,6 +311,7 @@ pub async fn resolve(
             }
         }
     };
+    state.payments.remember(cache_key, &row);
     connect(state, row, base_url)
 }
 
@@ -458,6 +494,7 @@ async fn update_provider(
         .map(|n| bursar_domain::commerce::parse_text(&n, "name", 100))
         .transpose()?;
     let sealer = state.db.sealer()?.clone();
+    let forget = state.payments.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
@@ -484,6 +521,7 @@ async fn update_provider(
                 object.updated_at = cx.now;
                 row.body = serde_json::to_string(&object).map_err(|_| ApiError::internal())?;
                 commerce::update_provider(cx.tx, &row).await?;
+                forget.forget_all();
                 cx.emit(NewEvent::new(
                     "payment_provider.updated",
                     "payment_provider",
@@ -578,26 +616,36 @@ pub async fn ingest(
     headers: &Headers,
     body: Bytes,
 ) -> Result<WebhookReceipt, ApiError> {
+    let cache_key = format!("*|{selector}");
     let lookup = selector.to_owned();
-    let rows = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                if lookup.starts_with("pp_") {
-                    Ok::<_, bursar_store::StoreError>(
-                        commerce::provider_by_id(tx, &lookup)
-                            .await?
-                            .into_iter()
-                            .collect::<Vec<_>>(),
-                    )
-                } else {
-                    commerce::providers_of_kind(tx, &lookup, None, 2).await
-                }
-            })
-        })
-        .await?;
+    let rows = match state.payments.cached(&cache_key) {
+        Some(row) => vec![row],
+        None => {
+            state
+                .db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        if lookup.starts_with("pp_") {
+                            Ok::<_, bursar_store::StoreError>(
+                                commerce::provider_by_id(tx, &lookup)
+                                    .await?
+                                    .into_iter()
+                                    .collect::<Vec<_>>(),
+                            )
+                        } else {
+                            commerce::providers_of_kind(tx, &lookup, None, 2).await
+                        }
+                    })
+                })
+                .await?
+        }
+    };
     let row = match rows.len() {
-        1 => rows.into_iter().next().ok_or_else(ApiError::internal)?,
+        1 => {
+            let row = rows.into_iter().next().ok_or_else(ApiError::internal)?;
+            state.payments.remember(cache_key, &row);
+            row
+        }
         0 => return Err(ApiError::not_found("payment_provider", selector)),
         _ => {
             return Err(ApiError::invalid(
@@ -864,7 +912,17 @@ pub enum TestOutcome {
     Processing,
     /// Nobody paid: `checkout.session.expired`.
     Expired,
+    /// The card holder disputes the paid charge: `charge.dispute.created` (amount and a 15.00
+    /// fee withdrawn).
+    Disputed,
+    /// The dispute is decided for the merchant: `charge.dispute.closed`, status `won`.
+    DisputeWon,
+    /// The dispute is lost: `charge.dispute.closed`, status `lost`.
+    DisputeLost,
 }
+
+/// What the test provider charges for a dispute, like Stripe's 15.00.
+pub const TEST_DISPUTE_FEE: i64 = 1500;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -972,6 +1030,25 @@ fn stripe_objects(
             ),
         ],
         TestOutcome::Expired => vec![("checkout.session.expired", checkout("unpaid", "expired"))],
+        TestOutcome::Disputed | TestOutcome::DisputeWon | TestOutcome::DisputeLost => {
+            let (event_type, status, balance) = match outcome {
+                TestOutcome::Disputed => (
+                    "charge.dispute.created",
+                    "needs_response",
+                    json!([{ "object": "balance_transaction", "amount": -session.amount, "fee": TEST_DISPUTE_FEE }]),
+                ),
+                TestOutcome::DisputeWon => ("charge.dispute.closed", "won", json!([])),
+                _ => ("charge.dispute.closed", "lost", json!([])),
+            };
+            vec![(
+                event_type,
+                json!({
+                    "id": format!("dp_{}", &session.payment_id[3..]), "object": "dispute", "amount": session.amount,
+                    "currency": currency, "charge": format!("ch_{}", &session.payment_id[3..]), "payment_intent": session.payment_id,
+                    "reason": "fraudulent", "status": status, "balance_transactions": balance, "metadata": {}, "livemode": false, "created": now,
+                }),
+            )]
+        }
     }
 }
 
@@ -996,6 +1073,9 @@ pub async fn complete_session(
         TestOutcome::Declined => (&["open"], "open"),
         TestOutcome::Processing => (&["open"], "processing"),
         TestOutcome::Expired => (&["open"], "expired"),
+        TestOutcome::Disputed => (&["complete"], "disputed"),
+        TestOutcome::DisputeWon => (&["disputed"], "complete"),
+        TestOutcome::DisputeLost => (&["disputed"], "dispute_lost"),
     };
     if !from.contains(&session.status.as_str()) {
         return Err(ApiError::state(

@@ -171,6 +171,8 @@ pub enum PaymentEventKind {
         amount: i64,
         currency: String,
         reason: Option<String>,
+        /// The provider's dispute fee, when its balance transactions report one.
+        fee: Option<i64>,
     },
     DisputeClosed {
         dispute_id: String,

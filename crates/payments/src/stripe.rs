@@ -541,6 +541,17 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
                 amount: required_i64(object, "amount")?,
                 currency: currency_of(object)?,
                 reason: str_of(object, "reason").map(str::to_owned),
+                // Stripe withdraws the amount and its dispute fee in balance transactions on
+                // the dispute.
+                fee: object
+                    .get("balance_transactions")
+                    .and_then(Value::as_array)
+                    .map(|txns| {
+                        txns.iter()
+                            .filter_map(|t| t.get("fee").and_then(Value::as_i64))
+                            .sum::<i64>()
+                    })
+                    .filter(|fee| *fee > 0),
             }
         }
         "charge.dispute.closed" => {

@@ -373,8 +373,24 @@ fn dispute_opened_and_closed() {
             amount: 1000,
             currency: "USD".into(),
             reason: Some("general".into()),
+            // The fixture's dispute has no balance transactions yet.
+            fee: None,
         }
     );
+    let with_fee = parse(
+        "charge.dispute.created",
+        fixture(
+            "dispute",
+            json!({"balance_transactions": [{"object": "balance_transaction", "amount": -1000, "fee": 1500}]}),
+        ),
+    );
+    assert!(matches!(
+        with_fee.kind,
+        PaymentEventKind::DisputeOpened {
+            fee: Some(1500),
+            ..
+        }
+    ));
     for (status, won) in [("won", true), ("lost", false), ("warning_closed", false)] {
         let closed = parse(
             "charge.dispute.closed",

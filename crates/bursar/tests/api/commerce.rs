@@ -78,6 +78,16 @@ async fn open_order(app: &TestApp, customer: &str, product: &str, quantity: i64)
     .await
 }
 
+async fn complete(app: &TestApp, session: String, outcome: &str) -> Value {
+    ok(app
+        .post(
+            &format!("/v1/test_provider/checkout_sessions/{session}/complete"),
+            json!({"outcome": outcome}),
+        )
+        .await)
+    .await
+}
+
 fn session_of(order: &Value) -> String {
     order["checkout"]["session_id"].as_str().unwrap().to_owned()
 }
@@ -381,5 +391,45 @@ both_backends! {
             let verified = stripe_script("verify", &secret, event["signature"].as_str().unwrap(), event["payload"].as_str().unwrap());
             assert_eq!(verified, event["id"].as_str().unwrap());
         }
+    }
+}
+
+both_backends! {
+    /// Goal: a dispute holds the disputed amount in the ledger (and books the provider's fee);
+    /// won, the amount returns and the order is back where it was; lost, it is written off.
+    async fn disputes_hold_then_release_or_write_off(app: TestApp) {
+        let (product, customer) = shop(&app, 2000).await;
+        let won = open_order(&app, &customer, &product, 1).await;
+        let lost = open_order(&app, &customer, &product, 1).await;
+        for order in [&won, &lost] {
+            complete(&app, session_of(order), "succeeded").await;
+        }
+        let fees = bursar_http::payments::test_fee(2000) * 2;
+        let dispute_fee = bursar_http::payments::TEST_DISPUTE_FEE;
+
+        let receipt = complete(&app, session_of(&won), "disputed").await;
+        assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
+        let order = ok(app.get(&format!("/v1/orders/{}", id(&won))).await).await;
+        assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("disputed"), Some("open")));
+        assert_eq!(balances(&app, "commerce:disputes:USD").await, (2000, 0));
+        assert_eq!(balances(&app, "commerce:fees:USD").await, (fees + dispute_fee, 0));
+        // A disputed order cannot be refunded meanwhile.
+        let refund = app.post(&format!("/v1/orders/{}/refunds", id(&won)), json!({})).await;
+        assert_eq!(expect_error(refund, 409, "order_state_invalid", None).await["error"]["current_state"], "disputed");
+        complete(&app, session_of(&won), "dispute_won").await;
+        let order = ok(app.get(&format!("/v1/orders/{}", id(&won))).await).await;
+        assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("paid"), Some("won")));
+        assert_eq!(balances(&app, "commerce:disputes:USD").await, (2000, 2000));
+
+        complete(&app, session_of(&lost), "disputed").await;
+        complete(&app, session_of(&lost), "dispute_lost").await;
+        let order = ok(app.get(&format!("/v1/orders/{}", id(&lost))).await).await;
+        assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("disputed"), Some("lost")));
+        assert_eq!(balances(&app, "commerce:dispute_losses:USD").await, (2000, 0));
+        assert_eq!(balances(&app, "commerce:disputes:USD").await, (4000, 4000));
+        // Clearing: two payments in; fees, one dispute lost and two dispute fees out.
+        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (4000 + 2000, fees + 4000 + 2 * dispute_fee));
+        let events = event_types(&app, &id(&won)).await;
+        assert!(events.ends_with(&["order.disputed".to_owned(), "order.dispute_won".to_owned()]), "{events:?}");
     }
 }
