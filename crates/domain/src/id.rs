@@ -247,3 +247,8 @@ prefixed_id!(
     ProviderId,
     "pp"
 );
+prefixed_id!(
+    /// A customer's saved payment method.
+    PaymentMethodId,
+    "spm"
+);

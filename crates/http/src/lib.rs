@@ -20,6 +20,7 @@ pub mod list;
 pub mod mutate;
 pub mod ops;
 pub mod orders;
+pub mod payment_methods;
 pub mod payments;
 pub mod quotes;
 pub mod telemetry;
@@ -132,6 +133,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(quotes::router())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(payment_methods::router())
         .merge(events::router())
         .merge(emails::router())
         .merge(ledger::router())

@@ -61,6 +61,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_refund, list_refunds))
         .routes(routes!(get_refund))
         .routes(routes!(order_payment_events))
+        .routes(routes!(pay_order))
 }
 
 /// How long a hosted checkout stays open (Stripe's default).
@@ -618,7 +619,7 @@ async fn release_redemption(cx: &mut Context<'_>, order: &mut Order) -> Result<(
     Ok(())
 }
 
-fn provider_error(error: ProviderError) -> ApiError {
+pub fn provider_error(error: ProviderError) -> ApiError {
     match error {
         ProviderError::Refused { code, message, .. } => ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -723,6 +724,7 @@ fn ignored(order: &Order, why: impl Into<String>) -> Applied {
 /// would move an order backwards is ignored, with the reason recorded.
 pub async fn apply_payment_event(
     cx: &mut Context<'_>,
+    provider_id: &str,
     provider_kind: &str,
     event: &PaymentEvent,
 ) -> Result<Applied, ApiError> {
@@ -744,6 +746,23 @@ pub async fn apply_payment_event(
         detail: Some(detail.to_owned()),
         order_id: None,
     };
+    if let PaymentEventKind::PaymentMethodSaved {
+        payment_method,
+        provider_customer,
+        customer_id,
+        ..
+    } = &event.kind
+    {
+        return crate::payment_methods::record_saved(
+            cx,
+            provider_id,
+            provider_kind,
+            payment_method,
+            provider_customer.as_deref(),
+            customer_id.as_deref(),
+        )
+        .await;
+    }
     let Some(order_id) = order_id else {
         return Ok(unmatched("no Bursar order named by the event"));
     };
@@ -773,11 +792,14 @@ pub async fn apply_payment_event(
             mark_paid(
                 cx,
                 &mut order,
+                provider_id,
                 &clearing,
-                &payment_id,
-                *amount,
-                currency,
-                None,
+                Confirmed {
+                    payment_id: &payment_id,
+                    amount: *amount,
+                    currency,
+                    fee: None,
+                },
             )
             .await
         }
@@ -789,7 +811,16 @@ pub async fn apply_payment_event(
             ..
         } => {
             mark_paid(
-                cx, &mut order, &clearing, payment_id, *amount, currency, *fee,
+                cx,
+                &mut order,
+                provider_id,
+                &clearing,
+                Confirmed {
+                    payment_id,
+                    amount: *amount,
+                    currency,
+                    fee: *fee,
+                },
             )
             .await
         }
@@ -1021,17 +1052,29 @@ pub async fn apply_payment_event(
     }
 }
 
+/// A payment the provider confirmed.
+struct Confirmed<'a> {
+    payment_id: &'a str,
+    amount: i64,
+    currency: &'a str,
+    fee: Option<i64>,
+}
+
 /// The payment is confirmed: one transaction moves the order to `paid`, posts the payment and
 /// the fee, and records `order.paid`.
 async fn mark_paid(
     cx: &mut Context<'_>,
     order: &mut Order,
+    provider_id: &str,
     clearing: &str,
-    payment_id: &str,
-    amount: i64,
-    currency: &str,
-    fee: Option<i64>,
+    confirmed: Confirmed<'_>,
 ) -> Result<Applied, ApiError> {
+    let Confirmed {
+        payment_id,
+        amount,
+        currency,
+        fee,
+    } = confirmed;
     if currency != order.currency.code() {
         return Ok(ignored(
             order,
@@ -1110,6 +1153,8 @@ async fn mark_paid(
     }
     post(cx, order.currency, &transfers).await?;
     order.payment = Some(OrderPayment {
+        provider_id: ProviderId::parse(provider_id, "provider_id")
+            .map_err(|_| ApiError::internal())?,
         payment_id: payment_id.to_owned(),
         amount,
         fee,
@@ -1350,13 +1395,13 @@ async fn finish_refund(
         refund.order_id.to_string(),
     )
     .await?;
-    let (Some(payment), Some(checkout)) = (&order.payment, &order.checkout) else {
+    let Some(payment) = &order.payment else {
         return Err(ApiError::internal());
     };
     let connection = payments::resolve(
         state,
         &principal.workspace_id,
-        Some(checkout.provider_id.as_str()),
+        Some(payment.provider_id.as_str()),
         "",
     )
     .await?;
@@ -1467,4 +1512,156 @@ async fn list_refunds(
         page,
         |r| r,
     )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayOrderRequest {
+    /// A saved payment method of the order's customer (`spm_…`).
+    pub payment_method_id: String,
+}
+
+/// Charge an order to the customer's saved payment method, off-session (a renewal, an invoice):
+/// the order is committed as paid only when the provider confirms the charge. A decline or a
+/// required authentication leaves the order `payment_failed` with the reason, and nothing in the
+/// ledger.
+#[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", request_body = PayOrderRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn pay_order(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<PayOrderRequest>,
+) -> Result<Response, ApiError> {
+    let method_id = PaymentMethodId::parse(&request.body.payment_method_id, "payment_method_id")?;
+    let order: Order = docs::get(&state, &principal, ORDER, "order", id.clone()).await?;
+    let payable = matches!(
+        order.status,
+        OrderStatus::Draft | OrderStatus::PaymentFailed | OrderStatus::CheckoutExpired
+    );
+    if !payable {
+        return Err(ApiError::state(
+            "order_state_invalid",
+            order.status.as_str(),
+            format!(
+                "An order that is {} cannot be charged.",
+                order.status.as_str()
+            ),
+        ));
+    }
+    let method: PaymentMethod = docs::get(
+        &state,
+        &principal,
+        commerce::PAYMENT_METHOD,
+        "payment_method",
+        method_id.to_string(),
+    )
+    .await
+    .map_err(|e| e.with_param("payment_method_id"))?;
+    if method.customer_id != order.customer_id {
+        return Err(ApiError::invalid(
+            "payment_method_invalid",
+            Some("payment_method_id".into()),
+            "The payment method belongs to another customer.",
+        ));
+    }
+    let connection = payments::resolve(
+        &state,
+        &principal.workspace_id,
+        Some(method.provider_id.as_str()),
+        "",
+    )
+    .await?;
+    // The attempt is the order's version: a retry of a charge whose outcome was not recorded
+    // reuses the provider's idempotency key, so the customer is charged once.
+    let version = order.updated_at.unix_micros();
+    let charge = bursar_payments::OffSessionCharge {
+        attempt_id: format!("{}-{version}", order.id),
+        order_id: order.id.to_string(),
+        provider_customer: method.provider_customer.clone().unwrap_or_default(),
+        payment_method: method.provider_method_id.clone(),
+        amount: order.totals.total,
+        currency: order.currency.code().to_owned(),
+        metadata: payments::order_metadata(order.id.as_str()),
+    };
+    let outcome = connection
+        .provider
+        .charge_saved(&charge)
+        .await
+        .map_err(provider_error)?;
+    let clearing = format!("clearing:{}", connection.row.kind);
+    let provider_id = connection.row.provider_id.clone();
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let mut order = load(&mut cx, &id).await?;
+                if order.updated_at.unix_micros() != version {
+                    return Err(ApiError::state(
+                        "order_state_invalid",
+                        order.status.as_str(),
+                        "The order changed while it was being charged; read it again.",
+                    ));
+                }
+                match outcome.status {
+                    bursar_payments::PaymentStatus::Succeeded => {
+                        let applied = mark_paid(
+                            &mut cx,
+                            &mut order,
+                            &provider_id,
+                            &clearing,
+                            Confirmed {
+                                payment_id: &outcome.id,
+                                amount: outcome.amount_received,
+                                currency: &outcome.currency,
+                                fee: None,
+                            },
+                        )
+                        .await?;
+                        if applied.outcome != "applied" {
+                            return Err(ApiError::state(
+                                "order_state_invalid",
+                                order.status.as_str(),
+                                applied.detail.unwrap_or_default(),
+                            ));
+                        }
+                    }
+                    bursar_payments::PaymentStatus::Processing => {
+                        let previous = move_to(&mut order, OrderStatus::PaymentProcessing)?;
+                        order.updated_at = cx.now;
+                        save(&mut cx, &order).await?;
+                        emit(
+                            &mut cx,
+                            "order.payment_processing",
+                            &order,
+                            Some(previous),
+                            json!({}),
+                        )
+                        .await?;
+                    }
+                    _ => {
+                        let previous = move_to(&mut order, OrderStatus::PaymentFailed)?;
+                        order.last_payment_error = Some(
+                            outcome
+                                .last_error
+                                .clone()
+                                .unwrap_or_else(|| "payment_failed".into()),
+                        );
+                        order.updated_at = cx.now;
+                        save(&mut cx, &order).await?;
+                        emit(
+                            &mut cx,
+                            "order.payment_failed",
+                            &order,
+                            Some(previous),
+                            json!({}),
+                        )
+                        .await?;
+                    }
+                }
+                Ok((StatusCode::OK, order))
+            })
+        })
+        .await
 }

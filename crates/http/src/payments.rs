@@ -21,8 +21,9 @@ use bursar_domain::ValidationError;
 use bursar_payments::executor::{ExecutorConfig, HttpExecutor};
 use bursar_payments::stripe::{self, StripeConfig, StripeProvider};
 use bursar_payments::{
-    signature, CheckoutRequest, CheckoutSession, Headers, PaymentProvider, PaymentState,
-    PaymentStatus, ProviderError, RefundRequest, RefundResult, RefundStatus, WebhookError,
+    signature, CheckoutRequest, CheckoutSession, Headers, OffSessionCharge, PaymentProvider,
+    PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult, RefundStatus,
+    SetupRequest, SetupSession, WebhookError,
 };
 use bursar_store::commerce::{self, ProviderRow, TestSession};
 use bursar_store::{seal, Db, Tx};
@@ -46,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_provider, update_provider))
         .routes(routes!(receive_webhook))
         .routes(routes!(complete_test_session))
+        .routes(routes!(complete_test_setup))
 }
 
 /// The test provider's hosted checkout page: plain routes, outside the API document.
@@ -60,6 +62,14 @@ pub fn pages() -> axum::Router<AppState> {
             axum::routing::post(checkout_action),
         )
         .route("/test-provider/done", axum::routing::get(done_page))
+        .route(
+            "/test-provider/setup/{session}",
+            axum::routing::get(setup_page),
+        )
+        .route(
+            "/test-provider/setup/{session}/save",
+            axum::routing::post(setup_save),
+        )
 }
 
 /// What the payment layer shares across requests.
@@ -707,7 +717,7 @@ pub async fn ingest(
                         now,
                         cause: &cause,
                     };
-                    crate::orders::apply_payment_event(&mut cx, &kind, &event).await?
+                    crate::orders::apply_payment_event(&mut cx, &provider_id, &kind, &event).await?
                 };
                 commerce::settle_provider_event(
                     tx,
@@ -872,6 +882,113 @@ impl PaymentProvider for TestProvider {
                 amount_received: received,
                 currency: session.currency,
                 order_id: Some(session.order_id),
+                last_error: None,
+            })
+        }
+        .boxed()
+    }
+
+    fn create_setup<'a>(
+        &'a self,
+        request: &'a SetupRequest,
+    ) -> BoxFuture<'a, Result<SetupSession, ProviderError>> {
+        async move {
+            let setup = commerce::TestSetup {
+                session_id: format!("cs_test_setup_{}", random_token(16)),
+                workspace_id: self.workspace_id.clone(),
+                provider_id: self.provider_id.clone(),
+                customer_id: request.customer_id.clone(),
+                provider_customer_id: request
+                    .provider_customer
+                    .clone()
+                    .unwrap_or_else(|| format!("cus_test_{}", random_token(8))),
+                success_url: request.success_url.clone(),
+                status: "open".into(),
+                created_at: self.db.now().unix_micros(),
+            };
+            let stored = setup.clone();
+            self.db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { commerce::insert_test_setup(tx, &stored).await })
+                })
+                .await
+                .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            Ok(SetupSession {
+                url: format!("{}/test-provider/setup/{}", self.base_url, setup.session_id),
+                id: setup.session_id,
+                provider_customer: setup.provider_customer_id,
+            })
+        }
+        .boxed()
+    }
+
+    fn charge_saved<'a>(
+        &'a self,
+        request: &'a OffSessionCharge,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>> {
+        async move {
+            let card = TestCard::of_method(&request.payment_method).ok_or_else(|| {
+                ProviderError::Refused {
+                    status: 400,
+                    code: "resource_missing".into(),
+                    message: format!("No such payment method: {}", request.payment_method),
+                }
+            })?;
+            // Deterministic per attempt: a retried charge is the same payment.
+            let digest = bursar_store::sha256_hex(request.attempt_id.as_bytes());
+            let payment_id = format!("pi_test_{}", &digest[..24]);
+            let (status, last_error) = match card {
+                TestCard::Visa => (PaymentStatus::Succeeded, None),
+                TestCard::Declined => (PaymentStatus::Failed, Some("card_declined".to_owned())),
+                TestCard::AuthenticationRequired => (
+                    PaymentStatus::Open,
+                    Some("authentication_required".to_owned()),
+                ),
+            };
+            if status == PaymentStatus::Succeeded {
+                // The provider's record of the payment, so it can be refunded later.
+                let session = TestSession {
+                    session_id: format!("cs_test_offsession_{}", &digest[..24]),
+                    workspace_id: self.workspace_id.clone(),
+                    provider_id: self.provider_id.clone(),
+                    order_id: request.order_id.clone(),
+                    payment_id: payment_id.clone(),
+                    amount: request.amount,
+                    currency: request.currency.clone(),
+                    customer_email: None,
+                    success_url: String::new(),
+                    cancel_url: String::new(),
+                    status: "complete".into(),
+                    expires_at: 0,
+                    created_at: self.db.now().unix_micros(),
+                };
+                self.db
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            if commerce::test_session(tx, "session_id", &session.session_id)
+                                .await?
+                                .is_none()
+                            {
+                                commerce::insert_test_session(tx, &session).await?;
+                            }
+                            Ok::<_, bursar_store::StoreError>(())
+                        })
+                    })
+                    .await
+                    .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+            }
+            Ok(PaymentState {
+                id: payment_id,
+                status,
+                amount: request.amount,
+                amount_received: if status == PaymentStatus::Succeeded {
+                    request.amount
+                } else {
+                    0
+                },
+                currency: request.currency.clone(),
+                order_id: Some(request.order_id.clone()),
+                last_error,
             })
         }
         .boxed()
@@ -892,6 +1009,234 @@ impl PaymentProvider for TestProvider {
             signature::TOLERANCE_SECONDS,
         )?;
         stripe::parse_event(body)
+    }
+}
+
+/// The cards a person can save on the test provider's setup page, named like Stripe's test
+/// cards: the saved method's id says how off-session charges of it behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestCard {
+    /// Charges succeed.
+    Visa,
+    /// Charges are declined (`card_declined`).
+    Declined,
+    /// Charges need the customer to authenticate (`authentication_required`).
+    AuthenticationRequired,
+}
+
+impl TestCard {
+    fn slug(self) -> &'static str {
+        match self {
+            TestCard::Visa => "visa",
+            TestCard::Declined => "declined",
+            TestCard::AuthenticationRequired => "authreq",
+        }
+    }
+
+    fn of_method(method: &str) -> Option<TestCard> {
+        let rest = method.strip_prefix("pm_test_")?;
+        [
+            TestCard::Visa,
+            TestCard::Declined,
+            TestCard::AuthenticationRequired,
+        ]
+        .into_iter()
+        .find(|card| rest.starts_with(&format!("{}_", card.slug())))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteSetupRequest {
+    /// Default `visa`.
+    pub card: Option<TestCard>,
+    /// Deliver `setup_intent.succeeded` now (default true).
+    pub deliver: Option<bool>,
+}
+
+/// Saves a card on a test setup session, once, and returns (and by default delivers) the
+/// signed `setup_intent.succeeded` event.
+pub async fn complete_setup(
+    state: &AppState,
+    session_id: &str,
+    card: TestCard,
+    deliver: bool,
+) -> Result<CompleteSessionResponse, ApiError> {
+    let id = session_id.to_owned();
+    let setup = state
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { commerce::test_setup(tx, &id).await }))
+        .await?
+        .ok_or_else(|| ApiError::not_found("setup_session", session_id))?;
+    let sid = setup.session_id.clone();
+    let moved = state
+        .db
+        .write(move |tx: &mut Tx| {
+            Box::pin(
+                async move { commerce::set_test_setup_status(tx, &sid, "open", "complete").await },
+            )
+        })
+        .await?;
+    if !moved {
+        return Err(ApiError::state(
+            "setup_session_state_invalid",
+            "complete",
+            "This setup session has already saved a card.",
+        ));
+    }
+    let now = state.db.now().unix_micros() / 1_000_000;
+    let method = format!("pm_test_{}_{}", card.slug(), random_token(8));
+    let object = json!({
+        "id": format!("seti_test_{}", random_token(12)), "object": "setup_intent", "status": "succeeded",
+        "customer": setup.provider_customer_id, "payment_method": method, "usage": "off_session",
+        "metadata": { "bursar_customer_id": setup.customer_id }, "livemode": false, "created": now,
+    });
+    let events = sign_events(
+        state,
+        &setup.provider_id,
+        vec![("setup_intent.succeeded", object)],
+        now,
+    )
+    .await?;
+    let receipts = if deliver {
+        deliver_events(state, &setup.provider_id, &events).await?
+    } else {
+        Vec::new()
+    };
+    Ok(CompleteSessionResponse {
+        session_id: setup.session_id,
+        status: "complete".into(),
+        events,
+        receipts,
+    })
+}
+
+/// Signs events with the connection's first secret, as Stripe would send them.
+async fn sign_events(
+    state: &AppState,
+    provider_id: &str,
+    objects: Vec<(&'static str, serde_json::Value)>,
+    now_seconds: i64,
+) -> Result<Vec<SignedEvent>, ApiError> {
+    let row_id = provider_id.to_owned();
+    let row = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::provider_by_id(tx, &row_id).await })
+        })
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let connection = connect(state, row, "")?;
+    let secret = connection
+        .secrets
+        .first()
+        .cloned()
+        .ok_or_else(ApiError::internal)?;
+    Ok(objects
+        .into_iter()
+        .map(|(event_type, object)| {
+            let id = format!("evt_test_{}", random_token(12));
+            let payload = stripe::event_json(&id, event_type, now_seconds, object).to_string();
+            let signature = signature::header(&[secret.as_str()], now_seconds, payload.as_bytes());
+            SignedEvent {
+                id,
+                event_type: event_type.to_owned(),
+                payload,
+                signature,
+                webhook_path: format!("/v1/webhooks/{provider_id}"),
+            }
+        })
+        .collect())
+}
+
+/// Delivers signed events through the webhook path, in order.
+async fn deliver_events(
+    state: &AppState,
+    provider_id: &str,
+    events: &[SignedEvent],
+) -> Result<Vec<WebhookReceipt>, ApiError> {
+    let mut receipts = Vec::new();
+    for event in events {
+        let headers: Headers = [(signature::HEADER.to_owned(), event.signature.clone())]
+            .into_iter()
+            .collect();
+        receipts.push(
+            ingest(
+                state,
+                provider_id,
+                &headers,
+                Bytes::from(event.payload.clone()),
+            )
+            .await?,
+        );
+    }
+    Ok(receipts)
+}
+
+/// Save a card on a test-provider setup session (what a person would do on its page).
+#[utoipa::path(post, path = "/v1/test_provider/setup_sessions/{id}/complete", tag = "payments",
+    request_body = CompleteSetupRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CompleteSessionResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn complete_test_setup(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<CompleteSetupRequest>,
+) -> Result<Json<CompleteSessionResponse>, ApiError> {
+    let lookup = id.clone();
+    let owner = state
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { commerce::test_setup(tx, &lookup).await }))
+        .await?
+        .map(|s| s.workspace_id);
+    if owner.as_ref() != Some(&principal.workspace_id) {
+        return Err(ApiError::not_found("setup_session", &id));
+    }
+    let body = request.body;
+    Ok(Json(
+        complete_setup(
+            &state,
+            &id,
+            body.card.unwrap_or(TestCard::Visa),
+            body.deliver.unwrap_or(true),
+        )
+        .await?,
+    ))
+}
+
+async fn setup_page(Path(session_id): Path<String>) -> Html<String> {
+    let id = escape(&session_id);
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test provider: save a card</title></head>\
+         <body style=\"font-family:system-ui;max-width:28rem;margin:4rem auto\"><p>Bursar test provider — no real card.</p>\
+         <h1>Save a card for later payments</h1>\
+         <form method=post action=\"/test-provider/setup/{id}/save\"><button>Save card</button></form></body></html>"
+    ))
+}
+
+async fn setup_save(State(state): State<AppState>, Path(session_id): Path<String>) -> Response {
+    let id = session_id.clone();
+    let setup = state
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { commerce::test_setup(tx, &id).await }))
+        .await;
+    let Ok(Some(setup)) = setup else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>No such setup session</h1>".to_owned()),
+        )
+            .into_response();
+    };
+    match complete_setup(&state, &session_id, TestCard::Visa, true).await {
+        Ok(_) => Redirect::to(&setup.success_url).into_response(),
+        Err(error) => (
+            error.status,
+            Html(format!("<h1>{}</h1>", escape(&error.message))),
+        )
+            .into_response(),
     }
 }
 

@@ -91,6 +91,50 @@ pub struct RefundResult {
     pub amount: i64,
 }
 
+/// Bursar asks to save a customer's payment method for later off-session charges, on a hosted
+/// page (Stripe: a Checkout Session in `setup` mode creating a SetupIntent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupRequest {
+    /// Bursar's id for this attempt: the idempotency key of the provider calls.
+    pub attempt_id: String,
+    /// The Bursar customer (`cus_…`); travels as `bursar_customer_id` metadata.
+    pub customer_id: String,
+    /// The customer at the provider, when already created (Stripe `cus_…`); otherwise the
+    /// adapter creates one first.
+    pub provider_customer: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// ISO 4217, upper case: the currency later charges will be in.
+    pub currency: String,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupSession {
+    /// The provider's id of the hosted setup (`cs_…`).
+    pub id: String,
+    pub url: String,
+    /// The customer at the provider the method will be saved on.
+    pub provider_customer: String,
+}
+
+/// A charge of a saved payment method without the customer present (a renewal, an invoice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffSessionCharge {
+    /// Bursar's id for this attempt: the idempotency key, so a retry never charges twice.
+    pub attempt_id: String,
+    /// The order being paid; travels as `bursar_order_id` metadata.
+    pub order_id: String,
+    pub provider_customer: String,
+    /// The saved method (`pm_…`).
+    pub payment_method: String,
+    pub amount: i64,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// Where a payment stands at the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentStatus {
@@ -110,6 +154,9 @@ pub struct PaymentState {
     pub amount_received: i64,
     pub currency: String,
     pub order_id: Option<String>,
+    /// Why the last attempt failed or needs the customer (`card_declined`,
+    /// `authentication_required`), when it did.
+    pub last_error: Option<String>,
 }
 
 /// One provider event, reduced to what Bursar acts on.
@@ -186,6 +233,8 @@ pub enum PaymentEventKind {
         setup_id: String,
         payment_method: String,
         provider_customer: Option<String>,
+        /// The Bursar customer (`bursar_customer_id` metadata Bursar set on the setup).
+        customer_id: Option<String>,
     },
     /// An event Bursar does not act on; it is stored and acknowledged.
     Other,
@@ -247,6 +296,21 @@ pub trait PaymentProvider: Send + Sync {
     fn payment<'a>(
         &'a self,
         payment_id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>>;
+
+    /// Opens a hosted page where the customer saves a payment method.
+    fn create_setup<'a>(
+        &'a self,
+        request: &'a SetupRequest,
+    ) -> BoxFuture<'a, Result<SetupSession, ProviderError>>;
+
+    /// Charges a saved payment method, off-session and confirmed at once. The answer is the
+    /// payment's state: Bursar commits the order as paid only on `Succeeded` (or on the
+    /// webhook that confirms it later); a decline or a required authentication is a state,
+    /// not an error.
+    fn charge_saved<'a>(
+        &'a self,
+        request: &'a OffSessionCharge,
     ) -> BoxFuture<'a, Result<PaymentState, ProviderError>>;
 
     /// Verifies an inbound webhook against `secrets` (any of them may have signed it: secret

@@ -6,8 +6,14 @@
 //! shapes do not change under us when the account's default version moves.
 //!
 //! Bursar's ids travel in Stripe metadata (`bursar_order_id` on the session *and* on its payment
-//! intent, `bursar_refund_id` on refunds), so every webhook names what it concerns without a
-//! lookup.
+//! intent, `bursar_refund_id` on refunds, `bursar_customer_id` on customers, setup sessions and
+//! their setup intents), so every webhook names what it concerns without a lookup.
+//!
+//! Saved payment methods: [`StripeAdapter::customer_request`] creates the Stripe customer when
+//! Bursar has none yet, [`StripeAdapter::setup_request`] opens a Checkout Session in `setup` mode,
+//! and [`StripeAdapter::charge_request`] charges the saved method off-session. A declined or
+//! authentication-requiring charge is a [`PaymentState`], not an error
+//! ([`StripeAdapter::parse_charge`]).
 
 use std::fmt;
 
@@ -17,9 +23,9 @@ use serde_json::{json, Value};
 
 use crate::executor::{mask_secrets, HttpExecutor, Method, ProviderRequest, ProviderResponse};
 use crate::{
-    signature, CheckoutRequest, CheckoutSession, Headers, PaymentEvent, PaymentEventKind,
-    PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult,
-    RefundStatus, WebhookError,
+    signature, CheckoutRequest, CheckoutSession, Headers, OffSessionCharge, PaymentEvent,
+    PaymentEventKind, PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest,
+    RefundResult, RefundStatus, SetupRequest, SetupSession, WebhookError,
 };
 
 /// The API version every request pins (`Stripe-Version`), and the one [`event_json`] stamps.
@@ -35,6 +41,13 @@ pub const ORDER_ID_KEY: &str = "bursar_order_id";
 
 /// Metadata key naming the Bursar refund on refunds.
 pub const REFUND_ID_KEY: &str = "bursar_refund_id";
+
+/// Metadata key naming the Bursar customer on customers, setup sessions and setup intents.
+pub const CUSTOMER_ID_KEY: &str = "bursar_customer_id";
+
+/// The code a charge that needs the customer present (3-D Secure) reports, and the
+/// [`PaymentState::last_error`] Bursar gives it.
+pub const AUTHENTICATION_REQUIRED: &str = "authentication_required";
 
 /// The refund reasons Stripe accepts; any other reason is Bursar's own and is not sent.
 pub const REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
@@ -219,23 +232,225 @@ impl StripeAdapter {
         }
     }
 
-    /// Reads a `payment_intent`. See [`payment_status`] for the status mapping.
+    /// Reads a `payment_intent`. See [`payment_status`] for the status mapping; `last_error` is
+    /// `last_payment_error.code`, when there is one.
     pub fn parse_payment(
         &self,
         response: &ProviderResponse,
     ) -> Result<PaymentState, ProviderError> {
-        let object = read_object(response, "payment_intent")?;
-        let status = required_str(&object, "status").map_err(ProviderError::BadResponse)?;
-        Ok(PaymentState {
+        payment_state(&read_object(response, "payment_intent")?)
+    }
+
+    /// `POST /v1/customers`: `email` and `name` when known, and `bursar_customer_id` metadata.
+    /// The idempotency key comes from the setup attempt, so a repeated setup finds the customer
+    /// the first attempt created instead of creating a second one.
+    pub fn customer_request(&self, request: &SetupRequest) -> ProviderRequest {
+        let mut form: Vec<(String, String)> = Vec::new();
+        if let Some(email) = &request.email {
+            form.push(("email".into(), email.clone()));
+        }
+        if let Some(name) = &request.name {
+            form.push(("name".into(), name.clone()));
+        }
+        form.push((
+            format!("metadata[{CUSTOMER_ID_KEY}]"),
+            request.customer_id.clone(),
+        ));
+        ProviderRequest {
+            operation: "customer.create",
+            method: Method::POST,
+            url: self.url("/v1/customers"),
+            headers: self.headers(),
+            form: Some(form),
+            idempotency_key: Some(format!("bursar-customer-{}", request.attempt_id)),
+        }
+    }
+
+    /// Reads a `customer`: its id (`cus_…`).
+    pub fn parse_customer(&self, response: &ProviderResponse) -> Result<String, ProviderError> {
+        let object = read_object(response, "customer")?;
+        required_str(&object, "id").map_err(ProviderError::BadResponse)
+    }
+
+    /// `POST /v1/checkout/sessions` in `setup` mode for `provider_customer`.
+    ///
+    /// `currency` is required by Stripe for setup sessions with dynamic payment methods (it picks
+    /// the methods offered). `bursar_customer_id` goes on the session and, through
+    /// `setup_intent_data`, on its setup intent, so `setup_intent.succeeded` names the customer.
+    pub fn setup_request(
+        &self,
+        request: &SetupRequest,
+        provider_customer: &str,
+    ) -> ProviderRequest {
+        let form: Vec<(String, String)> = vec![
+            ("mode".into(), "setup".into()),
+            ("customer".into(), provider_customer.to_owned()),
+            ("currency".into(), request.currency.to_ascii_lowercase()),
+            ("success_url".into(), request.success_url.clone()),
+            ("cancel_url".into(), request.cancel_url.clone()),
+            ("client_reference_id".into(), request.customer_id.clone()),
+            (
+                format!("metadata[{CUSTOMER_ID_KEY}]"),
+                request.customer_id.clone(),
+            ),
+            (
+                format!("setup_intent_data[metadata][{CUSTOMER_ID_KEY}]"),
+                request.customer_id.clone(),
+            ),
+        ];
+        ProviderRequest {
+            operation: "setup.create",
+            method: Method::POST,
+            url: self.url("/v1/checkout/sessions"),
+            headers: self.headers(),
+            form: Some(form),
+            idempotency_key: Some(format!("bursar-setup-{}", request.attempt_id)),
+        }
+    }
+
+    /// Reads a setup-mode `checkout.session`. The customer is the session's, else the one the
+    /// session was created for.
+    pub fn parse_setup(
+        &self,
+        response: &ProviderResponse,
+        provider_customer: &str,
+    ) -> Result<SetupSession, ProviderError> {
+        let object = read_object(response, "checkout.session")?;
+        Ok(SetupSession {
             id: required_str(&object, "id").map_err(ProviderError::BadResponse)?,
-            status: payment_status(&status).ok_or_else(|| {
-                ProviderError::BadResponse(format!("unknown payment_intent status '{status}'"))
-            })?,
-            amount: required_i64(&object, "amount").map_err(ProviderError::BadResponse)?,
-            amount_received: i64_of(&object, "amount_received").unwrap_or(0),
-            currency: currency_of(&object).map_err(ProviderError::BadResponse)?,
-            order_id: metadata_of(&object, ORDER_ID_KEY),
+            url: required_str(&object, "url").map_err(ProviderError::BadResponse)?,
+            provider_customer: id_of(&object, "customer")
+                .unwrap_or_else(|| provider_customer.to_owned()),
         })
+    }
+
+    /// `POST /v1/payment_intents`, confirmed at once and off-session: Stripe charges the saved
+    /// method now or says why it cannot. Extra metadata follows `bursar_order_id`, which it
+    /// cannot override.
+    pub fn charge_request(&self, request: &OffSessionCharge) -> ProviderRequest {
+        let mut form: Vec<(String, String)> = vec![
+            ("amount".into(), request.amount.to_string()),
+            ("currency".into(), request.currency.to_ascii_lowercase()),
+            ("customer".into(), request.provider_customer.clone()),
+            ("payment_method".into(), request.payment_method.clone()),
+            ("off_session".into(), "true".into()),
+            ("confirm".into(), "true".into()),
+            (
+                format!("metadata[{ORDER_ID_KEY}]"),
+                request.order_id.clone(),
+            ),
+        ];
+        for (key, value) in &request.metadata {
+            if key != ORDER_ID_KEY {
+                form.push((format!("metadata[{key}]"), value.clone()));
+            }
+        }
+        ProviderRequest {
+            operation: "payment.charge",
+            method: Method::POST,
+            url: self.url("/v1/payment_intents"),
+            headers: self.headers(),
+            form: Some(form),
+            idempotency_key: Some(format!("bursar-charge-{}", request.attempt_id)),
+        }
+    }
+
+    /// Reads the answer to [`Self::charge_request`].
+    ///
+    /// * A `payment_intent` (2xx) is read as by [`Self::parse_payment`]; a `requires_action`
+    ///   intent without an error code gets `last_error: authentication_required`.
+    /// * A 402 `card_error` is the charge's outcome, not a failed call: `Failed` with the error's
+    ///   `code` (else its `decline_code`), or `Open` with `authentication_required` when that is
+    ///   the code or the decline code (the customer must come back and authenticate). Id, amounts,
+    ///   currency and order come from the `payment_intent` Stripe embeds in the error; without
+    ///   one, from `request`, with an empty id.
+    /// * Any other 4xx is [`ProviderError::Refused`], as everywhere.
+    pub fn parse_charge(
+        &self,
+        request: &OffSessionCharge,
+        response: &ProviderResponse,
+    ) -> Result<PaymentState, ProviderError> {
+        if let Some(error) = card_error(response) {
+            return Ok(declined_charge(request, &error));
+        }
+        let intent = read_object(response, "payment_intent")?;
+        let mut state = payment_state(&intent)?;
+        if state.last_error.is_none() && str_of(&intent, "status") == Some("requires_action") {
+            state.last_error = Some(AUTHENTICATION_REQUIRED.to_owned());
+        }
+        Ok(state)
+    }
+}
+
+/// A `payment_intent` object, neutral; `last_error` is `last_payment_error.code`.
+fn payment_state(intent: &Value) -> Result<PaymentState, ProviderError> {
+    let status = required_str(intent, "status").map_err(ProviderError::BadResponse)?;
+    Ok(PaymentState {
+        id: required_str(intent, "id").map_err(ProviderError::BadResponse)?,
+        status: payment_status(&status).ok_or_else(|| {
+            ProviderError::BadResponse(format!("unknown payment_intent status '{status}'"))
+        })?,
+        amount: required_i64(intent, "amount").map_err(ProviderError::BadResponse)?,
+        amount_received: i64_of(intent, "amount_received").unwrap_or(0),
+        currency: currency_of(intent).map_err(ProviderError::BadResponse)?,
+        order_id: metadata_of(intent, ORDER_ID_KEY),
+        last_error: last_payment_error_code(intent),
+    })
+}
+
+/// `last_payment_error.code` of a payment intent, when it has one.
+fn last_payment_error_code(intent: &Value) -> Option<String> {
+    intent
+        .get("last_payment_error")
+        .and_then(|error| str_of(error, "code"))
+        .map(str::to_owned)
+}
+
+/// The `error` object of a 402 `card_error` answer, if `response` is one.
+fn card_error(response: &ProviderResponse) -> Option<Value> {
+    if response.status != 402 {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(&response.body).ok()?;
+    let error = body.get("error")?;
+    (str_of(error, "type") == Some("card_error")).then(|| error.clone())
+}
+
+/// A charge Stripe refused as a card error: see [`StripeAdapter::parse_charge`].
+fn declined_charge(request: &OffSessionCharge, error: &Value) -> PaymentState {
+    let code = str_of(error, "code");
+    let decline_code = str_of(error, "decline_code");
+    let authentication =
+        code == Some(AUTHENTICATION_REQUIRED) || decline_code == Some(AUTHENTICATION_REQUIRED);
+    let (status, last_error) = if authentication {
+        (PaymentStatus::Open, AUTHENTICATION_REQUIRED)
+    } else {
+        (
+            PaymentStatus::Failed,
+            code.or(decline_code).unwrap_or("card_error"),
+        )
+    };
+    let intent = error.get("payment_intent").filter(|i| i.is_object());
+    PaymentState {
+        id: intent
+            .and_then(|i| str_of(i, "id"))
+            .unwrap_or_default()
+            .to_owned(),
+        status,
+        amount: intent
+            .and_then(|i| i64_of(i, "amount"))
+            .unwrap_or(request.amount),
+        amount_received: intent
+            .and_then(|i| i64_of(i, "amount_received"))
+            .unwrap_or(0),
+        currency: intent
+            .and_then(|i| currency_of(i).ok())
+            .unwrap_or_else(|| request.currency.to_ascii_uppercase()),
+        order_id: match intent {
+            Some(intent) => metadata_of(intent, ORDER_ID_KEY),
+            None => Some(request.order_id.clone()),
+        },
+        last_error: Some(last_error.to_owned()),
     }
 }
 
@@ -571,6 +786,7 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
                 payment_method: id_of(object, "payment_method")
                     .ok_or_else(|| "'payment_method' is missing".to_owned())?,
                 provider_customer: id_of(object, "customer"),
+                customer_id: metadata_of(object, CUSTOMER_ID_KEY),
             }
         }
         _ => PaymentEventKind::Other,
@@ -634,6 +850,39 @@ impl PaymentProvider for StripeProvider {
             let call = self.adapter.payment_request(payment_id);
             let response = self.executor.execute(KIND, &call).await?;
             self.adapter.parse_payment(&response)
+        }
+        .boxed()
+    }
+
+    /// Creates the Stripe customer first when the request names none, then the setup session.
+    fn create_setup<'a>(
+        &'a self,
+        request: &'a SetupRequest,
+    ) -> BoxFuture<'a, Result<SetupSession, ProviderError>> {
+        async move {
+            let customer = match &request.provider_customer {
+                Some(customer) => customer.clone(),
+                None => {
+                    let call = self.adapter.customer_request(request);
+                    let response = self.executor.execute(KIND, &call).await?;
+                    self.adapter.parse_customer(&response)?
+                }
+            };
+            let call = self.adapter.setup_request(request, &customer);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_setup(&response, &customer)
+        }
+        .boxed()
+    }
+
+    fn charge_saved<'a>(
+        &'a self,
+        request: &'a OffSessionCharge,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>> {
+        async move {
+            let call = self.adapter.charge_request(request);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_charge(request, &response)
         }
         .boxed()
     }
@@ -811,6 +1060,99 @@ mod tests {
             panic!("expected a refusal");
         };
         assert_eq!(message, "Invalid API Key provided: sk_test_***");
+    }
+
+    fn charge() -> OffSessionCharge {
+        OffSessionCharge {
+            attempt_id: "att_9".into(),
+            order_id: "ord_9".into(),
+            provider_customer: "cus_9".into(),
+            payment_method: "pm_9".into(),
+            amount: 900,
+            currency: "EUR".into(),
+            metadata: BTreeMap::from([(ORDER_ID_KEY.to_owned(), "spoofed".to_owned())]),
+        }
+    }
+
+    #[test]
+    fn charge_metadata_cannot_override_the_order() {
+        let form = adapter().charge_request(&charge()).form.unwrap();
+        let order: Vec<_> = form
+            .iter()
+            .filter(|(k, _)| k == "metadata[bursar_order_id]")
+            .collect();
+        assert_eq!(
+            order,
+            [&("metadata[bursar_order_id]".into(), "ord_9".into())]
+        );
+    }
+
+    #[test]
+    fn payment_last_error_is_the_error_code() {
+        let a = adapter();
+        let intent = json!({"object": "payment_intent", "id": "pi_1", "status": "requires_payment_method",
+            "amount": 900, "currency": "eur", "last_payment_error": {"type": "card_error", "code": "expired_card"}});
+        let state = a.parse_payment(&response(200, intent.clone())).unwrap();
+        assert_eq!(state.last_error.as_deref(), Some("expired_card"));
+        assert_eq!(state.status, PaymentStatus::Open);
+        // A plain retrieve does not invent an authentication error; a charge does.
+        let mut action = intent;
+        action["status"] = json!("requires_action");
+        action["last_payment_error"] = Value::Null;
+        assert_eq!(
+            a.parse_payment(&response(200, action.clone()))
+                .unwrap()
+                .last_error,
+            None
+        );
+        assert_eq!(
+            a.parse_charge(&charge(), &response(200, action))
+                .unwrap()
+                .last_error
+                .as_deref(),
+            Some(AUTHENTICATION_REQUIRED)
+        );
+    }
+
+    #[test]
+    fn card_errors_without_an_intent_fall_back_to_the_request() {
+        let a = adapter();
+        let declined =
+            json!({"error": {"type": "card_error", "decline_code": "insufficient_funds"}});
+        assert_eq!(
+            a.parse_charge(&charge(), &response(402, declined)),
+            Ok(PaymentState {
+                id: String::new(),
+                status: PaymentStatus::Failed,
+                amount: 900,
+                amount_received: 0,
+                currency: "EUR".into(),
+                order_id: Some("ord_9".into()),
+                last_error: Some("insufficient_funds".into()),
+            })
+        );
+        // Older API versions report authentication as a decline code of a card_declined.
+        let auth = json!({"error": {"type": "card_error", "code": "card_declined",
+            "decline_code": "authentication_required"}});
+        let state = a.parse_charge(&charge(), &response(402, auth)).unwrap();
+        assert_eq!(state.status, PaymentStatus::Open);
+        assert_eq!(state.last_error.as_deref(), Some(AUTHENTICATION_REQUIRED));
+        // A 402 that is not a card error, and a card error on another status, stay refusals.
+        for (status, body) in [
+            (
+                402,
+                json!({"error": {"type": "invalid_request_error", "code": "x"}}),
+            ),
+            (
+                400,
+                json!({"error": {"type": "card_error", "code": "card_declined"}}),
+            ),
+        ] {
+            assert!(matches!(
+                a.parse_charge(&charge(), &response(status, body)),
+                Err(ProviderError::Refused { .. })
+            ));
+        }
     }
 
     #[test]

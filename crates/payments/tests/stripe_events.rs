@@ -428,6 +428,7 @@ fn setup_intent_succeeded() {
             setup_id: "seti_1Pgag7B7WZ01zgkWSgwGdb8Z".into(),
             payment_method: "pm_1".into(),
             provider_customer: Some("cus_1".into()),
+            customer_id: None,
         }
     );
     // As published the fixture has no payment method yet.
@@ -435,6 +436,32 @@ fn setup_intent_succeeded() {
         parse_err("setup_intent.succeeded", fixture("setup_intent", json!({}))),
         WebhookError::BadPayload(_)
     ));
+}
+
+/// The `bursar_customer_id` Bursar put in `setup_intent_data[metadata]` names the customer.
+#[test]
+fn setup_intent_succeeded_names_the_bursar_customer() {
+    let setup = fixture(
+        "setup_intent",
+        json!({
+            "status": "succeeded",
+            "payment_method": {"id": "pm_2", "object": "payment_method"},
+            "customer": "cus_QXg1o8vcGmoR32",
+            "last_setup_error": null,
+            "metadata": {"bursar_customer_id": "cus_bursar_7"},
+        }),
+    );
+    let event = parse("setup_intent.succeeded", setup);
+    assert_eq!(event.order_id, None);
+    assert_eq!(
+        event.kind,
+        PaymentEventKind::PaymentMethodSaved {
+            setup_id: "seti_1Pgag7B7WZ01zgkWSgwGdb8Z".into(),
+            payment_method: "pm_2".into(),
+            provider_customer: Some("cus_QXg1o8vcGmoR32".into()),
+            customer_id: Some("cus_bursar_7".into()),
+        }
+    );
 }
 
 #[test]

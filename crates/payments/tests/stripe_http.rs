@@ -2,7 +2,9 @@
 //! executor retries (same idempotency key), refuses and gives up.
 //!
 //! The fake answers with Stripe's own fixture objects (see `fixtures/README.md`), overriding the
-//! fields a real Stripe would take from the request.
+//! fields a real Stripe would take from the request. For customers, setup sessions and
+//! off-session charges it also replays the first answer to a repeated idempotency key, as Stripe
+//! does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,10 +21,11 @@ use axum::{Json, Router};
 use bursar_payments::executor::{
     ExecutorConfig, HttpExecutor, Method, ProviderRequest, REQUEST_ID_HEADER,
 };
-use bursar_payments::stripe::{StripeConfig, StripeProvider, API_VERSION};
+use bursar_payments::stripe::{event_json, parse_event, StripeConfig, StripeProvider, API_VERSION};
 use bursar_payments::{
-    CheckoutLine, CheckoutRequest, CheckoutSession, PaymentProvider, PaymentState, PaymentStatus,
-    ProviderError, RefundRequest, RefundResult, RefundStatus,
+    CheckoutLine, CheckoutRequest, CheckoutSession, OffSessionCharge, PaymentEventKind,
+    PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult,
+    RefundStatus, SetupRequest, SetupSession,
 };
 use serde_json::{json, Value};
 
@@ -66,6 +69,23 @@ struct Fake {
     refuse: bool,
     refund_status: Option<&'static str>,
     payment_status: Option<&'static str>,
+    /// How `POST /v1/payment_intents` answers.
+    charge: ChargeAnswer,
+    /// The first answer to each idempotency key (customers, setup sessions, charges).
+    replays: BTreeMap<String, (StatusCode, Value)>,
+    /// The setup intents setup sessions created, as Stripe would hold them.
+    setup_intents: Vec<Value>,
+}
+
+/// What an off-session charge comes to.
+#[derive(Debug, Clone, Copy, Default)]
+enum ChargeAnswer {
+    #[default]
+    Succeeded,
+    /// 200, the intent waiting on 3-D Secure.
+    RequiresAction,
+    /// 402 `card_error` embedding the intent, with this `code` and `decline_code`.
+    CardError(&'static str, &'static str),
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -84,6 +104,8 @@ impl Server {
             .route("/v1/checkout/sessions", post(checkout))
             .route("/v1/refunds", post(refund))
             .route("/v1/payment_intents/{id}", get(payment))
+            .route("/v1/payment_intents", post(charge))
+            .route("/v1/customers", post(customer))
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -189,6 +211,41 @@ fn ok(call: usize, object: Value) -> Response {
     response
 }
 
+/// The answer already given to this request's idempotency key, marked as Stripe marks replays.
+fn replayed(fake: &Shared, headers: &HeaderMap, call: usize) -> Option<Response> {
+    let key = headers.get("idempotency-key")?.to_str().unwrap();
+    let (status, body) = fake.lock().unwrap().replays.get(key).cloned()?;
+    let mut response = answer(call, status, body);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", "true".parse().unwrap());
+    Some(response)
+}
+
+/// Answers, remembering the answer under the request's idempotency key.
+fn remembered(
+    fake: &Shared,
+    headers: &HeaderMap,
+    call: usize,
+    status: StatusCode,
+    body: Value,
+) -> Response {
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().unwrap().to_owned();
+        fake.lock()
+            .unwrap()
+            .replays
+            .insert(key, (status, body.clone()));
+    }
+    answer(call, status, body)
+}
+
+fn answer(call: usize, status: StatusCode, body: Value) -> Response {
+    let mut response = ok(call, body);
+    *response.status_mut() = status;
+    response
+}
+
 fn form_map(fake: &Shared) -> (usize, BTreeMap<String, String>) {
     let fake = fake.lock().unwrap();
     let last = fake.requests.last().unwrap();
@@ -217,6 +274,13 @@ async fn checkout(
         return failure;
     }
     let (call, form) = form_map(&fake);
+    if form.get("mode").map(String::as_str) == Some("setup") {
+        if let Some(replay) = replayed(&fake, &headers, call) {
+            return replay;
+        }
+        let session = setup_session(&fake, call, &form);
+        return remembered(&fake, &headers, call, StatusCode::OK, session);
+    }
     let total: i64 = (0..)
         .map_while(|i| {
             let unit = form.get(&format!("line_items[{i}][price_data][unit_amount]"))?;
@@ -234,6 +298,124 @@ async fn checkout(
     session["expires_at"] = json!(form["expires_at"].parse::<i64>().unwrap());
     session["metadata"] = metadata(&form);
     ok(call, session)
+}
+
+/// A setup-mode session, and the setup intent it creates with `setup_intent_data[metadata]`.
+fn setup_session(fake: &Shared, call: usize, form: &BTreeMap<String, String>) -> Value {
+    let id = format!("cs_test_fake{call}");
+    let setup_id = format!("seti_fake{call}");
+    let mut session = fixture("checkout.session");
+    session["id"] = json!(id);
+    session["mode"] = json!("setup");
+    session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
+    session["customer"] = json!(form["customer"]);
+    session["currency"] = json!(form["currency"]);
+    session["client_reference_id"] = json!(form["client_reference_id"]);
+    session["success_url"] = json!(form["success_url"]);
+    session["cancel_url"] = json!(form["cancel_url"]);
+    session["amount_total"] = Value::Null;
+    session["payment_intent"] = Value::Null;
+    session["payment_status"] = json!("no_payment_required");
+    session["setup_intent"] = json!(setup_id);
+    session["metadata"] = metadata(form);
+
+    let mut setup = fixture("setup_intent");
+    setup["id"] = json!(setup_id);
+    setup["customer"] = json!(form["customer"]);
+    setup["last_setup_error"] = Value::Null;
+    setup["metadata"] = Value::Object(
+        form.iter()
+            .filter_map(|(k, v)| {
+                let key = k
+                    .strip_prefix("setup_intent_data[metadata][")?
+                    .strip_suffix(']')?;
+                Some((key.to_owned(), Value::String(v.clone())))
+            })
+            .collect(),
+    );
+    fake.lock().unwrap().setup_intents.push(setup);
+    session
+}
+
+async fn customer(
+    State(fake): State<Shared>,
+    method: HttpMethod,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(failure) = intercept(&fake, &method, &uri, &headers, &body).await {
+        return failure;
+    }
+    let (call, form) = form_map(&fake);
+    if let Some(replay) = replayed(&fake, &headers, call) {
+        return replay;
+    }
+    let mut customer = fixture("customer");
+    customer["id"] = json!(format!("cus_fake{call}"));
+    customer["email"] = json!(form.get("email"));
+    customer["name"] = json!(form.get("name"));
+    customer["metadata"] = metadata(&form);
+    remembered(&fake, &headers, call, StatusCode::OK, customer)
+}
+
+/// `POST /v1/payment_intents` with `confirm=true`: succeeds, waits on the customer, or is
+/// declined with Stripe's 402 `card_error` that embeds the intent.
+async fn charge(
+    State(fake): State<Shared>,
+    method: HttpMethod,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(failure) = intercept(&fake, &method, &uri, &headers, &body).await {
+        return failure;
+    }
+    let (call, form) = form_map(&fake);
+    if let Some(replay) = replayed(&fake, &headers, call) {
+        return replay;
+    }
+    let amount: i64 = form["amount"].parse().unwrap();
+    let mut intent = fixture("payment_intent");
+    intent["id"] = json!(format!("pi_fake{call}"));
+    intent["amount"] = json!(amount);
+    intent["currency"] = json!(form["currency"]);
+    intent["customer"] = json!(form["customer"]);
+    intent["payment_method"] = json!(form["payment_method"]);
+    intent["metadata"] = metadata(&form);
+    intent["last_payment_error"] = Value::Null;
+    intent["next_action"] = Value::Null;
+    let answer = fake.lock().unwrap().charge;
+    let (status, body) = match answer {
+        ChargeAnswer::Succeeded => {
+            intent["status"] = json!("succeeded");
+            intent["amount_received"] = json!(amount);
+            intent["latest_charge"] = json!(format!("ch_fake{call}"));
+            (StatusCode::OK, intent)
+        }
+        ChargeAnswer::RequiresAction => {
+            intent["status"] = json!("requires_action");
+            intent["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}});
+            (StatusCode::OK, intent)
+        }
+        ChargeAnswer::CardError(code, decline_code) => {
+            let error = json!({
+                "type": "card_error",
+                "code": code,
+                "decline_code": decline_code,
+                "message": "Your card was declined.",
+                "doc_url": format!("https://stripe.com/docs/error-codes/{code}"),
+                "request_log_url": "https://dashboard.stripe.com/test/logs/req_x",
+            });
+            intent["status"] = json!("requires_payment_method");
+            intent["last_payment_error"] = error.clone();
+            let mut error = error;
+            error["payment_intent"] = intent;
+            error["charge"] = json!(format!("ch_fake{call}"));
+            (StatusCode::PAYMENT_REQUIRED, json!({ "error": error }))
+        }
+    };
+    remembered(&fake, &headers, call, status, body)
 }
 
 async fn refund(
@@ -481,6 +663,8 @@ async fn payment_status_is_a_plain_get() {
                 amount_received: if stripe == "succeeded" { 2500 } else { 0 },
                 currency: "USD".into(),
                 order_id: Some("ord_1".into()),
+                // The fixture's `last_payment_error` has a type but no code.
+                last_error: None,
             }
         );
         let requests = server.requests();
@@ -672,4 +856,329 @@ async fn only_safe_requests_are_repeated_after_a_5xx() {
     let response = executor.execute("stripe", &get).await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(server.requests().len(), 2);
+}
+
+fn setup_request(provider_customer: Option<&str>) -> SetupRequest {
+    SetupRequest {
+        attempt_id: "att_s1".into(),
+        customer_id: "cus_bursar1".into(),
+        provider_customer: provider_customer.map(str::to_owned),
+        email: Some("buyer@example.com".into()),
+        name: Some("Ada Lovelace".into()),
+        currency: "EUR".into(),
+        success_url: "https://shop.example/saved?c=cus_bursar1".into(),
+        cancel_url: "https://shop.example/account".into(),
+    }
+}
+
+fn setup_form(provider_customer: &str) -> Vec<(String, String)> {
+    pairs(&[
+        ("mode", "setup"),
+        ("customer", provider_customer),
+        ("currency", "eur"),
+        ("success_url", "https://shop.example/saved?c=cus_bursar1"),
+        ("cancel_url", "https://shop.example/account"),
+        ("client_reference_id", "cus_bursar1"),
+        ("metadata[bursar_customer_id]", "cus_bursar1"),
+        (
+            "setup_intent_data[metadata][bursar_customer_id]",
+            "cus_bursar1",
+        ),
+    ])
+}
+
+fn charge_request() -> OffSessionCharge {
+    OffSessionCharge {
+        attempt_id: "att_c1".into(),
+        order_id: "ord_7".into(),
+        provider_customer: "cus_QXg1o8vcGmoR32".into(),
+        payment_method: "pm_card_visa".into(),
+        amount: 4200,
+        currency: "USD".into(),
+        metadata: BTreeMap::from([("subscription".to_owned(), "sub_3".to_owned())]),
+    }
+}
+
+#[tokio::test]
+async fn setup_creates_the_customer_then_a_setup_session() {
+    let server = Server::start(|_| {}).await;
+    let session = server
+        .provider(3)
+        .create_setup(&setup_request(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        session,
+        SetupSession {
+            id: "cs_test_fake2".into(),
+            url: "https://checkout.stripe.com/c/pay/cs_test_fake2".into(),
+            provider_customer: "cus_fake1".into(),
+        }
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let customer = &requests[0];
+    assert_eq!(customer.method, "POST");
+    assert_eq!(customer.path, "/v1/customers");
+    assert_stripe_headers(customer);
+    assert_eq!(
+        customer.header("idempotency-key"),
+        Some("bursar-customer-att_s1")
+    );
+    assert_eq!(
+        customer.form,
+        pairs(&[
+            ("email", "buyer@example.com"),
+            ("name", "Ada Lovelace"),
+            ("metadata[bursar_customer_id]", "cus_bursar1"),
+        ])
+    );
+    let setup = &requests[1];
+    assert_eq!(setup.method, "POST");
+    assert_eq!(setup.path, "/v1/checkout/sessions");
+    assert_stripe_headers(setup);
+    assert_eq!(setup.header("idempotency-key"), Some("bursar-setup-att_s1"));
+    assert_eq!(setup.form, setup_form("cus_fake1"));
+    // Two logical calls, two request ids.
+    assert_ne!(
+        customer.header("x-bursar-request-id"),
+        setup.header("x-bursar-request-id")
+    );
+
+    // The setup intent the session created carries the customer into its webhook.
+    let mut intent = server.fake.lock().unwrap().setup_intents[0].clone();
+    intent["status"] = json!("succeeded");
+    intent["payment_method"] = json!("pm_saved");
+    let event = event_json("evt_1", "setup_intent.succeeded", 1_721_000_000, intent);
+    let event = parse_event(event.to_string().as_bytes()).unwrap();
+    assert_eq!(
+        event.kind,
+        PaymentEventKind::PaymentMethodSaved {
+            setup_id: "seti_fake2".into(),
+            payment_method: "pm_saved".into(),
+            provider_customer: Some("cus_fake1".into()),
+            customer_id: Some("cus_bursar1".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn setup_for_a_known_customer_creates_no_customer() {
+    let server = Server::start(|_| {}).await;
+    let session = server
+        .provider(3)
+        .create_setup(&setup_request(Some("cus_known")))
+        .await
+        .unwrap();
+    assert_eq!(session.id, "cs_test_fake1");
+    assert_eq!(session.provider_customer, "cus_known");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/checkout/sessions");
+    assert_eq!(
+        requests[0].header("idempotency-key"),
+        Some("bursar-setup-att_s1")
+    );
+    assert_eq!(requests[0].form, setup_form("cus_known"));
+}
+
+#[tokio::test]
+async fn a_customer_without_email_or_name_sends_only_its_metadata() {
+    let server = Server::start(|_| {}).await;
+    let mut request = setup_request(None);
+    request.email = None;
+    request.name = None;
+    server.provider(1).create_setup(&request).await.unwrap();
+    assert_eq!(
+        server.requests()[0].form,
+        pairs(&[("metadata[bursar_customer_id]", "cus_bursar1")])
+    );
+}
+
+/// Retried attempts and a repeated setup reuse both keys, so Stripe replays the customer and
+/// the session instead of creating second ones.
+#[tokio::test]
+async fn setup_retries_reuse_their_keys() {
+    let server = Server::start(|fake| fake.fail_first = 2).await;
+    let provider = server.provider(3);
+    let first = provider.create_setup(&setup_request(None)).await.unwrap();
+    assert_eq!(first.provider_customer, "cus_fake3");
+    let again = provider.create_setup(&setup_request(None)).await.unwrap();
+    assert_eq!(again, first);
+
+    let requests = server.requests();
+    let keys: Vec<_> = requests
+        .iter()
+        .map(|r| (r.path.as_str(), r.header("idempotency-key").unwrap()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("/v1/customers", "bursar-customer-att_s1"),
+            ("/v1/customers", "bursar-customer-att_s1"),
+            ("/v1/customers", "bursar-customer-att_s1"),
+            ("/v1/checkout/sessions", "bursar-setup-att_s1"),
+            ("/v1/customers", "bursar-customer-att_s1"),
+            ("/v1/checkout/sessions", "bursar-setup-att_s1"),
+        ]
+    );
+    // The retried attempts are one logical call: same request id, same form.
+    for request in &requests[1..3] {
+        assert_eq!(
+            request.header("x-bursar-request-id"),
+            requests[0].header("x-bursar-request-id")
+        );
+        assert_eq!(request.form, requests[0].form);
+    }
+    assert_eq!(requests[4].form, requests[0].form);
+    assert_eq!(requests[3].form, setup_form("cus_fake3"));
+    assert_eq!(requests[5].form, requests[3].form);
+}
+
+#[tokio::test]
+async fn charge_saved_confirms_an_off_session_intent() {
+    let server = Server::start(|_| {}).await;
+    let state = server
+        .provider(3)
+        .charge_saved(&charge_request())
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        PaymentState {
+            id: "pi_fake1".into(),
+            status: PaymentStatus::Succeeded,
+            amount: 4200,
+            amount_received: 4200,
+            currency: "USD".into(),
+            order_id: Some("ord_7".into()),
+            last_error: None,
+        }
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/v1/payment_intents");
+    assert_stripe_headers(request);
+    assert_eq!(
+        request.header("idempotency-key"),
+        Some("bursar-charge-att_c1")
+    );
+    assert_eq!(
+        request.form,
+        pairs(&[
+            ("amount", "4200"),
+            ("currency", "usd"),
+            ("customer", "cus_QXg1o8vcGmoR32"),
+            ("payment_method", "pm_card_visa"),
+            ("off_session", "true"),
+            ("confirm", "true"),
+            ("metadata[bursar_order_id]", "ord_7"),
+            ("metadata[subscription]", "sub_3"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn charge_retries_reuse_the_key_and_never_charge_twice() {
+    let server = Server::start(|fake| fake.fail_first = 2).await;
+    let provider = server.provider(3);
+    let state = provider.charge_saved(&charge_request()).await.unwrap();
+    assert_eq!(state.id, "pi_fake3");
+    assert_eq!(state.status, PaymentStatus::Succeeded);
+    // Bursar repeating the whole charge gets the same intent back.
+    assert_eq!(
+        provider.charge_saved(&charge_request()).await.unwrap(),
+        state
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    for request in &requests {
+        assert_eq!(
+            request.header("idempotency-key"),
+            Some("bursar-charge-att_c1")
+        );
+        assert_eq!(request.form, requests[0].form);
+    }
+    assert_eq!(
+        requests[2].header("x-bursar-request-id"),
+        requests[0].header("x-bursar-request-id")
+    );
+}
+
+/// Stripe's 402 `card_error` is the charge's outcome: a failed payment, read from the intent the
+/// error embeds, and not retried.
+#[tokio::test]
+async fn a_declined_charge_is_a_failed_state_not_an_error() {
+    let server = Server::start(|fake| {
+        fake.charge = ChargeAnswer::CardError("card_declined", "insufficient_funds");
+    })
+    .await;
+    let state = server.provider(3).charge_saved(&charge_request()).await;
+    assert_eq!(
+        state,
+        Ok(PaymentState {
+            id: "pi_fake1".into(),
+            status: PaymentStatus::Failed,
+            amount: 4200,
+            amount_received: 0,
+            currency: "USD".into(),
+            order_id: Some("ord_7".into()),
+            last_error: Some("card_declined".into()),
+        })
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// The customer must come back to authenticate: whether Stripe says so with a 402
+/// `authentication_required` or a `requires_action` intent, the payment stays open.
+#[tokio::test]
+async fn authentication_required_leaves_the_charge_open() {
+    for answer in [
+        ChargeAnswer::CardError("authentication_required", "authentication_required"),
+        ChargeAnswer::RequiresAction,
+    ] {
+        let server = Server::start(|fake| fake.charge = answer).await;
+        let state = server
+            .provider(3)
+            .charge_saved(&charge_request())
+            .await
+            .unwrap();
+        assert_eq!(
+            state,
+            PaymentState {
+                id: "pi_fake1".into(),
+                status: PaymentStatus::Open,
+                amount: 4200,
+                amount_received: 0,
+                currency: "USD".into(),
+                order_id: Some("ord_7".into()),
+                last_error: Some("authentication_required".into()),
+            },
+            "{answer:?}"
+        );
+        assert_eq!(server.requests().len(), 1, "{answer:?}");
+    }
+}
+
+#[tokio::test]
+async fn other_charge_errors_stay_refusals() {
+    let server = Server::start(|fake| fake.refuse = true).await;
+    let error = server
+        .provider(3)
+        .charge_saved(&charge_request())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ProviderError::Refused {
+            status: 400,
+            code: "parameter_invalid_integer".into(),
+            message: "Invalid integer: -5 (param: amount)".into(),
+        }
+    );
+    assert_eq!(server.requests().len(), 1);
 }

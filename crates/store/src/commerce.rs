@@ -28,6 +28,7 @@ pub const PROMOTION_CODE: Table = Table("promotion_code");
 pub const ORDER: Table = Table("commerce_order");
 pub const REFUND: Table = Table("order_refund");
 pub const PAYMENT_PROVIDER: Table = Table("payment_provider");
+pub const PAYMENT_METHOD: Table = Table("payment_method");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)
@@ -578,4 +579,122 @@ pub async fn order_id_by_payment(
         )
         .await?;
     row.map(|r| r.text("object_id")).transpose()
+}
+
+/// The customer's id at a provider, if Bursar created one.
+pub async fn provider_customer(
+    tx: &mut Tx,
+    provider_id: &str,
+    customer_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select provider_customer_id from provider_customer where provider_id = $1 and customer_id = $2",
+            params![provider_id, customer_id],
+        )
+        .await?;
+    row.map(|r| r.text("provider_customer_id")).transpose()
+}
+
+pub async fn remember_provider_customer(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    provider_id: &str,
+    customer_id: &str,
+    provider_customer_id: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into provider_customer (provider_id, customer_id, workspace_id, provider_customer_id) \
+         values ($1, $2, $3, $4) on conflict (provider_id, customer_id) do nothing",
+        params![provider_id, customer_id, workspace_id.as_str(), provider_customer_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A saved method's id for a provider method, if it is saved already.
+pub async fn payment_method_id(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    provider_id: &str,
+    provider_method_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select object_id from payment_method where workspace_id = $1 and provider_id = $2 \
+             and provider_method_id = $3",
+            params![workspace_id.as_str(), provider_id, provider_method_id],
+        )
+        .await?;
+    row.map(|r| r.text("object_id")).transpose()
+}
+
+/// A setup session of the embedded test provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSetup {
+    pub session_id: String,
+    pub workspace_id: WorkspaceId,
+    pub provider_id: String,
+    pub customer_id: String,
+    pub provider_customer_id: String,
+    pub success_url: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_test_setup(tx: &mut Tx, s: &TestSetup) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into test_setup_session (session_id, workspace_id, provider_id, customer_id, \
+         provider_customer_id, success_url, status, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        params![
+            s.session_id.as_str(),
+            s.workspace_id.as_str(),
+            s.provider_id.as_str(),
+            s.customer_id.as_str(),
+            s.provider_customer_id.as_str(),
+            s.success_url.as_str(),
+            s.status.as_str(),
+            s.created_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn test_setup(tx: &mut Tx, session_id: &str) -> Result<Option<TestSetup>, StoreError> {
+    let Some(row) = tx
+        .fetch_optional(
+            "select session_id, workspace_id, provider_id, customer_id, provider_customer_id, \
+             success_url, status, created_at from test_setup_session where session_id = $1",
+            params![session_id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TestSetup {
+        session_id: row.text("session_id")?,
+        workspace_id: WorkspaceId::from_trusted(row.text("workspace_id")?),
+        provider_id: row.text("provider_id")?,
+        customer_id: row.text("customer_id")?,
+        provider_customer_id: row.text("provider_customer_id")?,
+        success_url: row.text("success_url")?,
+        status: row.text("status")?,
+        created_at: row.i64("created_at")?,
+    }))
+}
+
+pub async fn set_test_setup_status(
+    tx: &mut Tx,
+    session_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .execute(
+            "update test_setup_session set status = $3 where session_id = $1 and status = $2",
+            params![session_id, from, to],
+        )
+        .await?
+        == 1)
 }

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_commerce.sql"),
         postgres: include_str!("../migrations/postgres/0008_commerce.sql"),
     },
+    Migration {
+        version: 9,
+        name: "payment_methods",
+        sqlite: include_str!("../migrations/sqlite/0009_payment_methods.sql"),
+        postgres: include_str!("../migrations/postgres/0009_payment_methods.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

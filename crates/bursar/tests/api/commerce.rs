@@ -433,3 +433,82 @@ both_backends! {
         assert!(events.ends_with(&["order.disputed".to_owned(), "order.dispute_won".to_owned()]), "{events:?}");
     }
 }
+
+/// Saves a card of the given kind for a customer; returns the saved method's id.
+async fn save_card(app: &TestApp, customer: &str, card: &str) -> String {
+    let setup = ok(app
+        .post(
+            &format!("/v1/customers/{customer}/payment_method_setups"),
+            json!({"currency": "USD"}),
+        )
+        .await)
+    .await;
+    let receipt = ok(app
+        .post(
+            &format!(
+                "/v1/test_provider/setup_sessions/{}/complete",
+                setup["id"].as_str().unwrap()
+            ),
+            json!({"card": card}),
+        )
+        .await)
+    .await;
+    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
+    let methods = ok(app
+        .get(&format!("/v1/customers/{customer}/payment_methods"))
+        .await)
+    .await;
+    id(&methods["data"][0])
+}
+
+both_backends! {
+    /// Goal: a customer saves a card through the provider; later orders are charged to it
+    /// off-session, committed only when the provider confirms; declines and required
+    /// authentication leave nothing in the ledger.
+    async fn saved_cards_are_charged_off_session_confirm_before_commit(app: TestApp) {
+        let (product, customer) = shop(&app, 3000).await;
+        let setup = ok(app.post(&format!("/v1/customers/{customer}/payment_method_setups"), json!({"currency": "USD"})).await).await;
+        let url = setup["url"].as_str().unwrap();
+        assert!(url.contains("/test-provider/setup/"), "{url}");
+        assert_eq!(app.client.get(url).send().await.unwrap().status(), 200);
+        let signed = ok(app.post(&format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({"deliver": false})).await).await;
+        let event = &signed["events"][0];
+        assert_eq!(event["type"], "setup_intent.succeeded");
+        assert_eq!(ok(deliver(&app, event).await).await["outcome"], "applied");
+        assert_eq!(ok(deliver(&app, event).await).await["first_delivery"], false);
+        let methods = ok(app.get(&format!("/v1/customers/{customer}/payment_methods")).await).await;
+        assert_eq!(methods["data"].as_array().unwrap().len(), 1, "{methods}");
+        let visa = id(&methods["data"][0]);
+        assert!(methods["data"][0]["provider_method_id"].as_str().unwrap().starts_with("pm_test_visa_"));
+
+        let draft = |quantity: i64| app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": quantity}]}));
+        let order = id(&ok(draft(1).await).await);
+        let paid = ok(app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": visa})).await).await;
+        assert_eq!((paid["status"].as_str(), paid["payment"]["amount"].as_i64()), (Some("paid"), Some(3000)), "{paid}");
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
+        let again = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": visa})).await;
+        assert_eq!(expect_error(again, 409, "order_state_invalid", None).await["error"]["current_state"], "paid");
+        // Paid off-session, refunded like any other payment.
+        let refund = ok(app.post(&format!("/v1/orders/{order}/refunds"), json!({"amount": 500})).await).await;
+        assert_eq!(refund["status"], "succeeded");
+
+        for (card, error) in [("declined", "card_declined"), ("authentication_required", "authentication_required")] {
+            let method = save_card(&app, &customer, card).await;
+            let order = id(&ok(draft(2).await).await);
+            let failed = ok(app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": method})).await).await;
+            assert_eq!((failed["status"].as_str(), failed["last_payment_error"].as_str()), (Some("payment_failed"), Some(error)));
+            assert_eq!(app.get(&format!("/v1/ledger/transfers/pay:{order}")).await.status(), 404, "nothing committed");
+            // The customer can still pay on-session.
+            let checkout = ok(app.post(&format!("/v1/orders/{order}/checkout"), json!({})).await).await;
+            assert_eq!(checkout["status"], "checkout_open");
+        }
+        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
+
+        // Another customer's method cannot pay this customer's order.
+        let other = id(&ok(app.post("/v1/customers", json!({"name": "Cy"})).await).await);
+        let theirs = save_card(&app, &other, "visa").await;
+        let order = id(&ok(draft(1).await).await);
+        let refused = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": theirs})).await;
+        expect_error(refused, 400, "payment_method_invalid", Some("payment_method_id")).await;
+    }
+}

@@ -69,6 +69,9 @@ both_backends! {
         let unsent_session = session_of(json_body(app.post(&format!("/v1/orders/{unsent}/checkout"), json!({})).await).await);
         let signed = json_body(app.post(&format!("/v1/test_provider/checkout_sessions/{unsent_session}/complete"), json!({"outcome": "succeeded", "deliver": false})).await).await;
         let stripe = id_of(json_body(app.post("/v1/payment_providers", json!({"kind": "stripe", "secret_key": "sk_test_x", "webhook_secrets": ["whsec_0123456789abcdef"]})).await).await);
+        let setup = json_body(app.post(&format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})).await).await;
+        app.post(&format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({})).await;
+        let saved = id_of(json_body(app.get(&format!("/v1/customers/{shopper}/payment_methods")).await).await["data"][0].clone());
         // Routes that answer without changing anything: no event.
         let read_only = ["/v1/quotes"];
 
@@ -90,6 +93,15 @@ both_backends! {
                 "/v1/orders/{id}/cancel" => (format!("/v1/orders/{to_cancel}/cancel"), json!({})),
                 "/v1/orders/{id}/checkout" => (format!("/v1/orders/{to_checkout}/checkout"), json!({})),
                 "/v1/orders/{id}/fulfill" => (format!("/v1/orders/{paid}/fulfill"), json!({})),
+                "/v1/orders/{id}/pay" => {
+                    let order = id_of(json_body(new_order().await).await);
+                    (format!("/v1/orders/{order}/pay"), json!({"payment_method_id": saved}))
+                }
+                "/v1/customers/{id}/payment_method_setups" => (format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})),
+                "/v1/test_provider/setup_sessions/{id}/complete" => {
+                    let setup = json_body(app.post(&format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})).await).await;
+                    (format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({}))
+                }
                 "/v1/orders/{id}/refunds" => (format!("/v1/orders/{paid}/refunds"), json!({"amount": 100})),
                 "/v1/payment_providers" => (route.clone(), json!({"kind": "stripe", "secret_key": "sk_test_y", "webhook_secrets": ["whsec_fedcba9876543210"]})),
                 "/v1/payment_providers/{id}" => (format!("/v1/payment_providers/{stripe}"), json!({"name": "Stripe EU"})),

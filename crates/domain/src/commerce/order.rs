@@ -91,6 +91,9 @@ impl OrderStatus {
         matches!(
             (self, to),
             (Draft, CheckoutOpen | Canceled)
+                // An off-session charge of a saved payment method, without a checkout.
+                | (Draft, PaymentProcessing | Paid | PaymentFailed)
+                | (PaymentFailed, PaymentFailed)
                 | (CheckoutOpen, PaymentProcessing | Paid | PaymentFailed | CheckoutExpired | Canceled)
                 | (PaymentProcessing, Paid | PaymentFailed)
                 // A declined card, then another that succeeds in the same checkout; or a retry.
@@ -137,6 +140,8 @@ pub struct OrderCheckout {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderPayment {
+    /// The provider connection that took the payment (`pp_…`).
+    pub provider_id: ProviderId,
     /// The provider's payment id (`pi_…`).
     pub payment_id: String,
     pub amount: i64,
@@ -187,6 +192,24 @@ pub struct Order {
     pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A customer's payment method saved at a provider, for off-session charges. Bursar keeps the
+/// provider's references only, never card data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentMethod {
+    pub id: PaymentMethodId,
+    /// Always `payment_method`.
+    pub object: String,
+    pub customer_id: CustomerId,
+    pub provider_id: ProviderId,
+    /// `test`, `stripe`.
+    pub provider: String,
+    /// The provider's method (`pm_…`).
+    pub provider_method_id: String,
+    /// The customer at the provider (`cus_…`).
+    pub provider_customer: Option<String>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

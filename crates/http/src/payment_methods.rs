@@ -1,0 +1,265 @@
+//! Saved payment methods: `POST /v1/customers/{id}/payment_method_setups` opens a provider's
+//! hosted page where the customer saves a card; the provider's `setup_intent.succeeded` webhook
+//! records it; `GET /v1/customers/{id}/payment_methods` lists them; orders are then charged
+//! off-session with `POST /v1/orders/{id}/pay`, still confirm-before-commit.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bursar_domain::commerce::PaymentMethod;
+use bursar_domain::event::NewEvent;
+use bursar_domain::id::{CustomerId, PaymentMethodId, ProviderId};
+use bursar_domain::money::Currency;
+use bursar_payments::SetupRequest;
+use bursar_store::commerce::{self, PAYMENT_METHOD};
+use bursar_store::{customers, Tx, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::mutate::Context;
+use crate::orders::Applied;
+use crate::payments;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_setup))
+        .routes(routes!(list_payment_methods))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSetupRequest {
+    /// `test` (default), `stripe`, or a connection id.
+    pub provider: Option<String>,
+    /// The currency later charges will be in.
+    #[schema(example = "USD")]
+    pub currency: String,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+}
+
+/// A hosted page where a customer saves a payment method.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethodSetup {
+    /// Always `payment_method_setup`.
+    pub object: &'static str,
+    /// The provider's session id.
+    pub id: String,
+    pub url: String,
+    pub customer_id: String,
+    pub provider_id: String,
+    pub provider_customer: String,
+}
+
+/// Start saving a customer's payment method: send the customer to `url`. The method is saved
+/// when the provider confirms it (its `setup_intent.succeeded` webhook).
+#[utoipa::path(post, path = "/v1/customers/{id}/payment_method_setups", tag = "payments",
+    request_body = CreateSetupRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentMethodSetup), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_setup(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: Mutation<CreateSetupRequest>,
+) -> Result<Response, ApiError> {
+    let customer_id =
+        CustomerId::parse(&id, "id").map_err(|_| ApiError::not_found("customer", &id))?;
+    let body = request.body;
+    let currency = Currency::parse(&body.currency, "currency")?;
+    let base = payments::base_url(&state, &headers);
+    let workspace_id = principal.workspace_id.clone();
+    let lookup = customer_id.clone();
+    let customer = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { customers::get(tx, &workspace_id, &lookup, false).await })
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &id))?;
+    let connection = payments::resolve(
+        &state,
+        &principal.workspace_id,
+        body.provider.as_deref(),
+        &base,
+    )
+    .await?;
+    let provider_id = connection.row.provider_id.clone();
+    let (pid, cid) = (provider_id.clone(), customer_id.to_string());
+    let known = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::provider_customer(tx, &pid, &cid).await })
+        })
+        .await?;
+    let setup = SetupRequest {
+        attempt_id: format!("{customer_id}-{}", state.db.now().unix_micros()),
+        customer_id: customer_id.to_string(),
+        provider_customer: known,
+        email: customer.email.map(|e| e.as_str().to_owned()),
+        name: customer.name.map(|n| n.as_str().to_owned()),
+        currency: currency.code().to_owned(),
+        success_url: body
+            .success_url
+            .unwrap_or_else(|| format!("{base}/test-provider/done")),
+        cancel_url: body
+            .cancel_url
+            .unwrap_or_else(|| format!("{base}/test-provider/done?canceled=1")),
+    };
+    let session = connection
+        .provider
+        .create_setup(&setup)
+        .await
+        .map_err(crate::orders::provider_error)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                commerce::remember_provider_customer(
+                    cx.tx,
+                    cx.workspace_id,
+                    &provider_id,
+                    customer_id.as_str(),
+                    &session.provider_customer,
+                )
+                .await?;
+                let object = PaymentMethodSetup {
+                    object: "payment_method_setup",
+                    id: session.id,
+                    url: session.url,
+                    customer_id: customer_id.to_string(),
+                    provider_id,
+                    provider_customer: session.provider_customer,
+                };
+                cx.emit(NewEvent::new(
+                    "customer.payment_method_setup_started",
+                    "customer",
+                    customer_id.as_str(),
+                    json!({ "object": object }),
+                ))
+                .await?;
+                Ok((StatusCode::OK, object))
+            })
+        })
+        .await
+}
+
+/// Records a method the provider saved (`setup_intent.succeeded`), once.
+pub async fn record_saved(
+    cx: &mut Context<'_>,
+    provider_id: &str,
+    provider_kind: &str,
+    payment_method: &str,
+    provider_customer: Option<&str>,
+    customer_id: Option<&str>,
+) -> Result<Applied, ApiError> {
+    let Some(customer_id) = customer_id.and_then(|c| CustomerId::parse(c, "customer").ok()) else {
+        return Ok(Applied {
+            outcome: "unmatched",
+            detail: Some("no Bursar customer named by the setup".into()),
+            order_id: None,
+        });
+    };
+    if customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+        .await?
+        .is_none()
+    {
+        return Ok(Applied {
+            outcome: "unmatched",
+            detail: Some("the named customer does not exist in this workspace".into()),
+            order_id: None,
+        });
+    }
+    if commerce::payment_method_id(cx.tx, cx.workspace_id, provider_id, payment_method)
+        .await?
+        .is_some()
+    {
+        return Ok(Applied {
+            outcome: "ignored",
+            detail: Some("payment method already saved".into()),
+            order_id: None,
+        });
+    }
+    let method = PaymentMethod {
+        id: PaymentMethodId::new(),
+        object: "payment_method".into(),
+        customer_id: customer_id.clone(),
+        provider_id: ProviderId::parse(provider_id, "provider_id")
+            .map_err(|_| ApiError::internal())?,
+        provider: provider_kind.to_owned(),
+        provider_method_id: payment_method.to_owned(),
+        provider_customer: provider_customer.map(str::to_owned),
+        created_at: cx.now,
+    };
+    commerce::insert(
+        cx.tx,
+        PAYMENT_METHOD,
+        cx.workspace_id,
+        method.id.as_str(),
+        &method,
+        &[
+            ("customer_id", customer_id.as_str().into()),
+            ("provider_id", provider_id.into()),
+            ("provider_method_id", payment_method.into()),
+        ],
+    )
+    .await?;
+    cx.emit(NewEvent::new(
+        "customer.payment_method_saved",
+        "customer",
+        customer_id.as_str(),
+        json!({ "object": method }),
+    ))
+    .await?;
+    Ok(Applied {
+        outcome: "applied",
+        detail: None,
+        order_id: None,
+    })
+}
+
+/// A customer's saved payment methods, newest first.
+#[utoipa::path(get, path = "/v1/customers/{id}/payment_methods", tag = "payments",
+    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<PaymentMethod>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn list_payment_methods(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let page = crate::list::page_params(&query, &[], |v, param| {
+        PaymentMethodId::parse(v, param).map(String::from)
+    })?;
+    let workspace_id = principal.workspace_id.clone();
+    let page = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                commerce::list::<PaymentMethod>(
+                    tx,
+                    PAYMENT_METHOD,
+                    &workspace_id,
+                    &page,
+                    Some(("customer_id", Value::from(id))),
+                )
+                .await
+            })
+        })
+        .await?;
+    Ok(Json(ListResponse::new(
+        "/v1/customers/{id}/payment_methods",
+        page,
+        |m| m,
+    ))
+    .into_response())
+}
