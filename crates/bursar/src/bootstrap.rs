@@ -219,3 +219,218 @@ pub fn system_cause(what: &str) -> bursar_domain::event::Cause {
         actor: Some(format!("system:{what}")),
     }
 }
+
+/// Seeds the commerce demo through the API itself (so every order has its events, ledger
+/// postings and provider events, exactly as a user's would): a small catalog, a partner price
+/// book, a company with a negotiated agreement, a launch promotion code, and orders in
+/// different states. Runs with a temporary admin key, revoked at the end.
+pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    let now = db.now();
+    let (workspace, key, secret) = db
+        .write(move |conn: &mut Tx| {
+            Box::pin(async move {
+                let Some(workspace) = workspaces::list(conn).await?.into_iter().next() else {
+                    return Err(StoreError::Corrupt("no workspace to seed".into()));
+                };
+                let (key, secret) = api_keys::create(
+                    conn,
+                    &workspace.id,
+                    "demo-seed",
+                    Scope::Admin,
+                    now,
+                    &demo_cause(),
+                )
+                .await?;
+                Ok::<_, StoreError>((workspace, key, secret))
+            })
+        })
+        .await?;
+    let config = bursar_http::HttpConfig {
+        public_url: Some(public_url.to_owned()),
+        ..Default::default()
+    };
+    let app = bursar_http::app(db.clone(), config);
+    let bearer = format!("Bearer {}", secret.expose());
+    let call = |path: String, body: Value| {
+        let app = app.clone();
+        let bearer = bearer.clone();
+        async move {
+            let request = axum::http::Request::post(&path)
+                .header("authorization", bearer)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string()))?;
+            let response = app.oneshot(request).await?;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
+            let value: Value = serde_json::from_slice(&bytes)?;
+            anyhow::ensure!(status.is_success(), "demo seed: {path}: {status}: {value}");
+            Ok::<Value, anyhow::Error>(value)
+        }
+    };
+    let id = |v: &Value| {
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("demo seed: no id")
+    };
+    let customers: Vec<(String, String)> = {
+        let ws = workspace.id.clone();
+        db.read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let page =
+                    bursar_domain::page::PageRequest::parse(Some(100), None, None, |v, _| {
+                        Ok(v.to_owned())
+                    })
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok::<_, StoreError>(
+                    customers::list(tx, &ws, &page)
+                        .await?
+                        .data
+                        .into_iter()
+                        .map(|c| {
+                            (
+                                c.name.map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                                c.id.to_string(),
+                            )
+                        })
+                        .collect(),
+                )
+            })
+        })
+        .await?
+    };
+    let customer = |name: &str| {
+        customers
+            .iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, id)| id.clone())
+            .context("demo customer missing")
+    };
+    let (ada, grace, katherine, hedy) = (
+        customer("Ada")?,
+        customer("Grace")?,
+        customer("Katherine")?,
+        customer("Hedy")?,
+    );
+
+    // Catalog.
+    let pro = id(&call("/v1/products".into(), json!({"name": "Bursar Pro licence", "kind": "digital", "description": "One seat, perpetual, with a year of updates"})).await?)?;
+    let workshop = id(&call(
+        "/v1/products".into(),
+        json!({"name": "Onboarding workshop", "kind": "service"}),
+    )
+    .await?)?;
+    let token = id(&call(
+        "/v1/products".into(),
+        json!({"name": "Hardware security token", "kind": "physical"}),
+    )
+    .await?)?;
+    let team = id(&call(
+        "/v1/products".into(),
+        json!({"name": "Team plan", "kind": "service"}),
+    )
+    .await?)?;
+    for (product, currency, amount) in [
+        (&pro, "USD", 4900),
+        (&pro, "EUR", 4500),
+        (&workshop, "USD", 150_000),
+        (&token, "USD", 2500),
+    ] {
+        call(
+            "/v1/prices".into(),
+            json!({"product_id": product, "currency": currency, "unit_amount": amount}),
+        )
+        .await?;
+    }
+    call("/v1/prices".into(), json!({"product_id": team, "currency": "USD", "unit_amount": 9900, "type": "recurring", "recurring": {"interval": "month"}})).await?;
+    let partners = id(&call(
+        "/v1/price_books".into(),
+        json!({"name": "Partners", "description": "Resellers and integrators"}),
+    )
+    .await?)?;
+    call("/v1/prices".into(), json!({"product_id": pro, "currency": "USD", "unit_amount": 3900, "price_book_id": partners})).await?;
+
+    // A company with a negotiated agreement; Ada buys for it.
+    let company = id(&call("/v1/companies".into(), json!({
+        "name": "Analytical Engines Ltd", "price_book_id": partners,
+        "contacts": [{"name": "Ada Lovelace", "email": "ada@analytical-engines.example", "role": "purchasing"}],
+        "addresses": [{"kind": "billing", "line1": "12 St James's Square", "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}],
+    })).await?)?;
+    let from =
+        bursar_domain::time::Timestamp::from_unix_micros(now.unix_micros() - 30 * 86_400_000_000)
+            .to_rfc3339();
+    let to = now.plus_seconds(335 * 86_400).to_rfc3339();
+    let agreement = id(&call("/v1/price_agreements".into(), json!({
+        "company_id": company, "name": "2026 framework agreement", "currency": "USD", "effective_from": from, "effective_to": to,
+        "lines": [{"product_id": pro, "unit_amount": 3500, "min_quantity": 10}, {"product_id": workshop, "unit_amount": 120_000}],
+    })).await?)?;
+    call(
+        format!("/v1/price_agreements/{agreement}/activate"),
+        json!({}),
+    )
+    .await?;
+    call(
+        format!("/v1/customers/{ada}"),
+        json!({"company_id": company}),
+    )
+    .await?;
+    let coupon = id(&call(
+        "/v1/coupons".into(),
+        json!({"name": "Launch", "percent_off": 20, "max_redemptions": 500}),
+    )
+    .await?)?;
+    call(
+        "/v1/promotion_codes".into(),
+        json!({"coupon_id": coupon, "code": "LAUNCH20", "max_redemptions": 100}),
+    )
+    .await?;
+
+    // Orders in different states.
+    let order = |customer: &str, product: &str, quantity: i64, promo: Option<&str>| {
+        let mut body = json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": quantity}]});
+        if let Some(promo) = promo {
+            body["promotion_code"] = json!(promo);
+        }
+        call("/v1/orders".into(), body)
+    };
+    let checkout = |order: String| call(format!("/v1/orders/{order}/checkout"), json!({}));
+    let outcome = |order: &Value, outcome: &str| {
+        let session = order["checkout"]["session_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        call(
+            format!("/v1/test_provider/checkout_sessions/{session}/complete"),
+            json!({"outcome": outcome}),
+        )
+    };
+    // Grace: paid and fulfilled.
+    let o = checkout(id(&order(&grace, &pro, 1, None).await?)?).await?;
+    outcome(&o, "succeeded").await?;
+    call(format!("/v1/orders/{}/fulfill", id(&o)?), json!({})).await?;
+    // Ada, for her company: ten seats at the agreement's price, paid, one seat refunded.
+    let o = checkout(id(&order(&ada, &pro, 10, None).await?)?).await?;
+    outcome(&o, "succeeded").await?;
+    call(
+        format!("/v1/orders/{}/refunds", id(&o)?),
+        json!({"amount": 3500, "reason": "requested_by_customer"}),
+    )
+    .await?;
+    // Katherine: two tokens with the launch code, waiting at the checkout page.
+    checkout(id(&order(&katherine, &token, 2, Some("LAUNCH20")).await?)?).await?;
+    // Hedy: a declined card, and a draft.
+    let o = checkout(id(&order(&hedy, &pro, 1, None).await?)?).await?;
+    outcome(&o, "declined").await?;
+    order(&hedy, &workshop, 1, None).await?;
+
+    let key_id = key.id.clone();
+    db.write(move |conn: &mut Tx| {
+        Box::pin(async move { api_keys::revoke(conn, &key_id, now, &demo_cause()).await })
+    })
+    .await?;
+    Ok(5)
+}

@@ -127,6 +127,10 @@ pub struct ServeArgs {
     /// Seed demonstration data into an empty database.
     #[arg(long, env = "BURSAR_DEMO")]
     pub demo: bool,
+    /// The URL customers reach this server at (hosted checkout pages); default
+    /// `http://<addr>`.
+    #[arg(long, env = "BURSAR_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Log format: human-readable text, or one JSON object per line.
     #[arg(long, env = "BURSAR_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -297,13 +301,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.addr
         );
     }
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.addr));
     if args.demo {
         let seeded = bootstrap::seed_demo(&db).await?;
-        tracing::info!(customers = seeded, "demo data ready");
+        if seeded > 0 {
+            let orders = bootstrap::seed_commerce(&db, &public_url).await?;
+            tracing::info!(customers = seeded, orders, "demo data ready");
+        }
     }
     let config = HttpConfig {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        public_url: Some(public_url),
         ..HttpConfig::default()
     };
     let relay = crate::relay::RelayConfig {

@@ -127,6 +127,32 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         4,
         "demo customers, seeded once"
     );
+    // The commerce demo: orders in different states, one priced by Ada's company agreement.
+    let orders: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/orders", running.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut states: Vec<&str> = orders["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    states.sort_unstable();
+    assert_eq!(
+        states,
+        ["checkout_open", "draft", "fulfilled", "partially_refunded", "payment_failed"]
+    );
+    assert!(orders["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["lines"][0]["rule"] == "agreement"));
     // The demo funds flow: Ada funded 50,000, committed 20,000 and released it to Grace.
     let named = |name: &str| {
         let customers = list["data"].as_array().unwrap();
