@@ -101,6 +101,8 @@ async fn one_order(
 pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> {
     let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
     let db = Db::open(&location, &PoolSettings::default()).await?;
+    // PostgreSQL takes its sealing key from BURSAR_SECRET_KEY; a bench brings its own.
+    db.set_sealer(bursar_store::seal::Sealer::random());
     let (_, _, secret) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
     let server = Server::start(db.clone(), HttpConfig::default(), "127.0.0.1:0".parse()?).await?;

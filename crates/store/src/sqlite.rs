@@ -14,7 +14,7 @@ use crate::{migrate, writer, Job, PoolSettings, StoreError, Tx, SQLITE_FILE};
 /// Settings every connection gets. `synchronous=full` makes each commit durable (this is
 /// money); foreign keys are enforced; a generous page cache keeps hot b-tree pages in memory.
 const CONNECTION_PRAGMAS: &str = "pragma busy_timeout = 10000; pragma foreign_keys = on; \
-     pragma synchronous = full; pragma cache_size = -65536; pragma temp_store = memory;";
+     pragma synchronous = full; pragma cache_size = -16384; pragma temp_store = memory;";
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE_CAPACITY: usize = 256;

@@ -146,7 +146,13 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     states.sort_unstable();
     assert_eq!(
         states,
-        ["checkout_open", "draft", "fulfilled", "partially_refunded", "payment_failed"]
+        [
+            "checkout_open",
+            "draft",
+            "fulfilled",
+            "partially_refunded",
+            "payment_failed"
+        ]
     );
     assert!(orders["data"]
         .as_array()
