@@ -122,6 +122,52 @@ impl AppState {
     }
 }
 
+/// The code of the marker error [`AppState::idempotent`] uses to learn that a key is new.
+const NOT_A_REPLAY: &str = "not_a_replay";
+
+impl AppState {
+    /// The Idempotency-Key for requests whose work cannot run inside one transaction (it calls a
+    /// provider, or delivers webhooks through their own transactions): a key used before
+    /// replays its stored answer (or is refused if the request differs); otherwise `work` runs
+    /// and its answer is stored under the key. Such work must itself be safe to repeat, because
+    /// two concurrent first uses of a key may both run it.
+    pub async fn idempotent<T, W>(
+        &self,
+        principal: &Principal,
+        idempotency: Idempotency,
+        work: W,
+    ) -> Result<Response, ApiError>
+    where
+        T: Serialize + Send + 'static,
+        W: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        if idempotency.key.is_some() {
+            let probe = self
+                .mutate(principal, idempotency.clone(), |_cx| {
+                    Box::pin(async {
+                        Err::<(StatusCode, ()), _>(ApiError::new(
+                            StatusCode::CONFLICT,
+                            ErrorType::ApiError,
+                            NOT_A_REPLAY,
+                            "",
+                        ))
+                    })
+                })
+                .await;
+            match probe {
+                Ok(replayed) => return Ok(replayed),
+                Err(error) if error.code == NOT_A_REPLAY => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let value = work.await?;
+        self.mutate(principal, idempotency, move |_cx| {
+            Box::pin(async move { Ok((StatusCode::OK, value)) })
+        })
+        .await
+    }
+}
+
 /// The cause a request's events carry: its request id and the API key that made it.
 pub fn cause_of(principal: &Principal, idempotency: &Idempotency) -> Cause {
     Cause {

@@ -1185,7 +1185,7 @@ async fn complete_test_setup(
     principal: Principal,
     Path(id): Path<String>,
     request: Mutation<CompleteSetupRequest>,
-) -> Result<Json<CompleteSessionResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let lookup = id.clone();
     let owner = state
         .db
@@ -1196,15 +1196,17 @@ async fn complete_test_setup(
         return Err(ApiError::not_found("setup_session", &id));
     }
     let body = request.body;
-    Ok(Json(
-        complete_setup(
-            &state,
-            &id,
-            body.card.unwrap_or(TestCard::Visa),
-            body.deliver.unwrap_or(true),
-        )
-        .await?,
-    ))
+    state
+        .idempotent(&principal, request.idempotency, async {
+            complete_setup(
+                &state,
+                &id,
+                body.card.unwrap_or(TestCard::Visa),
+                body.deliver.unwrap_or(true),
+            )
+            .await
+        })
+        .await
 }
 
 async fn setup_page(Path(session_id): Path<String>) -> Html<String> {
@@ -1521,7 +1523,7 @@ async fn complete_test_session(
     principal: Principal,
     Path(id): Path<String>,
     request: Mutation<CompleteSessionRequest>,
-) -> Result<Json<CompleteSessionResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     // A session of another workspace is not found.
     let lookup = id.clone();
     let owner = state
@@ -1534,15 +1536,12 @@ async fn complete_test_session(
     if owner.as_ref() != Some(&principal.workspace_id) {
         return Err(ApiError::not_found("checkout_session", &id));
     }
-    Ok(Json(
-        complete_session(
-            &state,
-            &id,
-            request.body.outcome,
-            request.body.deliver.unwrap_or(true),
-        )
-        .await?,
-    ))
+    let body = request.body;
+    state
+        .idempotent(&principal, request.idempotency, async {
+            complete_session(&state, &id, body.outcome, body.deliver.unwrap_or(true)).await
+        })
+        .await
 }
 
 fn escape(text: &str) -> String {

@@ -250,7 +250,19 @@ both_backends! {
         // An expired session gives the order back for another checkout.
         let third = open_order(&app, &customer, &product, 1).await;
         let third_id = id(&third);
-        ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&third)), json!({"outcome": "expired"})).await).await;
+        // With an Idempotency-Key, a retry replays the first answer instead of acting again.
+        let expire = || {
+            app.client
+                .post(app.url(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&third))))
+                .bearer_auth(&app.admin_key)
+                .header("Idempotency-Key", "expire-third")
+                .json(&json!({"outcome": "expired"}))
+                .send()
+        };
+        let first = ok(expire().await.unwrap()).await;
+        let again = expire().await.unwrap();
+        assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+        assert_eq!(ok(again).await, first);
         assert_eq!(ok(app.get(&format!("/v1/orders/{third_id}")).await).await["status"], "checkout_expired");
         let reopened = ok(app.post(&format!("/v1/orders/{third_id}/checkout"), json!({})).await).await;
         assert_eq!((reopened["status"].as_str(), reopened["checkout"]["attempt"].as_i64()), (Some("checkout_open"), Some(2)));
@@ -510,5 +522,175 @@ both_backends! {
         let order = id(&ok(draft(1).await).await);
         let refused = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": theirs})).await;
         expect_error(refused, 400, "payment_method_invalid", Some("payment_method_id")).await;
+    }
+}
+
+/// A local stand-in for api.stripe.com serving Stripe's own fixture shapes, recording each
+/// request's path, headers and form.
+mod fake_stripe {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use axum::routing::post;
+    use serde_json::{json, Value};
+
+    const FIXTURES: &str = include_str!("../../../payments/tests/fixtures/stripe-fixtures3.json");
+
+    #[derive(Debug, Clone)]
+    pub struct Seen {
+        pub path: String,
+        pub idempotency_key: Option<String>,
+        pub authorization: Option<String>,
+        pub form: Vec<(String, String)>,
+    }
+
+    impl Seen {
+        pub fn field(&self, name: &str) -> Option<&str> {
+            self.form
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    pub type Log = Arc<Mutex<Vec<Seen>>>;
+
+    fn fixture(name: &str) -> Value {
+        let all: Value = serde_json::from_str(FIXTURES).unwrap();
+        all["resources"][name].clone()
+    }
+
+    fn record(log: &Log, path: &str, headers: &HeaderMap, body: &str) -> Seen {
+        let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let seen = Seen {
+            path: path.to_owned(),
+            idempotency_key: header("idempotency-key"),
+            authorization: header("authorization"),
+            form: serde_urlencoded::from_str(body).unwrap(),
+        };
+        log.lock().unwrap().push(seen.clone());
+        seen
+    }
+
+    async fn sessions(
+        State(log): State<Log>,
+        headers: HeaderMap,
+        body: String,
+    ) -> axum::Json<Value> {
+        let seen = record(&log, "/v1/checkout/sessions", &headers, &body);
+        let n = log.lock().unwrap().len();
+        let mut session = fixture("checkout.session");
+        let id = format!("cs_test_fake{n}");
+        session["id"] = json!(id);
+        session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
+        session["status"] = json!("open");
+        session["payment_intent"] = Value::Null;
+        session["expires_at"] = json!(seen.field("expires_at").unwrap().parse::<i64>().unwrap());
+        axum::Json(session)
+    }
+
+    async fn refunds(
+        State(log): State<Log>,
+        headers: HeaderMap,
+        body: String,
+    ) -> axum::Json<Value> {
+        let seen = record(&log, "/v1/refunds", &headers, &body);
+        let mut refund = fixture("refund");
+        refund["id"] = json!("re_fake_1");
+        refund["status"] = json!("succeeded");
+        refund["amount"] = json!(seen.field("amount").unwrap().parse::<i64>().unwrap());
+        refund["payment_intent"] = json!(seen.field("payment_intent").unwrap());
+        refund["metadata"] =
+            json!({"bursar_refund_id": seen.field("metadata[bursar_refund_id]").unwrap()});
+        axum::Json(refund)
+    }
+
+    /// Starts the fake; returns its base URL and what it saw.
+    pub async fn start() -> (String, Log) {
+        let log: Log = Arc::default();
+        let app = axum::Router::new()
+            .route("/v1/checkout/sessions", post(sessions))
+            .route("/v1/refunds", post(refunds))
+            .with_state(log.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, log)
+    }
+
+    /// A Stripe event wrapping a fixture object with `changes` applied.
+    pub fn event(id: &str, event_type: &str, object: &str, changes: Value, created: i64) -> String {
+        let mut object = fixture(object);
+        for (k, v) in changes.as_object().unwrap() {
+            object[k] = v.clone();
+        }
+        bursar_payments::stripe::event_json(id, event_type, created, object).to_string()
+    }
+}
+
+both_backends! {
+    /// Goal: the Stripe adapter end to end through Bursar: a checkout opens a Checkout Session
+    /// with the form Stripe expects, Stripe's signed webhook pays the order, and a refund goes to
+    /// Stripe's Refunds API with an idempotency key derived from the refund.
+    async fn an_order_is_paid_and_refunded_through_stripe(app: TestApp) {
+        const SECRET: &str = "whsec_fake_stripe_endpoint_secret";
+        let (api_base, seen) = fake_stripe::start().await;
+        ok(app.post("/v1/payment_providers", json!({"kind": "stripe", "secret_key": "sk_test_51FakeKey", "webhook_secrets": [SECRET], "api_base": api_base})).await).await;
+        let (product, customer) = shop(&app, 2500).await;
+        let order = ok(app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": 2}]})).await).await;
+        let order_id = id(&order);
+        let order = ok(app.post(&format!("/v1/orders/{order_id}/checkout"), json!({"provider": "stripe", "success_url": "https://shop.example/thanks", "cancel_url": "https://shop.example/cart"})).await).await;
+        assert_eq!(order["status"], "checkout_open");
+        assert!(order["checkout"]["url"].as_str().unwrap().starts_with("https://checkout.stripe.com/c/pay/cs_test_fake"));
+        let request = seen.lock().unwrap()[0].clone();
+        assert_eq!(request.authorization.as_deref(), Some("Bearer sk_test_51FakeKey"));
+        assert_eq!(request.idempotency_key, Some(format!("bursar-checkout-{order_id}-1")));
+        for (field, value) in [
+            ("mode", "payment"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "5000"),
+            ("line_items[0][quantity]", "1"),
+            ("client_reference_id", order_id.as_str()),
+            ("metadata[bursar_order_id]", order_id.as_str()),
+            ("payment_intent_data[metadata][bursar_order_id]", order_id.as_str()),
+            ("success_url", "https://shop.example/thanks"),
+            ("customer_email", "bo@example.com"),
+        ] {
+            assert_eq!(request.field(field), Some(value), "{field} in {:?}", request.form);
+        }
+
+        // Stripe's webhook, signed with the endpoint secret: the order is paid.
+        let now = app.db().now().unix_micros() / 1_000_000;
+        let session = order["checkout"]["session_id"].as_str().unwrap();
+        let completed = fake_stripe::event("evt_fake_completed", "checkout.session.completed", "checkout.session", json!({
+            "id": session, "payment_status": "paid", "status": "complete", "amount_total": 5000, "currency": "usd",
+            "payment_intent": "pi_fake_1", "client_reference_id": order_id, "metadata": {"bursar_order_id": order_id},
+        }), now);
+        let signature = bursar_payments::signature::header(&[SECRET], now, completed.as_bytes());
+        let receipt = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(completed).send().await.unwrap();
+        assert_eq!(ok(receipt).await["outcome"], "applied");
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        assert_eq!((order["status"].as_str(), order["payment"]["payment_id"].as_str()), (Some("paid"), Some("pi_fake_1")));
+        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 0));
+
+        // Refund through Stripe's API.
+        let refund = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1200, "reason": "requested_by_customer"})).await).await;
+        assert_eq!((refund["status"].as_str(), refund["provider_refund_id"].as_str()), (Some("succeeded"), Some("re_fake_1")));
+        let request = seen.lock().unwrap()[1].clone();
+        assert_eq!(request.path, "/v1/refunds");
+        assert_eq!(request.idempotency_key, Some(format!("bursar-refund-{}", id(&refund))));
+        assert_eq!((request.field("payment_intent"), request.field("amount"), request.field("reason")), (Some("pi_fake_1"), Some("1200"), Some("requested_by_customer")));
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "partially_refunded");
+        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
+        // Stripe's later refund webhook changes nothing: the refund is settled.
+        let updated = fake_stripe::event("evt_fake_refund", "refund.updated", "refund", json!({
+            "id": "re_fake_1", "status": "succeeded", "amount": 1200, "currency": "usd", "payment_intent": "pi_fake_1",
+            "metadata": {"bursar_refund_id": id(&refund)},
+        }), now);
+        let signature = bursar_payments::signature::header(&[SECRET], now, updated.as_bytes());
+        let receipt = ok(app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(updated).send().await.unwrap()).await;
+        assert_eq!(receipt["outcome"], "ignored", "{receipt}");
+        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
     }
 }
