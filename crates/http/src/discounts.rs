@@ -256,18 +256,22 @@ async fn list_coupons(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Coupon>>, ApiError> {
-    Ok(Json(
-        docs::list(
-            &state,
-            &principal,
-            &query,
-            COUPON,
-            "/v1/coupons",
-            "coupon_",
-            None,
-        )
-        .await?,
-    ))
+    let mut list: ListResponse<Coupon> = docs::list(
+        &state,
+        &principal,
+        &query,
+        COUPON,
+        "/v1/coupons",
+        "coupon_",
+        None,
+    )
+    .await?;
+    let ids: Vec<String> = list.data.iter().map(|c| c.id.to_string()).collect();
+    let counts = redemption_counts(&state, &principal, COUPON, ids).await?;
+    for (coupon, count) in list.data.iter_mut().zip(counts) {
+        coupon.times_redeemed = count;
+    }
+    Ok(Json(list))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -431,16 +435,43 @@ async fn list_promotion_codes(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<PromotionCode>>, ApiError> {
-    Ok(Json(
-        docs::list(
-            &state,
-            &principal,
-            &query,
-            PROMOTION_CODE,
-            "/v1/promotion_codes",
-            "promo_",
-            None,
-        )
-        .await?,
-    ))
+    let mut list: ListResponse<PromotionCode> = docs::list(
+        &state,
+        &principal,
+        &query,
+        PROMOTION_CODE,
+        "/v1/promotion_codes",
+        "promo_",
+        None,
+    )
+    .await?;
+    let ids: Vec<String> = list.data.iter().map(|c| c.id.to_string()).collect();
+    let counts = redemption_counts(&state, &principal, PROMOTION_CODE, ids).await?;
+    for (code, count) in list.data.iter_mut().zip(counts) {
+        code.times_redeemed = count;
+    }
+    Ok(Json(list))
+}
+
+/// The authoritative redemption counts of listed coupons or codes (the stored bodies keep the
+/// count they were created or last changed with).
+async fn redemption_counts(
+    state: &AppState,
+    principal: &Principal,
+    table: commerce::Table,
+    ids: Vec<String>,
+) -> Result<Vec<i64>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    Ok(state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let mut counts = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    counts.push(commerce::times_redeemed(tx, table, &workspace_id, id).await?);
+                }
+                Ok::<_, bursar_store::StoreError>(counts)
+            })
+        })
+        .await?)
 }

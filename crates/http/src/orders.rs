@@ -284,7 +284,7 @@ async fn get_order(
     ))
 }
 
-/// List orders, newest first; `customer_id` or `status` select.
+/// List orders, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders",
     params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
     responses((status = 200, body = ListResponse<Order>)), security(("api_key" = [])))]

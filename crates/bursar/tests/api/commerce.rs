@@ -301,6 +301,8 @@ both_backends! {
         assert_eq!(code["times_redeemed"], N as i64);
         let coupon = ok(app.get(&format!("/v1/coupons/{coupon}")).await).await;
         assert_eq!(coupon["times_redeemed"], N as i64);
+        let listed = ok(app.get("/v1/promotion_codes").await).await;
+        assert_eq!(listed["data"][0]["times_redeemed"], N as i64, "lists show the counts too");
         // New orders with the code are refused now.
         let refused = app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "promotion_code": "launch25", "lines": [{"product_id": product}]})).await;
         expect_error(refused, 400, "promotion_code_exhausted", Some("promotion_code")).await;
