@@ -1070,10 +1070,19 @@ struct Submission {
 /// transfer id, which no other request can create or fail: it is always that aggregate's
 /// first event.
 pub fn request_event(batch: &[NewTransfer], results: &[TransferOutcome]) -> Option<NewEvent> {
+    transfers_event(batch.iter().zip(results), None)
+}
+
+/// The event of several requests' transfers (see [`request_event`]), with the requests' ids
+/// listed in the payload (`request_ids`).
+fn transfers_event<'a>(
+    items: impl Iterator<Item = (&'a NewTransfer, &'a TransferOutcome)>,
+    request_ids: Option<Vec<String>>,
+) -> Option<NewEvent> {
     let mut created = Vec::new();
     let mut failed = Vec::new();
     let mut first: Option<&str> = None;
-    for (request, (result, transfer)) in batch.iter().zip(results) {
+    for (request, (result, transfer)) in items {
         match (result, transfer) {
             (TransferResult::Ok, Some(t)) => {
                 first.get_or_insert(t.id.as_str());
@@ -1100,11 +1109,15 @@ pub fn request_event(batch: &[NewTransfer], results: &[TransferOutcome]) -> Opti
             _ => {}
         }
     }
+    let mut payload = serde_json::json!({ "created": created, "failed": failed });
+    if let Some(request_ids) = request_ids {
+        payload["request_ids"] = serde_json::json!(request_ids);
+    }
     Some(NewEvent::new(
         "ledger.transfers_applied",
         "ledger_transfer",
         first?,
-        serde_json::json!({ "created": created, "failed": failed }),
+        payload,
     ))
 }
 
@@ -1226,18 +1239,38 @@ async fn run_batcher(db: crate::Db, mut receiver: tokio::sync::mpsc::Receiver<Su
                         // The instant the batch is applied at: when the job runs, not when queued.
                         let now = clock.now();
                         let results = create_transfers(tx, &ws, &combined, now).await?;
-                        // Each request has its own event, as if it had been its own batch;
-                        // all of them are written in one statement.
+                        // One event per actor (API key) of the batch, like the batch itself
+                        // the unit of work: it lists every transfer the actor's requests created
+                        // or failed, and their request ids. Relaying one event per request
+                        // cost a third of single-transfer throughput.
+                        let mut by_actor: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+                        let mut starts = Vec::with_capacity(parts.len());
                         let mut start = 0;
-                        let mut events = Vec::with_capacity(parts.len());
-                        for (len, cause) in &parts {
-                            let range = start..start + len;
-                            if let Some(event) =
-                                request_event(&combined[range.clone()], &results[range])
-                            {
-                                events.push((event, cause.clone()));
-                            }
+                        for (index, (len, cause)) in parts.iter().enumerate() {
+                            starts.push(start);
                             start += len;
+                            match by_actor.iter_mut().find(|(actor, _)| *actor == cause.actor) {
+                                Some((_, indexes)) => indexes.push(index),
+                                None => by_actor.push((cause.actor.clone(), vec![index])),
+                            }
+                        }
+                        let mut events = Vec::with_capacity(by_actor.len());
+                        for (actor, indexes) in by_actor {
+                            let items = indexes.iter().flat_map(|&i| {
+                                let range = starts[i]..starts[i] + parts[i].0;
+                                combined[range.clone()].iter().zip(&results[range])
+                            });
+                            let request_ids: Vec<String> = indexes
+                                .iter()
+                                .filter_map(|&i| parts[i].1.request_id.clone())
+                                .collect();
+                            let request_id = match indexes.as_slice() {
+                                [only] => parts[*only].1.request_id.clone(),
+                                _ => None,
+                            };
+                            if let Some(event) = transfers_event(items, Some(request_ids)) {
+                                events.push((event, Cause { request_id, actor }));
+                            }
                         }
                         crate::events::record_firsts(tx, &ws, &events, now).await?;
                         Ok::<_, StoreError>(results)
