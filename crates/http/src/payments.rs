@@ -1242,6 +1242,17 @@ async fn setup_save(State(state): State<AppState>, Path(session_id): Path<String
     }
 }
 
+/// A test checkout session by id.
+async fn load_test_session(state: &AppState, id: &str) -> Result<Option<TestSession>, ApiError> {
+    let id = id.to_owned();
+    Ok(state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
+        })
+        .await?)
+}
+
 /// The fee the test provider charges, as a card processor would: 2.9% + 30 minor units,
 /// rounded half up.
 pub fn test_fee(amount: i64) -> i64 {
@@ -1407,12 +1418,7 @@ pub async fn complete_session(
     outcome: TestOutcome,
     deliver: bool,
 ) -> Result<CompleteSessionResponse, ApiError> {
-    let id = session_id.to_owned();
-    let session = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
-        })
+    let session = load_test_session(state, session_id)
         .await?
         .ok_or_else(|| ApiError::not_found("checkout_session", session_id))?;
     let (from, to): (&[&str], &str) = match outcome {
@@ -1457,51 +1463,14 @@ pub async fn complete_session(
         }
     }
     let provider_id = session.provider_id.clone();
-    let row_id = provider_id.clone();
-    let row = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::provider_by_id(tx, &row_id).await })
-        })
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let connection = connect(state, row, "")?;
-    let secret = connection
-        .secrets
-        .first()
-        .cloned()
-        .ok_or_else(ApiError::internal)?;
     let now_seconds = state.db.now().unix_micros() / 1_000_000;
-    let mut events = Vec::new();
-    for (event_type, object) in stripe_objects(&session, outcome, now_seconds) {
-        let id = format!("evt_test_{}", random_token(12));
-        let payload = stripe::event_json(&id, event_type, now_seconds, object).to_string();
-        let signature = signature::header(&[secret.as_str()], now_seconds, payload.as_bytes());
-        events.push(SignedEvent {
-            id,
-            event_type: event_type.to_owned(),
-            payload,
-            signature,
-            webhook_path: format!("/v1/webhooks/{provider_id}"),
-        });
-    }
-    let mut receipts = Vec::new();
-    if deliver {
-        for event in &events {
-            let headers: Headers = [(signature::HEADER.to_owned(), event.signature.clone())]
-                .into_iter()
-                .collect();
-            receipts.push(
-                ingest(
-                    state,
-                    &provider_id,
-                    &headers,
-                    Bytes::from(event.payload.clone()),
-                )
-                .await?,
-            );
-        }
-    }
+    let objects = stripe_objects(&session, outcome, now_seconds);
+    let events = sign_events(state, &provider_id, objects, now_seconds).await?;
+    let receipts = if deliver {
+        deliver_events(state, &provider_id, &events).await?
+    } else {
+        Vec::new()
+    };
     Ok(CompleteSessionResponse {
         session_id: session.session_id,
         status: to.to_owned(),
@@ -1525,12 +1494,7 @@ async fn complete_test_session(
     request: Mutation<CompleteSessionRequest>,
 ) -> Result<Response, ApiError> {
     // A session of another workspace is not found.
-    let lookup = id.clone();
-    let owner = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::test_session(tx, "session_id", &lookup).await })
-        })
+    let owner = load_test_session(&state, &id)
         .await?
         .map(|s| s.workspace_id);
     if owner.as_ref() != Some(&principal.workspace_id) {
@@ -1552,14 +1516,7 @@ fn escape(text: &str) -> String {
 }
 
 async fn checkout_page(State(state): State<AppState>, Path(session_id): Path<String>) -> Response {
-    let id = session_id.clone();
-    let session = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
-        })
-        .await;
-    let Ok(Some(session)) = session else {
+    let Ok(Some(session)) = load_test_session(&state, &session_id).await else {
         return (
             StatusCode::NOT_FOUND,
             Html("<h1>No such checkout session</h1>".to_owned()),
@@ -1608,14 +1565,7 @@ async fn checkout_action(
                 .into_response()
         }
     };
-    let id = session_id.clone();
-    let session = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::test_session(tx, "session_id", &id).await })
-        })
-        .await;
-    let Ok(Some(session)) = session else {
+    let Ok(Some(session)) = load_test_session(&state, &session_id).await else {
         return (
             StatusCode::NOT_FOUND,
             Html("<h1>No such checkout session</h1>".to_owned()),
