@@ -55,7 +55,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
-        let app = bursar_http::app(db.clone(), config);
+        let (app, state) = bursar_http::app_with_state(db.clone(), config);
         let graceful = stop.clone();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -66,6 +66,7 @@ impl Server {
             tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),
             tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
             tokio::spawn(season_due_holdings(db.clone(), stop.clone())),
+            tokio::spawn(expire_test_checkouts(state, stop.clone())),
         ];
         if let Some((subscribers, config)) = relay {
             let relay = Relay::new(db.clone(), subscribers, config);
@@ -197,6 +198,24 @@ async fn season_due_holdings(db: Db, stop: CancellationToken) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "wallet holdings seasoned"),
             Err(error) => tracing::warn!(error = %error, "seasoning failed"),
+        }
+    }
+}
+
+/// How often the test provider looks for checkout sessions whose time is up.
+const CHECKOUT_EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The embedded test provider expires its unpaid checkout sessions when their time is up.
+async fn expire_test_checkouts(state: bursar_http::AppState, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(CHECKOUT_EXPIRY_INTERVAL) => {}
+        }
+        match bursar_http::payments::expire_due_sessions(&state).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "test checkout sessions expired"),
+            Err(error) => tracing::warn!(error = %error.message, "expiring test checkouts failed"),
         }
     }
 }

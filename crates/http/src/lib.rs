@@ -150,6 +150,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application, ready to serve.
 pub fn app(db: Db, config: HttpConfig) -> Router {
+    app_with_state(db, config).0
+}
+
+/// The application and the state its handlers share (for background jobs that act as the API
+/// does, such as the test provider's expiry of checkout sessions).
+pub fn app_with_state(db: Db, config: HttpConfig) -> (Router, AppState) {
     let (router, spec) = routes();
     let spec_value = serde_json::to_value(&spec).unwrap_or_default();
     let ledger = bursar_store::ledger::Batcher::start(db.clone());
@@ -163,7 +169,7 @@ pub fn app(db: Db, config: HttpConfig) -> Router {
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),
         docs_html: Arc::new(ops::render_docs(&spec_value)),
     };
-    router
+    let router = router
         .merge(payments::pages())
         .fallback(|| async {
             ApiError::new(
@@ -196,5 +202,6 @@ pub fn app(db: Db, config: HttpConfig) -> Router {
                     ApiError::internal().into_response()
                 })),
         )
-        .with_state(state)
+        .with_state(state.clone());
+    (router, state)
 }

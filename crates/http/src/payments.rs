@@ -1242,6 +1242,28 @@ async fn setup_save(State(state): State<AppState>, Path(session_id): Path<String
     }
 }
 
+/// Expires the test provider's open checkout sessions whose time is up, as Stripe does after
+/// 24 hours: each delivers `checkout.session.expired`. Returns how many expired.
+pub async fn expire_due_sessions(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.db.now().unix_micros() / 1_000_000;
+    let due = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::due_test_sessions(tx, now, 100).await })
+        })
+        .await?;
+    let mut expired = 0;
+    for session in due {
+        match complete_session(state, &session, TestOutcome::Expired, true).await {
+            Ok(_) => expired += 1,
+            // Paid or expired meanwhile: nothing to do.
+            Err(error) if error.status == StatusCode::CONFLICT => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(expired)
+}
+
 /// A test checkout session by id.
 async fn load_test_session(state: &AppState, id: &str) -> Result<Option<TestSession>, ApiError> {
     let id = id.to_owned();

@@ -698,3 +698,20 @@ pub async fn set_test_setup_status(
         .await?
         == 1)
 }
+
+/// Open test checkout sessions whose expiry (Unix seconds) has passed, oldest first.
+pub async fn due_test_sessions(
+    tx: &mut Tx,
+    now_seconds: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    tx.fetch_all(
+        "select session_id from test_checkout_session where status = 'open' and expires_at <= $1 \
+         order by expires_at limit $2",
+        params![now_seconds, limit],
+    )
+    .await?
+    .iter()
+    .map(|row| row.text("session_id"))
+    .collect()
+}

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_payment_methods.sql"),
         postgres: include_str!("../migrations/postgres/0009_payment_methods.sql"),
     },
+    Migration {
+        version: 10,
+        name: "test_session_expiry",
+        sqlite: include_str!("../migrations/sqlite/0010_test_session_expiry.sql"),
+        postgres: include_str!("../migrations/postgres/0010_test_session_expiry.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

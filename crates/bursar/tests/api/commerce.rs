@@ -696,3 +696,31 @@ both_backends! {
         assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
     }
 }
+
+both_backends! {
+    /// Goal: the test provider expires an unpaid checkout when its time is up, as Stripe does:
+    /// `checkout.session.expired` arrives and the order becomes `checkout_expired`.
+    async fn unpaid_test_checkouts_expire_on_their_own(app: TestApp) {
+        let (product, customer) = shop(&app, 800).await;
+        let order = open_order(&app, &customer, &product, 1).await;
+        let session = session_of(&order);
+        // The session's 24 hours have passed.
+        app.db()
+            .write(move |tx: &mut bursar_store::Tx| Box::pin(async move {
+                tx.execute("update test_checkout_session set expires_at = 1 where session_id = $1", &[session.as_str().into()]).await
+            }))
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let status = ok(app.get(&format!("/v1/orders/{}", id(&order))).await).await["status"].clone();
+            if status == "checkout_expired" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let events = event_types(&app, &id(&order)).await;
+        assert_eq!(events.last().map(String::as_str), Some("order.checkout_expired"));
+    }
+}
