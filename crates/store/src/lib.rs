@@ -350,6 +350,7 @@ impl Db {
                     inner: sql::TxInner::PostgresRead(conn),
                     accounts: None,
                     events_recorded: 0,
+                    deferred: None,
                 };
                 job(&mut tx).await
             }
@@ -405,6 +406,7 @@ async fn open_postgres(
         inner: sql::TxInner::Postgres(pool.begin().await?),
         accounts: None,
         events_recorded: 0,
+        deferred: None,
     };
     migrate::run(&mut tx, clock.now()).await?;
     if let sql::TxInner::Postgres(transaction) = tx.inner {
@@ -423,6 +425,7 @@ where
         inner: sql::TxInner::Postgres(transaction),
         accounts: None,
         events_recorded: 0,
+        deferred: None,
     };
     let result = job(&mut tx).await;
     let sql::TxInner::Postgres(transaction) = tx.inner else {

@@ -182,6 +182,9 @@ pub struct Tx {
     /// Domain events recorded through this connection since the last
     /// [`Tx::take_events_recorded`].
     pub(crate) events_recorded: usize,
+    /// The SQLite writer's ledger request events, recorded once per group commit (only on the
+    /// writer's connection; see [`crate::ledger::record_request_event`]).
+    pub(crate) deferred: Option<crate::ledger::DeferredEvents>,
 }
 
 pub(crate) enum TxInner {

@@ -58,6 +58,7 @@ pub(crate) async fn open(
         inner: TxInner::Sqlite(conn),
         accounts: None,
         events_recorded: 0,
+        deferred: None,
     };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
@@ -173,6 +174,7 @@ impl ReaderPool {
             inner: TxInner::Sqlite(conn),
             accounts: None,
             events_recorded: 0,
+            deferred: None,
         };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {

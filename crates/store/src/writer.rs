@@ -100,6 +100,7 @@ pub(crate) fn spawn(
                     inner: TxInner::Sqlite(conn),
                     accounts: Some(AccountCache::default()),
                     events_recorded: 0,
+                    deferred: Some(crate::ledger::DeferredEvents::default()),
                 },
                 receiver,
                 jobs_per_commit_max,
@@ -205,6 +206,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         }
         let succeeded = job.run(conn).await;
         kept += usize::from(succeeded);
+        if let Some(deferred) = conn.deferred.as_mut() {
+            deferred.job_ended(succeeded);
+        }
         if let Some(cache) = conn.accounts.as_mut() {
             cache.job_ended(succeeded);
         }
@@ -221,6 +225,16 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         if let Err(error) = close {
             broken = Some(error);
         }
+    }
+    if broken.is_none() && kept > 0 {
+        // The group's ledger request events, one per workspace and API key, in the same
+        // transaction as the transfers they describe.
+        if let Err(error) = crate::ledger::record_deferred(conn).await {
+            broken = Some(error.to_string());
+        }
+    }
+    if let Some(deferred) = conn.deferred.as_mut() {
+        deferred.clear();
     }
     let outcome = match broken {
         Some(reason) => Err(reason),
