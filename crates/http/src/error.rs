@@ -162,10 +162,47 @@ impl From<StoreError> for ApiError {
                     "Bursar is shutting down; retry with the same Idempotency-Key.",
                 )
             }
+            // A server setting is missing (a secret key on PostgreSQL): say which, so the
+            // operator can fix it. The message names settings, never values.
+            StoreError::Config(message) => {
+                tracing::error!(error = %error, "server not configured");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorType::ApiError,
+                    "server_not_configured",
+                    format!("The server is not configured for this: {message}."),
+                )
+            }
             _ => {
                 tracing::error!(error = %error, "storage failure");
                 ApiError::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_setting_is_named_and_storage_failures_are_not() {
+        let missing = ApiError::from(StoreError::Config(
+            "no secret key: set BURSAR_SECRET_KEY".into(),
+        ));
+        assert_eq!(
+            (missing.status, missing.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "server_not_configured")
+        );
+        assert!(missing.message.contains("BURSAR_SECRET_KEY"));
+        let broken = ApiError::from(StoreError::Corrupt("table x: bad row".into()));
+        assert_eq!(
+            (broken.status, broken.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        );
+        assert!(
+            !broken.message.contains("table x"),
+            "storage details stay in the log"
+        );
     }
 }
