@@ -249,80 +249,76 @@ pub async fn resolve(
     selector: Option<&str>,
     base_url: &str,
 ) -> Result<Connection, ApiError> {
-    let selector = selector.unwrap_or("test").to_owned();
-    let cache_key = format!("{workspace_id}|{selector}");
-    if let Some(row) = state.payments.cached(&cache_key) {
-        return connect(state, row, base_url);
-    }
-    let ws = workspace_id.clone();
-    let sealer = state.db.sealer()?.clone();
-    let now = state.db.now();
-    let row = if selector == "test" {
-        // Read first: the write (creating the test provider) happens once per workspace.
-        let lookup = ws.clone();
-        let found = state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(
-                    async move { commerce::providers_of_kind(tx, "test", Some(&lookup), 1).await },
-                )
-            })
-            .await?
-            .pop();
-        match found {
-            Some(row) => row,
-            None => {
-                state
-                    .db
-                    .write(move |tx: &mut Tx| {
-                        Box::pin(async move { ensure_test_provider(tx, &sealer, &ws, now).await })
-                    })
-                    .await?
-            }
-        }
-    } else {
-        let lookup = selector.clone();
-        let rows = state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    if lookup.starts_with("pp_") {
-                        Ok::<_, bursar_store::StoreError>(
-                            commerce::provider_by_id(tx, &lookup)
-                                .await?
-                                .into_iter()
-                                .collect::<Vec<_>>(),
-                        )
-                    } else {
-                        commerce::providers_of_kind(tx, &lookup, Some(&ws), 2).await
-                    }
+    let selector = selector.unwrap_or("test");
+    let row = match find_connection(state, selector, Some(workspace_id)).await {
+        Ok(row) => row,
+        // Every workspace has a test provider, created on its first use.
+        Err(error) if selector == "test" && error.status == StatusCode::NOT_FOUND => {
+            let (ws, sealer, now) = (
+                workspace_id.clone(),
+                state.db.sealer()?.clone(),
+                state.db.now(),
+            );
+            state
+                .db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { ensure_test_provider(tx, &sealer, &ws, now).await })
                 })
-            })
-            .await?;
-        let rows: Vec<ProviderRow> = rows
-            .into_iter()
-            .filter(|r| &r.workspace_id == workspace_id)
-            .collect();
-        match rows.len() {
-            1 => rows.into_iter().next().ok_or_else(ApiError::internal)?,
-            0 => {
-                return Err(
-                    ApiError::not_found("payment_provider", &selector).with_param("provider")
-                )
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "provider_ambiguous",
-                    Some("provider".into()),
-                    format!(
-                        "This workspace has several {selector} connections: name one by id (pp_…)."
-                    ),
-                ))
-            }
+                .await?
         }
+        Err(error) => return Err(error),
     };
-    state.payments.remember(cache_key, &row);
     connect(state, row, base_url)
+}
+
+/// The one connection a selector names: a connection id (`pp_…`) or a kind (`stripe`,
+/// `test`), within `workspace` when given (else server-wide, as inbound webhooks name no
+/// workspace). Looked up through the connection cache; 404 when none, 400 when a kind is
+/// ambiguous.
+async fn find_connection(
+    state: &AppState,
+    selector: &str,
+    workspace: Option<&WorkspaceId>,
+) -> Result<ProviderRow, ApiError> {
+    let cache_key = format!("{}|{selector}", workspace.map_or("*", WorkspaceId::as_str));
+    if let Some(row) = state.payments.cached(&cache_key) {
+        return Ok(row);
+    }
+    let lookup = selector.to_owned();
+    let scope = workspace.cloned();
+    let rows = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let rows = if lookup.starts_with("pp_") {
+                    commerce::provider_by_id(tx, &lookup)
+                        .await?
+                        .into_iter()
+                        .collect()
+                } else {
+                    commerce::providers_of_kind(tx, &lookup, scope.as_ref(), 2).await?
+                };
+                Ok::<Vec<ProviderRow>, bursar_store::StoreError>(rows)
+            })
+        })
+        .await?;
+    let mut rows: Vec<ProviderRow> = rows
+        .into_iter()
+        .filter(|r| workspace.is_none_or(|ws| &r.workspace_id == ws))
+        .collect();
+    match rows.len() {
+        1 => {
+            let row = rows.remove(0);
+            state.payments.remember(cache_key, &row);
+            Ok(row)
+        }
+        0 => Err(ApiError::not_found("payment_provider", selector).with_param("provider")),
+        _ => Err(ApiError::invalid(
+            "provider_ambiguous",
+            Some("provider".into()),
+            format!("Several {selector} connections exist: name one by id (pp_…)."),
+        )),
+    }
 }
 
 /// The base URL customers reach this server at: `HttpConfig::public_url`, else the request's
@@ -626,47 +622,7 @@ pub async fn ingest(
     headers: &Headers,
     body: Bytes,
 ) -> Result<WebhookReceipt, ApiError> {
-    let cache_key = format!("*|{selector}");
-    let lookup = selector.to_owned();
-    let rows = match state.payments.cached(&cache_key) {
-        Some(row) => vec![row],
-        None => {
-            state
-                .db
-                .read(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        if lookup.starts_with("pp_") {
-                            Ok::<_, bursar_store::StoreError>(
-                                commerce::provider_by_id(tx, &lookup)
-                                    .await?
-                                    .into_iter()
-                                    .collect::<Vec<_>>(),
-                            )
-                        } else {
-                            commerce::providers_of_kind(tx, &lookup, None, 2).await
-                        }
-                    })
-                })
-                .await?
-        }
-    };
-    let row = match rows.len() {
-        1 => {
-            let row = rows.into_iter().next().ok_or_else(ApiError::internal)?;
-            state.payments.remember(cache_key, &row);
-            row
-        }
-        0 => return Err(ApiError::not_found("payment_provider", selector)),
-        _ => {
-            return Err(ApiError::invalid(
-                "provider_ambiguous",
-                Some("provider".into()),
-                format!(
-                "Several {selector} connections exist: send webhooks to /v1/webhooks/pp_… instead."
-            ),
-            ))
-        }
-    };
+    let row = find_connection(state, selector, None).await?;
     let connection = connect(state, row, "")?;
     let now = state.db.now();
     let event = connection
@@ -1119,14 +1075,7 @@ async fn sign_events(
     objects: Vec<(&'static str, serde_json::Value)>,
     now_seconds: i64,
 ) -> Result<Vec<SignedEvent>, ApiError> {
-    let row_id = provider_id.to_owned();
-    let row = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::provider_by_id(tx, &row_id).await })
-        })
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let row = find_connection(state, provider_id, None).await?;
     let connection = connect(state, row, "")?;
     let secret = connection
         .secrets
