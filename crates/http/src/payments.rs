@@ -208,6 +208,8 @@ async fn ensure_test_provider(
     workspace_id: &WorkspaceId,
     now: Timestamp,
 ) -> Result<ProviderRow, ApiError> {
+    // Concurrent first checkouts must not each create one.
+    commerce::lock_workspace(tx, workspace_id).await?;
     if let Some(row) = commerce::providers_of_kind(tx, "test", Some(workspace_id), 1)
         .await?
         .pop()

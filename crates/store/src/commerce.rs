@@ -320,6 +320,20 @@ fn provider_from(row: &crate::Row) -> Result<ProviderRow, StoreError> {
     })
 }
 
+/// Serialises workspace-wide set-up (such as creating the default test connection on first
+/// use) among concurrent write jobs: locks the workspace row on PostgreSQL until commit (SQLite
+/// has a single writer already).
+pub async fn lock_workspace(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Postgres {
+        tx.fetch_optional(
+            "select workspace_id from workspace where workspace_id = $1 for update",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_provider(tx: &mut Tx, row: &ProviderRow) -> Result<(), StoreError> {
     tx.execute(
         &format!(
