@@ -12,6 +12,7 @@ pub mod event;
 pub mod id;
 pub mod ledger;
 pub mod metadata;
+pub mod metering;
 pub mod money;
 pub mod page;
 pub mod time;

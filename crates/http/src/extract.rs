@@ -121,33 +121,69 @@ pub struct Idempotency {
     pub request_id: Option<String>,
 }
 
+/// A mutation whose body the handler reads itself (any JSON, not only an object): the raw
+/// bytes, with the request's idempotency.
+pub struct RawMutation {
+    pub bytes: bytes::Bytes,
+    pub idempotency: Idempotency,
+}
+
+impl FromRequest<AppState> for RawMutation {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let (bytes, idempotency) = read_body(&parts, body, state).await?;
+        Ok(RawMutation { bytes, idempotency })
+    }
+}
+
+/// The body of a mutation, after its idempotency key and content type are checked.
+async fn read_body(
+    parts: &Parts,
+    body: axum::body::Body,
+    state: &AppState,
+) -> Result<(bytes::Bytes, Idempotency), ApiError> {
+    let key = idempotency_key(parts)?;
+    check_content_type(parts)?;
+    let bytes = axum::body::to_bytes(body, state.config.body_limit_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorType::InvalidRequestError,
+                "body_too_large",
+                format!(
+                    "The request body exceeds {} bytes.",
+                    state.config.body_limit_bytes
+                ),
+            )
+        })?;
+    let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
+    fingerprint_input.extend_from_slice(parts.method.as_str().as_bytes());
+    fingerprint_input.push(b' ');
+    fingerprint_input.extend_from_slice(parts.uri.path().as_bytes());
+    fingerprint_input.push(b'\n');
+    fingerprint_input.extend_from_slice(&bytes);
+    let fingerprint = bursar_store::sha256_hex(&fingerprint_input);
+    let idempotency = Idempotency {
+        key,
+        fingerprint,
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    Ok((bytes, idempotency))
+}
+
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
-        let key = idempotency_key(&parts)?;
-        check_content_type(&parts)?;
-        let bytes = axum::body::to_bytes(body, state.config.body_limit_bytes)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorType::InvalidRequestError,
-                    "body_too_large",
-                    format!(
-                        "The request body exceeds {} bytes.",
-                        state.config.body_limit_bytes
-                    ),
-                )
-            })?;
-        let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
-        fingerprint_input.extend_from_slice(parts.method.as_str().as_bytes());
-        fingerprint_input.push(b' ');
-        fingerprint_input.extend_from_slice(parts.uri.path().as_bytes());
-        fingerprint_input.push(b'\n');
-        fingerprint_input.extend_from_slice(&bytes);
-        let fingerprint = bursar_store::sha256_hex(&fingerprint_input);
+        let (bytes, idempotency) = read_body(&parts, body, state).await?;
         // An empty body means "no parameters", as for a POST that only triggers an action.
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -169,18 +205,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
             ));
         }
         let body = parse_json(json)?;
-        Ok(Mutation {
-            body,
-            idempotency: Idempotency {
-                key,
-                fingerprint,
-                request_id: parts
-                    .headers
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            },
-        })
+        Ok(Mutation { body, idempotency })
     }
 }
 
@@ -330,6 +355,11 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 }
 
 impl QueryParams {
+    /// Every parameter in order, repeats included.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// Refuses parameters other than `allowed`, and repeated ones.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         for (index, (name, _)) in self.0.iter().enumerate() {

@@ -17,6 +17,7 @@ pub mod extract;
 pub mod keys;
 pub mod ledger;
 pub mod list;
+pub mod metering;
 pub mod mutate;
 pub mod ops;
 pub mod orders;
@@ -137,6 +138,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(emails::router())
         .merge(ledger::router())
+        .merge(metering::router())
         .merge(wallet::router())
         .merge(webhooks::router())
         .merge(ops::router())

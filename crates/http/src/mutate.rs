@@ -192,6 +192,15 @@ fn key_reused(key: &str) -> ApiError {
 
 fn json_response(stored: Stored) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    if status == StatusCode::NO_CONTENT {
+        let mut response = status.into_response();
+        if stored.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        return response;
+    }
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -226,43 +226,8 @@ async fn insert_rows_unnest(
     columns: &[&str],
     params: &[Param<'_>],
 ) -> Result<(), StoreError> {
-    let width = columns.len();
-    let mut arrays: Vec<Value> = Vec::with_capacity(width);
-    let mut casts: Vec<String> = Vec::with_capacity(width);
-    for column in 0..width {
-        let cells = params.iter().skip(column).step_by(width);
-        let (array, cast) = match params[column] {
-            Param::Int(_) => (
-                Value::IntList(
-                    cells
-                        .map(|p| match p {
-                            Param::Int(v) => *v,
-                            Param::Text(_) => None,
-                        })
-                        .collect(),
-                ),
-                "int8[]",
-            ),
-            Param::Text(_) => (
-                Value::TextList(
-                    cells
-                        .map(|p| match p {
-                            Param::Text(v) => v.map(str::to_owned),
-                            Param::Int(_) => None,
-                        })
-                        .collect(),
-                ),
-                "text[]",
-            ),
-        };
-        arrays.push(array);
-        casts.push(format!("${}::{cast}", column + 1));
-    }
-    let sql = format!(
-        "insert into {table} ({}) select * from unnest({})",
-        columns.join(", "),
-        casts.join(", ")
-    );
+    let (select, arrays) = crate::sql::unnest(columns.len(), params, 1);
+    let sql = format!("insert into {table} ({}) {select}", columns.join(", "));
     tx.execute(&sql, &arrays).await?;
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod emails;
 pub mod events;
 pub mod idempotency;
 pub mod ledger;
+pub mod metering;
 mod migrate;
 pub mod relay;
 pub mod seal;

@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_test_session_expiry.sql"),
         postgres: include_str!("../migrations/postgres/0010_test_session_expiry.sql"),
     },
+    Migration {
+        version: 11,
+        name: "metering",
+        sqlite: include_str!("../migrations/sqlite/0011_metering.sql"),
+        postgres: include_str!("../migrations/postgres/0011_metering.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

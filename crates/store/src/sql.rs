@@ -12,14 +12,30 @@ use sqlx::{Column, Postgres, Row as _, TypeInfo, ValueRef as _};
 use crate::{Backend, StoreError};
 
 /// A query parameter or a column value. Nulls carry their type, as PostgreSQL needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Int(Option<i64>),
     Text(Option<String>),
+    /// A floating-point number (usage quantities; never money).
+    Real(Option<f64>),
     /// A PostgreSQL `int8[]` (bulk statements with `unnest`; not for SQLite).
     IntList(Vec<Option<i64>>),
     /// A PostgreSQL `text[]` (bulk statements with `unnest` and `= any(…)`; not for SQLite).
     TextList(Vec<Option<String>>),
+    /// A PostgreSQL `float8[]` (bulk statements with `unnest`; not for SQLite).
+    RealList(Vec<Option<f64>>),
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(Some(v))
+    }
+}
+
+impl From<Option<f64>> for Value {
+    fn from(v: Option<f64>) -> Self {
+        Value::Real(v)
+    }
 }
 
 impl From<i64> for Value {
@@ -74,10 +90,23 @@ macro_rules! params {
 
 /// A borrowed parameter of a statement run once per row ([`Tx::execute_each`]): rows of a bulk
 /// write bind the caller's text in place instead of copying it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Param<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
+    Real(Option<f64>),
+}
+
+impl From<f64> for Param<'_> {
+    fn from(v: f64) -> Self {
+        Param::Real(Some(v))
+    }
+}
+
+impl From<Option<f64>> for Param<'_> {
+    fn from(v: Option<f64>) -> Self {
+        Param::Real(v)
+    }
 }
 
 impl From<i64> for Param<'_> {
@@ -109,6 +138,7 @@ impl From<Param<'_>> for Value {
         match v {
             Param::Int(v) => Value::Int(v),
             Param::Text(v) => Value::Text(v.map(str::to_owned)),
+            Param::Real(v) => Value::Real(v),
         }
     }
 }
@@ -142,6 +172,24 @@ impl Row {
 
     pub fn i64(&self, column: &str) -> Result<i64, StoreError> {
         self.opt_i64(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column '{column}' is null")))
+    }
+
+    /// A number column (integers widen to floats).
+    pub fn opt_f64(&self, column: &str) -> Result<Option<f64>, StoreError> {
+        match self.value(column)? {
+            Value::Real(v) => Ok(*v),
+            #[allow(clippy::cast_precision_loss)]
+            Value::Int(v) => Ok(v.map(|v| v as f64)),
+            Value::Text(None) => Ok(None),
+            _ => Err(StoreError::Corrupt(format!(
+                "column '{column}' is not a number"
+            ))),
+        }
+    }
+
+    pub fn f64(&self, column: &str) -> Result<f64, StoreError> {
+        self.opt_f64(column)?
             .ok_or_else(|| StoreError::Corrupt(format!("column '{column}' is null")))
     }
 
@@ -285,6 +333,31 @@ impl Tx {
         Ok(changed)
     }
 
+    /// As [`Tx::execute_each`], but returns how many rows each parameter row changed (an
+    /// `insert … on conflict do nothing` tells which rows were new).
+    pub async fn execute_each_changes(
+        &mut self,
+        sql: &str,
+        width: usize,
+        params: &[Param<'_>],
+    ) -> Result<Vec<u64>, StoreError> {
+        check_rows(width, params)?;
+        let mut changes = Vec::with_capacity(params.len() / width);
+        if let TxInner::Sqlite(conn) = &mut self.inner {
+            let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
+            for row in params.chunks(width) {
+                sqlite_bind(&mut statement, row.iter().copied())?;
+                changes.push(u64::try_from(statement.raw_execute()?).unwrap_or(u64::MAX));
+            }
+            return Ok(changes);
+        }
+        for row in params.chunks(width) {
+            let values: Vec<Value> = row.iter().copied().map(Value::from).collect();
+            changes.push(self.execute(sql, &values).await?);
+        }
+        Ok(changes)
+    }
+
     /// Runs the query `sql` once for each row of `params` (`width` parameters per row) and
     /// returns all the rows it found, in order; prepared once on SQLite, as
     /// [`Tx::execute_each`].
@@ -332,6 +405,55 @@ impl Tx {
     }
 }
 
+/// PostgreSQL bulk rows: `select * from unnest($first::int8[], $…::text[], …)` and its
+/// parameters, one array per column of the `width`-wide rows in `params` (each column's type is
+/// taken from its first row). Placeholders start at `$first`.
+pub fn unnest(width: usize, params: &[Param<'_>], first: usize) -> (String, Vec<Value>) {
+    let mut arrays: Vec<Value> = Vec::with_capacity(width);
+    let mut casts: Vec<String> = Vec::with_capacity(width);
+    for column in 0..width {
+        let cells = params.iter().skip(column).step_by(width);
+        let (array, cast) = match params.get(column) {
+            Some(Param::Int(_)) => (
+                Value::IntList(
+                    cells
+                        .map(|p| if let Param::Int(v) = p { *v } else { None })
+                        .collect(),
+                ),
+                "int8[]",
+            ),
+            Some(Param::Real(_)) => (
+                Value::RealList(
+                    cells
+                        .map(|p| if let Param::Real(v) = p { *v } else { None })
+                        .collect(),
+                ),
+                "float8[]",
+            ),
+            Some(Param::Text(_)) | None => (
+                Value::TextList(
+                    cells
+                        .map(|p| {
+                            if let Param::Text(v) = p {
+                                v.map(str::to_owned)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
+                ),
+                "text[]",
+            ),
+        };
+        arrays.push(array);
+        casts.push(format!("${}::{cast}", column + first));
+    }
+    (
+        format!("select * from unnest({})", casts.join(", ")),
+        arrays,
+    )
+}
+
 /// SQLite reads `$1` as a *named* parameter, numbered by first appearance; `?1` is numbered
 /// explicitly. Rewriting one into the other (same length) lets parameters bind by position,
 /// with no lookup of names per parameter.
@@ -373,6 +495,7 @@ fn sqlite_bind<'a>(
         match value {
             Param::Int(v) => statement.raw_bind_parameter(position + 1, v)?,
             Param::Text(v) => statement.raw_bind_parameter(position + 1, v)?,
+            Param::Real(v) => statement.raw_bind_parameter(position + 1, v)?,
         }
     }
     Ok(())
@@ -385,9 +508,10 @@ fn sqlite_params(params: &[Value]) -> Result<Vec<Param<'_>>, StoreError> {
         .map(|value| match value {
             Value::Int(v) => Ok(Param::Int(*v)),
             Value::Text(v) => Ok(Param::Text(v.as_deref())),
-            Value::IntList(_) | Value::TextList(_) => Err(StoreError::Corrupt(
-                "BUG: array parameters are PostgreSQL-only".into(),
-            )),
+            Value::Real(v) => Ok(Param::Real(*v)),
+            Value::IntList(_) | Value::TextList(_) | Value::RealList(_) => Err(
+                StoreError::Corrupt("BUG: array parameters are PostgreSQL-only".into()),
+            ),
         })
         .collect()
 }
@@ -424,6 +548,7 @@ fn sqlite_collect(
             values.push(match row.get_ref(index)? {
                 rusqlite::types::ValueRef::Null => Value::Text(None),
                 rusqlite::types::ValueRef::Integer(v) => Value::Int(Some(v)),
+                rusqlite::types::ValueRef::Real(v) => Value::Real(Some(v)),
                 rusqlite::types::ValueRef::Text(bytes) => {
                     Value::Text(Some(String::from_utf8_lossy(bytes).into_owned()))
                 }
@@ -465,6 +590,8 @@ fn pg_query<'q>(sql: &'q str, params: &[Value]) -> sqlx::query::Query<'q, Postgr
             Value::Text(v) => query.bind(v.clone()),
             Value::IntList(v) => query.bind(v.clone()),
             Value::TextList(v) => query.bind(v.clone()),
+            Value::Real(v) => query.bind(*v),
+            Value::RealList(v) => query.bind(v.clone()),
         };
     }
     query
@@ -489,6 +616,7 @@ fn pg_rows(rows: Vec<PgRow>) -> Result<Vec<Row>, StoreError> {
                     "INT8" => Value::Int(row.try_get::<Option<i64>, _>(index)?),
                     "INT4" => Value::Int(row.try_get::<Option<i32>, _>(index)?.map(i64::from)),
                     "INT2" => Value::Int(row.try_get::<Option<i16>, _>(index)?.map(i64::from)),
+                    "FLOAT8" => Value::Real(row.try_get::<Option<f64>, _>(index)?),
                     "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
                         Value::Text(row.try_get::<Option<String>, _>(index)?)
                     }

@@ -17,6 +17,8 @@ mod email;
 mod events;
 mod idempotency;
 mod ledger;
+mod metering;
+mod openmeter;
 mod mutations;
 mod ops;
 mod relay;

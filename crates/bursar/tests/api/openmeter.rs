@@ -1,0 +1,1 @@
+//! Conformance with the official OpenMeter Python client (PyPI `openmeter`).

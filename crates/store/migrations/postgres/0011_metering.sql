@@ -1,0 +1,83 @@
+-- Usage metering: meters, the raw usage events (kept for audit and re-aggregation), and the
+-- rollups queries read instead of the events.
+
+create table meter (
+    workspace_id text not null,
+    object_id text not null,
+    slug text not null,
+    event_type text not null,
+    deleted_at bigint,
+    body text not null,
+    primary key (workspace_id, object_id)
+);
+-- A slug names one live meter; a deleted meter's slug may be used again.
+create unique index meter_slug on meter (workspace_id, slug) where deleted_at is null;
+
+-- Raw events in arrival order. The unique key is the deduplication claim: it commits with the
+-- event and its rollups, or not at all. `counted_at` is the instant the event is counted at:
+-- its own time, or the start of the subject's open period when it arrived after that period was
+-- closed.
+create table usage_event (
+    seq bigserial primary key,
+    workspace_id text not null,
+    source text not null,
+    event_id text not null,
+    event_type text not null,
+    subject text not null,
+    event_time bigint not null,
+    counted_at bigint not null,
+    ingested_at bigint not null,
+    data text
+);
+create unique index usage_event_key on usage_event (workspace_id, source, event_id);
+create index usage_event_by_type on usage_event (workspace_id, event_type);
+
+-- One row per meter, level (bucket length in seconds), subject, bucket and group.
+create table meter_rollup (
+    workspace_id text not null,
+    meter_id text not null,
+    level integer not null,
+    subject text not null,
+    bucket bigint not null,
+    group_key text not null,
+    events bigint not null,
+    total double precision not null,
+    lowest double precision,
+    highest double precision,
+    latest_time bigint,
+    latest_value double precision,
+    primary key (workspace_id, meter_id, level, subject, bucket, group_key)
+);
+create index meter_rollup_by_bucket on meter_rollup (workspace_id, meter_id, level, bucket);
+
+-- UNIQUE_COUNT meters: the distinct values seen per bucket (counts of distinct values do not add
+-- up across buckets, the sets do).
+create table meter_unique (
+    workspace_id text not null,
+    meter_id text not null,
+    level integer not null,
+    subject text not null,
+    bucket bigint not null,
+    group_key text not null,
+    value text not null,
+    primary key (workspace_id, meter_id, level, subject, bucket, group_key, value)
+);
+
+-- Which customer a usage subject belongs to (a customer's own id needs no row).
+create table usage_subject (
+    workspace_id text not null,
+    subject text not null,
+    customer_id text not null,
+    created_at bigint not null,
+    primary key (workspace_id, subject)
+);
+create index usage_subject_by_customer on usage_subject (workspace_id, customer_id);
+
+-- A customer's usage is closed (invoiced) up to `closed_until`: events for earlier instants that
+-- arrive later are counted at `closed_until`, so a closed period's figures never change.
+create table usage_close (
+    workspace_id text not null,
+    customer_id text not null,
+    closed_until bigint not null,
+    primary key (workspace_id, customer_id)
+);

@@ -1,0 +1,678 @@
+//! Usage metering storage: meters, raw usage events, and the rollups queries read.
+//!
+//! Ingesting a batch is one write job: the events are inserted with their deduplication claim
+//! (the unique `(workspace, source, id)` key) and the rollups they feed are updated, in the same
+//! transaction. A batch that fails part-way leaves nothing behind, so a retry counts every event
+//! exactly once; a resent event meets its claim and counts nothing.
+//!
+//! Rollups are kept at two levels (minute and hour buckets) per meter, subject and group, and
+//! merged on ingest (`events + excluded.events`, …); UNIQUE_COUNT meters also keep the set of
+//! distinct values per bucket. Queries read the coarsest level their windows align to.
+
+use std::collections::{HashMap, HashSet};
+
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::metering::{
+    bucket_of, Agg, CompiledMeter, Contribution, Meter, UsageEvent, LEVELS,
+};
+use bursar_domain::time::Timestamp;
+
+use crate::sql::{unnest, Param, Row};
+use crate::{params, Backend, StoreError, Tx};
+
+fn decode(body: &str) -> Result<Meter, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("meter: {e}")))
+}
+
+fn encode(meter: &Meter) -> Result<String, StoreError> {
+    serde_json::to_string(meter).map_err(|e| StoreError::Corrupt(format!("meter: {e}")))
+}
+
+/// Inserts a meter; a live meter with the same slug is a unique violation (`meter_slug`).
+pub async fn insert_meter(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter: &Meter,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into meter (workspace_id, object_id, slug, event_type, deleted_at, body) \
+         values ($1, $2, $3, $4, null, $5)",
+        params![
+            workspace_id.as_str(),
+            meter.id.as_str(),
+            meter.slug.as_str(),
+            meter.event_type.as_str(),
+            encode(meter)?
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The meter with this id (live or deleted) or this slug (live only).
+pub async fn find_meter(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id_or_slug: &str,
+) -> Result<Option<Meter>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select body from meter where workspace_id = $1 \
+             and (object_id = $2 or (slug = $2 and deleted_at is null))",
+            params![workspace_id.as_str(), id_or_slug],
+        )
+        .await?;
+    row.map(|r| decode(r.str("body")?)).transpose()
+}
+
+/// The workspace's meters by slug, live ones only unless `include_deleted`.
+pub async fn list_meters(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    include_deleted: bool,
+) -> Result<Vec<Meter>, StoreError> {
+    let sql = if include_deleted {
+        "select body from meter where workspace_id = $1 order by slug, object_id"
+    } else {
+        "select body from meter where workspace_id = $1 and deleted_at is null order by slug"
+    };
+    let rows = tx.fetch_all(sql, params![workspace_id.as_str()]).await?;
+    rows.iter().map(|r| decode(r.str("body")?)).collect()
+}
+
+/// Marks a meter deleted (its slug becomes free) and drops its rollups; the raw events stay.
+pub async fn delete_meter(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter: &Meter,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "update meter set deleted_at = $3, body = $4 where workspace_id = $1 and object_id = $2",
+        params![
+            workspace_id.as_str(),
+            meter.id.as_str(),
+            meter.deleted_at.map(Timestamp::unix_micros),
+            encode(meter)?
+        ],
+    )
+    .await?;
+    drop_rollups(tx, workspace_id, &meter.id).await
+}
+
+async fn drop_rollups(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter_id: &str,
+) -> Result<(), StoreError> {
+    for table in ["meter_rollup", "meter_unique"] {
+        tx.execute(
+            &format!("delete from {table} where workspace_id = $1 and meter_id = $2"),
+            params![workspace_id.as_str(), meter_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// An event with what it adds to each meter that takes it (index into the meters given to
+/// [`ingest`]).
+pub struct Metered<'a> {
+    pub event: &'a UsageEvent,
+    pub contributions: Vec<(usize, Contribution, String)>,
+}
+
+/// The rollup changes of a set of events, merged in memory before they are written.
+#[derive(Default)]
+struct Deltas {
+    aggs: HashMap<(usize, i64, String, i64, String), Agg>,
+    uniques: HashSet<(usize, i64, String, i64, String, String)>,
+}
+
+impl Deltas {
+    fn add(
+        &mut self,
+        meter: usize,
+        subject: &str,
+        counted_at: Timestamp,
+        contribution: &Contribution,
+        group: &str,
+    ) {
+        for level in LEVELS {
+            let bucket = bucket_of(counted_at, level);
+            self.aggs
+                .entry((meter, level, subject.to_owned(), bucket, group.to_owned()))
+                .or_default()
+                .add(contribution, counted_at);
+            if let Contribution::Unique(value) = contribution {
+                self.uniques.insert((
+                    meter,
+                    level,
+                    subject.to_owned(),
+                    bucket,
+                    group.to_owned(),
+                    value.clone(),
+                ));
+            }
+        }
+    }
+}
+
+/// What a batch did: events new to the workspace, and resends of events it already had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+/// Stores a batch of events and updates the rollups of the new ones, in the caller's
+/// transaction. Events already stored (same source and id) are skipped, as are repeats within
+/// the batch. `meters` are the workspace's live meters the contributions refer to.
+pub async fn ingest(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meters: &[CompiledMeter],
+    batch: &[Metered<'_>],
+    now: Timestamp,
+) -> Result<Ingested, StoreError> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    let unique: Vec<&Metered<'_>> = batch
+        .iter()
+        .filter(|m| seen.insert((m.event.source.as_str(), m.event.id.as_str())))
+        .collect();
+    let counted = counted_at(tx, workspace_id, &unique).await?;
+    let data: Vec<Option<String>> = unique
+        .iter()
+        .map(|m| m.event.data.as_ref().map(serde_json::Value::to_string))
+        .collect();
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(unique.len() * 9);
+    for ((m, at), data) in unique.iter().zip(&counted).zip(&data) {
+        let e = m.event;
+        rows.extend([
+            Param::from(workspace_id.as_str()),
+            Param::from(e.source.as_str()),
+            Param::from(e.id.as_str()),
+            Param::from(e.event_type.as_str()),
+            Param::from(e.subject.as_str()),
+            Param::from(e.time.unix_micros()),
+            Param::from(at.unix_micros()),
+            Param::from(now.unix_micros()),
+            Param::from(data.as_deref()),
+        ]);
+    }
+    let columns = "workspace_id, source, event_id, event_type, subject, event_time, counted_at, ingested_at, data";
+    let fresh: Vec<bool> = if rows.is_empty() {
+        Vec::new()
+    } else if tx.backend() == Backend::Postgres {
+        let (select, arrays) = unnest(9, &rows, 1);
+        let inserted = tx
+            .fetch_all(
+                &format!(
+                    "insert into usage_event ({columns}) {select} \
+                     on conflict (workspace_id, source, event_id) do nothing returning source, event_id"
+                ),
+                &arrays,
+            )
+            .await?;
+        let new: HashSet<(String, String)> = inserted
+            .iter()
+            .map(|r| Ok((r.text("source")?, r.text("event_id")?)))
+            .collect::<Result<_, StoreError>>()?;
+        unique
+            .iter()
+            .map(|m| new.contains(&(m.event.source.clone(), m.event.id.clone())))
+            .collect()
+    } else {
+        tx.execute_each_changes(
+            &format!(
+                "insert into usage_event ({columns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 on conflict (workspace_id, source, event_id) do nothing"
+            ),
+            9,
+            &rows,
+        )
+        .await?
+        .into_iter()
+        .map(|changed| changed > 0)
+        .collect()
+    };
+    let mut deltas = Deltas::default();
+    let mut accepted = 0;
+    for ((m, at), new) in unique.iter().zip(&counted).zip(&fresh) {
+        if !new {
+            continue;
+        }
+        accepted += 1;
+        for (meter, contribution, group) in &m.contributions {
+            deltas.add(*meter, &m.event.subject, *at, contribution, group);
+        }
+    }
+    write_deltas(tx, workspace_id, meters, &deltas).await?;
+    Ok(Ingested {
+        accepted,
+        duplicates: batch.len() - accepted,
+    })
+}
+
+/// The instant each event is counted at: its own time, unless its customer's usage was closed
+/// past it (then the start of the open period).
+async fn counted_at(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    batch: &[&Metered<'_>],
+) -> Result<Vec<Timestamp>, StoreError> {
+    let any = tx
+        .fetch_optional(
+            "select 1 as one from usage_close where workspace_id = $1 limit 1",
+            params![workspace_id.as_str()],
+        )
+        .await?
+        .is_some();
+    if !any {
+        return Ok(batch.iter().map(|m| m.event.time).collect());
+    }
+    let subjects: HashSet<&str> = batch.iter().map(|m| m.event.subject.as_str()).collect();
+    let mut closed: HashMap<&str, Timestamp> = HashMap::new();
+    for subject in subjects {
+        let customer = customer_of(tx, workspace_id, subject).await?;
+        let row = tx
+            .fetch_optional(
+                "select closed_until from usage_close where workspace_id = $1 and customer_id = $2",
+                params![workspace_id.as_str(), customer.as_str()],
+            )
+            .await?;
+        if let Some(row) = row {
+            closed.insert(
+                subject,
+                Timestamp::from_unix_micros(row.i64("closed_until")?),
+            );
+        }
+    }
+    Ok(batch
+        .iter()
+        .map(|m| match closed.get(m.event.subject.as_str()) {
+            Some(until) if m.event.time < *until => *until,
+            _ => m.event.time,
+        })
+        .collect())
+}
+
+async fn write_deltas(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meters: &[CompiledMeter],
+    deltas: &Deltas,
+) -> Result<(), StoreError> {
+    if deltas.aggs.is_empty() {
+        return Ok(());
+    }
+    let pg = tx.backend() == Backend::Postgres;
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.aggs.len() * 12);
+    for ((meter, level, subject, bucket, group), agg) in &deltas.aggs {
+        rows.extend([
+            Param::from(workspace_id.as_str()),
+            Param::from(meters[*meter].meter.id.as_str()),
+            Param::from(*level),
+            Param::from(subject.as_str()),
+            Param::from(*bucket),
+            Param::from(group.as_str()),
+            Param::from(agg.count),
+            Param::from(agg.sum),
+            Param::Real(agg.min),
+            Param::Real(agg.max),
+            Param::Int(agg.latest.map(|(t, _)| t)),
+            Param::Real(agg.latest.map(|(_, v)| v)),
+        ]);
+    }
+    let (least, greatest) = if pg {
+        ("least", "greatest")
+    } else {
+        ("min", "max")
+    };
+    let columns = "workspace_id, meter_id, level, subject, bucket, group_key, events, total, lowest, highest, latest_time, latest_value";
+    // Every right-hand side reads the row as it was before the update.
+    let merge = format!(
+        "on conflict (workspace_id, meter_id, level, subject, bucket, group_key) do update set \
+         events = meter_rollup.events + excluded.events, \
+         total = meter_rollup.total + excluded.total, \
+         lowest = coalesce({least}(meter_rollup.lowest, excluded.lowest), meter_rollup.lowest, excluded.lowest), \
+         highest = coalesce({greatest}(meter_rollup.highest, excluded.highest), meter_rollup.highest, excluded.highest), \
+         latest_value = case when excluded.latest_time is not null and (meter_rollup.latest_time is null \
+           or excluded.latest_time >= meter_rollup.latest_time) then excluded.latest_value else meter_rollup.latest_value end, \
+         latest_time = coalesce({greatest}(meter_rollup.latest_time, excluded.latest_time), meter_rollup.latest_time, excluded.latest_time)"
+    );
+    if pg {
+        let (select, arrays) = unnest(12, &rows, 1);
+        tx.execute(
+            &format!("insert into meter_rollup ({columns}) {select} {merge}"),
+            &arrays,
+        )
+        .await?;
+    } else {
+        tx.execute_each(
+            &format!("insert into meter_rollup ({columns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {merge}"),
+            12,
+            &rows,
+        )
+        .await?;
+    }
+    if deltas.uniques.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.uniques.len() * 7);
+    for (meter, level, subject, bucket, group, value) in &deltas.uniques {
+        rows.extend([
+            Param::from(workspace_id.as_str()),
+            Param::from(meters[*meter].meter.id.as_str()),
+            Param::from(*level),
+            Param::from(subject.as_str()),
+            Param::from(*bucket),
+            Param::from(group.as_str()),
+            Param::from(value.as_str()),
+        ]);
+    }
+    let columns = "workspace_id, meter_id, level, subject, bucket, group_key, value";
+    if pg {
+        let (select, arrays) = unnest(7, &rows, 1);
+        tx.execute(
+            &format!("insert into meter_unique ({columns}) {select} on conflict do nothing"),
+            &arrays,
+        )
+        .await?;
+    } else {
+        tx.execute_each(
+            &format!("insert into meter_unique ({columns}) values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing"),
+            7,
+            &rows,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes a meter's rollups from the raw events (after it is created, or by `bursar meters
+/// rebuild`). Events whose data cannot feed the meter (it did not exist when they arrived) are
+/// skipped and counted.
+pub async fn rebuild(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter: &CompiledMeter,
+) -> Result<Rebuilt, StoreError> {
+    const CHUNK: i64 = 10_000;
+    drop_rollups(tx, workspace_id, &meter.meter.id).await?;
+    let mut deltas = Deltas::default();
+    let mut outcome = Rebuilt::default();
+    let mut after = 0_i64;
+    loop {
+        let rows = tx
+            .fetch_all(
+                "select seq, source, event_id, subject, event_time, counted_at, data from usage_event \
+                 where workspace_id = $1 and event_type = $2 and seq > $3 order by seq limit $4",
+                params![workspace_id.as_str(), meter.meter.event_type.as_str(), after, CHUNK],
+            )
+            .await?;
+        for row in &rows {
+            after = row.i64("seq")?;
+            let event = stored_event(row, &meter.meter.event_type)?;
+            let counted = Timestamp::from_unix_micros(row.i64("counted_at")?);
+            match meter.contribution(&event) {
+                Ok(Some((contribution, group))) => {
+                    outcome.events += 1;
+                    deltas.add(0, &event.subject, counted, &contribution, &group);
+                }
+                Ok(None) => {}
+                Err(_) => outcome.skipped += 1,
+            }
+        }
+        if rows.len() < CHUNK as usize {
+            break;
+        }
+    }
+    write_deltas(tx, workspace_id, std::slice::from_ref(meter), &deltas).await?;
+    Ok(outcome)
+}
+
+fn stored_event(row: &Row, event_type: &str) -> Result<UsageEvent, StoreError> {
+    let data = row
+        .opt_text("data")?
+        .map(|d| serde_json::from_str(&d))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("usage event data: {e}")))?;
+    Ok(UsageEvent {
+        id: row.text("event_id")?,
+        source: row.text("source")?,
+        event_type: event_type.to_owned(),
+        subject: row.text("subject")?,
+        time: Timestamp::from_unix_micros(row.i64("event_time")?),
+        data,
+    })
+}
+
+/// What a rebuild counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub skipped: u64,
+}
+
+/// One rollup bucket of a meter.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub subject: String,
+    pub bucket: i64,
+    pub group_key: String,
+    pub agg: Agg,
+    /// UNIQUE_COUNT meters: the distinct value this row stands for (one row per value).
+    pub value: Option<String>,
+}
+
+/// The buckets of `level` in `[from, to)` (unix seconds) for the given subjects (all when
+/// None). For UNIQUE_COUNT meters, `distinct` reads the value sets instead.
+pub async fn buckets(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter_id: &str,
+    level: i64,
+    subjects: Option<&[String]>,
+    (from, to): (i64, i64),
+    distinct: bool,
+) -> Result<Vec<Bucket>, StoreError> {
+    let (table, columns) = if distinct {
+        ("meter_unique", "subject, bucket, group_key, value")
+    } else {
+        (
+            "meter_rollup",
+            "subject, bucket, group_key, events, total, lowest, highest, latest_time, latest_value",
+        )
+    };
+    let base = format!(
+        "select {columns} from {table} where workspace_id = $1 and meter_id = $2 and level = $3 \
+         and bucket >= $4 and bucket < $5"
+    );
+    let rows = match subjects {
+        None => {
+            tx.fetch_all(
+                &base,
+                params![workspace_id.as_str(), meter_id, level, from, to],
+            )
+            .await?
+        }
+        Some(subjects) => {
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(subjects.len() * 6);
+            for subject in subjects {
+                params.extend([
+                    Param::from(workspace_id.as_str()),
+                    Param::from(meter_id),
+                    Param::from(level),
+                    Param::from(from),
+                    Param::from(to),
+                    Param::from(subject.as_str()),
+                ]);
+            }
+            tx.fetch_each(&format!("{base} and subject = $6"), 6, &params)
+                .await?
+        }
+    };
+    rows.iter()
+        .map(|row| {
+            let agg = if distinct {
+                Agg {
+                    count: 1,
+                    ..Agg::default()
+                }
+            } else {
+                Agg {
+                    count: row.i64("events")?,
+                    sum: row.f64("total")?,
+                    min: row.opt_f64("lowest")?,
+                    max: row.opt_f64("highest")?,
+                    latest: match (row.opt_i64("latest_time")?, row.opt_f64("latest_value")?) {
+                        (Some(t), Some(v)) => Some((t, v)),
+                        _ => None,
+                    },
+                }
+            };
+            Ok(Bucket {
+                subject: row.text("subject")?,
+                bucket: row.i64("bucket")?,
+                group_key: row.text("group_key")?,
+                agg,
+                value: if distinct {
+                    Some(row.text("value")?)
+                } else {
+                    None
+                },
+            })
+        })
+        .collect()
+}
+
+/// The first and last hour buckets a meter has data in, if any.
+pub async fn extent(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter_id: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let row = tx
+        .fetch_one(
+            "select min(bucket) as first, max(bucket) as last from meter_rollup \
+             where workspace_id = $1 and meter_id = $2 and level = 3600",
+            params![workspace_id.as_str(), meter_id],
+        )
+        .await?;
+    Ok(row.opt_i64("first")?.zip(row.opt_i64("last")?))
+}
+
+/// The subjects a meter has usage for, sorted.
+pub async fn meter_subjects(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    meter_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select distinct subject from meter_rollup where workspace_id = $1 and meter_id = $2 \
+             and level = 3600 order by subject",
+            params![workspace_id.as_str(), meter_id],
+        )
+        .await?;
+    rows.iter().map(|r| r.text("subject")).collect()
+}
+
+/// The customer a usage subject belongs to: the one it is registered to, else the customer
+/// whose id it is.
+pub async fn customer_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    subject: &str,
+) -> Result<String, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select customer_id from usage_subject where workspace_id = $1 and subject = $2",
+            params![workspace_id.as_str(), subject],
+        )
+        .await?;
+    Ok(match row {
+        Some(row) => row.text("customer_id")?,
+        None => subject.to_owned(),
+    })
+}
+
+/// Registers `subject` to a customer; returns the customer it already belongs to, if another.
+pub async fn add_subject(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    subject: &str,
+    customer_id: &str,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let existing = customer_of(tx, workspace_id, subject).await?;
+    if existing != subject {
+        return Ok((existing != customer_id).then_some(existing));
+    }
+    tx.execute(
+        "insert into usage_subject (workspace_id, subject, customer_id, created_at) values ($1, $2, $3, $4)",
+        params![workspace_id.as_str(), subject, customer_id, now.unix_micros()],
+    )
+    .await?;
+    Ok(None)
+}
+
+/// A customer's usage subjects: its own id first, then the ones registered to it.
+pub async fn subjects_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    customer_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select subject from usage_subject where workspace_id = $1 and customer_id = $2 order by subject",
+            params![workspace_id.as_str(), customer_id],
+        )
+        .await?;
+    let mut subjects = vec![customer_id.to_owned()];
+    for row in rows {
+        subjects.push(row.text("subject")?);
+    }
+    Ok(subjects)
+}
+
+/// Closes a customer's usage up to `until` (never moves an earlier close later back).
+pub async fn close_usage(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    customer_id: &str,
+    until: Timestamp,
+) -> Result<Timestamp, StoreError> {
+    let greatest = if tx.backend() == Backend::Postgres {
+        "greatest"
+    } else {
+        "max"
+    };
+    let row = tx
+        .fetch_one(
+            &format!(
+                "insert into usage_close (workspace_id, customer_id, closed_until) values ($1, $2, $3) \
+                 on conflict (workspace_id, customer_id) do update set \
+                 closed_until = {greatest}(usage_close.closed_until, excluded.closed_until) returning closed_until"
+            ),
+            params![workspace_id.as_str(), customer_id, until.unix_micros()],
+        )
+        .await?;
+    Ok(Timestamp::from_unix_micros(row.i64("closed_until")?))
+}
+
+/// Where a customer's usage is closed up to, if it is.
+pub async fn closed_until(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    customer_id: &str,
+) -> Result<Option<Timestamp>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select closed_until from usage_close where workspace_id = $1 and customer_id = $2",
+            params![workspace_id.as_str(), customer_id],
+        )
+        .await?;
+    row.map(|r| Ok(Timestamp::from_unix_micros(r.i64("closed_until")?)))
+        .transpose()
+}
