@@ -172,7 +172,7 @@ async fn ingest_events(
                     cx.emit(NewEvent::new(
                         "usage.ingested",
                         "usage_batch",
-                        &ulid::Ulid::new().to_string(),
+                        ulid::Ulid::new().to_string(),
                         json!({"accepted": ingested.accepted, "duplicates": ingested.duplicates,
                                "subjects": subjects.into_iter().take(100).collect::<Vec<_>>()}),
                     ))
