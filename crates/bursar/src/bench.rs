@@ -34,6 +34,9 @@ pub enum Which {
     /// Domain events from commit to delivery: concurrent producers commit events while the
     /// relay delivers each to three subscribers; events/s and commit-to-delivery lag.
     Relay(CommonArgs),
+    /// Usage events through `POST /api/v1/events` (batches of 1,000, 8 clients), then meter
+    /// queries over a month of hourly windows on 10 million events.
+    Ingest(crate::bench_ingest::IngestArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +98,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             for backend in backends(common.backend) {
                 let figure = crate::bench_relay::run(backend, &common).await?;
                 println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+        Which::Ingest(args) => {
+            for backend in backends(args.common.backend) {
+                for figure in crate::bench_ingest::run(backend, &args).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
             }
         }
         Which::Ledger(common) => {
