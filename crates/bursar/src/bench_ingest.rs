@@ -204,16 +204,18 @@ async fn query_bench(
         value_property: Some("$.seconds".into()),
         group_by: Some([("model".to_owned(), "$.model".to_owned())].into()),
     };
-    let meter = create
+    let mut meter = create
         .into_meter(db.now())
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    {
-        let (ws, meter) = (workspace.clone(), meter.clone());
-        db.write(move |tx: &mut Tx| {
-            Box::pin(async move { metering::insert_meter(tx, &ws, &meter).await })
+    let ws = workspace.clone();
+    let meter = db
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                metering::insert_meter(tx, &ws, &mut meter).await?;
+                Ok::<_, StoreError>(meter)
+            })
         })
         .await?;
-    }
     let compiled = Arc::new(CompiledMeter::new(meter).map_err(|e| anyhow::anyhow!(e))?);
     // 30 days ending at the last midnight.
     let now = db.now().unix_micros() / 1_000_000;
@@ -254,11 +256,19 @@ async fn query_bench(
                 let (ws, compiled, arrived) = (ws.clone(), compiled.clone(), db.now());
                 db.write(move |tx: &mut Tx| {
                     Box::pin(async move {
-                        let mut metered = Vec::with_capacity(events.len());
+                        let mut contributions = Vec::with_capacity(events.len());
+                        let mut data = Vec::with_capacity(events.len());
                         for event in &events {
                             let contribution = compiled.contribution(event).map_err(StoreError::Corrupt)?;
-                            metered.push(Metered { event, contributions: contribution.into_iter().map(|(c, g)| (0, c, g)).collect() });
+                            contributions.push(contribution.into_iter().map(|(c, g)| (0, c, g)).collect::<Vec<_>>());
+                            data.push(event.data.as_ref().map(serde_json::Value::to_string));
                         }
+                        let metered: Vec<Metered<'_>> = events
+                            .iter()
+                            .zip(&data)
+                            .zip(&contributions)
+                            .map(|((event, data), contributions)| Metered { event, data: data.as_deref(), contributions })
+                            .collect();
                         metering::ingest(tx, &ws, std::slice::from_ref(&compiled), &metered, arrived).await
                     })
                 })

@@ -62,6 +62,10 @@ impl WindowSize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Meter {
+    /// The store's compact key of the meter (rollups are keyed by it); not shown.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub key: i64,
     /// A ULID, as OpenMeter's meter ids.
     pub id: String,
     pub slug: String,
@@ -184,6 +188,7 @@ impl MeterCreate {
             JsonPath::parse(path).map_err(|e| ValidationError::invalid(param, e))?;
         }
         Ok(Meter {
+            key: 0,
             id: ulid::Ulid::new().to_string(),
             name: self.name.unwrap_or_else(|| self.slug.clone()),
             slug: self.slug,

@@ -16,10 +16,10 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::metering::{
     group_values, level_for, time_zone, window_bounds, window_floor, window_next, Agg, Aggregation,
-    CompiledMeter, Meter, MeterCreate, UsageEvent, WindowSize,
+    CompiledMeter, Contribution, Meter, MeterCreate, UsageEvent, WindowSize,
 };
 use bursar_domain::time::Timestamp;
-use bursar_store::metering::{self, Metered};
+use bursar_store::metering::{self, Metered, Subjects};
 use bursar_store::{customers, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -131,33 +131,41 @@ async fn ingest_events(
         events.push(event);
     }
     drop(values);
+    // What each event adds to each meter, computed before the write job (off the single
+    // writer); the job checks the live meters are still these.
+    let ws = principal.workspace_id.clone();
+    let meters = state
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { live_meters(tx, &ws).await }))
+        .await?;
+    let contributions = contributions_of(&meters, &events, &param)?;
+    let data: Vec<Option<String>> = events
+        .iter()
+        .map(|e| e.data.as_ref().map(Value::to_string))
+        .collect();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let meters = live_meters(cx.tx, cx.workspace_id).await?;
-                let mut metered = Vec::with_capacity(events.len());
-                for (index, event) in events.iter().enumerate() {
-                    let mut contributions = Vec::new();
-                    for (at, meter) in meters.iter().enumerate() {
-                        match meter.contribution(event) {
-                            Ok(Some((contribution, group))) => {
-                                contributions.push((at, contribution, group))
-                            }
-                            Ok(None) => {}
-                            Err(message) => {
-                                return Err(ApiError::invalid(
-                                    "event_invalid",
-                                    Some(param(index, "data")),
-                                    format!("Event {index} (id '{}'): {message}", event.id),
-                                ))
-                            }
-                        }
-                    }
-                    metered.push(Metered {
+                let mut keys: Vec<i64> = meters.iter().map(|m| m.meter.key).collect();
+                keys.sort_unstable();
+                let (meters, contributions) =
+                    if metering::live_meter_keys(cx.tx, cx.workspace_id).await? == keys {
+                        (meters, contributions)
+                    } else {
+                        let meters = live_meters(cx.tx, cx.workspace_id).await?;
+                        let contributions = contributions_of(&meters, &events, &param)?;
+                        (meters, contributions)
+                    };
+                let metered: Vec<Metered<'_>> = events
+                    .iter()
+                    .zip(&data)
+                    .zip(&contributions)
+                    .map(|((event, data), contributions)| Metered {
                         event,
+                        data: data.as_deref(),
                         contributions,
-                    });
-                }
+                    })
+                    .collect();
                 let ingested =
                     metering::ingest(cx.tx, cx.workspace_id, &meters, &metered, cx.now).await?;
                 metrics::counter!("bursar_usage_events_ingested_total")
@@ -182,6 +190,35 @@ async fn ingest_events(
             })
         })
         .await
+}
+
+type Contributions = Vec<Vec<(usize, Contribution, String)>>;
+
+/// What each event adds to each meter; an event a meter cannot take refuses the request.
+fn contributions_of(
+    meters: &[CompiledMeter],
+    events: &[UsageEvent],
+    param: &impl Fn(usize, &str) -> String,
+) -> Result<Contributions, ApiError> {
+    let mut all = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let mut contributions = Vec::new();
+        for (at, meter) in meters.iter().enumerate() {
+            match meter.contribution(event) {
+                Ok(Some((contribution, group))) => contributions.push((at, contribution, group)),
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(ApiError::invalid(
+                        "event_invalid",
+                        Some(param(index, "data")),
+                        format!("Event {index} (id '{}'): {message}", event.id),
+                    ))
+                }
+            }
+        }
+        all.push(contributions);
+    }
+    Ok(all)
 }
 
 async fn live_meters(
@@ -224,7 +261,7 @@ async fn create_meter(
     request: Mutation<MeterCreate>,
 ) -> Result<Response, ApiError> {
     let meter = request.body.into_meter(state.db.now())?;
-    let compiled = CompiledMeter::new(meter.clone())
+    CompiledMeter::new(meter.clone())
         .map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
@@ -234,10 +271,12 @@ async fn create_meter(
                 if metering::find_meter(cx.tx, cx.workspace_id, &meter.slug).await?.is_some() {
                     return Err(slug_taken(&meter.slug));
                 }
-                metering::insert_meter(cx.tx, cx.workspace_id, &meter).await.map_err(|e| match e.unique_violation() {
-                    Some(_) => slug_taken(&meter.slug),
+                let slug = meter.slug.clone();
+                metering::insert_meter(cx.tx, cx.workspace_id, &mut meter).await.map_err(|e| match e.unique_violation() {
+                    Some(_) => slug_taken(&slug),
                     None => ApiError::from(e),
                 })?;
+                let compiled = CompiledMeter::new(meter.clone()).map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
                 let rebuilt = metering::rebuild(cx.tx, cx.workspace_id, &compiled).await?;
                 cx.emit(NewEvent::new(
                     "meter.created",
@@ -419,7 +458,7 @@ async fn query_meter(
     let mut filters: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     for (name, value) in query.pairs() {
         match name.as_str() {
-            "subject" => subjects.push(value.clone()),
+            "subject" if !value.is_empty() => subjects.push(value.clone()),
             "filterCustomerId" => customers_filter.push(value.clone()),
             "groupBy" => {
                 if value != "subject" && value != "customer_id" && !meter.group_by.contains_key(value) {
@@ -493,15 +532,13 @@ async fn query_meter(
         }
     }
     let ws = principal.workspace_id.clone();
-    let meter_id = meter.id.clone();
     let (extent, customer_subjects) = {
-        let (ws, meter_id, customers_filter) =
-            (ws.clone(), meter_id.clone(), customers_filter.clone());
+        let (ws, meter_key, customers_filter) = (ws.clone(), meter.key, customers_filter.clone());
         state
             .db
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let extent = metering::extent(tx, &ws, &meter_id).await?;
+                    let extent = metering::extent(tx, meter_key).await?;
                     let mut subjects = Vec::new();
                     for customer in &customers_filter {
                         subjects.extend(metering::subjects_of(tx, &ws, customer).await?);
@@ -566,17 +603,20 @@ async fn query_meter(
         level_for(&bounds).ok_or_else(|| bad("the windows do not fall on whole minutes".into()))?;
     let distinct = meter.aggregation == Aggregation::UniqueCount;
     let buckets = {
-        let (ws, meter_id, filter) = (ws.clone(), meter_id.clone(), subject_filter.clone());
+        let (meter_key, filter) = (meter.key, subject_filter.clone());
         state
             .db
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
                     metering::buckets(
                         tx,
-                        &ws,
-                        &meter_id,
+                        meter_key,
                         level,
-                        filter.as_deref(),
+                        match (&filter, group_subject) {
+                            (Some(list), _) => Subjects::Only(list),
+                            (None, true) => Subjects::Each,
+                            (None, false) => Subjects::Total,
+                        },
                         (from_at, to_at),
                         distinct,
                     )
@@ -690,11 +730,10 @@ async fn list_meter_subjects(
     Path(key): Path<String>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let meter = find_meter(&state, &principal.workspace_id, &key).await?;
-    let ws = principal.workspace_id.clone();
     let subjects = state
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { metering::meter_subjects(tx, &ws, &meter.id).await })
+            Box::pin(async move { metering::meter_subjects(tx, meter.key).await })
         })
         .await?;
     Ok(Json(subjects))

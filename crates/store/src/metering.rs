@@ -1,13 +1,16 @@
 //! Usage metering storage: meters, raw usage events, and the rollups queries read.
 //!
 //! Ingesting a batch is one write job: the events are inserted with their deduplication claim
-//! (the unique `(workspace, source, id)` key) and the rollups they feed are updated, in the same
-//! transaction. A batch that fails part-way leaves nothing behind, so a retry counts every event
-//! exactly once; a resent event meets its claim and counts nothing.
+//! and the rollups they feed are updated, in the same transaction. A batch that fails part-way
+//! leaves nothing behind, so a retry counts every event exactly once; a resent event meets its
+//! claim and counts nothing. On PostgreSQL (concurrent writers) the claim is the unique
+//! `(workspace, source, id)` key; on SQLite (one writer) claims are looked up through a small
+//! hash index and compared in full, which keeps each commit's pages few.
 //!
 //! Rollups are kept at two levels (minute and hour buckets) per meter, subject and group, and
-//! merged on ingest (`events + excluded.events`, …); UNIQUE_COUNT meters also keep the set of
-//! distinct values per bucket. Queries read the coarsest level their windows align to.
+//! merged on ingest (`events + excluded.events`, …); subject `''` holds the totals over all
+//! subjects. UNIQUE_COUNT meters also keep the set of distinct values per bucket. Queries read
+//! the coarsest level their windows align to.
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,32 +23,56 @@ use bursar_domain::time::Timestamp;
 use crate::sql::{unnest, Param, Row};
 use crate::{params, Backend, StoreError, Tx};
 
-fn decode(body: &str) -> Result<Meter, StoreError> {
-    serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("meter: {e}")))
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// The subject whose rollups hold the totals over all subjects (no event has an empty subject).
+pub const ALL_SUBJECTS: &str = "";
+
+fn decode(row: &Row) -> Result<Meter, StoreError> {
+    let mut meter: Meter = serde_json::from_str(row.str("body")?)
+        .map_err(|e| StoreError::Corrupt(format!("meter: {e}")))?;
+    meter.key = row.i64("meter_key")?;
+    Ok(meter)
 }
 
 fn encode(meter: &Meter) -> Result<String, StoreError> {
     serde_json::to_string(meter).map_err(|e| StoreError::Corrupt(format!("meter: {e}")))
 }
 
-/// Inserts a meter; a live meter with the same slug is a unique violation (`meter_slug`).
+/// FNV-1a over (workspace, source, id): stable across processes and versions, as it is stored.
+fn key_hash(workspace_id: &str, source: &str, id: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [workspace_id, source, id] {
+        for byte in part.bytes().chain([0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Inserts a meter and sets its key; a live meter with the same slug is a unique violation
+/// (`meter_slug`).
 pub async fn insert_meter(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
-    meter: &Meter,
+    meter: &mut Meter,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "insert into meter (workspace_id, object_id, slug, event_type, deleted_at, body) \
-         values ($1, $2, $3, $4, null, $5)",
-        params![
-            workspace_id.as_str(),
-            meter.id.as_str(),
-            meter.slug.as_str(),
-            meter.event_type.as_str(),
-            encode(meter)?
-        ],
-    )
-    .await?;
+    let row = tx
+        .fetch_one(
+            "insert into meter (workspace_id, object_id, slug, event_type, deleted_at, body) \
+             values ($1, $2, $3, $4, null, $5) returning meter_key",
+            params![
+                workspace_id.as_str(),
+                meter.id.as_str(),
+                meter.slug.as_str(),
+                meter.event_type.as_str(),
+                encode(meter)?
+            ],
+        )
+        .await?;
+    meter.key = row.i64("meter_key")?;
     Ok(())
 }
 
@@ -57,12 +84,12 @@ pub async fn find_meter(
 ) -> Result<Option<Meter>, StoreError> {
     let row = tx
         .fetch_optional(
-            "select body from meter where workspace_id = $1 \
+            "select meter_key, body from meter where workspace_id = $1 \
              and (object_id = $2 or (slug = $2 and deleted_at is null))",
             params![workspace_id.as_str(), id_or_slug],
         )
         .await?;
-    row.map(|r| decode(r.str("body")?)).transpose()
+    row.as_ref().map(decode).transpose()
 }
 
 /// The workspace's meters by slug, live ones only unless `include_deleted`.
@@ -72,12 +99,29 @@ pub async fn list_meters(
     include_deleted: bool,
 ) -> Result<Vec<Meter>, StoreError> {
     let sql = if include_deleted {
-        "select body from meter where workspace_id = $1 order by slug, object_id"
+        "select meter_key, body from meter where workspace_id = $1 order by slug, object_id"
     } else {
-        "select body from meter where workspace_id = $1 and deleted_at is null order by slug"
+        "select meter_key, body from meter where workspace_id = $1 and deleted_at is null \
+         order by slug"
     };
     let rows = tx.fetch_all(sql, params![workspace_id.as_str()]).await?;
-    rows.iter().map(|r| decode(r.str("body")?)).collect()
+    rows.iter().map(decode).collect()
+}
+
+/// The keys of the workspace's live meters, in key order: a write job checks that the meters
+/// its contributions were computed with are still the live ones.
+pub async fn live_meter_keys(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select meter_key from meter where workspace_id = $1 and deleted_at is null \
+             order by meter_key",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    rows.iter().map(|r| r.i64("meter_key")).collect()
 }
 
 /// Marks a meter deleted (its slug becomes free) and drops its rollups; the raw events stay.
@@ -96,62 +140,56 @@ pub async fn delete_meter(
         ],
     )
     .await?;
-    drop_rollups(tx, workspace_id, &meter.id).await
+    drop_rollups(tx, meter.key).await
 }
 
-async fn drop_rollups(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    meter_id: &str,
-) -> Result<(), StoreError> {
+async fn drop_rollups(tx: &mut Tx, meter_key: i64) -> Result<(), StoreError> {
     for table in ["meter_rollup", "meter_unique"] {
         tx.execute(
-            &format!("delete from {table} where workspace_id = $1 and meter_id = $2"),
-            params![workspace_id.as_str(), meter_id],
+            &format!("delete from {table} where meter_key = $1"),
+            params![meter_key],
         )
         .await?;
     }
     Ok(())
 }
 
-/// An event with what it adds to each meter that takes it (index into the meters given to
-/// [`ingest`]).
+/// An event with its stored `data` (JSON text) and what it adds to each meter that takes it
+/// (index into the meters given to [`ingest`], contribution, group key).
 pub struct Metered<'a> {
     pub event: &'a UsageEvent,
-    pub contributions: Vec<(usize, Contribution, String)>,
+    pub data: Option<&'a str>,
+    pub contributions: &'a [(usize, Contribution, String)],
 }
 
-/// The rollup changes of a set of events, merged in memory before they are written.
+/// The rollup changes of a set of events, merged in memory before they are written. Each
+/// contribution counts for its subject and for all subjects.
 #[derive(Default)]
-struct Deltas {
-    aggs: HashMap<(usize, i64, String, i64, String), Agg>,
-    uniques: HashSet<(usize, i64, String, i64, String, String)>,
+struct Deltas<'a> {
+    aggs: FastMap<(usize, i64, &'a str, i64, &'a str), Agg>,
+    uniques: FastSet<(usize, i64, &'a str, i64, &'a str, &'a str)>,
 }
 
-impl Deltas {
+impl<'a> Deltas<'a> {
     fn add(
         &mut self,
         meter: usize,
-        subject: &str,
+        subject: &'a str,
         counted_at: Timestamp,
-        contribution: &Contribution,
-        group: &str,
+        contribution: &'a Contribution,
+        group: &'a str,
     ) {
         for level in LEVELS {
             let bucket = bucket_of(counted_at, level);
-            self.aggs
-                .entry((meter, level, subject.to_owned(), bucket, group.to_owned()))
-                .or_default()
-                .add(contribution, counted_at);
-            if let Contribution::Unique(value) = contribution {
-                self.uniques.insert((
-                    meter,
-                    level,
-                    subject.to_owned(),
-                    bucket,
-                    group.to_owned(),
-                    value.clone(),
-                ));
+            for subject in [subject, ALL_SUBJECTS] {
+                self.aggs
+                    .entry((meter, level, subject, bucket, group))
+                    .or_default()
+                    .add(contribution, counted_at);
+                if let Contribution::Unique(value) = contribution {
+                    self.uniques
+                        .insert((meter, level, subject, bucket, group, value.as_str()));
+                }
             }
         }
     }
@@ -164,6 +202,9 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
+const EVENT_COLUMNS: &str = "workspace_id, source, event_id, key_hash, event_type, subject, \
+                             event_time, counted_at, ingested_at, data";
+
 /// Stores a batch of events and updates the rollups of the new ones, in the caller's
 /// transaction. Events already stored (same source and id) are skipped, as are repeats within
 /// the batch. `meters` are the workspace's live meters the contributions refer to.
@@ -174,66 +215,38 @@ pub async fn ingest(
     batch: &[Metered<'_>],
     now: Timestamp,
 ) -> Result<Ingested, StoreError> {
-    let mut seen = HashSet::with_capacity(batch.len());
+    let mut seen = FastSet::default();
     let unique: Vec<&Metered<'_>> = batch
         .iter()
         .filter(|m| seen.insert((m.event.source.as_str(), m.event.id.as_str())))
         .collect();
     let counted = counted_at(tx, workspace_id, &unique).await?;
-    let data: Vec<Option<String>> = unique
+    let hashes: Vec<i64> = unique
         .iter()
-        .map(|m| m.event.data.as_ref().map(serde_json::Value::to_string))
+        .map(|m| key_hash(workspace_id.as_str(), &m.event.source, &m.event.id))
         .collect();
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(unique.len() * 9);
-    for ((m, at), data) in unique.iter().zip(&counted).zip(&data) {
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(unique.len() * 10);
+    for ((m, at), hash) in unique.iter().zip(&counted).zip(&hashes) {
         let e = m.event;
         rows.extend([
             Param::from(workspace_id.as_str()),
             Param::from(e.source.as_str()),
             Param::from(e.id.as_str()),
+            Param::from(*hash),
             Param::from(e.event_type.as_str()),
             Param::from(e.subject.as_str()),
             Param::from(e.time.unix_micros()),
             Param::from(at.unix_micros()),
             Param::from(now.unix_micros()),
-            Param::from(data.as_deref()),
+            Param::from(m.data),
         ]);
     }
-    let columns = "workspace_id, source, event_id, event_type, subject, event_time, counted_at, ingested_at, data";
-    let fresh: Vec<bool> = if rows.is_empty() {
+    let fresh = if rows.is_empty() {
         Vec::new()
     } else if tx.backend() == Backend::Postgres {
-        let (select, arrays) = unnest(9, &rows, 1);
-        let inserted = tx
-            .fetch_all(
-                &format!(
-                    "insert into usage_event ({columns}) {select} \
-                     on conflict (workspace_id, source, event_id) do nothing returning source, event_id"
-                ),
-                &arrays,
-            )
-            .await?;
-        let new: HashSet<(String, String)> = inserted
-            .iter()
-            .map(|r| Ok((r.text("source")?, r.text("event_id")?)))
-            .collect::<Result<_, StoreError>>()?;
-        unique
-            .iter()
-            .map(|m| new.contains(&(m.event.source.clone(), m.event.id.clone())))
-            .collect()
+        claim_postgres(tx, &unique, &rows).await?
     } else {
-        tx.execute_each_changes(
-            &format!(
-                "insert into usage_event ({columns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 on conflict (workspace_id, source, event_id) do nothing"
-            ),
-            9,
-            &rows,
-        )
-        .await?
-        .into_iter()
-        .map(|changed| changed > 0)
-        .collect()
+        claim_sqlite(tx, workspace_id, &unique, &hashes, &rows).await?
     };
     let mut deltas = Deltas::default();
     let mut accepted = 0;
@@ -242,15 +255,90 @@ pub async fn ingest(
             continue;
         }
         accepted += 1;
-        for (meter, contribution, group) in &m.contributions {
+        for (meter, contribution, group) in m.contributions {
             deltas.add(*meter, &m.event.subject, *at, contribution, group);
         }
     }
-    write_deltas(tx, workspace_id, meters, &deltas).await?;
+    write_deltas(tx, meters, &deltas).await?;
     Ok(Ingested {
         accepted,
         duplicates: batch.len() - accepted,
     })
+}
+
+/// PostgreSQL: one insert; the unique key refuses the claims other transactions hold.
+async fn claim_postgres(
+    tx: &mut Tx,
+    unique: &[&Metered<'_>],
+    rows: &[Param<'_>],
+) -> Result<Vec<bool>, StoreError> {
+    let (select, arrays) = unnest(10, rows, 1);
+    let inserted = tx
+        .fetch_all(
+            &format!(
+                "insert into usage_event ({EVENT_COLUMNS}) {select} \
+                 on conflict (workspace_id, source, event_id) do nothing returning source, event_id"
+            ),
+            &arrays,
+        )
+        .await?;
+    let new: HashSet<(String, String)> = inserted
+        .iter()
+        .map(|r| Ok((r.text("source")?, r.text("event_id")?)))
+        .collect::<Result<_, StoreError>>()?;
+    Ok(unique
+        .iter()
+        .map(|m| new.contains(&(m.event.source.clone(), m.event.id.clone())))
+        .collect())
+}
+
+/// SQLite, the single writer: each claim is looked up by hash and compared in full; the new
+/// events are inserted.
+async fn claim_sqlite(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    unique: &[&Metered<'_>],
+    hashes: &[i64],
+    rows: &[Param<'_>],
+) -> Result<Vec<bool>, StoreError> {
+    let mut fresh = Vec::with_capacity(unique.len());
+    let mut lookup: Vec<Param<'_>> = Vec::with_capacity(4);
+    for (m, hash) in unique.iter().zip(hashes) {
+        lookup.clear();
+        lookup.extend([
+            Param::from(*hash),
+            Param::from(workspace_id.as_str()),
+            Param::from(m.event.source.as_str()),
+            Param::from(m.event.id.as_str()),
+        ]);
+        let found = tx
+            .fetch_each(
+                "select 1 as one from usage_event where key_hash = $1 and workspace_id = $2 \
+                 and source = $3 and event_id = $4 limit 1",
+                4,
+                &lookup,
+            )
+            .await?;
+        fresh.push(found.is_empty());
+    }
+    let new_rows: Vec<Param<'_>> = rows
+        .chunks(10)
+        .zip(&fresh)
+        .filter(|(_, new)| **new)
+        .flat_map(|(row, _)| row.iter().copied())
+        .collect();
+    if !new_rows.is_empty() {
+        tx.execute_each(
+            &format!(
+                "insert into usage_event ({EVENT_COLUMNS}) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            10,
+            &new_rows,
+        )
+        .await?;
+    }
+    Ok(fresh)
 }
 
 /// The instant each event is counted at: its own time, unless its customer's usage was closed
@@ -298,23 +386,21 @@ async fn counted_at(
 
 async fn write_deltas(
     tx: &mut Tx,
-    workspace_id: &WorkspaceId,
     meters: &[CompiledMeter],
-    deltas: &Deltas,
+    deltas: &Deltas<'_>,
 ) -> Result<(), StoreError> {
     if deltas.aggs.is_empty() {
         return Ok(());
     }
     let pg = tx.backend() == Backend::Postgres;
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.aggs.len() * 12);
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.aggs.len() * 11);
     for ((meter, level, subject, bucket, group), agg) in &deltas.aggs {
         rows.extend([
-            Param::from(workspace_id.as_str()),
-            Param::from(meters[*meter].meter.id.as_str()),
+            Param::from(meters[*meter].meter.key),
             Param::from(*level),
-            Param::from(subject.as_str()),
+            Param::from(*subject),
             Param::from(*bucket),
-            Param::from(group.as_str()),
+            Param::from(*group),
             Param::from(agg.count),
             Param::from(agg.sum),
             Param::Real(agg.min),
@@ -328,10 +414,11 @@ async fn write_deltas(
     } else {
         ("min", "max")
     };
-    let columns = "workspace_id, meter_id, level, subject, bucket, group_key, events, total, lowest, highest, latest_time, latest_value";
+    let columns = "meter_key, level, subject, bucket, group_key, events, total, lowest, highest, \
+                   latest_time, latest_value";
     // Every right-hand side reads the row as it was before the update.
     let merge = format!(
-        "on conflict (workspace_id, meter_id, level, subject, bucket, group_key) do update set \
+        "on conflict (meter_key, level, subject, bucket, group_key) do update set \
          events = meter_rollup.events + excluded.events, \
          total = meter_rollup.total + excluded.total, \
          lowest = coalesce({least}(meter_rollup.lowest, excluded.lowest), meter_rollup.lowest, excluded.lowest), \
@@ -341,7 +428,7 @@ async fn write_deltas(
          latest_time = coalesce({greatest}(meter_rollup.latest_time, excluded.latest_time), meter_rollup.latest_time, excluded.latest_time)"
     );
     if pg {
-        let (select, arrays) = unnest(12, &rows, 1);
+        let (select, arrays) = unnest(11, &rows, 1);
         tx.execute(
             &format!("insert into meter_rollup ({columns}) {select} {merge}"),
             &arrays,
@@ -349,8 +436,11 @@ async fn write_deltas(
         .await?;
     } else {
         tx.execute_each(
-            &format!("insert into meter_rollup ({columns}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {merge}"),
-            12,
+            &format!(
+                "insert into meter_rollup ({columns}) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {merge}"
+            ),
+            11,
             &rows,
         )
         .await?;
@@ -358,21 +448,20 @@ async fn write_deltas(
     if deltas.uniques.is_empty() {
         return Ok(());
     }
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.uniques.len() * 7);
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.uniques.len() * 6);
     for (meter, level, subject, bucket, group, value) in &deltas.uniques {
         rows.extend([
-            Param::from(workspace_id.as_str()),
-            Param::from(meters[*meter].meter.id.as_str()),
+            Param::from(meters[*meter].meter.key),
             Param::from(*level),
-            Param::from(subject.as_str()),
+            Param::from(*subject),
             Param::from(*bucket),
-            Param::from(group.as_str()),
-            Param::from(value.as_str()),
+            Param::from(*group),
+            Param::from(*value),
         ]);
     }
-    let columns = "workspace_id, meter_id, level, subject, bucket, group_key, value";
+    let columns = "meter_key, level, subject, bucket, group_key, value";
     if pg {
-        let (select, arrays) = unnest(7, &rows, 1);
+        let (select, arrays) = unnest(6, &rows, 1);
         tx.execute(
             &format!("insert into meter_unique ({columns}) {select} on conflict do nothing"),
             &arrays,
@@ -380,8 +469,11 @@ async fn write_deltas(
         .await?;
     } else {
         tx.execute_each(
-            &format!("insert into meter_unique ({columns}) values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing"),
-            7,
+            &format!(
+                "insert into meter_unique ({columns}) values ($1, $2, $3, $4, $5, $6) \
+                 on conflict do nothing"
+            ),
+            6,
             &rows,
         )
         .await?;
@@ -398,8 +490,7 @@ pub async fn rebuild(
     meter: &CompiledMeter,
 ) -> Result<Rebuilt, StoreError> {
     const CHUNK: i64 = 10_000;
-    drop_rollups(tx, workspace_id, &meter.meter.id).await?;
-    let mut deltas = Deltas::default();
+    drop_rollups(tx, meter.meter.key).await?;
     let mut outcome = Rebuilt::default();
     let mut after = 0_i64;
     loop {
@@ -410,24 +501,29 @@ pub async fn rebuild(
                 params![workspace_id.as_str(), meter.meter.event_type.as_str(), after, CHUNK],
             )
             .await?;
+        let mut taken = Vec::with_capacity(rows.len());
         for row in &rows {
             after = row.i64("seq")?;
             let event = stored_event(row, &meter.meter.event_type)?;
             let counted = Timestamp::from_unix_micros(row.i64("counted_at")?);
             match meter.contribution(&event) {
                 Ok(Some((contribution, group))) => {
-                    outcome.events += 1;
-                    deltas.add(0, &event.subject, counted, &contribution, &group);
+                    taken.push((event, counted, contribution, group))
                 }
                 Ok(None) => {}
                 Err(_) => outcome.skipped += 1,
             }
         }
+        outcome.events += taken.len() as u64;
+        let mut deltas = Deltas::default();
+        for (event, counted, contribution, group) in &taken {
+            deltas.add(0, &event.subject, *counted, contribution, group);
+        }
+        write_deltas(tx, std::slice::from_ref(meter), &deltas).await?;
         if rows.len() < CHUNK as usize {
             break;
         }
     }
-    write_deltas(tx, workspace_id, std::slice::from_ref(meter), &deltas).await?;
     Ok(outcome)
 }
 
@@ -465,14 +561,24 @@ pub struct Bucket {
     pub value: Option<String>,
 }
 
-/// The buckets of `level` in `[from, to)` (unix seconds) for the given subjects (all when
-/// None). For UNIQUE_COUNT meters, `distinct` reads the value sets instead.
+/// Whose buckets to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Subjects<'a> {
+    /// The totals over all subjects.
+    Total,
+    /// Every subject's own buckets.
+    Each,
+    /// These subjects' buckets.
+    Only(&'a [String]),
+}
+
+/// The buckets of `level` in `[from, to)` (unix seconds) of `subjects`. For UNIQUE_COUNT
+/// meters, `distinct` reads the value sets.
 pub async fn buckets(
     tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    meter_id: &str,
+    meter_key: i64,
     level: i64,
-    subjects: Option<&[String]>,
+    subjects: Subjects<'_>,
     (from, to): (i64, i64),
     distinct: bool,
 ) -> Result<Vec<Bucket>, StoreError> {
@@ -485,30 +591,37 @@ pub async fn buckets(
         )
     };
     let base = format!(
-        "select {columns} from {table} where workspace_id = $1 and meter_id = $2 and level = $3 \
-         and bucket >= $4 and bucket < $5"
+        "select {columns} from {table} where meter_key = $1 and level = $2 \
+         and bucket >= $3 and bucket < $4"
     );
     let rows = match subjects {
-        None => {
+        Subjects::Each => {
             tx.fetch_all(
-                &base,
-                params![workspace_id.as_str(), meter_id, level, from, to],
+                &format!("{base} and subject <> ''"),
+                params![meter_key, level, from, to],
             )
             .await?
         }
-        Some(subjects) => {
-            let mut params: Vec<Param<'_>> = Vec::with_capacity(subjects.len() * 6);
-            for subject in subjects {
+        Subjects::Total | Subjects::Only(_) => {
+            let total = [ALL_SUBJECTS.to_owned()];
+            let list = match subjects {
+                Subjects::Only(list) => list,
+                _ => &total[..],
+            };
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(list.len() * 5);
+            for subject in list {
                 params.extend([
-                    Param::from(workspace_id.as_str()),
-                    Param::from(meter_id),
+                    Param::from(meter_key),
                     Param::from(level),
                     Param::from(from),
                     Param::from(to),
                     Param::from(subject.as_str()),
                 ]);
             }
-            tx.fetch_each(&format!("{base} and subject = $6"), 6, &params)
+            if params.is_empty() {
+                return Ok(Vec::new());
+            }
+            tx.fetch_each(&format!("{base} and subject = $5"), 5, &params)
                 .await?
         }
     };
@@ -546,36 +659,47 @@ pub async fn buckets(
         .collect()
 }
 
-/// The first and last hour buckets a meter has data in, if any.
-pub async fn extent(
+/// The subjects with usage of a meter in `[from, to)` (hour buckets), sorted.
+pub async fn subjects_between(
     tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    meter_id: &str,
-) -> Result<Option<(i64, i64)>, StoreError> {
-    let row = tx
-        .fetch_one(
-            "select min(bucket) as first, max(bucket) as last from meter_rollup \
-             where workspace_id = $1 and meter_id = $2 and level = 3600",
-            params![workspace_id.as_str(), meter_id],
-        )
-        .await?;
-    Ok(row.opt_i64("first")?.zip(row.opt_i64("last")?))
-}
-
-/// The subjects a meter has usage for, sorted.
-pub async fn meter_subjects(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    meter_id: &str,
+    meter_key: i64,
+    (from, to): (i64, i64),
 ) -> Result<Vec<String>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select distinct subject from meter_rollup where workspace_id = $1 and meter_id = $2 \
-             and level = 3600 order by subject",
-            params![workspace_id.as_str(), meter_id],
+            "select distinct subject from meter_rollup where meter_key = $1 and level = 3600 \
+             and bucket >= $2 and bucket < $3 and subject <> '' order by subject",
+            params![meter_key, from, to],
         )
         .await?;
     rows.iter().map(|r| r.text("subject")).collect()
+}
+
+/// The first and last hour buckets a meter has data in, if any.
+pub async fn extent(tx: &mut Tx, meter_key: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    // Two queries: SQLite answers a lone min() or max() from the index's ends.
+    let mut ends = Vec::with_capacity(2);
+    for order in ["asc", "desc"] {
+        let row = tx
+            .fetch_optional(
+                &format!(
+                    "select bucket from meter_rollup where meter_key = $1 and level = 3600 \
+                     order by bucket {order} limit 1"
+                ),
+                params![meter_key],
+            )
+            .await?;
+        match row {
+            Some(row) => ends.push(row.i64("bucket")?),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some((ends[0], ends[1])))
+}
+
+/// The subjects a meter has usage for, sorted.
+pub async fn meter_subjects(tx: &mut Tx, meter_key: i64) -> Result<Vec<String>, StoreError> {
+    subjects_between(tx, meter_key, (i64::MIN, i64::MAX)).await
 }
 
 /// The customer a usage subject belongs to: the one it is registered to, else the customer

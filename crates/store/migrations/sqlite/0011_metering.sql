@@ -2,14 +2,16 @@
 -- rollups queries read instead of the events.
 
 create table meter (
+    -- The meter's compact key in rollups.
+    meter_key integer primary key,
     workspace_id text not null,
     object_id text not null,
     slug text not null,
     event_type text not null,
     deleted_at bigint,
-    body text not null,
-    primary key (workspace_id, object_id)
-) without rowid;
+    body text not null
+);
+create unique index meter_by_id on meter (workspace_id, object_id);
 -- A slug names one live meter; a deleted meter's slug may be used again.
 create unique index meter_slug on meter (workspace_id, slug) where deleted_at is null;
 
@@ -22,6 +24,9 @@ create table usage_event (
     workspace_id text not null,
     source text not null,
     event_id text not null,
+    -- FNV-1a of (workspace, source, id): a compact index to find a claim by (a match is then
+    -- compared in full).
+    key_hash bigint not null,
     event_type text not null,
     subject text not null,
     event_time bigint not null,
@@ -29,13 +34,15 @@ create table usage_event (
     ingested_at bigint not null,
     data text
 );
-create unique index usage_event_key on usage_event (workspace_id, source, event_id);
+-- One writer: claims are found by hash and compared in full (a small integer index, not a
+-- long text one, keeps each commit's pages few).
+create index usage_event_key on usage_event (key_hash);
 create index usage_event_by_type on usage_event (workspace_id, event_type);
 
 -- One row per meter, level (bucket length in seconds), subject, bucket and group.
+-- Subject '' (no event has an empty subject) holds the totals over all subjects.
 create table meter_rollup (
-    workspace_id text not null,
-    meter_id text not null,
+    meter_key bigint not null,
     level integer not null,
     subject text not null,
     bucket bigint not null,
@@ -46,21 +53,20 @@ create table meter_rollup (
     highest real,
     latest_time bigint,
     latest_value real,
-    primary key (workspace_id, meter_id, level, subject, bucket, group_key)
+    primary key (meter_key, level, subject, bucket, group_key)
 ) without rowid;
-create index meter_rollup_by_bucket on meter_rollup (workspace_id, meter_id, level, bucket);
+create index meter_rollup_by_bucket on meter_rollup (meter_key, level, bucket);
 
 -- UNIQUE_COUNT meters: the distinct values seen per bucket (counts of distinct values do not add
 -- up across buckets, the sets do).
 create table meter_unique (
-    workspace_id text not null,
-    meter_id text not null,
+    meter_key bigint not null,
     level integer not null,
     subject text not null,
     bucket bigint not null,
     group_key text not null,
     value text not null,
-    primary key (workspace_id, meter_id, level, subject, bucket, group_key, value)
+    primary key (meter_key, level, subject, bucket, group_key, value)
 ) without rowid;
 
 -- Which customer a usage subject belongs to (a customer's own id needs no row).
