@@ -266,7 +266,11 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
             let response = app.oneshot(request).await?;
             let status = response.status();
             let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
-            let value: Value = serde_json::from_slice(&bytes)?;
+            let value: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes)?
+            };
             anyhow::ensure!(status.is_success(), "demo seed: {path}: {status}: {value}");
             Ok::<Value, anyhow::Error>(value)
         }
@@ -426,6 +430,43 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
     let o = checkout(id(&order(&hedy, &pro, 1, None).await?)?).await?;
     outcome(&o, "declined").await?;
     order(&hedy, &workshop, 1, None).await?;
+
+    // Usage: two meters and the last week of events for every demo customer (subject = the
+    // customer's id), hour by hour.
+    call(
+        "/api/v1/meters".into(),
+        json!({"slug": "api_calls", "name": "API calls", "aggregation": "COUNT",
+               "eventType": "api_call", "groupBy": {"endpoint": "$.endpoint"}}),
+    )
+    .await?;
+    call(
+        "/api/v1/meters".into(),
+        json!({"slug": "gpu_hours", "name": "GPU hours", "aggregation": "SUM",
+               "eventType": "gpu_usage", "valueProperty": "$.hours", "groupBy": {"gpu": "$.gpu"}}),
+    )
+    .await?;
+    let hour_now = now.unix_micros() / 3_600_000_000 * 3_600;
+    for (index, (_, customer)) in customers.iter().enumerate() {
+        let mut events = Vec::new();
+        for hour in 0..7 * 24_i64 {
+            let at = hour_now - (7 * 24 - hour) * 3_600;
+            let weight = i64::try_from(index).unwrap_or(0) + 1;
+            for call_number in 0..(hour % 5 + weight) {
+                let endpoint = ["/v1/search", "/v1/chat"][usize::from(call_number % 3 == 0)];
+                events.push(json!({"specversion": "1.0", "id": format!("demo-{customer}-{hour}-{call_number}"),
+                    "source": "demo", "type": "api_call", "subject": customer,
+                    "time": bursar_domain::time::Timestamp::from_unix_micros((at + call_number * 60) * 1_000_000).to_rfc3339(),
+                    "data": {"endpoint": endpoint}}));
+            }
+            if hour % 6 == index as i64 % 6 {
+                events.push(json!({"specversion": "1.0", "id": format!("demo-{customer}-{hour}-gpu"),
+                    "source": "demo", "type": "gpu_usage", "subject": customer,
+                    "time": bursar_domain::time::Timestamp::from_unix_micros((at + 1_800) * 1_000_000).to_rfc3339(),
+                    "data": {"gpu": if index % 2 == 0 { "a100" } else { "h100" }, "hours": 0.25 * weight as f64}}));
+            }
+        }
+        call("/api/v1/events".into(), Value::Array(events)).await?;
+    }
 
     let key_id = key.id.clone();
     db.write(move |conn: &mut Tx| {

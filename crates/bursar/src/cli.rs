@@ -56,6 +56,24 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Usage meter operations.
+    Meters {
+        #[command(subcommand)]
+        command: MetersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetersCommand {
+    /// Recompute meters' rollups from the stored usage events (all live meters, or the ones
+    /// with this slug or id). Each meter is rebuilt in one transaction.
+    Rebuild {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only meters with this slug or id.
+        #[arg(long)]
+        meter: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +270,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.problems.len()
             );
             println!("ledger verified: every balance matches its transfers");
+            Ok(())
+        }
+        Command::Meters {
+            command: MetersCommand::Rebuild { db, meter },
+        } => {
+            let db = db.open().await?;
+            let meters = db
+                .read(|tx: &mut Tx| Box::pin(bursar_store::metering::all_live_meters(tx)))
+                .await?;
+            let mut rebuilt = 0;
+            for (workspace, found) in meters {
+                if meter
+                    .as_ref()
+                    .is_some_and(|m| *m != found.slug && *m != found.id)
+                {
+                    continue;
+                }
+                let slug = found.slug.clone();
+                let compiled = bursar_domain::metering::CompiledMeter::new(found)
+                    .map_err(|e| anyhow::anyhow!("meter {slug}: {e}"))?;
+                let ws = workspace.clone();
+                let outcome = db
+                    .write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            bursar_store::metering::rebuild(tx, &ws, &compiled).await
+                        })
+                    })
+                    .await?;
+                println!(
+                    "{workspace} {slug}: {} events counted, {} skipped (data the meter cannot take)",
+                    outcome.events, outcome.skipped
+                );
+                rebuilt += 1;
+            }
+            db.close().await;
+            anyhow::ensure!(
+                rebuilt > 0 || meter.is_none(),
+                "no live meter matches {meter:?}"
+            );
+            println!("rebuilt {rebuilt} meters");
             Ok(())
         }
         Command::Audit {

@@ -108,6 +108,25 @@ pub async fn list_meters(
     rows.iter().map(decode).collect()
 }
 
+/// Every live meter of every workspace (for `bursar meters rebuild`).
+pub async fn all_live_meters(tx: &mut Tx) -> Result<Vec<(WorkspaceId, Meter)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, meter_key, body from meter where deleted_at is null \
+             order by workspace_id, slug",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                WorkspaceId::from_trusted(r.text("workspace_id")?),
+                decode(r)?,
+            ))
+        })
+        .collect()
+}
+
 /// The keys of the workspace's live meters, in key order: a write job checks that the meters
 /// its contributions were computed with are still the live ones.
 pub async fn live_meter_keys(

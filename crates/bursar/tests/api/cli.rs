@@ -159,6 +159,46 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .unwrap()
         .iter()
         .any(|o| o["lines"][0]["rule"] == "agreement"));
+    // The metering demo: two meters with a week of usage per demo customer.
+    let meters: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/meters", running.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slugs: Vec<&str> = meters
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["api_calls", "gpu_hours"]);
+    let usage: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/meters/api_calls/query?windowSize=DAY&groupBy=subject",
+            running.base
+        ))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = usage["data"].as_array().unwrap();
+    let subjects: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects.len(), 4, "{usage}");
+    assert!(rows.len() >= 4 * 7, "a week of days per customer: {usage}");
+    assert!(
+        rows.iter().all(|r| r["customerId"] == r["subject"]),
+        "subjects are the customers"
+    );
     // The demo funds flow: Ada funded 50,000, committed 20,000 and released it to Grace.
     let named = |name: &str| {
         let customers = list["data"].as_array().unwrap();
