@@ -20,6 +20,7 @@
 mod account_cache;
 pub mod api_keys;
 pub mod audit;
+mod claims;
 pub mod commerce;
 pub mod customers;
 pub mod emails;
@@ -352,6 +353,7 @@ impl Db {
                     accounts: None,
                     events_recorded: 0,
                     deferred: None,
+                    claims: None,
                 };
                 job(&mut tx).await
             }
@@ -408,6 +410,7 @@ async fn open_postgres(
         accounts: None,
         events_recorded: 0,
         deferred: None,
+        claims: None,
     };
     migrate::run(&mut tx, clock.now()).await?;
     if let sql::TxInner::Postgres(transaction) = tx.inner {
@@ -427,6 +430,7 @@ where
         accounts: None,
         events_recorded: 0,
         deferred: None,
+        claims: None,
     };
     let result = job(&mut tx).await;
     let sql::TxInner::Postgres(transaction) = tx.inner else {

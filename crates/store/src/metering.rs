@@ -40,16 +40,24 @@ fn encode(meter: &Meter) -> Result<String, StoreError> {
     serde_json::to_string(meter).map_err(|e| StoreError::Corrupt(format!("meter: {e}")))
 }
 
-/// FNV-1a over (workspace, source, id): stable across processes and versions, as it is stored.
-fn key_hash(workspace_id: &str, source: &str, id: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+/// The claim of an event: the first 128 bits of SHA-256 over (workspace, source, id).
+fn claim_of(workspace_id: &str, source: &str, id: &str) -> u128 {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
     for part in [workspace_id, source, id] {
-        for byte in part.bytes().chain([0xff]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
+        hasher.update(part.as_bytes());
+        hasher.update([0xff]);
     }
-    i64::from_ne_bytes(hash.to_ne_bytes())
+    let digest = hasher.finalize();
+    let mut first = [0_u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
+/// The two stored halves of a claim.
+#[allow(clippy::cast_possible_truncation)]
+fn halves(claim: u128) -> (i64, i64) {
+    ((claim >> 64) as u64 as i64, claim as u64 as i64)
 }
 
 /// Inserts a meter and sets its key; a live meter with the same slug is a unique violation
@@ -221,8 +229,11 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
-const EVENT_COLUMNS: &str = "workspace_id, source, event_id, key_hash, event_type, subject, \
-                             event_time, counted_at, ingested_at, data";
+const EVENT_COLUMNS: &str = "workspace_id, source, event_id, claim_hi, claim_lo, event_type, \
+                             subject, event_time, counted_at, ingested_at, data";
+
+/// Columns of a stored event.
+const WIDTH: usize = 11;
 
 /// Stores a batch of events and updates the rollups of the new ones, in the caller's
 /// transaction. Events already stored (same source and id) are skipped, as are repeats within
@@ -240,18 +251,20 @@ pub async fn ingest(
         .filter(|m| seen.insert((m.event.source.as_str(), m.event.id.as_str())))
         .collect();
     let counted = counted_at(tx, workspace_id, &unique).await?;
-    let hashes: Vec<i64> = unique
+    let claims: Vec<u128> = unique
         .iter()
-        .map(|m| key_hash(workspace_id.as_str(), &m.event.source, &m.event.id))
+        .map(|m| claim_of(workspace_id.as_str(), &m.event.source, &m.event.id))
         .collect();
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(unique.len() * 10);
-    for ((m, at), hash) in unique.iter().zip(&counted).zip(&hashes) {
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(unique.len() * WIDTH);
+    for ((m, at), claim) in unique.iter().zip(&counted).zip(&claims) {
         let e = m.event;
+        let (hi, lo) = halves(*claim);
         rows.extend([
             Param::from(workspace_id.as_str()),
             Param::from(e.source.as_str()),
             Param::from(e.id.as_str()),
-            Param::from(*hash),
+            Param::from(hi),
+            Param::from(lo),
             Param::from(e.event_type.as_str()),
             Param::from(e.subject.as_str()),
             Param::from(e.time.unix_micros()),
@@ -265,7 +278,7 @@ pub async fn ingest(
     } else if tx.backend() == Backend::Postgres {
         claim_postgres(tx, &unique, &rows).await?
     } else {
-        claim_sqlite(tx, workspace_id, &unique, &hashes, &rows).await?
+        claim_sqlite(tx, &claims, &rows).await?
     };
     let mut deltas = Deltas::default();
     let mut accepted = 0;
@@ -291,7 +304,7 @@ async fn claim_postgres(
     unique: &[&Metered<'_>],
     rows: &[Param<'_>],
 ) -> Result<Vec<bool>, StoreError> {
-    let (select, arrays) = unnest(10, rows, 1);
+    let (select, arrays) = unnest(WIDTH, rows, 1);
     let inserted = tx
         .fetch_all(
             &format!(
@@ -311,37 +324,44 @@ async fn claim_postgres(
         .collect())
 }
 
-/// SQLite, the single writer: each claim is looked up by hash and compared in full; the new
-/// events are inserted.
+/// SQLite, the single writer: claims are checked and taken in its memory (loaded from the
+/// stored events on first use), and the new events inserted.
 async fn claim_sqlite(
     tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    unique: &[&Metered<'_>],
-    hashes: &[i64],
+    claims: &[u128],
     rows: &[Param<'_>],
 ) -> Result<Vec<bool>, StoreError> {
-    let mut fresh = Vec::with_capacity(unique.len());
-    let mut lookup: Vec<Param<'_>> = Vec::with_capacity(4);
-    for (m, hash) in unique.iter().zip(hashes) {
-        lookup.clear();
-        lookup.extend([
-            Param::from(*hash),
-            Param::from(workspace_id.as_str()),
-            Param::from(m.event.source.as_str()),
-            Param::from(m.event.id.as_str()),
-        ]);
-        let found = tx
-            .fetch_each(
-                "select 1 as one from usage_event where key_hash = $1 and workspace_id = $2 \
-                 and source = $3 and event_id = $4 limit 1",
-                4,
-                &lookup,
-            )
-            .await?;
-        fresh.push(found.is_empty());
+    let loaded = tx.claims.as_ref().map(crate::claims::ClaimSet::is_loaded);
+    match loaded {
+        None => {
+            return Err(StoreError::Corrupt(
+                "BUG: usage events are ingested on the SQLite writer only".into(),
+            ))
+        }
+        // Loaded in the first job of a group that ingests, before it inserts: the transaction
+        // then holds no uncommitted events, so the set is exactly the committed claims.
+        Some(false) => {
+            let stored = tx
+                .fetch_all("select claim_hi, claim_lo from usage_event", &[])
+                .await?;
+            let mut set = crate::claims::new_set(stored.len() + claims.len());
+            for row in &stored {
+                let (hi, lo) = (row.i64("claim_hi")?, row.i64("claim_lo")?);
+                set.insert((u128::from(hi as u64) << 64) | u128::from(lo as u64));
+            }
+            if let Some(memory) = tx.claims.as_mut() {
+                memory.load(set);
+            }
+        }
+        Some(true) => {}
     }
+    let memory = tx
+        .claims
+        .as_mut()
+        .ok_or_else(|| StoreError::Corrupt("BUG: no claim set".into()))?;
+    let fresh: Vec<bool> = claims.iter().map(|c| memory.claim(*c)).collect();
     let new_rows: Vec<Param<'_>> = rows
-        .chunks(10)
+        .chunks(WIDTH)
         .zip(&fresh)
         .filter(|(_, new)| **new)
         .flat_map(|(row, _)| row.iter().copied())
@@ -350,9 +370,9 @@ async fn claim_sqlite(
         tx.execute_each(
             &format!(
                 "insert into usage_event ({EVENT_COLUMNS}) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ),
-            10,
+            WIDTH,
             &new_rows,
         )
         .await?;

@@ -233,6 +233,8 @@ pub struct Tx {
     /// The SQLite writer's ledger request events, recorded once per group commit (only on the
     /// writer's connection; see [`crate::ledger::record_request_event`]).
     pub(crate) deferred: Option<crate::ledger::DeferredEvents>,
+    /// The SQLite writer's usage-event claims (only on the writer's connection).
+    pub(crate) claims: Option<crate::claims::ClaimSet>,
 }
 
 pub(crate) enum TxInner {

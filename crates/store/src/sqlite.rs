@@ -59,6 +59,7 @@ pub(crate) async fn open(
         accounts: None,
         events_recorded: 0,
         deferred: None,
+        claims: None,
     };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
@@ -175,6 +176,7 @@ impl ReaderPool {
             accounts: None,
             events_recorded: 0,
             deferred: None,
+            claims: None,
         };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {

@@ -101,6 +101,7 @@ pub(crate) fn spawn(
                     accounts: Some(AccountCache::default()),
                     events_recorded: 0,
                     deferred: Some(crate::ledger::DeferredEvents::default()),
+                    claims: Some(crate::claims::ClaimSet::default()),
                 },
                 receiver,
                 jobs_per_commit_max,
@@ -195,6 +196,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
                 if let Some(cache) = conn.accounts.as_mut() {
                     cache.check_version(version);
                 }
+                if let Some(claims) = conn.claims.as_mut() {
+                    claims.check_version(version);
+                }
             }
             Err(error) => broken = Some(error),
         }
@@ -211,6 +215,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         }
         if let Some(cache) = conn.accounts.as_mut() {
             cache.job_ended(succeeded);
+        }
+        if let Some(claims) = conn.claims.as_mut() {
+            claims.job_ended(succeeded);
         }
         if single {
             continue;
@@ -243,6 +250,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
     };
     if let Some(cache) = conn.accounts.as_mut() {
         cache.group_ended(outcome.is_ok() && kept > 0);
+    }
+    if let Some(claims) = conn.claims.as_mut() {
+        claims.group_ended(outcome.is_ok() && kept > 0);
     }
     metrics::histogram!("bursar_db_group_commit_jobs").record(batch.len() as f64);
     if let Err(reason) = &outcome {

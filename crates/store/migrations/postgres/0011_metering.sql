@@ -24,9 +24,9 @@ create table usage_event (
     workspace_id text not null,
     source text not null,
     event_id text not null,
-    -- FNV-1a of (workspace, source, id): a compact index to find a claim by (a match is then
-    -- compared in full).
-    key_hash bigint not null,
+    -- The claim: the first 128 bits of SHA-256 over (workspace, source, id), in two halves.
+    claim_hi bigint not null,
+    claim_lo bigint not null,
     event_type text not null,
     subject text not null,
     event_time bigint not null,

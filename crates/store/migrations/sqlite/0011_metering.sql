@@ -24,9 +24,9 @@ create table usage_event (
     workspace_id text not null,
     source text not null,
     event_id text not null,
-    -- FNV-1a of (workspace, source, id): a compact index to find a claim by (a match is then
-    -- compared in full).
-    key_hash bigint not null,
+    -- The claim: the first 128 bits of SHA-256 over (workspace, source, id), in two halves.
+    claim_hi bigint not null,
+    claim_lo bigint not null,
     event_type text not null,
     subject text not null,
     event_time bigint not null,
@@ -34,9 +34,8 @@ create table usage_event (
     ingested_at bigint not null,
     data text
 );
--- One writer: claims are found by hash and compared in full (a small integer index, not a
--- long text one, keeps each commit's pages few).
-create index usage_event_key on usage_event (key_hash);
+-- One writer: it keeps the claims in memory (loaded from this table), so no index of random
+-- keys makes every commit rewrite pages all over it.
 create index usage_event_by_type on usage_event (workspace_id, event_type);
 
 -- One row per meter, level (bucket length in seconds), subject, bucket and group.
