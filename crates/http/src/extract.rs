@@ -159,13 +159,18 @@ async fn read_body(
                 ),
             )
         })?;
-    let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
-    fingerprint_input.extend_from_slice(parts.method.as_str().as_bytes());
-    fingerprint_input.push(b' ');
-    fingerprint_input.extend_from_slice(parts.uri.path().as_bytes());
-    fingerprint_input.push(b'\n');
-    fingerprint_input.extend_from_slice(&bytes);
-    let fingerprint = bursar_store::sha256_hex(&fingerprint_input);
+    // Only a key is checked against the request it was first used with.
+    let fingerprint = if key.is_some() {
+        let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
+        fingerprint_input.extend_from_slice(parts.method.as_str().as_bytes());
+        fingerprint_input.push(b' ');
+        fingerprint_input.extend_from_slice(parts.uri.path().as_bytes());
+        fingerprint_input.push(b'\n');
+        fingerprint_input.extend_from_slice(&bytes);
+        bursar_store::sha256_hex(&fingerprint_input)
+    } else {
+        String::new()
+    };
     let idempotency = Idempotency {
         key,
         fingerprint,

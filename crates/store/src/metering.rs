@@ -4,8 +4,8 @@
 //! and the rollups they feed are updated, in the same transaction. A batch that fails part-way
 //! leaves nothing behind, so a retry counts every event exactly once; a resent event meets its
 //! claim and counts nothing. On PostgreSQL (concurrent writers) the claim is the unique
-//! `(workspace, source, id)` key; on SQLite (one writer) claims are looked up through a small
-//! hash index and compared in full, which keeps each commit's pages few.
+//! `(workspace, source, id)` key; on SQLite (one writer) the writer keeps the claims in memory
+//! (`claims.rs`), loaded from the 128-bit claims stored with the events.
 //!
 //! Rollups are kept at two levels (minute and hour buckets) per meter, subject and group, and
 //! merged on ingest (`events + excluded.events`, …); subject `''` holds the totals over all

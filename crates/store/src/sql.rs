@@ -335,31 +335,6 @@ impl Tx {
         Ok(changed)
     }
 
-    /// As [`Tx::execute_each`], but returns how many rows each parameter row changed (an
-    /// `insert … on conflict do nothing` tells which rows were new).
-    pub async fn execute_each_changes(
-        &mut self,
-        sql: &str,
-        width: usize,
-        params: &[Param<'_>],
-    ) -> Result<Vec<u64>, StoreError> {
-        check_rows(width, params)?;
-        let mut changes = Vec::with_capacity(params.len() / width);
-        if let TxInner::Sqlite(conn) = &mut self.inner {
-            let mut statement = conn.prepare_cached(&sqlite_placeholders(sql))?;
-            for row in params.chunks(width) {
-                sqlite_bind(&mut statement, row.iter().copied())?;
-                changes.push(u64::try_from(statement.raw_execute()?).unwrap_or(u64::MAX));
-            }
-            return Ok(changes);
-        }
-        for row in params.chunks(width) {
-            let values: Vec<Value> = row.iter().copied().map(Value::from).collect();
-            changes.push(self.execute(sql, &values).await?);
-        }
-        Ok(changes)
-    }
-
     /// Runs the query `sql` once for each row of `params` (`width` parameters per row) and
     /// returns all the rows it found, in order; prepared once on SQLite, as
     /// [`Tx::execute_each`].

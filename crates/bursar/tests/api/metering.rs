@@ -476,6 +476,10 @@ both_backends! {
         for (slug, before) in slugs.iter().zip(&before) {
             assert_eq!(&query(&app, slug, &params).await, before, "{slug}");
         }
+        // Another process wrote to the database: the server's memory of claims is reloaded
+        // from the stored events, and resends still count once.
+        ingest_batch(&app, &events[..350]).await;
+        assert_eq!(query(&app, "prompts", "").await["data"][0]["value"], 350.0);
     }
 }
 

@@ -36,7 +36,7 @@ create table usage_event (
 );
 -- One writer: it keeps the claims in memory (loaded from this table), so no index of random
 -- keys makes every commit rewrite pages all over it.
-create index usage_event_by_type on usage_event (workspace_id, event_type);
+-- (No index by type: a rebuild scans the events once; ingest stays cheap.)
 
 -- One row per meter, level (bucket length in seconds), subject, bucket and group.
 -- Subject '' (no event has an empty subject) holds the totals over all subjects.
