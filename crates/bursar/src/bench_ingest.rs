@@ -284,6 +284,11 @@ async fn query_bench(
         seconds = loaded.elapsed().as_secs_f64(),
         "bench ingest: query data loaded"
     );
+    if backend == Backend::Postgres {
+        // Statistics, as autovacuum would gather them on a live database after such a load.
+        db.write(|tx: &mut Tx| Box::pin(async move { tx.execute_batch("analyze").await }))
+            .await?;
+    }
     let window = format!(
         "from={}&to={}&windowSize=HOUR",
         Timestamp::from_unix_micros(start * 1_000_000).to_rfc3339(),

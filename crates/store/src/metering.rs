@@ -304,7 +304,14 @@ async fn claim_postgres(
     unique: &[&Metered<'_>],
     rows: &[Param<'_>],
 ) -> Result<Vec<bool>, StoreError> {
-    let (select, arrays) = unnest(WIDTH, rows, 1);
+    // In key order, as the rollups: concurrent transactions never deadlock on claims.
+    let mut order: Vec<usize> = (0..unique.len()).collect();
+    order.sort_unstable_by_key(|i| (&unique[*i].event.source, &unique[*i].event.id));
+    let sorted: Vec<Param<'_>> = order
+        .iter()
+        .flat_map(|i| rows[i * WIDTH..(i + 1) * WIDTH].iter().copied())
+        .collect();
+    let (select, arrays) = unnest(WIDTH, &sorted, 1);
     let inserted = tx
         .fetch_all(
             &format!(
@@ -432,14 +439,27 @@ async fn write_deltas(
         return Ok(());
     }
     let pg = tx.backend() == Backend::Postgres;
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.aggs.len() * 11);
-    for ((meter, level, subject, bucket, group), agg) in &deltas.aggs {
+    // In key order: concurrent transactions (PostgreSQL) then lock shared rows in the same
+    // order and never deadlock.
+    let mut aggs: Vec<_> = deltas
+        .aggs
+        .iter()
+        .map(|((meter, level, subject, bucket, group), agg)| {
+            (
+                (meters[*meter].meter.key, *level, *subject, *bucket, *group),
+                agg,
+            )
+        })
+        .collect();
+    aggs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(aggs.len() * 11);
+    for ((meter_key, level, subject, bucket, group), agg) in aggs {
         rows.extend([
-            Param::from(meters[*meter].meter.key),
-            Param::from(*level),
-            Param::from(*subject),
-            Param::from(*bucket),
-            Param::from(*group),
+            Param::from(meter_key),
+            Param::from(level),
+            Param::from(subject),
+            Param::from(bucket),
+            Param::from(group),
             Param::from(agg.count),
             Param::from(agg.sum),
             Param::Real(agg.min),
@@ -487,15 +507,30 @@ async fn write_deltas(
     if deltas.uniques.is_empty() {
         return Ok(());
     }
-    let mut rows: Vec<Param<'_>> = Vec::with_capacity(deltas.uniques.len() * 6);
-    for (meter, level, subject, bucket, group, value) in &deltas.uniques {
+    let mut uniques: Vec<_> = deltas
+        .uniques
+        .iter()
+        .map(|(meter, level, subject, bucket, group, value)| {
+            (
+                meters[*meter].meter.key,
+                *level,
+                *subject,
+                *bucket,
+                *group,
+                *value,
+            )
+        })
+        .collect();
+    uniques.sort_unstable();
+    let mut rows: Vec<Param<'_>> = Vec::with_capacity(uniques.len() * 6);
+    for (meter_key, level, subject, bucket, group, value) in uniques {
         rows.extend([
-            Param::from(meters[*meter].meter.key),
-            Param::from(*level),
-            Param::from(*subject),
-            Param::from(*bucket),
-            Param::from(*group),
-            Param::from(*value),
+            Param::from(meter_key),
+            Param::from(level),
+            Param::from(subject),
+            Param::from(bucket),
+            Param::from(group),
+            Param::from(value),
         ]);
     }
     let columns = "meter_key, level, subject, bucket, group_key, value";
