@@ -354,6 +354,7 @@ impl Db {
                     events_recorded: 0,
                     deferred: None,
                     claims: None,
+                    rollups: None,
                 };
                 job(&mut tx).await
             }
@@ -411,6 +412,7 @@ async fn open_postgres(
         events_recorded: 0,
         deferred: None,
         claims: None,
+        rollups: None,
     };
     migrate::run(&mut tx, clock.now()).await?;
     if let sql::TxInner::Postgres(transaction) = tx.inner {
@@ -431,6 +433,7 @@ where
         events_recorded: 0,
         deferred: None,
         claims: None,
+        rollups: None,
     };
     let result = job(&mut tx).await;
     let sql::TxInner::Postgres(transaction) = tx.inner else {

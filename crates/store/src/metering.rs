@@ -193,14 +193,14 @@ pub struct Metered<'a> {
 /// contribution counts for its subject and for all subjects.
 #[derive(Default)]
 struct Deltas<'a> {
-    aggs: FastMap<(usize, i64, &'a str, i64, &'a str), Agg>,
-    uniques: FastSet<(usize, i64, &'a str, i64, &'a str, &'a str)>,
+    aggs: FastMap<(i64, i64, &'a str, i64, &'a str), Agg>,
+    uniques: FastSet<(i64, i64, &'a str, i64, &'a str, &'a str)>,
 }
 
 impl<'a> Deltas<'a> {
     fn add(
         &mut self,
-        meter: usize,
+        meter: i64,
         subject: &'a str,
         counted_at: Timestamp,
         contribution: &'a Contribution,
@@ -220,6 +220,137 @@ impl<'a> Deltas<'a> {
             }
         }
     }
+}
+
+/// The SQLite writer's rollup changes of the running group commit, merged across its jobs and
+/// written once before the commit ([`flush_deferred`]): concurrent batches update the same
+/// buckets, and one upsert per bucket and group costs less than one per job. Layers follow the
+/// writer's transactions: a job that fails drops its changes.
+#[derive(Debug, Default)]
+pub(crate) struct DeferredRollups {
+    names: Vec<String>,
+    ids: FastMap<String, u32>,
+    job: Layer,
+    group: Layer,
+}
+
+#[derive(Debug, Default)]
+struct Layer {
+    aggs: FastMap<(i64, i64, u32, i64, u32), Agg>,
+    uniques: FastSet<(i64, i64, u32, i64, u32, u32)>,
+}
+
+impl DeferredRollups {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    fn add(&mut self, deltas: &Deltas<'_>) {
+        for ((meter, level, subject, bucket, group), agg) in &deltas.aggs {
+            let key = (*meter, *level, self.id(subject), *bucket, self.id(group));
+            self.job.aggs.entry(key).or_default().merge(agg);
+        }
+        for (meter, level, subject, bucket, group, value) in &deltas.uniques {
+            let key = (
+                *meter,
+                *level,
+                self.id(subject),
+                *bucket,
+                self.id(group),
+                self.id(value),
+            );
+            self.job.uniques.insert(key);
+        }
+    }
+
+    /// The running job ended; `kept` when its savepoint was released rather than rolled back.
+    pub(crate) fn job_ended(&mut self, kept: bool) {
+        let job = std::mem::take(&mut self.job);
+        if !kept {
+            return;
+        }
+        if self.group.aggs.is_empty() {
+            self.group = job;
+            return;
+        }
+        for (key, agg) in job.aggs {
+            self.group.aggs.entry(key).or_default().merge(&agg);
+        }
+        self.group.uniques.extend(job.uniques);
+    }
+
+    /// The group's transaction ended (after [`flush_deferred`] wrote what it kept).
+    pub(crate) fn group_ended(&mut self) {
+        self.job = Layer::default();
+        self.group = Layer::default();
+        self.names.clear();
+        self.ids.clear();
+    }
+}
+
+/// Writes the rollup changes the group's kept jobs deferred, in its transaction.
+pub(crate) async fn flush_deferred(tx: &mut Tx) -> Result<(), StoreError> {
+    let Some(mut deferred) = tx.rollups.take() else {
+        return Ok(());
+    };
+    let group = std::mem::take(&mut deferred.group);
+    let result = if group.aggs.is_empty() {
+        Ok(())
+    } else {
+        // A meter deleted by a later job of the group has no rollups any more.
+        let mut live = FastSet::default();
+        let keys: FastSet<i64> = group.aggs.keys().map(|k| k.0).collect();
+        for key in keys {
+            let row = tx
+                .fetch_optional(
+                    "select meter_key from meter where meter_key = $1 and deleted_at is null",
+                    params![key],
+                )
+                .await;
+            match row {
+                Ok(Some(_)) => {
+                    live.insert(key);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tx.rollups = Some(deferred);
+                    return Err(error);
+                }
+            }
+        }
+        let names = &deferred.names;
+        let name = |id: u32| names[id as usize].as_str();
+        let mut deltas = Deltas::default();
+        for ((meter, level, subject, bucket, group_key), agg) in
+            group.aggs.iter().filter(|(k, _)| live.contains(&k.0))
+        {
+            deltas.aggs.insert(
+                (*meter, *level, name(*subject), *bucket, name(*group_key)),
+                *agg,
+            );
+        }
+        for (meter, level, subject, bucket, group_key, value) in
+            group.uniques.iter().filter(|k| live.contains(&k.0))
+        {
+            deltas.uniques.insert((
+                *meter,
+                *level,
+                name(*subject),
+                *bucket,
+                name(*group_key),
+                name(*value),
+            ));
+        }
+        write_deltas(tx, &deltas).await
+    };
+    tx.rollups = Some(deferred);
+    result
 }
 
 /// What a batch did: events new to the workspace, and resends of events it already had.
@@ -288,10 +419,20 @@ pub async fn ingest(
         }
         accepted += 1;
         for (meter, contribution, group) in m.contributions {
-            deltas.add(*meter, &m.event.subject, *at, contribution, group);
+            deltas.add(
+                meters[*meter].meter.key,
+                &m.event.subject,
+                *at,
+                contribution,
+                group,
+            );
         }
     }
-    write_deltas(tx, meters, &deltas).await?;
+    match tx.rollups.as_mut() {
+        // The SQLite writer merges the rollups of a group's jobs and writes them once.
+        Some(deferred) => deferred.add(&deltas),
+        None => write_deltas(tx, &deltas).await?,
+    }
     Ok(Ingested {
         accepted,
         duplicates: batch.len() - accepted,
@@ -430,11 +571,7 @@ async fn counted_at(
         .collect())
 }
 
-async fn write_deltas(
-    tx: &mut Tx,
-    meters: &[CompiledMeter],
-    deltas: &Deltas<'_>,
-) -> Result<(), StoreError> {
+async fn write_deltas(tx: &mut Tx, deltas: &Deltas<'_>) -> Result<(), StoreError> {
     if deltas.aggs.is_empty() {
         return Ok(());
     }
@@ -445,10 +582,7 @@ async fn write_deltas(
         .aggs
         .iter()
         .map(|((meter, level, subject, bucket, group), agg)| {
-            (
-                (meters[*meter].meter.key, *level, *subject, *bucket, *group),
-                agg,
-            )
+            ((*meter, *level, *subject, *bucket, *group), agg)
         })
         .collect();
     aggs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -511,14 +645,7 @@ async fn write_deltas(
         .uniques
         .iter()
         .map(|(meter, level, subject, bucket, group, value)| {
-            (
-                meters[*meter].meter.key,
-                *level,
-                *subject,
-                *bucket,
-                *group,
-                *value,
-            )
+            (*meter, *level, *subject, *bucket, *group, *value)
         })
         .collect();
     uniques.sort_unstable();
@@ -591,9 +718,15 @@ pub async fn rebuild(
         outcome.events += taken.len() as u64;
         let mut deltas = Deltas::default();
         for (event, counted, contribution, group) in &taken {
-            deltas.add(0, &event.subject, *counted, contribution, group);
+            deltas.add(
+                meter.meter.key,
+                &event.subject,
+                *counted,
+                contribution,
+                group,
+            );
         }
-        write_deltas(tx, std::slice::from_ref(meter), &deltas).await?;
+        write_deltas(tx, &deltas).await?;
         if rows.len() < CHUNK as usize {
             break;
         }
@@ -873,4 +1006,47 @@ pub async fn closed_until(
         .await?;
     row.map(|r| Ok(Timestamp::from_unix_micros(r.i64("closed_until")?)))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deltas<'a>(subject: &'a str, contribution: &'a Contribution) -> Deltas<'a> {
+        let mut deltas = Deltas::default();
+        deltas.add(
+            7,
+            subject,
+            Timestamp::from_unix_micros(90_000_000),
+            contribution,
+            "",
+        );
+        deltas
+    }
+
+    #[test]
+    fn deferred_rollups_keep_what_kept_jobs_added() {
+        let one = Contribution::Number(2.0);
+        let mut deferred = DeferredRollups::default();
+        deferred.add(&deltas("acme", &one));
+        deferred.job_ended(true);
+        deferred.add(&deltas("acme", &one));
+        deferred.job_ended(false);
+        deferred.add(&deltas("globex", &one));
+        deferred.job_ended(true);
+        // Two levels × (subject, all subjects): acme and globex each once, the total twice.
+        let acme = deferred.ids["acme"];
+        let total = deferred.ids[ALL_SUBJECTS];
+        let minute = |subject| deferred.group.aggs[&(7, 60, subject, 60, deferred.ids[""])];
+        assert_eq!(
+            minute(acme).count,
+            1,
+            "the failed job's event is not counted"
+        );
+        assert_eq!(minute(total).count, 2);
+        assert_eq!(minute(total).sum, 4.0);
+        assert_eq!(deferred.group.aggs.len(), 6);
+        deferred.group_ended();
+        assert!(deferred.group.aggs.is_empty() && deferred.names.is_empty());
+    }
 }

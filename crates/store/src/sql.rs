@@ -235,6 +235,8 @@ pub struct Tx {
     pub(crate) deferred: Option<crate::ledger::DeferredEvents>,
     /// The SQLite writer's usage-event claims (only on the writer's connection).
     pub(crate) claims: Option<crate::claims::ClaimSet>,
+    /// The SQLite writer's rollup changes of the running group (only on the writer's connection).
+    pub(crate) rollups: Option<crate::metering::DeferredRollups>,
 }
 
 pub(crate) enum TxInner {

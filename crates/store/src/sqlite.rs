@@ -60,6 +60,7 @@ pub(crate) async fn open(
         events_recorded: 0,
         deferred: None,
         claims: None,
+        rollups: None,
     };
     tx.execute_batch("begin immediate").await?;
     match migrate::run(&mut tx, clock.now()).await {
@@ -177,6 +178,7 @@ impl ReaderPool {
             events_recorded: 0,
             deferred: None,
             claims: None,
+            rollups: None,
         };
         let result = job(&mut tx).await;
         if let TxInner::Sqlite(conn) = tx.inner {

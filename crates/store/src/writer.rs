@@ -102,6 +102,7 @@ pub(crate) fn spawn(
                     events_recorded: 0,
                     deferred: Some(crate::ledger::DeferredEvents::default()),
                     claims: Some(crate::claims::ClaimSet::default()),
+                    rollups: Some(crate::metering::DeferredRollups::default()),
                 },
                 receiver,
                 jobs_per_commit_max,
@@ -219,6 +220,9 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         if let Some(claims) = conn.claims.as_mut() {
             claims.job_ended(succeeded);
         }
+        if let Some(rollups) = conn.rollups.as_mut() {
+            rollups.job_ended(succeeded);
+        }
         if single {
             continue;
         }
@@ -232,6 +236,15 @@ async fn commit_group(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
         if let Err(error) = close {
             broken = Some(error);
         }
+    }
+    if broken.is_none() && kept > 0 {
+        // The rollups of the group's usage events, merged across its jobs.
+        if let Err(error) = crate::metering::flush_deferred(conn).await {
+            broken = Some(error.to_string());
+        }
+    }
+    if let Some(rollups) = conn.rollups.as_mut() {
+        rollups.group_ended();
     }
     if broken.is_none() && kept > 0 {
         // The group's ledger request events, one per workspace and API key, in the same
