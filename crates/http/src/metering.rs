@@ -16,7 +16,7 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::metering::{
     group_values, level_for, time_zone, window_bounds, window_floor, window_next, Agg, Aggregation,
-    CompiledMeter, Contribution, Meter, MeterCreate, UsageEvent, WindowSize,
+    CompiledMeter, Contribution, FilterString, Meter, MeterCreate, UsageEvent, WindowSize,
 };
 use bursar_domain::time::Timestamp;
 use bursar_store::metering::{self, Metered, Subjects};
@@ -439,7 +439,8 @@ fn rfc3339(seconds: i64) -> String {
         ("subject" = Option<Vec<String>>, Query, description = "Only these subjects (repeatable)."),
         ("filterCustomerId" = Option<Vec<String>>, Query, description = "Only these customers' subjects (repeatable)."),
         ("groupBy" = Option<Vec<String>>, Query, description = "`subject` or the meter's group-by keys (repeatable)."),
-        ("filterGroupBy" = Option<Object>, Query, style = DeepObject, description = "filterGroupBy[key]=value (exact match).")),
+        ("filterGroupBy" = Option<Object>, Query, style = DeepObject, description = "filterGroupBy[key]=value (exact match)."),
+        ("advancedMeterGroupByFilters" = Option<String>, Query, description = "JSON: group-by key → OpenMeter FilterString ($eq, $ne, $in, $nin, $like, $ilike, $gt, …, $and, $or).")),
     responses((status = 200, body = MeterQueryResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn query_meter(
@@ -456,6 +457,7 @@ async fn query_meter(
     let mut customers_filter: Vec<String> = Vec::new();
     let mut group_by: Vec<String> = Vec::new();
     let mut filters: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    let mut advanced: Vec<(String, FilterString)> = Vec::new();
     for (name, value) in query.pairs() {
         match name.as_str() {
             "subject" if !value.is_empty() => subjects.push(value.clone()),
@@ -470,6 +472,25 @@ async fn query_meter(
                 }
                 if !group_by.contains(value) {
                     group_by.push(value.clone());
+                }
+            }
+            "advancedMeterGroupByFilters" => {
+                let parsed: BTreeMap<String, FilterString> = serde_json::from_str(value).map_err(|e| {
+                    ApiError::invalid(
+                        "parameter_invalid",
+                        Some(name.clone()),
+                        format!("advancedMeterGroupByFilters must be a JSON object of group-by key to filter ({e})."),
+                    )
+                })?;
+                for (key, filter) in parsed {
+                    if !meter.group_by.contains_key(&key) {
+                        return Err(ApiError::invalid(
+                            "parameter_invalid",
+                            Some(name.clone()),
+                            format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
+                        ));
+                    }
+                    advanced.push((key, filter));
                 }
             }
             "from" | "to" | "windowSize" | "windowTimeZone" | "clientId" => {}
@@ -640,6 +661,9 @@ async fn query_meter(
         if !filters
             .iter()
             .all(|(k, allowed)| values.get(k).is_some_and(|v| allowed.contains(v)))
+            || !advanced
+                .iter()
+                .all(|(k, filter)| filter.matches(values.get(k).map(String::as_str)))
         {
             continue;
         }

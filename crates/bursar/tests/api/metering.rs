@@ -270,6 +270,13 @@ both_backends! {
         assert_eq!(result["data"].as_array().unwrap().len(), 1, "{result}");
         assert_eq!((result["data"][0]["value"].as_f64(), result["data"][0]["subject"].as_str()), (Some(acme_large), Some("acme")));
         assert_eq!(result["data"][0]["windowStart"], rfc3339(from));
+        // OpenMeter's advanced filters: a JSON FilterString per group-by key.
+        let filter = serde_json::to_string(&json!({"model": {"$in": ["large"]}})).unwrap();
+        let advanced = query(&app, "tokens", &format!("from={}&to={}&subject=acme&advancedMeterGroupByFilters={}", rfc3339(from), rfc3339(to), urlencode(&filter))).await;
+        assert_eq!(advanced["data"], result["data"]);
+        let none = serde_json::to_string(&json!({"model": {"$like": "x%"}})).unwrap();
+        let empty = query(&app, "tokens", &format!("from={}&to={}&advancedMeterGroupByFilters={}", rfc3339(from), rfc3339(to), urlencode(&none))).await;
+        assert_eq!(empty["data"], json!([]));
         // A zone with daylight saving: the spring-forward day in New York has 23 hours.
         let dst = [Ev { id: "dst-1".into(), subject: "acme", at: 1_741_496_400 + 3_600, data: json!({"tokens": 5, "model": "small", "user": "x"}) },
                    Ev { id: "dst-2".into(), subject: "acme", at: 1_741_496_400 + 22 * 3_600 + 1, data: json!({"tokens": 7, "model": "small", "user": "x"}) }];
@@ -481,6 +488,17 @@ both_backends! {
         ingest_batch(&app, &events[..350]).await;
         assert_eq!(query(&app, "prompts", "").await["data"][0]["value"], 350.0);
     }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn total_tokens(app: &TestApp) -> Option<f64> {

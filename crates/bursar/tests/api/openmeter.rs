@@ -97,6 +97,8 @@ struct Query {
     group_by: &'static [&'static str],
     /// `filterGroupBy[model]`, passed through the client's `params`.
     model: Option<&'static str>,
+    /// Whether `model` goes as the client's `advanced_meter_group_by_filters` (`$eq`).
+    advanced: bool,
 }
 
 impl Query {
@@ -118,8 +120,10 @@ impl Query {
         if !self.group_by.is_empty() {
             step["groupBy"] = json!(self.group_by);
         }
-        if let Some(model) = self.model {
-            step["params"] = json!({"filterGroupBy[model]": model});
+        match (self.model, self.advanced) {
+            (Some(model), false) => step["params"] = json!({"filterGroupBy[model]": model}),
+            (Some(model), true) => step["advanced"] = json!({"model": {"$eq": model}}),
+            (None, _) => {}
         }
         step
     }
@@ -308,6 +312,8 @@ both_backends! {
             Query { meter: "tokens", by_id: true, span: two_days, subjects: &["globex"], ..Query::default() },
             // One subject and one model (filterGroupBy through the client's params).
             Query { meter: "tokens", span: two_days, subjects: &["acme"], model: Some("large"), ..Query::default() },
+            // The same through the client's advanced_meter_group_by_filters (a FilterString).
+            Query { meter: "tokens", span: two_days, subjects: &["acme"], model: Some("large"), advanced: true, ..Query::default() },
             // Part of the period: from and to cut the events.
             Query { meter: "users", span: Some((T0 + 6 * HOUR, T0 + DAY + 18 * HOUR)), group_by: &["subject", "model"], ..Query::default() },
         ];

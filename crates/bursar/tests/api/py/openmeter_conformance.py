@@ -170,6 +170,10 @@ def run(client, spec, step):
             kwargs["subject"] = step["subject"]
         if "groupBy" in step:
             kwargs["group_by"] = step["groupBy"]
+        if "advanced" in step:
+            # The client serializes this argument with json.dumps: FilterStrings as plain dicts
+            # (its FilterString model objects are not JSON-serializable there).
+            kwargs["advanced_meter_group_by_filters"] = dict(step["advanced"])
         if "params" in step:
             # The client's own pass-through for query parameters.
             kwargs["params"] = dict(step["params"])
