@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod commerce;
+pub mod contract;
 pub mod customer;
 pub mod error;
 pub mod event;

@@ -1,0 +1,1064 @@
+//! Contracts as an event-sourced edit log. Pure: no I/O.
+//!
+//! Every change to a contract is an [`Operation`] appended to its log with two times: when it
+//! takes effect in the business (`effective_at`) and when Bursar learned it (`recorded_at`).
+//! The contract at any moment is a projection: the entries known at `known_at` that are in
+//! effect at `as_of`, applied in effective order (ties in the order they were recorded). A new
+//! operation is valid when the whole log, with it, still replays: it is checked against the
+//! state at its effective time, and every later operation must still apply after it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::time::Timestamp;
+
+/// Where a contract is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractStatus {
+    Draft,
+    Active,
+    Suspended,
+    Terminated,
+    Expired,
+}
+
+impl ContractStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Terminated => "terminated",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn ended(self) -> bool {
+        matches!(self, Self::Terminated | Self::Expired)
+    }
+}
+
+/// Whether the service the contract pays for is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceStatus {
+    Provisioning,
+    Live,
+    Degraded,
+    Stopped,
+}
+
+/// How a change within a billing period is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Proration {
+    /// By the second of the period remaining.
+    Second,
+    /// By whole days remaining (the day of the change counts).
+    Day,
+    /// Changes take effect at the next period.
+    None,
+}
+
+/// A line of a contract: a product at a (negotiated) unit price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContractLine {
+    pub id: String,
+    pub product_id: String,
+    /// Minor units of the contract's currency, per unit and billing period.
+    pub unit_amount: i64,
+    pub quantity: i64,
+    /// The least the buyer pays per billing period for this line (minor units).
+    pub minimum_commitment: Option<i64>,
+    /// Paid up front at activation (minor units).
+    pub downpayment: Option<i64>,
+}
+
+/// The term: when the contract runs and how it renews.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Term {
+    pub start: Timestamp,
+    /// None: open-ended.
+    pub end: Option<Timestamp>,
+    pub auto_renew: bool,
+    /// Each renewal extends the end by this many months.
+    pub renewal_months: u32,
+    /// A renewal can be canceled until this many days before the end.
+    pub notice_days: u32,
+}
+
+/// How the contract is billed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BillingTerms {
+    /// Day of the month periods start on (1-28).
+    pub anchor_day: u8,
+    /// Days the buyer has to pay an invoice.
+    pub payment_terms_days: u32,
+    /// `email` or `portal`.
+    pub invoice_delivery: String,
+    pub proration: Proration,
+}
+
+/// A contract as projected from its log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Contract {
+    pub id: String,
+    pub object: String,
+    /// The buyer: a customer (`cus_…`) or a company (`comp_…`).
+    pub buyer_id: String,
+    /// The seller, for a marketplace contract.
+    pub seller_id: Option<String>,
+    pub currency: String,
+    pub status: ContractStatus,
+    pub service_status: ServiceStatus,
+    pub term: Term,
+    pub billing: BillingTerms,
+    pub lines: Vec<ContractLine>,
+    /// No charge before this instant.
+    pub trial_ends_at: Option<Timestamp>,
+    /// A termination scheduled for a later date.
+    pub terminates_at: Option<Timestamp>,
+    /// Whether the buyer canceled the next renewal (within the notice period).
+    pub renewal_canceled: bool,
+    /// Billing has invoiced the contract up to here: operations may not take effect earlier.
+    pub billed_through: Option<Timestamp>,
+    /// Operations applied.
+    pub version: u64,
+    /// Effective time of the last operation applied.
+    pub updated_at: Timestamp,
+}
+
+/// What the create operation carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContractDraft {
+    pub buyer_id: String,
+    pub seller_id: Option<String>,
+    pub currency: String,
+    pub term: Term,
+    pub billing: BillingTerms,
+    pub trial_ends_at: Option<Timestamp>,
+}
+
+/// One change to a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Operation {
+    Create(ContractDraft),
+    AddLine {
+        line_id: String,
+        product_id: String,
+        unit_amount: i64,
+        quantity: i64,
+    },
+    RemoveLine {
+        line_id: String,
+    },
+    ChangeQuantity {
+        line_id: String,
+        quantity: i64,
+    },
+    ChangePrice {
+        line_id: String,
+        unit_amount: i64,
+    },
+    SetCommitment {
+        line_id: String,
+        minimum_commitment: Option<i64>,
+    },
+    SetDownpayment {
+        line_id: String,
+        downpayment: Option<i64>,
+    },
+    AmendTerm {
+        end: Option<Timestamp>,
+        auto_renew: bool,
+        notice_days: u32,
+    },
+    Activate,
+    Suspend,
+    Resume,
+    /// Ends the contract at its effective time, or schedules the end at `at`.
+    Terminate {
+        at: Option<Timestamp>,
+    },
+    /// Extends the term by one renewal period (the scheduler, or by hand).
+    Renew,
+    CancelRenewal,
+    /// The term's end passed without renewal.
+    Expire,
+    SetServiceStatus {
+        service_status: ServiceStatus,
+    },
+    /// Billing invoiced the contract up to `through`.
+    MarkBilled {
+        through: Timestamp,
+    },
+}
+
+impl Operation {
+    /// The domain event the operation records.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Create(_) => "contract.created",
+            Self::AddLine { .. } => "contract.line_added",
+            Self::RemoveLine { .. } => "contract.line_removed",
+            Self::ChangeQuantity { .. } => "contract.quantity_changed",
+            Self::ChangePrice { .. } => "contract.price_changed",
+            Self::SetCommitment { .. } => "contract.commitment_set",
+            Self::SetDownpayment { .. } => "contract.downpayment_set",
+            Self::AmendTerm { .. } => "contract.term_amended",
+            Self::Activate | Self::Suspend | Self::Resume | Self::Expire => {
+                "contract.status_changed"
+            }
+            Self::Terminate { at: Some(_) } => "contract.termination_scheduled",
+            Self::Terminate { at: None } => "contract.status_changed",
+            Self::Renew => "contract.renewed",
+            Self::CancelRenewal => "contract.renewal_canceled",
+            Self::SetServiceStatus { .. } => "contract.service_status_changed",
+            Self::MarkBilled { .. } => "contract.billed",
+        }
+    }
+}
+
+/// An operation in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    /// Position in the log (order recorded), from 1.
+    pub seq: u64,
+    pub effective_at: Timestamp,
+    pub recorded_at: Timestamp,
+    pub operation: Operation,
+}
+
+/// Why an operation cannot apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// The operation is not allowed in the contract's state (409 with the state).
+    #[error("{message}")]
+    State {
+        code: &'static str,
+        current: ContractStatus,
+        message: String,
+    },
+    /// The operation's data is wrong (400 naming the field).
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        param: &'static str,
+        message: String,
+    },
+    /// A later operation of the log would no longer apply (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+}
+
+fn state(code: &'static str, current: ContractStatus, message: String) -> ContractError {
+    ContractError::State {
+        code,
+        current,
+        message,
+    }
+}
+
+fn invalid(code: &'static str, param: &'static str, message: String) -> ContractError {
+    ContractError::Invalid {
+        code,
+        param,
+        message,
+    }
+}
+
+/// Adds calendar months to an instant (UTC), clamping the day to the month's length.
+pub fn add_months(at: Timestamp, months: u32) -> Timestamp {
+    let micros = at.unix_micros();
+    let seconds = micros.div_euclid(1_000_000);
+    let Ok(date) = time::OffsetDateTime::from_unix_timestamp(seconds) else {
+        return at;
+    };
+    let total = i64::from(date.month() as u8) - 1 + i64::from(months);
+    let year = date.year() + i32::try_from(total.div_euclid(12)).unwrap_or(0);
+    let month = time::Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1))
+        .unwrap_or(time::Month::January);
+    let day = date.day().min(month.length(year));
+    let Ok(moved) = date.replace_day(1).and_then(|d| {
+        d.replace_year(year)
+            .and_then(|d| d.replace_month(month))
+            .and_then(|d| d.replace_day(day))
+    }) else {
+        return at;
+    };
+    Timestamp::from_unix_micros(moved.unix_timestamp() * 1_000_000 + micros.rem_euclid(1_000_000))
+}
+
+fn line_mut<'c>(
+    contract: &'c mut Contract,
+    line_id: &str,
+) -> Result<&'c mut ContractLine, ContractError> {
+    contract
+        .lines
+        .iter_mut()
+        .find(|l| l.id == line_id)
+        .ok_or_else(|| {
+            invalid(
+                "line_not_found",
+                "line_id",
+                format!("The contract has no line '{line_id}'."),
+            )
+        })
+}
+
+fn non_negative(value: Option<i64>, param: &'static str) -> Result<(), ContractError> {
+    match value {
+        Some(v) if v < 0 => Err(invalid(
+            "amount_invalid",
+            param,
+            format!("{param} must be zero or more (minor units)."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn positive_quantity(quantity: i64) -> Result<(), ContractError> {
+    if quantity < 1 {
+        return Err(invalid(
+            "quantity_invalid",
+            "quantity",
+            "quantity must be at least 1.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn editable(contract: &Contract, what: &str) -> Result<(), ContractError> {
+    if contract.status.ended() {
+        return Err(state(
+            "contract_ended",
+            contract.status,
+            format!(
+                "Cannot {what}: the contract is {}.",
+                contract.status.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies `operation` at `at` to `contract` (None before the create operation).
+pub fn apply(
+    contract: Option<Contract>,
+    id: &str,
+    operation: &Operation,
+    at: Timestamp,
+) -> Result<Contract, ContractError> {
+    let Some(mut c) = contract else {
+        let Operation::Create(draft) = operation else {
+            return Err(invalid(
+                "contract_not_created",
+                "type",
+                "A contract's log starts with its create operation.".into(),
+            ));
+        };
+        if let Some(end) = draft.term.end {
+            if end <= draft.term.start {
+                return Err(invalid(
+                    "term_invalid",
+                    "term.end",
+                    "The term must end after it starts.".into(),
+                ));
+            }
+        }
+        if !(1..=28).contains(&draft.billing.anchor_day) {
+            return Err(invalid(
+                "anchor_day_invalid",
+                "billing.anchor_day",
+                "anchor_day must be 1-28.".into(),
+            ));
+        }
+        return Ok(Contract {
+            id: id.to_owned(),
+            object: "contract".into(),
+            buyer_id: draft.buyer_id.clone(),
+            seller_id: draft.seller_id.clone(),
+            currency: draft.currency.clone(),
+            status: ContractStatus::Draft,
+            service_status: ServiceStatus::Provisioning,
+            term: draft.term.clone(),
+            billing: draft.billing.clone(),
+            lines: Vec::new(),
+            trial_ends_at: draft.trial_ends_at,
+            terminates_at: None,
+            renewal_canceled: false,
+            billed_through: None,
+            version: 1,
+            updated_at: at,
+        });
+    };
+    if let Some(through) = c.billed_through {
+        if at < through && !matches!(operation, Operation::MarkBilled { .. }) {
+            return Err(ContractError::Conflict {
+                code: "period_invoiced",
+                message: format!(
+                    "The contract is invoiced through {}; a change cannot take effect before it.",
+                    through.to_rfc3339()
+                ),
+            });
+        }
+    }
+    match operation {
+        Operation::Create(_) => {
+            return Err(invalid(
+                "contract_exists",
+                "type",
+                "The contract is created already.".into(),
+            ))
+        }
+        Operation::AddLine {
+            line_id,
+            product_id,
+            unit_amount,
+            quantity,
+        } => {
+            editable(&c, "add a line")?;
+            positive_quantity(*quantity)?;
+            non_negative(Some(*unit_amount), "unit_amount")?;
+            if c.lines.iter().any(|l| &l.id == line_id) {
+                return Err(invalid(
+                    "line_exists",
+                    "line_id",
+                    format!("The contract has a line '{line_id}' already."),
+                ));
+            }
+            c.lines.push(ContractLine {
+                id: line_id.clone(),
+                product_id: product_id.clone(),
+                unit_amount: *unit_amount,
+                quantity: *quantity,
+                minimum_commitment: None,
+                downpayment: None,
+            });
+        }
+        Operation::RemoveLine { line_id } => {
+            editable(&c, "remove a line")?;
+            line_mut(&mut c, line_id)?;
+            c.lines.retain(|l| &l.id != line_id);
+        }
+        Operation::ChangeQuantity { line_id, quantity } => {
+            editable(&c, "change a quantity")?;
+            positive_quantity(*quantity)?;
+            line_mut(&mut c, line_id)?.quantity = *quantity;
+        }
+        Operation::ChangePrice {
+            line_id,
+            unit_amount,
+        } => {
+            editable(&c, "change a price")?;
+            non_negative(Some(*unit_amount), "unit_amount")?;
+            line_mut(&mut c, line_id)?.unit_amount = *unit_amount;
+        }
+        Operation::SetCommitment {
+            line_id,
+            minimum_commitment,
+        } => {
+            editable(&c, "set a commitment")?;
+            non_negative(*minimum_commitment, "minimum_commitment")?;
+            line_mut(&mut c, line_id)?.minimum_commitment = *minimum_commitment;
+        }
+        Operation::SetDownpayment {
+            line_id,
+            downpayment,
+        } => {
+            editable(&c, "set a downpayment")?;
+            non_negative(*downpayment, "downpayment")?;
+            if c.status != ContractStatus::Draft {
+                return Err(state(
+                    "contract_not_draft",
+                    c.status,
+                    "A downpayment is set before the contract is activated.".into(),
+                ));
+            }
+            line_mut(&mut c, line_id)?.downpayment = *downpayment;
+        }
+        Operation::AmendTerm {
+            end,
+            auto_renew,
+            notice_days,
+        } => {
+            editable(&c, "amend the term")?;
+            if end.is_some_and(|e| e <= c.term.start || e < at) {
+                return Err(invalid(
+                    "term_invalid",
+                    "end",
+                    "The new end must be after the start and not in the past of the change.".into(),
+                ));
+            }
+            c.term.end = *end;
+            c.term.auto_renew = *auto_renew;
+            c.term.notice_days = *notice_days;
+        }
+        Operation::Activate => {
+            if c.status != ContractStatus::Draft {
+                return Err(state(
+                    "contract_not_draft",
+                    c.status,
+                    format!(
+                        "Only a draft contract can be activated; this one is {}.",
+                        c.status.as_str()
+                    ),
+                ));
+            }
+            if c.lines.is_empty() {
+                return Err(invalid(
+                    "contract_has_no_lines",
+                    "lines",
+                    "A contract needs a line before it is activated.".into(),
+                ));
+            }
+            c.status = ContractStatus::Active;
+        }
+        Operation::Suspend => {
+            if c.status != ContractStatus::Active {
+                return Err(state(
+                    "contract_not_active",
+                    c.status,
+                    format!(
+                        "Only an active contract can be suspended; this one is {}.",
+                        c.status.as_str()
+                    ),
+                ));
+            }
+            c.status = ContractStatus::Suspended;
+        }
+        Operation::Resume => {
+            if c.status != ContractStatus::Suspended {
+                return Err(state(
+                    "contract_not_suspended",
+                    c.status,
+                    format!(
+                        "Only a suspended contract can be resumed; this one is {}.",
+                        c.status.as_str()
+                    ),
+                ));
+            }
+            c.status = ContractStatus::Active;
+        }
+        Operation::Terminate { at: scheduled } => {
+            editable(&c, "terminate it")?;
+            match scheduled {
+                Some(when) if *when > at => c.terminates_at = Some(*when),
+                Some(_) => {
+                    return Err(invalid(
+                        "termination_in_past",
+                        "at",
+                        "A scheduled termination must be after the operation takes effect; omit `at` to end now.".into(),
+                    ))
+                }
+                None => {
+                    c.status = ContractStatus::Terminated;
+                    c.terminates_at = None;
+                    c.service_status = ServiceStatus::Stopped;
+                }
+            }
+        }
+        Operation::Renew => {
+            editable(&c, "renew it")?;
+            let Some(end) = c.term.end else {
+                return Err(invalid(
+                    "term_open_ended",
+                    "term.end",
+                    "An open-ended contract does not renew.".into(),
+                ));
+            };
+            if c.renewal_canceled {
+                return Err(state(
+                    "renewal_canceled",
+                    c.status,
+                    "The renewal was canceled.".into(),
+                ));
+            }
+            c.term.end = Some(add_months(end, c.term.renewal_months.max(1)));
+        }
+        Operation::CancelRenewal => {
+            editable(&c, "cancel its renewal")?;
+            let Some(end) = c.term.end else {
+                return Err(invalid(
+                    "term_open_ended",
+                    "term.end",
+                    "An open-ended contract has no renewal to cancel.".into(),
+                ));
+            };
+            let deadline = end.plus_seconds(-i64::from(c.term.notice_days) * 86_400);
+            if at > deadline {
+                return Err(ContractError::Conflict {
+                    code: "notice_period_passed",
+                    message: format!(
+                        "The renewal could be canceled until {} ({} days' notice).",
+                        deadline.to_rfc3339(),
+                        c.term.notice_days
+                    ),
+                });
+            }
+            c.renewal_canceled = true;
+        }
+        Operation::Expire => {
+            editable(&c, "expire it")?;
+            if c.term.end.is_none_or(|end| at < end) {
+                return Err(invalid(
+                    "term_not_ended",
+                    "term.end",
+                    "A contract expires at the end of its term.".into(),
+                ));
+            }
+            c.status = ContractStatus::Expired;
+            c.service_status = ServiceStatus::Stopped;
+        }
+        Operation::SetServiceStatus { service_status } => {
+            editable(&c, "change its service status")?;
+            c.service_status = *service_status;
+        }
+        Operation::MarkBilled { through } => {
+            if c.billed_through.is_some_and(|b| *through < b) {
+                return Err(invalid(
+                    "billed_backwards",
+                    "through",
+                    "Invoicing never moves back.".into(),
+                ));
+            }
+            c.billed_through = Some(*through);
+        }
+    }
+    c.version += 1;
+    c.updated_at = at;
+    Ok(c)
+}
+
+/// The entries known at `known_at` and in effect at `as_of`, in the order they apply.
+pub fn visible(log: &[LogEntry], as_of: Timestamp, known_at: Timestamp) -> Vec<&LogEntry> {
+    let mut entries: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| e.recorded_at <= known_at && e.effective_at <= as_of)
+        .collect();
+    entries.sort_by_key(|e| (e.effective_at, e.seq));
+    entries
+}
+
+/// The contract at `as_of` as known at `known_at`: None before its creation (as known then).
+/// Err when the log does not replay (it always does when every entry was validated).
+pub fn project(
+    id: &str,
+    log: &[LogEntry],
+    as_of: Timestamp,
+    known_at: Timestamp,
+) -> Result<Option<Contract>, ContractError> {
+    let mut contract = None;
+    for entry in visible(log, as_of, known_at) {
+        contract = Some(apply(contract, id, &entry.operation, entry.effective_at)?);
+    }
+    Ok(contract)
+}
+
+/// What a valid new entry gives: the contract at its effective time, and the contract after
+/// the whole log (the stored projection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub at_entry: Contract,
+    pub latest: Contract,
+}
+
+/// Checks that `entry` can join `log`: the log with it replays to the end of time as known
+/// now.
+pub fn validate(id: &str, log: &[LogEntry], entry: &LogEntry) -> Result<Validated, ContractError> {
+    // Invoiced periods are closed, whatever the order the invoicing took effect in.
+    let billed = log
+        .iter()
+        .filter_map(|e| match e.operation {
+            Operation::MarkBilled { through } => Some(through),
+            _ => None,
+        })
+        .max();
+    if let Some(through) = billed {
+        if entry.effective_at < through && !matches!(entry.operation, Operation::MarkBilled { .. })
+        {
+            return Err(ContractError::Conflict {
+                code: "period_invoiced",
+                message: format!(
+                    "The contract is invoiced through {}; a change cannot take effect before it.",
+                    through.to_rfc3339()
+                ),
+            });
+        }
+    }
+    let mut all: Vec<LogEntry> = log.to_vec();
+    all.push(entry.clone());
+    let mut ordered: Vec<&LogEntry> = all.iter().collect();
+    ordered.sort_by_key(|e| (e.effective_at, e.seq));
+    let mut contract = None;
+    let mut at_entry = None;
+    for e in ordered {
+        let applied = apply(contract, id, &e.operation, e.effective_at);
+        match applied {
+            Ok(next) => {
+                if e.seq == entry.seq {
+                    at_entry = Some(next.clone());
+                }
+                contract = Some(next);
+            }
+            // The new entry itself: its own error.
+            Err(error) if e.seq == entry.seq => return Err(error),
+            Err(error) => {
+                return Err(ContractError::Conflict {
+                    code: "later_operation_conflicts",
+                    message: format!(
+                        "Taking effect at {}, this change would break operation {} ({}) recorded later: {error}",
+                        entry.effective_at.to_rfc3339(),
+                        e.seq,
+                        e.operation.event_type()
+                    ),
+                })
+            }
+        }
+    }
+    match (at_entry, contract) {
+        (Some(at_entry), Some(latest)) => Ok(Validated { at_entry, latest }),
+        _ => Err(ContractError::Conflict {
+            code: "later_operation_conflicts",
+            message: "BUG: the entry was not applied".into(),
+        }),
+    }
+}
+
+/// The scheduler's decision for a contract at `now`: what operations are due.
+pub fn due(contract: &Contract, now: Timestamp) -> Vec<(Operation, Timestamp)> {
+    let mut due = Vec::new();
+    if contract.status.ended() {
+        return due;
+    }
+    if let Some(at) = contract.terminates_at {
+        if at <= now {
+            due.push((Operation::Terminate { at: None }, at));
+            return due;
+        }
+    }
+    if let Some(end) = contract.term.end {
+        if end <= now && contract.status != ContractStatus::Draft {
+            if contract.term.auto_renew && !contract.renewal_canceled {
+                due.push((Operation::Renew, end));
+            } else {
+                due.push((Operation::Expire, end));
+            }
+        }
+    }
+    due
+}
+
+/// A line's amount for a period (unit amount × quantity, at least its commitment).
+pub fn line_amount(line: &ContractLine) -> Option<i64> {
+    let amount = line.unit_amount.checked_mul(line.quantity)?;
+    Some(amount.max(line.minimum_commitment.unwrap_or(0)))
+}
+
+/// The lines by id.
+pub fn lines_by_id(contract: &Contract) -> BTreeMap<&str, &ContractLine> {
+    contract.lines.iter().map(|l| (l.id.as_str(), l)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DAY: i64 = 86_400;
+    fn t(days: i64) -> Timestamp {
+        Timestamp::from_unix_micros((1_735_689_600 + days * DAY) * 1_000_000)
+    }
+
+    fn draft() -> Operation {
+        Operation::Create(ContractDraft {
+            buyer_id: "cus_1".into(),
+            seller_id: None,
+            currency: "USD".into(),
+            term: Term {
+                start: t(0),
+                end: Some(t(365)),
+                auto_renew: true,
+                renewal_months: 12,
+                notice_days: 30,
+            },
+            billing: BillingTerms {
+                anchor_day: 1,
+                payment_terms_days: 30,
+                invoice_delivery: "email".into(),
+                proration: Proration::Day,
+            },
+            trial_ends_at: None,
+        })
+    }
+
+    fn entry(seq: u64, effective: i64, recorded: i64, operation: Operation) -> LogEntry {
+        LogEntry {
+            seq,
+            effective_at: t(effective),
+            recorded_at: t(recorded),
+            operation,
+        }
+    }
+
+    fn add(line: &str) -> Operation {
+        Operation::AddLine {
+            line_id: line.into(),
+            product_id: "prod_1".into(),
+            unit_amount: 1000,
+            quantity: 1,
+        }
+    }
+
+    #[test]
+    fn operations_are_validated_against_the_state() {
+        let log = vec![entry(1, 0, 0, draft()), entry(2, 0, 0, add("l1"))];
+        let bad = |op: Operation| validate("ctr", &log, &entry(3, 1, 1, op)).unwrap_err();
+        assert!(validate("ctr", &log, &entry(3, 1, 1, Operation::Activate)).is_ok());
+        assert!(matches!(
+            bad(Operation::RemoveLine {
+                line_id: "nope".into()
+            }),
+            ContractError::Invalid {
+                code: "line_not_found",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Operation::Resume),
+            ContractError::State {
+                current: ContractStatus::Draft,
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(Operation::ChangeQuantity {
+                line_id: "l1".into(),
+                quantity: 0
+            }),
+            ContractError::Invalid {
+                param: "quantity",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(add("l1")),
+            ContractError::Invalid {
+                code: "line_exists",
+                ..
+            }
+        ));
+        let mut ended = log.clone();
+        ended.push(entry(3, 1, 1, Operation::Activate));
+        ended.push(entry(4, 2, 2, Operation::Terminate { at: None }));
+        let again = validate("ctr", &ended, &entry(5, 3, 3, Operation::Activate)).unwrap_err();
+        assert!(matches!(
+            again,
+            ContractError::State {
+                current: ContractStatus::Terminated,
+                ..
+            }
+        ));
+        // Canceling a renewal inside the notice period is too late.
+        let late = validate(
+            "ctr",
+            &ended[..3],
+            &entry(4, 340, 340, Operation::CancelRenewal),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            late,
+            ContractError::Conflict {
+                code: "notice_period_passed",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_back_dated_change_may_not_break_later_operations_or_invoiced_periods() {
+        let log = vec![
+            entry(1, 0, 0, draft()),
+            entry(2, 0, 0, add("l1")),
+            entry(
+                3,
+                10,
+                10,
+                Operation::ChangeQuantity {
+                    line_id: "l1".into(),
+                    quantity: 3,
+                },
+            ),
+        ];
+        // Removing the line before the quantity change breaks it.
+        let broken = validate(
+            "ctr",
+            &log,
+            &entry(
+                4,
+                5,
+                20,
+                Operation::RemoveLine {
+                    line_id: "l1".into(),
+                },
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            broken,
+            ContractError::Conflict {
+                code: "later_operation_conflicts",
+                ..
+            }
+        ));
+        let mut billed = log.clone();
+        billed.push(entry(4, 30, 30, Operation::MarkBilled { through: t(30) }));
+        let invoiced = validate(
+            "ctr",
+            &billed,
+            &entry(
+                5,
+                20,
+                40,
+                Operation::ChangePrice {
+                    line_id: "l1".into(),
+                    unit_amount: 5,
+                },
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            invoiced,
+            ContractError::Conflict {
+                code: "period_invoiced",
+                ..
+            }
+        ));
+        assert!(validate(
+            "ctr",
+            &billed,
+            &entry(
+                5,
+                31,
+                40,
+                Operation::ChangePrice {
+                    line_id: "l1".into(),
+                    unit_amount: 5
+                }
+            )
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn bitemporal_projections_answer_as_of_and_as_known() {
+        let log = vec![
+            entry(1, 0, 0, draft()),
+            entry(2, 0, 0, add("l1")),
+            // Learned on day 20 that the price changed on day 10.
+            entry(
+                3,
+                10,
+                20,
+                Operation::ChangePrice {
+                    line_id: "l1".into(),
+                    unit_amount: 700,
+                },
+            ),
+        ];
+        let price = |as_of, known_at| {
+            project("ctr", &log, t(as_of), t(known_at))
+                .unwrap()
+                .unwrap()
+                .lines[0]
+                .unit_amount
+        };
+        assert_eq!(price(15, 15), 1000, "on day 15 we did not know yet");
+        assert_eq!(price(15, 25), 700, "known now: it was 700 on day 15");
+        assert_eq!(price(5, 25), 1000, "before the change took effect");
+        assert!(project("ctr", &log, t(-1), t(25)).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_scheduler_renews_or_expires_at_the_end() {
+        let mut c = project(
+            "ctr",
+            &[
+                entry(1, 0, 0, draft()),
+                entry(2, 0, 0, add("l")),
+                entry(3, 0, 0, Operation::Activate),
+            ],
+            t(1),
+            t(1),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(due(&c, t(300)).is_empty());
+        assert_eq!(due(&c, t(365)), vec![(Operation::Renew, t(365))]);
+        c.renewal_canceled = true;
+        assert_eq!(due(&c, t(366)), vec![(Operation::Expire, t(365))]);
+        assert_eq!(add_months(t(30), 1), t(58), "Jan 31 + 1 month is Feb 28");
+    }
+
+    fn operation() -> impl Strategy<Value = Operation> {
+        let line = prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned);
+        prop_oneof![
+            line.clone().prop_map(|l| Operation::AddLine {
+                line_id: l,
+                product_id: "p".into(),
+                unit_amount: 100,
+                quantity: 1
+            }),
+            line.clone()
+                .prop_map(|l| Operation::RemoveLine { line_id: l }),
+            (line.clone(), 0..5_i64).prop_map(|(l, q)| Operation::ChangeQuantity {
+                line_id: l,
+                quantity: q
+            }),
+            (line.clone(), 0..5000_i64).prop_map(|(l, a)| Operation::ChangePrice {
+                line_id: l,
+                unit_amount: a
+            }),
+            (line, prop::option::of(0..9000_i64)).prop_map(|(l, m)| Operation::SetCommitment {
+                line_id: l,
+                minimum_commitment: m
+            }),
+            Just(Operation::Activate),
+            Just(Operation::Suspend),
+            Just(Operation::Resume),
+            Just(Operation::CancelRenewal),
+            Just(Operation::Renew),
+            Just(Operation::Terminate { at: None }),
+        ]
+    }
+
+    proptest! {
+        /// Operations appended one by one (each validated, effective on random days, many
+        /// back-dated) keep a stored projection equal to the replay of the log; and the log as
+        /// known at any earlier moment replays too, at every point in time.
+        #[test]
+        fn the_projection_is_the_replay_of_the_log(ops in prop::collection::vec((operation(), 0..100_i64), 1..40)) {
+            let mut log = vec![entry(1, 0, 0, draft())];
+            let mut stored = project("ctr", &log, t(i64::from(i32::MAX) / DAY), t(0)).unwrap();
+            for (index, (op, day)) in ops.into_iter().enumerate() {
+                let candidate = entry(log.len() as u64 + 1, day, 100 + index as i64, op);
+                if let Ok(validated) = validate("ctr", &log, &candidate) {
+                    log.push(candidate);
+                    stored = Some(validated.latest);
+                }
+            }
+            let end_of_time = t(10_000);
+            prop_assert_eq!(&project("ctr", &log, end_of_time, end_of_time).unwrap(), &stored);
+            for known in 0..log.len() {
+                let known_at = log[known].recorded_at;
+                for as_of in [0, 10, 50, 99, 10_000] {
+                    prop_assert!(project("ctr", &log, t(as_of), known_at).is_ok());
+                }
+            }
+        }
+    }
+}
