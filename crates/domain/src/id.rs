@@ -252,3 +252,8 @@ prefixed_id!(
     PaymentMethodId,
     "spm"
 );
+prefixed_id!(
+    /// A contract between a buyer and (on a marketplace) a seller.
+    ContractId,
+    "ctr"
+);

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod companies;
+pub mod contracts;
 pub mod customers;
 pub mod discounts;
 pub mod docs;
@@ -130,6 +131,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(customers::router())
         .merge(catalog::router())
         .merge(companies::router())
+        .merge(contracts::router())
         .merge(discounts::router())
         .merge(quotes::router())
         .merge(orders::router())

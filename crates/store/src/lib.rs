@@ -22,6 +22,7 @@ pub mod api_keys;
 pub mod audit;
 mod claims;
 pub mod commerce;
+pub mod contracts;
 pub mod customers;
 pub mod emails;
 pub mod events;

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_metering.sql"),
         postgres: include_str!("../migrations/postgres/0011_metering.sql"),
     },
+    Migration {
+        version: 12,
+        name: "contracts",
+        sqlite: include_str!("../migrations/sqlite/0012_contracts.sql"),
+        postgres: include_str!("../migrations/postgres/0012_contracts.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

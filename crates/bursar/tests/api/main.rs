@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod cli;
 mod commerce;
+mod contracts;
 mod crash;
 mod customers;
 mod email;

@@ -126,6 +126,11 @@ both_backends! {
                 "/api/v1/meters" => (route.clone(), json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})),
                 "/v1/customers/{id}/usage_subjects" => (format!("/v1/customers/{shopper}/usage_subjects"), json!({"subject": "shopper-prod"})),
                 "/v1/customers/{id}/usage_close" => (format!("/v1/customers/{shopper}/usage_close"), json!({"until": past})),
+                "/v1/contracts" => (route.clone(), json!({"buyer_id": shopper, "currency": "USD", "term": {"start": past}, "lines": [{"product_id": product, "unit_amount": 500}]})),
+                "/v1/contracts/{id}/operations" => {
+                    let contract = id_of(json_body(app.post("/v1/contracts", json!({"buyer_id": shopper, "currency": "USD", "term": {"start": past}, "lines": [{"product_id": product, "unit_amount": 500}]})).await).await);
+                    (format!("/v1/contracts/{contract}/operations"), json!({"type": "activate"}))
+                }
                 "/v1/price_agreements" => (route.clone(), json!({"company_id": company, "name": "Deal 2", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 700}]})),
                 "/v1/price_agreements/{id}" => (format!("/v1/price_agreements/{agreement}"), json!({"name": "Deal one"})),
                 "/v1/price_agreements/{id}/activate" => (format!("/v1/price_agreements/{agreement}/activate"), json!({})),

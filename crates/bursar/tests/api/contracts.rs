@@ -1,0 +1,131 @@
+//! Contracts as an event-sourced edit log over HTTP: operations validated against the state at
+//! their effective time (refusals write nothing), typed events, future-dated and back-dated
+//! changes, and bitemporal reads.
+
+use crate::both_backends;
+use crate::helpers::*;
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert!(status.is_success(), "unexpected {status}: {body}");
+    body
+}
+
+fn at(day: i64) -> String {
+    // 2026-01-01T00:00:00Z plus days.
+    bursar_domain::time::Timestamp::from_unix_micros((1_767_225_600 + day * 86_400) * 1_000_000)
+        .to_rfc3339()
+}
+
+async fn log_len(app: &TestApp, id: &str) -> usize {
+    ok(app.get(&format!("/v1/contracts/{id}/log")).await).await["data"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+both_backends! {
+    /// Goal: a contract's life through its log — created with lines, activated, a scheduled
+    /// price change, a back-dated quantity change learned later — read as of any moment and as
+    /// known at any moment; illegal operations refused with the state or the field, writing
+    /// nothing; every operation a typed event.
+    async fn a_contract_is_the_projection_of_its_edit_log(app: TestApp) {
+        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
+        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        // Signed ten days ago, entered now.
+        let signed = app.db().now().plus_seconds(-10 * 86_400).to_rfc3339();
+        let created = ok(app.post("/v1/contracts", json!({
+            "buyer_id": buyer, "currency": "USD", "effective_at": signed,
+            "term": {"start": at(0), "end": at(365), "auto_renew": true, "notice_days": 30},
+            "lines": [{"product_id": product, "unit_amount": 10_000, "quantity": 2}]
+        })).await).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!((created["status"].as_str(), created["lines"][0]["id"].as_str()), (Some("draft"), Some("line_1")));
+        let path = format!("/v1/contracts/{id}/operations");
+        let op = |body: Value| app.post(&path, body);
+        let activated = ok(op(json!({"type": "activate"})).await).await;
+        assert_eq!(activated["contract"]["status"], "active");
+
+        // Refusals: the state or the field, and nothing written.
+        let before = log_len(&app, &id).await;
+        expect_error(op(json!({"type": "remove_line", "line_id": "line_9"})).await, 400, "line_not_found", Some("line_id")).await;
+        let again = expect_error(op(json!({"type": "activate"})).await, 409, "contract_not_draft", None).await;
+        assert_eq!(again["error"]["current_state"], "active");
+        expect_error(op(json!({"type": "change_quantity", "line_id": "line_1", "quantity": 0})).await, 400, "quantity_invalid", Some("quantity")).await;
+        expect_error(op(json!({"type": "set_downpayment", "line_id": "line_1", "downpayment": 100})).await, 409, "contract_not_draft", None).await;
+        expect_error(op(json!({"type": "teleport"})).await, 400, "parameter_invalid", Some("type")).await;
+        expect_error(op(json!({"type": "add_line", "product_id": "prod_nope", "unit_amount": 1, "quantity": 1})).await, 404, "resource_missing", Some("product_id")).await;
+        assert_eq!(log_len(&app, &id).await, before, "refused operations write nothing");
+
+        // A price change scheduled for a later date: not in effect now, in effect then.
+        let now = app.db().now();
+        let later = now.plus_seconds(30 * 86_400).to_rfc3339();
+        let scheduled = ok(op(json!({"type": "change_price", "line_id": "line_1", "unit_amount": 12_000, "effective_at": later})).await).await;
+        assert_eq!(scheduled["contract"]["lines"][0]["unit_amount"], 12_000, "the stored projection includes what is scheduled");
+        let current = ok(app.get(&format!("/v1/contracts/{id}")).await).await;
+        assert_eq!(current["lines"][0]["unit_amount"], 10_000);
+        let then = ok(app.get(&format!("/v1/contracts/{id}?as_of={}", urlencode(&later))).await).await;
+        assert_eq!(then["lines"][0]["unit_amount"], 12_000);
+
+        // A back-dated change: effective five days ago, recorded now.
+        let back = app.db().now().plus_seconds(-5 * 86_400).to_rfc3339();
+        let known_before = app.db().now().to_rfc3339();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        ok(op(json!({"type": "change_quantity", "line_id": "line_1", "quantity": 5, "effective_at": back})).await).await;
+        let quantity = |body: &Value| body["lines"][0]["quantity"].as_i64().unwrap();
+        let as_known_before = ok(app.get(&format!("/v1/contracts/{id}?as_of={}&known_at={}", urlencode(&back), urlencode(&known_before))).await).await;
+        let as_known_now = ok(app.get(&format!("/v1/contracts/{id}?as_of={}", urlencode(&back))).await).await;
+        assert_eq!((quantity(&as_known_before), quantity(&as_known_now)), (2, 5), "as of the same moment: before and after we learned it");
+        // Before the contract existed (as of), 404 naming as_of.
+        expect_error(app.get(&format!("/v1/contracts/{id}?as_of={}", urlencode(&at(-400)))).await, 404, "contract_not_yet_in_effect", Some("as_of")).await;
+
+        // Invoiced periods are closed to back-dated changes.
+        ok(op(json!({"type": "mark_billed", "through": app.db().now().to_rfc3339()})).await).await;
+        expect_error(op(json!({"type": "change_price", "line_id": "line_1", "unit_amount": 1, "effective_at": back})).await, 409, "period_invoiced", None).await;
+        // Removing the line before the scheduled price change would break it.
+        expect_error(op(json!({"type": "remove_line", "line_id": "line_1"})).await, 409, "later_operation_conflicts", None).await;
+
+        // Lifecycle: suspend, resume, terminate; then nothing more.
+        ok(op(json!({"type": "suspend"})).await).await;
+        ok(op(json!({"type": "resume"})).await).await;
+        ok(op(json!({"type": "set_service_status", "service_status": "live"})).await).await;
+        let ended = ok(op(json!({"type": "terminate", "effective_at": later})).await).await;
+        assert_eq!(ended["contract"]["status"], "terminated");
+        let refused = expect_error(op(json!({"type": "activate", "effective_at": later})).await, 409, "contract_not_draft", None).await;
+        assert_eq!(refused["error"]["current_state"], "terminated");
+
+        // The log replays to the stored projection; every operation is a typed event.
+        let log = ok(app.get(&format!("/v1/contracts/{id}/log")).await).await;
+        let types: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["operation"]["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["create", "add_line", "activate", "change_price", "change_quantity", "mark_billed", "suspend", "resume", "set_service_status", "terminate"]);
+        let timeline = ok(app.get(&format!("/v1/contracts/{id}/timeline")).await).await;
+        let events: Vec<&str> = timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(events, ["contract.created", "contract.line_added", "contract.status_changed", "contract.price_changed",
+                            "contract.quantity_changed", "contract.billed", "contract.status_changed", "contract.status_changed",
+                            "contract.service_status_changed", "contract.status_changed"]);
+        let listed = ok(app.get(&format!("/v1/contracts?buyer_id={buyer}")).await).await;
+        assert_eq!(listed["data"][0]["id"], id.as_str());
+        assert_eq!(listed["data"][0]["status"], "terminated");
+        assert_eq!(listed["data"][0]["version"], 10);
+    }
+}
+
+both_backends! {
+    /// Goal: creating a contract checks its parties, currency and products, writing nothing on
+    /// refusal.
+    async fn contracts_check_what_they_refer_to(app: TestApp) {
+        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
+        let term = json!({"start": at(0), "end": at(365)});
+        expect_error(app.post("/v1/contracts", json!({"buyer_id": "cus_00000000000000000000000000", "currency": "USD", "term": term})).await, 404, "resource_missing", Some("buyer_id")).await;
+        expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "usdx", "term": term})).await, 400, "parameter_invalid", Some("currency")).await;
+        expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "USD", "term": {"start": at(10), "end": at(5)}})).await, 400, "term_invalid", Some("term.end")).await;
+        expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "USD", "term": term, "lines": [{"product_id": product, "unit_amount": 5}, {"product_id": "prod_x", "unit_amount": 5}]})).await, 404, "resource_missing", Some("lines[1].product_id")).await;
+        assert_eq!(ok(app.get("/v1/contracts").await).await["data"], json!([]), "nothing written");
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}

@@ -1,0 +1,491 @@
+//! `/v1/contracts`: contracts as an event-sourced edit log. Every change is an operation
+//! appended to the contract's log (`POST /v1/contracts/{id}/operations`) with the time it takes
+//! effect and the time Bursar learned it; the contract is the log's projection, at any moment
+//! and as known at any moment (`GET /v1/contracts/{id}?as_of=…&known_at=…`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::contract::{
+    self, BillingTerms, Contract, ContractDraft, ContractError, LogEntry, Operation, Proration,
+    Term,
+};
+use bursar_domain::event::NewEvent;
+use bursar_domain::id::ContractId;
+use bursar_domain::money::Currency;
+use bursar_domain::time::Timestamp;
+use bursar_store::commerce::{self, COMPANY, CONTRACT, PRODUCT};
+use bursar_store::{contracts, customers, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::docs;
+use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::events::{timeline, TimelineResponse};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::mutate::Context;
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_contract, list_contracts))
+        .routes(routes!(get_contract))
+        .routes(routes!(append_operation))
+        .routes(routes!(contract_log))
+        .routes(routes!(contract_timeline))
+}
+
+impl From<ContractError> for ApiError {
+    fn from(error: ContractError) -> Self {
+        match error {
+            ContractError::State {
+                code,
+                current,
+                message,
+            } => ApiError::state(code, current.as_str(), message),
+            ContractError::Invalid {
+                code,
+                param,
+                message,
+            } => ApiError::invalid(code, Some(param.to_owned()), message),
+            ContractError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorType::StateError, code, message)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TermRequest {
+    pub start: Timestamp,
+    pub end: Option<Timestamp>,
+    #[serde(default)]
+    pub auto_renew: bool,
+    /// Months each renewal adds (default 12).
+    pub renewal_months: Option<u32>,
+    /// Days before the end a renewal can still be canceled (default 30).
+    pub notice_days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRequest {
+    pub anchor_day: Option<u8>,
+    pub payment_terms_days: Option<u32>,
+    /// `email` (default) or `portal`.
+    pub invoice_delivery: Option<String>,
+    /// `day` (default), `second` or `none`.
+    pub proration: Option<Proration>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    pub product_id: String,
+    /// Minor units per unit and billing period.
+    pub unit_amount: i64,
+    pub quantity: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContractRequest {
+    /// A customer (`cus_…`) or a company (`comp_…`).
+    pub buyer_id: String,
+    /// The seller, for a marketplace contract (a customer).
+    pub seller_id: Option<String>,
+    pub currency: String,
+    pub term: TermRequest,
+    pub billing: Option<BillingRequest>,
+    pub trial_ends_at: Option<Timestamp>,
+    #[serde(default)]
+    pub lines: Vec<LineRequest>,
+    /// When the contract took effect, if before now (e.g. signed last week, entered today);
+    /// default now.
+    pub effective_at: Option<Timestamp>,
+}
+
+/// A contract's log as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContractLog {
+    pub object: &'static str,
+    pub contract_id: String,
+    pub data: Vec<LogEntry>,
+}
+
+/// The answer to an operation: the entry appended and the contract it leads to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationResult {
+    pub object: &'static str,
+    pub entry: LogEntry,
+    /// The contract once every operation known takes effect (future-dated ones included).
+    pub contract: Contract,
+}
+
+async fn check_party(cx: &mut Context<'_>, id: &str, param: &str) -> Result<(), ApiError> {
+    if id.starts_with("comp_") {
+        docs::get_in::<serde_json::Value>(cx, COMPANY, "company", id, param).await?;
+        return Ok(());
+    }
+    let missing = || ApiError::not_found("customer", id).with_param(param);
+    let parsed = bursar_domain::id::CustomerId::parse(id, param).map_err(|_| missing())?;
+    customers::get(cx.tx, cx.workspace_id, &parsed, false)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(())
+}
+
+/// Appends `operation` to the contract's log (validated against the whole log), stores the
+/// new projection and records the operation's event.
+async fn append(
+    cx: &mut Context<'_>,
+    id: &str,
+    log: &mut Vec<LogEntry>,
+    operation: Operation,
+    effective_at: Timestamp,
+) -> Result<OperationResult, ApiError> {
+    let entry = LogEntry {
+        seq: log.len() as u64 + 1,
+        effective_at,
+        recorded_at: cx.now,
+        operation,
+    };
+    let validated = contract::validate(id, log, &entry)?;
+    contracts::append(cx.tx, cx.workspace_id, id, &entry).await?;
+    let extra = [("buyer_id", validated.latest.buyer_id.as_str().into())];
+    if entry.seq == 1 {
+        commerce::insert(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            id,
+            &validated.latest,
+            &extra,
+        )
+        .await?;
+    } else {
+        commerce::save(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            id,
+            &validated.latest,
+            &extra,
+        )
+        .await?;
+    }
+    let status = validated.at_entry.status.as_str();
+    cx.emit(NewEvent::new(
+        entry.operation.event_type(),
+        "contract",
+        id,
+        json!({"seq": entry.seq, "operation": entry.operation, "effective_at": entry.effective_at,
+               "recorded_at": entry.recorded_at, "status": status, "contract": validated.at_entry}),
+    ))
+    .await?;
+    log.push(entry.clone());
+    Ok(OperationResult {
+        object: "contract_operation",
+        entry,
+        contract: validated.latest,
+    })
+}
+
+/// Create a contract (a draft) and its first lines; each is an operation of its log.
+#[utoipa::path(post, path = "/v1/contracts", tag = "contracts", request_body = CreateContractRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    responses((status = 200, body = Contract), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_contract(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<CreateContractRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let currency = Currency::parse(&body.currency, "currency")?;
+    let billing = body.billing.unwrap_or(BillingRequest {
+        anchor_day: None,
+        payment_terms_days: None,
+        invoice_delivery: None,
+        proration: None,
+    });
+    let delivery = billing.invoice_delivery.unwrap_or_else(|| "email".into());
+    if delivery != "email" && delivery != "portal" {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("billing.invoice_delivery".into()),
+            "invoice_delivery must be email or portal.",
+        ));
+    }
+    let draft = ContractDraft {
+        buyer_id: body.buyer_id,
+        seller_id: body.seller_id,
+        currency: currency.to_string(),
+        term: Term {
+            start: body.term.start,
+            end: body.term.end,
+            auto_renew: body.term.auto_renew,
+            renewal_months: body.term.renewal_months.unwrap_or(12),
+            notice_days: body.term.notice_days.unwrap_or(30),
+        },
+        billing: BillingTerms {
+            anchor_day: billing.anchor_day.unwrap_or(1),
+            payment_terms_days: billing.payment_terms_days.unwrap_or(30),
+            invoice_delivery: delivery,
+            proration: billing.proration.unwrap_or(Proration::Day),
+        },
+        trial_ends_at: body.trial_ends_at,
+    };
+    let lines = body.lines;
+    let effective_at = body.effective_at;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                check_party(&mut cx, &draft.buyer_id, "buyer_id").await?;
+                if let Some(seller) = draft.seller_id.clone() {
+                    check_party(&mut cx, &seller, "seller_id").await?;
+                }
+                let id = ContractId::new().to_string();
+                let now = effective_at.unwrap_or(cx.now);
+                if now > cx.now {
+                    return Err(ApiError::invalid(
+                        "parameter_invalid",
+                        Some("effective_at".into()),
+                        "A contract is created now or back-dated; schedule later changes as operations.",
+                    ));
+                }
+                let mut log = Vec::new();
+                let mut result = append(&mut cx, &id, &mut log, Operation::Create(draft), now).await?;
+                for (index, line) in lines.into_iter().enumerate() {
+                    let param = format!("lines[{index}].product_id");
+                    docs::get_in::<Value>(&mut cx, PRODUCT, "product", &line.product_id, &param).await?;
+                    let operation = Operation::AddLine {
+                        line_id: format!("line_{}", index + 1),
+                        product_id: line.product_id,
+                        unit_amount: line.unit_amount,
+                        quantity: line.quantity.unwrap_or(1),
+                    };
+                    result = append(&mut cx, &id, &mut log, operation, now).await?;
+                }
+                Ok((StatusCode::OK, result.contract))
+            })
+        })
+        .await
+}
+
+/// Append an operation to a contract's log: `{"type": "add_line" | "remove_line" |
+/// "change_quantity" | "change_price" | "set_commitment" | "set_downpayment" | "amend_term" |
+/// "activate" | "suspend" | "resume" | "terminate" | "renew" | "cancel_renewal" | "expire" |
+/// "set_service_status" | "mark_billed", …, "effective_at"?}`. Without `effective_at` it takes
+/// effect now; a later time schedules it; an earlier one back-dates it, where the period is not
+/// invoiced and every later operation still applies. Refused operations write nothing.
+#[utoipa::path(post, path = "/v1/contracts/{id}/operations", tag = "contracts", request_body = Object,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    responses((status = 200, body = OperationResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn append_operation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<serde_json::Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let mut body = request.body;
+    let effective_at = match body.remove("effective_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_invalid",
+                Some("effective_at".into()),
+                format!("effective_at '{text}' is not an RFC 3339 timestamp."),
+            )
+        })?),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some("effective_at".into()),
+                "effective_at must be an RFC 3339 timestamp.",
+            ))
+        }
+    };
+    if body.get("type").and_then(Value::as_str) == Some("add_line") && !body.contains_key("line_id")
+    {
+        body.insert(
+            "line_id".into(),
+            Value::String(format!(
+                "line_{}",
+                ulid::Ulid::new().to_string().to_lowercase()
+            )),
+        );
+    }
+    let operation: Operation = crate::extract::from_value(Value::Object(body))?;
+    if matches!(operation, Operation::Create(_)) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("type".into()),
+            "Contracts are created with POST /v1/contracts.",
+        ));
+    }
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let mut log = contracts::log(cx.tx, cx.workspace_id, &id, true).await?;
+                if log.is_empty() {
+                    return Err(ApiError::not_found("contract", &id));
+                }
+                if let Operation::AddLine { product_id, .. } = &operation {
+                    docs::get_in::<Value>(&mut cx, PRODUCT, "product", product_id, "product_id")
+                        .await?;
+                }
+                let at = effective_at.unwrap_or(cx.now);
+                let result = append(&mut cx, &id, &mut log, operation, at).await?;
+                Ok((StatusCode::OK, result))
+            })
+        })
+        .await
+}
+
+fn instant(query: &QueryParams, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
+    match query.text(name) {
+        None => Ok(default),
+        Some(text) => Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_invalid",
+                Some(name.to_owned()),
+                format!("{name} '{text}' is not an RFC 3339 timestamp."),
+            )
+        }),
+    }
+}
+
+/// Get a contract: as it is now, or `as_of` a moment (in effect then), as known at `known_at`
+/// (operations recorded by then). Both default to now.
+#[utoipa::path(get, path = "/v1/contracts/{id}", tag = "contracts",
+    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("known_at" = Option<String>, Query)),
+    responses((status = 200, body = Contract), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_contract(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<Contract>, ApiError> {
+    query.only(&["as_of", "known_at"])?;
+    let now = state.db.now();
+    let as_of = instant(&query, "as_of", now)?;
+    let known_at = instant(&query, "known_at", now)?;
+    let ws = principal.workspace_id.clone();
+    let key = id.clone();
+    let log = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { contracts::log(tx, &ws, &key, false).await })
+        })
+        .await?;
+    let missing = || ApiError::not_found("contract", &id);
+    if log.is_empty() {
+        return Err(missing());
+    }
+    let projected = contract::project(&id, &log, as_of, known_at).map_err(|e| {
+        tracing::error!(error = %e, contract = %id, "BUG: a stored contract log does not replay");
+        ApiError::internal()
+    })?;
+    projected.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequestError,
+            "contract_not_yet_in_effect",
+            format!("Contract '{id}' did not exist at as_of as known at known_at."),
+        )
+        .with_param("as_of")
+    })
+}
+
+/// A contract's log: every operation, in the order recorded, with its effective and recorded
+/// times.
+#[utoipa::path(get, path = "/v1/contracts/{id}/log", tag = "contracts", params(("id" = String, Path)),
+    responses((status = 200, body = ContractLog), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn contract_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ContractLog>, ApiError> {
+    let ws = principal.workspace_id.clone();
+    let key = id.clone();
+    let log = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { contracts::log(tx, &ws, &key, false).await })
+        })
+        .await?;
+    if log.is_empty() {
+        return Err(ApiError::not_found("contract", &id));
+    }
+    Ok(Json(ContractLog {
+        object: "contract_log",
+        contract_id: id,
+        data: log,
+    }))
+}
+
+/// A contract's events (`contract.created`, `contract.line_added`, `contract.price_changed`,
+/// `contract.status_changed`, …), in the order they were recorded.
+#[utoipa::path(get, path = "/v1/contracts/{id}/timeline", tag = "contracts",
+    params(("id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = TimelineResponse), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn contract_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    let ws = principal.workspace_id.clone();
+    let key = id.clone();
+    let found = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { commerce::get::<Value>(tx, CONTRACT, &ws, &key, false).await })
+        })
+        .await?;
+    if found.is_none() {
+        return Err(ApiError::not_found("contract", &id));
+    }
+    Ok(Json(
+        timeline(
+            &state,
+            principal.workspace_id.clone(),
+            "contract",
+            id,
+            &query,
+        )
+        .await?,
+    ))
+}
+
+/// List contracts (their projections), newest first; `buyer_id` filters.
+#[utoipa::path(get, path = "/v1/contracts", tag = "contracts",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("buyer_id" = Option<String>, Query)),
+    responses((status = 200, body = inline(ListResponse<Contract>))), security(("api_key" = [])))]
+async fn list_contracts(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Contract>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            CONTRACT,
+            "/v1/contracts",
+            "ctr_",
+            Some(("buyer_id", "buyer_id")),
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,69 @@
+//! Contracts' edit logs. The stored projection lives in the `contract` document table
+//! ([`crate::commerce::CONTRACT`]); this module keeps the log it is the replay of.
+
+use bursar_domain::contract::{LogEntry, Operation};
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::time::Timestamp;
+
+use crate::{params, Backend, StoreError, Tx};
+
+/// A contract's whole log, in the order recorded. Inside a write job on PostgreSQL the
+/// contract's row is locked first, so appends to one contract are serialised.
+pub async fn log(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    contract_id: &str,
+    lock: bool,
+) -> Result<Vec<LogEntry>, StoreError> {
+    if lock && tx.backend() == Backend::Postgres {
+        tx.fetch_optional(
+            "select object_id from contract where workspace_id = $1 and object_id = $2 for update",
+            params![workspace_id.as_str(), contract_id],
+        )
+        .await?;
+    }
+    let rows = tx
+        .fetch_all(
+            "select seq, effective_at, recorded_at, operation from contract_log \
+             where workspace_id = $1 and contract_id = $2 order by seq",
+            params![workspace_id.as_str(), contract_id],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let operation: Operation = serde_json::from_str(row.str("operation")?)
+                .map_err(|e| StoreError::Corrupt(format!("contract operation: {e}")))?;
+            Ok(LogEntry {
+                seq: u64::try_from(row.i64("seq")?).unwrap_or(0),
+                effective_at: Timestamp::from_unix_micros(row.i64("effective_at")?),
+                recorded_at: Timestamp::from_unix_micros(row.i64("recorded_at")?),
+                operation,
+            })
+        })
+        .collect()
+}
+
+/// Appends an entry (its `seq` is the next one: the primary key refuses a concurrent twin).
+pub async fn append(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    contract_id: &str,
+    entry: &LogEntry,
+) -> Result<(), StoreError> {
+    let operation = serde_json::to_string(&entry.operation)
+        .map_err(|e| StoreError::Corrupt(format!("BUG: operation: {e}")))?;
+    tx.execute(
+        "insert into contract_log (workspace_id, contract_id, seq, effective_at, recorded_at, operation) \
+         values ($1, $2, $3, $4, $5, $6)",
+        params![
+            workspace_id.as_str(),
+            contract_id,
+            i64::try_from(entry.seq).unwrap_or(i64::MAX),
+            entry.effective_at.unix_micros(),
+            entry.recorded_at.unix_micros(),
+            operation
+        ],
+    )
+    .await?;
+    Ok(())
+}
