@@ -66,7 +66,8 @@ impl Server {
             tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),
             tokio::spawn(expire_pending_transfers(db.clone(), stop.clone())),
             tokio::spawn(season_due_holdings(db.clone(), stop.clone())),
-            tokio::spawn(expire_test_checkouts(state, stop.clone())),
+            tokio::spawn(expire_test_checkouts(state.clone(), stop.clone())),
+            tokio::spawn(schedule_contracts(state, stop.clone())),
         ];
         if let Some((subscribers, config)) = relay {
             let relay = Relay::new(db.clone(), subscribers, config);
@@ -216,6 +217,24 @@ async fn expire_test_checkouts(state: bursar_http::AppState, stop: CancellationT
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "test checkout sessions expired"),
             Err(error) => tracing::warn!(error = %error.message, "expiring test checkouts failed"),
+        }
+    }
+}
+
+/// How often contracts' renewals, expiries and scheduled terminations are looked for.
+const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Renews, expires and terminates contracts when they are due.
+async fn schedule_contracts(state: bursar_http::AppState, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(CONTRACT_SCHEDULER_INTERVAL) => {}
+        }
+        match bursar_http::contracts::run_scheduler(&state).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "contract operations scheduled"),
+            Err(error) => tracing::warn!(error = %error.message, "contract scheduler failed"),
         }
     }
 }

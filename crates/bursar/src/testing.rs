@@ -227,6 +227,16 @@ impl TestApp {
             .expect("BUG: test app failed to start")
     }
 
+    /// A server whose clock the test moves (background jobs are driven by the test).
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        clock: std::sync::Arc<dyn bursar_domain::time::Clock>,
+    ) -> TestApp {
+        Self::try_spawn_at(backend, HttpConfig::default(), true, clock)
+            .await
+            .expect("BUG: test app failed to start")
+    }
+
     /// A server that runs no relay: the test runs its own.
     pub async fn spawn_without_relay(backend: Backend) -> TestApp {
         Self::try_spawn(backend, HttpConfig::default(), false)
@@ -239,11 +249,26 @@ impl TestApp {
         config: HttpConfig,
         relay: bool,
     ) -> anyhow::Result<TestApp> {
+        Self::try_spawn_at(
+            backend,
+            config,
+            relay,
+            std::sync::Arc::new(bursar_domain::time::SystemClock),
+        )
+        .await
+    }
+
+    async fn try_spawn_at(
+        backend: Backend,
+        config: HttpConfig,
+        relay: bool,
+        clock: std::sync::Arc<dyn bursar_domain::time::Clock>,
+    ) -> anyhow::Result<TestApp> {
         if std::env::var_os("TEST_LOG").is_some() {
             crate::cli::init_logging(crate::cli::LogFormat::Text);
         }
         let (location, dir) = fresh_location(backend).await?;
-        let db = Db::open(&location, &PoolSettings::default()).await?;
+        let db = Db::open_with_clock(&location, &PoolSettings::default(), clock).await?;
         // PostgreSQL databases take their sealing key from outside; a test's is throwaway.
         db.set_sealer(bursar_store::seal::Sealer::random());
         let first = crate::bootstrap::ensure_initialized(&db)

@@ -351,6 +351,64 @@ async fn append_operation(
         .await
 }
 
+/// At most this many operations per contract and tick (a scheduler that was down catches up
+/// over several ticks).
+const SCHEDULED_PER_TICK: usize = 24;
+
+/// One tick of the contract scheduler at the clock's now: renews contracts whose term ended
+/// (unless their renewal was canceled), expires the others, and ends scheduled terminations —
+/// each an operation of the contract's log, effective when it was due, by `system:scheduler`.
+/// Returns the operations appended.
+pub async fn run_scheduler(state: &AppState) -> Result<usize, ApiError> {
+    let open = state
+        .db
+        .read(|tx: &mut Tx| Box::pin(async move { contracts::open_contracts(tx).await }))
+        .await?;
+    let mut appended = 0;
+    for (workspace_id, id) in open {
+        let now = state.db.now();
+        let result = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let cause = bursar_domain::event::Cause {
+                        request_id: None,
+                        actor: Some("system:scheduler".into()),
+                    };
+                    let mut cx = Context {
+                        tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    let mut log = contracts::log(cx.tx, &workspace_id, &id, true).await?;
+                    let mut done = 0;
+                    while done < SCHEDULED_PER_TICK {
+                        let Some(current) = contract::project(&id, &log, now, now)? else {
+                            break;
+                        };
+                        let Some((operation, at)) = contract::due(&current, now).into_iter().next()
+                        else {
+                            break;
+                        };
+                        append(&mut cx, &id, &mut log, operation, at).await?;
+                        done += 1;
+                    }
+                    Ok::<usize, ApiError>(done)
+                })
+            })
+            .await;
+        match result {
+            Ok(done) => appended += done,
+            // One contract's problem (an invoiced period, say) does not stop the others.
+            Err(error) => {
+                tracing::warn!(error = %error.message, "contract scheduler: a contract was skipped")
+            }
+        }
+    }
+    Ok(appended)
+}
+
 fn instant(query: &QueryParams, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
     match query.text(name) {
         None => Ok(default),

@@ -67,3 +67,25 @@ pub async fn append(
     .await?;
     Ok(())
 }
+
+/// Every contract not ended yet, as (workspace, id): what the scheduler looks at.
+pub async fn open_contracts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id, body from contract order by workspace_id, object_id",
+            &[],
+        )
+        .await?;
+    let mut open = Vec::new();
+    for row in &rows {
+        let body: serde_json::Value = serde_json::from_str(row.str("body")?)
+            .map_err(|e| StoreError::Corrupt(format!("contract: {e}")))?;
+        if !matches!(body["status"].as_str(), Some("terminated" | "expired")) {
+            open.push((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ));
+        }
+    }
+    Ok(open)
+}

@@ -129,3 +129,156 @@ both_backends! {
 fn urlencode(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
 }
+
+async fn spawn_on_clock(backend: Backend) -> (TestApp, bursar_domain::time::ManualClock) {
+    let clock = bursar_domain::time::ManualClock::new(
+        bursar_domain::time::Timestamp::from_unix_micros(1_767_225_600 * 1_000_000),
+    );
+    let app = TestApp::spawn_with_clock(backend, std::sync::Arc::new(clock.clone())).await;
+    (app, clock)
+}
+
+async fn a_year_of_renewals(backend: Backend) {
+    let (app, clock) = spawn_on_clock(backend).await;
+    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let product = ok(app
+        .post(
+            "/v1/products",
+            json!({"name": "Platform", "kind": "service"}),
+        )
+        .await)
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Quarterly terms that renew, with 30 days' notice.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let contract = ok(app.post("/v1/contracts", json!({
+            "buyer_id": buyer, "currency": "USD",
+            "term": {"start": at(0), "end": at(90), "auto_renew": true, "renewal_months": 3, "notice_days": 30},
+            "lines": [{"product_id": product, "unit_amount": 5_000}]
+        })).await).await;
+        let id = contract["id"].as_str().unwrap().to_owned();
+        ok(app
+            .post(
+                &format!("/v1/contracts/{id}/operations"),
+                json!({"type": "activate"}),
+            )
+            .await)
+        .await;
+        ids.push(id);
+    }
+    let (renewing, canceled, too_late, terminated) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    ok(app
+        .post(
+            &format!("/v1/contracts/{terminated}/operations"),
+            json!({"type": "terminate", "at": at(165)}),
+        )
+        .await)
+    .await;
+    for day in 1..365 {
+        clock.advance_seconds(86_400);
+        if day == 45 {
+            // Before the notice deadline (day 60): the renewal is canceled.
+            ok(app
+                .post(
+                    &format!("/v1/contracts/{canceled}/operations"),
+                    json!({"type": "cancel_renewal"}),
+                )
+                .await)
+            .await;
+        }
+        if day == 74 {
+            // Inside the notice period: too late, it renews.
+            let late = app
+                .post(
+                    &format!("/v1/contracts/{too_late}/operations"),
+                    json!({"type": "cancel_renewal"}),
+                )
+                .await;
+            expect_error(late, 409, "notice_period_passed", None).await;
+        }
+        bursar_http::contracts::run_scheduler(&state).await.unwrap();
+    }
+    let contract = |id: String| {
+        let app = &app;
+        async move { ok(app.get(&format!("/v1/contracts/{id}")).await).await }
+    };
+    // Renewed at days 90, 181 and 273 (calendar quarters): its term now ends 2027-01-01.
+    let renewed = contract(renewing.clone()).await;
+    assert_eq!(
+        (renewed["status"].as_str(), renewed["term"]["end"].as_str()),
+        (Some("active"), Some("2027-01-01T00:00:00Z"))
+    );
+    assert_eq!(
+        contract(too_late.clone()).await["term"]["end"],
+        "2027-01-01T00:00:00Z"
+    );
+    let expired = contract(canceled.clone()).await;
+    assert_eq!(
+        (expired["status"].as_str(), expired["term"]["end"].as_str()),
+        (Some("expired"), Some("2026-04-01T00:00:00Z"))
+    );
+    let ended = contract(terminated.clone()).await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["updated_at"].as_str()),
+        (Some("terminated"), Some(at(165).as_str()))
+    );
+    // Each renewal is an operation of the log, effective when it was due, and an event.
+    let log = ok(app.get(&format!("/v1/contracts/{renewing}/log")).await).await;
+    let renewals: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"]["type"] == "renew")
+        .map(|e| e["effective_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        renewals,
+        [
+            "2026-04-01T00:00:00Z",
+            "2026-07-01T00:00:00Z",
+            "2026-10-01T00:00:00Z"
+        ]
+    );
+    let timeline = ok(app.get(&format!("/v1/contracts/{renewing}/timeline")).await).await;
+    let renewed_events = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "contract.renewed")
+        .count();
+    assert_eq!(renewed_events, 3);
+    // As of mid-February the canceled one was still active, as known then.
+    let february = ok(app
+        .get(&format!(
+            "/v1/contracts/{canceled}?as_of={}",
+            urlencode(&at(45))
+        ))
+        .await)
+    .await;
+    assert_eq!(
+        (
+            february["status"].as_str(),
+            february["renewal_canceled"].as_bool()
+        ),
+        (Some("active"), Some(true))
+    );
+}
+
+/// Goal: the scheduler renews, expires and terminates over a simulated year (the clock moved by
+/// the test), honouring notice periods; on SQLite and on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_renew_and_expire_over_a_simulated_year_sqlite() {
+    a_year_of_renewals(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_renew_and_expire_over_a_simulated_year_postgres() {
+    a_year_of_renewals(Backend::Postgres).await;
+}
