@@ -56,10 +56,24 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Contract operations.
+    Contracts {
+        #[command(subcommand)]
+        command: ContractsCommand,
+    },
     /// Usage meter operations.
     Meters {
         #[command(subcommand)]
         command: MetersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractsCommand {
+    /// Recompute every contract's subscription from the contract's log.
+    Rebuild {
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -270,6 +284,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.problems.len()
             );
             println!("ledger verified: every balance matches its transfers");
+            Ok(())
+        }
+        Command::Contracts {
+            command: ContractsCommand::Rebuild { db },
+        } => {
+            let db = db.open().await?;
+            let count = crate::subscriptions::rebuild(&db).await?;
+            db.close().await;
+            println!("rebuilt the subscriptions of {count} contracts");
             Ok(())
         }
         Command::Meters {

@@ -17,5 +17,6 @@ pub mod cli;
 pub mod email;
 pub mod relay;
 pub mod server;
+pub mod subscriptions;
 pub mod testing;
 pub mod webhooks;

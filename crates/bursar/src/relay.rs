@@ -355,6 +355,7 @@ pub fn builtin_subscribers(
             crate::webhooks::WebhookConfig::default(),
         ),
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
+        crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),
     ])
 }
 

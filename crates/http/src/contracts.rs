@@ -14,8 +14,9 @@ use bursar_domain::contract::{
 use bursar_domain::event::NewEvent;
 use bursar_domain::id::ContractId;
 use bursar_domain::money::Currency;
+use bursar_domain::subscription::Subscription;
 use bursar_domain::time::Timestamp;
-use bursar_store::commerce::{self, COMPANY, CONTRACT, PRODUCT};
+use bursar_store::commerce::{self, COMPANY, CONTRACT, PRODUCT, SUBSCRIPTION};
 use bursar_store::{contracts, customers, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -38,6 +39,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(append_operation))
         .routes(routes!(contract_log))
         .routes(routes!(contract_timeline))
+        .routes(routes!(list_subscriptions))
+        .routes(routes!(get_subscription))
 }
 
 impl From<ContractError> for ApiError {
@@ -545,5 +548,42 @@ async fn list_contracts(
             Some(("buyer_id", "buyer_id")),
         )
         .await?,
+    ))
+}
+
+/// List subscriptions (projected from contracts by the relay), newest first; `contract_id`
+/// filters.
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "contracts",
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("contract_id" = Option<String>, Query)),
+    responses((status = 200, body = inline(ListResponse<Subscription>))), security(("api_key" = [])))]
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Subscription>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            SUBSCRIPTION,
+            "/v1/subscriptions",
+            "sub_",
+            Some(("contract_id", "contract_id")),
+        )
+        .await?,
+    ))
+}
+
+/// Get a subscription: a contract's billing items, status, current period and prorations.
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "contracts", params(("id" = String, Path)),
+    responses((status = 200, body = Subscription), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_subscription(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, SUBSCRIPTION, "subscription", id).await?,
     ))
 }

@@ -30,6 +30,7 @@ pub const REFUND: Table = Table("order_refund");
 pub const PAYMENT_PROVIDER: Table = Table("payment_provider");
 pub const PAYMENT_METHOD: Table = Table("payment_method");
 pub const CONTRACT: Table = Table("contract");
+pub const SUBSCRIPTION: Table = Table("subscription");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -89,3 +89,58 @@ pub async fn open_contracts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, S
     }
     Ok(open)
 }
+
+/// Brings a contract's subscription up to date with its log, as of `now` (idempotent: the
+/// subscription is a function of the log). Returns it, if the contract was ever activated.
+pub async fn project_subscription(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    contract_id: &str,
+    now: Timestamp,
+) -> Result<Option<bursar_domain::subscription::Subscription>, StoreError> {
+    use crate::commerce::{self, SUBSCRIPTION};
+    let log = log(tx, workspace_id, contract_id, true).await?;
+    let Some(subscription) = bursar_domain::subscription::derive(contract_id, &log, now) else {
+        return Ok(None);
+    };
+    let extra = [("contract_id", contract_id.into())];
+    let saved = commerce::save(
+        tx,
+        SUBSCRIPTION,
+        workspace_id,
+        &subscription.id,
+        &subscription,
+        &extra,
+    )
+    .await?;
+    if !saved {
+        commerce::insert(
+            tx,
+            SUBSCRIPTION,
+            workspace_id,
+            &subscription.id,
+            &subscription,
+            &extra,
+        )
+        .await?;
+    }
+    Ok(Some(subscription))
+}
+
+/// Every contract, as (workspace, id).
+pub async fn all_contracts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from contract order by workspace_id, object_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                WorkspaceId::from_trusted(r.text("workspace_id")?),
+                r.text("object_id")?,
+            ))
+        })
+        .collect()
+}

@@ -14,7 +14,7 @@ use crate::helpers::*;
 /// of these tests act on customer events only (the server's first start records others).
 type Seen = Arc<Mutex<Vec<(String, String, i64)>>>;
 
-fn fast() -> RelayConfig {
+pub(crate) fn fast() -> RelayConfig {
     RelayConfig {
         max_attempts: 3,
         backoff_base: Duration::from_millis(2),
@@ -25,7 +25,7 @@ fn fast() -> RelayConfig {
 }
 
 /// Runs rounds until one finds nothing to do and nothing is waiting for a retry.
-async fn drain(relay: &Relay, db: &Db) {
+pub(crate) async fn drain(relay: &Relay, db: &Db) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let report = relay.tick().await.unwrap();

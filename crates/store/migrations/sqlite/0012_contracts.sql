@@ -18,3 +18,13 @@ create table contract_log (
     operation text not null,
     primary key (workspace_id, contract_id, seq)
 );
+
+-- Subscriptions: projected from contracts' events by a relay subscriber.
+create table subscription (
+    workspace_id text not null,
+    object_id text not null,
+    contract_id text not null,
+    body text not null,
+    primary key (workspace_id, object_id)
+);
+create index subscription_by_contract on subscription (workspace_id, contract_id);
