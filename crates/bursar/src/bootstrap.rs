@@ -468,6 +468,49 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
         call("/api/v1/events".into(), Value::Array(events)).await?;
     }
 
+    // Contracts: Grace's platform contract, active, renewing at the end of its term, with a
+    // price change scheduled for next month; Katherine's, suspended; Hedy's, a draft; Ada's
+    // trial, terminated.
+    let day = |days: i64| now.plus_seconds(days * 86_400).to_rfc3339();
+    let platform = id(&call(
+        "/v1/products".into(),
+        json!({"name": "Bursar Cloud platform", "kind": "service", "description": "Hosted Bursar, per seat and month"}),
+    )
+    .await?)?;
+    let contract = |buyer: String, status: &'static str| {
+        let (call, platform, start, end) = (&call, &platform, day(-60), day(30));
+        async move {
+            let created = call(
+                "/v1/contracts".into(),
+                json!({"buyer_id": buyer, "currency": "USD", "effective_at": start,
+                       "term": {"start": start, "end": end, "auto_renew": true, "renewal_months": 12, "notice_days": 30},
+                       "lines": [{"product_id": platform, "unit_amount": 2_500, "quantity": 10}]}),
+            )
+            .await?;
+            let id = created["id"].as_str().context("contract id")?.to_owned();
+            let path = format!("/v1/contracts/{id}/operations");
+            let steps: &[&str] = match status {
+                "draft" => &[],
+                "suspended" => &["activate", "suspend"],
+                "terminated" => &["activate", "terminate"],
+                _ => &["activate"],
+            };
+            for step in steps {
+                call(path.clone(), json!({"type": step})).await?;
+            }
+            Ok::<String, anyhow::Error>(id)
+        }
+    };
+    let active = contract(grace.clone(), "active").await?;
+    call(
+        format!("/v1/contracts/{active}/operations"),
+        json!({"type": "change_price", "line_id": "line_1", "unit_amount": 2_750, "effective_at": day(30)}),
+    )
+    .await?;
+    contract(katherine.clone(), "suspended").await?;
+    contract(hedy.clone(), "draft").await?;
+    contract(ada.clone(), "terminated").await?;
+
     let key_id = key.id.clone();
     db.write(move |conn: &mut Tx| {
         Box::pin(async move { api_keys::revoke(conn, &key_id, now, &demo_cause()).await })

@@ -119,6 +119,16 @@ pub struct Contract {
     pub lines: Vec<ContractLine>,
     /// No charge before this instant.
     pub trial_ends_at: Option<Timestamp>,
+    /// Whether the trial turns into the paid contract at its end (else it lapses: the
+    /// contract expires).
+    #[serde(default = "yes")]
+    pub trial_converts: bool,
+    /// The trial-end reminder went out.
+    #[serde(default)]
+    pub trial_reminded: bool,
+    /// The trial is over (converted or lapsed).
+    #[serde(default)]
+    pub trial_ended: bool,
     /// A termination scheduled for a later date.
     pub terminates_at: Option<Timestamp>,
     /// Whether the buyer canceled the next renewal (within the notice period).
@@ -131,6 +141,13 @@ pub struct Contract {
     pub updated_at: Timestamp,
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// Days before a trial ends that its reminder goes out.
+pub const TRIAL_REMINDER_DAYS: i64 = 3;
+
 /// What the create operation carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ContractDraft {
@@ -140,6 +157,9 @@ pub struct ContractDraft {
     pub term: Term,
     pub billing: BillingTerms,
     pub trial_ends_at: Option<Timestamp>,
+    /// Whether the trial converts at its end (default) or lapses unless converted.
+    #[serde(default = "yes")]
+    pub trial_converts: bool,
 }
 
 /// One change to a contract.
@@ -196,6 +216,12 @@ pub enum Operation {
     MarkBilled {
         through: Timestamp,
     },
+    /// The buyer confirms the trial turns into the paid contract at its end.
+    ConvertTrial,
+    /// The scheduler's reminder that the trial ends soon.
+    RemindTrialEnd,
+    /// The trial is over: it converts, or (not converted) the contract lapses.
+    EndTrial,
 }
 
 impl Operation {
@@ -219,6 +245,9 @@ impl Operation {
             Self::CancelRenewal => "contract.renewal_canceled",
             Self::SetServiceStatus { .. } => "contract.service_status_changed",
             Self::MarkBilled { .. } => "contract.billed",
+            Self::ConvertTrial => "contract.trial_converted",
+            Self::RemindTrialEnd => "contract.trial_ending",
+            Self::EndTrial => "contract.trial_ended",
         }
     }
 }
@@ -389,6 +418,9 @@ pub fn apply(
             billing: draft.billing.clone(),
             lines: Vec::new(),
             trial_ends_at: draft.trial_ends_at,
+            trial_converts: draft.trial_converts,
+            trial_reminded: false,
+            trial_ended: false,
             terminates_at: None,
             renewal_canceled: false,
             billed_through: None,
@@ -618,6 +650,34 @@ pub fn apply(
             editable(&c, "change its service status")?;
             c.service_status = *service_status;
         }
+        Operation::ConvertTrial | Operation::RemindTrialEnd | Operation::EndTrial => {
+            editable(&c, "change its trial")?;
+            let Some(ends) = c.trial_ends_at.filter(|_| !c.trial_ended) else {
+                return Err(state(
+                    "no_trial",
+                    c.status,
+                    "The contract has no trial running.".into(),
+                ));
+            };
+            match operation {
+                Operation::ConvertTrial => c.trial_converts = true,
+                Operation::RemindTrialEnd => c.trial_reminded = true,
+                _ => {
+                    if at < ends {
+                        return Err(invalid(
+                            "trial_not_over",
+                            "trial_ends_at",
+                            "A trial ends at its end.".into(),
+                        ));
+                    }
+                    c.trial_ended = true;
+                    if !c.trial_converts {
+                        c.status = ContractStatus::Expired;
+                        c.service_status = ServiceStatus::Stopped;
+                    }
+                }
+            }
+        }
         Operation::MarkBilled { through } => {
             if c.billed_through.is_some_and(|b| *through < b) {
                 return Err(invalid(
@@ -741,6 +801,19 @@ pub fn due(contract: &Contract, now: Timestamp) -> Vec<(Operation, Timestamp)> {
             return due;
         }
     }
+    if let Some(ends) = contract.trial_ends_at.filter(|_| !contract.trial_ended) {
+        if contract.status != ContractStatus::Draft {
+            let remind_at = ends.plus_seconds(-TRIAL_REMINDER_DAYS * 86_400);
+            if ends <= now {
+                due.push((Operation::EndTrial, ends));
+                return due;
+            }
+            if remind_at <= now && !contract.trial_reminded {
+                due.push((Operation::RemindTrialEnd, remind_at));
+                return due;
+            }
+        }
+    }
     if let Some(end) = contract.term.end {
         if end <= now && contract.status != ContractStatus::Draft {
             if contract.term.auto_renew && !contract.renewal_canceled {
@@ -793,6 +866,7 @@ mod tests {
                 proration: Proration::Day,
             },
             trial_ends_at: None,
+            trial_converts: true,
         })
     }
 
@@ -981,6 +1055,52 @@ mod tests {
         assert_eq!(price(15, 25), 700, "known now: it was 700 on day 15");
         assert_eq!(price(5, 25), 1000, "before the change took effect");
         assert!(project("ctr", &log, t(-1), t(25)).unwrap().is_none());
+    }
+
+    #[test]
+    fn trials_remind_then_convert_or_lapse() {
+        let Operation::Create(mut trial) = draft() else {
+            unreachable!()
+        };
+        trial.trial_ends_at = Some(t(14));
+        let log = |converts: bool| {
+            let mut d = trial.clone();
+            d.trial_converts = converts;
+            vec![
+                entry(1, 0, 0, Operation::Create(d)),
+                entry(2, 0, 0, add("l")),
+                entry(3, 0, 0, Operation::Activate),
+            ]
+        };
+        let c = project("ctr", &log(true), t(1), t(1)).unwrap().unwrap();
+        assert!(due(&c, t(10)).is_empty());
+        assert_eq!(due(&c, t(11)), vec![(Operation::RemindTrialEnd, t(11))]);
+        let mut lapsing = log(false);
+        lapsing.push(entry(4, 11, 11, Operation::RemindTrialEnd));
+        let c = project("ctr", &lapsing, t(14), t(14)).unwrap().unwrap();
+        assert_eq!(due(&c, t(14)), vec![(Operation::EndTrial, t(14))]);
+        lapsing.push(entry(5, 14, 14, Operation::EndTrial));
+        assert_eq!(
+            project("ctr", &lapsing, t(15), t(15))
+                .unwrap()
+                .unwrap()
+                .status,
+            ContractStatus::Expired
+        );
+        let mut converted = log(false);
+        converted.push(entry(4, 5, 5, Operation::ConvertTrial));
+        converted.push(entry(5, 14, 14, Operation::EndTrial));
+        let c = project("ctr", &converted, t(15), t(15)).unwrap().unwrap();
+        assert_eq!((c.status, c.trial_ended), (ContractStatus::Active, true));
+        let early =
+            validate("ctr", &log(true), &entry(4, 10, 10, Operation::EndTrial)).unwrap_err();
+        assert!(matches!(
+            early,
+            ContractError::Invalid {
+                code: "trial_not_over",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -171,7 +171,11 @@ pub fn derive(contract_id: &str, log: &[LogEntry], now: Timestamp) -> Option<Sub
         return None;
     }
     let status = match contract.status {
-        ContractStatus::Active if contract.trial_ends_at.is_some_and(|t| now < t) => "trialing",
+        ContractStatus::Active
+            if contract.trial_ends_at.is_some_and(|t| now < t) && !contract.trial_ended =>
+        {
+            "trialing"
+        }
         ContractStatus::Active | ContractStatus::Draft => "active",
         ContractStatus::Suspended => "paused",
         ContractStatus::Terminated | ContractStatus::Expired => "canceled",
@@ -250,6 +254,7 @@ mod tests {
                         proration,
                     },
                     trial_ends_at: Some(t(14)),
+                    trial_converts: true,
                 }),
             ),
             entry(

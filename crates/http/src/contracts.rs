@@ -107,6 +107,9 @@ pub struct CreateContractRequest {
     pub term: TermRequest,
     pub billing: Option<BillingRequest>,
     pub trial_ends_at: Option<Timestamp>,
+    /// Whether the trial turns into the paid contract at its end (default true); if false, it
+    /// lapses (the contract expires) unless a `convert_trial` operation comes first.
+    pub trial_converts: Option<bool>,
     #[serde(default)]
     pub lines: Vec<LineRequest>,
     /// When the contract took effect, if before now (e.g. signed last week, entered today);
@@ -244,6 +247,7 @@ async fn create_contract(
             proration: billing.proration.unwrap_or(Proration::Day),
         },
         trial_ends_at: body.trial_ends_at,
+        trial_converts: body.trial_converts.unwrap_or(true),
     };
     let lines = body.lines;
     let effective_at = body.effective_at;
@@ -285,7 +289,8 @@ async fn create_contract(
 /// Append an operation to a contract's log: `{"type": "add_line" | "remove_line" |
 /// "change_quantity" | "change_price" | "set_commitment" | "set_downpayment" | "amend_term" |
 /// "activate" | "suspend" | "resume" | "terminate" | "renew" | "cancel_renewal" | "expire" |
-/// "set_service_status" | "mark_billed", …, "effective_at"?}`. Without `effective_at` it takes
+/// "set_service_status" | "mark_billed" | "convert_trial" | "remind_trial_end" | "end_trial",
+/// …, "effective_at"?}`. Without `effective_at` it takes
 /// effect now; a later time schedules it; an earlier one back-dates it, where the period is not
 /// invoiced and every later operation still applies. Refused operations write nothing.
 #[utoipa::path(post, path = "/v1/contracts/{id}/operations", tag = "contracts", request_body = Object,

@@ -199,6 +199,32 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         rows.iter().all(|r| r["customerId"] == r["subject"]),
         "subjects are the customers"
     );
+    // The contracts demo: four contracts in four states, one with a scheduled price change.
+    let contracts: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/contracts", running.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut statuses: Vec<&str> = contracts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["active", "draft", "suspended", "terminated"]);
+    assert!(
+        contracts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["lines"][0]["unit_amount"] == 2_750),
+        "the scheduled price is in the stored projection"
+    );
     // The demo funds flow: Ada funded 50,000, committed 20,000 and released it to Grace.
     let named = |name: &str| {
         let customers = list["data"].as_array().unwrap();

@@ -401,3 +401,139 @@ async fn subscription_of(app: &TestApp, url: String) -> Option<Value> {
         .first()
         .cloned()
 }
+
+both_backends! {
+    /// Goal: random sequences of operations through the API (some refused, many back-dated)
+    /// leave a stored projection equal to the replay of the stored log, on both backends.
+    async fn the_stored_projection_is_the_replay_of_the_stored_log(app: TestApp) {
+        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
+        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        let now = app.db().now();
+        let start = now.plus_seconds(-100 * 86_400).to_rfc3339();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..3 {
+            let contract = ok(app.post("/v1/contracts", json!({
+                "buyer_id": buyer, "currency": "USD", "effective_at": start,
+                "term": {"start": start, "end": now.plus_seconds(200 * 86_400).to_rfc3339(), "auto_renew": true},
+                "lines": [{"product_id": product, "unit_amount": 1_000}]
+            })).await).await;
+            let id = contract["id"].as_str().unwrap().to_owned();
+            let (mut accepted, mut refused) = (0, 0);
+            for _ in 0..40 {
+                let line = ["line_1", "line_x", "line_y"][next(3) as usize];
+                let mut op = match next(9) {
+                    0 => json!({"type": "add_line", "line_id": line, "product_id": product, "unit_amount": next(5_000), "quantity": 1 + next(3)}),
+                    1 => json!({"type": "remove_line", "line_id": line}),
+                    2 => json!({"type": "change_quantity", "line_id": line, "quantity": next(4)}),
+                    3 => json!({"type": "change_price", "line_id": line, "unit_amount": next(9_000)}),
+                    4 => json!({"type": "activate"}),
+                    5 => json!({"type": "suspend"}),
+                    6 => json!({"type": "resume"}),
+                    7 => json!({"type": "set_commitment", "line_id": line, "minimum_commitment": next(20_000)}),
+                    _ => json!({"type": "cancel_renewal"}),
+                };
+                // Effective anywhere from 100 days ago to 50 days ahead.
+                let offset = i64::try_from(next(150)).unwrap() - 100;
+                op["effective_at"] = json!(now.plus_seconds(offset * 86_400 + i64::try_from(next(86_400)).unwrap()).to_rfc3339());
+                let response = app.post(&format!("/v1/contracts/{id}/operations"), op).await;
+                match response.status().as_u16() {
+                    200 => accepted += 1,
+                    400 | 404 | 409 => refused += 1,
+                    other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+                }
+            }
+            assert!(accepted > 3 && refused > 3, "round {round}: {accepted} accepted, {refused} refused");
+            let stored = ok(app.get(&format!("/v1/contracts?buyer_id={buyer}")).await).await["data"][0].clone();
+            assert_eq!(stored["id"], id.as_str());
+            let far = now.plus_seconds(10_000 * 86_400).to_rfc3339();
+            let replayed = ok(app.get(&format!("/v1/contracts/{id}?as_of={}&known_at={}", urlencode(&far), urlencode(&far))).await).await;
+            assert_eq!(stored, replayed, "round {round}");
+        }
+    }
+}
+
+async fn trials_end_on_time(backend: Backend) {
+    let (app, clock) = spawn_on_clock(backend).await;
+    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let product = ok(app
+        .post(
+            "/v1/products",
+            json!({"name": "Platform", "kind": "service"}),
+        )
+        .await)
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ids = Vec::new();
+    for converts in [true, false] {
+        let contract = ok(app.post("/v1/contracts", json!({
+            "buyer_id": buyer, "currency": "USD", "trial_ends_at": at(14), "trial_converts": converts,
+            "term": {"start": at(0)}, "lines": [{"product_id": product, "unit_amount": 5_000}]
+        })).await).await;
+        let id = contract["id"].as_str().unwrap().to_owned();
+        ok(app
+            .post(
+                &format!("/v1/contracts/{id}/operations"),
+                json!({"type": "activate"}),
+            )
+            .await)
+        .await;
+        ids.push(id);
+    }
+    for _ in 0..15 {
+        clock.advance_seconds(86_400);
+        bursar_http::contracts::run_scheduler(&state).await.unwrap();
+    }
+    for (id, status) in ids.iter().zip(["active", "expired"]) {
+        let contract = ok(app.get(&format!("/v1/contracts/{id}")).await).await;
+        assert_eq!(
+            (
+                contract["status"].as_str(),
+                contract["trial_ended"].as_bool()
+            ),
+            (Some(status), Some(true))
+        );
+        let timeline = ok(app.get(&format!("/v1/contracts/{id}/timeline")).await).await;
+        let trial: Vec<(&str, &str)> = timeline["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"].as_str().unwrap().starts_with("contract.trial"))
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap(),
+                    e["data"]["effective_at"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            trial,
+            [
+                ("contract.trial_ending", at(11).as_str()),
+                ("contract.trial_ended", at(14).as_str())
+            ]
+        );
+    }
+}
+
+/// Goal: trials remind three days before their end, then convert or lapse on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trials_remind_then_convert_or_lapse_sqlite() {
+    trials_end_on_time(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trials_remind_then_convert_or_lapse_postgres() {
+    trials_end_on_time(Backend::Postgres).await;
+}
