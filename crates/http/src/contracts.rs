@@ -364,8 +364,10 @@ async fn append_operation(
 const SCHEDULED_PER_TICK: usize = 24;
 
 /// One tick of the contract scheduler at the clock's now: renews contracts whose term ended
-/// (unless their renewal was canceled), expires the others, and ends scheduled terminations —
-/// each an operation of the contract's log, effective when it was due, by `system:scheduler`.
+/// (unless their renewal was canceled), expires the others, ends scheduled terminations and
+/// trials — each an operation of the contract's log, effective when it was due, by
+/// `system:scheduler` — and brings each open contract's subscription up to the present
+/// (future-dated changes that took effect, the current period).
 /// Returns the operations appended.
 pub async fn run_scheduler(state: &AppState) -> Result<usize, ApiError> {
     let open = state
@@ -402,6 +404,9 @@ pub async fn run_scheduler(state: &AppState) -> Result<usize, ApiError> {
                         append(&mut cx, &id, &mut log, operation, at).await?;
                         done += 1;
                     }
+                    // Time moves the subscription too (a scheduled change takes effect, a new
+                    // period starts); it is written only when it changed.
+                    contracts::project_subscription(cx.tx, &workspace_id, &id, now).await?;
                     Ok::<usize, ApiError>(done)
                 })
             })

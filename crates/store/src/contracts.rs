@@ -103,6 +103,11 @@ pub async fn project_subscription(
     let Some(subscription) = bursar_domain::subscription::derive(contract_id, &log, now) else {
         return Ok(None);
     };
+    let stored: Option<bursar_domain::subscription::Subscription> =
+        commerce::get(tx, SUBSCRIPTION, workspace_id, &subscription.id, false).await?;
+    if stored.as_ref() == Some(&subscription) {
+        return Ok(Some(subscription));
+    }
     let extra = [("contract_id", contract_id.into())];
     let saved = commerce::save(
         tx,

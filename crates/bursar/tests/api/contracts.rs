@@ -181,6 +181,8 @@ async fn a_year_of_renewals(backend: Backend) {
         )
         .await)
     .await;
+    // A price change scheduled for day 100.
+    ok(app.post(&format!("/v1/contracts/{renewing}/operations"), json!({"type": "change_price", "line_id": "line_1", "unit_amount": 6_000, "effective_at": at(100)})).await).await;
     for day in 1..365 {
         clock.advance_seconds(86_400);
         if day == 45 {
@@ -204,6 +206,19 @@ async fn a_year_of_renewals(backend: Backend) {
             expect_error(late, 409, "notice_period_passed", None).await;
         }
         bursar_http::contracts::run_scheduler(&state).await.unwrap();
+        if day == 99 || day == 100 {
+            // The subscription bills the new price once it takes effect, not before.
+            let subscription = ok(app
+                .get(&format!("/v1/subscriptions?contract_id={renewing}"))
+                .await)
+            .await;
+            let price = subscription["data"][0]["items"][0]["unit_amount"].as_i64();
+            assert_eq!(
+                price,
+                Some(if day == 99 { 5_000 } else { 6_000 }),
+                "day {day}"
+            );
+        }
     }
     let contract = |id: String| {
         let app = &app;
