@@ -91,8 +91,9 @@ pub struct BillingRequest {
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     pub product_id: String,
-    /// Minor units per unit and billing period.
-    pub unit_amount: i64,
+    /// Minor units per unit and billing period; without it, the pricing resolver's price for
+    /// the buyer at the term's start (active agreement > price book > default price).
+    pub unit_amount: Option<i64>,
     pub quantity: Option<i64>,
 }
 
@@ -203,6 +204,59 @@ async fn append(
     })
 }
 
+/// The unit price the resolver picks for the contract's buyer at the term's start.
+async fn resolved_price(
+    cx: &mut Context<'_>,
+    contract: &Contract,
+    product_id: &str,
+    quantity: i64,
+    index: usize,
+) -> Result<i64, ApiError> {
+    let param = format!("lines[{index}].product_id");
+    let product = bursar_domain::id::ProductId::parse(product_id, &param)?;
+    let currency = Currency::parse(&contract.currency, "currency")?;
+    let (customer, company) = if contract.buyer_id.starts_with("comp_") {
+        (
+            None,
+            Some(bursar_domain::id::CompanyId::from_trusted(
+                contract.buyer_id.clone(),
+            )),
+        )
+    } else {
+        (
+            Some(bursar_domain::id::CustomerId::parse(
+                &contract.buyer_id,
+                "buyer_id",
+            )?),
+            None,
+        )
+    };
+    let priced = crate::quotes::price_lines(
+        cx.tx,
+        cx.workspace_id,
+        customer.as_ref(),
+        company.as_ref(),
+        currency,
+        &[(product, quantity)],
+        None,
+        contract.term.start,
+    )
+    .await
+    .map_err(|mut e| {
+        if e.param.as_deref() == Some("lines[0]")
+            || e.param.as_deref() == Some("lines[0][product_id]")
+        {
+            e.param = Some(param.clone());
+        }
+        e
+    })?;
+    priced
+        .lines
+        .first()
+        .map(|l| l.unit_amount)
+        .ok_or_else(ApiError::internal)
+}
+
 /// Create a contract (a draft) and its first lines; each is an operation of its log.
 #[utoipa::path(post, path = "/v1/contracts", tag = "contracts", request_body = CreateContractRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
@@ -272,11 +326,16 @@ async fn create_contract(
                 for (index, line) in lines.into_iter().enumerate() {
                     let param = format!("lines[{index}].product_id");
                     docs::get_in::<Value>(&mut cx, PRODUCT, "product", &line.product_id, &param).await?;
+                    let quantity = line.quantity.unwrap_or(1);
+                    let unit_amount = match line.unit_amount {
+                        Some(amount) => amount,
+                        None => resolved_price(&mut cx, &result.contract, &line.product_id, quantity, index).await?,
+                    };
                     let operation = Operation::AddLine {
                         line_id: format!("line_{}", index + 1),
                         product_id: line.product_id,
-                        unit_amount: line.unit_amount,
-                        quantity: line.quantity.unwrap_or(1),
+                        unit_amount,
+                        quantity,
                     };
                     result = append(&mut cx, &id, &mut log, operation, now).await?;
                 }

@@ -123,6 +123,19 @@ both_backends! {
         expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "USD", "term": {"start": at(10), "end": at(5)}})).await, 400, "term_invalid", Some("term.end")).await;
         expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "USD", "term": term, "lines": [{"product_id": product, "unit_amount": 5}, {"product_id": "prod_x", "unit_amount": 5}]})).await, 404, "resource_missing", Some("lines[1].product_id")).await;
         assert_eq!(ok(app.get("/v1/contracts").await).await["data"], json!([]), "nothing written");
+        // Without a unit amount, the pricing resolver's price: the default, or the buyer's
+        // company agreement.
+        ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 4_000})).await).await;
+        let company = ok(app.post("/v1/companies", json!({"name": "Acme Inc"})).await).await["id"].as_str().unwrap().to_owned();
+        let past = bursar_domain::time::Timestamp::from_unix_micros(0).to_rfc3339();
+        let agreement = ok(app.post("/v1/price_agreements", json!({"company_id": company, "name": "Deal", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 3_200}]})).await).await;
+        ok(app.post(&format!("/v1/price_agreements/{}/activate", agreement["id"].as_str().unwrap()), json!({})).await).await;
+        for (buyer, price) in [(buyer.clone(), 4_000), (company.clone(), 3_200)] {
+            let contract = ok(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "USD", "term": term, "lines": [{"product_id": product, "quantity": 3}]})).await).await;
+            assert_eq!(contract["lines"][0]["unit_amount"], price, "{buyer}");
+        }
+        let euro = app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "EUR", "term": term, "lines": [{"product_id": product}]})).await;
+        assert_eq!(euro.status(), 400, "no EUR price: {}", euro.text().await.unwrap());
     }
 }
 
