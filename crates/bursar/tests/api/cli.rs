@@ -128,15 +128,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         "demo customers, seeded once"
     );
     // The commerce demo: orders in different states, one priced by Ada's company agreement.
-    let orders: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/v1/orders", running.base))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = get_json(&running.base, &secret, "/v1/orders").await;
     let mut states: Vec<&str> = orders["data"]
         .as_array()
         .unwrap()
@@ -160,15 +152,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .iter()
         .any(|o| o["lines"][0]["rule"] == "agreement"));
     // The metering demo: two meters with a week of usage per demo customer.
-    let meters: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/meters", running.base))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meters = get_json(&running.base, &secret, "/api/v1/meters").await;
     let slugs: Vec<&str> = meters
         .as_array()
         .unwrap()
@@ -176,18 +160,12 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .map(|m| m["slug"].as_str().unwrap())
         .collect();
     assert_eq!(slugs, ["api_calls", "gpu_hours"]);
-    let usage: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/meters/api_calls/query?windowSize=DAY&groupBy=subject",
-            running.base
-        ))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage = get_json(
+        &running.base,
+        &secret,
+        "/api/v1/meters/api_calls/query?windowSize=DAY&groupBy=subject",
+    )
+    .await;
     let rows = usage["data"].as_array().unwrap();
     let subjects: std::collections::BTreeSet<&str> = rows
         .iter()
@@ -200,15 +178,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         "subjects are the customers"
     );
     // The contracts demo: four contracts in four states, one with a scheduled price change.
-    let contracts: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/v1/contracts", running.base))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let contracts = get_json(&running.base, &secret, "/v1/contracts").await;
     let mut statuses: Vec<&str> = contracts["data"]
         .as_array()
         .unwrap()
@@ -377,4 +347,17 @@ async fn keys_commands_create_list_and_revoke() {
     );
     let (ok, out) = bursar(&["keys", "revoke", "key_01jdx2k3m4n5p6q7r8s9t0v1w2"]);
     assert!(!ok && out.contains("no such key"), "{out}");
+}
+
+/// `GET base+path` with the key, as JSON.
+async fn get_json(base: &str, secret: &str, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

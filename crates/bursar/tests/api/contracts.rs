@@ -31,8 +31,7 @@ both_backends! {
     /// known at any moment; illegal operations refused with the state or the field, writing
     /// nothing; every operation a typed event.
     async fn a_contract_is_the_projection_of_its_edit_log(app: TestApp) {
-        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
-        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        let (buyer, product) = buyer_and_product(&app).await;
         // Signed ten days ago, entered now.
         let signed = app.db().now().plus_seconds(-10 * 86_400).to_rfc3339();
         let created = ok(app.post("/v1/contracts", json!({
@@ -115,8 +114,7 @@ both_backends! {
     /// Goal: creating a contract checks its parties, currency and products, writing nothing on
     /// refusal.
     async fn contracts_check_what_they_refer_to(app: TestApp) {
-        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
-        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
+        let (buyer, product) = buyer_and_product(&app).await;
         let term = json!({"start": at(0), "end": at(365)});
         expect_error(app.post("/v1/contracts", json!({"buyer_id": "cus_00000000000000000000000000", "currency": "USD", "term": term})).await, 404, "resource_missing", Some("buyer_id")).await;
         expect_error(app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "usdx", "term": term})).await, 400, "parameter_invalid", Some("currency")).await;
@@ -154,20 +152,7 @@ async fn spawn_on_clock(backend: Backend) -> (TestApp, bursar_domain::time::Manu
 async fn a_year_of_renewals(backend: Backend) {
     let (app, clock) = spawn_on_clock(backend).await;
     let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
-    let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let product = ok(app
-        .post(
-            "/v1/products",
-            json!({"name": "Platform", "kind": "service"}),
-        )
-        .await)
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (buyer, product) = buyer_and_product(&app).await;
     // Quarterly terms that renew, with 30 days' notice.
     let mut ids = Vec::new();
     for _ in 0..4 {
@@ -353,8 +338,7 @@ both_backends! {
         let db = app.db().clone();
         let projector = Flaky { inner: bursar::subscriptions::SubscriptionProjector::subscriber(db.clone()), attempts: Default::default(), failures: 2 };
         let relay = bursar::relay::Relay::new(db.clone(), vec![std::sync::Arc::new(projector)], crate::relay::fast());
-        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
-        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        let (buyer, product) = buyer_and_product(&app).await;
         let start = app.db().now().plus_seconds(-40 * 86_400).to_rfc3339();
         let contract = ok(app.post("/v1/contracts", json!({
             "buyer_id": buyer, "currency": "USD", "effective_at": start,
@@ -434,8 +418,7 @@ both_backends! {
     /// Goal: random sequences of operations through the API (some refused, many back-dated)
     /// leave a stored projection equal to the replay of the stored log, on both backends.
     async fn the_stored_projection_is_the_replay_of_the_stored_log(app: TestApp) {
-        let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"].as_str().unwrap().to_owned();
-        let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+        let (buyer, product) = buyer_and_product(&app).await;
         let now = app.db().now();
         let start = now.plus_seconds(-100 * 86_400).to_rfc3339();
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -489,20 +472,7 @@ both_backends! {
 async fn trials_end_on_time(backend: Backend) {
     let (app, clock) = spawn_on_clock(backend).await;
     let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
-    let buyer = ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let product = ok(app
-        .post(
-            "/v1/products",
-            json!({"name": "Platform", "kind": "service"}),
-        )
-        .await)
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (buyer, product) = buyer_and_product(&app).await;
     let mut ids = Vec::new();
     for converts in [true, false] {
         let contract = ok(app.post("/v1/contracts", json!({
@@ -564,4 +534,18 @@ async fn trials_remind_then_convert_or_lapse_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trials_remind_then_convert_or_lapse_postgres() {
     trials_end_on_time(Backend::Postgres).await;
+}
+
+/// A buyer and a service product to contract for.
+async fn buyer_and_product(app: &TestApp) -> (String, String) {
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let buyer = id(ok(app.post("/v1/customers", json!({"name": "Acme"})).await).await);
+    let product = id(ok(app
+        .post(
+            "/v1/products",
+            json!({"name": "Platform", "kind": "service"}),
+        )
+        .await)
+    .await);
+    (buyer, product)
 }
