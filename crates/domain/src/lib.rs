@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod metering;
 pub mod money;
 pub mod page;
+pub mod rating;
 pub mod subscription;
 pub mod time;
 pub mod wallet;
