@@ -54,7 +54,7 @@ pub async fn project(
 /// Recomputes every contract's subscription from its log; returns how many contracts.
 pub async fn rebuild(db: &Db) -> Result<usize, StoreError> {
     let all = db
-        .read(|tx: &mut Tx| Box::pin(async move { contracts::all_contracts(tx).await }))
+        .read(|tx: &mut Tx| Box::pin(async move { contracts::contracts(tx, false).await }))
         .await?;
     let count = all.len();
     for (workspace_id, contract_id) in all {

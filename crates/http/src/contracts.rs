@@ -431,7 +431,7 @@ const SCHEDULED_PER_TICK: usize = 24;
 pub async fn run_scheduler(state: &AppState) -> Result<usize, ApiError> {
     let open = state
         .db
-        .read(|tx: &mut Tx| Box::pin(async move { contracts::open_contracts(tx).await }))
+        .read(|tx: &mut Tx| Box::pin(async move { contracts::contracts(tx, true).await }))
         .await?;
     let mut appended = 0;
     for (workspace_id, id) in open {

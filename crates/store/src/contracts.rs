@@ -68,28 +68,6 @@ pub async fn append(
     Ok(())
 }
 
-/// Every contract not ended yet, as (workspace, id): what the scheduler looks at.
-pub async fn open_contracts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
-    let rows = tx
-        .fetch_all(
-            "select workspace_id, object_id, body from contract order by workspace_id, object_id",
-            &[],
-        )
-        .await?;
-    let mut open = Vec::new();
-    for row in &rows {
-        let body: serde_json::Value = serde_json::from_str(row.str("body")?)
-            .map_err(|e| StoreError::Corrupt(format!("contract: {e}")))?;
-        if !matches!(body["status"].as_str(), Some("terminated" | "expired")) {
-            open.push((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ));
-        }
-    }
-    Ok(open)
-}
-
 /// Brings a contract's subscription up to date with its log, as of `now` (idempotent: the
 /// subscription is a function of the log). Returns it, if the contract was ever activated.
 pub async fn project_subscription(
@@ -109,7 +87,7 @@ pub async fn project_subscription(
         return Ok(Some(subscription));
     }
     let extra = [("contract_id", contract_id.into())];
-    let saved = commerce::save(
+    if !commerce::save(
         tx,
         SUBSCRIPTION,
         workspace_id,
@@ -117,8 +95,8 @@ pub async fn project_subscription(
         &subscription,
         &extra,
     )
-    .await?;
-    if !saved {
+    .await?
+    {
         commerce::insert(
             tx,
             SUBSCRIPTION,
@@ -132,20 +110,31 @@ pub async fn project_subscription(
     Ok(Some(subscription))
 }
 
-/// Every contract, as (workspace, id).
-pub async fn all_contracts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+/// Contracts as (workspace, id): every one, or (`open_only`) those not ended yet, which the
+/// scheduler looks at.
+pub async fn contracts(
+    tx: &mut Tx,
+    open_only: bool,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select workspace_id, object_id from contract order by workspace_id, object_id",
+            "select workspace_id, object_id, body from contract order by workspace_id, object_id",
             &[],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                WorkspaceId::from_trusted(r.text("workspace_id")?),
-                r.text("object_id")?,
-            ))
-        })
-        .collect()
+    let mut found = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if open_only {
+            let body: serde_json::Value = serde_json::from_str(row.str("body")?)
+                .map_err(|e| StoreError::Corrupt(format!("contract: {e}")))?;
+            if matches!(body["status"].as_str(), Some("terminated" | "expired")) {
+                continue;
+            }
+        }
+        found.push((
+            WorkspaceId::from_trusted(row.text("workspace_id")?),
+            row.text("object_id")?,
+        ));
+    }
+    Ok(found)
 }

@@ -549,17 +549,8 @@ async fn counted_at(
     let mut closed: HashMap<&str, Timestamp> = HashMap::new();
     for subject in subjects {
         let customer = customer_of(tx, workspace_id, subject).await?;
-        let row = tx
-            .fetch_optional(
-                "select closed_until from usage_close where workspace_id = $1 and customer_id = $2",
-                params![workspace_id.as_str(), customer.as_str()],
-            )
-            .await?;
-        if let Some(row) = row {
-            closed.insert(
-                subject,
-                Timestamp::from_unix_micros(row.i64("closed_until")?),
-            );
+        if let Some(until) = closed_until(tx, workspace_id, &customer).await? {
+            closed.insert(subject, until);
         }
     }
     Ok(batch
