@@ -396,7 +396,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = HttpConfig {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
-        public_url: Some(public_url),
+        public_url: Some(public_url.clone()),
+        artifacts_dir: args.db.data_dir.join("artifacts"),
         ..HttpConfig::default()
     };
     let relay = crate::relay::RelayConfig {
@@ -406,8 +407,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mail = crate::email::MailConfig {
         smtp_url: args.smtp_url.clone(),
         from: args.mail_from.clone(),
+        public_url,
     };
-    let subscribers = crate::relay::builtin_subscribers(&db, &mail)?;
+    let subscribers = crate::relay::builtin_subscribers(&db, &mail, &config.downloads)?;
     let server = Server::start_with_relay(db, config, args.addr, Some((subscribers, relay)))
         .await
         .with_context(|| format!("binding {}", args.addr))?;

@@ -9,10 +9,17 @@
 use std::sync::Arc;
 
 use askama::Template;
+use bursar_domain::commerce::{Order, Product, TaxBehavior};
 use bursar_domain::event::Event;
+use bursar_domain::fulfillment::{Artifact, DownloadLink, License};
+use bursar_domain::id::DownloadLinkId;
 use bursar_domain::id::{CustomerId, EmailId, WorkspaceId};
 use bursar_domain::money::Currency;
+use bursar_domain::time::Timestamp;
+use bursar_http::fulfillment::link_url;
+use bursar_store::commerce::{self, ARTIFACT, DOWNLOAD_LINK, LICENSE, PRODUCT};
 use bursar_store::emails::{self, Email};
+use bursar_store::licenses::{self, Delivery};
 use bursar_store::{customers, Db, Tx};
 use futures::future::BoxFuture;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
@@ -30,6 +37,8 @@ pub struct MailConfig {
     pub smtp_url: Option<String>,
     /// The sender, e.g. `Payments <billing@example.com>`.
     pub from: String,
+    /// The URL customers reach this server at, for links in emails (downloads).
+    pub public_url: String,
 }
 
 impl Default for MailConfig {
@@ -37,6 +46,7 @@ impl Default for MailConfig {
         MailConfig {
             smtp_url: None,
             from: "Bursar <no-reply@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -73,9 +83,256 @@ struct PayoutHtml<'a> {
     operation_id: &'a str,
 }
 
+/// Placeholders of secrets in stored messages: `[[license-key:lic_…]]`,
+/// `[[download-url:dl_…]]`.
+const LICENSE_PLACEHOLDER: &str = "license-key:";
+const LINK_PLACEHOLDER: &str = "download-url:";
+
+/// The ids named by placeholders of `kind` in `text`, in order, once each.
+fn placeholders(text: &str, kind: &str) -> Vec<String> {
+    let opening = format!("[[{kind}");
+    let mut ids: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&opening) {
+        let after = &rest[start + opening.len()..];
+        let Some(end) = after.find("]]") else { break };
+        let id = &after[..end];
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+        rest = &after[end..];
+    }
+    ids
+}
+
+/// What a delivery email shows.
+struct DeliveryMail {
+    name: Option<String>,
+    intro: String,
+    order_id: String,
+    lines: Vec<ReceiptLine>,
+    subtotal: String,
+    discount: Option<String>,
+    total: String,
+    keys: Vec<KeyLine>,
+    links: Vec<LinkLine>,
+}
+
+struct ReceiptLine {
+    name: String,
+    quantity: i64,
+    unit: String,
+    total: String,
+    tax: &'static str,
+}
+
+struct KeyLine {
+    product: String,
+    key: String,
+    expires: Option<String>,
+    activations: Option<u32>,
+}
+
+struct LinkLine {
+    file_name: String,
+    platform: String,
+    version: String,
+    size: String,
+    sha256: String,
+    url: String,
+    expires: String,
+    downloads: u32,
+}
+
+#[derive(Template)]
+#[template(path = "email/fulfillment.txt", escape = "none")]
+struct FulfillmentText<'a> {
+    m: &'a DeliveryMail,
+}
+
+#[derive(Template)]
+#[template(path = "email/fulfillment.html")]
+struct FulfillmentHtml<'a> {
+    m: &'a DeliveryMail,
+}
+
+fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    // Tenths, in integers: no floats near money code.
+    let mut tenths = bytes * 10 / 1024;
+    let mut unit = 0;
+    while tenths >= 10_240 && unit + 1 < UNITS.len() {
+        tenths /= 1024;
+        unit += 1;
+    }
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
+fn day(at: Timestamp) -> String {
+    let text = at.to_rfc3339();
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
+/// The customer and the contents of a delivery email, from its event.
+async fn delivery_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<Option<(bursar_domain::customer::Customer, DeliveryMail)>, bursar_store::StoreError> {
+    let ids = |field: &str| -> Vec<String> {
+        payload[field]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (customer_id, order, license_ids, link_ids) = match kind {
+        "license.reissued" => {
+            let license: License = match serde_json::from_value(payload["object"].clone()) {
+                Ok(l) => l,
+                Err(_) => return Ok(None),
+            };
+            (
+                license.customer_id.clone(),
+                None,
+                vec![license.id.to_string()],
+                Vec::new(),
+            )
+        }
+        "downloads.resent" => {
+            let Some(customer) = payload["customer_id"].as_str() else {
+                return Ok(None);
+            };
+            (
+                CustomerId::from_trusted(customer.to_owned()),
+                None,
+                Vec::new(),
+                ids("download_links"),
+            )
+        }
+        _ => {
+            let order: Order = match serde_json::from_value(payload["object"].clone()) {
+                Ok(o) => o,
+                Err(_) => return Ok(None),
+            };
+            (
+                order.customer_id.clone(),
+                Some(order),
+                ids("licenses"),
+                ids("download_links"),
+            )
+        }
+    };
+    let Some(customer) = customers::get(tx, workspace_id, &customer_id, false).await? else {
+        return Ok(None);
+    };
+    let mut keys = Vec::new();
+    for id in &license_ids {
+        let Some(license) = commerce::get::<License>(tx, LICENSE, workspace_id, id, false).await?
+        else {
+            continue;
+        };
+        let product = commerce::get::<Product>(
+            tx,
+            PRODUCT,
+            workspace_id,
+            license.product_id.as_str(),
+            false,
+        )
+        .await?
+        .map_or_else(|| license.product_id.to_string(), |p| p.name);
+        keys.push(KeyLine {
+            product,
+            key: format!("[[{LICENSE_PLACEHOLDER}{id}]]"),
+            expires: license.expires_at.map(day),
+            activations: license.max_activations,
+        });
+    }
+    let mut links = Vec::new();
+    for id in &link_ids {
+        let Some(link) =
+            commerce::get::<DownloadLink>(tx, DOWNLOAD_LINK, workspace_id, id, false).await?
+        else {
+            continue;
+        };
+        let Some(artifact) =
+            commerce::get::<Artifact>(tx, ARTIFACT, workspace_id, link.artifact_id.as_str(), false)
+                .await?
+        else {
+            continue;
+        };
+        links.push(LinkLine {
+            file_name: artifact.file_name,
+            platform: artifact.platform,
+            version: artifact.version,
+            size: human_size(artifact.size),
+            sha256: artifact.sha256,
+            url: format!("[[{LINK_PLACEHOLDER}{id}]]"),
+            expires: day(link.expires_at),
+            downloads: link.max_downloads,
+        });
+    }
+    let name = customer.name.as_ref().map(|n| n.as_str().to_owned());
+    let mail = match order {
+        Some(order) => {
+            let money = |amount: i64| order.currency.format(amount);
+            DeliveryMail {
+                name,
+                intro:
+                    "thank you for your order. Your payment is confirmed; here is what you bought."
+                        .into(),
+                order_id: order.id.to_string(),
+                lines: order
+                    .lines
+                    .iter()
+                    .map(|line| ReceiptLine {
+                        name: line.product_name.clone(),
+                        quantity: line.quantity,
+                        unit: money(line.unit_amount),
+                        total: money(line.total),
+                        tax: match line.tax_behavior {
+                            TaxBehavior::Inclusive => "tax included",
+                            _ => "tax exclusive",
+                        },
+                    })
+                    .collect(),
+                subtotal: money(order.totals.subtotal),
+                discount: (order.totals.discount != 0).then(|| money(order.totals.discount)),
+                total: money(order.totals.total),
+                keys,
+                links,
+            }
+        }
+        None => DeliveryMail {
+            name,
+            intro: if kind == "license.reissued" {
+                "here is your new license key; the previous one no longer works.".into()
+            } else {
+                "here are fresh links to your downloads.".into()
+            },
+            order_id: String::new(),
+            lines: Vec::new(),
+            subtotal: String::new(),
+            discount: None,
+            total: String::new(),
+            keys,
+            links,
+        },
+    };
+    Ok(Some((customer, mail)))
+}
+
 pub struct EmailSubscriber {
     db: Db,
     from: Mailbox,
+    public_url: String,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
 }
 
@@ -89,23 +346,32 @@ impl EmailSubscriber {
         Ok(Arc::new(EmailSubscriber {
             db,
             from,
+            public_url: config.public_url.clone(),
             transport,
         }))
     }
 
-    /// The message an event calls for, if any: (template, recipient, subject, text, html).
+    /// The message an event calls for, if any.
     async fn draft(
         &self,
         workspace_id: &WorkspaceId,
         event: &Event,
     ) -> Result<Option<Email>, String> {
-        // Money notifications, to the party whose wallet it is.
-        if !matches!(
-            event.event_type.as_str(),
-            "wallet.funded" | "wallet.cashed_out"
-        ) {
-            return Ok(None);
+        match event.event_type.as_str() {
+            "wallet.funded" | "wallet.cashed_out" => self.money_notice(workspace_id, event).await,
+            "order.fulfilled" | "order.delivered" | "downloads.resent" | "license.reissued" => {
+                self.delivery(workspace_id, event).await
+            }
+            _ => Ok(None),
         }
+    }
+
+    /// A money notification, to the party whose wallet it is.
+    async fn money_notice(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+    ) -> Result<Option<Email>, String> {
         let Ok(party) = CustomerId::parse(event.payload["party"].as_str().unwrap_or(""), "id")
         else {
             return Ok(None);
@@ -167,14 +433,34 @@ impl EmailSubscriber {
             )
         };
         let (template, subject, text, html) = rendered;
-        Ok(Some(Email {
+        self.email(
+            event,
+            template,
+            to,
+            subject,
+            text.map_err(|e| e.to_string())?,
+            html.map_err(|e| e.to_string())?,
+        )
+        .map(Some)
+    }
+
+    fn email(
+        &self,
+        event: &Event,
+        template: &str,
+        to: String,
+        subject: String,
+        text_body: String,
+        html_body: String,
+    ) -> Result<Email, String> {
+        Ok(Email {
             id: EmailId::new(),
             event_id: event.id.to_string(),
             template: template.to_owned(),
             to,
             subject,
-            text_body: text.map_err(|e| e.to_string())?,
-            html_body: html.map_err(|e| e.to_string())?,
+            text_body,
+            html_body,
             status: if self.transport.is_some() {
                 "queued"
             } else {
@@ -185,7 +471,105 @@ impl EmailSubscriber {
             last_error: None,
             created_at: self.db.now(),
             sent_at: None,
-        }))
+        })
+    }
+
+    /// The receipt with license keys and download links (`order.fulfilled`,
+    /// `order.delivered`), fresh links (`downloads.resent`) or a re-issued key
+    /// (`license.reissued`). Keys and links appear in the stored message as placeholders,
+    /// filled in only when it is sent (see [`fill_secrets`]).
+    async fn delivery(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+    ) -> Result<Option<Email>, String> {
+        let payload = event.payload.clone();
+        let ws = workspace_id.clone();
+        let kind = event.event_type.clone();
+        let found = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { delivery_of(tx, &ws, &kind, &payload).await })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((customer, mail)) = found else {
+            return Ok(None);
+        };
+        let Some(to) = customer.email.as_ref().map(|e| e.as_str().to_owned()) else {
+            return Ok(None);
+        };
+        let (template, subject) = match event.event_type.as_str() {
+            "downloads.resent" => ("downloads", "Your download links".to_owned()),
+            "license.reissued" => ("license", "Your new license key".to_owned()),
+            _ => (
+                "fulfillment",
+                format!(
+                    "Your order {}: receipt, license and downloads",
+                    mail.order_id
+                ),
+            ),
+        };
+        let text = FulfillmentText { m: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        let html = FulfillmentHtml { m: &mail }
+            .render()
+            .map_err(|e| e.to_string())?;
+        self.email(event, template, to, subject, text, html)
+            .map(Some)
+    }
+
+    /// The message with its placeholders replaced by the secrets they stand for; returns the
+    /// licenses whose keys it carries.
+    async fn fill_secrets(
+        &self,
+        workspace_id: &WorkspaceId,
+        email: &Email,
+    ) -> Result<(Email, Vec<String>), String> {
+        let licenses = placeholders(&email.text_body, LICENSE_PLACEHOLDER);
+        let links = placeholders(&email.text_body, LINK_PLACEHOLDER);
+        if licenses.is_empty() && links.is_empty() {
+            return Ok((email.clone(), Vec::new()));
+        }
+        let sealer = self.db.sealer().map_err(|e| e.to_string())?.clone();
+        let (ws, ids) = (workspace_id.clone(), licenses.clone());
+        let keys = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { licenses::sealed_keys(tx, &ws, &ids).await })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut filled = email.clone();
+        let mut carried = Vec::new();
+        for id in &licenses {
+            let key = match keys
+                .iter()
+                .find(|k| &k.license_id == id)
+                .and_then(|k| k.sealed.as_ref())
+            {
+                Some(sealed) => {
+                    carried.push(id.clone());
+                    sealer.open(sealed).map_err(|e| e.to_string())?
+                }
+                None => "(sent before: ask us to re-issue it)".to_owned(),
+            };
+            let placeholder = format!("[[{LICENSE_PLACEHOLDER}{id}]]");
+            filled.text_body = filled.text_body.replace(&placeholder, &key);
+            filled.html_body = filled.html_body.replace(&placeholder, &key);
+        }
+        for id in &links {
+            let url = link_url(
+                &self.public_url,
+                &sealer,
+                &DownloadLinkId::from_trusted(id.clone()),
+            );
+            let placeholder = format!("[[{LINK_PLACEHOLDER}{id}]]");
+            filled.text_body = filled.text_body.replace(&placeholder, &url);
+            filled.html_body = filled.html_body.replace(&placeholder, &url);
+        }
+        Ok((filled, carried))
     }
 
     async fn handle(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
@@ -206,7 +590,8 @@ impl EmailSubscriber {
         if stored.status == "sent" || stored.status == "kept" {
             return Ok(());
         }
-        let sent = self.send(transport, &stored).await;
+        let (filled, carried) = self.fill_secrets(workspace_id, &stored).await?;
+        let sent = self.send(transport, &filled).await;
         let (ws, id, error, now) = (
             workspace_id.clone(),
             stored.id.clone(),
@@ -216,7 +601,11 @@ impl EmailSubscriber {
         self.db
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    emails::record_attempt(tx, &ws, &id, error.as_deref(), now).await
+                    emails::record_attempt(tx, &ws, &id, error.as_deref(), now).await?;
+                    if error.is_none() {
+                        licenses::mark_delivered(tx, &ws, &carried, Delivery::Emailed, now).await?;
+                    }
+                    Ok::<(), bursar_store::StoreError>(())
                 })
             })
             .await

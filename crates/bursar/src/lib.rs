@@ -15,6 +15,7 @@ pub mod bench_relay;
 pub mod bootstrap;
 pub mod cli;
 pub mod email;
+pub mod fulfillment;
 pub mod relay;
 pub mod server;
 pub mod subscriptions;

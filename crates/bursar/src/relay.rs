@@ -348,6 +348,7 @@ fn micros(duration: Duration) -> i64 {
 pub fn builtin_subscribers(
     db: &Db,
     mail: &crate::email::MailConfig,
+    downloads: &bursar_http::fulfillment::DownloadSettings,
 ) -> anyhow::Result<Vec<Arc<dyn Subscriber>>> {
     Ok(vec![
         crate::webhooks::WebhookSubscriber::new(
@@ -356,6 +357,7 @@ pub fn builtin_subscribers(
         ),
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
         crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),
+        crate::fulfillment::Fulfillment::subscriber(db.clone(), downloads.clone()),
     ])
 }
 

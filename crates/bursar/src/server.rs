@@ -32,9 +32,12 @@ const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
 impl Server {
     /// Binds `addr` (port 0 picks a free one) and starts serving in the background.
     pub async fn start(db: Db, config: HttpConfig, addr: SocketAddr) -> std::io::Result<Server> {
-        let subscribers =
-            crate::relay::builtin_subscribers(&db, &crate::email::MailConfig::default())
-                .map_err(std::io::Error::other)?;
+        let subscribers = crate::relay::builtin_subscribers(
+            &db,
+            &crate::email::MailConfig::default(),
+            &config.downloads,
+        )
+        .map_err(std::io::Error::other)?;
         Self::start_with_relay(
             db,
             config,
@@ -58,9 +61,12 @@ impl Server {
         let (app, state) = bursar_http::app_with_state(db.clone(), config);
         let graceful = stop.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { graceful.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { graceful.cancelled().await })
+            .await
         });
         let mut background = vec![
             tokio::spawn(sweep_idempotency_keys(db.clone(), stop.clone())),

@@ -214,6 +214,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub location: Location,
     _dir: Option<tempfile::TempDir>,
+    _artifacts: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -274,14 +275,28 @@ impl TestApp {
         let first = crate::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;
+        // The address is chosen first so that emails can carry links to this server.
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let artifacts = tempfile::Builder::new()
+            .prefix("bursar-artifacts-")
+            .tempdir()?;
+        let config = HttpConfig {
+            public_url: config.public_url.or_else(|| Some(format!("http://{addr}"))),
+            artifacts_dir: artifacts.path().to_path_buf(),
+            ..config
+        };
+        let mail = crate::email::MailConfig {
+            public_url: format!("http://{addr}"),
+            ..crate::email::MailConfig::default()
+        };
         let relay = match relay {
             true => Some((
-                crate::relay::builtin_subscribers(&db, &crate::email::MailConfig::default())?,
+                crate::relay::builtin_subscribers(&db, &mail, &config.downloads)?,
                 crate::relay::RelayConfig::default(),
             )),
             false => None,
         };
-        let server = Server::start_with_relay(db, config, "127.0.0.1:0".parse()?, relay).await?;
+        let server = Server::start_with_relay(db, config, addr, relay).await?;
         Ok(TestApp {
             base_url: server.base_url(),
             server,
@@ -290,6 +305,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             location,
             _dir: dir,
+            _artifacts: artifacts,
         })
     }
 

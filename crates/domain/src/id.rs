@@ -257,3 +257,18 @@ prefixed_id!(
     ContractId,
     "ctr"
 );
+prefixed_id!(
+    /// A release file of a product (one version, one platform).
+    ArtifactId,
+    "art"
+);
+prefixed_id!(
+    /// A license to use a product, identified to the shipped software by its key.
+    LicenseId,
+    "lic"
+);
+prefixed_id!(
+    /// An expiring, count-limited link to download one artifact.
+    DownloadLinkId,
+    "dl"
+);

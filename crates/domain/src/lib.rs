@@ -10,6 +10,7 @@ pub mod contract;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod fulfillment;
 pub mod id;
 pub mod ledger;
 pub mod metadata;

@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;
+use bursar_domain::fulfillment::{parse_prefix, LicensePolicy};
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::{parse_positive_amount, Currency};
@@ -68,6 +69,8 @@ pub struct CreateProductRequest {
     pub name: String,
     pub kind: ProductKind,
     pub description: Option<String>,
+    /// Issue a license key for each paid order line (digital products).
+    pub license: Option<LicensePolicy>,
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -78,8 +81,29 @@ pub struct UpdateProductRequest {
     pub description: Option<String>,
     /// `archived` stops new quotes and orders; `active` sells it again.
     pub status: Option<CatalogStatus>,
+    /// Sets the license policy of later orders (issued licenses keep theirs).
+    pub license: Option<LicensePolicy>,
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+fn check_license_policy(policy: LicensePolicy) -> Result<LicensePolicy, ApiError> {
+    parse_prefix(&policy.prefix, "license.prefix")?;
+    if policy.max_activations == Some(0) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("license.max_activations".into()),
+            "max_activations is at least 1 (or absent: no limit).",
+        ));
+    }
+    if policy.valid_days == Some(0) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("license.valid_days".into()),
+            "valid_days is at least 1 (or absent: forever).",
+        ));
+    }
+    Ok(policy)
 }
 
 fn emit_of(
@@ -105,6 +129,14 @@ async fn create_product(
     let name = parse_text(&body.name, "name", 250)?;
     let description = optional_text(body.description, "description", 5000)?;
     let metadata = Metadata::parse(body.metadata.unwrap_or_default())?;
+    let license = body.license.map(check_license_policy).transpose()?;
+    if license.is_some() && body.kind != ProductKind::Digital {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("license".into()),
+            "Only digital products carry licenses.",
+        ));
+    }
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
@@ -115,6 +147,7 @@ async fn create_product(
                     kind: body.kind,
                     status: CatalogStatus::Active,
                     description,
+                    license,
                     metadata,
                     created_at: cx.now,
                     updated_at: cx.now,
@@ -169,6 +202,7 @@ async fn update_product(
     let body = request.body;
     let name = optional_text(body.name, "name", 250)?;
     let description = optional_text(body.description, "description", 5000)?;
+    let license = body.license.map(check_license_policy).transpose()?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
@@ -182,6 +216,16 @@ async fn update_product(
                 }
                 if let Some(status) = body.status {
                     product.status = status;
+                }
+                if license.is_some() {
+                    if product.kind != ProductKind::Digital {
+                        return Err(ApiError::invalid(
+                            "parameter_invalid",
+                            Some("license".into()),
+                            "Only digital products carry licenses.",
+                        ));
+                    }
+                    product.license = license;
                 }
                 if let Some(changes) = body.metadata {
                     product.metadata = product.metadata.merged(changes)?;

@@ -24,6 +24,8 @@ pub enum ErrorType {
     IdempotencyError,
     /// The request conflicts with the current state of an object.
     StateError,
+    /// Too many requests from one address or for one object: wait, then retry.
+    RateLimitError,
     /// Bursar failed; retrying with the same Idempotency-Key is safe.
     ApiError,
 }

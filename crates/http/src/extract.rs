@@ -214,7 +214,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {
     }
 }
 
-fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get("idempotency-key") else {
         return Ok(None);
     };

@@ -5,6 +5,7 @@
 //! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
 //! without appearing in `/openapi.json`.
 
+pub mod blobs;
 pub mod catalog;
 pub mod companies;
 pub mod contracts;
@@ -15,6 +16,7 @@ pub mod emails;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod fulfillment;
 pub mod keys;
 pub mod ledger;
 pub mod list;
@@ -57,6 +59,10 @@ pub struct HttpConfig {
     pub api_key_cache_ttl: Duration,
     /// The URL customers reach this server at (checkout pages); default: the request's Host.
     pub public_url: Option<String>,
+    /// Where artifact files are kept (the data directory's `artifacts/`).
+    pub artifacts_dir: std::path::PathBuf,
+    /// Download links and the limits of the public routes.
+    pub downloads: fulfillment::DownloadSettings,
 }
 
 impl Default for HttpConfig {
@@ -66,6 +72,8 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             api_key_cache_ttl: Duration::from_secs(2),
             public_url: None,
+            artifacts_dir: std::path::PathBuf::from("bursar-data/artifacts"),
+            downloads: fulfillment::DownloadSettings::default(),
         }
     }
 }
@@ -81,6 +89,10 @@ pub struct AppState {
     pub ledger: bursar_store::ledger::Batcher,
     /// The payment layer's shared HTTP executor.
     pub payments: Arc<payments::Payments>,
+    /// Artifact files.
+    pub blobs: Arc<dyn blobs::BlobStore>,
+    /// Request counts of the routes callers use without an API key.
+    pub limiter: Arc<fulfillment::RateLimiter>,
     pub openapi_json: Arc<String>,
     pub docs_html: Arc<String>,
 }
@@ -100,6 +112,7 @@ pub struct AppState {
         (name = "orders", description = "Quotes, orders, checkout, refunds"),
         (name = "payments", description = "Payment providers, their inbound webhooks, and the embedded test provider"),
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
+        (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
@@ -139,6 +152,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(payment_methods::router())
         .merge(events::router())
         .merge(emails::router())
+        .merge(fulfillment::router())
         .merge(ledger::router())
         .merge(metering::router())
         .merge(wallet::router())
@@ -168,6 +182,8 @@ pub fn app_with_state(db: Db, config: HttpConfig) -> (Router, AppState) {
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
         ledger,
         payments: Arc::new(payments::Payments::new()),
+        blobs: Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone())),
+        limiter: Arc::new(fulfillment::RateLimiter::default()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),

@@ -61,8 +61,26 @@ impl AppState {
             + Send
             + 'static,
     {
-        let workspace_id = principal.workspace_id.clone();
         let cause = cause_of(principal, &idempotency);
+        self.mutate_as(principal.workspace_id.clone(), cause, idempotency, work)
+            .await
+    }
+
+    /// As [`AppState::mutate`], for a caller without an API key whose workspace is known
+    /// otherwise (a license key, a customer's email): `cause` names who acted.
+    pub async fn mutate_as<T, F>(
+        &self,
+        workspace_id: WorkspaceId,
+        cause: Cause,
+        idempotency: Idempotency,
+        work: F,
+    ) -> Result<Response, ApiError>
+    where
+        T: Serialize + Send + 'static,
+        F: for<'c> FnOnce(Context<'c>) -> BoxFuture<'c, Result<(StatusCode, T), ApiError>>
+            + Send
+            + 'static,
+    {
         let now = self.db.now();
         let stored = self
             .db

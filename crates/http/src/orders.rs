@@ -130,7 +130,7 @@ async fn post(
     Ok(())
 }
 
-async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), ApiError> {
+pub(crate) async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), ApiError> {
     let payment = order.payment.as_ref().map(|p| p.payment_id.clone());
     commerce::save(
         cx.tx,
@@ -148,7 +148,7 @@ async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), ApiError> {
 }
 
 /// Moves the order through the state machine, or refuses with 409 and its current state.
-fn move_to(order: &mut Order, to: OrderStatus) -> Result<OrderStatus, ApiError> {
+pub(crate) fn move_to(order: &mut Order, to: OrderStatus) -> Result<OrderStatus, ApiError> {
     let from = order.status;
     order.status = from
         .transition(to)
@@ -156,7 +156,7 @@ fn move_to(order: &mut Order, to: OrderStatus) -> Result<OrderStatus, ApiError> 
     Ok(from)
 }
 
-async fn emit(
+pub(crate) async fn emit(
     cx: &mut Context<'_>,
     event_type: &'static str,
     order: &Order,

@@ -70,6 +70,14 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
 /// either commits (SQLite's writer finishes the jobs it was handed) or is rolled back with the
 /// cancelled request (PostgreSQL); a retry with the same Idempotency-Key is safe either way.
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // File transfers take as long as the bytes take: uploads of artifacts and downloads (whose
+    // body streams after the handler returns anyway).
+    let path = request.uri().path();
+    if (request.method() == axum::http::Method::POST && path == "/v1/artifacts")
+        || path.starts_with("/download/")
+    {
+        return next.run(request).await;
+    }
     let limit: Duration = state.config.request_timeout;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

@@ -31,6 +31,9 @@ pub const PAYMENT_PROVIDER: Table = Table("payment_provider");
 pub const PAYMENT_METHOD: Table = Table("payment_method");
 pub const CONTRACT: Table = Table("contract");
 pub const SUBSCRIPTION: Table = Table("subscription");
+pub const ARTIFACT: Table = Table("artifact");
+pub const LICENSE: Table = Table("license");
+pub const DOWNLOAD_LINK: Table = Table("download_link");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)
@@ -143,6 +146,34 @@ pub async fn find_in<T: DeserializeOwned>(
         }
     }
     Ok(found)
+}
+
+/// The document whose `column` (unique across workspaces) is `value`, with its workspace:
+/// for callers that hold no API key (a shipped program's license key, a download token).
+pub async fn find_anywhere<T: DeserializeOwned>(
+    tx: &mut Tx,
+    table: Table,
+    column: &str,
+    value: &str,
+    for_update: bool,
+) -> Result<Option<(WorkspaceId, T)>, StoreError> {
+    let lock = if for_update && tx.backend() == Backend::Postgres {
+        " for update"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "select workspace_id, body from {} where {column} = $1{lock}",
+        table.0
+    );
+    let row = tx.fetch_optional(&sql, params![value]).await?;
+    row.map(|row| {
+        Ok((
+            WorkspaceId::from_trusted(row.text("workspace_id")?),
+            decode(table, row.str("body")?)?,
+        ))
+    })
+    .transpose()
 }
 
 /// One page of documents, newest first, optionally where `column = value`.

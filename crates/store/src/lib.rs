@@ -28,6 +28,7 @@ pub mod emails;
 pub mod events;
 pub mod idempotency;
 pub mod ledger;
+pub mod licenses;
 pub mod metering;
 mod migrate;
 pub mod relay;

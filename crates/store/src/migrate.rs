@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_contracts.sql"),
         postgres: include_str!("../migrations/postgres/0012_contracts.sql"),
     },
+    Migration {
+        version: 13,
+        name: "fulfillment",
+        sqlite: include_str!("../migrations/sqlite/0013_fulfillment.sql"),
+        postgres: include_str!("../migrations/postgres/0013_fulfillment.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

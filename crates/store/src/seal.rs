@@ -25,6 +25,9 @@ const SEALED_PREFIX: &str = "sealed:v1:";
 #[derive(Clone)]
 pub struct Sealer {
     cipher: ChaCha20Poly1305,
+    /// For keyed hashes and derived tokens: HMAC-SHA256 of a label under the sealing key, so
+    /// the two uses never share a key.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -37,7 +40,14 @@ impl Sealer {
     pub fn from_key(key: [u8; 32]) -> Self {
         Sealer {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            mac_key: hmac_sha256(&key, &[b"bursar keyed hashes v1"]),
         }
+    }
+
+    /// A keyed hash of `data` for `purpose` (e.g. `license-key`): what Bursar stores of
+    /// secrets it only needs to recognise, and the signature of tokens it derives.
+    pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.mac_key, &[purpose.as_bytes(), b"\0", data])
     }
 
     /// A sealer with a fresh random key (tests, throwaway databases).
@@ -127,6 +137,18 @@ impl Sealer {
             .map_err(|_| wrong())?;
         String::from_utf8(plain).map_err(|_| wrong())
     }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC takes any key length")
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// `n` bytes from the operating system's generator (secrets, keys).

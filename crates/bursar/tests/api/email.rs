@@ -54,14 +54,14 @@ both_backends! {
 }
 
 /// An SMTP server (aiosmtpd) writing what it receives into a maildir.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     maildir: tempfile::TempDir,
 }
 
 impl SmtpServer {
-    async fn start() -> SmtpServer {
+    pub(crate) async fn start() -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
         let port = crate::cli::free_port();
         let child = Command::new("python3")
@@ -98,7 +98,7 @@ impl SmtpServer {
         }
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
@@ -121,7 +121,7 @@ both_backends! {
     /// headers and both parts, and a redelivered event does not send it twice.
     async fn emails_are_sent_over_smtp_once(app: TestApp = crate::helpers::TestApp::spawn_without_relay) {
         let smtp = SmtpServer::start().await;
-        let config = MailConfig { smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port)), from: "Payments <billing@example.com>".into() };
+        let config = MailConfig { smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port)), from: "Payments <billing@example.com>".into(), ..MailConfig::default() };
         let subscriber = EmailSubscriber::new(app.db().clone(), &config).unwrap();
         let relay = Relay::new(app.db().clone(), vec![subscriber.clone()], RelayConfig::default());
         let grace = json_body(app.post("/v1/customers", json!({"name": "Grace", "email": "grace@example.com"})).await).await["id"].as_str().unwrap().to_owned();

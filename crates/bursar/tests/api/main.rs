@@ -16,6 +16,7 @@ mod crash;
 mod customers;
 mod email;
 mod events;
+mod fulfillment;
 mod idempotency;
 mod ledger;
 mod metering;

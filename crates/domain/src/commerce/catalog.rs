@@ -37,6 +37,9 @@ pub struct Product {
     pub kind: ProductKind,
     pub status: CatalogStatus,
     pub description: Option<String>,
+    /// Licenses issued when an order for it is paid (digital products); none: no license.
+    #[serde(default)]
+    pub license: Option<crate::fulfillment::LicensePolicy>,
     pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

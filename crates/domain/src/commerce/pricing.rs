@@ -346,6 +346,7 @@ mod tests {
             kind: ProductKind::Digital,
             status: CatalogStatus::Active,
             description: None,
+            license: None,
             metadata: Metadata::default(),
             created_at: t(0),
             updated_at: t(0),
