@@ -334,7 +334,9 @@ pub async fn create_link(
 
 /// Delivers a paid order's digital goods, once: licenses and download links per line, then
 /// `fulfilled` when every line is delivered (`order.fulfilled`), or `order.delivered` when
-/// lines of physical goods or services remain. Returns false when there was nothing to do
+/// lines remain that Bursar cannot deliver (physical goods, services, digital products with
+/// neither a license nor a release: `POST /v1/orders/{id}/fulfill` once the merchant has
+/// delivered them). Returns false when there was nothing to do
 /// (the order is not `paid`: not yet, or already fulfilled, refunded...).
 pub async fn fulfill_order(
     cx: &mut Context<'_>,
@@ -386,6 +388,12 @@ pub async fn fulfill_order(
             continue;
         };
         let quantity = u32::try_from(line.quantity).unwrap_or(1);
+        let releases = current_artifacts(cx.tx, cx.workspace_id, &product.id, None).await?;
+        if product.license.is_none() && releases.is_empty() {
+            // Nothing Bursar can deliver: the merchant fulfills it (POST …/fulfill).
+            every_line = false;
+            continue;
+        }
         let license = match &product.license {
             Some(policy) => Some(
                 issue_license(

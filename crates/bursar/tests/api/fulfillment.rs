@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bursar::relay::{Relay, RelayConfig};
 use bursar_domain::time::{Clock, ManualClock};
 use bursar_store::Tx;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::both_backends;
@@ -562,4 +563,142 @@ async fn events_of_type(app: &TestApp, event_type: &str) -> Vec<bursar_domain::e
         })
         .await
         .unwrap()
+}
+
+/// One mebibyte of the large test file: different for each index, cheap to make.
+fn mebibyte(index: u64) -> Vec<u8> {
+    let mut chunk = Vec::with_capacity(1 << 20);
+    let mut x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while chunk.len() < 1 << 20 {
+        // xorshift64
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.extend_from_slice(&x.to_le_bytes());
+    }
+    chunk
+}
+
+/// The peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The server's peak memory while it receives and serves a 1 GiB file stays under this.
+const PEAK_RSS_BOUND_MIB: u64 = 128;
+
+/// Goal: a 1 GiB artifact uploads and downloads through the real binary with flat memory
+/// (the server's peak RSS stays under [`PEAK_RSS_BOUND_MIB`]), and a download interrupted
+/// part-way resumes from a byte range to the exact bytes.
+async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
+    const MIB: u64 = 1 << 20;
+    const SIZE_MIB: u64 = 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut args = vec!["--data-dir".to_owned(), data.clone()];
+    if backend == Backend::Postgres {
+        args.push("--database-url".into());
+        args.push(bursar::testing::fresh_postgres_database().await.unwrap());
+    }
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"))
+        .args(["workspaces", "create", "--name", "big"])
+        .args(&args)
+        .env_remove("BURSAR_DATA_DIR")
+        .env_remove("BURSAR_DATABASE_URL")
+        .env_remove("BURSAR_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+    let key = stdout.split_whitespace().find(|w| w.starts_with("sk_")).unwrap().to_owned();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut running = crate::cli::start(&arg_refs, dir.path());
+    crate::cli::wait_healthy(&mut running).await;
+    let base = running.base.clone();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+    let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(&key).send();
+
+    let product = id(&ok(post("/v1/products", json!({"name": "Big", "kind": "digital", "license": {"prefix": "BIG"}})).await.unwrap()).await);
+    ok(post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 100})).await.unwrap()).await;
+
+    // Upload 1 GiB, generated as it is sent.
+    let mut expected = Sha256::new();
+    for i in 0..SIZE_MIB {
+        expected.update(mebibyte(i));
+    }
+    let expected = hex::encode(expected.finalize());
+    let body = futures::stream::iter(0..SIZE_MIB).map(|i| Ok::<_, std::io::Error>(mebibyte(i)));
+    let uploaded = client
+        .post(format!("{base}/v1/artifacts?product_id={product}&version=1.0.0&platform=any&file_name=big-1.0.0-any.bin"))
+        .bearer_auth(&key)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    let artifact = ok(uploaded).await;
+    assert_eq!(artifact["size"].as_u64(), Some(SIZE_MIB * MIB));
+    assert_eq!(artifact["sha256"], expected.as_str());
+
+    // Bought: a license, and a link by the update check.
+    let customer = id(&ok(post("/v1/customers", json!({"name": "Big Buyer"})).await.unwrap()).await);
+    let order = id(&ok(post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product}]})).await.unwrap()).await);
+    let opened = ok(post(&format!("/v1/orders/{order}/checkout"), json!({})).await.unwrap()).await;
+    let session = opened["checkout"]["session_id"].as_str().unwrap().to_owned();
+    ok(post(&format!("/v1/test_provider/checkout_sessions/{session}/complete"), json!({"outcome": "succeeded"})).await.unwrap()).await;
+    let started = Instant::now();
+    let license_key = loop {
+        let licenses = ok(get(&format!("/v1/orders/{order}/licenses")).await.unwrap()).await;
+        if let Some(key) = licenses["data"][0]["key"].as_str() {
+            break key.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no license");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let update = ok(client.get(format!("{base}/v1/updates?product={product}&version=0.9.0&platform=linux-x86_64")).header("License-Key", &license_key).send().await.unwrap()).await;
+    let url = update["download_url"].as_str().unwrap().to_owned();
+
+    // Download about 300 MiB, drop the connection, resume from there.
+    let mut hasher = Sha256::new();
+    let mut received: u64 = 0;
+    let mut first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["content-length"], (SIZE_MIB * MIB).to_string().as_str());
+    while received < 300 * MIB {
+        let chunk = first.chunk().await.unwrap().expect("the file ended early");
+        received += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    drop(first);
+    let mut rest = client.get(&url).header("Range", format!("bytes={received}-")).send().await.unwrap();
+    assert_eq!(rest.status(), 206);
+    assert_eq!(rest.headers()["content-range"], format!("bytes {received}-{}/{}", SIZE_MIB * MIB - 1, SIZE_MIB * MIB).as_str());
+    while let Some(chunk) = rest.chunk().await.unwrap() {
+        received += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    assert_eq!(received, SIZE_MIB * MIB);
+    assert_eq!(hex::encode(hasher.finalize()), expected);
+
+    let peak_mib = peak_rss_kib(running.child.id()) / 1024;
+    println!("server peak RSS over a 1 GiB upload and download: {peak_mib} MiB");
+    assert!(peak_mib < PEAK_RSS_BOUND_MIB, "peak RSS {peak_mib} MiB");
+    let (status, output) = crate::cli::terminate(running);
+    assert!(status.success(), "{output}");
+}
+
+mod a_gigabyte_artifact_streams_with_flat_memory {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_gigabyte_artifact_streams_with_flat_memory(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_gigabyte_artifact_streams_with_flat_memory(Backend::Postgres).await;
+    }
 }

@@ -72,6 +72,28 @@ both_backends! {
         let setup = json_body(app.post(&format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})).await).await;
         app.post(&format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({})).await;
         let saved = id_of(json_body(app.get(&format!("/v1/customers/{shopper}/payment_methods")).await).await["data"][0].clone());
+        // A licensed product with a release, bought and fulfilled (by the fulfillment
+        // subscriber, run here since this server runs no relay).
+        let licensed = id_of(json_body(app.post("/v1/products", json!({"name": "Licensed", "kind": "digital", "license": {"prefix": "MUT"}})).await).await);
+        app.post("/v1/prices", json!({"product_id": licensed, "currency": "USD", "unit_amount": 100})).await;
+        let upload = |product: String, version: &'static str| app.client.post(app.url(&format!("/v1/artifacts?product_id={product}&version={version}&platform=any&file_name=licensed-{version}.zip")))
+            .bearer_auth(&app.admin_key).body(vec![7_u8; 1000]).send();
+        assert_eq!(upload(licensed.clone(), "1.0.0").await.unwrap().status(), 200);
+        let licensee = id_of(json_body(app.post("/v1/customers", json!({"name": "Lic", "email": "licensee@example.com"})).await).await);
+        let licensed_order = id_of(json_body(app.post("/v1/orders", json!({"customer_id": licensee, "currency": "USD", "lines": [{"product_id": licensed}]})).await).await);
+        let licensed_session = session_of(json_body(app.post(&format!("/v1/orders/{licensed_order}/checkout"), json!({})).await).await);
+        app.post(&format!("/v1/test_provider/checkout_sessions/{licensed_session}/complete"), json!({"outcome": "succeeded"})).await;
+        let relay = bursar::relay::Relay::new(
+            app.db().clone(),
+            bursar::relay::builtin_subscribers(app.db(), &Default::default(), &Default::default()).unwrap(),
+            Default::default(),
+        );
+        crate::relay::drain(&relay, app.db()).await;
+        let revealed = json_body(app.get(&format!("/v1/orders/{licensed_order}/licenses")).await).await;
+        let license_key = revealed["data"][0]["key"].as_str().expect("a license for the paid order").to_owned();
+        let license = id_of(revealed["data"][0].clone());
+        let link = id_of(json_body(app.get(&format!("/v1/orders/{licensed_order}/download_links")).await).await["data"][0].clone());
+        let mut uploaded = String::new();
         // Routes that answer without changing anything: no event.
         let read_only = ["/v1/quotes"];
 
@@ -122,6 +144,28 @@ both_backends! {
                     covered.push(route.clone());
                     continue;
                 }
+                "/v1/artifacts" => {
+                    // The body is the file, not JSON.
+                    let before = event_count(&app).await;
+                    let response = upload(licensed.clone(), "1.1.0").await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    uploaded = id_of(json_body(response).await);
+                    assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
+                "/v1/artifacts/{id}/retire" => (format!("/v1/artifacts/{uploaded}/retire"), json!({})),
+                "/v1/licenses/validate" => (route.clone(), json!({"key": license_key, "machine_id": "m1"})),
+                "/v1/licenses/{id}/reissue" => (format!("/v1/licenses/{license}/reissue"), json!({})),
+                "/v1/licenses/{id}/revoke" => {
+                    let active = json_body(app.get("/v1/licenses").await).await["data"].as_array().unwrap().iter().find(|l| l["status"] == "active").cloned().unwrap();
+                    (format!("/v1/licenses/{}/revoke", id_of(active)), json!({}))
+                }
+                "/v1/download_links/{id}/unlock" => {
+                    sql(&app, format!("update download_link set body = replace(body, '\"locked\":false', '\"locked\":true') where object_id = '{link}'")).await;
+                    (format!("/v1/download_links/{link}/unlock"), json!({}))
+                }
+                "/v1/downloads/resend" => (route.clone(), json!({"email": "licensee@example.com"})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
                 "/api/v1/meters" => (route.clone(), json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})),
                 "/v1/customers/{id}/usage_subjects" => (format!("/v1/customers/{shopper}/usage_subjects"), json!({"subject": "shopper-prod"})),
@@ -154,6 +198,7 @@ both_backends! {
                     let event: String = app.db().read(|tx: &mut Tx| Box::pin(async move {
                         tx.fetch_one("select event_id from domain_event order by position limit 1", &[]).await?.text("event_id")
                     })).await.unwrap();
+                    sql(&app, format!("delete from event_delivery where event_id = '{event}' and subscriber = 'webhooks'")).await;
                     sql(&app, format!("insert into event_delivery (event_id, subscriber, workspace_id, position, aggregate_key, sequence, status, attempts, next_attempt_at, claimed_until, updated_at) values ('{event}', 'webhooks', '{}', 1, 'k', 1, 'dead', 3, 0, 0, 0)", app.workspace_id)).await;
                     (route.clone(), json!({"event_id": event, "subscriber": "webhooks"}))
                 }
