@@ -224,7 +224,11 @@ pub fn system_cause(what: &str) -> bursar_domain::event::Cause {
 /// postings and provider events, exactly as a user's would): a small catalog, a partner price
 /// book, a company with a negotiated agreement, a launch promotion code, and orders in
 /// different states. Runs with a temporary admin key, revoked at the end.
-pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
+pub async fn seed_commerce(
+    db: &Db,
+    public_url: &str,
+    artifacts_dir: &std::path::Path,
+) -> anyhow::Result<usize> {
     use anyhow::Context as _;
     use serde_json::{json, Value};
     use tower::ServiceExt;
@@ -251,8 +255,10 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
         .await?;
     let config = bursar_http::HttpConfig {
         public_url: Some(public_url.to_owned()),
+        artifacts_dir: artifacts_dir.to_path_buf(),
         ..Default::default()
     };
+    let downloads = config.downloads.clone();
     let app = bursar_http::app(db.clone(), config);
     let bearer = format!("Bearer {}", secret.expose());
     let call = |path: String, body: Value| {
@@ -322,7 +328,29 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
     );
 
     // Catalog.
-    let pro = id(&call("/v1/products".into(), json!({"name": "Bursar Pro licence", "kind": "digital", "description": "One seat, perpetual, with a year of updates"})).await?)?;
+    let pro = id(&call("/v1/products".into(), json!({"name": "Bursar Pro licence", "kind": "digital", "description": "One seat, perpetual, with updates within its major version",
+        "license": {"prefix": "BPRO", "max_activations": 3, "updates": "same_major"}})).await?)?;
+    // Two releases of it: 1.4.2 and 2.0.0 for Linux, 2.0.0 for macOS.
+    for (version, platform) in [
+        ("1.4.2", "linux-x86_64"),
+        ("2.0.0", "linux-x86_64"),
+        ("2.0.0", "macos-arm64"),
+    ] {
+        let file = format!("bursar-pro-{version}-{platform}.tar.gz");
+        let request = axum::http::Request::post(format!(
+            "/v1/artifacts?product_id={pro}&version={version}&platform={platform}&file_name={file}&content_type=application/gzip"
+        ))
+        .header("authorization", &bearer)
+        .body(axum::body::Body::from(
+            format!("Bursar Pro {version} for {platform} (demo release)\n").repeat(2_000),
+        ))?;
+        let response = app.clone().oneshot(request).await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "demo seed: artifact upload: {}",
+            response.status()
+        );
+    }
     let workshop = id(&call(
         "/v1/products".into(),
         json!({"name": "Onboarding workshop", "kind": "service"}),
@@ -412,10 +440,24 @@ pub async fn seed_commerce(db: &Db, public_url: &str) -> anyhow::Result<usize> {
             json!({"outcome": outcome}),
         )
     };
-    // Grace: paid and fulfilled.
+    // Grace: paid and fulfilled (a license and download links; the receipt in the mailbox).
     let o = checkout(id(&order(&grace, &pro, 1, None).await?)?).await?;
     outcome(&o, "succeeded").await?;
-    call(format!("/v1/orders/{}/fulfill", id(&o)?), json!({})).await?;
+    let (sealer, ws, order_id) = (db.sealer()?.clone(), workspace.id.clone(), id(&o)?);
+    db.write(move |tx: &mut Tx| {
+        Box::pin(async move {
+            let cause = demo_cause();
+            let mut cx = bursar_http::mutate::Context {
+                tx,
+                workspace_id: &ws,
+                now,
+                cause: &cause,
+            };
+            bursar_http::fulfillment::fulfill_order(&mut cx, &sealer, &downloads, &order_id).await
+        })
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("demo seed: fulfillment: {}", e.message))?;
     // Ada, for her company: ten seats at the agreement's price, paid, one seat refunded.
     let o = checkout(id(&order(&ada, &pro, 10, None).await?)?).await?;
     outcome(&o, "succeeded").await?;

@@ -180,6 +180,15 @@ pub struct ServeArgs {
     /// Without it, emails are kept in the mailbox (GET /v1/emails).
     #[arg(long, env = "BURSAR_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// How long a download link works, in hours.
+    #[arg(long, env = "BURSAR_DOWNLOAD_LINK_HOURS", default_value_t = 24)]
+    pub download_link_hours: u32,
+    /// Downloads a link allows (resuming an interrupted download does not count again).
+    #[arg(long, env = "BURSAR_DOWNLOAD_MAX", default_value_t = 5)]
+    pub download_max: u32,
+    /// Distinct client addresses a download link may be used from; one more locks it.
+    #[arg(long, env = "BURSAR_DOWNLOAD_MAX_IPS", default_value_t = 3)]
+    pub download_max_ips: u32,
     /// The sender of notification emails.
     #[arg(
         long,
@@ -389,7 +398,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         let seeded = bootstrap::seed_demo(&db).await?;
         if seeded > 0 {
-            let orders = bootstrap::seed_commerce(&db, &public_url).await?;
+            let orders =
+                bootstrap::seed_commerce(&db, &public_url, &args.db.data_dir.join("artifacts"))
+                    .await?;
             tracing::info!(customers = seeded, orders, "demo data ready");
         }
     }
@@ -398,6 +409,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         public_url: Some(public_url.clone()),
         artifacts_dir: args.db.data_dir.join("artifacts"),
+        downloads: bursar_http::fulfillment::DownloadSettings {
+            link_ttl_secs: i64::from(args.download_link_hours.max(1)) * 3600,
+            max_downloads: args.download_max.max(1),
+            max_ips: usize::try_from(args.download_max_ips.max(1)).unwrap_or(3),
+            ..Default::default()
+        },
         ..HttpConfig::default()
     };
     let relay = crate::relay::RelayConfig {

@@ -113,6 +113,8 @@ struct DeliveryMail {
     lines: Vec<ReceiptLine>,
     subtotal: String,
     discount: Option<String>,
+    /// How tax was treated: included in the prices, or none charged.
+    tax: String,
     total: String,
     keys: Vec<KeyLine>,
     links: Vec<LinkLine>,
@@ -298,13 +300,23 @@ async fn delivery_of(
                         unit: money(line.unit_amount),
                         total: money(line.total),
                         tax: match line.tax_behavior {
-                            TaxBehavior::Inclusive => "tax included",
-                            _ => "tax exclusive",
+                            TaxBehavior::Inclusive => "incl. tax",
+                            _ => "excl. tax",
                         },
                     })
                     .collect(),
                 subtotal: money(order.totals.subtotal),
                 discount: (order.totals.discount != 0).then(|| money(order.totals.discount)),
+                // Orders carry no tax lines: inclusive prices contain it, others had none.
+                tax: if order
+                    .lines
+                    .iter()
+                    .any(|l| l.tax_behavior == TaxBehavior::Inclusive)
+                {
+                    "included in the prices".into()
+                } else {
+                    format!("{} (none charged)", money(0))
+                },
                 total: money(order.totals.total),
                 keys,
                 links,
@@ -321,6 +333,7 @@ async fn delivery_of(
             lines: Vec::new(),
             subtotal: String::new(),
             discount: None,
+            tax: String::new(),
             total: String::new(),
             keys,
             links,

@@ -151,6 +151,33 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .unwrap()
         .iter()
         .any(|o| o["lines"][0]["rule"] == "agreement"));
+    // The fulfillment demo: two releases of the licensed product, the paid order's license
+    // and its links (to the newest release of each platform).
+    let artifacts = get_json(&running.base, &secret, "/v1/artifacts").await;
+    assert_eq!(
+        artifacts["data"].as_array().unwrap().len(),
+        3,
+        "{artifacts}"
+    );
+    let licenses = get_json(&running.base, &secret, "/v1/licenses").await;
+    assert_eq!(licenses["data"].as_array().unwrap().len(), 1, "{licenses}");
+    assert_eq!(licenses["data"][0]["major_version"], 2);
+    let fulfilled = orders["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"] == "fulfilled")
+        .unwrap();
+    let links = get_json(
+        &running.base,
+        &secret,
+        &format!(
+            "/v1/orders/{}/download_links",
+            fulfilled["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(links["data"].as_array().unwrap().len(), 2, "{links}");
     // The metering demo: two meters with a week of usage per demo customer.
     let meters = get_json(&running.base, &secret, "/api/v1/meters").await;
     let slugs: Vec<&str> = meters

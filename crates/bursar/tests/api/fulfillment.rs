@@ -610,19 +610,45 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
         .env_remove("BURSAR_SECRET_KEY")
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
-    let key = stdout.split_whitespace().find(|w| w.starts_with("sk_")).unwrap().to_owned();
+    let key = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sk_"))
+        .unwrap()
+        .to_owned();
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut running = crate::cli::start(&arg_refs, dir.path());
     crate::cli::wait_healthy(&mut running).await;
     let base = running.base.clone();
     let client = reqwest::Client::new();
-    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
     let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(&key).send();
 
-    let product = id(&ok(post("/v1/products", json!({"name": "Big", "kind": "digital", "license": {"prefix": "BIG"}})).await.unwrap()).await);
-    ok(post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 100})).await.unwrap()).await;
+    let product = id(&ok(post(
+        "/v1/products",
+        json!({"name": "Big", "kind": "digital", "license": {"prefix": "BIG"}}),
+    )
+    .await
+    .unwrap())
+    .await);
+    ok(post(
+        "/v1/prices",
+        json!({"product_id": product, "currency": "USD", "unit_amount": 100}),
+    )
+    .await
+    .unwrap())
+    .await;
 
     // Upload 1 GiB, generated as it is sent.
     let mut expected = Sha256::new();
@@ -643,11 +669,32 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     assert_eq!(artifact["sha256"], expected.as_str());
 
     // Bought: a license, and a link by the update check.
-    let customer = id(&ok(post("/v1/customers", json!({"name": "Big Buyer"})).await.unwrap()).await);
-    let order = id(&ok(post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product}]})).await.unwrap()).await);
-    let opened = ok(post(&format!("/v1/orders/{order}/checkout"), json!({})).await.unwrap()).await;
-    let session = opened["checkout"]["session_id"].as_str().unwrap().to_owned();
-    ok(post(&format!("/v1/test_provider/checkout_sessions/{session}/complete"), json!({"outcome": "succeeded"})).await.unwrap()).await;
+    let customer = id(&ok(post("/v1/customers", json!({"name": "Big Buyer"}))
+        .await
+        .unwrap())
+    .await);
+    let order = id(&ok(post(
+        "/v1/orders",
+        json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product}]}),
+    )
+    .await
+    .unwrap())
+    .await);
+    let opened = ok(post(&format!("/v1/orders/{order}/checkout"), json!({}))
+        .await
+        .unwrap())
+    .await;
+    let session = opened["checkout"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(post(
+        &format!("/v1/test_provider/checkout_sessions/{session}/complete"),
+        json!({"outcome": "succeeded"}),
+    )
+    .await
+    .unwrap())
+    .await;
     let started = Instant::now();
     let license_key = loop {
         let licenses = ok(get(&format!("/v1/orders/{order}/licenses")).await.unwrap()).await;
@@ -657,7 +704,15 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
         assert!(started.elapsed() < Duration::from_secs(20), "no license");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let update = ok(client.get(format!("{base}/v1/updates?product={product}&version=0.9.0&platform=linux-x86_64")).header("License-Key", &license_key).send().await.unwrap()).await;
+    let update = ok(client
+        .get(format!(
+            "{base}/v1/updates?product={product}&version=0.9.0&platform=linux-x86_64"
+        ))
+        .header("License-Key", &license_key)
+        .send()
+        .await
+        .unwrap())
+    .await;
     let url = update["download_url"].as_str().unwrap().to_owned();
 
     // Download about 300 MiB, drop the connection, resume from there.
@@ -665,16 +720,27 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     let mut received: u64 = 0;
     let mut first = client.get(&url).send().await.unwrap();
     assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["content-length"], (SIZE_MIB * MIB).to_string().as_str());
+    assert_eq!(
+        first.headers()["content-length"],
+        (SIZE_MIB * MIB).to_string().as_str()
+    );
     while received < 300 * MIB {
         let chunk = first.chunk().await.unwrap().expect("the file ended early");
         received += chunk.len() as u64;
         hasher.update(&chunk);
     }
     drop(first);
-    let mut rest = client.get(&url).header("Range", format!("bytes={received}-")).send().await.unwrap();
+    let mut rest = client
+        .get(&url)
+        .header("Range", format!("bytes={received}-"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rest.status(), 206);
-    assert_eq!(rest.headers()["content-range"], format!("bytes {received}-{}/{}", SIZE_MIB * MIB - 1, SIZE_MIB * MIB).as_str());
+    assert_eq!(
+        rest.headers()["content-range"],
+        format!("bytes {received}-{}/{}", SIZE_MIB * MIB - 1, SIZE_MIB * MIB).as_str()
+    );
     while let Some(chunk) = rest.chunk().await.unwrap() {
         received += chunk.len() as u64;
         hasher.update(&chunk);
