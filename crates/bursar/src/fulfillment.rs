@@ -2,14 +2,15 @@
 //! its licenses and download links and mark it fulfilled, in one transaction with the events
 //! that announce it. The order's status is the guard: only a `paid` order is fulfilled, so a
 //! redelivered or duplicated `order.paid` does nothing the second time, and nothing is
-//! delivered before the payment is confirmed.
+//! delivered before the payment is confirmed. An order refunded in full (`order.refunded`) has
+//! its licenses revoked.
 
 use std::sync::Arc;
 
 use bursar_domain::event::{Cause, Event};
 use bursar_domain::id::WorkspaceId;
 use bursar_http::error::ApiError;
-use bursar_http::fulfillment::{fulfill_order, DownloadSettings};
+use bursar_http::fulfillment::{fulfill_order, revoke_refunded, DownloadSettings};
 use bursar_http::mutate::Context;
 use bursar_store::{Db, Tx};
 use futures::future::BoxFuture;
@@ -29,9 +30,11 @@ impl Fulfillment {
     }
 
     async fn handle(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
-        if event.event_type != "order.paid" {
-            return Ok(());
-        }
+        let refunded = match event.event_type.as_str() {
+            "order.paid" => false,
+            "order.refunded" => true,
+            _ => return Ok(()),
+        };
         let sealer = self.db.sealer().map_err(|e| e.to_string())?.clone();
         let (settings, ws, order_id, now) = (
             self.settings.clone(),
@@ -52,7 +55,11 @@ impl Fulfillment {
                         now,
                         cause: &cause,
                     };
-                    fulfill_order(&mut cx, &sealer, &settings, &order_id).await?;
+                    if refunded {
+                        revoke_refunded(&mut cx, &order_id).await?;
+                    } else {
+                        fulfill_order(&mut cx, &sealer, &settings, &order_id).await?;
+                    }
                     Ok::<(), ApiError>(())
                 })
             })

@@ -437,6 +437,28 @@ pub async fn fulfill_order(
     Ok(true)
 }
 
+/// Revokes the active licenses of an order that was refunded in full (`order.refunded`), each
+/// with its `license.revoked` event; returns how many.
+pub async fn revoke_refunded(cx: &mut Context<'_>, order_id: &str) -> Result<usize, ApiError> {
+    let Some(order) = commerce::get::<Order>(cx.tx, ORDER, cx.workspace_id, order_id, true).await?
+    else {
+        return Ok(0);
+    };
+    if order.status != OrderStatus::Refunded {
+        return Ok(0);
+    }
+    let licenses: Vec<License> =
+        commerce::find_in(cx.tx, LICENSE, cx.workspace_id, "order_id", &[order_id]).await?;
+    let mut revoked = 0;
+    for license in licenses {
+        if license.status == LicenseStatus::Active {
+            revoke(cx, license.id.as_str()).await?;
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Artifacts
 
@@ -497,6 +519,29 @@ async fn upload_artifact(
     }
     let (parts, body) = request.into_parts();
     let key = crate::extract::idempotency_key(&parts)?;
+    // Before receiving the file: the product must exist and be digital.
+    let (workspace_id, lookup) = (principal.workspace_id.clone(), product_id.clone());
+    let product: Option<Product> = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                commerce::get(tx, PRODUCT, &workspace_id, lookup.as_str(), false).await
+            })
+        })
+        .await?;
+    match product {
+        None => {
+            return Err(ApiError::not_found("product", product_id.as_str()).with_param("product_id"))
+        }
+        Some(product) if product.kind != ProductKind::Digital => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some("product_id".into()),
+                "Artifacts belong to digital products.",
+            ))
+        }
+        Some(_) => {}
+    }
     let stream = body
         .into_data_stream()
         .map(|chunk| chunk.map_err(io::Error::other))
@@ -1242,8 +1287,8 @@ async fn resend_downloads(
         .into_response())
 }
 
-/// New links for each (order line, artifact) a customer was given links for, to the artifact's
-/// current version on that platform.
+/// New links for each (order line, artifact) a customer was given links for, while the order
+/// stands (paid, not refunded) and the artifact is not retired.
 async fn fresh_links(
     cx: &mut Context<'_>,
     settings: &DownloadSettings,
@@ -1463,7 +1508,8 @@ async fn serve_download(
                 );
                 let before = link.clone();
                 let admitted = if head {
-                    Ok(())
+                    // A HEAD request answers as a GET would, without counting.
+                    link.clone().admit(&ip, resume, now, settings.max_ips)
                 } else {
                     link.admit(&ip, resume, now, settings.max_ips)
                 };

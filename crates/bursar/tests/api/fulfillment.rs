@@ -292,10 +292,29 @@ both_backends! {
         let all = ok(app.get("/v1/licenses").await).await;
         assert_eq!(all["data"].as_array().unwrap().len(), 1, "one license");
 
-        // Revoked: validation says so; re-issued: a new key by email, the old one stays revoked.
+        // Re-issued: a new key by email (once), the old one revoked.
         let license_id = id(&licenses["data"][0]);
-        ok(app.post(&format!("/v1/licenses/{license_id}/revoke"), json!({})).await).await;
-        let revoked = ok(validate(json!({"key": key})).await.unwrap()).await;
+        let reissued = ok(app.post(&format!("/v1/licenses/{license_id}/reissue"), json!({})).await).await;
+        assert!(reissued.get("key").is_none(), "the response never carries the key");
+        assert_eq!(ok(validate(json!({"key": key})).await.unwrap()).await["code"], "revoked");
+        crate::relay::drain(&relay, app.db()).await;
+        let started = Instant::now();
+        while smtp.messages().len() < 2 {
+            assert!(started.elapsed() < Duration::from_secs(15), "no email with the new key");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let reissue_mail = unfold(smtp.messages().into_iter().find(|m| m.contains("Subject: Your new license key")).unwrap().as_str());
+        let new_key = token_after(&reissue_mail, "GENX-", |c| c.is_ascii_alphanumeric() || c == '-');
+        assert_ne!(new_key, key);
+        assert_eq!(ok(validate(json!({"key": new_key})).await.unwrap()).await["code"], "valid");
+        assert!(!database_contains(&app, &new_key).await);
+
+        // Refunded in full: the order's licenses are revoked.
+        let refunded = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 4900})).await).await;
+        assert_eq!(refunded["status"], "succeeded", "{refunded}");
+        crate::relay::drain(&relay, app.db()).await;
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "refunded");
+        let revoked = ok(validate(json!({"key": new_key})).await.unwrap()).await;
         assert_eq!(revoked["code"], "revoked");
         expect_error(app.post(&format!("/v1/licenses/{license_id}/revoke"), json!({})).await, 409, "license_revoked", None).await;
     }
