@@ -224,11 +224,8 @@ pub fn system_cause(what: &str) -> bursar_domain::event::Cause {
 /// postings and provider events, exactly as a user's would): a small catalog, a partner price
 /// book, a company with a negotiated agreement, a launch promotion code, and orders in
 /// different states. Runs with a temporary admin key, revoked at the end.
-pub async fn seed_commerce(
-    db: &Db,
-    public_url: &str,
-    artifacts_dir: &std::path::Path,
-) -> anyhow::Result<usize> {
+/// `config` is the server's (its public URL for checkout pages, its artifact store).
+pub async fn seed_commerce(db: &Db, config: bursar_http::HttpConfig) -> anyhow::Result<usize> {
     use anyhow::Context as _;
     use serde_json::{json, Value};
     use tower::ServiceExt;
@@ -253,11 +250,6 @@ pub async fn seed_commerce(
             })
         })
         .await?;
-    let config = bursar_http::HttpConfig {
-        public_url: Some(public_url.to_owned()),
-        artifacts_dir: artifacts_dir.to_path_buf(),
-        ..Default::default()
-    };
     let downloads = config.downloads.clone();
     let app = bursar_http::app(db.clone(), config);
     let bearer = format!("Bearer {}", secret.expose());

@@ -180,6 +180,11 @@ pub struct ServeArgs {
     /// Without it, emails are kept in the mailbox (GET /v1/emails).
     #[arg(long, env = "BURSAR_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Keep artifact files in an S3-compatible object store instead of the data directory:
+    /// s3://bucket/prefix. Credentials and endpoint come from the usual AWS_* variables
+    /// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP).
+    #[arg(long, env = "BURSAR_ARTIFACTS_URL")]
+    pub artifacts_url: Option<String>,
     /// How long a download link works, in hours.
     #[arg(long, env = "BURSAR_DOWNLOAD_LINK_HOURS", default_value_t = 24)]
     pub download_link_hours: u32,
@@ -395,20 +400,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
-    if args.demo {
-        let seeded = bootstrap::seed_demo(&db).await?;
-        if seeded > 0 {
-            let orders =
-                bootstrap::seed_commerce(&db, &public_url, &args.db.data_dir.join("artifacts"))
-                    .await?;
-            tracing::info!(customers = seeded, orders, "demo data ready");
-        }
-    }
     let config = HttpConfig {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         public_url: Some(public_url.clone()),
         artifacts_dir: args.db.data_dir.join("artifacts"),
+        artifacts_url: args.artifacts_url.clone(),
+        artifacts_options: bursar_http::StoreOptions(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        ),
         downloads: bursar_http::fulfillment::DownloadSettings {
             link_ttl_secs: i64::from(args.download_link_hours.max(1)) * 3600,
             max_downloads: args.download_max.max(1),
@@ -417,6 +420,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..HttpConfig::default()
     };
+    // A bad artifact store URL stops the start, rather than surfacing at the first upload.
+    bursar_http::blob_store(&config).context("the artifact store (--artifacts-url)")?;
+    if args.demo {
+        let seeded = bootstrap::seed_demo(&db).await?;
+        if seeded > 0 {
+            let orders = bootstrap::seed_commerce(&db, config.clone()).await?;
+            tracing::info!(customers = seeded, orders, "demo data ready");
+        }
+    }
     let relay = crate::relay::RelayConfig {
         lease: std::time::Duration::from_secs(args.relay_lease_secs.max(1)),
         ..crate::relay::RelayConfig::default()

@@ -4,16 +4,20 @@
 //! so an upload of the same file twice stores it once and a stored blob can always be checked
 //! against its name. The local store keeps `sha256/ab/abcdef…` under its root (by default
 //! `artifacts/` in the data directory), writing to `tmp/` first and renaming into place once
-//! the file is complete and synced. An object store (S3 and the like) fits the same trait.
+//! the file is complete and synced. [`ObjectBlobs`] keeps them in an S3-compatible object store
+//! instead (`--artifacts-url s3://bucket/prefix`).
 
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -139,6 +143,135 @@ impl LocalBlobs {
 }
 
 impl BlobStore for LocalBlobs {
+    fn put(&self, body: ByteStream) -> BoxFuture<'_, io::Result<StoredBlob>> {
+        Box::pin(self.put_stream(body))
+    }
+
+    fn read<'a>(
+        &'a self,
+        sha256: &'a str,
+        start: u64,
+        len: u64,
+    ) -> BoxFuture<'a, io::Result<BoxStream<'static, io::Result<Bytes>>>> {
+        Box::pin(self.open(sha256, start, len))
+    }
+}
+
+/// Blobs in an object store (S3 or compatible), under a prefix: `tmp/` while uploading (as a
+/// multipart upload, parts of [`PART_SIZE`], a few in flight), then copied to `sha256/ab/…`.
+#[derive(Debug, Clone)]
+pub struct ObjectBlobs {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+}
+
+/// Bytes per part of a multipart upload (S3's minimum is 5 MiB).
+const PART_SIZE: usize = 8 << 20;
+/// Parts uploading at once: what an upload holds in memory is about this × [`PART_SIZE`].
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl ObjectBlobs {
+    /// The store a URL names, `s3://bucket/prefix`, with options such as `aws_endpoint`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, `aws_allow_http` (the
+    /// `AWS_*` environment variables, lower-cased).
+    pub fn from_url(url: &str, options: &[(String, String)]) -> io::Result<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("artifacts URL '{url}': {e}"),
+            )
+        })?;
+        let (store, prefix) = object_store::parse_url_opts(&parsed, options.iter().cloned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(ObjectBlobs {
+            store: Arc::from(store),
+            prefix,
+        })
+    }
+
+    fn path_of(&self, sha256: &str) -> io::Result<ObjectPath> {
+        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256"));
+        }
+        Ok(self
+            .prefix
+            .child("sha256")
+            .child(&sha256[..2])
+            .child(sha256))
+    }
+
+    async fn put_stream(&self, mut body: ByteStream) -> io::Result<StoredBlob> {
+        let tmp = self
+            .prefix
+            .child("tmp")
+            .child(format!("upload-{}", ulid::Ulid::new()));
+        let upload = self
+            .store
+            .put_multipart(&tmp)
+            .await
+            .map_err(io::Error::other)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    let _ = writer.abort().await;
+                    return Err(error);
+                }
+            };
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            if let Err(error) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                let _ = writer.abort().await;
+                return Err(io::Error::other(error));
+            }
+            writer.put(chunk);
+        }
+        writer.finish().await.map_err(io::Error::other)?;
+        let blob = StoredBlob {
+            sha256: hex::encode(hasher.finalize()),
+            size,
+        };
+        let path = self.path_of(&blob.sha256)?;
+        if self.store.head(&path).await.is_err() {
+            self.store
+                .copy(&tmp, &path)
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.store.delete(&tmp).await.map_err(io::Error::other)?;
+        Ok(blob)
+    }
+
+    async fn open(
+        &self,
+        sha256: &str,
+        start: u64,
+        len: u64,
+    ) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
+        if len == 0 {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(start..start + len)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&self.path_of(sha256)?, options)
+            .await
+            .map_err(io::Error::other)?;
+        Ok(result
+            .into_stream()
+            .map(|c| c.map_err(io::Error::other))
+            .boxed())
+    }
+}
+
+impl BlobStore for ObjectBlobs {
     fn put(&self, body: ByteStream) -> BoxFuture<'_, io::Result<StoredBlob>> {
         Box::pin(self.put_stream(body))
     }

@@ -59,8 +59,11 @@ pub struct HttpConfig {
     pub api_key_cache_ttl: Duration,
     /// The URL customers reach this server at (checkout pages); default: the request's Host.
     pub public_url: Option<String>,
-    /// Where artifact files are kept (the data directory's `artifacts/`).
+    /// Where artifact files are kept (the data directory's `artifacts/`)...
     pub artifacts_dir: std::path::PathBuf,
+    /// ...unless an object store is named: `s3://bucket/prefix`, with its options.
+    pub artifacts_url: Option<String>,
+    pub artifacts_options: StoreOptions,
     /// Download links and the limits of the public routes.
     pub downloads: fulfillment::DownloadSettings,
 }
@@ -73,9 +76,33 @@ impl Default for HttpConfig {
             api_key_cache_ttl: Duration::from_secs(2),
             public_url: None,
             artifacts_dir: std::path::PathBuf::from("bursar-data/artifacts"),
+            artifacts_url: None,
+            artifacts_options: StoreOptions::default(),
             downloads: fulfillment::DownloadSettings::default(),
         }
     }
+}
+
+/// Options of an object store (`aws_endpoint`, `aws_secret_access_key`, ...): never printed.
+#[derive(Clone, Default)]
+pub struct StoreOptions(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "StoreOptions({keys:?})")
+    }
+}
+
+/// The artifact store `config` names.
+pub fn blob_store(config: &HttpConfig) -> std::io::Result<Arc<dyn blobs::BlobStore>> {
+    Ok(match &config.artifacts_url {
+        Some(url) => Arc::new(blobs::ObjectBlobs::from_url(
+            url,
+            &config.artifacts_options.0,
+        )?),
+        None => Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone())),
+    })
 }
 
 /// What every handler can reach.
@@ -182,7 +209,12 @@ pub fn app_with_state(db: Db, config: HttpConfig) -> (Router, AppState) {
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
         ledger,
         payments: Arc::new(payments::Payments::new()),
-        blobs: Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone())),
+        blobs: blob_store(&config).unwrap_or_else(|error| {
+            // `bursar serve` checks the URL before it starts; a library caller gets the files
+            // on local disk and this error in the log.
+            tracing::error!(%error, "artifact store unusable; keeping artifacts on local disk");
+            Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone()))
+        }),
         limiter: Arc::new(fulfillment::RateLimiter::default()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),

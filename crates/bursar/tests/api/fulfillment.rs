@@ -787,3 +787,157 @@ mod a_gigabyte_artifact_streams_with_flat_memory {
         super::a_gigabyte_artifact_streams_with_flat_memory(Backend::Postgres).await;
     }
 }
+
+/// An S3-compatible server (moto, started by the test) with one bucket.
+struct S3Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl S3Server {
+    async fn start(bucket: &str) -> S3Server {
+        let port = crate::cli::free_port();
+        let child = std::process::Command::new("python3")
+            .env("PYTHONPATH", python_path("moto", "moto[server]==5.1.4"))
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = S3Server { child, port };
+        let started = Instant::now();
+        loop {
+            let created = reqwest::Client::new().put(server.url(bucket)).send().await;
+            if created.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// The keys of a bucket's objects.
+    async fn keys(&self, bucket: &str) -> Vec<String> {
+        let listing = reqwest::get(self.url(&format!("{bucket}?list-type=2")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        listing
+            .split("<Key>")
+            .skip(1)
+            .map(|part| part.split("</Key>").next().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Goal: with `artifacts_url` naming an S3 bucket (a real S3 wire protocol: moto's server), a
+/// file larger than one part uploads as a multipart upload under its SHA-256 and downloads,
+/// whole and by range, to the exact bytes.
+async fn artifacts_live_in_an_s3_compatible_store(backend: Backend) {
+    let s3 = S3Server::start("releases").await;
+    let config = bursar_http::HttpConfig {
+        artifacts_url: Some("s3://releases/bursar".into()),
+        artifacts_options: bursar_http::StoreOptions(
+            [
+                ("aws_endpoint", format!("http://127.0.0.1:{}", s3.port)),
+                ("aws_access_key_id", "test".into()),
+                ("aws_secret_access_key", "test".into()),
+                ("aws_region", "us-east-1".into()),
+                ("aws_allow_http", "true".into()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        ),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let (product, customer) = licensed_shop(&app, json!({"prefix": "S3X"})).await;
+    let bytes = file_bytes(20 << 20, 9);
+    let artifact = ok(upload(&app, &product, "3.0.0", "any", bytes.clone()).await).await;
+    assert_eq!(artifact["sha256"], sha(&bytes).as_str());
+    let keys = s3.keys("releases").await;
+    assert_eq!(
+        keys,
+        [format!(
+            "bursar/sha256/{}/{}",
+            &sha(&bytes)[..2],
+            sha(&bytes)
+        )],
+        "only the finished file"
+    );
+
+    let (order_id, _) = paid_order(&app, &customer, &product, true).await;
+    let started = Instant::now();
+    let key = loop {
+        let licenses = ok(app.get(&format!("/v1/orders/{order_id}/licenses")).await).await;
+        if let Some(key) = licenses["data"][0]["key"].as_str() {
+            break key.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "not fulfilled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let update = ok(app
+        .client
+        .get(app.url(&format!(
+            "/v1/updates?product={product}&version=2.0.0&platform=linux-x86_64"
+        )))
+        .header("License-Key", key.as_str())
+        .send()
+        .await
+        .unwrap())
+    .await;
+    let link = update["download_url"].as_str().unwrap().to_owned();
+    let whole = app.client.get(&link).send().await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(sha(&whole.bytes().await.unwrap()), sha(&bytes));
+    let part = app
+        .client
+        .get(&link)
+        .header("Range", "bytes=9000000-9000099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.bytes().await.unwrap().as_ref(),
+        &bytes[9_000_000..9_000_100]
+    );
+}
+
+mod artifacts_live_in_an_s3_compatible_store {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::artifacts_live_in_an_s3_compatible_store(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::artifacts_live_in_an_s3_compatible_store(Backend::Postgres).await;
+    }
+}
