@@ -37,6 +37,9 @@ pub enum Which {
     /// Usage events through `POST /api/v1/events` (batches of 1,000, 8 clients), then meter
     /// queries over a month of hourly windows on 10 million events.
     Ingest(crate::bench_ingest::IngestArgs),
+    /// Digital fulfillment: 64 MiB artifact uploads; license validations among 10,000
+    /// licenses from concurrent clients (default 32); 64 MiB downloads through links from 4.
+    Fulfillment(CommonArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,6 +106,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Ingest(args) => {
             for backend in backends(args.common.backend) {
                 for figure in crate::bench_ingest::run(backend, &args).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
+            }
+        }
+        Which::Fulfillment(common) => {
+            for backend in backends(common.backend) {
+                for figure in crate::bench_fulfillment::run(backend, &common).await? {
                     println!("{}", serde_json::to_string(&figure)?);
                 }
             }

@@ -1058,7 +1058,7 @@ async fn validate_license(
             })
         })
         .await?;
-    let Some((workspace_id, _)) = found else {
+    let Some((workspace_id, mut seen)) = found else {
         return Ok(Json(Validation {
             valid: false,
             code: Validity::NotFound,
@@ -1066,6 +1066,17 @@ async fn validate_license(
         })
         .into_response());
     };
+    // Most checks change nothing (no machine, or one already activated): answered from the
+    // read, without a write transaction.
+    let (code, changed) = seen.validate(product.as_ref(), machine.as_deref(), now);
+    if !changed {
+        return Ok(Json(Validation {
+            valid: code == Validity::Valid,
+            code,
+            license: Some(public_view(&seen)),
+        })
+        .into_response());
+    }
     let cause = public_cause("license_key", &request.idempotency);
     state
         .mutate_as(workspace_id, cause, request.idempotency, move |mut cx| {
