@@ -45,6 +45,15 @@ pub trait BlobStore: Send + Sync {
     ) -> BoxFuture<'a, io::Result<BoxStream<'static, io::Result<Bytes>>>>;
 }
 
+/// Blobs are named by their SHA-256 (lower-case hex), never by anything a caller chose.
+fn check_sha256(sha256: &str) -> io::Result<()> {
+    if sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256"))
+    }
+}
+
 /// Blobs as files under a directory.
 #[derive(Debug, Clone)]
 pub struct LocalBlobs {
@@ -60,10 +69,7 @@ impl LocalBlobs {
     }
 
     fn path_of(&self, sha256: &str) -> io::Result<PathBuf> {
-        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256"));
-        }
+        check_sha256(sha256)?;
         Ok(self.root.join("sha256").join(&sha256[..2]).join(sha256))
     }
 
@@ -190,10 +196,7 @@ impl ObjectBlobs {
     }
 
     fn path_of(&self, sha256: &str) -> io::Result<ObjectPath> {
-        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a SHA-256"));
-        }
+        check_sha256(sha256)?;
         Ok(self
             .prefix
             .child("sha256")

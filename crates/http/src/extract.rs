@@ -174,13 +174,18 @@ async fn read_body(
     let idempotency = Idempotency {
         key,
         fingerprint,
-        request_id: parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        request_id: request_id(parts),
     };
     Ok((bytes, idempotency))
+}
+
+/// The request's id (`X-Request-Id`, set by the middleware when the client sent none).
+pub(crate) fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for Mutation<T> {

@@ -179,6 +179,23 @@ pub fn link_url(base: &str, sealer: &Sealer, id: &DownloadLinkId) -> String {
 // ---------------------------------------------------------------------------------------------
 // Issuing
 
+/// Records `event_type` about one object, with the object as its payload.
+async fn emit_object<T: Serialize>(
+    cx: &mut Context<'_>,
+    event_type: &'static str,
+    aggregate: &'static str,
+    id: &str,
+    object: &T,
+) -> Result<(), ApiError> {
+    cx.emit(NewEvent::new(
+        event_type,
+        aggregate,
+        id,
+        json!({ "object": object }),
+    ))
+    .await
+}
+
 /// The current artifacts of a product: per platform, the highest version (within `major` if
 /// given).
 pub async fn current_artifacts(
@@ -280,12 +297,13 @@ pub async fn issue_license(
         ],
     )
     .await?;
-    cx.emit(NewEvent::new(
+    emit_object(
+        cx,
         "license.issued",
         "license",
         license.id.as_str(),
-        json!({ "object": license }),
-    ))
+        &license,
+    )
     .await?;
     Ok(license)
 }
@@ -577,11 +595,7 @@ async fn upload_artifact(
     let idempotency = Idempotency {
         key,
         fingerprint,
-        request_id: parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        request_id: crate::extract::request_id(&parts),
     };
     state
         .mutate(&principal, idempotency, move |mut cx| {
@@ -652,12 +666,13 @@ async fn upload_artifact(
                     ],
                 )
                 .await?;
-                cx.emit(NewEvent::new(
+                emit_object(
+                    &mut cx,
                     "artifact.created",
                     "artifact",
                     artifact.id.as_str(),
-                    json!({ "object": artifact }),
-                ))
+                    &artifact,
+                )
                 .await?;
                 Ok((StatusCode::OK, artifact))
             })
@@ -737,13 +752,7 @@ async fn retire_artifact(
                     &[("status", "retired".into())],
                 )
                 .await?;
-                cx.emit(NewEvent::new(
-                    "artifact.retired",
-                    "artifact",
-                    &id,
-                    json!({ "object": artifact }),
-                ))
-                .await?;
+                emit_object(&mut cx, "artifact.retired", "artifact", &id, &artifact).await?;
                 Ok((StatusCode::OK, artifact))
             })
         })
@@ -753,7 +762,7 @@ async fn retire_artifact(
 // ---------------------------------------------------------------------------------------------
 // Licenses
 
-/// List licenses, newest first; `customer_id` or `order_id` selects.
+/// List licenses, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/licenses", tag = "fulfillment",
     params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
         ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
@@ -803,13 +812,7 @@ async fn revoke(cx: &mut Context<'_>, id: &str) -> Result<License, ApiError> {
     license.status = LicenseStatus::Revoked;
     license.revoked_at = Some(cx.now);
     commerce::save(cx.tx, LICENSE, cx.workspace_id, id, &license, &[]).await?;
-    cx.emit(NewEvent::new(
-        "license.revoked",
-        "license",
-        id,
-        json!({ "object": license }),
-    ))
-    .await?;
+    emit_object(cx, "license.revoked", "license", id, &license).await?;
     Ok(license)
 }
 
@@ -1199,12 +1202,13 @@ async fn unlock_download_link(
                 link.locked = false;
                 link.ips.clear();
                 commerce::save(cx.tx, DOWNLOAD_LINK, cx.workspace_id, &id, &link, &[]).await?;
-                cx.emit(NewEvent::new(
+                emit_object(
+                    &mut cx,
                     "download_link.unlocked",
                     "download_link",
                     &id,
-                    json!({ "object": link }),
-                ))
+                    &link,
+                )
                 .await?;
                 Ok((StatusCode::OK, link))
             })
