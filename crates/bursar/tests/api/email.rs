@@ -62,8 +62,12 @@ pub(crate) struct SmtpServer {
 
 impl SmtpServer {
     pub(crate) async fn start() -> SmtpServer {
+        Self::start_on(crate::cli::free_port()).await
+    }
+
+    /// On a given port (one a mail configuration already names).
+    pub(crate) async fn start_on(port: u16) -> SmtpServer {
         let maildir = tempfile::tempdir().unwrap();
-        let port = crate::cli::free_port();
         let child = Command::new("python3")
             .env("PYTHONPATH", python_path("aiosmtpd", "aiosmtpd==1.4.6"))
             .args([

@@ -320,6 +320,52 @@ both_backends! {
     }
 }
 
+both_backends! {
+    /// Goal: a fulfillment email that cannot be sent shows as `failing` with its error, while the
+    /// order is fulfilled all the same; the relay retries it, and once the mail server is up the
+    /// customer gets it, with a key that validates.
+    async fn a_failed_fulfillment_email_is_visible_and_retried(app: TestApp = crate::helpers::TestApp::spawn_without_relay) {
+        let port = crate::cli::free_port();
+        let mail = bursar::email::MailConfig {
+            smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+            from: "GenX <sales@example.com>".into(),
+            public_url: app.base_url.clone(),
+        };
+        let subscribers = bursar::relay::builtin_subscribers(app.db(), &mail, &Default::default()).unwrap();
+        let config = RelayConfig { backoff_base: Duration::from_millis(50), backoff_max: Duration::from_millis(200), ..RelayConfig::default() };
+        let relay = Relay::new(app.db().clone(), subscribers, config);
+        let (product, customer) = licensed_shop(&app, json!({"prefix": "GENX"})).await;
+        let (order_id, _) = paid_order(&app, &customer, &product, true).await;
+        let started = Instant::now();
+        let failing = loop {
+            relay.tick().await.unwrap();
+            let emails = ok(app.get("/v1/emails").await).await;
+            if let Some(email) = emails["data"].as_array().unwrap().iter().find(|e| e["template"] == "fulfillment" && e["status"] == "failing") {
+                break email.clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "no failing email: {emails}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(failing["attempts"].as_i64().unwrap() >= 1);
+        assert!(failing["last_error"].as_str().unwrap().contains("SMTP"), "{failing}");
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "fulfilled");
+
+        let smtp = SmtpServer::start_on(port).await;
+        let started = Instant::now();
+        while smtp.messages().is_empty() {
+            relay.tick().await.unwrap();
+            assert!(started.elapsed() < Duration::from_secs(20), "the email was not retried");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let email = ok(app.get(&format!("/v1/emails/{}", id(&failing))).await).await;
+        assert_eq!(email["status"], "sent", "{email}");
+        let mail = unfold(&smtp.messages()[0]);
+        let key = token_after(&mail, "GENX-", |c| c.is_ascii_alphanumeric() || c == '-');
+        let valid = ok(app.client.post(app.url("/v1/licenses/validate")).json(&json!({"key": key})).send().await.unwrap()).await;
+        assert_eq!(valid["code"], "valid");
+    }
+}
+
 /// Goal: download links refuse what they must — tampered tokens, too many addresses (the link
 /// locks and is flagged), exhausted counts, expiry, resumes from elsewhere, the rate limit —
 /// with a page, and resume by byte range.
