@@ -272,3 +272,13 @@ prefixed_id!(
     DownloadLinkId,
     "dl"
 );
+prefixed_id!(
+    /// An invoice.
+    InvoiceId,
+    "in"
+);
+prefixed_id!(
+    /// A tax rate of a jurisdiction.
+    TaxRateId,
+    "txr"
+);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod fulfillment;
 pub mod id;
+pub mod invoice;
 pub mod ledger;
 pub mod metadata;
 pub mod metering;

@@ -29,6 +29,14 @@ impl Timestamp {
         Self(self.0.saturating_add(micros))
     }
 
+    /// The calendar year in UTC.
+    pub fn year(self) -> i16 {
+        self.to_rfc3339()
+            .get(..4)
+            .and_then(|y| y.parse().ok())
+            .unwrap_or(1970)
+    }
+
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000;
         OffsetDateTime::from_unix_timestamp_nanos(nanos)

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fulfillment;
+pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod list;
@@ -140,6 +141,7 @@ pub struct AppState {
         (name = "payments", description = "Payment providers, their inbound webhooks, and the embedded test provider"),
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
+        (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
@@ -180,6 +182,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(emails::router())
         .merge(fulfillment::router())
+        .merge(invoices::router())
         .merge(ledger::router())
         .merge(metering::router())
         .merge(wallet::router())

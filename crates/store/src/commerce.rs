@@ -34,6 +34,8 @@ pub const SUBSCRIPTION: Table = Table("subscription");
 pub const ARTIFACT: Table = Table("artifact");
 pub const LICENSE: Table = Table("license");
 pub const DOWNLOAD_LINK: Table = Table("download_link");
+pub const TAX_RATE: Table = Table("tax_rate");
+pub const INVOICE: Table = Table("invoice");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

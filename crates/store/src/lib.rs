@@ -27,6 +27,7 @@ pub mod customers;
 pub mod emails;
 pub mod events;
 pub mod idempotency;
+pub mod invoices;
 pub mod ledger;
 pub mod licenses;
 pub mod metering;

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_fulfillment.sql"),
         postgres: include_str!("../migrations/postgres/0013_fulfillment.sql"),
     },
+    Migration {
+        version: 14,
+        name: "invoices",
+        sqlite: include_str!("../migrations/sqlite/0014_invoices.sql"),
+        postgres: include_str!("../migrations/postgres/0014_invoices.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

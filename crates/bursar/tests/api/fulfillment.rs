@@ -557,6 +557,61 @@ async fn download_links_refuse_what_they_must(backend: Backend) {
     assert!(statuses[..30].iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(statuses[30], 429);
 
+    // A `same_major` license sees updates within the major version it was bought in.
+    let pinned = id(&ok(app.post("/v1/products", json!({"name": "Pinned", "kind": "digital", "license": {"prefix": "PIN", "updates": "same_major"}})).await).await);
+    ok(app
+        .post(
+            "/v1/prices",
+            json!({"product_id": pinned, "currency": "USD", "unit_amount": 900}),
+        )
+        .await)
+    .await;
+    ok(upload(&app, &pinned, "1.0.0", "any", file_bytes(1000, 4)).await).await;
+    let (pinned_order, _) = paid_order(&app, &customer, &pinned, true).await;
+    let started = Instant::now();
+    let pinned_key = loop {
+        let licenses = ok(app
+            .get(&format!("/v1/orders/{pinned_order}/licenses"))
+            .await)
+        .await;
+        if let Some(key) = licenses["data"][0]["key"].as_str() {
+            assert_eq!(licenses["data"][0]["major_version"], 1);
+            break key.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "not fulfilled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    ok(upload(&app, &pinned, "2.0.0", "any", file_bytes(1000, 5)).await).await;
+    let check = || {
+        app.client
+            .get(app.url(&format!(
+                "/v1/updates?product={pinned}&version=1.0.0&platform=linux-x86_64"
+            )))
+            .header("License-Key", pinned_key.as_str())
+            .send()
+    };
+    assert_eq!(
+        ok(check().await.unwrap()).await["update_available"],
+        false,
+        "2.0.0 is another major"
+    );
+    ok(upload(&app, &pinned, "1.1.0", "any", file_bytes(1000, 6)).await).await;
+    assert_eq!(ok(check().await.unwrap()).await["version"], "1.1.0");
+    expect_error(
+        app.client
+            .get(app.url(&format!(
+                "/v1/updates?product={product}&version=1.0.0&platform=any"
+            )))
+            .header("License-Key", pinned_key.as_str())
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "license_product_mismatch",
+        Some("License-Key"),
+    )
+    .await;
+
     // Fresh links by email: the same answer whether or not the address has orders.
     let known = app
         .client

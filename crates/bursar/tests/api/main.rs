@@ -18,6 +18,7 @@ mod email;
 mod events;
 mod fulfillment;
 mod idempotency;
+mod invoices;
 mod ledger;
 mod metering;
 mod mutations;

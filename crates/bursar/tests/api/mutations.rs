@@ -94,6 +94,10 @@ both_backends! {
         let license = id_of(revealed["data"][0].clone());
         let link = id_of(json_body(app.get(&format!("/v1/orders/{licensed_order}/download_links")).await).await["data"][0].clone());
         let mut uploaded = String::new();
+        // Invoices: one draft to edit and void, one to issue and write off.
+        let editable = json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Setup", "unit_amount": 500}]})).await).await;
+        let (editable, editable_line) = (id_of(editable.clone()), id_of(editable["lines"][0].clone()));
+        let issuable = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Fee", "unit_amount": 900}]})).await).await);
         // Routes that answer without changing anything: no event.
         let read_only = ["/v1/quotes"];
 
@@ -166,6 +170,15 @@ both_backends! {
                     (format!("/v1/download_links/{link}/unlock"), json!({}))
                 }
                 "/v1/downloads/resend" => (route.clone(), json!({"email": "licensee@example.com"})),
+                "/v1/tax_rates" => (route.clone(), json!({"display_name": "Sales tax", "jurisdiction": "US-CA", "percentage": "7.25"})),
+                "/v1/invoice_settings" => (route.clone(), json!({"number_prefix": "MUT"})),
+                "/v1/invoices" => (route.clone(), json!({"customer_id": shopper, "currency": "USD"})),
+                "/v1/invoices/{id}" => (format!("/v1/invoices/{editable}"), json!({"memo": "Thanks"})),
+                "/v1/invoices/{id}/issue" => (format!("/v1/invoices/{issuable}/issue"), json!({})),
+                "/v1/invoices/{id}/lines" => (format!("/v1/invoices/{editable}/lines"), json!({"description": "Extra", "unit_amount": 100})),
+                "/v1/invoices/{id}/lines/{line_id}/remove" => (format!("/v1/invoices/{editable}/lines/{editable_line}/remove"), json!({})),
+                "/v1/invoices/{id}/mark_uncollectible" => (format!("/v1/invoices/{issuable}/mark_uncollectible"), json!({})),
+                "/v1/invoices/{id}/void" => (format!("/v1/invoices/{editable}/void"), json!({})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
                 "/api/v1/meters" => (route.clone(), json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})),
                 "/v1/customers/{id}/usage_subjects" => (format!("/v1/customers/{shopper}/usage_subjects"), json!({"subject": "shopper-prod"})),

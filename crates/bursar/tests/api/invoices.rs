@@ -1,0 +1,117 @@
+//! Invoices: tax rates, drafts edited and previewed, issue with a gapless number per prefix
+//! and year, the state machine, and numbering under concurrency.
+
+use crate::both_backends;
+use crate::helpers::*;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+both_backends! {
+    /// Goal: a draft is edited (lines with exclusive and inclusive tax, a discount, memo) with
+    /// totals computed by hand; issuing numbers it `PREFIX-YEAR-000001` and freezes it; the
+    /// state machine refuses what it must with the current state; bad input names its field.
+    async fn a_draft_is_edited_then_issued_with_its_number(app: TestApp) {
+        let vat = id(&ok(app.post("/v1/tax_rates", json!({"display_name": "VAT", "jurisdiction": "DE", "percentage": "19"})).await).await);
+        let reduced = ok(app.post("/v1/tax_rates", json!({"display_name": "VAT reduced", "jurisdiction": "DE", "percentage": "7", "inclusive": true})).await).await;
+        assert_eq!((reduced["percentage_bp"].as_u64(), reduced["inclusive"].as_bool()), (Some(700), Some(true)));
+        let reduced = id(&reduced);
+        expect_error(app.post("/v1/tax_rates", json!({"display_name": "X", "jurisdiction": "DE", "percentage": "7.255"})).await, 400, "parameter_invalid", Some("percentage")).await;
+        expect_error(app.post("/v1/tax_rates", json!({"display_name": "X", "jurisdiction": "Germany", "percentage": "7"})).await, 400, "parameter_invalid", Some("jurisdiction")).await;
+        let settings = ok(app.post("/v1/invoice_settings", json!({"number_prefix": "ACME", "payment_terms_days": 14, "issuer_name": "Acme GmbH", "issuer_address": ["Hauptstr. 1", "10115 Berlin"]})).await).await;
+        assert_eq!(settings["number_prefix"], "ACME");
+        expect_error(app.post("/v1/invoice_settings", json!({"number_prefix": "acme"})).await, 400, "parameter_invalid", Some("number_prefix")).await;
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Ada", "email": "ada@example.com"})).await).await);
+
+        // 3 × 19.99 at 19 % exclusive: net 59.97, tax 11.3943 → 11.39.
+        // 107.00 − 7.00 discount at 7 % inclusive: 100.00 holds net 93.46 and tax 6.54.
+        let invoice = ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [
+            {"description": "Seats", "quantity": 3, "unit_amount": 1999, "tax_rate_id": vat},
+            {"description": "Handbook", "unit_amount": 10_700, "discount_amount": 700, "tax_rate_id": reduced},
+        ]})).await).await;
+        let invoice_id = id(&invoice);
+        assert_eq!(invoice["status"], "draft");
+        assert_eq!(invoice["number"], Value::Null);
+        assert_eq!(invoice["payment_terms_days"], 14, "the settings' terms");
+        assert_eq!(invoice["lines"][0]["tax_amount"], 1139);
+        assert_eq!((invoice["lines"][1]["net_amount"].as_i64(), invoice["lines"][1]["tax_amount"].as_i64()), (Some(9346), Some(654)));
+        assert_eq!((invoice["subtotal"].as_i64(), invoice["tax"].as_i64(), invoice["total"].as_i64()), (Some(15_343), Some(1793), Some(17_136)));
+        assert_eq!(invoice["amount_due"], 17_136);
+        assert_eq!(invoice["tax_totals"].as_array().unwrap().len(), 2);
+
+        // Edited: a line added and removed, the memo set.
+        let added = ok(app.post(&format!("/v1/invoices/{invoice_id}/lines"), json!({"description": "Shipping", "quantity": 2, "unit_amount": 250})).await).await;
+        assert_eq!(added["total"], 17_636);
+        let line = id(&added["lines"][2]);
+        let removed = ok(app.post(&format!("/v1/invoices/{invoice_id}/lines/{line}/remove"), json!({})).await).await;
+        assert_eq!(removed["total"], 17_136);
+        expect_error(app.post(&format!("/v1/invoices/{invoice_id}/lines/il_nope/remove"), json!({})).await, 404, "resource_missing", Some("line_id")).await;
+        ok(app.post(&format!("/v1/invoices/{invoice_id}"), json!({"memo": "Thank you"})).await).await;
+
+        // Issued: numbered, dated, frozen.
+        let issued = ok(app.post(&format!("/v1/invoices/{invoice_id}/issue"), json!({})).await).await;
+        let year = &issued["issued_at"].as_str().unwrap()[..4];
+        assert_eq!(issued["number"], format!("ACME-{year}-000001"));
+        let issued_at = bursar_domain::time::Timestamp::parse_rfc3339(issued["issued_at"].as_str().unwrap()).unwrap();
+        assert_eq!(issued["due_at"], issued_at.plus_seconds(14 * 86_400).to_rfc3339());
+        assert_eq!(issued["memo"], "Thank you");
+        let refused = expect_error(app.post(&format!("/v1/invoices/{invoice_id}/lines"), json!({"description": "Late", "unit_amount": 100})).await, 409, "invoice_not_draft", None).await;
+        assert_eq!(refused["error"]["current_state"], "issued");
+        expect_error(app.post(&format!("/v1/invoices/{invoice_id}/issue"), json!({})).await, 409, "invoice_state_invalid", None).await;
+
+        // The next one is 000002; a failed issue (no lines) takes no number.
+        let empty = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR"})).await).await);
+        expect_error(app.post(&format!("/v1/invoices/{empty}/issue"), json!({})).await, 400, "invoice_empty", Some("lines")).await;
+        let second = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "Setup", "unit_amount": 5000}]})).await).await);
+        let second = ok(app.post(&format!("/v1/invoices/{second}/issue"), json!({})).await).await;
+        assert_eq!(second["number"], format!("ACME-{year}-000002"));
+
+        // Void keeps the number and owes nothing; uncollectible; void is final.
+        let voided = ok(app.post(&format!("/v1/invoices/{invoice_id}/void"), json!({})).await).await;
+        assert_eq!((voided["status"].as_str(), voided["amount_due"].as_i64()), (Some("void"), Some(0)));
+        assert_eq!(voided["number"], format!("ACME-{year}-000001"));
+        let again = expect_error(app.post(&format!("/v1/invoices/{invoice_id}/void"), json!({})).await, 409, "invoice_state_invalid", None).await;
+        assert_eq!(again["error"]["current_state"], "void");
+        let written_off = ok(app.post(&format!("/v1/invoices/{}/mark_uncollectible", id(&second)), json!({})).await).await;
+        assert_eq!(written_off["status"], "uncollectible");
+
+        // Bad input names its field and writes nothing.
+        let before = ok(app.get("/v1/invoices").await).await["data"].as_array().unwrap().len();
+        expect_error(app.post("/v1/invoices", json!({"customer_id": "cus_01jz0000000000000000000000", "currency": "EUR"})).await, 404, "resource_missing", Some("customer_id")).await;
+        expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "x", "unit_amount": 100, "tax_rate_id": "txr_01jz0000000000000000000000"}]})).await, 404, "resource_missing", Some("lines[0].tax_rate_id")).await;
+        expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "x", "unit_amount": 100, "discount_amount": 101}]})).await, 400, "parameter_invalid", Some("lines[0].discount_amount")).await;
+        expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EURO"})).await, 400, "parameter_invalid", Some("currency")).await;
+        assert_eq!(ok(app.get("/v1/invoices").await).await["data"].as_array().unwrap().len(), before);
+        let timeline: Vec<String> = ok(app.get(&format!("/v1/invoices/{invoice_id}")).await).await["lines"].as_array().unwrap().iter().map(|l| l["description"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(timeline, ["Seats", "Handbook"]);
+    }
+}
+
+both_backends! {
+    /// Goal: invoices issued at once from many requests get consecutive numbers, each once.
+    async fn concurrent_issues_number_without_gaps(app: TestApp) {
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Bo"})).await).await);
+        let mut drafts = Vec::new();
+        for n in 0..24 {
+            drafts.push(id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "lines": [{"description": format!("Item {n}"), "unit_amount": 100 + n}]})).await).await));
+        }
+        let paths: Vec<String> = drafts.iter().map(|d| format!("/v1/invoices/{d}/issue")).collect();
+        let issued = futures::future::join_all(paths.iter().map(|p| app.post(p, json!({})))).await;
+        let mut numbers = Vec::new();
+        for response in issued {
+            numbers.push(ok(response).await["number"].as_str().unwrap().to_owned());
+        }
+        numbers.sort();
+        let year = &numbers[0][4..8];
+        let expected: Vec<String> = (1..=24).map(|n| format!("INV-{year}-{n:06}")).collect();
+        assert_eq!(numbers, expected);
+    }
+}

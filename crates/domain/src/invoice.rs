@@ -1,0 +1,509 @@
+//! Invoices and their one state machine; tax rates; numbering.
+//!
+//! ```text
+//! draft ──► issued ──► paid
+//!   │         │  ▲
+//!   │         │  └── uncollectible (written off; a late payment still pays it)
+//!   ▼         ▼
+//!  void      void
+//! ```
+//!
+//! A draft can be edited (lines, memo, payment terms) and previewed; issuing assigns the next
+//! number of its sequence (`INV-2026-000123`: prefix, year of issue, six digits, gapless within
+//! a prefix and year) and freezes it. Amounts are integer minor units.
+//!
+//! **Tax** is computed per line, rounded once to whole minor units, half away from zero (the
+//! rounding rule of rating too): for an exclusive rate the tax is `net × rate`; for an
+//! inclusive rate the line's amount already holds it and the net is `amount / (1 + rate)`, the
+//! tax the difference. Totals are sums of the lines' figures, so every line shows exactly what
+//! it contributes.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::id::*;
+use crate::money::Currency;
+use crate::time::Timestamp;
+use crate::ValidationError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Issued,
+    Paid,
+    Void,
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub const ALL: [InvoiceStatus; 5] = [
+        InvoiceStatus::Draft,
+        InvoiceStatus::Issued,
+        InvoiceStatus::Paid,
+        InvoiceStatus::Void,
+        InvoiceStatus::Uncollectible,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "draft",
+            InvoiceStatus::Issued => "issued",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+            InvoiceStatus::Uncollectible => "uncollectible",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<InvoiceStatus> {
+        InvoiceStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// The one table of legal transitions.
+    pub fn can_become(self, to: InvoiceStatus) -> bool {
+        use InvoiceStatus::*;
+        matches!(
+            (self, to),
+            (Draft, Issued | Void)
+                | (Issued, Paid | Void | Uncollectible)
+                | (Uncollectible, Paid | Void)
+        )
+    }
+
+    pub fn transition(self, to: InvoiceStatus) -> Result<InvoiceStatus, IllegalTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self, to })
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("An invoice that is {} cannot become {}.", from.as_str(), to.as_str())]
+pub struct IllegalTransition {
+    pub from: InvoiceStatus,
+    pub to: InvoiceStatus,
+}
+
+/// A tax rate of a jurisdiction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaxRate {
+    pub id: TaxRateId,
+    /// Always `tax_rate`.
+    pub object: String,
+    /// Shown on invoices, e.g. `VAT`, `Sales tax`.
+    pub display_name: String,
+    /// Where it applies: a country (`DE`), or a country and region (`US-CA`).
+    pub jurisdiction: String,
+    /// The rate in hundredths of a percent: 1900 is 19.00 %.
+    pub percentage_bp: u32,
+    /// Whether prices with this rate already include the tax.
+    pub inclusive: bool,
+    pub active: bool,
+    pub created_at: Timestamp,
+}
+
+/// Parses a percentage with at most two decimals (`19`, `7.25`) into hundredths of a percent.
+pub fn parse_percentage(text: &str, param: &str) -> Result<u32, ValidationError> {
+    let invalid = || {
+        ValidationError::invalid(
+            param,
+            "A percentage is 0 to 100 with at most two decimals, e.g. 19 or 7.25.",
+        )
+    };
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+        || whole.len() > 3
+    {
+        return Err(invalid());
+    }
+    let whole: u32 = whole.parse().map_err(|_| invalid())?;
+    let fraction: u32 = format!("{fraction:0<2}").parse().map_err(|_| invalid())?;
+    let bp = whole * 100 + fraction;
+    if bp > 10_000 {
+        return Err(invalid());
+    }
+    Ok(bp)
+}
+
+/// `numerator / denominator` rounded half away from zero (denominator > 0).
+fn div_round(numerator: i128, denominator: i128) -> i128 {
+    let quotient = numerator / denominator;
+    let remainder = numerator % denominator;
+    if remainder.abs() * 2 >= denominator {
+        quotient + numerator.signum()
+    } else {
+        quotient
+    }
+}
+
+/// A line's net, tax and total for `amount` (after discounts) at `bp` hundredths of a percent.
+pub fn line_tax(amount: i64, bp: u32, inclusive: bool) -> (i64, i64, i64) {
+    let amount_wide = i128::from(amount);
+    let rate = i128::from(bp);
+    if inclusive {
+        let net = div_round(amount_wide * 10_000, 10_000 + rate);
+        let net = i64::try_from(net).unwrap_or(amount);
+        (net, amount - net, amount)
+    } else {
+        let tax = div_round(amount_wide * rate, 10_000);
+        let tax = i64::try_from(tax).unwrap_or(0);
+        (amount, tax, amount.saturating_add(tax))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// A fixed fee of a subscription period.
+    Fixed,
+    /// Rated usage of a period.
+    Usage,
+    /// The change of a fee inside a period.
+    Proration,
+    /// Added by hand to a draft, or a one-off charge.
+    Manual,
+}
+
+/// One line of an invoice, with how its amounts were reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceLine {
+    /// `il_…`, unique within the invoice.
+    pub id: String,
+    pub kind: LineKind,
+    pub description: String,
+    pub quantity: i64,
+    /// Minor units per unit.
+    pub unit_amount: i64,
+    /// `quantity × unit_amount`.
+    pub amount: i64,
+    pub discount_amount: i64,
+    pub tax_rate_id: Option<TaxRateId>,
+    pub tax_percentage_bp: u32,
+    pub tax_inclusive: bool,
+    /// Without tax.
+    pub net_amount: i64,
+    pub tax_amount: i64,
+    /// With tax: what the line adds to the invoice's total.
+    pub total: i64,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    /// How a rated line was computed (model, tiers applied), when it was rated.
+    pub rating: Option<serde_json::Value>,
+}
+
+impl InvoiceLine {
+    /// A line with its amounts computed; refuses amounts that overflow or a discount larger
+    /// than the amount.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: LineKind,
+        description: String,
+        quantity: i64,
+        unit_amount: i64,
+        discount_amount: i64,
+        tax: Option<&TaxRate>,
+        period: Option<(Timestamp, Timestamp)>,
+        param: &str,
+    ) -> Result<InvoiceLine, ValidationError> {
+        let amount = quantity
+            .checked_mul(unit_amount)
+            .ok_or_else(|| ValidationError::invalid(param, "quantity × unit_amount overflows."))?;
+        if discount_amount < 0 || (amount >= 0 && discount_amount > amount) {
+            return Err(ValidationError::invalid(
+                format!("{param}.discount_amount"),
+                "A discount is between 0 and the line's amount.",
+            ));
+        }
+        let after_discount = amount - discount_amount;
+        let (bp, inclusive) = tax.map_or((0, false), |t| (t.percentage_bp, t.inclusive));
+        let (net_amount, tax_amount, total) = line_tax(after_discount, bp, inclusive);
+        Ok(InvoiceLine {
+            id: format!("il_{}", ulid::Ulid::new().to_string().to_ascii_lowercase()),
+            kind,
+            description,
+            quantity,
+            unit_amount,
+            amount,
+            discount_amount,
+            tax_rate_id: tax.map(|t| t.id.clone()),
+            tax_percentage_bp: bp,
+            tax_inclusive: inclusive,
+            net_amount,
+            tax_amount,
+            total,
+            period_start: period.map(|p| p.0),
+            period_end: period.map(|p| p.1),
+            rating: None,
+        })
+    }
+}
+
+/// Tax per rate, as the invoice's totals show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaxTotal {
+    pub tax_rate_id: Option<TaxRateId>,
+    pub percentage_bp: u32,
+    pub inclusive: bool,
+    pub taxable_amount: i64,
+    pub tax_amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    /// Always `invoice`.
+    pub object: String,
+    pub customer_id: CustomerId,
+    pub contract_id: Option<ContractId>,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    /// Assigned when issued.
+    pub number: Option<String>,
+    pub lines: Vec<InvoiceLine>,
+    /// Σ net amounts.
+    pub subtotal: i64,
+    pub tax: i64,
+    pub tax_totals: Vec<TaxTotal>,
+    /// Σ line totals = subtotal + tax.
+    pub total: i64,
+    pub amount_paid: i64,
+    pub amount_credited: i64,
+    /// `total − amount_paid − amount_credited` while it is owed; 0 once void.
+    pub amount_due: i64,
+    /// Days from issue to due date.
+    pub payment_terms_days: u32,
+    pub memo: Option<String>,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    pub issued_at: Option<Timestamp>,
+    pub due_at: Option<Timestamp>,
+    pub paid_at: Option<Timestamp>,
+    pub voided_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Invoice {
+    /// Recomputes the totals from the lines.
+    pub fn recompute(&mut self) -> Result<(), ValidationError> {
+        let overflow = || ValidationError::invalid("lines", "The invoice's total overflows.");
+        let mut subtotal: i64 = 0;
+        let mut tax: i64 = 0;
+        let mut total: i64 = 0;
+        let mut by_rate: Vec<TaxTotal> = Vec::new();
+        for line in &self.lines {
+            subtotal = subtotal.checked_add(line.net_amount).ok_or_else(overflow)?;
+            tax = tax.checked_add(line.tax_amount).ok_or_else(overflow)?;
+            total = total.checked_add(line.total).ok_or_else(overflow)?;
+            if line.tax_rate_id.is_some() {
+                match by_rate
+                    .iter_mut()
+                    .find(|t| t.tax_rate_id == line.tax_rate_id)
+                {
+                    Some(rate) => {
+                        rate.taxable_amount += line.net_amount;
+                        rate.tax_amount += line.tax_amount;
+                    }
+                    None => by_rate.push(TaxTotal {
+                        tax_rate_id: line.tax_rate_id.clone(),
+                        percentage_bp: line.tax_percentage_bp,
+                        inclusive: line.tax_inclusive,
+                        taxable_amount: line.net_amount,
+                        tax_amount: line.tax_amount,
+                    }),
+                }
+            }
+        }
+        self.subtotal = subtotal;
+        self.tax = tax;
+        self.total = total;
+        self.tax_totals = by_rate;
+        self.amount_due = if self.status == InvoiceStatus::Void {
+            0
+        } else {
+            (total - self.amount_paid - self.amount_credited).max(0)
+        };
+        Ok(())
+    }
+}
+
+/// An invoice number: `PREFIX-YEAR-000123`.
+pub fn invoice_number(prefix: &str, year: i16, sequence: i64) -> String {
+    format!("{prefix}-{year}-{sequence:06}")
+}
+
+/// Checks a numbering prefix: 1 to 12 upper-case letters, digits or `-`.
+pub fn parse_number_prefix(value: &str, param: &str) -> Result<String, ValidationError> {
+    let ok = (1..=12).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(ValidationError::invalid(
+            param,
+            "A number prefix is 1 to 12 upper-case letters, digits or '-', e.g. INV.",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InvoiceStatus::*;
+    use super::*;
+
+    #[test]
+    fn tax_is_per_line_and_rounds_half_away_from_zero() {
+        // 19 % on 10.00 exclusive: 1.90.
+        assert_eq!(line_tax(1000, 1900, false), (1000, 190, 1190));
+        // 19 % on 0.05 exclusive: 0.0095 → 0.01.
+        assert_eq!(line_tax(5, 1900, false), (5, 1, 6));
+        // 19 % on 0.02: 0.0038 → 0.00.
+        assert_eq!(line_tax(2, 1900, false), (2, 0, 2));
+        // 7.25 % on 2.00: 0.145 → 0.15 (half away from zero).
+        assert_eq!(line_tax(200, 725, false), (200, 15, 215));
+        // Inclusive 20 %: 12.00 holds 10.00 net and 2.00 tax.
+        assert_eq!(line_tax(1200, 2000, true), (1000, 200, 1200));
+        // Inclusive 19 % of 1.00: net 0.8403… → 0.84, tax 0.16.
+        assert_eq!(line_tax(100, 1900, true), (84, 16, 100));
+        // A credit (negative amount) mirrors a charge.
+        assert_eq!(line_tax(-200, 725, false), (-200, -15, -215));
+        assert_eq!(line_tax(1000, 0, false), (1000, 0, 1000));
+    }
+
+    #[test]
+    fn percentages_parse_to_hundredths() {
+        assert_eq!(parse_percentage("19", "p"), Ok(1900));
+        assert_eq!(parse_percentage("7.25", "p"), Ok(725));
+        assert_eq!(parse_percentage("0.5", "p"), Ok(50));
+        assert_eq!(parse_percentage("100", "p"), Ok(10_000));
+        for bad in ["", "-1", "100.01", "7.255", "x", "1e2", "1000"] {
+            assert_eq!(
+                parse_percentage(bad, "percentage").unwrap_err().param,
+                "percentage",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_state_machine_never_leaves_void_or_paid() {
+        for pair in [
+            [Draft, Issued],
+            [Issued, Paid],
+            [Issued, Uncollectible],
+            [Uncollectible, Paid],
+            [Draft, Void],
+            [Issued, Void],
+        ] {
+            assert!(pair[0].can_become(pair[1]), "{pair:?}");
+        }
+        for to in InvoiceStatus::ALL {
+            assert!(!Void.can_become(to));
+            assert!(!Paid.can_become(to));
+            assert!(!Issued.can_become(Draft));
+        }
+        assert_eq!(
+            Paid.transition(Draft).unwrap_err().to_string(),
+            "An invoice that is paid cannot become draft."
+        );
+    }
+
+    #[test]
+    fn numbers_have_the_documented_shape() {
+        assert_eq!(invoice_number("INV", 2026, 123), "INV-2026-000123");
+        assert_eq!(
+            invoice_number("ACME-DE", 2027, 1_234_567),
+            "ACME-DE-2027-1234567"
+        );
+        assert!(parse_number_prefix("INV", "p").is_ok());
+        assert!(parse_number_prefix("inv", "p").is_err());
+        assert!(parse_number_prefix("", "p").is_err());
+    }
+
+    #[test]
+    fn totals_are_sums_of_lines_with_tax_per_rate() {
+        let now = Timestamp::from_unix_micros(0);
+        let rate = |bp, inclusive| TaxRate {
+            id: TaxRateId::new(),
+            object: "tax_rate".into(),
+            display_name: "VAT".into(),
+            jurisdiction: "DE".into(),
+            percentage_bp: bp,
+            inclusive,
+            active: true,
+            created_at: now,
+        };
+        let vat = rate(1900, false);
+        let reduced = rate(700, true);
+        let line = |q, u, d, t: Option<&TaxRate>| {
+            InvoiceLine::new(LineKind::Manual, "x".into(), q, u, d, t, None, "lines[0]").unwrap()
+        };
+        let mut invoice = Invoice {
+            id: InvoiceId::new(),
+            object: "invoice".into(),
+            customer_id: CustomerId::new(),
+            contract_id: None,
+            currency: Currency::from_code("EUR").unwrap(),
+            status: Draft,
+            number: None,
+            lines: vec![
+                line(3, 1999, 0, Some(&vat)),         // 59.97 + 11.3943 → 11.39
+                line(1, 10_700, 700, Some(&reduced)), // 100.00 incl. 7 %: net 93.46, tax 6.54
+                line(2, 250, 0, None),                // 5.00, no tax
+            ],
+            subtotal: 0,
+            tax: 0,
+            tax_totals: Vec::new(),
+            total: 0,
+            amount_paid: 1000,
+            amount_credited: 0,
+            amount_due: 0,
+            payment_terms_days: 14,
+            memo: None,
+            period_start: None,
+            period_end: None,
+            issued_at: None,
+            due_at: None,
+            paid_at: None,
+            voided_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        invoice.recompute().unwrap();
+        assert_eq!(invoice.subtotal, 5997 + 9346 + 500);
+        assert_eq!(invoice.tax, 1139 + 654);
+        assert_eq!(invoice.total, 7136 + 10_000 + 500);
+        assert_eq!(invoice.amount_due, 17_636 - 1000);
+        assert_eq!(invoice.tax_totals.len(), 2);
+        assert_eq!(invoice.tax_totals[1].tax_amount, 654);
+        let refused = InvoiceLine::new(
+            LineKind::Manual,
+            "x".into(),
+            1,
+            100,
+            101,
+            None,
+            None,
+            "lines[2]",
+        );
+        assert_eq!(refused.unwrap_err().param, "lines[2].discount_amount");
+        let overflow = InvoiceLine::new(
+            LineKind::Manual,
+            "x".into(),
+            i64::MAX,
+            2,
+            0,
+            None,
+            None,
+            "lines[0]",
+        );
+        assert_eq!(overflow.unwrap_err().param, "lines[0]");
+    }
+}

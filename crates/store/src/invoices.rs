@@ -1,0 +1,59 @@
+//! Invoice numbering and settings. Invoices and tax rates themselves are documents
+//! ([`crate::commerce`], tables `invoice` and `tax_rate`).
+
+use bursar_domain::id::WorkspaceId;
+
+use crate::{params, StoreError, Tx};
+
+/// The next number of the sequence `prefix`/`year`, taken in the caller's transaction: the row
+/// stays locked until it commits, and a rollback gives the number back, so issued numbers have
+/// no gaps.
+pub async fn next_number(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    prefix: &str,
+    year: i64,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "insert into invoice_sequence (workspace_id, prefix, year, last) values ($1, $2, $3, 0) \
+         on conflict do nothing",
+        params![workspace_id.as_str(), prefix, year],
+    )
+    .await?;
+    let row = tx
+        .fetch_one(
+            "update invoice_sequence set last = last + 1 \
+             where workspace_id = $1 and prefix = $2 and year = $3 returning last",
+            params![workspace_id.as_str(), prefix, year],
+        )
+        .await?;
+    row.i64("last")
+}
+
+/// The workspace's invoicing settings (JSON), if set.
+pub async fn settings(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select body from invoice_settings where workspace_id = $1",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    row.map(|r| r.text("body")).transpose()
+}
+
+pub async fn save_settings(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    body: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into invoice_settings (workspace_id, body) values ($1, $2) \
+         on conflict (workspace_id) do update set body = excluded.body",
+        params![workspace_id.as_str(), body],
+    )
+    .await?;
+    Ok(())
+}
