@@ -282,3 +282,8 @@ prefixed_id!(
     TaxRateId,
     "txr"
 );
+prefixed_id!(
+    /// Money received from a customer against invoices (allocated, or kept as credit).
+    PaymentId,
+    "py"
+);

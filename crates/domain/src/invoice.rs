@@ -332,6 +332,59 @@ impl Invoice {
     }
 }
 
+/// How a payment arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethodKind {
+    /// Through the payment provider (a card).
+    Card,
+    BankTransfer,
+    /// Cash, a cheque, anything recorded by hand.
+    Manual,
+}
+
+impl PaymentMethodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethodKind::Card => "card",
+            PaymentMethodKind::BankTransfer => "bank_transfer",
+            PaymentMethodKind::Manual => "manual",
+        }
+    }
+}
+
+/// Part of a payment applied to one invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Allocation {
+    pub invoice_id: InvoiceId,
+    pub amount: i64,
+    pub allocated_at: Timestamp,
+    /// The ledger transfer (customer credit → receivable).
+    pub transfer_id: String,
+}
+
+/// Money received from a customer. What is not allocated to invoices is the customer's credit,
+/// applied to later invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Payment {
+    pub id: PaymentId,
+    /// Always `payment`.
+    pub object: String,
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub amount: i64,
+    pub method: PaymentMethodKind,
+    /// The bank's or provider's reference.
+    pub reference: Option<String>,
+    pub allocations: Vec<Allocation>,
+    /// Not yet applied to an invoice: the customer's credit.
+    pub unallocated: i64,
+    /// The ledger transfer (cash → customer credit).
+    pub transfer_id: String,
+    pub received_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
 /// An invoice number: `PREFIX-YEAR-000123`.
 pub fn invoice_number(prefix: &str, year: i16, sequence: i64) -> String {
     format!("{prefix}-{year}-{sequence:06}")

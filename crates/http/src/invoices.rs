@@ -11,7 +11,7 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::money::Currency;
-use bursar_store::commerce::{self, INVOICE, TAX_RATE};
+use bursar_store::commerce::{self, INVOICE, INVOICE_PAYMENT, TAX_RATE};
 use bursar_store::{customers, invoices, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,6 +38,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(issue_invoice))
         .routes(routes!(void_invoice))
         .routes(routes!(mark_uncollectible))
+        .routes(routes!(record_payment, list_payments))
+        .routes(routes!(get_payment))
+        .routes(routes!(apply_credit))
+}
+
+// Ledger transfer codes of invoicing.
+const CODE_INVOICED: i64 = 200;
+const CODE_TAX: i64 = 201;
+const CODE_RECEIVED: i64 = 202;
+const CODE_ALLOCATED: i64 = 203;
+const CODE_WRITTEN_OFF: i64 = 204;
+const CODE_REINSTATED: i64 = 205;
+const CODE_VOIDED: i64 = 206;
+
+/// Ledger accounts of invoicing (`commerce:<name>:<currency>`): a customer's receivable
+/// (`receivable:cus_…`, debited when an invoice is issued) and credit (`customer_credit:cus_…`,
+/// credited by payments, debited by allocations); `revenue` and `tax_payable`; cash by method
+/// (`cash:bank_transfer`, …); `bad_debt` for write-offs.
+fn receivable(customer: &CustomerId) -> String {
+    format!("receivable:{customer}")
+}
+
+fn customer_credit(customer: &CustomerId) -> String {
+    format!("customer_credit:{customer}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -724,8 +748,43 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, ApiError> 
             .plus_seconds(i64::from(invoice.payment_terms_days) * 86_400),
     );
     invoice.recompute()?;
+    if invoice.total < 0 {
+        return Err(ApiError::invalid(
+            "invoice_total_negative",
+            Some("lines".into()),
+            "An invoice cannot total less than zero; credit an issued invoice instead.",
+        ));
+    }
+    if invoice.total == 0 {
+        // Nothing to collect: paid as it is issued.
+        invoice.status = InvoiceStatus::Paid;
+        invoice.paid_at = Some(cx.now);
+    }
     invoice.updated_at = cx.now;
     save(cx, &invoice).await?;
+    // Receivable ← revenue (net) and tax payable (tax).
+    let owed = receivable(&invoice.customer_id);
+    crate::orders::post(
+        cx,
+        invoice.currency,
+        &[
+            (
+                format!("inv:{id}:net"),
+                owed.clone(),
+                "revenue".into(),
+                invoice.subtotal,
+                CODE_INVOICED,
+            ),
+            (
+                format!("inv:{id}:tax"),
+                owed,
+                "tax_payable".into(),
+                invoice.tax,
+                CODE_TAX,
+            ),
+        ],
+    )
+    .await?;
     cx.emit(NewEvent::new(
         "invoice.issued",
         "invoice",
@@ -768,6 +827,61 @@ async fn simple_transition(
                 let mut invoice: Invoice =
                     docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
                 let previous = move_to(&mut invoice, to)?;
+                let owed = receivable(&invoice.customer_id);
+                match (previous, to) {
+                    (InvoiceStatus::Issued | InvoiceStatus::Uncollectible, InvoiceStatus::Void)
+                        if invoice.amount_paid > 0 =>
+                    {
+                        return Err(ApiError::state(
+                            "invoice_partially_paid",
+                            previous.as_str(),
+                            "An invoice with payments applied cannot be voided; credit it \
+                             instead.",
+                        ));
+                    }
+                    (InvoiceStatus::Issued, InvoiceStatus::Void) => {
+                        // The issue's postings, reversed.
+                        crate::orders::post(
+                            &mut cx,
+                            invoice.currency,
+                            &[
+                                (
+                                    format!("void:{id}:net"),
+                                    "revenue".into(),
+                                    owed.clone(),
+                                    invoice.subtotal,
+                                    CODE_VOIDED,
+                                ),
+                                (
+                                    format!("void:{id}:tax"),
+                                    "tax_payable".into(),
+                                    owed,
+                                    invoice.tax,
+                                    CODE_VOIDED,
+                                ),
+                            ],
+                        )
+                        .await?;
+                    }
+                    (InvoiceStatus::Uncollectible, InvoiceStatus::Void) => {}
+                    (_, InvoiceStatus::Uncollectible) => {
+                        // What is still owed, written off.
+                        let due = invoice.total - invoice.amount_paid - invoice.amount_credited;
+                        crate::orders::post(
+                            &mut cx,
+                            invoice.currency,
+                            &[(
+                                format!("writeoff:{id}"),
+                                "bad_debt".into(),
+                                owed,
+                                due,
+                                CODE_WRITTEN_OFF,
+                            )],
+                        )
+                        .await?;
+                    }
+                    _ => {}
+                }
                 if to == InvoiceStatus::Void {
                     invoice.voided_at = Some(cx.now);
                 }
@@ -828,4 +942,376 @@ async fn mark_uncollectible(
         "invoice.marked_uncollectible",
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRequest {
+    pub invoice_id: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPaymentRequest {
+    pub customer_id: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Minor units received.
+    pub amount: i64,
+    pub method: PaymentMethodKind,
+    pub reference: Option<String>,
+    /// Where the money goes; default: the customer's open invoices in this currency, oldest due
+    /// first. What is left is the customer's credit.
+    pub allocations: Option<Vec<AllocationRequest>>,
+}
+
+/// Applies `amount` of `payment` to an invoice, in the caller's transaction: the ledger transfer
+/// (customer credit → receivable; for a written-off invoice, the write-off is reversed first),
+/// the invoice's paid amount and status (`invoice.payment_applied`, or `invoice.paid` when
+/// nothing is left to pay).
+async fn allocate(
+    cx: &mut Context<'_>,
+    payment: &mut Payment,
+    invoice_id: &str,
+    amount: i64,
+    param: &str,
+) -> Result<Invoice, ApiError> {
+    let mut invoice: Invoice = docs::get_in(cx, INVOICE, "invoice", invoice_id, param).await?;
+    if invoice.customer_id != payment.customer_id || invoice.currency != payment.currency {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(param.into()),
+            "The invoice belongs to another customer or is in another currency.",
+        ));
+    }
+    if !matches!(
+        invoice.status,
+        InvoiceStatus::Issued | InvoiceStatus::Uncollectible
+    ) {
+        return Err(ApiError::state(
+            "invoice_not_payable",
+            invoice.status.as_str(),
+            format!(
+                "A payment applies to an issued invoice; this one is {}.",
+                invoice.status.as_str()
+            ),
+        ));
+    }
+    if amount <= 0 || amount > invoice.amount_due || amount > payment.unallocated {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(format!("{param}.amount").replace(".invoice_id.amount", ".amount")),
+            format!(
+                "An allocation is positive and at most what the invoice still owes ({}) and \
+                 what is left of the payment ({}).",
+                invoice.amount_due, payment.unallocated
+            ),
+        ));
+    }
+    let n = payment.allocations.len();
+    let transfer_id = format!("alloc:{}:{n}", payment.id);
+    let owed = receivable(&invoice.customer_id);
+    let mut transfers = Vec::new();
+    if invoice.status == InvoiceStatus::Uncollectible {
+        transfers.push((
+            format!("reinstate:{}:{n}", payment.id),
+            owed.clone(),
+            "bad_debt".to_owned(),
+            amount,
+            CODE_REINSTATED,
+        ));
+    }
+    transfers.push((
+        transfer_id.clone(),
+        customer_credit(&invoice.customer_id),
+        owed,
+        amount,
+        CODE_ALLOCATED,
+    ));
+    crate::orders::post(cx, invoice.currency, &transfers).await?;
+    payment.unallocated -= amount;
+    payment.allocations.push(Allocation {
+        invoice_id: invoice.id.clone(),
+        amount,
+        allocated_at: cx.now,
+        transfer_id,
+    });
+    invoice.amount_paid += amount;
+    invoice.recompute()?;
+    let event_type = if invoice.amount_due == 0 {
+        let previous = move_to(&mut invoice, InvoiceStatus::Paid)?;
+        invoice.paid_at = Some(cx.now);
+        let _ = previous;
+        "invoice.paid"
+    } else {
+        "invoice.payment_applied"
+    };
+    invoice.updated_at = cx.now;
+    save(cx, &invoice).await?;
+    cx.emit(NewEvent::new(
+        event_type,
+        "invoice",
+        invoice.id.as_str(),
+        json!({ "object": invoice, "payment_id": payment.id, "amount": amount }),
+    ))
+    .await?;
+    Ok(invoice)
+}
+
+/// The customer's open invoices in `currency`, oldest due first.
+async fn open_invoices(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    currency: Currency,
+) -> Result<Vec<Invoice>, ApiError> {
+    let mut open: Vec<Invoice> = commerce::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    open.retain(|i| {
+        i.currency == currency
+            && matches!(
+                i.status,
+                InvoiceStatus::Issued | InvoiceStatus::Uncollectible
+            )
+            && i.amount_due > 0
+    });
+    open.sort_by_key(|i| (i.due_at, i.id.clone()));
+    Ok(open)
+}
+
+async fn save_payment(cx: &mut Context<'_>, payment: &Payment, new: bool) -> Result<(), ApiError> {
+    if new {
+        commerce::insert(
+            cx.tx,
+            INVOICE_PAYMENT,
+            cx.workspace_id,
+            payment.id.as_str(),
+            payment,
+            &[("customer_id", payment.customer_id.as_str().into())],
+        )
+        .await?;
+    } else {
+        commerce::save(
+            cx.tx,
+            INVOICE_PAYMENT,
+            cx.workspace_id,
+            payment.id.as_str(),
+            payment,
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Record a payment received (a bank transfer, a card payment, cash): the money is posted to
+/// the ledger (cash → the customer's credit), then allocated to invoices — as given, or to
+/// the oldest open ones; an overpayment stays as the customer's credit.
+#[utoipa::path(post, path = "/v1/payments", tag = "invoices", request_body = RecordPaymentRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn record_payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<RecordPaymentRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let customer_id = CustomerId::parse(&body.customer_id, "customer_id")?;
+    let currency = Currency::parse(&body.currency, "currency")?;
+    if body.amount <= 0 {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("amount".into()),
+            "amount is a positive number of minor units.",
+        ));
+    }
+    let reference = body
+        .reference
+        .map(|r| parse_text(&r, "reference", 200))
+        .transpose()?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found("customer", customer_id.as_str())
+                            .with_param("customer_id")
+                    })?;
+                let id = PaymentId::new();
+                let mut payment = Payment {
+                    transfer_id: format!("received:{id}"),
+                    id,
+                    object: "payment".into(),
+                    customer_id: customer_id.clone(),
+                    currency,
+                    amount: body.amount,
+                    method: body.method,
+                    reference,
+                    allocations: Vec::new(),
+                    unallocated: body.amount,
+                    received_at: cx.now,
+                    created_at: cx.now,
+                };
+                crate::orders::post(
+                    &mut cx,
+                    currency,
+                    &[(
+                        payment.transfer_id.clone(),
+                        format!("cash:{}", payment.method.as_str()),
+                        customer_credit(&customer_id),
+                        payment.amount,
+                        CODE_RECEIVED,
+                    )],
+                )
+                .await?;
+                save_payment(&mut cx, &payment, true).await?;
+                emit_object(
+                    &mut cx,
+                    "payment.received",
+                    "payment",
+                    payment.id.as_str(),
+                    &payment,
+                )
+                .await?;
+                match body.allocations {
+                    Some(allocations) => {
+                        for (i, a) in allocations.into_iter().enumerate() {
+                            allocate(
+                                &mut cx,
+                                &mut payment,
+                                &a.invoice_id,
+                                a.amount,
+                                &format!("allocations[{i}].invoice_id"),
+                            )
+                            .await?;
+                        }
+                    }
+                    None => {
+                        for invoice in open_invoices(&mut cx, &customer_id, currency).await? {
+                            if payment.unallocated == 0 {
+                                break;
+                            }
+                            let amount = invoice.amount_due.min(payment.unallocated);
+                            allocate(
+                                &mut cx,
+                                &mut payment,
+                                invoice.id.as_str(),
+                                amount,
+                                "invoice_id",
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                save_payment(&mut cx, &payment, false).await?;
+                Ok((StatusCode::OK, payment))
+            })
+        })
+        .await
+}
+
+/// List payments, newest first; `customer_id` selects one customer's.
+#[utoipa::path(get, path = "/v1/payments", tag = "invoices",
+    params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
+        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<Payment>)), security(("api_key" = [])))]
+async fn list_payments(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Payment>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            INVOICE_PAYMENT,
+            "/v1/payments",
+            "py_",
+            Some(("customer_id", "customer_id")),
+        )
+        .await?,
+    ))
+}
+
+/// Retrieve a payment with its allocations.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = Payment), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Payment>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, INVOICE_PAYMENT, "payment", id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyCreditRequest {
+    /// Default: as much as the invoice owes and the credit covers.
+    pub amount: Option<i64>,
+}
+
+/// Apply the customer's credit (unallocated payments, oldest first) to an issued invoice.
+#[utoipa::path(post, path = "/v1/invoices/{id}/apply_credit", tag = "invoices", request_body = ApplyCreditRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn apply_credit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<ApplyCreditRequest>,
+) -> Result<Response, ApiError> {
+    let wanted = request.body.amount;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let invoice: Invoice = docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
+                let mut payments: Vec<Payment> = commerce::find_in(
+                    cx.tx,
+                    INVOICE_PAYMENT,
+                    cx.workspace_id,
+                    "customer_id",
+                    &[invoice.customer_id.as_str()],
+                )
+                .await?;
+                payments.retain(|p| p.currency == invoice.currency && p.unallocated > 0);
+                let credit: i64 = payments.iter().map(|p| p.unallocated).sum();
+                let mut left = wanted.unwrap_or_else(|| credit.min(invoice.amount_due));
+                if left <= 0 || left > credit || left > invoice.amount_due {
+                    return Err(ApiError::invalid(
+                        "parameter_invalid",
+                        Some("amount".into()),
+                        format!(
+                            "The customer's credit is {credit} and the invoice owes {}.",
+                            invoice.amount_due
+                        ),
+                    ));
+                }
+                let mut updated = invoice;
+                for mut payment in payments {
+                    if left == 0 {
+                        break;
+                    }
+                    let amount = payment.unallocated.min(left);
+                    updated = allocate(&mut cx, &mut payment, &id, amount, "id").await?;
+                    save_payment(&mut cx, &payment, false).await?;
+                    left -= amount;
+                }
+                Ok((StatusCode::OK, updated))
+            })
+        })
+        .await
 }

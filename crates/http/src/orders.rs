@@ -85,7 +85,7 @@ pub fn account(name: &str, currency: Currency) -> AccountId {
 
 /// Posts balanced transfers (`id`, debit, credit, amount, code), creating the accounts on first
 /// use. Transfer ids derive from the business object, so a repeat posts nothing twice.
-async fn post(
+pub(crate) async fn post(
     cx: &mut Context<'_>,
     currency: Currency,
     transfers: &[(String, String, String, i64, i64)],

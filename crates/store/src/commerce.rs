@@ -36,6 +36,7 @@ pub const LICENSE: Table = Table("license");
 pub const DOWNLOAD_LINK: Table = Table("download_link");
 pub const TAX_RATE: Table = Table("tax_rate");
 pub const INVOICE: Table = Table("invoice");
+pub const INVOICE_PAYMENT: Table = Table("invoice_payment");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -98,6 +98,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_invoices.sql"),
         postgres: include_str!("../migrations/postgres/0014_invoices.sql"),
     },
+    Migration {
+        version: 15,
+        name: "invoice_payments",
+        sqlite: include_str!("../migrations/sqlite/0015_invoice_payments.sql"),
+        postgres: include_str!("../migrations/postgres/0015_invoice_payments.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -115,3 +115,85 @@ both_backends! {
         assert_eq!(numbers, expected);
     }
 }
+
+/// Posted balances of an invoicing ledger account: (debits, credits).
+async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
+    let response = app.get(&format!("/v1/ledger/accounts/commerce:{account}:EUR")).await;
+    if response.status() == 404 {
+        return (0, 0);
+    }
+    let body = ok(response).await;
+    let b = &body["balances"];
+    assert_eq!(b["debits_pending"], 0);
+    (b["debits_posted"].as_i64().unwrap(), b["credits_posted"].as_i64().unwrap())
+}
+
+both_backends! {
+    /// Goal: payments are ledger transfers (cash → customer credit → receivable), split across
+    /// invoices by hand or oldest first, partial payments leave amounts due, an overpayment stays
+    /// as credit and is applied later, a write-off and a late payment balance out; the books
+    /// balance at every step.
+    async fn payments_allocate_across_invoices_through_the_ledger(app: TestApp) {
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Cy"})).await).await);
+        let vat = id(&ok(app.post("/v1/tax_rates", json!({"display_name": "VAT", "jurisdiction": "FR", "percentage": "20"})).await).await);
+        let invoice = |amount: i64, tax: bool| {
+            let mut line = json!({"description": "Service", "unit_amount": amount});
+            if tax {
+                line["tax_rate_id"] = json!(vat);
+            }
+            app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [line]}))
+        };
+        let first = id(&ok(invoice(10_000, true).await).await);
+        let second = id(&ok(invoice(5_000, false).await).await);
+        ok(app.post(&format!("/v1/invoices/{first}/issue"), json!({})).await).await;
+        ok(app.post(&format!("/v1/invoices/{second}/issue"), json!({})).await).await;
+        let receivable = format!("receivable:{customer}");
+        let credit = format!("customer_credit:{customer}");
+        assert_eq!(balances(&app, &receivable).await, (17_000, 0), "12,000 + 5,000 owed");
+        assert_eq!(balances(&app, "revenue").await, (0, 15_000));
+        assert_eq!(balances(&app, "tax_payable").await, (0, 2_000));
+
+        // A partial payment, allocated by hand.
+        let paid = ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 6_000, "method": "bank_transfer", "reference": "SEPA-1", "allocations": [{"invoice_id": first, "amount": 6_000}]})).await).await;
+        assert_eq!(paid["unallocated"], 0);
+        let after = ok(app.get(&format!("/v1/invoices/{first}")).await).await;
+        assert_eq!((after["status"].as_str(), after["amount_paid"].as_i64(), after["amount_due"].as_i64()), (Some("issued"), Some(6_000), Some(6_000)));
+        assert_eq!(balances(&app, &receivable).await, (17_000, 6_000));
+
+        // An overpayment without allocations: the oldest invoice first, then the next, the rest
+        // kept as credit.
+        let over = ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 12_000, "method": "bank_transfer"})).await).await;
+        assert_eq!(over["allocations"].as_array().unwrap().len(), 2);
+        assert_eq!(over["unallocated"], 1_000);
+        for invoice in [&first, &second] {
+            let paid = ok(app.get(&format!("/v1/invoices/{invoice}")).await).await;
+            assert_eq!((paid["status"].as_str(), paid["amount_due"].as_i64()), (Some("paid"), Some(0)), "{paid}");
+        }
+        assert_eq!(balances(&app, &receivable).await, (17_000, 17_000));
+        assert_eq!(balances(&app, &credit).await, (17_000, 18_000), "1,000 of credit left");
+        assert_eq!(balances(&app, "cash:bank_transfer").await, (18_000, 0));
+
+        // The credit pays part of the next invoice; the rest is written off, then paid late.
+        let third = id(&ok(invoice(2_500, false).await).await);
+        ok(app.post(&format!("/v1/invoices/{third}/issue"), json!({})).await).await;
+        let credited = ok(app.post(&format!("/v1/invoices/{third}/apply_credit"), json!({})).await).await;
+        assert_eq!((credited["amount_paid"].as_i64(), credited["amount_due"].as_i64()), (Some(1_000), Some(1_500)));
+        expect_error(app.post(&format!("/v1/invoices/{third}/void"), json!({})).await, 409, "invoice_partially_paid", None).await;
+        ok(app.post(&format!("/v1/invoices/{third}/mark_uncollectible"), json!({})).await).await;
+        assert_eq!(balances(&app, "bad_debt").await, (1_500, 0));
+        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 1_500, "method": "manual", "allocations": [{"invoice_id": third, "amount": 1_500}]})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/invoices/{third}")).await).await["status"], "paid");
+        assert_eq!(balances(&app, "bad_debt").await, (1_500, 1_500), "the write-off reversed");
+        assert_eq!(balances(&app, &receivable).await, (19_500 + 1_500, 21_000));
+
+        // Refusals: more than owed, a draft, another customer's invoice; nothing written.
+        let draft = id(&ok(invoice(700, false).await).await);
+        let payments_before = ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len();
+        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 700}]})).await, 409, "invoice_not_payable", None).await;
+        ok(app.post(&format!("/v1/invoices/{draft}/issue"), json!({})).await).await;
+        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 800}]})).await, 400, "parameter_invalid", Some("allocations[0].amount")).await;
+        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 0, "method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
+        assert_eq!(ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len(), payments_before);
+        assert_eq!(balances(&app, "cash:manual").await, (1_500, 0), "refused payments post nothing");
+    }
+}

@@ -178,6 +178,13 @@ both_backends! {
                 "/v1/invoices/{id}/lines" => (format!("/v1/invoices/{editable}/lines"), json!({"description": "Extra", "unit_amount": 100})),
                 "/v1/invoices/{id}/lines/{line_id}/remove" => (format!("/v1/invoices/{editable}/lines/{editable_line}/remove"), json!({})),
                 "/v1/invoices/{id}/mark_uncollectible" => (format!("/v1/invoices/{issuable}/mark_uncollectible"), json!({})),
+                "/v1/invoices/{id}/apply_credit" => {
+                    let owed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Later", "unit_amount": 300}]})).await).await);
+                    app.post(&format!("/v1/invoices/{owed}/issue"), json!({})).await;
+                    app.post("/v1/payments", json!({"customer_id": shopper, "currency": "USD", "amount": 5_000, "method": "manual", "allocations": []})).await;
+                    (format!("/v1/invoices/{owed}/apply_credit"), json!({}))
+                }
+                "/v1/payments" => (route.clone(), json!({"customer_id": shopper, "currency": "USD", "amount": 100, "method": "bank_transfer"})),
                 "/v1/invoices/{id}/void" => (format!("/v1/invoices/{editable}/void"), json!({})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
                 "/api/v1/meters" => (route.clone(), json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})),
