@@ -5,6 +5,7 @@
 //! so the storage and HTTP layers never re-check what the domain already guarantees.
 
 pub mod auth;
+pub mod billing_status;
 pub mod commerce;
 pub mod contract;
 pub mod customer;

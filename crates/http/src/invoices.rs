@@ -6,12 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use bursar_domain::billing_status::{self as billing, Access, BillingStatus, Facts};
 use bursar_domain::commerce::parse_text;
+use bursar_domain::contract::{Contract, ContractStatus};
 use bursar_domain::event::NewEvent;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::money::Currency;
-use bursar_store::commerce::{self, INVOICE, INVOICE_PAYMENT, TAX_RATE};
+use bursar_domain::time::Timestamp;
+use bursar_store::commerce::{self, BILLING_STATUS, CONTRACT, INVOICE, INVOICE_PAYMENT, TAX_RATE};
 use bursar_store::{customers, invoices, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,6 +44,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(record_payment, list_payments))
         .routes(routes!(get_payment))
         .routes(routes!(apply_credit))
+        .routes(routes!(get_billing_status))
+        .routes(routes!(close_billing_status))
+        .routes(routes!(get_entitlements))
 }
 
 // Ledger transfer codes of invoicing.
@@ -792,6 +798,7 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, ApiError> 
         json!({ "object": invoice, "previous_attributes": { "status": previous } }),
     ))
     .await?;
+    refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -895,6 +902,7 @@ async fn simple_transition(
                     json!({ "object": invoice, "previous_attributes": { "status": previous } }),
                 ))
                 .await?;
+                refresh_billing_status(&mut cx, &invoice.customer_id).await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -1059,6 +1067,7 @@ async fn allocate(
         json!({ "object": invoice, "payment_id": payment.id, "amount": amount }),
     ))
     .await?;
+    refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -1314,4 +1323,343 @@ async fn apply_credit(
             })
         })
         .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Billing status and entitlements
+
+/// One change of a customer's billing status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusChange {
+    pub from: BillingStatus,
+    pub to: BillingStatus,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerBillingStatus {
+    /// Always `billing_status`.
+    pub object: String,
+    pub customer_id: CustomerId,
+    pub status: BillingStatus,
+    pub reason: String,
+    pub since: Option<Timestamp>,
+    /// Every change, oldest first.
+    pub history: Vec<StatusChange>,
+}
+
+fn pending(customer_id: &CustomerId) -> CustomerBillingStatus {
+    CustomerBillingStatus {
+        object: "billing_status".into(),
+        customer_id: customer_id.clone(),
+        status: BillingStatus::Pending,
+        reason: "no_invoice_yet".into(),
+        since: None,
+        history: Vec::new(),
+    }
+}
+
+/// What a customer's invoices say at `now`.
+fn facts_of(invoices: &[Invoice], now: Timestamp) -> Facts {
+    let open = |i: &&Invoice| i.amount_due > 0;
+    Facts {
+        issued: invoices.iter().any(|i| i.number.is_some()),
+        overdue_days: invoices
+            .iter()
+            .filter(|i| i.status == InvoiceStatus::Issued)
+            .filter(open)
+            .filter_map(|i| i.due_at)
+            .filter(|due| *due < now)
+            .map(|due| (now.unix_micros() - due.unix_micros()) / 86_400_000_000)
+            .max(),
+        uncollectible: invoices
+            .iter()
+            .filter(|i| i.status == InvoiceStatus::Uncollectible)
+            .any(|i| open(&i)),
+    }
+}
+
+/// Moves the customer's billing status where its invoices say, in the caller's transaction,
+/// recording `billing_status.changed` with the reason; returns the status.
+pub async fn refresh_billing_status(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+) -> Result<CustomerBillingStatus, ApiError> {
+    let stored: Option<CustomerBillingStatus> = commerce::get(
+        cx.tx,
+        BILLING_STATUS,
+        cx.workspace_id,
+        customer_id.as_str(),
+        true,
+    )
+    .await?;
+    let invoices: Vec<Invoice> = commerce::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
+    let Some((to, reason)) = billing::next(current.status, &facts_of(&invoices, cx.now)) else {
+        return Ok(current);
+    };
+    change_status(cx, &mut current, stored.is_none(), to, reason).await?;
+    Ok(current)
+}
+
+async fn change_status(
+    cx: &mut Context<'_>,
+    current: &mut CustomerBillingStatus,
+    new: bool,
+    to: BillingStatus,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let from = current.status;
+    current.history.push(StatusChange {
+        from,
+        to,
+        reason: reason.to_owned(),
+        at: cx.now,
+    });
+    current.status = to;
+    current.reason = reason.to_owned();
+    current.since = Some(cx.now);
+    let id = current.customer_id.to_string();
+    if new {
+        commerce::insert(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &[("status", to.as_str().into())],
+        )
+        .await?;
+    } else {
+        commerce::save(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &[("status", to.as_str().into())],
+        )
+        .await?;
+    }
+    cx.emit(NewEvent::new(
+        "billing_status.changed",
+        "customer",
+        &id,
+        json!({ "object": current, "from": from, "to": to, "reason": reason }),
+    ))
+    .await
+}
+
+/// Brings every active or past-due customer's status to the present (invoices falling due);
+/// each customer in its own transaction. Returns how many changed.
+pub async fn sweep_billing_status(state: &AppState) -> Result<usize, ApiError> {
+    let customers = state
+        .db
+        .read(|tx: &mut Tx| Box::pin(async move { invoices::customers_to_sweep(tx).await }))
+        .await?;
+    let mut changed = 0;
+    for (workspace_id, customer) in customers {
+        let cause = bursar_domain::event::Cause {
+            request_id: None,
+            actor: Some("system:billing_status".into()),
+        };
+        let now = state.db.now();
+        let moved = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut cx = Context {
+                        tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    let customer_id = CustomerId::from_trusted(customer);
+                    let before: Option<CustomerBillingStatus> = commerce::get(
+                        cx.tx,
+                        BILLING_STATUS,
+                        cx.workspace_id,
+                        customer_id.as_str(),
+                        true,
+                    )
+                    .await?;
+                    let after = refresh_billing_status(&mut cx, &customer_id).await?;
+                    Ok::<bool, ApiError>(before.map(|b| b.status) != Some(after.status))
+                })
+            })
+            .await?;
+        changed += usize::from(moved);
+    }
+    Ok(changed)
+}
+
+async fn status_of(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<CustomerBillingStatus, ApiError> {
+    let customer_id =
+        CustomerId::parse(id, "id").map_err(|_| ApiError::not_found("customer", id))?;
+    let workspace_id = principal.workspace_id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                customers::get(tx, &workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("customer", customer_id.as_str()))?;
+                let stored: Option<CustomerBillingStatus> = commerce::get(
+                    tx,
+                    BILLING_STATUS,
+                    &workspace_id,
+                    customer_id.as_str(),
+                    false,
+                )
+                .await?;
+                Ok::<_, ApiError>(stored.unwrap_or_else(|| pending(&customer_id)))
+            })
+        })
+        .await
+}
+
+/// A customer's billing status, with every change and its reason.
+#[utoipa::path(get, path = "/v1/customers/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerBillingStatus>, ApiError> {
+    Ok(Json(status_of(&state, &principal, &id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// Why the account is closed (recorded with the change).
+    pub reason: Option<String>,
+}
+
+/// Close a customer's billing account: final; entitlements end.
+#[utoipa::path(post, path = "/v1/customers/{id}/billing_status/close", tag = "invoices", request_body = CloseRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn close_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<CloseRequest>,
+) -> Result<Response, ApiError> {
+    let reason = request
+        .body
+        .reason
+        .map(|r| parse_text(&r, "reason", 200))
+        .transpose()?
+        .unwrap_or_else(|| "closed_by_request".into());
+    let customer_id =
+        CustomerId::parse(&id, "id").map_err(|_| ApiError::not_found("customer", &id))?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("customer", customer_id.as_str()))?;
+                let stored: Option<CustomerBillingStatus> = commerce::get(
+                    cx.tx,
+                    BILLING_STATUS,
+                    cx.workspace_id,
+                    customer_id.as_str(),
+                    true,
+                )
+                .await?;
+                let mut current = stored.clone().unwrap_or_else(|| pending(&customer_id));
+                if current.status == BillingStatus::Closed {
+                    return Err(ApiError::state(
+                        "billing_status_closed",
+                        "closed",
+                        "The billing account is closed already.",
+                    ));
+                }
+                change_status(
+                    &mut cx,
+                    &mut current,
+                    stored.is_none(),
+                    BillingStatus::Closed,
+                    &reason,
+                )
+                .await?;
+                Ok((StatusCode::OK, current))
+            })
+        })
+        .await
+}
+
+/// What a customer may use now, for downstream systems: the access its billing status allows
+/// and the products of its active contracts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entitlements {
+    /// Always `entitlements`.
+    pub object: String,
+    pub customer_id: CustomerId,
+    pub billing_status: BillingStatus,
+    /// `full` (pending, active, past due: a grace period), `limited` (collections), `none`
+    /// (closed).
+    pub access: Access,
+    /// Product ids the customer's active contracts include (none without full access).
+    pub features: Vec<String>,
+}
+
+/// May this customer use the service, and which parts of it.
+#[utoipa::path(get, path = "/v1/customers/{id}/entitlements", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = Entitlements), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_entitlements(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Entitlements>, ApiError> {
+    let status = status_of(&state, &principal, &id).await?;
+    let access = status.status.access();
+    let features = if access == Access::Full {
+        let (workspace_id, customer) = (principal.workspace_id.clone(), id.clone());
+        let contracts: Vec<Contract> = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    commerce::find_in(
+                        tx,
+                        CONTRACT,
+                        &workspace_id,
+                        "buyer_id",
+                        &[customer.as_str()],
+                    )
+                    .await
+                })
+            })
+            .await?;
+        let mut features: Vec<String> = contracts
+            .iter()
+            .filter(|c| c.status == ContractStatus::Active)
+            .flat_map(|c| c.lines.iter().map(|l| l.product_id.clone()))
+            .collect();
+        features.sort();
+        features.dedup();
+        features
+    } else {
+        Vec::new()
+    };
+    Ok(Json(Entitlements {
+        object: "entitlements".into(),
+        customer_id: status.customer_id,
+        billing_status: status.status,
+        access,
+        features,
+    }))
 }

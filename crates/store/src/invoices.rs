@@ -57,3 +57,23 @@ pub async fn save_settings(
     .await?;
     Ok(())
 }
+
+/// Customers whose billing status a passing due date can change (active, past due), with
+/// their workspaces.
+pub async fn customers_to_sweep(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from billing_status \
+             where status in ('active', 'past_due') order by workspace_id, object_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}

@@ -104,6 +104,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_invoice_payments.sql"),
         postgres: include_str!("../migrations/postgres/0015_invoice_payments.sql"),
     },
+    Migration {
+        version: 16,
+        name: "billing_status",
+        sqlite: include_str!("../migrations/sqlite/0016_billing_status.sql"),
+        postgres: include_str!("../migrations/postgres/0016_billing_status.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

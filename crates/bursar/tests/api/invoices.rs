@@ -118,14 +118,19 @@ both_backends! {
 
 /// Posted balances of an invoicing ledger account: (debits, credits).
 async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
-    let response = app.get(&format!("/v1/ledger/accounts/commerce:{account}:EUR")).await;
+    let response = app
+        .get(&format!("/v1/ledger/accounts/commerce:{account}:EUR"))
+        .await;
     if response.status() == 404 {
         return (0, 0);
     }
     let body = ok(response).await;
     let b = &body["balances"];
     assert_eq!(b["debits_pending"], 0);
-    (b["debits_posted"].as_i64().unwrap(), b["credits_posted"].as_i64().unwrap())
+    (
+        b["debits_posted"].as_i64().unwrap(),
+        b["credits_posted"].as_i64().unwrap(),
+    )
 }
 
 both_backends! {
@@ -195,5 +200,173 @@ both_backends! {
         expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 0, "method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
         assert_eq!(ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len(), payments_before);
         assert_eq!(balances(&app, "cash:manual").await, (1_500, 0), "refused payments post nothing");
+    }
+}
+
+/// Goal: the billing status follows the invoices through one state machine — pending → active
+/// on the first invoice, past_due when it is late, collections after 30 days, back to active
+/// when paid, closed by hand — each change an event with its reason; entitlements follow.
+async fn billing_status_follows_the_invoices(backend: Backend) {
+    use bursar_domain::time::{Clock, ManualClock, SystemClock};
+    let clock = std::sync::Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let customer = id(&ok(app.post("/v1/customers", json!({"name": "Dee"})).await).await);
+    let status_path = format!("/v1/customers/{customer}/billing_status");
+    let entitlements_path = format!("/v1/customers/{customer}/entitlements");
+    assert_eq!(ok(app.get(&status_path).await).await["status"], "pending");
+
+    // Entitlements name the products of active contracts.
+    let product = id(&ok(app
+        .post(
+            "/v1/products",
+            json!({"name": "Platform", "kind": "service"}),
+        )
+        .await)
+    .await);
+    let start = bursar_domain::time::Timestamp::from_unix_micros(
+        clock.now().unix_micros() - 86_400_000_000,
+    )
+    .to_rfc3339();
+    let contract = id(&ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "EUR", "term": {"start": start}, "lines": [{"product_id": product, "unit_amount": 5000}]})).await).await);
+    ok(app
+        .post(
+            &format!("/v1/contracts/{contract}/operations"),
+            json!({"type": "activate"}),
+        )
+        .await)
+    .await;
+    let granted = ok(app.get(&entitlements_path).await).await;
+    assert_eq!(
+        (granted["access"].as_str(), granted["features"][0].as_str()),
+        (Some("full"), Some(product.as_str()))
+    );
+
+    let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "payment_terms_days": 14, "lines": [{"description": "Platform", "unit_amount": 5000}]})).await).await);
+    ok(app
+        .post(&format!("/v1/invoices/{invoice}/issue"), json!({}))
+        .await)
+    .await;
+    let active = ok(app.get(&status_path).await).await;
+    assert_eq!(
+        (active["status"].as_str(), active["reason"].as_str()),
+        (Some("active"), Some("first_invoice_issued"))
+    );
+
+    // Late: past due after the due date (still entitled: a grace period), collections after 30
+    // days (limited).
+    clock.advance_seconds(13 * 86_400);
+    assert_eq!(
+        bursar_http::invoices::sweep_billing_status(&state)
+            .await
+            .unwrap(),
+        0,
+        "not due yet"
+    );
+    clock.advance_seconds(2 * 86_400);
+    assert_eq!(
+        bursar_http::invoices::sweep_billing_status(&state)
+            .await
+            .unwrap(),
+        1
+    );
+    let late = ok(app.get(&status_path).await).await;
+    assert_eq!(
+        (late["status"].as_str(), late["reason"].as_str()),
+        (Some("past_due"), Some("invoice_overdue"))
+    );
+    assert_eq!(
+        ok(app.get(&entitlements_path).await).await["access"],
+        "full"
+    );
+    clock.advance_seconds(30 * 86_400);
+    bursar_http::invoices::sweep_billing_status(&state)
+        .await
+        .unwrap();
+    let collections = ok(app.get(&status_path).await).await;
+    assert_eq!(
+        (
+            collections["status"].as_str(),
+            collections["reason"].as_str()
+        ),
+        (Some("collections"), Some("invoice_overdue_over_30_days"))
+    );
+    let limited = ok(app.get(&entitlements_path).await).await;
+    assert_eq!(
+        (
+            limited["access"].as_str(),
+            limited["features"].as_array().unwrap().len()
+        ),
+        (Some("limited"), 0)
+    );
+
+    // Paid (in two parts): active again.
+    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 2000, "method": "bank_transfer"})).await).await;
+    assert_eq!(
+        ok(app.get(&status_path).await).await["status"],
+        "collections",
+        "still owing"
+    );
+    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 3000, "method": "bank_transfer"})).await).await;
+    let back = ok(app.get(&status_path).await).await;
+    assert_eq!(
+        (back["status"].as_str(), back["reason"].as_str()),
+        (Some("active"), Some("overdue_invoices_paid"))
+    );
+    let path: Vec<&str> = back["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(path, ["active", "past_due", "collections", "active"]);
+
+    // Each change is an event with its reason, on the customer's timeline.
+    let timeline = ok(app.get(&format!("/v1/customers/{customer}/timeline")).await).await;
+    let reasons: Vec<&str> = timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "billing_status.changed")
+        .map(|e| e["payload"]["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{timeline}");
+
+    // Closed by hand: final, no access.
+    ok(app
+        .post(
+            &format!("/v1/customers/{customer}/billing_status/close"),
+            json!({"reason": "churned"}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        ok(app.get(&entitlements_path).await).await["access"],
+        "none"
+    );
+    expect_error(
+        app.post(
+            &format!("/v1/customers/{customer}/billing_status/close"),
+            json!({}),
+        )
+        .await,
+        409,
+        "billing_status_closed",
+        None,
+    )
+    .await;
+}
+
+mod billing_status_follows_the_invoices {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::billing_status_follows_the_invoices(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::billing_status_follows_the_invoices(Backend::Postgres).await;
     }
 }

@@ -184,6 +184,7 @@ both_backends! {
                     app.post("/v1/payments", json!({"customer_id": shopper, "currency": "USD", "amount": 5_000, "method": "manual", "allocations": []})).await;
                     (format!("/v1/invoices/{owed}/apply_credit"), json!({}))
                 }
+                "/v1/customers/{id}/billing_status/close" => (format!("/v1/customers/{buyer}/billing_status/close"), json!({"reason": "test"})),
                 "/v1/payments" => (route.clone(), json!({"customer_id": shopper, "currency": "USD", "amount": 100, "method": "bank_transfer"})),
                 "/v1/invoices/{id}/void" => (format!("/v1/invoices/{editable}/void"), json!({})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
