@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::billing_status::{self as billing, Access, BillingStatus, Facts};
 use bursar_domain::commerce::parse_text;
@@ -47,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_billing_status))
         .routes(routes!(close_billing_status))
         .routes(routes!(get_entitlements))
+        .routes(routes!(invoice_pdf))
 }
 
 // Ledger transfer codes of invoicing.
@@ -1662,4 +1663,50 @@ async fn get_entitlements(
         access,
         features,
     }))
+}
+
+/// The invoice as a PDF: issuer, customer, number and dates, lines with tax, totals, amount due
+/// and payment instructions.
+#[utoipa::path(get, path = "/v1/invoices/{id}/pdf", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/pdf", description = "The PDF"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn invoice_pdf(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let (invoice, customer, settings) = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let invoice: Invoice = commerce::get(tx, INVOICE, &workspace_id, &id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("invoice", &id))?;
+                let customer = customers::get(tx, &workspace_id, &invoice.customer_id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("customer", invoice.customer_id.as_str()))?;
+                let settings = load_settings(tx, &workspace_id).await?;
+                Ok::<_, ApiError>((invoice, customer, settings))
+            })
+        })
+        .await?;
+    let bytes = crate::invoice_pdf::render(&invoice, &customer, &settings);
+    let name = invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| invoice.id.to_string());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/pdf".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}.pdf\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fulfillment;
+pub mod invoice_pdf;
 pub mod invoices;
 pub mod keys;
 pub mod ledger;

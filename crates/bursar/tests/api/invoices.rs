@@ -370,3 +370,57 @@ mod billing_status_follows_the_invoices {
         super::billing_status_follows_the_invoices(Backend::Postgres).await;
     }
 }
+
+both_backends! {
+    /// Goal: an issued invoice's PDF is a real PDF that poppler renders to a page (`pdftoppm`)
+    /// and whose text (`pdftotext`) shows the issuer, number, lines, tax, total, amount due and
+    /// payment instructions.
+    async fn an_invoice_renders_as_a_legible_pdf(app: TestApp) {
+        ok(app.post("/v1/invoice_settings", json!({"issuer_name": "Analytical Engines Ltd", "issuer_address": ["12 St James's Square", "London SW1Y 4JH"], "issuer_tax_id": "GB123456789", "payment_instructions": "Bank transfer to IBAN GB33 BUKB 2020 1555 5555 55, reference: the invoice number."})).await).await;
+        let vat = id(&ok(app.post("/v1/tax_rates", json!({"display_name": "VAT", "jurisdiction": "GB", "percentage": "20"})).await).await);
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Grace Hopper", "email": "grace@example.com"})).await).await);
+        let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "GBP", "memo": "Thank you for your business.", "lines": [
+            {"description": "Platform seats (November)", "quantity": 3, "unit_amount": 1999, "tax_rate_id": vat},
+            {"description": "Onboarding workshop", "unit_amount": 150_000, "discount_amount": 15_000, "tax_rate_id": vat},
+        ]})).await).await);
+        let issued = ok(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await).await;
+        let number = issued["number"].as_str().unwrap().to_owned();
+        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "GBP", "amount": 10_000, "method": "bank_transfer"})).await).await;
+
+        let response = app.get(&format!("/v1/invoices/{invoice}/pdf")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/pdf");
+        let bytes = response.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("invoice.pdf");
+        std::fs::write(&file, &bytes).unwrap();
+        let rendered = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "60"])
+            .arg(&file)
+            .arg(dir.path().join("page"))
+            .output()
+            .expect("pdftoppm (poppler-utils) is needed for this test");
+        assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+        let png = std::fs::read(dir.path().join("page-1.png")).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "a rendered page");
+        let text = std::process::Command::new("pdftotext")
+            .args(["-layout"])
+            .arg(&file)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils) is needed for this test");
+        assert!(text.status.success());
+        let text = String::from_utf8_lossy(&text.stdout);
+        // 3 × 19.99 = 59.97 + 20 % (11.99); 1,500.00 − 150.00 = 1,350.00 + 20 % (270.00).
+        for expected in [
+            "Analytical Engines Ltd", "INVOICE", number.as_str(), "Grace Hopper", "grace@example.com",
+            "Platform seats (November)", "Onboarding workshop", "59.97 GBP", "1350.00 GBP",
+            "Subtotal (net)", "1409.97 GBP", "Tax 20.00% on 1409.97 GBP", "281.99 GBP",
+            "Total", "1691.96 GBP", "Paid", "Amount due", "1591.96 GBP", "IBAN GB33",
+            "Thank you for your business.", "GB123456789",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+}

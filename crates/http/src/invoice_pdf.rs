@@ -1,0 +1,353 @@
+//! An invoice as a PDF: one A4 page per 24 lines, the PDF base-14 Helvetica fonts (nothing
+//! embedded; text stays extractable), WinAnsi encoding. Issuer, customer, number and dates,
+//! the lines with their tax, totals per rate, amount due, payment instructions.
+
+use bursar_domain::customer::Customer;
+use bursar_domain::invoice::{Invoice, InvoiceStatus};
+use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+
+use crate::invoices::InvoiceSettings;
+
+const PAGE_WIDTH: f32 = 595.0;
+const PAGE_HEIGHT: f32 = 842.0;
+const MARGIN: f32 = 56.0;
+const LINES_PER_PAGE: usize = 24;
+
+/// Helvetica's advance widths (thousandths of an em) for printable ASCII, from its AFM.
+const HELVETICA: [u16; 95] = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278,
+    278, // ' '..'/'
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // digits
+    278, 278, 584, 584, 584, 556, 1015, // ':'..'@'
+    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
+    611, 722, 667, 944, 667, 667, 611, // 'A'..'Z'
+    278, 278, 278, 469, 556, 333, // '['..'`'
+    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500,
+    278, 556, 500, 722, 500, 500, 500, // 'a'..'z'
+    334, 260, 334, 584, // '{'..'~'
+];
+
+/// Text in WinAnsi (Latin-1 where it agrees); other characters become `?`.
+fn win_ansi(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            '€' => 0x80,
+            '–' => 0x96,
+            '—' => 0x97,
+            '…' => 0x85,
+            c if (c as u32) < 0x7f && !c.is_control() => c as u8,
+            c if (0xa0..=0xff).contains(&(c as u32)) => c as u8,
+            _ => b'?',
+        })
+        .collect()
+}
+
+fn width(text: &str, size: f32) -> f32 {
+    let units: u32 = win_ansi(text)
+        .iter()
+        .map(|&b| match b {
+            32..=126 => u32::from(HELVETICA[usize::from(b - 32)]),
+            _ => 556,
+        })
+        .sum();
+    units as f32 * size / 1000.0
+}
+
+struct Page {
+    content: Content,
+}
+
+impl Page {
+    fn text(&mut self, x: f32, y: f32, size: f32, bold: bool, text: &str) {
+        let font = if bold { Name(b"F2") } else { Name(b"F1") };
+        self.content
+            .begin_text()
+            .set_font(font, size)
+            .next_line(x, y)
+            .show(Str(&win_ansi(text)))
+            .end_text();
+    }
+
+    fn right(&mut self, right_edge: f32, y: f32, size: f32, bold: bool, text: &str) {
+        // Helvetica-Bold runs about 6 % wider than the regular widths above.
+        let scale = if bold { 1.06 } else { 1.0 };
+        self.text(right_edge - width(text, size) * scale, y, size, bold, text);
+    }
+
+    fn rule(&mut self, y: f32) {
+        self.content
+            .set_line_width(0.5)
+            .move_to(MARGIN, y)
+            .line_to(PAGE_WIDTH - MARGIN, y)
+            .stroke();
+    }
+}
+
+fn day(at: Option<bursar_domain::time::Timestamp>) -> String {
+    at.map(|t| t.to_rfc3339()[..10].to_owned())
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Cuts `text` to fit `max` points at `size`.
+fn fit(text: &str, size: f32, max: f32) -> String {
+    if width(text, size) <= max {
+        return text.to_owned();
+    }
+    let mut cut = String::new();
+    for c in text.chars() {
+        if width(&format!("{cut}{c}…"), size) > max {
+            break;
+        }
+        cut.push(c);
+    }
+    format!("{cut}…")
+}
+
+/// The invoice as PDF bytes.
+pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings) -> Vec<u8> {
+    let money = |amount: i64| invoice.currency.format(amount);
+    let right_edge = PAGE_WIDTH - MARGIN;
+    let chunks: Vec<&[bursar_domain::invoice::InvoiceLine]> = if invoice.lines.is_empty() {
+        vec![&[]]
+    } else {
+        invoice.lines.chunks(LINES_PER_PAGE).collect()
+    };
+    let page_count = chunks.len();
+    let mut pages = Vec::with_capacity(page_count);
+    for (index, lines) in chunks.iter().enumerate() {
+        let mut page = Page {
+            content: Content::new(),
+        };
+        let mut y = PAGE_HEIGHT - MARGIN;
+        // Header: issuer on the left, the document's title and number on the right.
+        page.text(MARGIN, y, 16.0, true, &settings.issuer_name);
+        let title = match invoice.status {
+            InvoiceStatus::Draft => "DRAFT INVOICE",
+            InvoiceStatus::Void => "INVOICE (VOID)",
+            _ => "INVOICE",
+        };
+        page.right(right_edge, y, 16.0, true, title);
+        y -= 16.0;
+        for line in &settings.issuer_address {
+            page.text(MARGIN, y, 9.0, false, line);
+            y -= 11.0;
+        }
+        if let Some(tax_id) = &settings.issuer_tax_id {
+            page.text(MARGIN, y, 9.0, false, &format!("Tax ID: {tax_id}"));
+            y -= 11.0;
+        }
+        let mut meta_y = PAGE_HEIGHT - MARGIN - 16.0;
+        let number = invoice
+            .number
+            .clone()
+            .unwrap_or_else(|| "(not issued)".into());
+        for (label, value) in [
+            ("Invoice number", number),
+            ("Issue date", day(invoice.issued_at)),
+            ("Due date", day(invoice.due_at)),
+            ("Status", invoice.status.as_str().replace('_', " ")),
+        ] {
+            page.right(right_edge - 110.0, meta_y, 9.0, false, label);
+            page.right(right_edge, meta_y, 9.0, true, &value);
+            meta_y -= 11.0;
+        }
+        y = y.min(meta_y) - 18.0;
+        // Bill to.
+        page.text(MARGIN, y, 9.0, true, "Bill to");
+        y -= 12.0;
+        let name = customer
+            .name
+            .as_ref()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_else(|| customer.id.to_string());
+        page.text(MARGIN, y, 10.0, false, &name);
+        y -= 12.0;
+        if let Some(email) = &customer.email {
+            page.text(MARGIN, y, 9.0, false, email.as_str());
+            y -= 12.0;
+        }
+        page.text(MARGIN, y, 8.0, false, &format!("Customer {}", customer.id));
+        y -= 24.0;
+        // The lines.
+        let (qty_x, unit_x, tax_x) = (right_edge - 250.0, right_edge - 170.0, right_edge - 90.0);
+        page.text(MARGIN, y, 9.0, true, "Description");
+        page.right(qty_x, y, 9.0, true, "Qty");
+        page.right(unit_x, y, 9.0, true, "Unit price");
+        page.right(tax_x, y, 9.0, true, "Tax");
+        page.right(right_edge, y, 9.0, true, "Amount");
+        y -= 6.0;
+        page.rule(y);
+        y -= 13.0;
+        for line in lines.iter() {
+            page.text(
+                MARGIN,
+                y,
+                9.0,
+                false,
+                &fit(&line.description, 9.0, qty_x - MARGIN - 40.0),
+            );
+            page.right(qty_x, y, 9.0, false, &line.quantity.to_string());
+            page.right(unit_x, y, 9.0, false, &money(line.unit_amount));
+            let tax = if line.tax_rate_id.is_some() {
+                format!(
+                    "{}.{:02}%{}",
+                    line.tax_percentage_bp / 100,
+                    line.tax_percentage_bp % 100,
+                    if line.tax_inclusive { " incl." } else { "" }
+                )
+            } else {
+                "—".into()
+            };
+            page.right(tax_x, y, 9.0, false, &tax);
+            page.right(
+                right_edge,
+                y,
+                9.0,
+                false,
+                &money(line.amount - line.discount_amount),
+            );
+            if line.discount_amount != 0 {
+                y -= 11.0;
+                page.text(
+                    MARGIN + 10.0,
+                    y,
+                    8.0,
+                    false,
+                    &format!("discount {}", money(line.discount_amount)),
+                );
+            }
+            y -= 14.0;
+        }
+        page.rule(y + 6.0);
+        if index + 1 == page_count {
+            // Totals.
+            y -= 10.0;
+            let total_row =
+                |page: &mut Page, y: &mut f32, label: &str, value: String, bold: bool| {
+                    page.right(right_edge - 110.0, *y, 10.0, bold, label);
+                    page.right(right_edge, *y, 10.0, bold, &value);
+                    *y -= 14.0;
+                };
+            total_row(
+                &mut page,
+                &mut y,
+                "Subtotal (net)",
+                money(invoice.subtotal),
+                false,
+            );
+            for rate in &invoice.tax_totals {
+                let label = format!(
+                    "Tax {}.{:02}%{} on {}",
+                    rate.percentage_bp / 100,
+                    rate.percentage_bp % 100,
+                    if rate.inclusive { " (incl.)" } else { "" },
+                    money(rate.taxable_amount)
+                );
+                total_row(&mut page, &mut y, &label, money(rate.tax_amount), false);
+            }
+            total_row(&mut page, &mut y, "Total", money(invoice.total), true);
+            if invoice.amount_paid != 0 {
+                total_row(
+                    &mut page,
+                    &mut y,
+                    "Paid",
+                    money(-invoice.amount_paid),
+                    false,
+                );
+            }
+            if invoice.amount_credited != 0 {
+                total_row(
+                    &mut page,
+                    &mut y,
+                    "Credited",
+                    money(-invoice.amount_credited),
+                    false,
+                );
+            }
+            total_row(
+                &mut page,
+                &mut y,
+                "Amount due",
+                money(invoice.amount_due),
+                true,
+            );
+            y -= 16.0;
+            if let Some(memo) = &invoice.memo {
+                page.text(MARGIN, y, 9.0, false, &fit(memo, 9.0, right_edge - MARGIN));
+                y -= 16.0;
+            }
+            if let Some(instructions) = &settings.payment_instructions {
+                page.text(MARGIN, y, 9.0, true, "How to pay");
+                y -= 12.0;
+                for line in instructions.lines() {
+                    page.text(MARGIN, y, 9.0, false, &fit(line, 9.0, right_edge - MARGIN));
+                    y -= 11.0;
+                }
+            }
+        }
+        page.text(
+            MARGIN,
+            MARGIN - 20.0,
+            8.0,
+            false,
+            &format!(
+                "{} · {} · page {} of {page_count}",
+                settings.issuer_name,
+                invoice.number.as_deref().unwrap_or("draft"),
+                index + 1
+            ),
+        );
+        pages.push(page.content.finish());
+    }
+
+    // The document: catalog, page tree, pages, fonts, contents.
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let regular = Ref::new(3);
+    let bold = Ref::new(4);
+    let first_page = 5;
+    let page_ids: Vec<Ref> = (0..page_count)
+        .map(|i| Ref::new(first_page + 2 * i as i32))
+        .collect();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree)
+        .kids(page_ids.iter().copied())
+        .count(page_count as i32);
+    pdf.type1_font(regular)
+        .base_font(Name(b"Helvetica"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold)
+        .base_font(Name(b"Helvetica-Bold"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    for (page_id, content) in page_ids.iter().zip(&pages) {
+        let content_id = Ref::new(page_id.get() + 1);
+        let mut page = pdf.page(*page_id);
+        page.media_box(Rect::new(0.0, 0.0, PAGE_WIDTH, PAGE_HEIGHT));
+        page.parent(tree);
+        page.contents(content_id);
+        page.resources()
+            .fonts()
+            .pair(Name(b"F1"), regular)
+            .pair(Name(b"F2"), bold);
+        page.finish();
+        pdf.stream(content_id, content.as_slice());
+    }
+    pdf.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_and_encoding() {
+        assert_eq!(width("10.00", 10.0), (556.0 * 4.0 + 278.0) * 10.0 / 1000.0);
+        assert_eq!(
+            win_ansi("Grüße €"),
+            vec![b'G', b'r', 0xfc, 0xdf, b'e', b' ', 0x80]
+        );
+        assert_eq!(win_ansi("日本"), b"??");
+        assert!(fit("a very long description indeed", 9.0, 40.0).ends_with('…'));
+    }
+}
