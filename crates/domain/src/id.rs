@@ -287,3 +287,8 @@ prefixed_id!(
     PaymentId,
     "py"
 );
+prefixed_id!(
+    /// A credit note against an issued invoice.
+    CreditNoteId,
+    "cn"
+);

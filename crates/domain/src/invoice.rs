@@ -385,6 +385,41 @@ pub struct Payment {
     pub created_at: Timestamp,
 }
 
+/// A credit note: part or all of an issued invoice taken back. It reduces what is owed, and
+/// what the customer had paid beyond that is refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreditNote {
+    pub id: CreditNoteId,
+    /// Always `credit_note`.
+    pub object: String,
+    /// `CN-2026-000001`: its own gapless sequence.
+    pub number: String,
+    pub invoice_id: InvoiceId,
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    /// Credited, tax included; split into net and tax in the invoice's proportion.
+    pub amount: i64,
+    pub net_amount: i64,
+    pub tax_amount: i64,
+    /// Of `amount`: what it took off the amount due, and what was paid back.
+    pub reduced_due: i64,
+    pub refunded: i64,
+    pub refund_method: Option<PaymentMethodKind>,
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The net part of `amount` credited on an invoice of `subtotal` net and `total` with tax,
+/// rounded half away from zero; the rest is tax.
+pub fn credit_split(amount: i64, subtotal: i64, total: i64) -> (i64, i64) {
+    if total == 0 {
+        return (amount, 0);
+    }
+    let net = div_round(i128::from(amount) * i128::from(subtotal), i128::from(total));
+    let net = i64::try_from(net).unwrap_or(amount);
+    (net, amount - net)
+}
+
 /// An invoice number: `PREFIX-YEAR-000123`.
 pub fn invoice_number(prefix: &str, year: i16, sequence: i64) -> String {
     format!("{prefix}-{year}-{sequence:06}")

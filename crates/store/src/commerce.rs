@@ -38,6 +38,7 @@ pub const TAX_RATE: Table = Table("tax_rate");
 pub const INVOICE: Table = Table("invoice");
 pub const INVOICE_PAYMENT: Table = Table("invoice_payment");
 pub const BILLING_STATUS: Table = Table("billing_status");
+pub const CREDIT_NOTE: Table = Table("credit_note");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -110,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_billing_status.sql"),
         postgres: include_str!("../migrations/postgres/0016_billing_status.sql"),
     },
+    Migration {
+        version: 17,
+        name: "credit_notes",
+        sqlite: include_str!("../migrations/sqlite/0017_credit_notes.sql"),
+        postgres: include_str!("../migrations/postgres/0017_credit_notes.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -185,6 +185,11 @@ both_backends! {
                     (format!("/v1/invoices/{owed}/apply_credit"), json!({}))
                 }
                 "/v1/customers/{id}/billing_status/close" => (format!("/v1/customers/{buyer}/billing_status/close"), json!({"reason": "test"})),
+                "/v1/credit_notes" => {
+                    let billed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Credited", "unit_amount": 400}]})).await).await);
+                    app.post(&format!("/v1/invoices/{billed}/issue"), json!({})).await;
+                    (route.clone(), json!({"invoice_id": billed, "amount": 100}))
+                }
                 "/v1/payments" => (route.clone(), json!({"customer_id": shopper, "currency": "USD", "amount": 100, "method": "bank_transfer"})),
                 "/v1/invoices/{id}/void" => (format!("/v1/invoices/{editable}/void"), json!({})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
