@@ -14,6 +14,7 @@ use bursar_domain::event::Event;
 use bursar_domain::fulfillment::{Artifact, DownloadLink, License};
 use bursar_domain::id::DownloadLinkId;
 use bursar_domain::id::{CustomerId, EmailId, WorkspaceId};
+use bursar_domain::invoice::Invoice;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_http::fulfillment::link_url;
@@ -144,6 +145,30 @@ struct LinkLine {
     url: String,
     expires: String,
     downloads: u32,
+}
+
+#[derive(Template)]
+#[template(path = "email/invoice.txt", escape = "none")]
+struct InvoiceText<'a> {
+    name: Option<&'a str>,
+    intro: &'a str,
+    number: &'a str,
+    amount_due: &'a str,
+    due: &'a str,
+    issuer: &'a str,
+    instructions: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "email/invoice.html")]
+struct InvoiceHtml<'a> {
+    name: Option<&'a str>,
+    intro: &'a str,
+    number: &'a str,
+    amount_due: &'a str,
+    due: &'a str,
+    issuer: &'a str,
+    instructions: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -375,6 +400,9 @@ impl EmailSubscriber {
             "order.fulfilled" | "order.delivered" | "downloads.resent" | "license.reissued" => {
                 self.delivery(workspace_id, event).await
             }
+            "invoice.issued" | "invoice.due_soon" | "invoice.overdue" => {
+                self.invoice_notice(workspace_id, event).await
+            }
             _ => Ok(None),
         }
     }
@@ -529,6 +557,85 @@ impl EmailSubscriber {
         let html = FulfillmentHtml { m: &mail }
             .render()
             .map_err(|e| e.to_string())?;
+        self.email(event, template, to, subject, text, html)
+            .map(Some)
+    }
+
+    /// An invoice notice to the customer: issued, due soon, overdue.
+    async fn invoice_notice(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+    ) -> Result<Option<Email>, String> {
+        let Ok(invoice) = serde_json::from_value::<Invoice>(event.payload["object"].clone()) else {
+            return Ok(None);
+        };
+        let ws = workspace_id.clone();
+        let customer_id = invoice.customer_id.clone();
+        let (customer, settings) = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let customer = customers::get(tx, &ws, &customer_id, false).await?;
+                    let settings = bursar_http::invoices::load_settings(tx, &ws).await?;
+                    Ok::<_, bursar_http::error::ApiError>((customer, settings))
+                })
+            })
+            .await
+            .map_err(|e| e.message)?;
+        let Some(customer) = customer else {
+            return Ok(None);
+        };
+        let Some(to) = customer.email.as_ref().map(|e| e.as_str().to_owned()) else {
+            return Ok(None);
+        };
+        let number = invoice.number.clone().unwrap_or_default();
+        let amount_due = invoice.currency.format(invoice.amount_due);
+        let due = invoice
+            .due_at
+            .map(|d| d.to_rfc3339()[..10].to_owned())
+            .unwrap_or_default();
+        let (template, subject, intro) = match event.event_type.as_str() {
+            "invoice.issued" => (
+                "invoice_issued",
+                format!("Invoice {number} from {}", settings.issuer_name),
+                format!("here is invoice {number} for {amount_due}, due on {due}."),
+            ),
+            "invoice.due_soon" => (
+                "invoice_due_soon",
+                format!("Invoice {number} is due on {due}"),
+                format!("a reminder: invoice {number} ({amount_due}) is due on {due}."),
+            ),
+            _ => (
+                "invoice_overdue",
+                format!("Invoice {number} is overdue"),
+                format!("invoice {number} was due on {due} and {amount_due} is still open. Please pay it, or tell us if something is wrong."),
+            ),
+        };
+        let name = customer.name.as_ref().map(|n| n.as_str());
+        let instructions = settings.payment_instructions.as_deref();
+        let text = InvoiceText {
+            name,
+            intro: &intro,
+            number: &number,
+            amount_due: &amount_due,
+            due: &due,
+            issuer: &settings.issuer_name,
+            instructions,
+        }
+        .render()
+        .map_err(|e| e.to_string())?;
+        let html = InvoiceHtml {
+            name,
+            intro: &intro,
+            number: &number,
+            amount_due: &amount_due,
+            due: &due,
+            issuer: &settings.issuer_name,
+            instructions,
+        }
+        .render()
+        .map_err(|e| e.to_string())?;
         self.email(event, template, to, subject, text, html)
             .map(Some)
     }

@@ -284,6 +284,9 @@ pub struct Invoice {
     pub due_at: Option<Timestamp>,
     pub paid_at: Option<Timestamp>,
     pub voided_at: Option<Timestamp>,
+    /// Reminders sent (`due_soon`, `overdue`), each once.
+    #[serde(default)]
+    pub reminders: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -561,6 +564,7 @@ mod tests {
             due_at: None,
             paid_at: None,
             voided_at: None,
+            reminders: Vec::new(),
             created_at: now,
             updated_at: now,
         };

@@ -524,6 +524,7 @@ async fn create_invoice(
                     due_at: None,
                     paid_at: None,
                     voided_at: None,
+                    reminders: Vec::new(),
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
@@ -1465,6 +1466,48 @@ async fn change_status(
     .await
 }
 
+/// Days before its due date an unpaid invoice is reminded of (`invoice.due_soon`).
+pub const DUE_SOON_DAYS: i64 = 3;
+
+/// Records `invoice.due_soon` (within [`DUE_SOON_DAYS`] of the due date) and `invoice.overdue`
+/// (past it) for a customer's unpaid issued invoices, each once per invoice: the email
+/// subscriber turns them into reminders.
+async fn remind(cx: &mut Context<'_>, customer_id: &CustomerId) -> Result<(), ApiError> {
+    let invoices: Vec<Invoice> = commerce::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    for mut invoice in invoices {
+        if invoice.status != InvoiceStatus::Issued || invoice.amount_due == 0 {
+            continue;
+        }
+        let Some(due) = invoice.due_at else { continue };
+        let reminder = if due < cx.now {
+            "overdue"
+        } else if due.unix_micros() - cx.now.unix_micros() <= DUE_SOON_DAYS * 86_400_000_000 {
+            "due_soon"
+        } else {
+            continue;
+        };
+        if invoice.reminders.iter().any(|r| r == reminder) {
+            continue;
+        }
+        invoice.reminders.push(reminder.to_owned());
+        save(cx, &invoice).await?;
+        let event_type = if reminder == "overdue" {
+            "invoice.overdue"
+        } else {
+            "invoice.due_soon"
+        };
+        emit_object(cx, event_type, "invoice", invoice.id.as_str(), &invoice).await?;
+    }
+    Ok(())
+}
+
 /// Brings every active or past-due customer's status to the present (invoices falling due);
 /// each customer in its own transaction. Returns how many changed.
 pub async fn sweep_billing_status(state: &AppState) -> Result<usize, ApiError> {
@@ -1498,6 +1541,7 @@ pub async fn sweep_billing_status(state: &AppState) -> Result<usize, ApiError> {
                         true,
                     )
                     .await?;
+                    remind(&mut cx, &customer_id).await?;
                     let after = refresh_billing_status(&mut cx, &customer_id).await?;
                     Ok::<bool, ApiError>(before.map(|b| b.status) != Some(after.status))
                 })

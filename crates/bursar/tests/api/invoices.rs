@@ -211,7 +211,13 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     let clock = std::sync::Arc::new(ManualClock::new(SystemClock.now()));
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
     let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
-    let customer = id(&ok(app.post("/v1/customers", json!({"name": "Dee"})).await).await);
+    let customer = id(&ok(app
+        .post(
+            "/v1/customers",
+            json!({"name": "Dee", "email": "dee@example.com"}),
+        )
+        .await)
+    .await);
     let status_path = format!("/v1/customers/{customer}/billing_status");
     let entitlements_path = format!("/v1/customers/{customer}/entitlements");
     assert_eq!(ok(app.get(&status_path).await).await["status"], "pending");
@@ -252,6 +258,18 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
         (active["status"].as_str(), active["reason"].as_str()),
         (Some("active"), Some("first_invoice_issued"))
     );
+    let issued_mail = wait_for_email(&app, "invoice_issued").await;
+    assert!(
+        issued_mail["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invoice INV-"),
+        "{issued_mail}"
+    );
+    assert!(
+        issued_mail["text"].as_str().unwrap().contains("50.00 EUR"),
+        "{issued_mail}"
+    );
 
     // Late: past due after the due date (still entitled: a grace period), collections after 30
     // days (limited).
@@ -263,6 +281,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
         0,
         "not due yet"
     );
+    wait_for_email(&app, "invoice_due_soon").await;
     clock.advance_seconds(2 * 86_400);
     assert_eq!(
         bursar_http::invoices::sweep_billing_status(&state)
@@ -275,6 +294,25 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
         (late["status"].as_str(), late["reason"].as_str()),
         (Some("past_due"), Some("invoice_overdue"))
     );
+    let overdue_mail = wait_for_email(&app, "invoice_overdue").await;
+    assert!(
+        overdue_mail["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with("is overdue"),
+        "{overdue_mail}"
+    );
+    bursar_http::invoices::sweep_billing_status(&state)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let reminders = ok(app.get("/v1/emails").await).await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["template"] == "invoice_overdue")
+        .count();
+    assert_eq!(reminders, 1, "each reminder once");
     assert_eq!(
         ok(app.get(&entitlements_path).await).await["access"],
         "full"
@@ -462,5 +500,26 @@ both_backends! {
         assert_eq!(balances(&app, "cash:bank_transfer").await, (9_600, 1_200));
         let notes = ok(app.get(&format!("/v1/credit_notes?invoice_id={invoice}")).await).await;
         assert_eq!(notes["data"].as_array().unwrap().len(), 2);
+    }
+}
+
+/// The first email of `template` in the mailbox, waiting for the relay to make it.
+async fn wait_for_email(app: &TestApp, template: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let emails = ok(app.get("/v1/emails").await).await;
+        if let Some(email) = emails["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["template"] == template)
+        {
+            return email.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "no {template} email: {emails}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
