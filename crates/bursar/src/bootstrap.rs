@@ -545,6 +545,57 @@ pub async fn seed_commerce(db: &Db, config: bursar_http::HttpConfig) -> anyhow::
     contract(hedy.clone(), "draft").await?;
     contract(ada.clone(), "terminated").await?;
 
+    // Invoices of the month: Grace's paid, Ada's partly paid, Katherine's overdue (due on
+    // issue), Hedy's credited in part.
+    call(
+        "/v1/invoice_settings".into(),
+        json!({"issuer_name": "Bursar Demo Ltd", "issuer_address": ["1 Ledger Lane", "London EC1A 1AA"],
+               "issuer_tax_id": "GB000000000", "payment_terms_days": 14,
+               "payment_instructions": "Bank transfer to IBAN GB00 DEMO 0000 0000 0000 00, reference: the invoice number."}),
+    )
+    .await?;
+    let vat = id(&call(
+        "/v1/tax_rates".into(),
+        json!({"display_name": "VAT", "jurisdiction": "GB", "percentage": "20"}),
+    )
+    .await?)?;
+    let invoice = |customer: &str,
+                   description: &str,
+                   quantity: i64,
+                   unit_amount: i64,
+                   terms: u32| {
+        call(
+            "/v1/invoices".into(),
+            json!({"customer_id": customer, "currency": "USD", "payment_terms_days": terms,
+                   "lines": [{"description": description, "quantity": quantity, "unit_amount": unit_amount, "tax_rate_id": vat}]}),
+        )
+    };
+    let issue = |invoice: String| call(format!("/v1/invoices/{invoice}/issue"), json!({}));
+    let pay = |customer: &str, amount: i64| {
+        call(
+            "/v1/payments".into(),
+            json!({"customer_id": customer, "currency": "USD", "amount": amount, "method": "bank_transfer"}),
+        )
+    };
+    issue(id(&invoice(&grace, "Platform seats", 3, 9_900, 14).await?)?).await?;
+    pay(&grace, 35_640).await?;
+    issue(id(
+        &invoice(&ada, "Onboarding workshop", 1, 150_000, 14).await?
+    )?)
+    .await?;
+    pay(&ada, 50_000).await?;
+    issue(id(
+        &invoice(&katherine, "Support hours", 5, 5_000, 0).await?
+    )?)
+    .await?;
+    let credited = id(&invoice(&hedy, "Data migration", 1, 40_000, 14).await?)?;
+    issue(credited.clone()).await?;
+    call(
+        "/v1/credit_notes".into(),
+        json!({"invoice_id": credited, "amount": 12_000, "reason": "scope reduced"}),
+    )
+    .await?;
+
     let key_id = key.id.clone();
     db.write(move |conn: &mut Tx| {
         Box::pin(async move { api_keys::revoke(conn, &key_id, now, &demo_cause()).await })

@@ -178,6 +178,31 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     )
     .await;
     assert_eq!(links["data"].as_array().unwrap().len(), 2, "{links}");
+    // The invoicing demo: paid, partly paid, due (overdue once the sweep runs), credited.
+    let invoices = get_json(&running.base, &secret, "/v1/invoices").await;
+    let mut owed: Vec<(String, i64, i64)> = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["status"].as_str().unwrap().to_owned(),
+                i["amount_paid"].as_i64().unwrap(),
+                i["amount_credited"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    owed.sort();
+    assert_eq!(
+        owed,
+        [
+            ("issued".to_owned(), 0, 0),
+            ("issued".to_owned(), 0, 12_000),
+            ("issued".to_owned(), 50_000, 0),
+            ("paid".to_owned(), 35_640, 0),
+        ],
+        "{invoices}"
+    );
     // The metering demo: two meters with a week of usage per demo customer.
     let meters = get_json(&running.base, &secret, "/api/v1/meters").await;
     let slugs: Vec<&str> = meters
