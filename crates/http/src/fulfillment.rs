@@ -179,23 +179,6 @@ pub fn link_url(base: &str, sealer: &Sealer, id: &DownloadLinkId) -> String {
 // ---------------------------------------------------------------------------------------------
 // Issuing
 
-/// Records `event_type` about one object, with the object as its payload.
-async fn emit_object<T: Serialize>(
-    cx: &mut Context<'_>,
-    event_type: &'static str,
-    aggregate: &'static str,
-    id: &str,
-    object: &T,
-) -> Result<(), ApiError> {
-    cx.emit(NewEvent::new(
-        event_type,
-        aggregate,
-        id,
-        json!({ "object": object }),
-    ))
-    .await
-}
-
 /// The current artifacts of a product: per platform, the highest version (within `major` if
 /// given).
 pub async fn current_artifacts(
@@ -297,14 +280,8 @@ pub async fn issue_license(
         ],
     )
     .await?;
-    emit_object(
-        cx,
-        "license.issued",
-        "license",
-        license.id.as_str(),
-        &license,
-    )
-    .await?;
+    cx.emit_object("license.issued", "license", license.id.as_str(), &license)
+        .await?;
     Ok(license)
 }
 
@@ -666,8 +643,7 @@ async fn upload_artifact(
                     ],
                 )
                 .await?;
-                emit_object(
-                    &mut cx,
+                cx.emit_object(
                     "artifact.created",
                     "artifact",
                     artifact.id.as_str(),
@@ -752,7 +728,8 @@ async fn retire_artifact(
                     &[("status", "retired".into())],
                 )
                 .await?;
-                emit_object(&mut cx, "artifact.retired", "artifact", &id, &artifact).await?;
+                cx.emit_object("artifact.retired", "artifact", &id, &artifact)
+                    .await?;
                 Ok((StatusCode::OK, artifact))
             })
         })
@@ -812,7 +789,8 @@ async fn revoke(cx: &mut Context<'_>, id: &str) -> Result<License, ApiError> {
     license.status = LicenseStatus::Revoked;
     license.revoked_at = Some(cx.now);
     commerce::save(cx.tx, LICENSE, cx.workspace_id, id, &license, &[]).await?;
-    emit_object(cx, "license.revoked", "license", id, &license).await?;
+    cx.emit_object("license.revoked", "license", id, &license)
+        .await?;
     Ok(license)
 }
 
@@ -1202,14 +1180,8 @@ async fn unlock_download_link(
                 link.locked = false;
                 link.ips.clear();
                 commerce::save(cx.tx, DOWNLOAD_LINK, cx.workspace_id, &id, &link, &[]).await?;
-                emit_object(
-                    &mut cx,
-                    "download_link.unlocked",
-                    "download_link",
-                    &id,
-                    &link,
-                )
-                .await?;
+                cx.emit_object("download_link.unlocked", "download_link", &id, &link)
+                    .await?;
                 Ok((StatusCode::OK, link))
             })
         })

@@ -150,14 +150,8 @@ async fn create_tax_rate(
                     &[],
                 )
                 .await?;
-                emit_object(
-                    &mut cx,
-                    "tax_rate.created",
-                    "tax_rate",
-                    rate.id.as_str(),
-                    &rate,
-                )
-                .await?;
+                cx.emit_object("tax_rate.created", "tax_rate", rate.id.as_str(), &rate)
+                    .await?;
                 Ok((StatusCode::OK, rate))
             })
         })
@@ -361,22 +355,6 @@ async fn update_settings(
 // ---------------------------------------------------------------------------------------------
 // Invoices
 
-async fn emit_object<T: Serialize>(
-    cx: &mut Context<'_>,
-    event_type: &'static str,
-    aggregate: &'static str,
-    id: &str,
-    object: &T,
-) -> Result<(), ApiError> {
-    cx.emit(NewEvent::new(
-        event_type,
-        aggregate,
-        id,
-        json!({ "object": object }),
-    ))
-    .await
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
@@ -541,14 +519,8 @@ async fn create_invoice(
                     ],
                 )
                 .await?;
-                emit_object(
-                    &mut cx,
-                    "invoice.created",
-                    "invoice",
-                    invoice.id.as_str(),
-                    &invoice,
-                )
-                .await?;
+                cx.emit_object("invoice.created", "invoice", invoice.id.as_str(), &invoice)
+                    .await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -649,7 +621,8 @@ async fn update_invoice(
                 }
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
-                emit_object(&mut cx, "invoice.updated", "invoice", &id, &invoice).await?;
+                cx.emit_object("invoice.updated", "invoice", &id, &invoice)
+                    .await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -1192,14 +1165,8 @@ async fn record_payment(
                 )
                 .await?;
                 save_payment(&mut cx, &payment, true).await?;
-                emit_object(
-                    &mut cx,
-                    "payment.received",
-                    "payment",
-                    payment.id.as_str(),
-                    &payment,
-                )
-                .await?;
+                cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
+                    .await?;
                 match body.allocations {
                     Some(allocations) => {
                         for (i, a) in allocations.into_iter().enumerate() {
@@ -1503,7 +1470,8 @@ async fn remind(cx: &mut Context<'_>, customer_id: &CustomerId) -> Result<(), Ap
         } else {
             "invoice.due_soon"
         };
-        emit_object(cx, event_type, "invoice", invoice.id.as_str(), &invoice).await?;
+        cx.emit_object(event_type, "invoice", invoice.id.as_str(), &invoice)
+            .await?;
     }
     Ok(())
 }
@@ -1866,7 +1834,7 @@ async fn create_credit_note(
                     &[("invoice_id", invoice.id.as_str().into())],
                 )
                 .await?;
-                emit_object(&mut cx, "credit_note.created", "credit_note", note.id.as_str(), &note).await?;
+                cx.emit_object("credit_note.created", "credit_note", note.id.as_str(), &note).await?;
                 invoice.amount_credited += amount;
                 invoice.recompute()?;
                 if invoice.status == InvoiceStatus::Issued && invoice.amount_due == 0 {

@@ -37,6 +37,23 @@ impl Context<'_> {
         events::record(self.tx, self.workspace_id, &event, self.cause, self.now).await?;
         Ok(())
     }
+
+    /// Records `event_type` about one object, with the object as its payload.
+    pub async fn emit_object<T: Serialize>(
+        &mut self,
+        event_type: &'static str,
+        aggregate: &'static str,
+        id: &str,
+        object: &T,
+    ) -> Result<(), ApiError> {
+        self.emit(NewEvent::new(
+            event_type,
+            aggregate,
+            id,
+            serde_json::json!({ "object": object }),
+        ))
+        .await
+    }
 }
 
 /// A saved or fresh response: status and JSON body.
