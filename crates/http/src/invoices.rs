@@ -851,7 +851,31 @@ async fn simple_transition(
                         )
                         .await?;
                     }
-                    (InvoiceStatus::Uncollectible, InvoiceStatus::Void) => {}
+                    (InvoiceStatus::Uncollectible, InvoiceStatus::Void) => {
+                        // Written off, then voided: the write-off is undone into the issue's
+                        // reversal (nothing was paid or credited, so bad debt holds the total).
+                        crate::orders::post(
+                            &mut cx,
+                            invoice.currency,
+                            &[
+                                (
+                                    format!("void:{id}:net"),
+                                    "revenue".into(),
+                                    "bad_debt".into(),
+                                    invoice.subtotal,
+                                    CODE_VOIDED,
+                                ),
+                                (
+                                    format!("void:{id}:tax"),
+                                    "tax_payable".into(),
+                                    "bad_debt".into(),
+                                    invoice.tax,
+                                    CODE_VOIDED,
+                                ),
+                            ],
+                        )
+                        .await?;
+                    }
                     (_, InvoiceStatus::Uncollectible) => {
                         // What is still owed, written off.
                         let due = invoice.total - invoice.amount_paid - invoice.amount_credited;

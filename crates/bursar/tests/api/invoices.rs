@@ -200,6 +200,12 @@ both_backends! {
         expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 0, "method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
         assert_eq!(ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len(), payments_before);
         assert_eq!(balances(&app, "cash:manual").await, (1_500, 0), "refused payments post nothing");
+
+        // Written off, then voided: the write-off folds into the reversal.
+        ok(app.post(&format!("/v1/invoices/{draft}/mark_uncollectible"), json!({})).await).await;
+        ok(app.post(&format!("/v1/invoices/{draft}/void"), json!({})).await).await;
+        assert_eq!(balances(&app, "bad_debt").await, (2_200, 2_200));
+        assert_eq!(balances(&app, "revenue").await, (700, 15_000 + 2_500 + 700));
     }
 }
 
