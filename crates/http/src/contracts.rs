@@ -150,7 +150,7 @@ async fn check_party(cx: &mut Context<'_>, id: &str, param: &str) -> Result<(), 
 
 /// Appends `operation` to the contract's log (validated against the whole log), stores the
 /// new projection and records the operation's event.
-async fn append(
+pub(crate) async fn append(
     cx: &mut Context<'_>,
     id: &str,
     log: &mut Vec<LogEntry>,

@@ -5,6 +5,7 @@
 //! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
 //! without appearing in `/openapi.json`.
 
+pub mod billing;
 pub mod blobs;
 pub mod catalog;
 pub mod companies;
@@ -184,6 +185,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(emails::router())
         .merge(fulfillment::router())
         .merge(invoices::router())
+        .merge(billing::router())
         .merge(ledger::router())
         .merge(metering::router())
         .merge(wallet::router())

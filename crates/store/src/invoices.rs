@@ -77,3 +77,32 @@ pub async fn customers_to_sweep(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)
         })
         .collect()
 }
+
+/// Whether an invoice with this billing key exists (a contract's period already billed).
+pub async fn billed(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    billing_key: &str,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .fetch_optional(
+            "select object_id from invoice where workspace_id = $1 and billing_key = $2",
+            params![workspace_id.as_str(), billing_key],
+        )
+        .await?
+        .is_some())
+}
+
+/// The open contracts of one workspace.
+pub async fn open_contracts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select object_id from contract where workspace_id = $1 order by object_id",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    rows.iter().map(|r| r.text("object_id")).collect()
+}

@@ -116,6 +116,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_credit_notes.sql"),
         postgres: include_str!("../migrations/postgres/0017_credit_notes.sql"),
     },
+    Migration {
+        version: 18,
+        name: "billing_runs",
+        sqlite: include_str!("../migrations/sqlite/0018_billing_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0018_billing_runs.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

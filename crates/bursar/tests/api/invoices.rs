@@ -529,3 +529,100 @@ async fn wait_for_email(app: &TestApp, template: &str) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+both_backends! {
+    /// Goal: a billing run makes one draft invoice per active contract and period — fixed fees
+    /// in advance, a minimum commitment trued up — marks the contract billed (back-dated changes
+    /// into the billed period are refused), and runs again, or at once from two requests, make
+    /// nothing twice; the invoice then issues and is paid like any other.
+    async fn billing_runs_bill_each_contract_period_once(app: TestApp) {
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Fay"})).await).await);
+        let seats = id(&ok(app.post("/v1/products", json!({"name": "Seats", "kind": "service"})).await).await);
+        let support = id(&ok(app.post("/v1/products", json!({"name": "Support", "kind": "service"})).await).await);
+        let start = bursar_domain::time::Timestamp::from_unix_micros(app.db().now().unix_micros() - 40 * 86_400_000_000);
+        let new_contract = |buyer: String| {
+            app.post("/v1/contracts", json!({"buyer_id": buyer, "currency": "EUR", "term": {"start": start.to_rfc3339()}, "billing": {"payment_terms_days": 10},
+                "lines": [{"product_id": seats, "unit_amount": 5_000, "quantity": 2}, {"product_id": support, "unit_amount": 1_000, "quantity": 1}]}))
+        };
+        let contract = ok(new_contract(customer.clone()).await).await;
+        let contract_id = id(&contract);
+        let support_line = contract["lines"][1]["id"].as_str().unwrap().to_owned();
+        let operations = format!("/v1/contracts/{contract_id}/operations");
+        ok(app.post(&operations, json!({"type": "set_commitment", "line_id": support_line, "minimum_commitment": 3_000})).await).await;
+        ok(app.post(&operations, json!({"type": "activate"})).await).await;
+
+        let run = ok(app.post("/v1/billing_runs", json!({})).await).await;
+        assert_eq!(run["invoices_created"].as_array().unwrap().len(), 1, "{run}");
+        let invoice = ok(app.get(&format!("/v1/invoices/{}", run["invoices_created"][0].as_str().unwrap())).await).await;
+        assert_eq!((invoice["status"].as_str(), invoice["contract_id"].as_str()), (Some("draft"), Some(contract_id.as_str())));
+        assert_eq!(invoice["lines"][0]["amount"], 10_000);
+        assert_eq!(invoice["lines"][0]["kind"], "fixed");
+        assert!(invoice["lines"][1]["description"].as_str().unwrap().contains("minimum commitment"), "{invoice}");
+        assert_eq!(invoice["lines"][1]["amount"], 3_000);
+        assert_eq!(invoice["total"], 13_000);
+        assert_eq!(invoice["payment_terms_days"], 10);
+        let period_start = invoice["period_start"].as_str().unwrap().to_owned();
+
+        // The contract is billed through the period's start: nothing may take effect before it.
+        let billed = ok(app.get(&format!("/v1/contracts/{contract_id}")).await).await;
+        assert_eq!(billed["billed_through"].as_str(), Some(period_start.as_str()));
+        let backdated = bursar_domain::time::Timestamp::parse_rfc3339(&period_start).unwrap().plus_seconds(-3600).to_rfc3339();
+        expect_error(app.post(&operations, json!({"type": "change_quantity", "line_id": contract["lines"][0]["id"], "quantity": 3, "effective_at": backdated})).await, 409, "period_invoiced", None).await;
+
+        // Again: nothing new.
+        let again = ok(app.post("/v1/billing_runs", json!({})).await).await;
+        assert_eq!((again["invoices_created"].as_array().unwrap().len(), again["already_billed"].as_u64()), (0, Some(1)));
+
+        // Two runs at once, with a new contract to bill: one invoice for it.
+        let other = id(&ok(app.post("/v1/customers", json!({"name": "Gus"})).await).await);
+        let second = id(&ok(new_contract(other.clone()).await).await);
+        ok(app.post(&format!("/v1/contracts/{second}/operations"), json!({"type": "activate"})).await).await;
+        let (a, b) = tokio::join!(app.post("/v1/billing_runs", json!({})), app.post("/v1/billing_runs", json!({})));
+        let (a, b) = (ok(a).await, ok(b).await);
+        let made = a["invoices_created"].as_array().unwrap().len() + b["invoices_created"].as_array().unwrap().len();
+        assert_eq!(made, 1, "{a} {b}");
+        let theirs = ok(app.get(&format!("/v1/invoices?customer_id={other}")).await).await;
+        assert_eq!(theirs["data"].as_array().unwrap().len(), 1);
+
+        // Issued and paid like any other invoice.
+        let issued = ok(app.post(&format!("/v1/invoices/{}/issue", id(&invoice)), json!({})).await).await;
+        assert!(issued["number"].as_str().unwrap().starts_with("INV-"));
+        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 13_000, "method": "bank_transfer"})).await).await;
+        assert_eq!(ok(app.get(&format!("/v1/invoices/{}", id(&invoice))).await).await["status"], "paid");
+        assert_eq!(ok(app.get(&format!("/v1/customers/{customer}/billing_status")).await).await["status"], "active");
+    }
+}
+
+both_backends! {
+    /// Goal: a change inside the previous period reaches the next run's invoice as a proration
+    /// line (in arrears), next to the current period's fees (in advance).
+    async fn a_billing_run_charges_last_periods_changes_in_arrears(app: TestApp) {
+        use bursar_domain::subscription::period_of;
+        use bursar_domain::time::Timestamp;
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Hal"})).await).await);
+        let seats = id(&ok(app.post("/v1/products", json!({"name": "Seats", "kind": "service"})).await).await);
+        let now = app.db().now();
+        let (current, _) = period_of(1, now);
+        let (previous, _) = period_of(1, Timestamp::from_unix_micros(current.unix_micros() - 1));
+        let start = previous.plus_seconds(-5 * 86_400);
+        let change = Timestamp::from_unix_micros((previous.unix_micros() + current.unix_micros()) / 2);
+        let contract = ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "EUR", "effective_at": start.to_rfc3339(), "term": {"start": start.to_rfc3339()},
+            "lines": [{"product_id": seats, "unit_amount": 3_000, "quantity": 1}]})).await).await;
+        let contract_id = id(&contract);
+        let operations = format!("/v1/contracts/{contract_id}/operations");
+        ok(app.post(&operations, json!({"type": "activate", "effective_at": start.to_rfc3339()})).await).await;
+        ok(app.post(&operations, json!({"type": "change_quantity", "line_id": contract["lines"][0]["id"], "quantity": 3, "effective_at": change.to_rfc3339()})).await).await;
+
+        let run = ok(app.post("/v1/billing_runs", json!({})).await).await;
+        let invoice = ok(app.get(&format!("/v1/invoices/{}", run["invoices_created"][0].as_str().unwrap())).await).await;
+        let lines = invoice["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 2, "{invoice}");
+        assert_eq!((lines[0]["kind"].as_str(), lines[0]["amount"].as_i64()), (Some("fixed"), Some(9_000)), "three seats now");
+        assert_eq!(lines[1]["kind"], "proration");
+        let proration = lines[1]["amount"].as_i64().unwrap();
+        // Two more seats (6,000 a period) for about half of the previous period.
+        assert!((2_000..=4_000).contains(&proration), "{invoice}");
+        assert!(lines[1]["description"].as_str().unwrap().contains(&change.to_rfc3339()[..10]), "{invoice}");
+        assert_eq!(invoice["total"], 9_000 + proration);
+    }
+}
