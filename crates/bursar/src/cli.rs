@@ -66,6 +66,25 @@ pub enum Command {
         #[command(subcommand)]
         command: MetersCommand,
     },
+    /// Billing operations.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Run billing: a draft invoice per active contract for its current period, each contract
+    /// and period once (safe to run again, or from several processes at once). Prints the
+    /// run's report per workspace as JSON lines.
+    Run {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The moment to bill for (RFC 3339; default now).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +317,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.problems.len()
             );
             println!("ledger verified: every balance matches its transfers");
+            Ok(())
+        }
+        Command::Billing {
+            command: BillingCommand::Run { db, as_of },
+        } => {
+            let db = db.open().await?;
+            let as_of = match as_of {
+                Some(text) => bursar_domain::time::Timestamp::parse_rfc3339(&text)
+                    .with_context(|| format!("--as-of '{text}' is not an RFC 3339 timestamp"))?,
+                None => db.now(),
+            };
+            let workspaces = db
+                .read(|tx: &mut Tx| Box::pin(async move { workspaces::list(tx).await }))
+                .await?;
+            let (_, state) = bursar_http::app_with_state(db.clone(), HttpConfig::default());
+            let cause = crate::bootstrap::system_cause("billing");
+            for workspace in workspaces {
+                let run = bursar_http::billing::run_billing(&state, &workspace.id, as_of, &cause)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("billing {}: {}", workspace.id, e.message))?;
+                println!(
+                    "{}",
+                    serde_json::json!({"workspace": workspace.id, "run": run})
+                );
+            }
+            db.close().await;
             Ok(())
         }
         Command::Contracts {

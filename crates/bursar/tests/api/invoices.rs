@@ -626,3 +626,71 @@ both_backends! {
         assert_eq!(invoice["total"], 9_000 + proration);
     }
 }
+
+both_backends! {
+    /// Goal: two `bursar billing run` processes at once bill each contract once; a run killed
+    /// part-way and started again leaves exactly one invoice per contract and period.
+    async fn billing_runs_from_several_processes_and_after_a_kill_bill_once(app: TestApp) {
+        let product = id(&ok(app.post("/v1/products", json!({"name": "Plan", "kind": "service"})).await).await);
+        let start = bursar_domain::time::Timestamp::from_unix_micros(app.db().now().unix_micros() - 86_400_000_000).to_rfc3339();
+        let add_contracts = |n: usize| {
+            let (app, product, start) = (&app, product.clone(), start.clone());
+            async move {
+                for i in 0..n {
+                    let customer = id(&ok(app.post("/v1/customers", json!({"name": format!("Buyer {i}")})).await).await);
+                    let contract = id(&ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "USD", "term": {"start": start}, "lines": [{"product_id": product, "unit_amount": 1_000 + i as i64}]})).await).await);
+                    ok(app.post(&format!("/v1/contracts/{contract}/operations"), json!({"type": "activate"})).await).await;
+                }
+            }
+        };
+        let billing_run = || {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
+            command.args(["billing", "run"]).env_remove("BURSAR_DATA_DIR").env_remove("BURSAR_DATABASE_URL");
+            match &app.location {
+                bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
+                bursar_store::Location::Postgres(url) => command.args(["--database-url", url]),
+            };
+            command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            command.spawn().unwrap()
+        };
+        let created = |output: &std::process::Output| -> usize {
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()["run"]["invoices_created"].as_array().unwrap().len())
+                .sum()
+        };
+        let invoices_per_contract = || async {
+            let mut per: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+            let mut after = String::new();
+            loop {
+                let page = ok(app.get(&format!("/v1/invoices?limit=100{after}")).await).await;
+                for invoice in page["data"].as_array().unwrap() {
+                    *per.entry(invoice["contract_id"].as_str().unwrap().to_owned()).or_default() += 1;
+                }
+                if page["has_more"] != true {
+                    return per;
+                }
+                after = format!("&starting_after={}", page["data"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap());
+            }
+        };
+
+        add_contracts(30).await;
+        let (first, second) = (billing_run(), billing_run());
+        let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+        assert_eq!(created(&first) + created(&second), 30);
+        let per = invoices_per_contract().await;
+        assert_eq!((per.len(), per.values().all(|n| *n == 1)), (30, true), "{per:?}");
+
+        // Killed part-way (or before it started: either way), then run again.
+        add_contracts(30).await;
+        let mut killed = billing_run();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let _ = killed.kill();
+        let _ = killed.wait();
+        let rerun = billing_run().wait_with_output().unwrap();
+        created(&rerun);
+        let per = invoices_per_contract().await;
+        assert_eq!((per.len(), per.values().all(|n| *n == 1)), (60, true), "{per:?}");
+    }
+}
