@@ -40,6 +40,9 @@ pub enum Which {
     /// Digital fulfillment: 64 MiB artifact uploads; license validations among 10,000
     /// licenses from concurrent clients (default 32); 64 MiB downloads through links from 4.
     Fulfillment(CommonArgs),
+    /// A billing run over active contracts (default 100,000, made through the API first, not
+    /// measured): invoices made per second.
+    Invoices(crate::bench_invoices::InvoicesArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,6 +111,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 for figure in crate::bench_ingest::run(backend, &args).await? {
                     println!("{}", serde_json::to_string(&figure)?);
                 }
+            }
+        }
+        Which::Invoices(args) => {
+            for backend in backends(args.common.backend) {
+                let figure = crate::bench_invoices::run(backend, &args).await?;
+                println!("{}", serde_json::to_string(&figure)?);
             }
         }
         Which::Fulfillment(common) => {

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod bench_checkout;
 pub mod bench_fulfillment;
 pub mod bench_ingest;
+pub mod bench_invoices;
 pub mod bench_ledger;
 pub mod bench_relay;
 pub mod bootstrap;
