@@ -1,7 +1,7 @@
 //! `bursar bench invoices`: a billing run over many active contracts (their subscriptions):
 //! invoices made per second. The contracts are made through the API first (not measured),
 //! spread over 1,000 customers; the run is `bursar_http::billing::run_billing`, as
-//! `POST /v1/billing_runs` and `bursar billing run` call it.
+//! `POST /v1/billing_runs` and `bursar billing run` call it, with no event relay running.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,7 +50,14 @@ pub async fn run(backend: Backend, args: &InvoicesArgs) -> anyhow::Result<Figure
     let db = Db::open(&location, &PoolSettings::default()).await?;
     let (workspace, _, secret) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
-    let server = Server::start(db.clone(), HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    // No event relay: the run is measured alone.
+    let server = Server::start_with_relay(
+        db.clone(),
+        HttpConfig::default(),
+        "127.0.0.1:0".parse()?,
+        None,
+    )
+    .await?;
     let base = server.base_url();
     let key = secret.expose().to_owned();
     let client = reqwest::Client::new();
@@ -108,7 +115,6 @@ pub async fn run(backend: Backend, args: &InvoicesArgs) -> anyhow::Result<Figure
     for task in tasks {
         task.await??;
     }
-    server.shutdown().await?;
 
     let (_, state) = bursar_http::app_with_state(db.clone(), HttpConfig::default());
     let cause = crate::bootstrap::system_cause("bench");
@@ -117,6 +123,7 @@ pub async fn run(backend: Backend, args: &InvoicesArgs) -> anyhow::Result<Figure
         .await
         .map_err(|e| anyhow::anyhow!("billing run: {}", e.message))?;
     let seconds = started.elapsed().as_secs_f64();
+    server.shutdown().await?;
     let ops = run.invoices_created.len() as u64;
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     Ok(Figure {
