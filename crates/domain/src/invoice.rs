@@ -292,6 +292,46 @@ pub struct Invoice {
 }
 
 impl Invoice {
+    /// A draft with its totals computed.
+    pub fn draft(
+        customer_id: CustomerId,
+        currency: Currency,
+        lines: Vec<InvoiceLine>,
+        payment_terms_days: u32,
+        now: Timestamp,
+    ) -> Result<Invoice, ValidationError> {
+        let mut invoice = Invoice {
+            id: InvoiceId::new(),
+            object: "invoice".into(),
+            customer_id,
+            contract_id: None,
+            currency,
+            status: InvoiceStatus::Draft,
+            number: None,
+            lines,
+            subtotal: 0,
+            tax: 0,
+            tax_totals: Vec::new(),
+            total: 0,
+            amount_paid: 0,
+            amount_credited: 0,
+            amount_due: 0,
+            payment_terms_days,
+            memo: None,
+            period_start: None,
+            period_end: None,
+            issued_at: None,
+            due_at: None,
+            paid_at: None,
+            voided_at: None,
+            reminders: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        invoice.recompute()?;
+        Ok(invoice)
+    }
+
     /// Recomputes the totals from the lines.
     pub fn recompute(&mut self) -> Result<(), ValidationError> {
         let overflow = || ValidationError::invalid("lines", "The invoice's total overflows.");

@@ -41,6 +41,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// What a billing run did.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct BillingRun {
+    /// `brun_…`, for runs started through the API (the id of its `billing_run.completed`
+    /// event's aggregate).
+    pub id: Option<String>,
     /// Always `billing_run`.
     pub object: String,
     pub as_of: Option<Timestamp>,
@@ -179,35 +182,16 @@ async fn bill_contract(
         }
     }
     let customer_id = CustomerId::from_trusted(contract.buyer_id.clone());
-    let mut invoice = Invoice {
-        id: InvoiceId::new(),
-        object: "invoice".into(),
+    let mut invoice = Invoice::draft(
         customer_id,
-        contract_id: ContractId::parse(contract_id, "contract_id").ok(),
         currency,
-        status: InvoiceStatus::Draft,
-        number: None,
         lines,
-        subtotal: 0,
-        tax: 0,
-        tax_totals: Vec::new(),
-        total: 0,
-        amount_paid: 0,
-        amount_credited: 0,
-        amount_due: 0,
-        payment_terms_days: contract.billing.payment_terms_days,
-        memo: None,
-        period_start: Some(start),
-        period_end: Some(end),
-        issued_at: None,
-        due_at: None,
-        paid_at: None,
-        voided_at: None,
-        reminders: Vec::new(),
-        created_at: cx.now,
-        updated_at: cx.now,
-    };
-    invoice.recompute()?;
+        contract.billing.payment_terms_days,
+        cx.now,
+    )?;
+    invoice.contract_id = ContractId::parse(contract_id, "contract_id").ok();
+    invoice.period_start = Some(start);
+    invoice.period_end = Some(end);
     commerce::insert(
         cx.tx,
         INVOICE,
@@ -320,17 +304,22 @@ async fn create_billing_run(
         })?,
     };
     let cause = crate::mutate::cause_of(&principal, &request.idempotency);
-    let recorded = run_billing(&state, &principal.workspace_id, as_of, &cause).await?;
+    let mut recorded = run_billing(&state, &principal.workspace_id, as_of, &cause).await?;
+    // Each run is its own aggregate: concurrent runs never contend for one event sequence.
+    let run_id = format!(
+        "brun_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    );
+    recorded.id = Some(run_id.clone());
     // The run's record (replayed for a retried Idempotency-Key; billing again would find
     // everything billed anyway).
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let workspace = cx.workspace_id.to_string();
                 cx.emit(NewEvent::new(
                     "billing_run.completed",
                     "billing_run",
-                    &workspace,
+                    &run_id,
                     json!({ "object": recorded }),
                 ))
                 .await?;

@@ -475,38 +475,12 @@ async fn create_invoice(
                 for (i, line) in body.lines.unwrap_or_default().into_iter().enumerate() {
                     lines.push(line_of(&mut cx, line, &format!("lines[{i}]")).await?);
                 }
-                let mut invoice = Invoice {
-                    id: InvoiceId::new(),
-                    object: "invoice".into(),
-                    customer_id,
-                    contract_id: None,
-                    currency,
-                    status: InvoiceStatus::Draft,
-                    number: None,
-                    lines,
-                    subtotal: 0,
-                    tax: 0,
-                    tax_totals: Vec::new(),
-                    total: 0,
-                    amount_paid: 0,
-                    amount_credited: 0,
-                    amount_due: 0,
-                    payment_terms_days: body
-                        .payment_terms_days
-                        .unwrap_or(settings.payment_terms_days)
-                        .min(365),
-                    memo,
-                    period_start: None,
-                    period_end: None,
-                    issued_at: None,
-                    due_at: None,
-                    paid_at: None,
-                    voided_at: None,
-                    reminders: Vec::new(),
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                invoice.recompute()?;
+                let terms = body
+                    .payment_terms_days
+                    .unwrap_or(settings.payment_terms_days)
+                    .min(365);
+                let mut invoice = Invoice::draft(customer_id, currency, lines, terms, cx.now)?;
+                invoice.memo = memo;
                 commerce::insert(
                     cx.tx,
                     INVOICE,
