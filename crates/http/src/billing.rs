@@ -279,8 +279,9 @@ pub async fn run_billing(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingRunRequest {
-    /// The moment to bill for (default now): each active contract's period holding it.
-    pub as_of: Option<String>,
+    /// The moment to bill for (RFC 3339; default now): each active contract's period holding
+    /// it.
+    pub as_of: Option<Timestamp>,
 }
 
 /// Run billing for the workspace: a draft invoice per active contract for its current period
@@ -293,16 +294,7 @@ async fn create_billing_run(
     principal: Principal,
     request: Mutation<BillingRunRequest>,
 ) -> Result<Response, ApiError> {
-    let as_of = match request.body.as_of.as_deref() {
-        None => state.db.now(),
-        Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
-            ApiError::invalid(
-                "parameter_invalid",
-                Some("as_of".into()),
-                format!("as_of '{text}' is not an RFC 3339 timestamp."),
-            )
-        })?,
-    };
+    let as_of = request.body.as_of.unwrap_or_else(|| state.db.now());
     let cause = crate::mutate::cause_of(&principal, &request.idempotency);
     let mut recorded = run_billing(&state, &principal.workspace_id, as_of, &cause).await?;
     // Each run is its own aggregate: concurrent runs never contend for one event sequence.

@@ -197,6 +197,18 @@ async fn get_tax_rate(
 // ---------------------------------------------------------------------------------------------
 // Settings
 
+/// Payment terms are 0 to 365 days.
+fn check_terms(days: Option<u32>) -> Result<(), ApiError> {
+    if days.is_some_and(|d| d > 365) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("payment_terms_days".into()),
+            "Payment terms are 0 to 365 days.",
+        ));
+    }
+    Ok(())
+}
+
 /// Who issues the workspace's invoices and how they are numbered and paid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceSettings {
@@ -306,13 +318,7 @@ async fn update_settings(
         .payment_instructions
         .map(|t| parse_text(&t, "payment_instructions", 2000))
         .transpose()?;
-    if body.payment_terms_days.is_some_and(|d| d > 365) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("payment_terms_days".into()),
-            "Payment terms are 0 to 365 days.",
-        ));
-    }
+    check_terms(body.payment_terms_days)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
@@ -457,6 +463,7 @@ async fn create_invoice(
     let body = request.body;
     let customer_id = CustomerId::parse(&body.customer_id, "customer_id")?;
     let currency = Currency::parse(&body.currency, "currency")?;
+    check_terms(body.payment_terms_days)?;
     let memo = body
         .memo
         .map(|m| parse_text(&m, "memo", 2000))
@@ -477,8 +484,7 @@ async fn create_invoice(
                 }
                 let terms = body
                     .payment_terms_days
-                    .unwrap_or(settings.payment_terms_days)
-                    .min(365);
+                    .unwrap_or(settings.payment_terms_days);
                 let mut invoice = Invoice::draft(customer_id, currency, lines, terms, cx.now)?;
                 invoice.memo = memo;
                 commerce::insert(
@@ -576,13 +582,7 @@ async fn update_invoice(
         .memo
         .map(|m| parse_text(&m, "memo", 2000))
         .transpose()?;
-    if body.payment_terms_days.is_some_and(|d| d > 365) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("payment_terms_days".into()),
-            "Payment terms are 0 to 365 days.",
-        ));
-    }
+    check_terms(body.payment_terms_days)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {

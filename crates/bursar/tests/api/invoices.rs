@@ -89,6 +89,7 @@ both_backends! {
         expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "x", "unit_amount": 100, "tax_rate_id": "txr_01jz0000000000000000000000"}]})).await, 404, "resource_missing", Some("lines[0].tax_rate_id")).await;
         expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "x", "unit_amount": 100, "discount_amount": 101}]})).await, 400, "parameter_invalid", Some("lines[0].discount_amount")).await;
         expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EURO"})).await, 400, "parameter_invalid", Some("currency")).await;
+        expect_error(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "payment_terms_days": 400})).await, 400, "parameter_invalid", Some("payment_terms_days")).await;
         assert_eq!(ok(app.get("/v1/invoices").await).await["data"].as_array().unwrap().len(), before);
         let timeline: Vec<String> = ok(app.get(&format!("/v1/invoices/{invoice_id}")).await).await["lines"].as_array().unwrap().iter().map(|l| l["description"].as_str().unwrap().to_owned()).collect();
         assert_eq!(timeline, ["Seats", "Handbook"]);
@@ -569,6 +570,7 @@ both_backends! {
         let backdated = bursar_domain::time::Timestamp::parse_rfc3339(&period_start).unwrap().plus_seconds(-3600).to_rfc3339();
         expect_error(app.post(&operations, json!({"type": "change_quantity", "line_id": contract["lines"][0]["id"], "quantity": 3, "effective_at": backdated})).await, 409, "period_invoiced", None).await;
 
+        expect_error(app.post("/v1/billing_runs", json!({"as_of": "yesterday"})).await, 400, "parameter_invalid", Some("as_of")).await;
         // Again: nothing new.
         let again = ok(app.post("/v1/billing_runs", json!({})).await).await;
         assert_eq!((again["invoices_created"].as_array().unwrap().len(), again["already_billed"].as_u64()), (0, Some(1)));
