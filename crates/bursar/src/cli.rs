@@ -213,6 +213,10 @@ pub struct ServeArgs {
     /// Distinct client addresses a download link may be used from; one more locks it.
     #[arg(long, env = "BURSAR_DOWNLOAD_MAX_IPS", default_value_t = 3)]
     pub download_max_ips: u32,
+    /// Do not bill contracts automatically at their periods' starts (run `bursar billing run`
+    /// or `POST /v1/billing_runs` instead).
+    #[arg(long, env = "BURSAR_MANUAL_BILLING")]
+    pub manual_billing: bool,
     /// The sender of notification emails.
     #[arg(
         long,
@@ -463,6 +467,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_ips: usize::try_from(args.download_max_ips.max(1)).unwrap_or(3),
             ..Default::default()
         },
+        auto_billing: !args.manual_billing,
         ..HttpConfig::default()
     };
     // A bad artifact store URL stops the start, rather than surfacing at the first upload.

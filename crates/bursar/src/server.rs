@@ -230,8 +230,9 @@ async fn expire_test_checkouts(state: bursar_http::AppState, stop: CancellationT
 /// How often contracts' renewals, expiries and scheduled terminations are looked for.
 const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Renews, expires and terminates contracts when they are due, and moves the billing status of
-/// customers whose invoices fell due.
+/// Renews, expires and terminates contracts when they are due, bills contracts whose period
+/// started (unless billing is manual), and moves the billing status of customers whose
+/// invoices fell due.
 async fn schedule_contracts(state: bursar_http::AppState, stop: CancellationToken) {
     loop {
         tokio::select! {
@@ -242,6 +243,14 @@ async fn schedule_contracts(state: bursar_http::AppState, stop: CancellationToke
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "contract operations scheduled"),
             Err(error) => tracing::warn!(error = %error.message, "contract scheduler failed"),
+        }
+        // Contracts whose period started are billed (draft invoices).
+        if state.config.auto_billing {
+            match bursar_http::billing::run_due_billing(&state).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "invoices drafted by billing"),
+                Err(error) => tracing::warn!(error = %error.message, "billing failed"),
+            }
         }
         // Invoices falling due move customers' billing status.
         match bursar_http::invoices::sweep_billing_status(&state).await {

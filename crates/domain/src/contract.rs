@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::rating::PricingModel;
 use crate::time::Timestamp;
 
 /// Where a contract is in its life.
@@ -75,6 +76,37 @@ pub struct ContractLine {
     pub minimum_commitment: Option<i64>,
     /// Paid up front at activation (minor units).
     pub downpayment: Option<i64>,
+    /// When a fixed fee is billed: at the start of its period (default) or after it ends.
+    /// Usage lines are always billed in arrears.
+    #[serde(default)]
+    pub timing: Timing,
+    /// A usage line: the period's usage of a meter, priced by a pricing model (its
+    /// `unit_amount` is 0 and `quantity` 1; a minimum commitment tops up the rated amount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsagePricing>,
+}
+
+/// When a line's fee for a period is billed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// On the invoice made at the period's start.
+    #[default]
+    InAdvance,
+    /// On the invoice made at the next period's start.
+    InArrears,
+}
+
+/// How a usage line is priced: a meter's usage by the buyer over the billing period (its
+/// subjects, optionally only some group-by values), rated by a pricing model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsagePricing {
+    /// The meter's slug.
+    pub meter: String,
+    pub pricing: PricingModel,
+    /// Only usage with these group-by values (exact match).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter_group_by: BTreeMap<String, String>,
 }
 
 /// The term: when the contract runs and how it renews.
@@ -172,6 +204,10 @@ pub enum Operation {
         product_id: String,
         unit_amount: i64,
         quantity: i64,
+        #[serde(default)]
+        timing: Timing,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<UsagePricing>,
     },
     RemoveLine {
         line_id: String,
@@ -322,6 +358,21 @@ pub fn add_months(at: Timestamp, months: u32) -> Timestamp {
     Timestamp::from_unix_micros(moved.unix_timestamp() * 1_000_000 + micros.rem_euclid(1_000_000))
 }
 
+/// The line, unless it is a usage line (priced by its model, not a unit amount and quantity).
+fn fixed_fee(line: &mut ContractLine) -> Result<&mut ContractLine, ContractError> {
+    if line.usage.is_some() {
+        return Err(invalid(
+            "usage_line",
+            "line_id",
+            format!(
+                "Line '{}' is a usage line: its pricing model sets the price and the meter the quantity.",
+                line.id
+            ),
+        ));
+    }
+    Ok(line)
+}
+
 fn line_mut<'c>(
     contract: &'c mut Contract,
     line_id: &str,
@@ -452,10 +503,27 @@ pub fn apply(
             product_id,
             unit_amount,
             quantity,
+            timing,
+            usage,
         } => {
             editable(&c, "add a line")?;
             positive_quantity(*quantity)?;
             non_negative(Some(*unit_amount), "unit_amount")?;
+            if let Some(usage) = usage {
+                usage
+                    .pricing
+                    .check()
+                    .map_err(|e| invalid("pricing_invalid", "usage.pricing", e.0))?;
+                if *unit_amount != 0 || *quantity != 1 || *timing != Timing::InArrears {
+                    return Err(invalid(
+                        "usage_line_invalid",
+                        "usage",
+                        "A usage line is priced by its pricing model and billed in arrears \
+                         (unit_amount 0, quantity 1, timing in_arrears)."
+                            .into(),
+                    ));
+                }
+            }
             if c.lines.iter().any(|l| &l.id == line_id) {
                 return Err(invalid(
                     "line_exists",
@@ -470,6 +538,8 @@ pub fn apply(
                 quantity: *quantity,
                 minimum_commitment: None,
                 downpayment: None,
+                timing: *timing,
+                usage: usage.clone(),
             });
         }
         Operation::RemoveLine { line_id } => {
@@ -480,7 +550,7 @@ pub fn apply(
         Operation::ChangeQuantity { line_id, quantity } => {
             editable(&c, "change a quantity")?;
             positive_quantity(*quantity)?;
-            line_mut(&mut c, line_id)?.quantity = *quantity;
+            fixed_fee(line_mut(&mut c, line_id)?)?.quantity = *quantity;
         }
         Operation::ChangePrice {
             line_id,
@@ -488,7 +558,7 @@ pub fn apply(
         } => {
             editable(&c, "change a price")?;
             non_negative(Some(*unit_amount), "unit_amount")?;
-            line_mut(&mut c, line_id)?.unit_amount = *unit_amount;
+            fixed_fee(line_mut(&mut c, line_id)?)?.unit_amount = *unit_amount;
         }
         Operation::SetCommitment {
             line_id,
@@ -826,8 +896,12 @@ pub fn due(contract: &Contract, now: Timestamp) -> Vec<(Operation, Timestamp)> {
     due
 }
 
-/// A line's amount for a period (unit amount × quantity, at least its commitment).
+/// A line's fixed amount for a period (unit amount × quantity, at least its commitment); 0 for
+/// a usage line (its commitment tops up the rated usage when the period is billed).
 pub fn line_amount(line: &ContractLine) -> Option<i64> {
+    if line.usage.is_some() {
+        return Some(0);
+    }
     let amount = line.unit_amount.checked_mul(line.quantity)?;
     Some(amount.max(line.minimum_commitment.unwrap_or(0)))
 }
@@ -885,6 +959,8 @@ mod tests {
             product_id: "prod_1".into(),
             unit_amount: 1000,
             quantity: 1,
+            timing: Timing::InAdvance,
+            usage: None,
         }
     }
 
@@ -1131,7 +1207,9 @@ mod tests {
                 line_id: l,
                 product_id: "p".into(),
                 unit_amount: 100,
-                quantity: 1
+                quantity: 1,
+                timing: Timing::InAdvance,
+                usage: None,
             }),
             line.clone()
                 .prop_map(|l| Operation::RemoveLine { line_id: l }),

@@ -287,8 +287,31 @@ pub struct Invoice {
     /// Reminders sent (`due_soon`, `overdue`), each once.
     #[serde(default)]
     pub reminders: Vec<String>,
+    /// The hosted page where the customer pays what is due online, when one was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_link: Option<PaymentLink>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A hosted checkout at the payment provider for an issued invoice's amount due. The invoice
+/// is paid only when the provider confirms the payment (its signed webhook), never on the
+/// customer's return from the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentLink {
+    /// Where to send the customer.
+    pub url: String,
+    /// `pp_…`: the provider connection.
+    pub provider_id: String,
+    /// `test`, `stripe`.
+    pub provider: String,
+    /// The provider's session id (`cs_…`).
+    pub session_id: String,
+    /// The amount the page collects (the amount due when it was opened).
+    pub amount: i64,
+    pub expires_at: Timestamp,
+    /// Links opened for this invoice so far.
+    pub attempt: u32,
 }
 
 impl Invoice {
@@ -325,6 +348,7 @@ impl Invoice {
             paid_at: None,
             voided_at: None,
             reminders: Vec::new(),
+            payment_link: None,
             created_at: now,
             updated_at: now,
         };
@@ -605,6 +629,7 @@ mod tests {
             paid_at: None,
             voided_at: None,
             reminders: Vec::new(),
+            payment_link: None,
             created_at: now,
             updated_at: now,
         };

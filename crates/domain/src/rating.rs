@@ -11,11 +11,37 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A decimal with nine places: the value × 10⁹.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, ToSchema,
-)]
+/// A decimal with nine places: the value × 10⁹. In JSON a decimal string (`"0.0004"`); a JSON
+/// number is read through its shortest decimal form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, ToSchema)]
+#[schema(value_type = String, example = "0.0004")]
 pub struct Dec(pub i128);
+
+impl Serialize for Dec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+            Float(f64),
+        }
+        let parsed = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => Dec::parse(&text),
+            Raw::Int(value) => Some(Dec::from_int(value)),
+            Raw::Float(value) => Dec::parse(&format!("{value}")),
+        };
+        parsed.ok_or_else(|| {
+            serde::de::Error::custom("expected a decimal with at most nine places, e.g. \"0.0004\"")
+        })
+    }
+}
 
 const SCALE: i128 = 1_000_000_000;
 
@@ -72,6 +98,21 @@ impl Dec {
         } else {
             other
         }
+    }
+}
+
+impl std::fmt::Display for Dec {
+    /// `1234.5`, `0.0004`, `-2` (no trailing zeros).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let scale = SCALE.unsigned_abs();
+        let (whole, fraction) = (magnitude / scale, magnitude % scale);
+        if fraction == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let digits = format!("{fraction:09}");
+        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
     }
 }
 
@@ -282,6 +323,39 @@ mod tests {
 
     fn d(text: &str) -> Dec {
         Dec::parse(text).unwrap()
+    }
+
+    #[test]
+    fn decimals_read_strings_and_numbers_and_write_strings() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Dec>(v);
+        assert_eq!(read(serde_json::json!("0.0004")).unwrap(), d("0.0004"));
+        assert_eq!(read(serde_json::json!(12)).unwrap(), d("12"));
+        assert_eq!(read(serde_json::json!(0.1)).unwrap(), d("0.1"));
+        assert!(
+            read(serde_json::json!("0.0000000001")).is_err(),
+            "ten places"
+        );
+        assert!(read(serde_json::json!("abc")).is_err());
+        assert_eq!(
+            serde_json::to_value(d("1234.5")).unwrap(),
+            serde_json::json!("1234.5")
+        );
+    }
+
+    #[test]
+    fn decimals_print_in_their_shortest_form() {
+        for text in [
+            "0",
+            "12",
+            "-0.5",
+            "0.0004",
+            "1234.5",
+            "0.000000001",
+            "-17.25",
+        ] {
+            assert_eq!(d(text).to_string(), text);
+        }
+        assert_eq!(d("2.500").to_string(), "2.5");
     }
 
     fn tier(up_to: Option<&str>, unit: &str, flat: i64) -> Tier {

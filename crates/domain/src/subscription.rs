@@ -265,6 +265,8 @@ mod tests {
                     product_id: "p".into(),
                     unit_amount: 3_100,
                     quantity: 1,
+                    timing: Default::default(),
+                    usage: None,
                 },
             ),
         ]

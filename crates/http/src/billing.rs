@@ -13,16 +13,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::contract::{
-    self as contracts_domain, line_amount, ContractStatus, LogEntry, Operation,
+    self as contracts_domain, line_amount, ContractLine, ContractStatus, LogEntry, Operation,
+    Timing, UsagePricing,
 };
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::money::Currency;
+use bursar_domain::rating::{true_up, Dec};
 use bursar_domain::subscription::{derive, period_of};
 use bursar_domain::time::Timestamp;
 use bursar_store::commerce::{self, INVOICE, PRODUCT};
-use bursar_store::{contracts, invoices, Tx};
+use bursar_store::{contracts, invoices, metering, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -59,7 +61,8 @@ pub struct BillingRun {
 }
 
 enum Outcome {
-    Created(InvoiceId),
+    /// Draft invoices made, one per period billed (usually one).
+    Created(Vec<InvoiceId>),
     AlreadyBilled,
     Skipped,
 }
@@ -68,89 +71,313 @@ fn day(at: Timestamp) -> String {
     at.to_rfc3339()[..10].to_owned()
 }
 
-/// Bills one contract's period holding `as_of`, in the caller's transaction.
+/// At most this many periods of one contract are billed by one run: a contract whose billing
+/// fell behind (no run over a period's start) catches up over the next runs.
+const CATCH_UP_PERIODS: usize = 12;
+
+/// Bills one contract, in the caller's transaction: its period holding `as_of` and any period
+/// since the last one billed that no run billed yet.
 async fn bill_contract(
     cx: &mut Context<'_>,
     contract_id: &str,
     as_of: Timestamp,
 ) -> Result<Outcome, ApiError> {
     let mut log = contracts::log(cx.tx, cx.workspace_id, contract_id, true).await?;
-    let project = |at: Timestamp| {
-        contracts_domain::project(contract_id, &log, at, as_of).map_err(|_| ApiError::internal())
+    // Not billable now: looked at again when its next operation takes effect, or in a day.
+    let later = |log: &[LogEntry]| {
+        log.iter()
+            .map(|e| e.effective_at)
+            .filter(|at| *at > as_of)
+            .min()
+            .unwrap_or(as_of.plus_seconds(86_400))
+            .min(as_of.plus_seconds(86_400))
     };
-    let Some(contract) = project(as_of)? else {
+    let Some(contract) = project(contract_id, &log, as_of, as_of)? else {
+        invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, later(&log)).await?;
         return Ok(Outcome::Skipped);
     };
     if contract.status != ContractStatus::Active || !contract.buyer_id.starts_with("cus_") {
+        invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, later(&log)).await?;
         return Ok(Outcome::Skipped);
     }
-    let (start, end) = period_of(contract.billing.anchor_day, as_of);
-    if contract.trial_ends_at.is_some_and(|t| t > start) {
-        return Ok(Outcome::Skipped);
+    let anchor = contract.billing.anchor_day;
+    let (current, _) = period_of(anchor, as_of);
+    // A contract's first billing bills the period holding `as_of` (with the period before it
+    // in arrears); later runs bill every period after the last one billed.
+    let mut start = match contract.billed_through {
+        Some(billed) if billed < current => period_of(anchor, billed).1,
+        _ => current,
+    };
+    let mut created = Vec::new();
+    let mut billable = false;
+    for _ in 0..CATCH_UP_PERIODS {
+        if start > current {
+            break;
+        }
+        let (_, end) = period_of(anchor, start);
+        if contract.trial_ends_at.is_none_or(|t| t <= start) {
+            billable = true;
+            if let Some(id) = bill_period(cx, contract_id, &mut log, (start, end), as_of).await? {
+                created.push(id);
+            }
+        }
+        start = end;
     }
-    let billing_key = format!("{contract_id}:{}", start.to_rfc3339());
-    if invoices::billed(cx.tx, cx.workspace_id, &billing_key).await? {
-        return Ok(Outcome::AlreadyBilled);
-    }
-    let currency = Currency::parse(&contract.currency, "currency")?;
-    let period = format!("{} to {}", day(start), day(end));
-    let mut lines = Vec::new();
-    // Fixed fees of this period, in advance, as the contract stands at its start (or now, for
-    // a contract that began inside it).
-    let at_start = project(start.max(contract.term.start))?.unwrap_or(contract.clone());
-    for line in &at_start.lines {
-        let product = commerce::get::<serde_json::Value>(
-            cx.tx,
-            PRODUCT,
-            cx.workspace_id,
-            &line.product_id,
-            false,
+    // Due again when the next period starts (at once if it has periods left to catch up on).
+    let next = if start > current {
+        period_of(anchor, as_of).1
+    } else {
+        as_of
+    };
+    let next = contract
+        .trial_ends_at
+        .filter(|t| *t > as_of)
+        .map_or(next, |t| t.min(next));
+    invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, next).await?;
+    Ok(if !created.is_empty() {
+        Outcome::Created(created)
+    } else if billable {
+        Outcome::AlreadyBilled
+    } else {
+        Outcome::Skipped
+    })
+}
+
+fn project(
+    contract_id: &str,
+    log: &[LogEntry],
+    at: Timestamp,
+    as_of: Timestamp,
+) -> Result<Option<contracts_domain::Contract>, ApiError> {
+    contracts_domain::project(contract_id, log, at, as_of).map_err(|_| ApiError::internal())
+}
+
+async fn product_name(cx: &mut Context<'_>, product_id: &str) -> Result<String, ApiError> {
+    Ok(
+        commerce::get::<serde_json::Value>(cx.tx, PRODUCT, cx.workspace_id, product_id, false)
+            .await?
+            .and_then(|p| p["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| product_id.to_owned()),
+    )
+}
+
+/// A fixed fee's invoice line for a period: unit amount × quantity, or the line's minimum
+/// commitment when that is more.
+fn fixed_line(
+    line: &ContractLine,
+    product: &str,
+    (start, end): (Timestamp, Timestamp),
+) -> Result<InvoiceLine, ApiError> {
+    let amount = line_amount(line).ok_or_else(|| {
+        ApiError::invalid(
+            "amount_overflow",
+            None,
+            "A contract line's amount overflows.",
         )
+    })?;
+    let period = format!("{} to {}", day(start), day(end));
+    let plain = line.unit_amount.checked_mul(line.quantity) == Some(amount);
+    let (description, quantity, unit) = if plain {
+        (
+            format!("{product}, {period}"),
+            line.quantity,
+            line.unit_amount,
+        )
+    } else {
+        (
+            format!("{product}, {period} (minimum commitment)"),
+            1,
+            amount,
+        )
+    };
+    let mut invoice_line = InvoiceLine::new(
+        LineKind::Fixed,
+        description,
+        quantity,
+        unit,
+        0,
+        None,
+        Some((start, end)),
+        "lines",
+    )?;
+    invoice_line.rating = Some(json!({
+        "model": "flat_per_period", "contract_line_id": line.id, "timing": line.timing,
+        "unit_amount": line.unit_amount, "quantity": line.quantity,
+        "minimum_commitment": line.minimum_commitment,
+    }));
+    Ok(invoice_line)
+}
+
+/// A usage line's invoice lines for a window: the meter's usage by the customer, rated by the
+/// line's pricing model, and a true-up to its minimum commitment if the usage came to less.
+async fn usage_lines(
+    cx: &mut Context<'_>,
+    line: &ContractLine,
+    usage: &UsagePricing,
+    customer: &str,
+    (from, to): (Timestamp, Timestamp),
+    period: (Timestamp, Timestamp),
+) -> Result<Vec<InvoiceLine>, ApiError> {
+    let meter = metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
         .await?
-        .and_then(|p| p["name"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| line.product_id.clone());
-        let amount = line_amount(line).ok_or_else(|| {
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| {
             ApiError::invalid(
-                "amount_overflow",
+                "meter_missing",
                 None,
-                "A contract line's amount overflows.",
+                format!(
+                    "Contract line {} rates meter '{}', which does not exist.",
+                    line.id, usage.meter
+                ),
             )
         })?;
-        let plain = line.unit_amount.checked_mul(line.quantity) == Some(amount);
-        let (description, quantity, unit) = if plain {
-            (
-                format!("{product}, {period}"),
-                line.quantity,
-                line.unit_amount,
-            )
-        } else {
-            (
-                format!("{product}, {period} (minimum commitment)"),
-                1,
-                amount,
-            )
-        };
-        let mut invoice_line = InvoiceLine::new(
-            LineKind::Fixed,
-            description,
-            quantity,
-            unit,
+    let subjects = metering::subjects_of(cx.tx, cx.workspace_id, customer).await?;
+    let seconds = |at: Timestamp| at.unix_micros().div_euclid(1_000_000);
+    let value = crate::metering::usage_total(
+        cx.tx,
+        &meter,
+        &subjects,
+        (seconds(from), seconds(to.max(from))),
+        &usage.filter_group_by,
+    )
+    .await?;
+    let quantity = Dec::from_f64(value).unwrap_or(Dec::ZERO);
+    let rated = usage.pricing.rate(quantity);
+    let product = product_name(cx, &line.product_id).await?;
+    let mut lines = Vec::new();
+    let mut rated_line = InvoiceLine::new(
+        LineKind::Usage,
+        format!(
+            "{product}: {} {} ({}), {} to {}",
+            rated.quantity,
+            meter.name,
+            rated.model.replace('_', " "),
+            day(from),
+            day(to)
+        ),
+        1,
+        rated.amount,
+        0,
+        None,
+        Some(period),
+        "lines",
+    )?;
+    rated_line.rating = Some(json!({
+        "contract_line_id": line.id, "meter": meter.slug, "aggregation": meter.aggregation,
+        "usage_from": from, "usage_to": to, "filter_group_by": usage.filter_group_by,
+        "pricing": usage.pricing, "rated": rated,
+    }));
+    lines.push(rated_line);
+    let top_up = true_up(rated.amount, line.minimum_commitment);
+    if top_up > 0 {
+        let mut commitment = InvoiceLine::new(
+            LineKind::Usage,
+            format!("{product}: minimum commitment true-up"),
+            1,
+            top_up,
             0,
             None,
-            Some((start, end)),
+            Some(period),
             "lines",
         )?;
-        invoice_line.rating = Some(json!({
-            "model": "flat_per_period", "contract_line_id": line.id,
-            "unit_amount": line.unit_amount, "quantity": line.quantity,
-            "minimum_commitment": line.minimum_commitment,
+        commitment.rating = Some(json!({
+            "model": "minimum_commitment", "contract_line_id": line.id,
+            "minimum_commitment": line.minimum_commitment, "rated": rated.amount, "true_up": top_up,
         }));
-        lines.push(invoice_line);
+        lines.push(commitment);
     }
-    // The previous period's prorations, in arrears.
+    Ok(lines)
+}
+
+/// When the contract was first activated.
+fn activated_at(log: &[LogEntry], as_of: Timestamp) -> Option<Timestamp> {
+    log.iter()
+        .filter(|e| e.recorded_at <= as_of && matches!(e.operation, Operation::Activate))
+        .map(|e| e.effective_at)
+        .min()
+}
+
+/// Bills one period of a contract (`None`: billed before): a draft invoice with the period's
+/// fees in advance, and the period before's fees in arrears, rated usage and prorations.
+async fn bill_period(
+    cx: &mut Context<'_>,
+    contract_id: &str,
+    log: &mut Vec<LogEntry>,
+    (start, end): (Timestamp, Timestamp),
+    as_of: Timestamp,
+) -> Result<Option<InvoiceId>, ApiError> {
+    let billing_key = format!("{contract_id}:{}", start.to_rfc3339());
+    if invoices::billed(cx.tx, cx.workspace_id, &billing_key).await? {
+        return Ok(None);
+    }
+    let Some(contract) = project(contract_id, log, as_of, as_of)? else {
+        return Ok(None);
+    };
+    let currency = Currency::parse(&contract.currency, "currency")?;
+    let anchor = contract.billing.anchor_day;
+    let began = contract
+        .term
+        .start
+        .max(activated_at(log, as_of).unwrap_or(contract.term.start));
+    let mut lines = Vec::new();
+    // This period's fixed fees, in advance, as the contract stands at its start (or when it
+    // began, inside it).
+    let at_start = project(contract_id, log, start.max(began), as_of)?.unwrap_or(contract.clone());
+    for line in at_start
+        .lines
+        .iter()
+        .filter(|l| l.usage.is_none() && l.timing == Timing::InAdvance)
+    {
+        let product = product_name(cx, &line.product_id).await?;
+        lines.push(fixed_line(line, &product, (start, end))?);
+    }
+    // The period before, in arrears: its fees billed after it, its usage, its changes.
     let before = Timestamp::from_unix_micros(start.unix_micros() - 1);
-    let (previous_start, _) = period_of(contract.billing.anchor_day, before);
-    // The previous period as known now: back-dated changes recorded since count too.
+    let (previous_start, _) = period_of(anchor, before);
+    let mut closes_usage = false;
+    if began < start {
+        let from = previous_start.max(began);
+        let at_previous = project(contract_id, log, from, as_of)?;
+        let at_end = project(contract_id, log, before, as_of)?;
+        if let Some(previous) = &at_previous {
+            for line in previous
+                .lines
+                .iter()
+                .filter(|l| l.usage.is_none() && l.timing == Timing::InArrears)
+            {
+                let product = product_name(cx, &line.product_id).await?;
+                lines.push(fixed_line(line, &product, (previous_start, start))?);
+            }
+        }
+        // Usage lines in effect at any time of the period; usage counts from the trial's end.
+        let mut usage_lines_seen: Vec<&ContractLine> = Vec::new();
+        for line in at_end
+            .iter()
+            .chain(at_previous.iter())
+            .flat_map(|c| &c.lines)
+        {
+            if line.usage.is_some() && !usage_lines_seen.iter().any(|l| l.id == line.id) {
+                usage_lines_seen.push(line);
+            }
+        }
+        let usage_from = contract.trial_ends_at.map_or(from, |t| t.max(from));
+        for line in usage_lines_seen {
+            let Some(usage) = &line.usage else { continue };
+            lines.extend(
+                usage_lines(
+                    cx,
+                    line,
+                    usage,
+                    &contract.buyer_id,
+                    (usage_from, start),
+                    (previous_start, start),
+                )
+                .await?,
+            );
+            closes_usage = true;
+        }
+    }
+    // The period before's changes, as known now: back-dated changes recorded since count too.
     let known_now: Vec<_> = log
         .iter()
         .filter(|e| e.recorded_at <= as_of && e.effective_at <= before)
@@ -180,6 +407,10 @@ async fn bill_contract(
                 "lines",
             )?);
         }
+    }
+    if closes_usage {
+        // The billed usage is final: events for it arriving later count in the open period.
+        metering::close_usage(cx.tx, cx.workspace_id, &contract.buyer_id, start).await?;
     }
     let customer_id = CustomerId::from_trusted(contract.buyer_id.clone());
     let mut invoice = Invoice::draft(
@@ -217,14 +448,56 @@ async fn bill_contract(
         crate::contracts::append(
             cx,
             contract_id,
-            &mut log,
+            log,
             Operation::MarkBilled { through: start },
             cx.now,
         )
         .await?;
     }
-    Ok(Outcome::Created(invoice.id))
+    Ok(Some(invoice.id))
 }
+
+/// Bills the contracts due at the clock's now, in every workspace (the server's billing loop):
+/// each contract's period starts are billed within a minute, and contracts not due are not
+/// visited. Returns the invoices made.
+pub async fn run_due_billing(state: &AppState) -> Result<usize, ApiError> {
+    let cause = Cause {
+        request_id: None,
+        actor: Some("system:billing".into()),
+    };
+    let mut made = 0;
+    loop {
+        let now = state.db.now();
+        let due = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move { invoices::contracts_due(tx, now, DUE_BATCH).await })
+            })
+            .await?;
+        let count = due.len();
+        let mut by_workspace: std::collections::BTreeMap<WorkspaceId, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for (workspace_id, contract_id) in due {
+            by_workspace
+                .entry(workspace_id)
+                .or_default()
+                .push(contract_id);
+        }
+        let mut failed = 0;
+        for (workspace_id, ids) in by_workspace {
+            let run = bill_contracts(state, &workspace_id, ids, now, &cause).await;
+            made += run.invoices_created.len();
+            failed += run.failed.len();
+        }
+        // A full batch may have more behind it; failures wait for the next tick.
+        if count < DUE_BATCH as usize || failed > 0 {
+            return Ok(made);
+        }
+    }
+}
+
+/// Contracts read per batch of the billing loop.
+const DUE_BATCH: i64 = 1_000;
 
 /// Bills every contract of a workspace for the period holding `as_of`, one contract per
 /// transaction; what was billed before is left alone.
@@ -239,41 +512,85 @@ pub async fn run_billing(
         .db
         .read(move |tx: &mut Tx| Box::pin(async move { invoices::open_contracts(tx, &ws).await }))
         .await?;
+    Ok(bill_contracts(state, workspace_id, ids, as_of, cause).await)
+}
+
+/// Contracts billed per transaction: fewer commits; a batch that fails is retried one contract
+/// per transaction, so one contract's failure holds up no other.
+const BATCH: usize = 64;
+
+async fn bill_contracts(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    ids: Vec<String>,
+    as_of: Timestamp,
+    cause: &Cause,
+) -> BillingRun {
     let mut run = BillingRun {
         object: "billing_run".into(),
         as_of: Some(as_of),
         contracts: ids.len(),
         ..BillingRun::default()
     };
-    for id in ids {
-        let failed_id = id.clone();
-        let (ws, cause) = (workspace_id.clone(), cause.clone());
-        let now = state.db.now();
-        let outcome = state
-            .db
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let mut cx = Context {
-                        tx,
-                        workspace_id: &ws,
-                        now,
-                        cause: &cause,
-                    };
-                    bill_contract(&mut cx, &id, as_of).await
-                })
-            })
-            .await;
-        match outcome {
-            Ok(Outcome::Created(invoice)) => run.invoices_created.push(invoice),
-            Ok(Outcome::AlreadyBilled) => run.already_billed += 1,
-            Ok(Outcome::Skipped) => run.skipped += 1,
+    for batch in ids.chunks(BATCH) {
+        match bill_batch(state, workspace_id, batch.to_vec(), as_of, cause).await {
+            Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
+            Err(_) if batch.len() > 1 => {
+                for id in batch {
+                    match bill_batch(state, workspace_id, vec![id.clone()], as_of, cause).await {
+                        Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
+                        Err(error) => {
+                            tracing::warn!(contract = %id, code = error.code, message = %error.message, "billing a contract failed");
+                            run.failed.push(id.clone());
+                        }
+                    }
+                }
+            }
             Err(error) => {
-                tracing::warn!(contract = %failed_id, code = error.code, message = %error.message, "billing a contract failed");
-                run.failed.push(failed_id);
+                tracing::warn!(contract = %batch[0], code = error.code, message = %error.message, "billing a contract failed");
+                run.failed.push(batch[0].clone());
             }
         }
     }
-    Ok(run)
+    run
+}
+
+fn tally(run: &mut BillingRun, outcome: Outcome) {
+    match outcome {
+        Outcome::Created(made) => run.invoices_created.extend(made),
+        Outcome::AlreadyBilled => run.already_billed += 1,
+        Outcome::Skipped => run.skipped += 1,
+    }
+}
+
+/// Bills `ids` in one transaction: all of them, or (on an error) none.
+async fn bill_batch(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    ids: Vec<String>,
+    as_of: Timestamp,
+    cause: &Cause,
+) -> Result<Vec<Outcome>, ApiError> {
+    let (ws, cause) = (workspace_id.clone(), cause.clone());
+    let now = state.db.now();
+    state
+        .db
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let mut cx = Context {
+                    tx,
+                    workspace_id: &ws,
+                    now,
+                    cause: &cause,
+                };
+                let mut outcomes = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    outcomes.push(bill_contract(&mut cx, id, as_of).await?);
+                }
+                Ok::<_, ApiError>(outcomes)
+            })
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -9,10 +9,11 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::contract::{
     self, BillingTerms, Contract, ContractDraft, ContractError, LogEntry, Operation, Proration,
-    Term,
+    Term, Timing, UsagePricing,
 };
 use bursar_domain::event::NewEvent;
 use bursar_domain::id::ContractId;
+use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::subscription::Subscription;
 use bursar_domain::time::Timestamp;
@@ -95,6 +96,12 @@ pub struct LineRequest {
     /// the buyer at the term's start (active agreement > price book > default price).
     pub unit_amount: Option<i64>,
     pub quantity: Option<i64>,
+    /// `in_advance` (default) or `in_arrears`: when the line's fixed fee is billed.
+    pub timing: Option<Timing>,
+    /// A usage line: `{"meter": "<slug>", "pricing": {"model": "per_unit" | "graduated" |
+    /// "volume" | "package" | "flat", …}, "filter_group_by"?: {…}}` — no unit_amount or
+    /// quantity; billed in arrears.
+    pub usage: Option<UsagePricing>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,7 +172,11 @@ pub(crate) async fn append(
     };
     let validated = contract::validate(id, log, &entry)?;
     contracts::append(cx.tx, cx.workspace_id, id, &entry).await?;
-    let extra = [("buyer_id", validated.latest.buyer_id.as_str().into())];
+    // Any change makes the contract due for billing again (the billing loop sets when next).
+    let extra = [
+        ("buyer_id", validated.latest.buyer_id.as_str().into()),
+        ("bill_at", Option::<i64>::None.into()),
+    ];
     if entry.seq == 1 {
         commerce::insert(
             cx.tx,
@@ -205,6 +216,30 @@ pub(crate) async fn append(
 }
 
 /// The unit price the resolver picks for the contract's buyer at the term's start.
+/// The live meter a usage line names, with the line's group-by filters checked against it.
+async fn usage_meter(
+    cx: &mut Context<'_>,
+    usage: &UsagePricing,
+    param: &str,
+) -> Result<Meter, ApiError> {
+    let meter = bursar_store::metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
+        .await?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| ApiError::not_found("meter", &usage.meter).with_param(param))?;
+    if let Some(key) = usage
+        .filter_group_by
+        .keys()
+        .find(|k| !meter.group_by.contains_key(*k))
+    {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(param.replace(".meter", ".filter_group_by")),
+            format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
+        ));
+    }
+    Ok(meter)
+}
+
 async fn resolved_price(
     cx: &mut Context<'_>,
     contract: &Contract,
@@ -326,16 +361,37 @@ async fn create_contract(
                 for (index, line) in lines.into_iter().enumerate() {
                     let param = format!("lines[{index}].product_id");
                     docs::get_in::<Value>(&mut cx, PRODUCT, "product", &line.product_id, &param).await?;
-                    let quantity = line.quantity.unwrap_or(1);
-                    let unit_amount = match line.unit_amount {
-                        Some(amount) => amount,
-                        None => resolved_price(&mut cx, &result.contract, &line.product_id, quantity, index).await?,
-                    };
-                    let operation = Operation::AddLine {
-                        line_id: format!("line_{}", index + 1),
-                        product_id: line.product_id,
-                        unit_amount,
-                        quantity,
+                    let operation = if let Some(usage) = line.usage {
+                        if line.unit_amount.is_some() || line.quantity.is_some() || line.timing == Some(Timing::InAdvance) {
+                            return Err(ApiError::invalid(
+                                "usage_line_invalid",
+                                Some(format!("lines[{index}].usage")),
+                                "A usage line has no unit_amount or quantity (its pricing model prices the meter's usage) and is billed in arrears.",
+                            ));
+                        }
+                        usage_meter(&mut cx, &usage, &format!("lines[{index}].usage.meter")).await?;
+                        Operation::AddLine {
+                            line_id: format!("line_{}", index + 1),
+                            product_id: line.product_id,
+                            unit_amount: 0,
+                            quantity: 1,
+                            timing: Timing::InArrears,
+                            usage: Some(usage),
+                        }
+                    } else {
+                        let quantity = line.quantity.unwrap_or(1);
+                        let unit_amount = match line.unit_amount {
+                            Some(amount) => amount,
+                            None => resolved_price(&mut cx, &result.contract, &line.product_id, quantity, index).await?,
+                        };
+                        Operation::AddLine {
+                            line_id: format!("line_{}", index + 1),
+                            product_id: line.product_id,
+                            unit_amount,
+                            quantity,
+                            timing: line.timing.unwrap_or_default(),
+                            usage: None,
+                        }
                     };
                     result = append(&mut cx, &id, &mut log, operation, now).await?;
                 }
@@ -406,9 +462,15 @@ async fn append_operation(
                 if log.is_empty() {
                     return Err(ApiError::not_found("contract", &id));
                 }
-                if let Operation::AddLine { product_id, .. } = &operation {
+                if let Operation::AddLine {
+                    product_id, usage, ..
+                } = &operation
+                {
                     docs::get_in::<Value>(&mut cx, PRODUCT, "product", product_id, "product_id")
                         .await?;
+                    if let Some(usage) = usage {
+                        usage_meter(&mut cx, usage, "usage.meter").await?;
+                    }
                 }
                 let at = effective_at.unwrap_or(cx.now);
                 let result = append(&mut cx, &id, &mut log, operation, at).await?;

@@ -47,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_payment))
         .routes(routes!(apply_credit))
         .routes(routes!(get_billing_status))
+        .routes(routes!(get_contract_billing_status))
         .routes(routes!(close_billing_status))
         .routes(routes!(get_entitlements))
         .routes(routes!(invoice_pdf))
@@ -57,7 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 // Ledger transfer codes of invoicing.
 const CODE_INVOICED: i64 = 200;
 const CODE_TAX: i64 = 201;
-const CODE_RECEIVED: i64 = 202;
+pub(crate) const CODE_RECEIVED: i64 = 202;
 const CODE_ALLOCATED: i64 = 203;
 const CODE_WRITTEN_OFF: i64 = 204;
 const CODE_REINSTATED: i64 = 205;
@@ -73,7 +74,7 @@ fn receivable(customer: &CustomerId) -> String {
     format!("receivable:{customer}")
 }
 
-fn customer_credit(customer: &CustomerId) -> String {
+pub(crate) fn customer_credit(customer: &CustomerId) -> String {
     format!("customer_credit:{customer}")
 }
 
@@ -434,7 +435,7 @@ pub struct CreateInvoiceRequest {
     pub memo: Option<String>,
 }
 
-async fn save(cx: &mut Context<'_>, invoice: &Invoice) -> Result<(), ApiError> {
+pub(crate) async fn save(cx: &mut Context<'_>, invoice: &Invoice) -> Result<(), ApiError> {
     commerce::save(
         cx.tx,
         INVOICE,
@@ -960,7 +961,7 @@ pub struct RecordPaymentRequest {
 /// (customer credit → receivable; for a written-off invoice, the write-off is reversed first),
 /// the invoice's paid amount and status (`invoice.payment_applied`, or `invoice.paid` when
 /// nothing is left to pay).
-async fn allocate(
+pub(crate) async fn allocate(
     cx: &mut Context<'_>,
     payment: &mut Payment,
     invoice_id: &str,
@@ -1076,7 +1077,11 @@ async fn open_invoices(
     Ok(open)
 }
 
-async fn save_payment(cx: &mut Context<'_>, payment: &Payment, new: bool) -> Result<(), ApiError> {
+pub(crate) async fn save_payment(
+    cx: &mut Context<'_>,
+    payment: &Payment,
+    new: bool,
+) -> Result<(), ApiError> {
     if new {
         commerce::insert(
             cx.tx,
@@ -1315,6 +1320,9 @@ pub struct CustomerBillingStatus {
     /// Always `billing_status`.
     pub object: String,
     pub customer_id: CustomerId,
+    /// Set for a contract's billing status (driven by that contract's invoices alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract_id: Option<ContractId>,
     pub status: BillingStatus,
     pub reason: String,
     pub since: Option<Timestamp>,
@@ -1326,6 +1334,7 @@ fn pending(customer_id: &CustomerId) -> CustomerBillingStatus {
     CustomerBillingStatus {
         object: "billing_status".into(),
         customer_id: customer_id.clone(),
+        contract_id: None,
         status: BillingStatus::Pending,
         reason: "no_invoice_yet".into(),
         since: None,
@@ -1353,20 +1362,14 @@ fn facts_of(invoices: &[Invoice], now: Timestamp) -> Facts {
     }
 }
 
-/// Moves the customer's billing status where its invoices say, in the caller's transaction,
-/// recording `billing_status.changed` with the reason; returns the status.
+/// Moves the customer's billing status where its invoices say, and the billing status of each
+/// of its contracts where that contract's invoices say (a contract that ended with nothing
+/// owed is closed), in the caller's transaction, recording `billing_status.changed` with the
+/// reason; returns the customer's status.
 pub async fn refresh_billing_status(
     cx: &mut Context<'_>,
     customer_id: &CustomerId,
 ) -> Result<CustomerBillingStatus, ApiError> {
-    let stored: Option<CustomerBillingStatus> = commerce::get(
-        cx.tx,
-        BILLING_STATUS,
-        cx.workspace_id,
-        customer_id.as_str(),
-        true,
-    )
-    .await?;
     let invoices: Vec<Invoice> = commerce::find_in(
         cx.tx,
         INVOICE,
@@ -1375,12 +1378,67 @@ pub async fn refresh_billing_status(
         &[customer_id.as_str()],
     )
     .await?;
+    let mut contract_ids: Vec<&ContractId> = invoices
+        .iter()
+        .filter_map(|i| i.contract_id.as_ref())
+        .collect();
+    contract_ids.sort();
+    contract_ids.dedup();
+    for contract_id in contract_ids {
+        let theirs: Vec<Invoice> = invoices
+            .iter()
+            .filter(|i| i.contract_id.as_ref() == Some(contract_id))
+            .cloned()
+            .collect();
+        let ended = commerce::get::<Contract>(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            contract_id.as_str(),
+            false,
+        )
+        .await?
+        .is_some_and(|c| {
+            matches!(
+                c.status,
+                ContractStatus::Terminated | ContractStatus::Expired
+            ) && c.terminates_at.is_none_or(|t| t <= cx.now)
+        });
+        let stored = stored_status(cx, contract_id.as_str()).await?;
+        let new = stored.is_none();
+        let mut current = stored.unwrap_or_else(|| CustomerBillingStatus {
+            contract_id: Some(contract_id.clone()),
+            ..pending(customer_id)
+        });
+        let facts = facts_of(&theirs, cx.now);
+        let settled = facts.overdue_days.is_none()
+            && !facts.uncollectible
+            && theirs
+                .iter()
+                .all(|i| i.amount_due == 0 || i.number.is_none());
+        let change = if ended && settled && current.status != BillingStatus::Closed {
+            Some((BillingStatus::Closed, "contract_ended"))
+        } else {
+            billing::next(current.status, &facts)
+        };
+        if let Some((to, reason)) = change {
+            change_status(cx, &mut current, new, to, reason).await?;
+        }
+    }
+    let stored = stored_status(cx, customer_id.as_str()).await?;
     let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
     let Some((to, reason)) = billing::next(current.status, &facts_of(&invoices, cx.now)) else {
         return Ok(current);
     };
     change_status(cx, &mut current, stored.is_none(), to, reason).await?;
     Ok(current)
+}
+
+async fn stored_status(
+    cx: &mut Context<'_>,
+    id: &str,
+) -> Result<Option<CustomerBillingStatus>, ApiError> {
+    Ok(commerce::get(cx.tx, BILLING_STATUS, cx.workspace_id, id, true).await?)
 }
 
 async fn change_status(
@@ -1400,7 +1458,10 @@ async fn change_status(
     current.status = to;
     current.reason = reason.to_owned();
     current.since = Some(cx.now);
-    let id = current.customer_id.to_string();
+    let (id, aggregate) = match &current.contract_id {
+        Some(contract) => (contract.to_string(), "contract"),
+        None => (current.customer_id.to_string(), "customer"),
+    };
     if new {
         commerce::insert(
             cx.tx,
@@ -1424,7 +1485,7 @@ async fn change_status(
     }
     cx.emit(NewEvent::new(
         "billing_status.changed",
-        "customer",
+        aggregate,
         &id,
         json!({ "object": current, "from": from, "to": to, "reason": reason }),
     ))
@@ -1556,6 +1617,35 @@ async fn get_billing_status(
     Path(id): Path<String>,
 ) -> Result<Json<CustomerBillingStatus>, ApiError> {
     Ok(Json(status_of(&state, &principal, &id).await?))
+}
+
+/// A contract's billing status, driven by its own invoices (pending until one is issued; closed
+/// once the contract ended with nothing owed), with every change and its reason.
+#[utoipa::path(get, path = "/v1/contracts/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_contract_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerBillingStatus>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let found = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let contract: Contract = commerce::get(tx, CONTRACT, &workspace_id, &id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("contract", &id))?;
+                let stored: Option<CustomerBillingStatus> =
+                    commerce::get(tx, BILLING_STATUS, &workspace_id, &id, false).await?;
+                Ok::<_, ApiError>(stored.unwrap_or_else(|| CustomerBillingStatus {
+                    contract_id: ContractId::parse(&contract.id, "id").ok(),
+                    ..pending(&CustomerId::from_trusted(contract.buyer_id.clone()))
+                }))
+            })
+        })
+        .await?;
+    Ok(Json(found))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

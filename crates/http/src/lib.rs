@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fulfillment;
+pub mod invoice_checkout;
 pub mod invoice_pdf;
 pub mod invoices;
 pub mod keys;
@@ -69,6 +70,9 @@ pub struct HttpConfig {
     pub artifacts_options: StoreOptions,
     /// Download links and the limits of the public routes.
     pub downloads: fulfillment::DownloadSettings,
+    /// Whether the server bills contracts itself as their periods start (every minute); off
+    /// by default here (tests run billing by hand), on for `bursar serve`.
+    pub auto_billing: bool,
 }
 
 impl Default for HttpConfig {
@@ -82,6 +86,7 @@ impl Default for HttpConfig {
             artifacts_url: None,
             artifacts_options: StoreOptions::default(),
             downloads: fulfillment::DownloadSettings::default(),
+            auto_billing: false,
         }
     }
 }
@@ -185,6 +190,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(emails::router())
         .merge(fulfillment::router())
         .merge(invoices::router())
+        .merge(invoice_checkout::router())
         .merge(billing::router())
         .merge(ledger::router())
         .merge(metering::router())

@@ -919,3 +919,57 @@ async fn close_usage(
         })
         .await
 }
+
+/// A meter's usage by `subjects` in `[from, to)` (unix seconds on whole minutes), counting only
+/// buckets whose group-by values include `filters`: the value of the meter's aggregation (for
+/// UNIQUE_COUNT, the distinct values). Billing rates this.
+pub async fn usage_total(
+    tx: &mut Tx,
+    meter: &Meter,
+    subjects: &[String],
+    (from, to): (i64, i64),
+    filters: &BTreeMap<String, String>,
+) -> Result<f64, ApiError> {
+    if subjects.is_empty() || to <= from {
+        return Ok(0.0);
+    }
+    let level = level_for(&[from, to]).ok_or_else(|| {
+        ApiError::invalid(
+            "parameter_invalid",
+            None,
+            "A usage period falls on whole minutes.",
+        )
+    })?;
+    let distinct = meter.aggregation == Aggregation::UniqueCount;
+    let buckets = metering::buckets(
+        tx,
+        meter.key,
+        level,
+        Subjects::Only(subjects),
+        (from, to),
+        distinct,
+    )
+    .await?;
+    let mut total = Agg::default();
+    let mut uniques: HashSet<&str> = HashSet::new();
+    for bucket in &buckets {
+        if !filters.is_empty() {
+            let values = group_values(&bucket.group_key);
+            if !filters.iter().all(|(k, v)| values.get(k) == Some(v)) {
+                continue;
+            }
+        }
+        total.merge(&bucket.agg);
+        if let Some(value) = &bucket.value {
+            uniques.insert(value.as_str());
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Ok(if distinct {
+        uniques.len() as f64
+    } else if total.count == 0 {
+        0.0
+    } else {
+        total.value(meter.aggregation)
+    })
+}

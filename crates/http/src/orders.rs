@@ -386,7 +386,7 @@ pub struct CheckoutOrderRequest {
     pub cancel_url: Option<String>,
 }
 
-fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
+pub(crate) fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
         return Err(ValidationError::invalid(
             param,
@@ -766,6 +766,11 @@ pub async fn apply_payment_event(
     let Some(order_id) = order_id else {
         return Ok(unmatched("no Bursar order named by the event"));
     };
+    if order_id.starts_with("in_") {
+        // An invoice's payment link.
+        return crate::invoice_checkout::apply_payment_event(cx, provider_kind, event, &order_id)
+            .await;
+    }
     let Some(mut order) =
         commerce::get::<Order>(cx.tx, ORDER, cx.workspace_id, &order_id, true).await?
     else {

@@ -2,6 +2,7 @@
 //! ([`crate::commerce`], tables `invoice` and `tax_rate`).
 
 use bursar_domain::id::WorkspaceId;
+use bursar_domain::time::Timestamp;
 
 use crate::{params, StoreError, Tx};
 
@@ -64,7 +65,8 @@ pub async fn customers_to_sweep(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)
     let rows = tx
         .fetch_all(
             "select workspace_id, object_id from billing_status \
-             where status in ('active', 'past_due') order by workspace_id, object_id",
+             where status in ('active', 'past_due') and object_id like 'cus_%' \
+             order by workspace_id, object_id",
             &[],
         )
         .await?;
@@ -105,4 +107,43 @@ pub async fn open_contracts(
         )
         .await?;
     rows.iter().map(|r| r.text("object_id")).collect()
+}
+
+/// Contracts due for billing at `now` (never billed, or their `bill_at` passed), by workspace,
+/// at most `limit`.
+pub async fn contracts_due(
+    tx: &mut Tx,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from contract where bill_at is null or bill_at <= $1 \
+             order by workspace_id, object_id limit $2",
+            params![now.unix_micros(), limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// When a contract is next due for billing.
+pub async fn set_bill_at(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    contract_id: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "update contract set bill_at = $3 where workspace_id = $1 and object_id = $2",
+        params![workspace_id.as_str(), contract_id, at.unix_micros()],
+    )
+    .await?;
+    Ok(())
 }

@@ -122,6 +122,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_billing_runs.sql"),
         postgres: include_str!("../migrations/postgres/0018_billing_runs.sql"),
     },
+    Migration {
+        version: 19,
+        name: "billing_schedule",
+        sqlite: include_str!("../migrations/sqlite/0019_billing_schedule.sql"),
+        postgres: include_str!("../migrations/postgres/0019_billing_schedule.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -9,6 +9,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod billing;
 mod cli;
 mod commerce;
 mod contracts;

@@ -186,6 +186,11 @@ both_backends! {
                 }
                 "/v1/customers/{id}/billing_status/close" => (format!("/v1/customers/{buyer}/billing_status/close"), json!({"reason": "test"})),
                 "/v1/billing_runs" => (route.clone(), json!({})),
+                "/v1/invoices/{id}/payment_link" => {
+                    let owed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Online", "unit_amount": 700}]})).await).await);
+                    app.post(&format!("/v1/invoices/{owed}/issue"), json!({})).await;
+                    (format!("/v1/invoices/{owed}/payment_link"), json!({}))
+                }
                 "/v1/credit_notes" => {
                     let billed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Credited", "unit_amount": 400}]})).await).await);
                     app.post(&format!("/v1/invoices/{billed}/issue"), json!({})).await;

@@ -1,0 +1,551 @@
+//! Contracts to cash, end to end: usage rated into billing runs' invoices, issued, paid in part
+//! and then online through the provider's payment link; the ledger and both billing statuses
+//! (customer and contract) checked at every step; the overdue path and its way back.
+
+use std::sync::Arc;
+
+use bursar_domain::time::{ManualClock, Timestamp};
+
+use crate::helpers::*;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).unwrap()
+}
+
+/// (debits posted, credits posted) of `commerce:<account>:EUR`.
+async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
+    let response = app
+        .get(&format!("/v1/ledger/accounts/commerce:{account}:EUR"))
+        .await;
+    if response.status() == 404 {
+        return (0, 0);
+    }
+    let body = ok(response).await;
+    let b = &body["balances"];
+    assert_eq!(b["debits_pending"], 0);
+    (
+        b["debits_posted"].as_i64().unwrap(),
+        b["credits_posted"].as_i64().unwrap(),
+    )
+}
+
+async fn ingest(app: &TestApp, events: &[(&str, &str, &str, i64, &str)]) {
+    let body: Vec<Value> = events
+        .iter()
+        .map(|(id, subject, time, tokens, model)| {
+            json!({"specversion": "1.0", "id": id, "source": "e2e", "type": "prompt",
+                   "subject": subject, "time": time, "data": {"tokens": tokens, "model": model}})
+        })
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(Value::Array(body).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+}
+
+async fn statuses(app: &TestApp, customer: &str, contract: &str) -> (String, String) {
+    let of = |v: Value| v["status"].as_str().unwrap().to_owned();
+    (
+        of(ok(app
+            .get(&format!("/v1/customers/{customer}/billing_status"))
+            .await)
+        .await),
+        of(ok(app
+            .get(&format!("/v1/contracts/{contract}/billing_status"))
+            .await)
+        .await),
+    )
+}
+
+async fn post_signed(app: &TestApp, event: &Value) -> Value {
+    let response = app
+        .client
+        .post(app.url(event["webhook_path"].as_str().unwrap()))
+        .header("Stripe-Signature", event["signature"].as_str().unwrap())
+        .header("Content-Type", "application/json")
+        .body(event["payload"].as_str().unwrap().to_owned())
+        .send()
+        .await
+        .unwrap();
+    ok(response).await
+}
+
+/// Goal: contract → usage events → cycle close → draft (fixed fees in advance and in arrears,
+/// usage rated by graduated tiers and by a filtered per-unit price) → issue (number) → partial
+/// payment → online payment through the payment link (webhook, delivered twice) → paid, with
+/// the ledger and the customer's and the contract's billing status asserted at each step; then
+/// the overdue path active → past_due → collections → active on payment, usage arriving after
+/// its period was invoiced counted in the next one, and the contract closed when it ends.
+async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at("2026-03-01T00:01:00Z")));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+
+    let meter = app
+        .post(
+            "/api/v1/meters",
+            json!({"slug": "tokens", "name": "tokens", "aggregation": "SUM", "eventType": "prompt",
+        "valueProperty": "$.tokens", "groupBy": {"model": "$.model"}}),
+        )
+        .await;
+    assert_eq!(meter.status(), 201);
+    let customer = id(&ok(app
+        .post(
+            "/v1/customers",
+            json!({"name": "Ulla", "email": "ulla@example.com"}),
+        )
+        .await)
+    .await);
+    ok(app
+        .post(
+            &format!("/v1/customers/{customer}/usage_subjects"),
+            json!({"subject": "ulla-app"}),
+        )
+        .await)
+    .await;
+    let product = |name: &'static str| {
+        let app = &app;
+        async move {
+            id(&ok(app
+                .post("/v1/products", json!({"name": name, "kind": "service"}))
+                .await)
+            .await)
+        }
+    };
+    let (platform, support, tokens, premium) = (
+        product("Platform").await,
+        product("Support").await,
+        product("API tokens").await,
+        product("Large model").await,
+    );
+
+    // Bad usage lines are refused, naming the field, and write nothing.
+    let start = "2026-03-01T00:00:00Z";
+    let contract_body = |lines: Value| {
+        json!({"buyer_id": customer, "currency": "EUR", "effective_at": start,
+        "term": {"start": start}, "billing": {"anchor_day": 1, "payment_terms_days": 14}, "lines": lines})
+    };
+    expect_error(app.post("/v1/contracts", contract_body(json!([{"product_id": tokens, "usage": {"meter": "nope", "pricing": {"model": "per_unit", "unit_price": "1"}}}]))).await,
+        404, "resource_missing", Some("lines[0].usage.meter")).await;
+    expect_error(app.post("/v1/contracts", contract_body(json!([{"product_id": tokens, "unit_amount": 5, "usage": {"meter": "tokens", "pricing": {"model": "per_unit", "unit_price": "1"}}}]))).await,
+        400, "usage_line_invalid", Some("lines[0].usage")).await;
+    expect_error(app.post("/v1/contracts", contract_body(json!([{"product_id": tokens, "usage": {"meter": "tokens", "pricing": {"model": "graduated", "tiers": [{"up_to": "10", "unit_price": "1"}]}}}]))).await,
+        400, "pricing_invalid", Some("usage.pricing")).await;
+    expect_error(app.post("/v1/contracts", contract_body(json!([{"product_id": tokens, "usage": {"meter": "tokens", "filter_group_by": {"region": "eu"}, "pricing": {"model": "per_unit", "unit_price": "1"}}}]))).await,
+        400, "parameter_invalid", Some("lines[0].usage.filter_group_by")).await;
+    assert_eq!(
+        ok(app.get("/v1/contracts").await).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let contract = ok(app.post("/v1/contracts", contract_body(json!([
+        {"product_id": platform, "unit_amount": 10_000},
+        {"product_id": support, "unit_amount": 3_000, "timing": "in_arrears"},
+        {"product_id": tokens, "usage": {"meter": "tokens", "pricing": {"model": "graduated", "tiers": [
+            {"up_to": "1000", "unit_price": "2"}, {"unit_price": "0.5"}]}}},
+        {"product_id": premium, "usage": {"meter": "tokens", "filter_group_by": {"model": "large"}, "pricing": {"model": "per_unit", "unit_price": "1"}}},
+    ]))).await).await;
+    let contract_id = id(&contract);
+    assert_eq!(
+        contract["lines"][2]["timing"], "in_arrears",
+        "usage lines bill in arrears"
+    );
+    let operations = format!("/v1/contracts/{contract_id}/operations");
+    expect_error(app.post(&operations, json!({"type": "change_quantity", "line_id": contract["lines"][2]["id"], "quantity": 2})).await, 400, "usage_line", Some("line_id")).await;
+    ok(app
+        .post(
+            &operations,
+            json!({"type": "activate", "effective_at": start}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("pending".into(), "pending".into())
+    );
+
+    // March starts: its fees in advance; nothing before it to bill in arrears.
+    let march = ok(app.post("/v1/billing_runs", json!({})).await).await;
+    assert_eq!(
+        march["invoices_created"].as_array().unwrap().len(),
+        1,
+        "{march}"
+    );
+    let march_invoice = march["invoices_created"][0].as_str().unwrap().to_owned();
+    let invoice = ok(app.get(&format!("/v1/invoices/{march_invoice}")).await).await;
+    assert_eq!(
+        (
+            invoice["total"].as_i64(),
+            invoice["lines"].as_array().unwrap().len()
+        ),
+        (Some(10_000), 1),
+        "{invoice}"
+    );
+
+    // March's usage: 700 small + 600 large tokens are Ulla's; another subject's and April's
+    // events are not.
+    ingest(
+        &app,
+        &[
+            ("e1", "ulla-app", "2026-03-03T10:00:00Z", 700, "small"),
+            ("e2", "ulla-app", "2026-03-10T10:00:00Z", 600, "large"),
+            ("e3", "someone-else", "2026-03-10T10:00:00Z", 5_000, "small"),
+        ],
+    )
+    .await;
+    clock.advance_seconds(31 * 86_400); // 2026-04-01T00:01:00Z
+    ingest(
+        &app,
+        &[("e4", "ulla-app", "2026-04-01T00:00:10Z", 200, "small")],
+    )
+    .await;
+
+    // April starts: the cycle closes.
+    let april = ok(app.post("/v1/billing_runs", json!({})).await).await;
+    assert_eq!(
+        april["invoices_created"].as_array().unwrap().len(),
+        1,
+        "{april}"
+    );
+    let april_invoice = april["invoices_created"][0].as_str().unwrap().to_owned();
+    let invoice = ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await;
+    assert_eq!(invoice["status"], "draft");
+    let lines = invoice["lines"].as_array().unwrap();
+    let amounts: Vec<(&str, i64)> = lines
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap(), l["amount"].as_i64().unwrap()))
+        .collect();
+    // Platform for April in advance; Support for March in arrears; 1,300 tokens graduated
+    // (1,000 × 2 + 300 × 0.5 = 2,150); 600 large-model tokens × 1 = 600.
+    assert_eq!(
+        amounts,
+        vec![
+            ("fixed", 10_000),
+            ("fixed", 3_000),
+            ("usage", 2_150),
+            ("usage", 600)
+        ],
+        "{invoice}"
+    );
+    assert_eq!(invoice["total"], 15_750);
+    assert_eq!(lines[1]["period_start"], "2026-03-01T00:00:00Z");
+    assert_eq!(lines[0]["period_start"], "2026-04-01T00:00:00Z");
+    let rated = &lines[2]["rating"]["rated"];
+    assert_eq!(
+        (rated["model"].as_str(), rated["quantity"].as_str()),
+        (Some("graduated"), Some("1300"))
+    );
+    assert_eq!(rated["tiers"][0]["quantity"], "1000");
+    assert_eq!(
+        (
+            rated["tiers"][1]["quantity"].as_str(),
+            rated["tiers"][1]["amount"].as_i64()
+        ),
+        (Some("300"), Some(150))
+    );
+    assert!(
+        lines[2]["description"]
+            .as_str()
+            .unwrap()
+            .contains("1300 tokens"),
+        "{invoice}"
+    );
+    // The invoiced usage is closed: a late event for March counts in April.
+    let subjects = ok(app
+        .get(&format!("/v1/customers/{customer}/usage_subjects"))
+        .await)
+    .await;
+    assert_eq!(subjects["closed_until"], "2026-04-01T00:00:00Z");
+    ingest(
+        &app,
+        &[("e5", "ulla-app", "2026-03-20T10:00:00Z", 100, "small")],
+    )
+    .await;
+    // A second run bills nothing again.
+    let again = ok(app.post("/v1/billing_runs", json!({})).await).await;
+    assert_eq!(
+        (
+            again["invoices_created"].as_array().unwrap().len(),
+            again["already_billed"].as_u64()
+        ),
+        (0, Some(1))
+    );
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("pending".into(), "pending".into()),
+        "drafts change nothing"
+    );
+    assert_eq!(
+        balances(&app, &format!("receivable:{customer}")).await,
+        (0, 0)
+    );
+
+    // Issued: numbered; the receivable and revenue posted.
+    let issued = ok(app
+        .post(&format!("/v1/invoices/{april_invoice}/issue"), json!({}))
+        .await)
+    .await;
+    assert_eq!(issued["number"], "INV-2026-000001");
+    assert_eq!(issued["due_at"], "2026-04-15T00:01:00Z");
+    assert_eq!(
+        balances(&app, &format!("receivable:{customer}")).await,
+        (15_750, 0)
+    );
+    assert_eq!(balances(&app, "revenue").await, (0, 15_750));
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("active".into(), "active".into())
+    );
+
+    // A partial payment by bank transfer.
+    let partial = ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 5_750, "method": "bank_transfer",
+        "allocations": [{"invoice_id": april_invoice, "amount": 5_750}]})).await).await;
+    assert_eq!(partial["unallocated"], 0);
+    let invoice = ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["amount_due"].as_i64()),
+        (Some("issued"), Some(10_000))
+    );
+    assert_eq!(
+        balances(&app, &format!("receivable:{customer}")).await,
+        (15_750, 5_750)
+    );
+    assert_eq!(balances(&app, "cash:bank_transfer").await, (5_750, 0));
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("active".into(), "active".into())
+    );
+
+    // The rest online: a payment link; returning from the page proves nothing, the provider's
+    // signed webhook does.
+    let linked = ok(app
+        .post(
+            &format!("/v1/invoices/{april_invoice}/payment_link"),
+            json!({}),
+        )
+        .await)
+    .await;
+    let link = &linked["payment_link"];
+    assert_eq!(
+        (link["amount"].as_i64(), link["provider"].as_str()),
+        (Some(10_000), Some("test"))
+    );
+    assert!(
+        link["url"].as_str().unwrap().starts_with("http"),
+        "{linked}"
+    );
+    let same = ok(app
+        .post(
+            &format!("/v1/invoices/{april_invoice}/payment_link"),
+            json!({}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        same["payment_link"]["session_id"], link["session_id"],
+        "an open link is reused"
+    );
+    assert_eq!(
+        ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await["status"],
+        "issued"
+    );
+    let session = link["session_id"].as_str().unwrap();
+    let completed = ok(app
+        .post(
+            &format!("/v1/test_provider/checkout_sessions/{session}/complete"),
+            json!({"outcome": "succeeded", "deliver": false}),
+        )
+        .await)
+    .await;
+    let events = completed["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for event in events.iter().chain(events.iter()) {
+        post_signed(&app, event).await;
+    }
+    let invoice = ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["amount_due"].as_i64()),
+        (Some("paid"), Some(0)),
+        "{invoice}"
+    );
+    let payments = ok(app
+        .get(&format!("/v1/payments?customer_id={customer}"))
+        .await)
+    .await;
+    let payments = payments["data"].as_array().unwrap();
+    assert_eq!(
+        payments.len(),
+        2,
+        "the card payment recorded once: {payments:?}"
+    );
+    assert_eq!(
+        (
+            payments[0]["method"].as_str(),
+            payments[0]["amount"].as_i64()
+        ),
+        (Some("card"), Some(10_000))
+    );
+    assert_eq!(
+        balances(&app, &format!("receivable:{customer}")).await,
+        (15_750, 15_750)
+    );
+    assert_eq!(balances(&app, "clearing:test").await, (10_000, 0));
+    assert_eq!(
+        balances(&app, &format!("customer_credit:{customer}")).await,
+        (15_750, 15_750)
+    );
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("active".into(), "active".into())
+    );
+    expect_error(
+        app.post(
+            &format!("/v1/invoices/{april_invoice}/payment_link"),
+            json!({}),
+        )
+        .await,
+        409,
+        "invoice_not_payable",
+        None,
+    )
+    .await;
+
+    // The overdue path: March's invoice issued now, due in 14 days, not paid.
+    let march_issued = ok(app
+        .post(&format!("/v1/invoices/{march_invoice}/issue"), json!({}))
+        .await)
+    .await;
+    assert_eq!(march_issued["number"], "INV-2026-000002");
+    clock.advance_seconds(15 * 86_400); // 2026-04-16
+    bursar_http::invoices::sweep_billing_status(&state)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("past_due".into(), "past_due".into())
+    );
+    clock.advance_seconds(30 * 86_400); // 2026-05-16: 31 days late
+    bursar_http::invoices::sweep_billing_status(&state)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("collections".into(), "collections".into())
+    );
+    assert_eq!(
+        ok(app
+            .get(&format!("/v1/customers/{customer}/entitlements"))
+            .await)
+        .await["access"],
+        "limited"
+    );
+    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 10_000, "method": "bank_transfer"})).await).await;
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await,
+        ("active".into(), "active".into())
+    );
+    let history = ok(app
+        .get(&format!("/v1/contracts/{contract_id}/billing_status"))
+        .await)
+    .await;
+    let reasons: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "first_invoice_issued",
+            "invoice_overdue",
+            "invoice_overdue_over_30_days",
+            "overdue_invoices_paid"
+        ]
+    );
+    assert_eq!(
+        balances(&app, &format!("receivable:{customer}")).await,
+        (25_750, 25_750)
+    );
+
+    // May, billed by the server's billing loop: April's usage, with the late March event.
+    let billed = bursar_http::billing::run_due_billing(&state).await.unwrap();
+    assert_eq!(billed, 1);
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        0,
+        "not due again before June"
+    );
+    let may = ok(app
+        .get(&format!("/v1/invoices?customer_id={customer}"))
+        .await)
+    .await;
+    let may = may["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["period_start"] == "2026-05-01T00:00:00Z")
+        .unwrap()
+        .clone();
+    let usage: Vec<i64> = may["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "usage")
+        .map(|l| l["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        usage,
+        vec![600, 0],
+        "200 + 100 small tokens at 2; no large ones: {may}"
+    );
+
+    // The contract ends with nothing owed (May is still a draft): its billing status closes.
+    ok(app.post(&operations, json!({"type": "terminate"})).await).await;
+    bursar_http::invoices::sweep_billing_status(&state)
+        .await
+        .unwrap();
+    let closed = ok(app
+        .get(&format!("/v1/contracts/{contract_id}/billing_status"))
+        .await)
+    .await;
+    assert_eq!(
+        (closed["status"].as_str(), closed["reason"].as_str()),
+        (Some("closed"), Some("contract_ended"))
+    );
+    assert_eq!(
+        statuses(&app, &customer, &contract_id).await.0,
+        "active",
+        "the customer stays active"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_is_billed_from_usage_to_cash_sqlite() {
+    a_contract_is_billed_from_usage_to_cash(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_is_billed_from_usage_to_cash_postgres() {
+    a_contract_is_billed_from_usage_to_cash(Backend::Postgres).await;
+}

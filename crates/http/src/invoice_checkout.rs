@@ -1,0 +1,344 @@
+//! Paying an issued invoice online: a hosted payment link through the payment-provider boundary
+//! (the test provider or Stripe), and the provider's signed webhooks recording the payment.
+//!
+//! Pay-before-commit: opening the link writes nothing to the ledger, and the customer's return
+//! from the page proves nothing; only the provider's confirmation (a verified webhook, each
+//! provider event once) records the payment — provider clearing → customer credit → the
+//! invoice's receivable — and the invoice is paid when nothing is left to pay.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bursar_domain::id::{CustomerId, PaymentId};
+use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentLink, PaymentMethodKind};
+use bursar_domain::time::Timestamp;
+use bursar_payments::{CheckoutLine, CheckoutRequest, PaymentEvent, PaymentEventKind};
+use bursar_store::commerce::{self, INVOICE, INVOICE_PAYMENT};
+use bursar_store::{customers, Tx};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::docs;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal};
+use crate::invoices::{allocate, customer_credit, save, save_payment, CODE_RECEIVED};
+use crate::mutate::Context;
+use crate::orders::{check_url, provider_error, Applied, CHECKOUT_TTL_SECONDS};
+use crate::{payments, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_payment_link))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentLinkRequest {
+    /// `test` (default), `stripe`, or a connection id (`pp_…`).
+    pub provider: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+}
+
+fn not_payable(invoice: &Invoice) -> ApiError {
+    ApiError::state(
+        "invoice_not_payable",
+        invoice.status.as_str(),
+        format!(
+            "Only an issued invoice with an amount due can be paid online; this one is {} with {} due.",
+            invoice.status.as_str(),
+            invoice.amount_due
+        ),
+    )
+}
+
+fn payable(invoice: &Invoice) -> bool {
+    matches!(
+        invoice.status,
+        InvoiceStatus::Issued | InvoiceStatus::Uncollectible
+    ) && invoice.amount_due > 0
+}
+
+/// Open a hosted payment page for an issued invoice's amount due (`payment_link.url` is where
+/// to send the customer). A link still open for the same amount is returned as it is. The
+/// invoice is paid when the provider confirms the payment by webhook.
+#[utoipa::path(post, path = "/v1/invoices/{id}/payment_link", tag = "invoices", request_body = PaymentLinkRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Invoice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn create_payment_link(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: Mutation<PaymentLinkRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let base = payments::base_url(&state, &headers);
+    let success_url = body
+        .success_url
+        .unwrap_or_else(|| format!("{base}/test-provider/done?invoice={id}"));
+    let cancel_url = body
+        .cancel_url
+        .unwrap_or_else(|| format!("{base}/test-provider/done?invoice={id}&canceled=1"));
+    check_url(&success_url, "success_url")?;
+    check_url(&cancel_url, "cancel_url")?;
+    let invoice: Invoice = docs::get(&state, &principal, INVOICE, "invoice", id.clone()).await?;
+    let now = state.db.now();
+    let open = invoice.payment_link.as_ref().filter(|link| {
+        link.expires_at > now && link.amount == invoice.amount_due && body.provider.is_none()
+    });
+    let session = if open.is_some() || !payable(&invoice) {
+        None
+    } else {
+        let connection = payments::resolve(
+            &state,
+            &principal.workspace_id,
+            body.provider.as_deref(),
+            &base,
+        )
+        .await?;
+        let attempt = invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1;
+        let (workspace_id, customer_id) =
+            (principal.workspace_id.clone(), invoice.customer_id.clone());
+        let customer = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(
+                    async move { customers::get(tx, &workspace_id, &customer_id, false).await },
+                )
+            })
+            .await?;
+        let label = invoice
+            .number
+            .clone()
+            .unwrap_or_else(|| invoice.id.to_string());
+        let checkout = CheckoutRequest {
+            attempt_id: format!("{}-{attempt}", invoice.id),
+            order_id: invoice.id.to_string(),
+            currency: invoice.currency.code().to_owned(),
+            amount: invoice.amount_due,
+            lines: vec![CheckoutLine {
+                name: format!("Invoice {label}"),
+                quantity: 1,
+                unit_amount: invoice.amount_due,
+            }],
+            customer_email: customer.and_then(|c| c.email.map(|e| e.as_str().to_owned())),
+            provider_customer: None,
+            success_url,
+            cancel_url,
+            expires_at: now.unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
+            metadata: payments::order_metadata(invoice.id.as_str()),
+        };
+        let session = connection
+            .provider
+            .create_checkout(&checkout)
+            .await
+            .map_err(provider_error)?;
+        Some(PaymentLink {
+            url: session.url,
+            provider_id: connection.object.id.to_string(),
+            provider: connection.row.kind.clone(),
+            session_id: session.id,
+            amount: invoice.amount_due,
+            expires_at: Timestamp::from_unix_micros(session.expires_at.saturating_mul(1_000_000)),
+            attempt,
+        })
+    };
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let mut invoice: Invoice =
+                    docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
+                if !payable(&invoice) {
+                    return Err(not_payable(&invoice));
+                }
+                let Some(link) = session else {
+                    // The open link, unchanged.
+                    cx.emit_object(
+                        "invoice.payment_link_shared",
+                        "invoice",
+                        invoice.id.as_str(),
+                        &invoice,
+                    )
+                    .await?;
+                    return Ok((StatusCode::OK, invoice));
+                };
+                if invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1 != link.attempt {
+                    return Err(ApiError::state(
+                        "invoice_state_invalid",
+                        invoice.status.as_str(),
+                        "Another payment link for this invoice was opened concurrently.",
+                    ));
+                }
+                invoice.payment_link = Some(link);
+                invoice.updated_at = cx.now;
+                save(&mut cx, &invoice).await?;
+                cx.emit_object(
+                    "invoice.payment_link_created",
+                    "invoice",
+                    invoice.id.as_str(),
+                    &invoice,
+                )
+                .await?;
+                Ok((StatusCode::OK, invoice))
+            })
+        })
+        .await
+}
+
+fn outcome(outcome: &'static str, invoice_id: &str, detail: impl Into<String>) -> Applied {
+    Applied {
+        outcome,
+        detail: Some(detail.into()),
+        order_id: Some(invoice_id.to_owned()),
+    }
+}
+
+/// Applies a verified provider event about an invoice's payment link, in the transaction that
+/// claimed the event: a confirmed payment is recorded once (by the provider's payment id, as
+/// both the completed checkout and the succeeded payment report it) and allocated to the
+/// invoice; what is beyond its amount due stays as the customer's credit.
+pub async fn apply_payment_event(
+    cx: &mut Context<'_>,
+    provider_kind: &str,
+    event: &PaymentEvent,
+    invoice_id: &str,
+) -> Result<Applied, ApiError> {
+    let (payment_ref, amount, currency) = match &event.kind {
+        PaymentEventKind::CheckoutCompleted {
+            paid: true,
+            payment_id,
+            session_id,
+            amount,
+            currency,
+            ..
+        } => (
+            payment_id.clone().unwrap_or_else(|| session_id.clone()),
+            *amount,
+            currency,
+        ),
+        PaymentEventKind::PaymentSucceeded {
+            payment_id,
+            amount,
+            currency,
+            ..
+        } => (payment_id.clone(), *amount, currency),
+        PaymentEventKind::PaymentFailed { code, message, .. } => {
+            let Some(invoice) =
+                commerce::get::<Invoice>(cx.tx, INVOICE, cx.workspace_id, invoice_id, true).await?
+            else {
+                return Ok(outcome("unmatched", invoice_id, "no such invoice"));
+            };
+            cx.emit(bursar_domain::event::NewEvent::new(
+                "invoice.payment_failed",
+                "invoice",
+                invoice_id,
+                json!({ "object": invoice, "code": code, "message": message }),
+            ))
+            .await?;
+            return Ok(outcome(
+                "applied",
+                invoice_id,
+                "payment failed; the invoice stays due",
+            ));
+        }
+        _ => {
+            return Ok(outcome(
+                "ignored",
+                invoice_id,
+                "nothing to record for an invoice",
+            ))
+        }
+    };
+    // The invoice's row is locked first: concurrent events of one payment record it once.
+    let Some(invoice) =
+        commerce::get::<Invoice>(cx.tx, INVOICE, cx.workspace_id, invoice_id, true).await?
+    else {
+        return Ok(outcome(
+            "unmatched",
+            invoice_id,
+            "no such invoice in this workspace",
+        ));
+    };
+    if currency != invoice.currency.code() {
+        return Ok(outcome(
+            "ignored",
+            invoice_id,
+            format!(
+                "payment in {currency} for an invoice in {}: needs review",
+                invoice.currency
+            ),
+        ));
+    }
+    let payments: Vec<Payment> = commerce::find_in(
+        cx.tx,
+        INVOICE_PAYMENT,
+        cx.workspace_id,
+        "customer_id",
+        &[invoice.customer_id.as_str()],
+    )
+    .await?;
+    if payments
+        .iter()
+        .any(|p| p.reference.as_deref() == Some(payment_ref.as_str()))
+    {
+        return Ok(outcome("ignored", invoice_id, "payment recorded already"));
+    }
+    if amount <= 0 {
+        return Ok(outcome("ignored", invoice_id, "no amount"));
+    }
+    let customer_id: CustomerId = invoice.customer_id.clone();
+    let id = PaymentId::new();
+    let mut payment = Payment {
+        transfer_id: format!("received:{id}"),
+        id,
+        object: "payment".into(),
+        customer_id: customer_id.clone(),
+        currency: invoice.currency,
+        amount,
+        method: PaymentMethodKind::Card,
+        reference: Some(payment_ref),
+        allocations: Vec::new(),
+        unallocated: amount,
+        received_at: cx.now,
+        created_at: cx.now,
+    };
+    // The money is at the provider (its clearing account) until it pays out.
+    crate::orders::post(
+        cx,
+        invoice.currency,
+        &[(
+            payment.transfer_id.clone(),
+            format!("clearing:{provider_kind}"),
+            customer_credit(&customer_id),
+            amount,
+            CODE_RECEIVED,
+        )],
+    )
+    .await?;
+    save_payment(cx, &payment, true).await?;
+    cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
+        .await?;
+    let detail = if payable(&invoice) {
+        let applied = amount.min(invoice.amount_due);
+        allocate(cx, &mut payment, invoice_id, applied, "invoice_id").await?;
+        save_payment(cx, &payment, false).await?;
+        if payment.unallocated > 0 {
+            format!(
+                "paid; {} kept as the customer's credit",
+                payment.unallocated
+            )
+        } else {
+            "paid".to_owned()
+        }
+    } else {
+        format!(
+            "the invoice is {}: the payment is kept as the customer's credit",
+            invoice.status.as_str()
+        )
+    };
+    Ok(outcome("applied", invoice_id, detail))
+}
