@@ -334,10 +334,25 @@ async fn bill_period(
     // The period before, in arrears: its fees billed after it, its usage, its changes.
     let before = Timestamp::from_unix_micros(start.unix_micros() - 1);
     let (previous_start, _) = period_of(anchor, before);
+    // When the period before was billed in advance (its fees then reflected every change at its
+    // start known by then).
+    // (Log positions order what was recorded, also within one instant.)
+    let previous_billed = log
+        .iter()
+        .filter(|e| matches!(e.operation, Operation::MarkBilled { through } if through == previous_start))
+        .map(|e| e.seq)
+        .min();
     let mut closes_usage = false;
     if began < start {
         let from = previous_start.max(began);
-        let at_previous = project(contract_id, log, from, as_of)?;
+        // In-arrears fees at the period's start as known when the period was billed in
+        // advance: a change at that very instant recorded later is a proration below.
+        let known_then: Vec<LogEntry> = log
+            .iter()
+            .filter(|e| previous_billed.is_none_or(|billed| e.seq < billed))
+            .cloned()
+            .collect();
+        let at_previous = project(contract_id, &known_then, from, as_of)?;
         let at_end = project(contract_id, log, before, as_of)?;
         if let Some(previous) = &at_previous {
             for line in previous
@@ -391,6 +406,12 @@ async fn bill_period(
             .proration_items
             .iter()
             .filter(|i| i.period_start == previous_start && i.amount != 0)
+            // A change at the period's first instant is in the fees billed for it, unless it
+            // was recorded after they were.
+            .filter(|i| {
+                i.effective_at > previous_start
+                    || previous_billed.is_some_and(|billed| i.contract_seq > billed)
+            })
         {
             lines.push(InvoiceLine::new(
                 LineKind::Proration,
