@@ -25,6 +25,7 @@ use bursar_domain::subscription::{derive, period_of};
 use bursar_domain::time::Timestamp;
 use bursar_store::commerce::{self, INVOICE, PRODUCT};
 use bursar_store::{contracts, invoices, metering, Tx};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -81,6 +82,7 @@ async fn bill_contract(
     cx: &mut Context<'_>,
     contract_id: &str,
     as_of: Timestamp,
+    closes: &mut Vec<(String, Timestamp)>,
 ) -> Result<Outcome, ApiError> {
     let mut log = contracts::log(cx.tx, cx.workspace_id, contract_id, true).await?;
     // Not billable now: looked at again when its next operation takes effect, or in a day.
@@ -117,7 +119,9 @@ async fn bill_contract(
         let (_, end) = period_of(anchor, start);
         if contract.trial_ends_at.is_none_or(|t| t <= start) {
             billable = true;
-            if let Some(id) = bill_period(cx, contract_id, &mut log, (start, end), as_of).await? {
+            if let Some(id) =
+                bill_period(cx, contract_id, &mut log, (start, end), as_of, closes).await?
+            {
                 created.push(id);
             }
         }
@@ -305,6 +309,7 @@ async fn bill_period(
     log: &mut Vec<LogEntry>,
     (start, end): (Timestamp, Timestamp),
     as_of: Timestamp,
+    closes: &mut Vec<(String, Timestamp)>,
 ) -> Result<Option<InvoiceId>, ApiError> {
     let billing_key = format!("{contract_id}:{}", start.to_rfc3339());
     if invoices::billed(cx.tx, cx.workspace_id, &billing_key).await? {
@@ -430,8 +435,9 @@ async fn bill_period(
         }
     }
     if closes_usage {
-        // The billed usage is final: events for it arriving later count in the open period.
-        metering::close_usage(cx.tx, cx.workspace_id, &contract.buyer_id, start).await?;
+        // The billed usage is final: events for it arriving later count in the open period
+        // (closed at the end of the batch).
+        closes.push((contract.buyer_id.clone(), start));
     }
     let customer_id = CustomerId::from_trusted(contract.buyer_id.clone());
     let mut invoice = Invoice::draft(
@@ -540,6 +546,11 @@ pub async fn run_billing(
 /// per transaction, so one contract's failure holds up no other.
 const BATCH: usize = 64;
 
+type BatchResult = Result<Vec<Outcome>, ApiError>;
+
+/// Batches billed at once.
+const PARALLEL_BATCHES: usize = 4;
+
 async fn bill_contracts(
     state: &AppState,
     workspace_id: &WorkspaceId,
@@ -553,11 +564,25 @@ async fn bill_contracts(
         contracts: ids.len(),
         ..BillingRun::default()
     };
-    for batch in ids.chunks(BATCH) {
-        match bill_batch(state, workspace_id, batch.to_vec(), as_of, cause).await {
+    // Batches in parallel (PostgreSQL bills them on several connections; SQLite's one writer
+    // takes them in turn).
+    let batches: Vec<Vec<String>> = ids.chunks(BATCH).map(<[String]>::to_vec).collect();
+    let results: Vec<(Vec<String>, BatchResult)> = futures::stream::iter(batches)
+        .map(|batch| {
+            let (state, workspace_id, cause) = (state.clone(), workspace_id.clone(), cause.clone());
+            async move {
+                let result = bill_batch(&state, &workspace_id, batch.clone(), as_of, &cause).await;
+                (batch, result)
+            }
+        })
+        .buffered(PARALLEL_BATCHES)
+        .collect()
+        .await;
+    for (batch, result) in results {
+        match result {
             Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
             Err(_) if batch.len() > 1 => {
-                for id in batch {
+                for id in &batch {
                     match bill_batch(state, workspace_id, vec![id.clone()], as_of, cause).await {
                         Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
                         Err(error) => {
@@ -584,6 +609,25 @@ fn tally(run: &mut BillingRun, outcome: Outcome) {
     }
 }
 
+/// Closes the billed customers' usage, in customer order (concurrent batches on PostgreSQL
+/// then wait for each other's rows instead of deadlocking), skipping closes already made.
+async fn close_usage(
+    cx: &mut Context<'_>,
+    mut closes: Vec<(String, Timestamp)>,
+) -> Result<(), ApiError> {
+    closes.sort();
+    closes.reverse();
+    closes.dedup_by(|a, b| a.0 == b.0); // the latest close of each customer
+    closes.reverse();
+    for (customer, until) in closes {
+        let closed = metering::closed_until(cx.tx, cx.workspace_id, &customer).await?;
+        if closed.is_none_or(|c| c < until) {
+            metering::close_usage(cx.tx, cx.workspace_id, &customer, until).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Bills `ids` in one transaction: all of them, or (on an error) none.
 async fn bill_batch(
     state: &AppState,
@@ -605,9 +649,11 @@ async fn bill_batch(
                     cause: &cause,
                 };
                 let mut outcomes = Vec::with_capacity(ids.len());
+                let mut closes = Vec::new();
                 for id in &ids {
-                    outcomes.push(bill_contract(&mut cx, id, as_of).await?);
+                    outcomes.push(bill_contract(&mut cx, id, as_of, &mut closes).await?);
                 }
+                close_usage(&mut cx, closes).await?;
                 Ok::<_, ApiError>(outcomes)
             })
         })

@@ -819,8 +819,14 @@ pub async fn buckets(
             if params.is_empty() {
                 return Ok(Vec::new());
             }
-            tx.fetch_each(&format!("{base} and subject = $5"), 5, &params)
-                .await?
+            // One subject's buckets: by the primary key (meter, level, subject, bucket). Written
+            // so no planner picks the by-bucket index instead (PostgreSQL did, before its
+            // statistics caught up with fresh rows, scanning every subject's buckets).
+            let only = format!(
+                "select {columns} from {table} where meter_key = $1 and level = $2 \
+                 and subject = $5 and bucket + 0 >= $3 and bucket + 0 < $4"
+            );
+            tx.fetch_each(&only, 5, &params).await?
         }
     };
     rows.iter()
