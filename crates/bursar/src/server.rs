@@ -251,6 +251,13 @@ async fn schedule_contracts(state: bursar_http::AppState, stop: CancellationToke
                 Ok(count) => tracing::info!(count, "invoices drafted by billing"),
                 Err(error) => tracing::warn!(error = %error.message, "billing failed"),
             }
+            match bursar_http::billing::issue_due_drafts(&state).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "billed drafts issued"),
+                Err(error) => {
+                    tracing::warn!(error = %error.message, "issuing billed drafts failed")
+                }
+            }
         }
         // Invoices falling due move customers' billing status.
         match bursar_http::invoices::sweep_billing_status(&state).await {

@@ -23,7 +23,7 @@ use bursar_domain::money::Currency;
 use bursar_domain::rating::{true_up, Dec};
 use bursar_domain::subscription::{derive, period_of};
 use bursar_domain::time::Timestamp;
-use bursar_store::commerce::{self, INVOICE, PRODUCT};
+use bursar_store::commerce::{self, INVOICE, PRODUCT, TAX_RATE};
 use bursar_store::{contracts, invoices, metering, Tx};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ async fn bill_contract(
     cx: &mut Context<'_>,
     contract_id: &str,
     as_of: Timestamp,
-    closes: &mut Vec<(String, Timestamp)>,
+    batch: &mut Batch,
 ) -> Result<Outcome, ApiError> {
     let mut log = contracts::log(cx.tx, cx.workspace_id, contract_id, true).await?;
     // Not billable now: looked at again when its next operation takes effect, or in a day.
@@ -120,7 +120,7 @@ async fn bill_contract(
         if contract.trial_ends_at.is_none_or(|t| t <= start) {
             billable = true;
             if let Some(id) =
-                bill_period(cx, contract_id, &mut log, (start, end), as_of, closes).await?
+                bill_period(cx, contract_id, &mut log, (start, end), as_of, batch).await?
             {
                 created.push(id);
             }
@@ -165,12 +165,21 @@ async fn product_name(cx: &mut Context<'_>, product_id: &str) -> Result<String, 
     )
 }
 
+/// What the contracts billed in one transaction share.
+struct Batch {
+    /// Customers whose usage is closed, and until when.
+    closes: Vec<(String, Timestamp)>,
+    /// The invoice settings' tax rate for billed lines.
+    tax: Option<TaxRate>,
+}
+
 /// A fixed fee's invoice line for a period: unit amount × quantity, or the line's minimum
 /// commitment when that is more.
 fn fixed_line(
     line: &ContractLine,
     product: &str,
     (start, end): (Timestamp, Timestamp),
+    tax: Option<&TaxRate>,
 ) -> Result<InvoiceLine, ApiError> {
     let amount = line_amount(line).ok_or_else(|| {
         ApiError::invalid(
@@ -200,7 +209,7 @@ fn fixed_line(
         quantity,
         unit,
         0,
-        None,
+        tax,
         Some((start, end)),
         "lines",
     )?;
@@ -221,6 +230,7 @@ async fn usage_lines(
     customer: &str,
     (from, to): (Timestamp, Timestamp),
     period: (Timestamp, Timestamp),
+    tax: Option<&TaxRate>,
 ) -> Result<Vec<InvoiceLine>, ApiError> {
     let meter = metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
         .await?
@@ -262,7 +272,7 @@ async fn usage_lines(
         1,
         rated.amount,
         0,
-        None,
+        tax,
         Some(period),
         "lines",
     )?;
@@ -280,7 +290,7 @@ async fn usage_lines(
             1,
             top_up,
             0,
-            None,
+            tax,
             Some(period),
             "lines",
         )?;
@@ -309,7 +319,7 @@ async fn bill_period(
     log: &mut Vec<LogEntry>,
     (start, end): (Timestamp, Timestamp),
     as_of: Timestamp,
-    closes: &mut Vec<(String, Timestamp)>,
+    batch: &mut Batch,
 ) -> Result<Option<InvoiceId>, ApiError> {
     let billing_key = format!("{contract_id}:{}", start.to_rfc3339());
     if invoices::billed(cx.tx, cx.workspace_id, &billing_key).await? {
@@ -334,7 +344,12 @@ async fn bill_period(
         .filter(|l| l.usage.is_none() && l.timing == Timing::InAdvance)
     {
         let product = product_name(cx, &line.product_id).await?;
-        lines.push(fixed_line(line, &product, (start, end))?);
+        lines.push(fixed_line(
+            line,
+            &product,
+            (start, end),
+            batch.tax.as_ref(),
+        )?);
     }
     // The period before, in arrears: its fees billed after it, its usage, its changes.
     let before = Timestamp::from_unix_micros(start.unix_micros() - 1);
@@ -366,7 +381,12 @@ async fn bill_period(
                 .filter(|l| l.usage.is_none() && l.timing == Timing::InArrears)
             {
                 let product = product_name(cx, &line.product_id).await?;
-                lines.push(fixed_line(line, &product, (previous_start, start))?);
+                lines.push(fixed_line(
+                    line,
+                    &product,
+                    (previous_start, start),
+                    batch.tax.as_ref(),
+                )?);
             }
         }
         // Usage lines in effect at any time of the period; usage counts from the trial's end.
@@ -391,6 +411,7 @@ async fn bill_period(
                     &contract.buyer_id,
                     (usage_from, start),
                     (previous_start, start),
+                    batch.tax.as_ref(),
                 )
                 .await?,
             );
@@ -428,7 +449,7 @@ async fn bill_period(
                 1,
                 item.amount,
                 0,
-                None,
+                batch.tax.as_ref(),
                 Some((item.effective_at, item.period_end)),
                 "lines",
             )?);
@@ -437,7 +458,7 @@ async fn bill_period(
     if closes_usage {
         // The billed usage is final: events for it arriving later count in the open period
         // (closed at the end of the batch).
-        closes.push((contract.buyer_id.clone(), start));
+        batch.closes.push((contract.buyer_id.clone(), start));
     }
     let customer_id = CustomerId::from_trusted(contract.buyer_id.clone());
     let mut invoice = Invoice::draft(
@@ -521,6 +542,68 @@ pub async fn run_due_billing(state: &AppState) -> Result<usize, ApiError> {
             return Ok(made);
         }
     }
+}
+
+/// Issues the drafts billing runs made once they are older than their workspace's
+/// `auto_issue_after_hours` (the server's billing loop), each in its own transaction; a draft
+/// that cannot be issued is logged and left for a person. Returns the invoices issued.
+pub async fn issue_due_drafts(state: &AppState) -> Result<usize, ApiError> {
+    let drafts = state
+        .db
+        .read(|tx: &mut Tx| Box::pin(async move { invoices::billed_drafts(tx).await }))
+        .await?;
+    let cause = Cause {
+        request_id: None,
+        actor: Some("system:billing".into()),
+    };
+    let mut settings: std::collections::HashMap<WorkspaceId, Option<u32>> =
+        std::collections::HashMap::new();
+    let mut issued = 0;
+    for (workspace_id, invoice_id, body) in drafts {
+        if !settings.contains_key(&workspace_id) {
+            let ws = workspace_id.clone();
+            let hours = state
+                .db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move { crate::invoices::load_settings(tx, &ws).await })
+                })
+                .await?
+                .auto_issue_after_hours;
+            settings.insert(workspace_id.clone(), hours);
+        }
+        let Some(hours) = settings.get(&workspace_id).copied().flatten() else {
+            continue;
+        };
+        let Ok(draft) = serde_json::from_str::<Invoice>(&body) else {
+            continue;
+        };
+        let now = state.db.now();
+        if draft.created_at.plus_seconds(i64::from(hours) * 3600) > now {
+            continue;
+        }
+        let (ws, cause, id) = (workspace_id.clone(), cause.clone(), invoice_id.clone());
+        let result = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut cx = Context {
+                        tx,
+                        workspace_id: &ws,
+                        now,
+                        cause: &cause,
+                    };
+                    crate::invoices::issue(&mut cx, &id).await
+                })
+            })
+            .await;
+        match result {
+            Ok(_) => issued += 1,
+            Err(error) => {
+                tracing::warn!(invoice = %invoice_id, code = error.code, message = %error.message, "issuing a billed draft failed")
+            }
+        }
+    }
+    Ok(issued)
 }
 
 /// Contracts read per batch of the billing loop.
@@ -649,11 +732,21 @@ async fn bill_batch(
                     cause: &cause,
                 };
                 let mut outcomes = Vec::with_capacity(ids.len());
-                let mut closes = Vec::new();
+                let settings = crate::invoices::load_settings(cx.tx, cx.workspace_id).await?;
+                let tax = match &settings.default_tax_rate_id {
+                    Some(id) => {
+                        commerce::get(cx.tx, TAX_RATE, cx.workspace_id, id.as_str(), false).await?
+                    }
+                    None => None,
+                };
+                let mut batch = Batch {
+                    closes: Vec::new(),
+                    tax,
+                };
                 for id in &ids {
-                    outcomes.push(bill_contract(&mut cx, id, as_of, &mut closes).await?);
+                    outcomes.push(bill_contract(&mut cx, id, as_of, &mut batch).await?);
                 }
-                close_usage(&mut cx, closes).await?;
+                close_usage(&mut cx, batch.closes).await?;
                 Ok::<_, ApiError>(outcomes)
             })
         })

@@ -224,6 +224,13 @@ pub struct InvoiceSettings {
     pub payment_terms_days: u32,
     /// Printed on every invoice, e.g. the bank account to pay to.
     pub payment_instructions: Option<String>,
+    /// The tax rate on the lines billing runs make (none: untaxed; drafts can be edited).
+    #[serde(default)]
+    pub default_tax_rate_id: Option<TaxRateId>,
+    /// Drafts made by billing runs are issued this many hours after they were made, by the
+    /// server's billing loop (none, the default: they wait for a person to issue them).
+    #[serde(default)]
+    pub auto_issue_after_hours: Option<u32>,
 }
 
 impl Default for InvoiceSettings {
@@ -236,6 +243,8 @@ impl Default for InvoiceSettings {
             issuer_tax_id: None,
             payment_terms_days: 30,
             payment_instructions: None,
+            default_tax_rate_id: None,
+            auto_issue_after_hours: None,
         }
     }
 }
@@ -281,6 +290,11 @@ pub struct UpdateSettingsRequest {
     pub issuer_tax_id: Option<String>,
     pub payment_terms_days: Option<u32>,
     pub payment_instructions: Option<String>,
+    /// A tax rate (`txr_…`) for the lines billing runs make; `""` removes it.
+    pub default_tax_rate_id: Option<String>,
+    /// Hours after which billing runs' drafts are issued automatically (0: at once); -1 turns
+    /// automatic issuing off.
+    pub auto_issue_after_hours: Option<i64>,
 }
 
 /// Change the invoicing settings; later invoices use them (issued ones keep theirs).
@@ -320,11 +334,37 @@ async fn update_settings(
         .map(|t| parse_text(&t, "payment_instructions", 2000))
         .transpose()?;
     check_terms(body.payment_terms_days)?;
+    let auto_issue = match body.auto_issue_after_hours {
+        None => None,
+        Some(-1) => Some(None),
+        Some(hours) if (0..=24 * 90).contains(&hours) => Some(u32::try_from(hours).ok()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some("auto_issue_after_hours".into()),
+                "auto_issue_after_hours is 0 to 2160 hours, or -1 for never.",
+            ))
+        }
+    };
+    let default_tax = body.default_tax_rate_id;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let mut settings = load_settings(cx.tx, cx.workspace_id).await?;
                 let previous = settings.clone();
+                match default_tax.as_deref() {
+                    None => {}
+                    Some("") => settings.default_tax_rate_id = None,
+                    Some(id) => {
+                        let rate: TaxRate =
+                            docs::get_in(&mut cx, TAX_RATE, "tax_rate", id, "default_tax_rate_id")
+                                .await?;
+                        settings.default_tax_rate_id = Some(rate.id);
+                    }
+                }
+                if let Some(hours) = auto_issue {
+                    settings.auto_issue_after_hours = hours;
+                }
                 if let Some(prefix) = prefix {
                     settings.number_prefix = prefix;
                 }

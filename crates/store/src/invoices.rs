@@ -147,3 +147,23 @@ pub async fn set_bill_at(
     .await?;
     Ok(())
 }
+
+/// Draft invoices made by billing runs: (workspace, invoice id, created at µs).
+pub async fn billed_drafts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id, body from invoice \
+             where status = 'draft' and billing_key is not null order by workspace_id, object_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+                row.text("body")?,
+            ))
+        })
+        .collect()
+}

@@ -929,3 +929,152 @@ async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail_sqlite() {
 async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail_postgres() {
     the_invoice_scenario_matrix_holds_and_its_canaries_fail(Backend::Postgres).await;
 }
+
+/// Goal: the server's billing loop bills a contract once per period with the settings' tax
+/// rate on its lines, and issues the draft once it is `auto_issue_after_hours` old (never
+/// when unset); bad settings are refused naming the field.
+async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at("2026-03-01T00:01:00Z")));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let vat = id(&ok(app
+        .post(
+            "/v1/tax_rates",
+            json!({"display_name": "VAT", "jurisdiction": "DE", "percentage": "19"}),
+        )
+        .await)
+    .await);
+    expect_error(
+        app.post(
+            "/v1/invoice_settings",
+            json!({"default_tax_rate_id": "txr_nope"}),
+        )
+        .await,
+        404,
+        "resource_missing",
+        Some("default_tax_rate_id"),
+    )
+    .await;
+    expect_error(
+        app.post(
+            "/v1/invoice_settings",
+            json!({"auto_issue_after_hours": 100_000}),
+        )
+        .await,
+        400,
+        "parameter_invalid",
+        Some("auto_issue_after_hours"),
+    )
+    .await;
+    let settings = ok(app
+        .post(
+            "/v1/invoice_settings",
+            json!({"default_tax_rate_id": vat, "auto_issue_after_hours": 1}),
+        )
+        .await)
+    .await;
+    assert_eq!(
+        (
+            settings["default_tax_rate_id"].as_str(),
+            settings["auto_issue_after_hours"].as_u64()
+        ),
+        (Some(vat.as_str()), Some(1))
+    );
+
+    let customer = id(&ok(app.post("/v1/customers", json!({"name": "Vic"})).await).await);
+    let plan = id(&ok(app
+        .post("/v1/products", json!({"name": "Plan", "kind": "service"}))
+        .await)
+    .await);
+    let start = "2026-03-01T00:00:00Z";
+    let contract = id(&ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "EUR", "effective_at": start, "term": {"start": start},
+        "lines": [{"product_id": plan, "unit_amount": 10_000}]})).await).await);
+    ok(app
+        .post(
+            &format!("/v1/contracts/{contract}/operations"),
+            json!({"type": "activate", "effective_at": start}),
+        )
+        .await)
+    .await;
+
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        0,
+        "billed until April"
+    );
+    let invoices = ok(app
+        .get(&format!("/v1/invoices?customer_id={customer}"))
+        .await)
+    .await;
+    let draft = invoices["data"][0].clone();
+    assert_eq!(
+        (
+            draft["status"].as_str(),
+            draft["tax"].as_i64(),
+            draft["total"].as_i64()
+        ),
+        (Some("draft"), Some(1_900), Some(11_900)),
+        "{draft}"
+    );
+    assert_eq!(draft["lines"][0]["tax_rate_id"], json!(vat));
+    assert_eq!(
+        bursar_http::billing::issue_due_drafts(&state)
+            .await
+            .unwrap(),
+        0,
+        "not an hour old"
+    );
+    clock.advance_seconds(3_600);
+    assert_eq!(
+        bursar_http::billing::issue_due_drafts(&state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        bursar_http::billing::issue_due_drafts(&state)
+            .await
+            .unwrap(),
+        0
+    );
+    let issued = ok(app.get(&format!("/v1/invoices/{}", id(&draft))).await).await;
+    assert_eq!(
+        (issued["status"].as_str(), issued["number"].as_str()),
+        (Some("issued"), Some("INV-2026-000001"))
+    );
+
+    // Off again: April's draft waits for a person.
+    ok(app
+        .post(
+            "/v1/invoice_settings",
+            json!({"auto_issue_after_hours": -1}),
+        )
+        .await)
+    .await;
+    clock.advance_seconds(31 * 86_400);
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        1
+    );
+    clock.advance_seconds(10 * 86_400);
+    assert_eq!(
+        bursar_http::billing::issue_due_drafts(&state)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billed_drafts_are_taxed_and_issued_automatically_sqlite() {
+    billed_drafts_are_taxed_and_issued_automatically(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billed_drafts_are_taxed_and_issued_automatically_postgres() {
+    billed_drafts_are_taxed_and_issued_automatically(Backend::Postgres).await;
+}

@@ -3,3 +3,5 @@
 -- by every change to the contract. The server's billing loop visits only contracts due.
 alter table contract add column bill_at bigint;
 create index contract_by_bill_at on contract (bill_at);
+-- Drafts waiting to be issued automatically are found by status.
+create index invoice_by_status on invoice (status, workspace_id);
