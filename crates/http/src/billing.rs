@@ -98,6 +98,34 @@ async fn bill_contract(
         invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, later(&log)).await?;
         return Ok(Outcome::Skipped);
     };
+    if let (Some(billed), Some(ended)) =
+        (contract.billed_through, ended_at(contract_id, &log, as_of)?)
+    {
+        // Ended after it was billed: its last period's arrears (usage, fees billed after the
+        // period, changes) on a final invoice, once.
+        let (last_start, last_end) = period_of(
+            contract.billing.anchor_day,
+            Timestamp::from_unix_micros(ended.unix_micros() - 1),
+        );
+        let outcome =
+            if ended > billed && last_start >= billed && contract.buyer_id.starts_with("cus_") {
+                let period = Period {
+                    start: ended,
+                    end: last_end,
+                    last: true,
+                };
+                match bill_period(cx, contract_id, &mut log, period, as_of, batch).await? {
+                    Some(id) => Outcome::Created(vec![id]),
+                    None => Outcome::AlreadyBilled,
+                }
+            } else {
+                Outcome::Skipped
+            };
+        // Nothing more to bill unless the contract changes (which makes it due again).
+        let never = as_of.plus_seconds(10 * 365 * 86_400);
+        invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, never).await?;
+        return Ok(outcome);
+    }
     if contract.status != ContractStatus::Active || !contract.buyer_id.starts_with("cus_") {
         invoices::set_bill_at(cx.tx, cx.workspace_id, contract_id, later(&log)).await?;
         return Ok(Outcome::Skipped);
@@ -119,8 +147,19 @@ async fn bill_contract(
         let (_, end) = period_of(anchor, start);
         if contract.trial_ends_at.is_none_or(|t| t <= start) {
             billable = true;
-            if let Some(id) =
-                bill_period(cx, contract_id, &mut log, (start, end), as_of, batch).await?
+            if let Some(id) = bill_period(
+                cx,
+                contract_id,
+                &mut log,
+                Period {
+                    start,
+                    end,
+                    last: false,
+                },
+                as_of,
+                batch,
+            )
+            .await?
             {
                 created.push(id);
             }
@@ -303,6 +342,58 @@ async fn usage_lines(
     Ok(lines)
 }
 
+/// When an ended (terminated or expired) contract ended, as known at `as_of`.
+fn ended_at(
+    contract_id: &str,
+    log: &[LogEntry],
+    as_of: Timestamp,
+) -> Result<Option<Timestamp>, ApiError> {
+    let mut ends: Vec<Timestamp> = log
+        .iter()
+        .filter(|e| e.recorded_at <= as_of && e.effective_at <= as_of)
+        .filter(|e| {
+            matches!(
+                e.operation,
+                Operation::Terminate { at: None } | Operation::Expire | Operation::EndTrial
+            )
+        })
+        .map(|e| e.effective_at)
+        .collect();
+    ends.sort();
+    for at in ends {
+        let ended = project(contract_id, log, at, as_of)?.is_some_and(|c| {
+            matches!(
+                c.status,
+                ContractStatus::Terminated | ContractStatus::Expired
+            )
+        });
+        if ended {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
+}
+
+/// What `bill_period` bills: the period `[start, end)` (fees in advance, and the period
+/// before in arrears); or, `last`, only the arrears of the period the contract ended in, up to
+/// `start` (its end).
+struct Period {
+    start: Timestamp,
+    end: Timestamp,
+    last: bool,
+}
+
+/// `amount × part / whole`, rounded half away from zero.
+fn prorate(amount: i64, part: i64, whole: i64) -> i64 {
+    if whole <= 0 {
+        return amount;
+    }
+    let numerator = i128::from(amount) * i128::from(part.clamp(0, whole)) * 2;
+    let denominator = i128::from(whole) * 2;
+    let rounded = (numerator + numerator.signum() * i128::from(whole)) / denominator;
+    i64::try_from(rounded).unwrap_or(amount)
+}
+
 /// When the contract was first activated.
 fn activated_at(log: &[LogEntry], as_of: Timestamp) -> Option<Timestamp> {
     log.iter()
@@ -317,11 +408,15 @@ async fn bill_period(
     cx: &mut Context<'_>,
     contract_id: &str,
     log: &mut Vec<LogEntry>,
-    (start, end): (Timestamp, Timestamp),
+    Period { start, end, last }: Period,
     as_of: Timestamp,
     batch: &mut Batch,
 ) -> Result<Option<InvoiceId>, ApiError> {
-    let billing_key = format!("{contract_id}:{}", start.to_rfc3339());
+    let billing_key = if last {
+        format!("{contract_id}:final")
+    } else {
+        format!("{contract_id}:{}", start.to_rfc3339())
+    };
     if invoices::billed(cx.tx, cx.workspace_id, &billing_key).await? {
         return Ok(None);
     }
@@ -341,7 +436,7 @@ async fn bill_period(
     for line in at_start
         .lines
         .iter()
-        .filter(|l| l.usage.is_none() && l.timing == Timing::InAdvance)
+        .filter(|l| !last && l.usage.is_none() && l.timing == Timing::InAdvance)
     {
         let product = product_name(cx, &line.product_id).await?;
         lines.push(fixed_line(
@@ -381,12 +476,29 @@ async fn bill_period(
                 .filter(|l| l.usage.is_none() && l.timing == Timing::InArrears)
             {
                 let product = product_name(cx, &line.product_id).await?;
-                lines.push(fixed_line(
-                    line,
-                    &product,
-                    (previous_start, start),
-                    batch.tax.as_ref(),
-                )?);
+                let mut fee =
+                    fixed_line(line, &product, (previous_start, start), batch.tax.as_ref())?;
+                if last {
+                    // The period the contract ended in: its share of the fee, by the second.
+                    let share = prorate(
+                        fee.amount,
+                        start.unix_micros() - previous_start.unix_micros(),
+                        end.unix_micros() - previous_start.unix_micros(),
+                    );
+                    let rating = fee.rating.take();
+                    fee = InvoiceLine::new(
+                        LineKind::Fixed,
+                        format!("{} (to the contract's end)", fee.description),
+                        1,
+                        share,
+                        0,
+                        batch.tax.as_ref(),
+                        Some((previous_start, start)),
+                        "lines",
+                    )?;
+                    fee.rating = rating;
+                }
+                lines.push(fee);
             }
         }
         // Usage lines in effect at any time of the period; usage counts from the trial's end.
@@ -469,8 +581,13 @@ async fn bill_period(
         cx.now,
     )?;
     invoice.contract_id = ContractId::parse(contract_id, "contract_id").ok();
-    invoice.period_start = Some(start);
-    invoice.period_end = Some(end);
+    if last {
+        invoice.period_start = Some(previous_start);
+        invoice.period_end = Some(start);
+    } else {
+        invoice.period_start = Some(start);
+        invoice.period_end = Some(end);
+    }
     commerce::insert(
         cx.tx,
         INVOICE,
@@ -492,7 +609,7 @@ async fn bill_period(
     ))
     .await?;
     // The periods before this one are closed to back-dated changes.
-    if contract.billed_through.is_none_or(|b| b < start) {
+    if !last && contract.billed_through.is_none_or(|b| b < start) {
         crate::contracts::append(
             cx,
             contract_id,

@@ -520,8 +520,54 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
         "200 + 100 small tokens at 2; no large ones: {may}"
     );
 
-    // The contract ends with nothing owed (May is still a draft): its billing status closes.
+    // The contract ends on May 16: a final invoice bills May's arrears up to then — Support's
+    // share (15 days and a minute of 31: 3,000 × 1,296,060 / 2,678,400 = 1,451.7 → 1,452) and
+    // the usage since May 1 (a large-model event on May 10) — once.
+    ingest(
+        &app,
+        &[("e6", "ulla-app", "2026-05-10T00:00:00Z", 40, "large")],
+    )
+    .await;
     ok(app.post(&operations, json!({"type": "terminate"})).await).await;
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        0
+    );
+    let invoices = ok(app
+        .get(&format!("/v1/invoices?customer_id={customer}"))
+        .await)
+    .await;
+    let last = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["period_end"] == "2026-05-16T00:01:00Z")
+        .unwrap()
+        .clone();
+    let amounts: Vec<(&str, i64)> = last["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap(), l["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        amounts,
+        vec![("fixed", 1_452), ("usage", 80), ("usage", 40)],
+        "{last}"
+    );
+    assert_eq!(
+        ok(app
+            .get(&format!("/v1/customers/{customer}/usage_subjects"))
+            .await)
+        .await["closed_until"],
+        "2026-05-16T00:01:00Z"
+    );
+
+    // The contract ended with nothing owed (its last invoices are drafts): its status closes.
     bursar_http::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
