@@ -19,6 +19,7 @@ use bursar_domain::contract::{
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::rating::{true_up, Dec};
 use bursar_domain::subscription::{derive, period_of};
@@ -195,13 +196,21 @@ fn project(
     contracts_domain::project(contract_id, log, at, as_of).map_err(|_| ApiError::internal())
 }
 
-async fn product_name(cx: &mut Context<'_>, product_id: &str) -> Result<String, ApiError> {
-    Ok(
+async fn product_name(
+    cx: &mut Context<'_>,
+    batch: &mut Batch,
+    product_id: &str,
+) -> Result<String, ApiError> {
+    if let Some(name) = batch.products.get(product_id) {
+        return Ok(name.clone());
+    }
+    let name =
         commerce::get::<serde_json::Value>(cx.tx, PRODUCT, cx.workspace_id, product_id, false)
             .await?
             .and_then(|p| p["name"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| product_id.to_owned()),
-    )
+            .unwrap_or_else(|| product_id.to_owned());
+    batch.products.insert(product_id.to_owned(), name.clone());
+    Ok(name)
 }
 
 /// What the contracts billed in one transaction share.
@@ -210,6 +219,9 @@ struct Batch {
     closes: Vec<(String, Timestamp)>,
     /// The invoice settings' tax rate for billed lines.
     tax: Option<TaxRate>,
+    /// Product names and meters, read once per batch.
+    products: std::collections::HashMap<String, String>,
+    meters: std::collections::HashMap<String, Option<Meter>>,
 }
 
 /// A fixed fee's invoice line for a period: unit amount × quantity, or the line's minimum
@@ -269,11 +281,19 @@ async fn usage_lines(
     customer: &str,
     (from, to): (Timestamp, Timestamp),
     period: (Timestamp, Timestamp),
-    tax: Option<&TaxRate>,
+    batch: &mut Batch,
 ) -> Result<Vec<InvoiceLine>, ApiError> {
-    let meter = metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
-        .await?
-        .filter(|m| m.deleted_at.is_none())
+    if !batch.meters.contains_key(&usage.meter) {
+        let found = metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
+            .await?
+            .filter(|m| m.deleted_at.is_none());
+        batch.meters.insert(usage.meter.clone(), found);
+    }
+    let meter = batch
+        .meters
+        .get(&usage.meter)
+        .cloned()
+        .flatten()
         .ok_or_else(|| {
             ApiError::invalid(
                 "meter_missing",
@@ -296,7 +316,8 @@ async fn usage_lines(
     .await?;
     let quantity = Dec::from_f64(value).unwrap_or(Dec::ZERO);
     let rated = usage.pricing.rate(quantity);
-    let product = product_name(cx, &line.product_id).await?;
+    let product = product_name(cx, batch, &line.product_id).await?;
+    let tax = batch.tax.as_ref();
     let mut lines = Vec::new();
     let mut rated_line = InvoiceLine::new(
         LineKind::Usage,
@@ -438,7 +459,7 @@ async fn bill_period(
         .iter()
         .filter(|l| !last && l.usage.is_none() && l.timing == Timing::InAdvance)
     {
-        let product = product_name(cx, &line.product_id).await?;
+        let product = product_name(cx, batch, &line.product_id).await?;
         lines.push(fixed_line(
             line,
             &product,
@@ -475,7 +496,7 @@ async fn bill_period(
                 .iter()
                 .filter(|l| l.usage.is_none() && l.timing == Timing::InArrears)
             {
-                let product = product_name(cx, &line.product_id).await?;
+                let product = product_name(cx, batch, &line.product_id).await?;
                 let mut fee =
                     fixed_line(line, &product, (previous_start, start), batch.tax.as_ref())?;
                 if last {
@@ -523,7 +544,7 @@ async fn bill_period(
                     &contract.buyer_id,
                     (usage_from, start),
                     (previous_start, start),
-                    batch.tax.as_ref(),
+                    batch,
                 )
                 .await?,
             );
@@ -859,6 +880,8 @@ async fn bill_batch(
                 let mut batch = Batch {
                     closes: Vec::new(),
                     tax,
+                    products: Default::default(),
+                    meters: Default::default(),
                 };
                 for id in &ids {
                     outcomes.push(bill_contract(&mut cx, id, as_of, &mut batch).await?);
