@@ -26,7 +26,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::invoices::{allocate, customer_credit, save, save_payment, CODE_RECEIVED};
 use crate::mutate::Context;
-use crate::orders::{check_url, provider_error, Applied, CHECKOUT_TTL_SECONDS};
+use crate::orders::{provider_error, return_urls, Applied, CHECKOUT_TTL_SECONDS};
 use crate::{payments, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -77,14 +77,12 @@ async fn create_payment_link(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let base = payments::base_url(&state, &headers);
-    let success_url = body
-        .success_url
-        .unwrap_or_else(|| format!("{base}/test-provider/done?invoice={id}"));
-    let cancel_url = body
-        .cancel_url
-        .unwrap_or_else(|| format!("{base}/test-provider/done?invoice={id}&canceled=1"));
-    check_url(&success_url, "success_url")?;
-    check_url(&cancel_url, "cancel_url")?;
+    let (success_url, cancel_url) = return_urls(
+        &base,
+        &format!("invoice={id}"),
+        body.success_url,
+        body.cancel_url,
+    )?;
     let invoice: Invoice = docs::get(&state, &principal, INVOICE, "invoice", id.clone()).await?;
     let now = state.db.now();
     let open = invoice.payment_link.as_ref().filter(|link| {

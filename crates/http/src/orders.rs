@@ -386,7 +386,23 @@ pub struct CheckoutOrderRequest {
     pub cancel_url: Option<String>,
 }
 
-pub(crate) fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
+/// Where the provider's hosted page sends the customer back: the URLs given (checked), else
+/// this server's page saying so (`query` names what was paid: `order=…`, `invoice=…`).
+pub(crate) fn return_urls(
+    base: &str,
+    query: &str,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+) -> Result<(String, String), ValidationError> {
+    let success_url = success_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}"));
+    let cancel_url =
+        cancel_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}&canceled=1"));
+    check_url(&success_url, "success_url")?;
+    check_url(&cancel_url, "cancel_url")?;
+    Ok((success_url, cancel_url))
+}
+
+fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
         return Err(ValidationError::invalid(
             param,
@@ -412,14 +428,12 @@ async fn checkout_order(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let base = payments::base_url(&state, &headers);
-    let success_url = body
-        .success_url
-        .unwrap_or_else(|| format!("{base}/test-provider/done?order={id}"));
-    let cancel_url = body
-        .cancel_url
-        .unwrap_or_else(|| format!("{base}/test-provider/done?order={id}&canceled=1"));
-    check_url(&success_url, "success_url")?;
-    check_url(&cancel_url, "cancel_url")?;
+    let (success_url, cancel_url) = return_urls(
+        &base,
+        &format!("order={id}"),
+        body.success_url,
+        body.cancel_url,
+    )?;
     let order: Order = docs::get(&state, &principal, ORDER, "order", id.clone()).await?;
     let reopenable = matches!(
         order.status,

@@ -70,14 +70,7 @@ pub async fn customers_to_sweep(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String)
             &[],
         )
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ))
-        })
-        .collect()
+    workspace_objects(&rows)
 }
 
 /// Whether an invoice with this billing key exists (a contract's period already billed).
@@ -123,14 +116,7 @@ pub async fn contracts_due(
             params![now.unix_micros(), limit],
         )
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ))
-        })
-        .collect()
+    workspace_objects(&rows)
 }
 
 /// When a contract is next due for billing.
@@ -163,6 +149,18 @@ pub async fn billed_drafts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String, Stri
                 WorkspaceId::from_trusted(row.text("workspace_id")?),
                 row.text("object_id")?,
                 row.text("body")?,
+            ))
+        })
+        .collect()
+}
+
+/// `(workspace_id, object_id)` of each row.
+fn workspace_objects(rows: &[crate::sql::Row]) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
             ))
         })
         .collect()

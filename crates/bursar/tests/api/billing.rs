@@ -25,19 +25,7 @@ fn at(text: &str) -> Timestamp {
 
 /// (debits posted, credits posted) of `commerce:<account>:EUR`.
 async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
-    let response = app
-        .get(&format!("/v1/ledger/accounts/commerce:{account}:EUR"))
-        .await;
-    if response.status() == 404 {
-        return (0, 0);
-    }
-    let body = ok(response).await;
-    let b = &body["balances"];
-    assert_eq!(b["debits_pending"], 0);
-    (
-        b["debits_posted"].as_i64().unwrap(),
-        b["credits_posted"].as_i64().unwrap(),
-    )
+    ledger_balances(app, &format!("commerce:{account}:EUR")).await
 }
 
 async fn ingest(app: &TestApp, events: &[(&str, &str, &str, i64, &str)]) {
@@ -72,19 +60,6 @@ async fn statuses(app: &TestApp, customer: &str, contract: &str) -> (String, Str
             .await)
         .await),
     )
-}
-
-async fn post_signed(app: &TestApp, event: &Value) -> Value {
-    let response = app
-        .client
-        .post(app.url(event["webhook_path"].as_str().unwrap()))
-        .header("Stripe-Signature", event["signature"].as_str().unwrap())
-        .header("Content-Type", "application/json")
-        .body(event["payload"].as_str().unwrap().to_owned())
-        .send()
-        .await
-        .unwrap();
-    ok(response).await
 }
 
 /// Goal: contract → usage events → cycle close → draft (fixed fees in advance and in arrears,
@@ -380,7 +355,7 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     let events = completed["events"].as_array().unwrap();
     assert!(!events.is_empty());
     for event in events.iter().chain(events.iter()) {
-        post_signed(&app, event).await;
+        ok(post_signed(&app, event).await).await;
     }
     let invoice = ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await;
     assert_eq!(

@@ -19,21 +19,6 @@ async fn ok(response: reqwest::Response) -> Value {
     body
 }
 
-/// Posted balances of a commerce ledger account: (debits, credits).
-async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
-    let response = app.get(&format!("/v1/ledger/accounts/{account}")).await;
-    if response.status() == 404 {
-        return (0, 0);
-    }
-    let body = ok(response).await;
-    let b = &body["balances"];
-    assert_eq!(b["debits_pending"], 0);
-    (
-        b["debits_posted"].as_i64().unwrap(),
-        b["credits_posted"].as_i64().unwrap(),
-    )
-}
-
 async fn event_types(app: &TestApp, order: &str) -> Vec<String> {
     let timeline = ok(app.get(&format!("/v1/orders/{order}/timeline")).await).await;
     timeline["data"]
@@ -140,7 +125,7 @@ both_backends! {
         assert_eq!(order["status"], "checkout_open");
         let url = order["checkout"]["url"].as_str().unwrap().to_owned();
         assert!(url.contains("/test-provider/checkout/cs_test_"), "{url}");
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 0), "pay before commit");
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 0), "pay before commit");
         // The hosted page a person would use.
         let page = app.client.get(&url).send().await.unwrap();
         assert_eq!(page.status(), 200);
@@ -158,9 +143,9 @@ both_backends! {
         let fee = bursar_http::payments::test_fee(5000);
         assert_eq!(order["payment"]["amount"], 5000);
         assert_eq!(order["payment"]["fee"], fee);
-        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (5000, fee));
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 5000));
-        assert_eq!(balances(&app, "commerce:fees:USD").await, (fee, 0));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (5000, fee));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 5000));
+        assert_eq!(ledger_balances(&app, "commerce:fees:USD").await, (fee, 0));
         let audit = ok(app.get(&format!("/v1/orders/{order_id}/payment_events")).await).await;
         let outcomes: Vec<&str> = audit["data"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
         assert_eq!(outcomes, ["applied", "applied"], "{audit}");
@@ -176,8 +161,8 @@ both_backends! {
         assert_eq!(rest["amount"], 4000);
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!((order["status"].as_str(), order["amount_refunded"].as_i64()), (Some("refunded"), Some(5000)));
-        assert_eq!(balances(&app, "commerce:refunds:USD").await, (5000, 0));
-        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (5000, fee + 5000));
+        assert_eq!(ledger_balances(&app, "commerce:refunds:USD").await, (5000, 0));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (5000, fee + 5000));
         let refunded = app.post(&format!("/v1/orders/{order_id}/refunds"), json!({})).await;
         assert_eq!(expect_error(refunded, 409, "order_state_invalid", None).await["error"]["current_state"], "refunded");
         let cancel = app.post(&format!("/v1/orders/{order_id}/cancel"), json!({})).await;
@@ -196,11 +181,11 @@ both_backends! {
         assert_eq!(declined["status"], "payment_failed");
         assert!(declined["last_payment_error"].as_str().unwrap().contains("card_declined"));
         assert_eq!(app.get(&format!("/v1/ledger/transfers/pay:{declined_id}")).await.status(), 404);
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 5000));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 5000));
         // The customer retries with another card in the same session and succeeds.
         ok(app.post(&format!("/v1/test_provider/checkout_sessions/{}/complete", session_of(&declined)), json!({"outcome": "succeeded"})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/orders/{declined_id}")).await).await["status"], "paid");
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 7500));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 7500));
         ok(app.post(&format!("/v1/orders/{declined_id}/fulfill"), json!({})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/orders/{declined_id}")).await).await["status"], "fulfilled");
     }
@@ -229,8 +214,8 @@ both_backends! {
         assert_eq!(receipts.iter().filter(|r| r["first_delivery"] == true).count(), 1, "{receipts:?}");
         assert!(receipts.iter().all(|r| r["received"] == true));
         let fee = bursar_http::payments::test_fee(3000);
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
-        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (3000, fee));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 3000));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (3000, fee));
         // Then the session's completion, late: the order is already paid.
         let late = ok(deliver(&app, &events[0]).await).await;
         assert_eq!((late["outcome"].as_str(), late["detail"].as_str()), (Some("ignored"), Some("already paid")));
@@ -245,7 +230,7 @@ both_backends! {
         assert_eq!(stale["outcome"], "ignored");
         assert!(stale["detail"].as_str().unwrap().contains("paid"), "{stale}");
         assert_eq!(ok(app.get(&format!("/v1/orders/{second_id}")).await).await["status"], "paid");
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 4500));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 4500));
 
         // An expired session gives the order back for another checkout.
         let third = open_order(&app, &customer, &product, 1).await;
@@ -382,7 +367,7 @@ both_backends! {
         assert_eq!((receipt["outcome"].as_str(), receipt["first_delivery"].as_bool()), (Some("applied"), Some(true)), "{receipt}");
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!((order["status"].as_str(), order["payment"]["payment_id"].as_str()), (Some("paid"), Some("pi_3Pconformance")));
-        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (1200, 0));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:stripe:USD").await, (1200, 0));
         // The old secret still verifies during rotation.
         let old = event.replace("evt_3PconformanceA", "evt_3PconformanceB");
         let receipt = ok(post(old.clone(), Some(stripe_sign("whsec_old_rotated_secret_value", now, &old))).await.unwrap()).await;
@@ -425,24 +410,24 @@ both_backends! {
         assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
         let order = ok(app.get(&format!("/v1/orders/{}", id(&won))).await).await;
         assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("disputed"), Some("open")));
-        assert_eq!(balances(&app, "commerce:disputes:USD").await, (2000, 0));
-        assert_eq!(balances(&app, "commerce:fees:USD").await, (fees + dispute_fee, 0));
+        assert_eq!(ledger_balances(&app, "commerce:disputes:USD").await, (2000, 0));
+        assert_eq!(ledger_balances(&app, "commerce:fees:USD").await, (fees + dispute_fee, 0));
         // A disputed order cannot be refunded meanwhile.
         let refund = app.post(&format!("/v1/orders/{}/refunds", id(&won)), json!({})).await;
         assert_eq!(expect_error(refund, 409, "order_state_invalid", None).await["error"]["current_state"], "disputed");
         complete(&app, session_of(&won), "dispute_won").await;
         let order = ok(app.get(&format!("/v1/orders/{}", id(&won))).await).await;
         assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("paid"), Some("won")));
-        assert_eq!(balances(&app, "commerce:disputes:USD").await, (2000, 2000));
+        assert_eq!(ledger_balances(&app, "commerce:disputes:USD").await, (2000, 2000));
 
         complete(&app, session_of(&lost), "disputed").await;
         complete(&app, session_of(&lost), "dispute_lost").await;
         let order = ok(app.get(&format!("/v1/orders/{}", id(&lost))).await).await;
         assert_eq!((order["status"].as_str(), order["dispute"]["status"].as_str()), (Some("disputed"), Some("lost")));
-        assert_eq!(balances(&app, "commerce:dispute_losses:USD").await, (2000, 0));
-        assert_eq!(balances(&app, "commerce:disputes:USD").await, (4000, 4000));
+        assert_eq!(ledger_balances(&app, "commerce:dispute_losses:USD").await, (2000, 0));
+        assert_eq!(ledger_balances(&app, "commerce:disputes:USD").await, (4000, 4000));
         // Clearing: two payments in; fees, one dispute lost and two dispute fees out.
-        assert_eq!(balances(&app, "commerce:clearing:test:USD").await, (4000 + 2000, fees + 4000 + 2 * dispute_fee));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (4000 + 2000, fees + 4000 + 2 * dispute_fee));
         let events = event_types(&app, &id(&won)).await;
         assert!(events.ends_with(&["order.disputed".to_owned(), "order.dispute_won".to_owned()]), "{events:?}");
     }
@@ -499,7 +484,7 @@ both_backends! {
         let order = id(&ok(draft(1).await).await);
         let paid = ok(app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": visa})).await).await;
         assert_eq!((paid["status"].as_str(), paid["payment"]["amount"].as_i64()), (Some("paid"), Some(3000)), "{paid}");
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 3000));
         let again = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": visa})).await;
         assert_eq!(expect_error(again, 409, "order_state_invalid", None).await["error"]["current_state"], "paid");
         // Paid off-session, refunded like any other payment.
@@ -516,7 +501,7 @@ both_backends! {
             let checkout = ok(app.post(&format!("/v1/orders/{order}/checkout"), json!({})).await).await;
             assert_eq!(checkout["status"], "checkout_open");
         }
-        assert_eq!(balances(&app, "commerce:revenue:USD").await, (0, 3000));
+        assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 3000));
 
         // Another customer's method cannot pay this customer's order.
         let other = id(&ok(app.post("/v1/customers", json!({"name": "Cy"})).await).await);
@@ -674,7 +659,7 @@ both_backends! {
         assert_eq!(ok(receipt).await["outcome"], "applied");
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!((order["status"].as_str(), order["payment"]["payment_id"].as_str()), (Some("paid"), Some("pi_fake_1")));
-        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 0));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:stripe:USD").await, (5000, 0));
 
         // Refund through Stripe's API.
         let refund = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1200, "reason": "requested_by_customer"})).await).await;
@@ -684,7 +669,7 @@ both_backends! {
         assert_eq!(request.idempotency_key, Some(format!("bursar-refund-{}", id(&refund))));
         assert_eq!((request.field("payment_intent"), request.field("amount"), request.field("reason")), (Some("pi_fake_1"), Some("1200"), Some("requested_by_customer")));
         assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "partially_refunded");
-        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
         // Stripe's later refund webhook changes nothing: the refund is settled.
         let updated = fake_stripe::event("evt_fake_refund", "refund.updated", "refund", json!({
             "id": "re_fake_1", "status": "succeeded", "amount": 1200, "currency": "usd", "payment_intent": "pi_fake_1",
@@ -693,7 +678,7 @@ both_backends! {
         let signature = bursar_payments::signature::header(&[SECRET], now, updated.as_bytes());
         let receipt = ok(app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(updated).send().await.unwrap()).await;
         assert_eq!(receipt["outcome"], "ignored", "{receipt}");
-        assert_eq!(balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
+        assert_eq!(ledger_balances(&app, "commerce:clearing:stripe:USD").await, (5000, 1200));
     }
 }
 

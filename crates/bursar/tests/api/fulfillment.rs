@@ -110,17 +110,6 @@ async fn paid_order(
     (order_id, completed)
 }
 
-async fn post_signed(app: &TestApp, event: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(event["webhook_path"].as_str().unwrap()))
-        .header("Stripe-Signature", event["signature"].as_str().unwrap())
-        .header("Content-Type", "application/json")
-        .body(event["payload"].as_str().unwrap().to_owned())
-        .send()
-        .await
-        .unwrap()
-}
-
 fn unfold(mail: &str) -> String {
     // Quoted-printable soft line breaks, and the encoded '='.
     mail.replace("=\r\n", "")

@@ -134,3 +134,33 @@ pub fn python_path(module: &str, requirement: &str) -> String {
     paths.push((module.to_owned(), path.clone()));
     path
 }
+
+/// Posted balances of a ledger account (`commerce:revenue:USD`): (debits, credits); (0, 0)
+/// while it does not exist. Asserts nothing is pending.
+pub async fn ledger_balances(app: &TestApp, account: &str) -> (i64, i64) {
+    let response = app.get(&format!("/v1/ledger/accounts/{account}")).await;
+    if response.status() == 404 {
+        return (0, 0);
+    }
+    assert_eq!(response.status(), 200);
+    let body = json_body(response).await;
+    let b = &body["balances"];
+    assert_eq!(b["debits_pending"], 0);
+    (
+        b["debits_posted"].as_i64().unwrap(),
+        b["credits_posted"].as_i64().unwrap(),
+    )
+}
+
+/// Delivers a signed provider event as the test provider returned it (`webhook_path`,
+/// `signature`, `payload`).
+pub async fn post_signed(app: &TestApp, event: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url(event["webhook_path"].as_str().unwrap()))
+        .header("Stripe-Signature", event["signature"].as_str().unwrap())
+        .header("Content-Type", "application/json")
+        .body(event["payload"].as_str().unwrap().to_owned())
+        .send()
+        .await
+        .unwrap()
+}

@@ -119,19 +119,7 @@ both_backends! {
 
 /// Posted balances of an invoicing ledger account: (debits, credits).
 async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
-    let response = app
-        .get(&format!("/v1/ledger/accounts/commerce:{account}:EUR"))
-        .await;
-    if response.status() == 404 {
-        return (0, 0);
-    }
-    let body = ok(response).await;
-    let b = &body["balances"];
-    assert_eq!(b["debits_pending"], 0);
-    (
-        b["debits_posted"].as_i64().unwrap(),
-        b["credits_posted"].as_i64().unwrap(),
-    )
+    ledger_balances(app, &format!("commerce:{account}:EUR")).await
 }
 
 both_backends! {
