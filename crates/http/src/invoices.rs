@@ -794,6 +794,16 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, ApiError> 
         json!({ "object": invoice, "previous_attributes": { "status": previous } }),
     ))
     .await?;
+    // A contract's invoice consumes the customer's credit first (prepaid credits, earlier
+    // overpayments); manual invoices take it when asked (`apply_credit`).
+    if invoice.contract_id.is_some() && invoice.amount_due > 0 {
+        let payments = credits_of(cx, &invoice).await?;
+        let credit: i64 = payments.iter().map(|p| p.unallocated).sum();
+        if credit > 0 {
+            let amount = credit.min(invoice.amount_due);
+            invoice = consume_credit(cx, invoice, payments, amount).await?;
+        }
+    }
     refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
@@ -1291,6 +1301,43 @@ pub struct ApplyCreditRequest {
     pub amount: Option<i64>,
 }
 
+/// The customer's payments with credit left in the invoice's currency, oldest first.
+async fn credits_of(cx: &mut Context<'_>, invoice: &Invoice) -> Result<Vec<Payment>, ApiError> {
+    let mut payments: Vec<Payment> = commerce::find_in(
+        cx.tx,
+        INVOICE_PAYMENT,
+        cx.workspace_id,
+        "customer_id",
+        &[invoice.customer_id.as_str()],
+    )
+    .await?;
+    payments.retain(|p| p.currency == invoice.currency && p.unallocated > 0);
+    payments.sort_by_key(|p| (p.received_at, p.id.clone()));
+    Ok(payments)
+}
+
+/// Allocates up to `amount` of `payments`' credit to the invoice, oldest payment first.
+async fn consume_credit(
+    cx: &mut Context<'_>,
+    invoice: Invoice,
+    payments: Vec<Payment>,
+    amount: i64,
+) -> Result<Invoice, ApiError> {
+    let id = invoice.id.to_string();
+    let mut left = amount;
+    let mut updated = invoice;
+    for mut payment in payments {
+        if left == 0 {
+            break;
+        }
+        let part = payment.unallocated.min(left);
+        updated = allocate(cx, &mut payment, &id, part, "id").await?;
+        save_payment(cx, &payment, false).await?;
+        left -= part;
+    }
+    Ok(updated)
+}
+
 /// Apply the customer's credit (unallocated payments, oldest first) to an issued invoice.
 #[utoipa::path(post, path = "/v1/invoices/{id}/apply_credit", tag = "invoices", request_body = ApplyCreditRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -1306,17 +1353,9 @@ async fn apply_credit(
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let invoice: Invoice = docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
-                let mut payments: Vec<Payment> = commerce::find_in(
-                    cx.tx,
-                    INVOICE_PAYMENT,
-                    cx.workspace_id,
-                    "customer_id",
-                    &[invoice.customer_id.as_str()],
-                )
-                .await?;
-                payments.retain(|p| p.currency == invoice.currency && p.unallocated > 0);
+                let payments = credits_of(&mut cx, &invoice).await?;
                 let credit: i64 = payments.iter().map(|p| p.unallocated).sum();
-                let mut left = wanted.unwrap_or_else(|| credit.min(invoice.amount_due));
+                let left = wanted.unwrap_or_else(|| credit.min(invoice.amount_due));
                 if left <= 0 || left > credit || left > invoice.amount_due {
                     return Err(ApiError::invalid(
                         "parameter_invalid",
@@ -1327,16 +1366,7 @@ async fn apply_credit(
                         ),
                     ));
                 }
-                let mut updated = invoice;
-                for mut payment in payments {
-                    if left == 0 {
-                        break;
-                    }
-                    let amount = payment.unallocated.min(left);
-                    updated = allocate(&mut cx, &mut payment, &id, amount, "id").await?;
-                    save_payment(&mut cx, &payment, false).await?;
-                    left -= amount;
-                }
+                let updated = consume_credit(&mut cx, invoice, payments, left).await?;
                 Ok((StatusCode::OK, updated))
             })
         })

@@ -1067,8 +1067,45 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
         (issued["status"].as_str(), issued["number"].as_str()),
         (Some("issued"), Some("INV-2026-000001"))
     );
+    assert_eq!(issued["amount_due"], 11_900);
 
-    // Off again: April's draft waits for a person.
+    // Prepaid credit (a payment kept as credit) is consumed when the next billed invoice is
+    // issued: April's 11,900 less 5,000.
+    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 5_000, "method": "bank_transfer", "allocations": []})).await).await;
+    clock.advance_seconds(31 * 86_400);
+    assert_eq!(
+        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        1
+    );
+    clock.advance_seconds(3_600);
+    assert_eq!(
+        bursar_http::billing::issue_due_drafts(&state)
+            .await
+            .unwrap(),
+        1
+    );
+    let april = ok(app
+        .get(&format!("/v1/invoices?customer_id={customer}"))
+        .await)
+    .await;
+    let april = april["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["period_start"] == "2026-04-01T00:00:00Z")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            april["status"].as_str(),
+            april["amount_paid"].as_i64(),
+            april["amount_due"].as_i64()
+        ),
+        (Some("issued"), Some(5_000), Some(6_900)),
+        "{april}"
+    );
+
+    // Off again: May's draft waits for a person.
     ok(app
         .post(
             "/v1/invoice_settings",
@@ -1076,7 +1113,7 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
         )
         .await)
     .await;
-    clock.advance_seconds(31 * 86_400);
+    clock.advance_seconds(30 * 86_400 - 3_600);
     assert_eq!(
         bursar_http::billing::run_due_billing(&state).await.unwrap(),
         1
