@@ -203,6 +203,61 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         ],
         "{invoices}"
     );
+    // A demo invoice's PDF renders to a page (pdftoppm) whose text (pdftotext) shows its
+    // number, line and total.
+    let paid = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["status"] == "paid")
+        .unwrap();
+    let pdf = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/invoices/{}/pdf",
+            running.base,
+            paid["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let pages = tempfile::tempdir().unwrap();
+    let file = pages.path().join("demo.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "60"])
+        .arg(&file)
+        .arg(pages.path().join("page"))
+        .output()
+        .expect("pdftoppm (poppler-utils)");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    assert!(std::fs::read(pages.path().join("page-1.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    // 3 × 99.00 = 297.00 + 20 % VAT (59.40) = 356.40.
+    for expected in [
+        paid["number"].as_str().unwrap(),
+        "Bursar Demo Ltd",
+        "Platform seats",
+        "297.00 USD",
+        "356.40 USD",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
     // The metering demo: two meters with a week of usage per demo customer.
     let meters = get_json(&running.base, &secret, "/api/v1/meters").await;
     let slugs: Vec<&str> = meters
