@@ -490,7 +490,9 @@ async fn bill_period(
             .collect();
         let at_previous = project(contract_id, &known_then, from, as_of)?;
         let at_end = project(contract_id, log, before, as_of)?;
-        if let Some(previous) = &at_previous {
+        // A period spent in trial owes no fees.
+        let in_trial = contract.trial_ends_at.is_some_and(|t| t >= start);
+        if let Some(previous) = at_previous.as_ref().filter(|_| !in_trial) {
             for line in previous
                 .lines
                 .iter()

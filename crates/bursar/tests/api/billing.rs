@@ -584,6 +584,8 @@ struct Scenario {
     expected_total: i64,
     /// A deliberately wrong expectation: the harness must find it wrong.
     canary: bool,
+    /// The contract's trial ends then.
+    trial_ends_at: Option<&'static str>,
 }
 
 fn scenarios(p: &std::collections::HashMap<&str, String>) -> Vec<Scenario> {
@@ -600,6 +602,7 @@ fn scenarios(p: &std::collections::HashMap<&str, String>) -> Vec<Scenario> {
         changes,
         expected_total,
         canary,
+        trial_ends_at: None,
     };
     let graduated = json!({"model": "graduated", "tiers": [{"up_to": "100", "unit_price": "10"}, {"unit_price": "5"}]});
     vec![
@@ -772,6 +775,20 @@ fn scenarios(p: &std::collections::HashMap<&str, String>) -> Vec<Scenario> {
             10_000 + 1_000 + 400,
             false,
         ),
+        // March in trial: no fees in arrears for it, no usage; April's fee in advance.
+        Scenario {
+            trial_ends_at: Some("2026-04-01T00:00:00Z"),
+            ..row(
+                "a trial month owes nothing",
+                json!([{"product_id": p["plan"], "unit_amount": 1_000},
+                    {"product_id": p["support"], "unit_amount": 2_000, "timing": "in_arrears"},
+                    usage(json!({"model": "per_unit", "unit_price": "1"}))]),
+                &[(300, "small")],
+                json!([]),
+                1_000,
+                false,
+            )
+        },
         // Canaries: half-even rounding (166) and a tier boundary off by one (1,010) are wrong.
         row(
             "CANARY: half-even rounding",
@@ -822,14 +839,12 @@ async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail(backend: Backen
     let mut contracts = Vec::new();
     for (n, row) in rows.iter().enumerate() {
         let customer = id(&ok(app.post("/v1/customers", json!({"name": row.name})).await).await);
-        let contract = ok(app
-            .post(
-                "/v1/contracts",
-                json!({"buyer_id": customer, "currency": "EUR", "effective_at": start,
-            "term": {"start": start}, "billing": {"anchor_day": 1}, "lines": row.lines}),
-            )
-            .await)
-        .await;
+        let mut body = json!({"buyer_id": customer, "currency": "EUR", "effective_at": start,
+            "term": {"start": start}, "billing": {"anchor_day": 1}, "lines": row.lines});
+        if let Some(trial_end) = row.trial_ends_at {
+            body["trial_ends_at"] = json!(trial_end);
+        }
+        let contract = ok(app.post("/v1/contracts", body).await).await;
         let contract_id = id(&contract);
         let operations = format!("/v1/contracts/{contract_id}/operations");
         ok(app
