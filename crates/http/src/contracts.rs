@@ -447,6 +447,12 @@ async fn append_operation(
             )),
         );
     }
+    if body.get("type").and_then(Value::as_str) == Some("add_line") && body.contains_key("usage") {
+        // A usage line: priced by its model, billed in arrears.
+        body.entry("unit_amount").or_insert(json!(0));
+        body.entry("quantity").or_insert(json!(1));
+        body.entry("timing").or_insert(json!("in_arrears"));
+    }
     let operation: Operation = crate::extract::from_value(Value::Object(body))?;
     if matches!(operation, Operation::Create(_)) {
         return Err(ApiError::invalid(

@@ -147,6 +147,31 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     );
     let operations = format!("/v1/contracts/{contract_id}/operations");
     expect_error(app.post(&operations, json!({"type": "change_quantity", "line_id": contract["lines"][2]["id"], "quantity": 2})).await, 400, "usage_line", Some("line_id")).await;
+    // A usage line added by an operation (to another contract, left a draft: never billed).
+    let other = id(&ok(app.post("/v1/contracts", contract_body(json!([]))).await).await);
+    let added = ok(app.post(&format!("/v1/contracts/{other}/operations"), json!({"type": "add_line", "product_id": tokens,
+        "usage": {"meter": "tokens", "pricing": {"model": "package", "package_size": "1000", "package_amount": 500}}})).await).await;
+    let line = &added["contract"]["lines"][0];
+    assert_eq!(
+        (
+            line["timing"].as_str(),
+            line["usage"]["pricing"]["package_size"].as_str()
+        ),
+        (Some("in_arrears"), Some("1000")),
+        "{added}"
+    );
+    expect_error(
+        app.post(
+            &format!("/v1/contracts/{other}/operations"),
+            json!({"type": "add_line", "product_id": tokens,
+        "usage": {"meter": "nope", "pricing": {"model": "flat", "amount": 1}}}),
+        )
+        .await,
+        404,
+        "resource_missing",
+        Some("usage.meter"),
+    )
+    .await;
     ok(app
         .post(
             &operations,
