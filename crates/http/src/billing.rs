@@ -305,6 +305,10 @@ async fn usage_lines(
             )
         })?;
     let subjects = metering::subjects_of(cx.tx, cx.workspace_id, customer).await?;
+    // No event of these subjects is counted while their usage is read and closed (held since
+    // the batch began; taken here too for a subject registered since).
+    let names: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    metering::lock_subjects(cx.tx, cx.workspace_id, &names, true).await?;
     let seconds = |at: Timestamp| at.unix_micros().div_euclid(1_000_000);
     let value = crate::metering::usage_total(
         cx.tx,
@@ -872,6 +876,18 @@ async fn bill_batch(
                     cause: &cause,
                 };
                 let mut outcomes = Vec::with_capacity(ids.len());
+                if cx.tx.backend() == bursar_store::Backend::Postgres {
+                    // The buyers' usage subjects, locked at once in one order: no event of
+                    // theirs is counted while their usage is read and closed, and concurrent
+                    // batches and ingestion never deadlock on them.
+                    let mut subjects = Vec::new();
+                    for buyer in invoices::buyers_of(cx.tx, cx.workspace_id, &ids).await? {
+                        subjects
+                            .extend(metering::subjects_of(cx.tx, cx.workspace_id, &buyer).await?);
+                    }
+                    let names: Vec<&str> = subjects.iter().map(String::as_str).collect();
+                    metering::lock_subjects(cx.tx, cx.workspace_id, &names, true).await?;
+                }
                 let settings = crate::invoices::load_settings(cx.tx, cx.workspace_id).await?;
                 let tax = match &settings.default_tax_rate_id {
                     Some(id) => {

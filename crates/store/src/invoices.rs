@@ -165,3 +165,26 @@ fn workspace_objects(rows: &[crate::sql::Row]) -> Result<Vec<(WorkspaceId, Strin
         })
         .collect()
 }
+
+/// The buyers of these contracts.
+pub async fn buyers_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    contract_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut buyers = Vec::new();
+    for id in contract_ids {
+        if let Some(row) = tx
+            .fetch_optional(
+                "select buyer_id from contract where workspace_id = $1 and object_id = $2",
+                params![workspace_id.as_str(), id.as_str()],
+            )
+            .await?
+        {
+            buyers.push(row.text("buyer_id")?);
+        }
+    }
+    buyers.sort();
+    buyers.dedup();
+    Ok(buyers)
+}

@@ -21,7 +21,7 @@ use bursar_domain::metering::{
 use bursar_domain::time::Timestamp;
 
 use crate::sql::{unnest, Param, Row};
-use crate::{params, Backend, StoreError, Tx};
+use crate::{params, Backend, StoreError, Tx, Value};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
@@ -267,6 +267,62 @@ impl DeferredRollups {
             );
             self.job.uniques.insert(key);
         }
+    }
+
+    /// Rollup changes not yet written for these buckets (of the group's kept jobs and the
+    /// running one), as buckets to merge with the stored ones.
+    fn pending(
+        &self,
+        meter_key: i64,
+        level: i64,
+        subjects: Subjects<'_>,
+        (from, to): (i64, i64),
+        distinct: bool,
+    ) -> Vec<Bucket> {
+        let wanted = |meter: i64, lvl: i64, subject: u32, bucket: i64| {
+            let name = self.names[subject as usize].as_str();
+            meter == meter_key
+                && lvl == level
+                && (from..to).contains(&bucket)
+                && match subjects {
+                    Subjects::Total => name == ALL_SUBJECTS,
+                    Subjects::Each => name != ALL_SUBJECTS,
+                    Subjects::Only(list) => list.iter().any(|s| s == name),
+                }
+        };
+        let name = |id: u32| self.names[id as usize].clone();
+        let mut found = Vec::new();
+        for layer in [&self.group, &self.job] {
+            if distinct {
+                for (meter, lvl, subject, bucket, group, value) in &layer.uniques {
+                    if wanted(*meter, *lvl, *subject, *bucket) {
+                        found.push(Bucket {
+                            subject: name(*subject),
+                            bucket: *bucket,
+                            group_key: name(*group),
+                            agg: Agg {
+                                count: 1,
+                                ..Agg::default()
+                            },
+                            value: Some(name(*value)),
+                        });
+                    }
+                }
+            } else {
+                for ((meter, lvl, subject, bucket, group), agg) in &layer.aggs {
+                    if wanted(*meter, *lvl, *subject, *bucket) {
+                        found.push(Bucket {
+                            subject: name(*subject),
+                            bucket: *bucket,
+                            group_key: name(*group),
+                            agg: *agg,
+                            value: None,
+                        });
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// The running job ended; `kept` when its savepoint was released rather than rolled back.
@@ -528,6 +584,43 @@ async fn claim_sqlite(
     Ok(fresh)
 }
 
+/// Orders ingestion and billing of the same usage subjects (PostgreSQL; SQLite's one writer
+/// orders them already): ingestion holds a shared lock on each subject of its batch from before
+/// it reads where usage is closed until it commits; billing holds an exclusive lock on the
+/// customer's subjects from before it reads their usage until its close commits. So an event is
+/// either in what billing reads, or counted after the close — never in a closed period unbilled.
+/// Transaction-scoped advisory locks, taken in subject order.
+pub async fn lock_subjects(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    subjects: &[&str],
+    exclusive: bool,
+) -> Result<(), StoreError> {
+    if tx.backend() != Backend::Postgres || subjects.is_empty() {
+        return Ok(());
+    }
+    let mut list: Vec<&str> = subjects.to_vec();
+    list.sort_unstable();
+    list.dedup();
+    let lock = if exclusive {
+        "pg_advisory_xact_lock"
+    } else {
+        "pg_advisory_xact_lock_shared"
+    };
+    tx.execute(
+        &format!(
+            "select count({lock}(hashtext($1), hashtext(s))) \
+             from (select s from unnest($2::text[]) s order by s) subjects"
+        ),
+        &[
+            workspace_id.as_str().into(),
+            Value::TextList(list.iter().map(|s| Some((*s).to_owned())).collect()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The instant each event is counted at: its own time, unless its customer's usage was closed
 /// past it (then the start of the open period).
 async fn counted_at(
@@ -535,6 +628,8 @@ async fn counted_at(
     workspace_id: &WorkspaceId,
     batch: &[&Metered<'_>],
 ) -> Result<Vec<Timestamp>, StoreError> {
+    let subjects: Vec<&str> = batch.iter().map(|m| m.event.subject.as_str()).collect();
+    lock_subjects(tx, workspace_id, &subjects, false).await?;
     let any = tx
         .fetch_optional(
             "select 1 as one from usage_close where workspace_id = $1 limit 1",
@@ -860,6 +955,16 @@ pub async fn buckets(
                 },
             })
         })
+        .chain(
+            // Inside the SQLite writer: what earlier jobs of this group commit added and has
+            // not been written yet (billing reads the usage it closes).
+            tx.rollups
+                .as_ref()
+                .map(|d| d.pending(meter_key, level, subjects, (from, to), distinct))
+                .unwrap_or_default()
+                .into_iter()
+                .map(Ok),
+        )
         .collect()
 }
 

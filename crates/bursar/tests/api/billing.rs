@@ -1176,3 +1176,89 @@ async fn billed_drafts_are_taxed_and_issued_automatically_sqlite() {
 async fn billed_drafts_are_taxed_and_issued_automatically_postgres() {
     billed_drafts_are_taxed_and_issued_automatically(Backend::Postgres).await;
 }
+
+/// Goal: usage ingested while its period is being billed is counted exactly once — on the
+/// invoice being made, or (counted at the close) on the next one — never lost, never twice.
+async fn usage_ingested_while_billing_is_counted_once(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(at("2026-04-01T00:01:00Z")));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let meter = app.post("/api/v1/meters", json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})).await;
+    assert_eq!(meter.status(), 201);
+    let tokens = id(&ok(app
+        .post("/v1/products", json!({"name": "tokens", "kind": "service"}))
+        .await)
+    .await);
+    let start = "2026-03-01T00:00:00Z";
+    let mut customers = Vec::new();
+    for n in 0..24 {
+        let customer = id(&ok(app
+            .post("/v1/customers", json!({"name": format!("Racer {n}")}))
+            .await)
+        .await);
+        let contract = id(&ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "EUR", "effective_at": start, "term": {"start": start},
+            "lines": [{"product_id": tokens, "usage": {"meter": "tokens", "pricing": {"model": "per_unit", "unit_price": "1"}}}]})).await).await);
+        ok(app
+            .post(
+                &format!("/v1/contracts/{contract}/operations"),
+                json!({"type": "activate", "effective_at": start}),
+            )
+            .await)
+        .await;
+        customers.push(customer);
+    }
+    // 40 batches of one March event per customer, while April's billing run closes March.
+    let batches = 40;
+    let ingesting = {
+        let (app, customers) = (&app, customers.clone());
+        async move {
+            for b in 0..batches {
+                let events: Vec<(String, String)> = customers
+                    .iter()
+                    .map(|c| (format!("{c}-{b}"), c.clone()))
+                    .collect();
+                let refs: Vec<(&str, &str, &str, i64, &str)> = events
+                    .iter()
+                    .map(|(id, c)| (id.as_str(), c.as_str(), "2026-03-31T12:00:00Z", 1, "small"))
+                    .collect();
+                ingest(app, &refs).await;
+            }
+        }
+    };
+    let billing = async {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        ok(app.post("/v1/billing_runs", json!({})).await).await
+    };
+    let ((), april) = tokio::join!(ingesting, billing);
+    assert_eq!(
+        april["invoices_created"].as_array().unwrap().len(),
+        customers.len(),
+        "{april}"
+    );
+    clock.advance_seconds(30 * 86_400);
+    ok(app.post("/v1/billing_runs", json!({})).await).await;
+    for customer in &customers {
+        let invoices = ok(app
+            .get(&format!("/v1/invoices?customer_id={customer}"))
+            .await)
+        .await;
+        let usage: i64 = invoices["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["lines"].as_array().unwrap().iter())
+            .filter(|l| l["kind"] == "usage")
+            .map(|l| l["amount"].as_i64().unwrap())
+            .sum();
+        assert_eq!(usage, batches, "{customer}: {invoices}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_ingested_while_billing_is_counted_once_sqlite() {
+    usage_ingested_while_billing_is_counted_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_ingested_while_billing_is_counted_once_postgres() {
+    usage_ingested_while_billing_is_counted_once(Backend::Postgres).await;
+}
