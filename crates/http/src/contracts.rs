@@ -215,7 +215,6 @@ pub(crate) async fn append(
     })
 }
 
-/// The unit price the resolver picks for the contract's buyer at the term's start.
 /// The live meter a usage line names, with the line's group-by filters checked against it.
 async fn usage_meter(
     cx: &mut Context<'_>,
@@ -240,6 +239,7 @@ async fn usage_meter(
     Ok(meter)
 }
 
+/// The unit price the resolver picks for the contract's buyer at the term's start.
 async fn resolved_price(
     cx: &mut Context<'_>,
     contract: &Contract,
