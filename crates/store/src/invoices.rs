@@ -134,7 +134,7 @@ pub async fn set_bill_at(
     Ok(())
 }
 
-/// Draft invoices made by billing runs: (workspace, invoice id, created at µs).
+/// Draft invoices made by billing runs: (workspace, invoice id, the invoice as stored).
 pub async fn billed_drafts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String, String)>, StoreError> {
     let rows = tx
         .fetch_all(
