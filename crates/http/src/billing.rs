@@ -1,13 +1,15 @@
-//! Billing runs: each active contract's current period becomes a draft invoice — its fixed
-//! fees in advance (at least each line's minimum commitment) and the prorations of the period
-//! before in arrears — once.
+//! Billing runs: each active contract's periods become draft invoices — a period's fixed fees
+//! in advance (at least each line's minimum commitment), and for the period before: the fees
+//! billed in arrears, the usage of the meters rated by each usage line's pricing model, and the
+//! prorations of changes — once; a contract that ends gets a final invoice for its last
+//! period's arrears.
 //!
 //! Once is guaranteed three ways: the contract's row is locked while it is billed (PostgreSQL;
 //! SQLite has one writer), the run checks for an invoice with the period's billing key, and a
-//! unique index on that key refuses a second one. Each contract is billed in its own
-//! transaction, together with the contract's `mark_billed` operation (its periods before the
-//! billed one are closed to back-dated changes), so a run killed part-way leaves whole
-//! contracts billed or not, and a rerun finishes the rest.
+//! unique index on that key refuses a second one. Contracts are billed in batches, each batch
+//! in one transaction together with each contract's `mark_billed` operation (its periods before
+//! the billed one are closed to back-dated changes) and the close of the usage it billed, so a
+//! run killed part-way leaves whole batches billed or not, and a rerun finishes the rest.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -222,6 +224,8 @@ struct Batch {
     /// Product names and meters, read once per batch.
     products: std::collections::HashMap<String, String>,
     meters: std::collections::HashMap<String, Option<Meter>>,
+    /// Usage subjects this transaction holds locked (PostgreSQL).
+    locked: std::collections::HashSet<String>,
 }
 
 /// A fixed fee's invoice line for a period: unit amount × quantity, or the line's minimum
@@ -305,10 +309,17 @@ async fn usage_lines(
             )
         })?;
     let subjects = metering::subjects_of(cx.tx, cx.workspace_id, customer).await?;
-    // No event of these subjects is counted while their usage is read and closed (held since
-    // the batch began; taken here too for a subject registered since).
-    let names: Vec<&str> = subjects.iter().map(String::as_str).collect();
-    metering::lock_subjects(cx.tx, cx.workspace_id, &names, true).await?;
+    // No event of these subjects is counted while their usage is read and closed (locked when
+    // the batch began; here only a subject registered since).
+    let unlocked: Vec<&str> = subjects
+        .iter()
+        .filter(|s| !batch.locked.contains(*s))
+        .map(String::as_str)
+        .collect();
+    metering::lock_subjects(cx.tx, cx.workspace_id, &unlocked, true).await?;
+    batch
+        .locked
+        .extend(unlocked.iter().map(|s| (*s).to_owned()));
     let seconds = |at: Timestamp| at.unix_micros().div_euclid(1_000_000);
     let value = crate::metering::usage_total(
         cx.tx,
@@ -692,58 +703,61 @@ pub async fn run_due_billing(state: &AppState) -> Result<usize, ApiError> {
 /// `auto_issue_after_hours` (the server's billing loop), each in its own transaction; a draft
 /// that cannot be issued is logged and left for a person. Returns the invoices issued.
 pub async fn issue_due_drafts(state: &AppState) -> Result<usize, ApiError> {
-    let drafts = state
+    let workspaces = state
         .db
-        .read(|tx: &mut Tx| Box::pin(async move { invoices::billed_drafts(tx).await }))
+        .read(|tx: &mut Tx| {
+            Box::pin(async move { invoices::workspaces_with_billed_drafts(tx).await })
+        })
         .await?;
     let cause = Cause {
         request_id: None,
         actor: Some("system:billing".into()),
     };
-    let mut settings: std::collections::HashMap<WorkspaceId, Option<u32>> =
-        std::collections::HashMap::new();
     let mut issued = 0;
-    for (workspace_id, invoice_id, body) in drafts {
-        if !settings.contains_key(&workspace_id) {
-            let ws = workspace_id.clone();
-            let hours = state
-                .db
-                .read(move |tx: &mut Tx| {
-                    Box::pin(async move { crate::invoices::load_settings(tx, &ws).await })
-                })
-                .await?
-                .auto_issue_after_hours;
-            settings.insert(workspace_id.clone(), hours);
-        }
-        let Some(hours) = settings.get(&workspace_id).copied().flatten() else {
-            continue;
-        };
-        let Ok(draft) = serde_json::from_str::<Invoice>(&body) else {
-            continue;
-        };
-        let now = state.db.now();
-        if draft.created_at.plus_seconds(i64::from(hours) * 3600) > now {
-            continue;
-        }
-        let (ws, cause, id) = (workspace_id.clone(), cause.clone(), invoice_id.clone());
-        let result = state
+    for workspace_id in workspaces {
+        // Only workspaces that issue automatically have their drafts read.
+        let ws = workspace_id.clone();
+        let drafts = state
             .db
-            .write(move |tx: &mut Tx| {
+            .read(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let mut cx = Context {
-                        tx,
-                        workspace_id: &ws,
-                        now,
-                        cause: &cause,
+                    let settings = crate::invoices::load_settings(tx, &ws).await?;
+                    let Some(hours) = settings.auto_issue_after_hours else {
+                        return Ok(Vec::new());
                     };
-                    crate::invoices::issue(&mut cx, &id).await
+                    let drafts = invoices::billed_drafts(tx, &ws).await?;
+                    Ok::<_, ApiError>(drafts.into_iter().map(|d| (hours, d)).collect::<Vec<_>>())
                 })
             })
-            .await;
-        match result {
-            Ok(_) => issued += 1,
-            Err(error) => {
-                tracing::warn!(invoice = %invoice_id, code = error.code, message = %error.message, "issuing a billed draft failed")
+            .await?;
+        for (hours, (invoice_id, body)) in drafts {
+            let Ok(draft) = serde_json::from_str::<Invoice>(&body) else {
+                continue;
+            };
+            let now = state.db.now();
+            if draft.created_at.plus_seconds(i64::from(hours) * 3600) > now {
+                continue;
+            }
+            let (ws, cause, id) = (workspace_id.clone(), cause.clone(), invoice_id.clone());
+            let result = state
+                .db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let mut cx = Context {
+                            tx,
+                            workspace_id: &ws,
+                            now,
+                            cause: &cause,
+                        };
+                        crate::invoices::issue(&mut cx, &id).await
+                    })
+                })
+                .await;
+            match result {
+                Ok(_) => issued += 1,
+                Err(error) => {
+                    tracing::warn!(invoice = %invoice_id, code = error.code, message = %error.message, "issuing a billed draft failed")
+                }
             }
         }
     }
@@ -753,8 +767,8 @@ pub async fn issue_due_drafts(state: &AppState) -> Result<usize, ApiError> {
 /// Contracts read per batch of the billing loop.
 const DUE_BATCH: i64 = 1_000;
 
-/// Bills every contract of a workspace for the period holding `as_of`, one contract per
-/// transaction; what was billed before is left alone.
+/// Bills every contract of a workspace for the period holding `as_of` (and periods missed
+/// since its last billing), in batches; what was billed before is left alone.
 pub async fn run_billing(
     state: &AppState,
     workspace_id: &WorkspaceId,
@@ -900,7 +914,21 @@ async fn bill_batch(
                     tax,
                     products: Default::default(),
                     meters: Default::default(),
+                    locked: Default::default(),
                 };
+                if cx.tx.backend() == bursar_store::Backend::Postgres {
+                    // The buyers' usage subjects, locked at once in one order: no event of
+                    // theirs is counted while their usage is read and closed, and concurrent
+                    // batches and ingestion never deadlock on them.
+                    let mut subjects = Vec::new();
+                    for buyer in invoices::buyers_of(cx.tx, cx.workspace_id, &ids).await? {
+                        subjects
+                            .extend(metering::subjects_of(cx.tx, cx.workspace_id, &buyer).await?);
+                    }
+                    let names: Vec<&str> = subjects.iter().map(String::as_str).collect();
+                    metering::lock_subjects(cx.tx, cx.workspace_id, &names, true).await?;
+                    batch.locked.extend(subjects);
+                }
                 for id in &ids {
                     outcomes.push(bill_contract(&mut cx, id, as_of, &mut batch).await?);
                 }
@@ -920,7 +948,8 @@ pub struct BillingRunRequest {
 }
 
 /// Run billing for the workspace: a draft invoice per active contract for its current period
-/// (fixed fees in advance, the previous period's prorations), each contract and period once.
+/// (fixed fees in advance; the previous period's in-arrears fees, rated usage and prorations),
+/// each contract and period once.
 #[utoipa::path(post, path = "/v1/billing_runs", tag = "invoices", request_body = BillingRunRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = BillingRun), (status = 400, body = ErrorBody)), security(("api_key" = [])))]

@@ -134,23 +134,34 @@ pub async fn set_bill_at(
     Ok(())
 }
 
-/// Draft invoices made by billing runs: (workspace, invoice id, the invoice as stored).
-pub async fn billed_drafts(tx: &mut Tx) -> Result<Vec<(WorkspaceId, String, String)>, StoreError> {
+/// Workspaces with draft invoices made by billing runs.
+pub async fn workspaces_with_billed_drafts(tx: &mut Tx) -> Result<Vec<WorkspaceId>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select workspace_id, object_id, body from invoice \
-             where status = 'draft' and billing_key is not null order by workspace_id, object_id",
+            "select distinct workspace_id from invoice \
+             where status = 'draft' and billing_key is not null order by workspace_id",
             &[],
         )
         .await?;
     rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-                row.text("body")?,
-            ))
-        })
+        .map(|row| Ok(WorkspaceId::from_trusted(row.text("workspace_id")?)))
+        .collect()
+}
+
+/// A workspace's draft invoices made by billing runs: (invoice id, the invoice as stored).
+pub async fn billed_drafts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select object_id, body from invoice where status = 'draft' and workspace_id = $1 \
+             and billing_key is not null order by object_id",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.text("object_id")?, row.text("body")?)))
         .collect()
 }
 
