@@ -159,8 +159,8 @@ pub async fn bench_location(
             let url = match database_url {
                 Some(url) => url.to_owned(),
                 None => {
-                    let admin = crate::testing::start_private_cluster(true).await?;
-                    crate::testing::create_database(&admin).await?
+                    let admin = bursar_testkit::start_private_cluster(true).await?;
+                    bursar_testkit::create_database(&admin).await?
                 }
             };
             Ok((Location::Postgres(url), None))
@@ -173,7 +173,12 @@ async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure
     let db = Db::open(&location, &PoolSettings::default()).await?;
     let (_, _, secret) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
-    let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let server = Server::start(
+        bursar_core::App::new(db, bursar_core::Config::default()),
+        HttpConfig::default(),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let url = format!("{}/v1/customers", server.base_url());
     let clients = args.clients.unwrap_or(32);
     let load = http_load(

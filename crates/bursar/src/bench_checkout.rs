@@ -105,7 +105,12 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> 
     db.set_sealer(bursar_store::seal::Sealer::random());
     let (_, _, secret) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
-    let server = Server::start(db.clone(), HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let server = Server::start(
+        bursar_core::App::new(db.clone(), bursar_core::Config::default()),
+        HttpConfig::default(),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let clients = args.clients.unwrap_or(32);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients * 2)

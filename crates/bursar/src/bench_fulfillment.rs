@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bursar_core::fulfillment::{create_link, issue_license, link_url, DownloadSettings};
+use bursar_core::Context as MutationContext;
 use bursar_domain::commerce::Product;
 use bursar_domain::event::Cause;
 use bursar_domain::fulfillment::{Artifact, License, LicensePolicy};
 use bursar_domain::id::CustomerId;
-use bursar_http::fulfillment::{create_link, issue_license, link_url, DownloadSettings};
-use bursar_http::mutate::Context as MutationContext;
 use bursar_http::HttpConfig;
-use bursar_store::commerce::{self, ARTIFACT, PRODUCT};
+use bursar_store::documents::{self, ARTIFACT, PRODUCT};
 use bursar_store::{licenses, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -46,12 +46,13 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
         per_link_per_minute: u32::MAX,
         ..DownloadSettings::default()
     };
-    let config = HttpConfig {
+    let config = bursar_core::Config {
         artifacts_dir: artifacts.path().to_path_buf(),
         downloads: settings.clone(),
-        ..HttpConfig::default()
+        ..bursar_core::Config::default()
     };
-    let server = Server::start(db.clone(), config, "127.0.0.1:0".parse()?).await?;
+    let app = bursar_core::App::new(db.clone(), config);
+    let server = Server::start(app, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
     let base = server.base_url();
     let key = secret.expose().to_owned();
     let client = reqwest::Client::new();
@@ -124,11 +125,9 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
                         request_id: None,
                         actor: Some("bench".into()),
                     };
-                    let product: Product = commerce::get(tx, PRODUCT, &ws, &product_id, false)
+                    let product: Product = documents::get(tx, PRODUCT, &ws, &product_id, false)
                         .await?
-                        .ok_or_else(|| {
-                            bursar_http::error::ApiError::not_found("product", &product_id)
-                        })?;
+                        .ok_or_else(|| bursar_core::Error::not_found("product", &product_id))?;
                     let policy = LicensePolicy {
                         prefix: "BNCH".into(),
                         max_activations: None,
@@ -161,7 +160,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
                     for key in sealed {
                         keys.push(sealer.open(key.sealed.as_deref().unwrap_or_default())?);
                     }
-                    Ok::<_, bursar_http::error::ApiError>(keys)
+                    Ok::<_, bursar_core::Error>(keys)
                 })
             })
             .await
@@ -202,11 +201,9 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
                     request_id: None,
                     actor: Some("bench".into()),
                 };
-                let artifact: Artifact = commerce::get(tx, ARTIFACT, &ws, &artifact_for, false)
+                let artifact: Artifact = documents::get(tx, ARTIFACT, &ws, &artifact_for, false)
                     .await?
-                    .ok_or_else(|| {
-                        bursar_http::error::ApiError::not_found("artifact", &artifact_for)
-                    })?;
+                    .ok_or_else(|| bursar_core::Error::not_found("artifact", &artifact_for))?;
                 let mut cx = MutationContext {
                     tx,
                     workspace_id: &ws,
@@ -221,7 +218,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
                             .id,
                     );
                 }
-                Ok::<_, bursar_http::error::ApiError>(links)
+                Ok::<_, bursar_core::Error>(links)
             })
         })
         .await

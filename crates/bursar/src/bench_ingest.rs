@@ -96,7 +96,12 @@ pub async fn run(backend: Backend, args: &IngestArgs) -> anyhow::Result<Vec<Figu
     let db = Db::open(&location, &PoolSettings::default()).await?;
     let (workspace, _, secret) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
-    let server = Server::start(db.clone(), HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let server = Server::start(
+        bursar_core::App::new(db.clone(), bursar_core::Config::default()),
+        HttpConfig::default(),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let base = server.base_url();
     let key = secret.expose().to_owned();
     let clients = common.clients.unwrap_or(8);

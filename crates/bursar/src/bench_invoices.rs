@@ -1,6 +1,6 @@
 //! `bursar bench invoices`: a billing run over many active contracts (their subscriptions):
 //! invoices made per second. The contracts are made through the API first (not measured),
-//! spread over 1,000 customers; the run is `bursar_http::billing::run_billing`, as
+//! spread over 1,000 customers; the run is `bursar_core::billing::run_billing`, as
 //! `POST /v1/billing_runs` and `bursar billing run` call it, with no event relay running.
 //!
 //! With `--usage`, each contract also has a usage line (a meter's tokens at graduated prices)
@@ -59,7 +59,7 @@ pub async fn run(backend: Backend, args: &InvoicesArgs) -> anyhow::Result<Figure
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
     // No event relay: the run is measured alone.
     let server = Server::start_with_relay(
-        db.clone(),
+        bursar_core::App::new(db.clone(), bursar_core::Config::default()),
         HttpConfig::default(),
         "127.0.0.1:0".parse()?,
         None,
@@ -173,10 +173,9 @@ pub async fn run(backend: Backend, args: &InvoicesArgs) -> anyhow::Result<Figure
         task.await??;
     }
 
-    let (_, state) = bursar_http::app_with_state(db.clone(), HttpConfig::default());
     let cause = crate::bootstrap::system_cause("bench");
     let started = Instant::now();
-    let run = bursar_http::billing::run_billing(&state, &workspace.id, db.now(), &cause)
+    let run = bursar_core::billing::run_billing(&server.app, &workspace.id, db.now(), &cause)
         .await
         .map_err(|e| anyhow::anyhow!("billing run: {}", e.message))?;
     let seconds = started.elapsed().as_secs_f64();

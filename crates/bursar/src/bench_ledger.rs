@@ -62,7 +62,12 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
         crate::bootstrap::create_workspace(&db, "bench", Scope::Admin).await?;
     create_accounts(&db, &workspace.id).await?;
     let batch = bench_batches(&db, &workspace.id, backend, args).await?;
-    let server = Server::start(db, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let server = Server::start(
+        bursar_core::App::new(db, bursar_core::Config::default()),
+        HttpConfig::default(),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let http = bench_http(&server, secret.expose(), backend, args).await;
     server.shutdown().await?;
     Ok(vec![batch, http?])

@@ -224,11 +224,13 @@ pub fn system_cause(what: &str) -> bursar_domain::event::Cause {
 /// postings and provider events, exactly as a user's would): a small catalog, a partner price
 /// book, a company with a negotiated agreement, a launch promotion code, and orders in
 /// different states. Runs with a temporary admin key, revoked at the end.
-/// `config` is the server's (its public URL for checkout pages, its artifact store).
-pub async fn seed_commerce(db: &Db, config: bursar_http::HttpConfig) -> anyhow::Result<usize> {
+/// `app` is the server's (its public URL for checkout pages, its artifact store).
+pub async fn seed_commerce(app: &bursar_core::App) -> anyhow::Result<usize> {
     use anyhow::Context as _;
     use serde_json::{json, Value};
     use tower::ServiceExt;
+
+    let db = &app.db;
 
     let now = db.now();
     let (workspace, key, secret) = db
@@ -250,8 +252,8 @@ pub async fn seed_commerce(db: &Db, config: bursar_http::HttpConfig) -> anyhow::
             })
         })
         .await?;
-    let downloads = config.downloads.clone();
-    let app = bursar_http::app(db.clone(), config);
+    let core = app.clone();
+    let app = bursar_http::router(app.clone(), bursar_http::HttpConfig::default());
     let bearer = format!("Bearer {}", secret.expose());
     let call = |path: String, body: Value| {
         let app = app.clone();
@@ -435,17 +437,11 @@ pub async fn seed_commerce(db: &Db, config: bursar_http::HttpConfig) -> anyhow::
     // Grace: paid and fulfilled (a license and download links; the receipt in the mailbox).
     let o = checkout(id(&order(&grace, &pro, 1, None).await?)?).await?;
     outcome(&o, "succeeded").await?;
-    let (sealer, ws, order_id) = (db.sealer()?.clone(), workspace.id.clone(), id(&o)?);
-    db.write(move |tx: &mut Tx| {
+    let (sealer, order_id) = (db.sealer()?.clone(), id(&o)?);
+    let downloads = core.config.downloads.clone();
+    core.write(workspace.id.clone(), demo_cause(), move |mut cx| {
         Box::pin(async move {
-            let cause = demo_cause();
-            let mut cx = bursar_http::mutate::Context {
-                tx,
-                workspace_id: &ws,
-                now,
-                cause: &cause,
-            };
-            bursar_http::fulfillment::fulfill_order(&mut cx, &sealer, &downloads, &order_id).await
+            bursar_core::fulfillment::fulfill_order(&mut cx, &sealer, &downloads, &order_id).await
         })
     })
     .await

@@ -335,10 +335,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let workspaces = db
                 .read(|tx: &mut Tx| Box::pin(async move { workspaces::list(tx).await }))
                 .await?;
-            let (_, state) = bursar_http::app_with_state(db.clone(), HttpConfig::default());
+            let app = bursar_core::App::new(db.clone(), bursar_core::Config::default());
             let cause = crate::bootstrap::system_cause("billing");
             for workspace in workspaces {
-                let run = bursar_http::billing::run_billing(&state, &workspace.id, as_of, &cause)
+                let run = bursar_core::billing::run_billing(&app, &workspace.id, as_of, &cause)
                     .await
                     .map_err(|e| anyhow::anyhow!("billing {}: {}", workspace.id, e.message))?;
                 println!(
@@ -449,33 +449,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.addr));
-    let config = HttpConfig {
+    let http = HttpConfig {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        ..HttpConfig::default()
+    };
+    let config = bursar_core::Config {
         public_url: Some(public_url.clone()),
         artifacts_dir: args.db.data_dir.join("artifacts"),
         artifacts_url: args.artifacts_url.clone(),
-        artifacts_options: bursar_http::StoreOptions(
+        artifacts_options: bursar_core::StoreOptions(
             std::env::vars()
                 .filter(|(k, _)| k.starts_with("AWS_"))
                 .map(|(k, v)| (k.to_ascii_lowercase(), v))
                 .collect(),
         ),
-        downloads: bursar_http::fulfillment::DownloadSettings {
+        downloads: bursar_core::fulfillment::DownloadSettings {
             link_ttl_secs: i64::from(args.download_link_hours.max(1)) * 3600,
             max_downloads: args.download_max.max(1),
             max_ips: usize::try_from(args.download_max_ips.max(1)).unwrap_or(3),
             ..Default::default()
         },
         auto_billing: !args.manual_billing,
-        ..HttpConfig::default()
     };
     // A bad artifact store URL stops the start, rather than surfacing at the first upload.
-    bursar_http::blob_store(&config).context("the artifact store (--artifacts-url)")?;
+    bursar_core::app::blob_store(&config).context("the artifact store (--artifacts-url)")?;
+    let app = bursar_core::App::new(db.clone(), config);
     if args.demo {
         let seeded = bootstrap::seed_demo(&db).await?;
         if seeded > 0 {
-            let orders = bootstrap::seed_commerce(&db, config.clone()).await?;
+            let orders = bootstrap::seed_commerce(&app).await?;
             tracing::info!(customers = seeded, orders, "demo data ready");
         }
     }
@@ -488,8 +491,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         from: args.mail_from.clone(),
         public_url,
     };
-    let subscribers = crate::relay::builtin_subscribers(&db, &mail, &config.downloads)?;
-    let server = Server::start_with_relay(db, config, args.addr, Some((subscribers, relay)))
+    let subscribers = crate::relay::builtin_subscribers(&app, &mail)?;
+    let server = Server::start_with_relay(app, http, args.addr, Some((subscribers, relay)))
         .await
         .with_context(|| format!("binding {}", args.addr))?;
     tracing::info!(addr = %server.addr, docs = %format!("{}/docs", server.base_url()), "serving");

@@ -4,8 +4,9 @@
 //! `bursar serve` runs, and so that helper binaries stay cheap to add.
 //!
 //! Code tour: `bursar-domain` (pure rules) → `bursar-store` (SQLite/PostgreSQL, group commit)
-//! → `bursar-http` (routes, errors, idempotency) → here: [`server`] (serve and shut down),
-//! [`bootstrap`] (first start, demo data), [`bench`], [`testing`] (throwaway databases).
+//! → `bursar-core` (the use cases over an `App`) → the surfaces, `bursar-http` (the JSON API)
+//! and `bursar-worker` (relay, subscribers, periodic jobs) → here: [`server`] (wiring, serve
+//! and shut down), [`cli`], [`bootstrap`] (first start, demo data), [`bench`], [`testing`].
 
 pub mod bench;
 pub mod bench_checkout;
@@ -16,10 +17,7 @@ pub mod bench_ledger;
 pub mod bench_relay;
 pub mod bootstrap;
 pub mod cli;
-pub mod email;
-pub mod fulfillment;
-pub mod relay;
 pub mod server;
-pub mod subscriptions;
-pub mod testing;
-pub mod webhooks;
+
+// The worker's modules, under the names tests and tools have always used.
+pub use bursar_worker::{email, fulfillment, relay, subscriptions, webhooks};

@@ -1260,3 +1260,12 @@ mod tests {
         }
     }
 }
+
+/// The answer to an operation: the entry appended and the contract it leads to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationResult {
+    pub object: &'static str,
+    pub entry: LogEntry,
+    /// The contract once every operation known takes effect (future-dated ones included).
+    pub contract: Contract,
+}

@@ -664,3 +664,62 @@ mod tests {
         assert_eq!(overflow.unwrap_err().param, "lines[0]");
     }
 }
+
+/// What a billing run did.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct BillingRun {
+    /// `brun_…`, for runs started through the API (the id of its `billing_run.completed`
+    /// event's aggregate).
+    pub id: Option<String>,
+    /// Always `billing_run`.
+    pub object: String,
+    pub as_of: Option<Timestamp>,
+    pub contracts: usize,
+    /// Draft invoices made by this run.
+    pub invoices_created: Vec<InvoiceId>,
+    /// Contracts whose current period was billed before.
+    pub already_billed: usize,
+    /// Contracts not billed now: not active, in trial, or bought by a company.
+    pub skipped: usize,
+    /// Contracts whose billing failed (logged); a later run retries them.
+    pub failed: Vec<String>,
+}
+
+/// Who issues the workspace's invoices and how they are numbered and paid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceSettings {
+    /// Always `invoice_settings`.
+    pub object: String,
+    /// Numbers read `PREFIX-YEAR-000123`; each prefix and year counts from 1, without gaps.
+    pub number_prefix: String,
+    pub issuer_name: String,
+    pub issuer_address: Vec<String>,
+    pub issuer_tax_id: Option<String>,
+    /// Days from issue to due date, unless an invoice says otherwise.
+    pub payment_terms_days: u32,
+    /// Printed on every invoice, e.g. the bank account to pay to.
+    pub payment_instructions: Option<String>,
+    /// The tax rate on the lines billing runs make (none: untaxed; drafts can be edited).
+    #[serde(default)]
+    pub default_tax_rate_id: Option<TaxRateId>,
+    /// Drafts made by billing runs are issued this many hours after they were made, by the
+    /// server's billing loop (none, the default: they wait for a person to issue them).
+    #[serde(default)]
+    pub auto_issue_after_hours: Option<u32>,
+}
+
+impl Default for InvoiceSettings {
+    fn default() -> Self {
+        InvoiceSettings {
+            object: "invoice_settings".into(),
+            number_prefix: "INV".into(),
+            issuer_name: "Bursar".into(),
+            issuer_address: Vec::new(),
+            issuer_tax_id: None,
+            payment_terms_days: 30,
+            payment_instructions: None,
+            default_tax_rate_id: None,
+            auto_issue_after_hours: None,
+        }
+    }
+}

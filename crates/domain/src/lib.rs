@@ -19,6 +19,8 @@ pub mod metadata;
 pub mod metering;
 pub mod money;
 pub mod page;
+pub mod payment_provider;
+pub mod proration;
 pub mod rating;
 pub mod subscription;
 pub mod time;

@@ -908,3 +908,43 @@ mod tests {
         assert!(time_zone("Mars/Olympus").is_err());
     }
 }
+
+/// A customer's usage subjects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageSubjects {
+    /// Always `usage_subjects`.
+    pub object: &'static str,
+    pub customer_id: String,
+    /// The customer's own id first (events with it as subject are the customer's), then the
+    /// subjects registered to it.
+    pub subjects: Vec<String>,
+    /// Usage before this instant is closed (invoiced): later-arriving events for it are
+    /// counted at this instant instead.
+    pub closed_until: Option<Timestamp>,
+}
+
+/// A row of a meter query (OpenMeter's `MeterQueryRow`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterQueryRow {
+    pub value: f64,
+    pub window_start: String,
+    pub window_end: String,
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    pub group_by: BTreeMap<String, Option<String>>,
+}
+
+/// The answer of a meter query (OpenMeter's `MeterQueryResult`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeterQueryResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_size: Option<WindowSize>,
+    pub data: Vec<MeterQueryRow>,
+}

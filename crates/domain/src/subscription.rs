@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use crate::contract::{
     add_months, apply, line_amount, Contract, ContractStatus, LogEntry, Operation, Proration,
 };
+use crate::proration::{prorate, span};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -96,16 +97,6 @@ fn period_amount(contract: &Contract) -> i64 {
 }
 
 /// `amount × part / whole`, rounded half away from zero (i128, no overflow).
-fn share(amount: i64, part: i64, whole: i64) -> i64 {
-    if whole <= 0 {
-        return 0;
-    }
-    let numerator = i128::from(amount) * i128::from(part) * 2;
-    let denominator = i128::from(whole) * 2;
-    let rounded = (numerator + numerator.signum() * i128::from(whole)) / denominator;
-    i64::try_from(rounded).unwrap_or(0)
-}
-
 fn changes_billing(operation: &Operation) -> bool {
     matches!(
         operation,
@@ -139,8 +130,8 @@ pub fn derive(contract_id: &str, log: &[LogEntry], now: Timestamp) -> Option<Sub
                 let at = entry.effective_at.unix_micros();
                 let (part, whole) = match after.billing.proration {
                     Proration::Second => (
-                        (end.unix_micros() - at) / 1_000_000,
-                        (end.unix_micros() - start.unix_micros()) / 1_000_000,
+                        span(at, end.unix_micros()).ok()? / 1_000_000,
+                        span(start.unix_micros(), end.unix_micros()).ok()? / 1_000_000,
                     ),
                     Proration::Day => {
                         let day = 86_400_000_000;
@@ -152,7 +143,7 @@ pub fn derive(contract_id: &str, log: &[LogEntry], now: Timestamp) -> Option<Sub
                     }
                     Proration::None => (0, 1),
                 };
-                let amount = share(delta, part, whole);
+                let amount = prorate(delta, part, whole);
                 if amount != 0 {
                     prorations.push(ProrationItem {
                         contract_seq: entry.seq,

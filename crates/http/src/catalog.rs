@@ -8,12 +8,12 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;
-use bursar_domain::fulfillment::{parse_prefix, LicensePolicy};
+use bursar_domain::fulfillment::LicensePolicy;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
-use bursar_domain::money::{parse_positive_amount, Currency};
+use bursar_domain::money::Currency;
 use bursar_domain::ValidationError;
-use bursar_store::commerce::{self, PRICE, PRICE_BOOK, PRODUCT};
+use bursar_store::documents::{self, PRICE, PRICE_BOOK, PRODUCT};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -24,8 +24,8 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::mutate::Context;
 use crate::AppState;
+use bursar_core::catalog::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,31 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_price, update_price))
         .routes(routes!(create_price_book, list_price_books))
         .routes(routes!(get_price_book))
-}
-
-/// Checks that the company and price book a customer or company links to exist.
-pub async fn check_links(
-    cx: &mut Context<'_>,
-    company: Option<&CompanyId>,
-    price_book: Option<&PriceBookId>,
-) -> Result<(), ApiError> {
-    if let Some(id) = company {
-        docs::get_in::<Company>(cx, commerce::COMPANY, "company", id.as_str(), "company_id")
-            .await?;
-    }
-    if let Some(id) = price_book {
-        docs::get_in::<PriceBook>(cx, PRICE_BOOK, "price_book", id.as_str(), "price_book_id")
-            .await?;
-    }
-    Ok(())
-}
-
-fn optional_text(
-    value: Option<String>,
-    param: &str,
-    max: usize,
-) -> Result<Option<String>, ValidationError> {
-    value.map(|v| parse_text(&v, param, max)).transpose()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,34 +60,6 @@ pub struct UpdateProductRequest {
     pub license: Option<LicensePolicy>,
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
-}
-
-fn check_license_policy(policy: LicensePolicy) -> Result<LicensePolicy, ApiError> {
-    parse_prefix(&policy.prefix, "license.prefix")?;
-    if policy.max_activations == Some(0) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("license.max_activations".into()),
-            "max_activations is at least 1 (or absent: no limit).",
-        ));
-    }
-    if policy.valid_days == Some(0) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("license.valid_days".into()),
-            "valid_days is at least 1 (or absent: forever).",
-        ));
-    }
-    Ok(policy)
-}
-
-fn emit_of(
-    event_type: &'static str,
-    aggregate: &'static str,
-    id: &str,
-    object: serde_json::Value,
-) -> NewEvent {
-    NewEvent::new(event_type, aggregate, id, json!({ "object": object }))
 }
 
 /// Create a product.
@@ -152,7 +99,7 @@ async fn create_product(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     PRODUCT,
                     cx.workspace_id,
@@ -231,7 +178,7 @@ async fn update_product(
                     product.metadata = product.metadata.merged(changes)?;
                 }
                 product.updated_at = cx.now;
-                commerce::save(cx.tx, PRODUCT, cx.workspace_id, &id, &product, &[]).await?;
+                documents::save(cx.tx, PRODUCT, cx.workspace_id, &id, &product, &[]).await?;
                 cx.emit(NewEvent::new(
                     "product.updated",
                     "product",
@@ -304,39 +251,6 @@ pub struct UpdatePriceRequest {
     pub nickname: Option<String>,
 }
 
-fn parse_recurring(
-    price_type: PriceType,
-    recurring: Option<RecurringRequest>,
-) -> Result<Option<Recurring>, ValidationError> {
-    match (price_type, recurring) {
-        (PriceType::OneTime, None) => Ok(None),
-        (PriceType::OneTime, Some(_)) => Err(ValidationError::invalid(
-            "recurring",
-            "recurring is only for prices of type recurring.",
-        )),
-        (PriceType::Recurring, None) => Err(ValidationError::missing("recurring")),
-        (PriceType::Recurring, Some(r)) => {
-            let count = r.interval_count.unwrap_or(1);
-            let max = match r.interval {
-                Interval::Day => 1095,
-                Interval::Week => 156,
-                Interval::Month => 36,
-                Interval::Year => 3,
-            };
-            if count == 0 || count > max {
-                return Err(ValidationError::invalid(
-                    "recurring[interval_count]",
-                    format!("interval_count must be between 1 and {max} for this interval."),
-                ));
-            }
-            Ok(Some(Recurring {
-                interval: r.interval,
-                interval_count: count,
-            }))
-        }
-    }
-}
-
 /// Create a price of a product, in one currency; in a price book or as a default price.
 #[utoipa::path(post, path = "/v1/prices", tag = "catalog", request_body = CreatePriceRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
@@ -388,7 +302,7 @@ async fn create_price(
                     nickname,
                     created_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     PRICE,
                     cx.workspace_id,
@@ -446,7 +360,7 @@ async fn update_price(
                 if nickname.is_some() {
                     price.nickname = nickname;
                 }
-                commerce::save(cx.tx, PRICE, cx.workspace_id, &id, &price, &[]).await?;
+                documents::save(cx.tx, PRICE, cx.workspace_id, &id, &price, &[]).await?;
                 cx.emit(NewEvent::new(
                     "price.updated",
                     "price",
@@ -515,7 +429,7 @@ async fn create_price_book(
                     status: CatalogStatus::Active,
                     created_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     PRICE_BOOK,
                     cx.workspace_id,
@@ -573,7 +487,35 @@ async fn list_price_books(
     ))
 }
 
-/// Reads an amount that must be positive, naming the field.
-pub fn positive(value: i64, param: &str) -> Result<i64, ApiError> {
-    Ok(parse_positive_amount(value, param)?)
+pub fn parse_recurring(
+    price_type: PriceType,
+    recurring: Option<RecurringRequest>,
+) -> Result<Option<Recurring>, ValidationError> {
+    match (price_type, recurring) {
+        (PriceType::OneTime, None) => Ok(None),
+        (PriceType::OneTime, Some(_)) => Err(ValidationError::invalid(
+            "recurring",
+            "recurring is only for prices of type recurring.",
+        )),
+        (PriceType::Recurring, None) => Err(ValidationError::missing("recurring")),
+        (PriceType::Recurring, Some(r)) => {
+            let count = r.interval_count.unwrap_or(1);
+            let max = match r.interval {
+                Interval::Day => 1095,
+                Interval::Week => 156,
+                Interval::Month => 36,
+                Interval::Year => 3,
+            };
+            if count == 0 || count > max {
+                return Err(ValidationError::invalid(
+                    "recurring[interval_count]",
+                    format!("interval_count must be between 1 and {max} for this interval."),
+                ));
+            }
+            Ok(Some(Recurring {
+                interval: r.interval,
+                interval_count: count,
+            }))
+        }
+    }
 }

@@ -12,22 +12,22 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
-use bursar_domain::time::Timestamp;
 use bursar_domain::ValidationError;
-use bursar_store::commerce::{self, COMPANY, PRICE_AGREEMENT, PRODUCT};
+use bursar_store::documents::{self, COMPANY, PRICE_AGREEMENT};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::catalog::check_links;
 use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
+use bursar_core::catalog::check_links;
+use bursar_core::companies::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,45 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(activate_agreement))
         .routes(routes!(expire_agreement))
         .routes(routes!(agreement_timeline))
-}
-
-fn check_contacts(contacts: &[Contact]) -> Result<(), ValidationError> {
-    if contacts.len() > 50 {
-        return Err(ValidationError::invalid("contacts", "At most 50 contacts."));
-    }
-    for (i, c) in contacts.iter().enumerate() {
-        parse_text(&c.name, &format!("contacts[{i}][name]"), 250)?;
-        if let Some(email) = &c.email {
-            bursar_domain::customer::Email::parse(email, &format!("contacts[{i}][email]"))?;
-        }
-    }
-    Ok(())
-}
-
-fn check_addresses(addresses: &[Address]) -> Result<(), ValidationError> {
-    if addresses.len() > 20 {
-        return Err(ValidationError::invalid(
-            "addresses",
-            "At most 20 addresses.",
-        ));
-    }
-    for (i, a) in addresses.iter().enumerate() {
-        if a.kind != "billing" && a.kind != "shipping" {
-            return Err(ValidationError::invalid(
-                format!("addresses[{i}][kind]"),
-                "kind must be billing or shipping.",
-            ));
-        }
-        parse_text(&a.line1, &format!("addresses[{i}][line1]"), 250)?;
-        parse_text(&a.city, &format!("addresses[{i}][city]"), 250)?;
-        if a.country.len() != 2 || !a.country.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(ValidationError::invalid(
-                format!("addresses[{i}][country]"),
-                "country must be an ISO 3166-1 alpha-2 code such as DE.",
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -142,7 +103,7 @@ async fn create_company(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     COMPANY,
                     cx.workspace_id,
@@ -223,7 +184,7 @@ async fn update_company(
                     company.metadata = company.metadata.merged(changes)?;
                 }
                 company.updated_at = cx.now;
-                commerce::save(cx.tx, COMPANY, cx.workspace_id, &id, &company, &[]).await?;
+                documents::save(cx.tx, COMPANY, cx.workspace_id, &id, &company, &[]).await?;
                 cx.emit(NewEvent::new(
                     "company.updated",
                     "company",
@@ -321,93 +282,6 @@ pub struct UpdateAgreementRequest {
     pub lines: Option<Vec<AgreementLineRequest>>,
 }
 
-fn parse_instant(value: &str, param: &str) -> Result<Timestamp, ValidationError> {
-    Timestamp::parse_rfc3339(value).ok_or_else(|| {
-        ValidationError::invalid(param, format!("'{value}' is not an RFC 3339 timestamp."))
-    })
-}
-
-fn parse_lines(lines: Vec<AgreementLineRequest>) -> Result<Vec<AgreementLine>, ValidationError> {
-    if lines.is_empty() || lines.len() > 500 {
-        return Err(ValidationError::invalid(
-            "lines",
-            "An agreement has 1 to 500 lines.",
-        ));
-    }
-    lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let product_id = ProductId::parse(&l.product_id, &format!("lines[{i}][product_id]"))?;
-            if l.unit_amount < 0 {
-                return Err(ValidationError::invalid(
-                    format!("lines[{i}][unit_amount]"),
-                    "unit_amount must not be negative.",
-                ));
-            }
-            let min_quantity = l.min_quantity.unwrap_or(1);
-            if min_quantity < 1 {
-                return Err(ValidationError::invalid(
-                    format!("lines[{i}][min_quantity]"),
-                    "min_quantity must be at least 1.",
-                ));
-            }
-            Ok(AgreementLine {
-                product_id,
-                unit_amount: l.unit_amount,
-                min_quantity,
-            })
-        })
-        .collect()
-}
-
-fn check_window(from: Timestamp, to: Option<Timestamp>) -> Result<(), ValidationError> {
-    if to.is_some_and(|to| to <= from) {
-        return Err(ValidationError::invalid(
-            "effective_to",
-            "effective_to must be after effective_from.",
-        ));
-    }
-    Ok(())
-}
-
-async fn check_products(
-    cx: &mut crate::mutate::Context<'_>,
-    lines: &[AgreementLine],
-) -> Result<(), ApiError> {
-    for (i, line) in lines.iter().enumerate() {
-        docs::get_in::<Product>(
-            cx,
-            PRODUCT,
-            "product",
-            line.product_id.as_str(),
-            &format!("lines[{i}][product_id]"),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Every change of an agreement is an event on its timeline and an entry of its audit chain.
-async fn record(
-    cx: &mut crate::mutate::Context<'_>,
-    event_type: &'static str,
-    agreement: &PriceAgreement,
-    previous: Option<&PriceAgreement>,
-) -> Result<(), ApiError> {
-    let mut payload = json!({ "object": agreement });
-    if let Some(previous) = previous {
-        payload["previous_attributes"] = json!(previous);
-    }
-    cx.emit(NewEvent::new(
-        event_type,
-        "price_agreement",
-        agreement.id.as_str(),
-        payload,
-    ))
-    .await
-}
-
 /// Create a price agreement (a draft) for a company.
 #[utoipa::path(post, path = "/v1/price_agreements", tag = "catalog", request_body = CreateAgreementRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
@@ -448,7 +322,7 @@ async fn create_agreement(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     PRICE_AGREEMENT,
                     cx.workspace_id,
@@ -551,7 +425,7 @@ async fn update_agreement(
                 check_window(agreement.effective_from, agreement.effective_to)?;
                 agreement.version += 1;
                 agreement.updated_at = cx.now;
-                commerce::save(cx.tx, PRICE_AGREEMENT, cx.workspace_id, &id, &agreement, &[]).await?;
+                documents::save(cx.tx, PRICE_AGREEMENT, cx.workspace_id, &id, &agreement, &[]).await?;
                 record(&mut cx, "price_agreement.updated", &agreement, Some(&current)).await?;
                 Ok((StatusCode::OK, agreement))
             })
@@ -602,7 +476,7 @@ async fn set_status(
                 }
                 agreement.version += 1;
                 agreement.updated_at = cx.now;
-                commerce::save(
+                documents::save(
                     cx.tx,
                     PRICE_AGREEMENT,
                     cx.workspace_id,
@@ -703,4 +577,40 @@ async fn agreement_timeline(
         )
         .await?,
     ))
+}
+
+pub fn parse_lines(
+    lines: Vec<AgreementLineRequest>,
+) -> Result<Vec<AgreementLine>, ValidationError> {
+    if lines.is_empty() || lines.len() > 500 {
+        return Err(ValidationError::invalid(
+            "lines",
+            "An agreement has 1 to 500 lines.",
+        ));
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let product_id = ProductId::parse(&l.product_id, &format!("lines[{i}][product_id]"))?;
+            if l.unit_amount < 0 {
+                return Err(ValidationError::invalid(
+                    format!("lines[{i}][unit_amount]"),
+                    "unit_amount must not be negative.",
+                ));
+            }
+            let min_quantity = l.min_quantity.unwrap_or(1);
+            if min_quantity < 1 {
+                return Err(ValidationError::invalid(
+                    format!("lines[{i}][min_quantity]"),
+                    "min_quantity must be at least 1.",
+                ));
+            }
+            Ok(AgreementLine {
+                product_id,
+                unit_amount: l.unit_amount,
+                min_quantity,
+            })
+        })
+        .collect()
 }

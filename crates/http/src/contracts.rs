@@ -8,17 +8,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::contract::{
-    self, BillingTerms, Contract, ContractDraft, ContractError, LogEntry, Operation, Proration,
-    Term, Timing, UsagePricing,
+    self, BillingTerms, Contract, ContractDraft, LogEntry, Operation, Proration, Term, Timing,
+    UsagePricing,
 };
-use bursar_domain::event::NewEvent;
 use bursar_domain::id::ContractId;
-use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::subscription::Subscription;
 use bursar_domain::time::Timestamp;
-use bursar_store::commerce::{self, COMPANY, CONTRACT, PRODUCT, SUBSCRIPTION};
-use bursar_store::{contracts, customers, Tx};
+use bursar_store::documents::{self, CONTRACT, PRODUCT, SUBSCRIPTION};
+use bursar_store::{contracts, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -30,8 +28,9 @@ use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::mutate::Context;
 use crate::AppState;
+use bursar_core::contracts::*;
+use bursar_domain::contract::OperationResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,26 +41,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(contract_timeline))
         .routes(routes!(list_subscriptions))
         .routes(routes!(get_subscription))
-}
-
-impl From<ContractError> for ApiError {
-    fn from(error: ContractError) -> Self {
-        match error {
-            ContractError::State {
-                code,
-                current,
-                message,
-            } => ApiError::state(code, current.as_str(), message),
-            ContractError::Invalid {
-                code,
-                param,
-                message,
-            } => ApiError::invalid(code, Some(param.to_owned()), message),
-            ContractError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, ErrorType::StateError, code, message)
-            }
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,165 +110,6 @@ pub struct ContractLog {
     pub object: &'static str,
     pub contract_id: String,
     pub data: Vec<LogEntry>,
-}
-
-/// The answer to an operation: the entry appended and the contract it leads to.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OperationResult {
-    pub object: &'static str,
-    pub entry: LogEntry,
-    /// The contract once every operation known takes effect (future-dated ones included).
-    pub contract: Contract,
-}
-
-async fn check_party(cx: &mut Context<'_>, id: &str, param: &str) -> Result<(), ApiError> {
-    if id.starts_with("comp_") {
-        docs::get_in::<serde_json::Value>(cx, COMPANY, "company", id, param).await?;
-        return Ok(());
-    }
-    let missing = || ApiError::not_found("customer", id).with_param(param);
-    let parsed = bursar_domain::id::CustomerId::parse(id, param).map_err(|_| missing())?;
-    customers::get(cx.tx, cx.workspace_id, &parsed, false)
-        .await?
-        .ok_or_else(missing)?;
-    Ok(())
-}
-
-/// Appends `operation` to the contract's log (validated against the whole log), stores the
-/// new projection and records the operation's event.
-pub(crate) async fn append(
-    cx: &mut Context<'_>,
-    id: &str,
-    log: &mut Vec<LogEntry>,
-    operation: Operation,
-    effective_at: Timestamp,
-) -> Result<OperationResult, ApiError> {
-    let entry = LogEntry {
-        seq: log.len() as u64 + 1,
-        effective_at,
-        recorded_at: cx.now,
-        operation,
-    };
-    let validated = contract::validate(id, log, &entry)?;
-    contracts::append(cx.tx, cx.workspace_id, id, &entry).await?;
-    // Any change makes the contract due for billing again (the billing loop sets when next).
-    let extra = [
-        ("buyer_id", validated.latest.buyer_id.as_str().into()),
-        ("bill_at", Option::<i64>::None.into()),
-    ];
-    if entry.seq == 1 {
-        commerce::insert(
-            cx.tx,
-            CONTRACT,
-            cx.workspace_id,
-            id,
-            &validated.latest,
-            &extra,
-        )
-        .await?;
-    } else {
-        commerce::save(
-            cx.tx,
-            CONTRACT,
-            cx.workspace_id,
-            id,
-            &validated.latest,
-            &extra,
-        )
-        .await?;
-    }
-    let status = validated.at_entry.status.as_str();
-    cx.emit(NewEvent::new(
-        entry.operation.event_type(),
-        "contract",
-        id,
-        json!({"seq": entry.seq, "operation": entry.operation, "effective_at": entry.effective_at,
-               "recorded_at": entry.recorded_at, "status": status, "contract": validated.at_entry}),
-    ))
-    .await?;
-    log.push(entry.clone());
-    Ok(OperationResult {
-        object: "contract_operation",
-        entry,
-        contract: validated.latest,
-    })
-}
-
-/// The live meter a usage line names, with the line's group-by filters checked against it.
-async fn usage_meter(
-    cx: &mut Context<'_>,
-    usage: &UsagePricing,
-    param: &str,
-) -> Result<Meter, ApiError> {
-    let meter = bursar_store::metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
-        .await?
-        .filter(|m| m.deleted_at.is_none())
-        .ok_or_else(|| ApiError::not_found("meter", &usage.meter).with_param(param))?;
-    if let Some(key) = usage
-        .filter_group_by
-        .keys()
-        .find(|k| !meter.group_by.contains_key(*k))
-    {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(param.replace(".meter", ".filter_group_by")),
-            format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
-        ));
-    }
-    Ok(meter)
-}
-
-/// The unit price the resolver picks for the contract's buyer at the term's start.
-async fn resolved_price(
-    cx: &mut Context<'_>,
-    contract: &Contract,
-    product_id: &str,
-    quantity: i64,
-    index: usize,
-) -> Result<i64, ApiError> {
-    let param = format!("lines[{index}].product_id");
-    let product = bursar_domain::id::ProductId::parse(product_id, &param)?;
-    let currency = Currency::parse(&contract.currency, "currency")?;
-    let (customer, company) = if contract.buyer_id.starts_with("comp_") {
-        (
-            None,
-            Some(bursar_domain::id::CompanyId::from_trusted(
-                contract.buyer_id.clone(),
-            )),
-        )
-    } else {
-        (
-            Some(bursar_domain::id::CustomerId::parse(
-                &contract.buyer_id,
-                "buyer_id",
-            )?),
-            None,
-        )
-    };
-    let priced = crate::quotes::price_lines(
-        cx.tx,
-        cx.workspace_id,
-        customer.as_ref(),
-        company.as_ref(),
-        currency,
-        &[(product, quantity)],
-        None,
-        contract.term.start,
-    )
-    .await
-    .map_err(|mut e| {
-        if e.param.as_deref() == Some("lines[0]")
-            || e.param.as_deref() == Some("lines[0][product_id]")
-        {
-            e.param = Some(param.clone());
-        }
-        e
-    })?;
-    priced
-        .lines
-        .first()
-        .map(|l| l.unit_amount)
-        .ok_or_else(ApiError::internal)
 }
 
 /// Create a contract (a draft) and its first lines; each is an operation of its log.
@@ -486,82 +306,6 @@ async fn append_operation(
         .await
 }
 
-/// At most this many operations per contract and tick (a scheduler that was down catches up
-/// over several ticks).
-const SCHEDULED_PER_TICK: usize = 24;
-
-/// One tick of the contract scheduler at the clock's now: renews contracts whose term ended
-/// (unless their renewal was canceled), expires the others, ends scheduled terminations and
-/// trials — each an operation of the contract's log, effective when it was due, by
-/// `system:scheduler` — and brings each open contract's subscription up to the present
-/// (future-dated changes that took effect, the current period).
-/// Returns the operations appended.
-pub async fn run_scheduler(state: &AppState) -> Result<usize, ApiError> {
-    let open = state
-        .db
-        .read(|tx: &mut Tx| Box::pin(async move { contracts::contracts(tx, true).await }))
-        .await?;
-    let mut appended = 0;
-    for (workspace_id, id) in open {
-        let now = state.db.now();
-        let result = state
-            .db
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let cause = bursar_domain::event::Cause {
-                        request_id: None,
-                        actor: Some("system:scheduler".into()),
-                    };
-                    let mut cx = Context {
-                        tx,
-                        workspace_id: &workspace_id,
-                        now,
-                        cause: &cause,
-                    };
-                    let mut log = contracts::log(cx.tx, &workspace_id, &id, true).await?;
-                    let mut done = 0;
-                    while done < SCHEDULED_PER_TICK {
-                        let Some(current) = contract::project(&id, &log, now, now)? else {
-                            break;
-                        };
-                        let Some((operation, at)) = contract::due(&current, now).into_iter().next()
-                        else {
-                            break;
-                        };
-                        append(&mut cx, &id, &mut log, operation, at).await?;
-                        done += 1;
-                    }
-                    // Time moves the subscription too (a scheduled change takes effect, a new
-                    // period starts); it is written only when it changed.
-                    contracts::project_subscription(cx.tx, &workspace_id, &id, now).await?;
-                    Ok::<usize, ApiError>(done)
-                })
-            })
-            .await;
-        match result {
-            Ok(done) => appended += done,
-            // One contract's problem (an invoiced period, say) does not stop the others.
-            Err(error) => {
-                tracing::warn!(error = %error.message, "contract scheduler: a contract was skipped")
-            }
-        }
-    }
-    Ok(appended)
-}
-
-fn instant(query: &QueryParams, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
-    match query.text(name) {
-        None => Ok(default),
-        Some(text) => Timestamp::parse_rfc3339(&text).ok_or_else(|| {
-            ApiError::invalid(
-                "parameter_invalid",
-                Some(name.to_owned()),
-                format!("{name} '{text}' is not an RFC 3339 timestamp."),
-            )
-        }),
-    }
-}
-
 /// Get a contract: as it is now, or `as_of` a moment (in effect then), as known at `known_at`
 /// (operations recorded by then). Both default to now.
 #[utoipa::path(get, path = "/v1/contracts/{id}", tag = "contracts",
@@ -647,7 +391,7 @@ async fn contract_timeline(
     let found = state
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::get::<Value>(tx, CONTRACT, &ws, &key, false).await })
+            Box::pin(async move { documents::get::<Value>(tx, CONTRACT, &ws, &key, false).await })
         })
         .await?;
     if found.is_none() {
@@ -723,4 +467,17 @@ async fn get_subscription(
     Ok(Json(
         docs::get(&state, &principal, SUBSCRIPTION, "subscription", id).await?,
     ))
+}
+
+pub fn instant(query: &QueryParams, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
+    match query.text(name) {
+        None => Ok(default),
+        Some(text) => Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_invalid",
+                Some(name.to_owned()),
+                format!("{name} '{text}' is not an RFC 3339 timestamp."),
+            )
+        }),
+    }
 }

@@ -22,6 +22,7 @@ use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::{page_params, ListResponse};
 use crate::AppState;
+use bursar_core::customers::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -136,7 +137,7 @@ async fn create_customer(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                crate::catalog::check_links(
+                bursar_core::catalog::check_links(
                     &mut cx,
                     new.company_id.as_ref(),
                     new.price_book_id.as_ref(),
@@ -248,7 +249,8 @@ async fn update_customer(
                         _ => None,
                     },
                 );
-                crate::catalog::check_links(&mut cx, links.0.as_ref(), links.1.as_ref()).await?;
+                bursar_core::catalog::check_links(&mut cx, links.0.as_ref(), links.1.as_ref())
+                    .await?;
                 let updated = update.applied_to(&current, cx.now)?;
                 customers::update(cx.tx, cx.workspace_id, &updated).await?;
                 // As Stripe's `*.updated` events: the object now, and the old values of the
@@ -356,9 +358,4 @@ async fn list_customers(
         page,
         CustomerObject::from,
     )))
-}
-
-fn parse_customer_id(id: &str) -> Result<CustomerId, ApiError> {
-    // A malformed id cannot name any customer: answer as for a missing one.
-    CustomerId::parse(id, "id").map_err(|_| ApiError::not_found("customer", id))
 }

@@ -1,7 +1,7 @@
 //! `/v1/coupons` and `/v1/promotion_codes`: discounts and the codes that redeem them.
 //!
 //! Redemptions are counted in the checkout's transaction by a conditional update (see
-//! `bursar_store::commerce::redeem`), so a code limited to N redemptions is redeemed at most N
+//! `bursar_store::discounts::redeem`), so a code limited to N redemptions is redeemed at most N
 //! times however many checkouts race for it; an expired or canceled checkout gives its
 //! redemption back.
 
@@ -13,9 +13,8 @@ use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
-use bursar_domain::time::Timestamp;
 use bursar_domain::ValidationError;
-use bursar_store::commerce::{self, COUPON, PROMOTION_CODE};
+use bursar_store::documents::{self, COUPON, PROMOTION_CODE};
 use bursar_store::Tx;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +27,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
+use bursar_core::discounts::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,26 +55,6 @@ pub struct CreateCouponRequest {
     /// RFC 3339.
     pub redeem_by: Option<String>,
     pub max_redemptions: Option<i64>,
-}
-
-fn parse_limit(value: Option<i64>, param: &str) -> Result<Option<i64>, ValidationError> {
-    match value {
-        Some(n) if n < 1 => Err(ValidationError::invalid(
-            param,
-            format!("{param} must be at least 1."),
-        )),
-        other => Ok(other),
-    }
-}
-
-fn parse_time(value: Option<String>, param: &str) -> Result<Option<Timestamp>, ValidationError> {
-    value
-        .map(|v| {
-            Timestamp::parse_rfc3339(&v).ok_or_else(|| {
-                ValidationError::invalid(param, format!("'{v}' is not an RFC 3339 timestamp."))
-            })
-        })
-        .transpose()
 }
 
 /// Create a coupon: percent or amount off, once, repeating or forever.
@@ -153,7 +133,7 @@ async fn create_coupon(
                 for (i, product) in applies_to.iter().flatten().enumerate() {
                     docs::get_in::<Product>(
                         &mut cx,
-                        commerce::PRODUCT,
+                        documents::PRODUCT,
                         "product",
                         product.as_str(),
                         &format!("applies_to[{i}]"),
@@ -175,7 +155,7 @@ async fn create_coupon(
                     times_redeemed: 0,
                     created_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     COUPON,
                     cx.workspace_id,
@@ -195,35 +175,6 @@ async fn create_coupon(
             })
         })
         .await
-}
-
-/// The coupon with its authoritative redemption count.
-pub async fn load_coupon(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    id: &str,
-) -> Result<Option<Coupon>, ApiError> {
-    let Some(mut coupon) = commerce::get::<Coupon>(tx, COUPON, workspace_id, id, false).await?
-    else {
-        return Ok(None);
-    };
-    coupon.times_redeemed = commerce::times_redeemed(tx, COUPON, workspace_id, id).await?;
-    Ok(Some(coupon))
-}
-
-/// The promotion code with its authoritative redemption count.
-pub async fn load_promotion_code(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    id: &str,
-) -> Result<Option<PromotionCode>, ApiError> {
-    let Some(mut code) =
-        commerce::get::<PromotionCode>(tx, PROMOTION_CODE, workspace_id, id, false).await?
-    else {
-        return Ok(None);
-    };
-    code.times_redeemed = commerce::times_redeemed(tx, PROMOTION_CODE, workspace_id, id).await?;
-    Ok(Some(code))
 }
 
 /// Retrieve a coupon.
@@ -267,7 +218,7 @@ async fn list_coupons(
     )
     .await?;
     let ids: Vec<String> = list.data.iter().map(|c| c.id.to_string()).collect();
-    let counts = redemption_counts(&state, &principal, COUPON, ids).await?;
+    let counts = redemption_counts(&state, &principal.workspace_id, COUPON, ids).await?;
     for (coupon, count) in list.data.iter_mut().zip(counts) {
         coupon.times_redeemed = count;
     }
@@ -323,7 +274,7 @@ async fn create_promotion_code(
             Box::pin(async move {
                 docs::get_in::<Coupon>(&mut cx, COUPON, "coupon", coupon_id.as_str(), "coupon_id")
                     .await?;
-                if commerce::promotion_code_id(cx.tx, cx.workspace_id, &code)
+                if bursar_store::discounts::promotion_code_id(cx.tx, cx.workspace_id, &code)
                     .await?
                     .is_some()
                 {
@@ -346,7 +297,7 @@ async fn create_promotion_code(
                     expires_at,
                     created_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     PROMOTION_CODE,
                     cx.workspace_id,
@@ -411,7 +362,7 @@ async fn update_promotion_code(
                 if let Some(active) = body.active {
                     promotion.active = active;
                 }
-                commerce::save(cx.tx, PROMOTION_CODE, cx.workspace_id, &id, &promotion, &[])
+                documents::save(cx.tx, PROMOTION_CODE, cx.workspace_id, &id, &promotion, &[])
                     .await?;
                 cx.emit(NewEvent::new(
                     "promotion_code.updated",
@@ -446,32 +397,9 @@ async fn list_promotion_codes(
     )
     .await?;
     let ids: Vec<String> = list.data.iter().map(|c| c.id.to_string()).collect();
-    let counts = redemption_counts(&state, &principal, PROMOTION_CODE, ids).await?;
+    let counts = redemption_counts(&state, &principal.workspace_id, PROMOTION_CODE, ids).await?;
     for (code, count) in list.data.iter_mut().zip(counts) {
         code.times_redeemed = count;
     }
     Ok(Json(list))
-}
-
-/// The authoritative redemption counts of listed coupons or codes (the stored bodies keep the
-/// count they were created or last changed with).
-async fn redemption_counts(
-    state: &AppState,
-    principal: &Principal,
-    table: commerce::Table,
-    ids: Vec<String>,
-) -> Result<Vec<i64>, ApiError> {
-    let workspace_id = principal.workspace_id.clone();
-    Ok(state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let mut counts = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    counts.push(commerce::times_redeemed(tx, table, &workspace_id, id).await?);
-                }
-                Ok::<_, bursar_store::StoreError>(counts)
-            })
-        })
-        .await?)
 }

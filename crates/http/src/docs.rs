@@ -2,7 +2,7 @@
 
 use bursar_domain::page::PageRequest;
 use bursar_domain::ValidationError;
-use bursar_store::commerce::{self, Table};
+use bursar_store::documents::{self, Table};
 use bursar_store::{Tx, Value};
 use serde::de::DeserializeOwned;
 
@@ -26,7 +26,7 @@ pub async fn get<T: DeserializeOwned + Send + 'static>(
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(
-                async move { commerce::get::<T>(tx, table, &workspace_id, &lookup, false).await },
+                async move { documents::get::<T>(tx, table, &workspace_id, &lookup, false).await },
             )
         })
         .await?
@@ -41,7 +41,7 @@ pub async fn get_in<T: DeserializeOwned>(
     id: &str,
     param: &str,
 ) -> Result<T, ApiError> {
-    commerce::get::<T>(cx.tx, table, cx.workspace_id, id, true)
+    documents::get::<T>(cx.tx, table, cx.workspace_id, id, true)
         .await?
         .ok_or_else(|| ApiError::not_found(resource, id).with_param(param))
 }
@@ -75,7 +75,7 @@ pub async fn list<T: DeserializeOwned + Send + 'static>(
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                commerce::list::<T>(tx, table, &workspace_id, &page, condition).await
+                documents::list::<T>(tx, table, &workspace_id, &page, condition).await
             })
         })
         .await?;

@@ -7,6 +7,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bursar_core::{Error, ErrorKind};
 use bursar_domain::ValidationError;
 use bursar_store::StoreError;
 use serde::Serialize;
@@ -154,31 +155,40 @@ impl From<ValidationError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        match &error {
-            StoreError::WriterStopped => {
-                tracing::warn!(error = %error, "write refused: shutting down");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorType::ApiError,
-                    "shutting_down",
-                    "Bursar is shutting down; retry with the same Idempotency-Key.",
-                )
-            }
-            // A server setting is missing (a secret key on PostgreSQL): say which, so the
-            // operator can fix it. The message names settings, never values.
-            StoreError::Config(message) => {
-                tracing::error!(error = %error, "server not configured");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorType::ApiError,
-                    "server_not_configured",
-                    format!("The server is not configured for this: {message}."),
-                )
-            }
-            _ => {
-                tracing::error!(error = %error, "storage failure");
-                ApiError::internal()
-            }
+        ApiError::from(Error::from(error))
+    }
+}
+
+/// How the API answers each kind of core error: a status and an error type.
+fn status_of(kind: ErrorKind) -> (StatusCode, ErrorType) {
+    match kind {
+        ErrorKind::Invalid => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequestError),
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, ErrorType::InvalidRequestError),
+        ErrorKind::Conflict => (StatusCode::CONFLICT, ErrorType::InvalidRequestError),
+        ErrorKind::State => (StatusCode::CONFLICT, ErrorType::StateError),
+        ErrorKind::Forbidden => (StatusCode::FORBIDDEN, ErrorType::InvalidRequestError),
+        ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, ErrorType::RateLimitError),
+        ErrorKind::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorType::InvalidRequestError,
+        ),
+        ErrorKind::IdempotencyKeyReused => (StatusCode::BAD_REQUEST, ErrorType::IdempotencyError),
+        ErrorKind::ProviderFailed => (StatusCode::BAD_GATEWAY, ErrorType::ApiError),
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorType::ApiError),
+        ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::ApiError),
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        let (status, kind) = status_of(error.kind);
+        ApiError {
+            status,
+            kind,
+            code: error.code,
+            message: error.message,
+            param: error.param,
+            current_state: error.current_state,
         }
     }
 }

@@ -9,14 +9,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bursar_domain::id::{CustomerId, PaymentId};
-use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentLink, PaymentMethodKind};
+use bursar_domain::invoice::{Invoice, PaymentLink};
 use bursar_domain::time::Timestamp;
-use bursar_payments::{CheckoutLine, CheckoutRequest, PaymentEvent, PaymentEventKind};
-use bursar_store::commerce::{self, INVOICE, INVOICE_PAYMENT};
+use bursar_payments::{CheckoutLine, CheckoutRequest};
+use bursar_store::documents::INVOICE;
 use bursar_store::{customers, Tx};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,10 +22,10 @@ use utoipa_axum::routes;
 use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
-use crate::invoices::{allocate, customer_credit, save, save_payment, CODE_RECEIVED};
-use crate::mutate::Context;
-use crate::orders::{provider_error, return_urls, Applied, CHECKOUT_TTL_SECONDS};
 use crate::{payments, AppState};
+use bursar_core::invoice_checkout::*;
+use bursar_core::invoices::save;
+use bursar_core::orders::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_payment_link))
@@ -40,25 +38,6 @@ pub struct PaymentLinkRequest {
     pub provider: Option<String>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
-}
-
-fn not_payable(invoice: &Invoice) -> ApiError {
-    ApiError::state(
-        "invoice_not_payable",
-        invoice.status.as_str(),
-        format!(
-            "Only an issued invoice with an amount due can be paid online; this one is {} with {} due.",
-            invoice.status.as_str(),
-            invoice.amount_due
-        ),
-    )
-}
-
-fn payable(invoice: &Invoice) -> bool {
-    matches!(
-        invoice.status,
-        InvoiceStatus::Issued | InvoiceStatus::Uncollectible
-    ) && invoice.amount_due > 0
 }
 
 /// Open a hosted payment page for an issued invoice's amount due (`payment_link.url` is where
@@ -91,7 +70,7 @@ async fn create_payment_link(
     let session = if open.is_some() || !payable(&invoice) {
         None
     } else {
-        let connection = payments::resolve(
+        let connection = bursar_core::payments::resolve(
             &state,
             &principal.workspace_id,
             body.provider.as_deref(),
@@ -128,7 +107,7 @@ async fn create_payment_link(
             success_url,
             cancel_url,
             expires_at: now.unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: payments::order_metadata(invoice.id.as_str()),
+            metadata: bursar_core::payments::order_metadata(invoice.id.as_str()),
         };
         let session = connection
             .provider
@@ -151,7 +130,7 @@ async fn create_payment_link(
                 let mut invoice: Invoice =
                     docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
                 if !payable(&invoice) {
-                    return Err(not_payable(&invoice));
+                    return Err(not_payable(&invoice).into());
                 }
                 let Some(link) = session else {
                     // The open link, unchanged.
@@ -185,158 +164,4 @@ async fn create_payment_link(
             })
         })
         .await
-}
-
-fn outcome(outcome: &'static str, invoice_id: &str, detail: impl Into<String>) -> Applied {
-    Applied {
-        outcome,
-        detail: Some(detail.into()),
-        order_id: Some(invoice_id.to_owned()),
-    }
-}
-
-/// Applies a verified provider event about an invoice's payment link, in the transaction that
-/// claimed the event: a confirmed payment is recorded once (by the provider's payment id, as
-/// both the completed checkout and the succeeded payment report it) and allocated to the
-/// invoice; what is beyond its amount due stays as the customer's credit.
-pub async fn apply_payment_event(
-    cx: &mut Context<'_>,
-    provider_kind: &str,
-    event: &PaymentEvent,
-    invoice_id: &str,
-) -> Result<Applied, ApiError> {
-    let (payment_ref, amount, currency) = match &event.kind {
-        PaymentEventKind::CheckoutCompleted {
-            paid: true,
-            payment_id,
-            session_id,
-            amount,
-            currency,
-            ..
-        } => (
-            payment_id.clone().unwrap_or_else(|| session_id.clone()),
-            *amount,
-            currency,
-        ),
-        PaymentEventKind::PaymentSucceeded {
-            payment_id,
-            amount,
-            currency,
-            ..
-        } => (payment_id.clone(), *amount, currency),
-        PaymentEventKind::PaymentFailed { code, message, .. } => {
-            let Some(invoice) =
-                commerce::get::<Invoice>(cx.tx, INVOICE, cx.workspace_id, invoice_id, true).await?
-            else {
-                return Ok(outcome("unmatched", invoice_id, "no such invoice"));
-            };
-            cx.emit(bursar_domain::event::NewEvent::new(
-                "invoice.payment_failed",
-                "invoice",
-                invoice_id,
-                json!({ "object": invoice, "code": code, "message": message }),
-            ))
-            .await?;
-            return Ok(outcome(
-                "applied",
-                invoice_id,
-                "payment failed; the invoice stays due",
-            ));
-        }
-        _ => {
-            return Ok(outcome(
-                "ignored",
-                invoice_id,
-                "nothing to record for an invoice",
-            ))
-        }
-    };
-    // The invoice's row is locked first: concurrent events of one payment record it once.
-    let Some(invoice) =
-        commerce::get::<Invoice>(cx.tx, INVOICE, cx.workspace_id, invoice_id, true).await?
-    else {
-        return Ok(outcome(
-            "unmatched",
-            invoice_id,
-            "no such invoice in this workspace",
-        ));
-    };
-    if currency != invoice.currency.code() {
-        return Ok(outcome(
-            "ignored",
-            invoice_id,
-            format!(
-                "payment in {currency} for an invoice in {}: needs review",
-                invoice.currency
-            ),
-        ));
-    }
-    let payments: Vec<Payment> = commerce::find_in(
-        cx.tx,
-        INVOICE_PAYMENT,
-        cx.workspace_id,
-        "customer_id",
-        &[invoice.customer_id.as_str()],
-    )
-    .await?;
-    if payments
-        .iter()
-        .any(|p| p.reference.as_deref() == Some(payment_ref.as_str()))
-    {
-        return Ok(outcome("ignored", invoice_id, "payment recorded already"));
-    }
-    if amount <= 0 {
-        return Ok(outcome("ignored", invoice_id, "no amount"));
-    }
-    let customer_id: CustomerId = invoice.customer_id.clone();
-    let id = PaymentId::new();
-    let mut payment = Payment {
-        transfer_id: format!("received:{id}"),
-        id,
-        object: "payment".into(),
-        customer_id: customer_id.clone(),
-        currency: invoice.currency,
-        amount,
-        method: PaymentMethodKind::Card,
-        reference: Some(payment_ref),
-        allocations: Vec::new(),
-        unallocated: amount,
-        received_at: cx.now,
-        created_at: cx.now,
-    };
-    // The money is at the provider (its clearing account) until it pays out.
-    crate::orders::post(
-        cx,
-        invoice.currency,
-        &[(
-            payment.transfer_id.clone(),
-            format!("clearing:{provider_kind}"),
-            customer_credit(&customer_id),
-            amount,
-            CODE_RECEIVED,
-        )],
-    )
-    .await?;
-    save_payment(cx, &payment, true).await?;
-    cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
-        .await?;
-    let detail = if payable(&invoice) {
-        let applied = amount.min(invoice.amount_due);
-        allocate(cx, &mut payment, invoice_id, applied, "invoice_id").await?;
-        save_payment(cx, &payment, false).await?;
-        if payment.unallocated > 0 {
-            format!(
-                "paid; {} kept as the customer's credit",
-                payment.unallocated
-            )
-        } else {
-            "paid".to_owned()
-        }
-    } else {
-        format!(
-            "the invoice is {}: the payment is kept as the customer's credit",
-            invoice.status.as_str()
-        )
-    };
-    Ok(outcome("applied", invoice_id, detail))
 }

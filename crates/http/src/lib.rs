@@ -1,28 +1,33 @@
 //! Bursar's JSON HTTP API.
 //!
-//! [`app`] builds the whole router from a [`Db`] and an [`HttpConfig`]; `serve` lives in the
-//! binary, so tests can run the same router on a port of their own. Each resource module
+//! [`router`] builds the whole API over a core [`App`] and an [`HttpConfig`]; `serve` lives in
+//! the binary, so tests can run the same router on a port of their own. Handlers parse the
+//! request, call `bursar_core`, and map its answer (and its errors) to JSON. Each resource module
 //! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
 //! without appearing in `/openapi.json`.
 
+pub mod artifacts;
 pub mod billing;
-pub mod blobs;
+pub mod billing_status;
 pub mod catalog;
 pub mod companies;
 pub mod contracts;
+pub mod credit_notes;
 pub mod customers;
 pub mod discounts;
 pub mod docs;
+pub mod downloads;
 pub mod emails;
 pub mod error;
 pub mod events;
 pub mod extract;
-pub mod fulfillment;
 pub mod invoice_checkout;
-pub mod invoice_pdf;
+pub mod invoice_payments;
+pub mod invoice_settings;
 pub mod invoices;
 pub mod keys;
 pub mod ledger;
+pub mod licenses;
 pub mod list;
 pub mod metering;
 pub mod mutate;
@@ -30,8 +35,11 @@ pub mod ops;
 pub mod orders;
 pub mod payment_methods;
 pub mod payments;
+pub mod public;
 pub mod quotes;
+pub mod tax_rates;
 pub mod telemetry;
+pub mod updates;
 pub mod wallet;
 pub mod webhooks;
 
@@ -41,7 +49,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
-use bursar_store::Db;
+use bursar_core::App;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -61,18 +69,6 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// How long an authenticated key is trusted without asking the database again.
     pub api_key_cache_ttl: Duration,
-    /// The URL customers reach this server at (checkout pages); default: the request's Host.
-    pub public_url: Option<String>,
-    /// Where artifact files are kept (the data directory's `artifacts/`)...
-    pub artifacts_dir: std::path::PathBuf,
-    /// ...unless an object store is named: `s3://bucket/prefix`, with its options.
-    pub artifacts_url: Option<String>,
-    pub artifacts_options: StoreOptions,
-    /// Download links and the limits of the public routes.
-    pub downloads: fulfillment::DownloadSettings,
-    /// Whether the server bills contracts itself as their periods start (every minute); off
-    /// by default here (tests run billing by hand), on for `bursar serve`.
-    pub auto_billing: bool,
 }
 
 impl Default for HttpConfig {
@@ -81,55 +77,30 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             api_key_cache_ttl: Duration::from_secs(2),
-            public_url: None,
-            artifacts_dir: std::path::PathBuf::from("bursar-data/artifacts"),
-            artifacts_url: None,
-            artifacts_options: StoreOptions::default(),
-            downloads: fulfillment::DownloadSettings::default(),
-            auto_billing: false,
         }
     }
 }
 
-/// Options of an object store (`aws_endpoint`, `aws_secret_access_key`, ...): never printed.
-#[derive(Clone, Default)]
-pub struct StoreOptions(pub Vec<(String, String)>);
-
-impl std::fmt::Debug for StoreOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
-        write!(f, "StoreOptions({keys:?})")
-    }
-}
-
-/// The artifact store `config` names.
-pub fn blob_store(config: &HttpConfig) -> std::io::Result<Arc<dyn blobs::BlobStore>> {
-    Ok(match &config.artifacts_url {
-        Some(url) => Arc::new(blobs::ObjectBlobs::from_url(
-            url,
-            &config.artifacts_options.0,
-        )?),
-        None => Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone())),
-    })
-}
-
-/// What every handler can reach.
+/// What every handler can reach: the application (through `Deref`, so `state.db` is the
+/// app's database) and what only the HTTP surface needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Db,
+    pub app: App,
     pub config: Arc<HttpConfig>,
     pub keys: Arc<KeyCache>,
     pub metrics: PrometheusHandle,
-    /// Shares ledger batches between concurrent transfer requests.
-    pub ledger: bursar_store::ledger::Batcher,
-    /// The payment layer's shared HTTP executor.
-    pub payments: Arc<payments::Payments>,
-    /// Artifact files.
-    pub blobs: Arc<dyn blobs::BlobStore>,
     /// Request counts of the routes callers use without an API key.
-    pub limiter: Arc<fulfillment::RateLimiter>,
+    pub limiter: Arc<public::RateLimiter>,
     pub openapi_json: Arc<String>,
     pub docs_html: Arc<String>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 #[derive(OpenApi)]
@@ -188,8 +159,16 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(payment_methods::router())
         .merge(events::router())
         .merge(emails::router())
-        .merge(fulfillment::router())
+        .merge(artifacts::router())
+        .merge(licenses::router())
+        .merge(downloads::router())
+        .merge(updates::router())
         .merge(invoices::router())
+        .merge(tax_rates::router())
+        .merge(invoice_settings::router())
+        .merge(invoice_payments::router())
+        .merge(billing_status::router())
+        .merge(credit_notes::router())
         .merge(invoice_checkout::router())
         .merge(billing::router())
         .merge(ledger::router())
@@ -205,29 +184,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().1
 }
 
-/// The whole application, ready to serve.
-pub fn app(db: Db, config: HttpConfig) -> Router {
-    app_with_state(db, config).0
+/// The whole API over `app`, ready to serve.
+pub fn router(app: App, config: HttpConfig) -> Router {
+    router_with_state(app, config).0
 }
 
-/// The application and the state its handlers share (for background jobs that act as the API
-/// does, such as the test provider's expiry of checkout sessions).
-pub fn app_with_state(db: Db, config: HttpConfig) -> (Router, AppState) {
+/// The API and the state its handlers share.
+pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
     let (router, spec) = routes();
     let spec_value = serde_json::to_value(&spec).unwrap_or_default();
-    let ledger = bursar_store::ledger::Batcher::start(db.clone());
     let state = AppState {
-        db,
+        app,
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
-        ledger,
-        payments: Arc::new(payments::Payments::new()),
-        blobs: blob_store(&config).unwrap_or_else(|error| {
-            // `bursar serve` checks the URL before it starts; a library caller gets the files
-            // on local disk and this error in the log.
-            tracing::error!(%error, "artifact store unusable; keeping artifacts on local disk");
-            Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone()))
-        }),
-        limiter: Arc::new(fulfillment::RateLimiter::default()),
+        limiter: Arc::new(public::RateLimiter::default()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),

@@ -6,22 +6,20 @@
 //! Request and response shapes follow OpenMeter's OpenAPI document, so its clients work
 //! unchanged; errors use Bursar's one error format.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::NewEvent;
-use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::metering::{
-    group_values, level_for, time_zone, window_bounds, window_floor, window_next, Agg, Aggregation,
-    CompiledMeter, Contribution, FilterString, Meter, MeterCreate, UsageEvent, WindowSize,
+    time_zone, CompiledMeter, FilterString, Meter, MeterCreate, UsageEvent, WindowSize,
 };
 use bursar_domain::time::Timestamp;
-use bursar_store::metering::{self, Metered, Subjects};
-use bursar_store::{customers, Tx};
-use serde::{Deserialize, Serialize};
+use bursar_store::metering::{self, Metered};
+use bursar_store::Tx;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +28,9 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams, RawMutation};
 use crate::AppState;
+use bursar_core::meter_query::{self, MeterQuery};
+use bursar_core::metering::*;
+use bursar_domain::metering::{MeterQueryResult, UsageSubjects};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,9 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_usage_subject, list_usage_subjects))
         .routes(routes!(close_usage))
 }
-
-/// At most this many events per request.
-pub const BATCH_MAX: usize = 10_000;
 
 /// Ingest usage events: one CloudEvents 1.0 event (`application/cloudevents+json`) or a batch
 /// (`application/cloudevents-batch+json`; `application/json` takes either). Events are
@@ -192,64 +190,6 @@ async fn ingest_events(
         .await
 }
 
-type Contributions = Vec<Vec<(usize, Contribution, String)>>;
-
-/// What each event adds to each meter; an event a meter cannot take refuses the request.
-fn contributions_of(
-    meters: &[CompiledMeter],
-    events: &[UsageEvent],
-    param: &impl Fn(usize, &str) -> String,
-) -> Result<Contributions, ApiError> {
-    let mut all = Vec::with_capacity(events.len());
-    for (index, event) in events.iter().enumerate() {
-        let mut contributions = Vec::new();
-        for (at, meter) in meters.iter().enumerate() {
-            match meter.contribution(event) {
-                Ok(Some((contribution, group))) => contributions.push((at, contribution, group)),
-                Ok(None) => {}
-                Err(message) => {
-                    return Err(ApiError::invalid(
-                        "event_invalid",
-                        Some(param(index, "data")),
-                        format!("Event {index} (id '{}'): {message}", event.id),
-                    ))
-                }
-            }
-        }
-        all.push(contributions);
-    }
-    Ok(all)
-}
-
-async fn live_meters(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-) -> Result<Vec<CompiledMeter>, ApiError> {
-    metering::list_meters(tx, workspace_id, false)
-        .await?
-        .into_iter()
-        .map(|m| {
-            CompiledMeter::new(m).map_err(|e| {
-                tracing::error!(error = %e, "BUG: a stored meter does not compile");
-                ApiError::internal()
-            })
-        })
-        .collect()
-}
-
-async fn find_meter(
-    state: &AppState,
-    workspace_id: &WorkspaceId,
-    id_or_slug: &str,
-) -> Result<Meter, ApiError> {
-    let (ws, key) = (workspace_id.clone(), id_or_slug.to_owned());
-    state
-        .db
-        .read(move |tx: &mut Tx| Box::pin(async move { metering::find_meter(tx, &ws, &key).await }))
-        .await?
-        .ok_or_else(|| ApiError::not_found("meter", id_or_slug).with_param("meterIdOrSlug"))
-}
-
 /// Create a meter. Events already ingested with its event type are counted into it.
 #[utoipa::path(post, path = "/api/v1/meters", tag = "metering", request_body = MeterCreate,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
@@ -269,11 +209,11 @@ async fn create_meter(
                 let mut meter = meter;
                 (meter.created_at, meter.updated_at) = (cx.now, cx.now);
                 if metering::find_meter(cx.tx, cx.workspace_id, &meter.slug).await?.is_some() {
-                    return Err(slug_taken(&meter.slug));
+                    return Err(slug_taken(&meter.slug).into());
                 }
                 let slug = meter.slug.clone();
                 metering::insert_meter(cx.tx, cx.workspace_id, &mut meter).await.map_err(|e| match e.unique_violation() {
-                    Some(_) => slug_taken(&slug),
+                    Some(_) => ApiError::from(slug_taken(&slug)),
                     None => ApiError::from(e),
                 })?;
                 let compiled = CompiledMeter::new(meter.clone()).map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
@@ -289,16 +229,6 @@ async fn create_meter(
             })
         })
         .await
-}
-
-fn slug_taken(slug: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        crate::error::ErrorType::InvalidRequestError,
-        "meter_slug_taken",
-        format!("A meter with slug '{slug}' already exists."),
-    )
-    .with_param("slug")
 }
 
 /// List meters, by slug.
@@ -372,58 +302,6 @@ async fn delete_meter(
             })
         })
         .await
-}
-
-/// A row of a meter query (OpenMeter's `MeterQueryRow`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MeterQueryRow {
-    pub value: f64,
-    pub window_start: String,
-    pub window_end: String,
-    pub subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<String>,
-    pub group_by: BTreeMap<String, Option<String>>,
-}
-
-/// The answer of a meter query (OpenMeter's `MeterQueryResult`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MeterQueryResult {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window_size: Option<WindowSize>,
-    pub data: Vec<MeterQueryRow>,
-}
-
-fn seconds_param(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
-    let Some(text) = query.text(name) else {
-        return Ok(None);
-    };
-    let at = Timestamp::parse_rfc3339(&text).ok_or_else(|| {
-        ApiError::invalid(
-            "parameter_invalid",
-            Some(name.into()),
-            format!("{name} '{text}' is not an RFC 3339 timestamp."),
-        )
-    })?;
-    let micros = at.unix_micros();
-    if micros.rem_euclid(1_000_000) != 0 {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(name.into()),
-            format!("{name} must be a whole second."),
-        ));
-    }
-    Ok(Some(micros.div_euclid(1_000_000)))
-}
-
-fn rfc3339(seconds: i64) -> String {
-    Timestamp::from_unix_micros(seconds.saturating_mul(1_000_000)).to_rfc3339()
 }
 
 /// Query a meter: its value per window (`windowSize` MINUTE, HOUR, DAY or MONTH in
@@ -520,228 +398,23 @@ async fn query_meter(
             })
         })
         .transpose()?;
-    let tz = time_zone(query.text("windowTimeZone").as_deref().unwrap_or("UTC"))?;
+    let time_zone = time_zone(query.text("windowTimeZone").as_deref().unwrap_or("UTC"))?;
     let from = seconds_param(&query, "from")?;
     let to = seconds_param(&query, "to")?;
-    let floor = |at: i64| match window {
-        Some(size) => window_floor(size, &tz, at),
-        None => Ok(at.div_euclid(60) * 60),
+    let query = MeterQuery {
+        subjects,
+        customers: customers_filter,
+        group_by,
+        filters,
+        advanced,
+        window,
+        time_zone,
+        from,
+        to,
     };
-    let bad = |e: String| ApiError::invalid("parameter_invalid", None, e);
-    for (name, at) in [("from", from), ("to", to)] {
-        if let Some(at) = at {
-            if floor(at).map_err(bad)? != at {
-                let unit = window.map_or("minute".to_owned(), |w| format!("{w:?}").to_lowercase());
-                return Err(ApiError::invalid(
-                    "parameter_invalid",
-                    Some(name.into()),
-                    format!(
-                        "{name} must fall on a {unit} boundary in {} (windows are whole).",
-                        tz.iana_name().unwrap_or("UTC")
-                    ),
-                ));
-            }
-        }
-    }
-    if let (Some(from), Some(to)) = (from, to) {
-        if to < from {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("to".into()),
-                "to is before from.",
-            ));
-        }
-    }
-    let ws = principal.workspace_id.clone();
-    let (extent, customer_subjects) = {
-        let (ws, meter_key, customers_filter) = (ws.clone(), meter.key, customers_filter.clone());
-        state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let extent = metering::extent(tx, meter_key).await?;
-                    let mut subjects = Vec::new();
-                    for customer in &customers_filter {
-                        subjects.extend(metering::subjects_of(tx, &ws, customer).await?);
-                    }
-                    Ok::<_, bursar_store::StoreError>((extent, subjects))
-                })
-            })
-            .await?
-    };
-    let subject_filter: Option<Vec<String>> =
-        match (subjects.is_empty(), customers_filter.is_empty()) {
-            (true, true) => None,
-            (false, true) => Some(subjects.clone()),
-            (true, false) => Some(customer_subjects),
-            // Both: the subjects named that belong to the customers named.
-            (false, false) => Some(
-                subjects
-                    .iter()
-                    .filter(|s| customer_subjects.contains(s))
-                    .cloned()
-                    .collect(),
-            ),
-        };
-    let group_subject = group_by
-        .iter()
-        .any(|g| g == "subject" || g == "customer_id")
-        || subject_filter.is_some();
-    let result = |data| MeterQueryResult {
-        from: from.map(rfc3339),
-        to: to.map(rfc3339),
-        window_size: window,
-        data,
-    };
-    let Some((first, last)) = extent else {
-        return Ok(Json(result(Vec::new())));
-    };
-    let now = state.db.now().unix_micros().div_euclid(1_000_000);
-    let from_at = match from {
-        Some(at) => at,
-        None => floor(first).map_err(bad)?,
-    };
-    let to_at = match to {
-        Some(at) => at,
-        None => {
-            let end = now.max(last + 3600);
-            let start = floor(end).map_err(bad)?;
-            if start == end {
-                end
-            } else {
-                match window {
-                    Some(size) => window_next(size, &tz, start).map_err(bad)?,
-                    None => start + 60,
-                }
-            }
-        }
-    };
-    let bounds = match window {
-        Some(size) => window_bounds(size, &tz, from_at, to_at).map_err(bad)?,
-        None => vec![from_at, to_at],
-    };
-    let level =
-        level_for(&bounds).ok_or_else(|| bad("the windows do not fall on whole minutes".into()))?;
-    let distinct = meter.aggregation == Aggregation::UniqueCount;
-    let buckets = {
-        let (meter_key, filter) = (meter.key, subject_filter.clone());
-        state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    metering::buckets(
-                        tx,
-                        meter_key,
-                        level,
-                        match (&filter, group_subject) {
-                            (Some(list), _) => Subjects::Only(list),
-                            (None, true) => Subjects::Each,
-                            (None, false) => Subjects::Total,
-                        },
-                        (from_at, to_at),
-                        distinct,
-                    )
-                    .await
-                })
-            })
-            .await?
-    };
-    // Aggregate buckets into (window, subject, group values) cells.
-    type Cell = (usize, Option<String>, Vec<Option<String>>);
-    let keys: Vec<&String> = group_by
-        .iter()
-        .filter(|g| *g != "subject" && *g != "customer_id")
-        .collect();
-    let mut groups_cache: HashMap<&str, BTreeMap<String, String>> = HashMap::new();
-    let mut cells: HashMap<Cell, (Agg, HashSet<&str>)> = HashMap::new();
-    for bucket in &buckets {
-        let values = groups_cache
-            .entry(bucket.group_key.as_str())
-            .or_insert_with(|| group_values(&bucket.group_key));
-        if !filters
-            .iter()
-            .all(|(k, allowed)| values.get(k).is_some_and(|v| allowed.contains(v)))
-            || !advanced
-                .iter()
-                .all(|(k, filter)| filter.matches(values.get(k).map(String::as_str)))
-        {
-            continue;
-        }
-        let window_index = bounds
-            .partition_point(|b| *b <= bucket.bucket)
-            .saturating_sub(1);
-        if window_index + 1 >= bounds.len() {
-            continue;
-        }
-        let cell = (
-            window_index,
-            group_subject.then(|| bucket.subject.clone()),
-            keys.iter()
-                .map(|k| values.get(k.as_str()).cloned())
-                .collect(),
-        );
-        let entry = cells
-            .entry(cell)
-            .or_insert_with(|| (Agg::default(), HashSet::new()));
-        entry.0.merge(&bucket.agg);
-        if let Some(value) = &bucket.value {
-            entry.1.insert(value.as_str());
-        }
-    }
-    let customer_of = if group_subject {
-        let subjects: Vec<String> = cells
-            .keys()
-            .filter_map(|c| c.1.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let ws = ws.clone();
-        state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let mut found = HashMap::new();
-                    for subject in subjects {
-                        let customer = metering::customer_of(tx, &ws, &subject).await?;
-                        if let Ok(id) = CustomerId::parse(&customer, "customer_id") {
-                            if customers::get(tx, &ws, &id, false).await?.is_some() {
-                                found.insert(subject, customer);
-                            }
-                        }
-                    }
-                    Ok::<_, bursar_store::StoreError>(found)
-                })
-            })
-            .await?
-    } else {
-        HashMap::new()
-    };
-    let mut rows: Vec<(Cell, MeterQueryRow)> = cells
-        .into_iter()
-        .map(|(cell, (agg, uniques))| {
-            #[allow(clippy::cast_precision_loss)]
-            let value = if distinct {
-                uniques.len() as f64
-            } else {
-                agg.value(meter.aggregation)
-            };
-            let row = MeterQueryRow {
-                value,
-                window_start: rfc3339(bounds[cell.0]),
-                window_end: rfc3339(bounds[cell.0 + 1]),
-                customer_id: cell.1.as_ref().and_then(|s| customer_of.get(s).cloned()),
-                subject: cell.1.clone(),
-                group_by: keys
-                    .iter()
-                    .zip(&cell.2)
-                    .map(|(k, v)| ((*k).clone(), v.clone()))
-                    .collect(),
-            };
-            (cell, row)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(Json(result(rows.into_iter().map(|(_, row)| row).collect())))
+    Ok(Json(
+        meter_query::query(&state, &principal.workspace_id, &meter, query).await?,
+    ))
 }
 
 /// The subjects a meter has usage for.
@@ -769,42 +442,6 @@ pub struct AddUsageSubjectRequest {
     /// The `subject` the customer's usage events carry (e.g. a tenant or API-key name).
     #[schema(example = "acme-production")]
     pub subject: String,
-}
-
-/// A customer's usage subjects.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageSubjects {
-    /// Always `usage_subjects`.
-    pub object: &'static str,
-    pub customer_id: String,
-    /// The customer's own id first (events with it as subject are the customer's), then the
-    /// subjects registered to it.
-    pub subjects: Vec<String>,
-    /// Usage before this instant is closed (invoiced): later-arriving events for it are
-    /// counted at this instant instead.
-    pub closed_until: Option<Timestamp>,
-}
-
-async fn usage_subjects(
-    tx: &mut Tx,
-    ws: &WorkspaceId,
-    customer: &str,
-) -> Result<UsageSubjects, ApiError> {
-    Ok(UsageSubjects {
-        object: "usage_subjects",
-        customer_id: customer.to_owned(),
-        subjects: metering::subjects_of(tx, ws, customer).await?,
-        closed_until: metering::closed_until(tx, ws, customer).await?,
-    })
-}
-
-async fn existing_customer(tx: &mut Tx, ws: &WorkspaceId, id: &str) -> Result<(), ApiError> {
-    let missing = || ApiError::not_found("customer", id);
-    let parsed = CustomerId::parse(id, "id").map_err(|_| missing())?;
-    customers::get(tx, ws, &parsed, false)
-        .await?
-        .ok_or_else(missing)?;
-    Ok(())
 }
 
 /// Register a usage subject to a customer: its events count as the customer's usage.
@@ -920,56 +557,24 @@ async fn close_usage(
         .await
 }
 
-/// A meter's usage by `subjects` in `[from, to)` (unix seconds on whole minutes), counting only
-/// buckets whose group-by values include `filters`: the value of the meter's aggregation (for
-/// UNIQUE_COUNT, the distinct values). Billing rates this.
-pub async fn usage_total(
-    tx: &mut Tx,
-    meter: &Meter,
-    subjects: &[String],
-    (from, to): (i64, i64),
-    filters: &BTreeMap<String, String>,
-) -> Result<f64, ApiError> {
-    if subjects.is_empty() || to <= from {
-        return Ok(0.0);
-    }
-    let level = level_for(&[from, to]).ok_or_else(|| {
+pub fn seconds_param(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
+    let Some(text) = query.text(name) else {
+        return Ok(None);
+    };
+    let at = Timestamp::parse_rfc3339(&text).ok_or_else(|| {
         ApiError::invalid(
             "parameter_invalid",
-            None,
-            "A usage period falls on whole minutes.",
+            Some(name.into()),
+            format!("{name} '{text}' is not an RFC 3339 timestamp."),
         )
     })?;
-    let distinct = meter.aggregation == Aggregation::UniqueCount;
-    let buckets = metering::buckets(
-        tx,
-        meter.key,
-        level,
-        Subjects::Only(subjects),
-        (from, to),
-        distinct,
-    )
-    .await?;
-    let mut total = Agg::default();
-    let mut uniques: HashSet<&str> = HashSet::new();
-    for bucket in &buckets {
-        if !filters.is_empty() {
-            let values = group_values(&bucket.group_key);
-            if !filters.iter().all(|(k, v)| values.get(k) == Some(v)) {
-                continue;
-            }
-        }
-        total.merge(&bucket.agg);
-        if let Some(value) = &bucket.value {
-            uniques.insert(value.as_str());
-        }
+    let micros = at.unix_micros();
+    if micros.rem_euclid(1_000_000) != 0 {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(name.into()),
+            format!("{name} must be a whole second."),
+        ));
     }
-    #[allow(clippy::cast_precision_loss)]
-    Ok(if distinct {
-        uniques.len() as f64
-    } else if total.count == 0 {
-        0.0
-    } else {
-        total.value(meter.aggregation)
-    })
+    Ok(Some(micros.div_euclid(1_000_000)))
 }

@@ -1,18 +1,16 @@
-//! The one way HTTP handlers change state: [`AppState::mutate`].
+//! The one way HTTP handlers change state: [`AppState::mutate`], over the core's
+//! [`bursar_core::App::write_once`].
 //!
-//! It runs the handler's work as a database write job, honours the request's Idempotency-Key in
-//! the same transaction (claim, replay, or refuse a mismatch) and saves the response with the
-//! effects, so that a change and its stored response commit or roll back together. The work
-//! records its domain events through [`Context::emit`], in the same transaction.
+//! It runs the handler's work in one write transaction under the request's Idempotency-Key
+//! (claim, replay, or refuse a mismatch) and saves the response with the effects, so that a
+//! change and its stored response commit or roll back together. The work records its domain
+//! events through [`Context::emit`], in the same transaction.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bursar_domain::event::{Cause, NewEvent};
+use bursar_core::write::{IdempotencyKey, Reply};
+use bursar_domain::event::Cause;
 use bursar_domain::id::WorkspaceId;
-use bursar_domain::time::Timestamp;
-use bursar_store::events;
-use bursar_store::idempotency::{self, Claim};
-use bursar_store::Tx;
 use futures::future::BoxFuture;
 use serde::Serialize;
 
@@ -20,49 +18,7 @@ use crate::error::{ApiError, ErrorType};
 use crate::extract::{Idempotency, Principal};
 use crate::AppState;
 
-/// What a mutation's work sees: the transaction, the caller, and the
-/// instant the mutation happens at (one `now` for every row it writes).
-pub struct Context<'c> {
-    pub tx: &'c mut Tx,
-    pub workspace_id: &'c WorkspaceId,
-    pub now: Timestamp,
-    /// The request and the API key behind the mutation, recorded with its events.
-    pub cause: &'c Cause,
-}
-
-impl Context<'_> {
-    /// Records a domain event of this mutation, in its transaction: the event commits with
-    /// the change or not at all.
-    pub async fn emit(&mut self, event: NewEvent) -> Result<(), ApiError> {
-        events::record(self.tx, self.workspace_id, &event, self.cause, self.now).await?;
-        Ok(())
-    }
-
-    /// Records `event_type` about one object, with the object as its payload.
-    pub async fn emit_object<T: Serialize>(
-        &mut self,
-        event_type: &'static str,
-        aggregate: &'static str,
-        id: &str,
-        object: &T,
-    ) -> Result<(), ApiError> {
-        self.emit(NewEvent::new(
-            event_type,
-            aggregate,
-            id,
-            serde_json::json!({ "object": object }),
-        ))
-        .await
-    }
-}
-
-/// A saved or fresh response: status and JSON body.
-struct Stored {
-    status: u16,
-    body: String,
-    replayed: bool,
-    events: usize,
-}
+pub use bursar_core::write::Context;
 
 impl AppState {
     /// Runs `work` in a transaction with idempotency, returning its JSON response.
@@ -98,62 +54,21 @@ impl AppState {
             + Send
             + 'static,
     {
-        let now = self.db.now();
-        let stored = self
-            .db
-            .write(move |tx: &mut Tx| {
+        let key = idempotency.key.map(|key| IdempotencyKey {
+            key,
+            fingerprint: idempotency.fingerprint,
+        });
+        let reply = self
+            .app
+            .write_once(workspace_id, cause, key, move |cx| {
+                let work = work(cx);
                 Box::pin(async move {
-                    if let Some(key) = &idempotency.key {
-                        let claim = idempotency::claim(
-                            tx,
-                            &workspace_id,
-                            key,
-                            &idempotency.fingerprint,
-                            now,
-                        )
-                        .await?;
-                        match claim {
-                            Claim::Execute => {}
-                            Claim::Replay { status, body } => {
-                                return Ok(Stored {
-                                    status,
-                                    body,
-                                    replayed: true,
-                                    events: 0,
-                                });
-                            }
-                            Claim::Mismatch => return Err(key_reused(key)),
-                        }
-                    }
-                    let context = Context {
-                        tx: &mut *tx,
-                        workspace_id: &workspace_id,
-                        now,
-                        cause: &cause,
-                    };
-                    let (status, value) = work(context).await?;
-                    // Read, not taken: `Db::write` takes the count to wake the relay.
-                    let emitted = tx.events_recorded();
-                    let body = serde_json::to_string(&value).map_err(|e| {
-                        tracing::error!(error = %e, "BUG: response did not serialize");
-                        ApiError::internal()
-                    })?;
-                    if let Some(key) = &idempotency.key {
-                        idempotency::save(tx, &workspace_id, key, status.as_u16(), &body).await?;
-                    }
-                    Ok(Stored {
-                        status: status.as_u16(),
-                        body,
-                        replayed: false,
-                        events: emitted,
-                    })
+                    let (status, value) = work.await?;
+                    Ok::<_, ApiError>((status.as_u16(), value))
                 })
             })
             .await?;
-        if stored.events > 0 {
-            metrics::counter!("bursar_events_recorded_total").increment(stored.events as u64);
-        }
-        Ok(json_response(stored))
+        Ok(json_response(reply))
     }
 }
 
@@ -166,7 +81,7 @@ impl AppState {
     /// replays its stored answer (or is refused if the request differs); otherwise `work` runs
     /// and its answer is stored under the key. Such work must itself be safe to repeat, because
     /// two concurrent first uses of a key may both run it.
-    pub async fn idempotent<T, W>(
+    pub async fn idempotent<T, E, W>(
         &self,
         principal: &Principal,
         idempotency: Idempotency,
@@ -174,7 +89,8 @@ impl AppState {
     ) -> Result<Response, ApiError>
     where
         T: Serialize + Send + 'static,
-        W: std::future::Future<Output = Result<T, ApiError>>,
+        W: std::future::Future<Output = Result<T, E>>,
+        ApiError: From<E>,
     {
         if idempotency.key.is_some() {
             let probe = self
@@ -211,21 +127,7 @@ pub fn cause_of(principal: &Principal, idempotency: &Idempotency) -> Cause {
     }
 }
 
-fn key_reused(key: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        ErrorType::IdempotencyError,
-        "idempotency_key_reused",
-        format!(
-            "Keys for idempotent requests can only be used with the same parameters they were \
-             first used with. Try using a key other than '{key}' if you meant to execute a \
-             different request."
-        ),
-    )
-    .with_param("Idempotency-Key")
-}
-
-fn json_response(stored: Stored) -> Response {
+fn json_response(stored: Reply) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     if status == StatusCode::NO_CONTENT {
         let mut response = status.into_response();

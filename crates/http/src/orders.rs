@@ -20,20 +20,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::*;
-use bursar_domain::event::NewEvent;
+use bursar_domain::event::Cause;
 use bursar_domain::id::*;
-use bursar_domain::ledger::{
-    AccountFlags, AccountId, NewAccount, NewTransfer, TransferId, TransferResult,
-};
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
 use bursar_domain::ValidationError;
-use bursar_payments::{
-    CheckoutLine, CheckoutRequest, PaymentEvent, PaymentEventKind, ProviderError, RefundRequest,
-    RefundStatus,
-};
-use bursar_store::commerce::{self, ORDER, REFUND};
-use bursar_store::{customers, ledger, Tx};
+use bursar_payments::{CheckoutLine, CheckoutRequest};
+use bursar_store::documents::{self, ORDER, REFUND};
+use bursar_store::{customers, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -41,14 +35,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::docs;
-use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Idempotency, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::mutate::Context;
 use crate::payments;
-use crate::quotes::{parse_lines, price_lines, LineRequest};
+use crate::quotes::{parse_lines, LineRequest};
 use crate::AppState;
+use bursar_core::orders::*;
+use bursar_core::quotes::price_lines;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,127 +57,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_refund))
         .routes(routes!(order_payment_events))
         .routes(routes!(pay_order))
-}
-
-/// How long a hosted checkout stays open (Stripe's default).
-pub const CHECKOUT_TTL_SECONDS: i64 = 24 * 3600;
-
-// Ledger transfer codes of commerce.
-const CODE_PAYMENT: i64 = 100;
-const CODE_FEE: i64 = 101;
-const CODE_REFUND: i64 = 110;
-const CODE_DISPUTE_HOLD: i64 = 120;
-const CODE_DISPUTE_RELEASE: i64 = 121;
-const CODE_DISPUTE_LOSS: i64 = 122;
-
-/// A commerce ledger account of a workspace: `commerce:<name>:<currency>`, e.g.
-/// `commerce:clearing:stripe:USD` (money the provider holds for us), `commerce:revenue:USD`,
-/// `commerce:fees:USD`, `commerce:refunds:USD`, `commerce:disputes:USD` (held by an open
-/// dispute), `commerce:dispute_losses:USD`.
-pub fn account(name: &str, currency: Currency) -> AccountId {
-    AccountId::from_trusted(format!("commerce:{name}:{currency}"))
-}
-
-/// Posts balanced transfers (`id`, debit, credit, amount, code), creating the accounts on first
-/// use. Transfer ids derive from the business object, so a repeat posts nothing twice.
-pub(crate) async fn post(
-    cx: &mut Context<'_>,
-    currency: Currency,
-    transfers: &[(String, String, String, i64, i64)],
-) -> Result<(), ApiError> {
-    let mut names: Vec<&String> = transfers.iter().flat_map(|t| [&t.1, &t.2]).collect();
-    names.sort_unstable();
-    names.dedup();
-    let accounts: Vec<NewAccount> = names
-        .iter()
-        .map(|name| NewAccount {
-            id: account(name, currency),
-            currency,
-            code: 3,
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: false,
-                credits_must_not_exceed_debits: false,
-                history: true,
-            },
-            metadata: BTreeMap::new(),
-        })
-        .collect();
-    ledger::create_accounts(cx.tx, cx.workspace_id, &accounts, cx.now).await?;
-    let batch: Vec<NewTransfer> = transfers
-        .iter()
-        .filter(|t| t.3 > 0)
-        .map(|(id, debit, credit, amount, code)| {
-            NewTransfer::single(
-                TransferId::from_trusted(id.clone()),
-                account(debit, currency),
-                account(credit, currency),
-                *amount,
-                *code,
-            )
-        })
-        .collect();
-    for (result, _) in ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await? {
-        if !matches!(result, TransferResult::Ok | TransferResult::Exists) {
-            tracing::error!(?result, "BUG: a commerce ledger posting failed");
-            return Err(ApiError::internal());
-        }
-    }
-    Ok(())
-}
-
-pub(crate) async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), ApiError> {
-    let payment = order.payment.as_ref().map(|p| p.payment_id.clone());
-    commerce::save(
-        cx.tx,
-        ORDER,
-        cx.workspace_id,
-        order.id.as_str(),
-        order,
-        &[
-            ("status", order.status.as_str().into()),
-            ("payment_id", payment.into()),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Moves the order through the state machine, or refuses with 409 and its current state.
-pub(crate) fn move_to(order: &mut Order, to: OrderStatus) -> Result<OrderStatus, ApiError> {
-    let from = order.status;
-    order.status = from
-        .transition(to)
-        .map_err(|e| ApiError::state("order_state_invalid", from.as_str(), e.to_string()))?;
-    Ok(from)
-}
-
-pub(crate) async fn emit(
-    cx: &mut Context<'_>,
-    event_type: &'static str,
-    order: &Order,
-    previous: Option<OrderStatus>,
-    extra: serde_json::Value,
-) -> Result<(), ApiError> {
-    let mut payload = json!({ "object": order });
-    if let Some(previous) = previous {
-        payload["previous_attributes"] = json!({ "status": previous });
-    }
-    if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            payload.insert(k.clone(), v.clone());
-        }
-    }
-    cx.emit(NewEvent::new(
-        event_type,
-        "order",
-        order.id.as_str(),
-        payload,
-    ))
-    .await
-}
-
-async fn load(cx: &mut Context<'_>, id: &str) -> Result<Order, ApiError> {
-    docs::get_in(cx, ORDER, "order", id, "id").await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -252,7 +126,7 @@ async fn create_order(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     ORDER,
                     cx.workspace_id,
@@ -355,9 +229,10 @@ async fn order_payment_events(
     let rows = state
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(
-                async move { commerce::provider_events_of_order(tx, &workspace_id, &id).await },
-            )
+            Box::pin(async move {
+                bursar_store::payment_providers::provider_events_of_order(tx, &workspace_id, &id)
+                    .await
+            })
         })
         .await?;
     Ok(Json(ProviderEventList {
@@ -384,32 +259,6 @@ pub struct CheckoutOrderRequest {
     pub provider: Option<String>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
-}
-
-/// Where the provider's hosted page sends the customer back: the URLs given (checked), else
-/// this server's page saying so (`query` names what was paid: `order=…`, `invoice=…`).
-pub(crate) fn return_urls(
-    base: &str,
-    query: &str,
-    success_url: Option<String>,
-    cancel_url: Option<String>,
-) -> Result<(String, String), ValidationError> {
-    let success_url = success_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}"));
-    let cancel_url =
-        cancel_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}&canceled=1"));
-    check_url(&success_url, "success_url")?;
-    check_url(&cancel_url, "cancel_url")?;
-    Ok((success_url, cancel_url))
-}
-
-fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-        return Err(ValidationError::invalid(
-            param,
-            format!("{param} must be an http(s) URL."),
-        ));
-    }
-    Ok(())
 }
 
 /// Open a hosted checkout for an order (`draft`, `payment_failed` or `checkout_expired`): the
@@ -450,7 +299,7 @@ async fn checkout_order(
         ));
     }
     let attempt = order.checkout.as_ref().map_or(0, |c| c.attempt) + 1;
-    let connection = payments::resolve(
+    let connection = bursar_core::payments::resolve(
         &state,
         &principal.workspace_id,
         body.provider.as_deref(),
@@ -488,7 +337,7 @@ async fn checkout_order(
             success_url,
             cancel_url,
             expires_at: state.db.now().unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: payments::order_metadata(order.id.as_str()),
+            metadata: bursar_core::payments::order_metadata(order.id.as_str()),
         };
         Some(
             connection
@@ -559,97 +408,6 @@ async fn checkout_order(
         .await
 }
 
-/// Counts the redemption of an order's promotion code, atomically with its limits.
-async fn redeem(cx: &mut Context<'_>, code: &str, coupon_id: &CouponId) -> Result<(), ApiError> {
-    let exhausted = || {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorType::StateError,
-            "promotion_code_exhausted",
-            format!("Promotion code '{code}' has reached its redemption limit."),
-        )
-        .with_param("promotion_code")
-    };
-    let promotion_id = commerce::promotion_code_id(cx.tx, cx.workspace_id, code)
-        .await?
-        .ok_or_else(exhausted)?;
-    let promotion: PromotionCode = commerce::get(
-        cx.tx,
-        commerce::PROMOTION_CODE,
-        cx.workspace_id,
-        &promotion_id,
-        false,
-    )
-    .await?
-    .ok_or_else(exhausted)?;
-    let coupon: Coupon = commerce::get(
-        cx.tx,
-        commerce::COUPON,
-        cx.workspace_id,
-        coupon_id.as_str(),
-        false,
-    )
-    .await?
-    .ok_or_else(exhausted)?;
-    if !promotion.active
-        || promotion.expires_at.is_some_and(|end| cx.now > end)
-        || coupon.redeem_by.is_some_and(|end| cx.now > end)
-    {
-        return Err(ApiError::invalid(
-            "promotion_code_expired",
-            Some("promotion_code".into()),
-            format!("Promotion code '{code}' can no longer be redeemed."),
-        ));
-    }
-    if !commerce::redeem(
-        cx.tx,
-        cx.workspace_id,
-        &promotion_id,
-        promotion.max_redemptions,
-        coupon_id.as_str(),
-        coupon.max_redemptions,
-    )
-    .await?
-    {
-        return Err(exhausted());
-    }
-    Ok(())
-}
-
-/// Gives back an order's redemption (its checkout expired or it was canceled).
-async fn release_redemption(cx: &mut Context<'_>, order: &mut Order) -> Result<(), ApiError> {
-    if let (Some(code), Some(coupon_id), true) = (
-        &order.promotion_code,
-        &order.coupon_id,
-        order.promotion_redeemed,
-    ) {
-        if let Some(promotion_id) =
-            commerce::promotion_code_id(cx.tx, cx.workspace_id, code).await?
-        {
-            commerce::unredeem(cx.tx, cx.workspace_id, &promotion_id, coupon_id.as_str()).await?;
-        }
-        order.promotion_redeemed = false;
-    }
-    Ok(())
-}
-
-pub fn provider_error(error: ProviderError) -> ApiError {
-    match error {
-        ProviderError::Refused { code, message, .. } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorType::ApiError,
-            "provider_refused",
-            format!("The payment provider refused the request: {code}: {message}"),
-        ),
-        other => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorType::ApiError,
-            "provider_unavailable",
-            format!("{other}. It is safe to retry with the same Idempotency-Key."),
-        ),
-    }
-}
-
 async fn simple_transition(
     state: AppState,
     principal: Principal,
@@ -717,584 +475,12 @@ async fn fulfill_order(
     .await
 }
 
-/// What one provider event did.
-pub struct Applied {
-    /// `applied`, `ignored` or `unmatched`.
-    pub outcome: &'static str,
-    pub detail: Option<String>,
-    pub order_id: Option<String>,
-}
-
-fn ignored(order: &Order, why: impl Into<String>) -> Applied {
-    Applied {
-        outcome: "ignored",
-        detail: Some(why.into()),
-        order_id: Some(order.id.to_string()),
-    }
-}
-
-/// Applies one verified provider event to its order, in the caller's transaction (the one that
-/// claimed the event). Late and repeated events are checked against the state machine: what
-/// would move an order backwards is ignored, with the reason recorded.
-pub async fn apply_payment_event(
-    cx: &mut Context<'_>,
-    provider_id: &str,
-    provider_kind: &str,
-    event: &PaymentEvent,
-) -> Result<Applied, ApiError> {
-    let payment_ref = match &event.kind {
-        PaymentEventKind::DisputeOpened { payment_id, .. }
-        | PaymentEventKind::DisputeClosed { payment_id, .. }
-        | PaymentEventKind::Refund { payment_id, .. } => payment_id.clone(),
-        _ => None,
-    };
-    let order_id = match (&event.order_id, payment_ref) {
-        (Some(id), _) => Some(id.clone()),
-        (None, Some(payment)) => {
-            commerce::order_id_by_payment(cx.tx, cx.workspace_id, &payment).await?
-        }
-        (None, None) => None,
-    };
-    let unmatched = |detail: &str| Applied {
-        outcome: "unmatched",
-        detail: Some(detail.to_owned()),
-        order_id: None,
-    };
-    if let PaymentEventKind::PaymentMethodSaved {
-        payment_method,
-        provider_customer,
-        customer_id,
-        ..
-    } = &event.kind
-    {
-        return crate::payment_methods::record_saved(
-            cx,
-            provider_id,
-            provider_kind,
-            payment_method,
-            provider_customer.as_deref(),
-            customer_id.as_deref(),
-        )
-        .await;
-    }
-    let Some(order_id) = order_id else {
-        return Ok(unmatched("no Bursar order named by the event"));
-    };
-    if order_id.starts_with("in_") {
-        // An invoice's payment link.
-        return crate::invoice_checkout::apply_payment_event(cx, provider_kind, event, &order_id)
-            .await;
-    }
-    let Some(mut order) =
-        commerce::get::<Order>(cx.tx, ORDER, cx.workspace_id, &order_id, true).await?
-    else {
-        return Ok(unmatched(
-            "the named order does not exist in this workspace",
-        ));
-    };
-    let clearing = format!("clearing:{provider_kind}");
-    let applied = |order: &Order| Applied {
-        outcome: "applied",
-        detail: None,
-        order_id: Some(order.id.to_string()),
-    };
-    match &event.kind {
-        PaymentEventKind::CheckoutCompleted {
-            paid: true,
-            payment_id,
-            session_id,
-            amount,
-            currency,
-            ..
-        } => {
-            let payment_id = payment_id.clone().unwrap_or_else(|| session_id.clone());
-            mark_paid(
-                cx,
-                &mut order,
-                provider_id,
-                &clearing,
-                Confirmed {
-                    payment_id: &payment_id,
-                    amount: *amount,
-                    currency,
-                    fee: None,
-                },
-            )
-            .await
-        }
-        PaymentEventKind::PaymentSucceeded {
-            payment_id,
-            amount,
-            currency,
-            fee,
-            ..
-        } => {
-            mark_paid(
-                cx,
-                &mut order,
-                provider_id,
-                &clearing,
-                Confirmed {
-                    payment_id,
-                    amount: *amount,
-                    currency,
-                    fee: *fee,
-                },
-            )
-            .await
-        }
-        PaymentEventKind::CheckoutCompleted { paid: false, .. }
-        | PaymentEventKind::PaymentProcessing { .. } => {
-            if order.status == OrderStatus::PaymentProcessing {
-                return Ok(ignored(&order, "already payment_processing"));
-            }
-            let Ok(previous) = move_to(&mut order, OrderStatus::PaymentProcessing) else {
-                return Ok(ignored(
-                    &order,
-                    format!("stale: the order is {}", order.status.as_str()),
-                ));
-            };
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(
-                cx,
-                "order.payment_processing",
-                &order,
-                Some(previous),
-                json!({}),
-            )
-            .await?;
-            Ok(applied(&order))
-        }
-        PaymentEventKind::PaymentFailed { code, message, .. } => {
-            let Ok(previous) = move_to(&mut order, OrderStatus::PaymentFailed) else {
-                return Ok(ignored(
-                    &order,
-                    format!("stale: the order is {}", order.status.as_str()),
-                ));
-            };
-            order.last_payment_error = Some(match (code, message) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(text), None) | (None, Some(text)) => text.clone(),
-                (None, None) => "payment_failed".into(),
-            });
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(
-                cx,
-                "order.payment_failed",
-                &order,
-                Some(previous),
-                json!({}),
-            )
-            .await?;
-            Ok(applied(&order))
-        }
-        PaymentEventKind::CheckoutExpired { session_id } => {
-            if order.checkout.as_ref().map(|c| &c.session_id) != Some(session_id) {
-                return Ok(ignored(
-                    &order,
-                    "stale: a newer checkout replaced this session",
-                ));
-            }
-            let Ok(previous) = move_to(&mut order, OrderStatus::CheckoutExpired) else {
-                return Ok(ignored(
-                    &order,
-                    format!("stale: the order is {}", order.status.as_str()),
-                ));
-            };
-            release_redemption(cx, &mut order).await?;
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(
-                cx,
-                "order.checkout_expired",
-                &order,
-                Some(previous),
-                json!({}),
-            )
-            .await?;
-            Ok(applied(&order))
-        }
-        PaymentEventKind::Refund {
-            refund_id,
-            amount,
-            status,
-            bursar_refund_id,
-            ..
-        } => {
-            let Some(bursar_id) = bursar_refund_id else {
-                return Ok(ignored(&order, format!("refund {refund_id} was not asked by Bursar; record it with POST /v1/orders/{{id}}/refunds")));
-            };
-            let Some(refund) =
-                commerce::get::<Refund>(cx.tx, REFUND, cx.workspace_id, bursar_id, true).await?
-            else {
-                return Ok(ignored(
-                    &order,
-                    format!("unknown Bursar refund {bursar_id}"),
-                ));
-            };
-            if refund.status != RefundState::Pending {
-                return Ok(ignored(
-                    &order,
-                    format!("refund {bursar_id} is already settled"),
-                ));
-            }
-            let outcome = match status {
-                RefundStatus::Succeeded => Settle::Succeeded(refund_id.clone()),
-                RefundStatus::Failed | RefundStatus::Canceled => {
-                    Settle::Failed(format!("the provider reports the refund {status:?}"))
-                }
-                RefundStatus::Pending => return Ok(ignored(&order, "refund still pending")),
-            };
-            if *amount != refund.amount {
-                tracing::warn!(refund = %bursar_id, "provider refund amount differs from the request");
-            }
-            settle_refund(cx, order, refund, &clearing, outcome).await?;
-            Ok(Applied {
-                outcome: "applied",
-                detail: None,
-                order_id: Some(order_id),
-            })
-        }
-        PaymentEventKind::DisputeOpened {
-            dispute_id,
-            amount,
-            reason,
-            fee,
-            ..
-        } => {
-            if order
-                .dispute
-                .as_ref()
-                .is_some_and(|d| &d.dispute_id == dispute_id)
-            {
-                return Ok(ignored(&order, "dispute already recorded"));
-            }
-            let before = order.status;
-            let Ok(previous) = move_to(&mut order, OrderStatus::Disputed) else {
-                return Ok(ignored(
-                    &order,
-                    format!("the order is {}", order.status.as_str()),
-                ));
-            };
-            let currency = order.currency;
-            post(
-                cx,
-                currency,
-                &[
-                    (
-                        format!("dispute:{dispute_id}"),
-                        "disputes".into(),
-                        clearing.clone(),
-                        *amount,
-                        CODE_DISPUTE_HOLD,
-                    ),
-                    // The provider's fee for the dispute: an expense whatever the outcome.
-                    (
-                        format!("dispute_fee:{dispute_id}"),
-                        "fees".into(),
-                        clearing.clone(),
-                        fee.unwrap_or(0),
-                        CODE_FEE,
-                    ),
-                ],
-            )
-            .await?;
-            order.dispute = Some(OrderDispute {
-                dispute_id: dispute_id.clone(),
-                amount: *amount,
-                status: "open".into(),
-                reason: reason.clone(),
-                status_before: before,
-            });
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(cx, "order.disputed", &order, Some(previous), json!({})).await?;
-            Ok(applied(&order))
-        }
-        PaymentEventKind::DisputeClosed {
-            dispute_id, won, ..
-        } => {
-            let Some(mut dispute) = order
-                .dispute
-                .clone()
-                .filter(|d| &d.dispute_id == dispute_id && d.status == "open")
-            else {
-                return Ok(ignored(&order, "no open dispute of that id"));
-            };
-            let currency = order.currency;
-            let (previous, event_type) = if *won {
-                post(
-                    cx,
-                    currency,
-                    &[(
-                        format!("dispute_won:{dispute_id}"),
-                        clearing.clone(),
-                        "disputes".into(),
-                        dispute.amount,
-                        CODE_DISPUTE_RELEASE,
-                    )],
-                )
-                .await?;
-                dispute.status = "won".into();
-                (
-                    move_to(&mut order, dispute.status_before)?,
-                    "order.dispute_won",
-                )
-            } else {
-                post(
-                    cx,
-                    currency,
-                    &[(
-                        format!("dispute_lost:{dispute_id}"),
-                        "dispute_losses".into(),
-                        "disputes".into(),
-                        dispute.amount,
-                        CODE_DISPUTE_LOSS,
-                    )],
-                )
-                .await?;
-                dispute.status = "lost".into();
-                (order.status, "order.dispute_lost")
-            };
-            order.dispute = Some(dispute);
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(cx, event_type, &order, Some(previous), json!({})).await?;
-            Ok(applied(&order))
-        }
-        PaymentEventKind::PaymentMethodSaved { .. } | PaymentEventKind::Other => Ok(ignored(
-            &order,
-            format!("{} needs no action", event.provider_event_type),
-        )),
-    }
-}
-
-/// A payment the provider confirmed.
-struct Confirmed<'a> {
-    payment_id: &'a str,
-    amount: i64,
-    currency: &'a str,
-    fee: Option<i64>,
-}
-
-/// The payment is confirmed: one transaction moves the order to `paid`, posts the payment and
-/// the fee, and records `order.paid`.
-async fn mark_paid(
-    cx: &mut Context<'_>,
-    order: &mut Order,
-    provider_id: &str,
-    clearing: &str,
-    confirmed: Confirmed<'_>,
-) -> Result<Applied, ApiError> {
-    let Confirmed {
-        payment_id,
-        amount,
-        currency,
-        fee,
-    } = confirmed;
-    if currency != order.currency.code() {
-        return Ok(ignored(
-            order,
-            format!(
-                "payment in {currency} for an order in {}: needs review",
-                order.currency
-            ),
-        ));
-    }
-    if order.status.is_paid() {
-        let same = order
-            .payment
-            .as_ref()
-            .is_some_and(|p| p.payment_id == payment_id);
-        if !same {
-            return Ok(ignored(
-                order,
-                format!("a second payment {payment_id} for a paid order: needs review"),
-            ));
-        }
-        // The payment was confirmed before (by the session); the fee may arrive only now.
-        if let (Some(fee), Some(payment)) = (fee, order.payment.as_mut()) {
-            if payment.fee.is_none() {
-                post(
-                    cx,
-                    order.currency,
-                    &[(
-                        format!("fee:{}", order.id),
-                        "fees".into(),
-                        clearing.to_owned(),
-                        fee,
-                        CODE_FEE,
-                    )],
-                )
-                .await?;
-                payment.fee = Some(fee);
-                order.updated_at = cx.now;
-                save(cx, order).await?;
-                return Ok(Applied {
-                    outcome: "applied",
-                    detail: Some("fee recorded".into()),
-                    order_id: Some(order.id.to_string()),
-                });
-            }
-        }
-        return Ok(ignored(order, "already paid"));
-    }
-    let previous = match move_to(order, OrderStatus::Paid) {
-        Ok(previous) => previous,
-        Err(_) => {
-            return Ok(ignored(
-                order,
-                format!("the order is {}", order.status.as_str()),
-            ))
-        }
-    };
-    if amount != order.totals.total {
-        tracing::warn!(order = %order.id, amount, total = order.totals.total, "paid amount differs from the order total");
-    }
-    let transfer_id = format!("pay:{}", order.id);
-    let mut transfers = vec![(
-        transfer_id.clone(),
-        clearing.to_owned(),
-        "revenue".to_owned(),
-        amount,
-        CODE_PAYMENT,
-    )];
-    if let Some(fee) = fee {
-        transfers.push((
-            format!("fee:{}", order.id),
-            "fees".into(),
-            clearing.to_owned(),
-            fee,
-            CODE_FEE,
-        ));
-    }
-    order.payment = Some(OrderPayment {
-        provider_id: ProviderId::parse(provider_id, "provider_id")
-            .map_err(|_| ApiError::internal())?,
-        payment_id: payment_id.to_owned(),
-        amount,
-        fee,
-        paid_at: cx.now,
-        transfer_id,
-    });
-    order.last_payment_error = None;
-    order.updated_at = cx.now;
-    save(cx, order).await?;
-    emit(cx, "order.paid", order, Some(previous), json!({})).await?;
-    // Last: on PostgreSQL the posting takes the workspace's ledger lock, held until commit, and
-    // every payment posts to the same revenue account; the shorter that hold, the more
-    // payments per second.
-    post(cx, order.currency, &transfers).await?;
-    Ok(Applied {
-        outcome: "applied",
-        detail: None,
-        order_id: Some(order.id.to_string()),
-    })
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
     /// Minor units; default: everything still refundable.
     pub amount: Option<i64>,
     pub reason: Option<String>,
-}
-
-enum Settle {
-    Succeeded(String),
-    Failed(String),
-}
-
-/// Settles a pending refund: on success the ledger transfer (refunds ← clearing) and the order's
-/// new state; on failure the reservation is released. One transaction.
-async fn settle_refund(
-    cx: &mut Context<'_>,
-    mut order: Order,
-    mut refund: Refund,
-    clearing: &str,
-    outcome: Settle,
-) -> Result<Refund, ApiError> {
-    order.amount_refund_pending -= refund.amount;
-    match outcome {
-        Settle::Succeeded(provider_refund_id) => {
-            let transfer_id = format!("refund:{}", refund.id);
-            post(
-                cx,
-                order.currency,
-                &[(
-                    transfer_id.clone(),
-                    "refunds".into(),
-                    clearing.to_owned(),
-                    refund.amount,
-                    CODE_REFUND,
-                )],
-            )
-            .await?;
-            order.amount_refunded += refund.amount;
-            let paid = order.payment.as_ref().map_or(0, |p| p.amount);
-            let to = if order.amount_refunded >= paid {
-                OrderStatus::Refunded
-            } else {
-                OrderStatus::PartiallyRefunded
-            };
-            let previous = move_to(&mut order, to)?;
-            refund.status = RefundState::Succeeded;
-            refund.provider_refund_id = Some(provider_refund_id);
-            refund.transfer_id = Some(transfer_id);
-            refund.updated_at = cx.now;
-            commerce::save(
-                cx.tx,
-                REFUND,
-                cx.workspace_id,
-                refund.id.as_str(),
-                &refund,
-                &[],
-            )
-            .await?;
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            let event_type = if to == OrderStatus::Refunded {
-                "order.refunded"
-            } else {
-                "order.partially_refunded"
-            };
-            emit(
-                cx,
-                event_type,
-                &order,
-                Some(previous),
-                json!({ "refund": refund }),
-            )
-            .await?;
-        }
-        Settle::Failed(reason) => {
-            refund.status = RefundState::Failed;
-            refund.failure_reason = Some(reason);
-            refund.updated_at = cx.now;
-            commerce::save(
-                cx.tx,
-                REFUND,
-                cx.workspace_id,
-                refund.id.as_str(),
-                &refund,
-                &[],
-            )
-            .await?;
-            order.updated_at = cx.now;
-            save(cx, &order).await?;
-            emit(
-                cx,
-                "order.refund_failed",
-                &order,
-                None,
-                json!({ "refund": refund }),
-            )
-            .await?;
-        }
-    }
-    Ok(refund)
 }
 
 /// Refund a paid order, fully or partly, through its provider. Idempotent: a retry with the same
@@ -1362,7 +548,7 @@ async fn create_refund(
                     created_at: cx.now,
                     updated_at: cx.now,
                 };
-                commerce::insert(
+                documents::insert(
                     cx.tx,
                     REFUND,
                     cx.workspace_id,
@@ -1393,94 +579,12 @@ async fn create_refund(
         .await
         .map_err(|_| ApiError::internal())?;
     let refund: Refund = serde_json::from_slice(&bytes).map_err(|_| ApiError::internal())?;
-    let refund = finish_refund(&state, &principal, refund.id.as_str()).await?;
-    Ok(Json(refund).into_response())
-}
-
-/// 2–3. Asks the provider for a pending refund and settles it; a settled refund is returned as
-/// it is.
-async fn finish_refund(
-    state: &AppState,
-    principal: &Principal,
-    refund_id: &str,
-) -> Result<Refund, ApiError> {
-    let refund: Refund =
-        docs::get(state, principal, REFUND, "refund", refund_id.to_owned()).await?;
-    if refund.status != RefundState::Pending {
-        return Ok(refund);
-    }
-    let order: Order = docs::get(
-        state,
-        principal,
-        ORDER,
-        "order",
-        refund.order_id.to_string(),
-    )
-    .await?;
-    let Some(payment) = &order.payment else {
-        return Err(ApiError::internal());
-    };
-    let connection = payments::resolve(
-        state,
-        &principal.workspace_id,
-        Some(payment.provider_id.as_str()),
-        "",
-    )
-    .await?;
-    let request = RefundRequest {
-        refund_id: refund.id.to_string(),
-        payment_id: payment.payment_id.clone(),
-        amount: refund.amount,
-        currency: refund.currency.code().to_owned(),
-        reason: refund.reason.clone(),
-        metadata: [(
-            bursar_payments::stripe::REFUND_ID_KEY.to_owned(),
-            refund.id.to_string(),
-        )]
-        .into_iter()
-        .collect(),
-    };
-    let outcome = match connection.provider.refund(&request).await {
-        Ok(result) if result.status == RefundStatus::Succeeded => Settle::Succeeded(result.id),
-        Ok(result) if result.status == RefundStatus::Pending => {
-            return Ok(Refund {
-                provider_refund_id: Some(result.id),
-                ..refund
-            })
-        }
-        Ok(result) => Settle::Failed(format!(
-            "the provider reports the refund {:?}",
-            result.status
-        )),
-        Err(ProviderError::Refused { code, message, .. }) => {
-            Settle::Failed(format!("{code}: {message}"))
-        }
-        Err(error) => return Err(provider_error(error)),
-    };
-    let clearing = format!("clearing:{}", connection.row.kind);
-    let id = refund_id.to_owned();
-    let idempotency = Idempotency {
-        key: None,
-        fingerprint: String::new(),
+    let cause = Cause {
         request_id: None,
+        actor: Some(principal.key_id.to_string()),
     };
-    let response = state
-        .mutate(principal, idempotency, move |mut cx| {
-            Box::pin(async move {
-                let refund: Refund = docs::get_in(&mut cx, REFUND, "refund", &id, "id").await?;
-                if refund.status != RefundState::Pending {
-                    return Ok((StatusCode::OK, refund));
-                }
-                let order = load(&mut cx, refund.order_id.as_str()).await?;
-                let refund = settle_refund(&mut cx, order, refund, &clearing, outcome).await?;
-                Ok((StatusCode::OK, refund))
-            })
-        })
-        .await?;
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .map_err(|_| ApiError::internal())?;
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::internal())
+    let refund = finish_refund(&state, &principal.workspace_id, &cause, refund.id.as_str()).await?;
+    Ok(Json(refund).into_response())
 }
 
 /// Retrieve a refund.
@@ -1518,7 +622,7 @@ async fn list_refunds(
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                commerce::list::<Refund>(
+                documents::list::<Refund>(
                     tx,
                     REFUND,
                     &workspace_id,
@@ -1576,7 +680,7 @@ async fn pay_order(
     let method: PaymentMethod = docs::get(
         &state,
         &principal,
-        commerce::PAYMENT_METHOD,
+        documents::PAYMENT_METHOD,
         "payment_method",
         method_id.to_string(),
     )
@@ -1589,7 +693,7 @@ async fn pay_order(
             "The payment method belongs to another customer.",
         ));
     }
-    let connection = payments::resolve(
+    let connection = bursar_core::payments::resolve(
         &state,
         &principal.workspace_id,
         Some(method.provider_id.as_str()),
@@ -1606,7 +710,7 @@ async fn pay_order(
         payment_method: method.provider_method_id.clone(),
         amount: order.totals.total,
         currency: order.currency.code().to_owned(),
-        metadata: payments::order_metadata(order.id.as_str()),
+        metadata: bursar_core::payments::order_metadata(order.id.as_str()),
     };
     let outcome = connection
         .provider

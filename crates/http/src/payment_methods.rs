@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::PaymentMethod;
 use bursar_domain::event::NewEvent;
-use bursar_domain::id::{CustomerId, PaymentMethodId, ProviderId};
+use bursar_domain::id::{CustomerId, PaymentMethodId};
 use bursar_domain::money::Currency;
 use bursar_payments::SetupRequest;
-use bursar_store::commerce::{self, PAYMENT_METHOD};
+use bursar_store::documents::{self, PAYMENT_METHOD};
 use bursar_store::{customers, Tx, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,8 +23,6 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::mutate::Context;
-use crate::orders::Applied;
 use crate::payments;
 use crate::AppState;
 
@@ -87,7 +85,7 @@ async fn create_setup(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &id))?;
-    let connection = payments::resolve(
+    let connection = bursar_core::payments::resolve(
         &state,
         &principal.workspace_id,
         body.provider.as_deref(),
@@ -99,7 +97,9 @@ async fn create_setup(
     let known = state
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { commerce::provider_customer(tx, &pid, &cid).await })
+            Box::pin(async move {
+                bursar_store::payment_providers::provider_customer(tx, &pid, &cid).await
+            })
         })
         .await?;
     let setup = SetupRequest {
@@ -120,11 +120,11 @@ async fn create_setup(
         .provider
         .create_setup(&setup)
         .await
-        .map_err(crate::orders::provider_error)?;
+        .map_err(bursar_core::orders::provider_error)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                commerce::remember_provider_customer(
+                bursar_store::payment_providers::remember_provider_customer(
                     cx.tx,
                     cx.workspace_id,
                     &provider_id,
@@ -153,80 +153,6 @@ async fn create_setup(
         .await
 }
 
-/// Records a method the provider saved (`setup_intent.succeeded`), once.
-pub async fn record_saved(
-    cx: &mut Context<'_>,
-    provider_id: &str,
-    provider_kind: &str,
-    payment_method: &str,
-    provider_customer: Option<&str>,
-    customer_id: Option<&str>,
-) -> Result<Applied, ApiError> {
-    let Some(customer_id) = customer_id.and_then(|c| CustomerId::parse(c, "customer").ok()) else {
-        return Ok(Applied {
-            outcome: "unmatched",
-            detail: Some("no Bursar customer named by the setup".into()),
-            order_id: None,
-        });
-    };
-    if customers::get(cx.tx, cx.workspace_id, &customer_id, false)
-        .await?
-        .is_none()
-    {
-        return Ok(Applied {
-            outcome: "unmatched",
-            detail: Some("the named customer does not exist in this workspace".into()),
-            order_id: None,
-        });
-    }
-    if commerce::payment_method_id(cx.tx, cx.workspace_id, provider_id, payment_method)
-        .await?
-        .is_some()
-    {
-        return Ok(Applied {
-            outcome: "ignored",
-            detail: Some("payment method already saved".into()),
-            order_id: None,
-        });
-    }
-    let method = PaymentMethod {
-        id: PaymentMethodId::new(),
-        object: "payment_method".into(),
-        customer_id: customer_id.clone(),
-        provider_id: ProviderId::parse(provider_id, "provider_id")
-            .map_err(|_| ApiError::internal())?,
-        provider: provider_kind.to_owned(),
-        provider_method_id: payment_method.to_owned(),
-        provider_customer: provider_customer.map(str::to_owned),
-        created_at: cx.now,
-    };
-    commerce::insert(
-        cx.tx,
-        PAYMENT_METHOD,
-        cx.workspace_id,
-        method.id.as_str(),
-        &method,
-        &[
-            ("customer_id", customer_id.as_str().into()),
-            ("provider_id", provider_id.into()),
-            ("provider_method_id", payment_method.into()),
-        ],
-    )
-    .await?;
-    cx.emit(NewEvent::new(
-        "customer.payment_method_saved",
-        "customer",
-        customer_id.as_str(),
-        json!({ "object": method }),
-    ))
-    .await?;
-    Ok(Applied {
-        outcome: "applied",
-        detail: None,
-        order_id: None,
-    })
-}
-
 /// A customer's saved payment methods, newest first.
 #[utoipa::path(get, path = "/v1/customers/{id}/payment_methods", tag = "payments",
     params(("id" = String, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
@@ -245,7 +171,7 @@ async fn list_payment_methods(
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                commerce::list::<PaymentMethod>(
+                documents::list::<PaymentMethod>(
                     tx,
                     PAYMENT_METHOD,
                     &workspace_id,

@@ -7,9 +7,9 @@ use axum::Json;
 use bursar_domain::event::NewEvent;
 use bursar_domain::id::WebhookEndpointId;
 use bursar_domain::webhook::{
-    parse_url, Attempt, EndpointStatus, EventFilter, WebhookEndpoint, WebhookSecret, SECRET_BYTES,
+    parse_url, Attempt, EndpointStatus, EventFilter, WebhookEndpoint, WebhookSecret,
 };
-use bursar_store::{seal, webhooks, Tx};
+use bursar_store::{webhooks, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -18,11 +18,8 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
-use crate::mutate::Context;
 use crate::AppState;
-
-/// How long the previous secret keeps signing after a rotation.
-const ROTATION_GRACE_SECONDS: i64 = 24 * 3600;
+use bursar_core::webhooks::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -115,23 +112,6 @@ pub struct RotateSecretRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnableRequest {}
-
-fn parse_endpoint_id(id: &str) -> Result<WebhookEndpointId, ApiError> {
-    WebhookEndpointId::parse(id, "id").map_err(|_| ApiError::not_found("webhook endpoint", id))
-}
-
-fn new_secret(given: Option<&str>) -> Result<WebhookSecret, ApiError> {
-    match given {
-        Some(text) => Ok(WebhookSecret::parse(text, "secret")?),
-        None => Ok(WebhookSecret::from_bytes(seal::random_bytes(SECRET_BYTES))),
-    }
-}
-
-async fn locked(cx: &mut Context<'_>, id: &WebhookEndpointId) -> Result<WebhookEndpoint, ApiError> {
-    webhooks::get(cx.tx, cx.workspace_id, id, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook endpoint", id.as_str()))
-}
 
 /// Register an endpoint. The response carries its signing secret; keep it.
 #[utoipa::path(

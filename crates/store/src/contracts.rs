@@ -1,5 +1,5 @@
 //! Contracts' edit logs. The stored projection lives in the `contract` document table
-//! ([`crate::commerce::CONTRACT`]); this module keeps the log it is the replay of.
+//! ([`crate::documents::CONTRACT`]); this module keeps the log it is the replay of.
 
 use bursar_domain::contract::{LogEntry, Operation};
 use bursar_domain::id::WorkspaceId;
@@ -76,18 +76,18 @@ pub async fn project_subscription(
     contract_id: &str,
     now: Timestamp,
 ) -> Result<Option<bursar_domain::subscription::Subscription>, StoreError> {
-    use crate::commerce::{self, SUBSCRIPTION};
+    use crate::documents::{self, SUBSCRIPTION};
     let log = log(tx, workspace_id, contract_id, true).await?;
     let Some(subscription) = bursar_domain::subscription::derive(contract_id, &log, now) else {
         return Ok(None);
     };
     let stored: Option<bursar_domain::subscription::Subscription> =
-        commerce::get(tx, SUBSCRIPTION, workspace_id, &subscription.id, false).await?;
+        documents::get(tx, SUBSCRIPTION, workspace_id, &subscription.id, false).await?;
     if stored.as_ref() == Some(&subscription) {
         return Ok(Some(subscription));
     }
     let extra = [("contract_id", contract_id.into())];
-    if !commerce::save(
+    if !documents::save(
         tx,
         SUBSCRIPTION,
         workspace_id,
@@ -97,7 +97,7 @@ pub async fn project_subscription(
     )
     .await?
     {
-        commerce::insert(
+        documents::insert(
             tx,
             SUBSCRIPTION,
             workspace_id,

@@ -1,5 +1,5 @@
 //! Invoice numbering and settings. Invoices and tax rates themselves are documents
-//! ([`crate::commerce`], tables `invoice` and `tax_rate`).
+//! ([`crate::documents`], tables `invoice` and `tax_rate`).
 
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;

@@ -3,7 +3,7 @@
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 
-use crate::{params, Row, StoreError, Tx};
+use crate::{params, Backend, Row, StoreError, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -51,4 +51,18 @@ pub async fn get(tx: &mut Tx, id: &WorkspaceId) -> Result<Option<Workspace>, Sto
         )
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// Serialises workspace-wide set-up (such as creating the default test connection on first
+/// use) among concurrent write jobs: locks the workspace row on PostgreSQL until commit (SQLite
+/// has a single writer already).
+pub async fn lock_workspace(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Postgres {
+        tx.fetch_optional(
+            "select workspace_id from workspace where workspace_id = $1 for update",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
 }

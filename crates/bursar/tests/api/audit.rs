@@ -1,23 +1,13 @@
 //! The audit log: every commerce-critical action, hash-chained, verified by `bursar audit verify`.
 
-use std::process::Command;
-
-use bursar_store::{Location, Tx};
+use bursar_store::Tx;
 
 use crate::both_backends;
 use crate::helpers::*;
 
 /// Runs `bursar audit verify` against the app's database: (success, output).
 fn audit_verify(app: &TestApp) -> (bool, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bursar"));
-    command
-        .args(["audit", "verify"])
-        .env_remove("BURSAR_DATABASE_URL")
-        .env_remove("BURSAR_DATA_DIR");
-    match &app.location {
-        Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
-        Location::Postgres(url) => command.args(["--database-url", url]),
-    };
+    let (mut command, _data) = bursar_command(&app.location, &["audit", "verify"]);
     let output = command.output().unwrap();
     let text = format!(
         "{}{}",

@@ -2,10 +2,7 @@
 //! and then online through the provider's payment link; the ledger and both billing statuses
 //! (customer and contract) checked at every step; the overdue path and its way back.
 
-use std::sync::Arc;
-
-use bursar_domain::time::{ManualClock, Timestamp};
-
+use crate::both_backends;
 use crate::helpers::*;
 
 fn id(v: &Value) -> String {
@@ -17,10 +14,6 @@ async fn ok(response: reqwest::Response) -> Value {
     let body = json_body(response).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(text).unwrap()
 }
 
 /// (debits posted, credits posted) of `commerce:<account>:EUR`.
@@ -62,16 +55,18 @@ async fn statuses(app: &TestApp, customer: &str, contract: &str) -> (String, Str
     )
 }
 
+both_backends! {
 /// Goal: contract → usage events → cycle close → draft (fixed fees in advance and in arrears,
 /// usage rated by graduated tiers and by a filtered per-unit price) → issue (number) → partial
 /// payment → online payment through the payment link (webhook, delivered twice) → paid, with
 /// the ledger and the customer's and the contract's billing status asserted at each step; then
 /// the overdue path active → past_due → collections → active on payment, usage arriving after
 /// its period was invoiced counted in the next one, and the contract closed when it ends.
-async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
-    let clock = Arc::new(ManualClock::new(at("2026-03-01T00:01:00Z")));
-    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
-    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+async fn a_contract_is_billed_from_usage_to_cash(
+    app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+    clock: ManualClock = "2026-03-01T00:01:00Z",
+) {
+    let state = app.core().clone();
 
     let meter = app
         .post(
@@ -437,7 +432,7 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     .await;
     assert_eq!(march_issued["number"], "INV-2026-000002");
     clock.advance_seconds(15 * 86_400); // 2026-04-16
-    bursar_http::invoices::sweep_billing_status(&state)
+    bursar_core::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
     assert_eq!(
@@ -445,7 +440,7 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
         ("past_due".into(), "past_due".into())
     );
     clock.advance_seconds(30 * 86_400); // 2026-05-16: 31 days late
-    bursar_http::invoices::sweep_billing_status(&state)
+    bursar_core::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
     assert_eq!(
@@ -489,10 +484,10 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     );
 
     // May, billed by the server's billing loop: April's usage, with the late March event.
-    let billed = bursar_http::billing::run_due_billing(&state).await.unwrap();
+    let billed = bursar_core::billing::run_due_billing(&state).await.unwrap();
     assert_eq!(billed, 1);
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         0,
         "not due again before June"
     );
@@ -530,11 +525,11 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     .await;
     ok(app.post(&operations, json!({"type": "terminate"})).await).await;
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         1
     );
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         0
     );
     let invoices = ok(app
@@ -568,7 +563,7 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
     );
 
     // The contract ended with nothing owed (its last invoices are drafts): its status closes.
-    bursar_http::invoices::sweep_billing_status(&state)
+    bursar_core::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
     let closed = ok(app
@@ -585,15 +580,6 @@ async fn a_contract_is_billed_from_usage_to_cash(backend: Backend) {
         "the customer stays active"
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_contract_is_billed_from_usage_to_cash_sqlite() {
-    a_contract_is_billed_from_usage_to_cash(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_contract_is_billed_from_usage_to_cash_postgres() {
-    a_contract_is_billed_from_usage_to_cash(Backend::Postgres).await;
 }
 
 /// One row of the invoice scenario matrix: a contract from 2026-03-01 (its lines, usage in
@@ -834,13 +820,15 @@ fn scenarios(p: &std::collections::HashMap<&str, String>) -> Vec<Scenario> {
     ]
 }
 
+both_backends! {
 /// Goal: invoice totals of a matrix of contracts (fixed fees either timing, every pricing model
 /// at its edges, commitments, group filters, mid-period changes), billed through the real path
 /// — API, meters, billing runs — equal hand-computed totals; the canary rows, deliberately
 /// wrong, must be reported wrong, so a harness that passes everything fails here.
-async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail(backend: Backend) {
-    let clock = Arc::new(ManualClock::new(at("2026-03-01T00:01:00Z")));
-    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail(
+    app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+    clock: ManualClock = "2026-03-01T00:01:00Z",
+) {
     let meter = app
         .post(
             "/api/v1/meters",
@@ -980,24 +968,17 @@ async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail(backend: Backen
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(rows.iter().filter(|r| r.canary).count(), 2);
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail_sqlite() {
-    the_invoice_scenario_matrix_holds_and_its_canaries_fail(Backend::Sqlite).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_invoice_scenario_matrix_holds_and_its_canaries_fail_postgres() {
-    the_invoice_scenario_matrix_holds_and_its_canaries_fail(Backend::Postgres).await;
-}
-
+both_backends! {
 /// Goal: the server's billing loop bills a contract once per period with the settings' tax
 /// rate on its lines, and issues the draft once it is `auto_issue_after_hours` old (never
 /// when unset); bad settings are refused naming the field.
-async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
-    let clock = Arc::new(ManualClock::new(at("2026-03-01T00:01:00Z")));
-    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
-    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+async fn billed_drafts_are_taxed_and_issued_automatically(
+    app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+    clock: ManualClock = "2026-03-01T00:01:00Z",
+) {
+    let state = app.core().clone();
     let vat = id(&ok(app
         .post(
             "/v1/tax_rates",
@@ -1059,11 +1040,11 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
     .await;
 
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         1
     );
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         0,
         "billed until April"
     );
@@ -1083,7 +1064,7 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
     );
     assert_eq!(draft["lines"][0]["tax_rate_id"], json!(vat));
     assert_eq!(
-        bursar_http::billing::issue_due_drafts(&state)
+        bursar_core::billing::issue_due_drafts(&state)
             .await
             .unwrap(),
         0,
@@ -1091,13 +1072,13 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
     );
     clock.advance_seconds(3_600);
     assert_eq!(
-        bursar_http::billing::issue_due_drafts(&state)
+        bursar_core::billing::issue_due_drafts(&state)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        bursar_http::billing::issue_due_drafts(&state)
+        bursar_core::billing::issue_due_drafts(&state)
             .await
             .unwrap(),
         0
@@ -1114,12 +1095,12 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
     ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 5_000, "method": "bank_transfer", "allocations": []})).await).await;
     clock.advance_seconds(31 * 86_400);
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         1
     );
     clock.advance_seconds(3_600);
     assert_eq!(
-        bursar_http::billing::issue_due_drafts(&state)
+        bursar_core::billing::issue_due_drafts(&state)
             .await
             .unwrap(),
         1
@@ -1155,33 +1136,26 @@ async fn billed_drafts_are_taxed_and_issued_automatically(backend: Backend) {
     .await;
     clock.advance_seconds(30 * 86_400 - 3_600);
     assert_eq!(
-        bursar_http::billing::run_due_billing(&state).await.unwrap(),
+        bursar_core::billing::run_due_billing(&state).await.unwrap(),
         1
     );
     clock.advance_seconds(10 * 86_400);
     assert_eq!(
-        bursar_http::billing::issue_due_drafts(&state)
+        bursar_core::billing::issue_due_drafts(&state)
             .await
             .unwrap(),
         0
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn billed_drafts_are_taxed_and_issued_automatically_sqlite() {
-    billed_drafts_are_taxed_and_issued_automatically(Backend::Sqlite).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn billed_drafts_are_taxed_and_issued_automatically_postgres() {
-    billed_drafts_are_taxed_and_issued_automatically(Backend::Postgres).await;
-}
-
+both_backends! {
 /// Goal: usage ingested while its period is being billed is counted exactly once — on the
 /// invoice being made, or (counted at the close) on the next one — never lost, never twice.
-async fn usage_ingested_while_billing_is_counted_once(backend: Backend) {
-    let clock = Arc::new(ManualClock::new(at("2026-04-01T00:01:00Z")));
-    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+async fn usage_ingested_while_billing_is_counted_once(
+    app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+    clock: ManualClock = "2026-04-01T00:01:00Z",
+) {
     let meter = app.post("/api/v1/meters", json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})).await;
     assert_eq!(meter.status(), 201);
     let tokens = id(&ok(app
@@ -1252,13 +1226,4 @@ async fn usage_ingested_while_billing_is_counted_once(backend: Backend) {
         assert_eq!(usage, batches, "{customer}: {invoices}");
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn usage_ingested_while_billing_is_counted_once_sqlite() {
-    usage_ingested_while_billing_is_counted_once(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn usage_ingested_while_billing_is_counted_once_postgres() {
-    usage_ingested_while_billing_is_counted_once(Backend::Postgres).await;
 }

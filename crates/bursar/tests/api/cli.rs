@@ -350,7 +350,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
 /// Goal: the same binary serves on PostgreSQL given `--database-url`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_postgres_with_database_url() {
-    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let url = bursar_testkit::fresh_postgres_database().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut running = start(&["--database-url", &url], dir.path());
     wait_healthy(&mut running).await;

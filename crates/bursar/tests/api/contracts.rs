@@ -149,9 +149,12 @@ async fn spawn_on_clock(backend: Backend) -> (TestApp, bursar_domain::time::Manu
     (app, clock)
 }
 
+both_backends! {
+/// Goal: the scheduler renews, expires and terminates over a simulated year (the clock moved by
+/// the test), honouring notice periods; on SQLite and on PostgreSQL.
 async fn a_year_of_renewals(backend: Backend) {
     let (app, clock) = spawn_on_clock(backend).await;
-    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let state = app.core().clone();
     let (buyer, product) = buyer_and_product(&app).await;
     // Quarterly terms that renew, with 30 days' notice.
     let mut ids = Vec::new();
@@ -203,7 +206,7 @@ async fn a_year_of_renewals(backend: Backend) {
                 .await;
             expect_error(late, 409, "notice_period_passed", None).await;
         }
-        bursar_http::contracts::run_scheduler(&state).await.unwrap();
+        bursar_core::contracts::run_scheduler(&state).await.unwrap();
         if day == 99 || day == 100 {
             // The subscription bills the new price once it takes effect, not before.
             let subscription = ok(app
@@ -283,17 +286,6 @@ async fn a_year_of_renewals(backend: Backend) {
         (Some("active"), Some(true))
     );
 }
-
-/// Goal: the scheduler renews, expires and terminates over a simulated year (the clock moved by
-/// the test), honouring notice periods; on SQLite and on PostgreSQL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contracts_renew_and_expire_over_a_simulated_year_sqlite() {
-    a_year_of_renewals(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contracts_renew_and_expire_over_a_simulated_year_postgres() {
-    a_year_of_renewals(Backend::Postgres).await;
 }
 
 /// A subscriber that refuses its first `failures` deliveries of each event, then does the
@@ -380,12 +372,7 @@ both_backends! {
         // Rebuilt from the log: the same subscription.
         app.db().write(|tx| Box::pin(async move { tx.execute_batch("delete from subscription").await })).await.unwrap();
         assert_eq!(subscription_of(&app, url.clone()).await, None);
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
-        command.args(["contracts", "rebuild"]);
-        match &app.location {
-            bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
-            bursar_store::Location::Postgres(url) => command.args(["--database-url", url]),
-        };
+        let (mut command, _data) = bursar_command(&app.location, &["contracts", "rebuild"]);
         let output = command.output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let rebuilt = subscription_of(&app, url.clone()).await.unwrap();
@@ -469,9 +456,11 @@ both_backends! {
     }
 }
 
+both_backends! {
+/// Goal: trials remind three days before their end, then convert or lapse on time.
 async fn trials_end_on_time(backend: Backend) {
     let (app, clock) = spawn_on_clock(backend).await;
-    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let state = app.core().clone();
     let (buyer, product) = buyer_and_product(&app).await;
     let mut ids = Vec::new();
     for converts in [true, false] {
@@ -491,7 +480,7 @@ async fn trials_end_on_time(backend: Backend) {
     }
     for _ in 0..15 {
         clock.advance_seconds(86_400);
-        bursar_http::contracts::run_scheduler(&state).await.unwrap();
+        bursar_core::contracts::run_scheduler(&state).await.unwrap();
     }
     for (id, status) in ids.iter().zip(["active", "expired"]) {
         let contract = ok(app.get(&format!("/v1/contracts/{id}")).await).await;
@@ -524,16 +513,6 @@ async fn trials_end_on_time(backend: Backend) {
         );
     }
 }
-
-/// Goal: trials remind three days before their end, then convert or lapse on time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trials_remind_then_convert_or_lapse_sqlite() {
-    trials_end_on_time(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trials_remind_then_convert_or_lapse_postgres() {
-    trials_end_on_time(Backend::Postgres).await;
 }
 
 /// A buyer and a service product to contract for.

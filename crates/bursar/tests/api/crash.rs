@@ -248,7 +248,7 @@ async fn acknowledged_transfers_survive_sigkill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_transfers_survive_sigkill_on_postgres() {
-    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let url = bursar_testkit::fresh_postgres_database().await.unwrap();
     crash_and_recover(vec!["--database-url".into(), url]).await;
 }
 
@@ -465,7 +465,7 @@ async fn relay_survives_sigkill_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_survives_sigkill_on_postgres() {
-    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let url = bursar_testkit::fresh_postgres_database().await.unwrap();
     relay_survives_sigkill(vec!["--database-url".into(), url]).await;
 }
 
@@ -475,7 +475,7 @@ async fn relay_survives_sigkill_on_postgres() {
 /// servers concurrently; every creation event must arrive once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_deliver_each_event_once() {
-    let url = bursar::testing::fresh_postgres_database().await.unwrap();
+    let url = bursar_testkit::fresh_postgres_database().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = bursar(
         &[

@@ -172,7 +172,7 @@ both_backends! {
             from: "GenX <sales@example.com>".into(),
             public_url: app.base_url.clone(),
         };
-        let subscribers = bursar::relay::builtin_subscribers(app.db(), &mail, &Default::default()).unwrap();
+        let subscribers = bursar::relay::builtin_subscribers(app.core(), &mail).unwrap();
         let relay = Relay::new(app.db().clone(), subscribers.clone(), RelayConfig::default());
 
         let (product, customer) = licensed_shop(&app, json!({"prefix": "GENX", "max_activations": 2})).await;
@@ -320,7 +320,7 @@ both_backends! {
             from: "GenX <sales@example.com>".into(),
             public_url: app.base_url.clone(),
         };
-        let subscribers = bursar::relay::builtin_subscribers(app.db(), &mail, &Default::default()).unwrap();
+        let subscribers = bursar::relay::builtin_subscribers(app.core(), &mail).unwrap();
         let config = RelayConfig { backoff_base: Duration::from_millis(50), backoff_max: Duration::from_millis(200), ..RelayConfig::default() };
         let relay = Relay::new(app.db().clone(), subscribers, config);
         let (product, customer) = licensed_shop(&app, json!({"prefix": "GENX"})).await;
@@ -355,6 +355,7 @@ both_backends! {
     }
 }
 
+both_backends! {
 /// Goal: download links refuse what they must — tampered tokens, too many addresses (the link
 /// locks and is flagged), exhausted counts, expiry, resumes from elsewhere, the rate limit —
 /// with a page, and resume by byte range.
@@ -635,19 +636,6 @@ async fn download_links_refuse_what_they_must(backend: Backend) {
     )
     .await;
 }
-
-mod download_links_refuse_what_they_must {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::download_links_refuse_what_they_must(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::download_links_refuse_what_they_must(Backend::Postgres).await;
-    }
 }
 
 /// Events of one type, oldest first.
@@ -698,6 +686,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 /// The server's peak memory while it receives and serves a 1 GiB file stays under this.
 const PEAK_RSS_BOUND_MIB: u64 = 128;
 
+both_backends! {
 /// Goal: a 1 GiB artifact uploads and downloads through the real binary with flat memory
 /// (the server's peak RSS stays under [`PEAK_RSS_BOUND_MIB`]), and a download interrupted
 /// part-way resumes from a byte range to the exact bytes.
@@ -709,7 +698,7 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     let mut args = vec!["--data-dir".to_owned(), data.clone()];
     if backend == Backend::Postgres {
         args.push("--database-url".into());
-        args.push(bursar::testing::fresh_postgres_database().await.unwrap());
+        args.push(bursar_testkit::fresh_postgres_database().await.unwrap());
     }
     let created = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"))
         .args(["workspaces", "create", "--name", "big"])
@@ -863,19 +852,6 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     let (status, output) = crate::cli::terminate(running);
     assert!(status.success(), "{output}");
 }
-
-mod a_gigabyte_artifact_streams_with_flat_memory {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::a_gigabyte_artifact_streams_with_flat_memory(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_gigabyte_artifact_streams_with_flat_memory(Backend::Postgres).await;
-    }
 }
 
 /// An S3-compatible server (moto, started by the test) with one bucket.
@@ -943,14 +919,15 @@ impl Drop for S3Server {
     }
 }
 
+both_backends! {
 /// Goal: with `artifacts_url` naming an S3 bucket (a real S3 wire protocol: moto's server), a
 /// file larger than one part uploads as a multipart upload under its SHA-256 and downloads,
 /// whole and by range, to the exact bytes.
 async fn artifacts_live_in_an_s3_compatible_store(backend: Backend) {
     let s3 = S3Server::start("releases").await;
-    let config = bursar_http::HttpConfig {
+    let core = bursar_core::Config {
         artifacts_url: Some("s3://releases/bursar".into()),
-        artifacts_options: bursar_http::StoreOptions(
+        artifacts_options: bursar_core::StoreOptions(
             [
                 ("aws_endpoint", format!("http://127.0.0.1:{}", s3.port)),
                 ("aws_access_key_id", "test".into()),
@@ -964,7 +941,11 @@ async fn artifacts_live_in_an_s3_compatible_store(backend: Backend) {
         ),
         ..Default::default()
     };
-    let app = TestApp::spawn_with(backend, config).await;
+    let settings = bursar::server::Settings {
+        core,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(backend, settings).await;
     let (product, customer) = licensed_shop(&app, json!({"prefix": "S3X"})).await;
     let bytes = file_bytes(20 << 20, 9);
     let artifact = ok(upload(&app, &product, "3.0.0", "any", bytes.clone()).await).await;
@@ -1017,17 +998,4 @@ async fn artifacts_live_in_an_s3_compatible_store(backend: Backend) {
         &bytes[9_000_000..9_000_100]
     );
 }
-
-mod artifacts_live_in_an_s3_compatible_store {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::artifacts_live_in_an_s3_compatible_store(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::artifacts_live_in_an_s3_compatible_store(Backend::Postgres).await;
-    }
 }

@@ -1,35 +1,21 @@
 //! Shared test helpers.
 
-pub use bursar::testing::TestApp;
+pub use crate::app::TestApp;
 pub use bursar_store::Backend;
 pub use serde_json::{json, Value};
 
-/// Declares a test that runs once per backend: `name::sqlite` and `name::postgres`.
-/// The body is an `async fn name(app: TestApp)`.
+/// Declares a test that runs once per backend: `name::sqlite` and `name::postgres`
+/// (`bursar_testkit::both_backends!`, whose forms take a backend, a spawned app, or an app on a
+/// manual clock). The short form `async fn name(app: TestApp)` spawns with [`TestApp::spawn`].
 #[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
-        $crate::both_backends! {
+        bursar_testkit::both_backends! {
             $(#[$meta])* async fn $name($app: TestApp = $crate::helpers::TestApp::spawn) $body
         }
     };
-    ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp = $spawn:path) $body:block) => {
-        $(#[$meta])*
-        async fn $name($app: TestApp) $body
-
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = $spawn($crate::helpers::Backend::Sqlite).await;
-                super::$name(app).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let app = $spawn($crate::helpers::Backend::Postgres).await;
-                super::$name(app).await;
-            }
-        }
+    ($($rest:tt)*) => {
+        bursar_testkit::both_backends! { $($rest)* }
     };
 }
 
@@ -163,4 +149,29 @@ pub async fn post_signed(app: &TestApp, event: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
+}
+
+/// `bursar <args>` as a command against the app's database, with its environment cleared of
+/// Bursar's variables. On PostgreSQL it gets a temporary data directory of its own (where a
+/// sealing key is kept), so no test writes `./bursar-data` in the crate; keep the directory
+/// alive until the command has run.
+pub fn bursar_command(
+    location: &bursar_store::Location,
+    args: &[&str],
+) -> (std::process::Command, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
+    command
+        .args(args)
+        .env_remove("BURSAR_DATA_DIR")
+        .env_remove("BURSAR_DATABASE_URL")
+        .env_remove("BURSAR_SECRET_KEY");
+    match location {
+        bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
+        bursar_store::Location::Postgres(url) => command
+            .args(["--database-url", url])
+            .arg("--data-dir")
+            .arg(data.path()),
+    };
+    (command, data)
 }

@@ -198,6 +198,7 @@ both_backends! {
     }
 }
 
+both_backends! {
 /// Goal: the billing status follows the invoices through one state machine — pending → active
 /// on the first invoice, past_due when it is late, collections after 30 days, back to active
 /// when paid, closed by hand — each change an event with its reason; entitlements follow.
@@ -205,7 +206,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     use bursar_domain::time::{Clock, ManualClock, SystemClock};
     let clock = std::sync::Arc::new(ManualClock::new(SystemClock.now()));
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
-    let state = bursar_http::app_with_state(app.db().clone(), bursar_http::HttpConfig::default()).1;
+    let state = app.core().clone();
     let customer = id(&ok(app
         .post(
             "/v1/customers",
@@ -270,7 +271,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     // days (limited).
     clock.advance_seconds(13 * 86_400);
     assert_eq!(
-        bursar_http::invoices::sweep_billing_status(&state)
+        bursar_core::invoices::sweep_billing_status(&state)
             .await
             .unwrap(),
         0,
@@ -279,7 +280,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     wait_for_email(&app, "invoice_due_soon").await;
     clock.advance_seconds(2 * 86_400);
     assert_eq!(
-        bursar_http::invoices::sweep_billing_status(&state)
+        bursar_core::invoices::sweep_billing_status(&state)
             .await
             .unwrap(),
         1
@@ -297,7 +298,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
             .ends_with("is overdue"),
         "{overdue_mail}"
     );
-    bursar_http::invoices::sweep_billing_status(&state)
+    bursar_core::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -313,7 +314,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
         "full"
     );
     clock.advance_seconds(30 * 86_400);
-    bursar_http::invoices::sweep_billing_status(&state)
+    bursar_core::invoices::sweep_billing_status(&state)
         .await
         .unwrap();
     let collections = ok(app.get(&status_path).await).await;
@@ -389,19 +390,6 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     )
     .await;
 }
-
-mod billing_status_follows_the_invoices {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::billing_status_follows_the_invoices(Backend::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::billing_status_follows_the_invoices(Backend::Postgres).await;
-    }
 }
 
 both_backends! {
@@ -634,14 +622,9 @@ both_backends! {
             }
         };
         let billing_run = || {
-            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
-            command.args(["billing", "run"]).env_remove("BURSAR_DATA_DIR").env_remove("BURSAR_DATABASE_URL");
-            match &app.location {
-                bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
-                bursar_store::Location::Postgres(url) => command.args(["--database-url", url]),
-            };
+            let (mut command, data) = bursar_command(&app.location, &["billing", "run"]);
             command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-            command.spawn().unwrap()
+            (command.spawn().unwrap(), data)
         };
         let created = |output: &std::process::Output| -> usize {
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -666,7 +649,7 @@ both_backends! {
         };
 
         add_contracts(30).await;
-        let (first, second) = (billing_run(), billing_run());
+        let ((first, _first_data), (second, _second_data)) = (billing_run(), billing_run());
         let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
         assert_eq!(created(&first) + created(&second), 30);
         let per = invoices_per_contract().await;
@@ -674,11 +657,12 @@ both_backends! {
 
         // Killed part-way (or before it started: either way), then run again.
         add_contracts(30).await;
-        let mut killed = billing_run();
+        let (mut killed, _killed_data) = billing_run();
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         let _ = killed.kill();
         let _ = killed.wait();
-        let rerun = billing_run().wait_with_output().unwrap();
+        let (rerun, _rerun_data) = billing_run();
+        let rerun = rerun.wait_with_output().unwrap();
         created(&rerun);
         let per = invoices_per_contract().await;
         assert_eq!((per.len(), per.values().all(|n| *n == 1)), (60, true), "{per:?}");

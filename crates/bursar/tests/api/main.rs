@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app;
 mod helpers;
 
 mod audit;
@@ -27,5 +28,6 @@ mod openmeter;
 mod ops;
 mod relay;
 mod store;
+mod usage_agreement;
 mod wallet;
 mod webhooks;

@@ -469,12 +469,7 @@ both_backends! {
             .await
             .unwrap();
         assert_eq!(query(&app, "tokens", &params).await["data"], json!([]), "queries read the rollups");
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
-        command.args(["meters", "rebuild"]);
-        match &app.location {
-            bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
-            bursar_store::Location::Postgres(url) => command.args(["--database-url", url]),
-        };
+        let (mut command, _data) = bursar_command(&app.location, &["meters", "rebuild"]);
         let output = command.output().unwrap();
         let printed = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{printed} {}", String::from_utf8_lossy(&output.stderr));

@@ -85,7 +85,7 @@ both_backends! {
         app.post(&format!("/v1/test_provider/checkout_sessions/{licensed_session}/complete"), json!({"outcome": "succeeded"})).await;
         let relay = bursar::relay::Relay::new(
             app.db().clone(),
-            bursar::relay::builtin_subscribers(app.db(), &Default::default(), &Default::default()).unwrap(),
+            bursar::relay::builtin_subscribers(app.core(), &Default::default()).unwrap(),
             Default::default(),
         );
         crate::relay::drain(&relay, app.db()).await;

@@ -242,7 +242,7 @@ both_backends! {
         });
         holding.await.unwrap();
         let config = bursar_http::HttpConfig { request_timeout: std::time::Duration::from_millis(50), ..Default::default() };
-        let impatient = bursar::server::Server::start(app.db().clone(), config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let impatient = bursar::server::Server::start(app.core().clone(), config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let response = app.client.post(format!("{}/v1/customers", impatient.base_url()))
             .bearer_auth(&app.admin_key)
             .header("Idempotency-Key", "slow-1")

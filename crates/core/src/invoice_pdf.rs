@@ -6,7 +6,7 @@ use bursar_domain::customer::Customer;
 use bursar_domain::invoice::{Invoice, InvoiceStatus};
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
-use crate::invoices::InvoiceSettings;
+use bursar_domain::invoice::InvoiceSettings;
 
 const PAGE_WIDTH: f32 = 595.0;
 const PAGE_HEIGHT: f32 = 842.0;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use askama::Template;
+use bursar_core::fulfillment::link_url;
 use bursar_domain::commerce::{Order, Product, TaxBehavior};
 use bursar_domain::event::Event;
 use bursar_domain::fulfillment::{Artifact, DownloadLink, License};
@@ -17,8 +18,7 @@ use bursar_domain::id::{CustomerId, EmailId, WorkspaceId};
 use bursar_domain::invoice::Invoice;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
-use bursar_http::fulfillment::link_url;
-use bursar_store::commerce::{self, ARTIFACT, DOWNLOAD_LINK, LICENSE, PRODUCT};
+use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, LICENSE, PRODUCT};
 use bursar_store::emails::{self, Email};
 use bursar_store::licenses::{self, Delivery};
 use bursar_store::{customers, Db, Tx};
@@ -262,11 +262,11 @@ async fn delivery_of(
     };
     let mut keys = Vec::new();
     for id in &license_ids {
-        let Some(license) = commerce::get::<License>(tx, LICENSE, workspace_id, id, false).await?
+        let Some(license) = documents::get::<License>(tx, LICENSE, workspace_id, id, false).await?
         else {
             continue;
         };
-        let product = commerce::get::<Product>(
+        let product = documents::get::<Product>(
             tx,
             PRODUCT,
             workspace_id,
@@ -285,13 +285,18 @@ async fn delivery_of(
     let mut links = Vec::new();
     for id in &link_ids {
         let Some(link) =
-            commerce::get::<DownloadLink>(tx, DOWNLOAD_LINK, workspace_id, id, false).await?
+            documents::get::<DownloadLink>(tx, DOWNLOAD_LINK, workspace_id, id, false).await?
         else {
             continue;
         };
-        let Some(artifact) =
-            commerce::get::<Artifact>(tx, ARTIFACT, workspace_id, link.artifact_id.as_str(), false)
-                .await?
+        let Some(artifact) = documents::get::<Artifact>(
+            tx,
+            ARTIFACT,
+            workspace_id,
+            link.artifact_id.as_str(),
+            false,
+        )
+        .await?
         else {
             continue;
         };
@@ -577,8 +582,8 @@ impl EmailSubscriber {
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let customer = customers::get(tx, &ws, &customer_id, false).await?;
-                    let settings = bursar_http::invoices::load_settings(tx, &ws).await?;
-                    Ok::<_, bursar_http::error::ApiError>((customer, settings))
+                    let settings = bursar_core::invoices::load_settings(tx, &ws).await?;
+                    Ok::<_, bursar_core::Error>((customer, settings))
                 })
             })
             .await

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bursar_core::App;
 use bursar_domain::event::Event;
 use bursar_domain::id::WorkspaceId;
 use bursar_store::relay::{self, Delivery, Outcome};
@@ -346,10 +347,10 @@ fn micros(duration: Duration) -> i64 {
 
 /// The subscribers every Bursar server runs.
 pub fn builtin_subscribers(
-    db: &Db,
+    app: &App,
     mail: &crate::email::MailConfig,
-    downloads: &bursar_http::fulfillment::DownloadSettings,
 ) -> anyhow::Result<Vec<Arc<dyn Subscriber>>> {
+    let db = &app.db;
     Ok(vec![
         crate::webhooks::WebhookSubscriber::new(
             db.clone(),
@@ -357,7 +358,7 @@ pub fn builtin_subscribers(
         ),
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
         crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),
-        crate::fulfillment::Fulfillment::subscriber(db.clone(), downloads.clone()),
+        crate::fulfillment::Fulfillment::subscriber(app.clone()),
     ])
 }
 

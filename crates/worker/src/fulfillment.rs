@@ -7,12 +7,10 @@
 
 use std::sync::Arc;
 
+use bursar_core::fulfillment::{fulfill_order, revoke_refunded};
+use bursar_core::{App, Error};
 use bursar_domain::event::{Cause, Event};
 use bursar_domain::id::WorkspaceId;
-use bursar_http::error::ApiError;
-use bursar_http::fulfillment::{fulfill_order, revoke_refunded, DownloadSettings};
-use bursar_http::mutate::Context;
-use bursar_store::{Db, Tx};
 use futures::future::BoxFuture;
 
 use crate::relay::Subscriber;
@@ -20,13 +18,12 @@ use crate::relay::Subscriber;
 pub const SUBSCRIBER: &str = "fulfillment";
 
 pub struct Fulfillment {
-    db: Db,
-    settings: DownloadSettings,
+    app: App,
 }
 
 impl Fulfillment {
-    pub fn subscriber(db: Db, settings: DownloadSettings) -> Arc<dyn Subscriber> {
-        Arc::new(Fulfillment { db, settings })
+    pub fn subscriber(app: App) -> Arc<dyn Subscriber> {
+        Arc::new(Fulfillment { app })
     }
 
     async fn handle(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
@@ -35,32 +32,22 @@ impl Fulfillment {
             "order.refunded" => true,
             _ => return Ok(()),
         };
-        let sealer = self.db.sealer().map_err(|e| e.to_string())?.clone();
-        let (settings, ws, order_id, now) = (
-            self.settings.clone(),
-            workspace_id.clone(),
-            event.aggregate_id.clone(),
-            self.db.now(),
-        );
+        let sealer = self.app.db.sealer().map_err(|e| e.to_string())?.clone();
+        let settings = self.app.config.downloads.clone();
+        let order_id = event.aggregate_id.clone();
         let cause = Cause {
             request_id: event.cause.request_id.clone(),
             actor: Some(format!("system:{SUBSCRIBER}")),
         };
-        self.db
-            .write(move |tx: &mut Tx| {
+        self.app
+            .write(workspace_id.clone(), cause, move |mut cx| {
                 Box::pin(async move {
-                    let mut cx = Context {
-                        tx,
-                        workspace_id: &ws,
-                        now,
-                        cause: &cause,
-                    };
                     if refunded {
                         revoke_refunded(&mut cx, &order_id).await?;
                     } else {
                         fulfill_order(&mut cx, &sealer, &settings, &order_id).await?;
                     }
-                    Ok::<(), ApiError>(())
+                    Ok::<(), Error>(())
                 })
             })
             .await

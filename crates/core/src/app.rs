@@ -1,0 +1,103 @@
+//! [`App`]: everything a use case reaches — the database (with its clock), the ledger batcher,
+//! the payment layer, the artifact store and the configuration. Every surface (the JSON API,
+//! the worker, the CLI, benches) builds one and calls the use cases with it.
+
+use std::sync::Arc;
+
+use bursar_domain::time::Timestamp;
+use bursar_store::Db;
+
+use crate::blobs::{self, BlobStore};
+use crate::fulfillment::DownloadSettings;
+use crate::payments::Payments;
+
+/// What the use cases are configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The URL customers reach this server at (checkout pages, download links); default: the
+    /// address a request came to.
+    pub public_url: Option<String>,
+    /// Where artifact files are kept (the data directory's `artifacts/`)...
+    pub artifacts_dir: std::path::PathBuf,
+    /// ...unless an object store is named: `s3://bucket/prefix`, with its options.
+    pub artifacts_url: Option<String>,
+    pub artifacts_options: StoreOptions,
+    /// Download links and the limits of the public routes.
+    pub downloads: DownloadSettings,
+    /// Whether the server bills contracts itself as their periods start (every minute); off
+    /// by default here (tests run billing by hand), on for `bursar serve`.
+    pub auto_billing: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            artifacts_dir: std::path::PathBuf::from("bursar-data/artifacts"),
+            artifacts_url: None,
+            artifacts_options: StoreOptions::default(),
+            downloads: DownloadSettings::default(),
+            auto_billing: false,
+        }
+    }
+}
+
+/// Options of an object store (`aws_endpoint`, `aws_secret_access_key`, ...): never printed.
+#[derive(Clone, Default)]
+pub struct StoreOptions(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "StoreOptions({keys:?})")
+    }
+}
+
+/// The artifact store `config` names.
+pub fn blob_store(config: &Config) -> std::io::Result<Arc<dyn BlobStore>> {
+    Ok(match &config.artifacts_url {
+        Some(url) => Arc::new(blobs::ObjectBlobs::from_url(
+            url,
+            &config.artifacts_options.0,
+        )?),
+        None => Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone())),
+    })
+}
+
+/// The application: cheap to clone, shared by every surface of one process.
+#[derive(Clone)]
+pub struct App {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Shares ledger batches between concurrent transfers.
+    pub ledger: bursar_store::ledger::Batcher,
+    /// The payment layer's shared HTTP executor and connection cache.
+    pub payments: Arc<Payments>,
+    /// Artifact files.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl App {
+    /// The application over `db`, with the ledger batcher started and the artifact store
+    /// `config` names (local files if it cannot be opened: `bursar serve` checks the URL
+    /// before it starts, so only a library caller sees this, with the error in the log).
+    pub fn new(db: Db, config: Config) -> App {
+        let ledger = bursar_store::ledger::Batcher::start(db.clone());
+        let blobs = blob_store(&config).unwrap_or_else(|error| {
+            tracing::error!(%error, "artifact store unusable; keeping artifacts on local disk");
+            Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone()))
+        });
+        App {
+            db,
+            config: Arc::new(config),
+            ledger,
+            payments: Arc::new(Payments::new()),
+            blobs,
+        }
+    }
+
+    /// Now, by the database's clock (a manual one in tests).
+    pub fn now(&self) -> Timestamp {
+        self.db.now()
+    }
+}

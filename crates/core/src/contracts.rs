@@ -1,0 +1,253 @@
+//! `/v1/contracts`: contracts as an event-sourced edit log. Every change is an operation
+//! appended to the contract's log (`POST /v1/contracts/{id}/operations`) with the time it takes
+//! effect and the time Bursar learned it; the contract is the log's projection, at any moment
+//! and as known at any moment (`GET /v1/contracts/{id}?as_of=…&known_at=…`).
+
+use bursar_domain::contract::{
+    self, Contract, ContractError, LogEntry, Operation, OperationResult, UsagePricing,
+};
+use bursar_domain::event::NewEvent;
+use bursar_domain::metering::Meter;
+use bursar_domain::money::Currency;
+use bursar_domain::time::Timestamp;
+use bursar_store::documents::{self, COMPANY, CONTRACT};
+use bursar_store::{contracts, customers, Tx};
+use serde_json::json;
+
+use crate::error::{Error, ErrorKind};
+use crate::lookup;
+use crate::write::Context;
+use crate::App;
+
+impl From<ContractError> for Error {
+    fn from(error: ContractError) -> Self {
+        match error {
+            ContractError::State {
+                code,
+                current,
+                message,
+            } => Error::state(code, current.as_str(), message),
+            ContractError::Invalid {
+                code,
+                param,
+                message,
+            } => Error::invalid(code, Some(param.to_owned()), message),
+            ContractError::Conflict { code, message } => {
+                Error::new(ErrorKind::State, code, message)
+            }
+        }
+    }
+}
+
+pub async fn check_party(cx: &mut Context<'_>, id: &str, param: &str) -> Result<(), Error> {
+    if id.starts_with("comp_") {
+        lookup::get_in::<serde_json::Value>(cx, COMPANY, "company", id, param).await?;
+        return Ok(());
+    }
+    let missing = || Error::not_found("customer", id).with_param(param);
+    let parsed = bursar_domain::id::CustomerId::parse(id, param).map_err(|_| missing())?;
+    customers::get(cx.tx, cx.workspace_id, &parsed, false)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(())
+}
+
+/// Appends `operation` to the contract's log (validated against the whole log), stores the
+/// new projection and records the operation's event.
+pub async fn append(
+    cx: &mut Context<'_>,
+    id: &str,
+    log: &mut Vec<LogEntry>,
+    operation: Operation,
+    effective_at: Timestamp,
+) -> Result<OperationResult, Error> {
+    let entry = LogEntry {
+        seq: log.len() as u64 + 1,
+        effective_at,
+        recorded_at: cx.now,
+        operation,
+    };
+    let validated = contract::validate(id, log, &entry)?;
+    contracts::append(cx.tx, cx.workspace_id, id, &entry).await?;
+    // Any change makes the contract due for billing again (the billing loop sets when next).
+    let extra = [
+        ("buyer_id", validated.latest.buyer_id.as_str().into()),
+        ("bill_at", Option::<i64>::None.into()),
+    ];
+    if entry.seq == 1 {
+        documents::insert(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            id,
+            &validated.latest,
+            &extra,
+        )
+        .await?;
+    } else {
+        documents::save(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            id,
+            &validated.latest,
+            &extra,
+        )
+        .await?;
+    }
+    let status = validated.at_entry.status.as_str();
+    cx.emit(NewEvent::new(
+        entry.operation.event_type(),
+        "contract",
+        id,
+        json!({"seq": entry.seq, "operation": entry.operation, "effective_at": entry.effective_at,
+               "recorded_at": entry.recorded_at, "status": status, "contract": validated.at_entry}),
+    ))
+    .await?;
+    log.push(entry.clone());
+    Ok(OperationResult {
+        object: "contract_operation",
+        entry,
+        contract: validated.latest,
+    })
+}
+
+/// The live meter a usage line names, with the line's group-by filters checked against it.
+pub async fn usage_meter(
+    cx: &mut Context<'_>,
+    usage: &UsagePricing,
+    param: &str,
+) -> Result<Meter, Error> {
+    let meter = bursar_store::metering::find_meter(cx.tx, cx.workspace_id, &usage.meter)
+        .await?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| Error::not_found("meter", &usage.meter).with_param(param))?;
+    if let Some(key) = usage
+        .filter_group_by
+        .keys()
+        .find(|k| !meter.group_by.contains_key(*k))
+    {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some(param.replace(".meter", ".filter_group_by")),
+            format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
+        ));
+    }
+    Ok(meter)
+}
+
+/// The unit price the resolver picks for the contract's buyer at the term's start.
+pub async fn resolved_price(
+    cx: &mut Context<'_>,
+    contract: &Contract,
+    product_id: &str,
+    quantity: i64,
+    index: usize,
+) -> Result<i64, Error> {
+    let param = format!("lines[{index}].product_id");
+    let product = bursar_domain::id::ProductId::parse(product_id, &param)?;
+    let currency = Currency::parse(&contract.currency, "currency")?;
+    let (customer, company) = if contract.buyer_id.starts_with("comp_") {
+        (
+            None,
+            Some(bursar_domain::id::CompanyId::from_trusted(
+                contract.buyer_id.clone(),
+            )),
+        )
+    } else {
+        (
+            Some(bursar_domain::id::CustomerId::parse(
+                &contract.buyer_id,
+                "buyer_id",
+            )?),
+            None,
+        )
+    };
+    let priced = crate::quotes::price_lines(
+        cx.tx,
+        cx.workspace_id,
+        customer.as_ref(),
+        company.as_ref(),
+        currency,
+        &[(product, quantity)],
+        None,
+        contract.term.start,
+    )
+    .await
+    .map_err(|mut e| {
+        if e.param.as_deref() == Some("lines[0]")
+            || e.param.as_deref() == Some("lines[0][product_id]")
+        {
+            e.param = Some(param.clone());
+        }
+        e
+    })?;
+    priced
+        .lines
+        .first()
+        .map(|l| l.unit_amount)
+        .ok_or_else(Error::internal)
+}
+
+/// At most this many operations per contract and tick (a scheduler that was down catches up
+/// over several ticks).
+pub const SCHEDULED_PER_TICK: usize = 24;
+
+/// One tick of the contract scheduler at the clock's now: renews contracts whose term ended
+/// (unless their renewal was canceled), expires the others, ends scheduled terminations and
+/// trials — each an operation of the contract's log, effective when it was due, by
+/// `system:scheduler` — and brings each open contract's subscription up to the present
+/// (future-dated changes that took effect, the current period).
+/// Returns the operations appended.
+pub async fn run_scheduler(state: &App) -> Result<usize, Error> {
+    let open = state
+        .db
+        .read(|tx: &mut Tx| Box::pin(async move { contracts::contracts(tx, true).await }))
+        .await?;
+    let mut appended = 0;
+    for (workspace_id, id) in open {
+        let now = state.db.now();
+        let result = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let cause = bursar_domain::event::Cause {
+                        request_id: None,
+                        actor: Some("system:scheduler".into()),
+                    };
+                    let mut cx = Context {
+                        tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    let mut log = contracts::log(cx.tx, &workspace_id, &id, true).await?;
+                    let mut done = 0;
+                    while done < SCHEDULED_PER_TICK {
+                        let Some(current) = contract::project(&id, &log, now, now)? else {
+                            break;
+                        };
+                        let Some((operation, at)) = contract::due(&current, now).into_iter().next()
+                        else {
+                            break;
+                        };
+                        append(&mut cx, &id, &mut log, operation, at).await?;
+                        done += 1;
+                    }
+                    // Time moves the subscription too (a scheduled change takes effect, a new
+                    // period starts); it is written only when it changed.
+                    contracts::project_subscription(cx.tx, &workspace_id, &id, now).await?;
+                    Ok::<usize, Error>(done)
+                })
+            })
+            .await;
+        match result {
+            Ok(done) => appended += done,
+            // One contract's problem (an invoiced period, say) does not stop the others.
+            Err(error) => {
+                tracing::warn!(error = %error.message, "contract scheduler: a contract was skipped")
+            }
+        }
+    }
+    Ok(appended)
+}

@@ -1,0 +1,10 @@
+//! `/v1/customers`: the first resource, and the model for every later one.
+
+use bursar_domain::id::CustomerId;
+
+use crate::error::Error;
+
+pub fn parse_customer_id(id: &str) -> Result<CustomerId, Error> {
+    // A malformed id cannot name any customer: answer as for a missing one.
+    CustomerId::parse(id, "id").map_err(|_| Error::not_found("customer", id))
+}

@@ -1,0 +1,1 @@
+//! Notification emails: the mailbox (everything rendered, sent or kept).

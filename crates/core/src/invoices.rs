@@ -1,0 +1,687 @@
+//! Invoices: tax rates, drafts (manual one-off charges, or made by billing runs), editing and
+//! preview, issue with a gapless number, void, uncollectible; the workspace's invoicing
+//! settings (numbering prefix, issuer, payment terms and instructions).
+
+use bursar_domain::billing_status::{
+    self as billing, BillingStatus, CustomerBillingStatus, Facts, StatusChange,
+};
+use bursar_domain::contract::{Contract, ContractStatus};
+use bursar_domain::event::NewEvent;
+use bursar_domain::id::*;
+use bursar_domain::invoice::*;
+use bursar_domain::money::Currency;
+use bursar_domain::time::Timestamp;
+use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, INVOICE_PAYMENT};
+use bursar_store::{customers, invoices, Tx};
+use serde_json::json;
+
+use crate::error::Error;
+use crate::lookup;
+use crate::write::Context;
+use crate::App;
+
+// Ledger transfer codes of invoicing.
+pub const CODE_INVOICED: i64 = 200;
+
+pub const CODE_TAX: i64 = 201;
+
+pub const CODE_RECEIVED: i64 = 202;
+
+pub const CODE_ALLOCATED: i64 = 203;
+
+pub const CODE_WRITTEN_OFF: i64 = 204;
+
+pub const CODE_REINSTATED: i64 = 205;
+
+pub const CODE_VOIDED: i64 = 206;
+
+pub const CODE_CREDITED: i64 = 207;
+
+pub const CODE_REFUNDED: i64 = 208;
+
+/// Ledger accounts of invoicing (`commerce:<name>:<currency>`): a customer's receivable
+/// (`receivable:cus_…`, debited when an invoice is issued) and credit (`customer_credit:cus_…`,
+/// credited by payments, debited by allocations); `revenue` and `tax_payable`; cash by method
+/// (`cash:bank_transfer`, …); `bad_debt` for write-offs.
+pub fn receivable(customer: &CustomerId) -> String {
+    format!("receivable:{customer}")
+}
+
+pub fn customer_credit(customer: &CustomerId) -> String {
+    format!("customer_credit:{customer}")
+}
+
+pub fn parse_jurisdiction(value: &str) -> Result<String, Error> {
+    let (country, region) = value.split_once('-').unwrap_or((value, ""));
+    let ok = country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && region.len() <= 3
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && region.is_empty() != value.contains('-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(Error::invalid(
+            "parameter_invalid",
+            Some("jurisdiction".into()),
+            "A jurisdiction is an ISO 3166 country code (DE), optionally with a region (US-CA).",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+/// Payment terms are 0 to 365 days.
+pub fn check_terms(days: Option<u32>) -> Result<(), Error> {
+    if days.is_some_and(|d| d > 365) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("payment_terms_days".into()),
+            "Payment terms are 0 to 365 days.",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn load_settings(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<InvoiceSettings, Error> {
+    Ok(match invoices::settings(tx, workspace_id).await? {
+        Some(body) => serde_json::from_str(&body).map_err(|e| {
+            Error::from(bursar_store::StoreError::Corrupt(format!(
+                "invoice settings: {e}"
+            )))
+        })?,
+        None => InvoiceSettings::default(),
+    })
+}
+
+pub async fn save(cx: &mut Context<'_>, invoice: &Invoice) -> Result<(), Error> {
+    documents::save(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        invoice.id.as_str(),
+        invoice,
+        &[
+            ("status", invoice.status.as_str().into()),
+            ("number", invoice.number.clone().into()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Loads a draft for editing, or refuses with the invoice's current state.
+pub async fn draft(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
+    let invoice: Invoice = lookup::get_in(cx, INVOICE, "invoice", id, "id").await?;
+    if invoice.status != InvoiceStatus::Draft {
+        return Err(Error::state(
+            "invoice_not_draft",
+            invoice.status.as_str(),
+            format!(
+                "Only a draft can be edited; this invoice is {}.",
+                invoice.status.as_str()
+            ),
+        ));
+    }
+    Ok(invoice)
+}
+
+/// Moves an invoice through the state machine, or refuses with 409 and its current state.
+pub fn move_to(invoice: &mut Invoice, to: InvoiceStatus) -> Result<InvoiceStatus, Error> {
+    let from = invoice.status;
+    invoice.status = from
+        .transition(to)
+        .map_err(|e| Error::state("invoice_state_invalid", from.as_str(), e.to_string()))?;
+    Ok(from)
+}
+
+/// Issues a draft in the caller's transaction: the next number of its sequence, issue and due
+/// dates, frozen from now on. Records `invoice.issued`.
+pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
+    let mut invoice: Invoice = lookup::get_in(cx, INVOICE, "invoice", id, "id").await?;
+    let previous = move_to(&mut invoice, InvoiceStatus::Issued)?;
+    if invoice.lines.is_empty() {
+        return Err(Error::invalid(
+            "invoice_empty",
+            Some("lines".into()),
+            "An invoice without lines cannot be issued.",
+        ));
+    }
+    let settings = load_settings(cx.tx, cx.workspace_id).await?;
+    let year = cx.now.year();
+    let sequence = invoices::next_number(
+        cx.tx,
+        cx.workspace_id,
+        &settings.number_prefix,
+        i64::from(year),
+    )
+    .await?;
+    invoice.number = Some(invoice_number(&settings.number_prefix, year, sequence));
+    invoice.issued_at = Some(cx.now);
+    invoice.due_at = Some(
+        cx.now
+            .plus_seconds(i64::from(invoice.payment_terms_days) * 86_400),
+    );
+    invoice.recompute()?;
+    if invoice.total < 0 {
+        return Err(Error::invalid(
+            "invoice_total_negative",
+            Some("lines".into()),
+            "An invoice cannot total less than zero; credit an issued invoice instead.",
+        ));
+    }
+    if invoice.total == 0 {
+        // Nothing to collect: paid as it is issued.
+        invoice.status = InvoiceStatus::Paid;
+        invoice.paid_at = Some(cx.now);
+    }
+    invoice.updated_at = cx.now;
+    save(cx, &invoice).await?;
+    // Receivable ← revenue (net) and tax payable (tax).
+    let owed = receivable(&invoice.customer_id);
+    crate::orders::post(
+        cx,
+        invoice.currency,
+        &[
+            (
+                format!("inv:{id}:net"),
+                owed.clone(),
+                "revenue".into(),
+                invoice.subtotal,
+                CODE_INVOICED,
+            ),
+            (
+                format!("inv:{id}:tax"),
+                owed,
+                "tax_payable".into(),
+                invoice.tax,
+                CODE_TAX,
+            ),
+        ],
+    )
+    .await?;
+    cx.emit(NewEvent::new(
+        "invoice.issued",
+        "invoice",
+        id,
+        json!({ "object": invoice, "previous_attributes": { "status": previous } }),
+    ))
+    .await?;
+    // A contract's invoice consumes the customer's credit first (prepaid credits, earlier
+    // overpayments); manual invoices take it when asked (`apply_credit`).
+    if invoice.contract_id.is_some() && invoice.amount_due > 0 {
+        let payments = credits_of(cx, &invoice).await?;
+        let credit: i64 = payments.iter().map(|p| p.unallocated).sum();
+        if credit > 0 {
+            let amount = credit.min(invoice.amount_due);
+            invoice = consume_credit(cx, invoice, payments, amount).await?;
+        }
+    }
+    refresh_billing_status(cx, &invoice.customer_id).await?;
+    Ok(invoice)
+}
+
+/// Applies `amount` of `payment` to an invoice, in the caller's transaction: the ledger transfer
+/// (customer credit → receivable; for a written-off invoice, the write-off is reversed first),
+/// the invoice's paid amount and status (`invoice.payment_applied`, or `invoice.paid` when
+/// nothing is left to pay).
+pub async fn allocate(
+    cx: &mut Context<'_>,
+    payment: &mut Payment,
+    invoice_id: &str,
+    amount: i64,
+    param: &str,
+) -> Result<Invoice, Error> {
+    let mut invoice: Invoice = lookup::get_in(cx, INVOICE, "invoice", invoice_id, param).await?;
+    if invoice.customer_id != payment.customer_id || invoice.currency != payment.currency {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some(param.into()),
+            "The invoice belongs to another customer or is in another currency.",
+        ));
+    }
+    if !matches!(
+        invoice.status,
+        InvoiceStatus::Issued | InvoiceStatus::Uncollectible
+    ) {
+        return Err(Error::state(
+            "invoice_not_payable",
+            invoice.status.as_str(),
+            format!(
+                "A payment applies to an issued invoice; this one is {}.",
+                invoice.status.as_str()
+            ),
+        ));
+    }
+    if amount <= 0 || amount > invoice.amount_due || amount > payment.unallocated {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some(format!("{param}.amount").replace(".invoice_id.amount", ".amount")),
+            format!(
+                "An allocation is positive and at most what the invoice still owes ({}) and \
+                 what is left of the payment ({}).",
+                invoice.amount_due, payment.unallocated
+            ),
+        ));
+    }
+    let n = payment.allocations.len();
+    let transfer_id = format!("alloc:{}:{n}", payment.id);
+    let owed = receivable(&invoice.customer_id);
+    let mut transfers = Vec::new();
+    if invoice.status == InvoiceStatus::Uncollectible {
+        transfers.push((
+            format!("reinstate:{}:{n}", payment.id),
+            owed.clone(),
+            "bad_debt".to_owned(),
+            amount,
+            CODE_REINSTATED,
+        ));
+    }
+    transfers.push((
+        transfer_id.clone(),
+        customer_credit(&invoice.customer_id),
+        owed,
+        amount,
+        CODE_ALLOCATED,
+    ));
+    crate::orders::post(cx, invoice.currency, &transfers).await?;
+    payment.unallocated -= amount;
+    payment.allocations.push(Allocation {
+        invoice_id: invoice.id.clone(),
+        amount,
+        allocated_at: cx.now,
+        transfer_id,
+    });
+    invoice.amount_paid += amount;
+    invoice.recompute()?;
+    let event_type = if invoice.amount_due == 0 {
+        let previous = move_to(&mut invoice, InvoiceStatus::Paid)?;
+        invoice.paid_at = Some(cx.now);
+        let _ = previous;
+        "invoice.paid"
+    } else {
+        "invoice.payment_applied"
+    };
+    invoice.updated_at = cx.now;
+    save(cx, &invoice).await?;
+    cx.emit(NewEvent::new(
+        event_type,
+        "invoice",
+        invoice.id.as_str(),
+        json!({ "object": invoice, "payment_id": payment.id, "amount": amount }),
+    ))
+    .await?;
+    refresh_billing_status(cx, &invoice.customer_id).await?;
+    Ok(invoice)
+}
+
+/// The customer's open invoices in `currency`, oldest due first.
+pub async fn open_invoices(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    currency: Currency,
+) -> Result<Vec<Invoice>, Error> {
+    let mut open: Vec<Invoice> = documents::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    open.retain(|i| {
+        i.currency == currency
+            && matches!(
+                i.status,
+                InvoiceStatus::Issued | InvoiceStatus::Uncollectible
+            )
+            && i.amount_due > 0
+    });
+    open.sort_by_key(|i| (i.due_at, i.id.clone()));
+    Ok(open)
+}
+
+pub async fn save_payment(cx: &mut Context<'_>, payment: &Payment, new: bool) -> Result<(), Error> {
+    if new {
+        documents::insert(
+            cx.tx,
+            INVOICE_PAYMENT,
+            cx.workspace_id,
+            payment.id.as_str(),
+            payment,
+            &[("customer_id", payment.customer_id.as_str().into())],
+        )
+        .await?;
+    } else {
+        documents::save(
+            cx.tx,
+            INVOICE_PAYMENT,
+            cx.workspace_id,
+            payment.id.as_str(),
+            payment,
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The customer's payments with credit left in the invoice's currency, oldest first.
+pub async fn credits_of(cx: &mut Context<'_>, invoice: &Invoice) -> Result<Vec<Payment>, Error> {
+    let mut payments: Vec<Payment> = documents::find_in(
+        cx.tx,
+        INVOICE_PAYMENT,
+        cx.workspace_id,
+        "customer_id",
+        &[invoice.customer_id.as_str()],
+    )
+    .await?;
+    payments.retain(|p| p.currency == invoice.currency && p.unallocated > 0);
+    payments.sort_by_key(|p| (p.received_at, p.id.clone()));
+    Ok(payments)
+}
+
+/// Allocates up to `amount` of `payments`' credit to the invoice, oldest payment first.
+pub async fn consume_credit(
+    cx: &mut Context<'_>,
+    invoice: Invoice,
+    payments: Vec<Payment>,
+    amount: i64,
+) -> Result<Invoice, Error> {
+    let id = invoice.id.to_string();
+    let mut left = amount;
+    let mut updated = invoice;
+    for mut payment in payments {
+        if left == 0 {
+            break;
+        }
+        let part = payment.unallocated.min(left);
+        updated = allocate(cx, &mut payment, &id, part, "id").await?;
+        save_payment(cx, &payment, false).await?;
+        left -= part;
+    }
+    Ok(updated)
+}
+
+pub fn pending(customer_id: &CustomerId) -> CustomerBillingStatus {
+    CustomerBillingStatus {
+        object: "billing_status".into(),
+        customer_id: customer_id.clone(),
+        contract_id: None,
+        status: BillingStatus::Pending,
+        reason: "no_invoice_yet".into(),
+        since: None,
+        history: Vec::new(),
+    }
+}
+
+/// What a customer's invoices say at `now`.
+pub fn facts_of(invoices: &[Invoice], now: Timestamp) -> Facts {
+    let open = |i: &&Invoice| i.amount_due > 0;
+    Facts {
+        issued: invoices.iter().any(|i| i.number.is_some()),
+        overdue_days: invoices
+            .iter()
+            .filter(|i| i.status == InvoiceStatus::Issued)
+            .filter(open)
+            .filter_map(|i| i.due_at)
+            .filter(|due| *due < now)
+            .map(|due| (now.unix_micros() - due.unix_micros()) / 86_400_000_000)
+            .max(),
+        uncollectible: invoices
+            .iter()
+            .filter(|i| i.status == InvoiceStatus::Uncollectible)
+            .any(|i| open(&i)),
+    }
+}
+
+/// Moves the customer's billing status where its invoices say, and the billing status of each
+/// of its contracts where that contract's invoices say (a contract that ended with nothing
+/// owed is closed), in the caller's transaction, recording `billing_status.changed` with the
+/// reason; returns the customer's status.
+pub async fn refresh_billing_status(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+) -> Result<CustomerBillingStatus, Error> {
+    let invoices: Vec<Invoice> = documents::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    let mut contract_ids: Vec<&ContractId> = invoices
+        .iter()
+        .filter_map(|i| i.contract_id.as_ref())
+        .collect();
+    contract_ids.sort();
+    contract_ids.dedup();
+    for contract_id in contract_ids {
+        let theirs: Vec<Invoice> = invoices
+            .iter()
+            .filter(|i| i.contract_id.as_ref() == Some(contract_id))
+            .cloned()
+            .collect();
+        let ended = documents::get::<Contract>(
+            cx.tx,
+            CONTRACT,
+            cx.workspace_id,
+            contract_id.as_str(),
+            false,
+        )
+        .await?
+        .is_some_and(|c| {
+            matches!(
+                c.status,
+                ContractStatus::Terminated | ContractStatus::Expired
+            ) && c.terminates_at.is_none_or(|t| t <= cx.now)
+        });
+        let stored = stored_status(cx, contract_id.as_str()).await?;
+        let new = stored.is_none();
+        let mut current = stored.unwrap_or_else(|| CustomerBillingStatus {
+            contract_id: Some(contract_id.clone()),
+            ..pending(customer_id)
+        });
+        let facts = facts_of(&theirs, cx.now);
+        let settled = facts.overdue_days.is_none()
+            && !facts.uncollectible
+            && theirs
+                .iter()
+                .all(|i| i.amount_due == 0 || i.number.is_none());
+        let change = if ended && settled && current.status != BillingStatus::Closed {
+            Some((BillingStatus::Closed, "contract_ended"))
+        } else {
+            billing::next(current.status, &facts)
+        };
+        if let Some((to, reason)) = change {
+            change_status(cx, &mut current, new, to, reason).await?;
+        }
+    }
+    let stored = stored_status(cx, customer_id.as_str()).await?;
+    let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
+    let Some((to, reason)) = billing::next(current.status, &facts_of(&invoices, cx.now)) else {
+        return Ok(current);
+    };
+    change_status(cx, &mut current, stored.is_none(), to, reason).await?;
+    Ok(current)
+}
+
+pub async fn stored_status(
+    cx: &mut Context<'_>,
+    id: &str,
+) -> Result<Option<CustomerBillingStatus>, Error> {
+    Ok(documents::get(cx.tx, BILLING_STATUS, cx.workspace_id, id, true).await?)
+}
+
+pub async fn change_status(
+    cx: &mut Context<'_>,
+    current: &mut CustomerBillingStatus,
+    new: bool,
+    to: BillingStatus,
+    reason: &str,
+) -> Result<(), Error> {
+    let from = current.status;
+    current.history.push(StatusChange {
+        from,
+        to,
+        reason: reason.to_owned(),
+        at: cx.now,
+    });
+    current.status = to;
+    current.reason = reason.to_owned();
+    current.since = Some(cx.now);
+    let (id, aggregate) = match &current.contract_id {
+        Some(contract) => (contract.to_string(), "contract"),
+        None => (current.customer_id.to_string(), "customer"),
+    };
+    if new {
+        documents::insert(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &[("status", to.as_str().into())],
+        )
+        .await?;
+    } else {
+        documents::save(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &[("status", to.as_str().into())],
+        )
+        .await?;
+    }
+    cx.emit(NewEvent::new(
+        "billing_status.changed",
+        aggregate,
+        &id,
+        json!({ "object": current, "from": from, "to": to, "reason": reason }),
+    ))
+    .await
+}
+
+/// Days before its due date an unpaid invoice is reminded of (`invoice.due_soon`).
+pub const DUE_SOON_DAYS: i64 = 3;
+
+/// Records `invoice.due_soon` (within [`DUE_SOON_DAYS`] of the due date) and `invoice.overdue`
+/// (past it) for a customer's unpaid issued invoices, each once per invoice: the email
+/// subscriber turns them into reminders.
+pub async fn remind(cx: &mut Context<'_>, customer_id: &CustomerId) -> Result<(), Error> {
+    let invoices: Vec<Invoice> = documents::find_in(
+        cx.tx,
+        INVOICE,
+        cx.workspace_id,
+        "customer_id",
+        &[customer_id.as_str()],
+    )
+    .await?;
+    for mut invoice in invoices {
+        if invoice.status != InvoiceStatus::Issued || invoice.amount_due == 0 {
+            continue;
+        }
+        let Some(due) = invoice.due_at else { continue };
+        let reminder = if due < cx.now {
+            "overdue"
+        } else if due.unix_micros() - cx.now.unix_micros() <= DUE_SOON_DAYS * 86_400_000_000 {
+            "due_soon"
+        } else {
+            continue;
+        };
+        if invoice.reminders.iter().any(|r| r == reminder) {
+            continue;
+        }
+        invoice.reminders.push(reminder.to_owned());
+        save(cx, &invoice).await?;
+        let event_type = if reminder == "overdue" {
+            "invoice.overdue"
+        } else {
+            "invoice.due_soon"
+        };
+        cx.emit_object(event_type, "invoice", invoice.id.as_str(), &invoice)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Brings every active or past-due customer's status to the present (invoices falling due);
+/// each customer in its own transaction. Returns how many changed.
+pub async fn sweep_billing_status(state: &App) -> Result<usize, Error> {
+    let customers = state
+        .db
+        .read(|tx: &mut Tx| Box::pin(async move { invoices::customers_to_sweep(tx).await }))
+        .await?;
+    let mut changed = 0;
+    for (workspace_id, customer) in customers {
+        let cause = bursar_domain::event::Cause {
+            request_id: None,
+            actor: Some("system:billing_status".into()),
+        };
+        let now = state.db.now();
+        let moved = state
+            .db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut cx = Context {
+                        tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    let customer_id = CustomerId::from_trusted(customer);
+                    let before: Option<CustomerBillingStatus> = documents::get(
+                        cx.tx,
+                        BILLING_STATUS,
+                        cx.workspace_id,
+                        customer_id.as_str(),
+                        true,
+                    )
+                    .await?;
+                    remind(&mut cx, &customer_id).await?;
+                    let after = refresh_billing_status(&mut cx, &customer_id).await?;
+                    Ok::<bool, Error>(before.map(|b| b.status) != Some(after.status))
+                })
+            })
+            .await?;
+        changed += usize::from(moved);
+    }
+    Ok(changed)
+}
+
+pub async fn status_of(
+    state: &App,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<CustomerBillingStatus, Error> {
+    let customer_id = CustomerId::parse(id, "id").map_err(|_| Error::not_found("customer", id))?;
+    let workspace_id = workspace_id.clone();
+    state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                customers::get(tx, &workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
+                let stored: Option<CustomerBillingStatus> = documents::get(
+                    tx,
+                    BILLING_STATUS,
+                    &workspace_id,
+                    customer_id.as_str(),
+                    false,
+                )
+                .await?;
+                Ok::<_, Error>(stored.unwrap_or_else(|| pending(&customer_id)))
+            })
+        })
+        .await
+}

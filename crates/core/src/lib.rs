@@ -1,0 +1,34 @@
+//! Bursar's application core: every use case, over an [`App`], for every surface.
+//!
+//! The JSON API, the worker (relay, subscribers, schedulers), the CLI and the benches call the
+//! functions here; none of it knows HTTP. Errors are [`Error`]s whose [`ErrorKind`] tells a
+//! caller how to react; each surface says that in its own way. State changes go through
+//! [`write::Context`] (one transaction, its events recorded in it).
+
+pub mod app;
+pub mod billing;
+pub mod blobs;
+pub mod catalog;
+pub mod companies;
+pub mod contracts;
+pub mod customers;
+pub mod discounts;
+pub mod emails;
+pub mod error;
+pub mod fulfillment;
+pub mod invoice_checkout;
+pub mod invoice_pdf;
+pub mod invoices;
+pub mod lookup;
+pub mod meter_query;
+pub mod metering;
+pub mod orders;
+pub mod payment_methods;
+pub mod payments;
+pub mod quotes;
+pub mod webhooks;
+pub mod write;
+
+pub use app::{App, Config, StoreOptions};
+pub use error::{Error, ErrorKind};
+pub use write::Context;

@@ -1,0 +1,926 @@
+//! `/v1/orders`: orders priced by the resolver, paid through a provider's checkout, refunded.
+//!
+//! Pay before commit: nothing irreversible happens until the provider confirms the payment.
+//! Creating an order and opening its checkout post nothing to the ledger; when the provider's
+//! confirmation arrives ([`apply_payment_event`], called by the webhook path), one transaction
+//! moves the order to `paid`, posts the payment (provider clearing → revenue, and the
+//! provider's fee) and records `order.paid`. An order whose payment fails leaves nothing to
+//! reverse.
+//!
+//! Refunds reserve their amount on the order first (so concurrent refunds cannot exceed what was
+//! paid), then ask the provider with the refund's id as idempotency key, then settle: ledger
+//! transfer and state in one transaction. A refund interrupted between those steps stays
+//! `pending` and is resumed by retrying the request (same Idempotency-Key) or by the provider's
+//! refund webhook.
+
+use std::collections::BTreeMap;
+
+use bursar_domain::commerce::*;
+use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::id::*;
+use bursar_domain::ledger::{
+    AccountFlags, AccountId, NewAccount, NewTransfer, TransferId, TransferResult,
+};
+use bursar_domain::money::Currency;
+use bursar_domain::ValidationError;
+use bursar_payments::{PaymentEvent, PaymentEventKind, ProviderError, RefundRequest, RefundStatus};
+use bursar_store::documents::{self, ORDER, REFUND};
+use bursar_store::ledger;
+use serde_json::json;
+
+use crate::error::{Error, ErrorKind};
+use crate::lookup;
+use crate::payments;
+use crate::write::Context;
+use crate::App;
+
+/// How long a hosted checkout stays open (Stripe's default).
+pub const CHECKOUT_TTL_SECONDS: i64 = 24 * 3600;
+
+// Ledger transfer codes of commerce.
+pub const CODE_PAYMENT: i64 = 100;
+
+pub const CODE_FEE: i64 = 101;
+
+pub const CODE_REFUND: i64 = 110;
+
+pub const CODE_DISPUTE_HOLD: i64 = 120;
+
+pub const CODE_DISPUTE_RELEASE: i64 = 121;
+
+pub const CODE_DISPUTE_LOSS: i64 = 122;
+
+/// A commerce ledger account of a workspace: `commerce:<name>:<currency>`, e.g.
+/// `commerce:clearing:stripe:USD` (money the provider holds for us), `commerce:revenue:USD`,
+/// `commerce:fees:USD`, `commerce:refunds:USD`, `commerce:disputes:USD` (held by an open
+/// dispute), `commerce:dispute_losses:USD`.
+pub fn account(name: &str, currency: Currency) -> AccountId {
+    AccountId::from_trusted(format!("commerce:{name}:{currency}"))
+}
+
+/// Posts balanced transfers (`id`, debit, credit, amount, code), creating the accounts on first
+/// use. Transfer ids derive from the business object, so a repeat posts nothing twice.
+pub async fn post(
+    cx: &mut Context<'_>,
+    currency: Currency,
+    transfers: &[(String, String, String, i64, i64)],
+) -> Result<(), Error> {
+    let mut names: Vec<&String> = transfers.iter().flat_map(|t| [&t.1, &t.2]).collect();
+    names.sort_unstable();
+    names.dedup();
+    let accounts: Vec<NewAccount> = names
+        .iter()
+        .map(|name| NewAccount {
+            id: account(name, currency),
+            currency,
+            code: 3,
+            flags: AccountFlags {
+                debits_must_not_exceed_credits: false,
+                credits_must_not_exceed_debits: false,
+                history: true,
+            },
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    ledger::create_accounts(cx.tx, cx.workspace_id, &accounts, cx.now).await?;
+    let batch: Vec<NewTransfer> = transfers
+        .iter()
+        .filter(|t| t.3 > 0)
+        .map(|(id, debit, credit, amount, code)| {
+            NewTransfer::single(
+                TransferId::from_trusted(id.clone()),
+                account(debit, currency),
+                account(credit, currency),
+                *amount,
+                *code,
+            )
+        })
+        .collect();
+    for (result, _) in ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await? {
+        if !matches!(result, TransferResult::Ok | TransferResult::Exists) {
+            tracing::error!(?result, "BUG: a commerce ledger posting failed");
+            return Err(Error::internal());
+        }
+    }
+    Ok(())
+}
+
+pub async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), Error> {
+    let payment = order.payment.as_ref().map(|p| p.payment_id.clone());
+    documents::save(
+        cx.tx,
+        ORDER,
+        cx.workspace_id,
+        order.id.as_str(),
+        order,
+        &[
+            ("status", order.status.as_str().into()),
+            ("payment_id", payment.into()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves the order through the state machine, or refuses with 409 and its current state.
+pub fn move_to(order: &mut Order, to: OrderStatus) -> Result<OrderStatus, Error> {
+    let from = order.status;
+    order.status = from
+        .transition(to)
+        .map_err(|e| Error::state("order_state_invalid", from.as_str(), e.to_string()))?;
+    Ok(from)
+}
+
+pub async fn emit(
+    cx: &mut Context<'_>,
+    event_type: &'static str,
+    order: &Order,
+    previous: Option<OrderStatus>,
+    extra: serde_json::Value,
+) -> Result<(), Error> {
+    let mut payload = json!({ "object": order });
+    if let Some(previous) = previous {
+        payload["previous_attributes"] = json!({ "status": previous });
+    }
+    if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            payload.insert(k.clone(), v.clone());
+        }
+    }
+    cx.emit(NewEvent::new(
+        event_type,
+        "order",
+        order.id.as_str(),
+        payload,
+    ))
+    .await
+}
+
+pub async fn load(cx: &mut Context<'_>, id: &str) -> Result<Order, Error> {
+    lookup::get_in(cx, ORDER, "order", id, "id").await
+}
+
+/// Where the provider's hosted page sends the customer back: the URLs given (checked), else
+/// this server's page saying so (`query` names what was paid: `order=…`, `invoice=…`).
+pub fn return_urls(
+    base: &str,
+    query: &str,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+) -> Result<(String, String), ValidationError> {
+    let success_url = success_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}"));
+    let cancel_url =
+        cancel_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}&canceled=1"));
+    check_url(&success_url, "success_url")?;
+    check_url(&cancel_url, "cancel_url")?;
+    Ok((success_url, cancel_url))
+}
+
+pub fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
+        return Err(ValidationError::invalid(
+            param,
+            format!("{param} must be an http(s) URL."),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts the redemption of an order's promotion code, atomically with its limits.
+pub async fn redeem(cx: &mut Context<'_>, code: &str, coupon_id: &CouponId) -> Result<(), Error> {
+    let exhausted = || {
+        Error::new(
+            ErrorKind::State,
+            "promotion_code_exhausted",
+            format!("Promotion code '{code}' has reached its redemption limit."),
+        )
+        .with_param("promotion_code")
+    };
+    let promotion_id = bursar_store::discounts::promotion_code_id(cx.tx, cx.workspace_id, code)
+        .await?
+        .ok_or_else(exhausted)?;
+    let promotion: PromotionCode = documents::get(
+        cx.tx,
+        documents::PROMOTION_CODE,
+        cx.workspace_id,
+        &promotion_id,
+        false,
+    )
+    .await?
+    .ok_or_else(exhausted)?;
+    let coupon: Coupon = documents::get(
+        cx.tx,
+        documents::COUPON,
+        cx.workspace_id,
+        coupon_id.as_str(),
+        false,
+    )
+    .await?
+    .ok_or_else(exhausted)?;
+    if !promotion.active
+        || promotion.expires_at.is_some_and(|end| cx.now > end)
+        || coupon.redeem_by.is_some_and(|end| cx.now > end)
+    {
+        return Err(Error::invalid(
+            "promotion_code_expired",
+            Some("promotion_code".into()),
+            format!("Promotion code '{code}' can no longer be redeemed."),
+        ));
+    }
+    if !bursar_store::discounts::redeem(
+        cx.tx,
+        cx.workspace_id,
+        &promotion_id,
+        promotion.max_redemptions,
+        coupon_id.as_str(),
+        coupon.max_redemptions,
+    )
+    .await?
+    {
+        return Err(exhausted());
+    }
+    Ok(())
+}
+
+/// Gives back an order's redemption (its checkout expired or it was canceled).
+pub async fn release_redemption(cx: &mut Context<'_>, order: &mut Order) -> Result<(), Error> {
+    if let (Some(code), Some(coupon_id), true) = (
+        &order.promotion_code,
+        &order.coupon_id,
+        order.promotion_redeemed,
+    ) {
+        if let Some(promotion_id) =
+            bursar_store::discounts::promotion_code_id(cx.tx, cx.workspace_id, code).await?
+        {
+            bursar_store::discounts::unredeem(
+                cx.tx,
+                cx.workspace_id,
+                &promotion_id,
+                coupon_id.as_str(),
+            )
+            .await?;
+        }
+        order.promotion_redeemed = false;
+    }
+    Ok(())
+}
+
+pub fn provider_error(error: ProviderError) -> Error {
+    match error {
+        ProviderError::Refused { code, message, .. } => Error::new(
+            ErrorKind::ProviderFailed,
+            "provider_refused",
+            format!("The payment provider refused the request: {code}: {message}"),
+        ),
+        other => Error::new(
+            ErrorKind::ProviderFailed,
+            "provider_unavailable",
+            format!("{other}. It is safe to retry with the same Idempotency-Key."),
+        ),
+    }
+}
+
+/// What one provider event did.
+pub struct Applied {
+    /// `applied`, `ignored` or `unmatched`.
+    pub outcome: &'static str,
+    pub detail: Option<String>,
+    pub order_id: Option<String>,
+}
+
+pub fn ignored(order: &Order, why: impl Into<String>) -> Applied {
+    Applied {
+        outcome: "ignored",
+        detail: Some(why.into()),
+        order_id: Some(order.id.to_string()),
+    }
+}
+
+/// Applies one verified provider event to its order, in the caller's transaction (the one that
+/// claimed the event). Late and repeated events are checked against the state machine: what
+/// would move an order backwards is ignored, with the reason recorded.
+pub async fn apply_payment_event(
+    cx: &mut Context<'_>,
+    provider_id: &str,
+    provider_kind: &str,
+    event: &PaymentEvent,
+) -> Result<Applied, Error> {
+    let payment_ref = match &event.kind {
+        PaymentEventKind::DisputeOpened { payment_id, .. }
+        | PaymentEventKind::DisputeClosed { payment_id, .. }
+        | PaymentEventKind::Refund { payment_id, .. } => payment_id.clone(),
+        _ => None,
+    };
+    let order_id = match (&event.order_id, payment_ref) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(payment)) => {
+            bursar_store::payment_providers::order_id_by_payment(cx.tx, cx.workspace_id, &payment)
+                .await?
+        }
+        (None, None) => None,
+    };
+    let unmatched = |detail: &str| Applied {
+        outcome: "unmatched",
+        detail: Some(detail.to_owned()),
+        order_id: None,
+    };
+    if let PaymentEventKind::PaymentMethodSaved {
+        payment_method,
+        provider_customer,
+        customer_id,
+        ..
+    } = &event.kind
+    {
+        return crate::payment_methods::record_saved(
+            cx,
+            provider_id,
+            provider_kind,
+            payment_method,
+            provider_customer.as_deref(),
+            customer_id.as_deref(),
+        )
+        .await;
+    }
+    let Some(order_id) = order_id else {
+        return Ok(unmatched("no Bursar order named by the event"));
+    };
+    if order_id.starts_with("in_") {
+        // An invoice's payment link.
+        return crate::invoice_checkout::apply_payment_event(cx, provider_kind, event, &order_id)
+            .await;
+    }
+    let Some(mut order) =
+        documents::get::<Order>(cx.tx, ORDER, cx.workspace_id, &order_id, true).await?
+    else {
+        return Ok(unmatched(
+            "the named order does not exist in this workspace",
+        ));
+    };
+    let clearing = format!("clearing:{provider_kind}");
+    let applied = |order: &Order| Applied {
+        outcome: "applied",
+        detail: None,
+        order_id: Some(order.id.to_string()),
+    };
+    match &event.kind {
+        PaymentEventKind::CheckoutCompleted {
+            paid: true,
+            payment_id,
+            session_id,
+            amount,
+            currency,
+            ..
+        } => {
+            let payment_id = payment_id.clone().unwrap_or_else(|| session_id.clone());
+            mark_paid(
+                cx,
+                &mut order,
+                provider_id,
+                &clearing,
+                Confirmed {
+                    payment_id: &payment_id,
+                    amount: *amount,
+                    currency,
+                    fee: None,
+                },
+            )
+            .await
+        }
+        PaymentEventKind::PaymentSucceeded {
+            payment_id,
+            amount,
+            currency,
+            fee,
+            ..
+        } => {
+            mark_paid(
+                cx,
+                &mut order,
+                provider_id,
+                &clearing,
+                Confirmed {
+                    payment_id,
+                    amount: *amount,
+                    currency,
+                    fee: *fee,
+                },
+            )
+            .await
+        }
+        PaymentEventKind::CheckoutCompleted { paid: false, .. }
+        | PaymentEventKind::PaymentProcessing { .. } => {
+            if order.status == OrderStatus::PaymentProcessing {
+                return Ok(ignored(&order, "already payment_processing"));
+            }
+            let Ok(previous) = move_to(&mut order, OrderStatus::PaymentProcessing) else {
+                return Ok(ignored(
+                    &order,
+                    format!("stale: the order is {}", order.status.as_str()),
+                ));
+            };
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(
+                cx,
+                "order.payment_processing",
+                &order,
+                Some(previous),
+                json!({}),
+            )
+            .await?;
+            Ok(applied(&order))
+        }
+        PaymentEventKind::PaymentFailed { code, message, .. } => {
+            let Ok(previous) = move_to(&mut order, OrderStatus::PaymentFailed) else {
+                return Ok(ignored(
+                    &order,
+                    format!("stale: the order is {}", order.status.as_str()),
+                ));
+            };
+            order.last_payment_error = Some(match (code, message) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(text), None) | (None, Some(text)) => text.clone(),
+                (None, None) => "payment_failed".into(),
+            });
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(
+                cx,
+                "order.payment_failed",
+                &order,
+                Some(previous),
+                json!({}),
+            )
+            .await?;
+            Ok(applied(&order))
+        }
+        PaymentEventKind::CheckoutExpired { session_id } => {
+            if order.checkout.as_ref().map(|c| &c.session_id) != Some(session_id) {
+                return Ok(ignored(
+                    &order,
+                    "stale: a newer checkout replaced this session",
+                ));
+            }
+            let Ok(previous) = move_to(&mut order, OrderStatus::CheckoutExpired) else {
+                return Ok(ignored(
+                    &order,
+                    format!("stale: the order is {}", order.status.as_str()),
+                ));
+            };
+            release_redemption(cx, &mut order).await?;
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(
+                cx,
+                "order.checkout_expired",
+                &order,
+                Some(previous),
+                json!({}),
+            )
+            .await?;
+            Ok(applied(&order))
+        }
+        PaymentEventKind::Refund {
+            refund_id,
+            amount,
+            status,
+            bursar_refund_id,
+            ..
+        } => {
+            let Some(bursar_id) = bursar_refund_id else {
+                return Ok(ignored(&order, format!("refund {refund_id} was not asked by Bursar; record it with POST /v1/orders/{{id}}/refunds")));
+            };
+            let Some(refund) =
+                documents::get::<Refund>(cx.tx, REFUND, cx.workspace_id, bursar_id, true).await?
+            else {
+                return Ok(ignored(
+                    &order,
+                    format!("unknown Bursar refund {bursar_id}"),
+                ));
+            };
+            if refund.status != RefundState::Pending {
+                return Ok(ignored(
+                    &order,
+                    format!("refund {bursar_id} is already settled"),
+                ));
+            }
+            let outcome = match status {
+                RefundStatus::Succeeded => Settle::Succeeded(refund_id.clone()),
+                RefundStatus::Failed | RefundStatus::Canceled => {
+                    Settle::Failed(format!("the provider reports the refund {status:?}"))
+                }
+                RefundStatus::Pending => return Ok(ignored(&order, "refund still pending")),
+            };
+            if *amount != refund.amount {
+                tracing::warn!(refund = %bursar_id, "provider refund amount differs from the request");
+            }
+            settle_refund(cx, order, refund, &clearing, outcome).await?;
+            Ok(Applied {
+                outcome: "applied",
+                detail: None,
+                order_id: Some(order_id),
+            })
+        }
+        PaymentEventKind::DisputeOpened {
+            dispute_id,
+            amount,
+            reason,
+            fee,
+            ..
+        } => {
+            if order
+                .dispute
+                .as_ref()
+                .is_some_and(|d| &d.dispute_id == dispute_id)
+            {
+                return Ok(ignored(&order, "dispute already recorded"));
+            }
+            let before = order.status;
+            let Ok(previous) = move_to(&mut order, OrderStatus::Disputed) else {
+                return Ok(ignored(
+                    &order,
+                    format!("the order is {}", order.status.as_str()),
+                ));
+            };
+            let currency = order.currency;
+            post(
+                cx,
+                currency,
+                &[
+                    (
+                        format!("dispute:{dispute_id}"),
+                        "disputes".into(),
+                        clearing.clone(),
+                        *amount,
+                        CODE_DISPUTE_HOLD,
+                    ),
+                    // The provider's fee for the dispute: an expense whatever the outcome.
+                    (
+                        format!("dispute_fee:{dispute_id}"),
+                        "fees".into(),
+                        clearing.clone(),
+                        fee.unwrap_or(0),
+                        CODE_FEE,
+                    ),
+                ],
+            )
+            .await?;
+            order.dispute = Some(OrderDispute {
+                dispute_id: dispute_id.clone(),
+                amount: *amount,
+                status: "open".into(),
+                reason: reason.clone(),
+                status_before: before,
+            });
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(cx, "order.disputed", &order, Some(previous), json!({})).await?;
+            Ok(applied(&order))
+        }
+        PaymentEventKind::DisputeClosed {
+            dispute_id, won, ..
+        } => {
+            let Some(mut dispute) = order
+                .dispute
+                .clone()
+                .filter(|d| &d.dispute_id == dispute_id && d.status == "open")
+            else {
+                return Ok(ignored(&order, "no open dispute of that id"));
+            };
+            let currency = order.currency;
+            let (previous, event_type) = if *won {
+                post(
+                    cx,
+                    currency,
+                    &[(
+                        format!("dispute_won:{dispute_id}"),
+                        clearing.clone(),
+                        "disputes".into(),
+                        dispute.amount,
+                        CODE_DISPUTE_RELEASE,
+                    )],
+                )
+                .await?;
+                dispute.status = "won".into();
+                (
+                    move_to(&mut order, dispute.status_before)?,
+                    "order.dispute_won",
+                )
+            } else {
+                post(
+                    cx,
+                    currency,
+                    &[(
+                        format!("dispute_lost:{dispute_id}"),
+                        "dispute_losses".into(),
+                        "disputes".into(),
+                        dispute.amount,
+                        CODE_DISPUTE_LOSS,
+                    )],
+                )
+                .await?;
+                dispute.status = "lost".into();
+                (order.status, "order.dispute_lost")
+            };
+            order.dispute = Some(dispute);
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(cx, event_type, &order, Some(previous), json!({})).await?;
+            Ok(applied(&order))
+        }
+        PaymentEventKind::PaymentMethodSaved { .. } | PaymentEventKind::Other => Ok(ignored(
+            &order,
+            format!("{} needs no action", event.provider_event_type),
+        )),
+    }
+}
+
+/// A payment the provider confirmed.
+pub struct Confirmed<'a> {
+    pub payment_id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub fee: Option<i64>,
+}
+
+/// The payment is confirmed: one transaction moves the order to `paid`, posts the payment and
+/// the fee, and records `order.paid`.
+pub async fn mark_paid(
+    cx: &mut Context<'_>,
+    order: &mut Order,
+    provider_id: &str,
+    clearing: &str,
+    confirmed: Confirmed<'_>,
+) -> Result<Applied, Error> {
+    let Confirmed {
+        payment_id,
+        amount,
+        currency,
+        fee,
+    } = confirmed;
+    if currency != order.currency.code() {
+        return Ok(ignored(
+            order,
+            format!(
+                "payment in {currency} for an order in {}: needs review",
+                order.currency
+            ),
+        ));
+    }
+    if order.status.is_paid() {
+        let same = order
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.payment_id == payment_id);
+        if !same {
+            return Ok(ignored(
+                order,
+                format!("a second payment {payment_id} for a paid order: needs review"),
+            ));
+        }
+        // The payment was confirmed before (by the session); the fee may arrive only now.
+        if let (Some(fee), Some(payment)) = (fee, order.payment.as_mut()) {
+            if payment.fee.is_none() {
+                post(
+                    cx,
+                    order.currency,
+                    &[(
+                        format!("fee:{}", order.id),
+                        "fees".into(),
+                        clearing.to_owned(),
+                        fee,
+                        CODE_FEE,
+                    )],
+                )
+                .await?;
+                payment.fee = Some(fee);
+                order.updated_at = cx.now;
+                save(cx, order).await?;
+                return Ok(Applied {
+                    outcome: "applied",
+                    detail: Some("fee recorded".into()),
+                    order_id: Some(order.id.to_string()),
+                });
+            }
+        }
+        return Ok(ignored(order, "already paid"));
+    }
+    let previous = match move_to(order, OrderStatus::Paid) {
+        Ok(previous) => previous,
+        Err(_) => {
+            return Ok(ignored(
+                order,
+                format!("the order is {}", order.status.as_str()),
+            ))
+        }
+    };
+    if amount != order.totals.total {
+        tracing::warn!(order = %order.id, amount, total = order.totals.total, "paid amount differs from the order total");
+    }
+    let transfer_id = format!("pay:{}", order.id);
+    let mut transfers = vec![(
+        transfer_id.clone(),
+        clearing.to_owned(),
+        "revenue".to_owned(),
+        amount,
+        CODE_PAYMENT,
+    )];
+    if let Some(fee) = fee {
+        transfers.push((
+            format!("fee:{}", order.id),
+            "fees".into(),
+            clearing.to_owned(),
+            fee,
+            CODE_FEE,
+        ));
+    }
+    order.payment = Some(OrderPayment {
+        provider_id: ProviderId::parse(provider_id, "provider_id")
+            .map_err(|_| Error::internal())?,
+        payment_id: payment_id.to_owned(),
+        amount,
+        fee,
+        paid_at: cx.now,
+        transfer_id,
+    });
+    order.last_payment_error = None;
+    order.updated_at = cx.now;
+    save(cx, order).await?;
+    emit(cx, "order.paid", order, Some(previous), json!({})).await?;
+    // Last: on PostgreSQL the posting takes the workspace's ledger lock, held until commit, and
+    // every payment posts to the same revenue account; the shorter that hold, the more
+    // payments per second.
+    post(cx, order.currency, &transfers).await?;
+    Ok(Applied {
+        outcome: "applied",
+        detail: None,
+        order_id: Some(order.id.to_string()),
+    })
+}
+
+pub enum Settle {
+    Succeeded(String),
+    Failed(String),
+}
+
+/// Settles a pending refund: on success the ledger transfer (refunds ← clearing) and the order's
+/// new state; on failure the reservation is released. One transaction.
+pub async fn settle_refund(
+    cx: &mut Context<'_>,
+    mut order: Order,
+    mut refund: Refund,
+    clearing: &str,
+    outcome: Settle,
+) -> Result<Refund, Error> {
+    order.amount_refund_pending -= refund.amount;
+    match outcome {
+        Settle::Succeeded(provider_refund_id) => {
+            let transfer_id = format!("refund:{}", refund.id);
+            post(
+                cx,
+                order.currency,
+                &[(
+                    transfer_id.clone(),
+                    "refunds".into(),
+                    clearing.to_owned(),
+                    refund.amount,
+                    CODE_REFUND,
+                )],
+            )
+            .await?;
+            order.amount_refunded += refund.amount;
+            let paid = order.payment.as_ref().map_or(0, |p| p.amount);
+            let to = if order.amount_refunded >= paid {
+                OrderStatus::Refunded
+            } else {
+                OrderStatus::PartiallyRefunded
+            };
+            let previous = move_to(&mut order, to)?;
+            refund.status = RefundState::Succeeded;
+            refund.provider_refund_id = Some(provider_refund_id);
+            refund.transfer_id = Some(transfer_id);
+            refund.updated_at = cx.now;
+            documents::save(
+                cx.tx,
+                REFUND,
+                cx.workspace_id,
+                refund.id.as_str(),
+                &refund,
+                &[],
+            )
+            .await?;
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            let event_type = if to == OrderStatus::Refunded {
+                "order.refunded"
+            } else {
+                "order.partially_refunded"
+            };
+            emit(
+                cx,
+                event_type,
+                &order,
+                Some(previous),
+                json!({ "refund": refund }),
+            )
+            .await?;
+        }
+        Settle::Failed(reason) => {
+            refund.status = RefundState::Failed;
+            refund.failure_reason = Some(reason);
+            refund.updated_at = cx.now;
+            documents::save(
+                cx.tx,
+                REFUND,
+                cx.workspace_id,
+                refund.id.as_str(),
+                &refund,
+                &[],
+            )
+            .await?;
+            order.updated_at = cx.now;
+            save(cx, &order).await?;
+            emit(
+                cx,
+                "order.refund_failed",
+                &order,
+                None,
+                json!({ "refund": refund }),
+            )
+            .await?;
+        }
+    }
+    Ok(refund)
+}
+
+/// 2–3. Asks the provider for a pending refund and settles it; a settled refund is returned as
+/// it is.
+pub async fn finish_refund(
+    state: &App,
+    workspace_id: &WorkspaceId,
+    cause: &Cause,
+    refund_id: &str,
+) -> Result<Refund, Error> {
+    let refund: Refund =
+        lookup::get(state, workspace_id, REFUND, "refund", refund_id.to_owned()).await?;
+    if refund.status != RefundState::Pending {
+        return Ok(refund);
+    }
+    let order: Order = lookup::get(
+        state,
+        workspace_id,
+        ORDER,
+        "order",
+        refund.order_id.to_string(),
+    )
+    .await?;
+    let Some(payment) = &order.payment else {
+        return Err(Error::internal());
+    };
+    let connection =
+        payments::resolve(state, workspace_id, Some(payment.provider_id.as_str()), "").await?;
+    let request = RefundRequest {
+        refund_id: refund.id.to_string(),
+        payment_id: payment.payment_id.clone(),
+        amount: refund.amount,
+        currency: refund.currency.code().to_owned(),
+        reason: refund.reason.clone(),
+        metadata: [(
+            bursar_payments::stripe::REFUND_ID_KEY.to_owned(),
+            refund.id.to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let outcome = match connection.provider.refund(&request).await {
+        Ok(result) if result.status == RefundStatus::Succeeded => Settle::Succeeded(result.id),
+        Ok(result) if result.status == RefundStatus::Pending => {
+            return Ok(Refund {
+                provider_refund_id: Some(result.id),
+                ..refund
+            })
+        }
+        Ok(result) => Settle::Failed(format!(
+            "the provider reports the refund {:?}",
+            result.status
+        )),
+        Err(ProviderError::Refused { code, message, .. }) => {
+            Settle::Failed(format!("{code}: {message}"))
+        }
+        Err(error) => return Err(provider_error(error)),
+    };
+    let clearing = format!("clearing:{}", connection.row.kind);
+    let id = refund_id.to_owned();
+    state
+        .write(workspace_id.clone(), cause.clone(), move |mut cx| {
+            Box::pin(async move {
+                let refund: Refund = lookup::get_in(&mut cx, REFUND, "refund", &id, "id").await?;
+                if refund.status != RefundState::Pending {
+                    return Ok(refund);
+                }
+                let order = load(&mut cx, refund.order_id.as_str()).await?;
+                settle_refund(&mut cx, order, refund, &clearing, outcome).await
+            })
+        })
+        .await
+}

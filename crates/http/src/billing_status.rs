@@ -1,0 +1,178 @@
+//! Billing status of customers and contracts, and the entitlements it allows.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::billing_status::{Access, BillingStatus};
+use bursar_domain::commerce::parse_text;
+use bursar_domain::contract::{Contract, ContractStatus};
+use bursar_domain::id::*;
+use bursar_store::documents::{self, BILLING_STATUS, CONTRACT};
+use bursar_store::{customers, Tx};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal};
+use crate::AppState;
+use bursar_core::invoices::*;
+use bursar_domain::billing_status::{CustomerBillingStatus, Entitlements};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_billing_status))
+        .routes(routes!(get_contract_billing_status))
+        .routes(routes!(close_billing_status))
+        .routes(routes!(get_entitlements))
+}
+
+/// A customer's billing status, with every change and its reason.
+#[utoipa::path(get, path = "/v1/customers/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerBillingStatus>, ApiError> {
+    Ok(Json(status_of(&state, &principal.workspace_id, &id).await?))
+}
+
+/// A contract's billing status, driven by its own invoices (pending until one is issued; closed
+/// once the contract ended with nothing owed), with every change and its reason.
+#[utoipa::path(get, path = "/v1/contracts/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_contract_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerBillingStatus>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let found = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let contract: Contract = documents::get(tx, CONTRACT, &workspace_id, &id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("contract", &id))?;
+                let stored: Option<CustomerBillingStatus> =
+                    documents::get(tx, BILLING_STATUS, &workspace_id, &id, false).await?;
+                Ok::<_, ApiError>(stored.unwrap_or_else(|| CustomerBillingStatus {
+                    contract_id: ContractId::parse(&contract.id, "id").ok(),
+                    ..pending(&CustomerId::from_trusted(contract.buyer_id.clone()))
+                }))
+            })
+        })
+        .await?;
+    Ok(Json(found))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// Why the account is closed (recorded with the change).
+    pub reason: Option<String>,
+}
+
+/// Close a customer's billing account: final; entitlements end.
+#[utoipa::path(post, path = "/v1/customers/{id}/billing_status/close", tag = "invoices", request_body = CloseRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn close_billing_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<CloseRequest>,
+) -> Result<Response, ApiError> {
+    let reason = request
+        .body
+        .reason
+        .map(|r| parse_text(&r, "reason", 200))
+        .transpose()?
+        .unwrap_or_else(|| "closed_by_request".into());
+    let customer_id =
+        CustomerId::parse(&id, "id").map_err(|_| ApiError::not_found("customer", &id))?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("customer", customer_id.as_str()))?;
+                let stored: Option<CustomerBillingStatus> = documents::get(
+                    cx.tx,
+                    BILLING_STATUS,
+                    cx.workspace_id,
+                    customer_id.as_str(),
+                    true,
+                )
+                .await?;
+                let mut current = stored.clone().unwrap_or_else(|| pending(&customer_id));
+                if current.status == BillingStatus::Closed {
+                    return Err(ApiError::state(
+                        "billing_status_closed",
+                        "closed",
+                        "The billing account is closed already.",
+                    ));
+                }
+                change_status(
+                    &mut cx,
+                    &mut current,
+                    stored.is_none(),
+                    BillingStatus::Closed,
+                    &reason,
+                )
+                .await?;
+                Ok((StatusCode::OK, current))
+            })
+        })
+        .await
+}
+
+/// May this customer use the service, and which parts of it.
+#[utoipa::path(get, path = "/v1/customers/{id}/entitlements", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = Entitlements), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_entitlements(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Entitlements>, ApiError> {
+    let status = status_of(&state, &principal.workspace_id, &id).await?;
+    let access = status.status.access();
+    let features = if access == Access::Full {
+        let (workspace_id, customer) = (principal.workspace_id.clone(), id.clone());
+        let contracts: Vec<Contract> = state
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    documents::find_in(
+                        tx,
+                        CONTRACT,
+                        &workspace_id,
+                        "buyer_id",
+                        &[customer.as_str()],
+                    )
+                    .await
+                })
+            })
+            .await?;
+        let mut features: Vec<String> = contracts
+            .iter()
+            .filter(|c| c.status == ContractStatus::Active)
+            .flat_map(|c| c.lines.iter().map(|l| l.product_id.clone()))
+            .collect();
+        features.sort();
+        features.dedup();
+        features
+    } else {
+        Vec::new()
+    };
+    Ok(Json(Entitlements {
+        object: "entitlements".into(),
+        customer_id: status.customer_id,
+        billing_status: status.status,
+        access,
+        features,
+    }))
+}

@@ -1,0 +1,235 @@
+//! `/v1/payments`: payments received, allocated to invoices, and credit applied.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use bursar_domain::commerce::parse_text;
+use bursar_domain::id::*;
+use bursar_domain::invoice::*;
+use bursar_domain::money::Currency;
+use bursar_store::customers;
+use bursar_store::documents::{INVOICE, INVOICE_PAYMENT};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::docs;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal, QueryParams};
+use crate::list::ListResponse;
+use crate::AppState;
+use bursar_core::invoices::*;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record_payment, list_payments))
+        .routes(routes!(get_payment))
+        .routes(routes!(apply_credit))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRequest {
+    pub invoice_id: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPaymentRequest {
+    pub customer_id: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Minor units received.
+    pub amount: i64,
+    pub method: PaymentMethodKind,
+    pub reference: Option<String>,
+    /// Where the money goes; default: the customer's open invoices in this currency, oldest due
+    /// first. What is left is the customer's credit.
+    pub allocations: Option<Vec<AllocationRequest>>,
+}
+
+/// Record a payment received (a bank transfer, a card payment, cash): the money is posted to
+/// the ledger (cash → the customer's credit), then allocated to invoices — as given, or to
+/// the oldest open ones; an overpayment stays as the customer's credit.
+#[utoipa::path(post, path = "/v1/payments", tag = "invoices", request_body = RecordPaymentRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn record_payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<RecordPaymentRequest>,
+) -> Result<Response, ApiError> {
+    let body = request.body;
+    let customer_id = CustomerId::parse(&body.customer_id, "customer_id")?;
+    let currency = Currency::parse(&body.currency, "currency")?;
+    if body.amount <= 0 {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("amount".into()),
+            "amount is a positive number of minor units.",
+        ));
+    }
+    let reference = body
+        .reference
+        .map(|r| parse_text(&r, "reference", 200))
+        .transpose()?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::not_found("customer", customer_id.as_str())
+                            .with_param("customer_id")
+                    })?;
+                let id = PaymentId::new();
+                let mut payment = Payment {
+                    transfer_id: format!("received:{id}"),
+                    id,
+                    object: "payment".into(),
+                    customer_id: customer_id.clone(),
+                    currency,
+                    amount: body.amount,
+                    method: body.method,
+                    reference,
+                    allocations: Vec::new(),
+                    unallocated: body.amount,
+                    received_at: cx.now,
+                    created_at: cx.now,
+                };
+                bursar_core::orders::post(
+                    &mut cx,
+                    currency,
+                    &[(
+                        payment.transfer_id.clone(),
+                        format!("cash:{}", payment.method.as_str()),
+                        customer_credit(&customer_id),
+                        payment.amount,
+                        CODE_RECEIVED,
+                    )],
+                )
+                .await?;
+                save_payment(&mut cx, &payment, true).await?;
+                cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
+                    .await?;
+                match body.allocations {
+                    Some(allocations) => {
+                        for (i, a) in allocations.into_iter().enumerate() {
+                            allocate(
+                                &mut cx,
+                                &mut payment,
+                                &a.invoice_id,
+                                a.amount,
+                                &format!("allocations[{i}].invoice_id"),
+                            )
+                            .await?;
+                        }
+                    }
+                    None => {
+                        for invoice in open_invoices(&mut cx, &customer_id, currency).await? {
+                            if payment.unallocated == 0 {
+                                break;
+                            }
+                            let amount = invoice.amount_due.min(payment.unallocated);
+                            allocate(
+                                &mut cx,
+                                &mut payment,
+                                invoice.id.as_str(),
+                                amount,
+                                "invoice_id",
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                save_payment(&mut cx, &payment, false).await?;
+                Ok((StatusCode::OK, payment))
+            })
+        })
+        .await
+}
+
+/// List payments, newest first; `customer_id` selects one customer's.
+#[utoipa::path(get, path = "/v1/payments", tag = "invoices",
+    params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
+        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    responses((status = 200, body = ListResponse<Payment>)), security(("api_key" = [])))]
+async fn list_payments(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: QueryParams,
+) -> Result<Json<ListResponse<Payment>>, ApiError> {
+    Ok(Json(
+        docs::list(
+            &state,
+            &principal,
+            &query,
+            INVOICE_PAYMENT,
+            "/v1/payments",
+            "py_",
+            Some(("customer_id", "customer_id")),
+        )
+        .await?,
+    ))
+}
+
+/// Retrieve a payment with its allocations.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = Payment), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn get_payment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Payment>, ApiError> {
+    Ok(Json(
+        docs::get(&state, &principal, INVOICE_PAYMENT, "payment", id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyCreditRequest {
+    /// Default: as much as the invoice owes and the credit covers.
+    pub amount: Option<i64>,
+}
+
+/// Apply the customer's credit (unallocated payments, oldest first) to an issued invoice.
+#[utoipa::path(post, path = "/v1/invoices/{id}/apply_credit", tag = "invoices", request_body = ApplyCreditRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
+async fn apply_credit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<ApplyCreditRequest>,
+) -> Result<Response, ApiError> {
+    let wanted = request.body.amount;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let invoice: Invoice = docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
+                let payments = credits_of(&mut cx, &invoice).await?;
+                let credit: i64 = payments.iter().map(|p| p.unallocated).sum();
+                let left = wanted.unwrap_or_else(|| credit.min(invoice.amount_due));
+                if left <= 0 || left > credit || left > invoice.amount_due {
+                    return Err(ApiError::invalid(
+                        "parameter_invalid",
+                        Some("amount".into()),
+                        format!(
+                            "The customer's credit is {credit} and the invoice owes {}.",
+                            invoice.amount_due
+                        ),
+                    ));
+                }
+                let updated = consume_credit(&mut cx, invoice, payments, left).await?;
+                Ok((StatusCode::OK, updated))
+            })
+        })
+        .await
+}

@@ -1,0 +1,76 @@
+//! What the routes callers use without an API key share: the client address, per-minute
+//! request limits, and the cause their events carry.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use bursar_domain::event::Cause;
+use bursar_domain::time::Timestamp;
+
+use crate::error::{ApiError, ErrorType};
+use crate::extract::Idempotency;
+
+/// Fixed one-minute windows of request counts, per key, in memory (per process).
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// Counts a request for `key`; false when it is over `limit` this minute.
+    pub fn allow(&self, key: &str, limit: u32, now: Timestamp) -> bool {
+        let minute = now.unix_micros() / 60_000_000;
+        let Ok(mut windows) = self.windows.lock() else {
+            return true;
+        };
+        if windows.len() > 100_000 {
+            windows.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= limit
+    }
+}
+
+pub(crate) fn client_ip(request_parts: &axum::http::Extensions) -> String {
+    request_parts
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub(crate) fn too_many() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorType::RateLimitError,
+        "rate_limited",
+        "Too many requests from this address; try again in a minute.",
+    )
+}
+
+pub(crate) fn public_cause(actor: &str, idempotency: &Idempotency) -> Cause {
+    Cause {
+        request_id: idempotency.request_id.clone(),
+        actor: Some(actor.to_owned()),
+    }
+}
+
+/// The client's address, from the connection (not from headers a client could forge).
+pub struct ConnectInfoIp(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectInfoIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ConnectInfoIp(client_ip(&parts.extensions)))
+    }
+}

@@ -1,0 +1,156 @@
+//! The periodic jobs of a server: each a loop at its own pace that calls a use case of the
+//! core, logs what it did, and stops between runs when the token is cancelled.
+
+use std::time::Duration;
+
+use bursar_core::App;
+use bursar_store::{Db, Tx};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often expired idempotency keys are swept, and how many per sweep.
+const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
+/// How often pending transfers past their timeout are released.
+const PENDING_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How often due wallet holdings are seasoned.
+const SEASONING_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the test provider looks for checkout sessions whose time is up.
+const CHECKOUT_EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
+/// How often contracts' renewals, expiries and scheduled terminations are looked for.
+const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Starts every periodic job of a server over `app`, until `stop` is cancelled.
+pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(sweep_idempotency_keys(app.db.clone(), stop.clone())),
+        tokio::spawn(expire_pending_transfers(app.db.clone(), stop.clone())),
+        tokio::spawn(season_due_holdings(app.db.clone(), stop.clone())),
+        tokio::spawn(expire_test_checkouts(app.clone(), stop.clone())),
+        tokio::spawn(schedule_contracts(app.clone(), stop.clone())),
+    ]
+}
+
+/// Waits `interval`; false when `stop` was cancelled first.
+async fn tick(interval: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(interval) => true,
+    }
+}
+
+/// Logs what one run of a job did: nothing, a count, or its failure.
+fn report<E: std::fmt::Display>(result: Result<usize, E>, done: &str, failed: &str) {
+    match result {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "{done}"),
+        Err(error) => tracing::warn!(error = %error, "{failed}"),
+    }
+}
+
+async fn sweep_idempotency_keys(db: Db, stop: CancellationToken) {
+    while tick(IDEMPOTENCY_SWEEP_INTERVAL, &stop).await {
+        let now = db.now();
+        let swept = db
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let count = bursar_store::idempotency::sweep_expired(
+                        tx,
+                        now,
+                        IDEMPOTENCY_SWEEP_KEYS_MAX,
+                    )
+                    .await?;
+                    Ok::<_, bursar_store::StoreError>(usize::try_from(count).unwrap_or(0))
+                })
+            })
+            .await;
+        report(
+            swept,
+            "swept expired idempotency keys",
+            "idempotency key sweep failed",
+        );
+    }
+}
+
+/// Releases pending transfers whose timeout has passed, so their reserved amounts become
+/// available again even when no new transfer touches them.
+async fn expire_pending_transfers(db: Db, stop: CancellationToken) {
+    use bursar_store::ledger;
+    while tick(PENDING_EXPIRY_INTERVAL, &stop).await {
+        let now = db.now();
+        let due = db
+            .read(move |tx: &mut Tx| Box::pin(ledger::workspaces_with_due_pending(tx, now)))
+            .await;
+        let workspaces = match due {
+            Ok(workspaces) => workspaces,
+            Err(error) => {
+                tracing::warn!(error = %error, "pending expiry scan failed");
+                continue;
+            }
+        };
+        for workspace in workspaces {
+            let expired = db
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move { ledger::expire_pending(tx, &workspace, now).await })
+                })
+                .await;
+            match expired {
+                Ok(count) => tracing::info!(count, "pending transfers expired"),
+                Err(error) => tracing::warn!(error = %error, "pending expiry failed"),
+            }
+        }
+    }
+}
+
+/// Moves wallet holdings whose `not_before` has passed from PAY_IN_HOLDING to AVAILABLE.
+async fn season_due_holdings(db: Db, stop: CancellationToken) {
+    use bursar_store::wallet;
+    while tick(SEASONING_INTERVAL, &stop).await {
+        let now = db.now();
+        let seasoned = db
+            .write(move |tx: &mut Tx| Box::pin(wallet::season_due(tx, now)))
+            .await;
+        report(seasoned, "wallet holdings seasoned", "seasoning failed");
+    }
+}
+
+/// The embedded test provider expires its unpaid checkout sessions when their time is up.
+async fn expire_test_checkouts(app: App, stop: CancellationToken) {
+    while tick(CHECKOUT_EXPIRY_INTERVAL, &stop).await {
+        report(
+            bursar_core::payments::expire_due_sessions(&app).await,
+            "test checkout sessions expired",
+            "expiring test checkouts failed",
+        );
+    }
+}
+
+/// Renews, expires and terminates contracts when they are due, bills contracts whose period
+/// started (unless billing is manual), and moves the billing status of customers whose
+/// invoices fell due.
+async fn schedule_contracts(app: App, stop: CancellationToken) {
+    while tick(CONTRACT_SCHEDULER_INTERVAL, &stop).await {
+        report(
+            bursar_core::contracts::run_scheduler(&app).await,
+            "contract operations scheduled",
+            "contract scheduler failed",
+        );
+        if app.config.auto_billing {
+            report(
+                bursar_core::billing::run_due_billing(&app).await,
+                "invoices drafted by billing",
+                "billing failed",
+            );
+            report(
+                bursar_core::billing::issue_due_drafts(&app).await,
+                "billed drafts issued",
+                "issuing billed drafts failed",
+            );
+        }
+        report(
+            bursar_core::invoices::sweep_billing_status(&app).await,
+            "billing statuses changed",
+            "billing status sweep failed",
+        );
+    }
+}
