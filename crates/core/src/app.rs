@@ -8,8 +8,9 @@ use bursar_domain::time::Timestamp;
 use bursar_store::Db;
 
 use crate::blobs::{self, BlobStore};
-use crate::fulfillment::DownloadSettings;
-use crate::payments::Payments;
+use bursar_payments::executor::{ExecutorConfig, HttpExecutor};
+use bursar_store::payment_providers::ProviderRow;
+use std::collections::HashMap;
 
 /// What the use cases are configured with.
 #[derive(Debug, Clone)]
@@ -99,5 +100,86 @@ impl App {
     /// Now, by the database's clock (a manual one in tests).
     pub fn now(&self) -> Timestamp {
         self.db.now()
+    }
+}
+
+/// What the payment layer shares across requests.
+pub struct Payments {
+    pub executor: HttpExecutor,
+    /// Connections looked up recently, by selector: a checkout and a webhook need their
+    /// connection on every request. Entries live [`CONNECTION_CACHE_TTL`]; this process drops
+    /// them all when a connection changes, other processes see a change within the TTL.
+    connections: std::sync::Mutex<HashMap<String, (std::time::Instant, ProviderRow)>>,
+}
+
+/// How long a looked-up connection is reused without reading it again.
+pub const CONNECTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Payments {
+    pub fn new() -> Payments {
+        let executor = HttpExecutor::new(ExecutorConfig::default()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "provider HTTP client failed to build; using defaults");
+            HttpExecutor::with_client(reqwest::Client::new(), ExecutorConfig::default())
+        });
+        Payments {
+            executor,
+            connections: Default::default(),
+        }
+    }
+
+    pub fn cached(&self, key: &str) -> Option<ProviderRow> {
+        let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < CONNECTION_CACHE_TTL)
+            .map(|(_, row)| row.clone())
+    }
+
+    pub fn remember(&self, key: String, row: &ProviderRow) {
+        let mut map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(key, (std::time::Instant::now(), row.clone()));
+    }
+
+    pub fn forget_all(&self) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+impl Default for Payments {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Limits of download links and of the routes anyone can call.
+#[derive(Debug, Clone)]
+pub struct DownloadSettings {
+    /// How long a new link works (seconds).
+    pub link_ttl_secs: i64,
+    /// Downloads a link allows (a resumed download does not count again).
+    pub max_downloads: u32,
+    /// Distinct client addresses a link may be used from; the next one locks it.
+    pub max_ips: usize,
+    /// Requests a minute one address may make to the public routes (downloads, license
+    /// validation, update checks, link resends).
+    pub per_ip_per_minute: u32,
+    /// Requests a minute for one download link.
+    pub per_link_per_minute: u32,
+}
+
+impl Default for DownloadSettings {
+    fn default() -> Self {
+        DownloadSettings {
+            link_ttl_secs: 24 * 3600,
+            max_downloads: 5,
+            max_ips: 3,
+            per_ip_per_minute: 120,
+            per_link_per_minute: 30,
+        }
     }
 }

@@ -23,37 +23,10 @@ use bursar_store::seal::Sealer;
 use bursar_store::Tx;
 use serde_json::json;
 
+pub use crate::app::DownloadSettings;
 use crate::error::Error;
 use crate::lookup;
 use crate::write::Context;
-
-/// Limits of download links and of the routes anyone can call.
-#[derive(Debug, Clone)]
-pub struct DownloadSettings {
-    /// How long a new link works (seconds).
-    pub link_ttl_secs: i64,
-    /// Downloads a link allows (a resumed download does not count again).
-    pub max_downloads: u32,
-    /// Distinct client addresses a link may be used from; the next one locks it.
-    pub max_ips: usize,
-    /// Requests a minute one address may make to the public routes (downloads, license
-    /// validation, update checks, link resends).
-    pub per_ip_per_minute: u32,
-    /// Requests a minute for one download link.
-    pub per_link_per_minute: u32,
-}
-
-impl Default for DownloadSettings {
-    fn default() -> Self {
-        DownloadSettings {
-            link_ttl_secs: 24 * 3600,
-            max_downloads: 5,
-            max_ips: 3,
-            per_ip_per_minute: 120,
-            per_link_per_minute: 30,
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Secrets

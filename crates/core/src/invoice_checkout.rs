@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::invoices::{allocate, customer_credit, save_payment, CODE_RECEIVED};
-use crate::orders::Applied;
+use crate::providers::Applied;
 use crate::write::Context;
 
 pub fn not_payable(invoice: &Invoice) -> Error {
@@ -155,7 +155,7 @@ pub async fn apply_payment_event(
         created_at: cx.now,
     };
     // The money is at the provider (its clearing account) until it pays out.
-    crate::orders::post(
+    crate::postings::post(
         cx,
         invoice.currency,
         &[(

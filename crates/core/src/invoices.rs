@@ -185,7 +185,7 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
     save(cx, &invoice).await?;
     // Receivable ← revenue (net) and tax payable (tax).
     let owed = receivable(&invoice.customer_id);
-    crate::orders::post(
+    crate::postings::post(
         cx,
         invoice.currency,
         &[
@@ -290,7 +290,7 @@ pub async fn allocate(
         amount,
         CODE_ALLOCATED,
     ));
-    crate::orders::post(cx, invoice.currency, &transfers).await?;
+    crate::postings::post(cx, invoice.currency, &transfers).await?;
     payment.unallocated -= amount;
     payment.allocations.push(Allocation {
         invoice_id: invoice.id.clone(),

@@ -23,9 +23,12 @@ pub mod lookup;
 pub mod meter_query;
 pub mod metering;
 pub mod orders;
+pub mod payment_events;
 pub mod payment_methods;
-pub mod payments;
+pub mod postings;
+pub mod providers;
 pub mod quotes;
+pub mod test_provider;
 pub mod webhooks;
 pub mod write;
 

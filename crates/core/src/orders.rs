@@ -13,97 +13,19 @@
 //! `pending` and is resumed by retrying the request (same Idempotency-Key) or by the provider's
 //! refund webhook.
 
-use std::collections::BTreeMap;
-
 use bursar_domain::commerce::*;
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::*;
-use bursar_domain::ledger::{
-    AccountFlags, AccountId, NewAccount, NewTransfer, TransferId, TransferResult,
-};
-use bursar_domain::money::Currency;
-use bursar_domain::ValidationError;
 use bursar_payments::{PaymentEvent, PaymentEventKind, ProviderError, RefundRequest, RefundStatus};
 use bursar_store::documents::{self, ORDER, REFUND};
-use bursar_store::ledger;
 use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
 use crate::lookup;
-use crate::payments;
+use crate::postings::*;
+use crate::providers::{self, provider_error, Applied};
 use crate::write::Context;
 use crate::App;
-
-/// How long a hosted checkout stays open (Stripe's default).
-pub const CHECKOUT_TTL_SECONDS: i64 = 24 * 3600;
-
-// Ledger transfer codes of commerce.
-pub const CODE_PAYMENT: i64 = 100;
-
-pub const CODE_FEE: i64 = 101;
-
-pub const CODE_REFUND: i64 = 110;
-
-pub const CODE_DISPUTE_HOLD: i64 = 120;
-
-pub const CODE_DISPUTE_RELEASE: i64 = 121;
-
-pub const CODE_DISPUTE_LOSS: i64 = 122;
-
-/// A commerce ledger account of a workspace: `commerce:<name>:<currency>`, e.g.
-/// `commerce:clearing:stripe:USD` (money the provider holds for us), `commerce:revenue:USD`,
-/// `commerce:fees:USD`, `commerce:refunds:USD`, `commerce:disputes:USD` (held by an open
-/// dispute), `commerce:dispute_losses:USD`.
-pub fn account(name: &str, currency: Currency) -> AccountId {
-    AccountId::from_trusted(format!("commerce:{name}:{currency}"))
-}
-
-/// Posts balanced transfers (`id`, debit, credit, amount, code), creating the accounts on first
-/// use. Transfer ids derive from the business object, so a repeat posts nothing twice.
-pub async fn post(
-    cx: &mut Context<'_>,
-    currency: Currency,
-    transfers: &[(String, String, String, i64, i64)],
-) -> Result<(), Error> {
-    let mut names: Vec<&String> = transfers.iter().flat_map(|t| [&t.1, &t.2]).collect();
-    names.sort_unstable();
-    names.dedup();
-    let accounts: Vec<NewAccount> = names
-        .iter()
-        .map(|name| NewAccount {
-            id: account(name, currency),
-            currency,
-            code: 3,
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: false,
-                credits_must_not_exceed_debits: false,
-                history: true,
-            },
-            metadata: BTreeMap::new(),
-        })
-        .collect();
-    ledger::create_accounts(cx.tx, cx.workspace_id, &accounts, cx.now).await?;
-    let batch: Vec<NewTransfer> = transfers
-        .iter()
-        .filter(|t| t.3 > 0)
-        .map(|(id, debit, credit, amount, code)| {
-            NewTransfer::single(
-                TransferId::from_trusted(id.clone()),
-                account(debit, currency),
-                account(credit, currency),
-                *amount,
-                *code,
-            )
-        })
-        .collect();
-    for (result, _) in ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await? {
-        if !matches!(result, TransferResult::Ok | TransferResult::Exists) {
-            tracing::error!(?result, "BUG: a commerce ledger posting failed");
-            return Err(Error::internal());
-        }
-    }
-    Ok(())
-}
 
 pub async fn save(cx: &mut Context<'_>, order: &Order) -> Result<(), Error> {
     let payment = order.payment.as_ref().map(|p| p.payment_id.clone());
@@ -158,32 +80,6 @@ pub async fn emit(
 
 pub async fn load(cx: &mut Context<'_>, id: &str) -> Result<Order, Error> {
     lookup::get_in(cx, ORDER, "order", id, "id").await
-}
-
-/// Where the provider's hosted page sends the customer back: the URLs given (checked), else
-/// this server's page saying so (`query` names what was paid: `order=…`, `invoice=…`).
-pub fn return_urls(
-    base: &str,
-    query: &str,
-    success_url: Option<String>,
-    cancel_url: Option<String>,
-) -> Result<(String, String), ValidationError> {
-    let success_url = success_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}"));
-    let cancel_url =
-        cancel_url.unwrap_or_else(|| format!("{base}/test-provider/done?{query}&canceled=1"));
-    check_url(&success_url, "success_url")?;
-    check_url(&cancel_url, "cancel_url")?;
-    Ok((success_url, cancel_url))
-}
-
-pub fn check_url(url: &str, param: &str) -> Result<(), ValidationError> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-        return Err(ValidationError::invalid(
-            param,
-            format!("{param} must be an http(s) URL."),
-        ));
-    }
-    Ok(())
 }
 
 /// Counts the redemption of an order's promotion code, atomically with its limits.
@@ -265,29 +161,6 @@ pub async fn release_redemption(cx: &mut Context<'_>, order: &mut Order) -> Resu
     Ok(())
 }
 
-pub fn provider_error(error: ProviderError) -> Error {
-    match error {
-        ProviderError::Refused { code, message, .. } => Error::new(
-            ErrorKind::ProviderFailed,
-            "provider_refused",
-            format!("The payment provider refused the request: {code}: {message}"),
-        ),
-        other => Error::new(
-            ErrorKind::ProviderFailed,
-            "provider_unavailable",
-            format!("{other}. It is safe to retry with the same Idempotency-Key."),
-        ),
-    }
-}
-
-/// What one provider event did.
-pub struct Applied {
-    /// `applied`, `ignored` or `unmatched`.
-    pub outcome: &'static str,
-    pub detail: Option<String>,
-    pub order_id: Option<String>,
-}
-
 pub fn ignored(order: &Order, why: impl Into<String>) -> Applied {
     Applied {
         outcome: "ignored",
@@ -304,55 +177,12 @@ pub async fn apply_payment_event(
     provider_id: &str,
     provider_kind: &str,
     event: &PaymentEvent,
+    order_id: &OrderId,
 ) -> Result<Applied, Error> {
-    let payment_ref = match &event.kind {
-        PaymentEventKind::DisputeOpened { payment_id, .. }
-        | PaymentEventKind::DisputeClosed { payment_id, .. }
-        | PaymentEventKind::Refund { payment_id, .. } => payment_id.clone(),
-        _ => None,
-    };
-    let order_id = match (&event.order_id, payment_ref) {
-        (Some(id), _) => Some(id.clone()),
-        (None, Some(payment)) => {
-            bursar_store::payment_providers::order_id_by_payment(cx.tx, cx.workspace_id, &payment)
-                .await?
-        }
-        (None, None) => None,
-    };
-    let unmatched = |detail: &str| Applied {
-        outcome: "unmatched",
-        detail: Some(detail.to_owned()),
-        order_id: None,
-    };
-    if let PaymentEventKind::PaymentMethodSaved {
-        payment_method,
-        provider_customer,
-        customer_id,
-        ..
-    } = &event.kind
-    {
-        return crate::payment_methods::record_saved(
-            cx,
-            provider_id,
-            provider_kind,
-            payment_method,
-            provider_customer.as_deref(),
-            customer_id.as_deref(),
-        )
-        .await;
-    }
-    let Some(order_id) = order_id else {
-        return Ok(unmatched("no Bursar order named by the event"));
-    };
-    if order_id.starts_with("in_") {
-        // An invoice's payment link.
-        return crate::invoice_checkout::apply_payment_event(cx, provider_kind, event, &order_id)
-            .await;
-    }
     let Some(mut order) =
-        documents::get::<Order>(cx.tx, ORDER, cx.workspace_id, &order_id, true).await?
+        documents::get::<Order>(cx.tx, ORDER, cx.workspace_id, order_id.as_str(), true).await?
     else {
-        return Ok(unmatched(
+        return Ok(Applied::unmatched(
             "the named order does not exist in this workspace",
         ));
     };
@@ -518,7 +348,7 @@ pub async fn apply_payment_event(
             Ok(Applied {
                 outcome: "applied",
                 detail: None,
-                order_id: Some(order_id),
+                order_id: Some(order_id.to_string()),
             })
         }
         PaymentEventKind::DisputeOpened {
@@ -878,7 +708,7 @@ pub async fn finish_refund(
         return Err(Error::internal());
     };
     let connection =
-        payments::resolve(state, workspace_id, Some(payment.provider_id.as_str()), "").await?;
+        providers::resolve(state, workspace_id, Some(payment.provider_id.as_str()), "").await?;
     let request = RefundRequest {
         refund_id: refund.id.to_string(),
         payment_id: payment.payment_id.clone(),

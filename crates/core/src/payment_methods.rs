@@ -11,7 +11,7 @@ use bursar_store::documents::{self, PAYMENT_METHOD};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::orders::Applied;
+use crate::providers::Applied;
 use crate::write::Context;
 
 /// Records a method the provider saved (`setup_intent.succeeded`), once.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::id::ProviderId;
+use crate::id::{InvoiceId, OrderId, ProviderId};
 use crate::time::Timestamp;
 
 /// A connection to a payment provider as the API shows it; secrets never leave Bursar.
@@ -116,4 +116,48 @@ pub struct WebhookReceipt {
     pub outcome: String,
     pub detail: Option<String>,
     pub order_id: Option<String>,
+}
+
+/// What a provider payment pays for: the reference Bursar put in the payment's metadata (its
+/// order-id key), read by its id's type, never by testing a prefix at the call site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentTarget {
+    Order(OrderId),
+    /// An invoice, through its payment link.
+    Invoice(InvoiceId),
+}
+
+impl PaymentTarget {
+    /// The target `reference` names; `None` when it is neither an order's nor an invoice's id.
+    pub fn of_reference(reference: &str) -> Option<PaymentTarget> {
+        if let Ok(invoice) = InvoiceId::parse(reference, "order_id") {
+            return Some(PaymentTarget::Invoice(invoice));
+        }
+        OrderId::parse(reference, "order_id")
+            .ok()
+            .map(PaymentTarget::Order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_names_an_order_or_an_invoice_by_its_type() {
+        let (order, invoice) = (OrderId::new(), InvoiceId::new());
+        assert_eq!(
+            PaymentTarget::of_reference(order.as_str()),
+            Some(PaymentTarget::Order(order))
+        );
+        assert_eq!(
+            PaymentTarget::of_reference(invoice.as_str()),
+            Some(PaymentTarget::Invoice(invoice))
+        );
+        assert_eq!(PaymentTarget::of_reference("in_not-an-id"), None);
+        assert_eq!(
+            PaymentTarget::of_reference("cus_01m94xj0tx0qza6ynkctnwmk1n"),
+            None
+        );
+    }
 }

@@ -124,7 +124,7 @@ async fn create_credit_note(
                 if let Some(method) = note.refund_method {
                     transfers.push((format!("cn:{}:refund", note.id), owed, format!("cash:{}", method.as_str()), refunded, CODE_REFUNDED));
                 }
-                bursar_core::orders::post(&mut cx, invoice.currency, &transfers).await?;
+                bursar_core::postings::post(&mut cx, invoice.currency, &transfers).await?;
                 documents::insert(
                     cx.tx,
                     CREDIT_NOTE,

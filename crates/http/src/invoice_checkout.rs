@@ -25,7 +25,7 @@ use crate::extract::{Mutation, Principal};
 use crate::{payments, AppState};
 use bursar_core::invoice_checkout::*;
 use bursar_core::invoices::save;
-use bursar_core::orders::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
+use bursar_core::providers::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_payment_link))
@@ -70,7 +70,7 @@ async fn create_payment_link(
     let session = if open.is_some() || !payable(&invoice) {
         None
     } else {
-        let connection = bursar_core::payments::resolve(
+        let connection = bursar_core::providers::resolve(
             &state,
             &principal.workspace_id,
             body.provider.as_deref(),
@@ -107,7 +107,7 @@ async fn create_payment_link(
             success_url,
             cancel_url,
             expires_at: now.unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: bursar_core::payments::order_metadata(invoice.id.as_str()),
+            metadata: bursar_core::providers::order_metadata(invoice.id.as_str()),
         };
         let session = connection
             .provider

@@ -103,7 +103,7 @@ async fn record_payment(
                     received_at: cx.now,
                     created_at: cx.now,
                 };
-                bursar_core::orders::post(
+                bursar_core::postings::post(
                     &mut cx,
                     currency,
                     &[(

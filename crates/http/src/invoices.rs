@@ -319,7 +319,7 @@ async fn simple_transition(
                     }
                     (InvoiceStatus::Issued, InvoiceStatus::Void) => {
                         // The postings, reversed.
-                        bursar_core::orders::post(
+                        bursar_core::postings::post(
                             &mut cx,
                             invoice.currency,
                             &[
@@ -344,7 +344,7 @@ async fn simple_transition(
                     (InvoiceStatus::Uncollectible, InvoiceStatus::Void) => {
                         // Written off, then voided: the write-off is undone into the issue's
                         // reversal (nothing was paid or credited, so bad debt holds the total).
-                        bursar_core::orders::post(
+                        bursar_core::postings::post(
                             &mut cx,
                             invoice.currency,
                             &[
@@ -369,7 +369,7 @@ async fn simple_transition(
                     (_, InvoiceStatus::Uncollectible) => {
                         // What is still owed, written off.
                         let due = invoice.total - invoice.amount_paid - invoice.amount_credited;
-                        bursar_core::orders::post(
+                        bursar_core::postings::post(
                             &mut cx,
                             invoice.currency,
                             &[(

@@ -43,6 +43,7 @@ use crate::payments;
 use crate::quotes::{parse_lines, LineRequest};
 use crate::AppState;
 use bursar_core::orders::*;
+use bursar_core::providers::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
 use bursar_core::quotes::price_lines;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -299,7 +300,7 @@ async fn checkout_order(
         ));
     }
     let attempt = order.checkout.as_ref().map_or(0, |c| c.attempt) + 1;
-    let connection = bursar_core::payments::resolve(
+    let connection = bursar_core::providers::resolve(
         &state,
         &principal.workspace_id,
         body.provider.as_deref(),
@@ -337,7 +338,7 @@ async fn checkout_order(
             success_url,
             cancel_url,
             expires_at: state.db.now().unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: bursar_core::payments::order_metadata(order.id.as_str()),
+            metadata: bursar_core::providers::order_metadata(order.id.as_str()),
         };
         Some(
             connection
@@ -693,7 +694,7 @@ async fn pay_order(
             "The payment method belongs to another customer.",
         ));
     }
-    let connection = bursar_core::payments::resolve(
+    let connection = bursar_core::providers::resolve(
         &state,
         &principal.workspace_id,
         Some(method.provider_id.as_str()),
@@ -710,7 +711,7 @@ async fn pay_order(
         payment_method: method.provider_method_id.clone(),
         amount: order.totals.total,
         currency: order.currency.code().to_owned(),
-        metadata: bursar_core::payments::order_metadata(order.id.as_str()),
+        metadata: bursar_core::providers::order_metadata(order.id.as_str()),
     };
     let outcome = connection
         .provider

@@ -85,7 +85,7 @@ async fn create_setup(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &id))?;
-    let connection = bursar_core::payments::resolve(
+    let connection = bursar_core::providers::resolve(
         &state,
         &principal.workspace_id,
         body.provider.as_deref(),
@@ -120,7 +120,7 @@ async fn create_setup(
         .provider
         .create_setup(&setup)
         .await
-        .map_err(bursar_core::orders::provider_error)?;
+        .map_err(bursar_core::providers::provider_error)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {

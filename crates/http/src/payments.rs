@@ -28,7 +28,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::payments::*;
+use bursar_core::payment_events::*;
+use bursar_core::providers::*;
+use bursar_core::test_provider::*;
 use bursar_domain::payment_provider::*;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -118,7 +118,7 @@ async fn season_due_holdings(db: Db, stop: CancellationToken) {
 async fn expire_test_checkouts(app: App, stop: CancellationToken) {
     while tick(CHECKOUT_EXPIRY_INTERVAL, &stop).await {
         report(
-            bursar_core::payments::expire_due_sessions(&app).await,
+            bursar_core::test_provider::expire_due_sessions(&app).await,
             "test checkout sessions expired",
             "expiring test checkouts failed",
         );

@@ -140,7 +140,7 @@ both_backends! {
         assert_eq!(pay.status(), 200, "redirected to the success page: {} {:?}", pay.url(), pay.headers());
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!(order["status"], "paid", "{order}");
-        let fee = bursar_core::payments::test_fee(5000);
+        let fee = bursar_core::test_provider::test_fee(5000);
         assert_eq!(order["payment"]["amount"], 5000);
         assert_eq!(order["payment"]["fee"], fee);
         assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (5000, fee));
@@ -213,7 +213,7 @@ both_backends! {
         }
         assert_eq!(receipts.iter().filter(|r| r["first_delivery"] == true).count(), 1, "{receipts:?}");
         assert!(receipts.iter().all(|r| r["received"] == true));
-        let fee = bursar_core::payments::test_fee(3000);
+        let fee = bursar_core::test_provider::test_fee(3000);
         assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 3000));
         assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (3000, fee));
         // Then the session's completion, late: the order is already paid.
@@ -403,8 +403,8 @@ both_backends! {
         for order in [&won, &lost] {
             complete(&app, session_of(order), "succeeded").await;
         }
-        let fees = bursar_core::payments::test_fee(2000) * 2;
-        let dispute_fee = bursar_core::payments::TEST_DISPUTE_FEE;
+        let fees = bursar_core::test_provider::test_fee(2000) * 2;
+        let dispute_fee = bursar_core::test_provider::TEST_DISPUTE_FEE;
 
         let receipt = complete(&app, session_of(&won), "disputed").await;
         assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");

@@ -26,7 +26,10 @@ async fn queried(app: &TestApp, customer: &str, extra: &str) -> f64 {
     let rows = answer["data"].as_array().unwrap();
     for row in rows {
         assert_eq!(row["customerId"], customer, "{answer}");
-        assert_eq!(row["windowStart"], "2026-03-01T00:00:00Z", "one window: {answer}");
+        assert_eq!(
+            row["windowStart"], "2026-03-01T00:00:00Z",
+            "one window: {answer}"
+        );
     }
     rows.iter().map(|row| row["value"].as_f64().unwrap()).sum()
 }

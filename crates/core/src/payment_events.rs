@@ -1,0 +1,172 @@
+//! Inbound provider events: a signed webhook verified, claimed once, and applied to what it
+//! pays for (an order, an invoice's payment link, a saved method) in one transaction.
+
+use bursar_domain::event::Cause;
+use bursar_domain::payment_provider::*;
+use bursar_payments::{Headers, WebhookError};
+use bursar_store::Tx;
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorKind};
+use crate::providers::*;
+use crate::write::Context;
+use crate::App;
+use crate::{invoice_checkout, orders, payment_methods};
+use bursar_domain::payment_provider::PaymentTarget;
+use bursar_payments::{PaymentEvent, PaymentEventKind};
+
+pub fn webhook_error(error: WebhookError) -> Error {
+    let code = match error {
+        WebhookError::MissingSignature => "signature_missing",
+        WebhookError::MalformedSignature(_) => "signature_malformed",
+        WebhookError::BadSignature => "signature_invalid",
+        WebhookError::Expired { .. } => "signature_expired",
+        WebhookError::BadPayload(_) => "payload_invalid",
+    };
+    Error::new(ErrorKind::Invalid, code, error.to_string())
+}
+
+/// Verifies, claims and applies one inbound provider webhook. Nothing of an unverified body is
+/// read or stored.
+pub async fn ingest(
+    state: &App,
+    selector: &str,
+    headers: &Headers,
+    body: Bytes,
+) -> Result<WebhookReceipt, Error> {
+    let row = find_connection(state, selector, None).await?;
+    let connection = connect(state, row, "")?;
+    let now = state.db.now();
+    let event = connection
+        .provider
+        .parse_webhook(
+            headers,
+            &body,
+            &connection.secrets,
+            now.unix_micros() / 1_000_000,
+        )
+        .map_err(webhook_error)?;
+    let payload = String::from_utf8_lossy(&body).into_owned();
+    let workspace_id = connection.row.workspace_id.clone();
+    let provider_id = connection.row.provider_id.clone();
+    let kind = connection.row.kind.clone();
+    let cause = Cause {
+        request_id: None,
+        actor: Some(format!("provider:{provider_id}")),
+    };
+    let receipt = state
+        .db
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let first = bursar_store::payment_providers::claim_provider_event(
+                    tx,
+                    &provider_id,
+                    &event.provider_event_id,
+                    &workspace_id,
+                    &event.provider_event_type,
+                    &payload,
+                    now.unix_micros(),
+                )
+                .await?;
+                if !first {
+                    return Ok::<_, Error>(WebhookReceipt {
+                        received: true,
+                        event_id: event.provider_event_id,
+                        first_delivery: false,
+                        outcome: "duplicate".into(),
+                        detail: None,
+                        order_id: event.order_id,
+                    });
+                }
+                let applied = {
+                    let mut cx = Context {
+                        tx: &mut *tx,
+                        workspace_id: &workspace_id,
+                        now,
+                        cause: &cause,
+                    };
+                    apply(&mut cx, &provider_id, &kind, &event).await?
+                };
+                bursar_store::payment_providers::settle_provider_event(
+                    tx,
+                    &provider_id,
+                    &event.provider_event_id,
+                    applied.order_id.as_deref(),
+                    applied.outcome,
+                    applied.detail.as_deref(),
+                )
+                .await?;
+                Ok(WebhookReceipt {
+                    received: true,
+                    event_id: event.provider_event_id,
+                    first_delivery: true,
+                    outcome: applied.outcome.to_owned(),
+                    detail: applied.detail,
+                    order_id: applied.order_id,
+                })
+            })
+        })
+        .await?;
+    Ok(receipt)
+}
+
+/// Applies one verified provider event to what it pays for, in the write's transaction: a
+/// saved method to the customer's methods, a payment to its order or its invoice.
+pub async fn apply(
+    cx: &mut Context<'_>,
+    provider_id: &str,
+    provider_kind: &str,
+    event: &PaymentEvent,
+) -> Result<Applied, Error> {
+    if let PaymentEventKind::PaymentMethodSaved {
+        payment_method,
+        provider_customer,
+        customer_id,
+        ..
+    } = &event.kind
+    {
+        return payment_methods::record_saved(
+            cx,
+            provider_id,
+            provider_kind,
+            payment_method,
+            provider_customer.as_deref(),
+            customer_id.as_deref(),
+        )
+        .await;
+    }
+    let Some(reference) = reference_of(cx, event).await? else {
+        return Ok(Applied::unmatched("no Bursar order named by the event"));
+    };
+    match PaymentTarget::of_reference(&reference) {
+        Some(PaymentTarget::Invoice(invoice_id)) => {
+            invoice_checkout::apply_payment_event(cx, provider_kind, event, invoice_id.as_str())
+                .await
+        }
+        Some(PaymentTarget::Order(order_id)) => {
+            orders::apply_payment_event(cx, provider_id, provider_kind, event, &order_id).await
+        }
+        None => Ok(Applied::unmatched(
+            "the named order does not exist in this workspace",
+        )),
+    }
+}
+
+/// The reference the event names: its own, or that of the payment it concerns (disputes and
+/// refunds name the payment only).
+async fn reference_of(cx: &mut Context<'_>, event: &PaymentEvent) -> Result<Option<String>, Error> {
+    let payment = match &event.kind {
+        PaymentEventKind::DisputeOpened { payment_id, .. }
+        | PaymentEventKind::DisputeClosed { payment_id, .. }
+        | PaymentEventKind::Refund { payment_id, .. } => payment_id.clone(),
+        _ => None,
+    };
+    Ok(match (&event.order_id, payment) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(payment)) => {
+            bursar_store::payment_providers::order_id_by_payment(cx.tx, cx.workspace_id, &payment)
+                .await?
+        }
+        (None, None) => None,
+    })
+}
