@@ -31,6 +31,7 @@ pub mod orders;
 pub mod payment_methods;
 pub mod payments;
 pub mod quotes;
+pub mod reference;
 pub mod telemetry;
 pub mod wallet;
 pub mod webhooks;
