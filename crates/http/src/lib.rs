@@ -130,7 +130,7 @@ pub struct AppState {
     /// Request counts of the routes callers use without an API key.
     pub limiter: Arc<fulfillment::RateLimiter>,
     pub openapi_json: Arc<String>,
-    pub docs_html: Arc<String>,
+    pub docs_page: Arc<ops::DocsPage>,
 }
 
 #[derive(OpenApi)]
@@ -232,7 +232,7 @@ pub fn app_with_state(db: Db, config: HttpConfig) -> (Router, AppState) {
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),
-        docs_html: Arc::new(ops::render_docs(&spec_value)),
+        docs_page: Arc::new(ops::DocsPage::new(&spec_value)),
     };
     let router = router
         .merge(payments::pages())

@@ -2,8 +2,13 @@
 //! page. None needs an API key: they describe the service, not a workspace's data.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use std::io::Write;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -89,16 +94,100 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
     response
 }
 
-/// A readable API reference, rendered from the OpenAPI document.
+/// A readable API reference, rendered from the OpenAPI document: operations by resource with
+/// curl and response examples, and every schema's properties. Sent gzip-compressed to clients
+/// that accept it.
 #[utoipa::path(
     get, path = "/docs", tag = "operations",
     responses((status = 200, description = "HTML page", content_type = "text/html"))
 )]
-async fn docs(State(state): State<AppState>) -> Html<String> {
-    Html(state.docs_html.as_str().to_owned())
+async fn docs(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let page = &state.docs_page;
+    let mut response = if gzip {
+        let mut response = page.gzip.clone().into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        page.html.clone().into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+/// The reference page, rendered once at start, as it is and gzip-compressed.
+pub struct DocsPage {
+    pub html: Bytes,
+    pub gzip: Bytes,
+}
+
+impl DocsPage {
+    pub fn new(spec: &Value) -> Self {
+        let html = render_docs(spec);
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        let gzip = encoder
+            .write_all(html.as_bytes())
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
+        DocsPage {
+            html: Bytes::from(html),
+            gzip: Bytes::from(gzip),
+        }
+    }
+}
+
+/// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(accept: &str) -> bool {
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 /// Renders the reference page from the OpenAPI document (see [`crate::reference`]).
 pub fn render_docs(spec: &Value) -> String {
     crate::reference::render(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("x-gzip2"));
+    }
+
+    #[test]
+    fn the_compressed_page_is_the_page() {
+        use std::io::Read;
+        let page = DocsPage::new(&serde_json::json!({"info": {"title": "T", "version": "1"}}));
+        let mut html = String::new();
+        flate2::read::GzDecoder::new(&page.gzip[..])
+            .read_to_string(&mut html)
+            .unwrap_or_default();
+        assert!(html.contains("<h1>T <small>1</small></h1>"), "{html}");
+        assert_eq!(html.as_bytes(), &page.html[..]);
+    }
 }

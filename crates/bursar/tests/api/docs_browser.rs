@@ -45,6 +45,17 @@ async fn reference_page_works_in_a_real_browser() {
     desktop.set_viewport(1280, 900).await;
     desktop.open(&docs).await;
     assert_eq!(desktop.js("return innerWidth").await, 1280);
+    let sizes = desktop
+        .js("var n = performance.getEntriesByType('navigation')[0]; return [n.encodedBodySize, n.decodedBodySize]")
+        .await;
+    println!(
+        "/docs: {} bytes transferred (gzip), {} bytes of HTML",
+        sizes[0], sizes[1]
+    );
+    assert!(
+        sizes[0].as_u64().unwrap() * 4 < sizes[1].as_u64().unwrap(),
+        "the browser gets the page compressed: {sizes}"
+    );
     let nav_width = desktop
         .js("return document.querySelector('nav').getBoundingClientRect().width")
         .await;
@@ -122,6 +133,10 @@ async fn reference_page_works_in_a_real_browser() {
         "navigation at 1000 px is {nav_width} px wide"
     );
     assert_no_sideways_scroll(&desktop, "1000 px", 1000).await;
+    desktop.open(&format!("{docs}#post-v1-invoices")).await;
+    desktop
+        .screenshot(&screenshots.join("docs-1000px-operation.png"))
+        .await;
     desktop.close().await;
 
     // Phone.

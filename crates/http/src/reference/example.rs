@@ -199,7 +199,7 @@ fn given_example(schema: &Value) -> Option<Value> {
 }
 
 /// How wide a line of [`pretty`] JSON may grow by keeping a small array or object on it.
-const WIDTH: usize = 60;
+pub const WIDTH: usize = 60;
 
 /// Indented JSON, as `serde_json::to_string_pretty` writes it, except that an array or object
 /// that fits on its line stays on one line: `"metadata": {"key": "string"}`.
@@ -220,7 +220,7 @@ fn write_pretty(value: &Value, indent: usize, used: usize, out: &mut String) {
     let fits = indent + used + flat.len() <= WIDTH;
     let pad = |n: usize| " ".repeat(n);
     match value {
-        Value::Array(items) if !fits => {
+        Value::Array(items) if !fits && !items.is_empty() => {
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
                 out.push_str(&pad(indent + 2));
@@ -230,7 +230,7 @@ fn write_pretty(value: &Value, indent: usize, used: usize, out: &mut String) {
             out.push_str(&pad(indent));
             out.push(']');
         }
-        Value::Object(fields) if !fits => {
+        Value::Object(fields) if !fits && !fields.is_empty() => {
             out.push_str("{\n");
             for (i, (key, field)) in fields.iter().enumerate() {
                 let key = flat_string(key);

@@ -364,8 +364,11 @@ fn curl(
         ));
         match media.get("schema") {
             Some(schema) if is_json(content_type) => {
-                let json = example::pretty_at(&example::request_example(spec, schema), 6)
-                    .replace('\'', "'\\''");
+                // The body's own object always opens on its own lines.
+                let json =
+                    example::pretty_at(&example::request_example(spec, schema), example::WIDTH)
+                        .replace('\'', "'\\''")
+                        .replace('\n', "\n  ");
                 lines.push(format!("  -d '{}'", markdown::escape_text(&json)));
             }
             _ => lines.push("  --data-binary @file".to_owned()),
