@@ -101,7 +101,8 @@ pub fn render(spec: &Value) -> String {
          Every POST accepts an `Idempotency-Key` header: a retry with the same key returns the \
          first response instead of acting twice. Every error has the shape \
          `{\"error\": {\"type\", \"code\", \"message\", \"param\"}}` ([ErrorBody](#schema-ErrorBody)). \
-         The examples call `http://127.0.0.1:8080`, the default address of `bursar serve`. \
+         The curl examples call the server this page came from \
+         (`http://127.0.0.1:8080`, the default address of `bursar serve`, when read offline). \
          The machine-readable document is at [/openapi.json](/openapi.json).",
     );
     let page = Page {

@@ -124,7 +124,10 @@ fn label_into(schema: &Value, parts: &mut Vec<TypePart>, depth: usize) {
     }
     for (key, joiner) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
         if let Some(variants) = schema.get(key).and_then(Value::as_array) {
-            for (i, variant) in variants.iter().enumerate() {
+            // `null` last: `Status | null`.
+            let mut ordered: Vec<&Value> = variants.iter().filter(|v| !is_null(v)).collect();
+            ordered.extend(variants.iter().filter(|v| is_null(v)));
+            for (i, variant) in ordered.into_iter().enumerate() {
                 if i > 0 {
                     parts.push(TypePart::text(joiner));
                 }
@@ -178,6 +181,8 @@ pub struct FieldView {
     pub ty: Vec<TypePart>,
     pub required: bool,
     pub description_html: String,
+    /// A heading row that starts one variant of a `oneOf` (only the description is shown).
+    pub variant: bool,
 }
 
 /// A component schema in the "Schemas" section.
@@ -257,14 +262,22 @@ fn fields_into(spec: &Value, schema: &Value, prefix: &str, out: &mut Vec<FieldVi
                 let tag = variant_tag(variant);
                 let mut rows = Vec::new();
                 fields_into(spec, variant, "", &mut rows, depth + 1);
+                let heading = match &tag {
+                    Some((key, value)) => format!("When `{key}` is `{value}`"),
+                    None => "Or".to_owned(),
+                };
+                let description = text(variant, "description");
+                let heading = if description.is_empty() {
+                    format!("{heading}:")
+                } else {
+                    format!("{heading}: {description}")
+                };
                 out.push(FieldView {
-                    name: match &tag {
-                        Some((key, value)) => format!("when {key} = {value}"),
-                        None => "variant".to_owned(),
-                    },
-                    ty: vec![TypePart::text("object")],
+                    name: String::new(),
+                    ty: Vec::new(),
                     required: false,
-                    description_html: markdown::render_cell(text(variant, "description")),
+                    description_html: markdown::render_cell(&heading),
+                    variant: true,
                 });
                 out.extend(rows);
             }
@@ -295,13 +308,17 @@ fn fields_into(spec: &Value, schema: &Value, prefix: &str, out: &mut Vec<FieldVi
             if !description.is_empty() {
                 description.push(' ');
             }
-            description.push_str(&format!("One of {}.", listed.join(", ")));
+            description.push_str(&match listed.as_slice() {
+                [only] => format!("Always {only}."),
+                _ => format!("One of {}.", listed.join(", ")),
+            });
         }
         out.push(FieldView {
             name: name.clone(),
             ty: type_label(property),
             required: required.contains(&key.as_str()),
             description_html: markdown::render_cell(&description),
+            variant: false,
         });
         let nested = property
             .get("items")
@@ -330,4 +347,85 @@ fn variant_tag(variant: &Value) -> Option<(String, String)> {
         })?;
         Some((key.clone(), value.as_str()?.to_owned()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn label(schema: &Value) -> String {
+        type_label(schema).into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn labels_name_types_and_link_schemas() {
+        let nullable =
+            json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Status"}]});
+        assert_eq!(label(&nullable), "Status | null");
+        let parts = type_label(&nullable);
+        assert_eq!(parts[0].anchor.as_deref(), Some("schema-Status"));
+        assert_eq!(
+            label(&json!({"type": ["string", "null"], "format": "date-time"})),
+            "string (date-time) | null"
+        );
+        assert_eq!(
+            label(&json!({"type": "array", "items": {"$ref": "#/components/schemas/Line"}})),
+            "array of Line"
+        );
+        assert_eq!(
+            label(&json!({"type": "object", "additionalProperties": {"type": "string"}})),
+            "map of string"
+        );
+    }
+
+    #[test]
+    fn tagged_unions_list_each_variant_under_a_heading() {
+        let spec = json!({"components": {"schemas": {"Pricing": {"oneOf": [
+            {"type": "object", "description": "Flat.", "required": ["model"], "properties": {
+                "model": {"type": "string", "enum": ["flat"]}, "amount": {"type": "integer"}}},
+            {"type": "object", "properties": {
+                "model": {"type": "string", "enum": ["tiered"]}, "tiers": {"type": "array", "items": {"type": "integer"}}}},
+        ]}}}});
+        let views = schema_views(&spec);
+        let rows: Vec<(bool, &str, &str)> = views[0]
+            .fields
+            .iter()
+            .map(|f| (f.variant, f.name.as_str(), f.description_html.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    true,
+                    "",
+                    "When <code>model</code> is <code>flat</code>: Flat."
+                ),
+                (false, "amount", ""),
+                (false, "model", "Always <code>flat</code>."),
+                (true, "", "When <code>model</code> is <code>tiered</code>:"),
+                (false, "model", "Always <code>tiered</code>."),
+                (false, "tiers", ""),
+            ]
+        );
+        assert!(views[0].fields[2].required && !views[0].fields[1].required);
+    }
+
+    #[test]
+    fn inline_copies_of_components_become_links() {
+        let invoice = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+        let spec = json!({"components": {"schemas": {
+            "Invoice": invoice,
+            "InvoiceList": {"type": "object", "properties": {"data": {"type": "array", "items": invoice}}},
+        }}});
+        let linked = link_inline_copies(&spec);
+        assert_eq!(
+            linked.pointer("/components/schemas/InvoiceList/properties/data/items"),
+            Some(&json!({"$ref": "#/components/schemas/Invoice"}))
+        );
+        assert_eq!(
+            linked.pointer("/components/schemas/Invoice"),
+            Some(&invoice)
+        );
+    }
 }
