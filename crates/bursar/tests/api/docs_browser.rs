@@ -309,6 +309,23 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // chromedriver quits a browser in the background, and not at all once it is killed or
+        // when a failed assertion skipped `close`: end every process that runs on one of this
+        // driver's profiles (its own temporary directory), by id.
+        let profiles = self.profiles.path().display().to_string();
+        let Ok(processes) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for process in processes.flatten() {
+            let pid = process.file_name().to_string_lossy().into_owned();
+            if !pid.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let cmdline = std::fs::read(process.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&profiles) {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
     }
 }
 
