@@ -37,6 +37,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod public;
 pub mod quotes;
+pub mod reference;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod updates;
@@ -92,7 +93,7 @@ pub struct AppState {
     /// Request counts of the routes callers use without an API key.
     pub limiter: Arc<public::RateLimiter>,
     pub openapi_json: Arc<String>,
-    pub docs_html: Arc<String>,
+    pub docs_page: Arc<ops::DocsPage>,
 }
 
 impl std::ops::Deref for AppState {
@@ -200,7 +201,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),
-        docs_html: Arc::new(ops::render_docs(&spec_value)),
+        docs_page: Arc::new(ops::DocsPage::new(&spec_value)),
     };
     let router = router
         .merge(payments::pages())

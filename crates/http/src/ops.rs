@@ -1,10 +1,14 @@
 //! Operations endpoints: liveness, readiness, metrics, the OpenAPI document and its reference
 //! page. None needs an API key: they describe the service, not a workspace's data.
 
-use askama::Template;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use std::io::Write;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -90,134 +94,100 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
     response
 }
 
-/// A readable API reference, rendered from the OpenAPI document.
+/// A readable API reference, rendered from the OpenAPI document: operations by resource with
+/// curl and response examples, and every schema's properties. Sent gzip-compressed to clients
+/// that accept it.
 #[utoipa::path(
     get, path = "/docs", tag = "operations",
     responses((status = 200, description = "HTML page", content_type = "text/html"))
 )]
-async fn docs(State(state): State<AppState>) -> Html<String> {
-    Html(state.docs_html.as_str().to_owned())
+async fn docs(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
+    let page = &state.docs_page;
+    let mut response = if gzip {
+        let mut response = page.gzip.clone().into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    } else {
+        page.html.clone().into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
-#[derive(Template)]
-#[template(path = "docs.html")]
-struct DocsPage {
-    title: String,
-    version: String,
-    description: String,
-    endpoints: Vec<EndpointView>,
-    schemas: Vec<(String, String)>,
+/// The reference page, rendered once at start, as it is and gzip-compressed.
+pub struct DocsPage {
+    pub html: Bytes,
+    pub gzip: Bytes,
 }
 
-struct EndpointView {
-    anchor: String,
-    method: String,
-    path: String,
-    summary: String,
-    description: String,
-    secured: bool,
-    parameters: Vec<ParameterView>,
-    request_body: Option<String>,
-    responses: Vec<(String, String, String)>,
-}
-
-struct ParameterView {
-    name: String,
-    location: String,
-    required: bool,
-    description: String,
-}
-
-/// Renders the reference page from the OpenAPI document (as JSON, which is simpler to walk than
-/// the typed model and is exactly what clients see).
-pub fn render_docs(spec: &Value) -> String {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
-    let info = spec.get("info").cloned().unwrap_or(Value::Null);
-    let mut endpoints = Vec::new();
-    if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
-        for (path, item) in paths {
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let Some(op) = item.get(method) else { continue };
-                let parameters = op
-                    .get("parameters")
-                    .and_then(Value::as_array)
-                    .map(|ps| {
-                        ps.iter()
-                            .map(|p| ParameterView {
-                                name: text(p, "name"),
-                                location: text(p, "in"),
-                                required: p
-                                    .get("required")
-                                    .and_then(Value::as_bool)
-                                    .unwrap_or(false),
-                                description: text(p, "description"),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let request_body = op
-                    .pointer("/requestBody/content/application~1json/schema")
-                    .map(schema_name);
-                let responses = op
-                    .get("responses")
-                    .and_then(Value::as_object)
-                    .map(|rs| {
-                        rs.iter()
-                            .map(|(code, r)| {
-                                let schema = r
-                                    .get("content")
-                                    .and_then(Value::as_object)
-                                    .and_then(|c| c.values().next())
-                                    .and_then(|c| c.get("schema"))
-                                    .map(schema_name)
-                                    .unwrap_or_default();
-                                (code.clone(), text(r, "description"), schema)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                endpoints.push(EndpointView {
-                    anchor: format!("{method}-{}", path.replace(['/', '{', '}'], "-")),
-                    method: method.to_uppercase(),
-                    path: path.clone(),
-                    summary: text(op, "summary"),
-                    description: text(op, "description"),
-                    secured: op.get("security").is_some(),
-                    parameters,
-                    request_body,
-                    responses,
-                });
-            }
+impl DocsPage {
+    pub fn new(spec: &Value) -> Self {
+        let html = render_docs(spec);
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        let gzip = encoder
+            .write_all(html.as_bytes())
+            .and_then(|()| encoder.finish())
+            .unwrap_or_default();
+        DocsPage {
+            html: Bytes::from(html),
+            gzip: Bytes::from(gzip),
         }
     }
-    let schemas = spec
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-        .map(|s| {
-            s.iter()
-                .map(|(name, schema)| {
-                    (
-                        name.clone(),
-                        serde_json::to_string_pretty(schema).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let page = DocsPage {
-        title: text(&info, "title"),
-        version: text(&info, "version"),
-        description: text(&info, "description"),
-        endpoints,
-        schemas,
-    };
-    page.render()
-        .unwrap_or_else(|e| format!("reference page failed to render: {e}"))
 }
 
-fn schema_name(schema: &Value) -> String {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        return reference.rsplit('/').next().unwrap_or(reference).to_owned();
+/// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(accept: &str) -> bool {
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+/// Renders the reference page from the OpenAPI document (see [`crate::reference`]).
+pub fn render_docs(spec: &Value) -> String {
+    crate::reference::render(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("x-gzip2"));
     }
-    serde_json::to_string(schema).unwrap_or_default()
+
+    #[test]
+    fn the_compressed_page_is_the_page() {
+        use std::io::Read;
+        let page = DocsPage::new(&serde_json::json!({"info": {"title": "T", "version": "1"}}));
+        let mut html = String::new();
+        flate2::read::GzDecoder::new(&page.gzip[..])
+            .read_to_string(&mut html)
+            .unwrap_or_default();
+        assert!(html.contains("<h1>T <small>1</small></h1>"), "{html}");
+        assert_eq!(html.as_bytes(), &page.html[..]);
+    }
 }

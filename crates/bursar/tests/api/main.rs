@@ -16,6 +16,7 @@ mod commerce;
 mod contracts;
 mod crash;
 mod customers;
+mod docs_browser;
 mod email;
 mod events;
 mod fulfillment;

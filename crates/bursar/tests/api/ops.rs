@@ -55,6 +55,12 @@ both_backends! {
         for (_, path) in expected {
             assert!(html.contains(path), "the reference page does not mention {path}");
         }
+        assert!(html.contains("id=\"post-v1-customers\"") && html.contains("id=\"schema-CustomerObject\""), "operations and schemas have anchors");
+        let compressed = app.client.get(app.url("/docs")).header("accept-encoding", "gzip, br").send().await.unwrap();
+        assert_eq!(compressed.headers()["content-encoding"], "gzip");
+        assert_eq!(compressed.headers()["vary"], "accept-encoding");
+        let gzip = compressed.bytes().await.unwrap();
+        assert!(gzip.starts_with(&[0x1f, 0x8b]) && gzip.len() * 4 < html.len(), "{} gzip bytes for {} bytes of HTML", gzip.len(), html.len());
     }
 }
 
