@@ -4,24 +4,21 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::NewEvent;
 use bursar_domain::ledger::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
-use bursar_domain::page::PageRequest;
 use bursar_domain::time::Timestamp;
 use bursar_store::{ledger, Tx};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody, ErrorType};
-use crate::extract::{from_value, Mutation, Principal, QueryParams};
-use crate::list::{page_params, ListResponse};
+use crate::extract::{Mutation, Principal, QueryParams};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,9 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_account))
         .routes(routes!(get_account))
         .routes(routes!(account_timeline))
-        .routes(routes!(list_account_transfers))
-        .routes(routes!(create_transfers))
-        .routes(routes!(get_transfer))
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -189,7 +183,7 @@ async fn create_account(
         .await
 }
 
-fn no_history() -> ApiError {
+pub(crate) fn no_history() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         ErrorType::InvalidRequestError,
@@ -199,7 +193,7 @@ fn no_history() -> ApiError {
     )
 }
 
-fn parse_account_id(id: &str) -> Result<AccountId, ApiError> {
+pub(crate) fn parse_account_id(id: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(id, "id").map_err(|_| ApiError::not_found("ledger account", id))
 }
 
@@ -296,443 +290,4 @@ async fn get_account(
     let mut object = AccountObject::from(found);
     object.balances_as_of = as_of.map(Timestamp::to_rfc3339);
     Ok(Json(object))
-}
-
-/// A transfer as requested.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TransferRequest {
-    /// Your id for the transfer: retrying with the same id never moves money twice.
-    pub id: String,
-    pub debit_account_id: Option<String>,
-    pub credit_account_id: Option<String>,
-    /// Minor units. Optional for a post (the whole pending amount), a void, or a balancing
-    /// transfer (as much as the balance allows).
-    pub amount: Option<i64>,
-    pub code: Option<i64>,
-    /// `single` (default), `pending`, `post_pending` or `void_pending`.
-    pub kind: Option<String>,
-    /// The pending transfer a post or void resolves.
-    pub pending_id: Option<String>,
-    /// A pending transfer voids itself after this many seconds.
-    pub timeout_seconds: Option<i64>,
-    /// This transfer and the next one succeed or fail together.
-    #[serde(default)]
-    pub linked: bool,
-    #[serde(default)]
-    pub balancing_debit: bool,
-    #[serde(default)]
-    pub balancing_credit: bool,
-    pub metadata: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TransferBatchRequest {
-    /// Up to 8,190 transfers, applied in order; linked ones as chains.
-    pub transfers: Vec<TransferRequest>,
-}
-
-fn parse_transfer(request: TransferRequest, prefix: &str) -> Result<NewTransfer, ApiError> {
-    let param = |name: &str| format!("{prefix}{name}");
-    let account = |value: Option<String>, name: &str| {
-        value
-            .map(|v| AccountId::parse(&v, &param(name)))
-            .transpose()
-    };
-    let pending_id = || -> Result<TransferId, ApiError> {
-        let id = request.pending_id.as_deref().ok_or_else(|| {
-            ApiError::invalid(
-                "parameter_missing",
-                Some(param("pending_id")),
-                "A post or void needs pending_id.",
-            )
-        })?;
-        Ok(TransferId::parse(id, &param("pending_id"))?)
-    };
-    let kind = match request.kind.as_deref().unwrap_or("single") {
-        "single" => TransferKind::Single,
-        "pending" => TransferKind::Pending {
-            timeout_seconds: request.timeout_seconds,
-        },
-        "post_pending" => TransferKind::PostPending {
-            pending_id: pending_id()?,
-        },
-        "void_pending" => TransferKind::VoidPending {
-            pending_id: pending_id()?,
-        },
-        other => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(param("kind")),
-                format!(
-                    "Unknown kind '{other}': use single, pending, post_pending or void_pending."
-                ),
-            ));
-        }
-    };
-    if request.timeout_seconds.is_some() && !matches!(kind, TransferKind::Pending { .. }) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(param("timeout_seconds")),
-            "Only pending transfers have a timeout.",
-        ));
-    }
-    if request.pending_id.is_some() && kind.pending_id().is_none() {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(param("pending_id")),
-            "Only posts and voids name a pending transfer.",
-        ));
-    }
-    let metadata = Metadata::parse(request.metadata.unwrap_or_default())?;
-    Ok(NewTransfer {
-        id: TransferId::parse(&request.id, &param("id"))?,
-        debit_account_id: account(request.debit_account_id, "debit_account_id")?,
-        credit_account_id: account(request.credit_account_id, "credit_account_id")?,
-        amount: request.amount,
-        code: request.code.unwrap_or(0),
-        kind,
-        linked: request.linked,
-        balancing_debit: request.balancing_debit,
-        balancing_credit: request.balancing_credit,
-        metadata: metadata.as_map().clone(),
-    })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferObject {
-    pub id: String,
-    /// Always `ledger_transfer`.
-    pub object: &'static str,
-    pub debit_account_id: String,
-    pub credit_account_id: String,
-    pub currency: String,
-    pub amount: i64,
-    pub code: i64,
-    pub kind: &'static str,
-    pub pending_id: Option<String>,
-    /// For a pending transfer: pending, posted, voided or expired.
-    pub pending_status: Option<&'static str>,
-    pub expires_at: Option<String>,
-    pub linked: bool,
-    pub balancing_debit: bool,
-    pub balancing_credit: bool,
-    pub metadata: BTreeMap<String, String>,
-    /// Assigned by the ledger; strictly increasing.
-    pub timestamp: String,
-}
-
-impl TransferObject {
-    pub(crate) fn new(t: Transfer, status: Option<PendingStatus>) -> Self {
-        TransferObject {
-            id: t.id.to_string(),
-            object: "ledger_transfer",
-            debit_account_id: t.debit_account_id.to_string(),
-            credit_account_id: t.credit_account_id.to_string(),
-            currency: t.currency.code().to_owned(),
-            amount: t.amount,
-            code: t.code,
-            kind: t.kind.as_str(),
-            pending_id: t.kind.pending_id().map(TransferId::to_string),
-            pending_status: status.map(PendingStatus::as_str),
-            expires_at: t.expires_at.map(Timestamp::to_rfc3339),
-            linked: t.linked,
-            balancing_debit: t.balancing_debit,
-            balancing_credit: t.balancing_credit,
-            metadata: t.metadata,
-            timestamp: t.timestamp.to_rfc3339(),
-        }
-    }
-}
-
-/// One transfer's outcome in a batch.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferResultObject {
-    pub index: usize,
-    pub id: String,
-    /// `ok`, `exists`, or why it failed: `exceeds_credits`, `debit_account_not_found`,
-    /// `currency_mismatch`, `pending_transfer_not_found`, `linked_event_failed`, ...
-    pub result: &'static str,
-    pub transfer: Option<TransferObject>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferBatchResponse {
-    /// Always `list`.
-    pub object: &'static str,
-    pub data: Vec<TransferResultObject>,
-}
-
-/// The error a single transfer's failure is answered with.
-pub(crate) fn transfer_error(result: TransferResult) -> ApiError {
-    use TransferResult as R;
-    let (status, kind, param) = match result {
-        R::AccountsMustBeDifferent => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("credit_account_id"),
-        ),
-        R::DebitAccountIdRequired => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("debit_account_id"),
-        ),
-        R::CreditAccountIdRequired => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("credit_account_id"),
-        ),
-        R::AmountRequired | R::AmountMustBePositive => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("amount"),
-        ),
-        R::TimeoutOutOfRange => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("timeout_seconds"),
-        ),
-        R::BalancingOnlyForSingleOrPending => (
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            Some("kind"),
-        ),
-        R::ExistsWithDifferentFields | R::IdAlreadyFailed => {
-            (StatusCode::CONFLICT, ErrorType::StateError, Some("id"))
-        }
-        R::DebitAccountNotFound => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorType::StateError,
-            Some("debit_account_id"),
-        ),
-        R::CreditAccountNotFound => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorType::StateError,
-            Some("credit_account_id"),
-        ),
-        R::PendingTransferNotFound
-        | R::PendingTransferNotPending
-        | R::PendingTransferAlreadyPosted
-        | R::PendingTransferAlreadyVoided
-        | R::PendingTransferExpired => (
-            StatusCode::CONFLICT,
-            ErrorType::StateError,
-            Some("pending_id"),
-        ),
-        _ => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorType::StateError,
-            None,
-        ),
-    };
-    let message = format!(
-        "The transfer failed: {}.",
-        result.as_str().replace('_', " ")
-    );
-    let error = ApiError::new(status, kind, result.as_str(), message);
-    match param {
-        Some(p) => error.with_param(p),
-        None => error,
-    }
-}
-
-/// Create one transfer, or a batch (`{"transfers": [...]}`, up to 8,190).
-///
-/// A single transfer answers 200 with the transfer (`result` `ok`, or `exists` for a retry) or
-/// an error whose `code` is the result. A batch always answers 200 with one result per
-/// transfer. A failure that depends on the ledger's state is recorded: retrying that id keeps
-/// failing (`id_already_failed`).
-#[utoipa::path(
-    post, path = "/v1/ledger/transfers", tag = "ledger",
-    request_body(content = TransferBatchRequest, description = "A batch, or a single TransferRequest"),
-    params(("Idempotency-Key" = Option<String>, Header)),
-    responses(
-        (status = 200, description = "A transfer (single) or per-transfer results (batch)", body = TransferBatchResponse),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
-    security(("api_key" = []))
-)]
-async fn create_transfers(
-    State(state): State<AppState>,
-    principal: Principal,
-    request: Mutation<Value>,
-) -> Result<Response, ApiError> {
-    let is_batch = request.body.get("transfers").is_some();
-    let batch: Vec<NewTransfer> = if is_batch {
-        let parsed: TransferBatchRequest = from_value(request.body)?;
-        if parsed.transfers.is_empty() || parsed.transfers.len() > TRANSFERS_PER_BATCH_MAX {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("transfers".into()),
-                format!("A batch has 1 to {TRANSFERS_PER_BATCH_MAX} transfers."),
-            ));
-        }
-        parsed
-            .transfers
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| parse_transfer(t, &format!("transfers[{i}].")))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![parse_transfer(from_value(request.body)?, "")?]
-    };
-    // Transfer ids make every transfer idempotent, so on PostgreSQL a request without an
-    // Idempotency-Key joins the ledger's shared batches: there every batch holds the
-    // workspace's ledger lock for a handful of round trips, and sharing batches is what lets
-    // concurrent requests through. SQLite's writer already runs concurrent requests in one
-    // commit with no round trips (and records their events once per group), and measures
-    // faster without the extra hop.
-    if request.idempotency.key.is_none() && state.db.backend() == bursar_store::Backend::Postgres {
-        let results = state
-            .ledger
-            .submit(
-                &principal.workspace_id,
-                batch.clone(),
-                crate::mutate::cause_of(&principal, &request.idempotency),
-            )
-            .await?;
-        let (status, body) = transfer_response(is_batch, results, batch)?;
-        return Ok((status, Json(body)).into_response());
-    }
-    state
-        .mutate(&principal, request.idempotency, move |cx| {
-            Box::pin(async move {
-                let results =
-                    ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
-                ledger::record_request_event(
-                    cx.tx,
-                    cx.workspace_id,
-                    &batch,
-                    &results,
-                    cx.cause,
-                    cx.now,
-                )
-                .await?;
-                transfer_response(is_batch, results, batch)
-            })
-        })
-        .await
-}
-
-/// The answer to a transfer request: a single transfer as an object (or its failure as an
-/// error with the result as `code`); a batch as one result per transfer.
-fn transfer_response(
-    is_batch: bool,
-    results: Vec<ledger::TransferOutcome>,
-    batch: Vec<NewTransfer>,
-) -> Result<(StatusCode, Value), ApiError> {
-    if !is_batch {
-        return Ok(match results.into_iter().next() {
-            Some((result @ (TransferResult::Ok | TransferResult::Exists), Some(t))) => {
-                let status = matches!(t.kind, TransferKind::Pending { .. })
-                    .then_some(PendingStatus::Pending);
-                let mut object =
-                    serde_json::to_value(TransferObject::new(t, status)).unwrap_or_default();
-                object["result"] = Value::from(result.as_str());
-                (StatusCode::OK, object)
-            }
-            Some((result, _)) => {
-                // Committed (the failure is recorded) but answered as an error.
-                let error = transfer_error(result);
-                (
-                    error.status,
-                    serde_json::to_value(error.body()).unwrap_or_default(),
-                )
-            }
-            None => return Err(ApiError::internal()),
-        });
-    }
-    let data = results
-        .into_iter()
-        .zip(batch)
-        .enumerate()
-        .map(
-            |(index, ((result, transfer), request))| TransferResultObject {
-                index,
-                id: request.id.to_string(),
-                result: result.as_str(),
-                transfer: transfer.map(|t| TransferObject::new(t, None)),
-            },
-        )
-        .collect();
-    let response = TransferBatchResponse {
-        object: "list",
-        data,
-    };
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(response).unwrap_or_default(),
-    ))
-}
-
-/// Retrieve a transfer (with the status of a pending one).
-#[utoipa::path(
-    get, path = "/v1/ledger/transfers/{id}", tag = "ledger",
-    params(("id" = String, Path)),
-    responses((status = 200, body = TransferObject), (status = 404, body = ErrorBody)),
-    security(("api_key" = []))
-)]
-async fn get_transfer(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<TransferObject>, ApiError> {
-    let transfer_id =
-        TransferId::parse(&id, "id").map_err(|_| ApiError::not_found("ledger transfer", &id))?;
-    let workspace_id = principal.workspace_id.clone();
-    let (transfer, status) = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { ledger::get_transfer(tx, &workspace_id, &transfer_id).await })
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("ledger transfer", &id))?;
-    Ok(Json(TransferObject::new(transfer, status)))
-}
-
-/// Transfers that changed an account, newest first.
-#[utoipa::path(
-    get, path = "/v1/ledger/accounts/{id}/transfers", tag = "ledger",
-    params(
-        ("id" = String, Path),
-        ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query),
-    ),
-    responses((status = 200, body = ListResponse<TransferObject>), (status = 404, body = ErrorBody)),
-    security(("api_key" = []))
-)]
-async fn list_account_transfers(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    query: QueryParams,
-) -> Result<Json<ListResponse<TransferObject>>, ApiError> {
-    let page: PageRequest = page_params(&query, &[], |value, param| {
-        TransferId::parse(value, param).map(|t| t.to_string())
-    })?;
-    let account_id = parse_account_id(&id)?;
-    let workspace_id = principal.workspace_id.clone();
-    let page = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let Some(account) = ledger::get_account(tx, &workspace_id, &account_id).await?
-                else {
-                    return Ok::<_, bursar_store::StoreError>(None);
-                };
-                if !account.flags.history {
-                    return Ok(Some(Err(no_history())));
-                }
-                ledger::list_account_transfers(tx, &workspace_id, &account_id, &page)
-                    .await
-                    .map(|p| Some(Ok(p)))
-            })
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("ledger account", &id))??;
-    Ok(Json(ListResponse::new(
-        "/v1/ledger/accounts/{id}/transfers",
-        page,
-        |t| TransferObject::new(t, None),
-    )))
 }

@@ -6,6 +6,7 @@
 //! exposes a `router()`; routes are declared through `utoipa_axum`, so a route cannot exist
 //! without appearing in `/openapi.json`.
 
+pub mod agreements;
 pub mod artifacts;
 pub mod billing;
 pub mod billing_status;
@@ -32,14 +33,17 @@ pub mod list;
 pub mod metering;
 pub mod mutate;
 pub mod ops;
+pub mod order_payments;
 pub mod orders;
 pub mod payment_methods;
 pub mod payments;
 pub mod public;
 pub mod quotes;
 pub mod reference;
+pub mod refunds;
 pub mod tax_rates;
 pub mod telemetry;
+pub mod transfers;
 pub mod updates;
 pub mod wallet;
 pub mod webhooks;
@@ -152,10 +156,13 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(customers::router())
         .merge(catalog::router())
         .merge(companies::router())
+        .merge(agreements::router())
         .merge(contracts::router())
         .merge(discounts::router())
         .merge(quotes::router())
         .merge(orders::router())
+        .merge(order_payments::router())
+        .merge(refunds::router())
         .merge(payments::router())
         .merge(payment_methods::router())
         .merge(events::router())
@@ -173,6 +180,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(invoice_checkout::router())
         .merge(billing::router())
         .merge(ledger::router())
+        .merge(transfers::router())
         .merge(metering::router())
         .merge(wallet::router())
         .merge(webhooks::router())

@@ -21,7 +21,8 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Mutation, Principal, QueryParams};
-use crate::ledger::{transfer_error, BalancesObject, TransferObject};
+use crate::ledger::BalancesObject;
+use crate::transfers::{transfer_error, TransferObject};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

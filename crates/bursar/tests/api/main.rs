@@ -11,6 +11,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod billing;
+mod billing_matrix;
 mod cli;
 mod commerce;
 mod contracts;
