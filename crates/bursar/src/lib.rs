@@ -20,4 +20,4 @@ pub mod cli;
 pub mod server;
 
 // The worker's modules, under the names tests and tools have always used.
-pub use bursar_worker::{email, fulfillment, relay, subscriptions, webhooks};
+pub use bursar_worker::{email, fulfillment, relay, subscriptions, webhook_delivery};

@@ -16,6 +16,7 @@ use bursar_domain::contract::{
     Timing, UsagePricing,
 };
 use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::metering::Meter;
@@ -603,7 +604,7 @@ pub async fn bill_period(
     )
     .await?;
     cx.emit(NewEvent::new(
-        "invoice.created",
+        event_type::INVOICE_CREATED,
         "invoice",
         invoice.id.as_str(),
         json!({ "object": invoice, "billing_key": billing_key }),

@@ -11,6 +11,7 @@
 //! from the link's id with the server's secret and never stored, so a tampered token fails its
 //! MAC before any lookup.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -189,8 +190,13 @@ pub async fn issue_license(
         ],
     )
     .await?;
-    cx.emit_object("license.issued", "license", license.id.as_str(), &license)
-        .await?;
+    cx.emit_object(
+        event_type::LICENSE_ISSUED,
+        "license",
+        license.id.as_str(),
+        &license,
+    )
+    .await?;
     Ok(license)
 }
 
@@ -334,9 +340,16 @@ pub async fn fulfill_order(
         let previous = crate::orders::move_to(&mut order, OrderStatus::Fulfilled)?;
         order.updated_at = cx.now;
         crate::orders::save(cx, &order).await?;
-        crate::orders::emit(cx, "order.fulfilled", &order, Some(previous), extra).await?;
+        crate::orders::emit(
+            cx,
+            event_type::ORDER_FULFILLED,
+            &order,
+            Some(previous),
+            extra,
+        )
+        .await?;
     } else if !licenses.is_empty() || !links.is_empty() {
-        crate::orders::emit(cx, "order.delivered", &order, None, extra).await?;
+        crate::orders::emit(cx, event_type::ORDER_DELIVERED, &order, None, extra).await?;
     }
     Ok(true)
 }
@@ -387,7 +400,7 @@ pub async fn revoke(cx: &mut Context<'_>, id: &str) -> Result<License, Error> {
     license.status = LicenseStatus::Revoked;
     license.revoked_at = Some(cx.now);
     documents::save(cx.tx, LICENSE, cx.workspace_id, id, &license, &[]).await?;
-    cx.emit_object("license.revoked", "license", id, &license)
+    cx.emit_object(event_type::LICENSE_REVOKED, "license", id, &license)
         .await?;
     Ok(license)
 }

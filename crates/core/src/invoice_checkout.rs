@@ -6,14 +6,16 @@
 //! provider event once) records the payment — provider clearing → customer credit → the
 //! invoice's receivable — and the invoice is paid when nothing is left to pay.
 
+use bursar_domain::event_type;
 use bursar_domain::id::{CustomerId, PaymentId};
 use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentMethodKind};
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_payments::{PaymentEvent, PaymentEventKind};
 use bursar_store::documents::{self, INVOICE, INVOICE_PAYMENT};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::invoices::{allocate, customer_credit, save_payment, CODE_RECEIVED};
+use crate::invoices::{allocate, customer_credit, save_payment};
 use crate::providers::Applied;
 use crate::write::Context;
 
@@ -81,7 +83,7 @@ pub async fn apply_payment_event(
                 return Ok(outcome("unmatched", invoice_id, "no such invoice"));
             };
             cx.emit(bursar_domain::event::NewEvent::new(
-                "invoice.payment_failed",
+                event_type::INVOICE_PAYMENT_FAILED,
                 "invoice",
                 invoice_id,
                 json!({ "object": invoice, "code": code, "message": message }),
@@ -158,18 +160,23 @@ pub async fn apply_payment_event(
     crate::postings::post(
         cx,
         invoice.currency,
-        &[(
+        &[Posting::new(
             payment.transfer_id.clone(),
-            format!("clearing:{provider_kind}"),
+            CommerceAccount::Clearing(provider_kind.to_owned()),
             customer_credit(&customer_id),
             amount,
-            CODE_RECEIVED,
+            TransferCode::Received,
         )],
     )
     .await?;
     save_payment(cx, &payment, true).await?;
-    cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
-        .await?;
+    cx.emit_object(
+        event_type::PAYMENT_RECEIVED,
+        "payment",
+        payment.id.as_str(),
+        &payment,
+    )
+    .await?;
     let detail = if payable(&invoice) {
         let applied = amount.min(invoice.amount_due);
         allocate(cx, &mut payment, invoice_id, applied, "invoice_id").await?;

@@ -7,8 +7,10 @@ use bursar_domain::billing_status::{
 };
 use bursar_domain::contract::{Contract, ContractStatus};
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, INVOICE_PAYMENT};
@@ -21,34 +23,17 @@ use crate::write::Context;
 use crate::App;
 
 // Ledger transfer codes of invoicing.
-pub const CODE_INVOICED: i64 = 200;
-
-pub const CODE_TAX: i64 = 201;
-
-pub const CODE_RECEIVED: i64 = 202;
-
-pub const CODE_ALLOCATED: i64 = 203;
-
-pub const CODE_WRITTEN_OFF: i64 = 204;
-
-pub const CODE_REINSTATED: i64 = 205;
-
-pub const CODE_VOIDED: i64 = 206;
-
-pub const CODE_CREDITED: i64 = 207;
-
-pub const CODE_REFUNDED: i64 = 208;
 
 /// Ledger accounts of invoicing (`commerce:<name>:<currency>`): a customer's receivable
 /// (`receivable:cus_…`, debited when an invoice is issued) and credit (`customer_credit:cus_…`,
 /// credited by payments, debited by allocations); `revenue` and `tax_payable`; cash by method
 /// (`cash:bank_transfer`, …); `bad_debt` for write-offs.
-pub fn receivable(customer: &CustomerId) -> String {
-    format!("receivable:{customer}")
+pub fn receivable(customer: &CustomerId) -> CommerceAccount {
+    CommerceAccount::Receivable(customer.clone())
 }
 
-pub fn customer_credit(customer: &CustomerId) -> String {
-    format!("customer_credit:{customer}")
+pub fn customer_credit(customer: &CustomerId) -> CommerceAccount {
+    CommerceAccount::CustomerCredit(customer.clone())
 }
 
 pub fn parse_jurisdiction(value: &str) -> Result<String, Error> {
@@ -189,25 +174,25 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
         cx,
         invoice.currency,
         &[
-            (
+            Posting::new(
                 format!("inv:{id}:net"),
                 owed.clone(),
-                "revenue".into(),
+                CommerceAccount::Revenue,
                 invoice.subtotal,
-                CODE_INVOICED,
+                TransferCode::Invoiced,
             ),
-            (
+            Posting::new(
                 format!("inv:{id}:tax"),
                 owed,
-                "tax_payable".into(),
+                CommerceAccount::TaxPayable,
                 invoice.tax,
-                CODE_TAX,
+                TransferCode::Tax,
             ),
         ],
     )
     .await?;
     cx.emit(NewEvent::new(
-        "invoice.issued",
+        event_type::INVOICE_ISSUED,
         "invoice",
         id,
         json!({ "object": invoice, "previous_attributes": { "status": previous } }),
@@ -275,20 +260,20 @@ pub async fn allocate(
     let owed = receivable(&invoice.customer_id);
     let mut transfers = Vec::new();
     if invoice.status == InvoiceStatus::Uncollectible {
-        transfers.push((
+        transfers.push(Posting::new(
             format!("reinstate:{}:{n}", payment.id),
             owed.clone(),
-            "bad_debt".to_owned(),
+            CommerceAccount::BadDebt,
             amount,
-            CODE_REINSTATED,
+            TransferCode::Reinstated,
         ));
     }
-    transfers.push((
+    transfers.push(Posting::new(
         transfer_id.clone(),
         customer_credit(&invoice.customer_id),
         owed,
         amount,
-        CODE_ALLOCATED,
+        TransferCode::Allocated,
     ));
     crate::postings::post(cx, invoice.currency, &transfers).await?;
     payment.unallocated -= amount;
@@ -304,9 +289,9 @@ pub async fn allocate(
         let previous = move_to(&mut invoice, InvoiceStatus::Paid)?;
         invoice.paid_at = Some(cx.now);
         let _ = previous;
-        "invoice.paid"
+        event_type::INVOICE_PAID
     } else {
-        "invoice.payment_applied"
+        event_type::INVOICE_PAYMENT_APPLIED
     };
     invoice.updated_at = cx.now;
     save(cx, &invoice).await?;
@@ -563,7 +548,7 @@ pub async fn change_status(
         .await?;
     }
     cx.emit(NewEvent::new(
-        "billing_status.changed",
+        event_type::BILLING_STATUS_CHANGED,
         aggregate,
         &id,
         json!({ "object": current, "from": from, "to": to, "reason": reason }),
@@ -604,9 +589,9 @@ pub async fn remind(cx: &mut Context<'_>, customer_id: &CustomerId) -> Result<()
         invoice.reminders.push(reminder.to_owned());
         save(cx, &invoice).await?;
         let event_type = if reminder == "overdue" {
-            "invoice.overdue"
+            event_type::INVOICE_OVERDUE
         } else {
-            "invoice.due_soon"
+            event_type::INVOICE_DUE_SOON
         };
         cx.emit_object(event_type, "invoice", invoice.id.as_str(), &invoice)
             .await?;

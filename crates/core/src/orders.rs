@@ -15,14 +15,16 @@
 
 use bursar_domain::commerce::*;
 use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::event_type;
 use bursar_domain::id::*;
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_payments::{PaymentEvent, PaymentEventKind, ProviderError, RefundRequest, RefundStatus};
 use bursar_store::documents::{self, ORDER, REFUND};
 use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
 use crate::lookup;
-use crate::postings::*;
+use crate::postings::post;
 use crate::providers::{self, provider_error, Applied};
 use crate::write::Context;
 use crate::App;
@@ -186,7 +188,7 @@ pub async fn apply_payment_event(
             "the named order does not exist in this workspace",
         ));
     };
-    let clearing = format!("clearing:{provider_kind}");
+    let clearing = CommerceAccount::Clearing(provider_kind.to_owned());
     let applied = |order: &Order| Applied {
         outcome: "applied",
         detail: None,
@@ -252,7 +254,7 @@ pub async fn apply_payment_event(
             save(cx, &order).await?;
             emit(
                 cx,
-                "order.payment_processing",
+                event_type::ORDER_PAYMENT_PROCESSING,
                 &order,
                 Some(previous),
                 json!({}),
@@ -276,7 +278,7 @@ pub async fn apply_payment_event(
             save(cx, &order).await?;
             emit(
                 cx,
-                "order.payment_failed",
+                event_type::ORDER_PAYMENT_FAILED,
                 &order,
                 Some(previous),
                 json!({}),
@@ -302,7 +304,7 @@ pub async fn apply_payment_event(
             save(cx, &order).await?;
             emit(
                 cx,
-                "order.checkout_expired",
+                event_type::ORDER_CHECKOUT_EXPIRED,
                 &order,
                 Some(previous),
                 json!({}),
@@ -377,20 +379,20 @@ pub async fn apply_payment_event(
                 cx,
                 currency,
                 &[
-                    (
+                    Posting::new(
                         format!("dispute:{dispute_id}"),
-                        "disputes".into(),
+                        CommerceAccount::Disputes,
                         clearing.clone(),
                         *amount,
-                        CODE_DISPUTE_HOLD,
+                        TransferCode::DisputeHold,
                     ),
                     // The provider's fee for the dispute: an expense whatever the outcome.
-                    (
+                    Posting::new(
                         format!("dispute_fee:{dispute_id}"),
-                        "fees".into(),
+                        CommerceAccount::Fees,
                         clearing.clone(),
                         fee.unwrap_or(0),
-                        CODE_FEE,
+                        TransferCode::Fee,
                     ),
                 ],
             )
@@ -404,7 +406,14 @@ pub async fn apply_payment_event(
             });
             order.updated_at = cx.now;
             save(cx, &order).await?;
-            emit(cx, "order.disputed", &order, Some(previous), json!({})).await?;
+            emit(
+                cx,
+                event_type::ORDER_DISPUTED,
+                &order,
+                Some(previous),
+                json!({}),
+            )
+            .await?;
             Ok(applied(&order))
         }
         PaymentEventKind::DisputeClosed {
@@ -422,35 +431,35 @@ pub async fn apply_payment_event(
                 post(
                     cx,
                     currency,
-                    &[(
+                    &[Posting::new(
                         format!("dispute_won:{dispute_id}"),
                         clearing.clone(),
-                        "disputes".into(),
+                        CommerceAccount::Disputes,
                         dispute.amount,
-                        CODE_DISPUTE_RELEASE,
+                        TransferCode::DisputeRelease,
                     )],
                 )
                 .await?;
                 dispute.status = "won".into();
                 (
                     move_to(&mut order, dispute.status_before)?,
-                    "order.dispute_won",
+                    event_type::ORDER_DISPUTE_WON,
                 )
             } else {
                 post(
                     cx,
                     currency,
-                    &[(
+                    &[Posting::new(
                         format!("dispute_lost:{dispute_id}"),
-                        "dispute_losses".into(),
-                        "disputes".into(),
+                        CommerceAccount::DisputeLosses,
+                        CommerceAccount::Disputes,
                         dispute.amount,
-                        CODE_DISPUTE_LOSS,
+                        TransferCode::DisputeLoss,
                     )],
                 )
                 .await?;
                 dispute.status = "lost".into();
-                (order.status, "order.dispute_lost")
+                (order.status, event_type::ORDER_DISPUTE_LOST)
             };
             order.dispute = Some(dispute);
             order.updated_at = cx.now;
@@ -479,7 +488,7 @@ pub async fn mark_paid(
     cx: &mut Context<'_>,
     order: &mut Order,
     provider_id: &str,
-    clearing: &str,
+    clearing: &CommerceAccount,
     confirmed: Confirmed<'_>,
 ) -> Result<Applied, Error> {
     let Confirmed {
@@ -514,12 +523,12 @@ pub async fn mark_paid(
                 post(
                     cx,
                     order.currency,
-                    &[(
+                    &[Posting::new(
                         format!("fee:{}", order.id),
-                        "fees".into(),
-                        clearing.to_owned(),
+                        CommerceAccount::Fees,
+                        clearing.clone(),
                         fee,
-                        CODE_FEE,
+                        TransferCode::Fee,
                     )],
                 )
                 .await?;
@@ -548,20 +557,20 @@ pub async fn mark_paid(
         tracing::warn!(order = %order.id, amount, total = order.totals.total, "paid amount differs from the order total");
     }
     let transfer_id = format!("pay:{}", order.id);
-    let mut transfers = vec![(
+    let mut transfers = vec![Posting::new(
         transfer_id.clone(),
-        clearing.to_owned(),
-        "revenue".to_owned(),
+        clearing.clone(),
+        CommerceAccount::Revenue,
         amount,
-        CODE_PAYMENT,
+        TransferCode::Payment,
     )];
     if let Some(fee) = fee {
-        transfers.push((
+        transfers.push(Posting::new(
             format!("fee:{}", order.id),
-            "fees".into(),
-            clearing.to_owned(),
+            CommerceAccount::Fees,
+            clearing.clone(),
             fee,
-            CODE_FEE,
+            TransferCode::Fee,
         ));
     }
     order.payment = Some(OrderPayment {
@@ -576,7 +585,7 @@ pub async fn mark_paid(
     order.last_payment_error = None;
     order.updated_at = cx.now;
     save(cx, order).await?;
-    emit(cx, "order.paid", order, Some(previous), json!({})).await?;
+    emit(cx, event_type::ORDER_PAID, order, Some(previous), json!({})).await?;
     // Last: on PostgreSQL the posting takes the workspace's ledger lock, held until commit, and
     // every payment posts to the same revenue account; the shorter that hold, the more
     // payments per second.
@@ -599,7 +608,7 @@ pub async fn settle_refund(
     cx: &mut Context<'_>,
     mut order: Order,
     mut refund: Refund,
-    clearing: &str,
+    clearing: &CommerceAccount,
     outcome: Settle,
 ) -> Result<Refund, Error> {
     order.amount_refund_pending -= refund.amount;
@@ -609,12 +618,12 @@ pub async fn settle_refund(
             post(
                 cx,
                 order.currency,
-                &[(
+                &[Posting::new(
                     transfer_id.clone(),
-                    "refunds".into(),
-                    clearing.to_owned(),
+                    CommerceAccount::Refunds,
+                    clearing.clone(),
                     refund.amount,
-                    CODE_REFUND,
+                    TransferCode::Refund,
                 )],
             )
             .await?;
@@ -642,9 +651,9 @@ pub async fn settle_refund(
             order.updated_at = cx.now;
             save(cx, &order).await?;
             let event_type = if to == OrderStatus::Refunded {
-                "order.refunded"
+                event_type::ORDER_REFUNDED
             } else {
-                "order.partially_refunded"
+                event_type::ORDER_PARTIALLY_REFUNDED
             };
             emit(
                 cx,
@@ -672,7 +681,7 @@ pub async fn settle_refund(
             save(cx, &order).await?;
             emit(
                 cx,
-                "order.refund_failed",
+                event_type::ORDER_REFUND_FAILED,
                 &order,
                 None,
                 json!({ "refund": refund }),
@@ -739,7 +748,7 @@ pub async fn finish_refund(
         }
         Err(error) => return Err(provider_error(error)),
     };
-    let clearing = format!("clearing:{}", connection.row.kind);
+    let clearing = CommerceAccount::Clearing(connection.row.kind.clone());
     let id = refund_id.to_owned();
     state
         .write(workspace_id.clone(), cause.clone(), move |mut cx| {

@@ -5,6 +5,7 @@
 
 use bursar_domain::commerce::PaymentMethod;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::{CustomerId, PaymentMethodId, ProviderId};
 use bursar_store::customers;
 use bursar_store::documents::{self, PAYMENT_METHOD};
@@ -80,7 +81,7 @@ pub async fn record_saved(
     )
     .await?;
     cx.emit(NewEvent::new(
-        "customer.payment_method_saved",
+        event_type::CUSTOMER_PAYMENT_METHOD_SAVED,
         "customer",
         customer_id.as_str(),
         json!({ "object": method }),

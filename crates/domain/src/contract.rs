@@ -7,6 +7,7 @@
 //! operation is valid when the whole log, with it, still replays: it is checked against the
 //! state at its effective time, and every later operation must still apply after it.
 
+use crate::event_type;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -264,26 +265,26 @@ impl Operation {
     /// The domain event the operation records.
     pub fn event_type(&self) -> &'static str {
         match self {
-            Self::Create(_) => "contract.created",
-            Self::AddLine { .. } => "contract.line_added",
-            Self::RemoveLine { .. } => "contract.line_removed",
-            Self::ChangeQuantity { .. } => "contract.quantity_changed",
-            Self::ChangePrice { .. } => "contract.price_changed",
-            Self::SetCommitment { .. } => "contract.commitment_set",
-            Self::SetDownpayment { .. } => "contract.downpayment_set",
-            Self::AmendTerm { .. } => "contract.term_amended",
+            Self::Create(_) => event_type::CONTRACT_CREATED,
+            Self::AddLine { .. } => event_type::CONTRACT_LINE_ADDED,
+            Self::RemoveLine { .. } => event_type::CONTRACT_LINE_REMOVED,
+            Self::ChangeQuantity { .. } => event_type::CONTRACT_QUANTITY_CHANGED,
+            Self::ChangePrice { .. } => event_type::CONTRACT_PRICE_CHANGED,
+            Self::SetCommitment { .. } => event_type::CONTRACT_COMMITMENT_SET,
+            Self::SetDownpayment { .. } => event_type::CONTRACT_DOWNPAYMENT_SET,
+            Self::AmendTerm { .. } => event_type::CONTRACT_TERM_AMENDED,
             Self::Activate | Self::Suspend | Self::Resume | Self::Expire => {
-                "contract.status_changed"
+                event_type::CONTRACT_STATUS_CHANGED
             }
-            Self::Terminate { at: Some(_) } => "contract.termination_scheduled",
-            Self::Terminate { at: None } => "contract.status_changed",
-            Self::Renew => "contract.renewed",
-            Self::CancelRenewal => "contract.renewal_canceled",
-            Self::SetServiceStatus { .. } => "contract.service_status_changed",
-            Self::MarkBilled { .. } => "contract.billed",
-            Self::ConvertTrial => "contract.trial_converted",
-            Self::RemindTrialEnd => "contract.trial_ending",
-            Self::EndTrial => "contract.trial_ended",
+            Self::Terminate { at: Some(_) } => event_type::CONTRACT_TERMINATION_SCHEDULED,
+            Self::Terminate { at: None } => event_type::CONTRACT_STATUS_CHANGED,
+            Self::Renew => event_type::CONTRACT_RENEWED,
+            Self::CancelRenewal => event_type::CONTRACT_RENEWAL_CANCELED,
+            Self::SetServiceStatus { .. } => event_type::CONTRACT_SERVICE_STATUS_CHANGED,
+            Self::MarkBilled { .. } => event_type::CONTRACT_BILLED,
+            Self::ConvertTrial => event_type::CONTRACT_TRIAL_CONVERTED,
+            Self::RemindTrialEnd => event_type::CONTRACT_TRIAL_ENDING,
+            Self::EndTrial => event_type::CONTRACT_TRIAL_ENDED,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod customer;
 pub mod error;
 pub mod event;
+pub mod event_type;
 pub mod fulfillment;
 pub mod id;
 pub mod invoice;

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
 use bursar_domain::ValidationError;
@@ -119,7 +120,13 @@ async fn create_agreement(
                     &[("company_id", agreement.company_id.as_str().into())],
                 )
                 .await?;
-                record(&mut cx, "price_agreement.created", &agreement, None).await?;
+                record(
+                    &mut cx,
+                    event_type::PRICE_AGREEMENT_CREATED,
+                    &agreement,
+                    None,
+                )
+                .await?;
                 Ok((StatusCode::OK, agreement))
             })
         })
@@ -214,7 +221,7 @@ async fn update_agreement(
                 agreement.version += 1;
                 agreement.updated_at = cx.now;
                 documents::save(cx.tx, PRICE_AGREEMENT, cx.workspace_id, &id, &agreement, &[]).await?;
-                record(&mut cx, "price_agreement.updated", &agreement, Some(&current)).await?;
+                record(&mut cx, event_type::PRICE_AGREEMENT_UPDATED, &agreement, Some(&current)).await?;
                 Ok((StatusCode::OK, agreement))
             })
         })
@@ -274,9 +281,9 @@ async fn set_status(
                 )
                 .await?;
                 let kind = if to == AgreementStatus::Active {
-                    "price_agreement.activated"
+                    event_type::PRICE_AGREEMENT_ACTIVATED
                 } else {
-                    "price_agreement.expired"
+                    event_type::PRICE_AGREEMENT_EXPIRED
                 };
                 record(&mut cx, kind, &agreement, Some(&current)).await?;
                 Ok((StatusCode::OK, agreement))

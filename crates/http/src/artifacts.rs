@@ -1,5 +1,6 @@
 //! `/v1/artifacts`: release files, streamed in and stored under their SHA-256.
 
+use bursar_domain::event_type;
 use std::io;
 
 use axum::extract::{Path, Request, State};
@@ -208,7 +209,7 @@ async fn upload_artifact(
                 )
                 .await?;
                 cx.emit_object(
-                    "artifact.created",
+                    event_type::ARTIFACT_CREATED,
                     "artifact",
                     artifact.id.as_str(),
                     &artifact,
@@ -292,7 +293,7 @@ async fn retire_artifact(
                     &[("status", "retired".into())],
                 )
                 .await?;
-                cx.emit_object("artifact.retired", "artifact", &id, &artifact)
+                cx.emit_object(event_type::ARTIFACT_RETIRED, "artifact", &id, &artifact)
                     .await?;
                 Ok((StatusCode::OK, artifact))
             })

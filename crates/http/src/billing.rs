@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::invoice::*;
 use bursar_domain::time::Timestamp;
 use serde::Deserialize;
@@ -66,7 +67,7 @@ async fn create_billing_run(
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 cx.emit(NewEvent::new(
-                    "billing_run.completed",
+                    event_type::BILLING_RUN_COMPLETED,
                     "billing_run",
                     &run_id,
                     json!({ "object": recorded }),

@@ -1,5 +1,6 @@
 //! The catalog: `/v1/products`, `/v1/prices`, `/v1/price_books`.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -109,7 +110,7 @@ async fn create_product(
                 )
                 .await?;
                 cx.emit(emit_of(
-                    "product.created",
+                    event_type::PRODUCT_CREATED,
                     "product",
                     product.id.as_str(),
                     json!(product),
@@ -180,7 +181,7 @@ async fn update_product(
                 product.updated_at = cx.now;
                 documents::save(cx.tx, PRODUCT, cx.workspace_id, &id, &product, &[]).await?;
                 cx.emit(NewEvent::new(
-                    "product.updated",
+                    event_type::PRODUCT_UPDATED,
                     "product",
                     id.as_str(),
                     json!({ "object": product, "previous_attributes": current }),
@@ -312,7 +313,7 @@ async fn create_price(
                 )
                 .await?;
                 cx.emit(emit_of(
-                    "price.created",
+                    event_type::PRICE_CREATED,
                     "price",
                     price.id.as_str(),
                     json!(price),
@@ -362,7 +363,7 @@ async fn update_price(
                 }
                 documents::save(cx.tx, PRICE, cx.workspace_id, &id, &price, &[]).await?;
                 cx.emit(NewEvent::new(
-                    "price.updated",
+                    event_type::PRICE_UPDATED,
                     "price",
                     id.as_str(),
                     json!({ "object": price, "previous_attributes": current }),
@@ -439,7 +440,7 @@ async fn create_price_book(
                 )
                 .await?;
                 cx.emit(emit_of(
-                    "price_book.created",
+                    event_type::PRICE_BOOK_CREATED,
                     "price_book",
                     book.id.as_str(),
                     json!(book),

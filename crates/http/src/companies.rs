@@ -1,6 +1,7 @@
 //! `/v1/companies` and `/v1/price_agreements`: businesses, their people and places, and the
 //! prices they negotiated.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -106,7 +107,7 @@ async fn create_company(
                 )
                 .await?;
                 cx.emit(NewEvent::new(
-                    "company.created",
+                    event_type::COMPANY_CREATED,
                     "company",
                     company.id.as_str(),
                     json!({ "object": company }),
@@ -179,7 +180,7 @@ async fn update_company(
                 company.updated_at = cx.now;
                 documents::save(cx.tx, COMPANY, cx.workspace_id, &id, &company, &[]).await?;
                 cx.emit(NewEvent::new(
-                    "company.updated",
+                    event_type::COMPANY_UPDATED,
                     "company",
                     id.as_str(),
                     json!({ "object": company, "previous_attributes": current }),

@@ -6,8 +6,10 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_store::documents::{self, CREDIT_NOTE, INVOICE};
 use bursar_store::invoices;
 use serde::Deserialize;
@@ -118,11 +120,11 @@ async fn create_credit_note(
                 };
                 let owed = receivable(&invoice.customer_id);
                 let mut transfers = vec![
-                    (format!("cn:{}:net", note.id), "revenue".to_owned(), owed.clone(), net_amount, CODE_CREDITED),
-                    (format!("cn:{}:tax", note.id), "tax_payable".to_owned(), owed.clone(), tax_amount, CODE_CREDITED),
+                    Posting::new(format!("cn:{}:net", note.id), CommerceAccount::Revenue, owed.clone(), net_amount, TransferCode::Credited),
+                    Posting::new(format!("cn:{}:tax", note.id), CommerceAccount::TaxPayable, owed.clone(), tax_amount, TransferCode::Credited),
                 ];
                 if let Some(method) = note.refund_method {
-                    transfers.push((format!("cn:{}:refund", note.id), owed, format!("cash:{}", method.as_str()), refunded, CODE_REFUNDED));
+                    transfers.push(Posting::new(format!("cn:{}:refund", note.id), owed, CommerceAccount::Cash(method.as_str().to_owned()), refunded, TransferCode::Refunded));
                 }
                 bursar_core::postings::post(&mut cx, invoice.currency, &transfers).await?;
                 documents::insert(
@@ -134,7 +136,7 @@ async fn create_credit_note(
                     &[("invoice_id", invoice.id.as_str().into())],
                 )
                 .await?;
-                cx.emit_object("credit_note.created", "credit_note", note.id.as_str(), &note).await?;
+                cx.emit_object(event_type::CREDIT_NOTE_CREATED, "credit_note", note.id.as_str(), &note).await?;
                 invoice.amount_credited += amount;
                 invoice.recompute()?;
                 if invoice.status == InvoiceStatus::Issued && invoice.amount_due == 0 {
@@ -144,7 +146,7 @@ async fn create_credit_note(
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
                 cx.emit(NewEvent::new(
-                    "invoice.credited",
+                    event_type::INVOICE_CREDITED,
                     "invoice",
                     invoice.id.as_str(),
                     json!({ "object": invoice, "credit_note_id": note.id, "amount": amount }),

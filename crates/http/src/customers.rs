@@ -1,5 +1,6 @@
 //! `/v1/customers`: the first resource, and the model for every later one.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -156,7 +157,7 @@ async fn create_customer(
                 customers::insert(cx.tx, cx.workspace_id, &customer).await?;
                 let object = CustomerObject::from(customer);
                 cx.emit(NewEvent::new(
-                    "customer.created",
+                    event_type::CUSTOMER_CREATED,
                     "customer",
                     object.id.as_str(),
                     json!({ "object": object }),
@@ -273,7 +274,7 @@ async fn update_customer(
                 }
                 let object = CustomerObject::from(updated);
                 cx.emit(NewEvent::new(
-                    "customer.updated",
+                    event_type::CUSTOMER_UPDATED,
                     "customer",
                     object.id.as_str(),
                     json!({ "object": object, "previous_attributes": previous }),

@@ -11,6 +11,7 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
 use bursar_domain::ValidationError;
@@ -165,7 +166,7 @@ async fn create_coupon(
                 )
                 .await?;
                 cx.emit(NewEvent::new(
-                    "coupon.created",
+                    event_type::COUPON_CREATED,
                     "coupon",
                     coupon.id.as_str(),
                     json!({ "object": coupon }),
@@ -310,7 +311,7 @@ async fn create_promotion_code(
                 )
                 .await?;
                 cx.emit(NewEvent::new(
-                    "promotion_code.created",
+                    event_type::PROMOTION_CODE_CREATED,
                     "promotion_code",
                     promotion.id.as_str(),
                     json!({ "object": promotion }),
@@ -365,7 +366,7 @@ async fn update_promotion_code(
                 documents::save(cx.tx, PROMOTION_CODE, cx.workspace_id, &id, &promotion, &[])
                     .await?;
                 cx.emit(NewEvent::new(
-                    "promotion_code.updated",
+                    event_type::PROMOTION_CODE_UPDATED,
                     "promotion_code",
                     id.as_str(),
                     json!({ "object": promotion }),

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bursar_domain::commerce::Order;
 use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::event_type;
 use bursar_domain::fulfillment::*;
 use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, ORDER};
 use bursar_store::licenses::{self};
@@ -103,8 +104,13 @@ async fn unlock_download_link(
                 link.locked = false;
                 link.ips.clear();
                 documents::save(cx.tx, DOWNLOAD_LINK, cx.workspace_id, &id, &link, &[]).await?;
-                cx.emit_object("download_link.unlocked", "download_link", &id, &link)
-                    .await?;
+                cx.emit_object(
+                    event_type::DOWNLOAD_LINK_UNLOCKED,
+                    "download_link",
+                    &id,
+                    &link,
+                )
+                .await?;
                 Ok((StatusCode::OK, link))
             })
         })
@@ -168,7 +174,7 @@ async fn resend_downloads(
                         let links = fresh_links(&mut cx, &settings, &customer_id).await?;
                         if !links.is_empty() {
                             cx.emit(NewEvent::new(
-                                "downloads.resent",
+                                event_type::DOWNLOADS_RESENT,
                                 "customer",
                                 customer_id.as_str(),
                                 json!({ "customer_id": customer_id, "download_links": links }),
@@ -364,11 +370,14 @@ async fn serve_download(
                     documents::save(tx, DOWNLOAD_LINK, &workspace_id, &id, &link, &[]).await?;
                     let (event_type, payload) = if link.locked {
                         (
-                            "download_link.locked",
+                            event_type::DOWNLOAD_LINK_LOCKED,
                             json!({ "object": link, "reason": "too_many_addresses", "ip": ip }),
                         )
                     } else {
-                        ("download.started", json!({ "object": link, "ip": ip }))
+                        (
+                            event_type::DOWNLOAD_STARTED,
+                            json!({ "object": link, "ip": ip }),
+                        )
                     };
                     bursar_store::events::record(
                         tx,

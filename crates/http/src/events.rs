@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::Event;
+use bursar_domain::event_type;
 use bursar_domain::id::{EventId, WorkspaceId};
 use bursar_store::{audit, events, relay, Tx};
 use serde::{Deserialize, Serialize};
@@ -300,7 +301,7 @@ async fn replay_dead_letter(
                     .with_param("event_id"));
                 }
                 cx.emit(bursar_domain::event::NewEvent::new(
-                    "dead_letter.replayed",
+                    event_type::DEAD_LETTER_REPLAYED,
                     "event",
                     event_id.as_str(),
                     serde_json::json!({

@@ -9,6 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use bursar_domain::event_type;
 use bursar_domain::invoice::{Invoice, PaymentLink};
 use bursar_domain::time::Timestamp;
 use bursar_payments::{CheckoutLine, CheckoutRequest};
@@ -135,7 +136,7 @@ async fn create_payment_link(
                 let Some(link) = session else {
                     // The open link, unchanged.
                     cx.emit_object(
-                        "invoice.payment_link_shared",
+                        event_type::INVOICE_PAYMENT_LINK_SHARED,
                         "invoice",
                         invoice.id.as_str(),
                         &invoice,
@@ -154,7 +155,7 @@ async fn create_payment_link(
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
                 cx.emit_object(
-                    "invoice.payment_link_created",
+                    event_type::INVOICE_PAYMENT_LINK_CREATED,
                     "invoice",
                     invoice.id.as_str(),
                     &invoice,

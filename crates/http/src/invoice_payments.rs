@@ -5,8 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
 use bursar_store::customers;
 use bursar_store::documents::{INVOICE, INVOICE_PAYMENT};
@@ -106,18 +108,23 @@ async fn record_payment(
                 bursar_core::postings::post(
                     &mut cx,
                     currency,
-                    &[(
+                    &[Posting::new(
                         payment.transfer_id.clone(),
-                        format!("cash:{}", payment.method.as_str()),
+                        CommerceAccount::Cash(payment.method.as_str().to_owned()),
                         customer_credit(&customer_id),
                         payment.amount,
-                        CODE_RECEIVED,
+                        TransferCode::Received,
                     )],
                 )
                 .await?;
                 save_payment(&mut cx, &payment, true).await?;
-                cx.emit_object("payment.received", "payment", payment.id.as_str(), &payment)
-                    .await?;
+                cx.emit_object(
+                    event_type::PAYMENT_RECEIVED,
+                    "payment",
+                    payment.id.as_str(),
+                    &payment,
+                )
+                .await?;
                 match body.allocations {
                     Some(allocations) => {
                         for (i, a) in allocations.into_iter().enumerate() {

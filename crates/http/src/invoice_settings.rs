@@ -6,6 +6,7 @@ use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::invoice::*;
 use bursar_store::documents::TAX_RATE;
 use bursar_store::{invoices, Tx};
@@ -149,7 +150,7 @@ async fn update_settings(
                 invoices::save_settings(cx.tx, cx.workspace_id, &encoded).await?;
                 let workspace = cx.workspace_id.to_string();
                 cx.emit(NewEvent::new(
-                    "invoice_settings.updated",
+                    event_type::INVOICE_SETTINGS_UPDATED,
                     "invoice_settings",
                     &workspace,
                     json!({ "object": settings, "previous_attributes": previous }),

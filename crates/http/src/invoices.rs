@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
 use bursar_store::documents::{self, INVOICE, TAX_RATE};
 use bursar_store::{customers, Tx};
@@ -116,8 +118,13 @@ async fn create_invoice(
                     ],
                 )
                 .await?;
-                cx.emit_object("invoice.created", "invoice", invoice.id.as_str(), &invoice)
-                    .await?;
+                cx.emit_object(
+                    event_type::INVOICE_CREATED,
+                    "invoice",
+                    invoice.id.as_str(),
+                    &invoice,
+                )
+                .await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -196,7 +203,7 @@ async fn update_invoice(
                 }
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
-                cx.emit_object("invoice.updated", "invoice", &id, &invoice)
+                cx.emit_object(event_type::INVOICE_UPDATED, "invoice", &id, &invoice)
                     .await?;
                 Ok((StatusCode::OK, invoice))
             })
@@ -226,7 +233,7 @@ async fn add_line(
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
                 cx.emit(NewEvent::new(
-                    "invoice.line_added",
+                    event_type::INVOICE_LINE_ADDED,
                     "invoice",
                     &id,
                     json!({ "object": invoice, "line_id": line_id }),
@@ -261,7 +268,7 @@ async fn remove_line(
                 invoice.updated_at = cx.now;
                 save(&mut cx, &invoice).await?;
                 cx.emit(NewEvent::new(
-                    "invoice.line_removed",
+                    event_type::INVOICE_LINE_REMOVED,
                     "invoice",
                     &id,
                     json!({ "object": invoice, "line_id": line_id }),
@@ -323,19 +330,19 @@ async fn simple_transition(
                             &mut cx,
                             invoice.currency,
                             &[
-                                (
+                                Posting::new(
                                     format!("void:{id}:net"),
-                                    "revenue".into(),
+                                    CommerceAccount::Revenue,
                                     owed.clone(),
                                     invoice.subtotal,
-                                    CODE_VOIDED,
+                                    TransferCode::Voided,
                                 ),
-                                (
+                                Posting::new(
                                     format!("void:{id}:tax"),
-                                    "tax_payable".into(),
+                                    CommerceAccount::TaxPayable,
                                     owed,
                                     invoice.tax,
-                                    CODE_VOIDED,
+                                    TransferCode::Voided,
                                 ),
                             ],
                         )
@@ -348,19 +355,19 @@ async fn simple_transition(
                             &mut cx,
                             invoice.currency,
                             &[
-                                (
+                                Posting::new(
                                     format!("void:{id}:net"),
-                                    "revenue".into(),
-                                    "bad_debt".into(),
+                                    CommerceAccount::Revenue,
+                                    CommerceAccount::BadDebt,
                                     invoice.subtotal,
-                                    CODE_VOIDED,
+                                    TransferCode::Voided,
                                 ),
-                                (
+                                Posting::new(
                                     format!("void:{id}:tax"),
-                                    "tax_payable".into(),
-                                    "bad_debt".into(),
+                                    CommerceAccount::TaxPayable,
+                                    CommerceAccount::BadDebt,
                                     invoice.tax,
-                                    CODE_VOIDED,
+                                    TransferCode::Voided,
                                 ),
                             ],
                         )
@@ -372,12 +379,12 @@ async fn simple_transition(
                         bursar_core::postings::post(
                             &mut cx,
                             invoice.currency,
-                            &[(
+                            &[Posting::new(
                                 format!("writeoff:{id}"),
-                                "bad_debt".into(),
+                                CommerceAccount::BadDebt,
                                 owed,
                                 due,
-                                CODE_WRITTEN_OFF,
+                                TransferCode::WrittenOff,
                             )],
                         )
                         .await?;
@@ -421,7 +428,7 @@ async fn void_invoice(
         id,
         request,
         InvoiceStatus::Void,
-        "invoice.voided",
+        event_type::INVOICE_VOIDED,
     )
     .await
 }
@@ -442,7 +449,7 @@ async fn mark_uncollectible(
         id,
         request,
         InvoiceStatus::Uncollectible,
-        "invoice.marked_uncollectible",
+        event_type::INVOICE_MARKED_UNCOLLECTIBLE,
     )
     .await
 }

@@ -1,5 +1,6 @@
 //! `/v1/ledger`: accounts, transfers (one or a batch), balances now and as of a past instant.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -154,7 +155,7 @@ async fn create_account(
                     Some((AccountResult::Ok, Some(account))) => {
                         let object = AccountObject::from(account);
                         cx.emit(NewEvent::new(
-                            "ledger_account.created",
+                            event_type::LEDGER_ACCOUNT_CREATED,
                             "ledger_account",
                             object.id.as_str(),
                             serde_json::json!({ "object": object }),

@@ -7,6 +7,7 @@ use axum::Json;
 use bursar_domain::auth::Permission;
 use bursar_domain::commerce::{Order, Product};
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
 use bursar_store::documents::{self, LICENSE, ORDER, PRODUCT};
@@ -148,7 +149,7 @@ async fn reissue_license(
                 documents::save(cx.tx, LICENSE, cx.workspace_id, old.id.as_str(), &old, &[])
                     .await?;
                 cx.emit(NewEvent::new(
-                    "license.reissued",
+                    event_type::LICENSE_REISSUED,
                     "license",
                     new.id.as_str(),
                     json!({ "object": new, "replaces": old.id }),
@@ -328,7 +329,7 @@ async fn validate_license(
                     )
                     .await?;
                     cx.emit(NewEvent::new(
-                        "license.activated",
+                        event_type::LICENSE_ACTIVATED,
                         "license",
                         license.id.as_str(),
                         json!({ "object": license, "machine_id": machine }),

@@ -6,6 +6,7 @@
 //! Request and response shapes follow OpenMeter's OpenAPI document, so its clients work
 //! unchanged; errors use Bursar's one error format.
 
+use bursar_domain::event_type;
 use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::{Path, State};
@@ -176,7 +177,7 @@ async fn ingest_events(
                     let subjects: std::collections::BTreeSet<&str> =
                         events.iter().map(|e| e.subject.as_str()).collect();
                     cx.emit(NewEvent::new(
-                        "usage.ingested",
+                        event_type::USAGE_INGESTED,
                         "usage_batch",
                         ulid::Ulid::new().to_string(),
                         json!({"accepted": ingested.accepted, "duplicates": ingested.duplicates,
@@ -219,7 +220,7 @@ async fn create_meter(
                 let compiled = CompiledMeter::new(meter.clone()).map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
                 let rebuilt = metering::rebuild(cx.tx, cx.workspace_id, &compiled).await?;
                 cx.emit(NewEvent::new(
-                    "meter.created",
+                    event_type::METER_CREATED,
                     "meter",
                     &meter.id,
                     json!({"object": meter, "backfilled_events": rebuilt.events, "skipped_events": rebuilt.skipped}),
@@ -292,7 +293,7 @@ async fn delete_meter(
                 (meter.deleted_at, meter.updated_at) = (Some(cx.now), cx.now);
                 metering::delete_meter(cx.tx, cx.workspace_id, &meter).await?;
                 cx.emit(NewEvent::new(
-                    "meter.deleted",
+                    event_type::METER_DELETED,
                     "meter",
                     &meter.id,
                     json!({"object": meter}),
@@ -479,7 +480,7 @@ async fn add_usage_subject(
                     .with_param("subject"));
                 }
                 cx.emit(NewEvent::new(
-                    "customer.usage_subject_added",
+                    event_type::CUSTOMER_USAGE_SUBJECT_ADDED,
                     "customer",
                     &id,
                     json!({"subject": subject}),
@@ -542,7 +543,7 @@ async fn close_usage(
                 existing_customer(cx.tx, cx.workspace_id, &id).await?;
                 let closed = metering::close_usage(cx.tx, cx.workspace_id, &id, until).await?;
                 cx.emit(NewEvent::new(
-                    "customer.usage_closed",
+                    event_type::CUSTOMER_USAGE_CLOSED,
                     "customer",
                     &id,
                     json!({"closed_until": closed}),

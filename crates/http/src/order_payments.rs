@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_domain::commerce::*;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
+use bursar_domain::ledger::chart::CommerceAccount;
 use bursar_payments::{CheckoutLine, CheckoutRequest};
 use bursar_store::documents::{self, ORDER};
 use bursar_store::{customers, Tx};
@@ -172,7 +174,7 @@ async fn checkout_order(
                 save(&mut cx, &order).await?;
                 emit(
                     &mut cx,
-                    "order.checkout_opened",
+                    event_type::ORDER_CHECKOUT_OPENED,
                     &order,
                     Some(previous),
                     json!({}),
@@ -261,7 +263,7 @@ async fn pay_order(
         .charge_saved(&charge)
         .await
         .map_err(provider_error)?;
-    let clearing = format!("clearing:{}", connection.row.kind);
+    let clearing = CommerceAccount::Clearing(connection.row.kind.clone());
     let provider_id = connection.row.provider_id.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
@@ -303,7 +305,7 @@ async fn pay_order(
                         save(&mut cx, &order).await?;
                         emit(
                             &mut cx,
-                            "order.payment_processing",
+                            event_type::ORDER_PAYMENT_PROCESSING,
                             &order,
                             Some(previous),
                             json!({}),
@@ -322,7 +324,7 @@ async fn pay_order(
                         save(&mut cx, &order).await?;
                         emit(
                             &mut cx,
-                            "order.payment_failed",
+                            event_type::ORDER_PAYMENT_FAILED,
                             &order,
                             Some(previous),
                             json!({}),

@@ -13,6 +13,7 @@
 //! `pending` and is resumed by retrying the request (same Idempotency-Key) or by the provider's
 //! refund webhook.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -130,7 +131,7 @@ async fn create_order(
                     ],
                 )
                 .await?;
-                emit(&mut cx, "order.created", &order, None, json!({})).await?;
+                emit(&mut cx, event_type::ORDER_CREATED, &order, None, json!({})).await?;
                 Ok((StatusCode::OK, order))
             })
         })
@@ -285,7 +286,7 @@ async fn cancel_order(
         id,
         request.idempotency,
         OrderStatus::Canceled,
-        "order.canceled",
+        event_type::ORDER_CANCELED,
     )
     .await
 }
@@ -306,7 +307,7 @@ async fn fulfill_order(
         id,
         request.idempotency,
         OrderStatus::Fulfilled,
-        "order.fulfilled",
+        event_type::ORDER_FULFILLED,
     )
     .await
 }

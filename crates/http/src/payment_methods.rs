@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::PaymentMethod;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::{CustomerId, PaymentMethodId};
 use bursar_domain::money::Currency;
 use bursar_payments::SetupRequest;
@@ -141,7 +142,7 @@ async fn create_setup(
                     provider_customer: session.provider_customer,
                 };
                 cx.emit(NewEvent::new(
-                    "customer.payment_method_setup_started",
+                    event_type::CUSTOMER_PAYMENT_METHOD_SETUP_STARTED,
                     "customer",
                     customer_id.as_str(),
                     json!({ "object": object }),

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::ProviderId;
 use bursar_domain::ValidationError;
 use bursar_payments::Headers;
@@ -150,7 +151,7 @@ async fn create_provider(
                 };
                 bursar_store::payment_providers::insert_provider(cx.tx, &row).await?;
                 cx.emit(NewEvent::new(
-                    "payment_provider.created",
+                    event_type::PAYMENT_PROVIDER_CREATED,
                     "payment_provider",
                     id.as_str(),
                     json!({ "object": object }),
@@ -213,7 +214,7 @@ async fn update_provider(
                 bursar_store::payment_providers::update_provider(cx.tx, &row).await?;
                 forget.forget_all();
                 cx.emit(NewEvent::new(
-                    "payment_provider.updated",
+                    event_type::PAYMENT_PROVIDER_UPDATED,
                     "payment_provider",
                     id.as_str(),
                     json!({ "object": object }),

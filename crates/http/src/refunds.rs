@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::Cause;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::ValidationError;
 use bursar_store::documents::{self, ORDER, REFUND};
@@ -116,7 +117,7 @@ async fn create_refund(
                 save(&mut cx, &order).await?;
                 emit(
                     &mut cx,
-                    "order.refund_requested",
+                    event_type::ORDER_REFUND_REQUESTED,
                     &order,
                     None,
                     json!({ "refund": refund }),

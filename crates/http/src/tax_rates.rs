@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
+use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_store::documents::{self, TAX_RATE};
@@ -79,8 +80,13 @@ async fn create_tax_rate(
                     &[],
                 )
                 .await?;
-                cx.emit_object("tax_rate.created", "tax_rate", rate.id.as_str(), &rate)
-                    .await?;
+                cx.emit_object(
+                    event_type::TAX_RATE_CREATED,
+                    "tax_rate",
+                    rate.id.as_str(),
+                    &rate,
+                )
+                .await?;
                 Ok((StatusCode::OK, rate))
             })
         })

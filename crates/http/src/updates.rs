@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_domain::event::{Cause, NewEvent};
+use bursar_domain::event_type;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
 use bursar_domain::time::Timestamp;
@@ -173,7 +174,7 @@ async fn check_updates(
                 )
                 .await?;
                 cx.emit(NewEvent::new(
-                    "download_link.created",
+                    event_type::DOWNLOAD_LINK_CREATED,
                     "download_link",
                     link.id.as_str(),
                     json!({ "object": link, "reason": "update_check" }),

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::NewEvent;
+use bursar_domain::event_type;
 use bursar_domain::id::WebhookEndpointId;
 use bursar_domain::webhook::{
     parse_url, Attempt, EndpointStatus, EventFilter, WebhookEndpoint, WebhookSecret,
@@ -148,7 +149,7 @@ async fn create_endpoint(
                 };
                 webhooks::insert(cx.tx, cx.workspace_id, &endpoint, &sealed).await?;
                 cx.emit(NewEvent::new(
-                    "webhook_endpoint.created",
+                    event_type::WEBHOOK_ENDPOINT_CREATED,
                     "webhook_endpoint",
                     endpoint.id.as_str(),
                     EndpointObject::in_event(&endpoint),
@@ -266,7 +267,7 @@ async fn update_endpoint(
                 endpoint.updated_at = cx.now;
                 webhooks::update(cx.tx, cx.workspace_id, &endpoint).await?;
                 cx.emit(NewEvent::new(
-                    "webhook_endpoint.updated",
+                    event_type::WEBHOOK_ENDPOINT_UPDATED,
                     "webhook_endpoint",
                     endpoint.id.as_str(),
                     json!({
@@ -317,7 +318,7 @@ async fn rotate_secret(
                 )
                 .await?;
                 cx.emit(NewEvent::new(
-                    "webhook_endpoint.secret_rotated",
+                    event_type::WEBHOOK_ENDPOINT_SECRET_ROTATED,
                     "webhook_endpoint",
                     id.as_str(),
                     EndpointObject::in_event(&endpoint),
@@ -368,7 +369,7 @@ async fn enable_endpoint(
                 endpoint.updated_at = cx.now;
                 webhooks::update(cx.tx, cx.workspace_id, &endpoint).await?;
                 cx.emit(NewEvent::new(
-                    "webhook_endpoint.enabled",
+                    event_type::WEBHOOK_ENDPOINT_ENABLED,
                     "webhook_endpoint",
                     id.as_str(),
                     EndpointObject::in_event(&endpoint),

@@ -5,6 +5,7 @@
 //! cheap because every request is authenticated by it.
 
 use bursar_domain::auth::{Scope, SECRET_KEY_PREFIX};
+use bursar_domain::event_type;
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 use rand::RngCore;
@@ -99,7 +100,7 @@ pub async fn create(
         tx,
         workspace_id,
         &NewEvent::new(
-            "api_key.created",
+            event_type::API_KEY_CREATED,
             "api_key",
             key.id.as_str(),
             serde_json::json!({ "object": key_json(&key) }),
@@ -172,7 +173,7 @@ pub async fn revoke(
         tx,
         &key.workspace_id,
         &NewEvent::new(
-            "api_key.revoked",
+            event_type::API_KEY_REVOKED,
             "api_key",
             key.id.as_str(),
             serde_json::json!({ "object": key_json(&key), "previous": before }),

@@ -8,6 +8,7 @@
 //! object's actions without making unrelated ones wait. [`verify`] recomputes every hash.
 
 use bursar_domain::event::Cause;
+use bursar_domain::event_type;
 use bursar_domain::id::{AuditEntryId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 use serde::Serialize;
@@ -29,10 +30,10 @@ pub fn audited(event_type: &str) -> bool {
         "dead_letter.",
         "payment_provider.",
         "price_agreement.",
-        "order.paid",
-        "order.refunded",
-        "order.partially_refunded",
-        "order.disputed",
+        event_type::ORDER_PAID,
+        event_type::ORDER_REFUNDED,
+        event_type::ORDER_PARTIALLY_REFUNDED,
+        event_type::ORDER_DISPUTED,
         "order.dispute_",
     ]
     .iter()

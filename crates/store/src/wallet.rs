@@ -1,5 +1,6 @@
 //! Wallet recipes: named, balanced sets of ledger transfers over a party's wallet accounts.
 
+use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use bursar_domain::event::{Cause, NewEvent};
@@ -209,11 +210,11 @@ pub async fn run_recipe(
 /// seller's too (money now held for them).
 fn recipe_events(request: &RecipeRequest, transfer: &Transfer) -> Vec<NewEvent> {
     let event_type = match request.recipe {
-        Recipe::Fund => "wallet.funded",
-        Recipe::Commit => "wallet.committed",
-        Recipe::CommitDownpayment => "wallet.downpayment_committed",
-        Recipe::Release { .. } => "wallet.released",
-        Recipe::CashOut => "wallet.cashed_out",
+        Recipe::Fund => event_type::WALLET_FUNDED,
+        Recipe::Commit => event_type::WALLET_COMMITTED,
+        Recipe::CommitDownpayment => event_type::WALLET_DOWNPAYMENT_COMMITTED,
+        Recipe::Release { .. } => event_type::WALLET_RELEASED,
+        Recipe::CashOut => event_type::WALLET_CASHED_OUT,
     };
     let mut payload = serde_json::json!({
         "operation_id": request.id.as_str(),
@@ -237,7 +238,7 @@ fn recipe_events(request: &RecipeRequest, transfer: &Transfer) -> Vec<NewEvent> 
             payload.clone(),
         ));
         events.push(NewEvent::new(
-            "wallet.pay_in_held",
+            event_type::WALLET_PAY_IN_HELD,
             "party",
             seller.as_str(),
             payload,
@@ -372,7 +373,7 @@ async fn season_holdings(
         .await?;
         if result == TransferResult::Ok {
             let event = NewEvent::new(
-                "wallet.seasoned",
+                event_type::WALLET_SEASONED,
                 "party",
                 holding.seller.as_str(),
                 serde_json::json!({

@@ -6,6 +6,7 @@
 //! retried by the relay with its backoff. Templates: `funded` (on `wallet.funded`) and
 //! `payout` (on `wallet.cashed_out`), to the party when it has an email address.
 
+use bursar_domain::event_type;
 use std::sync::Arc;
 
 use askama::Template;
@@ -221,7 +222,7 @@ async fn delivery_of(
             .unwrap_or_default()
     };
     let (customer_id, order, license_ids, link_ids) = match kind {
-        "license.reissued" => {
+        event_type::LICENSE_REISSUED => {
             let license: License = match serde_json::from_value(payload["object"].clone()) {
                 Ok(l) => l,
                 Err(_) => return Ok(None),
@@ -233,7 +234,7 @@ async fn delivery_of(
                 Vec::new(),
             )
         }
-        "downloads.resent" => {
+        event_type::DOWNLOADS_RESENT => {
             let Some(customer) = payload["customer_id"].as_str() else {
                 return Ok(None);
             };
@@ -354,7 +355,7 @@ async fn delivery_of(
         }
         None => DeliveryMail {
             name,
-            intro: if kind == "license.reissued" {
+            intro: if kind == event_type::LICENSE_REISSUED {
                 "here is your new license key; the previous one no longer works.".into()
             } else {
                 "here are fresh links to your downloads.".into()
@@ -401,13 +402,16 @@ impl EmailSubscriber {
         event: &Event,
     ) -> Result<Option<Email>, String> {
         match event.event_type.as_str() {
-            "wallet.funded" | "wallet.cashed_out" => self.money_notice(workspace_id, event).await,
-            "order.fulfilled" | "order.delivered" | "downloads.resent" | "license.reissued" => {
-                self.delivery(workspace_id, event).await
+            event_type::WALLET_FUNDED | event_type::WALLET_CASHED_OUT => {
+                self.money_notice(workspace_id, event).await
             }
-            "invoice.issued" | "invoice.due_soon" | "invoice.overdue" => {
-                self.invoice_notice(workspace_id, event).await
-            }
+            event_type::ORDER_FULFILLED
+            | event_type::ORDER_DELIVERED
+            | event_type::DOWNLOADS_RESENT
+            | event_type::LICENSE_REISSUED => self.delivery(workspace_id, event).await,
+            event_type::INVOICE_ISSUED
+            | event_type::INVOICE_DUE_SOON
+            | event_type::INVOICE_OVERDUE => self.invoice_notice(workspace_id, event).await,
             _ => Ok(None),
         }
     }
@@ -443,7 +447,7 @@ impl EmailSubscriber {
             .ok_or("wallet event without a currency")?;
         let amount = currency.format(event.payload["amount"].as_i64().unwrap_or(0));
         let operation_id = event.payload["operation_id"].as_str().unwrap_or_default();
-        let rendered = if event.event_type == "wallet.funded" {
+        let rendered = if event.event_type == event_type::WALLET_FUNDED {
             (
                 "funded",
                 format!("We received {amount}"),
@@ -546,8 +550,8 @@ impl EmailSubscriber {
             return Ok(None);
         };
         let (template, subject) = match event.event_type.as_str() {
-            "downloads.resent" => ("downloads", "Your download links".to_owned()),
-            "license.reissued" => ("license", "Your new license key".to_owned()),
+            event_type::DOWNLOADS_RESENT => ("downloads", "Your download links".to_owned()),
+            event_type::LICENSE_REISSUED => ("license", "Your new license key".to_owned()),
             _ => (
                 "fulfillment",
                 format!(
@@ -601,12 +605,12 @@ impl EmailSubscriber {
             .map(|d| d.to_rfc3339()[..10].to_owned())
             .unwrap_or_default();
         let (template, subject, intro) = match event.event_type.as_str() {
-            "invoice.issued" => (
+            event_type::INVOICE_ISSUED => (
                 "invoice_issued",
                 format!("Invoice {number} from {}", settings.issuer_name),
                 format!("here is invoice {number} for {amount_due}, due on {due}."),
             ),
-            "invoice.due_soon" => (
+            event_type::INVOICE_DUE_SOON => (
                 "invoice_due_soon",
                 format!("Invoice {number} is due on {due}"),
                 format!("a reminder: invoice {number} ({amount_due}) is due on {due}."),

@@ -5,6 +5,7 @@
 //! delivered before the payment is confirmed. An order refunded in full (`order.refunded`) has
 //! its licenses revoked.
 
+use bursar_domain::event_type;
 use std::sync::Arc;
 
 use bursar_core::fulfillment::{fulfill_order, revoke_refunded};
@@ -28,8 +29,8 @@ impl Fulfillment {
 
     async fn handle(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
         let refunded = match event.event_type.as_str() {
-            "order.paid" => false,
-            "order.refunded" => true,
+            event_type::ORDER_PAID => false,
+            event_type::ORDER_REFUNDED => true,
             _ => return Ok(()),
         };
         let sealer = self.app.db.sealer().map_err(|e| e.to_string())?.clone();

@@ -7,4 +7,4 @@ pub mod fulfillment;
 pub mod relay;
 pub mod scheduler;
 pub mod subscriptions;
-pub mod webhooks;
+pub mod webhook_delivery;

@@ -352,9 +352,9 @@ pub fn builtin_subscribers(
 ) -> anyhow::Result<Vec<Arc<dyn Subscriber>>> {
     let db = &app.db;
     Ok(vec![
-        crate::webhooks::WebhookSubscriber::new(
+        crate::webhook_delivery::WebhookSubscriber::new(
             db.clone(),
-            crate::webhooks::WebhookConfig::default(),
+            crate::webhook_delivery::WebhookConfig::default(),
         ),
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
         crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),

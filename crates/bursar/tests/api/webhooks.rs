@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use bursar::relay::{Relay, RelayConfig};
-use bursar::webhooks::{WebhookConfig, WebhookSubscriber};
+use bursar::webhook_delivery::{WebhookConfig, WebhookSubscriber};
 use bursar_domain::webhook::{signature_header, WebhookSecret};
 
 use crate::both_backends;

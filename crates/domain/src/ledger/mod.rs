@@ -8,6 +8,7 @@
 //! [`engine::LedgerState`]) and returns what to persist. Storage loads that state, runs the
 //! engine and writes the outcome in one transaction.
 
+pub mod chart;
 pub mod engine;
 pub mod model;
 pub mod types;

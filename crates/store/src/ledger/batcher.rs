@@ -1,6 +1,7 @@
 //! The ledger batcher: concurrent transfer requests share one durable batch, and their events are recorded with it.
 
 use super::*;
+use bursar_domain::event_type;
 
 /// Transfers of one request and where to send their results.
 pub(crate) struct Submission {
@@ -60,7 +61,7 @@ pub(crate) fn transfers_event<'a>(
         payload["request_ids"] = serde_json::json!(request_ids);
     }
     Some(NewEvent::new(
-        "ledger.transfers_applied",
+        event_type::LEDGER_TRANSFERS_APPLIED,
         "ledger_transfer",
         first?,
         payload,

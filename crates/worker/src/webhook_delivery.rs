@@ -1,11 +1,13 @@
-//! The webhook subscriber: sends each event to the workspace's endpoints that want it, signed
-//! per Standard Webhooks.
+//! Outbound webhooks, the subscriber that delivers events: it sends each event to the
+//! workspace's endpoints that want it, signed per Standard Webhooks. (Inbound provider events
+//! are `bursar_core::payment_events`.)
 //!
 //! An event's retry (by the relay, with backoff) goes only to the endpoints that have not had
 //! it yet; every attempt is logged for the endpoint; an endpoint that keeps failing is
 //! disabled, with an event saying so, until an admin enables it again. `webhook-id` is the
 //! event id on every attempt, so receivers drop duplicates.
 
+use bursar_domain::event_type;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -247,7 +249,7 @@ async fn disable(
         tx,
         workspace_id,
         &NewEvent::new(
-            "webhook_endpoint.disabled",
+            event_type::WEBHOOK_ENDPOINT_DISABLED,
             "webhook_endpoint",
             endpoint.id.as_str(),
             json!({
