@@ -9,12 +9,6 @@
 //! and shut down), [`cli`], [`bootstrap`] (first start, demo data), [`bench`], [`testing`].
 
 pub mod bench;
-pub mod bench_checkout;
-pub mod bench_fulfillment;
-pub mod bench_ingest;
-pub mod bench_invoices;
-pub mod bench_ledger;
-pub mod bench_relay;
 pub mod bootstrap;
 pub mod cli;
 pub mod server;

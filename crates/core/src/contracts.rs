@@ -4,13 +4,14 @@
 //! and as known at any moment (`GET /v1/contracts/{id}?as_of=…&known_at=…`).
 
 use bursar_domain::contract::{
-    self, Contract, ContractError, LogEntry, Operation, OperationResult, UsagePricing,
+    self, Contract, ContractDraft, ContractError, LogEntry, Operation, OperationResult, Timing,
+    UsagePricing,
 };
 use bursar_domain::event::NewEvent;
 use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
-use bursar_store::documents::{self, COMPANY, CONTRACT};
+use bursar_store::documents::{self, COMPANY, CONTRACT, PRODUCT};
 use bursar_store::{contracts, customers, Tx};
 use serde_json::json;
 
@@ -250,4 +251,125 @@ pub async fn run_scheduler(state: &App) -> Result<usize, Error> {
         }
     }
     Ok(appended)
+}
+
+/// A line of a new contract, as asked for: a fixed fee (its price given, or resolved for the
+/// buyer) or a usage line priced by its model.
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub product_id: String,
+    pub unit_amount: Option<i64>,
+    pub quantity: Option<i64>,
+    pub timing: Option<Timing>,
+    pub usage: Option<UsagePricing>,
+}
+
+/// Creates a contract from `draft` and its `lines`, effective at `effective_at` (now when none;
+/// a contract is created now or back-dated, never scheduled), in the write's transaction.
+pub async fn create(
+    cx: &mut Context<'_>,
+    draft: ContractDraft,
+    lines: Vec<NewLine>,
+    effective_at: Option<Timestamp>,
+) -> Result<Contract, Error> {
+    check_party(cx, &draft.buyer_id, "buyer_id").await?;
+    if let Some(seller) = draft.seller_id.clone() {
+        check_party(cx, &seller, "seller_id").await?;
+    }
+    let id = bursar_domain::id::ContractId::new().to_string();
+    let now = effective_at.unwrap_or(cx.now);
+    if now > cx.now {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("effective_at".into()),
+            "A contract is created now or back-dated; schedule later changes as operations.",
+        ));
+    }
+    let mut log = Vec::new();
+    let mut result = append(cx, &id, &mut log, Operation::Create(draft), now).await?;
+    for (index, line) in lines.into_iter().enumerate() {
+        let operation = line_operation(cx, &result.contract, line, index).await?;
+        result = append(cx, &id, &mut log, operation, now).await?;
+    }
+    Ok(result.contract)
+}
+
+/// The operation that adds the `index`th line of a new contract.
+async fn line_operation(
+    cx: &mut Context<'_>,
+    contract: &Contract,
+    line: NewLine,
+    index: usize,
+) -> Result<Operation, Error> {
+    let param = format!("lines[{index}].product_id");
+    lookup::get_in::<serde_json::Value>(cx, PRODUCT, "product", &line.product_id, &param).await?;
+    let line_id = format!("line_{}", index + 1);
+    if let Some(usage) = line.usage {
+        if line.unit_amount.is_some()
+            || line.quantity.is_some()
+            || line.timing == Some(Timing::InAdvance)
+        {
+            return Err(Error::invalid(
+                "usage_line_invalid",
+                Some(format!("lines[{index}].usage")),
+                "A usage line has no unit_amount or quantity (its pricing model prices the \
+                 meter's usage) and is billed in arrears.",
+            ));
+        }
+        usage_meter(cx, &usage, &format!("lines[{index}].usage.meter")).await?;
+        return Ok(Operation::AddLine {
+            line_id,
+            product_id: line.product_id,
+            unit_amount: 0,
+            quantity: 1,
+            timing: Timing::InArrears,
+            usage: Some(usage),
+        });
+    }
+    let quantity = line.quantity.unwrap_or(1);
+    let unit_amount = match line.unit_amount {
+        Some(amount) => amount,
+        None => resolved_price(cx, contract, &line.product_id, quantity, index).await?,
+    };
+    Ok(Operation::AddLine {
+        line_id,
+        product_id: line.product_id,
+        unit_amount,
+        quantity,
+        timing: line.timing.unwrap_or_default(),
+        usage: None,
+    })
+}
+
+/// Appends `operation` to contract `id`'s log, effective at `effective_at` (now when none),
+/// after checking the product and meter a new line names.
+pub async fn operate(
+    cx: &mut Context<'_>,
+    id: &str,
+    operation: Operation,
+    effective_at: Option<Timestamp>,
+) -> Result<OperationResult, Error> {
+    if matches!(operation, Operation::Create(_)) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("type".into()),
+            "Contracts are created with POST /v1/contracts.",
+        ));
+    }
+    let mut log = contracts::log(cx.tx, cx.workspace_id, id, true).await?;
+    if log.is_empty() {
+        return Err(Error::not_found("contract", id));
+    }
+    if let Operation::AddLine {
+        product_id, usage, ..
+    } = &operation
+    {
+        lookup::get_in::<serde_json::Value>(cx, PRODUCT, "product", product_id, "product_id")
+            .await?;
+        if let Some(usage) = usage {
+            usage_meter(cx, usage, "usage.meter").await?;
+        }
+    }
+    let at = effective_at.unwrap_or(cx.now);
+    append(cx, id, &mut log, operation, at).await
 }

@@ -11,11 +11,10 @@ use bursar_domain::contract::{
     self, BillingTerms, Contract, ContractDraft, LogEntry, Operation, Proration, Term, Timing,
     UsagePricing,
 };
-use bursar_domain::id::ContractId;
 use bursar_domain::money::Currency;
 use bursar_domain::subscription::Subscription;
 use bursar_domain::time::Timestamp;
-use bursar_store::documents::{self, CONTRACT, PRODUCT, SUBSCRIPTION};
+use bursar_store::documents::{self, CONTRACT, SUBSCRIPTION};
 use bursar_store::{contracts, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -158,64 +157,23 @@ async fn create_contract(
         trial_ends_at: body.trial_ends_at,
         trial_converts: body.trial_converts.unwrap_or(true),
     };
-    let lines = body.lines;
+    let lines: Vec<NewLine> = body
+        .lines
+        .into_iter()
+        .map(|line| NewLine {
+            product_id: line.product_id,
+            unit_amount: line.unit_amount,
+            quantity: line.quantity,
+            timing: line.timing,
+            usage: line.usage,
+        })
+        .collect();
     let effective_at = body.effective_at;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                check_party(&mut cx, &draft.buyer_id, "buyer_id").await?;
-                if let Some(seller) = draft.seller_id.clone() {
-                    check_party(&mut cx, &seller, "seller_id").await?;
-                }
-                let id = ContractId::new().to_string();
-                let now = effective_at.unwrap_or(cx.now);
-                if now > cx.now {
-                    return Err(ApiError::invalid(
-                        "parameter_invalid",
-                        Some("effective_at".into()),
-                        "A contract is created now or back-dated; schedule later changes as operations.",
-                    ));
-                }
-                let mut log = Vec::new();
-                let mut result = append(&mut cx, &id, &mut log, Operation::Create(draft), now).await?;
-                for (index, line) in lines.into_iter().enumerate() {
-                    let param = format!("lines[{index}].product_id");
-                    docs::get_in::<Value>(&mut cx, PRODUCT, "product", &line.product_id, &param).await?;
-                    let operation = if let Some(usage) = line.usage {
-                        if line.unit_amount.is_some() || line.quantity.is_some() || line.timing == Some(Timing::InAdvance) {
-                            return Err(ApiError::invalid(
-                                "usage_line_invalid",
-                                Some(format!("lines[{index}].usage")),
-                                "A usage line has no unit_amount or quantity (its pricing model prices the meter's usage) and is billed in arrears.",
-                            ));
-                        }
-                        usage_meter(&mut cx, &usage, &format!("lines[{index}].usage.meter")).await?;
-                        Operation::AddLine {
-                            line_id: format!("line_{}", index + 1),
-                            product_id: line.product_id,
-                            unit_amount: 0,
-                            quantity: 1,
-                            timing: Timing::InArrears,
-                            usage: Some(usage),
-                        }
-                    } else {
-                        let quantity = line.quantity.unwrap_or(1);
-                        let unit_amount = match line.unit_amount {
-                            Some(amount) => amount,
-                            None => resolved_price(&mut cx, &result.contract, &line.product_id, quantity, index).await?,
-                        };
-                        Operation::AddLine {
-                            line_id: format!("line_{}", index + 1),
-                            product_id: line.product_id,
-                            unit_amount,
-                            quantity,
-                            timing: line.timing.unwrap_or_default(),
-                            usage: None,
-                        }
-                    };
-                    result = append(&mut cx, &id, &mut log, operation, now).await?;
-                }
-                Ok((StatusCode::OK, result.contract))
+                let contract = create(&mut cx, draft, lines, effective_at).await?;
+                Ok((StatusCode::OK, contract))
             })
         })
         .await
@@ -274,32 +232,10 @@ async fn append_operation(
         body.entry("timing").or_insert(json!("in_arrears"));
     }
     let operation: Operation = crate::extract::from_value(Value::Object(body))?;
-    if matches!(operation, Operation::Create(_)) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("type".into()),
-            "Contracts are created with POST /v1/contracts.",
-        ));
-    }
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut log = contracts::log(cx.tx, cx.workspace_id, &id, true).await?;
-                if log.is_empty() {
-                    return Err(ApiError::not_found("contract", &id));
-                }
-                if let Operation::AddLine {
-                    product_id, usage, ..
-                } = &operation
-                {
-                    docs::get_in::<Value>(&mut cx, PRODUCT, "product", product_id, "product_id")
-                        .await?;
-                    if let Some(usage) = usage {
-                        usage_meter(&mut cx, usage, "usage.meter").await?;
-                    }
-                }
-                let at = effective_at.unwrap_or(cx.now);
-                let result = append(&mut cx, &id, &mut log, operation, at).await?;
+                let result = operate(&mut cx, &id, operation, effective_at).await?;
                 Ok((StatusCode::OK, result))
             })
         })

@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::relay::Subscriber;
+use crate::subscriber::Subscriber;
 
 pub const SUBSCRIBER: &str = "email";
 

@@ -14,7 +14,7 @@ use bursar_domain::event::{Cause, Event};
 use bursar_domain::id::WorkspaceId;
 use futures::future::BoxFuture;
 
-use crate::relay::Subscriber;
+use crate::subscriber::Subscriber;
 
 pub const SUBSCRIBER: &str = "fulfillment";
 

@@ -6,5 +6,6 @@ pub mod email;
 pub mod fulfillment;
 pub mod relay;
 pub mod scheduler;
+pub mod subscriber;
 pub mod subscriptions;
 pub mod webhook_delivery;

@@ -11,7 +11,7 @@ use bursar_domain::id::WorkspaceId;
 use bursar_store::{contracts, Db, StoreError, Tx};
 use futures::future::BoxFuture;
 
-use crate::relay::Subscriber;
+use crate::subscriber::Subscriber;
 
 /// The subscriber's name (deliveries are kept per name).
 pub const SUBSCRIBER: &str = "subscriptions";

@@ -20,7 +20,7 @@ use bursar_store::{events, webhooks, Db, StoreError, Tx};
 use futures::future::BoxFuture;
 use serde_json::json;
 
-use crate::relay::Subscriber;
+use crate::subscriber::Subscriber;
 
 /// The subscriber's name, under which its deliveries are kept.
 pub const SUBSCRIBER: &str = "webhooks";

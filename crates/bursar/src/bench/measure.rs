@@ -1,56 +1,13 @@
-//! `bursar bench`: throughput and latency, one JSON line per measured configuration.
-//!
-//! Benchmarks report figures; they assert nothing. Each runs the real server on a fresh
-//! database (SQLite in a temporary directory, or PostgreSQL: the `--database-url` given, or a
-//! private durable cluster started for the run) and cleans up after itself.
+//! What every bench shares: its arguments, the figure it reports, where its database lives,
+//! and the HTTP load generator.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bursar_http::HttpConfig;
-use bursar_store::{Backend, Db, Location, PoolSettings};
-use clap::{Args, Subcommand, ValueEnum};
+use bursar_store::{Backend, Location};
+use clap::{Args, ValueEnum};
 use serde::Serialize;
-
-use crate::server::Server;
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub which: Which,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Which {
-    /// Create-customer requests over HTTP from concurrent clients.
-    Api(CommonArgs),
-    /// Ledger transfers: in-process batches of 8,190, and single transfers over HTTP from
-    /// concurrent clients, between 10,000 accounts chosen uniformly (TigerBeetle's default).
-    Ledger(CommonArgs),
-    /// Paid orders: create an order → open its checkout (test provider) → deliver the signed
-    /// payment webhook → paid, from concurrent clients; orders/s and per-order latency.
-    Checkout(CommonArgs),
-    /// Domain events from commit to delivery: concurrent producers commit events while the
-    /// relay delivers each to three subscribers; events/s and commit-to-delivery lag.
-    Relay(CommonArgs),
-    /// Usage events through `POST /api/v1/events` (batches of 1,000, 8 clients), then meter
-    /// queries over a month of hourly windows on 10 million events.
-    Ingest(crate::bench_ingest::IngestArgs),
-    /// Digital fulfillment: 64 MiB artifact uploads; license validations among 10,000
-    /// licenses from concurrent clients (default 32); 64 MiB downloads through links from 4.
-    Fulfillment(CommonArgs),
-    /// A billing run over active contracts (default 100,000, made through the API first, not
-    /// measured): invoices made per second.
-    Invoices(crate::bench_invoices::InvoicesArgs),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
-    Sqlite,
-    Postgres,
-    Both,
-}
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
@@ -86,65 +43,6 @@ pub struct Figure {
     pub max_ms: f64,
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    match args.which {
-        Which::Api(common) => {
-            for backend in backends(common.backend) {
-                let figure = bench_api(backend, &common).await?;
-                println!("{}", serde_json::to_string(&figure)?);
-            }
-        }
-        Which::Checkout(common) => {
-            for backend in backends(common.backend) {
-                let figure = crate::bench_checkout::run(backend, &common).await?;
-                println!("{}", serde_json::to_string(&figure)?);
-            }
-        }
-        Which::Relay(common) => {
-            for backend in backends(common.backend) {
-                let figure = crate::bench_relay::run(backend, &common).await?;
-                println!("{}", serde_json::to_string(&figure)?);
-            }
-        }
-        Which::Ingest(args) => {
-            for backend in backends(args.common.backend) {
-                for figure in crate::bench_ingest::run(backend, &args).await? {
-                    println!("{}", serde_json::to_string(&figure)?);
-                }
-            }
-        }
-        Which::Invoices(args) => {
-            for backend in backends(args.common.backend) {
-                let figure = crate::bench_invoices::run(backend, &args).await?;
-                println!("{}", serde_json::to_string(&figure)?);
-            }
-        }
-        Which::Fulfillment(common) => {
-            for backend in backends(common.backend) {
-                for figure in crate::bench_fulfillment::run(backend, &common).await? {
-                    println!("{}", serde_json::to_string(&figure)?);
-                }
-            }
-        }
-        Which::Ledger(common) => {
-            for backend in backends(common.backend) {
-                for figure in crate::bench_ledger::run(backend, &common).await? {
-                    println!("{}", serde_json::to_string(&figure)?);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn backends(choice: BackendChoice) -> Vec<Backend> {
-    match choice {
-        BackendChoice::Sqlite => vec![Backend::Sqlite],
-        BackendChoice::Postgres => vec![Backend::Postgres],
-        BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
-    }
-}
-
 /// A fresh database for a benchmark; the guard deletes a SQLite directory when dropped.
 pub async fn bench_location(
     backend: Backend,
@@ -166,46 +64,6 @@ pub async fn bench_location(
             Ok((Location::Postgres(url), None))
         }
     }
-}
-
-async fn bench_api(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> {
-    let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
-    let db = Db::open(&location, &PoolSettings::default()).await?;
-    let (_, _, secret) =
-        crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
-    let server = Server::start(
-        bursar_core::App::new(db, bursar_core::Config::default()),
-        HttpConfig::default(),
-        "127.0.0.1:0".parse()?,
-    )
-    .await?;
-    let url = format!("{}/v1/customers", server.base_url());
-    let clients = args.clients.unwrap_or(32);
-    let load = http_load(
-        args,
-        clients,
-        &url,
-        secret.expose(),
-        |client_index, sequence| {
-            let body = serde_json::json!({
-                "email": format!("c{client_index}-{sequence}@bench.example"),
-                "name": format!("Bench customer {client_index}-{sequence}"),
-                "metadata": {"source": "bench"}
-            });
-            (body, Some(format!("bench-{client_index}-{sequence}")))
-        },
-    )
-    .await;
-    server.shutdown().await?;
-    let (latencies_us, errors, seconds) = load?;
-    Ok(figure(
-        "api",
-        format!("create-customer-c{clients}"),
-        backend,
-        latencies_us,
-        errors,
-        seconds,
-    ))
 }
 
 /// Runs `clients` concurrent loops of `POST url` for the warm-up and measured periods; each
@@ -319,4 +177,11 @@ pub fn figure(
                 .unwrap_or(0.0),
         ),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Sqlite,
+    Postgres,
+    Both,
 }

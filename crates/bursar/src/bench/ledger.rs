@@ -16,7 +16,7 @@ use bursar_http::HttpConfig;
 use bursar_store::{ledger, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
 
-use crate::bench::{bench_location, figure, http_load, CommonArgs, Figure};
+use super::measure::{bench_location, figure, http_load, CommonArgs, Figure};
 use crate::server::Server;
 
 pub const ACCOUNTS: usize = 10_000;

@@ -16,7 +16,7 @@ use bursar_store::{Backend, Db, PoolSettings};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::bench::{bench_location, CommonArgs, Figure};
+use super::measure::{bench_location, CommonArgs, Figure};
 use crate::server::Server;
 
 #[derive(Debug, Clone, Args)]

@@ -23,7 +23,7 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use crate::bench::{bench_location, figure, CommonArgs, Figure};
+use super::measure::{bench_location, figure, CommonArgs, Figure};
 use crate::server::Server;
 
 #[derive(Debug, Clone, Args)]

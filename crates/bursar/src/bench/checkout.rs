@@ -13,7 +13,7 @@ use bursar_payments::{signature, stripe};
 use bursar_store::{Backend, Db, PoolSettings, Tx};
 use serde_json::{json, Value};
 
-use crate::bench::{bench_location, figure, CommonArgs, Figure};
+use super::measure::{bench_location, figure, CommonArgs, Figure};
 use crate::server::Server;
 
 struct Shop {

@@ -24,7 +24,7 @@ use bursar_store::{licenses, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::bench::{bench_location, figure, http_load, CommonArgs, Figure};
+use super::measure::{bench_location, figure, http_load, CommonArgs, Figure};
 use crate::server::Server;
 
 const LICENSES: usize = 10_000;

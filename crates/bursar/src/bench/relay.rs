@@ -15,7 +15,7 @@ use bursar_domain::time::{Clock, SystemClock};
 use bursar_store::{events, Backend, Db, PoolSettings, StoreError, Tx};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::{bench_location, figure, CommonArgs, Figure};
+use super::measure::{bench_location, figure, CommonArgs, Figure};
 use crate::relay::{subscriber_fn, Relay, RelayConfig};
 
 const SUBSCRIBERS: usize = 3;
