@@ -1,4 +1,4 @@
-//! The catalog: `/v1/products`, `/v1/prices`, `/v1/price_books`.
+//! The catalog's rules: products, prices and price books, and the links between them.
 
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;

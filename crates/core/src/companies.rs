@@ -1,5 +1,4 @@
-//! `/v1/companies` and `/v1/price_agreements`: businesses, their people and places, and the
-//! prices they negotiated.
+//! Companies (businesses, their people and places) and the prices they negotiated.
 
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;

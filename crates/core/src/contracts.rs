@@ -1,7 +1,7 @@
-//! `/v1/contracts`: contracts as an event-sourced edit log. Every change is an operation
-//! appended to the contract's log (`POST /v1/contracts/{id}/operations`) with the time it takes
-//! effect and the time Bursar learned it; the contract is the log's projection, at any moment
-//! and as known at any moment (`GET /v1/contracts/{id}?as_of=…&known_at=…`).
+//! Contracts as an event-sourced edit log: [`create`] one, [`operate`] on it. Every change is
+//! an operation appended to the contract's log with the time it takes effect and the time
+//! Bursar learned it; the contract is the log's projection, at any moment and as known at any
+//! moment. The scheduler ([`run_scheduler`]) renews, expires and ends trials when they are due.
 
 use bursar_domain::contract::{
     self, Contract, ContractDraft, ContractError, LogEntry, Operation, OperationResult, Timing,

@@ -1,4 +1,4 @@
-//! `/v1/customers`: the first resource, and the model for every later one.
+//! Customers: the rules their ids and links follow.
 
 use bursar_domain::id::CustomerId;
 

@@ -1,4 +1,4 @@
-//! `/v1/coupons` and `/v1/promotion_codes`: discounts and the codes that redeem them.
+//! Coupons and promotion codes: discounts and the codes that redeem them.
 //!
 //! Redemptions are counted in the checkout's transaction by a conditional update (see
 //! `bursar_store::discounts::redeem`), so a code limited to N redemptions is redeemed at most N

@@ -670,3 +670,84 @@ pub async fn status_of(
         })
         .await
 }
+
+/// A payment received outside a provider (a bank transfer, cash, a check), its input parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedPayment {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub amount: i64,
+    pub method: PaymentMethodKind,
+    pub reference: Option<String>,
+    /// (invoice id, amount) to allocate to; none: the customer's open invoices, oldest first.
+    pub allocations: Option<Vec<(String, i64)>>,
+}
+
+/// Records a received payment: `cash:<method>` → the customer's credit, `payment.received`,
+/// then its allocation to the invoices named (or the open ones, oldest first); what is left
+/// stays the customer's credit.
+pub async fn record_payment(
+    cx: &mut Context<'_>,
+    received: ReceivedPayment,
+) -> Result<Payment, Error> {
+    let customer_id = received.customer_id;
+    customers::get(cx.tx, cx.workspace_id, &customer_id, false)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found("customer", customer_id.as_str()).with_param("customer_id")
+        })?;
+    let id = PaymentId::new();
+    let mut payment = Payment {
+        transfer_id: format!("received:{id}"),
+        id,
+        object: "payment".into(),
+        customer_id: customer_id.clone(),
+        currency: received.currency,
+        amount: received.amount,
+        method: received.method,
+        reference: received.reference,
+        allocations: Vec::new(),
+        unallocated: received.amount,
+        received_at: cx.now,
+        created_at: cx.now,
+    };
+    crate::postings::post(
+        cx,
+        payment.currency,
+        &[Posting::new(
+            payment.transfer_id.clone(),
+            CommerceAccount::Cash(payment.method.as_str().to_owned()),
+            customer_credit(&customer_id),
+            payment.amount,
+            TransferCode::Received,
+        )],
+    )
+    .await?;
+    save_payment(cx, &payment, true).await?;
+    cx.emit_object(
+        event_type::PAYMENT_RECEIVED,
+        "payment",
+        payment.id.as_str(),
+        &payment,
+    )
+    .await?;
+    match received.allocations {
+        Some(allocations) => {
+            for (i, (invoice_id, amount)) in allocations.into_iter().enumerate() {
+                let param = format!("allocations[{i}].invoice_id");
+                allocate(cx, &mut payment, &invoice_id, amount, &param).await?;
+            }
+        }
+        None => {
+            for invoice in open_invoices(cx, &customer_id, payment.currency).await? {
+                if payment.unallocated == 0 {
+                    break;
+                }
+                let amount = invoice.amount_due.min(payment.unallocated);
+                allocate(cx, &mut payment, invoice.id.as_str(), amount, "invoice_id").await?;
+            }
+        }
+    }
+    save_payment(cx, &payment, false).await?;
+    Ok(payment)
+}

@@ -1,10 +1,6 @@
-//! Usage metering over OpenMeter's API: `POST /api/v1/events` (CloudEvents, one or a batch),
-//! `/api/v1/meters` (create, list, get, delete), `/api/v1/meters/{meterIdOrSlug}/query` and
-//! `/subjects`; and which customer a usage subject belongs to (`/v1/customers/{id}/usage_subjects`,
-//! `/v1/customers/{id}/usage_close`).
-//!
-//! Request and response shapes follow OpenMeter's OpenAPI document, so its clients work
-//! unchanged; errors use Bursar's one error format.
+//! Usage metering, as OpenMeter models it: meters, the usage events they count, and which
+//! customer a usage subject belongs to; [`usage_total`] is what billing rates, read through the
+//! same aggregation as the meter query (`crate::meter_query`).
 
 use std::collections::BTreeMap;
 

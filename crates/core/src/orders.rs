@@ -1,4 +1,4 @@
-//! `/v1/orders`: orders priced by the resolver, paid through a provider's checkout, refunded.
+//! Orders: [`create`]d priced by the resolver, paid through a provider's checkout, refunded.
 //!
 //! Pay before commit: nothing irreversible happens until the provider confirms the payment.
 //! Creating an order and opening its checkout post nothing to the ledger; when the provider's
@@ -18,6 +18,7 @@ use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
+use bursar_domain::money::Currency;
 use bursar_payments::{PaymentEvent, PaymentEventKind, ProviderError, RefundRequest, RefundStatus};
 use bursar_store::documents::{self, ORDER, REFUND};
 use serde_json::json;
@@ -26,6 +27,7 @@ use crate::error::{Error, ErrorKind};
 use crate::lookup;
 use crate::postings::post;
 use crate::providers::{self, provider_error, Applied};
+use crate::quotes::price_lines;
 use crate::write::Context;
 use crate::App;
 
@@ -762,4 +764,79 @@ pub async fn finish_refund(
             })
         })
         .await
+}
+
+/// What a new order is made of, its input parsed.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    /// Products and quantities; the resolver prices each line for the customer.
+    pub lines: Vec<(ProductId, i64)>,
+    pub promotion_code: Option<String>,
+    pub metadata: bursar_domain::metadata::Metadata,
+}
+
+/// Creates a draft order: each line priced by the resolver for the customer (agreements,
+/// price books, default prices) with the promotion code's discount, and `order.created`.
+pub async fn create(cx: &mut Context<'_>, new: NewOrder) -> Result<Order, Error> {
+    let NewOrder {
+        customer_id,
+        currency,
+        lines,
+        promotion_code,
+        metadata,
+    } = new;
+    let priced = price_lines(
+        cx.tx,
+        cx.workspace_id,
+        Some(&customer_id),
+        None,
+        currency,
+        &lines,
+        promotion_code.as_deref(),
+        cx.now,
+    )
+    .await?;
+    let (promotion_code, coupon_id) = match priced.promotion {
+        Some((p, c)) => (Some(p.code), Some(c.id)),
+        None => (None, None),
+    };
+    let order = Order {
+        id: OrderId::new(),
+        object: "order".into(),
+        customer_id,
+        company_id: priced.company_id,
+        status: OrderStatus::Draft,
+        currency,
+        lines: priced.lines,
+        totals: priced.totals,
+        promotion_code,
+        coupon_id,
+        promotion_redeemed: false,
+        priced_at: cx.now,
+        checkout: None,
+        payment: None,
+        amount_refunded: 0,
+        amount_refund_pending: 0,
+        dispute: None,
+        last_payment_error: None,
+        metadata,
+        created_at: cx.now,
+        updated_at: cx.now,
+    };
+    documents::insert(
+        cx.tx,
+        ORDER,
+        cx.workspace_id,
+        order.id.as_str(),
+        &order,
+        &[
+            ("customer_id", order.customer_id.as_str().into()),
+            ("status", order.status.as_str().into()),
+        ],
+    )
+    .await?;
+    emit(cx, event_type::ORDER_CREATED, &order, None, json!({})).await?;
+    Ok(order)
 }

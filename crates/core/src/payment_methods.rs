@@ -1,7 +1,6 @@
-//! Saved payment methods: `POST /v1/customers/{id}/payment_method_setups` opens a provider's
-//! hosted page where the customer saves a card; the provider's `setup_intent.succeeded` webhook
-//! records it; `GET /v1/customers/{id}/payment_methods` lists them; orders are then charged
-//! off-session with `POST /v1/orders/{id}/pay`, still confirm-before-commit.
+//! Saved payment methods: a provider's hosted page saves a customer's card, and the provider's
+//! `setup_intent.succeeded` event records it here ([`record_saved`]); orders are then charged
+//! off-session, still confirm-before-commit.
 
 use bursar_domain::commerce::PaymentMethod;
 use bursar_domain::event::NewEvent;

@@ -1,4 +1,4 @@
-//! `POST /v1/quotes`: what a buyer would pay, line by line, with the rule behind each price.
+//! Quotes: what a buyer would pay, line by line, with the rule behind each price.
 //! Orders are priced by the same function, [`price_lines`].
 
 use bursar_domain::commerce::*;

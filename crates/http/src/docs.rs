@@ -1,9 +1,11 @@
-//! Reading stored commerce documents from handlers: one way to get one, one way to list them.
+//! Reading stored documents from handlers, over `bursar_core::lookup`: one way to get one, one
+//! way to list them (the list parameters read here).
 
+use bursar_core::lookup;
 use bursar_domain::page::PageRequest;
 use bursar_domain::ValidationError;
-use bursar_store::documents::{self, Table};
-use bursar_store::{Tx, Value};
+use bursar_store::documents::Table;
+use bursar_store::Value;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -20,17 +22,7 @@ pub async fn get<T: DeserializeOwned + Send + 'static>(
     resource: &'static str,
     id: String,
 ) -> Result<T, ApiError> {
-    let workspace_id = principal.workspace_id.clone();
-    let lookup = id.clone();
-    state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(
-                async move { documents::get::<T>(tx, table, &workspace_id, &lookup, false).await },
-            )
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(resource, &id))
+    Ok(lookup::get(state, &principal.workspace_id, table, resource, id).await?)
 }
 
 /// A document inside a mutation (locked on PostgreSQL), or 404 naming `resource` and `param`.
@@ -41,9 +33,7 @@ pub async fn get_in<T: DeserializeOwned>(
     id: &str,
     param: &str,
 ) -> Result<T, ApiError> {
-    documents::get::<T>(cx.tx, table, cx.workspace_id, id, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found(resource, id).with_param(param))
+    Ok(lookup::get_in(cx, table, resource, id, param).await?)
 }
 
 /// One page of documents, newest first; `filter` names an optional query parameter that
@@ -70,14 +60,6 @@ pub async fn list<T: DeserializeOwned + Send + 'static>(
     })?;
     let condition = filter
         .and_then(|(param, column)| query.text(param).map(|value| (column, Value::from(value))));
-    let workspace_id = principal.workspace_id.clone();
-    let page = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                documents::list::<T>(tx, table, &workspace_id, &page, condition).await
-            })
-        })
-        .await?;
+    let page = lookup::page(state, &principal.workspace_id, table, page, condition).await?;
     Ok(ListResponse::new(url, page, |object| object))
 }

@@ -209,12 +209,52 @@ mod tests {
         assert!(missing.message.contains("BURSAR_SECRET_KEY"));
         let broken = ApiError::from(StoreError::Corrupt("table x: bad row".into()));
         assert_eq!(
-            (broken.status, broken.code),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            (broken.status, broken.code, broken.kind),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                ErrorType::ApiError
+            )
         );
         assert!(
             !broken.message.contains("table x"),
             "storage details stay in the log"
         );
+    }
+
+    #[test]
+    fn each_kind_of_core_error_has_the_status_the_api_always_answered() {
+        let cases = [
+            (ErrorKind::Invalid, 400, ErrorType::InvalidRequestError),
+            (ErrorKind::NotFound, 404, ErrorType::InvalidRequestError),
+            (ErrorKind::Conflict, 409, ErrorType::InvalidRequestError),
+            (ErrorKind::State, 409, ErrorType::StateError),
+            (ErrorKind::Forbidden, 403, ErrorType::InvalidRequestError),
+            (ErrorKind::RateLimited, 429, ErrorType::RateLimitError),
+            (
+                ErrorKind::UnsupportedMediaType,
+                415,
+                ErrorType::InvalidRequestError,
+            ),
+            (
+                ErrorKind::IdempotencyKeyReused,
+                400,
+                ErrorType::IdempotencyError,
+            ),
+            (ErrorKind::ProviderFailed, 502, ErrorType::ApiError),
+            (ErrorKind::Unavailable, 503, ErrorType::ApiError),
+            (ErrorKind::Internal, 500, ErrorType::ApiError),
+        ];
+        for (kind, status, error_type) in cases {
+            let error = ApiError::from(Error::state("x", "draft", "refused").with_param("id"));
+            assert_eq!(error.current_state.as_deref(), Some("draft"));
+            let mapped = ApiError::from(Error::new(kind, "code", "message"));
+            assert_eq!(
+                (mapped.status.as_u16(), mapped.kind),
+                (status, error_type),
+                "{kind:?}"
+            );
+            assert_eq!((mapped.code, error.param.as_deref()), ("code", Some("id")));
+        }
     }
 }

@@ -5,12 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
-use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
-use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
-use bursar_store::customers;
 use bursar_store::documents::{INVOICE, INVOICE_PAYMENT};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -81,81 +78,23 @@ async fn record_payment(
         .reference
         .map(|r| parse_text(&r, "reference", 200))
         .transpose()?;
+    let received = ReceivedPayment {
+        customer_id,
+        currency,
+        amount: body.amount,
+        method: body.method,
+        reference,
+        allocations: body.allocations.map(|allocations| {
+            allocations
+                .into_iter()
+                .map(|a| (a.invoice_id, a.amount))
+                .collect()
+        }),
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found("customer", customer_id.as_str())
-                            .with_param("customer_id")
-                    })?;
-                let id = PaymentId::new();
-                let mut payment = Payment {
-                    transfer_id: format!("received:{id}"),
-                    id,
-                    object: "payment".into(),
-                    customer_id: customer_id.clone(),
-                    currency,
-                    amount: body.amount,
-                    method: body.method,
-                    reference,
-                    allocations: Vec::new(),
-                    unallocated: body.amount,
-                    received_at: cx.now,
-                    created_at: cx.now,
-                };
-                bursar_core::postings::post(
-                    &mut cx,
-                    currency,
-                    &[Posting::new(
-                        payment.transfer_id.clone(),
-                        CommerceAccount::Cash(payment.method.as_str().to_owned()),
-                        customer_credit(&customer_id),
-                        payment.amount,
-                        TransferCode::Received,
-                    )],
-                )
-                .await?;
-                save_payment(&mut cx, &payment, true).await?;
-                cx.emit_object(
-                    event_type::PAYMENT_RECEIVED,
-                    "payment",
-                    payment.id.as_str(),
-                    &payment,
-                )
-                .await?;
-                match body.allocations {
-                    Some(allocations) => {
-                        for (i, a) in allocations.into_iter().enumerate() {
-                            allocate(
-                                &mut cx,
-                                &mut payment,
-                                &a.invoice_id,
-                                a.amount,
-                                &format!("allocations[{i}].invoice_id"),
-                            )
-                            .await?;
-                        }
-                    }
-                    None => {
-                        for invoice in open_invoices(&mut cx, &customer_id, currency).await? {
-                            if payment.unallocated == 0 {
-                                break;
-                            }
-                            let amount = invoice.amount_due.min(payment.unallocated);
-                            allocate(
-                                &mut cx,
-                                &mut payment,
-                                invoice.id.as_str(),
-                                amount,
-                                "invoice_id",
-                            )
-                            .await?;
-                        }
-                    }
-                }
-                save_payment(&mut cx, &payment, false).await?;
+                let payment = bursar_core::invoices::record_payment(&mut cx, received).await?;
                 Ok((StatusCode::OK, payment))
             })
         })

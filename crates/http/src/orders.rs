@@ -24,7 +24,7 @@ use bursar_domain::commerce::*;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
-use bursar_store::documents::{self, ORDER};
+use bursar_store::documents::ORDER;
 use bursar_store::Tx;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -40,7 +40,6 @@ use crate::list::ListResponse;
 use crate::quotes::{parse_lines, LineRequest};
 use crate::AppState;
 use bursar_core::orders::*;
-use bursar_core::quotes::price_lines;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,62 +77,16 @@ async fn create_order(
     let lines = parse_lines(body.lines)?;
     let metadata = Metadata::parse(body.metadata.unwrap_or_default())?;
     let promotion_code = body.promotion_code;
+    let new = NewOrder {
+        customer_id,
+        currency,
+        lines,
+        promotion_code,
+        metadata,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let priced = price_lines(
-                    cx.tx,
-                    cx.workspace_id,
-                    Some(&customer_id),
-                    None,
-                    currency,
-                    &lines,
-                    promotion_code.as_deref(),
-                    cx.now,
-                )
-                .await?;
-                let (promotion_code, coupon_id) = match priced.promotion {
-                    Some((p, c)) => (Some(p.code), Some(c.id)),
-                    None => (None, None),
-                };
-                let order = Order {
-                    id: OrderId::new(),
-                    object: "order".into(),
-                    customer_id,
-                    company_id: priced.company_id,
-                    status: OrderStatus::Draft,
-                    currency,
-                    lines: priced.lines,
-                    totals: priced.totals,
-                    promotion_code,
-                    coupon_id,
-                    promotion_redeemed: false,
-                    priced_at: cx.now,
-                    checkout: None,
-                    payment: None,
-                    amount_refunded: 0,
-                    amount_refund_pending: 0,
-                    dispute: None,
-                    last_payment_error: None,
-                    metadata,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    ORDER,
-                    cx.workspace_id,
-                    order.id.as_str(),
-                    &order,
-                    &[
-                        ("customer_id", order.customer_id.as_str().into()),
-                        ("status", order.status.as_str().into()),
-                    ],
-                )
-                .await?;
-                emit(&mut cx, event_type::ORDER_CREATED, &order, None, json!({})).await?;
-                Ok((StatusCode::OK, order))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, create(&mut cx, new).await?)) })
         })
         .await
 }
