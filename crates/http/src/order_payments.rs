@@ -7,9 +7,7 @@ use bursar_domain::commerce::*;
 use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::ledger::chart::CommerceAccount;
-use bursar_payments::{CheckoutLine, CheckoutRequest};
 use bursar_store::documents::{self, ORDER};
-use bursar_store::{customers, Tx};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -21,8 +19,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::payments;
 use crate::AppState;
+use bursar_core::checkouts::{record_checkout, start_checkout};
 use bursar_core::orders::*;
-use bursar_core::providers::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
+use bursar_core::providers::{provider_error, return_urls};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,125 +60,23 @@ async fn checkout_order(
         body.success_url,
         body.cancel_url,
     )?;
-    let order: Order = docs::get(&state, &principal, ORDER, "order", id.clone()).await?;
-    let reopenable = matches!(
-        order.status,
-        OrderStatus::Draft | OrderStatus::PaymentFailed | OrderStatus::CheckoutExpired
-    );
-    if !reopenable && request.idempotency.key.is_none() {
-        return Err(ApiError::state(
-            "order_state_invalid",
-            order.status.as_str(),
-            format!(
-                "An order that is {} cannot open a checkout.",
-                order.status.as_str()
-            ),
-        ));
-    }
-    let attempt = order.checkout.as_ref().map_or(0, |c| c.attempt) + 1;
-    let connection = bursar_core::providers::resolve(
+    let urls = (success_url, cancel_url);
+    let retried = request.idempotency.key.is_some();
+    let selector = body.provider.as_deref();
+    let session = start_checkout(
         &state,
         &principal.workspace_id,
-        body.provider.as_deref(),
+        &id,
+        selector,
         &base,
+        urls,
+        retried,
     )
     .await?;
-    // With a retried Idempotency-Key on an order already open, the stored answer replays below.
-    let session = if reopenable {
-        let customer_id = order.customer_id.clone();
-        let workspace_id = principal.workspace_id.clone();
-        let customer = state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(
-                    async move { customers::get(tx, &workspace_id, &customer_id, false).await },
-                )
-            })
-            .await?;
-        let checkout = CheckoutRequest {
-            attempt_id: format!("{}-{attempt}", order.id),
-            order_id: order.id.to_string(),
-            currency: order.currency.code().to_owned(),
-            amount: order.totals.total,
-            lines: order
-                .lines
-                .iter()
-                .map(|l| CheckoutLine {
-                    name: l.product_name.clone(),
-                    quantity: 1,
-                    unit_amount: l.total,
-                })
-                .collect(),
-            customer_email: customer.and_then(|c| c.email.map(|e| e.as_str().to_owned())),
-            provider_customer: None,
-            success_url,
-            cancel_url,
-            expires_at: state.db.now().unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: bursar_core::providers::order_metadata(order.id.as_str()),
-        };
-        Some(
-            connection
-                .provider
-                .create_checkout(&checkout)
-                .await
-                .map_err(provider_error)?,
-        )
-    } else {
-        None
-    };
-    let provider_id = connection.object.id.clone();
-    let provider_kind = connection.row.kind.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut order = load(&mut cx, &id).await?;
-                let Some(session) = session else {
-                    return Err(ApiError::state(
-                        "order_state_invalid",
-                        order.status.as_str(),
-                        format!(
-                            "An order that is {} cannot open a checkout.",
-                            order.status.as_str()
-                        ),
-                    ));
-                };
-                if order.checkout.as_ref().map_or(0, |c| c.attempt) + 1 != attempt {
-                    return Err(ApiError::state(
-                        "order_state_invalid",
-                        order.status.as_str(),
-                        "Another checkout of this order was opened concurrently.",
-                    ));
-                }
-                let previous = move_to(&mut order, OrderStatus::CheckoutOpen)?;
-                if let (Some(code), Some(coupon_id), false) = (
-                    &order.promotion_code,
-                    &order.coupon_id,
-                    order.promotion_redeemed,
-                ) {
-                    redeem(&mut cx, code, coupon_id).await?;
-                    order.promotion_redeemed = true;
-                }
-                order.checkout = Some(OrderCheckout {
-                    provider_id,
-                    provider: provider_kind,
-                    session_id: session.id,
-                    url: session.url,
-                    payment_id: session.payment_id,
-                    expires_at: bursar_domain::time::Timestamp::from_unix_micros(
-                        session.expires_at.saturating_mul(1_000_000),
-                    ),
-                    attempt,
-                });
-                order.updated_at = cx.now;
-                save(&mut cx, &order).await?;
-                emit(
-                    &mut cx,
-                    event_type::ORDER_CHECKOUT_OPENED,
-                    &order,
-                    Some(previous),
-                    json!({}),
-                )
-                .await?;
+                let order = record_checkout(&mut cx, &id, session).await?;
                 Ok((StatusCode::OK, order))
             })
         })
