@@ -26,6 +26,7 @@ pub use verify::*;
 
 mod batcher;
 
+pub use crate::deferred::TransferOutcome;
 pub use batcher::*;
 
 /// Expired pending transfers released per batch (the rest wait for the next one).

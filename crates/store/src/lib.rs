@@ -23,6 +23,7 @@ pub mod audit;
 mod claims;
 pub mod contracts;
 pub mod customers;
+pub mod deferred;
 pub mod discounts;
 pub mod documents;
 pub mod emails;

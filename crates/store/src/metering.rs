@@ -15,23 +15,17 @@
 use std::collections::{HashMap, HashSet};
 
 use bursar_domain::id::WorkspaceId;
-use bursar_domain::metering::{
-    bucket_of, Agg, CompiledMeter, Contribution, Meter, UsageEvent, LEVELS,
-};
+use bursar_domain::metering::{Agg, CompiledMeter, Contribution, Meter, UsageEvent};
 use bursar_domain::time::Timestamp;
 
+pub use crate::deferred::{Bucket, Subjects};
+use crate::deferred::{Deltas, FastSet, ALL_SUBJECTS};
 use crate::sql::{unnest, Param, Row};
 use crate::{params, Backend, StoreError, Tx, Value};
 
 mod reads;
+
 pub use reads::*;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
-
-/// The subject whose rollups hold the totals over all subjects (no event has an empty subject).
-pub const ALL_SUBJECTS: &str = "";
 
 fn decode(row: &Row) -> Result<Meter, StoreError> {
     let mut meter: Meter = serde_json::from_str(row.str("body")?)
@@ -191,167 +185,6 @@ pub struct Metered<'a> {
     pub event: &'a UsageEvent,
     pub data: Option<&'a str>,
     pub contributions: &'a [(usize, Contribution, String)],
-}
-
-/// The rollup changes of a set of events, merged in memory before they are written. Each
-/// contribution counts for its subject and for all subjects.
-#[derive(Default)]
-struct Deltas<'a> {
-    aggs: FastMap<(i64, i64, &'a str, i64, &'a str), Agg>,
-    uniques: FastSet<(i64, i64, &'a str, i64, &'a str, &'a str)>,
-}
-
-impl<'a> Deltas<'a> {
-    fn add(
-        &mut self,
-        meter: i64,
-        subject: &'a str,
-        counted_at: Timestamp,
-        contribution: &'a Contribution,
-        group: &'a str,
-    ) {
-        for level in LEVELS {
-            let bucket = bucket_of(counted_at, level);
-            for subject in [subject, ALL_SUBJECTS] {
-                self.aggs
-                    .entry((meter, level, subject, bucket, group))
-                    .or_default()
-                    .add(contribution, counted_at);
-                if let Contribution::Unique(value) = contribution {
-                    self.uniques
-                        .insert((meter, level, subject, bucket, group, value.as_str()));
-                }
-            }
-        }
-    }
-}
-
-/// The SQLite writer's rollup changes of the running group commit, merged across its jobs and
-/// written once before the commit ([`flush_deferred`]): concurrent batches update the same
-/// buckets, and one upsert per bucket and group costs less than one per job. Layers follow the
-/// writer's transactions: a job that fails drops its changes.
-#[derive(Debug, Default)]
-pub(crate) struct DeferredRollups {
-    names: Vec<String>,
-    ids: FastMap<String, u32>,
-    job: Layer,
-    group: Layer,
-}
-
-#[derive(Debug, Default)]
-struct Layer {
-    aggs: FastMap<(i64, i64, u32, i64, u32), Agg>,
-    uniques: FastSet<(i64, i64, u32, i64, u32, u32)>,
-}
-
-impl DeferredRollups {
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.to_owned());
-        self.ids.insert(name.to_owned(), id);
-        id
-    }
-
-    fn add(&mut self, deltas: &Deltas<'_>) {
-        for ((meter, level, subject, bucket, group), agg) in &deltas.aggs {
-            let key = (*meter, *level, self.id(subject), *bucket, self.id(group));
-            self.job.aggs.entry(key).or_default().merge(agg);
-        }
-        for (meter, level, subject, bucket, group, value) in &deltas.uniques {
-            let key = (
-                *meter,
-                *level,
-                self.id(subject),
-                *bucket,
-                self.id(group),
-                self.id(value),
-            );
-            self.job.uniques.insert(key);
-        }
-    }
-
-    /// Rollup changes not yet written for these buckets (of the group's kept jobs and the
-    /// running one), as buckets to merge with the stored ones.
-    fn pending(
-        &self,
-        meter_key: i64,
-        level: i64,
-        subjects: Subjects<'_>,
-        (from, to): (i64, i64),
-        distinct: bool,
-    ) -> Vec<Bucket> {
-        let wanted = |meter: i64, lvl: i64, subject: u32, bucket: i64| {
-            let name = self.names[subject as usize].as_str();
-            meter == meter_key
-                && lvl == level
-                && (from..to).contains(&bucket)
-                && match subjects {
-                    Subjects::Total => name == ALL_SUBJECTS,
-                    Subjects::Each => name != ALL_SUBJECTS,
-                    Subjects::Only(list) => list.iter().any(|s| s == name),
-                }
-        };
-        let name = |id: u32| self.names[id as usize].clone();
-        let mut found = Vec::new();
-        for layer in [&self.group, &self.job] {
-            if distinct {
-                for (meter, lvl, subject, bucket, group, value) in &layer.uniques {
-                    if wanted(*meter, *lvl, *subject, *bucket) {
-                        found.push(Bucket {
-                            subject: name(*subject),
-                            bucket: *bucket,
-                            group_key: name(*group),
-                            agg: Agg {
-                                count: 1,
-                                ..Agg::default()
-                            },
-                            value: Some(name(*value)),
-                        });
-                    }
-                }
-            } else {
-                for ((meter, lvl, subject, bucket, group), agg) in &layer.aggs {
-                    if wanted(*meter, *lvl, *subject, *bucket) {
-                        found.push(Bucket {
-                            subject: name(*subject),
-                            bucket: *bucket,
-                            group_key: name(*group),
-                            agg: *agg,
-                            value: None,
-                        });
-                    }
-                }
-            }
-        }
-        found
-    }
-
-    /// The running job ended; `kept` when its savepoint was released rather than rolled back.
-    pub(crate) fn job_ended(&mut self, kept: bool) {
-        let job = std::mem::take(&mut self.job);
-        if !kept {
-            return;
-        }
-        if self.group.aggs.is_empty() {
-            self.group = job;
-            return;
-        }
-        for (key, agg) in job.aggs {
-            self.group.aggs.entry(key).or_default().merge(&agg);
-        }
-        self.group.uniques.extend(job.uniques);
-    }
-
-    /// The group's transaction ended (after [`flush_deferred`] wrote what it kept).
-    pub(crate) fn group_ended(&mut self) {
-        self.job = Layer::default();
-        self.group = Layer::default();
-        self.names.clear();
-        self.ids.clear();
-    }
 }
 
 /// Writes the rollup changes the group's kept jobs deferred, in its transaction.

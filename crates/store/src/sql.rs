@@ -232,11 +232,11 @@ pub struct Tx {
     pub(crate) events_recorded: usize,
     /// The SQLite writer's ledger request events, recorded once per group commit (only on the
     /// writer's connection; see [`crate::ledger::record_request_event`]).
-    pub(crate) deferred: Option<crate::ledger::DeferredEvents>,
+    pub(crate) deferred: Option<crate::deferred::DeferredEvents>,
     /// The SQLite writer's usage-event claims (only on the writer's connection).
     pub(crate) claims: Option<crate::claims::ClaimSet>,
     /// The SQLite writer's rollup changes of the running group (only on the writer's connection).
-    pub(crate) rollups: Option<crate::metering::DeferredRollups>,
+    pub(crate) rollups: Option<crate::deferred::DeferredRollups>,
 }
 
 pub(crate) enum TxInner {

@@ -79,7 +79,8 @@ pub(crate) async fn open(
         "pragma wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
     ))?;
     let checkpointer = Checkpointer::spawn(&path)?;
-    let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max, checkpointer)?;
+    let after_stop = Box::new(move || checkpointer.stop());
+    let writer = writer::spawn(conn, settings.sqlite_group_commit_jobs_max, after_stop)?;
     Ok((writer, ReaderPool::new(path, settings.sqlite_readers_max)))
 }
 

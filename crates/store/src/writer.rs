@@ -80,7 +80,8 @@ pub(crate) struct Handle {
 pub(crate) fn spawn(
     conn: rusqlite::Connection,
     jobs_per_commit_max: usize,
-    checkpointer: crate::sqlite::Checkpointer,
+    // Runs once the writer has stopped (the SQLite checkpointer's last checkpoint).
+    after_stop: Box<dyn FnOnce() + Send>,
 ) -> Result<Handle, StoreError> {
     assert!(
         jobs_per_commit_max > 0,
@@ -100,14 +101,14 @@ pub(crate) fn spawn(
                     inner: TxInner::Sqlite(conn),
                     accounts: Some(AccountCache::default()),
                     events_recorded: 0,
-                    deferred: Some(crate::ledger::DeferredEvents::default()),
+                    deferred: Some(crate::deferred::DeferredEvents::default()),
                     claims: Some(crate::claims::ClaimSet::default()),
-                    rollups: Some(crate::metering::DeferredRollups::default()),
+                    rollups: Some(crate::deferred::DeferredRollups::default()),
                 },
                 receiver,
                 jobs_per_commit_max,
             ));
-            checkpointer.stop();
+            after_stop();
             let _ = stopped_sender.send(());
         })
         .map_err(|e| StoreError::Config(format!("cannot start the writer thread: {e}")))?;

@@ -1,6 +1,7 @@
 //! The ledger batcher: concurrent transfer requests share one durable batch, and their events are recorded with it.
 
 use super::*;
+use crate::deferred::{DeferredRequest, TransferOutcome};
 use bursar_domain::event_type;
 
 /// Transfers of one request and where to send their results.
@@ -104,38 +105,6 @@ pub async fn record_request_event(
     crate::events::record_firsts(tx, workspace_id, &[(event, cause.clone())], now).await
 }
 
-/// One request's transfers waiting for the end of the group commit.
-#[derive(Debug, Clone)]
-pub(crate) struct DeferredRequest {
-    workspace_id: WorkspaceId,
-    transfers: Vec<(NewTransfer, TransferOutcome)>,
-    cause: Cause,
-    now: Timestamp,
-}
-
-/// Ledger request events of the SQLite writer's current job and group.
-#[derive(Debug, Default)]
-pub struct DeferredEvents {
-    job: Vec<DeferredRequest>,
-    group: Vec<DeferredRequest>,
-}
-
-impl DeferredEvents {
-    /// A job's requests join the group if its savepoint was kept.
-    pub(crate) fn job_ended(&mut self, kept: bool) {
-        if kept {
-            self.group.append(&mut self.job);
-        } else {
-            self.job.clear();
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.job.clear();
-        self.group.clear();
-    }
-}
-
 /// Records the group's deferred requests: one `ledger.transfers_applied` per workspace and API
 /// key, listing their transfers and request ids.
 pub(crate) async fn record_deferred(tx: &mut Tx) -> Result<(), StoreError> {
@@ -177,9 +146,6 @@ pub(crate) async fn record_deferred(tx: &mut Tx) -> Result<(), StoreError> {
     }
     Ok(())
 }
-
-/// A transfer's result, with the transfer when it was created or already existed.
-pub type TransferOutcome = (TransferResult, Option<Transfer>);
 
 /// Requests queued for the batcher before submitters wait.
 pub(crate) const BATCHER_QUEUE_MAX: usize = 16_384;

@@ -2,28 +2,6 @@
 
 use super::*;
 
-/// One rollup bucket of a meter.
-#[derive(Debug, Clone)]
-pub struct Bucket {
-    pub subject: String,
-    pub bucket: i64,
-    pub group_key: String,
-    pub agg: Agg,
-    /// UNIQUE_COUNT meters: the distinct value this row stands for (one row per value).
-    pub value: Option<String>,
-}
-
-/// Whose buckets to read.
-#[derive(Debug, Clone, Copy)]
-pub enum Subjects<'a> {
-    /// The totals over all subjects.
-    Total,
-    /// Every subject's own buckets.
-    Each,
-    /// These subjects' buckets.
-    Only(&'a [String]),
-}
-
 /// The buckets of `level` in `[from, to)` (unix seconds) of `subjects`. For UNIQUE_COUNT
 /// meters, `distinct` reads the value sets.
 pub async fn buckets(

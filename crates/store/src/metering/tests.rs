@@ -1,4 +1,5 @@
 use super::*;
+use crate::deferred::DeferredRollups;
 
 fn deltas<'a>(subject: &'a str, contribution: &'a Contribution) -> Deltas<'a> {
     let mut deltas = Deltas::default();
