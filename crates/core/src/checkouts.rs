@@ -1,19 +1,20 @@
-//! Opening an order's hosted checkout: the session opened at the provider outside any
-//! transaction ([`start_checkout`]), then recorded on the order ([`record_checkout`]).
+//! Paying an order: its hosted checkout opened at the provider outside any transaction
+//! ([`start_checkout`]), then recorded on the order ([`record_checkout`]); or a saved method
+//! charged off-session ([`charge_saved_method`]), then recorded ([`record_charge`]).
 
 use bursar_domain::commerce::*;
 use bursar_domain::event_type;
 use bursar_domain::id::*;
-use bursar_store::documents::ORDER;
+use bursar_domain::ledger::chart::CommerceAccount;
+use bursar_store::documents::{self, ORDER};
 use serde_json::json;
 
 use crate::error::Error;
 use crate::lookup;
+use crate::orders::{emit, load, mark_paid, move_to, redeem, save, Confirmed};
 use crate::providers::{self, provider_error};
 use crate::write::Context;
 use crate::App;
-
-use crate::orders::{emit, load, move_to, redeem, save};
 
 /// A checkout session opened at the provider for an order, not yet recorded on it.
 #[derive(Debug, Clone)]
@@ -152,4 +153,136 @@ fn cannot_open_checkout(order: &Order) -> Error {
             order.status.as_str()
         ),
     )
+}
+
+/// A saved method charged off-session for an order, not yet recorded on it.
+#[derive(Debug, Clone)]
+pub struct ChargedMethod {
+    /// The order's version the charge was made for (its `updated_at`, in µs).
+    pub version: i64,
+    pub outcome: bursar_payments::PaymentState,
+    pub clearing: CommerceAccount,
+    pub provider_id: String,
+}
+
+/// Charges the saved payment method `method_id` for order `id`, at the provider and outside
+/// any transaction. The order's version is the charge's attempt: a retry of a charge whose
+/// outcome was not recorded reuses the provider's idempotency key, so the customer is charged
+/// once.
+pub async fn charge_saved_method(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    id: &str,
+    method_id: &PaymentMethodId,
+) -> Result<ChargedMethod, Error> {
+    let order: Order = lookup::get(app, workspace_id, ORDER, "order", id.to_owned()).await?;
+    let payable = matches!(
+        order.status,
+        OrderStatus::Draft | OrderStatus::PaymentFailed | OrderStatus::CheckoutExpired
+    );
+    if !payable {
+        return Err(Error::state(
+            "order_state_invalid",
+            order.status.as_str(),
+            format!(
+                "An order that is {} cannot be charged.",
+                order.status.as_str()
+            ),
+        ));
+    }
+    let method: PaymentMethod = lookup::get(
+        app,
+        workspace_id,
+        documents::PAYMENT_METHOD,
+        "payment_method",
+        method_id.to_string(),
+    )
+    .await
+    .map_err(|e| e.with_param("payment_method_id"))?;
+    if method.customer_id != order.customer_id {
+        return Err(Error::invalid(
+            "payment_method_invalid",
+            Some("payment_method_id".into()),
+            "The payment method belongs to another customer.",
+        ));
+    }
+    let selector = Some(method.provider_id.as_str());
+    let connection = providers::resolve(app, workspace_id, selector, "").await?;
+    let version = order.updated_at.unix_micros();
+    let charge = bursar_payments::OffSessionCharge {
+        attempt_id: format!("{}-{version}", order.id),
+        order_id: order.id.to_string(),
+        provider_customer: method.provider_customer.clone().unwrap_or_default(),
+        payment_method: method.provider_method_id.clone(),
+        amount: order.totals.total,
+        currency: order.currency.code().to_owned(),
+        metadata: providers::order_metadata(order.id.as_str()),
+    };
+    let outcome = connection.provider.charge_saved(&charge).await;
+    Ok(ChargedMethod {
+        version,
+        outcome: outcome.map_err(provider_error)?,
+        clearing: CommerceAccount::Clearing(connection.row.kind.clone()),
+        provider_id: connection.row.provider_id.clone(),
+    })
+}
+
+/// Records an off-session charge on order `id`: paid (the payment posted), processing, or
+/// failed with the provider's reason. Refused if the order changed since it was charged.
+pub async fn record_charge(
+    cx: &mut Context<'_>,
+    id: &str,
+    charged: ChargedMethod,
+) -> Result<Order, Error> {
+    let mut order = load(cx, id).await?;
+    if order.updated_at.unix_micros() != charged.version {
+        return Err(Error::state(
+            "order_state_invalid",
+            order.status.as_str(),
+            "The order changed while it was being charged; read it again.",
+        ));
+    }
+    let outcome = charged.outcome;
+    let (event, previous) = match outcome.status {
+        bursar_payments::PaymentStatus::Succeeded => {
+            let confirmed = Confirmed {
+                payment_id: &outcome.id,
+                amount: outcome.amount_received,
+                currency: &outcome.currency,
+                fee: None,
+            };
+            let applied = mark_paid(
+                cx,
+                &mut order,
+                &charged.provider_id,
+                &charged.clearing,
+                confirmed,
+            )
+            .await?;
+            if applied.outcome != "applied" {
+                return Err(Error::state(
+                    "order_state_invalid",
+                    order.status.as_str(),
+                    applied.detail.unwrap_or_default(),
+                ));
+            }
+            return Ok(order);
+        }
+        bursar_payments::PaymentStatus::Processing => (
+            event_type::ORDER_PAYMENT_PROCESSING,
+            move_to(&mut order, OrderStatus::PaymentProcessing)?,
+        ),
+        _ => {
+            let previous = move_to(&mut order, OrderStatus::PaymentFailed)?;
+            let reason = outcome
+                .last_error
+                .unwrap_or_else(|| "payment_failed".into());
+            order.last_payment_error = Some(reason);
+            (event_type::ORDER_PAYMENT_FAILED, previous)
+        }
+    };
+    order.updated_at = cx.now;
+    save(cx, &order).await?;
+    emit(cx, event, &order, Some(previous), json!({})).await?;
+    Ok(order)
 }

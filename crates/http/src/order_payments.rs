@@ -4,24 +4,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_domain::commerce::*;
-use bursar_domain::event_type;
 use bursar_domain::id::*;
-use bursar_domain::ledger::chart::CommerceAccount;
-use bursar_store::documents::{self, ORDER};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::payments;
 use crate::AppState;
-use bursar_core::checkouts::{record_checkout, start_checkout};
-use bursar_core::orders::*;
-use bursar_core::providers::{provider_error, return_urls};
+use bursar_core::checkouts::{charge_saved_method, record_charge, record_checkout, start_checkout};
+use bursar_core::providers::return_urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,130 +99,11 @@ async fn pay_order(
     request: Mutation<PayOrderRequest>,
 ) -> Result<Response, ApiError> {
     let method_id = PaymentMethodId::parse(&request.body.payment_method_id, "payment_method_id")?;
-    let order: Order = docs::get(&state, &principal, ORDER, "order", id.clone()).await?;
-    let payable = matches!(
-        order.status,
-        OrderStatus::Draft | OrderStatus::PaymentFailed | OrderStatus::CheckoutExpired
-    );
-    if !payable {
-        return Err(ApiError::state(
-            "order_state_invalid",
-            order.status.as_str(),
-            format!(
-                "An order that is {} cannot be charged.",
-                order.status.as_str()
-            ),
-        ));
-    }
-    let method: PaymentMethod = docs::get(
-        &state,
-        &principal,
-        documents::PAYMENT_METHOD,
-        "payment_method",
-        method_id.to_string(),
-    )
-    .await
-    .map_err(|e| e.with_param("payment_method_id"))?;
-    if method.customer_id != order.customer_id {
-        return Err(ApiError::invalid(
-            "payment_method_invalid",
-            Some("payment_method_id".into()),
-            "The payment method belongs to another customer.",
-        ));
-    }
-    let connection = bursar_core::providers::resolve(
-        &state,
-        &principal.workspace_id,
-        Some(method.provider_id.as_str()),
-        "",
-    )
-    .await?;
-    // The attempt is the order's version: a retry of a charge whose outcome was not recorded
-    // reuses the provider's idempotency key, so the customer is charged once.
-    let version = order.updated_at.unix_micros();
-    let charge = bursar_payments::OffSessionCharge {
-        attempt_id: format!("{}-{version}", order.id),
-        order_id: order.id.to_string(),
-        provider_customer: method.provider_customer.clone().unwrap_or_default(),
-        payment_method: method.provider_method_id.clone(),
-        amount: order.totals.total,
-        currency: order.currency.code().to_owned(),
-        metadata: bursar_core::providers::order_metadata(order.id.as_str()),
-    };
-    let outcome = connection
-        .provider
-        .charge_saved(&charge)
-        .await
-        .map_err(provider_error)?;
-    let clearing = CommerceAccount::Clearing(connection.row.kind.clone());
-    let provider_id = connection.row.provider_id.clone();
+    let charged = charge_saved_method(&state, &principal.workspace_id, &id, &method_id).await?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut order = load(&mut cx, &id).await?;
-                if order.updated_at.unix_micros() != version {
-                    return Err(ApiError::state(
-                        "order_state_invalid",
-                        order.status.as_str(),
-                        "The order changed while it was being charged; read it again.",
-                    ));
-                }
-                match outcome.status {
-                    bursar_payments::PaymentStatus::Succeeded => {
-                        let applied = mark_paid(
-                            &mut cx,
-                            &mut order,
-                            &provider_id,
-                            &clearing,
-                            Confirmed {
-                                payment_id: &outcome.id,
-                                amount: outcome.amount_received,
-                                currency: &outcome.currency,
-                                fee: None,
-                            },
-                        )
-                        .await?;
-                        if applied.outcome != "applied" {
-                            return Err(ApiError::state(
-                                "order_state_invalid",
-                                order.status.as_str(),
-                                applied.detail.unwrap_or_default(),
-                            ));
-                        }
-                    }
-                    bursar_payments::PaymentStatus::Processing => {
-                        let previous = move_to(&mut order, OrderStatus::PaymentProcessing)?;
-                        order.updated_at = cx.now;
-                        save(&mut cx, &order).await?;
-                        emit(
-                            &mut cx,
-                            event_type::ORDER_PAYMENT_PROCESSING,
-                            &order,
-                            Some(previous),
-                            json!({}),
-                        )
-                        .await?;
-                    }
-                    _ => {
-                        let previous = move_to(&mut order, OrderStatus::PaymentFailed)?;
-                        order.last_payment_error = Some(
-                            outcome
-                                .last_error
-                                .clone()
-                                .unwrap_or_else(|| "payment_failed".into()),
-                        );
-                        order.updated_at = cx.now;
-                        save(&mut cx, &order).await?;
-                        emit(
-                            &mut cx,
-                            event_type::ORDER_PAYMENT_FAILED,
-                            &order,
-                            Some(previous),
-                            json!({}),
-                        )
-                        .await?;
-                    }
-                }
+                let order = record_charge(&mut cx, &id, charged).await?;
                 Ok((StatusCode::OK, order))
             })
         })
