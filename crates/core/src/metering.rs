@@ -140,11 +140,12 @@ pub async fn usage_total(
     )
     .await?;
     let period = aggregate(&buckets, meter.aggregation, |bucket| {
-        let values = group_values(&bucket.group_key);
-        filters
-            .iter()
-            .all(|(k, v)| values.get(k) == Some(v))
-            .then_some(())
+        // Group values are parsed only for a filtered line (most lines have no filter).
+        let wanted = filters.is_empty() || {
+            let values = group_values(&bucket.group_key);
+            filters.iter().all(|(k, v)| values.get(k) == Some(v))
+        };
+        wanted.then_some(())
     });
     Ok(period.get(&()).copied().unwrap_or(0.0))
 }
