@@ -149,6 +149,21 @@ impl DbArgs {
         )?)
     }
 
+    /// As [`DbArgs::open`], for commands that inspect data (verify, backup): a SQLite data
+    /// directory without a database is an error, not a new empty database to report on.
+    pub async fn open_existing(&self) -> anyhow::Result<Db> {
+        if let Location::SqliteDir(dir) = self.location()? {
+            let file = dir.join(bursar_store::SQLITE_FILE);
+            anyhow::ensure!(
+                file.is_file(),
+                "no database at {}: give --data-dir (or BURSAR_DATA_DIR) of an existing Bursar \
+                 data directory, or --database-url",
+                file.display()
+            );
+        }
+        self.open().await
+    }
+
     pub async fn open(&self) -> anyhow::Result<Db> {
         let location = self.location()?;
         let db = Db::open(&location, &PoolSettings::default())
@@ -303,7 +318,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger {
             command: LedgerCommand::Verify { db },
         } => {
-            let db = db.open().await?;
+            let db = db.open_existing().await?;
             let report: bursar_store::ledger::VerifyReport = db
                 .read(|tx: &mut Tx| Box::pin(bursar_store::ledger::verify(tx)))
                 .await?;
@@ -401,7 +416,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => {
-            let db = db.open().await?;
+            let db = db.open_existing().await?;
             let report = db
                 .read(|tx: &mut Tx| Box::pin(bursar_store::audit::verify(tx)))
                 .await?;

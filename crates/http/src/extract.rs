@@ -134,6 +134,7 @@ impl FromRequest<AppState> for RawMutation {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let (bytes, idempotency) = read_body(&parts, body, state).await?;
+        crate::guard::refuse_nul_in_json(&bytes)?;
         Ok(RawMutation { bytes, idempotency })
     }
 }
@@ -267,6 +268,7 @@ fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
 
 /// Parses JSON, turning serde's errors into 400s that name the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    crate::guard::refuse_nul_in_json(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
     deserializer.end().map_err(|e| {
@@ -281,6 +283,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Reads a typed value out of already-parsed JSON, with the same field-naming errors.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(path) = crate::guard::nul_path(&value, String::new()) {
+        return Err(crate::guard::nul_refused(&path));
+    }
     serde_path_to_error::deserialize(value).map_err(json_error)
 }
 

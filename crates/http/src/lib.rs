@@ -22,6 +22,7 @@ pub mod emails;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod guard;
 pub mod invoice_checkout;
 pub mod invoice_payments;
 pub mod invoice_settings;
@@ -239,6 +240,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
                 .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(telemetry::track_metrics))
+                .layer(axum::middleware::from_fn(guard::request_hygiene))
                 .layer(CatchPanicLayer::custom(|_| {
                     tracing::error!("BUG: a request handler panicked");
                     ApiError::internal().into_response()

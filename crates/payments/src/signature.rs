@@ -4,6 +4,7 @@
 //! being rotated; any one matching is enough. The timestamp must be within the tolerance of now,
 //! so a captured request cannot be replayed later.
 
+use hmac::digest::CtOutput;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -14,6 +15,14 @@ pub const TOLERANCE_SECONDS: i64 = 300;
 
 /// The header's name, lower case.
 pub const HEADER: &str = "stripe-signature";
+
+/// The most `v1` signatures a header may carry: two while a secret rotates, a few to spare.
+/// More is refused before any HMAC is computed, so a request costs at most one HMAC of its
+/// body per endpoint secret.
+pub const MAX_SIGNATURES: usize = 8;
+
+/// The longest header accepted, in bytes (t=…, eight 64-hex-digit signatures and some slack).
+pub const MAX_HEADER_BYTES: usize = 1024;
 
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length.
@@ -49,6 +58,11 @@ pub fn verify(
     tolerance_seconds: i64,
 ) -> Result<i64, WebhookError> {
     let header = header.ok_or(WebhookError::MissingSignature)?;
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(WebhookError::MalformedSignature(format!(
+            "the header is longer than {MAX_HEADER_BYTES} bytes"
+        )));
+    }
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in header.split(',') {
@@ -65,9 +79,15 @@ pub fn verify(
                 timestamp = Some(t);
             }
             "v1" => {
-                // A value that is not hex can never match; skip it like Stripe's libraries do.
-                if let Ok(bytes) = hex::decode(value) {
-                    candidates.push(bytes);
+                if candidates.len() == MAX_SIGNATURES {
+                    return Err(WebhookError::MalformedSignature(format!(
+                        "more than {MAX_SIGNATURES} v1 signatures"
+                    )));
+                }
+                // A value that is not a SHA-256 in hex can never match; skip it like Stripe's
+                // libraries do.
+                if let Ok(bytes) = <[u8; 32]>::try_from(hex::decode(value).unwrap_or_default()) {
+                    candidates.push(CtOutput::<Hmac<Sha256>>::new(bytes.into()));
                 }
             }
             // v0 (test-mode legacy) and unknown schemes are ignored.
@@ -79,11 +99,11 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(WebhookError::MalformedSignature("no v1 signature".into()));
     }
+    // One HMAC per secret, compared with every candidate (`CtOutput` compares in constant
+    // time).
     let matched = secrets.iter().any(|secret| {
-        candidates.iter().any(|candidate| {
-            // `verify_slice` compares in constant time.
-            mac(secret, timestamp, body).verify_slice(candidate).is_ok()
-        })
+        let expected = mac(secret, timestamp, body).finalize();
+        candidates.contains(&expected)
     });
     if !matched {
         return Err(WebhookError::BadSignature);
@@ -159,6 +179,37 @@ mod tests {
             300
         )
         .is_ok());
+    }
+
+    /// A flood of candidates would cost one HMAC of the whole body each: it is refused before
+    /// any is computed, and a header within the caps still verifies.
+    #[test]
+    fn a_flood_of_signatures_is_refused_unhashed() {
+        let body = vec![b'x'; 1 << 20];
+        let secrets = vec![SECRET.to_owned()];
+        let fake = format!(",v1={}", "ab".repeat(32));
+        let flood = format!("t=10{}", fake.repeat(MAX_SIGNATURES + 1));
+        assert!(
+            flood.len() <= MAX_HEADER_BYTES,
+            "refused for its count, not its length"
+        );
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            verify(Some(&flood), &body, &secrets, 10, 300),
+            Err(WebhookError::MalformedSignature(m)) if m.contains("more than 8")
+        ));
+        let huge = format!("t=10{}", ",v1=00".repeat(100_000));
+        assert!(matches!(
+            verify(Some(&huge), &body, &secrets, 10, 300),
+            Err(WebhookError::MalformedSignature(m)) if m.contains("longer than")
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let at_cap = format!(
+            "{}{}",
+            header(&[SECRET], 10, &body),
+            fake.repeat(MAX_SIGNATURES - 1)
+        );
+        assert_eq!(verify(Some(&at_cap), &body, &secrets, 10, 300), Ok(10));
     }
 
     /// The example from Stripe's documentation of manual verification: signed payload

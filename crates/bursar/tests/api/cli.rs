@@ -468,3 +468,29 @@ async fn get_json(base: &str, secret: &str, path: &str) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// Goal: a verify command pointed at a directory without a database says so and fails; it
+/// neither creates an empty database nor reports success about nothing.
+#[test]
+fn verify_commands_refuse_a_directory_without_a_database() {
+    for command in [["ledger", "verify"], ["audit", "verify"]] {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("no-data-here");
+        let output = Command::new(env!("CARGO_BIN_EXE_bursar"))
+            .args(command)
+            .arg("--data-dir")
+            .arg(&empty)
+            .env_remove("BURSAR_DATA_DIR")
+            .env_remove("BURSAR_DATABASE_URL")
+            .env_remove("BURSAR_SECRET_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{command:?}: {stderr}");
+        assert!(stderr.contains("no database at"), "{command:?}: {stderr}");
+        assert!(
+            !empty.join("bursar.db").exists(),
+            "{command:?} created a database"
+        );
+    }
+}

@@ -21,6 +21,7 @@ mod docs_browser;
 mod email;
 mod events;
 mod fulfillment;
+mod hygiene;
 mod idempotency;
 mod invoices;
 mod ledger;
