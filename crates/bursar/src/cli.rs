@@ -232,6 +232,11 @@ pub struct ServeArgs {
     /// or `POST /v1/billing_runs` instead).
     #[arg(long, env = "BURSAR_MANUAL_BILLING")]
     pub manual_billing: bool,
+    /// Let webhook deliveries and provider requests reach loopback addresses (a receiver on
+    /// this machine): for development and tests only. Private, link-local and metadata
+    /// addresses stay refused.
+    #[arg(long, env = "BURSAR_ALLOW_LOOPBACK_OUTBOUND")]
+    pub allow_loopback_outbound: bool,
     /// The sender of notification emails.
     #[arg(
         long,
@@ -486,6 +491,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         auto_billing: !args.manual_billing,
+        outbound: bursar_outbound::Policy {
+            allow_loopback: args.allow_loopback_outbound,
+        },
     };
     // A bad artifact store URL stops the start, rather than surfacing at the first upload.
     bursar_core::app::blob_store(&config).context("the artifact store (--artifacts-url)")?;

@@ -28,6 +28,9 @@ pub struct Config {
     /// Whether the server bills contracts itself as their periods start (every minute); off
     /// by default here (tests run billing by hand), on for `bursar serve`.
     pub auto_billing: bool,
+    /// What requests to tenant-chosen URLs (webhook endpoints, a provider's `api_base`) may
+    /// reach: public addresses only, loopback too when allowed for development and tests.
+    pub outbound: bursar_outbound::Policy,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             artifacts_options: StoreOptions::default(),
             downloads: DownloadSettings::default(),
             auto_billing: false,
+            outbound: bursar_outbound::Policy::default(),
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct App {
     pub payments: Arc<Payments>,
     /// Artifact files.
     pub blobs: Arc<dyn BlobStore>,
+    /// Checks every URL a tenant chose, when registered and when requested.
+    pub outbound: bursar_outbound::Guard,
 }
 
 impl App {
@@ -84,6 +90,7 @@ impl App {
     /// before it starts, so only a library caller sees this, with the error in the log).
     pub fn new(db: Db, config: Config) -> App {
         let ledger = bursar_store::ledger::Batcher::start(db.clone());
+        let outbound = bursar_outbound::Guard::new(config.outbound);
         let blobs = blob_store(&config).unwrap_or_else(|error| {
             tracing::error!(%error, "artifact store unusable; keeping artifacts on local disk");
             Arc::new(blobs::LocalBlobs::new(config.artifacts_dir.clone()))
@@ -92,7 +99,8 @@ impl App {
             db,
             config: Arc::new(config),
             ledger,
-            payments: Arc::new(Payments::new()),
+            payments: Arc::new(Payments::new(outbound.clone())),
+            outbound,
             blobs,
         }
     }
@@ -105,7 +113,7 @@ impl App {
 
 /// What the payment layer shares across requests.
 pub struct Payments {
-    pub executor: HttpExecutor,
+    executor: Result<HttpExecutor, String>,
     /// Connections looked up recently, by selector: a checkout and a webhook need their
     /// connection on every request. Entries live [`CONNECTION_CACHE_TTL`]; this process drops
     /// them all when a connection changes, other processes see a change within the TTL.
@@ -116,15 +124,28 @@ pub struct Payments {
 pub const CONNECTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Payments {
-    pub fn new() -> Payments {
-        let executor = HttpExecutor::new(ExecutorConfig::default()).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "provider HTTP client failed to build; using defaults");
-            HttpExecutor::with_client(reqwest::Client::new(), ExecutorConfig::default())
+    /// Requests to providers go where `outbound` allows.
+    pub fn new(outbound: bursar_outbound::Guard) -> Payments {
+        let executor = HttpExecutor::new(ExecutorConfig::default(), outbound).map_err(|e| {
+            // Only if the TLS backend cannot start: every provider call then fails, loudly.
+            tracing::error!(error = %e, "the provider HTTP client failed to build");
+            e.to_string()
         });
         Payments {
             executor,
             connections: Default::default(),
         }
+    }
+
+    /// The shared executor of provider requests.
+    pub fn executor(&self) -> Result<HttpExecutor, crate::Error> {
+        self.executor.clone().map_err(|reason| {
+            crate::Error::new(
+                crate::ErrorKind::Unavailable,
+                "provider_client_unavailable",
+                format!("The payment provider client could not start: {reason}"),
+            )
+        })
     }
 
     pub fn cached(&self, key: &str) -> Option<ProviderRow> {
@@ -147,12 +168,6 @@ impl Payments {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-    }
-}
-
-impl Default for Payments {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -61,7 +61,7 @@ pub fn connect(state: &App, row: ProviderRow, base_url: &str) -> Result<Connecti
                     .clone()
                     .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
             };
-            Arc::new(StripeProvider::new(config, state.payments.executor.clone()))
+            Arc::new(StripeProvider::new(config, state.payments.executor()?))
         }
         _ => Arc::new(TestProvider {
             db: state.db.clone(),

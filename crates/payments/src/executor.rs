@@ -29,6 +29,7 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bursar_outbound::{read_capped, Guard, Timeouts, Url};
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 pub use reqwest::Method;
 
@@ -143,7 +144,12 @@ impl Default for ExecutorConfig {
 pub struct HttpExecutor {
     client: reqwest::Client,
     config: ExecutorConfig,
+    /// Where requests may go: a connection's `api_base` is the tenant's choice.
+    guard: Guard,
 }
+
+/// The most of a provider's answer that is read.
+pub const ANSWER_CAP_BYTES: usize = 1024 * 1024;
 
 /// How one attempt ended.
 enum Attempt {
@@ -160,20 +166,21 @@ enum Attempt {
 }
 
 impl HttpExecutor {
+    /// Requests go only where `guard` allows (checked at every connection; no redirects).
     /// Fails only if the TLS backend cannot be initialised.
-    pub fn new(config: ExecutorConfig) -> Result<Self, ProviderError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.timeout)
-            .user_agent(concat!("bursar/", env!("CARGO_PKG_VERSION")))
-            .build()
+    pub fn new(config: ExecutorConfig, guard: Guard) -> Result<Self, ProviderError> {
+        let timeouts = Timeouts {
+            connect: config.timeout,
+            total: config.timeout,
+        };
+        let client = guard
+            .client(timeouts, concat!("bursar/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| ProviderError::Unavailable(mask_secrets(&format!("HTTP client: {e}"))))?;
-        Ok(Self::with_client(client, config))
-    }
-
-    /// Uses a client built elsewhere (proxies, custom roots). The per-attempt timeout still
-    /// applies.
-    pub fn with_client(client: reqwest::Client, config: ExecutorConfig) -> Self {
-        Self { client, config }
+        Ok(Self {
+            client,
+            config,
+            guard,
+        })
     }
 
     pub fn config(&self) -> &ExecutorConfig {
@@ -265,6 +272,12 @@ impl HttpExecutor {
         request_id: &str,
         attempt: u32,
     ) -> Attempt {
+        let target = Url::parse(&request.url)
+            .map_err(|e| e.to_string())
+            .and_then(|url| self.guard.check_target(&url).map_err(|e| e.to_string()));
+        if let Err(refusal) = target {
+            return Attempt::Fail(format!("the provider URL {}", mask_secrets(&refusal)));
+        }
         let mut builder = self
             .client
             .request(request.method.clone(), &request.url)
@@ -313,8 +326,13 @@ impl HttpExecutor {
                 })
                 .or_insert(value);
         }
-        let body = match response.bytes().await {
-            Ok(body) => body.to_vec(),
+        let body = match read_capped(response, ANSWER_CAP_BYTES).await {
+            Ok((_, true)) => {
+                return Attempt::Fail(format!(
+                    "the answer is longer than {ANSWER_CAP_BYTES} bytes"
+                ))
+            }
+            Ok((body, false)) => body,
             Err(e) => return transport_failure(&e, safe, attempt),
         };
         let response = ProviderResponse {

@@ -147,11 +147,16 @@ async fn each_attempt_is_logged_and_counted_without_secrets() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let executor = HttpExecutor::new(ExecutorConfig {
-        timeout: Duration::from_secs(5),
-        max_attempts: 3,
-        base_backoff: Duration::from_millis(1),
-    })
+    let executor = HttpExecutor::new(
+        ExecutorConfig {
+            timeout: Duration::from_secs(5),
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(1),
+        },
+        bursar_outbound::Guard::new(bursar_outbound::Policy {
+            allow_loopback: true,
+        }),
+    )
     .unwrap();
     let request = ProviderRequest {
         operation: "refund.create",

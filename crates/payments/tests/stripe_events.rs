@@ -498,7 +498,11 @@ fn bodies_that_are_not_events_are_bad_payloads() {
 fn provider() -> StripeProvider {
     StripeProvider::new(
         StripeConfig::new("sk_test_unused"),
-        HttpExecutor::new(ExecutorConfig::default()).unwrap(),
+        HttpExecutor::new(
+            ExecutorConfig::default(),
+            bursar_outbound::Guard::new(Default::default()),
+        )
+        .unwrap(),
     )
 }
 

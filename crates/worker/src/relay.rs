@@ -335,8 +335,9 @@ pub fn builtin_subscribers(
     Ok(vec![
         crate::webhook_delivery::WebhookSubscriber::new(
             db.clone(),
+            app.outbound.clone(),
             crate::webhook_delivery::WebhookConfig::default(),
-        ),
+        )?,
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
         crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),
         crate::fulfillment::Fulfillment::subscriber(app.clone()),

@@ -16,6 +16,7 @@ use bursar_domain::id::{WebhookAttemptId, WorkspaceId};
 use bursar_domain::webhook::{
     signature_header, Attempt, EndpointStatus, WebhookEndpoint, WebhookSecret,
 };
+use bursar_outbound::{read_capped, Guard, Timeouts, Url, BODY_CAP};
 use bursar_store::{events, webhooks, Db, StoreError, Tx};
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -50,6 +51,7 @@ type Endpoints = Arc<Vec<(WebhookEndpoint, Vec<String>)>>;
 pub struct WebhookSubscriber {
     db: Db,
     client: reqwest::Client,
+    guard: Guard,
     config: WebhookConfig,
     /// Endpoints per workspace, read once per relay round (see `Subscriber::new_round`): a
     /// round's events all committed before it began, so endpoints read during the round
@@ -58,20 +60,24 @@ pub struct WebhookSubscriber {
 }
 
 impl WebhookSubscriber {
-    pub fn new(db: Db, config: WebhookConfig) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            // A redirect could send the signed body somewhere the endpoint's owner never chose.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Bursar-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Arc::new(WebhookSubscriber {
+    /// Delivers to endpoints `guard` lets through. The client follows no redirect (one could
+    /// send the signed body somewhere the endpoint's owner never chose).
+    pub fn new(db: Db, guard: Guard, config: WebhookConfig) -> anyhow::Result<Arc<Self>> {
+        let timeouts = Timeouts {
+            connect: config.timeout,
+            total: config.timeout,
+        };
+        let client = guard.client(
+            timeouts,
+            concat!("Bursar-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
+        Ok(Arc::new(WebhookSubscriber {
             db,
             client,
+            guard,
             config,
             endpoints: std::sync::Mutex::default(),
-        })
+        }))
     }
 
     async fn send_all(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
@@ -165,27 +171,10 @@ impl WebhookSubscriber {
         let timestamp = attempted_at.unix_micros().div_euclid(1_000_000);
         let signature = signature_header(&secret_refs, event.id.as_str(), timestamp, body);
         let started = Instant::now();
-        let sent = self
-            .client
-            .post(&endpoint.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", event.id.as_str())
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body.to_owned())
-            .send()
+        let outcome = self
+            .post(&endpoint.url, event.id.as_str(), timestamp, signature, body)
             .await;
-        let (succeeded, status_code, response, error) = match sent {
-            Ok(response) => {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                let kept: String = text.chars().take(RESPONSE_KEPT_BYTES).collect();
-                let ok = status.is_success();
-                let error = (!ok).then(|| format!("endpoint answered {}", status.as_u16()));
-                (ok, Some(i64::from(status.as_u16())), Some(kept), error)
-            }
-            Err(error) => (false, None, None, Some(describe(&error))),
-        };
+        let (succeeded, status_code, response, error) = outcome;
         let attempt = Attempt {
             id: WebhookAttemptId::new(),
             endpoint_id: endpoint.id.clone(),
@@ -272,10 +261,71 @@ async fn disable(
     Ok(true)
 }
 
+/// How a delivery ended: succeeded, the status, the start of the answer, the failure.
+type Outcome = (bool, Option<i64>, Option<String>, Option<String>);
+
+impl WebhookSubscriber {
+    /// POSTs one signed delivery, if the endpoint's URL may be reached: its literal address
+    /// is checked here and its name at connection time, and at most
+    /// [`bursar_outbound::BODY_CAP`] bytes of the answer are read.
+    async fn post(
+        &self,
+        url: &str,
+        event_id: &str,
+        timestamp: i64,
+        signature: String,
+        body: &str,
+    ) -> Outcome {
+        let target = Url::parse(url)
+            .map_err(|e| e.to_string())
+            .and_then(|url| self.guard.check_target(&url).map_err(|e| e.to_string()));
+        if let Err(refusal) = target {
+            return (
+                false,
+                None,
+                None,
+                Some(format!("refused: the URL {refusal}")),
+            );
+        }
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return (false, None, None, Some(describe(&error))),
+        };
+        let status = response.status();
+        let text = match read_capped(response, BODY_CAP).await {
+            Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => String::new(),
+        };
+        let kept: String = text.chars().take(RESPONSE_KEPT_BYTES).collect();
+        let ok = status.is_success();
+        let error = (!ok).then(|| format!("endpoint answered {}", status.as_u16()));
+        (ok, Some(i64::from(status.as_u16())), Some(kept), error)
+    }
+}
+
 fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
+        return "timed out".into();
+    }
+    // A refusal by the guard's resolver is the source of a connect error: say it.
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refusal) = cause.downcast_ref::<bursar_outbound::OutboundError>() {
+            return format!("refused: the URL {refusal}");
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
         "could not connect".into()
     } else {
         format!("request failed: {error}")

@@ -23,7 +23,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, Settings::default()).await
+        Self::spawn_with(backend, Self::settings()).await
+    }
+
+    /// The settings of a test server: defaults, except that outbound requests may reach
+    /// loopback, where the tests' own listeners (webhook receivers, a fake Stripe) are.
+    pub fn settings() -> Settings {
+        let mut settings = Settings::default();
+        settings.core.outbound.allow_loopback = true;
+        settings
     }
 
     pub async fn spawn_with(backend: Backend, settings: Settings) -> TestApp {
@@ -37,14 +45,14 @@ impl TestApp {
         backend: Backend,
         clock: std::sync::Arc<dyn bursar_domain::time::Clock>,
     ) -> TestApp {
-        Self::try_spawn_at(backend, Settings::default(), true, clock)
+        Self::try_spawn_at(backend, Self::settings(), true, clock)
             .await
             .expect("BUG: test app failed to start")
     }
 
     /// A server that runs no relay: the test runs its own.
     pub async fn spawn_without_relay(backend: Backend) -> TestApp {
-        Self::try_spawn(backend, Settings::default(), false)
+        Self::try_spawn(backend, Self::settings(), false)
             .await
             .expect("BUG: test app failed to start")
     }

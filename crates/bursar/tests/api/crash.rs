@@ -316,8 +316,10 @@ async fn relay_survives_sigkill(db_args: Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = db_args;
     args.extend(["--relay-lease-secs".to_owned(), "2".to_owned()]);
+    // The receiver listens on loopback.
+    args.push("--allow-loopback-outbound".to_owned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let db_only: Vec<&str> = args[..args.len() - 2].to_vec();
+    let db_only: Vec<&str> = args[..args.len() - 3].to_vec();
     let mut create_args = vec!["workspaces", "create", "--name", "relay-crash"];
     create_args.extend(db_only.iter().copied());
     let (ok, out) = bursar(&create_args, dir.path());

@@ -165,7 +165,7 @@ both_backends! {
     /// re-enabled by an admin; after a secret rotation both secrets sign for a while.
     async fn failing_endpoints_retry_alone_then_disable(app: TestApp = crate::helpers::TestApp::spawn_without_relay) {
         let db = app.db().clone();
-        let subscriber = WebhookSubscriber::new(db.clone(), WebhookConfig { disable_after_failures: 3, ..WebhookConfig::default() });
+        let subscriber = WebhookSubscriber::new(db.clone(), app.core().outbound.clone(), WebhookConfig { disable_after_failures: 3, ..WebhookConfig::default() }).unwrap();
         let relay = Relay::new(db.clone(), vec![subscriber], RelayConfig {
             max_attempts: 10,
             backoff_base: Duration::from_millis(2),
@@ -237,5 +237,40 @@ both_backends! {
         let timeline = json_body(app.get(&format!("/v1/webhook_endpoints/{bad_id}/timeline")).await).await;
         let types: Vec<&str> = timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["webhook_endpoint.created", "webhook_endpoint.disabled", "webhook_endpoint.enabled"]);
+    }
+}
+
+both_backends! {
+    /// Goal: an endpoint whose address is refused receives nothing at delivery, even if it
+    /// was accepted when registered (a server that allowed loopback then, a name re-pointed
+    /// since): the attempt is logged as refused, and no answer of anything internal is kept.
+    async fn deliveries_to_a_refused_address_send_nothing(app: TestApp = crate::helpers::TestApp::spawn_without_relay) {
+        let db = app.db().clone();
+        let strict = bursar_outbound::Guard::new(bursar_outbound::Policy::default());
+        let subscriber = WebhookSubscriber::new(db.clone(), strict, WebhookConfig::default()).unwrap();
+        let relay = Relay::new(db.clone(), vec![subscriber], RelayConfig {
+            backoff_base: Duration::from_millis(2),
+            backoff_max: Duration::from_millis(10),
+            ..RelayConfig::default()
+        });
+        let receiver = Receiver::start().await;
+        let endpoint = json_body(app.post("/v1/webhook_endpoints", json!({"url": receiver.url, "event_types": ["customer.created"]})).await).await;
+        let id = endpoint["id"].as_str().unwrap().to_owned();
+        app.post("/v1/customers", json!({"name": "Ada"})).await;
+        let started = Instant::now();
+        let attempts = loop {
+            relay.tick().await.unwrap();
+            let attempts = json_body(app.get(&format!("/v1/webhook_endpoints/{id}/attempts")).await).await;
+            if attempts["data"].as_array().is_some_and(|a| !a.is_empty()) {
+                break attempts;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "never attempted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let attempt = &attempts["data"][0];
+        assert_eq!(attempt["succeeded"], false, "{attempt}");
+        assert!(attempt["error"].as_str().unwrap().contains("loopback"), "{attempt}");
+        assert!(attempt["response"].is_null(), "{attempt}");
+        assert!(receiver.received().is_empty(), "the receiver got nothing");
     }
 }

@@ -116,11 +116,16 @@ impl Server {
 }
 
 pub fn executor(max_attempts: u32, timeout: Duration) -> HttpExecutor {
-    HttpExecutor::new(ExecutorConfig {
-        timeout,
-        max_attempts,
-        base_backoff: Duration::from_millis(1),
-    })
+    HttpExecutor::new(
+        ExecutorConfig {
+            timeout,
+            max_attempts,
+            base_backoff: Duration::from_millis(1),
+        },
+        bursar_outbound::Guard::new(bursar_outbound::Policy {
+            allow_loopback: true,
+        }),
+    )
     .unwrap()
 }
 
