@@ -337,6 +337,11 @@ impl CompiledMeter {
                         _ => None,
                     };
                     match number {
+                        Some(n) if n.abs() > MAX_EVENT_VALUE => {
+                            return Err(format!(
+                                "data {property} must be at most {MAX_EVENT_VALUE:e} in magnitude for meter '{slug}'; got {found}."
+                            ))
+                        }
                         Some(n) if n.is_finite() => Contribution::Number(n),
                         _ => {
                             return Err(format!(
@@ -382,6 +387,30 @@ pub fn group_values(group_key: &str) -> BTreeMap<String, String> {
         return BTreeMap::new();
     }
     serde_json::from_str(group_key).unwrap_or_default()
+}
+
+/// How far in the past a usage event may be dated: five years (late and back-filled usage
+/// is welcome; a mistyped year is not).
+pub const MAX_EVENT_AGE_SECONDS: i64 = 5 * 366 * 86_400;
+/// How far in the future a usage event may be dated: a day, for clocks that run ahead.
+pub const MAX_EVENT_LEAD_SECONDS: i64 = 86_400;
+/// The largest magnitude of one event's value: sums of many stay far from overflowing.
+pub const MAX_EVENT_VALUE: f64 = 1e15;
+
+fn check_event_time(time: Timestamp, now: Timestamp) -> Result<(), (String, String)> {
+    let earliest = now.plus_seconds(-MAX_EVENT_AGE_SECONDS);
+    let latest = now.plus_seconds(MAX_EVENT_LEAD_SECONDS);
+    if time < earliest || time > latest {
+        return Err((
+            "time".into(),
+            format!(
+                "time must be between {} and {} (at most five years ago and one day ahead).",
+                earliest.to_rfc3339(),
+                latest.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A validated CloudEvents 1.0 usage event.
@@ -463,6 +492,7 @@ impl UsageEvent {
                 ))
             }
         };
+        check_event_time(time, now)?;
         match event.get("datacontenttype") {
             None | Some(Value::Null) => {}
             Some(Value::String(t)) if t == "application/json" => {}
@@ -671,7 +701,7 @@ mod tests {
     fn event(data: Value) -> UsageEvent {
         UsageEvent::parse(
             &json!({"specversion": "1.0", "id": "1", "source": "s", "type": "prompt", "subject": "c", "time": "2025-01-01T00:00:00Z", "data": data}),
-            Timestamp::default(),
+            Timestamp::parse_rfc3339("2025-01-02T00:00:00Z").unwrap(),
         )
         .unwrap()
     }
@@ -723,6 +753,12 @@ mod tests {
             .contribution(&event(json!({})))
             .unwrap_err()
             .contains("no $.tokens"));
+        // One event's value is bounded, so no sum of events overflows to infinity.
+        assert!(sum
+            .contribution(&event(json!({"tokens": 1e308})))
+            .unwrap_err()
+            .contains("at most 1e15"));
+        assert!(sum.contribution(&event(json!({"tokens": -1e15}))).is_ok());
         let unique = meter(Aggregation::UniqueCount, Some("$.user"));
         assert!(unique.contribution(&event(json!({"user": 5}))).is_err());
         let count = meter(Aggregation::Count, None);
@@ -751,6 +787,30 @@ mod tests {
                 bad[k] = v.clone();
             }
             assert_eq!(UsageEvent::parse(&bad, now).unwrap_err().0, field);
+        }
+    }
+
+    /// A far-future or far-past event would break every later query of its meter: refused.
+    #[test]
+    fn event_times_are_bounded_around_now() {
+        let now = Timestamp::parse_rfc3339("2026-12-06T00:00:00Z").unwrap();
+        let at = |time: &str| json!({"specversion": "1.0", "id": "1", "source": "s", "type": "t", "subject": "c", "time": time});
+        for refused in [
+            "9999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "2021-12-01T00:00:00Z",
+            "2026-12-07T00:00:01Z",
+        ] {
+            let error = UsageEvent::parse(&at(refused), now).unwrap_err();
+            assert_eq!(error.0, "time", "{refused}");
+            assert!(error.1.contains("five years ago"), "{}", error.1);
+        }
+        for accepted in [
+            "2022-01-01T00:00:00Z",
+            "2026-12-07T00:00:00Z",
+            "2026-12-05T23:00:00Z",
+        ] {
+            assert!(UsageEvent::parse(&at(accepted), now).is_ok(), "{accepted}");
         }
     }
 

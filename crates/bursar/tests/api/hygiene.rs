@@ -44,3 +44,24 @@ both_backends! {
         assert!(body["error"]["message"].as_str().unwrap().contains("UTF-8"), "{body}");
     }
 }
+
+both_backends! {
+    /// Goal: a usage event dated far from now (year 9999, year 1) is refused with a 400 naming
+    /// `time`, so one bad producer cannot break its meter's queries for everyone.
+    async fn usage_events_far_from_now_are_refused(app: TestApp) {
+        for time in ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"] {
+            let body = format!(r#"{{"specversion":"1.0","id":"e-{time}","source":"s","type":"t","subject":"x","time":"{time}"}}"#);
+            let response = app
+                .client
+                .post(app.url("/api/v1/events"))
+                .bearer_auth(&app.admin_key)
+                .header("content-type", "application/cloudevents+json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let error = expect_error(response, 400, "event_invalid", Some("time")).await;
+            assert!(error["error"]["message"].as_str().unwrap().contains("five years ago"), "{error}");
+        }
+    }
+}
