@@ -32,6 +32,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
+    /// Copy the SQLite database to a file while the server runs (a consistent snapshot).
+    Backup {
+        /// The file to write the copy to (must not exist).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Put a backup back as the data directory's database (no server may be running on it).
+    Restore {
+        /// A file written by `bursar backup`.
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -310,6 +324,8 @@ pub fn init_logging(format: LogFormat) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Backup { file, db } => crate::backup::backup(db.location()?, &file),
+        Command::Restore { file, db } => crate::backup::restore(db.location()?, &file),
         Command::Migrate(db) => {
             init_logging(LogFormat::Text);
             let location = db.location()?;
@@ -451,6 +467,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let location = args.db.location()?;
+    // One server per SQLite data directory; `bursar restore` waits for it to stop.
+    let _lock = match &location {
+        Location::SqliteDir(dir) => Some(bursar_store::backup::ServerLock::acquire(dir)?),
+        Location::Postgres(_) => None,
+    };
     let db = args.db.open().await?;
     tracing::info!(database = %location.redacted(), "database ready");
     if let Some(first) = bootstrap::ensure_initialized(&db).await? {

@@ -8,6 +8,7 @@
 //! and `bursar-worker` (relay, subscribers, periodic jobs) → here: [`server`] (wiring, serve
 //! and shut down), [`cli`], [`bootstrap`] (first start, demo data), [`bench`], [`testing`].
 
+pub mod backup;
 pub mod bench;
 pub mod bootstrap;
 pub mod cli;

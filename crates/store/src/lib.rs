@@ -20,6 +20,7 @@
 mod account_cache;
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 mod claims;
 pub mod contracts;
 pub mod customers;

@@ -500,7 +500,8 @@ async fn two_server_processes_deliver_each_event_once() {
     let (hook, received) = webhook_receiver(Duration::ZERO).await;
 
     // Both processes share the data directory's sealing key (as nodes share BURSAR_SECRET_KEY).
-    let args = ["--database-url", url.as_str()];
+    // The receiver listens on loopback.
+    let args = ["--database-url", url.as_str(), "--allow-loopback-outbound"];
     let mut first = start(&args, dir.path());
     wait_healthy(&mut first).await;
     let mut second = start(&args, dir.path());

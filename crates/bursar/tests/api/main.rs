@@ -10,6 +10,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod backup;
 mod billing;
 mod billing_matrix;
 mod cli;
