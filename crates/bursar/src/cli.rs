@@ -183,10 +183,13 @@ impl DbArgs {
         let db = Db::open(&location, &PoolSettings::default())
             .await
             .with_context(|| format!("opening {}", location.redacted()))?;
-        if db.sealer().is_err() {
-            // PostgreSQL without BURSAR_SECRET_KEY: the key file of the data directory.
-            db.set_sealer(bursar_store::seal::Sealer::load_or_create(&self.data_dir)?);
-        }
+        // PostgreSQL is shared by every node, so its key cannot live in one node's directory.
+        anyhow::ensure!(
+            db.sealer().is_ok(),
+            "PostgreSQL needs BURSAR_SECRET_KEY (base64 of 32 random bytes, e.g. `openssl rand \
+             -base64 32`), the same on every node: it seals stored secrets. Keep a copy in escrow."
+        );
+        bursar_store::sealing_key::check(&db).await?;
         Ok(db)
     }
 }

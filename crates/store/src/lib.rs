@@ -38,6 +38,7 @@ mod migrate;
 pub mod payment_providers;
 pub mod relay;
 pub mod seal;
+pub mod sealing_key;
 pub mod sql;
 mod sqlite;
 pub mod wallet;

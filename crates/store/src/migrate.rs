@@ -128,6 +128,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_billing_schedule.sql"),
         postgres: include_str!("../migrations/postgres/0019_billing_schedule.sql"),
     },
+    Migration {
+        version: 20,
+        name: "sealing_key",
+        sqlite: include_str!("../migrations/sqlite/0020_sealing_key.sql"),
+        postgres: include_str!("../migrations/postgres/0020_sealing_key.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -50,6 +50,12 @@ impl Sealer {
         hmac_sha256(&self.mac_key, &[purpose.as_bytes(), b"\0", data])
     }
 
+    /// A short public name of the key (a keyed hash of nothing): equal for equal keys, and
+    /// says nothing about the key.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.keyed_hash("key-fingerprint", b"")[..8])
+    }
+
     /// A sealer with a fresh random key (tests, throwaway databases).
     pub fn random() -> Self {
         let mut key = [0_u8; 32];

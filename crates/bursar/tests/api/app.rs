@@ -82,8 +82,13 @@ impl TestApp {
         }
         let (location, dir) = bursar_testkit::fresh_location(backend).await?;
         let db = Db::open_with_clock(&location, &PoolSettings::default(), clock).await?;
-        // PostgreSQL databases take their sealing key from outside; a test's is throwaway.
-        db.set_sealer(bursar_store::seal::Sealer::random());
+        // PostgreSQL databases take their sealing key from outside: the test's is derived from
+        // its database, so `bursar` commands run against it can be given the same.
+        if let bursar_store::Location::Postgres(url) = &location {
+            db.set_sealer(bursar_store::seal::Sealer::from_env_value(
+                &crate::helpers::test_secret_key(url),
+            )?);
+        }
         let first = bursar::bootstrap::ensure_initialized(&db)
             .await?
             .context("BUG: a fresh database had keys")?;

@@ -18,16 +18,34 @@ pub(crate) struct Running {
     pub(crate) base: String,
 }
 
+/// `bursar serve <args>` in `dir`; on PostgreSQL with the test database's sealing key.
 pub(crate) fn start(args: &[&str], dir: &std::path::Path) -> Running {
+    let key = database_url(args).map(crate::helpers::test_secret_key);
+    start_with_key(args, dir, key.as_deref())
+}
+
+/// The value of `--database-url` among `args`.
+pub(crate) fn database_url<'a>(args: &[&'a str]) -> Option<&'a str> {
+    let at = args.iter().position(|a| *a == "--database-url")?;
+    args.get(at + 1).copied()
+}
+
+/// `bursar serve <args>` in `dir` with `BURSAR_SECRET_KEY` set to `key`, or unset.
+pub(crate) fn start_with_key(args: &[&str], dir: &std::path::Path, key: Option<&str>) -> Running {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_bursar"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bursar"));
+    command
         .arg("serve")
         .args(args)
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .current_dir(dir)
         .env_remove("BURSAR_DATA_DIR")
         .env_remove("BURSAR_DATABASE_URL")
-        .env_remove("BURSAR_SECRET_KEY")
+        .env_remove("BURSAR_SECRET_KEY");
+    if let Some(key) = key {
+        command.env("BURSAR_SECRET_KEY", key);
+    }
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -364,14 +382,10 @@ async fn serve_runs_on_postgres_with_database_url() {
         !dir.path().join("bursar-data").join("bursar.db").exists(),
         "nothing written to SQLite"
     );
-    // Without BURSAR_SECRET_KEY, the key sealing stored secrets is kept in the data directory,
-    // readable by its owner only.
-    let key = dir.path().join("bursar-data").join("secret.key");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "secret.key is private");
-    }
+    assert!(
+        !dir.path().join("bursar-data").join("secret.key").exists(),
+        "no node-local key on PostgreSQL"
+    );
     let secret = output
         .split_whitespace()
         .find(|w| w.starts_with("sk_") && w.len() == 43)
@@ -388,6 +402,45 @@ async fn serve_runs_on_postgres_with_database_url() {
         .await
         .unwrap();
     assert!(key.is_some());
+}
+
+/// Goal: nodes of one PostgreSQL database cannot disagree about the sealing key: a node
+/// without `BURSAR_SECRET_KEY` refuses to start and says what to set, and once the database
+/// has seen a key, a node with another one refuses to start, naming both fingerprints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_must_share_one_sealing_key() {
+    let url = bursar_testkit::fresh_postgres_database().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database-url", url.as_str()];
+    let (status, output) = wait_exit(start_with_key(&args, dir.path(), None));
+    assert!(!status.success());
+    assert!(
+        output.contains("PostgreSQL needs BURSAR_SECRET_KEY"),
+        "{output}"
+    );
+    let mut first = start(&args, dir.path());
+    wait_healthy(&mut first).await;
+    let other = crate::helpers::test_secret_key("another key");
+    let (status, output) = wait_exit(start_with_key(&args, dir.path(), Some(&other)));
+    assert!(!status.success());
+    assert!(output.contains("sealed with another key"), "{output}");
+    let (status, output) = terminate(first);
+    assert!(status.success(), "{output}");
+}
+
+/// Waits for a server that should not start to exit; its status and output.
+fn wait_exit(mut running: Running) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            return (status, running.child.wait_with_output_ref());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server started when it should not"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Goal: the key management commands work against the data directory.

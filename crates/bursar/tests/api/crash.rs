@@ -21,13 +21,17 @@ enum Seen {
 }
 
 fn bursar(args: &[&str], dir: &std::path::Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_bursar"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bursar"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("BURSAR_DATA_DIR")
         .env_remove("BURSAR_DATABASE_URL")
-        .output()
-        .unwrap();
+        .env_remove("BURSAR_SECRET_KEY");
+    if let Some(url) = crate::cli::database_url(args) {
+        command.env("BURSAR_SECRET_KEY", crate::helpers::test_secret_key(url));
+    }
+    let output = command.output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     (output.status.success(), text)

@@ -151,10 +151,18 @@ pub async fn post_signed(app: &TestApp, event: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// The sealing key of a test's PostgreSQL database (`BURSAR_SECRET_KEY`'s form): derived from
+/// its URL, so the test server and the commands a test runs against it share it.
+pub fn test_secret_key(url: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(url.as_bytes()))
+}
+
 /// `bursar <args>` as a command against the app's database, with its environment cleared of
-/// Bursar's variables. On PostgreSQL it gets a temporary data directory of its own (where a
-/// sealing key is kept), so no test writes `./bursar-data` in the crate; keep the directory
-/// alive until the command has run.
+/// Bursar's variables but the database's sealing key. It gets a temporary data directory of
+/// its own, so no test writes `./bursar-data` in the crate; keep the directory alive until the
+/// command has run.
 pub fn bursar_command(
     location: &bursar_store::Location,
     args: &[&str],
@@ -170,6 +178,7 @@ pub fn bursar_command(
         bursar_store::Location::SqliteDir(dir) => command.arg("--data-dir").arg(dir),
         bursar_store::Location::Postgres(url) => command
             .args(["--database-url", url])
+            .env("BURSAR_SECRET_KEY", test_secret_key(url))
             .arg("--data-dir")
             .arg(data.path()),
     };
