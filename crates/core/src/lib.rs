@@ -6,6 +6,7 @@
 //! [`write::Context`] (one transaction, its events recorded in it).
 
 pub mod app;
+pub mod artifacts;
 pub mod billing;
 pub mod blobs;
 pub mod catalog;
@@ -15,12 +16,14 @@ pub mod contracts;
 pub mod credit_notes;
 pub mod customers;
 pub mod discounts;
+pub mod downloads;
 pub mod emails;
 pub mod error;
 pub mod fulfillment;
 pub mod invoice_checkout;
 pub mod invoice_pdf;
 pub mod invoices;
+pub mod licenses;
 pub mod lookup;
 pub mod meter_query;
 pub mod metering;
@@ -28,9 +31,12 @@ pub mod orders;
 pub mod payment_events;
 pub mod payment_methods;
 pub mod postings;
+pub mod provider_connections;
 pub mod providers;
 pub mod quotes;
+pub mod refunds;
 pub mod test_provider;
+pub mod updates;
 pub mod webhooks;
 pub mod write;
 

@@ -1,18 +1,22 @@
 //! Saved payment methods: a provider's hosted page saves a customer's card, and the provider's
 //! `setup_intent.succeeded` event records it here ([`record_saved`]); orders are then charged
-//! off-session, still confirm-before-commit.
+//! off-session, still confirm-before-commit. The page is opened by [`start_setup`] and
+//! recorded by [`record_setup`].
 
-use bursar_domain::commerce::PaymentMethod;
+use bursar_domain::commerce::{PaymentMethod, PaymentMethodSetup};
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
-use bursar_domain::id::{CustomerId, PaymentMethodId, ProviderId};
-use bursar_store::customers;
+use bursar_domain::id::{CustomerId, PaymentMethodId, ProviderId, WorkspaceId};
+use bursar_domain::money::Currency;
+use bursar_payments::{SetupRequest, SetupSession};
 use bursar_store::documents::{self, PAYMENT_METHOD};
+use bursar_store::{customers, Tx};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::providers::Applied;
+use crate::providers::{self, provider_error, Applied};
 use crate::write::Context;
+use crate::App;
 
 /// Records a method the provider saved (`setup_intent.succeeded`), once.
 pub async fn record_saved(
@@ -91,4 +95,120 @@ pub async fn record_saved(
         detail: None,
         order_id: None,
     })
+}
+
+/// A customer's request to save a payment method, as asked for.
+#[derive(Debug, Clone)]
+pub struct NewSetup {
+    /// The customer (`cus_…`), as given.
+    pub customer: String,
+    /// The currency later charges will be in.
+    pub currency: String,
+    /// `test` (default), `stripe`, or a connection id.
+    pub provider: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+}
+
+/// A setup session opened at the provider, not yet recorded.
+#[derive(Debug, Clone)]
+pub struct StartedSetup {
+    pub customer_id: CustomerId,
+    pub provider_id: String,
+    pub session: SetupSession,
+}
+
+/// Opens a provider's hosted page where the customer saves a payment method, outside any
+/// transaction; `base_url` is where this server is reached (for the default return pages).
+pub async fn start_setup(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    setup: NewSetup,
+    base_url: &str,
+) -> Result<StartedSetup, Error> {
+    let id = setup.customer;
+    let customer_id =
+        CustomerId::parse(&id, "id").map_err(|_| Error::not_found("customer", &id))?;
+    let currency = Currency::parse(&setup.currency, "currency")?;
+    let (ws, lookup) = (workspace_id.clone(), customer_id.clone());
+    let customer = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { customers::get(tx, &ws, &lookup, false).await })
+        })
+        .await?
+        .ok_or_else(|| Error::not_found("customer", &id))?;
+    let connection =
+        providers::resolve(app, workspace_id, setup.provider.as_deref(), base_url).await?;
+    let provider_id = connection.row.provider_id.clone();
+    let (pid, cid) = (provider_id.clone(), customer_id.to_string());
+    let known = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                bursar_store::payment_providers::provider_customer(tx, &pid, &cid).await
+            })
+        })
+        .await?;
+    let request = SetupRequest {
+        attempt_id: format!("{customer_id}-{}", app.now().unix_micros()),
+        customer_id: customer_id.to_string(),
+        provider_customer: known,
+        email: customer.email.map(|e| e.as_str().to_owned()),
+        name: customer.name.map(|n| n.as_str().to_owned()),
+        currency: currency.code().to_owned(),
+        success_url: setup
+            .success_url
+            .unwrap_or_else(|| format!("{base_url}/test-provider/done")),
+        cancel_url: setup
+            .cancel_url
+            .unwrap_or_else(|| format!("{base_url}/test-provider/done?canceled=1")),
+    };
+    let session = connection
+        .provider
+        .create_setup(&request)
+        .await
+        .map_err(provider_error)?;
+    Ok(StartedSetup {
+        customer_id,
+        provider_id,
+        session,
+    })
+}
+
+/// Records a started setup: the customer's id at the provider remembered, and
+/// `customer.payment_method_setup_started`.
+pub async fn record_setup(
+    cx: &mut Context<'_>,
+    started: StartedSetup,
+) -> Result<PaymentMethodSetup, Error> {
+    let StartedSetup {
+        customer_id,
+        provider_id,
+        session,
+    } = started;
+    bursar_store::payment_providers::remember_provider_customer(
+        cx.tx,
+        cx.workspace_id,
+        &provider_id,
+        customer_id.as_str(),
+        &session.provider_customer,
+    )
+    .await?;
+    let object = PaymentMethodSetup {
+        object: "payment_method_setup",
+        id: session.id,
+        url: session.url,
+        customer_id: customer_id.to_string(),
+        provider_id,
+        provider_customer: session.provider_customer,
+    };
+    cx.emit(NewEvent::new(
+        event_type::CUSTOMER_PAYMENT_METHOD_SETUP_STARTED,
+        "customer",
+        customer_id.as_str(),
+        json!({ "object": object }),
+    ))
+    .await?;
+    Ok(object)
 }

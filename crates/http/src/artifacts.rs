@@ -1,27 +1,27 @@
 //! `/v1/artifacts`: release files, streamed in and stored under their SHA-256.
 
-use bursar_domain::event_type;
 use std::io;
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::commerce::{Product, ProductKind};
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
-use bursar_store::documents::{self, ARTIFACT, PRODUCT};
-use bursar_store::Tx;
+use bursar_store::documents::ARTIFACT;
 use futures::StreamExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::docs;
-use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Idempotency, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::fulfillment::*;
+use bursar_core::artifacts::{
+    check_product, create, parse_content_type, receive, retire, NewArtifact,
+};
+use bursar_core::fulfillment::UPLOAD_PARAMS;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,163 +62,57 @@ async fn upload_artifact(
     let version = parse_version(&required("version")?, "version")?.to_string();
     let platform = parse_platform(&required("platform")?, "platform")?;
     let file_name = parse_file_name(&required("file_name")?, "file_name")?;
-    let content_type = query
-        .text("content_type")
-        .unwrap_or_else(|| "application/octet-stream".into());
-    if content_type.len() > 100
-        || !content_type.contains('/')
-        || content_type
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\n')
-    {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("content_type".into()),
-            "content_type is a media type such as application/gzip.",
-        ));
-    }
+    let content_type = parse_content_type(query.text("content_type"))?;
     let (parts, body) = request.into_parts();
     let key = crate::extract::idempotency_key(&parts)?;
     // Before receiving the file: the product must exist and be digital.
-    let (workspace_id, lookup) = (principal.workspace_id.clone(), product_id.clone());
-    let product: Option<Product> = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                documents::get(tx, PRODUCT, &workspace_id, lookup.as_str(), false).await
-            })
-        })
-        .await?;
-    match product {
-        None => {
-            return Err(ApiError::not_found("product", product_id.as_str()).with_param("product_id"))
-        }
-        Some(product) if product.kind != ProductKind::Digital => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("product_id".into()),
-                "Artifacts belong to digital products.",
-            ))
-        }
-        Some(_) => {}
-    }
+    check_product(&state, &principal.workspace_id, &product_id).await?;
     let stream = body
         .into_data_stream()
         .map(|chunk| chunk.map_err(io::Error::other))
         .boxed();
-    let blob = state.blobs.put(stream).await.map_err(|error| {
-        tracing::warn!(%error, "artifact upload failed");
-        ApiError::invalid(
-            "upload_failed",
-            Some("body".into()),
-            "The file could not be received completely; upload it again.",
-        )
-    })?;
-    if blob.size == 0 {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("body".into()),
-            "The file is empty: send its bytes as the request body.",
-        ));
-    }
+    let blob = receive(&state, stream).await?;
+    let idempotency = upload_idempotency(&parts, key, &blob.sha256);
+    let new = NewArtifact {
+        product_id,
+        version,
+        platform,
+        file_name,
+        content_type,
+        blob,
+    };
+    state
+        .mutate(&principal, idempotency, move |mut cx| {
+            Box::pin(async move { Ok((StatusCode::OK, create(&mut cx, new).await?)) })
+        })
+        .await
+}
+
+/// An upload's idempotency: its key, and a fingerprint of the request (path, query and the
+/// file's SHA-256, the body being too large to keep).
+fn upload_idempotency(
+    parts: &axum::http::request::Parts,
+    key: Option<String>,
+    sha256: &str,
+) -> Idempotency {
     let fingerprint = if key.is_some() {
         bursar_store::sha256_hex(
             format!(
                 "POST {}?{}\n{}",
                 parts.uri.path(),
                 parts.uri.query().unwrap_or(""),
-                blob.sha256
+                sha256
             )
             .as_bytes(),
         )
     } else {
         String::new()
     };
-    let idempotency = Idempotency {
+    Idempotency {
         key,
         fingerprint,
-        request_id: crate::extract::request_id(&parts),
-    };
-    state
-        .mutate(&principal, idempotency, move |mut cx| {
-            Box::pin(async move {
-                let product: Product = docs::get_in(
-                    &mut cx,
-                    PRODUCT,
-                    "product",
-                    product_id.as_str(),
-                    "product_id",
-                )
-                .await?;
-                if product.kind != ProductKind::Digital {
-                    return Err(ApiError::invalid(
-                        "parameter_invalid",
-                        Some("product_id".into()),
-                        "Artifacts belong to digital products.",
-                    ));
-                }
-                let existing: Vec<Artifact> = documents::find_in(
-                    cx.tx,
-                    ARTIFACT,
-                    cx.workspace_id,
-                    "product_id",
-                    &[product_id.as_str()],
-                )
-                .await?;
-                if let Some(same) = existing.iter().find(|a| {
-                    a.status == ArtifactStatus::Active
-                        && a.version == version
-                        && a.platform == platform
-                }) {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorType::InvalidRequestError,
-                        "artifact_exists",
-                        format!(
-                            "Version {version} for {platform} exists already ({}); retire it \
-                             first to replace it.",
-                            same.id
-                        ),
-                    )
-                    .with_param("version"));
-                }
-                let artifact = Artifact {
-                    id: ArtifactId::new(),
-                    object: "artifact".into(),
-                    product_id,
-                    version,
-                    platform,
-                    file_name,
-                    content_type,
-                    size: i64::try_from(blob.size).unwrap_or(i64::MAX),
-                    sha256: blob.sha256,
-                    status: ArtifactStatus::Active,
-                    created_at: cx.now,
-                    retired_at: None,
-                };
-                documents::insert(
-                    cx.tx,
-                    ARTIFACT,
-                    cx.workspace_id,
-                    artifact.id.as_str(),
-                    &artifact,
-                    &[
-                        ("product_id", artifact.product_id.as_str().into()),
-                        ("status", "active".into()),
-                    ],
-                )
-                .await?;
-                cx.emit_object(
-                    event_type::ARTIFACT_CREATED,
-                    "artifact",
-                    artifact.id.as_str(),
-                    &artifact,
-                )
-                .await?;
-                Ok((StatusCode::OK, artifact))
-            })
-        })
-        .await
+        request_id: crate::extract::request_id(parts),
+    }
 }
 
 /// List artifacts, newest first; `product_id` selects one product's.
@@ -272,31 +166,7 @@ async fn retire_artifact(
 ) -> Result<Response, ApiError> {
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut artifact: Artifact =
-                    docs::get_in(&mut cx, ARTIFACT, "artifact", &id, "id").await?;
-                if artifact.status == ArtifactStatus::Retired {
-                    return Err(ApiError::state(
-                        "artifact_retired",
-                        "retired",
-                        "The artifact is retired already.",
-                    ));
-                }
-                artifact.status = ArtifactStatus::Retired;
-                artifact.retired_at = Some(cx.now);
-                documents::save(
-                    cx.tx,
-                    ARTIFACT,
-                    cx.workspace_id,
-                    &id,
-                    &artifact,
-                    &[("status", "retired".into())],
-                )
-                .await?;
-                cx.emit_object(event_type::ARTIFACT_RETIRED, "artifact", &id, &artifact)
-                    .await?;
-                Ok((StatusCode::OK, artifact))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, retire(&mut cx, &id).await?)) })
         })
         .await
 }

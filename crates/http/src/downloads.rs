@@ -8,11 +8,8 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bursar_domain::commerce::Order;
-use bursar_domain::event::{Cause, NewEvent};
-use bursar_domain::event_type;
 use bursar_domain::fulfillment::*;
-use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, ORDER};
-use bursar_store::licenses::{self};
+use bursar_store::documents::{self, DOWNLOAD_LINK, ORDER};
 use bursar_store::Tx;
 use serde::Deserialize;
 use serde_json::json;
@@ -20,14 +17,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::list::ListResponse;
 use crate::public::*;
 use crate::AppState;
 use bursar_core::blobs::{parse_range, RangeRequest};
-use bursar_core::fulfillment::*;
+use bursar_core::downloads::*;
+use bursar_core::fulfillment::link_of_token;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -91,28 +88,7 @@ async fn unlock_download_link(
 ) -> Result<Response, ApiError> {
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut link: DownloadLink =
-                    docs::get_in(&mut cx, DOWNLOAD_LINK, "download_link", &id, "id").await?;
-                if !link.locked {
-                    return Err(ApiError::state(
-                        "download_link_not_locked",
-                        "unlocked",
-                        "The link is not locked.",
-                    ));
-                }
-                link.locked = false;
-                link.ips.clear();
-                documents::save(cx.tx, DOWNLOAD_LINK, cx.workspace_id, &id, &link, &[]).await?;
-                cx.emit_object(
-                    event_type::DOWNLOAD_LINK_UNLOCKED,
-                    "download_link",
-                    &id,
-                    &link,
-                )
-                .await?;
-                Ok((StatusCode::OK, link))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, unlock(&mut cx, &id).await?)) })
         })
         .await
 }
@@ -139,25 +115,8 @@ async fn resend_downloads(
     if !state.limiter.allow(&format!("resend:{ip}"), limit, now) {
         return Err(too_many());
     }
-    let email = request.body.email.trim().to_owned();
-    let plausible = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-    if !plausible {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("email".into()),
-            "email is an address such as ada@example.com.",
-        ));
-    }
-    let lookup = email.clone();
-    let customers = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { licenses::customers_by_email(tx, &lookup).await })
-        })
-        .await?;
+    let email = parse_resend_email(&request.body.email)?;
+    let customers = customers_by_email(&state, &email).await?;
     let settings = state.app.config.downloads.clone();
     for (workspace_id, customer_id) in customers {
         let cause = public_cause("downloads.resend", &request.idempotency);
@@ -171,16 +130,7 @@ async fn resend_downloads(
                 request.idempotency.clone(),
                 move |mut cx| {
                     Box::pin(async move {
-                        let links = fresh_links(&mut cx, &settings, &customer_id).await?;
-                        if !links.is_empty() {
-                            cx.emit(NewEvent::new(
-                                event_type::DOWNLOADS_RESENT,
-                                "customer",
-                                customer_id.as_str(),
-                                json!({ "customer_id": customer_id, "download_links": links }),
-                            ))
-                            .await?;
-                        }
+                        resend(&mut cx, &settings, &customer_id).await?;
                         Ok((StatusCode::ACCEPTED, json!({})))
                     })
                 },
@@ -242,12 +192,6 @@ fn refusal_page(refusal: Refusal) -> Response {
             "Start the download again from its beginning.",
         ),
     }
-}
-
-enum Admission {
-    Refused(Refusal),
-    Gone,
-    Go(Box<Artifact>),
 }
 
 /// Download a file: the token from the link in the email. Streams the file with its length and
@@ -326,78 +270,15 @@ async fn serve_download(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let id = link_id.to_string();
     let head = method == Method::HEAD;
-    let admission = state
-        .db
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let Some((workspace_id, mut link)) = documents::find_anywhere::<DownloadLink>(
-                    tx,
-                    DOWNLOAD_LINK,
-                    "object_id",
-                    &id,
-                    true,
-                )
-                .await?
-                else {
-                    return Ok::<_, ApiError>(Admission::Gone);
-                };
-                let artifact: Option<Artifact> = documents::get(
-                    tx,
-                    ARTIFACT,
-                    &workspace_id,
-                    link.artifact_id.as_str(),
-                    false,
-                )
-                .await?;
-                let Some(artifact) = artifact.filter(|a| a.status == ArtifactStatus::Active) else {
-                    return Ok(Admission::Gone);
-                };
-                let size = u64::try_from(artifact.size).unwrap_or(0);
-                let resume = matches!(
-                    parse_range(range_header.as_deref(), size),
-                    RangeRequest::Part { start, .. } if start > 0
-                );
-                let before = link.clone();
-                let admitted = if head {
-                    // A HEAD request answers as a GET would, without counting.
-                    link.clone().admit(&ip, resume, now, settings.max_ips)
-                } else {
-                    link.admit(&ip, resume, now, settings.max_ips)
-                };
-                if link != before {
-                    documents::save(tx, DOWNLOAD_LINK, &workspace_id, &id, &link, &[]).await?;
-                    let (event_type, payload) = if link.locked {
-                        (
-                            event_type::DOWNLOAD_LINK_LOCKED,
-                            json!({ "object": link, "reason": "too_many_addresses", "ip": ip }),
-                        )
-                    } else {
-                        (
-                            event_type::DOWNLOAD_STARTED,
-                            json!({ "object": link, "ip": ip }),
-                        )
-                    };
-                    bursar_store::events::record(
-                        tx,
-                        &workspace_id,
-                        &NewEvent::new(event_type, "download_link", &id, payload),
-                        &Cause {
-                            request_id: None,
-                            actor: Some("download_link".into()),
-                        },
-                        now,
-                    )
-                    .await?;
-                }
-                Ok(match admitted {
-                    Ok(()) => Admission::Go(Box::new(artifact)),
-                    Err(refusal) => Admission::Refused(refusal),
-                })
-            })
-        })
-        .await?;
+    let attempt = DownloadAttempt {
+        link_id,
+        ip,
+        range: range_header,
+        head,
+        now,
+    };
+    let admission = admit(&state, attempt).await?;
     let artifact = match admission {
         Admission::Go(artifact) => *artifact,
         Admission::Refused(refusal) => return Ok(refusal_page(refusal)),
@@ -410,8 +291,19 @@ async fn serve_download(
             ))
         }
     };
+    file_response(&state, artifact, &headers, head).await
+}
+
+/// The file of an admitted download: whole or the range asked for, with its length, type,
+/// name and SHA-256 (`X-Checksum-Sha256`, `Digest`); no body for a HEAD request.
+async fn file_response(
+    state: &AppState,
+    artifact: Artifact,
+    request_headers: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
     let size = u64::try_from(artifact.size).unwrap_or(0);
-    let (status, start, end) = match parse_range(range_header_of(&headers), size) {
+    let (status, start, end) = match parse_range(range_header_of(request_headers), size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size.saturating_sub(1)),
         RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
         RangeRequest::Unsatisfiable => {

@@ -5,14 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::auth::Permission;
-use bursar_domain::commerce::{Order, Product};
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
-use bursar_store::documents::{self, LICENSE, ORDER, PRODUCT};
-use bursar_store::licenses::{self, Delivery};
-use bursar_store::Tx;
+use bursar_store::documents::LICENSE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -25,7 +20,8 @@ use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::public::*;
 use crate::AppState;
-use bursar_core::fulfillment::*;
+use bursar_core::fulfillment::{key_hash, public_view, revoke};
+use bursar_core::licenses::{activate, precheck, reissue, reveal_order_licenses, Precheck};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -112,51 +108,7 @@ async fn reissue_license(
     let sealer = state.db.sealer()?.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut old = revoke(&mut cx, &id).await?;
-                let product: Product =
-                    docs::get_in(&mut cx, PRODUCT, "product", old.product_id.as_str(), "id")
-                        .await?;
-                let prefix = old.key_hint.split('-').next().unwrap_or("LIC").to_owned();
-                let policy = LicensePolicy {
-                    prefix,
-                    max_activations: old.max_activations,
-                    valid_days: None,
-                    updates: if old.major_version.is_some() {
-                        UpdatePolicy::SameMajor
-                    } else {
-                        UpdatePolicy::All
-                    },
-                };
-                let order = old.order_id.clone().zip(old.order_line);
-                let mut new = issue_license(
-                    &mut cx,
-                    &sealer,
-                    &product,
-                    &policy,
-                    &old.customer_id,
-                    order.as_ref().map(|(o, l)| (o, *l)),
-                    1,
-                    Some(&old.id),
-                )
-                .await?;
-                // Same terms: the old expiry and major version, not recomputed.
-                new.expires_at = old.expires_at;
-                new.major_version = old.major_version;
-                documents::save(cx.tx, LICENSE, cx.workspace_id, new.id.as_str(), &new, &[])
-                    .await?;
-                old.replaced_by = Some(new.id.clone());
-                documents::save(cx.tx, LICENSE, cx.workspace_id, old.id.as_str(), &old, &[])
-                    .await?;
-                cx.emit(NewEvent::new(
-                    event_type::LICENSE_REISSUED,
-                    "license",
-                    new.id.as_str(),
-                    json!({ "object": new, "replaces": old.id }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, new))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, reissue(&mut cx, &sealer, &id).await?)) })
         })
         .await
 }
@@ -182,44 +134,12 @@ async fn order_licenses(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let reveal = principal.scope.allows(Permission::Write);
-    let sealer = state.db.sealer()?.clone();
-    let workspace_id = principal.workspace_id.clone();
-    let now = state.db.now();
-    let licenses = state
-        .db
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                documents::get::<Order>(tx, ORDER, &workspace_id, &id, false)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("order", &id))?;
-                let licenses: Vec<License> =
-                    documents::find_in(tx, LICENSE, &workspace_id, "order_id", &[id.as_str()])
-                        .await?;
-                let ids: Vec<String> = licenses.iter().map(|l| l.id.to_string()).collect();
-                let keys = licenses::sealed_keys(tx, &workspace_id, &ids).await?;
-                let mut shown = Vec::new();
-                let mut out = Vec::new();
-                for license in licenses {
-                    let sealed = keys
-                        .iter()
-                        .find(|k| k.license_id == license.id.as_str())
-                        .filter(|k| reveal && !k.revealed)
-                        .and_then(|k| k.sealed.clone());
-                    let key = match sealed {
-                        Some(sealed) => {
-                            shown.push(license.id.to_string());
-                            Some(sealer.open(&sealed)?)
-                        }
-                        None => None,
-                    };
-                    out.push(RevealedLicense { license, key });
-                }
-                licenses::mark_delivered(tx, &workspace_id, &shown, Delivery::Revealed, now)
-                    .await?;
-                Ok::<_, ApiError>(out)
-            })
-        })
-        .await?;
+    let licenses: Vec<RevealedLicense> =
+        reveal_order_licenses(&state, &principal.workspace_id, id, reveal)
+            .await?
+            .into_iter()
+            .map(|(license, key)| RevealedLicense { license, key })
+            .collect();
     Ok(Json(json!({
         "object": "list",
         "url": "/v1/orders/{id}/licenses",
@@ -280,71 +200,32 @@ async fn validate_license(
         .map(|m| parse_machine_id(m, "machine_id"))
         .transpose()?;
     let hash = key_hash(state.db.sealer()?, &key);
-    let lookup = hash.clone();
-    let found = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                documents::find_anywhere::<License>(tx, LICENSE, "key_hash", &lookup, false).await
-            })
-        })
-        .await?;
-    let Some((workspace_id, mut seen)) = found else {
-        return Ok(Json(Validation {
-            valid: false,
-            code: Validity::NotFound,
-            license: None,
-        })
-        .into_response());
-    };
     // Most checks change nothing (no machine, or one already activated): answered from the
     // read, without a write transaction.
-    let (code, changed) = seen.validate(product.as_ref(), machine.as_deref(), now);
-    if !changed {
-        return Ok(Json(Validation {
-            valid: code == Validity::Valid,
-            code,
-            license: Some(public_view(&seen)),
-        })
-        .into_response());
-    }
+    let workspace_id =
+        match precheck(&state, &hash, product.as_ref(), machine.as_deref(), now).await? {
+            Precheck::Answered { code, license } => {
+                return Ok(Json(validation(code, license.as_deref())).into_response())
+            }
+            Precheck::Activate(workspace_id) => workspace_id,
+        };
     let cause = public_cause("license_key", &request.idempotency);
     state
         .mutate_as(workspace_id, cause, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let (_, mut license) =
-                    documents::find_anywhere::<License>(cx.tx, LICENSE, "key_hash", &hash, true)
-                        .await?
-                        .ok_or_else(|| ApiError::not_found("license", "(key)"))?;
-                let (code, changed) =
-                    license.validate(product.as_ref(), machine.as_deref(), cx.now);
-                if changed {
-                    documents::save(
-                        cx.tx,
-                        LICENSE,
-                        cx.workspace_id,
-                        license.id.as_str(),
-                        &license,
-                        &[],
-                    )
-                    .await?;
-                    cx.emit(NewEvent::new(
-                        event_type::LICENSE_ACTIVATED,
-                        "license",
-                        license.id.as_str(),
-                        json!({ "object": license, "machine_id": machine }),
-                    ))
-                    .await?;
-                }
-                Ok((
-                    StatusCode::OK,
-                    Validation {
-                        valid: code == Validity::Valid,
-                        code,
-                        license: Some(public_view(&license)),
-                    },
-                ))
+                let (code, license) =
+                    activate(&mut cx, &hash, product.as_ref(), machine.as_deref()).await?;
+                Ok((StatusCode::OK, validation(code, Some(&license))))
             })
         })
         .await
+}
+
+/// The answer to a validation: the verdict and what the software may show of the license.
+fn validation(code: Validity, license: Option<&License>) -> Validation {
+    Validation {
+        valid: code == Validity::Valid,
+        code,
+        license: license.map(public_view),
+    }
 }

@@ -7,16 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bursar_domain::commerce::PaymentMethod;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
-use bursar_domain::id::{CustomerId, PaymentMethodId};
-use bursar_domain::money::Currency;
-use bursar_payments::SetupRequest;
+use bursar_core::payment_methods::{record_setup, start_setup, NewSetup};
+use bursar_domain::commerce::{PaymentMethod, PaymentMethodSetup};
+use bursar_domain::id::PaymentMethodId;
 use bursar_store::documents::{self, PAYMENT_METHOD};
-use bursar_store::{customers, Tx, Value};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use bursar_store::{Tx, Value};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,19 +41,6 @@ pub struct CreateSetupRequest {
     pub cancel_url: Option<String>,
 }
 
-/// A hosted page where a customer saves a payment method.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentMethodSetup {
-    /// Always `payment_method_setup`.
-    pub object: &'static str,
-    /// The provider's session id.
-    pub id: String,
-    pub url: String,
-    pub customer_id: String,
-    pub provider_id: String,
-    pub provider_customer: String,
-}
-
 /// Start saving a customer's payment method: send the customer to `url`. The method is saved
 /// when the provider confirms it (its `setup_intent.succeeded` webhook).
 #[utoipa::path(post, path = "/v1/customers/{id}/payment_method_setups", tag = "payments",
@@ -72,84 +55,19 @@ async fn create_setup(
     Path(id): Path<String>,
     request: Mutation<CreateSetupRequest>,
 ) -> Result<Response, ApiError> {
-    let customer_id =
-        CustomerId::parse(&id, "id").map_err(|_| ApiError::not_found("customer", &id))?;
     let body = request.body;
-    let currency = Currency::parse(&body.currency, "currency")?;
     let base = payments::base_url(&state, &headers);
-    let workspace_id = principal.workspace_id.clone();
-    let lookup = customer_id.clone();
-    let customer = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { customers::get(tx, &workspace_id, &lookup, false).await })
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &id))?;
-    let connection = bursar_core::providers::resolve(
-        &state,
-        &principal.workspace_id,
-        body.provider.as_deref(),
-        &base,
-    )
-    .await?;
-    let provider_id = connection.row.provider_id.clone();
-    let (pid, cid) = (provider_id.clone(), customer_id.to_string());
-    let known = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                bursar_store::payment_providers::provider_customer(tx, &pid, &cid).await
-            })
-        })
-        .await?;
-    let setup = SetupRequest {
-        attempt_id: format!("{customer_id}-{}", state.db.now().unix_micros()),
-        customer_id: customer_id.to_string(),
-        provider_customer: known,
-        email: customer.email.map(|e| e.as_str().to_owned()),
-        name: customer.name.map(|n| n.as_str().to_owned()),
-        currency: currency.code().to_owned(),
-        success_url: body
-            .success_url
-            .unwrap_or_else(|| format!("{base}/test-provider/done")),
-        cancel_url: body
-            .cancel_url
-            .unwrap_or_else(|| format!("{base}/test-provider/done?canceled=1")),
+    let setup = NewSetup {
+        customer: id,
+        currency: body.currency,
+        provider: body.provider,
+        success_url: body.success_url,
+        cancel_url: body.cancel_url,
     };
-    let session = connection
-        .provider
-        .create_setup(&setup)
-        .await
-        .map_err(bursar_core::providers::provider_error)?;
+    let started = start_setup(&state, &principal.workspace_id, setup, &base).await?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                bursar_store::payment_providers::remember_provider_customer(
-                    cx.tx,
-                    cx.workspace_id,
-                    &provider_id,
-                    customer_id.as_str(),
-                    &session.provider_customer,
-                )
-                .await?;
-                let object = PaymentMethodSetup {
-                    object: "payment_method_setup",
-                    id: session.id,
-                    url: session.url,
-                    customer_id: customer_id.to_string(),
-                    provider_id,
-                    provider_customer: session.provider_customer,
-                };
-                cx.emit(NewEvent::new(
-                    event_type::CUSTOMER_PAYMENT_METHOD_SETUP_STARTED,
-                    "customer",
-                    customer_id.as_str(),
-                    json!({ "object": object }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, object))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, record_setup(&mut cx, started).await?)) })
         })
         .await
 }

@@ -11,16 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
-use bursar_domain::id::ProviderId;
-use bursar_domain::ValidationError;
 use bursar_payments::Headers;
 use bursar_store::documents;
-use bursar_store::payment_providers::ProviderRow;
 use bursar_store::Tx;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,6 +24,9 @@ use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
 use bursar_core::payment_events::*;
+use bursar_core::provider_connections::{
+    check_changes, check_new, create, update, ConnectionChanges, ConnectionRequest,
+};
 use bursar_core::providers::*;
 use bursar_core::test_provider::*;
 use bursar_domain::payment_provider::*;
@@ -99,66 +96,17 @@ async fn create_provider(
     request: Mutation<CreateProviderRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    if body.kind != "stripe" && body.kind != "test" {
-        return Err(ValidationError::invalid("kind", "kind must be stripe or test.").into());
-    }
-    if body.kind == "stripe" && body.secret_key.is_none() {
-        return Err(ValidationError::missing("secret_key").into());
-    }
-    let secrets = match body.webhook_secrets {
-        Some(secrets) => secrets,
-        None if body.kind == "test" => vec![format!("whsec_{}", random_token(24))],
-        None => return Err(ValidationError::missing("webhook_secrets").into()),
-    };
-    check_secrets(&secrets)?;
-    if let Some(url) = &body.api_base {
-        check_api_base(url)?;
-    }
-    let name = body
-        .name
-        .map(|n| bursar_domain::commerce::parse_text(&n, "name", 100))
-        .transpose()?;
+    let new = check_new(ConnectionRequest {
+        kind: body.kind,
+        name: body.name,
+        secret_key: body.secret_key,
+        webhook_secrets: body.webhook_secrets,
+        api_base: body.api_base,
+    })?;
     let sealer = state.db.sealer()?.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let id = ProviderId::new();
-                let object = PaymentProviderObject {
-                    id: id.clone(),
-                    object: "payment_provider".into(),
-                    kind: body.kind.clone(),
-                    name: name.unwrap_or_else(|| body.kind.clone()),
-                    api_base: body.api_base,
-                    webhook_path: format!("/v1/webhooks/{id}"),
-                    secret_key_last4: body.secret_key.as_deref().map(last4),
-                    webhook_secrets: secrets.len(),
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                let row = ProviderRow {
-                    workspace_id: cx.workspace_id.clone(),
-                    provider_id: id.to_string(),
-                    kind: body.kind,
-                    body: serde_json::to_string(&object).map_err(|_| ApiError::internal())?,
-                    secret_key_sealed: body
-                        .secret_key
-                        .as_deref()
-                        .map(|k| sealer.seal(k))
-                        .transpose()?,
-                    webhook_secrets_sealed: sealer.seal(
-                        &serde_json::to_string(&secrets).map_err(|_| ApiError::internal())?,
-                    )?,
-                };
-                bursar_store::payment_providers::insert_provider(cx.tx, &row).await?;
-                cx.emit(NewEvent::new(
-                    event_type::PAYMENT_PROVIDER_CREATED,
-                    "payment_provider",
-                    id.as_str(),
-                    json!({ "object": object }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, object))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, create(&mut cx, &sealer, new).await?)) })
         })
         .await
 }
@@ -174,52 +122,18 @@ async fn update_provider(
     request: Mutation<UpdateProviderRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    if let Some(secrets) = &body.webhook_secrets {
-        check_secrets(secrets)?;
-    }
-    if let Some(url) = &body.api_base {
-        check_api_base(url)?;
-    }
-    let name = body
-        .name
-        .map(|n| bursar_domain::commerce::parse_text(&n, "name", 100))
-        .transpose()?;
+    let changes = check_changes(ConnectionChanges {
+        name: body.name,
+        secret_key: body.secret_key,
+        webhook_secrets: body.webhook_secrets,
+        api_base: body.api_base,
+    })?;
     let sealer = state.db.sealer()?.clone();
-    let forget = state.payments.clone();
+    let payments = state.payments.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut row = bursar_store::payment_providers::provider_by_id(cx.tx, &id)
-                    .await?
-                    .filter(|r| &r.workspace_id == cx.workspace_id)
-                    .ok_or_else(|| ApiError::not_found("payment_provider", &id))?;
-                let mut object = decode_object(&row)?;
-                if let Some(name) = name {
-                    object.name = name;
-                }
-                if let Some(key) = &body.secret_key {
-                    row.secret_key_sealed = Some(sealer.seal(key)?);
-                    object.secret_key_last4 = Some(last4(key));
-                }
-                if let Some(secrets) = &body.webhook_secrets {
-                    row.webhook_secrets_sealed = sealer
-                        .seal(&serde_json::to_string(secrets).map_err(|_| ApiError::internal())?)?;
-                    object.webhook_secrets = secrets.len();
-                }
-                if body.api_base.is_some() {
-                    object.api_base = body.api_base;
-                }
-                object.updated_at = cx.now;
-                row.body = serde_json::to_string(&object).map_err(|_| ApiError::internal())?;
-                bursar_store::payment_providers::update_provider(cx.tx, &row).await?;
-                forget.forget_all();
-                cx.emit(NewEvent::new(
-                    event_type::PAYMENT_PROVIDER_UPDATED,
-                    "payment_provider",
-                    id.as_str(),
-                    json!({ "object": object }),
-                ))
-                .await?;
+                let object = update(&mut cx, &sealer, &payments, &id, changes).await?;
                 Ok((StatusCode::OK, object))
             })
         })

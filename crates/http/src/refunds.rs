@@ -6,13 +6,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::Cause;
-use bursar_domain::event_type;
-use bursar_domain::id::*;
 use bursar_domain::ValidationError;
 use bursar_store::documents::{self, ORDER, REFUND};
 use bursar_store::Tx;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,7 +19,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::orders::*;
+use bursar_core::orders::finish_refund;
+use bursar_core::refunds::{reserve, NewRefund};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,73 +56,15 @@ async fn create_refund(
         .reason
         .map(|r| parse_text(&r, "reason", 500))
         .transpose()?;
-    let order_id = id.clone();
+    let new = NewRefund {
+        order_id: id,
+        amount: body.amount,
+        reason,
+    };
     // 1. Reserve: the refund exists as `pending` and its amount is held on the order.
     let reserved = state
         .mutate(&principal, request.idempotency.clone(), move |mut cx| {
-            Box::pin(async move {
-                let mut order = load(&mut cx, &order_id).await?;
-                if !matches!(
-                    order.status,
-                    OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::PartiallyRefunded
-                ) {
-                    return Err(ApiError::state(
-                        "order_state_invalid",
-                        order.status.as_str(),
-                        format!(
-                            "An order that is {} cannot be refunded.",
-                            order.status.as_str()
-                        ),
-                    ));
-                }
-                let refundable = order.refundable();
-                let amount = body.amount.unwrap_or(refundable);
-                if amount <= 0 || amount > refundable {
-                    return Err(ApiError::invalid(
-                        "amount_too_large",
-                        Some("amount".into()),
-                        format!(
-                            "At most {} can be refunded.",
-                            order.currency.format(refundable)
-                        ),
-                    ));
-                }
-                let refund = Refund {
-                    id: RefundId::new(),
-                    object: "refund".into(),
-                    order_id: order.id.clone(),
-                    amount,
-                    currency: order.currency,
-                    reason,
-                    status: RefundState::Pending,
-                    provider_refund_id: None,
-                    failure_reason: None,
-                    transfer_id: None,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    REFUND,
-                    cx.workspace_id,
-                    refund.id.as_str(),
-                    &refund,
-                    &[("order_id", order.id.as_str().into())],
-                )
-                .await?;
-                order.amount_refund_pending += amount;
-                order.updated_at = cx.now;
-                save(&mut cx, &order).await?;
-                emit(
-                    &mut cx,
-                    event_type::ORDER_REFUND_REQUESTED,
-                    &order,
-                    None,
-                    json!({ "refund": refund }),
-                )
-                .await?;
-                Ok((StatusCode::OK, refund))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, reserve(&mut cx, new).await?)) })
         })
         .await?;
     if !reserved.status().is_success() {

@@ -3,24 +3,22 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bursar_domain::event::{Cause, NewEvent};
-use bursar_domain::event_type;
+use bursar_domain::event::Cause;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
 use bursar_domain::time::Timestamp;
-use bursar_store::documents::{self, ARTIFACT, LICENSE};
-use bursar_store::Tx;
+use bursar_store::seal::Sealer;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Idempotency, QueryParams};
 use crate::public::*;
 use crate::AppState;
-use bursar_core::fulfillment::*;
+use bursar_core::fulfillment::{key_hash, link_url};
+use bursar_core::updates::{entitled_license, offer, UpdateQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(check_updates))
@@ -87,37 +85,7 @@ async fn check_updates(
         })?;
     let key = LicenseKey::parse(key_text, "License-Key")?;
     let hash = key_hash(state.db.sealer()?, &key);
-    let found = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                documents::find_anywhere::<License>(tx, LICENSE, "key_hash", &hash, false).await
-            })
-        })
-        .await?;
-    let refused = |code: &'static str, message: &str| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorType::InvalidRequestError,
-            code,
-            message,
-        )
-        .with_param("License-Key")
-    };
-    let Some((workspace_id, mut license)) = found else {
-        return Err(refused("license_not_found", "No license has this key."));
-    };
-    match license.validate(Some(&product_id), None, now).0 {
-        Validity::Valid => {}
-        Validity::Revoked => return Err(refused("license_revoked", "This license is revoked.")),
-        Validity::Expired => return Err(refused("license_expired", "This license has expired.")),
-        _ => {
-            return Err(refused(
-                "license_product_mismatch",
-                "This license is for another product.",
-            ))
-        }
-    }
+    let (workspace_id, license) = entitled_license(&state, &hash, &product_id, now).await?;
     let base = crate::payments::base_url(&state, &headers);
     let sealer = state.db.sealer()?.clone();
     let settings = state.app.config.downloads.clone();
@@ -130,69 +98,45 @@ async fn check_updates(
         fingerprint: String::new(),
         request_id: None,
     };
+    let query = UpdateQuery {
+        product_id,
+        current,
+        platform,
+    };
     state
         .mutate_as(workspace_id, cause, idempotency, move |mut cx| {
             Box::pin(async move {
-                let candidates: Vec<Artifact> = documents::find_in(
-                    cx.tx,
-                    ARTIFACT,
-                    cx.workspace_id,
-                    "product_id",
-                    &[product_id.as_str()],
-                )
-                .await?;
-                let newest = candidates
-                    .into_iter()
-                    .filter(|a| a.status == ArtifactStatus::Active)
-                    .filter(|a| a.platform == platform || a.platform == "any")
-                    .filter_map(|a| semver::Version::parse(&a.version).ok().map(|v| (v, a)))
-                    .filter(|(v, _)| *v > current && license.entitles(v))
-                    .max_by(|(a, _), (b, _)| a.cmp(b));
-                let Some((_, artifact)) = newest else {
-                    return Ok((
-                        StatusCode::OK,
-                        UpdateCheck {
-                            update_available: false,
-                            version: None,
-                            file_name: None,
-                            size: None,
-                            sha256: None,
-                            download_url: None,
-                            expires_at: None,
-                        },
-                    ));
-                };
-                let customer = license.customer_id.clone();
-                let order = license.order_id.clone().zip(license.order_line);
-                let link = create_link(
-                    &mut cx,
-                    &settings,
-                    &customer,
-                    &artifact,
-                    order.as_ref().map(|(id, line)| (id, *line)),
-                    Some(&license.id),
-                )
-                .await?;
-                cx.emit(NewEvent::new(
-                    event_type::DOWNLOAD_LINK_CREATED,
-                    "download_link",
-                    link.id.as_str(),
-                    json!({ "object": link, "reason": "update_check" }),
-                ))
-                .await?;
-                Ok((
-                    StatusCode::OK,
-                    UpdateCheck {
-                        update_available: true,
-                        version: Some(artifact.version.clone()),
-                        file_name: Some(artifact.file_name.clone()),
-                        size: Some(artifact.size),
-                        sha256: Some(artifact.sha256.clone()),
-                        download_url: Some(link_url(&base, &sealer, &link.id)),
-                        expires_at: Some(link.expires_at),
-                    },
-                ))
+                let offered = offer(&mut cx, &settings, &license, query).await?;
+                Ok((StatusCode::OK, update_check(offered, &base, &sealer)))
             })
         })
         .await
+}
+
+/// The answer to an update check: the release offered and its link's URL, if any.
+fn update_check(
+    offered: Option<(Artifact, DownloadLink)>,
+    base: &str,
+    sealer: &Sealer,
+) -> UpdateCheck {
+    let Some((artifact, link)) = offered else {
+        return UpdateCheck {
+            update_available: false,
+            version: None,
+            file_name: None,
+            size: None,
+            sha256: None,
+            download_url: None,
+            expires_at: None,
+        };
+    };
+    UpdateCheck {
+        update_available: true,
+        version: Some(artifact.version),
+        file_name: Some(artifact.file_name),
+        size: Some(artifact.size),
+        sha256: Some(artifact.sha256),
+        download_url: Some(link_url(base, sealer, &link.id)),
+        expires_at: Some(link.expires_at),
+    }
 }

@@ -212,6 +212,19 @@ pub struct PaymentMethod {
     pub created_at: Timestamp,
 }
 
+/// A hosted page where a customer saves a payment method.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentMethodSetup {
+    /// Always `payment_method_setup`.
+    pub object: &'static str,
+    /// The provider's session id.
+    pub id: String,
+    pub url: String,
+    pub customer_id: String,
+    pub provider_id: String,
+    pub provider_customer: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundState {
