@@ -40,7 +40,10 @@ pub struct NewConnection {
 }
 
 /// Checks a connection asked for: its kind, the secrets it needs, its API base and name.
-pub fn check_new(request: ConnectionRequest) -> Result<NewConnection, Error> {
+pub async fn check_new(
+    guard: &bursar_outbound::Guard,
+    request: ConnectionRequest,
+) -> Result<NewConnection, Error> {
     if request.kind != "stripe" && request.kind != "test" {
         return Err(ValidationError::invalid("kind", "kind must be stripe or test.").into());
     }
@@ -54,7 +57,7 @@ pub fn check_new(request: ConnectionRequest) -> Result<NewConnection, Error> {
     };
     check_secrets(&webhook_secrets)?;
     if let Some(url) = &request.api_base {
-        check_api_base(url)?;
+        check_api_base(guard, url).await?;
     }
     Ok(NewConnection {
         kind: request.kind,
@@ -126,12 +129,15 @@ pub struct ConnectionChanges {
 }
 
 /// Checks changes asked for: the signing secrets, the API base and the name.
-pub fn check_changes(changes: ConnectionChanges) -> Result<ConnectionChanges, Error> {
+pub async fn check_changes(
+    guard: &bursar_outbound::Guard,
+    changes: ConnectionChanges,
+) -> Result<ConnectionChanges, Error> {
     if let Some(secrets) = &changes.webhook_secrets {
         check_secrets(secrets)?;
     }
     if let Some(url) = &changes.api_base {
-        check_api_base(url)?;
+        check_api_base(guard, url).await?;
     }
     Ok(ConnectionChanges {
         name: parse_name(changes.name)?,

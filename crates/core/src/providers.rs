@@ -225,15 +225,17 @@ pub fn check_secrets(secrets: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
-pub fn check_api_base(url: &str) -> Result<(), ValidationError> {
-    if !(url.starts_with("https://")
-        || url.starts_with("http://127.0.0.1")
-        || url.starts_with("http://localhost"))
-    {
-        return Err(ValidationError::invalid(
-            "api_base",
-            "api_base must be https (or http on loopback, for tests).",
-        ));
+/// Checks a connection's `api_base`: https, to an address outbound requests may reach (plain
+/// http only where loopback is allowed, for a local fake of the provider).
+pub async fn check_api_base(guard: &bursar_outbound::Guard, url: &str) -> Result<(), Error> {
+    let invalid =
+        |message: String| Error::invalid("parameter_invalid", Some("api_base".into()), message);
+    let checked = guard
+        .check(url)
+        .await
+        .map_err(|refusal| invalid(format!("api_base {refusal}.")))?;
+    if checked.scheme() != "https" && !guard.policy().allow_loopback {
+        return Err(invalid("api_base must be https.".into()));
     }
     Ok(())
 }

@@ -96,13 +96,17 @@ async fn create_provider(
     request: Mutation<CreateProviderRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let new = check_new(ConnectionRequest {
-        kind: body.kind,
-        name: body.name,
-        secret_key: body.secret_key,
-        webhook_secrets: body.webhook_secrets,
-        api_base: body.api_base,
-    })?;
+    let new = check_new(
+        &state.outbound,
+        ConnectionRequest {
+            kind: body.kind,
+            name: body.name,
+            secret_key: body.secret_key,
+            webhook_secrets: body.webhook_secrets,
+            api_base: body.api_base,
+        },
+    )
+    .await?;
     let sealer = state.db.sealer()?.clone();
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
@@ -122,12 +126,16 @@ async fn update_provider(
     request: Mutation<UpdateProviderRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let changes = check_changes(ConnectionChanges {
-        name: body.name,
-        secret_key: body.secret_key,
-        webhook_secrets: body.webhook_secrets,
-        api_base: body.api_base,
-    })?;
+    let changes = check_changes(
+        &state.outbound,
+        ConnectionChanges {
+            name: body.name,
+            secret_key: body.secret_key,
+            webhook_secrets: body.webhook_secrets,
+            api_base: body.api_base,
+        },
+    )
+    .await?;
     let sealer = state.db.sealer()?.clone();
     let payments = state.payments.clone();
     state

@@ -29,6 +29,7 @@ mod ledger;
 mod metering;
 mod mutations;
 mod openmeter;
+mod outbound;
 mod ops;
 mod relay;
 mod store;
