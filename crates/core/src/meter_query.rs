@@ -8,9 +8,10 @@ use std::hash::Hash;
 
 use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::metering::{
-    group_values, level_for, window_bounds, window_floor, window_next, Agg, Aggregation,
+    group_values, level_for, time_zone, window_bounds, window_floor, window_next, Agg, Aggregation,
     FilterString, Meter, MeterQueryResult, MeterQueryRow, WindowSize,
 };
+use bursar_domain::time::Timestamp;
 use bursar_store::metering::{self, Bucket, Subjects};
 use bursar_store::{customers, Tx};
 use jiff::tz::TimeZone;
@@ -77,6 +78,172 @@ fn value_of(aggregation: Aggregation, agg: &Agg, distinct_values: usize) -> f64 
 /// Unix seconds as RFC 3339.
 pub fn rfc3339(seconds: i64) -> String {
     bursar_domain::time::Timestamp::from_unix_micros(seconds.saturating_mul(1_000_000)).to_rfc3339()
+}
+
+/// A query's parameters, as name and value pairs in the order given.
+pub type Params = [(String, String)];
+
+/// The first value of parameter `name`.
+fn param<'p>(params: &'p Params, name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads a meter query's parameters (`subject`, `filterCustomerId`, `groupBy`,
+/// `filterGroupBy[key]`, `advancedMeterGroupByFilters`, `windowSize`, `windowTimeZone`,
+/// `from`, `to`), checking group-by keys against `meter`.
+pub fn parse_query(meter: &Meter, params: &Params) -> Result<MeterQuery, Error> {
+    let mut query = MeterQuery {
+        subjects: Vec::new(),
+        customers: Vec::new(),
+        group_by: Vec::new(),
+        filters: BTreeMap::new(),
+        advanced: Vec::new(),
+        window: None,
+        time_zone: TimeZone::UTC,
+        from: None,
+        to: None,
+    };
+    for (name, value) in params {
+        match name.as_str() {
+            "subject" if !value.is_empty() => query.subjects.push(value.clone()),
+            "filterCustomerId" => query.customers.push(value.clone()),
+            "groupBy" => group_by_param(meter, value, &mut query.group_by)?,
+            "advancedMeterGroupByFilters" => {
+                query.advanced.extend(advanced_param(meter, name, value)?);
+            }
+            "from" | "to" | "windowSize" | "windowTimeZone" | "clientId" => {}
+            other => {
+                let group = filter_group(meter, other)?;
+                query
+                    .filters
+                    .entry(group.to_owned())
+                    .or_default()
+                    .insert(value.clone());
+            }
+        }
+    }
+    query.window = param(params, "windowSize").map(window_param).transpose()?;
+    query.time_zone = time_zone(param(params, "windowTimeZone").unwrap_or("UTC"))?;
+    query.from = seconds_param(params, "from")?;
+    query.to = seconds_param(params, "to")?;
+    Ok(query)
+}
+
+fn group_by_param(meter: &Meter, value: &str, group_by: &mut Vec<String>) -> Result<(), Error> {
+    if value != "subject" && value != "customer_id" && !meter.group_by.contains_key(value) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("groupBy".into()),
+            format!(
+                "groupBy '{value}' is neither 'subject' nor a group-by key of meter '{}'.",
+                meter.slug
+            ),
+        ));
+    }
+    if !group_by.iter().any(|g| g == value) {
+        group_by.push(value.to_owned());
+    }
+    Ok(())
+}
+
+fn advanced_param(
+    meter: &Meter,
+    name: &str,
+    value: &str,
+) -> Result<Vec<(String, FilterString)>, Error> {
+    let parsed: BTreeMap<String, FilterString> = serde_json::from_str(value).map_err(|e| {
+        Error::invalid(
+            "parameter_invalid",
+            Some(name.to_owned()),
+            format!(
+                "advancedMeterGroupByFilters must be a JSON object of group-by key to filter ({e})."
+            ),
+        )
+    })?;
+    let mut advanced = Vec::with_capacity(parsed.len());
+    for (key, filter) in parsed {
+        if !meter.group_by.contains_key(&key) {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                Some(name.to_owned()),
+                format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
+            ));
+        }
+        advanced.push((key, filter));
+    }
+    Ok(advanced)
+}
+
+/// The group-by key of a `filterGroupBy[key]` parameter; any other name is unknown.
+fn filter_group<'n>(meter: &Meter, name: &'n str) -> Result<&'n str, Error> {
+    match name
+        .strip_prefix("filterGroupBy[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        Some(group) if meter.group_by.contains_key(group) => Ok(group),
+        _ => Err(Error::invalid(
+            "parameter_unknown",
+            Some(name.to_owned()),
+            format!(
+                "Unknown query parameter '{name}' (filterGroupBy keys must be group-by keys of \
+                 the meter)."
+            ),
+        )),
+    }
+}
+
+fn window_param(text: &str) -> Result<WindowSize, Error> {
+    WindowSize::parse(text).ok_or_else(|| {
+        Error::invalid(
+            "parameter_invalid",
+            Some("windowSize".into()),
+            format!("windowSize '{text}' is not one of MINUTE, HOUR, DAY, MONTH."),
+        )
+    })
+}
+
+/// Parameter `name` as unix seconds: an RFC 3339 instant on a whole second.
+fn seconds_param(params: &Params, name: &str) -> Result<Option<i64>, Error> {
+    let Some(text) = param(params, name) else {
+        return Ok(None);
+    };
+    let at = Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        Error::invalid(
+            "parameter_invalid",
+            Some(name.into()),
+            format!("{name} '{text}' is not an RFC 3339 timestamp."),
+        )
+    })?;
+    let micros = at.unix_micros();
+    if micros.rem_euclid(1_000_000) != 0 {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some(name.into()),
+            format!("{name} must be a whole second."),
+        ));
+    }
+    Ok(Some(micros.div_euclid(1_000_000)))
+}
+
+/// A live meter's usage (by id or slug) as the query's `params` ask.
+pub async fn query_meter(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    id_or_slug: &str,
+    params: &Params,
+) -> Result<MeterQueryResult, Error> {
+    let (ws, key) = (workspace_id.clone(), id_or_slug.to_owned());
+    let meter = app
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { metering::find_meter(tx, &ws, &key).await }))
+        .await?
+        .filter(|m| m.deleted_at.is_none())
+        .ok_or_else(|| Error::not_found("meter", id_or_slug).with_param("meterIdOrSlug"))?;
+    let parsed = parse_query(&meter, params)?;
+    query(app, workspace_id, &meter, parsed).await
 }
 
 /// Answers `query` over `meter`'s usage in `workspace_id`.

@@ -5,7 +5,13 @@
 //! Party accounts are liabilities of the platform (credit balances) that may never go negative;
 //! every account keeps its history.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::id::CustomerId;
+use crate::ledger::objects::{BalancesObject, TransferObject};
 use crate::ledger::{AccountFlags, AccountId};
 use crate::money::Currency;
 
@@ -88,6 +94,38 @@ pub fn platform_flags() -> AccountFlags {
         history: true,
         ..AccountFlags::default()
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldingObject {
+    pub id: String,
+    pub currency: String,
+    pub amount: i64,
+    pub not_before: String,
+    /// `holding` until seasoned, then `seasoned`.
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletObject {
+    /// Always `wallet`.
+    pub object: &'static str,
+    pub party: String,
+    /// Per currency, per role (AVAILABLE, COMMITTED, COMMITTED_DOWNPAYMENT, PAY_IN_HOLDING).
+    pub balances: BTreeMap<String, BTreeMap<String, BalancesObject>>,
+    /// Money released to this party as a seller, seasoning or seasoned.
+    pub holdings: Vec<HoldingObject>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletOperation {
+    /// Always `wallet_operation`.
+    pub object: &'static str,
+    pub recipe: &'static str,
+    /// `ok`, or `exists` when this operation id was applied before.
+    pub result: &'static str,
+    pub transfers: Vec<TransferObject>,
+    pub wallet: WalletObject,
 }
 
 #[cfg(test)]

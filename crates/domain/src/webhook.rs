@@ -9,7 +9,9 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
+use utoipa::ToSchema;
 
 use crate::id::{WebhookAttemptId, WebhookEndpointId};
 use crate::time::Timestamp;
@@ -206,6 +208,46 @@ pub struct Attempt {
     /// Why there was no acceptable response (connection refused, timeout, ...).
     pub error: Option<String>,
     pub duration_ms: i64,
+}
+
+/// An outbound webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointObject {
+    /// `we_` followed by a time-sortable ULID.
+    pub id: String,
+    /// Always `webhook_endpoint`.
+    pub object: &'static str,
+    pub url: String,
+    pub description: String,
+    /// Event types it receives (`customer.created`, `customer.*`, `*`); empty: all.
+    pub event_types: Vec<String>,
+    /// `enabled` or `disabled`.
+    pub status: &'static str,
+    pub disabled_reason: Option<String>,
+    /// The signing secret (`whsec_…`): only in the responses that create or rotate it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl EndpointObject {
+    /// The endpoint as shown, with its secret only when `secret` is given.
+    pub fn new(endpoint: &WebhookEndpoint, secret: Option<&WebhookSecret>) -> Self {
+        EndpointObject {
+            id: endpoint.id.to_string(),
+            object: "webhook_endpoint",
+            url: endpoint.url.clone(),
+            description: endpoint.description.clone(),
+            event_types: endpoint.filter.types().to_vec(),
+            status: endpoint.status.as_str(),
+            disabled_reason: endpoint.disabled_reason.clone(),
+            secret: secret.map(WebhookSecret::expose),
+            created_at: endpoint.created_at.to_rfc3339(),
+            updated_at: endpoint.updated_at.to_rfc3339(),
+        }
+    }
 }
 
 #[cfg(test)]

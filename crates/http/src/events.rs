@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::event::Event;
-use bursar_domain::event_type;
 use bursar_domain::id::{EventId, WorkspaceId};
 use bursar_store::{audit, events, relay, Tx};
 use serde::{Deserialize, Serialize};
@@ -285,31 +284,7 @@ async fn replay_dead_letter(
     let response = state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let found = relay::replay(
-                    cx.tx,
-                    cx.workspace_id,
-                    event_id.as_str(),
-                    &subscriber,
-                    cx.now,
-                )
-                .await?;
-                if !found {
-                    return Err(ApiError::not_found(
-                        "dead letter",
-                        &format!("{event_id} for {subscriber}"),
-                    )
-                    .with_param("event_id"));
-                }
-                cx.emit(bursar_domain::event::NewEvent::new(
-                    event_type::DEAD_LETTER_REPLAYED,
-                    "event",
-                    event_id.as_str(),
-                    serde_json::json!({
-                        "object": { "event_id": event_id.as_str(), "subscriber": subscriber, "status": "pending" },
-                        "previous": { "status": "dead" },
-                    }),
-                ))
-                .await?;
+                bursar_core::events::replay_dead_letter(&mut cx, &event_id, &subscriber).await?;
                 Ok((
                     StatusCode::OK,
                     ReplayResponse {

@@ -1,19 +1,18 @@
 //! `/v1/ledger`: accounts, transfers (one or a batch), balances now and as of a past instant.
 
-use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::event::NewEvent;
+use bursar_domain::ledger::objects::{AccountObject, FlagsObject};
 use bursar_domain::ledger::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_store::{ledger, Tx};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,21 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(account_timeline))
 }
 
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FlagsObject {
-    /// The account's debits (pending and posted) may never exceed its posted credits.
-    #[serde(default)]
-    pub debits_must_not_exceed_credits: bool,
-    /// The account's credits (pending and posted) may never exceed its posted debits.
-    #[serde(default)]
-    pub credits_must_not_exceed_debits: bool,
-    /// Keep the account's history, so its transfers can be listed and its balances read as of
-    /// a past instant. Costs a write per transfer; off by default.
-    #[serde(default)]
-    pub history: bool,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
@@ -56,60 +40,6 @@ pub struct CreateAccountRequest {
     pub code: Option<i64>,
     pub flags: Option<FlagsObject>,
     pub metadata: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BalancesObject {
-    pub debits_pending: i64,
-    pub debits_posted: i64,
-    pub credits_pending: i64,
-    pub credits_posted: i64,
-}
-
-impl From<Balances> for BalancesObject {
-    fn from(b: Balances) -> Self {
-        BalancesObject {
-            debits_pending: b.debits_pending,
-            debits_posted: b.debits_posted,
-            credits_pending: b.credits_pending,
-            credits_posted: b.credits_posted,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountObject {
-    pub id: String,
-    /// Always `ledger_account`.
-    pub object: &'static str,
-    pub currency: String,
-    pub code: i64,
-    pub flags: FlagsObject,
-    pub metadata: BTreeMap<String, String>,
-    pub balances: BalancesObject,
-    /// The instant the balances are for, when asked with `as_of`.
-    pub balances_as_of: Option<String>,
-    pub created_at: String,
-}
-
-impl From<Account> for AccountObject {
-    fn from(a: Account) -> Self {
-        AccountObject {
-            id: a.id.to_string(),
-            object: "ledger_account",
-            currency: a.currency.code().to_owned(),
-            code: a.code,
-            flags: FlagsObject {
-                debits_must_not_exceed_credits: a.flags.debits_must_not_exceed_credits,
-                credits_must_not_exceed_debits: a.flags.credits_must_not_exceed_debits,
-                history: a.flags.history,
-            },
-            metadata: a.metadata,
-            balances: a.balances.into(),
-            balances_as_of: None,
-            created_at: a.timestamp.to_rfc3339(),
-        }
-    }
 }
 
 /// Create a ledger account. Idempotent by id: the same id and fields return the account.
@@ -149,36 +79,8 @@ async fn create_account(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut results =
-                    ledger::create_accounts(cx.tx, cx.workspace_id, &[account], cx.now).await?;
-                match results.pop() {
-                    Some((AccountResult::Ok, Some(account))) => {
-                        let object = AccountObject::from(account);
-                        cx.emit(NewEvent::new(
-                            event_type::LEDGER_ACCOUNT_CREATED,
-                            "ledger_account",
-                            object.id.as_str(),
-                            serde_json::json!({ "object": object }),
-                        ))
-                        .await?;
-                        Ok((StatusCode::OK, object))
-                    }
-                    Some((AccountResult::Exists, Some(account))) => {
-                        Ok((StatusCode::OK, AccountObject::from(account)))
-                    }
-                    Some((AccountResult::ExistsWithDifferentFields, _)) => Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorType::StateError,
-                        "exists_with_different_fields",
-                        "An account with this id exists with other fields.",
-                    )
-                    .with_param("id")),
-                    _ => Err(ApiError::invalid(
-                        "flags_are_mutually_exclusive",
-                        Some("flags".into()),
-                        "An account cannot limit both debits and credits.",
-                    )),
-                }
+                let object = bursar_core::ledger::create_account(&mut cx, account).await?;
+                Ok((StatusCode::OK, object))
             })
         })
         .await

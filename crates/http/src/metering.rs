@@ -6,22 +6,18 @@
 //! Request and response shapes follow OpenMeter's OpenAPI document, so its clients work
 //! unchanged; errors use Bursar's one error format.
 
-use bursar_domain::event_type;
-use std::collections::{BTreeMap, HashSet};
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::event::NewEvent;
-use bursar_domain::metering::{
-    time_zone, CompiledMeter, FilterString, Meter, MeterCreate, UsageEvent, WindowSize,
-};
+use bursar_core::meter_query;
+use bursar_core::metering::{self as usage, existing_customer, find_meter, usage_subjects};
+use bursar_domain::metering::{Meter, MeterCreate, MeterQueryResult, UsageSubjects, WindowSize};
 use bursar_domain::time::Timestamp;
-use bursar_store::metering::{self, Metered};
+use bursar_store::metering;
 use bursar_store::Tx;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,9 +25,6 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams, RawMutation};
 use crate::AppState;
-use bursar_core::meter_query::{self, MeterQuery};
-use bursar_core::metering::*;
-use bursar_domain::metering::{MeterQueryResult, UsageSubjects};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,15 +54,29 @@ async fn ingest_events(
     headers: HeaderMap,
     request: RawMutation,
 ) -> Result<Response, ApiError> {
+    let (batch, values) = events_of(&headers, &request.bytes)?;
+    let ingest = usage::prepare_ingest(&state, &principal.workspace_id, values, batch).await?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                usage::ingest(&mut cx, ingest).await?;
+                Ok((StatusCode::NO_CONTENT, ()))
+            })
+        })
+        .await
+}
+
+/// The events a request carries, by its Content-Type: one (a JSON object) or a batch (an
+/// array), and whether it was a batch.
+fn events_of(headers: &HeaderMap, bytes: &[u8]) -> Result<(bool, Vec<Value>), ApiError> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_else(|| "application/json".into());
-    let now = state.db.now();
-    let body: Value = crate::extract::parse_json(&request.bytes)?;
-    let (batch, values) = match (media.as_str(), body) {
+    let body: Value = crate::extract::parse_json(bytes)?;
+    Ok(match (media.as_str(), body) {
         ("application/cloudevents+json", value @ Value::Object(_)) => (false, vec![value]),
         ("application/cloudevents-batch+json" | "application/json", Value::Array(values)) => (true, values),
         ("application/json", value @ Value::Object(_)) => (false, vec![value]),
@@ -90,105 +97,7 @@ async fn ingest_events(
                 format!("Content-Type '{other}' is not supported: send application/cloudevents+json, application/cloudevents-batch+json or application/json."),
             ))
         }
-    };
-    if values.len() > BATCH_MAX {
-        return Err(ApiError::invalid(
-            "batch_too_large",
-            None,
-            format!(
-                "A batch holds at most {BATCH_MAX} events; this one has {}.",
-                values.len()
-            ),
-        ));
-    }
-    let param = move |index: usize, field: &str| {
-        let field = if field.is_empty() {
-            String::new()
-        } else {
-            format!(".{field}")
-        };
-        if batch {
-            format!("[{index}]{field}")
-        } else {
-            field.trim_start_matches('.').to_owned()
-        }
-    };
-    let mut events = Vec::with_capacity(values.len());
-    for (index, value) in values.iter().enumerate() {
-        let event = UsageEvent::parse(value, now).map_err(|(field, message)| {
-            let which = value
-                .get("id")
-                .and_then(Value::as_str)
-                .map(|id| format!(" (id '{id}')"))
-                .unwrap_or_default();
-            ApiError::invalid(
-                "event_invalid",
-                Some(param(index, &field)),
-                format!("Event {index}{which}: {message}"),
-            )
-        })?;
-        events.push(event);
-    }
-    drop(values);
-    // What each event adds to each meter, computed before the write job (off the single
-    // writer); the job checks the live meters are still these.
-    let ws = principal.workspace_id.clone();
-    let meters = state
-        .db
-        .read(move |tx: &mut Tx| Box::pin(async move { live_meters(tx, &ws).await }))
-        .await?;
-    let contributions = contributions_of(&meters, &events, &param)?;
-    let data: Vec<Option<String>> = events
-        .iter()
-        .map(|e| e.data.as_ref().map(Value::to_string))
-        .collect();
-    state
-        .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut keys: Vec<i64> = meters.iter().map(|m| m.meter.key).collect();
-                keys.sort_unstable();
-                let (meters, contributions) =
-                    if metering::live_meter_keys(cx.tx, cx.workspace_id).await? == keys {
-                        (meters, contributions)
-                    } else {
-                        let meters = live_meters(cx.tx, cx.workspace_id).await?;
-                        let contributions = contributions_of(&meters, &events, &param)?;
-                        (meters, contributions)
-                    };
-                let metered: Vec<Metered<'_>> = events
-                    .iter()
-                    .zip(&data)
-                    .zip(&contributions)
-                    .map(|((event, data), contributions)| Metered {
-                        event,
-                        data: data.as_deref(),
-                        contributions,
-                    })
-                    .collect();
-                let ingested =
-                    metering::ingest(cx.tx, cx.workspace_id, &meters, &metered, cx.now).await?;
-                metrics::counter!("bursar_usage_events_ingested_total")
-                    .increment(ingested.accepted as u64);
-                metrics::counter!("bursar_usage_events_duplicate_total")
-                    .increment(ingested.duplicates as u64);
-                if ingested.accepted > 0 {
-                    // One event per request, not per usage event: what arrived, for the timeline
-                    // and subscribers.
-                    let subjects: std::collections::BTreeSet<&str> =
-                        events.iter().map(|e| e.subject.as_str()).collect();
-                    cx.emit(NewEvent::new(
-                        event_type::USAGE_INGESTED,
-                        "usage_batch",
-                        ulid::Ulid::new().to_string(),
-                        json!({"accepted": ingested.accepted, "duplicates": ingested.duplicates,
-                               "subjects": subjects.into_iter().take(100).collect::<Vec<_>>()}),
-                    ))
-                    .await?;
-                }
-                Ok((StatusCode::NO_CONTENT, ()))
-            })
-        })
-        .await
+    })
 }
 
 /// Create a meter. Events already ingested with its event type are counted into it.
@@ -201,31 +110,11 @@ async fn create_meter(
     principal: Principal,
     request: Mutation<MeterCreate>,
 ) -> Result<Response, ApiError> {
-    let meter = request.body.into_meter(state.db.now())?;
-    CompiledMeter::new(meter.clone())
-        .map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
+    let meter = usage::new_meter(request.body, state.db.now())?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut meter = meter;
-                (meter.created_at, meter.updated_at) = (cx.now, cx.now);
-                if metering::find_meter(cx.tx, cx.workspace_id, &meter.slug).await?.is_some() {
-                    return Err(slug_taken(&meter.slug).into());
-                }
-                let slug = meter.slug.clone();
-                metering::insert_meter(cx.tx, cx.workspace_id, &mut meter).await.map_err(|e| match e.unique_violation() {
-                    Some(_) => ApiError::from(slug_taken(&slug)),
-                    None => ApiError::from(e),
-                })?;
-                let compiled = CompiledMeter::new(meter.clone()).map_err(|e| ApiError::invalid("parameter_invalid", None, e))?;
-                let rebuilt = metering::rebuild(cx.tx, cx.workspace_id, &compiled).await?;
-                cx.emit(NewEvent::new(
-                    event_type::METER_CREATED,
-                    "meter",
-                    &meter.id,
-                    json!({"object": meter, "backfilled_events": rebuilt.events, "skipped_events": rebuilt.skipped}),
-                ))
-                .await?;
+                let meter = usage::create_meter(&mut cx, meter).await?;
                 Ok((StatusCode::CREATED, meter))
             })
         })
@@ -284,21 +173,7 @@ async fn delete_meter(
     state
         .mutate(&principal, idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut meter = metering::find_meter(cx.tx, cx.workspace_id, &key)
-                    .await?
-                    .filter(|m| m.deleted_at.is_none())
-                    .ok_or_else(|| {
-                        ApiError::not_found("meter", &key).with_param("meterIdOrSlug")
-                    })?;
-                (meter.deleted_at, meter.updated_at) = (Some(cx.now), cx.now);
-                metering::delete_meter(cx.tx, cx.workspace_id, &meter).await?;
-                cx.emit(NewEvent::new(
-                    event_type::METER_DELETED,
-                    "meter",
-                    &meter.id,
-                    json!({"object": meter}),
-                ))
-                .await?;
+                usage::delete_meter(&mut cx, &key).await?;
                 Ok((StatusCode::NO_CONTENT, ()))
             })
         })
@@ -328,94 +203,9 @@ async fn query_meter(
     Path(key): Path<String>,
     query: QueryParams,
 ) -> Result<Json<MeterQueryResult>, ApiError> {
-    let meter = find_meter(&state, &principal.workspace_id, &key).await?;
-    if meter.deleted_at.is_some() {
-        return Err(ApiError::not_found("meter", &key).with_param("meterIdOrSlug"));
-    }
-    let mut subjects: Vec<String> = Vec::new();
-    let mut customers_filter: Vec<String> = Vec::new();
-    let mut group_by: Vec<String> = Vec::new();
-    let mut filters: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    let mut advanced: Vec<(String, FilterString)> = Vec::new();
-    for (name, value) in query.pairs() {
-        match name.as_str() {
-            "subject" if !value.is_empty() => subjects.push(value.clone()),
-            "filterCustomerId" => customers_filter.push(value.clone()),
-            "groupBy" => {
-                if value != "subject" && value != "customer_id" && !meter.group_by.contains_key(value) {
-                    return Err(ApiError::invalid(
-                        "parameter_invalid",
-                        Some("groupBy".into()),
-                        format!("groupBy '{value}' is neither 'subject' nor a group-by key of meter '{}'.", meter.slug),
-                    ));
-                }
-                if !group_by.contains(value) {
-                    group_by.push(value.clone());
-                }
-            }
-            "advancedMeterGroupByFilters" => {
-                let parsed: BTreeMap<String, FilterString> = serde_json::from_str(value).map_err(|e| {
-                    ApiError::invalid(
-                        "parameter_invalid",
-                        Some(name.clone()),
-                        format!("advancedMeterGroupByFilters must be a JSON object of group-by key to filter ({e})."),
-                    )
-                })?;
-                for (key, filter) in parsed {
-                    if !meter.group_by.contains_key(&key) {
-                        return Err(ApiError::invalid(
-                            "parameter_invalid",
-                            Some(name.clone()),
-                            format!("'{key}' is not a group-by key of meter '{}'.", meter.slug),
-                        ));
-                    }
-                    advanced.push((key, filter));
-                }
-            }
-            "from" | "to" | "windowSize" | "windowTimeZone" | "clientId" => {}
-            other => match other.strip_prefix("filterGroupBy[").and_then(|k| k.strip_suffix(']')) {
-                Some(group) if meter.group_by.contains_key(group) => {
-                    filters.entry(group.to_owned()).or_default().insert(value.clone());
-                }
-                _ => {
-                    return Err(ApiError::invalid(
-                        "parameter_unknown",
-                        Some(other.to_owned()),
-                        format!("Unknown query parameter '{other}' (filterGroupBy keys must be group-by keys of the meter)."),
-                    ))
-                }
-            },
-        }
-    }
-    let window = query
-        .text("windowSize")
-        .map(|w| {
-            WindowSize::parse(&w).ok_or_else(|| {
-                ApiError::invalid(
-                    "parameter_invalid",
-                    Some("windowSize".into()),
-                    format!("windowSize '{w}' is not one of MINUTE, HOUR, DAY, MONTH."),
-                )
-            })
-        })
-        .transpose()?;
-    let time_zone = time_zone(query.text("windowTimeZone").as_deref().unwrap_or("UTC"))?;
-    let from = seconds_param(&query, "from")?;
-    let to = seconds_param(&query, "to")?;
-    let query = MeterQuery {
-        subjects,
-        customers: customers_filter,
-        group_by,
-        filters,
-        advanced,
-        window,
-        time_zone,
-        from,
-        to,
-    };
-    Ok(Json(
-        meter_query::query(&state, &principal.workspace_id, &meter, query).await?,
-    ))
+    let result =
+        meter_query::query_meter(&state, &principal.workspace_id, &key, query.pairs()).await?;
+    Ok(Json(result))
 }
 
 /// The subjects a meter has usage for.
@@ -456,40 +246,12 @@ async fn add_usage_subject(
     Path(id): Path<String>,
     request: Mutation<AddUsageSubjectRequest>,
 ) -> Result<Response, ApiError> {
-    let subject = request.body.subject.trim().to_owned();
-    if subject.is_empty() || subject.len() > 1024 {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("subject".into()),
-            "subject must be 1-1024 bytes.",
-        ));
-    }
+    let subject = usage::parse_subject(&request.body.subject)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                existing_customer(cx.tx, cx.workspace_id, &id).await?;
-                if let Some(other) =
-                    metering::add_subject(cx.tx, cx.workspace_id, &subject, &id, cx.now).await?
-                {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        crate::error::ErrorType::InvalidRequestError,
-                        "usage_subject_taken",
-                        format!("Subject '{subject}' belongs to customer {other}."),
-                    )
-                    .with_param("subject"));
-                }
-                cx.emit(NewEvent::new(
-                    event_type::CUSTOMER_USAGE_SUBJECT_ADDED,
-                    "customer",
-                    &id,
-                    json!({"subject": subject}),
-                ))
-                .await?;
-                Ok((
-                    StatusCode::OK,
-                    usage_subjects(cx.tx, cx.workspace_id, &id).await?,
-                ))
+                let subjects = usage::add_usage_subject(&mut cx, &id, &subject).await?;
+                Ok((StatusCode::OK, subjects))
             })
         })
         .await
@@ -540,42 +302,9 @@ async fn close_usage(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                existing_customer(cx.tx, cx.workspace_id, &id).await?;
-                let closed = metering::close_usage(cx.tx, cx.workspace_id, &id, until).await?;
-                cx.emit(NewEvent::new(
-                    event_type::CUSTOMER_USAGE_CLOSED,
-                    "customer",
-                    &id,
-                    json!({"closed_until": closed}),
-                ))
-                .await?;
-                Ok((
-                    StatusCode::OK,
-                    usage_subjects(cx.tx, cx.workspace_id, &id).await?,
-                ))
+                let subjects = usage::close_usage(&mut cx, &id, until).await?;
+                Ok((StatusCode::OK, subjects))
             })
         })
         .await
-}
-
-pub fn seconds_param(query: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
-    let Some(text) = query.text(name) else {
-        return Ok(None);
-    };
-    let at = Timestamp::parse_rfc3339(&text).ok_or_else(|| {
-        ApiError::invalid(
-            "parameter_invalid",
-            Some(name.into()),
-            format!("{name} '{text}' is not an RFC 3339 timestamp."),
-        )
-    })?;
-    let micros = at.unix_micros();
-    if micros.rem_euclid(1_000_000) != 0 {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(name.into()),
-            format!("{name} must be a whole second."),
-        ));
-    }
-    Ok(Some(micros.div_euclid(1_000_000)))
 }

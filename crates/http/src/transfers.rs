@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bursar_domain::ledger::objects::TransferObject;
 use bursar_domain::ledger::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::page::PageRequest;
-use bursar_domain::time::Timestamp;
 use bursar_store::{ledger, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -130,52 +130,6 @@ fn parse_transfer(request: TransferRequest, prefix: &str) -> Result<NewTransfer,
         balancing_credit: request.balancing_credit,
         metadata: metadata.as_map().clone(),
     })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferObject {
-    pub id: String,
-    /// Always `ledger_transfer`.
-    pub object: &'static str,
-    pub debit_account_id: String,
-    pub credit_account_id: String,
-    pub currency: String,
-    pub amount: i64,
-    pub code: i64,
-    pub kind: &'static str,
-    pub pending_id: Option<String>,
-    /// For a pending transfer: pending, posted, voided or expired.
-    pub pending_status: Option<&'static str>,
-    pub expires_at: Option<String>,
-    pub linked: bool,
-    pub balancing_debit: bool,
-    pub balancing_credit: bool,
-    pub metadata: BTreeMap<String, String>,
-    /// Assigned by the ledger; strictly increasing.
-    pub timestamp: String,
-}
-
-impl TransferObject {
-    pub(crate) fn new(t: Transfer, status: Option<PendingStatus>) -> Self {
-        TransferObject {
-            id: t.id.to_string(),
-            object: "ledger_transfer",
-            debit_account_id: t.debit_account_id.to_string(),
-            credit_account_id: t.credit_account_id.to_string(),
-            currency: t.currency.code().to_owned(),
-            amount: t.amount,
-            code: t.code,
-            kind: t.kind.as_str(),
-            pending_id: t.kind.pending_id().map(TransferId::to_string),
-            pending_status: status.map(PendingStatus::as_str),
-            expires_at: t.expires_at.map(Timestamp::to_rfc3339),
-            linked: t.linked,
-            balancing_debit: t.balancing_debit,
-            balancing_credit: t.balancing_credit,
-            metadata: t.metadata,
-            timestamp: t.timestamp.to_rfc3339(),
-        }
-    }
 }
 
 /// One transfer's outcome in a batch.
@@ -309,38 +263,23 @@ async fn create_transfers(
     } else {
         vec![parse_transfer(from_value(request.body)?, "")?]
     };
-    // Transfer ids make every transfer idempotent, so on PostgreSQL a request without an
-    // Idempotency-Key joins the ledger's shared batches: there every batch holds the
-    // workspace's ledger lock for a handful of round trips, and sharing batches is what lets
-    // concurrent requests through. SQLite's writer already runs concurrent requests in one
-    // commit with no round trips (and records their events once per group), and measures
-    // faster without the extra hop.
-    if request.idempotency.key.is_none() && state.db.backend() == bursar_store::Backend::Postgres {
-        let results = state
-            .ledger
-            .submit(
-                &principal.workspace_id,
-                batch.clone(),
-                crate::mutate::cause_of(&principal, &request.idempotency),
-            )
-            .await?;
+    let keyed = request.idempotency.key.is_some();
+    if bursar_core::ledger::joins_shared_batches(&state, keyed) {
+        let cause = crate::mutate::cause_of(&principal, &request.idempotency);
+        let results = bursar_core::ledger::submit_transfers(
+            &state,
+            &principal.workspace_id,
+            batch.clone(),
+            cause,
+        )
+        .await?;
         let (status, body) = transfer_response(is_batch, results, batch)?;
         return Ok((status, Json(body)).into_response());
     }
     state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let results =
-                    ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
-                ledger::record_request_event(
-                    cx.tx,
-                    cx.workspace_id,
-                    &batch,
-                    &results,
-                    cx.cause,
-                    cx.now,
-                )
-                .await?;
+                let results = bursar_core::ledger::create_transfers(&mut cx, &batch).await?;
                 transfer_response(is_batch, results, batch)
             })
         })

@@ -1,28 +1,22 @@
 //! `/v1/parties/{id}/wallet`: a party's wallet and the recipes that move money through it.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::id::{CustomerId, WorkspaceId};
-use bursar_domain::ledger::TransferId;
-use bursar_domain::money::Currency;
-use bursar_domain::time::Timestamp;
-use bursar_domain::wallet::Role;
-use bursar_store::wallet::{self, Recipe, RecipeOutcome, RecipeRequest, SeasonOutcome};
-use bursar_store::{customers, StoreError, Tx};
-use serde::{Deserialize, Serialize};
+use bursar_core::wallets::{self, AmountInput, Outcome, ReleaseInput};
+use bursar_domain::wallet::{WalletObject, WalletOperation};
+use bursar_store::wallet::RecipeRequest;
+use bursar_store::Tx;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Mutation, Principal, QueryParams};
-use crate::ledger::BalancesObject;
-use crate::transfers::{transfer_error, TransferObject};
+use crate::transfers::transfer_error;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,74 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(release))
         .routes(routes!(season))
         .routes(routes!(party_timeline))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HoldingObject {
-    pub id: String,
-    pub currency: String,
-    pub amount: i64,
-    pub not_before: String,
-    /// `holding` until seasoned, then `seasoned`.
-    pub status: &'static str,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WalletObject {
-    /// Always `wallet`.
-    pub object: &'static str,
-    pub party: String,
-    /// Per currency, per role (AVAILABLE, COMMITTED, COMMITTED_DOWNPAYMENT, PAY_IN_HOLDING).
-    pub balances: BTreeMap<String, BTreeMap<String, BalancesObject>>,
-    /// Money released to this party as a seller, seasoning or seasoned.
-    pub holdings: Vec<HoldingObject>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WalletOperation {
-    /// Always `wallet_operation`.
-    pub object: &'static str,
-    pub recipe: &'static str,
-    /// `ok`, or `exists` when this operation id was applied before.
-    pub result: &'static str,
-    pub transfers: Vec<TransferObject>,
-    pub wallet: WalletObject,
-}
-
-async fn load_wallet(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    party: &CustomerId,
-) -> Result<WalletObject, StoreError> {
-    let mut balances: BTreeMap<String, BTreeMap<String, BalancesObject>> = BTreeMap::new();
-    for account in wallet::wallet(tx, workspace_id, party).await? {
-        let role = account.metadata.get("role").cloned().unwrap_or_default();
-        balances
-            .entry(account.currency.code().to_owned())
-            .or_default()
-            .insert(role, account.balances.into());
-    }
-    let holdings = wallet::holdings(tx, workspace_id, party)
-        .await?
-        .into_iter()
-        .map(|h| HoldingObject {
-            id: h.id,
-            currency: h.currency.code().to_owned(),
-            amount: h.amount,
-            not_before: h.not_before.to_rfc3339(),
-            status: if h.seasoned { "seasoned" } else { "holding" },
-        })
-        .collect();
-    Ok(WalletObject {
-        object: "wallet",
-        party: party.to_string(),
-        balances,
-        holdings,
-    })
-}
-
-fn parse_party(id: &str) -> Result<CustomerId, ApiError> {
-    CustomerId::parse(id, "id").map_err(|_| ApiError::not_found("customer", id))
 }
 
 /// A party's wallet timeline: funded, committed, released, held, seasoned, cashed out —
@@ -120,13 +46,13 @@ async fn party_timeline(
     Path(id): Path<String>,
     query: QueryParams,
 ) -> Result<Json<TimelineResponse>, ApiError> {
-    let party = parse_party(&id)?;
+    let party = wallets::parse_party(&id)?;
     let workspace_id = principal.workspace_id.clone();
     let lookup = party.clone();
     state
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { require_party(tx, &workspace_id, &lookup, "id").await })
+            Box::pin(async move { wallets::require_party(tx, &workspace_id, &lookup, "id").await })
         })
         .await?;
     let page = timeline(
@@ -138,21 +64,6 @@ async fn party_timeline(
     )
     .await?;
     Ok(Json(page))
-}
-
-async fn require_party(
-    tx: &mut Tx,
-    workspace_id: &WorkspaceId,
-    party: &CustomerId,
-    param: &str,
-) -> Result<(), ApiError> {
-    if customers::get(tx, workspace_id, party, false)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("customer", party.as_str()).with_param(param));
-    }
-    Ok(())
 }
 
 /// A party's wallet: balances of every role in every currency, and its holdings.
@@ -167,14 +78,14 @@ async fn get_wallet(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<WalletObject>, ApiError> {
-    let party = parse_party(&id)?;
+    let party = wallets::parse_party(&id)?;
     let workspace_id = principal.workspace_id.clone();
     let wallet = state
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                require_party(tx, &workspace_id, &party, "id").await?;
-                Ok::<_, ApiError>(load_wallet(tx, &workspace_id, &party).await?)
+                wallets::require_party(tx, &workspace_id, &party, "id").await?;
+                wallets::load(tx, &workspace_id, &party).await
             })
         })
         .await?;
@@ -213,26 +124,8 @@ pub struct SeasonRequest {
     pub holding_id: Option<String>,
 }
 
-fn operation_id(id: &str) -> Result<TransferId, ApiError> {
-    if id.len() > wallet::RECIPE_ID_LENGTH_MAX {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("id".into()),
-            format!(
-                "Operation ids are at most {} characters.",
-                wallet::RECIPE_ID_LENGTH_MAX
-            ),
-        ));
-    }
-    Ok(TransferId::parse(id, "id")?)
-}
-
-fn positive(amount: i64) -> Result<i64, ApiError> {
-    Ok(bursar_domain::money::parse_positive_amount(
-        amount, "amount",
-    )?)
-}
-
+/// Runs `request` and answers the wallet operation, or the ledger's refusal as an error (the
+/// refusal is recorded, so it commits).
 async fn run(
     state: &AppState,
     principal: &Principal,
@@ -240,33 +133,14 @@ async fn run(
     request: RecipeRequest,
 ) -> Result<Response, ApiError> {
     state
-        .mutate(principal, idempotency, move |cx| {
+        .mutate(principal, idempotency, move |mut cx| {
             Box::pin(async move {
-                require_party(cx.tx, cx.workspace_id, &request.party, "id").await?;
-                if let Recipe::Release { seller, .. } = &request.recipe {
-                    require_party(cx.tx, cx.workspace_id, seller, "seller_id").await?;
-                }
-                match wallet::run_recipe(cx.tx, cx.workspace_id, &request, cx.now, cx.cause).await?
-                {
-                    RecipeOutcome::Done { result, transfers } => {
-                        let wallet = load_wallet(cx.tx, cx.workspace_id, &request.party).await?;
-                        let body = WalletOperation {
-                            object: "wallet_operation",
-                            recipe: request.recipe.name(),
-                            result: result.as_str(),
-                            transfers: transfers
-                                .into_iter()
-                                .map(|t| TransferObject::new(t, None))
-                                .collect(),
-                            wallet,
-                        };
-                        Ok((
-                            StatusCode::OK,
-                            serde_json::to_value(body).unwrap_or_default(),
-                        ))
-                    }
-                    RecipeOutcome::Failed(result) => {
-                        // Committed (the ledger records the failure) and answered as an error.
+                match wallets::run_recipe(&mut cx, &request).await? {
+                    Outcome::Done(operation) => Ok((
+                        StatusCode::OK,
+                        serde_json::to_value(operation).unwrap_or_default(),
+                    )),
+                    Outcome::Failed(result) => {
                         let error = transfer_error(result);
                         Ok((
                             error.status,
@@ -303,29 +177,15 @@ async fn simple_recipe(
     Path((id, recipe)): Path<(String, String)>,
     request: Mutation<AmountRequest>,
 ) -> Result<Response, ApiError> {
-    let recipe = match recipe.as_str() {
-        "fund" => Recipe::Fund,
-        "commit" => Recipe::Commit,
-        "commit_downpayment" => Recipe::CommitDownpayment,
-        "cash_out" => Recipe::CashOut,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                ErrorType::InvalidRequestError,
-                "route_missing",
-                format!("No wallet recipe '{recipe}': use fund, commit, commit_downpayment, release, season or cash_out."),
-            ));
-        }
-    };
-    let party = parse_party(&id)?;
+    let recipe = wallets::simple_recipe(&recipe)?;
+    let party = wallets::parse_party(&id)?;
     let body = request.body;
-    let parsed = RecipeRequest {
-        id: operation_id(&body.id)?,
-        party,
-        currency: Currency::parse(&body.currency, "currency")?,
-        amount: positive(body.amount)?,
-        recipe,
+    let input = AmountInput {
+        id: body.id,
+        amount: body.amount,
+        currency: body.currency,
     };
+    let parsed = wallets::recipe_request(party, recipe, &input)?;
     run(&state, &principal, request.idempotency, parsed).await
 }
 
@@ -346,45 +206,19 @@ async fn release(
     Path(id): Path<String>,
     request: Mutation<ReleaseRequest>,
 ) -> Result<Response, ApiError> {
-    let party = parse_party(&id)?;
+    let party = wallets::parse_party(&id)?;
     let body = request.body;
-    let seller = CustomerId::parse(&body.seller_id, "seller_id")?;
-    let not_before = Timestamp::parse_rfc3339(&body.not_before).ok_or_else(|| {
-        ApiError::invalid(
-            "parameter_invalid",
-            Some("not_before".into()),
-            "not_before must be an RFC 3339 instant.",
-        )
-    })?;
-    let from = match body.from.as_deref().unwrap_or("COMMITTED") {
-        "COMMITTED" => Role::Committed,
-        "COMMITTED_DOWNPAYMENT" => Role::CommittedDownpayment,
-        other => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("from".into()),
-                format!("Cannot release from '{other}': use COMMITTED or COMMITTED_DOWNPAYMENT."),
-            ));
-        }
+    let release = ReleaseInput {
+        seller_id: body.seller_id,
+        not_before: body.not_before,
+        from: body.from,
     };
-    if seller == party {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("seller_id".into()),
-            "A party cannot release money to itself.",
-        ));
-    }
-    let parsed = RecipeRequest {
-        id: operation_id(&body.id)?,
-        party,
-        currency: Currency::parse(&body.currency, "currency")?,
-        amount: positive(body.amount)?,
-        recipe: Recipe::Release {
-            seller,
-            from,
-            not_before,
-        },
+    let input = AmountInput {
+        id: body.id,
+        amount: body.amount,
+        currency: body.currency,
     };
+    let parsed = wallets::release_request(party, &release, &input)?;
     run(&state, &principal, request.idempotency, parsed).await
 }
 
@@ -407,44 +241,13 @@ async fn season(
     Path(id): Path<String>,
     request: Mutation<SeasonRequest>,
 ) -> Result<Response, ApiError> {
-    let seller = parse_party(&id)?;
+    let seller = wallets::parse_party(&id)?;
     let holding = request.body.holding_id;
     state
-        .mutate(&principal, request.idempotency, move |cx| {
+        .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                require_party(cx.tx, cx.workspace_id, &seller, "id").await?;
-                match wallet::season(
-                    cx.tx,
-                    cx.workspace_id,
-                    &seller,
-                    holding.as_deref(),
-                    cx.now,
-                    cx.cause,
-                )
-                .await?
-                {
-                    SeasonOutcome::Seasoned(_) => Ok((
-                        StatusCode::OK,
-                        load_wallet(cx.tx, cx.workspace_id, &seller).await?,
-                    )),
-                    SeasonOutcome::NotYet(not_before) => Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorType::StateError,
-                        "not_seasoned",
-                        format!(
-                            "The holding is seasoning until {}; it cannot be released before.",
-                            not_before.to_rfc3339()
-                        ),
-                    )
-                    .with_param("holding_id")),
-                    SeasonOutcome::NothingHeld => Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        ErrorType::StateError,
-                        "nothing_held",
-                        "Nothing is held for this party (or no such holding).",
-                    )
-                    .with_param("holding_id")),
-                }
+                let wallet = wallets::season(&mut cx, &seller, holding.as_deref()).await?;
+                Ok((StatusCode::OK, wallet))
             })
         })
         .await

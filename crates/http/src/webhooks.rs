@@ -4,15 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
-use bursar_domain::id::WebhookEndpointId;
-use bursar_domain::webhook::{
-    parse_url, Attempt, EndpointStatus, EventFilter, WebhookEndpoint, WebhookSecret,
-};
+use bursar_core::webhooks::{self as endpoints, parse_endpoint_id, EndpointChanges, NewEndpoint};
+use bursar_domain::webhook::{parse_url, Attempt, EndpointObject, EventFilter};
 use bursar_store::{webhooks, Tx};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +15,6 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::AppState;
-use bursar_core::webhooks::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,50 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(enable_endpoint))
         .routes(routes!(list_attempts))
         .routes(routes!(endpoint_timeline))
-}
-
-/// An outbound webhook endpoint.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EndpointObject {
-    /// `we_` followed by a time-sortable ULID.
-    pub id: String,
-    /// Always `webhook_endpoint`.
-    pub object: &'static str,
-    pub url: String,
-    pub description: String,
-    /// Event types it receives (`customer.created`, `customer.*`, `*`); empty: all.
-    pub event_types: Vec<String>,
-    /// `enabled` or `disabled`.
-    pub status: &'static str,
-    pub disabled_reason: Option<String>,
-    /// The signing secret (`whsec_…`): only in the responses that create or rotate it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl EndpointObject {
-    fn new(endpoint: &WebhookEndpoint, secret: Option<&WebhookSecret>) -> Self {
-        EndpointObject {
-            id: endpoint.id.to_string(),
-            object: "webhook_endpoint",
-            url: endpoint.url.clone(),
-            description: endpoint.description.clone(),
-            event_types: endpoint.filter.types().to_vec(),
-            status: endpoint.status.as_str(),
-            disabled_reason: endpoint.disabled_reason.clone(),
-            secret: secret.map(WebhookSecret::expose),
-            created_at: endpoint.created_at.to_rfc3339(),
-            updated_at: endpoint.updated_at.to_rfc3339(),
-        }
-    }
-
-    /// The endpoint as events carry it: never with its secret.
-    fn in_event(endpoint: &WebhookEndpoint) -> serde_json::Value {
-        json!({ "object": EndpointObject::new(endpoint, None) })
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,36 +78,18 @@ async fn create_endpoint(
     request: Mutation<CreateEndpointRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let url = parse_url(&body.url, "url")?;
-    let filter = EventFilter::parse(body.event_types.unwrap_or_default(), "event_types")?;
-    let secret = new_secret(body.secret.as_deref())?;
-    let sealed = state.db.sealer()?.seal(&secret.expose())?;
-    let description = body.description.unwrap_or_default();
+    let new = NewEndpoint {
+        url: parse_url(&body.url, "url")?,
+        filter: EventFilter::parse(body.event_types.unwrap_or_default(), "event_types")?,
+        description: body.description.unwrap_or_default(),
+    };
+    let secret = endpoints::sealed_secret(&state, body.secret.as_deref())?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let endpoint = WebhookEndpoint {
-                    id: WebhookEndpointId::new(),
-                    url,
-                    description,
-                    filter,
-                    status: EndpointStatus::Enabled,
-                    disabled_reason: None,
-                    consecutive_failures: 0,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                webhooks::insert(cx.tx, cx.workspace_id, &endpoint, &sealed).await?;
-                cx.emit(NewEvent::new(
-                    event_type::WEBHOOK_ENDPOINT_CREATED,
-                    "webhook_endpoint",
-                    endpoint.id.as_str(),
-                    EndpointObject::in_event(&endpoint),
-                ))
-                .await?;
                 Ok((
                     StatusCode::OK,
-                    EndpointObject::new(&endpoint, Some(&secret)),
+                    endpoints::create(&mut cx, new, secret).await?,
                 ))
             })
         })
@@ -244,39 +176,21 @@ async fn update_endpoint(
 ) -> Result<Response, ApiError> {
     let id = parse_endpoint_id(&id)?;
     let body = request.body;
-    let url = body.url.map(|u| parse_url(&u, "url")).transpose()?;
-    let filter = body
-        .event_types
-        .map(|t| EventFilter::parse(t, "event_types"))
-        .transpose()?;
-    let description = body.description;
+    let changes = EndpointChanges {
+        url: body.url.map(|u| parse_url(&u, "url")).transpose()?,
+        filter: body
+            .event_types
+            .map(|t| EventFilter::parse(t, "event_types"))
+            .transpose()?,
+        description: body.description,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut endpoint = locked(&mut cx, &id).await?;
-                let previous = EndpointObject::in_event(&endpoint);
-                if let Some(url) = url {
-                    endpoint.url = url;
-                }
-                if let Some(filter) = filter {
-                    endpoint.filter = filter;
-                }
-                if let Some(description) = description {
-                    endpoint.description = description;
-                }
-                endpoint.updated_at = cx.now;
-                webhooks::update(cx.tx, cx.workspace_id, &endpoint).await?;
-                cx.emit(NewEvent::new(
-                    event_type::WEBHOOK_ENDPOINT_UPDATED,
-                    "webhook_endpoint",
-                    endpoint.id.as_str(),
-                    json!({
-                        "object": EndpointObject::new(&endpoint, None),
-                        "previous": previous["object"],
-                    }),
+                Ok((
+                    StatusCode::OK,
+                    endpoints::update(&mut cx, &id, changes).await?,
                 ))
-                .await?;
-                Ok((StatusCode::OK, EndpointObject::new(&endpoint, None)))
             })
         })
         .await
@@ -301,32 +215,13 @@ async fn rotate_secret(
     request: Mutation<RotateSecretRequest>,
 ) -> Result<Response, ApiError> {
     let id = parse_endpoint_id(&id)?;
-    let secret = new_secret(request.body.secret.as_deref())?;
-    let sealed = state.db.sealer()?.seal(&secret.expose())?;
+    let secret = endpoints::sealed_secret(&state, request.body.secret.as_deref())?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut endpoint = locked(&mut cx, &id).await?;
-                endpoint.updated_at = cx.now;
-                webhooks::rotate_secret(
-                    cx.tx,
-                    cx.workspace_id,
-                    &id,
-                    &sealed,
-                    cx.now.plus_seconds(ROTATION_GRACE_SECONDS),
-                    cx.now,
-                )
-                .await?;
-                cx.emit(NewEvent::new(
-                    event_type::WEBHOOK_ENDPOINT_SECRET_ROTATED,
-                    "webhook_endpoint",
-                    id.as_str(),
-                    EndpointObject::in_event(&endpoint),
-                ))
-                .await?;
                 Ok((
                     StatusCode::OK,
-                    EndpointObject::new(&endpoint, Some(&secret)),
+                    endpoints::rotate_secret(&mut cx, &id, secret).await?,
                 ))
             })
         })
@@ -353,30 +248,7 @@ async fn enable_endpoint(
     let id = parse_endpoint_id(&id)?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut endpoint = locked(&mut cx, &id).await?;
-                if endpoint.status == EndpointStatus::Enabled {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        crate::error::ErrorType::InvalidRequestError,
-                        "endpoint_already_enabled",
-                        format!("Webhook endpoint '{id}' is enabled already (status: enabled)."),
-                    ));
-                }
-                endpoint.status = EndpointStatus::Enabled;
-                endpoint.disabled_reason = None;
-                endpoint.consecutive_failures = 0;
-                endpoint.updated_at = cx.now;
-                webhooks::update(cx.tx, cx.workspace_id, &endpoint).await?;
-                cx.emit(NewEvent::new(
-                    event_type::WEBHOOK_ENDPOINT_ENABLED,
-                    "webhook_endpoint",
-                    id.as_str(),
-                    EndpointObject::in_event(&endpoint),
-                ))
-                .await?;
-                Ok((StatusCode::OK, EndpointObject::new(&endpoint, None)))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, endpoints::enable(&mut cx, &id).await?)) })
         })
         .await
 }

@@ -11,6 +11,7 @@
 pub mod chart;
 pub mod engine;
 pub mod model;
+pub mod objects;
 pub mod types;
 
 pub use types::*;
