@@ -5,6 +5,7 @@
 //! caller how to react; each surface says that in its own way. State changes go through
 //! [`write::Context`] (one transaction, its events recorded in it).
 
+pub mod agreements;
 pub mod app;
 pub mod billing;
 pub mod blobs;
@@ -19,7 +20,10 @@ pub mod emails;
 pub mod error;
 pub mod fulfillment;
 pub mod invoice_checkout;
+pub mod invoice_drafts;
 pub mod invoice_pdf;
+pub mod invoice_settings;
+pub mod invoice_voids;
 pub mod invoices;
 pub mod lookup;
 pub mod meter_query;
@@ -30,6 +34,7 @@ pub mod payment_methods;
 pub mod postings;
 pub mod providers;
 pub mod quotes;
+pub mod tax_rates;
 pub mod test_provider;
 pub mod webhooks;
 pub mod write;
