@@ -1,15 +1,22 @@
-//! Companies (businesses, their people and places) and the prices they negotiated.
+//! Companies: businesses, their people and places.
+
+use std::collections::BTreeMap;
 
 use bursar_domain::commerce::*;
 use bursar_domain::event::NewEvent;
-use bursar_domain::time::Timestamp;
+use bursar_domain::event_type;
+use bursar_domain::id::*;
+use bursar_domain::metadata::Metadata;
 use bursar_domain::ValidationError;
-use bursar_store::documents::PRODUCT;
+use bursar_store::documents::{self, COMPANY};
 use serde_json::json;
 
+use crate::catalog::check_links;
 use crate::error::Error;
 use crate::lookup;
+use crate::write::Context;
 
+/// A company's contacts, checked: at most 50, each named, their emails well-formed.
 pub fn check_contacts(contacts: &[Contact]) -> Result<(), ValidationError> {
     if contacts.len() > 50 {
         return Err(ValidationError::invalid("contacts", "At most 50 contacts."));
@@ -23,6 +30,8 @@ pub fn check_contacts(contacts: &[Contact]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A company's addresses, checked: at most 20, billing or shipping, with a line, a city and an
+/// ISO country code.
 pub fn check_addresses(addresses: &[Address]) -> Result<(), ValidationError> {
     if addresses.len() > 20 {
         return Err(ValidationError::invalid(
@@ -49,55 +58,95 @@ pub fn check_addresses(addresses: &[Address]) -> Result<(), ValidationError> {
     Ok(())
 }
 
-pub fn parse_instant(value: &str, param: &str) -> Result<Timestamp, ValidationError> {
-    Timestamp::parse_rfc3339(value).ok_or_else(|| {
-        ValidationError::invalid(param, format!("'{value}' is not an RFC 3339 timestamp."))
-    })
+/// A company to create, its contacts and addresses checked by [`check_contacts`] and
+/// [`check_addresses`].
+#[derive(Debug, Clone)]
+pub struct NewCompany {
+    pub name: String,
+    pub price_book_id: Option<PriceBookId>,
+    pub contacts: Vec<Contact>,
+    pub addresses: Vec<Address>,
+    pub metadata: Metadata,
 }
 
-pub fn check_window(from: Timestamp, to: Option<Timestamp>) -> Result<(), ValidationError> {
-    if to.is_some_and(|to| to <= from) {
-        return Err(ValidationError::invalid(
-            "effective_to",
-            "effective_to must be after effective_from.",
-        ));
-    }
-    Ok(())
-}
-
-pub async fn check_products(
-    cx: &mut crate::write::Context<'_>,
-    lines: &[AgreementLine],
-) -> Result<(), Error> {
-    for (i, line) in lines.iter().enumerate() {
-        lookup::get_in::<Product>(
-            cx,
-            PRODUCT,
-            "product",
-            line.product_id.as_str(),
-            &format!("lines[{i}][product_id]"),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Every change of an agreement is an event on its timeline and an entry of its audit chain.
-pub async fn record(
-    cx: &mut crate::write::Context<'_>,
-    event_type: &'static str,
-    agreement: &PriceAgreement,
-    previous: Option<&PriceAgreement>,
-) -> Result<(), Error> {
-    let mut payload = json!({ "object": agreement });
-    if let Some(previous) = previous {
-        payload["previous_attributes"] = json!(previous);
-    }
+/// Creates a company (its price book must exist) and records `company.created`.
+pub async fn create(cx: &mut Context<'_>, new: NewCompany) -> Result<Company, Error> {
+    check_links(cx, None, new.price_book_id.as_ref()).await?;
+    let company = Company {
+        id: CompanyId::new(),
+        object: "company".into(),
+        name: new.name,
+        price_book_id: new.price_book_id,
+        contacts: new.contacts,
+        addresses: new.addresses,
+        metadata: new.metadata,
+        created_at: cx.now,
+        updated_at: cx.now,
+    };
+    documents::insert(
+        cx.tx,
+        COMPANY,
+        cx.workspace_id,
+        company.id.as_str(),
+        &company,
+        &[],
+    )
+    .await?;
     cx.emit(NewEvent::new(
-        event_type,
-        "price_agreement",
-        agreement.id.as_str(),
-        payload,
+        event_type::COMPANY_CREATED,
+        "company",
+        company.id.as_str(),
+        json!({ "object": company }),
     ))
-    .await
+    .await?;
+    Ok(company)
+}
+
+/// The changes to a company; `None` leaves a field as it is. Contacts and addresses given
+/// replace the lists.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyUpdate {
+    pub name: Option<String>,
+    /// `Some(None)` clears the price book.
+    pub price_book_id: Option<Option<PriceBookId>>,
+    pub contacts: Option<Vec<Contact>>,
+    pub addresses: Option<Vec<Address>>,
+    /// Keys to set; a key set to `None` or `""` is removed.
+    pub metadata: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Changes company `id` and records `company.updated` with its previous attributes.
+pub async fn update(
+    cx: &mut Context<'_>,
+    id: &str,
+    update: CompanyUpdate,
+) -> Result<Company, Error> {
+    let current: Company = lookup::get_in(cx, COMPANY, "company", id, "id").await?;
+    let mut company = current.clone();
+    if let Some(name) = update.name {
+        company.name = name;
+    }
+    if let Some(book) = update.price_book_id {
+        check_links(cx, None, book.as_ref()).await?;
+        company.price_book_id = book;
+    }
+    if let Some(contacts) = update.contacts {
+        company.contacts = contacts;
+    }
+    if let Some(addresses) = update.addresses {
+        company.addresses = addresses;
+    }
+    if let Some(changes) = update.metadata {
+        company.metadata = company.metadata.merged(changes)?;
+    }
+    company.updated_at = cx.now;
+    documents::save(cx.tx, COMPANY, cx.workspace_id, id, &company, &[]).await?;
+    cx.emit(NewEvent::new(
+        event_type::COMPANY_UPDATED,
+        "company",
+        id,
+        json!({ "object": company, "previous_attributes": current }),
+    ))
+    .await?;
+    Ok(company)
 }

@@ -36,26 +36,6 @@ pub fn customer_credit(customer: &CustomerId) -> CommerceAccount {
     CommerceAccount::CustomerCredit(customer.clone())
 }
 
-pub fn parse_jurisdiction(value: &str) -> Result<String, Error> {
-    let (country, region) = value.split_once('-').unwrap_or((value, ""));
-    let ok = country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_uppercase())
-        && region.len() <= 3
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        && region.is_empty() != value.contains('-');
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(Error::invalid(
-            "parameter_invalid",
-            Some("jurisdiction".into()),
-            "A jurisdiction is an ISO 3166 country code (DE), optionally with a region (US-CA).",
-        ))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Settings
 

@@ -5,6 +5,7 @@
 //! caller how to react; each surface says that in its own way. State changes go through
 //! [`write::Context`] (one transaction, its events recorded in it).
 
+pub mod agreements;
 pub mod app;
 pub mod artifacts;
 pub mod billing;
@@ -22,10 +23,13 @@ pub mod error;
 pub mod events;
 pub mod fulfillment;
 pub mod invoice_checkout;
+pub mod invoice_drafts;
 pub mod invoice_pdf;
+pub mod invoice_settings;
+pub mod invoice_voids;
 pub mod invoices;
-pub mod licenses;
 pub mod ledger;
+pub mod licenses;
 pub mod lookup;
 pub mod meter_query;
 pub mod metering;
@@ -37,6 +41,7 @@ pub mod provider_connections;
 pub mod providers;
 pub mod quotes;
 pub mod refunds;
+pub mod tax_rates;
 pub mod test_provider;
 pub mod updates;
 pub mod wallets;

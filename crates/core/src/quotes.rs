@@ -12,6 +12,7 @@ use bursar_store::{customers, Tx};
 
 use crate::discounts::{load_coupon, load_promotion_code};
 use crate::error::Error;
+use crate::write::Context;
 
 /// A priced set of lines and who they were priced for.
 pub struct Priced {
@@ -176,4 +177,48 @@ pub async fn find_promotion(
             )
         })?;
     Ok((promotion, coupon))
+}
+
+/// What to quote: a buyer (a customer, or a company directly), lines of products and
+/// quantities, a promotion code, and the instant to price at (now when absent).
+#[derive(Debug, Clone)]
+pub struct NewQuote {
+    pub customer_id: Option<CustomerId>,
+    pub company_id: Option<CompanyId>,
+    pub currency: Currency,
+    pub lines: Vec<(ProductId, i64)>,
+    pub promotion_code: Option<String>,
+    pub at: Option<Timestamp>,
+}
+
+/// Prices `new`'s lines for its buyer, changing nothing: each line names the rule that chose
+/// its price.
+pub async fn quote(cx: &mut Context<'_>, new: NewQuote) -> Result<Quote, Error> {
+    let at = new.at.unwrap_or(cx.now);
+    let priced = price_lines(
+        cx.tx,
+        cx.workspace_id,
+        new.customer_id.as_ref(),
+        new.company_id.as_ref(),
+        new.currency,
+        &new.lines,
+        new.promotion_code.as_deref(),
+        at,
+    )
+    .await?;
+    let (promotion_code, coupon_id) = match priced.promotion {
+        Some((p, c)) => (Some(p.code), Some(c.id)),
+        None => (None, None),
+    };
+    Ok(Quote {
+        object: "quote",
+        customer_id: new.customer_id,
+        company_id: priced.company_id,
+        currency: new.currency,
+        priced_at: at,
+        lines: priced.lines,
+        totals: priced.totals,
+        promotion_code,
+        coupon_id,
+    })
 }

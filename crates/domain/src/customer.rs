@@ -97,6 +97,43 @@ pub struct Customer {
     pub updated_at: Timestamp,
 }
 
+/// A customer as the API shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CustomerObject {
+    /// `cus_` followed by a time-sortable ULID.
+    #[schema(example = "cus_01jdx2k3m4n5p6q7r8s9t0v1w2")]
+    pub id: String,
+    /// Always `customer`.
+    #[schema(example = "customer")]
+    pub object: &'static str,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The company the customer buys for (`comp_…`).
+    pub company_id: Option<String>,
+    /// The customer's own price book (`pb_…`).
+    pub price_book_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Customer> for CustomerObject {
+    fn from(c: Customer) -> Self {
+        CustomerObject {
+            id: c.id.to_string(),
+            object: "customer",
+            email: c.email.map(|e| e.as_str().to_owned()),
+            name: c.name.map(|n| n.as_str().to_owned()),
+            metadata: c.metadata.as_map().clone(),
+            company_id: c.company_id.map(String::from),
+            price_book_id: c.price_book_id.map(String::from),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+        }
+    }
+}
+
 /// A validated request to create a customer.
 #[derive(Debug, Clone)]
 pub struct NewCustomer {

@@ -5,11 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
-use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
 use bursar_domain::ValidationError;
-use bursar_store::documents::{self, PRICE_AGREEMENT};
+use bursar_store::documents::PRICE_AGREEMENT;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,8 +20,7 @@ use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::catalog::check_links;
-use bursar_core::companies::*;
+use bursar_core::agreements::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -91,42 +89,18 @@ async fn create_agreement(
         .map(|t| parse_instant(&t, "effective_to"))
         .transpose()?;
     check_window(from, to)?;
-    let lines = parse_lines(body.lines)?;
+    let new = NewAgreement {
+        company_id,
+        name,
+        currency,
+        effective_from: from,
+        effective_to: to,
+        lines: parse_lines(body.lines)?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                check_links(&mut cx, Some(&company_id), None).await?;
-                check_products(&mut cx, &lines).await?;
-                let agreement = PriceAgreement {
-                    id: AgreementId::new(),
-                    object: "price_agreement".into(),
-                    company_id,
-                    name,
-                    currency,
-                    status: AgreementStatus::Draft,
-                    effective_from: from,
-                    effective_to: to,
-                    lines,
-                    version: 1,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    PRICE_AGREEMENT,
-                    cx.workspace_id,
-                    agreement.id.as_str(),
-                    &agreement,
-                    &[("company_id", agreement.company_id.as_str().into())],
-                )
-                .await?;
-                record(
-                    &mut cx,
-                    event_type::PRICE_AGREEMENT_CREATED,
-                    &agreement,
-                    None,
-                )
-                .await?;
+                let agreement = create(&mut cx, new).await?;
                 Ok((StatusCode::OK, agreement))
             })
         })
@@ -171,64 +145,24 @@ async fn update_agreement(
         Some(None) => Some(None),
         Some(Some(t)) => Some(Some(parse_instant(&t, "effective_to")?)),
     };
-    let lines = body.lines.map(parse_lines).transpose()?;
+    let changes = AgreementUpdate {
+        name,
+        effective_from: from,
+        effective_to: to,
+        lines: body.lines.map(parse_lines).transpose()?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current: PriceAgreement =
-                    docs::get_in(&mut cx, PRICE_AGREEMENT, "price_agreement", &id, "id").await?;
-                let status = current.status_at(cx.now);
-                let mut agreement = current.clone();
-                match status {
-                    AgreementStatus::Expired => {
-                        return Err(ApiError::state(
-                            "agreement_expired",
-                            "expired",
-                            "An expired agreement cannot change; create a new one.",
-                        ))
-                    }
-                    AgreementStatus::Active if from.is_some() || lines.is_some() => {
-                        return Err(ApiError::state(
-                            "agreement_active",
-                            "active",
-                            "An active agreement's start and lines are fixed; only its name and end can change. \
-                             Create a new agreement to renegotiate.",
-                        ))
-                    }
-                    _ => {}
-                }
-                if let Some(name) = name {
-                    agreement.name = name;
-                }
-                if let Some(from) = from {
-                    agreement.effective_from = from;
-                }
-                if let Some(to) = to {
-                    if status == AgreementStatus::Active && to.is_some_and(|t| t < cx.now) {
-                        return Err(ValidationError::invalid(
-                            "effective_to",
-                            "An active agreement cannot end in the past; expire it to end it now.",
-                        )
-                        .into());
-                    }
-                    agreement.effective_to = to;
-                }
-                if let Some(lines) = lines {
-                    check_products(&mut cx, &lines).await?;
-                    agreement.lines = lines;
-                }
-                check_window(agreement.effective_from, agreement.effective_to)?;
-                agreement.version += 1;
-                agreement.updated_at = cx.now;
-                documents::save(cx.tx, PRICE_AGREEMENT, cx.workspace_id, &id, &agreement, &[]).await?;
-                record(&mut cx, event_type::PRICE_AGREEMENT_UPDATED, &agreement, Some(&current)).await?;
+                let agreement = update(&mut cx, &id, changes).await?;
                 Ok((StatusCode::OK, agreement))
             })
         })
         .await
 }
 
-async fn set_status(
+/// Moves an agreement to `to` (see [`bursar_core::agreements::set_status`]).
+async fn change_status(
     state: AppState,
     principal: Principal,
     id: String,
@@ -238,54 +172,7 @@ async fn set_status(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current: PriceAgreement =
-                    docs::get_in(&mut cx, PRICE_AGREEMENT, "price_agreement", &id, "id").await?;
-                let status = current.status_at(cx.now);
-                let allowed = matches!(
-                    (status, to),
-                    (AgreementStatus::Draft, AgreementStatus::Active)
-                        | (
-                            AgreementStatus::Draft | AgreementStatus::Active,
-                            AgreementStatus::Expired
-                        )
-                );
-                let name = |s: AgreementStatus| {
-                    serde_json::to_value(s)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                };
-                if !allowed {
-                    return Err(ApiError::state(
-                        "agreement_state_invalid",
-                        &name(status),
-                        format!("A {} agreement cannot become {}.", name(status), name(to)),
-                    ));
-                }
-                let mut agreement = current.clone();
-                agreement.status = to;
-                if to == AgreementStatus::Expired
-                    && agreement.effective_to.is_none_or(|end| end > cx.now)
-                {
-                    agreement.effective_to = Some(cx.now.max(agreement.effective_from));
-                }
-                agreement.version += 1;
-                agreement.updated_at = cx.now;
-                documents::save(
-                    cx.tx,
-                    PRICE_AGREEMENT,
-                    cx.workspace_id,
-                    &id,
-                    &agreement,
-                    &[],
-                )
-                .await?;
-                let kind = if to == AgreementStatus::Active {
-                    event_type::PRICE_AGREEMENT_ACTIVATED
-                } else {
-                    event_type::PRICE_AGREEMENT_EXPIRED
-                };
-                record(&mut cx, kind, &agreement, Some(&current)).await?;
+                let agreement = set_status(&mut cx, &id, to).await?;
                 Ok((StatusCode::OK, agreement))
             })
         })
@@ -302,7 +189,7 @@ async fn activate_agreement(
     Path(id): Path<String>,
     request: Mutation<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    set_status(state, principal, id, request, AgreementStatus::Active).await
+    change_status(state, principal, id, request, AgreementStatus::Active).await
 }
 
 /// End an agreement now.
@@ -315,7 +202,7 @@ async fn expire_agreement(
     Path(id): Path<String>,
     request: Mutation<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    set_status(state, principal, id, request, AgreementStatus::Expired).await
+    change_status(state, principal, id, request, AgreementStatus::Expired).await
 }
 
 /// List price agreements, newest first; `company_id` selects one company's.

@@ -1,6 +1,5 @@
 //! The catalog: `/v1/products`, `/v1/prices`, `/v1/price_books`.
 
-use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -8,15 +7,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
-use bursar_domain::event::NewEvent;
 use bursar_domain::fulfillment::LicensePolicy;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::money::Currency;
-use bursar_domain::ValidationError;
-use bursar_store::documents::{self, PRICE, PRICE_BOOK, PRODUCT};
+use bursar_store::documents::{PRICE, PRICE_BOOK, PRODUCT};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -74,48 +70,17 @@ async fn create_product(
     request: Mutation<CreateProductRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let name = parse_text(&body.name, "name", 250)?;
-    let description = optional_text(body.description, "description", 5000)?;
-    let metadata = Metadata::parse(body.metadata.unwrap_or_default())?;
-    let license = body.license.map(check_license_policy).transpose()?;
-    if license.is_some() && body.kind != ProductKind::Digital {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some("license".into()),
-            "Only digital products carry licenses.",
-        ));
-    }
+    let new = NewProduct {
+        name: parse_text(&body.name, "name", 250)?,
+        kind: body.kind,
+        description: optional_text(body.description, "description", 5000)?,
+        metadata: Metadata::parse(body.metadata.unwrap_or_default())?,
+        license: body.license,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let product = Product {
-                    id: ProductId::new(),
-                    object: "product".into(),
-                    name,
-                    kind: body.kind,
-                    status: CatalogStatus::Active,
-                    description,
-                    license,
-                    metadata,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    PRODUCT,
-                    cx.workspace_id,
-                    product.id.as_str(),
-                    &product,
-                    &[],
-                )
-                .await?;
-                cx.emit(emit_of(
-                    event_type::PRODUCT_CREATED,
-                    "product",
-                    product.id.as_str(),
-                    json!(product),
-                ))
-                .await?;
+                let product = bursar_core::catalog::create_product(&mut cx, new).await?;
                 Ok((StatusCode::OK, product))
             })
         })
@@ -148,45 +113,17 @@ async fn update_product(
     request: Mutation<UpdateProductRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let name = optional_text(body.name, "name", 250)?;
-    let description = optional_text(body.description, "description", 5000)?;
-    let license = body.license.map(check_license_policy).transpose()?;
+    let update = ProductUpdate {
+        name: optional_text(body.name, "name", 250)?,
+        description: optional_text(body.description, "description", 5000)?,
+        status: body.status,
+        license: body.license,
+        metadata: body.metadata,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current: Product = docs::get_in(&mut cx, PRODUCT, "product", &id, "id").await?;
-                let mut product = current.clone();
-                if let Some(name) = name {
-                    product.name = name;
-                }
-                if description.is_some() {
-                    product.description = description;
-                }
-                if let Some(status) = body.status {
-                    product.status = status;
-                }
-                if license.is_some() {
-                    if product.kind != ProductKind::Digital {
-                        return Err(ApiError::invalid(
-                            "parameter_invalid",
-                            Some("license".into()),
-                            "Only digital products carry licenses.",
-                        ));
-                    }
-                    product.license = license;
-                }
-                if let Some(changes) = body.metadata {
-                    product.metadata = product.metadata.merged(changes)?;
-                }
-                product.updated_at = cx.now;
-                documents::save(cx.tx, PRODUCT, cx.workspace_id, &id, &product, &[]).await?;
-                cx.emit(NewEvent::new(
-                    event_type::PRODUCT_UPDATED,
-                    "product",
-                    id.as_str(),
-                    json!({ "object": product, "previous_attributes": current }),
-                ))
-                .await?;
+                let product = bursar_core::catalog::update_product(&mut cx, &id, update).await?;
                 Ok((StatusCode::OK, product))
             })
         })
@@ -265,60 +202,26 @@ async fn create_price(
     let body = request.body;
     let product_id = ProductId::parse(&body.product_id, "product_id")?;
     let currency = Currency::parse(&body.currency, "currency")?;
-    if body.unit_amount < 0 {
-        return Err(
-            ValidationError::invalid("unit_amount", "unit_amount must not be negative.").into(),
-        );
-    }
     let price_type = body.price_type.unwrap_or(PriceType::OneTime);
-    let recurring = parse_recurring(price_type, body.recurring)?;
-    let book = body
-        .price_book_id
-        .map(|id| PriceBookId::parse(&id, "price_book_id"))
-        .transpose()?;
-    let nickname = optional_text(body.nickname, "nickname", 250)?;
+    let recurring = body.recurring.map(|r| (r.interval, r.interval_count));
+    let recurring = price_terms(body.unit_amount, price_type, recurring)?;
+    let new = NewPrice {
+        product_id,
+        currency,
+        unit_amount: body.unit_amount,
+        price_type,
+        recurring,
+        tax_behavior: body.tax_behavior.unwrap_or(TaxBehavior::Exclusive),
+        price_book_id: body
+            .price_book_id
+            .map(|id| PriceBookId::parse(&id, "price_book_id"))
+            .transpose()?,
+        nickname: optional_text(body.nickname, "nickname", 250)?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let product: Product = docs::get_in(
-                    &mut cx,
-                    PRODUCT,
-                    "product",
-                    product_id.as_str(),
-                    "product_id",
-                )
-                .await?;
-                check_links(&mut cx, None, book.as_ref()).await?;
-                let price = Price {
-                    id: PriceId::new(),
-                    object: "price".into(),
-                    product_id: product.id,
-                    price_book_id: book,
-                    currency,
-                    unit_amount: body.unit_amount,
-                    price_type,
-                    recurring,
-                    tax_behavior: body.tax_behavior.unwrap_or(TaxBehavior::Exclusive),
-                    active: true,
-                    nickname,
-                    created_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    PRICE,
-                    cx.workspace_id,
-                    price.id.as_str(),
-                    &price,
-                    &[("product_id", price.product_id.as_str().into())],
-                )
-                .await?;
-                cx.emit(emit_of(
-                    event_type::PRICE_CREATED,
-                    "price",
-                    price.id.as_str(),
-                    json!(price),
-                ))
-                .await?;
+                let price = bursar_core::catalog::create_price(&mut cx, new).await?;
                 Ok((StatusCode::OK, price))
             })
         })
@@ -349,26 +252,14 @@ async fn update_price(
     request: Mutation<UpdatePriceRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let nickname = optional_text(body.nickname, "nickname", 250)?;
+    let update = PriceUpdate {
+        active: body.active,
+        nickname: optional_text(body.nickname, "nickname", 250)?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current: Price = docs::get_in(&mut cx, PRICE, "price", &id, "id").await?;
-                let mut price = current.clone();
-                if let Some(active) = body.active {
-                    price.active = active;
-                }
-                if nickname.is_some() {
-                    price.nickname = nickname;
-                }
-                documents::save(cx.tx, PRICE, cx.workspace_id, &id, &price, &[]).await?;
-                cx.emit(NewEvent::new(
-                    event_type::PRICE_UPDATED,
-                    "price",
-                    id.as_str(),
-                    json!({ "object": price, "previous_attributes": current }),
-                ))
-                .await?;
+                let price = bursar_core::catalog::update_price(&mut cx, &id, update).await?;
                 Ok((StatusCode::OK, price))
             })
         })
@@ -417,35 +308,14 @@ async fn create_price_book(
     request: Mutation<CreatePriceBookRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let name = parse_text(&body.name, "name", 250)?;
-    let description = optional_text(body.description, "description", 5000)?;
+    let new = NewPriceBook {
+        name: parse_text(&body.name, "name", 250)?,
+        description: optional_text(body.description, "description", 5000)?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let book = PriceBook {
-                    id: PriceBookId::new(),
-                    object: "price_book".into(),
-                    name,
-                    description,
-                    status: CatalogStatus::Active,
-                    created_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    PRICE_BOOK,
-                    cx.workspace_id,
-                    book.id.as_str(),
-                    &book,
-                    &[],
-                )
-                .await?;
-                cx.emit(emit_of(
-                    event_type::PRICE_BOOK_CREATED,
-                    "price_book",
-                    book.id.as_str(),
-                    json!(book),
-                ))
-                .await?;
+                let book = bursar_core::catalog::create_price_book(&mut cx, new).await?;
                 Ok((StatusCode::OK, book))
             })
         })
@@ -486,37 +356,4 @@ async fn list_price_books(
         )
         .await?,
     ))
-}
-
-pub fn parse_recurring(
-    price_type: PriceType,
-    recurring: Option<RecurringRequest>,
-) -> Result<Option<Recurring>, ValidationError> {
-    match (price_type, recurring) {
-        (PriceType::OneTime, None) => Ok(None),
-        (PriceType::OneTime, Some(_)) => Err(ValidationError::invalid(
-            "recurring",
-            "recurring is only for prices of type recurring.",
-        )),
-        (PriceType::Recurring, None) => Err(ValidationError::missing("recurring")),
-        (PriceType::Recurring, Some(r)) => {
-            let count = r.interval_count.unwrap_or(1);
-            let max = match r.interval {
-                Interval::Day => 1095,
-                Interval::Week => 156,
-                Interval::Month => 36,
-                Interval::Year => 3,
-            };
-            if count == 0 || count > max {
-                return Err(ValidationError::invalid(
-                    "recurring[interval_count]",
-                    format!("interval_count must be between 1 and {max} for this interval."),
-                ));
-            }
-            Ok(Some(Recurring {
-                interval: r.interval,
-                interval_count: count,
-            }))
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! `/v1/companies` and `/v1/price_agreements`: businesses, their people and places, and the
 //! prices they negotiated.
 
-use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
@@ -9,12 +8,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
-use bursar_domain::event::NewEvent;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
-use bursar_store::documents::{self, COMPANY};
+use bursar_store::documents::COMPANY;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +22,6 @@ use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::catalog::check_links;
 use bursar_core::companies::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -73,7 +69,7 @@ async fn create_company(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let name = parse_text(&body.name, "name", 250)?;
-    let book = body
+    let price_book_id = body
         .price_book_id
         .map(|id| PriceBookId::parse(&id, "price_book_id"))
         .transpose()?;
@@ -81,38 +77,17 @@ async fn create_company(
     check_contacts(&contacts)?;
     let addresses = body.addresses.unwrap_or_default();
     check_addresses(&addresses)?;
-    let metadata = Metadata::parse(body.metadata.unwrap_or_default())?;
+    let new = NewCompany {
+        name,
+        price_book_id,
+        contacts,
+        addresses,
+        metadata: Metadata::parse(body.metadata.unwrap_or_default())?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                check_links(&mut cx, None, book.as_ref()).await?;
-                let company = Company {
-                    id: CompanyId::new(),
-                    object: "company".into(),
-                    name,
-                    price_book_id: book,
-                    contacts,
-                    addresses,
-                    metadata,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    COMPANY,
-                    cx.workspace_id,
-                    company.id.as_str(),
-                    &company,
-                    &[],
-                )
-                .await?;
-                cx.emit(NewEvent::new(
-                    event_type::COMPANY_CREATED,
-                    "company",
-                    company.id.as_str(),
-                    json!({ "object": company }),
-                ))
-                .await?;
+                let company = create(&mut cx, new).await?;
                 Ok((StatusCode::OK, company))
             })
         })
@@ -145,7 +120,7 @@ async fn update_company(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let name = body.name.map(|n| parse_text(&n, "name", 250)).transpose()?;
-    let book = match body.price_book_id {
+    let price_book_id = match body.price_book_id {
         None => None,
         Some(None) => Some(None),
         Some(Some(id)) => Some(Some(PriceBookId::parse(&id, "price_book_id")?)),
@@ -156,36 +131,17 @@ async fn update_company(
     if let Some(addresses) = &body.addresses {
         check_addresses(addresses)?;
     }
+    let changes = CompanyUpdate {
+        name,
+        price_book_id,
+        contacts: body.contacts,
+        addresses: body.addresses,
+        metadata: body.metadata,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current: Company = docs::get_in(&mut cx, COMPANY, "company", &id, "id").await?;
-                let mut company = current.clone();
-                if let Some(name) = name {
-                    company.name = name;
-                }
-                if let Some(book) = book {
-                    check_links(&mut cx, None, book.as_ref()).await?;
-                    company.price_book_id = book;
-                }
-                if let Some(contacts) = body.contacts {
-                    company.contacts = contacts;
-                }
-                if let Some(addresses) = body.addresses {
-                    company.addresses = addresses;
-                }
-                if let Some(changes) = body.metadata {
-                    company.metadata = company.metadata.merged(changes)?;
-                }
-                company.updated_at = cx.now;
-                documents::save(cx.tx, COMPANY, cx.workspace_id, &id, &company, &[]).await?;
-                cx.emit(NewEvent::new(
-                    event_type::COMPANY_UPDATED,
-                    "company",
-                    id.as_str(),
-                    json!({ "object": company, "previous_attributes": current }),
-                ))
-                .await?;
+                let company = update(&mut cx, &id, changes).await?;
                 Ok((StatusCode::OK, company))
             })
         })

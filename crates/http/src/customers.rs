@@ -1,19 +1,16 @@
 //! `/v1/customers`: the first resource, and the model for every later one.
 
-use bursar_domain::event_type;
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::customer::{Customer, CustomerUpdate, FieldChange, NewCustomer};
-use bursar_domain::event::NewEvent;
+use bursar_domain::customer::{CustomerUpdate, FieldChange, NewCustomer};
 use bursar_domain::id::{CompanyId, CustomerId, PriceBookId};
 use bursar_domain::page::PageRequest;
 use bursar_store::{customers, Tx};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,49 +21,13 @@ use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::{page_params, ListResponse};
 use crate::AppState;
 use bursar_core::customers::*;
+pub use bursar_domain::customer::CustomerObject;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer))
         .routes(routes!(customer_timeline))
-}
-
-/// A customer as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CustomerObject {
-    /// `cus_` followed by a time-sortable ULID.
-    #[schema(example = "cus_01jdx2k3m4n5p6q7r8s9t0v1w2")]
-    pub id: String,
-    /// Always `customer`.
-    #[schema(example = "customer")]
-    pub object: &'static str,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-    /// The company the customer buys for (`comp_…`).
-    pub company_id: Option<String>,
-    /// The customer's own price book (`pb_…`).
-    pub price_book_id: Option<String>,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl From<Customer> for CustomerObject {
-    fn from(c: Customer) -> Self {
-        CustomerObject {
-            id: c.id.to_string(),
-            object: "customer",
-            email: c.email.map(|e| e.as_str().to_owned()),
-            name: c.name.map(|n| n.as_str().to_owned()),
-            metadata: c.metadata.as_map().clone(),
-            company_id: c.company_id.map(String::from),
-            price_book_id: c.price_book_id.map(String::from),
-            created_at: c.created_at.to_rfc3339(),
-            updated_at: c.updated_at.to_rfc3339(),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -138,32 +99,8 @@ async fn create_customer(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                bursar_core::catalog::check_links(
-                    &mut cx,
-                    new.company_id.as_ref(),
-                    new.price_book_id.as_ref(),
-                )
-                .await?;
-                let customer = Customer {
-                    id: CustomerId::new(),
-                    email: new.email,
-                    name: new.name,
-                    metadata: new.metadata,
-                    company_id: new.company_id,
-                    price_book_id: new.price_book_id,
-                    created_at: cx.now,
-                    updated_at: cx.now,
-                };
-                customers::insert(cx.tx, cx.workspace_id, &customer).await?;
-                let object = CustomerObject::from(customer);
-                cx.emit(NewEvent::new(
-                    event_type::CUSTOMER_CREATED,
-                    "customer",
-                    object.id.as_str(),
-                    json!({ "object": object }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, object))
+                let customer = create(&mut cx, new).await?;
+                Ok((StatusCode::OK, CustomerObject::from(customer)))
             })
         })
         .await
@@ -219,17 +156,17 @@ async fn update_customer(
 ) -> Result<Response, ApiError> {
     let id = parse_customer_id(&id)?;
     let body = request.body;
-    let mut update = CustomerUpdate::parse(
+    let mut changes = CustomerUpdate::parse(
         body.email.as_ref().map(|e| e.as_deref()),
         body.name.as_ref().map(|n| n.as_deref()),
         body.metadata,
     )?;
-    update.company_id = match body.company_id {
+    changes.company_id = match body.company_id {
         None => FieldChange::Keep,
         Some(None) => FieldChange::Clear,
         Some(Some(id)) => FieldChange::Set(CompanyId::parse(&id, "company_id")?),
     };
-    update.price_book_id = match body.price_book_id {
+    changes.price_book_id = match body.price_book_id {
         None => FieldChange::Keep,
         Some(None) => FieldChange::Clear,
         Some(Some(id)) => FieldChange::Set(PriceBookId::parse(&id, "price_book_id")?),
@@ -237,50 +174,8 @@ async fn update_customer(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let current = customers::get(cx.tx, cx.workspace_id, &id, true)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
-                let links = (
-                    match &update.company_id {
-                        FieldChange::Set(id) => Some(id.clone()),
-                        _ => None,
-                    },
-                    match &update.price_book_id {
-                        FieldChange::Set(id) => Some(id.clone()),
-                        _ => None,
-                    },
-                );
-                bursar_core::catalog::check_links(&mut cx, links.0.as_ref(), links.1.as_ref())
-                    .await?;
-                let updated = update.applied_to(&current, cx.now)?;
-                customers::update(cx.tx, cx.workspace_id, &updated).await?;
-                // As Stripe's `*.updated` events: the object now, and the old values of the
-                // fields that changed.
-                let mut previous = serde_json::Map::new();
-                if current.email != updated.email {
-                    previous.insert("email".into(), json!(current.email));
-                }
-                if current.name != updated.name {
-                    previous.insert("name".into(), json!(current.name));
-                }
-                if current.company_id != updated.company_id {
-                    previous.insert("company_id".into(), json!(current.company_id));
-                }
-                if current.price_book_id != updated.price_book_id {
-                    previous.insert("price_book_id".into(), json!(current.price_book_id));
-                }
-                if current.metadata != updated.metadata {
-                    previous.insert("metadata".into(), json!(current.metadata));
-                }
-                let object = CustomerObject::from(updated);
-                cx.emit(NewEvent::new(
-                    event_type::CUSTOMER_UPDATED,
-                    "customer",
-                    object.id.as_str(),
-                    json!({ "object": object, "previous_attributes": previous }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, object))
+                let customer = update(&mut cx, &id, changes).await?;
+                Ok((StatusCode::OK, CustomerObject::from(customer)))
             })
         })
         .await

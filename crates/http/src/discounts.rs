@@ -10,15 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::*;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
-use bursar_domain::ValidationError;
-use bursar_store::documents::{self, COUPON, PROMOTION_CODE};
+use bursar_store::documents::{COUPON, PROMOTION_CODE};
 use bursar_store::Tx;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -73,50 +69,13 @@ async fn create_coupon(
         .currency
         .map(|c| Currency::parse(&c, "currency"))
         .transpose()?;
-    match (body.percent_off, body.amount_off) {
-        (Some(p), None) if (1..=100).contains(&p) => {}
-        (Some(_), None) => {
-            return Err(
-                ValidationError::invalid("percent_off", "percent_off must be 1 to 100.").into(),
-            )
-        }
-        (None, Some(a)) if a > 0 => {
-            if currency.is_none() {
-                return Err(ValidationError::missing("currency").into());
-            }
-        }
-        (None, Some(_)) => {
-            return Err(
-                ValidationError::invalid("amount_off", "amount_off must be positive.").into(),
-            )
-        }
-        _ => {
-            return Err(ValidationError::invalid(
-                "percent_off",
-                "Give exactly one of percent_off and amount_off.",
-            )
-            .into())
-        }
-    }
-    let duration = body.duration.unwrap_or(CouponDuration::Once);
-    let months = match (duration, body.duration_in_months) {
-        (CouponDuration::Repeating, Some(m)) if (1..=120).contains(&m) => Some(m),
-        (CouponDuration::Repeating, _) => {
-            return Err(ValidationError::invalid(
-                "duration_in_months",
-                "repeating coupons need 1 to 120 months.",
-            )
-            .into())
-        }
-        (_, Some(_)) => {
-            return Err(ValidationError::invalid(
-                "duration_in_months",
-                "Only repeating coupons have duration_in_months.",
-            )
-            .into())
-        }
-        (_, None) => None,
-    };
+    let (duration, duration_in_months) = coupon_terms(
+        body.percent_off,
+        body.amount_off,
+        currency,
+        body.duration,
+        body.duration_in_months,
+    )?;
     let applies_to = body
         .applies_to
         .map(|ids| {
@@ -126,52 +85,21 @@ async fn create_coupon(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
-    let redeem_by = parse_time(body.redeem_by, "redeem_by")?;
-    let max_redemptions = parse_limit(body.max_redemptions, "max_redemptions")?;
+    let new = NewCoupon {
+        name,
+        percent_off: body.percent_off,
+        amount_off: body.amount_off,
+        currency,
+        duration,
+        duration_in_months,
+        applies_to,
+        redeem_by: parse_time(body.redeem_by, "redeem_by")?,
+        max_redemptions: parse_limit(body.max_redemptions, "max_redemptions")?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                for (i, product) in applies_to.iter().flatten().enumerate() {
-                    docs::get_in::<Product>(
-                        &mut cx,
-                        documents::PRODUCT,
-                        "product",
-                        product.as_str(),
-                        &format!("applies_to[{i}]"),
-                    )
-                    .await?;
-                }
-                let coupon = Coupon {
-                    id: CouponId::new(),
-                    object: "coupon".into(),
-                    name,
-                    percent_off: body.percent_off,
-                    amount_off: body.amount_off,
-                    currency,
-                    duration,
-                    duration_in_months: months,
-                    applies_to,
-                    redeem_by,
-                    max_redemptions,
-                    times_redeemed: 0,
-                    created_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    COUPON,
-                    cx.workspace_id,
-                    coupon.id.as_str(),
-                    &coupon,
-                    &[("times_redeemed", 0i64.into())],
-                )
-                .await?;
-                cx.emit(NewEvent::new(
-                    event_type::COUPON_CREATED,
-                    "coupon",
-                    coupon.id.as_str(),
-                    json!({ "object": coupon }),
-                ))
-                .await?;
+                let coupon = bursar_core::discounts::create_coupon(&mut cx, new).await?;
                 Ok((StatusCode::OK, coupon))
             })
         })
@@ -256,67 +184,16 @@ async fn create_promotion_code(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let coupon_id = CouponId::parse(&body.coupon_id, "coupon_id")?;
-    let code = body.code.trim().to_ascii_uppercase();
-    if !(3..=40).contains(&code.len())
-        || !code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(ValidationError::invalid(
-            "code",
-            "code must be 3 to 40 letters, digits, '-' or '_'.",
-        )
-        .into());
-    }
-    let max_redemptions = parse_limit(body.max_redemptions, "max_redemptions")?;
-    let expires_at = parse_time(body.expires_at, "expires_at")?;
+    let new = NewPromotionCode {
+        coupon_id,
+        code: parse_code(&body.code)?,
+        max_redemptions: parse_limit(body.max_redemptions, "max_redemptions")?,
+        expires_at: parse_time(body.expires_at, "expires_at")?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                docs::get_in::<Coupon>(&mut cx, COUPON, "coupon", coupon_id.as_str(), "coupon_id")
-                    .await?;
-                if bursar_store::discounts::promotion_code_id(cx.tx, cx.workspace_id, &code)
-                    .await?
-                    .is_some()
-                {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        crate::error::ErrorType::InvalidRequestError,
-                        "promotion_code_exists",
-                        format!("A promotion code '{code}' already exists."),
-                    )
-                    .with_param("code"));
-                }
-                let promotion = PromotionCode {
-                    id: PromotionCodeId::new(),
-                    object: "promotion_code".into(),
-                    code,
-                    coupon_id,
-                    active: true,
-                    max_redemptions,
-                    times_redeemed: 0,
-                    expires_at,
-                    created_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    PROMOTION_CODE,
-                    cx.workspace_id,
-                    promotion.id.as_str(),
-                    &promotion,
-                    &[
-                        ("code", promotion.code.as_str().into()),
-                        ("times_redeemed", 0i64.into()),
-                    ],
-                )
-                .await?;
-                cx.emit(NewEvent::new(
-                    event_type::PROMOTION_CODE_CREATED,
-                    "promotion_code",
-                    promotion.id.as_str(),
-                    json!({ "object": promotion }),
-                ))
-                .await?;
+                let promotion = bursar_core::discounts::create_promotion_code(&mut cx, new).await?;
                 Ok((StatusCode::OK, promotion))
             })
         })
@@ -353,25 +230,12 @@ async fn update_promotion_code(
     Path(id): Path<String>,
     request: Mutation<UpdatePromotionCodeRequest>,
 ) -> Result<Response, ApiError> {
-    let body = request.body;
+    let active = request.body.active;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut promotion = load_promotion_code(cx.tx, cx.workspace_id, &id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("promotion_code", &id))?;
-                if let Some(active) = body.active {
-                    promotion.active = active;
-                }
-                documents::save(cx.tx, PROMOTION_CODE, cx.workspace_id, &id, &promotion, &[])
-                    .await?;
-                cx.emit(NewEvent::new(
-                    event_type::PROMOTION_CODE_UPDATED,
-                    "promotion_code",
-                    id.as_str(),
-                    json!({ "object": promotion }),
-                ))
-                .await?;
+                let promotion =
+                    bursar_core::discounts::update_promotion_code(&mut cx, &id, active).await?;
                 Ok((StatusCode::OK, promotion))
             })
         })

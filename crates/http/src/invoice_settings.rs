@@ -5,22 +5,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
 use bursar_domain::invoice::*;
-use bursar_store::documents::TAX_RATE;
-use bursar_store::{invoices, Tx};
+use bursar_store::Tx;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::AppState;
-use bursar_core::invoices::*;
+use bursar_core::invoice_settings::{auto_issue_hours, SettingsUpdate};
+use bursar_core::invoices::{check_terms, load_settings};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -97,65 +93,22 @@ async fn update_settings(
         .map(|t| parse_text(&t, "payment_instructions", 2000))
         .transpose()?;
     check_terms(body.payment_terms_days)?;
-    let auto_issue = match body.auto_issue_after_hours {
-        None => None,
-        Some(-1) => Some(None),
-        Some(hours) if (0..=24 * 90).contains(&hours) => Some(u32::try_from(hours).ok()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("auto_issue_after_hours".into()),
-                "auto_issue_after_hours is 0 to 2160 hours, or -1 for never.",
-            ))
-        }
+    let changes = SettingsUpdate {
+        auto_issue_after_hours: auto_issue_hours(body.auto_issue_after_hours)?,
+        default_tax_rate_id: body
+            .default_tax_rate_id
+            .map(|id| Some(id).filter(|id| !id.is_empty())),
+        number_prefix: prefix,
+        issuer_name: name,
+        issuer_address: address,
+        issuer_tax_id: tax_id,
+        payment_terms_days: body.payment_terms_days,
+        payment_instructions: instructions,
     };
-    let default_tax = body.default_tax_rate_id;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut settings = load_settings(cx.tx, cx.workspace_id).await?;
-                let previous = settings.clone();
-                match default_tax.as_deref() {
-                    None => {}
-                    Some("") => settings.default_tax_rate_id = None,
-                    Some(id) => {
-                        let rate: TaxRate =
-                            docs::get_in(&mut cx, TAX_RATE, "tax_rate", id, "default_tax_rate_id")
-                                .await?;
-                        settings.default_tax_rate_id = Some(rate.id);
-                    }
-                }
-                if let Some(hours) = auto_issue {
-                    settings.auto_issue_after_hours = hours;
-                }
-                if let Some(prefix) = prefix {
-                    settings.number_prefix = prefix;
-                }
-                if let Some(name) = name {
-                    settings.issuer_name = name;
-                }
-                if let Some(address) = address {
-                    settings.issuer_address = address;
-                }
-                if tax_id.is_some() {
-                    settings.issuer_tax_id = tax_id;
-                }
-                if let Some(days) = body.payment_terms_days {
-                    settings.payment_terms_days = days;
-                }
-                if instructions.is_some() {
-                    settings.payment_instructions = instructions;
-                }
-                let encoded = serde_json::to_string(&settings).unwrap_or_default();
-                invoices::save_settings(cx.tx, cx.workspace_id, &encoded).await?;
-                let workspace = cx.workspace_id.to_string();
-                cx.emit(NewEvent::new(
-                    event_type::INVOICE_SETTINGS_UPDATED,
-                    "invoice_settings",
-                    &workspace,
-                    json!({ "object": settings, "previous_attributes": previous }),
-                ))
-                .await?;
+                let settings = bursar_core::invoice_settings::update(&mut cx, changes).await?;
                 Ok((StatusCode::OK, settings))
             })
         })

@@ -7,16 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bursar_domain::commerce::parse_text;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
-use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
-use bursar_store::documents::{self, INVOICE, TAX_RATE};
+use bursar_store::documents::{self, INVOICE};
 use bursar_store::{customers, Tx};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,9 +21,10 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::mutate::Context;
 use crate::AppState;
-use bursar_core::invoices::*;
+use bursar_core::invoice_drafts::{self, DraftUpdate, NewInvoice, NewInvoiceLine};
+use bursar_core::invoice_voids;
+use bursar_core::invoices::{check_terms, issue, load_settings};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -83,48 +80,25 @@ async fn create_invoice(
     let customer_id = CustomerId::parse(&body.customer_id, "customer_id")?;
     let currency = Currency::parse(&body.currency, "currency")?;
     check_terms(body.payment_terms_days)?;
-    let memo = body
-        .memo
-        .map(|m| parse_text(&m, "memo", 2000))
-        .transpose()?;
+    let new = NewInvoice {
+        customer_id,
+        currency,
+        lines: body
+            .lines
+            .unwrap_or_default()
+            .into_iter()
+            .map(NewInvoiceLine::from)
+            .collect(),
+        payment_terms_days: body.payment_terms_days,
+        memo: body
+            .memo
+            .map(|m| parse_text(&m, "memo", 2000))
+            .transpose()?,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found("customer", customer_id.as_str())
-                            .with_param("customer_id")
-                    })?;
-                let settings = load_settings(cx.tx, cx.workspace_id).await?;
-                let mut lines = Vec::new();
-                for (i, line) in body.lines.unwrap_or_default().into_iter().enumerate() {
-                    lines.push(line_of(&mut cx, line, &format!("lines[{i}]")).await?);
-                }
-                let terms = body
-                    .payment_terms_days
-                    .unwrap_or(settings.payment_terms_days);
-                let mut invoice = Invoice::draft(customer_id, currency, lines, terms, cx.now)?;
-                invoice.memo = memo;
-                documents::insert(
-                    cx.tx,
-                    INVOICE,
-                    cx.workspace_id,
-                    invoice.id.as_str(),
-                    &invoice,
-                    &[
-                        ("customer_id", invoice.customer_id.as_str().into()),
-                        ("status", "draft".into()),
-                    ],
-                )
-                .await?;
-                cx.emit_object(
-                    event_type::INVOICE_CREATED,
-                    "invoice",
-                    invoice.id.as_str(),
-                    &invoice,
-                )
-                .await?;
+                let invoice = invoice_drafts::create(&mut cx, new).await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -191,20 +165,14 @@ async fn update_invoice(
         .map(|m| parse_text(&m, "memo", 2000))
         .transpose()?;
     check_terms(body.payment_terms_days)?;
+    let changes = DraftUpdate {
+        memo,
+        payment_terms_days: body.payment_terms_days,
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut invoice = draft(&mut cx, &id).await?;
-                if memo.is_some() {
-                    invoice.memo = memo;
-                }
-                if let Some(days) = body.payment_terms_days {
-                    invoice.payment_terms_days = days;
-                }
-                invoice.updated_at = cx.now;
-                save(&mut cx, &invoice).await?;
-                cx.emit_object(event_type::INVOICE_UPDATED, "invoice", &id, &invoice)
-                    .await?;
+                let invoice = invoice_drafts::update(&mut cx, &id, changes).await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -221,24 +189,11 @@ async fn add_line(
     Path(id): Path<String>,
     request: Mutation<LineRequest>,
 ) -> Result<Response, ApiError> {
-    let line = request.body;
+    let line = NewInvoiceLine::from(request.body);
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut invoice = draft(&mut cx, &id).await?;
-                let line = line_of(&mut cx, line, "line").await?;
-                let line_id = line.id.clone();
-                invoice.lines.push(line);
-                invoice.recompute()?;
-                invoice.updated_at = cx.now;
-                save(&mut cx, &invoice).await?;
-                cx.emit(NewEvent::new(
-                    event_type::INVOICE_LINE_ADDED,
-                    "invoice",
-                    &id,
-                    json!({ "object": invoice, "line_id": line_id }),
-                ))
-                .await?;
+                let invoice = invoice_drafts::add_line(&mut cx, &id, line).await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -258,22 +213,7 @@ async fn remove_line(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut invoice = draft(&mut cx, &id).await?;
-                let before = invoice.lines.len();
-                invoice.lines.retain(|l| l.id != line_id);
-                if invoice.lines.len() == before {
-                    return Err(ApiError::not_found("invoice line", &line_id).with_param("line_id"));
-                }
-                invoice.recompute()?;
-                invoice.updated_at = cx.now;
-                save(&mut cx, &invoice).await?;
-                cx.emit(NewEvent::new(
-                    event_type::INVOICE_LINE_REMOVED,
-                    "invoice",
-                    &id,
-                    json!({ "object": invoice, "line_id": line_id }),
-                ))
-                .await?;
+                let invoice = invoice_drafts::remove_line(&mut cx, &id, &line_id).await?;
                 Ok((StatusCode::OK, invoice))
             })
         })
@@ -298,119 +238,6 @@ async fn issue_invoice(
         .await
 }
 
-async fn simple_transition(
-    state: AppState,
-    principal: Principal,
-    id: String,
-    request: Mutation<serde_json::Value>,
-    to: InvoiceStatus,
-    event_type: &'static str,
-) -> Result<Response, ApiError> {
-    state
-        .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                let mut invoice: Invoice =
-                    docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
-                let previous = move_to(&mut invoice, to)?;
-                let owed = receivable(&invoice.customer_id);
-                match (previous, to) {
-                    (InvoiceStatus::Issued | InvoiceStatus::Uncollectible, InvoiceStatus::Void)
-                        if invoice.amount_paid > 0 || invoice.amount_credited > 0 =>
-                    {
-                        return Err(ApiError::state(
-                            "invoice_partially_paid",
-                            previous.as_str(),
-                            "An invoice with payments applied cannot be voided; credit it \
-                             instead.",
-                        ));
-                    }
-                    (InvoiceStatus::Issued, InvoiceStatus::Void) => {
-                        // The issue's postings, reversed.
-                        bursar_core::postings::post(
-                            &mut cx,
-                            invoice.currency,
-                            &[
-                                Posting::new(
-                                    format!("void:{id}:net"),
-                                    CommerceAccount::Revenue,
-                                    owed.clone(),
-                                    invoice.subtotal,
-                                    TransferCode::Voided,
-                                ),
-                                Posting::new(
-                                    format!("void:{id}:tax"),
-                                    CommerceAccount::TaxPayable,
-                                    owed,
-                                    invoice.tax,
-                                    TransferCode::Voided,
-                                ),
-                            ],
-                        )
-                        .await?;
-                    }
-                    (InvoiceStatus::Uncollectible, InvoiceStatus::Void) => {
-                        // Written off, then voided: the write-off is undone into the issue's
-                        // reversal (nothing was paid or credited, so bad debt holds the total).
-                        bursar_core::postings::post(
-                            &mut cx,
-                            invoice.currency,
-                            &[
-                                Posting::new(
-                                    format!("void:{id}:net"),
-                                    CommerceAccount::Revenue,
-                                    CommerceAccount::BadDebt,
-                                    invoice.subtotal,
-                                    TransferCode::Voided,
-                                ),
-                                Posting::new(
-                                    format!("void:{id}:tax"),
-                                    CommerceAccount::TaxPayable,
-                                    CommerceAccount::BadDebt,
-                                    invoice.tax,
-                                    TransferCode::Voided,
-                                ),
-                            ],
-                        )
-                        .await?;
-                    }
-                    (_, InvoiceStatus::Uncollectible) => {
-                        // What is still owed, written off.
-                        let due = invoice.total - invoice.amount_paid - invoice.amount_credited;
-                        bursar_core::postings::post(
-                            &mut cx,
-                            invoice.currency,
-                            &[Posting::new(
-                                format!("writeoff:{id}"),
-                                CommerceAccount::BadDebt,
-                                owed,
-                                due,
-                                TransferCode::WrittenOff,
-                            )],
-                        )
-                        .await?;
-                    }
-                    _ => {}
-                }
-                if to == InvoiceStatus::Void {
-                    invoice.voided_at = Some(cx.now);
-                }
-                invoice.recompute()?;
-                invoice.updated_at = cx.now;
-                save(&mut cx, &invoice).await?;
-                cx.emit(NewEvent::new(
-                    event_type,
-                    "invoice",
-                    &id,
-                    json!({ "object": invoice, "previous_attributes": { "status": previous } }),
-                ))
-                .await?;
-                refresh_billing_status(&mut cx, &invoice.customer_id).await?;
-                Ok((StatusCode::OK, invoice))
-            })
-        })
-        .await
-}
-
 /// Void an invoice (a draft, or an issued one that should never have been): it keeps its
 /// number, and nothing is owed.
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "invoices",
@@ -422,15 +249,14 @@ async fn void_invoice(
     Path(id): Path<String>,
     request: Mutation<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    simple_transition(
-        state,
-        principal,
-        id,
-        request,
-        InvoiceStatus::Void,
-        event_type::INVOICE_VOIDED,
-    )
-    .await
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let invoice = invoice_voids::void(&mut cx, &id).await?;
+                Ok((StatusCode::OK, invoice))
+            })
+        })
+        .await
 }
 
 /// Write an issued invoice off as uncollectible (a payment arriving later still pays it).
@@ -443,15 +269,14 @@ async fn mark_uncollectible(
     Path(id): Path<String>,
     request: Mutation<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    simple_transition(
-        state,
-        principal,
-        id,
-        request,
-        InvoiceStatus::Uncollectible,
-        event_type::INVOICE_MARKED_UNCOLLECTIBLE,
-    )
-    .await
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let invoice = invoice_voids::mark_uncollectible(&mut cx, &id).await?;
+                Ok((StatusCode::OK, invoice))
+            })
+        })
+        .await
 }
 
 /// The invoice as a PDF: issuer, customer, number and dates, lines with tax, totals, amount due
@@ -500,50 +325,14 @@ async fn invoice_pdf(
         .into_response())
 }
 
-/// A requested line, checked and priced (its tax rate looked up).
-pub async fn line_of(
-    cx: &mut Context<'_>,
-    request: LineRequest,
-    param: &str,
-) -> Result<InvoiceLine, ApiError> {
-    let description = parse_text(&request.description, &format!("{param}.description"), 500)?;
-    let quantity = request.quantity.unwrap_or(1);
-    if !(1..=1_000_000_000).contains(&quantity) {
-        return Err(ApiError::invalid(
-            "parameter_invalid",
-            Some(format!("{param}.quantity")),
-            "quantity is 1 to 1,000,000,000.",
-        ));
-    }
-    let rate = match request.tax_rate_id {
-        Some(id) => {
-            let rate: TaxRate = docs::get_in(
-                cx,
-                TAX_RATE,
-                "tax_rate",
-                &id,
-                &format!("{param}.tax_rate_id"),
-            )
-            .await?;
-            if !rate.active {
-                return Err(ApiError::invalid(
-                    "parameter_invalid",
-                    Some(format!("{param}.tax_rate_id")),
-                    "This tax rate is no longer active.",
-                ));
-            }
-            Some(rate)
+impl From<LineRequest> for NewInvoiceLine {
+    fn from(line: LineRequest) -> Self {
+        NewInvoiceLine {
+            description: line.description,
+            quantity: line.quantity,
+            unit_amount: line.unit_amount,
+            discount_amount: line.discount_amount,
+            tax_rate_id: line.tax_rate_id,
         }
-        None => None,
-    };
-    Ok(InvoiceLine::new(
-        LineKind::Manual,
-        description,
-        quantity,
-        request.unit_amount,
-        request.discount_amount.unwrap_or(0),
-        rate.as_ref(),
-        None,
-        param,
-    )?)
+    }
 }

@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bursar_domain::commerce::*;
+use bursar_domain::commerce::Quote;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_domain::ValidationError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -46,20 +46,6 @@ pub struct QuoteRequest {
     pub at: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Quote {
-    /// Always `quote`.
-    pub object: &'static str,
-    pub customer_id: Option<CustomerId>,
-    pub company_id: Option<CompanyId>,
-    pub currency: Currency,
-    pub priced_at: Timestamp,
-    pub lines: Vec<PricedLine>,
-    pub totals: Totals,
-    pub promotion_code: Option<String>,
-    pub coupon_id: Option<CouponId>,
-}
-
 /// Price lines for a customer or a company, without creating anything. The answer names the
 /// rule that chose each price (`agreement`, `price_book`, `default`) and its source.
 #[utoipa::path(post, path = "/v1/quotes", tag = "orders", request_body = QuoteRequest,
@@ -90,42 +76,18 @@ async fn create_quote(
             })
         })
         .transpose()?;
-    let promotion_code = body.promotion_code;
+    let new = NewQuote {
+        customer_id,
+        company_id,
+        currency,
+        lines,
+        promotion_code: body.promotion_code,
+        at,
+    };
     // A quote changes nothing: it is a mutation only so an Idempotency-Key replays its answer.
     state
-        .mutate(&principal, request.idempotency, move |cx| {
-            Box::pin(async move {
-                let at = at.unwrap_or(cx.now);
-                let priced = price_lines(
-                    cx.tx,
-                    cx.workspace_id,
-                    customer_id.as_ref(),
-                    company_id.as_ref(),
-                    currency,
-                    &lines,
-                    promotion_code.as_deref(),
-                    at,
-                )
-                .await?;
-                let (promotion_code, coupon_id) = match priced.promotion {
-                    Some((p, c)) => (Some(p.code), Some(c.id)),
-                    None => (None, None),
-                };
-                Ok((
-                    StatusCode::OK,
-                    Quote {
-                        object: "quote",
-                        customer_id,
-                        company_id: priced.company_id,
-                        currency,
-                        priced_at: at,
-                        lines: priced.lines,
-                        totals: priced.totals,
-                        promotion_code,
-                        coupon_id,
-                    },
-                ))
-            })
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move { Ok((StatusCode::OK, quote(&mut cx, new).await?)) })
         })
         .await
 }

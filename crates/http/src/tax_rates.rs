@@ -5,10 +5,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_domain::commerce::parse_text;
-use bursar_domain::event_type;
-use bursar_domain::id::*;
 use bursar_domain::invoice::*;
-use bursar_store::documents::{self, TAX_RATE};
+use bursar_store::documents::TAX_RATE;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +17,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
 use crate::AppState;
-use bursar_core::invoices::*;
+use bursar_core::tax_rates::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,38 +53,16 @@ async fn create_tax_rate(
     request: Mutation<CreateTaxRateRequest>,
 ) -> Result<Response, ApiError> {
     let body = request.body;
-    let display_name = parse_text(&body.display_name, "display_name", 100)?;
-    let jurisdiction = parse_jurisdiction(&body.jurisdiction)?;
-    let percentage_bp = parse_percentage(&body.percentage, "percentage")?;
+    let new = NewTaxRate {
+        display_name: parse_text(&body.display_name, "display_name", 100)?,
+        jurisdiction: parse_jurisdiction(&body.jurisdiction)?,
+        percentage_bp: parse_percentage(&body.percentage, "percentage")?,
+        inclusive: body.inclusive.unwrap_or(false),
+    };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let rate = TaxRate {
-                    id: TaxRateId::new(),
-                    object: "tax_rate".into(),
-                    display_name,
-                    jurisdiction,
-                    percentage_bp,
-                    inclusive: body.inclusive.unwrap_or(false),
-                    active: true,
-                    created_at: cx.now,
-                };
-                documents::insert(
-                    cx.tx,
-                    TAX_RATE,
-                    cx.workspace_id,
-                    rate.id.as_str(),
-                    &rate,
-                    &[],
-                )
-                .await?;
-                cx.emit_object(
-                    event_type::TAX_RATE_CREATED,
-                    "tax_rate",
-                    rate.id.as_str(),
-                    &rate,
-                )
-                .await?;
+                let rate = create(&mut cx, new).await?;
                 Ok((StatusCode::OK, rate))
             })
         })

@@ -31,6 +31,21 @@ pub enum PricingRule {
     Default,
 }
 
+// What a buyer would pay (no doc comment: it would become the API schema's description).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Quote {
+    /// Always `quote`.
+    pub object: &'static str,
+    pub customer_id: Option<CustomerId>,
+    pub company_id: Option<CompanyId>,
+    pub currency: Currency,
+    pub priced_at: Timestamp,
+    pub lines: Vec<PricedLine>,
+    pub totals: Totals,
+    pub promotion_code: Option<String>,
+    pub coupon_id: Option<CouponId>,
+}
+
 /// A priced line of a quote or an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PricedLine {
