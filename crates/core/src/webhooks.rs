@@ -16,6 +16,20 @@ use crate::App;
 /// How long the previous secret keeps signing after a rotation.
 pub const ROTATION_GRACE_SECONDS: i64 = 24 * 3600;
 
+/// Checks an endpoint URL being registered: absolute http(s), and to an address outbound
+/// requests may reach ([`bursar_outbound::Guard::check`]); deliveries check it again.
+pub async fn check_url(guard: &bursar_outbound::Guard, url: &str) -> Result<String, Error> {
+    let url = bursar_domain::webhook::parse_url(url, "url")?;
+    guard.check(&url).await.map_err(|refusal| {
+        Error::invalid(
+            "parameter_invalid",
+            Some("url".into()),
+            format!("url {refusal}."),
+        )
+    })?;
+    Ok(url)
+}
+
 /// A new endpoint, its fields parsed.
 #[derive(Debug, Clone)]
 pub struct NewEndpoint {

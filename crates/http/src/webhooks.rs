@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use bursar_core::webhooks::{self as endpoints, parse_endpoint_id, EndpointChanges, NewEndpoint};
-use bursar_domain::webhook::{parse_url, Attempt, EndpointObject, EventFilter};
+use bursar_domain::webhook::{Attempt, EndpointObject, EventFilter};
 use bursar_store::{webhooks, Tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -79,7 +79,7 @@ async fn create_endpoint(
 ) -> Result<Response, ApiError> {
     let body = request.body;
     let new = NewEndpoint {
-        url: parse_url(&body.url, "url")?,
+        url: endpoints::check_url(&state.outbound, &body.url).await?,
         filter: EventFilter::parse(body.event_types.unwrap_or_default(), "event_types")?,
         description: body.description.unwrap_or_default(),
     };
@@ -177,7 +177,10 @@ async fn update_endpoint(
     let id = parse_endpoint_id(&id)?;
     let body = request.body;
     let changes = EndpointChanges {
-        url: body.url.map(|u| parse_url(&u, "url")).transpose()?,
+        url: match body.url {
+            Some(url) => Some(endpoints::check_url(&state.outbound, &url).await?),
+            None => None,
+        },
         filter: body
             .event_types
             .map(|t| EventFilter::parse(t, "event_types"))
