@@ -392,8 +392,9 @@ pub fn group_values(group_key: &str) -> BTreeMap<String, String> {
 /// How far in the past a usage event may be dated: five years (late and back-filled usage
 /// is welcome; a mistyped year is not).
 pub const MAX_EVENT_AGE_SECONDS: i64 = 5 * 366 * 86_400;
-/// How far in the future a usage event may be dated: a day, for clocks that run ahead.
-pub const MAX_EVENT_LEAD_SECONDS: i64 = 86_400;
+/// How far in the future a usage event may be dated: a year (usage recorded ahead of its
+/// period, clocks that run ahead); year 9999 is refused.
+pub const MAX_EVENT_LEAD_SECONDS: i64 = 366 * 86_400;
 /// The largest magnitude of one event's value: sums of many stay far from overflowing.
 pub const MAX_EVENT_VALUE: f64 = 1e15;
 
@@ -404,7 +405,7 @@ fn check_event_time(time: Timestamp, now: Timestamp) -> Result<(), (String, Stri
         return Err((
             "time".into(),
             format!(
-                "time must be between {} and {} (at most five years ago and one day ahead).",
+                "time must be between {} and {} (at most five years ago and one year ahead).",
                 earliest.to_rfc3339(),
                 latest.to_rfc3339()
             ),
@@ -799,7 +800,7 @@ mod tests {
             "9999-12-31T23:59:59Z",
             "0001-01-01T00:00:00Z",
             "2021-12-01T00:00:00Z",
-            "2026-12-07T00:00:01Z",
+            "2027-12-07T00:00:01Z",
         ] {
             let error = UsageEvent::parse(&at(refused), now).unwrap_err();
             assert_eq!(error.0, "time", "{refused}");
@@ -807,7 +808,7 @@ mod tests {
         }
         for accepted in [
             "2022-01-01T00:00:00Z",
-            "2026-12-07T00:00:00Z",
+            "2027-12-07T00:00:00Z",
             "2026-12-05T23:00:00Z",
         ] {
             assert!(UsageEvent::parse(&at(accepted), now).is_ok(), "{accepted}");

@@ -32,7 +32,7 @@ both_backends! {
         let customer = json_body(app.post("/v1/customers", json!({"name": "Ada"})).await).await;
         let id = customer["id"].as_str().unwrap().to_owned();
         app.post(&format!("/v1/customers/{id}"), json!({"name": "Ada L."})).await;
-        let endpoint = json_body(app.post("/v1/webhook_endpoints", json!({"url": "https://example.com/hook"})).await).await;
+        let endpoint = json_body(app.post("/v1/webhook_endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await).await;
         let endpoint_id = endpoint["id"].as_str().unwrap();
         let rotated = json_body(app.post(&format!("/v1/webhook_endpoints/{endpoint_id}/rotate_secret"), json!({})).await).await;
 

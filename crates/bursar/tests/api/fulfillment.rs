@@ -696,18 +696,24 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
     let mut args = vec!["--data-dir".to_owned(), data.clone()];
+    let mut secret_key = None;
     if backend == Backend::Postgres {
+        let url = bursar_testkit::fresh_postgres_database().await.unwrap();
+        secret_key = Some(crate::helpers::test_secret_key(&url));
         args.push("--database-url".into());
-        args.push(bursar_testkit::fresh_postgres_database().await.unwrap());
+        args.push(url);
     }
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"))
+    let mut create = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
+    create
         .args(["workspaces", "create", "--name", "big"])
         .args(&args)
         .env_remove("BURSAR_DATA_DIR")
         .env_remove("BURSAR_DATABASE_URL")
-        .env_remove("BURSAR_SECRET_KEY")
-        .output()
-        .unwrap();
+        .env_remove("BURSAR_SECRET_KEY");
+    if let Some(secret_key) = &secret_key {
+        create.env("BURSAR_SECRET_KEY", secret_key);
+    }
+    let created = create.output().unwrap();
     assert!(
         created.status.success(),
         "{}",

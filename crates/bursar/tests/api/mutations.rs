@@ -219,7 +219,7 @@ both_backends! {
                 "/v1/promotion_codes" => (route.clone(), json!({"coupon_id": coupon, "code": "SAVE5"})),
                 "/v1/promotion_codes/{id}" => (format!("/v1/promotion_codes/{promotion}"), json!({"active": true})),
                 "/v1/quotes" => (route.clone(), json!({"currency": "USD", "lines": [{"product_id": product}]})),
-                "/v1/webhook_endpoints" => (route.clone(), json!({"url": "https://example.com/hook"})),
+                "/v1/webhook_endpoints" => (route.clone(), json!({"url": "http://127.0.0.1:9/hook"})),
                 "/v1/webhook_endpoints/{id}" => (format!("/v1/webhook_endpoints/{endpoint}"), json!({"description": "renamed"})),
                 "/v1/webhook_endpoints/{id}/rotate_secret" => (format!("/v1/webhook_endpoints/{endpoint}/rotate_secret"), json!({})),
                 "/v1/webhook_endpoints/{id}/enable" => {
