@@ -17,7 +17,7 @@ use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, INVOICE_P
 use bursar_store::{customers, invoices, Tx};
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::lookup;
 use crate::write::Context;
 use crate::App;
@@ -314,15 +314,23 @@ pub async fn open_invoices(
 
 pub async fn save_payment(cx: &mut Context<'_>, payment: &Payment, new: bool) -> Result<(), Error> {
     if new {
+        let mut indexed = vec![("customer_id", payment.customer_id.as_str().into())];
+        if let Some(reference) = &payment.reference {
+            indexed.push(("reference", reference.as_str().into()));
+        }
         documents::insert(
             cx.tx,
             INVOICE_PAYMENT,
             cx.workspace_id,
             payment.id.as_str(),
             payment,
-            &[("customer_id", payment.customer_id.as_str().into())],
+            &indexed,
         )
-        .await?;
+        .await
+        .map_err(|e| match e.unique_violation() {
+            Some(_) => reference_taken(payment.reference.as_deref().unwrap_or_default(), None),
+            None => e.into(),
+        })?;
     } else {
         documents::save(
             cx.tx,
@@ -335,6 +343,17 @@ pub async fn save_payment(cx: &mut Context<'_>, payment: &Payment, new: bool) ->
         .await?;
     }
     Ok(())
+}
+
+/// A payment's reference is its natural id: a second payment with it is refused.
+fn reference_taken(reference: &str, existing: Option<&PaymentId>) -> Error {
+    let recorded = existing.map_or(String::new(), |id| format!(" ({id})"));
+    Error::new(
+        ErrorKind::Conflict,
+        "payment_reference_taken",
+        format!("A payment with reference '{reference}' is recorded already{recorded}."),
+    )
+    .with_param("reference")
 }
 
 /// The customer's payments with credit left in the invoice's currency, oldest first.
@@ -676,6 +695,19 @@ pub async fn record_payment(
         .ok_or_else(|| {
             Error::not_found("customer", customer_id.as_str()).with_param("customer_id")
         })?;
+    if let Some(reference) = &received.reference {
+        let existing: Vec<Payment> = documents::find_in(
+            cx.tx,
+            INVOICE_PAYMENT,
+            cx.workspace_id,
+            "reference",
+            &[reference],
+        )
+        .await?;
+        if let Some(first) = existing.first() {
+            return Err(reference_taken(reference, Some(&first.id)));
+        }
+    }
     let id = PaymentId::new();
     let mut payment = Payment {
         transfer_id: format!("received:{id}"),

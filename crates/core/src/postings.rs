@@ -53,9 +53,21 @@ pub async fn post(
         })
         .collect();
     for (result, _) in ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await? {
-        if !matches!(result, TransferResult::Ok | TransferResult::Exists) {
-            tracing::error!(?result, "BUG: a commerce ledger posting failed");
-            return Err(Error::internal());
+        match result {
+            TransferResult::Ok | TransferResult::Exists => {}
+            // Amounts are capped, but balances add up: an account that cannot take more is the
+            // request's problem, not a server fault, and retrying will not help.
+            TransferResult::OverflowsDebits | TransferResult::OverflowsCredits => {
+                return Err(Error::invalid(
+                    "amount_too_large",
+                    Some("amount".into()),
+                    "The amount would overflow an account's balance; no part of it was recorded.",
+                ));
+            }
+            other => {
+                tracing::error!(result = ?other, "BUG: a commerce ledger posting failed");
+                return Err(Error::internal());
+            }
         }
     }
     Ok(())

@@ -213,6 +213,8 @@ impl InvoiceLine {
         let amount = quantity
             .checked_mul(unit_amount)
             .ok_or_else(|| ValidationError::invalid(param, "quantity × unit_amount overflows."))?;
+        // A line beyond the cap would make every later total in its currency overflow.
+        crate::money::check_amount_cap(amount, param)?;
         if discount_amount < 0 || (amount >= 0 && discount_amount > amount) {
             return Err(ValidationError::invalid(
                 format!("{param}.discount_amount"),

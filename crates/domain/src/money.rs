@@ -150,12 +150,27 @@ impl std::fmt::Display for Currency {
     }
 }
 
-/// A positive amount in minor units.
+/// The largest amount Bursar accepts in one field, in minor units (10^15: ten trillion in a
+/// two-decimal currency), so that sums of many stay far from overflowing.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// A positive amount in minor units, at most [`MAX_AMOUNT`].
 pub fn parse_positive_amount(value: i64, param: &str) -> Result<i64, ValidationError> {
     if value <= 0 {
         return Err(ValidationError::invalid(
             param,
             "Amounts must be positive integers of minor units.",
+        ));
+    }
+    check_amount_cap(value, param)
+}
+
+/// Refuses an amount (of either sign) beyond [`MAX_AMOUNT`] in magnitude.
+pub fn check_amount_cap(value: i64, param: &str) -> Result<i64, ValidationError> {
+    if value.unsigned_abs() > MAX_AMOUNT.unsigned_abs() {
+        return Err(ValidationError::invalid(
+            param,
+            "Amounts are at most 1000000000000000 minor units.",
         ));
     }
     Ok(value)

@@ -47,6 +47,8 @@ pub struct RecordPaymentRequest {
     /// Minor units received.
     pub amount: i64,
     pub method: PaymentMethodKind,
+    /// The payment's natural id (a bank transaction id, a cheque number): unique in the
+    /// workspace. Without it, the request needs an `Idempotency-Key`.
     pub reference: Option<String>,
     /// Where the money goes; default: the customer's open invoices in this currency, oldest due
     /// first. What is left is the customer's credit.
@@ -74,10 +76,19 @@ async fn record_payment(
             "amount is a positive number of minor units.",
         ));
     }
+    bursar_domain::money::check_amount_cap(body.amount, "amount")?;
     let reference = body
         .reference
         .map(|r| parse_text(&r, "reference", 200))
         .transpose()?;
+    if request.idempotency.key.is_none() && reference.is_none() {
+        return Err(ApiError::invalid(
+            "idempotency_key_required",
+            Some("Idempotency-Key".into()),
+            "Recording a payment needs an Idempotency-Key header or a unique reference, so that \
+             a retried request cannot record it twice.",
+        ));
+    }
     let received = ReceivedPayment {
         customer_id,
         currency,

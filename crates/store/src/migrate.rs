@@ -134,6 +134,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_sealing_key.sql"),
         postgres: include_str!("../migrations/postgres/0020_sealing_key.sql"),
     },
+    Migration {
+        version: 21,
+        name: "payment_reference",
+        sqlite: include_str!("../migrations/sqlite/0021_payment_reference.sql"),
+        postgres: include_str!("../migrations/postgres/0021_payment_reference.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -313,7 +313,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
     );
 
     // A partial payment by bank transfer.
-    let partial = ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 5_750, "method": "bank_transfer",
+    let partial = ok(app.post("/v1/payments", json!({"reference": "ref-billing-316", "customer_id": customer, "currency": "EUR", "amount": 5_750, "method": "bank_transfer",
         "allocations": [{"invoice_id": april_invoice, "amount": 5_750}]})).await).await;
     assert_eq!(partial["unallocated"], 0);
     let invoice = ok(app.get(&format!("/v1/invoices/{april_invoice}")).await).await;
@@ -454,7 +454,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
         .await["access"],
         "limited"
     );
-    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 10_000, "method": "bank_transfer"})).await).await;
+    ok(app.post("/v1/payments", json!({"reference": "ref-billing-457", "customer_id": customer, "currency": "EUR", "amount": 10_000, "method": "bank_transfer"})).await).await;
     assert_eq!(
         statuses(&app, &customer, &contract_id).await,
         ("active".into(), "active".into())
@@ -704,7 +704,7 @@ async fn billed_drafts_are_taxed_and_issued_automatically(
 
     // Prepaid credit (a payment kept as credit) is consumed when the next billed invoice is
     // issued: April's 11,900 less 5,000.
-    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 5_000, "method": "bank_transfer", "allocations": []})).await).await;
+    ok(app.post("/v1/payments", json!({"reference": "ref-billing-707", "customer_id": customer, "currency": "EUR", "amount": 5_000, "method": "bank_transfer", "allocations": []})).await).await;
     clock.advance_seconds(31 * 86_400);
     assert_eq!(
         bursar_core::billing::run_due_billing(&state).await.unwrap(),

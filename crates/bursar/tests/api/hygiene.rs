@@ -65,3 +65,35 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    /// Goal: money is never recorded twice and one huge amount cannot poison a currency:
+    /// `POST /v1/payments` needs an Idempotency-Key or a unique reference; a reference is
+    /// recorded once; an amount beyond 10^15 minor units is a 400 naming `amount`, and payments
+    /// in that currency keep working afterwards.
+    async fn payments_are_recorded_once_and_bounded(app: TestApp) {
+        let customer = json_body(app.post("/v1/customers", json!({"name": "Payer"})).await).await["id"].as_str().unwrap().to_owned();
+        let payment = |amount: i64, reference: Option<&str>| {
+            let mut body = json!({"customer_id": customer, "currency": "EUR", "amount": amount, "method": "bank_transfer"});
+            if let Some(reference) = reference {
+                body["reference"] = json!(reference);
+            }
+            app.post("/v1/payments", body)
+        };
+        expect_error(payment(100, None).await, 400, "idempotency_key_required", Some("Idempotency-Key")).await;
+        let with_key = app.client.post(app.url("/v1/payments")).bearer_auth(&app.admin_key).header("idempotency-key", "pay-1")
+            .json(&json!({"customer_id": customer, "currency": "EUR", "amount": 100, "method": "bank_transfer"})).send().await.unwrap();
+        assert_eq!(with_key.status(), 200);
+        assert_eq!(payment(250, Some("SEPA-42")).await.status(), 200);
+        let twice = expect_error(payment(250, Some("SEPA-42")).await, 409, "payment_reference_taken", Some("reference")).await;
+        assert!(twice["error"]["message"].as_str().unwrap().contains("(py_"), "{twice}");
+        expect_error(payment(i64::MAX, Some("huge")).await, 400, "parameter_invalid", Some("amount")).await;
+        expect_error(payment(1_000_000_000_000_001, Some("huge")).await, 400, "parameter_invalid", Some("amount")).await;
+        assert_eq!(payment(1_000_000_000_000_000, Some("largest")).await.status(), 200);
+        assert_eq!(payment(300, Some("after")).await.status(), 200, "the currency still takes payments");
+        let listed = json_body(app.get("/v1/payments").await).await;
+        assert_eq!(listed["data"].as_array().unwrap().len(), 4, "{listed}");
+        let line = json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "Too much", "unit_amount": i64::MAX}]});
+        expect_error(app.post("/v1/invoices", line).await, 400, "parameter_invalid", Some("lines[0]")).await;
+    }
+}

@@ -156,7 +156,7 @@ both_backends! {
 
         // An overpayment without allocations: the oldest invoice first, then the next, the rest
         // kept as credit.
-        let over = ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 12_000, "method": "bank_transfer"})).await).await;
+        let over = ok(app.post("/v1/payments", json!({"reference": "ref-invoices-159", "customer_id": customer, "currency": "EUR", "amount": 12_000, "method": "bank_transfer"})).await).await;
         assert_eq!(over["allocations"].as_array().unwrap().len(), 2);
         assert_eq!(over["unallocated"], 1_000);
         for invoice in [&first, &second] {
@@ -175,7 +175,7 @@ both_backends! {
         expect_error(app.post(&format!("/v1/invoices/{third}/void"), json!({})).await, 409, "invoice_partially_paid", None).await;
         ok(app.post(&format!("/v1/invoices/{third}/mark_uncollectible"), json!({})).await).await;
         assert_eq!(balances(&app, "bad_debt").await, (1_500, 0));
-        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 1_500, "method": "manual", "allocations": [{"invoice_id": third, "amount": 1_500}]})).await).await;
+        ok(app.post("/v1/payments", json!({"reference": "ref-invoices-178", "customer_id": customer, "currency": "EUR", "amount": 1_500, "method": "manual", "allocations": [{"invoice_id": third, "amount": 1_500}]})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/invoices/{third}")).await).await["status"], "paid");
         assert_eq!(balances(&app, "bad_debt").await, (1_500, 1_500), "the write-off reversed");
         assert_eq!(balances(&app, &receivable).await, (19_500 + 1_500, 21_000));
@@ -183,10 +183,10 @@ both_backends! {
         // Refusals: more than owed, a draft, another customer's invoice; nothing written.
         let draft = id(&ok(invoice(700, false).await).await);
         let payments_before = ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len();
-        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 700}]})).await, 409, "invoice_not_payable", None).await;
+        expect_error(app.post("/v1/payments", json!({"reference": "ref-invoices-186", "customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 700}]})).await, 409, "invoice_not_payable", None).await;
         ok(app.post(&format!("/v1/invoices/{draft}/issue"), json!({})).await).await;
-        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 800}]})).await, 400, "parameter_invalid", Some("allocations[0].amount")).await;
-        expect_error(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 0, "method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
+        expect_error(app.post("/v1/payments", json!({"reference": "ref-invoices-188", "customer_id": customer, "currency": "EUR", "amount": 800, "method": "manual", "allocations": [{"invoice_id": draft, "amount": 800}]})).await, 400, "parameter_invalid", Some("allocations[0].amount")).await;
+        expect_error(app.post("/v1/payments", json!({"reference": "ref-invoices-189", "customer_id": customer, "currency": "EUR", "amount": 0, "method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
         assert_eq!(ok(app.get("/v1/payments").await).await["data"].as_array().unwrap().len(), payments_before);
         assert_eq!(balances(&app, "cash:manual").await, (1_500, 0), "refused payments post nothing");
 
@@ -335,13 +335,13 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     );
 
     // Paid (in two parts): active again.
-    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 2000, "method": "bank_transfer"})).await).await;
+    ok(app.post("/v1/payments", json!({"reference": "ref-invoices-338", "customer_id": customer, "currency": "EUR", "amount": 2000, "method": "bank_transfer"})).await).await;
     assert_eq!(
         ok(app.get(&status_path).await).await["status"],
         "collections",
         "still owing"
     );
-    ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 3000, "method": "bank_transfer"})).await).await;
+    ok(app.post("/v1/payments", json!({"reference": "ref-invoices-344", "customer_id": customer, "currency": "EUR", "amount": 3000, "method": "bank_transfer"})).await).await;
     let back = ok(app.get(&status_path).await).await;
     assert_eq!(
         (back["status"].as_str(), back["reason"].as_str()),
@@ -406,7 +406,7 @@ both_backends! {
         ]})).await).await);
         let issued = ok(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await).await;
         let number = issued["number"].as_str().unwrap().to_owned();
-        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "GBP", "amount": 10_000, "method": "bank_transfer"})).await).await;
+        ok(app.post("/v1/payments", json!({"reference": "ref-invoices-409", "customer_id": customer, "currency": "GBP", "amount": 10_000, "method": "bank_transfer"})).await).await;
 
         let response = app.get(&format!("/v1/invoices/{invoice}/pdf")).await;
         assert_eq!(response.status(), 200);
@@ -467,7 +467,7 @@ both_backends! {
         expect_error(app.post(&format!("/v1/invoices/{invoice}/void"), json!({})).await, 409, "invoice_partially_paid", None).await;
 
         // Paid; then credited again: paid already, so refunded.
-        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 9_600, "method": "bank_transfer"})).await).await;
+        ok(app.post("/v1/payments", json!({"reference": "ref-invoices-470", "customer_id": customer, "currency": "EUR", "amount": 9_600, "method": "bank_transfer"})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/invoices/{invoice}")).await).await["status"], "paid");
         expect_error(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200})).await, 400, "parameter_missing", Some("refund_method")).await;
         let refund = ok(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200, "refund_method": "bank_transfer"})).await).await;
@@ -565,7 +565,7 @@ both_backends! {
         // Issued and paid like any other invoice.
         let issued = ok(app.post(&format!("/v1/invoices/{}/issue", id(&invoice)), json!({})).await).await;
         assert!(issued["number"].as_str().unwrap().starts_with("INV-"));
-        ok(app.post("/v1/payments", json!({"customer_id": customer, "currency": "EUR", "amount": 13_000, "method": "bank_transfer"})).await).await;
+        ok(app.post("/v1/payments", json!({"reference": "ref-invoices-568", "customer_id": customer, "currency": "EUR", "amount": 13_000, "method": "bank_transfer"})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/invoices/{}", id(&invoice))).await).await["status"], "paid");
         assert_eq!(ok(app.get(&format!("/v1/customers/{customer}/billing_status")).await).await["status"], "active");
     }

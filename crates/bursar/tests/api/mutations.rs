@@ -181,7 +181,7 @@ both_backends! {
                 "/v1/invoices/{id}/apply_credit" => {
                     let owed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Later", "unit_amount": 300}]})).await).await);
                     app.post(&format!("/v1/invoices/{owed}/issue"), json!({})).await;
-                    app.post("/v1/payments", json!({"customer_id": shopper, "currency": "USD", "amount": 5_000, "method": "manual", "allocations": []})).await;
+                    app.post("/v1/payments", json!({"reference": "ref-mutations-184", "customer_id": shopper, "currency": "USD", "amount": 5_000, "method": "manual", "allocations": []})).await;
                     (format!("/v1/invoices/{owed}/apply_credit"), json!({}))
                 }
                 "/v1/customers/{id}/billing_status/close" => (format!("/v1/customers/{buyer}/billing_status/close"), json!({"reason": "test"})),
@@ -196,7 +196,7 @@ both_backends! {
                     app.post(&format!("/v1/invoices/{billed}/issue"), json!({})).await;
                     (route.clone(), json!({"invoice_id": billed, "amount": 100}))
                 }
-                "/v1/payments" => (route.clone(), json!({"customer_id": shopper, "currency": "USD", "amount": 100, "method": "bank_transfer"})),
+                "/v1/payments" => (route.clone(), json!({"reference": "ref-mutations-199", "customer_id": shopper, "currency": "USD", "amount": 100, "method": "bank_transfer"})),
                 "/v1/invoices/{id}/void" => (format!("/v1/invoices/{editable}/void"), json!({})),
                 "/api/v1/events" => (route.clone(), json!({"specversion": "1.0", "id": "e1", "source": "tests", "type": "prompt", "subject": shopper, "data": {"tokens": 3}})),
                 "/api/v1/meters" => (route.clone(), json!({"slug": "tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})),
