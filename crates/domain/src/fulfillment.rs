@@ -103,6 +103,11 @@ impl LicenseKey {
                  digits.",
             )
         };
+        // Keys are ASCII; anything else is malformed (and would make the byte split below
+        // land inside a character).
+        if !compact.is_ascii() {
+            return Err(malformed());
+        }
         let split = compact.len().checked_sub(BODY_LEN).ok_or_else(malformed)?;
         let (prefix, body) = compact.split_at(split);
         parse_prefix(prefix, param).map_err(|_| malformed())?;
@@ -426,6 +431,23 @@ mod tests {
 
     fn key(random: [u8; 11]) -> LicenseKey {
         LicenseKey::generate("GENX", &random)
+    }
+
+    proptest::proptest! {
+        /// Whatever is typed, parsing answers (a key or an error) and never panics.
+        #[test]
+        fn any_text_parses_or_is_refused(typed in "\\PC{0,40}") {
+            let _ = LicenseKey::parse(&typed, "key");
+        }
+    }
+
+    /// The fuzzer's finding: a multi-byte character where the split falls panicked.
+    #[test]
+    fn non_ascii_keys_are_malformed_not_a_panic() {
+        for typed in ["éAAAAAAAAAAA", "GENX-ÄÄÄÄ-AAAA-AAAA", "€€€€€€€€€€€€€€", "G-ℝAAA-AAAA-AAAA"] {
+            let error = LicenseKey::parse(typed, "key").unwrap_err();
+            assert_eq!(error.param, "key", "{typed}");
+        }
     }
 
     #[test]
