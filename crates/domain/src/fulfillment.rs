@@ -444,7 +444,12 @@ mod tests {
     /// The fuzzer's finding: a multi-byte character where the split falls panicked.
     #[test]
     fn non_ascii_keys_are_malformed_not_a_panic() {
-        for typed in ["éAAAAAAAAAAA", "GENX-ÄÄÄÄ-AAAA-AAAA", "€€€€€€€€€€€€€€", "G-ℝAAA-AAAA-AAAA"] {
+        for typed in [
+            "éAAAAAAAAAAA",
+            "GENX-ÄÄÄÄ-AAAA-AAAA",
+            "€€€€€€€€€€€€€€",
+            "G-ℝAAA-AAAA-AAAA",
+        ] {
             let error = LicenseKey::parse(typed, "key").unwrap_err();
             assert_eq!(error.param, "key", "{typed}");
         }

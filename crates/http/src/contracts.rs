@@ -68,7 +68,7 @@ pub struct BillingRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LineRequest {
+pub struct ContractLineRequest {
     pub product_id: String,
     /// Minor units per unit and billing period; without it, the pricing resolver's price for
     /// the buyer at the term's start (active agreement > price book > default price).
@@ -97,7 +97,7 @@ pub struct CreateContractRequest {
     /// lapses (the contract expires) unless a `convert_trial` operation comes first.
     pub trial_converts: Option<bool>,
     #[serde(default)]
-    pub lines: Vec<LineRequest>,
+    pub lines: Vec<ContractLineRequest>,
     /// When the contract took effect, if before now (e.g. signed last week, entered today);
     /// default now.
     pub effective_at: Option<Timestamp>,

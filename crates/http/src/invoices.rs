@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LineRequest {
+pub struct InvoiceLineRequest {
     #[schema(example = "Onboarding workshop")]
     pub description: String,
     /// Default 1.
@@ -60,7 +60,7 @@ pub struct CreateInvoiceRequest {
     pub customer_id: String,
     #[schema(example = "EUR")]
     pub currency: String,
-    pub lines: Option<Vec<LineRequest>>,
+    pub lines: Option<Vec<InvoiceLineRequest>>,
     /// Days from issue to due date (default: the settings').
     pub payment_terms_days: Option<u32>,
     pub memo: Option<String>,
@@ -180,14 +180,14 @@ async fn update_invoice(
 }
 
 /// Add a line to a draft (a manual charge, a discount as a negative amount).
-#[utoipa::path(post, path = "/v1/invoices/{id}/lines", tag = "invoices", request_body = LineRequest,
+#[utoipa::path(post, path = "/v1/invoices/{id}/lines", tag = "invoices", request_body = InvoiceLineRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn add_line(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    request: Mutation<LineRequest>,
+    request: Mutation<InvoiceLineRequest>,
 ) -> Result<Response, ApiError> {
     let line = NewInvoiceLine::from(request.body);
     state
@@ -325,8 +325,8 @@ async fn invoice_pdf(
         .into_response())
 }
 
-impl From<LineRequest> for NewInvoiceLine {
-    fn from(line: LineRequest) -> Self {
+impl From<InvoiceLineRequest> for NewInvoiceLine {
+    fn from(line: InvoiceLineRequest) -> Self {
         NewInvoiceLine {
             description: line.description,
             quantity: line.quantity,

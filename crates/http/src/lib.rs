@@ -15,6 +15,7 @@ pub mod companies;
 pub mod contracts;
 pub mod credit_notes;
 pub mod customers;
+pub mod declared_statuses;
 pub mod discounts;
 pub mod docs;
 pub mod downloads;
@@ -153,7 +154,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(customers::router())
         .merge(catalog::router())
         .merge(companies::router())
@@ -186,7 +187,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(wallet::router())
         .merge(webhooks::router())
         .merge(ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    let mut spec = spec;
+    declared_statuses::declare(&mut spec);
+    (router, spec)
 }
 
 /// The OpenAPI document of the whole API.

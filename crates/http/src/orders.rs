@@ -37,7 +37,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Idempotency, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
-use crate::quotes::{parse_lines, LineRequest};
+use crate::quotes::{parse_lines, QuoteLineRequest};
 use crate::AppState;
 use bursar_core::orders::*;
 
@@ -57,7 +57,7 @@ pub struct CreateOrderRequest {
     pub customer_id: String,
     #[schema(example = "USD")]
     pub currency: String,
-    pub lines: Vec<LineRequest>,
+    pub lines: Vec<QuoteLineRequest>,
     pub promotion_code: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
 }

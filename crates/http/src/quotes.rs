@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LineRequest {
+pub struct QuoteLineRequest {
     pub product_id: String,
     /// Default 1.
     pub quantity: Option<i64>,
@@ -40,7 +40,7 @@ pub struct QuoteRequest {
     pub company_id: Option<String>,
     #[schema(example = "USD")]
     pub currency: String,
-    pub lines: Vec<LineRequest>,
+    pub lines: Vec<QuoteLineRequest>,
     pub promotion_code: Option<String>,
     /// RFC 3339: price as of this instant (default now).
     pub at: Option<String>,
@@ -93,7 +93,7 @@ async fn create_quote(
 }
 
 /// Parsed lines: product ids and quantities.
-pub fn parse_lines(lines: Vec<LineRequest>) -> Result<Vec<(ProductId, i64)>, ValidationError> {
+pub fn parse_lines(lines: Vec<QuoteLineRequest>) -> Result<Vec<(ProductId, i64)>, ValidationError> {
     if lines.is_empty() || lines.len() > 100 {
         return Err(ValidationError::invalid("lines", "Give 1 to 100 lines."));
     }

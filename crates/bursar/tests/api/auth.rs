@@ -89,3 +89,65 @@ both_backends! {
         }
     }
 }
+
+/// The routes anyone may call, without an API key: inbound provider webhooks, license
+/// validation and update checks (the license key is the credential), download links (the
+/// link's token), health, metrics and the documentation. (The test provider's hosted pages are
+/// HTML, outside the API document.)
+/// A new public route must be added here deliberately.
+const PUBLIC_OPERATIONS: &[&str] = &[
+    "GET /docs",
+    "GET /download/{token}",
+    "GET /healthz",
+    "GET /metrics",
+    "GET /openapi.json",
+    "GET /readyz",
+    "GET /v1/updates",
+    "POST /v1/downloads/resend",
+    "POST /v1/licenses/validate",
+    "POST /v1/webhooks/{provider}",
+];
+
+both_backends! {
+    /// Goal: every operation of the API document is guarded: without a key it answers 401,
+    /// and every write answers 403 to a read-only key, before any work; the operations open to
+    /// anyone are exactly the pinned list.
+    /// Method: read `/openapi.json`, and call every operation with its path's ids filled in.
+    async fn every_operation_is_guarded_by_its_key(app: TestApp) {
+        let spec = json_body(app.get("/openapi.json").await).await;
+        let reader = app.key_with_scope(Scope::ReadOnly).await;
+        let mut public = Vec::new();
+        let mut checked = 0;
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let method = method.to_uppercase();
+                let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+                if !secured {
+                    public.push(format!("{method} {path}"));
+                    continue;
+                }
+                let concrete = path.replace('{', "x").replace('}', "");
+                let request = |key: Option<&str>| {
+                    let mut request = app.client.request(method.parse().unwrap(), app.url(&concrete));
+                    if let Some(key) = key {
+                        request = request.bearer_auth(key);
+                    }
+                    if method == "POST" { request.json(&json!({})) } else { request }
+                };
+                let anonymous = request(None).send().await.unwrap();
+                assert_eq!(anonymous.status(), 401, "{method} {path} without a key");
+                let declared = operation["responses"].as_object().unwrap();
+                assert!(declared.contains_key("401"), "{method} {path} does not declare its 401");
+                if method != "GET" {
+                    let read_only = request(Some(&reader)).send().await.unwrap();
+                    assert_eq!(read_only.status(), 403, "{method} {path} with a read-only key");
+                    assert!(declared.contains_key("403"), "{method} {path} does not declare its 403");
+                }
+                checked += 1;
+            }
+        }
+        public.sort();
+        assert_eq!(public, PUBLIC_OPERATIONS, "the public operations");
+        assert!(checked > 100, "{checked} operations checked");
+    }
+}
