@@ -1,6 +1,6 @@
 //! First start: the default workspace and its admin key; and `--demo` data.
 
-use bursar_domain::auth::Scope;
+use bursar_domain::auth::{Scope, WorkspaceMode};
 use bursar_domain::customer::Customer;
 use bursar_domain::customer::NewCustomer;
 use bursar_domain::id::{CustomerId, WorkspaceId};
@@ -16,9 +16,12 @@ pub struct FirstStart {
     pub secret: Secret,
 }
 
-/// Creates the default workspace and an admin key when the database has none. Returns the key
-/// (with its secret, shown only now) when it created one.
-pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreError> {
+/// Creates the default workspace (in `mode`) and an admin key when the database has none.
+/// Returns the key (with its secret, shown only now) when it created one.
+pub async fn ensure_initialized(
+    db: &Db,
+    mode: WorkspaceMode,
+) -> Result<Option<FirstStart>, StoreError> {
     let now = db.now();
     db.write(move |conn: &mut Tx| {
         Box::pin(async move {
@@ -32,6 +35,7 @@ pub async fn ensure_initialized(db: &Db) -> Result<Option<FirstStart>, StoreErro
                         id: WorkspaceId::new(),
                         name: "Default".into(),
                         created_at: now,
+                        mode,
                     };
                     workspaces::insert(conn, &created).await?;
                     created
@@ -62,6 +66,16 @@ pub async fn create_workspace(
     name: &str,
     scope: Scope,
 ) -> Result<(Workspace, ApiKey, Secret), StoreError> {
+    create_workspace_in(db, name, scope, WorkspaceMode::Live).await
+}
+
+/// Creates a workspace in `mode` with a first key of `scope`.
+pub async fn create_workspace_in(
+    db: &Db,
+    name: &str,
+    scope: Scope,
+    mode: WorkspaceMode,
+) -> Result<(Workspace, ApiKey, Secret), StoreError> {
     let now = db.now();
     let name = name.to_owned();
     db.write(move |conn: &mut Tx| {
@@ -70,6 +84,7 @@ pub async fn create_workspace(
                 id: WorkspaceId::new(),
                 name,
                 created_at: now,
+                mode,
             };
             workspaces::insert(conn, &workspace).await?;
             let (key, secret) = api_keys::create(

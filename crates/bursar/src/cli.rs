@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bursar_domain::auth::Scope;
+use bursar_domain::auth::{Scope, WorkspaceMode};
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_http::HttpConfig;
 use bursar_store::{api_keys, workspaces, Db, Location, PoolSettings, Tx};
@@ -300,6 +300,10 @@ pub enum WorkspacesCommand {
         db: DbArgs,
         #[arg(long)]
         name: String,
+        /// A sandbox (test keys `sk_test_…`, the test provider, never real money) instead of
+        /// a live workspace.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// List workspaces.
     List {
@@ -477,12 +481,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let db = args.db.open().await?;
     tracing::info!(database = %location.redacted(), "database ready");
-    if let Some(first) = bootstrap::ensure_initialized(&db).await? {
+    // Demo data lives in a sandbox, where its test payments belong; otherwise the first
+    // workspace is live.
+    let mode = if args.demo {
+        WorkspaceMode::Sandbox
+    } else {
+        WorkspaceMode::Live
+    };
+    if let Some(first) = bootstrap::ensure_initialized(&db, mode).await? {
         // Printed, never logged: the secret exists nowhere else.
         println!(
-            "\nFirst start: created workspace {} and an admin API key.\n\
+            "\nFirst start: created {} workspace {} and an admin API key.\n\
              Secret key (shown only this once, store it now):\n\n    {}\n\n\
              Try: curl -H 'Authorization: Bearer {}' http://{}/v1/customers\n",
+            mode.as_str(),
             first.workspace.id,
             first.secret.expose(),
             first.secret.expose(),
@@ -646,11 +658,21 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
 
 async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
     match command {
-        WorkspacesCommand::Create { db, name } => {
+        WorkspacesCommand::Create { db, name, sandbox } => {
             let db = db.open().await?;
+            let mode = if sandbox {
+                WorkspaceMode::Sandbox
+            } else {
+                WorkspaceMode::Live
+            };
             let (workspace, key, secret) =
-                bootstrap::create_workspace(&db, &name, Scope::Admin).await?;
-            println!("created workspace {} ({})", workspace.id, workspace.name);
+                bootstrap::create_workspace_in(&db, &name, Scope::Admin, mode).await?;
+            println!(
+                "created {} workspace {} ({})",
+                mode.as_str(),
+                workspace.id,
+                workspace.name
+            );
             println!(
                 "admin key {} secret (shown only this once): {}",
                 key.id,
@@ -665,8 +687,9 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
                 .await?;
             for workspace in list {
                 println!(
-                    "{} {} {}",
+                    "{} {} {} {}",
                     workspace.id,
+                    workspace.mode.as_str(),
                     workspace.created_at.to_rfc3339(),
                     workspace.name
                 );

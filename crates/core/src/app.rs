@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bursar_domain::auth::WorkspaceMode;
+use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 use bursar_store::Db;
 
@@ -85,6 +87,40 @@ pub struct App {
 }
 
 impl App {
+    /// Whether workspace `id` is live or a sandbox (modes never change, so each is read once
+    /// per process).
+    pub async fn workspace_mode(&self, id: &WorkspaceId) -> Result<WorkspaceMode, crate::Error> {
+        if let Some(mode) = self.payments.mode(id) {
+            return Ok(mode);
+        }
+        let lookup = id.clone();
+        let mode = self
+            .db
+            .read(move |tx: &mut bursar_store::Tx| {
+                Box::pin(async move { bursar_store::workspaces::mode_of(tx, &lookup).await })
+            })
+            .await?;
+        self.payments.remember_mode(id, mode);
+        Ok(mode)
+    }
+
+    /// Refuses what exists only in sandboxes (the test provider, later the test bank and
+    /// couriers) in a live workspace, saying what to use instead.
+    pub async fn require_sandbox(&self, id: &WorkspaceId, what: &str) -> Result<(), crate::Error> {
+        if self.workspace_mode(id).await? == WorkspaceMode::Sandbox {
+            return Ok(());
+        }
+        Err(crate::Error::new(
+            crate::ErrorKind::Invalid,
+            "sandbox_only",
+            format!(
+                "{what} exists only in sandbox workspaces; this workspace is live. Connect a \
+                 payment provider (POST /v1/payment_providers) and name it as the provider."
+            ),
+        )
+        .with_param("provider"))
+    }
+
     /// The application over `db`, with the ledger batcher started and the artifact store
     /// `config` names (local files if it cannot be opened: `bursar serve` checks the URL
     /// before it starts, so only a library caller sees this, with the error in the log).
@@ -114,6 +150,8 @@ impl App {
 /// What the payment layer shares across requests.
 pub struct Payments {
     executor: Result<HttpExecutor, String>,
+    /// Workspaces' modes, read once each (a mode never changes).
+    modes: std::sync::Mutex<HashMap<WorkspaceId, WorkspaceMode>>,
     /// Connections looked up recently, by selector: a checkout and a webhook need their
     /// connection on every request. Entries live [`CONNECTION_CACHE_TTL`]; this process drops
     /// them all when a connection changes, other processes see a change within the TTL.
@@ -133,8 +171,19 @@ impl Payments {
         });
         Payments {
             executor,
+            modes: Default::default(),
             connections: Default::default(),
         }
+    }
+
+    fn mode(&self, id: &WorkspaceId) -> Option<WorkspaceMode> {
+        let modes = self.modes.lock().unwrap_or_else(|p| p.into_inner());
+        modes.get(id).copied()
+    }
+
+    fn remember_mode(&self, id: &WorkspaceId, mode: WorkspaceMode) {
+        let mut modes = self.modes.lock().unwrap_or_else(|p| p.into_inner());
+        modes.insert(id.clone(), mode);
     }
 
     /// The shared executor of provider requests.

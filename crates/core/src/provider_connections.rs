@@ -82,6 +82,16 @@ pub async fn create(
     sealer: &Sealer,
     new: NewConnection,
 ) -> Result<PaymentProviderObject, Error> {
+    if new.kind == "test"
+        && bursar_store::workspaces::mode_of(cx.tx, cx.workspace_id).await?
+            != bursar_domain::auth::WorkspaceMode::Sandbox
+    {
+        return Err(Error::invalid(
+            "sandbox_only",
+            Some("kind".into()),
+            "A test connection exists only in sandbox workspaces; this workspace is live.",
+        ));
+    }
     let id = ProviderId::new();
     let object = PaymentProviderObject {
         id: id.clone(),

@@ -121,8 +121,9 @@ pub async fn ensure_test_provider(
     Ok(row)
 }
 
-/// The connection a checkout names: `test` (the default), `stripe` (the workspace's only Stripe
-/// connection) or a connection id.
+/// The connection a checkout names: `stripe` (the workspace's only Stripe connection), a
+/// connection id, or `test` — the default, in sandboxes only: a live workspace must name a real
+/// connection.
 pub async fn resolve(
     state: &App,
     workspace_id: &WorkspaceId,
@@ -130,6 +131,11 @@ pub async fn resolve(
     base_url: &str,
 ) -> Result<Connection, Error> {
     let selector = selector.unwrap_or("test");
+    if selector == "test" {
+        state
+            .require_sandbox(workspace_id, "The test provider")
+            .await?;
+    }
     let row = match find_connection(state, selector, Some(workspace_id)).await {
         Ok(row) => row,
         // Every workspace has a test provider, created on its first use.

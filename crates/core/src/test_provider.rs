@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::payment_events::*;
 use crate::providers::*;
 use crate::App;
+use bursar_domain::auth::WorkspaceMode;
 
 /// Saves a card on a test setup session, once, and returns (and by default delivers) the
 /// signed `setup_intent.succeeded` event.
@@ -153,17 +154,26 @@ pub async fn expire_due_sessions(state: &App) -> Result<usize, Error> {
     Ok(expired)
 }
 
-/// A test checkout session by id.
+/// A test checkout session by id; none for a live workspace's (the test provider does not
+/// exist there, whatever was stored before the workspace's mode was known).
 pub async fn load_test_session(state: &App, id: &str) -> Result<Option<TestSession>, Error> {
     let id = id.to_owned();
-    Ok(state
+    let session = state
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 bursar_store::payment_providers::test_session(tx, "session_id", &id).await
             })
         })
-        .await?)
+        .await?;
+    match session {
+        Some(session)
+            if state.workspace_mode(&session.workspace_id).await? == WorkspaceMode::Sandbox =>
+        {
+            Ok(Some(session))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The fee the test provider charges, as a card processor would: 2.9% + 30 minor units,

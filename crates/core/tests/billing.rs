@@ -34,6 +34,7 @@ async fn shop(app: &App, n: usize) -> (WorkspaceId, ProductId, Vec<CustomerId>) 
         id: WorkspaceId::new(),
         name: "core".into(),
         created_at: now,
+        mode: bursar_domain::auth::WorkspaceMode::Sandbox,
     };
     let product = Product {
         id: ProductId::new(),

@@ -25,6 +25,7 @@ async fn app_with_workspace(
         id: WorkspaceId::new(),
         name: "core".into(),
         created_at: db.now(),
+        mode: bursar_domain::auth::WorkspaceMode::Sandbox,
     };
     let id = workspace.id.clone();
     db.write(move |tx: &mut Tx| Box::pin(async move { workspaces::insert(tx, &workspace).await }))

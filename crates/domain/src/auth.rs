@@ -2,8 +2,45 @@
 
 use crate::ValidationError;
 
-/// Prefix of every secret key, so people and secret scanners recognise one.
+/// Prefix of every secret key, so people and secret scanners recognise one; then `live_` or
+/// `test_`, the mode of the key's workspace.
 pub const SECRET_KEY_PREFIX: &str = "sk_";
+
+/// Whether a workspace moves real money. A sandbox has the test provider (and, later, the test
+/// bank and couriers) and never real money; a live workspace needs real connections, and
+/// nothing test-only can be reached from it. A workspace's mode never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum WorkspaceMode {
+    /// Real money: the safe default.
+    #[default]
+    Live,
+    Sandbox,
+}
+
+impl WorkspaceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceMode::Live => "live",
+            WorkspaceMode::Sandbox => "sandbox",
+        }
+    }
+
+    /// The stored form back; anything unknown is live (the mode that permits less).
+    pub fn from_stored(text: &str) -> Self {
+        match text {
+            "sandbox" => WorkspaceMode::Sandbox,
+            _ => WorkspaceMode::Live,
+        }
+    }
+
+    /// How the workspace's secret keys begin: `sk_live_` or `sk_test_`.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            WorkspaceMode::Live => "sk_live_",
+            WorkspaceMode::Sandbox => "sk_test_",
+        }
+    }
+}
 
 /// What a request needs to be allowed to do. Routes declare one; scopes grant a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

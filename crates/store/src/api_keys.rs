@@ -4,7 +4,7 @@
 //! from the operating system's RNG, so there is nothing to brute-force, and the hash must be
 //! cheap because every request is authenticated by it.
 
-use bursar_domain::auth::{Scope, SECRET_KEY_PREFIX};
+use bursar_domain::auth::Scope;
 use bursar_domain::event_type;
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_domain::time::Timestamp;
@@ -71,7 +71,8 @@ pub async fn create(
 ) -> Result<(ApiKey, Secret), StoreError> {
     let mut bytes = [0_u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{SECRET_KEY_PREFIX}{}", hex::encode(bytes));
+    let mode = crate::workspaces::mode_of(tx, workspace_id).await?;
+    let secret = format!("{}{}", mode.key_prefix(), hex::encode(bytes));
     let hint = secret[secret.len() - 4..].to_owned();
     let key = ApiKey {
         id: ApiKeyId::new(),

@@ -140,6 +140,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0021_payment_reference.sql"),
         postgres: include_str!("../migrations/postgres/0021_payment_reference.sql"),
     },
+    Migration {
+        version: 22,
+        name: "workspace_mode",
+        sqlite: include_str!("../migrations/sqlite/0022_workspace_mode.sql"),
+        postgres: include_str!("../migrations/postgres/0022_workspace_mode.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

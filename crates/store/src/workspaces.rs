@@ -1,5 +1,6 @@
 //! Workspaces: the tenants. Every other record belongs to one.
 
+use bursar_domain::auth::WorkspaceMode;
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
 
@@ -10,6 +11,7 @@ pub struct Workspace {
     pub id: WorkspaceId,
     pub name: String,
     pub created_at: Timestamp,
+    pub mode: WorkspaceMode,
 }
 
 fn from_row(row: &Row) -> Result<Workspace, StoreError> {
@@ -17,16 +19,18 @@ fn from_row(row: &Row) -> Result<Workspace, StoreError> {
         id: WorkspaceId::from_trusted(row.text("workspace_id")?),
         name: row.text("name")?,
         created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
+        mode: WorkspaceMode::from_stored(&row.text("mode")?),
     })
 }
 
 pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError> {
     tx.execute(
-        "insert into workspace (workspace_id, name, created_at) values ($1, $2, $3)",
+        "insert into workspace (workspace_id, name, created_at, mode) values ($1, $2, $3, $4)",
         params![
             workspace.id.as_str(),
             workspace.name.as_str(),
-            workspace.created_at.unix_micros()
+            workspace.created_at.unix_micros(),
+            workspace.mode.as_str()
         ],
     )
     .await?;
@@ -36,7 +40,7 @@ pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError
 pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select workspace_id, name, created_at from workspace order by workspace_id",
+            "select workspace_id, name, created_at, mode from workspace order by workspace_id",
             &[],
         )
         .await?;
@@ -46,11 +50,25 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
 pub async fn get(tx: &mut Tx, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
     let row = tx
         .fetch_optional(
-            "select workspace_id, name, created_at from workspace where workspace_id = $1",
+            "select workspace_id, name, created_at, mode from workspace where workspace_id = $1",
             params![id.as_str()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The mode of workspace `id` (live when there is no such workspace: it permits less).
+pub async fn mode_of(tx: &mut Tx, id: &WorkspaceId) -> Result<WorkspaceMode, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select mode from workspace where workspace_id = $1",
+            params![id.as_str()],
+        )
+        .await?;
+    Ok(match row {
+        Some(row) => WorkspaceMode::from_stored(&row.text("mode")?),
+        None => WorkspaceMode::Live,
+    })
 }
 
 /// Serialises workspace-wide set-up (such as creating the default test connection on first

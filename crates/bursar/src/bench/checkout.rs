@@ -103,8 +103,13 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> 
     let db = Db::open(&location, &PoolSettings::default()).await?;
     // PostgreSQL takes its sealing key from BURSAR_SECRET_KEY; a bench brings its own.
     db.set_sealer(bursar_store::seal::Sealer::random());
-    let (_, _, secret) =
-        crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
+    let (_, _, secret) = crate::bootstrap::create_workspace_in(
+        &db,
+        "bench",
+        bursar_domain::auth::Scope::Admin,
+        bursar_domain::auth::WorkspaceMode::Sandbox,
+    )
+    .await?;
     let server = Server::start(
         bursar_core::App::new(db.clone(), bursar_core::Config::default()),
         HttpConfig::default(),

@@ -34,8 +34,13 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
     let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
     let db = Db::open(&location, &PoolSettings::default()).await?;
     db.set_sealer(bursar_store::seal::Sealer::random());
-    let (workspace, _, secret) =
-        crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
+    let (workspace, _, secret) = crate::bootstrap::create_workspace_in(
+        &db,
+        "bench",
+        bursar_domain::auth::Scope::Admin,
+        bursar_domain::auth::WorkspaceMode::Sandbox,
+    )
+    .await?;
     let artifacts = tempfile::Builder::new()
         .prefix("bursar-bench-artifacts-")
         .tempdir()?;

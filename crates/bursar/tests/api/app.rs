@@ -89,9 +89,10 @@ impl TestApp {
                 &crate::helpers::test_secret_key(url),
             )?);
         }
-        let first = bursar::bootstrap::ensure_initialized(&db)
-            .await?
-            .context("BUG: a fresh database had keys")?;
+        let first =
+            bursar::bootstrap::ensure_initialized(&db, bursar_domain::auth::WorkspaceMode::Sandbox)
+                .await?
+                .context("BUG: a fresh database had keys")?;
         // The address is chosen first so that emails can carry links to this server.
         let addr: std::net::SocketAddr =
             format!("127.0.0.1:{}", bursar_testkit::free_port()?).parse()?;
@@ -141,9 +142,11 @@ impl TestApp {
     }
 
     /// A second workspace and its admin key.
+    /// Another sandbox workspace (like the first) and its admin key.
     pub async fn new_workspace(&self, name: &str) -> (WorkspaceId, String) {
+        let sandbox = bursar_domain::auth::WorkspaceMode::Sandbox;
         let (workspace, _, secret) =
-            bursar::bootstrap::create_workspace(self.db(), name, Scope::Admin)
+            bursar::bootstrap::create_workspace_in(self.db(), name, Scope::Admin, sandbox)
                 .await
                 .expect("BUG: creating a workspace failed");
         (workspace.id, secret.expose().to_owned())

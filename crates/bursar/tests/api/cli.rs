@@ -117,8 +117,8 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     assert!(status.success(), "exit status {status}: {output}");
     let secret = output
         .split_whitespace()
-        .find(|w| w.starts_with("sk_") && w.len() == 43)
-        .expect("the admin key is printed")
+        .find(|w| w.starts_with("sk_test_") && w.len() == 48)
+        .expect("the admin key of the demo's sandbox is printed")
         .to_owned();
     for line in output.lines().filter(|l| l.starts_with('{')) {
         assert!(
@@ -388,8 +388,8 @@ async fn serve_runs_on_postgres_with_database_url() {
     );
     let secret = output
         .split_whitespace()
-        .find(|w| w.starts_with("sk_") && w.len() == 43)
-        .expect("key printed");
+        .find(|w| w.starts_with("sk_live_") && w.len() == 48)
+        .expect("a live key printed");
     // The key lives in PostgreSQL.
     let db = bursar_store::Db::open(&Location::Postgres(url), &Default::default())
         .await

@@ -705,7 +705,7 @@ async fn a_gigabyte_artifact_streams_with_flat_memory(backend: Backend) {
     }
     let mut create = std::process::Command::new(env!("CARGO_BIN_EXE_bursar"));
     create
-        .args(["workspaces", "create", "--name", "big"])
+        .args(["workspaces", "create", "--name", "big", "--sandbox"])
         .args(&args)
         .env_remove("BURSAR_DATA_DIR")
         .env_remove("BURSAR_DATABASE_URL")

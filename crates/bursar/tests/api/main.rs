@@ -27,6 +27,7 @@ mod idempotency;
 mod invoices;
 mod ledger;
 mod metering;
+mod modes;
 mod mutations;
 mod openmeter;
 mod ops;
