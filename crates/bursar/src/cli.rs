@@ -249,6 +249,14 @@ pub struct ServeArgs {
     /// or `POST /v1/billing_runs` instead).
     #[arg(long, env = "BURSAR_MANUAL_BILLING")]
     pub manual_billing: bool,
+    /// Requests one API key may make per minute (0: no limit); more are answered 429 with
+    /// Retry-After.
+    #[arg(long, env = "BURSAR_RATE_LIMIT_PER_KEY", default_value_t = 60_000)]
+    pub rate_limit_per_key: u32,
+    /// Requests with a missing or wrong API key one address may make per minute (0: no
+    /// limit); more are answered 429 before any key is looked up.
+    #[arg(long, env = "BURSAR_FAILED_AUTH_PER_MINUTE", default_value_t = 60)]
+    pub failed_auth_per_minute: u32,
     /// Let webhook deliveries and provider requests reach loopback addresses (a receiver on
     /// this machine): for development and tests only. Private, link-local and metadata
     /// addresses stay refused.
@@ -508,6 +516,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http = HttpConfig {
         body_limit_bytes: args.body_limit_bytes,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        key_requests_per_minute: args.rate_limit_per_key,
+        failed_auth_per_minute: args.failed_auth_per_minute,
         ..HttpConfig::default()
     };
     let config = bursar_core::Config {

@@ -143,6 +143,16 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // Every limit counts in one-minute windows: the next one starts this many
+            // seconds from now.
+            let second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() % 60);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(60 - second));
+        }
         response
     }
 }

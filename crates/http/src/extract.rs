@@ -49,47 +49,21 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = |code: &'static str, message: &str| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorType::AuthenticationError,
-                code,
-                message,
-            )
-        };
-        let header_value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                unauthorized(
-                    "api_key_missing",
-                    "No API key provided. Send it as 'Authorization: Bearer sk_...'.",
-                )
-            })?
-            .to_str()
-            .map_err(|_| {
-                unauthorized("api_key_invalid", "The Authorization header is malformed.")
-            })?;
-        let secret = header_value
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                unauthorized(
-                    "api_key_invalid",
-                    "The Authorization header must be 'Bearer <secret key>'.",
-                )
-            })?;
-        let key = state
-            .keys
-            .authenticate(&state.db, secret)
-            .await?
-            .ok_or_else(|| {
-                unauthorized(
-                    "api_key_invalid",
-                    "Invalid API key: it is unknown or has been revoked.",
-                )
-            })?;
+        let now = state.db.now();
+        let failures = state.config.failed_auth_per_minute;
+        let address = format!("auth:{}", crate::public::client_ip(&parts.extensions));
+        if failures > 0 && state.limiter.exceeded(&address, failures, now) {
+            return Err(crate::public::too_many());
+        }
+        let key = authenticate(parts, state).await.inspect_err(|_| {
+            if failures > 0 {
+                state.limiter.allow(&address, failures, now);
+            }
+        })?;
+        let per_key = state.config.key_requests_per_minute;
+        if per_key > 0 && !state.limiter.allow(key.id.as_str(), per_key, now) {
+            return Err(crate::public::too_many_for_key());
+        }
         let principal = Principal {
             workspace_id: key.workspace_id,
             key_id: key.id,
@@ -102,6 +76,52 @@ impl FromRequestParts<AppState> for Principal {
         principal.require(needed)?;
         Ok(principal)
     }
+}
+
+/// The key a request's `Authorization: Bearer …` header names, or a 401.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<bursar_store::api_keys::ApiKey, ApiError> {
+    let unauthorized = |code: &'static str, message: &str| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::AuthenticationError,
+            code,
+            message,
+        )
+    };
+    let header_value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            unauthorized(
+                "api_key_missing",
+                "No API key provided. Send it as 'Authorization: Bearer sk_...'.",
+            )
+        })?
+        .to_str()
+        .map_err(|_| unauthorized("api_key_invalid", "The Authorization header is malformed."))?;
+    let secret = header_value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            unauthorized(
+                "api_key_invalid",
+                "The Authorization header must be 'Bearer <secret key>'.",
+            )
+        })?;
+    state
+        .keys
+        .authenticate(&state.db, secret)
+        .await?
+        .ok_or_else(|| {
+            unauthorized(
+                "api_key_invalid",
+                "Invalid API key: it is unknown or has been revoked.",
+            )
+        })
 }
 
 /// A JSON body with its `Idempotency-Key`, read once so the key's fingerprint covers exactly the

@@ -76,6 +76,11 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// How long an authenticated key is trusted without asking the database again.
     pub api_key_cache_ttl: Duration,
+    /// Requests one API key may make per minute (0: no limit); more are answered 429.
+    pub key_requests_per_minute: u32,
+    /// Requests with a missing or wrong API key one address may make per minute (0: no
+    /// limit); more are answered 429 before any key is looked up.
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -84,6 +89,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             api_key_cache_ttl: Duration::from_secs(2),
+            key_requests_per_minute: 60_000,
+            failed_auth_per_minute: 60,
         }
     }
 }
@@ -96,7 +103,8 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     pub keys: Arc<KeyCache>,
     pub metrics: PrometheusHandle,
-    /// Request counts of the routes callers use without an API key.
+    /// Request counts per minute: of the routes callers use without an API key, of each API
+    /// key, and of failed authentications per address.
     pub limiter: Arc<public::RateLimiter>,
     pub openapi_json: Arc<String>,
     pub docs_page: Arc<ops::DocsPage>,

@@ -29,12 +29,29 @@ impl RateLimiter {
         if windows.len() > 100_000 {
             windows.retain(|_, (m, _)| *m == minute);
         }
-        let entry = windows.entry(key.to_owned()).or_insert((minute, 0));
+        // The key is copied only the first time it is seen.
+        if !windows.contains_key(key) {
+            windows.insert(key.to_owned(), (minute, 0));
+        }
+        let Some(entry) = windows.get_mut(key) else {
+            return true;
+        };
         if entry.0 != minute {
             *entry = (minute, 0);
         }
         entry.1 = entry.1.saturating_add(1);
         entry.1 <= limit
+    }
+
+    /// Whether `key` is over `limit` this minute, without counting a request.
+    pub fn exceeded(&self, key: &str, limit: u32, now: Timestamp) -> bool {
+        let minute = now.unix_micros() / 60_000_000;
+        let Ok(windows) = self.windows.lock() else {
+            return false;
+        };
+        windows
+            .get(key)
+            .is_some_and(|(m, count)| *m == minute && *count >= limit)
     }
 }
 
@@ -43,6 +60,15 @@ pub(crate) fn client_ip(request_parts: &axum::http::Extensions) -> String {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+pub(crate) fn too_many_for_key() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorType::RateLimitError,
+        "rate_limited",
+        "Too many requests with this API key; slow down and retry after the Retry-After seconds.",
+    )
 }
 
 pub(crate) fn too_many() -> ApiError {

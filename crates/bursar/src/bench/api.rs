@@ -1,6 +1,5 @@
 //! `bursar bench api`: create-customer requests over HTTP from concurrent clients.
 
-use bursar_http::HttpConfig;
 use bursar_store::{Backend, Db, PoolSettings};
 
 use crate::server::Server;
@@ -14,7 +13,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> 
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
     let server = Server::start(
         bursar_core::App::new(db, bursar_core::Config::default()),
-        HttpConfig::default(),
+        super::http_config(),
         "127.0.0.1:0".parse()?,
     )
     .await?;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bursar_http::HttpConfig;
 use bursar_payments::{signature, stripe};
 use bursar_store::{Backend, Db, PoolSettings, Tx};
 use serde_json::{json, Value};
@@ -112,7 +111,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Figure> 
     .await?;
     let server = Server::start(
         bursar_core::App::new(db.clone(), bursar_core::Config::default()),
-        HttpConfig::default(),
+        super::http_config(),
         "127.0.0.1:0".parse()?,
     )
     .await?;

@@ -18,7 +18,6 @@ use bursar_domain::commerce::Product;
 use bursar_domain::event::Cause;
 use bursar_domain::fulfillment::{Artifact, License, LicensePolicy};
 use bursar_domain::id::CustomerId;
-use bursar_http::HttpConfig;
 use bursar_store::documents::{self, ARTIFACT, PRODUCT};
 use bursar_store::{licenses, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
@@ -57,7 +56,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
         ..bursar_core::Config::default()
     };
     let app = bursar_core::App::new(db.clone(), config);
-    let server = Server::start(app, HttpConfig::default(), "127.0.0.1:0".parse()?).await?;
+    let server = Server::start(app, super::http_config(), "127.0.0.1:0".parse()?).await?;
     let base = server.base_url();
     let key = secret.expose().to_owned();
     let client = reqwest::Client::new();

@@ -16,7 +16,6 @@ use anyhow::{bail, Context};
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::metering::{CompiledMeter, MeterCreate, UsageEvent};
 use bursar_domain::time::Timestamp;
-use bursar_http::HttpConfig;
 use bursar_store::metering::{self, Metered};
 use bursar_store::{Backend, Db, PoolSettings, StoreError, Tx};
 use clap::Args;
@@ -98,7 +97,7 @@ pub async fn run(backend: Backend, args: &IngestArgs) -> anyhow::Result<Vec<Figu
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
     let server = Server::start(
         bursar_core::App::new(db.clone(), bursar_core::Config::default()),
-        HttpConfig::default(),
+        super::http_config(),
         "127.0.0.1:0".parse()?,
     )
     .await?;

@@ -12,7 +12,6 @@ use bursar_domain::auth::Scope;
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::ledger::*;
 use bursar_domain::money::Currency;
-use bursar_http::HttpConfig;
 use bursar_store::{ledger, Backend, Db, PoolSettings, Tx};
 use rand::Rng;
 
@@ -64,7 +63,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
     let batch = bench_batches(&db, &workspace.id, backend, args).await?;
     let server = Server::start(
         bursar_core::App::new(db, bursar_core::Config::default()),
-        HttpConfig::default(),
+        super::http_config(),
         "127.0.0.1:0".parse()?,
     )
     .await?;

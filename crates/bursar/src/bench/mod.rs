@@ -113,3 +113,13 @@ fn backends(choice: BackendChoice) -> Vec<Backend> {
         BackendChoice::Both => vec![Backend::Sqlite, Backend::Postgres],
     }
 }
+
+/// The HTTP settings of the benches' servers: the defaults, with the per-key rate limit so
+/// high that the one key of a bench never trips it (the limiter still counts every request,
+/// so its cost is in the figures).
+pub fn http_config() -> bursar_http::HttpConfig {
+    bursar_http::HttpConfig {
+        key_requests_per_minute: u32::MAX,
+        ..bursar_http::HttpConfig::default()
+    }
+}

@@ -151,3 +151,39 @@ both_backends! {
         assert!(checked > 100, "{checked} operations checked");
     }
 }
+
+both_backends! {
+    /// Goal: API keys and addresses are rate limited: past a key's requests per minute, and
+    /// past an address's failed authentications per minute, requests are answered 429 with a
+    /// `Retry-After` of at most a minute, before any work; other keys are not affected.
+    async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
+        let mut settings = TestApp::settings();
+        settings.http.key_requests_per_minute = 5;
+        settings.http.failed_auth_per_minute = 3;
+        let app = TestApp::spawn_with(backend, settings).await;
+        let other = app.key_with_scope(Scope::ReadOnly).await;
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            statuses.push(app.get("/v1/customers").await.status().as_u16());
+        }
+        // A minute boundary may fall inside the loop and start a fresh window.
+        assert!(statuses.iter().filter(|s| **s == 200).count() >= 5, "{statuses:?}");
+        assert!(statuses.contains(&429), "{statuses:?}");
+        let limited = app.get("/v1/customers").await;
+        if limited.status() == 429 {
+            let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry), "{retry}");
+            expect_error(limited, 429, "rate_limited", None).await;
+        }
+        let own = app.client.get(app.url("/v1/customers")).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(own.status(), 200, "another key has its own window");
+
+        let mut failed = Vec::new();
+        for _ in 0..5 {
+            let response = app.client.get(app.url("/v1/customers")).bearer_auth("sk_test_wrong").send().await.unwrap();
+            failed.push(response.status().as_u16());
+        }
+        assert!(failed.contains(&429), "{failed:?}");
+        assert_eq!(&failed[..2], &[401, 401], "{failed:?}");
+    }
+}
