@@ -253,6 +253,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(telemetry::track_metrics))
                 .layer(axum::middleware::from_fn(guard::request_hygiene))
+                .layer(axum::middleware::from_fn(guard::security_headers))
                 .layer(CatchPanicLayer::custom(|_| {
                     tracing::error!("BUG: a request handler panicked");
                     ApiError::internal().into_response()

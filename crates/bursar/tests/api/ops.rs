@@ -111,6 +111,24 @@ both_backends! {
 }
 
 both_backends! {
+    /// Goal: every answer carries the security headers: a content security policy (JSON loads
+    /// nothing; the pages their own inline style and script only), no framing, no sniffing, no
+    /// referrer — errors and pages included.
+    async fn every_answer_carries_security_headers(app: TestApp) {
+        for (path, page) in [("/v1/customers", false), ("/nope", false), ("/docs", true), ("/healthz", false)] {
+            let response = app.client.get(app.url(path)).bearer_auth(&app.admin_key).send().await.unwrap();
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            let policy = header("content-security-policy").unwrap_or_default();
+            assert!(policy.contains("frame-ancestors 'none'"), "{path}: {policy}");
+            assert_eq!(policy.contains("script-src 'unsafe-inline'"), page, "{path}: {policy}");
+            assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+            assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+            assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"), "{path}");
+        }
+    }
+}
+
+both_backends! {
     /// Goal: every response carries a request id; a caller's own id is echoed back.
     async fn request_ids_are_generated_or_echoed(app: TestApp) {
         let response = app.get("/v1/customers").await;
