@@ -19,8 +19,10 @@ use crate::{params, sha256_hex, Backend, Row, StoreError, Tx};
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Event types whose actions are audited: money movements (wallets, order payments, refunds and
-/// disputes), access (API keys, payment-provider credentials), who gets told what (webhooks), to
-/// whom money belongs (customers), and negotiated prices (agreements).
+/// disputes, payments received and their allocation to invoices, credit notes, voids and
+/// write-offs, ledger transfers — one entry per request or group commit, naming its
+/// transfers), access (API keys, payment-provider credentials), who gets told what (webhooks),
+/// to whom money belongs (customers), and negotiated prices (agreements).
 pub fn audited(event_type: &str) -> bool {
     [
         "wallet.",
@@ -35,6 +37,13 @@ pub fn audited(event_type: &str) -> bool {
         event_type::ORDER_PARTIALLY_REFUNDED,
         event_type::ORDER_DISPUTED,
         "order.dispute_",
+        "order.refund_",
+        "payment.",
+        event_type::INVOICE_PAYMENT_APPLIED,
+        event_type::INVOICE_VOIDED,
+        event_type::INVOICE_MARKED_UNCOLLECTIBLE,
+        "credit_note.",
+        event_type::LEDGER_TRANSFERS_APPLIED,
     ]
     .iter()
     .any(|prefix| event_type.starts_with(prefix))

@@ -80,3 +80,32 @@ both_backends! {
         assert!(!ok && output.contains("removed from the end"), "{output}");
     }
 }
+
+both_backends! {
+    /// Goal: every money movement reaches the audit log: a payment received, its allocation to
+    /// an invoice, a credit note, and ledger transfers (one entry per request, naming them);
+    /// the chains verify.
+    async fn money_movements_are_audited(app: TestApp) {
+        let customer = json_body(app.post("/v1/customers", json!({"name": "Audited"})).await).await["id"].as_str().unwrap().to_owned();
+        let invoice = json_body(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "Work", "unit_amount": 10_000}]})).await).await["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await.status(), 200);
+        let paid = app.post("/v1/payments", json!({"reference": "audit-1", "customer_id": customer, "currency": "EUR", "amount": 6_000, "method": "bank_transfer"})).await;
+        assert_eq!(paid.status(), 200);
+        let credited = app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_000, "reason": "goodwill"})).await;
+        assert_eq!(credited.status(), 200, "{}", credited.text().await.unwrap());
+        for account in ["a", "b"] {
+            assert_eq!(app.post("/v1/ledger/accounts", json!({"id": account, "currency": "EUR"})).await.status(), 200);
+        }
+        let transfer = app.post("/v1/ledger/transfers", json!({"id": "audited-1", "debit_account_id": "a", "credit_account_id": "b", "amount": 5})).await;
+        assert_eq!(transfer.status(), 200);
+        let entries = json_body(app.get("/v1/audit_log?limit=100").await).await;
+        let actions: Vec<&str> = entries["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        for action in ["payment.received", "invoice.payment_applied", "credit_note.created", "ledger.transfers_applied"] {
+            assert!(actions.contains(&action), "{action} missing from {actions:?}");
+        }
+        let ledger = entries["data"].as_array().unwrap().iter().find(|e| e["action"] == "ledger.transfers_applied").unwrap();
+        assert!(ledger["after"].to_string().contains("audited-1"), "the entry names its transfers: {ledger}");
+        let (ok, output) = audit_verify(&app);
+        assert!(ok, "{output}");
+    }
+}
