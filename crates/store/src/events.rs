@@ -51,6 +51,22 @@ pub async fn record(
         occurred_at: now,
         cause: cause.clone(),
     };
+    if tx.backend() == crate::Backend::Postgres {
+        // Two transactions appending to one aggregate would read the same max(sequence) and
+        // collide; the second waits here until the first commits. Aggregates whose row is
+        // locked anyway pay one uncontended lock; those with no row to lock need it.
+        let aggregate = format!(
+            "{}:{}:{}",
+            workspace_id.as_str(),
+            event.aggregate_type,
+            event.aggregate_id
+        );
+        tx.execute(
+            "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+            params![aggregate],
+        )
+        .await?;
+    }
     // One statement: the aggregate's next sequence number is taken as the row is written.
     recorded.sequence = tx
         .fetch_one(

@@ -97,3 +97,16 @@ both_backends! {
         expect_error(app.post("/v1/invoices", line).await, 400, "parameter_invalid", Some("lines[0]")).await;
     }
 }
+
+both_backends! {
+    /// Goal: concurrent changes to one aggregate that has no row to lock (a customer's usage
+    /// subjects) all succeed, each event with its own sequence number — never a 500 from two
+    /// transactions taking the same one.
+    async fn concurrent_events_of_one_aggregate_get_distinct_sequences(app: TestApp) {
+        let customer = json_body(app.post("/v1/customers", json!({"name": "Busy"})).await).await["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/customers/{customer}/usage_subjects");
+        let requests = (0..30).map(|i| app.post(&path, json!({"subject": format!("busy-{i}")})));
+        let statuses: Vec<u16> = futures::future::join_all(requests).await.iter().map(|r| r.status().as_u16()).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+}
