@@ -2,14 +2,17 @@
 //! is asked and the refund settled ([`crate::orders::finish_refund`]).
 
 use bursar_domain::commerce::*;
+use bursar_domain::event::Cause;
 use bursar_domain::event_type;
-use bursar_domain::id::RefundId;
+use bursar_domain::id::{RefundId, WorkspaceId};
 use bursar_store::documents::{self, REFUND};
+use bursar_store::Tx;
 use serde_json::json;
 
 use crate::error::Error;
 use crate::orders::{emit, load, save};
 use crate::write::Context;
+use crate::App;
 
 /// A refund asked for, its input parsed.
 #[derive(Debug, Clone)]
@@ -84,4 +87,39 @@ pub async fn reserve(cx: &mut Context<'_>, new: NewRefund) -> Result<Refund, Err
     )
     .await?;
     Ok(refund)
+}
+
+/// How long a refund may stay `pending` before the background job finishes it: its request
+/// ended (a crash, a timeout) between reserving it and hearing from the provider.
+pub const STALE_REFUND_SECONDS: i64 = 120;
+
+/// Finishes refunds left `pending` for longer than `older_than_seconds`: asks the provider
+/// again with the refund's own idempotency key (so a refund the provider already made is not
+/// made twice) and settles it. Returns how many it settled.
+pub async fn finish_stale(app: &App, older_than_seconds: i64) -> Result<usize, Error> {
+    let cutoff = app.db.now().plus_seconds(-older_than_seconds);
+    let pending: Vec<(WorkspaceId, Refund)> = app
+        .db
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                documents::everywhere_containing(tx, REFUND, r#""status":"pending""#, 100).await
+            })
+        })
+        .await?;
+    let cause = Cause {
+        request_id: None,
+        actor: Some("system:refunds".into()),
+    };
+    let mut settled = 0;
+    for (workspace_id, refund) in pending {
+        if refund.status != RefundState::Pending || refund.created_at > cutoff {
+            continue;
+        }
+        let done =
+            crate::orders::finish_refund(app, &workspace_id, &cause, refund.id.as_str()).await?;
+        if done.status != RefundState::Pending {
+            settled += 1;
+        }
+    }
+    Ok(settled)
 }

@@ -233,3 +233,25 @@ pub async fn list<T: DeserializeOwned>(
 pub fn status_value(status: OrderStatus) -> Value {
     status.as_str().into()
 }
+
+/// Documents of `table` in any workspace whose JSON body contains `fragment` (e.g.
+/// `"status":"pending"`), at most `limit`, with their workspace: for background jobs that
+/// look for work left behind. A scan: for small tables and rare jobs only.
+pub async fn everywhere_containing<T: DeserializeOwned>(
+    tx: &mut Tx,
+    table: Table,
+    fragment: &str,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, T)>, StoreError> {
+    let sql = format!(
+        "select workspace_id, body from {} where body like $1 order by object_id limit $2",
+        table.0
+    );
+    let pattern = format!("%{fragment}%");
+    let mut found = Vec::new();
+    for row in tx.fetch_all(&sql, params![pattern, limit]).await? {
+        let workspace = WorkspaceId::from_trusted(row.text("workspace_id")?);
+        found.push((workspace, decode(table, row.str("body")?)?));
+    }
+    Ok(found)
+}

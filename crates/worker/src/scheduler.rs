@@ -28,7 +28,23 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(season_due_holdings(app.db.clone(), stop.clone())),
         tokio::spawn(expire_test_checkouts(app.clone(), stop.clone())),
         tokio::spawn(schedule_contracts(app.clone(), stop.clone())),
+        tokio::spawn(finish_stale_refunds(app.clone(), stop.clone())),
     ]
+}
+
+/// Settles refunds a crash or a timeout left `pending`, with the provider idempotency key they
+/// were first asked with.
+async fn finish_stale_refunds(app: App, stop: CancellationToken) {
+    while tick(Duration::from_secs(60), &stop).await {
+        let result =
+            bursar_core::refunds::finish_stale(&app, bursar_core::refunds::STALE_REFUND_SECONDS)
+                .await;
+        report(
+            result,
+            "stale refunds settled",
+            "settling stale refunds failed",
+        );
+    }
 }
 
 /// Waits `interval`; false when `stop` was cancelled first.

@@ -32,6 +32,7 @@ mod mutations;
 mod openmeter;
 mod ops;
 mod outbound;
+mod refund_recovery;
 mod relay;
 mod store;
 mod usage_agreement;
