@@ -31,11 +31,18 @@ use bursar_core::providers::*;
 use bursar_core::test_provider::*;
 use bursar_domain::payment_provider::*;
 
+/// The largest inbound provider webhook read: providers' events are a few KiB, and the body
+/// is read before its signature can be checked.
+pub const INBOUND_WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
+    let inbound = OpenApiRouter::new().routes(routes!(receive_webhook)).layer(
+        axum::extract::DefaultBodyLimit::max(INBOUND_WEBHOOK_BODY_LIMIT),
+    );
     OpenApiRouter::new()
         .routes(routes!(create_provider, list_providers))
         .routes(routes!(get_provider, update_provider))
-        .routes(routes!(receive_webhook))
+        .merge(inbound)
         .routes(routes!(complete_test_session))
         .routes(routes!(complete_test_setup))
 }
@@ -196,11 +203,12 @@ async fn list_providers(
 /// Receive a payment provider's webhook. `{provider}` is a connection id (`pp_…`), or `stripe` /
 /// `test` when the server has exactly one connection of that kind. The signature is verified
 /// first (missing, invalid or older than 5 minutes: 400, nothing stored); each provider event
-/// id is processed once.
+/// id is processed once. Bodies over 256 KiB are refused (413).
 #[utoipa::path(post, path = "/v1/webhooks/{provider}", tag = "payments",
     params(("provider" = String, Path), ("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
     request_body(content = String, content_type = "application/json", description = "The provider's event, as sent"),
-    responses((status = 200, body = WebhookReceipt), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WebhookReceipt), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
 async fn receive_webhook(
     State(state): State<AppState>,
     Path(provider): Path<String>,

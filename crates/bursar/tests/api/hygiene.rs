@@ -110,3 +110,15 @@ both_backends! {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     }
 }
+
+both_backends! {
+    /// Goal: an inbound provider webhook is read up to 256 KiB (its signature can only be
+    /// checked after reading it): a bigger body is a 413 in the error envelope, unhashed.
+    async fn inbound_webhooks_have_a_small_body_limit(app: TestApp) {
+        let big = "x".repeat(300 * 1024);
+        let response = app.client.post(app.url("/v1/webhooks/test")).header("stripe-signature", "t=1,v1=00").body(big).send().await.unwrap();
+        assert_eq!(response.status(), 413);
+        let body = json_body(response).await;
+        assert_eq!(body["error"]["code"], "body_too_large", "{body}");
+    }
+}
