@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
+use crate::limits::too_many;
 use crate::list::ListResponse;
 use crate::public::*;
 use crate::AppState;

@@ -51,9 +51,9 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let now = state.db.now();
         let failures = state.config.failed_auth_per_minute;
-        let address = format!("auth:{}", crate::public::client_ip(&parts.extensions));
+        let address = format!("auth:{}", crate::limits::client_ip(&parts.extensions));
         if failures > 0 && state.limiter.exceeded(&address, failures, now) {
-            return Err(crate::public::too_many());
+            return Err(crate::limits::too_many());
         }
         let key = authenticate(parts, state).await.inspect_err(|_| {
             if failures > 0 {
@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for Principal {
         })?;
         let per_key = state.config.key_requests_per_minute;
         if per_key > 0 && !state.limiter.allow(key.id.as_str(), per_key, now) {
-            return Err(crate::public::too_many_for_key());
+            return Err(crate::limits::too_many_for_key());
         }
         let principal = Principal {
             workspace_id: key.workspace_id,

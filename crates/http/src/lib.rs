@@ -31,6 +31,7 @@ pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod licenses;
+pub mod limits;
 pub mod list;
 pub mod metering;
 pub mod mutate;
@@ -105,7 +106,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Request counts per minute: of the routes callers use without an API key, of each API
     /// key, and of failed authentications per address.
-    pub limiter: Arc<public::RateLimiter>,
+    pub limiter: Arc<limits::RateLimiter>,
     pub openapi_json: Arc<String>,
     pub docs_page: Arc<ops::DocsPage>,
 }
@@ -218,7 +219,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
     let state = AppState {
         app,
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
-        limiter: Arc::new(public::RateLimiter::default()),
+        limiter: Arc::new(limits::RateLimiter::default()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::limits::too_many;
 use crate::list::ListResponse;
 use crate::public::*;
 use crate::AppState;

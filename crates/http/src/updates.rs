@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Idempotency, QueryParams};
+use crate::limits::too_many;
 use crate::public::*;
 use crate::AppState;
 use bursar_core::fulfillment::{key_hash, link_url};
