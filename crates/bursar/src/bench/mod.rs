@@ -1,8 +1,9 @@
 //! `bursar bench`: throughput and latency, one JSON line per measured configuration.
 //!
-//! Benchmarks report figures; they assert nothing. Each runs the real server on a fresh
-//! database (SQLite in a temporary directory, or PostgreSQL: the `--database-url` given, or a
-//! private durable cluster started for the run) and cleans up after itself.
+//! Benchmarks report figures; they assert nothing. Each runs the real server (or, where what it
+//! measures is a use case of the core, the core alone) on a fresh database (SQLite in a
+//! temporary directory, or PostgreSQL: the `--database-url` given, or a private durable
+//! cluster started for the run) and cleans up after itself.
 
 use bursar_store::Backend;
 use clap::{Args, Subcommand};
@@ -50,7 +51,7 @@ pub enum Which {
     /// Digital fulfillment: 64 MiB artifact uploads; license validations among 10,000
     /// licenses from concurrent clients (default 32); 64 MiB downloads through links from 4.
     Fulfillment(CommonArgs),
-    /// A billing run over active contracts (default 100,000, made through the API first, not
+    /// A billing run over active contracts (default 100,000, made through the core first, not
     /// measured): invoices made per second.
     Invoices(invoices::InvoicesArgs),
 }
