@@ -544,7 +544,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A bad artifact store URL stops the start, rather than surfacing at the first upload.
     bursar_core::app::blob_store(&config).context("the artifact store (--artifacts-url)")?;
     let app = bursar_core::App::new(db.clone(), config);
-    if args.demo {
+    if args.demo && !first_workspace_is_sandbox(&db).await? {
+        tracing::warn!(
+            "--demo seeds a sandbox, and this database's first workspace is live: no demo data"
+        );
+    } else if args.demo {
         let seeded = bootstrap::seed_demo(&db).await?;
         if seeded > 0 {
             let orders = bootstrap::seed_commerce(&app).await?;
@@ -708,6 +712,16 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the workspace demo data would go to is a sandbox (its test payments belong there).
+async fn first_workspace_is_sandbox(db: &Db) -> anyhow::Result<bool> {
+    let list = db
+        .read(|tx: &mut Tx| Box::pin(workspaces::list(tx)))
+        .await?;
+    Ok(list
+        .first()
+        .is_some_and(|w| w.mode == WorkspaceMode::Sandbox))
 }
 
 /// Who actions taken with the command line are from.
