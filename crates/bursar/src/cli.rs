@@ -480,6 +480,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything can answer: a SIGTERM from now on drains the server.
+    let shutdown = termination_signal();
     init_logging(args.log_format);
     let location = args.db.location()?;
     // One server per SQLite data directory; `bursar restore` waits for it to stop.
@@ -571,7 +573,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(addr = %server.addr, docs = %format!("{}/docs", server.base_url()), "serving");
     let stop = server.stop_token();
     tokio::spawn(async move {
-        termination_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: draining requests");
         stop.cancel();
     });
