@@ -731,6 +731,24 @@ pub async fn issue_due_drafts(state: &App) -> Result<usize, Error> {
 /// Contracts read per batch of the billing loop.
 pub const DUE_BATCH: i64 = 1_000;
 
+/// Records a finished billing run (`billing_run.completed`) under a fresh id: each run is its
+/// own aggregate, so concurrent runs never contend for one event sequence.
+pub async fn record_run(cx: &mut Context<'_>, mut run: BillingRun) -> Result<BillingRun, Error> {
+    let run_id = format!(
+        "brun_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    );
+    run.id = Some(run_id.clone());
+    cx.emit(NewEvent::new(
+        event_type::BILLING_RUN_COMPLETED,
+        "billing_run",
+        &run_id,
+        json!({ "object": run }),
+    ))
+    .await?;
+    Ok(run)
+}
+
 /// Bills every contract of a workspace for the period holding `as_of` (and periods missed
 /// since its last billing), in batches; what was billed before is left alone.
 pub async fn run_billing(

@@ -7,17 +7,20 @@
 //! invoice's receivable — and the invoice is paid when nothing is left to pay.
 
 use bursar_domain::event_type;
-use bursar_domain::id::{CustomerId, PaymentId};
-use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentMethodKind};
+use bursar_domain::id::{CustomerId, PaymentId, WorkspaceId};
+use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentLink, PaymentMethodKind};
 use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
-use bursar_payments::{PaymentEvent, PaymentEventKind};
+use bursar_domain::time::Timestamp;
+use bursar_payments::{CheckoutLine, CheckoutRequest, PaymentEvent, PaymentEventKind};
 use bursar_store::documents::{self, INVOICE, INVOICE_PAYMENT};
+use bursar_store::{customers, Tx};
 use serde_json::json;
 
 use crate::error::Error;
-use crate::invoices::{allocate, customer_credit, save_payment};
-use crate::providers::Applied;
+use crate::invoices::{allocate, customer_credit, save, save_payment};
+use crate::providers::{provider_error, Applied, CHECKOUT_TTL_SECONDS};
 use crate::write::Context;
+use crate::App;
 
 pub fn not_payable(invoice: &Invoice) -> Error {
     Error::state(
@@ -196,4 +199,126 @@ pub async fn apply_payment_event(
         )
     };
     Ok(outcome("applied", invoice_id, detail))
+}
+
+/// Where a payment link's page sends the customer, and through which connection.
+#[derive(Debug, Clone)]
+pub struct LinkPage {
+    /// A connection selector (`stripe`, `pp_…`), or none: the default (the test provider, in
+    /// sandboxes).
+    pub provider: Option<String>,
+    pub base_url: String,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+/// Opens the provider's hosted checkout for an issued invoice's amount due, unless a link for
+/// that amount is still open (or the invoice is not payable): none then. Writes nothing; the
+/// link is recorded by [`record_payment_link`].
+pub async fn open_payment_link(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    invoice: &Invoice,
+    page: LinkPage,
+) -> Result<Option<PaymentLink>, Error> {
+    let now = app.db.now();
+    let open = invoice.payment_link.as_ref().filter(|link| {
+        link.expires_at > now && link.amount == invoice.amount_due && page.provider.is_none()
+    });
+    if open.is_some() || !payable(invoice) {
+        return Ok(None);
+    }
+    {
+        let connection =
+            crate::providers::resolve(app, workspace_id, page.provider.as_deref(), &page.base_url)
+                .await?;
+        let attempt = invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1;
+        let (workspace_id, customer_id) = (workspace_id.clone(), invoice.customer_id.clone());
+        let customer = app
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(
+                    async move { customers::get(tx, &workspace_id, &customer_id, false).await },
+                )
+            })
+            .await?;
+        let label = invoice
+            .number
+            .clone()
+            .unwrap_or_else(|| invoice.id.to_string());
+        let checkout = CheckoutRequest {
+            attempt_id: format!("{}-{attempt}", invoice.id),
+            order_id: invoice.id.to_string(),
+            currency: invoice.currency.code().to_owned(),
+            amount: invoice.amount_due,
+            lines: vec![CheckoutLine {
+                name: format!("Invoice {label}"),
+                quantity: 1,
+                unit_amount: invoice.amount_due,
+            }],
+            customer_email: customer.and_then(|c| c.email.map(|e| e.as_str().to_owned())),
+            provider_customer: None,
+            success_url: page.success_url,
+            cancel_url: page.cancel_url,
+            expires_at: now.unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
+            metadata: crate::providers::order_metadata(invoice.id.as_str()),
+        };
+        let session = connection
+            .provider
+            .create_checkout(&checkout)
+            .await
+            .map_err(provider_error)?;
+        Ok(Some(PaymentLink {
+            url: session.url,
+            provider_id: connection.object.id.to_string(),
+            provider: connection.row.kind.clone(),
+            session_id: session.id,
+            amount: invoice.amount_due,
+            expires_at: Timestamp::from_unix_micros(session.expires_at.saturating_mul(1_000_000)),
+            attempt,
+        }))
+    }
+}
+
+/// Records a payment link opened by [`open_payment_link`] on the invoice
+/// (`invoice.payment_link_created`), or, when none was opened, shares the open one
+/// (`invoice.payment_link_shared`).
+pub async fn record_payment_link(
+    cx: &mut Context<'_>,
+    id: &str,
+    link: Option<PaymentLink>,
+) -> Result<Invoice, Error> {
+    let mut invoice: Invoice = crate::lookup::get_in(cx, INVOICE, "invoice", id, "id").await?;
+    if !payable(&invoice) {
+        return Err(not_payable(&invoice));
+    }
+    let Some(link) = link else {
+        // The open link, unchanged.
+        cx.emit_object(
+            event_type::INVOICE_PAYMENT_LINK_SHARED,
+            "invoice",
+            invoice.id.as_str(),
+            &invoice,
+        )
+        .await?;
+        return Ok(invoice);
+    };
+    if invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1 != link.attempt {
+        return Err(Error::state(
+            "invoice_state_invalid",
+            invoice.status.as_str(),
+            "Another payment link for this invoice was opened concurrently.",
+        ));
+    }
+    invoice.payment_link = Some(link);
+    invoice.updated_at = cx.now;
+    save(cx, &invoice).await?;
+    cx.emit_object(
+        event_type::INVOICE_PAYMENT_LINK_CREATED,
+        "invoice",
+        invoice.id.as_str(),
+        &invoice,
+    )
+    .await?;
+    Ok(invoice)
 }

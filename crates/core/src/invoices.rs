@@ -763,3 +763,40 @@ pub async fn record_payment(
     save_payment(cx, &payment, false).await?;
     Ok(payment)
 }
+
+/// Closes a customer's billing account, for good (`billing_status.changed`); refused when it is
+/// closed already.
+pub async fn close_billing_account(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    reason: &str,
+) -> Result<CustomerBillingStatus, Error> {
+    customers::get(cx.tx, cx.workspace_id, customer_id, false)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
+    let stored: Option<CustomerBillingStatus> = documents::get(
+        cx.tx,
+        BILLING_STATUS,
+        cx.workspace_id,
+        customer_id.as_str(),
+        true,
+    )
+    .await?;
+    let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
+    if current.status == BillingStatus::Closed {
+        return Err(Error::state(
+            "billing_status_closed",
+            "closed",
+            "The billing account is closed already.",
+        ));
+    }
+    change_status(
+        cx,
+        &mut current,
+        stored.is_none(),
+        BillingStatus::Closed,
+        reason,
+    )
+    .await?;
+    Ok(current)
+}

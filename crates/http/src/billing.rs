@@ -14,12 +14,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bursar_domain::event::NewEvent;
-use bursar_domain::event_type;
 use bursar_domain::invoice::*;
 use bursar_domain::time::Timestamp;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -54,27 +51,12 @@ async fn create_billing_run(
 ) -> Result<Response, ApiError> {
     let as_of = request.body.as_of.unwrap_or_else(|| state.db.now());
     let cause = crate::mutate::cause_of(&principal, &request.idempotency);
-    let mut recorded = run_billing(&state, &principal.workspace_id, as_of, &cause).await?;
-    // Each run is its own aggregate: concurrent runs never contend for one event sequence.
-    let run_id = format!(
-        "brun_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    );
-    recorded.id = Some(run_id.clone());
+    let recorded = run_billing(&state, &principal.workspace_id, as_of, &cause).await?;
     // The run's record (replayed for a retried Idempotency-Key; billing again would find
     // everything billed anyway).
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
-            Box::pin(async move {
-                cx.emit(NewEvent::new(
-                    event_type::BILLING_RUN_COMPLETED,
-                    "billing_run",
-                    &run_id,
-                    json!({ "object": recorded }),
-                ))
-                .await?;
-                Ok((StatusCode::OK, recorded))
-            })
+            Box::pin(async move { Ok((StatusCode::OK, record_run(&mut cx, recorded).await?)) })
         })
         .await
 }

@@ -4,12 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use bursar_domain::billing_status::{Access, BillingStatus};
+use bursar_domain::billing_status::Access;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::contract::{Contract, ContractStatus};
 use bursar_domain::id::*;
 use bursar_store::documents::{self, BILLING_STATUS, CONTRACT};
-use bursar_store::{customers, Tx};
+use bursar_store::Tx;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -97,34 +97,8 @@ async fn close_billing_status(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                customers::get(cx.tx, cx.workspace_id, &customer_id, false)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("customer", customer_id.as_str()))?;
-                let stored: Option<CustomerBillingStatus> = documents::get(
-                    cx.tx,
-                    BILLING_STATUS,
-                    cx.workspace_id,
-                    customer_id.as_str(),
-                    true,
-                )
-                .await?;
-                let mut current = stored.clone().unwrap_or_else(|| pending(&customer_id));
-                if current.status == BillingStatus::Closed {
-                    return Err(ApiError::state(
-                        "billing_status_closed",
-                        "closed",
-                        "The billing account is closed already.",
-                    ));
-                }
-                change_status(
-                    &mut cx,
-                    &mut current,
-                    stored.is_none(),
-                    BillingStatus::Closed,
-                    &reason,
-                )
-                .await?;
-                Ok((StatusCode::OK, current))
+                let closed = close_billing_account(&mut cx, &customer_id, &reason).await?;
+                Ok((StatusCode::OK, closed))
             })
         })
         .await

@@ -9,12 +9,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bursar_domain::event_type;
-use bursar_domain::invoice::{Invoice, PaymentLink};
-use bursar_domain::time::Timestamp;
-use bursar_payments::{CheckoutLine, CheckoutRequest};
+use bursar_domain::invoice::Invoice;
 use bursar_store::documents::INVOICE;
-use bursar_store::{customers, Tx};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,8 +21,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::{payments, AppState};
 use bursar_core::invoice_checkout::*;
-use bursar_core::invoices::save;
-use bursar_core::providers::{provider_error, return_urls, CHECKOUT_TTL_SECONDS};
+use bursar_core::providers::return_urls;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_payment_link))
@@ -64,104 +59,20 @@ async fn create_payment_link(
         body.cancel_url,
     )?;
     let invoice: Invoice = docs::get(&state, &principal, INVOICE, "invoice", id.clone()).await?;
-    let now = state.db.now();
-    let open = invoice.payment_link.as_ref().filter(|link| {
-        link.expires_at > now && link.amount == invoice.amount_due && body.provider.is_none()
-    });
-    let session = if open.is_some() || !payable(&invoice) {
-        None
-    } else {
-        let connection = bursar_core::providers::resolve(
-            &state,
-            &principal.workspace_id,
-            body.provider.as_deref(),
-            &base,
-        )
-        .await?;
-        let attempt = invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1;
-        let (workspace_id, customer_id) =
-            (principal.workspace_id.clone(), invoice.customer_id.clone());
-        let customer = state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(
-                    async move { customers::get(tx, &workspace_id, &customer_id, false).await },
-                )
-            })
-            .await?;
-        let label = invoice
-            .number
-            .clone()
-            .unwrap_or_else(|| invoice.id.to_string());
-        let checkout = CheckoutRequest {
-            attempt_id: format!("{}-{attempt}", invoice.id),
-            order_id: invoice.id.to_string(),
-            currency: invoice.currency.code().to_owned(),
-            amount: invoice.amount_due,
-            lines: vec![CheckoutLine {
-                name: format!("Invoice {label}"),
-                quantity: 1,
-                unit_amount: invoice.amount_due,
-            }],
-            customer_email: customer.and_then(|c| c.email.map(|e| e.as_str().to_owned())),
-            provider_customer: None,
-            success_url,
-            cancel_url,
-            expires_at: now.unix_micros() / 1_000_000 + CHECKOUT_TTL_SECONDS,
-            metadata: bursar_core::providers::order_metadata(invoice.id.as_str()),
-        };
-        let session = connection
-            .provider
-            .create_checkout(&checkout)
-            .await
-            .map_err(provider_error)?;
-        Some(PaymentLink {
-            url: session.url,
-            provider_id: connection.object.id.to_string(),
-            provider: connection.row.kind.clone(),
-            session_id: session.id,
-            amount: invoice.amount_due,
-            expires_at: Timestamp::from_unix_micros(session.expires_at.saturating_mul(1_000_000)),
-            attempt,
-        })
+    let page = LinkPage {
+        provider: body.provider,
+        base_url: base,
+        success_url,
+        cancel_url,
     };
+    let session = open_payment_link(&state, &principal.workspace_id, &invoice, page).await?;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
-                let mut invoice: Invoice =
-                    docs::get_in(&mut cx, INVOICE, "invoice", &id, "id").await?;
-                if !payable(&invoice) {
-                    return Err(not_payable(&invoice).into());
-                }
-                let Some(link) = session else {
-                    // The open link, unchanged.
-                    cx.emit_object(
-                        event_type::INVOICE_PAYMENT_LINK_SHARED,
-                        "invoice",
-                        invoice.id.as_str(),
-                        &invoice,
-                    )
-                    .await?;
-                    return Ok((StatusCode::OK, invoice));
-                };
-                if invoice.payment_link.as_ref().map_or(0, |l| l.attempt) + 1 != link.attempt {
-                    return Err(ApiError::state(
-                        "invoice_state_invalid",
-                        invoice.status.as_str(),
-                        "Another payment link for this invoice was opened concurrently.",
-                    ));
-                }
-                invoice.payment_link = Some(link);
-                invoice.updated_at = cx.now;
-                save(&mut cx, &invoice).await?;
-                cx.emit_object(
-                    event_type::INVOICE_PAYMENT_LINK_CREATED,
-                    "invoice",
-                    invoice.id.as_str(),
-                    &invoice,
-                )
-                .await?;
-                Ok((StatusCode::OK, invoice))
+                Ok((
+                    StatusCode::OK,
+                    record_payment_link(&mut cx, &id, session).await?,
+                ))
             })
         })
         .await
