@@ -320,9 +320,11 @@ pub struct AuditEntryObject {
     pub request_id: Option<String>,
     pub target_type: String,
     pub target_id: String,
-    #[schema(value_type = Object)]
+    /// The object before the action; null when it was created by it.
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// The object after the action; null when the action left none.
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     /// RFC 3339, UTC.
     pub occurred_at: String,
