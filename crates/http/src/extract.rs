@@ -51,13 +51,14 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let now = state.db.now();
         let failures = state.config.failed_auth_per_minute;
-        let address = format!("auth:{}", crate::limits::client_ip(&parts.extensions));
-        if failures > 0 && state.limiter.exceeded(&address, failures, now) {
+        let address = || crate::limits::client_ip(&parts.extensions);
+        let watched = failures > 0 && state.auth_failures.any();
+        if watched && state.auth_failures.exceeded(&address(), failures, now) {
             return Err(crate::limits::too_many());
         }
         let key = authenticate(parts, state).await.inspect_err(|_| {
             if failures > 0 {
-                state.limiter.allow(&address, failures, now);
+                state.auth_failures.allow(&address(), failures, now);
             }
         })?;
         let per_key = state.config.key_requests_per_minute;

@@ -107,6 +107,8 @@ pub struct AppState {
     /// Request counts per minute: of the routes callers use without an API key, of each API
     /// key, and of failed authentications per address.
     pub limiter: Arc<limits::RateLimiter>,
+    /// Failed authentications per address, apart: while there are none, checking costs nothing.
+    pub auth_failures: Arc<limits::RateLimiter>,
     pub openapi_json: Arc<String>,
     pub docs_page: Arc<ops::DocsPage>,
 }
@@ -220,6 +222,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
         app,
         keys: Arc::new(KeyCache::new(config.api_key_cache_ttl)),
         limiter: Arc::new(limits::RateLimiter::default()),
+        auth_failures: Arc::new(limits::RateLimiter::default()),
         config: Arc::new(config),
         metrics: telemetry::prometheus(),
         openapi_json: Arc::new(serde_json::to_string_pretty(&spec_value).unwrap_or_default()),

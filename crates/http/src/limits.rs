@@ -15,11 +15,16 @@ use crate::error::{ApiError, ErrorType};
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     windows: Mutex<HashMap<String, (i64, u32)>>,
+    /// Whether anything was ever counted: [`RateLimiter::exceeded`] on a limiter that counts
+    /// only rare events (failed authentications) answers without the lock while there are none.
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl RateLimiter {
     /// Counts a request for `key`; false when it is over `limit` this minute.
     pub fn allow(&self, key: &str, limit: u32, now: Timestamp) -> bool {
+        self.counted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let minute = now.unix_micros() / 60_000_000;
         let Ok(mut windows) = self.windows.lock() else {
             return true;
@@ -41,8 +46,16 @@ impl RateLimiter {
         entry.1 <= limit
     }
 
+    /// Whether anything was ever counted (cheap: no lock).
+    pub fn any(&self) -> bool {
+        self.counted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether `key` is over `limit` this minute, without counting a request.
     pub fn exceeded(&self, key: &str, limit: u32, now: Timestamp) -> bool {
+        if !self.any() {
+            return false;
+        }
         let minute = now.unix_micros() / 60_000_000;
         let Ok(windows) = self.windows.lock() else {
             return false;
