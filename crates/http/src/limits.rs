@@ -23,8 +23,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Counts a request for `key`; false when it is over `limit` this minute.
     pub fn allow(&self, key: &str, limit: u32, now: Timestamp) -> bool {
-        self.counted
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Written once: a store on every request would bounce the cache line between cores.
+        if !self.any() {
+            self.counted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let minute = now.unix_micros() / 60_000_000;
         let Ok(mut windows) = self.windows.lock() else {
             return true;

@@ -2,7 +2,6 @@
 //! holds every write acknowledged before the backup began, and both verifiers pass on it.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,20 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cli::{start, terminate, wait_healthy};
-
-fn bursar(args: &[&str], dir: &std::path::Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_bursar"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BURSAR_DATA_DIR")
-        .env_remove("BURSAR_DATABASE_URL")
-        .env_remove("BURSAR_SECRET_KEY")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), text)
-}
+use crate::crash::bursar;
 
 async fn post(client: &reqwest::Client, base: &str, key: &str, path: &str, body: Value) -> u16 {
     client

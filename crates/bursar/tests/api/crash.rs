@@ -20,7 +20,9 @@ enum Seen {
     Unknown,
 }
 
-fn bursar(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+/// `bursar <args>` in `dir`, Bursar's variables cleared (a PostgreSQL URL among the args gets
+/// its test database's sealing key): (success, everything printed).
+pub(crate) fn bursar(args: &[&str], dir: &std::path::Path) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bursar"));
     command
         .args(args)
