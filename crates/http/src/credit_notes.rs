@@ -42,7 +42,8 @@ pub struct CreateCreditNoteRequest {
 
 /// Credit an issued (or paid) invoice, in full or in part: numbered `CN-YEAR-000001`; it takes
 /// the amount off what is owed first, and refunds what the customer had paid beyond that. The
-/// ledger: revenue and tax payable → receivable, and receivable → cash for a refund.
+/// ledger: revenue and tax payable → receivable, and receivable → cash for a refund. Needs an
+/// `Idempotency-Key`, so that a retry cannot credit twice.
 #[utoipa::path(post, path = "/v1/credit_notes", tag = "invoices", request_body = CreateCreditNoteRequest,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CreditNote), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
@@ -51,6 +52,7 @@ async fn create_credit_note(
     principal: Principal,
     request: Mutation<CreateCreditNoteRequest>,
 ) -> Result<Response, ApiError> {
+    request.idempotency.require("Crediting an invoice", "")?;
     let body = request.body;
     let reason = body
         .reason

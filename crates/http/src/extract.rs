@@ -142,6 +142,25 @@ pub struct Idempotency {
     pub request_id: Option<String>,
 }
 
+impl Idempotency {
+    /// Refuses a request that records money and has no natural id unless it carries an
+    /// `Idempotency-Key`, so that a retry after a lost answer cannot record it twice. `what`
+    /// names the action ("Recording a payment") and `alternative` any other way to be safe.
+    pub fn require(&self, what: &str, alternative: &str) -> Result<(), ApiError> {
+        if self.key.is_some() {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            "idempotency_key_required",
+            Some("Idempotency-Key".into()),
+            format!(
+                "{what} needs an Idempotency-Key header{alternative}, so that a retried request \
+                 cannot record it twice."
+            ),
+        ))
+    }
+}
+
 /// A mutation whose body the handler reads itself (any JSON, not only an object): the raw
 /// bytes, with the request's idempotency.
 pub struct RawMutation {

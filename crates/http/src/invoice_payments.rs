@@ -81,13 +81,10 @@ async fn record_payment(
         .reference
         .map(|r| parse_text(&r, "reference", 200))
         .transpose()?;
-    if request.idempotency.key.is_none() && reference.is_none() {
-        return Err(ApiError::invalid(
-            "idempotency_key_required",
-            Some("Idempotency-Key".into()),
-            "Recording a payment needs an Idempotency-Key header or a unique reference, so that \
-             a retried request cannot record it twice.",
-        ));
+    if reference.is_none() {
+        request
+            .idempotency
+            .require("Recording a payment", " or a unique reference")?;
     }
     let received = ReceivedPayment {
         customer_id,

@@ -36,8 +36,8 @@ pub struct CreateRefundRequest {
     pub reason: Option<String>,
 }
 
-/// Refund a paid order, fully or partly, through its provider. Idempotent: a retry with the same
-/// Idempotency-Key returns the same refund (and finishes it if it was interrupted).
+/// Refund a paid order, fully or partly, through its provider. Needs an `Idempotency-Key`: a
+/// retry with the same key returns the same refund (and finishes it if it was interrupted).
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = CreateRefundRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Refund), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
@@ -48,6 +48,7 @@ async fn create_refund(
     Path(id): Path<String>,
     request: Mutation<CreateRefundRequest>,
 ) -> Result<Response, ApiError> {
+    request.idempotency.require("Refunding an order", "")?;
     let body = request.body;
     if body.amount.is_some_and(|a| a <= 0) {
         return Err(ValidationError::invalid("amount", "amount must be positive.").into());

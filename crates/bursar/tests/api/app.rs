@@ -194,6 +194,20 @@ impl TestApp {
             .expect("BUG: request failed to send")
     }
 
+    /// `POST path` with a JSON body, the admin key and a fresh `Idempotency-Key`, as requests
+    /// that record money without a natural id need (refunds, credit notes).
+    pub async fn post_once(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        let key = format!("test-{:032x}", rand::random::<u128>());
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.admin_key)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("BUG: request failed to send")
+    }
+
     /// `GET path` with the admin key.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

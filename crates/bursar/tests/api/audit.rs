@@ -91,7 +91,7 @@ both_backends! {
         assert_eq!(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await.status(), 200);
         let paid = app.post("/v1/payments", json!({"reference": "audit-1", "customer_id": customer, "currency": "EUR", "amount": 6_000, "method": "bank_transfer"})).await;
         assert_eq!(paid.status(), 200);
-        let credited = app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_000, "reason": "goodwill"})).await;
+        let credited = app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_000, "reason": "goodwill"})).await;
         assert_eq!(credited.status(), 200, "{}", credited.text().await.unwrap());
         for account in ["a", "b"] {
             assert_eq!(app.post("/v1/ledger/accounts", json!({"id": account, "currency": "EUR"})).await.status(), 200);

@@ -151,19 +151,19 @@ both_backends! {
         assert_eq!(outcomes, ["applied", "applied"], "{audit}");
 
         // Partial refund, then the rest.
-        let refund = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1000, "reason": "requested_by_customer"})).await).await;
+        let refund = ok(app.post_once(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1000, "reason": "requested_by_customer"})).await).await;
         assert_eq!((refund["status"].as_str(), refund["amount"].as_i64()), (Some("succeeded"), Some(1000)), "{refund}");
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!(order["status"], "partially_refunded");
-        let too_much = app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 4001})).await;
+        let too_much = app.post_once(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 4001})).await;
         expect_error(too_much, 400, "amount_too_large", Some("amount")).await;
-        let rest = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({})).await).await;
+        let rest = ok(app.post_once(&format!("/v1/orders/{order_id}/refunds"), json!({})).await).await;
         assert_eq!(rest["amount"], 4000);
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!((order["status"].as_str(), order["amount_refunded"].as_i64()), (Some("refunded"), Some(5000)));
         assert_eq!(ledger_balances(&app, "commerce:refunds:USD").await, (5000, 0));
         assert_eq!(ledger_balances(&app, "commerce:clearing:test:USD").await, (5000, fee + 5000));
-        let refunded = app.post(&format!("/v1/orders/{order_id}/refunds"), json!({})).await;
+        let refunded = app.post_once(&format!("/v1/orders/{order_id}/refunds"), json!({})).await;
         assert_eq!(expect_error(refunded, 409, "order_state_invalid", None).await["error"]["current_state"], "refunded");
         let cancel = app.post(&format!("/v1/orders/{order_id}/cancel"), json!({})).await;
         assert_eq!(expect_error(cancel, 409, "order_state_invalid", None).await["error"]["current_state"], "refunded");
@@ -413,7 +413,7 @@ both_backends! {
         assert_eq!(ledger_balances(&app, "commerce:disputes:USD").await, (2000, 0));
         assert_eq!(ledger_balances(&app, "commerce:fees:USD").await, (fees + dispute_fee, 0));
         // A disputed order cannot be refunded meanwhile.
-        let refund = app.post(&format!("/v1/orders/{}/refunds", id(&won)), json!({})).await;
+        let refund = app.post_once(&format!("/v1/orders/{}/refunds", id(&won)), json!({})).await;
         assert_eq!(expect_error(refund, 409, "order_state_invalid", None).await["error"]["current_state"], "disputed");
         complete(&app, session_of(&won), "dispute_won").await;
         let order = ok(app.get(&format!("/v1/orders/{}", id(&won))).await).await;
@@ -488,7 +488,7 @@ both_backends! {
         let again = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": visa})).await;
         assert_eq!(expect_error(again, 409, "order_state_invalid", None).await["error"]["current_state"], "paid");
         // Paid off-session, refunded like any other payment.
-        let refund = ok(app.post(&format!("/v1/orders/{order}/refunds"), json!({"amount": 500})).await).await;
+        let refund = ok(app.post_once(&format!("/v1/orders/{order}/refunds"), json!({"amount": 500})).await).await;
         assert_eq!(refund["status"], "succeeded");
 
         for (card, error) in [("declined", "card_declined"), ("authentication_required", "authentication_required")] {
@@ -662,7 +662,7 @@ both_backends! {
         assert_eq!(ledger_balances(&app, "commerce:clearing:stripe:USD").await, (5000, 0));
 
         // Refund through Stripe's API.
-        let refund = ok(app.post(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1200, "reason": "requested_by_customer"})).await).await;
+        let refund = ok(app.post_once(&format!("/v1/orders/{order_id}/refunds"), json!({"amount": 1200, "reason": "requested_by_customer"})).await).await;
         assert_eq!((refund["status"].as_str(), refund["provider_refund_id"].as_str()), (Some("succeeded"), Some("re_fake_1")));
         let request = seen.lock().unwrap()[1].clone();
         assert_eq!(request.path, "/v1/refunds");

@@ -68,7 +68,8 @@ both_backends! {
 
 both_backends! {
     /// Goal: money is never recorded twice and one huge amount cannot poison a currency:
-    /// `POST /v1/payments` needs an Idempotency-Key or a unique reference; a reference is
+    /// `POST /v1/payments` needs an Idempotency-Key or a unique reference, refunds and credit
+    /// notes (no natural id) an Idempotency-Key; a reference is
     /// recorded once; an amount beyond 10^15 minor units is a 400 naming `amount`, and payments
     /// in that currency keep working afterwards.
     async fn payments_are_recorded_once_and_bounded(app: TestApp) {
@@ -81,6 +82,10 @@ both_backends! {
             app.post("/v1/payments", body)
         };
         expect_error(payment(100, None).await, 400, "idempotency_key_required", Some("Idempotency-Key")).await;
+        let refund = app.post("/v1/orders/ord_00000000000000000000000000/refunds", json!({"amount": 100})).await;
+        expect_error(refund, 400, "idempotency_key_required", Some("Idempotency-Key")).await;
+        let credit = app.post("/v1/credit_notes", json!({"invoice_id": "in_00000000000000000000000000", "amount": 100})).await;
+        expect_error(credit, 400, "idempotency_key_required", Some("Idempotency-Key")).await;
         let with_key = app.client.post(app.url("/v1/payments")).bearer_auth(&app.admin_key).header("idempotency-key", "pay-1")
             .json(&json!({"customer_id": customer, "currency": "EUR", "amount": 100, "method": "bank_transfer"})).send().await.unwrap();
         assert_eq!(with_key.status(), 200);

@@ -454,11 +454,11 @@ both_backends! {
         let customer = id(&ok(app.post("/v1/customers", json!({"name": "Eve"})).await).await);
         let vat = id(&ok(app.post("/v1/tax_rates", json!({"display_name": "VAT", "jurisdiction": "FR", "percentage": "20"})).await).await);
         let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "EUR", "lines": [{"description": "Licence", "unit_amount": 10_000, "tax_rate_id": vat}]})).await).await);
-        expect_error(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 100})).await, 409, "invoice_not_creditable", None).await;
+        expect_error(app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 100})).await, 409, "invoice_not_creditable", None).await;
         ok(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await).await;
 
         // Part of it, off the amount due: 2,400 = 2,000 net + 400 tax.
-        let note = ok(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 2_400, "reason": "one seat returned"})).await).await;
+        let note = ok(app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 2_400, "reason": "one seat returned"})).await).await;
         let year = &note["created_at"].as_str().unwrap()[..4];
         assert_eq!(note["number"], format!("INV-CN-{year}-000001"));
         assert_eq!((note["net_amount"].as_i64(), note["tax_amount"].as_i64(), note["refunded"].as_i64()), (Some(2_000), Some(400), Some(0)));
@@ -469,11 +469,11 @@ both_backends! {
         // Paid; then credited again: paid already, so refunded.
         ok(app.post("/v1/payments", json!({"reference": "ref-invoices-470", "customer_id": customer, "currency": "EUR", "amount": 9_600, "method": "bank_transfer"})).await).await;
         assert_eq!(ok(app.get(&format!("/v1/invoices/{invoice}")).await).await["status"], "paid");
-        expect_error(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200})).await, 400, "parameter_missing", Some("refund_method")).await;
-        let refund = ok(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200, "refund_method": "bank_transfer"})).await).await;
+        expect_error(app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200})).await, 400, "parameter_missing", Some("refund_method")).await;
+        let refund = ok(app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 1_200, "refund_method": "bank_transfer"})).await).await;
         assert_eq!(refund["number"], format!("INV-CN-{year}-000002"));
         assert_eq!((refund["reduced_due"].as_i64(), refund["refunded"].as_i64()), (Some(0), Some(1_200)));
-        expect_error(app.post("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 9_000, "refund_method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
+        expect_error(app.post_once("/v1/credit_notes", json!({"invoice_id": invoice, "amount": 9_000, "refund_method": "manual"})).await, 400, "parameter_invalid", Some("amount")).await;
 
         // The books: revenue and tax reduced by the credits, the receivable settled, cash
         // received minus refunded.

@@ -255,7 +255,7 @@ both_backends! {
     /// and a retry with its Idempotency-Key is safe: the write either committed (SQLite's writer
     /// finishes what it was handed; the retry replays it) or was rolled back with the cancelled
     /// request (PostgreSQL; the retry executes it) — never both.
-    /// Method: a write job holds the request's idempotency key for 500 ms (the request waits for
+    /// Method: a write job holds the request's idempotency key for two seconds (the request waits for
     /// it: in SQLite's writer queue, or on PostgreSQL's row lock) and then rolls back; a second
     /// server on the same database times requests out after 50 ms.
     async fn slow_requests_time_out_with_the_error_format(app: TestApp) {
@@ -267,7 +267,7 @@ both_backends! {
             db.write(move |tx: &mut bursar_store::Tx| Box::pin(async move {
                 bursar_store::idempotency::claim(tx, &workspace, "slow-1", "another request", now).await?;
                 let _ = held.send(());
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
                 Err::<(), _>(bursar_store::StoreError::Corrupt("the blocker always rolls back".into()))
             })).await
         });
