@@ -257,6 +257,14 @@ pub struct ServeArgs {
     /// limit); more are answered 429 before any key is looked up.
     #[arg(long, env = "BURSAR_FAILED_AUTH_PER_MINUTE", default_value_t = 60)]
     pub failed_auth_per_minute: u32,
+    /// Connections open at once (each is a file descriptor: keep it under `ulimit -n`); past
+    /// it, new connections wait in the kernel's queue.
+    #[arg(long, env = "BURSAR_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and an idle keep-alive connection
+    /// stays open.
+    #[arg(long, env = "BURSAR_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
     /// Let webhook deliveries and provider requests reach loopback addresses (a receiver on
     /// this machine): for development and tests only. Private, link-local and metadata
     /// addresses stay refused.
@@ -520,6 +528,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         key_requests_per_minute: args.rate_limit_per_key,
         failed_auth_per_minute: args.failed_auth_per_minute,
+        max_connections: args.max_connections,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         ..HttpConfig::default()
     };
     let config = bursar_core::Config {

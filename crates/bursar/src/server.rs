@@ -57,15 +57,15 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
+        let limits = crate::listener::Limits {
+            max_connections: http.max_connections,
+            header_timeout: http.header_timeout,
+        };
         let router = bursar_http::router(app.clone(), http);
         let graceful = stop.clone();
         let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { graceful.cancelled().await })
-            .await
+            let stopped = async move { graceful.cancelled().await };
+            crate::listener::serve(listener, router, limits, stopped).await
         });
         let mut background = bursar_worker::scheduler::spawn_all(&app, &stop);
         if let Some((subscribers, config)) = relay {

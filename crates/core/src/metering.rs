@@ -378,9 +378,18 @@ pub async fn add_usage_subject(
     subject: &str,
 ) -> Result<UsageSubjects, Error> {
     existing_customer(cx.tx, cx.workspace_id, customer).await?;
-    if let Some(other) =
-        metering::add_subject(cx.tx, cx.workspace_id, subject, customer, cx.now).await?
-    {
+    // Another customer's id is that customer's own subject.
+    let other_customer = match CustomerId::parse(subject, "subject") {
+        Ok(id) if subject != customer => customers::get(cx.tx, cx.workspace_id, &id, false)
+            .await?
+            .is_some(),
+        _ => false,
+    };
+    let taken = match other_customer {
+        true => Some(subject.to_owned()),
+        false => metering::add_subject(cx.tx, cx.workspace_id, subject, customer, cx.now).await?,
+    };
+    if let Some(other) = taken {
         return Err(Error::new(
             ErrorKind::Conflict,
             "usage_subject_taken",

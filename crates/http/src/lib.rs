@@ -82,6 +82,11 @@ pub struct HttpConfig {
     /// Requests with a missing or wrong API key one address may make per minute (0: no
     /// limit); more are answered 429 before any key is looked up.
     pub failed_auth_per_minute: u32,
+    /// Connections open at once; past it, new ones wait in the kernel's queue.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers (also how long an idle keep-alive
+    /// connection stays open): slow-header clients cannot hold connections.
+    pub header_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -92,6 +97,8 @@ impl Default for HttpConfig {
             api_key_cache_ttl: Duration::from_secs(2),
             key_requests_per_minute: 60_000,
             failed_auth_per_minute: 60,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -26,6 +26,7 @@ mod hygiene;
 mod idempotency;
 mod invoices;
 mod ledger;
+mod listener;
 mod metering;
 mod modes;
 mod mutations;

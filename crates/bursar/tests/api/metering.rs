@@ -404,6 +404,13 @@ both_backends! {
         ok(app.post(&format!("/v1/customers/{customer}/usage_subjects"), json!({"subject": "acme-prod"})).await).await;
         let taken = app.post(&format!("/v1/customers/{other}/usage_subjects"), json!({"subject": "acme-prod"})).await;
         expect_error(taken, 409, "usage_subject_taken", Some("subject")).await;
+        // A customer's own id is its subject already: registering it twice changes nothing
+        // (the fuzzer's 500); another customer's id belongs to that customer.
+        for _ in 0..2 {
+            ok(app.post(&format!("/v1/customers/{customer}/usage_subjects"), json!({"subject": customer})).await).await;
+        }
+        let theirs = app.post(&format!("/v1/customers/{customer}/usage_subjects"), json!({"subject": other})).await;
+        expect_error(theirs, 409, "usage_subject_taken", Some("subject")).await;
         let at = |id: &str, subject: &'static str, at: i64, tokens: i64| Ev { id: id.into(), subject, at, data: json!({"tokens": tokens, "model": "small", "user": "u"}) };
         // Events first, meter later: creating the meter counts them.
         let cus: &'static str = Box::leak(customer.clone().into_boxed_str());

@@ -168,6 +168,7 @@ pub async fn customer_of(
 }
 
 /// Registers `subject` to a customer; returns the customer it already belongs to, if another.
+/// A customer's own id is always its subject, so registering it records nothing.
 pub async fn add_subject(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
@@ -175,9 +176,18 @@ pub async fn add_subject(
     customer_id: &str,
     now: Timestamp,
 ) -> Result<Option<String>, StoreError> {
-    let existing = customer_of(tx, workspace_id, subject).await?;
-    if existing != subject {
-        return Ok((existing != customer_id).then_some(existing));
+    let owner = tx
+        .fetch_optional(
+            "select customer_id from usage_subject where workspace_id = $1 and subject = $2",
+            params![workspace_id.as_str(), subject],
+        )
+        .await?;
+    if let Some(row) = owner {
+        let owner = row.text("customer_id")?;
+        return Ok((owner != customer_id).then_some(owner));
+    }
+    if subject == customer_id {
+        return Ok(None);
     }
     tx.execute(
         "insert into usage_subject (workspace_id, subject, customer_id, created_at) values ($1, $2, $3, $4)",
