@@ -1,6 +1,7 @@
 //! What every operation can answer, declared in the OpenAPI document: the extractors and the
 //! error mapping answer some statuses on every route of a kind (no key → 401, a read-only key
-//! on a write → 403, an unknown id → 404, a malformed parameter → 400), and the document must
+//! on a write → 403, an unknown id → 404, a malformed parameter → 400, past a rate limit →
+//! 429), and the document must
 //! say so for each operation, not only where a handler's own annotation remembered to.
 
 use utoipa::openapi::path::{Operation, PathItem};
@@ -50,6 +51,11 @@ fn declare_operation(path: &str, write: bool, operation: &mut Operation) {
     }
     if secured {
         add("401", "No API key, or not a valid one.");
+        add(
+            "429",
+            "Too many requests with this key, or failed authentications from this address; \
+             retry after the Retry-After seconds.",
+        );
         if write {
             add(
                 "403",

@@ -202,7 +202,8 @@ fn refusal_page(refusal: Refusal) -> Response {
 #[utoipa::path(get, path = "/download/{token}", tag = "fulfillment",
     params(("token" = String, Path), ("Range" = Option<String>, Header)),
     responses((status = 200, description = "The file"), (status = 206, description = "Part of the file"),
-        (status = 404, description = "Unknown link"), (status = 410, description = "Expired or used up")))]
+        (status = 403, description = "Locked: used from too many addresses"), (status = 404, description = "Unknown link"),
+        (status = 410, description = "Expired or used up"), (status = 429, description = "Too many requests; see Retry-After")))]
 async fn download(
     State(state): State<AppState>,
     ConnectInfoIp(ip): ConnectInfoIp,

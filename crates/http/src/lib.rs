@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod guard;
+pub mod hosted_pages;
 pub mod invoice_checkout;
 pub mod invoice_payments;
 pub mod invoice_settings;
@@ -236,7 +237,7 @@ pub fn router_with_state(app: App, config: HttpConfig) -> (Router, AppState) {
         docs_page: Arc::new(ops::DocsPage::new(&spec_value)),
     };
     let router = router
-        .merge(payments::pages())
+        .merge(hosted_pages::pages())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

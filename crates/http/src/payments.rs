@@ -9,7 +9,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Json;
 use bursar_payments::Headers;
 use bursar_store::documents;
@@ -45,28 +45,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(inbound)
         .routes(routes!(complete_test_session))
         .routes(routes!(complete_test_setup))
-}
-
-/// The test provider's hosted checkout page: plain routes, outside the API document.
-pub fn pages() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route(
-            "/test-provider/checkout/{session}",
-            axum::routing::get(checkout_page),
-        )
-        .route(
-            "/test-provider/checkout/{session}/{action}",
-            axum::routing::post(checkout_action),
-        )
-        .route("/test-provider/done", axum::routing::get(done_page))
-        .route(
-            "/test-provider/setup/{session}",
-            axum::routing::get(setup_page),
-        )
-        .route(
-            "/test-provider/setup/{session}/save",
-            axum::routing::post(setup_save),
-        )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -273,41 +251,6 @@ async fn complete_test_setup(
         .await
 }
 
-async fn setup_page(Path(session_id): Path<String>) -> Html<String> {
-    let id = escape(&session_id);
-    Html(format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test provider: save a card</title></head>\
-         <body style=\"font-family:system-ui;max-width:28rem;margin:4rem auto\"><p>Bursar test provider — no real card.</p>\
-         <h1>Save a card for later payments</h1>\
-         <form method=post action=\"/test-provider/setup/{id}/save\"><button>Save card</button></form></body></html>"
-    ))
-}
-
-async fn setup_save(State(state): State<AppState>, Path(session_id): Path<String>) -> Response {
-    let id = session_id.clone();
-    let setup = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move { bursar_store::payment_providers::test_setup(tx, &id).await })
-        })
-        .await;
-    let Ok(Some(setup)) = setup else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html("<h1>No such setup session</h1>".to_owned()),
-        )
-            .into_response();
-    };
-    match complete_setup(&state, &session_id, TestCard::Visa, true).await {
-        Ok(_) => Redirect::to(&setup.success_url).into_response(),
-        Err(error) => (
-            ApiError::from(error.clone()).status,
-            Html(format!("<h1>{}</h1>", escape(&error.message))),
-        )
-            .into_response(),
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteSessionRequest {
@@ -344,76 +287,6 @@ async fn complete_test_session(
             complete_session(&state, &id, body.outcome, body.deliver.unwrap_or(true)).await
         })
         .await
-}
-
-async fn checkout_page(State(state): State<AppState>, Path(session_id): Path<String>) -> Response {
-    let Ok(Some(session)) = load_test_session(&state, &session_id).await else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html("<h1>No such checkout session</h1>".to_owned()),
-        )
-            .into_response();
-    };
-    let amount = bursar_domain::money::Currency::from_code(&session.currency).map_or_else(
-        || format!("{} {}", session.amount, session.currency),
-        |c| c.format(session.amount),
-    );
-    let id = escape(&session.session_id);
-    let body = format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test checkout</title>\
-         <style>body{{font-family:system-ui;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
-         .total{{font-size:2rem;margin:1rem 0}}button{{font-size:1.1rem;padding:.6rem 1.4rem;margin-right:.6rem}}</style></head>\
-         <body><p>Bursar test provider — no real money moves.</p><h1>Pay order {order}</h1>\
-         <p class=total>{amount}</p><p>Status: {status}</p>\
-         <form method=post action=\"/test-provider/checkout/{id}/pay\" style=display:inline><button>Pay</button></form>\
-         <form method=post action=\"/test-provider/checkout/{id}/decline\" style=display:inline><button>Decline</button></form>\
-         </body></html>",
-        order = escape(&session.order_id),
-        status = escape(&session.status),
-    );
-    Html(body).into_response()
-}
-
-async fn done_page() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test checkout</title></head>\
-          <body><h1>Done</h1><p>The test provider has told Bursar the outcome.</p></body></html>",
-    )
-}
-
-async fn checkout_action(
-    State(state): State<AppState>,
-    Path((session_id, action)): Path<(String, String)>,
-) -> Response {
-    let outcome = match action.as_str() {
-        "pay" => TestOutcome::Succeeded,
-        "decline" => TestOutcome::Declined,
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                Html("<h1>No such action</h1>".to_owned()),
-            )
-                .into_response()
-        }
-    };
-    let Ok(Some(session)) = load_test_session(&state, &session_id).await else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html("<h1>No such checkout session</h1>".to_owned()),
-        )
-            .into_response();
-    };
-    match complete_session(&state, &session_id, outcome, true).await {
-        Ok(_) if outcome == TestOutcome::Succeeded => {
-            Redirect::to(&session.success_url).into_response()
-        }
-        Ok(_) => Redirect::to(&format!("/test-provider/checkout/{session_id}")).into_response(),
-        Err(error) => (
-            ApiError::from(error.clone()).status,
-            Html(format!("<h1>{}</h1>", escape(&error.message))),
-        )
-            .into_response(),
-    }
 }
 
 /// The base URL customers reach this server at: `HttpConfig::public_url`, else the request's

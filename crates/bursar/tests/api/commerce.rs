@@ -135,8 +135,16 @@ both_backends! {
         let body = expect_error(again, 409, "order_state_invalid", None).await;
         assert_eq!(body["error"]["current_state"], "checkout_open");
 
+        // A Pay form posted without the page's token, or from another site, is refused.
+        let forged = app.client.post(format!("{url}/pay")).send().await.unwrap();
+        assert_eq!(forged.status(), 403);
+        let token = form_token(&app.client.get(&url).send().await.unwrap().text().await.unwrap());
+        let cross_site = app.client.post(format!("{url}/pay")).header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf_token={token}")).send().await.unwrap();
+        assert_eq!(cross_site.status(), 403);
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order_id}")).await).await["status"], "checkout_open");
         // The person clicks Pay: the test provider delivers signed Stripe-format events.
-        let pay = app.client.post(format!("{url}/pay")).send().await.unwrap();
+        let pay = submit_form(&app, &url, &format!("{url}/pay")).await;
         assert_eq!(pay.status(), 200, "redirected to the success page: {} {:?}", pay.url(), pay.headers());
         let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
         assert_eq!(order["status"], "paid", "{order}");
@@ -470,6 +478,7 @@ both_backends! {
         let url = setup["url"].as_str().unwrap();
         assert!(url.contains("/test-provider/setup/"), "{url}");
         assert_eq!(app.client.get(url).send().await.unwrap().status(), 200);
+        assert_eq!(app.client.post(format!("{url}/save")).send().await.unwrap().status(), 403, "no form token");
         let signed = ok(app.post(&format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({"deliver": false})).await).await;
         let event = &signed["events"][0];
         assert_eq!(event["type"], "setup_intent.succeeded");

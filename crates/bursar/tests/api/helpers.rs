@@ -184,3 +184,30 @@ pub fn bursar_command(
     };
     (command, data)
 }
+
+/// The token field of a hosted page's form (`csrf_token`), as a browser would submit it.
+pub fn form_token(page: &str) -> String {
+    let needle = "name=csrf_token value=\"";
+    let start = page.find(needle).expect("the page has a form token") + needle.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Submits a hosted page's form to `action` as the browser would: with the page's token.
+pub async fn submit_form(app: &TestApp, page_url: &str, action: &str) -> reqwest::Response {
+    let page = app
+        .client
+        .get(page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    app.client
+        .post(action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf_token={}", form_token(&page)))
+        .send()
+        .await
+        .unwrap()
+}
