@@ -12,6 +12,7 @@ the demo data's real objects (listed before the run), so the fuzzer reaches real
 only 404s. Exits non-zero on any failure; prints the operation and case counts.
 """
 
+import base64
 import json
 import os
 import re
@@ -139,7 +140,7 @@ def start_server(binary, backend, pg_url, workdir):
         subprocess.run(["psql", pg_url, "-qc", f"create database {database}"], check=True)
         url = re.sub(r"/[^/]*$", f"/{database}", pg_url)
         env["BURSAR_DATABASE_URL"] = url
-        env["BURSAR_SECRET_KEY"] = secrets.token_hex(32)
+        env["BURSAR_SECRET_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
     else:
         args += ["--data-dir", os.path.join(workdir, "data")]
     log_path = os.path.join(workdir, "server.log")

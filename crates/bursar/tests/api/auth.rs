@@ -138,6 +138,7 @@ both_backends! {
                 assert_eq!(anonymous.status(), 401, "{method} {path} without a key");
                 let declared = operation["responses"].as_object().unwrap();
                 assert!(declared.contains_key("401"), "{method} {path} does not declare its 401");
+                assert!(declared.contains_key("429"), "{method} {path} does not declare its 429 (rate limits)");
                 if method != "GET" {
                     let read_only = request(Some(&reader)).send().await.unwrap();
                     assert_eq!(read_only.status(), 403, "{method} {path} with a read-only key");
