@@ -3,8 +3,8 @@
 use bursar_domain::customer::{Customer, CustomerObject, CustomerUpdate, FieldChange};
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
-use bursar_domain::id::CustomerId;
-use bursar_store::customers;
+use bursar_domain::id::{CustomerId, WorkspaceId};
+use bursar_store::{customers, Tx};
 use serde_json::json;
 
 use crate::catalog::check_links;
@@ -17,6 +17,20 @@ pub use bursar_domain::customer::NewCustomer;
 pub fn parse_customer_id(id: &str) -> Result<CustomerId, Error> {
     // A malformed id cannot name any customer: answer as for a missing one.
     CustomerId::parse(id, "id").map_err(|_| Error::not_found("customer", id))
+}
+
+/// The workspace's customer `id`, for a route under it: not found when it is malformed or of
+/// another workspace.
+pub async fn require(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<CustomerId, Error> {
+    let customer = parse_customer_id(id)?;
+    match customers::get(tx, workspace_id, &customer, false).await? {
+        Some(_) => Ok(customer),
+        None => Err(Error::not_found("customer", id)),
+    }
 }
 
 /// Creates a customer (its company and price book must exist) and records

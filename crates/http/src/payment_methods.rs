@@ -90,14 +90,17 @@ async fn list_payment_methods(
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                documents::list::<PaymentMethod>(
+                bursar_core::customers::require(tx, &workspace_id, &id).await?;
+                let customer = Some(("customer_id", Value::from(id)));
+                let page = documents::list::<PaymentMethod>(
                     tx,
                     PAYMENT_METHOD,
                     &workspace_id,
                     &page,
-                    Some(("customer_id", Value::from(id))),
+                    customer,
                 )
-                .await
+                .await?;
+                Ok::<_, bursar_core::Error>(page)
             })
         })
         .await?;

@@ -95,7 +95,7 @@ both_backends! {
 /// link's token), health, metrics and the documentation. (The test provider's hosted pages are
 /// HTML, outside the API document.)
 /// A new public route must be added here deliberately.
-const PUBLIC_OPERATIONS: &[&str] = &[
+pub(crate) const PUBLIC_OPERATIONS: &[&str] = &[
     "GET /docs",
     "GET /download/{token}",
     "GET /healthz",

@@ -36,6 +36,8 @@ mod outbound;
 mod refund_recovery;
 mod relay;
 mod store;
+mod tenancy;
+mod tenancy_fixtures;
 mod usage_agreement;
 mod wallet;
 mod webhooks;

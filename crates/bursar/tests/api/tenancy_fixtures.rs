@@ -1,0 +1,239 @@
+//! The objects of [`crate::tenancy`]'s walk: one real object of every kind that has an id
+//! route, in the test server's own workspace, and where each route's path ids come from.
+
+use std::collections::BTreeMap;
+
+use crate::helpers::*;
+
+/// The ids of one workspace's objects, by kind (`customer`, `invoice_line`, ...).
+pub struct Fixtures {
+    pub ids: BTreeMap<&'static str, String>,
+}
+
+impl Fixtures {
+    /// The id of `kind`; panics when the fixtures have none.
+    pub fn id(&self, kind: &str) -> &str {
+        self.ids
+            .get(kind)
+            .unwrap_or_else(|| panic!("no fixture {kind}"))
+    }
+}
+
+/// The kind of object a path parameter names: by the parameter, else by the collection it
+/// follows (`/v1/orders/{id}` → `order`). None for a route the walk does not know yet.
+pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
+    match param {
+        "line_id" => return Some("invoice_line"),
+        "recipe" => return Some("recipe"),
+        "meterIdOrSlug" => return Some("meter"),
+        _ => {}
+    }
+    let before = path.split(&format!("/{{{param}}}")).next()?;
+    let collection = before.rsplit('/').next()?;
+    Some(match collection {
+        "artifacts" => "artifact",
+        "companies" => "company",
+        "contracts" => "contract",
+        "coupons" => "coupon",
+        "credit_notes" => "credit_note",
+        "customers" | "parties" => "customer",
+        "download_links" => "download_link",
+        "emails" => "email",
+        "events" => "event",
+        "invoices" => "invoice",
+        "accounts" => "ledger_account",
+        "transfers" => "transfer",
+        "licenses" => "license",
+        "orders" => "order",
+        "payment_providers" => "payment_provider",
+        "payments" => "payment",
+        "price_agreements" => "agreement",
+        "price_books" => "price_book",
+        "prices" => "price",
+        "products" => "product",
+        "promotion_codes" => "promotion_code",
+        "refunds" => "refund",
+        "subscriptions" => "subscription",
+        "tax_rates" => "tax_rate",
+        "checkout_sessions" => "checkout_session",
+        "setup_sessions" => "setup_session",
+        "webhook_endpoints" => "webhook_endpoint",
+        _ => return None,
+    })
+}
+
+/// A body that passes `method path`'s validation, so that the call reaches its lookup.
+/// `{}` unless the route needs more. Ids in it are the fixtures' (of the workspace walked).
+pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Option<Value> {
+    if method != "POST" {
+        return None;
+    }
+    let seller = fixtures.id("seller");
+    Some(match path {
+        "/v1/customers/{id}" | "/v1/companies/{id}" | "/v1/price_agreements/{id}" => {
+            json!({"name": "Intruder"})
+        }
+        "/v1/parties/{id}/wallet/{recipe}" => {
+            json!({"id": "intruder-1", "amount": 10, "currency": "USD"})
+        }
+        "/v1/parties/{id}/wallet/release" => {
+            json!({"id": "intruder-2", "amount": 10, "currency": "USD", "seller_id": seller, "not_before": past})
+        }
+        "/v1/orders/{id}/pay" => json!({"payment_method_id": fixtures.id("payment_method")}),
+        "/v1/customers/{id}/payment_method_setups" => json!({"currency": "USD"}),
+        "/v1/orders/{id}/refunds" => json!({"amount": 100}),
+        "/v1/payment_providers/{id}" => json!({"name": "Intruder"}),
+        "/v1/test_provider/checkout_sessions/{id}/complete" => json!({"outcome": "succeeded"}),
+        "/v1/invoices/{id}" => json!({"memo": "Intruder"}),
+        "/v1/invoices/{id}/lines" => json!({"description": "Intruder", "unit_amount": 100}),
+        "/v1/customers/{id}/billing_status/close" => json!({"reason": "intruder"}),
+        "/v1/customers/{id}/usage_subjects" => json!({"subject": "intruder"}),
+        "/v1/customers/{id}/usage_close" => json!({"until": past}),
+        "/v1/contracts/{id}/operations" => json!({"type": "suspend"}),
+        "/v1/prices/{id}" => json!({"nickname": "intruder"}),
+        "/v1/products/{id}" => json!({"description": "Intruder"}),
+        "/v1/promotion_codes/{id}" => json!({"active": false}),
+        "/v1/webhook_endpoints/{id}" => json!({"description": "intruder"}),
+        _ => json!({}),
+    })
+}
+
+/// Seeds the demo (customers with wallets, catalog, company and agreement, orders paid,
+/// refunded and at the checkout, licenses, meters and usage, contracts, invoices paid and
+/// credited) into the app's workspace, delivers its events, adds what the demo has not (a
+/// Stripe connection, a saved card, an open card setup, a webhook endpoint), and collects one
+/// id of every kind through the API. The app must run no relay, so that nothing is delivered
+/// (nor changes) after this.
+pub async fn seed(app: &TestApp) -> Fixtures {
+    assert_eq!(bursar::bootstrap::seed_demo(app.db()).await.unwrap(), 4);
+    bursar::bootstrap::seed_commerce(app.core()).await.unwrap();
+    let relay = bursar::relay::Relay::new(
+        app.db().clone(),
+        bursar::relay::builtin_subscribers(app.core(), &Default::default()).unwrap(),
+        Default::default(),
+    );
+    crate::relay::drain(&relay, app.db()).await;
+
+    let mut ids = BTreeMap::new();
+    let customers = list(app, "/v1/customers").await;
+    let named = |name: &str| {
+        let found = customers
+            .iter()
+            .find(|c| c["name"].as_str().unwrap().starts_with(name));
+        id_of(found.unwrap())
+    };
+    let (ada, grace) = (named("Ada"), named("Grace"));
+    ids.insert("customer", ada.clone());
+    ids.insert("seller", grace.clone());
+    for (kind, path) in [
+        ("company", "/v1/companies"),
+        ("product", "/v1/products"),
+        ("price", "/v1/prices"),
+        ("price_book", "/v1/price_books"),
+        ("agreement", "/v1/price_agreements"),
+        ("coupon", "/v1/coupons"),
+        ("promotion_code", "/v1/promotion_codes"),
+        ("artifact", "/v1/artifacts"),
+        ("license", "/v1/licenses"),
+        ("email", "/v1/emails"),
+        ("contract", "/v1/contracts"),
+        ("subscription", "/v1/subscriptions"),
+        ("credit_note", "/v1/credit_notes"),
+        ("payment", "/v1/payments"),
+        ("tax_rate", "/v1/tax_rates"),
+        ("meter", "/api/v1/meters"),
+    ] {
+        ids.insert(kind, id_of(&list(app, path).await[0]));
+    }
+    let orders = list(app, "/v1/orders").await;
+    let licensed = ok(app.get(&format!("/v1/licenses/{}", ids["license"])).await).await;
+    let order = licensed["order_id"].as_str().unwrap().to_owned();
+    let links = list(app, &format!("/v1/orders/{order}/download_links")).await;
+    ids.insert("download_link", id_of(&links[0]));
+    ids.insert("order", order);
+    let refunded = orders
+        .iter()
+        .find(|o| o["amount_refunded"].as_i64() > Some(0))
+        .unwrap();
+    let refunds = list(app, &format!("/v1/orders/{}/refunds", id_of(refunded))).await;
+    ids.insert("refund", id_of(&refunds[0]));
+    let open = orders.iter().find(|o| o["status"] == "checkout_open");
+    let session = open.unwrap_or_else(|| panic!("an order at its checkout: {orders:?}"))
+        ["checkout"]["session_id"]
+        .clone();
+    ids.insert("checkout_session", session.as_str().unwrap().to_owned());
+    let invoices = list(app, "/v1/invoices").await;
+    let invoice = ok(app
+        .get(&format!("/v1/invoices/{}", id_of(&invoices[0])))
+        .await)
+    .await;
+    ids.insert("invoice_line", id_of(&invoice["lines"][0]));
+    ids.insert("invoice", id_of(&invoice));
+    let timeline = list(app, &format!("/v1/customers/{ada}/timeline")).await;
+    ids.insert("event", id_of(&timeline[0]));
+    let fund = ok(app.get("/v1/ledger/transfers/demo-fund").await).await;
+    ids.insert("transfer", id_of(&fund));
+    ids.insert(
+        "ledger_account",
+        fund["credit_account_id"].as_str().unwrap().to_owned(),
+    );
+    ids.extend(add_missing(app, &grace).await);
+    Fixtures { ids }
+}
+
+/// What the demo does not make: a Stripe connection, a saved test card and an open card setup
+/// (of `customer`), and a webhook endpoint; made last, after the relay ran, so that nothing is
+/// left to deliver to the endpoint.
+async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String)> {
+    let stripe = json!({"kind": "stripe", "secret_key": "sk_test_tenancy", "webhook_secrets": ["whsec_0123456789abcdef"]});
+    let provider = id_of(&ok(app.post("/v1/payment_providers", stripe).await).await);
+    let setups = format!("/v1/customers/{customer}/payment_method_setups");
+    let setup = ok(app
+        .post(&setups, json!({"currency": "USD", "provider": "test"}))
+        .await)
+    .await;
+    let complete = format!(
+        "/v1/test_provider/setup_sessions/{}/complete",
+        id_of(&setup)
+    );
+    ok(app.post(&complete, json!({})).await).await;
+    let saved = list(app, &format!("/v1/customers/{customer}/payment_methods")).await;
+    let open = ok(app
+        .post(&setups, json!({"currency": "USD", "provider": "test"}))
+        .await)
+    .await;
+    let hook = json!({"url": "http://127.0.0.1:9/hook"});
+    let endpoint = id_of(&ok(app.post("/v1/webhook_endpoints", hook).await).await);
+    vec![
+        ("payment_provider", provider),
+        ("payment_method", id_of(&saved[0])),
+        ("setup_session", id_of(&open)),
+        ("webhook_endpoint", endpoint),
+    ]
+}
+
+/// The first page of a list route (a page's `data`, or an OpenMeter array), asserted not empty.
+async fn list(app: &TestApp, path: &str) -> Vec<Value> {
+    let page = ok(app.get(path).await).await;
+    let data = page
+        .as_array()
+        .or(page["data"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(!data.is_empty(), "{path} lists nothing: {page}");
+    data
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+fn id_of(object: &Value) -> String {
+    object["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id: {object}"))
+        .to_owned()
+}
