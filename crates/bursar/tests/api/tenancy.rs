@@ -110,7 +110,9 @@ async fn call(
         .request(method.parse().unwrap(), app.url(path))
         .bearer_auth(key);
     if let Some(body) = body {
-        request = request.json(body);
+        // A fresh Idempotency-Key: routes that record money need one to reach their lookup.
+        let idempotency = format!("tenancy-{:032x}", rand::random::<u128>());
+        request = request.json(body).header("Idempotency-Key", idempotency);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
