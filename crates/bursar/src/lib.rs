@@ -12,6 +12,7 @@ pub mod backup;
 pub mod bench;
 pub mod bootstrap;
 pub mod cli;
+pub mod secret_key;
 pub mod server;
 
 // The worker's modules, under the names tests and tools have always used.
