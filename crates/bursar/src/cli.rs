@@ -1,4 +1,4 @@
-//! The command line: `bursar serve | migrate | keys | workspaces | bench`.
+//! The command line: `bursar serve | migrate | keys | secret-key | workspaces | bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key that seals stored secrets (`secret.key` or BURSAR_SECRET_KEY).
+    SecretKey {
+        #[command(subcommand)]
+        command: SecretKeyCommand,
+    },
     /// Manage workspaces (tenants).
     Workspaces {
         #[command(subcommand)]
@@ -84,6 +89,22 @@ pub enum Command {
     Billing {
         #[command(subcommand)]
         command: BillingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretKeyCommand {
+    /// Re-seal every stored secret with a new key, in one transaction. Stop every server first
+    /// (refused while one runs). The new key comes from --new-key-file or
+    /// BURSAR_NEW_SECRET_KEY; on SQLite with the data directory's secret.key, a fresh one is
+    /// generated into secret.key when neither is given. License keys keep validating; download
+    /// links sent before stop working (buyers get fresh ones by POST /v1/downloads/resend).
+    Rotate {
+        #[command(flatten)]
+        db: DbArgs,
+        /// A file holding the new key: base64 of 32 random bytes (`openssl rand -base64 32`).
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
     },
 }
 
@@ -357,6 +378,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
+        Command::SecretKey {
+            command: SecretKeyCommand::Rotate { db, new_key_file },
+        } => crate::secret_key::rotate(db.location()?, new_key_file.as_deref()).await,
         Command::Workspaces { command } => workspaces_command(command).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Ledger {
@@ -496,6 +520,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _lock = match &location {
         Location::SqliteDir(dir) => Some(bursar_store::backup::ServerLock::acquire(dir)?),
         Location::Postgres(_) => None,
+    };
+    // Every node of a PostgreSQL database holds a share, so `bursar secret-key rotate` can
+    // tell that one runs.
+    let _node_lock = match &location {
+        Location::Postgres(url) => Some(bursar_store::node_lock::NodeLock::share(url).await?),
+        Location::SqliteDir(_) => None,
     };
     let db = args.db.open().await?;
     tracing::info!(database = %location.redacted(), "database ready");

@@ -34,7 +34,7 @@ use crate::write::Context;
 
 /// The keyed hash a license key is found by.
 pub fn key_hash(sealer: &Sealer, key: &LicenseKey) -> String {
-    hex::encode(sealer.keyed_hash("license-key", key.expose().as_bytes()))
+    hex::encode(sealer.lookup_hash("license-key", key.expose().as_bytes()))
 }
 
 /// The token of a download link's URL: its id and a MAC of it, base64url.

@@ -35,6 +35,7 @@ pub mod ledger;
 pub mod licenses;
 pub mod metering;
 mod migrate;
+pub mod node_lock;
 pub mod payment_providers;
 pub mod relay;
 pub mod seal;
@@ -251,30 +252,33 @@ impl Db {
         settings: &PoolSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Db, StoreError> {
-        let sealer = std::sync::OnceLock::new();
-        let kind = match location {
+        let (kind, key) = match location {
             Location::SqliteDir(dir) => {
                 let (writer, readers) = sqlite::open(dir, settings, clock.clone()).await?;
-                let _ = sealer.set(seal::Sealer::load_or_create(dir)?);
-                Kind::Sqlite { writer, readers }
+                let key = seal::Sealer::load_or_create(dir)?;
+                (Kind::Sqlite { writer, readers }, Some(key))
             }
             Location::Postgres(url) => {
-                if let Ok(key) = std::env::var(seal::SECRET_KEY_ENV) {
-                    let _ = sealer.set(seal::Sealer::from_env_value(&key)?);
-                }
-                Kind::Postgres {
-                    pool: open_postgres(url, settings, &clock).await?,
-                }
+                let key = match std::env::var(seal::SECRET_KEY_ENV) {
+                    Ok(key) => Some(seal::Sealer::from_env_value(&key)?),
+                    Err(_) => None,
+                };
+                let pool = open_postgres(url, settings, &clock).await?;
+                (Kind::Postgres { pool }, key)
             }
         };
-        Ok(Db {
+        let db = Db {
             inner: Arc::new(DbInner {
                 kind,
                 clock,
                 events: tokio::sync::Notify::new(),
-                sealer,
+                sealer: std::sync::OnceLock::new(),
             }),
-        })
+        };
+        if let Some(key) = key {
+            db.set_sealer(sealing_key::with_stored_lookup_key(&db, key).await?);
+        }
+        Ok(db)
     }
 
     pub fn backend(&self) -> Backend {
@@ -289,7 +293,9 @@ impl Db {
     }
 
     /// Sets the key secrets are sealed with, unless one is set already (SQLite databases get
-    /// theirs from the data directory when opened). Returns whether it was set.
+    /// theirs from the data directory when opened). Returns whether it was set. For databases
+    /// whose key was never rotated (tests, benchmarks): [`Db::open`] loads a rotated
+    /// database's lookup key, and [`sealing_key::check`] refuses a sealer without it.
     pub fn set_sealer(&self, sealer: seal::Sealer) -> bool {
         self.inner.sealer.set(sealer).is_ok()
     }

@@ -4,6 +4,12 @@
 //! The key comes from `BURSAR_SECRET_KEY` (base64 of 32 bytes) or from a key file created on
 //! first start (`secret.key` in the data directory, readable by its owner only). Nodes sharing
 //! one PostgreSQL database must share the key.
+//!
+//! Keyed hashes come in two kinds. [`Sealer::keyed_hash`] is this key's own (derived tokens,
+//! the key's fingerprint): it changes when the key is rotated. [`Sealer::lookup_hash`] is what
+//! Bursar stores of secrets it must recognise for ever and cannot recompute (license keys): its
+//! key is the database's first sealing key's, which a rotation keeps, sealed under the new key
+//! in the database (see [`crate::sealing_key`]).
 
 use std::path::Path;
 
@@ -19,6 +25,9 @@ use crate::StoreError;
 pub const SECRET_KEY_ENV: &str = "BURSAR_SECRET_KEY";
 /// The key file's name in the data directory.
 pub const SECRET_KEY_FILE: &str = "secret.key";
+/// Where a key rotation writes the new key before it commits; renamed to [`SECRET_KEY_FILE`]
+/// after the commit.
+pub const STAGED_KEY_FILE: &str = "secret.key.new";
 /// Prefix of sealed values (the format's version).
 const SEALED_PREFIX: &str = "sealed:v1:";
 
@@ -28,6 +37,9 @@ pub struct Sealer {
     /// For keyed hashes and derived tokens: HMAC-SHA256 of a label under the sealing key, so
     /// the two uses never share a key.
     mac_key: [u8; 32],
+    /// For lookup hashes: the `mac_key` of the database's first sealing key (this one's until
+    /// the database's key was rotated).
+    lookup_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -38,16 +50,48 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn from_key(key: [u8; 32]) -> Self {
+        let mac_key = hmac_sha256(&key, &[b"bursar keyed hashes v1"]);
         Sealer {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
-            mac_key: hmac_sha256(&key, &[b"bursar keyed hashes v1"]),
+            mac_key,
+            lookup_key: mac_key,
         }
     }
 
-    /// A keyed hash of `data` for `purpose` (e.g. `license-key`): what Bursar stores of
-    /// secrets it only needs to recognise, and the signature of tokens it derives.
+    /// A keyed hash of `data` for `purpose` (e.g. `download-link`) under this key: the
+    /// signature of tokens Bursar derives. It changes when the key is rotated.
     pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.mac_key, &[purpose.as_bytes(), b"\0", data])
+    }
+
+    /// A keyed hash of `data` for `purpose` (e.g. `license-key`) that outlives key rotations:
+    /// what Bursar stores of secrets it only needs to recognise.
+    pub fn lookup_hash(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.lookup_key, &[purpose.as_bytes(), b"\0", data])
+    }
+
+    /// This sealer with the database's lookup key (kept across rotations).
+    pub(crate) fn with_lookup_key(mut self, lookup_key: [u8; 32]) -> Self {
+        self.lookup_key = lookup_key;
+        self
+    }
+
+    /// The key of [`Sealer::lookup_hash`], sealed with this sealer (as the database keeps it).
+    pub(crate) fn seal_lookup_key(&self, lookup: &Sealer) -> Result<String, StoreError> {
+        self.seal(&BASE64.encode(lookup.lookup_key))
+    }
+
+    /// The lookup key a [`Sealer::seal_lookup_key`] value holds, opened with this sealer.
+    pub(crate) fn open_lookup_key(&self, sealed: &str) -> Result<[u8; 32], StoreError> {
+        let bytes = BASE64.decode(self.open(sealed)?).ok();
+        bytes
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| StoreError::Corrupt("the stored lookup key is malformed".into()))
+    }
+
+    /// Whether both sealers compute the same lookup hashes.
+    pub(crate) fn same_lookup_key(&self, other: &Sealer) -> bool {
+        self.lookup_key == other.lookup_key
     }
 
     /// A short public name of the key (a keyed hash of nothing): equal for equal keys, and
@@ -99,6 +143,11 @@ impl Sealer {
     /// The key given as `BURSAR_SECRET_KEY`'s value.
     pub fn from_env_value(encoded: &str) -> Result<Self, StoreError> {
         Self::decode_key(encoded.trim(), SECRET_KEY_ENV)
+    }
+
+    /// The key written as base64 of 32 bytes; errors name `source`.
+    pub fn from_encoded(encoded: &str, source: &str) -> Result<Self, StoreError> {
+        Self::decode_key(encoded.trim(), source)
     }
 
     fn decode_key(encoded: &str, source: &str) -> Result<Self, StoreError> {
@@ -157,11 +206,67 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A fresh sealing key, as base64 of 32 random bytes (the form of `BURSAR_SECRET_KEY`).
+pub fn generate_key() -> String {
+    BASE64.encode(random_bytes(32))
+}
+
 /// `n` bytes from the operating system's generator (secrets, keys).
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0_u8; n];
     rand::thread_rng().fill_bytes(&mut bytes);
     bytes
+}
+
+/// Writes `encoded` as the data directory's staged key (replacing a stale one), durably.
+pub fn stage_key_file(dir: &Path, encoded: &str) -> Result<(), StoreError> {
+    let path = dir.join(STAGED_KEY_FILE);
+    discard_staged_key(dir)?;
+    write_private(&path, encoded)?;
+    sync_dir(dir)
+}
+
+/// The staged key of the data directory, if a rotation left one.
+pub fn staged_key(dir: &Path) -> Result<Option<Sealer>, StoreError> {
+    let path = dir.join(STAGED_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Sealer::decode_key(text.trim(), &path.display().to_string()).map(Some),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(StoreError::Config(format!(
+            "cannot read {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+/// Makes the staged key the data directory's key: one rename, then the directory synced.
+pub fn install_staged_key(dir: &Path) -> Result<(), StoreError> {
+    let (staged, key) = (dir.join(STAGED_KEY_FILE), dir.join(SECRET_KEY_FILE));
+    std::fs::rename(&staged, &key).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot rename {} to {}: {e}",
+            staged.display(),
+            key.display()
+        ))
+    })?;
+    sync_dir(dir)
+}
+
+/// Removes a staged key that no rotation committed.
+pub fn discard_staged_key(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(STAGED_KEY_FILE);
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Config(
+            format!("cannot remove {}: {error}", path.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::Config(format!("cannot sync {}: {e}", dir.display())))
 }
 
 fn write_private(path: &Path, contents: &str) -> Result<(), StoreError> {
@@ -184,6 +289,36 @@ fn write_private(path: &Path, contents: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_hashes_outlive_the_key_that_made_them() {
+        let first = Sealer::from_key([1; 32]);
+        // Before any rotation, lookup hashes are the key's own keyed hashes (as stored by
+        // versions without lookup keys).
+        assert_eq!(
+            first.lookup_hash("license-key", b"K"),
+            first.keyed_hash("license-key", b"K")
+        );
+        let second = Sealer::from_key([2; 32]);
+        let sealed = second.seal_lookup_key(&first).unwrap();
+        assert!(
+            first.open_lookup_key(&sealed).is_err(),
+            "sealed with the new key only"
+        );
+        let rotated = second
+            .clone()
+            .with_lookup_key(second.open_lookup_key(&sealed).unwrap());
+        assert_eq!(
+            rotated.lookup_hash("license-key", b"K"),
+            first.lookup_hash("license-key", b"K")
+        );
+        // The key's own hashes and its fingerprint are the new key's.
+        assert_eq!(rotated.fingerprint(), second.fingerprint());
+        assert_ne!(
+            rotated.keyed_hash("download-link", b"L"),
+            first.keyed_hash("download-link", b"L")
+        );
+    }
 
     #[test]
     fn sealed_values_open_with_their_key_only() {

@@ -429,7 +429,7 @@ async fn postgres_nodes_must_share_one_sealing_key() {
 }
 
 /// Waits for a server that should not start to exit; its status and output.
-fn wait_exit(mut running: Running) -> (std::process::ExitStatus, String) {
+pub(crate) fn wait_exit(mut running: Running) -> (std::process::ExitStatus, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = running.child.try_wait().unwrap() {

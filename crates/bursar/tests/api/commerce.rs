@@ -523,7 +523,7 @@ both_backends! {
 
 /// A local stand-in for api.stripe.com serving Stripe's own fixture shapes, recording each
 /// request's path, headers and form.
-mod fake_stripe {
+pub(crate) mod fake_stripe {
     use std::sync::{Arc, Mutex};
 
     use axum::extract::State;

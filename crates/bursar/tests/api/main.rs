@@ -25,6 +25,7 @@ mod fulfillment;
 mod hygiene;
 mod idempotency;
 mod invoices;
+mod key_rotation;
 mod ledger;
 mod listener;
 mod metering;

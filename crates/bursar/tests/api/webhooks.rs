@@ -16,18 +16,18 @@ use crate::both_backends;
 use crate::helpers::*;
 
 /// A request as received: headers and body.
-type Request = (HashMap<String, String>, String);
+pub(crate) type Request = (HashMap<String, String>, String);
 
 /// A webhook receiver on loopback: records every request, answers with `status`.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     requests: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let (r, s) = (requests.clone(), status.clone());
@@ -56,11 +56,11 @@ impl Receiver {
         }
     }
 
-    fn received(&self) -> Vec<Request> {
+    pub(crate) fn received(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<Request> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Request> {
         let started = Instant::now();
         while self.requests.lock().unwrap().len() < count {
             assert!(
