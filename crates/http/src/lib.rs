@@ -44,6 +44,7 @@ pub mod public;
 pub mod quotes;
 pub mod reference;
 pub mod refunds;
+pub mod sandboxes;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod transfers;
@@ -141,6 +142,7 @@ impl std::ops::Deref for AppState {
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
+        (name = "sandboxes", description = "Sandboxes beside a live workspace: test data apart, reset at will"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -197,6 +199,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(metering::router())
         .merge(wallet::router())
         .merge(webhooks::router())
+        .merge(sandboxes::router())
         .merge(ops::router())
         .split_for_parts();
     let mut spec = spec;

@@ -146,6 +146,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_workspace_mode.sql"),
         postgres: include_str!("../migrations/postgres/0022_workspace_mode.sql"),
     },
+    Migration {
+        version: 23,
+        name: "sandboxes",
+        sqlite: include_str!("../migrations/sqlite/0023_sandboxes.sql"),
+        postgres: include_str!("../migrations/postgres/0023_sandboxes.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

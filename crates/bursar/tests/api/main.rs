@@ -34,6 +34,7 @@ mod ops;
 mod outbound;
 mod refund_recovery;
 mod relay;
+mod sandboxes;
 mod store;
 mod usage_agreement;
 mod wallet;
