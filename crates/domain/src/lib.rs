@@ -16,6 +16,7 @@ pub mod fulfillment;
 pub mod id;
 pub mod invoice;
 pub mod ledger;
+pub mod livemode;
 pub mod metadata;
 pub mod metering;
 pub mod money;

@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod licenses;
 pub mod limits;
 pub mod list;
+pub mod livemode;
 pub mod metering;
 pub mod mutate;
 pub mod ops;
@@ -204,6 +205,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut spec = spec;
     declared_statuses::declare(&mut spec);
+    livemode::declare(&mut spec);
     (router, spec)
 }
 

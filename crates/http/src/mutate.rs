@@ -102,7 +102,7 @@ impl AppState {
             .await?;
         let shown = first.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(match shown {
-            Some((status, value)) => (status, axum::Json(value)).into_response(),
+            Some((status, value)) => (status, principal.json(value)).into_response(),
             // A replay: the work did not run.
             None => stored,
         })

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_core::sandboxes::{self, parse_sandbox_id};
 use bursar_domain::auth::Permission;
 use bursar_domain::sandbox::{parse_name, Sandbox};
@@ -15,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
+use crate::livemode::Json;
 use crate::mutate::cause_of;
 use crate::AppState;
 
@@ -89,7 +89,7 @@ async fn list_sandboxes(
     principal: Principal,
 ) -> Result<Json<SandboxList>, ApiError> {
     let data = sandboxes::list(&state, &principal.workspace_id).await?;
-    Ok(Json(SandboxList {
+    Ok(principal.json(SandboxList {
         object: "list",
         data,
     }))
@@ -108,9 +108,7 @@ async fn get_sandbox(
     Path(id): Path<String>,
 ) -> Result<Json<Sandbox>, ApiError> {
     let id = parse_sandbox_id(&id)?;
-    Ok(Json(
-        sandboxes::get(&state, &principal.workspace_id, &id).await?,
-    ))
+    Ok(principal.json(sandboxes::get(&state, &principal.workspace_id, &id).await?))
 }
 
 /// Reset a sandbox of this workspace (admin keys only): every object in it (customers, orders,

@@ -26,6 +26,7 @@ mod hygiene;
 mod idempotency;
 mod invoices;
 mod ledger;
+mod livemode;
 mod metering;
 mod modes;
 mod mutations;

@@ -20,14 +20,14 @@ type Request = (HashMap<String, String>, String);
 
 /// A webhook receiver on loopback: records every request, answers with `status`.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     requests: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
         let (r, s) = (requests.clone(), status.clone());
@@ -60,7 +60,7 @@ impl Receiver {
         self.requests.lock().unwrap().clone()
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<Request> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Request> {
         let started = Instant::now();
         while self.requests.lock().unwrap().len() < count {
             assert!(
