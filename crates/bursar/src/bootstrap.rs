@@ -43,6 +43,7 @@ pub async fn ensure_initialized(
                         name: "Default".into(),
                         created_at: now,
                         mode,
+                        live_workspace_id: None,
                     };
                     workspaces::insert(conn, &created).await?;
                     created
@@ -92,6 +93,7 @@ pub async fn create_workspace_in(
                 name,
                 created_at: now,
                 mode,
+                live_workspace_id: None,
             };
             workspaces::insert(conn, &workspace).await?;
             let (key, secret) = api_keys::create(

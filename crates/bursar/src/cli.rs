@@ -347,6 +347,15 @@ pub enum WorkspacesCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Reset a sandbox: delete every row of its data (customers, orders, the ledger, events,
+    /// webhooks, invoices, ...) in one transaction; the workspace and its API keys stay.
+    /// Refused for a live workspace.
+    Reset {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The sandbox's workspace id (ws_…).
+        id: String,
+    },
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -742,8 +751,12 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
                 .read(|tx: &mut Tx| Box::pin(workspaces::list(tx)))
                 .await?;
             for workspace in list {
+                let beside = workspace
+                    .live_workspace_id
+                    .map(|live| format!(" (beside {live})"))
+                    .unwrap_or_default();
                 println!(
-                    "{} {} {} {}",
+                    "{} {} {} {}{beside}",
                     workspace.id,
                     workspace.mode.as_str(),
                     workspace.created_at.to_rfc3339(),
@@ -751,6 +764,15 @@ async fn workspaces_command(command: WorkspacesCommand) -> anyhow::Result<()> {
                 );
             }
             db.close().await;
+        }
+        WorkspacesCommand::Reset { db, id } => {
+            let id = WorkspaceId::parse(&id, "id")?;
+            let db = db.open_existing().await?;
+            let app = bursar_core::App::new(db.clone(), bursar_core::Config::default());
+            let reset = bursar_core::sandboxes::reset(&app, &id, cli_cause()).await;
+            db.close().await;
+            let sandbox = reset.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!("reset sandbox {} ({})", sandbox.id, sandbox.name);
         }
     }
     Ok(())

@@ -12,11 +12,8 @@ pub mod backup;
 pub mod bench;
 pub mod bootstrap;
 pub mod cli;
-<<<<<<< HEAD
 pub mod listener;
-=======
 pub mod secret_key;
->>>>>>> h2
 pub mod server;
 
 // The worker's modules, under the names tests and tools have always used.

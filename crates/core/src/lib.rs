@@ -41,6 +41,7 @@ pub mod provider_connections;
 pub mod providers;
 pub mod quotes;
 pub mod refunds;
+pub mod sandboxes;
 pub mod tax_rates;
 pub mod test_provider;
 pub mod updates;

@@ -5,6 +5,7 @@
 //! so a change and its stored reply commit or roll back together. The work records its domain
 //! events through [`Context::emit`], in the same transaction.
 
+use bursar_domain::auth::WorkspaceMode;
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::time::Timestamp;
@@ -113,6 +114,8 @@ impl App {
         F: for<'c> FnOnce(Context<'c>) -> BoxFuture<'c, Result<(u16, T), E>> + Send + 'static,
     {
         let now = self.db.now();
+        // Every object of the reply says whether the workspace is live, replays included.
+        let live = self.workspace_mode(&workspace_id).await? == WorkspaceMode::Live;
         let (reply, events) = self
             .db
             .write(move |tx: &mut Tx| {
@@ -142,7 +145,7 @@ impl App {
                     let (status, value) = work(context).await?;
                     // Read, not taken: `Db::write` takes the count to wake the relay.
                     let emitted = tx.events_recorded();
-                    let body = serde_json::to_string(&value).map_err(|e| {
+                    let body = bursar_domain::livemode::to_string(&value, live).map_err(|e| {
                         tracing::error!(error = %e, "BUG: a reply did not serialize");
                         E::from(Error::internal())
                     })?;

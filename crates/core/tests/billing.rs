@@ -35,6 +35,7 @@ async fn shop(app: &App, n: usize) -> (WorkspaceId, ProductId, Vec<CustomerId>) 
         name: "core".into(),
         created_at: now,
         mode: bursar_domain::auth::WorkspaceMode::Sandbox,
+        live_workspace_id: None,
     };
     let product = Product {
         id: ProductId::new(),

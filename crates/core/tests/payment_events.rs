@@ -26,6 +26,7 @@ async fn app_with_workspace(
         name: "core".into(),
         created_at: db.now(),
         mode: bursar_domain::auth::WorkspaceMode::Sandbox,
+        live_workspace_id: None,
     };
     let id = workspace.id.clone();
     db.write(move |tx: &mut Tx| Box::pin(async move { workspaces::insert(tx, &workspace).await }))

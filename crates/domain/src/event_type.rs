@@ -98,6 +98,8 @@ pub const PRODUCT_CREATED: &str = "product.created";
 pub const PRODUCT_UPDATED: &str = "product.updated";
 pub const PROMOTION_CODE_CREATED: &str = "promotion_code.created";
 pub const PROMOTION_CODE_UPDATED: &str = "promotion_code.updated";
+pub const SANDBOX_CREATED: &str = "sandbox.created";
+pub const SANDBOX_RESET: &str = "sandbox.reset";
 pub const TAX_RATE_CREATED: &str = "tax_rate.created";
 pub const USAGE_INGESTED: &str = "usage.ingested";
 pub const WALLET_CASHED_OUT: &str = "wallet.cashed_out";
@@ -208,6 +210,8 @@ pub const CATALOG: &[(&str, u32)] = &[
     (PRODUCT_UPDATED, 1),
     (PROMOTION_CODE_CREATED, 1),
     (PROMOTION_CODE_UPDATED, 1),
+    (SANDBOX_CREATED, 1),
+    (SANDBOX_RESET, 1),
     (TAX_RATE_CREATED, 1),
     (USAGE_INGESTED, 1),
     (WALLET_CASHED_OUT, 1),

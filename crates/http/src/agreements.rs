@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
@@ -19,6 +18,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::agreements::*;
 
@@ -119,7 +119,7 @@ async fn get_agreement(
     let mut agreement: PriceAgreement =
         docs::get(&state, &principal, PRICE_AGREEMENT, "price_agreement", id).await?;
     agreement.status = agreement.status_at(state.db.now());
-    Ok(Json(agreement))
+    Ok(principal.json(agreement))
 }
 
 /// Update a price agreement. Drafts change freely; an active agreement's end can move (never
@@ -228,7 +228,7 @@ async fn list_agreements(
     for agreement in &mut list.data {
         agreement.status = agreement.status_at(now);
     }
-    Ok(Json(list))
+    Ok(principal.json(list))
 }
 
 /// An agreement's audit trail: every version, as events, oldest first.
@@ -249,16 +249,7 @@ async fn agreement_timeline(
         id.clone(),
     )
     .await?;
-    Ok(Json(
-        timeline(
-            &state,
-            principal.workspace_id.clone(),
-            "price_agreement",
-            id,
-            &query,
-        )
-        .await?,
-    ))
+    Ok(principal.json(timeline(&state, &principal, "price_agreement", id, &query).await?))
 }
 
 pub fn parse_lines(

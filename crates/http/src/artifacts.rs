@@ -5,7 +5,6 @@ use std::io;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
 use bursar_store::documents::ARTIFACT;
@@ -17,6 +16,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Idempotency, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::artifacts::{
     check_product, create, parse_content_type, receive, retire, NewArtifact,
@@ -125,7 +125,7 @@ async fn list_artifacts(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Artifact>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -148,9 +148,7 @@ async fn get_artifact(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Artifact>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, ARTIFACT, "artifact", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, ARTIFACT, "artifact", id).await?))
 }
 
 /// Retire an artifact: no new links or updates point to it, and its links stop working.

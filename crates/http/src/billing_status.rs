@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::billing_status::Access;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::contract::{Contract, ContractStatus};
@@ -17,6 +16,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::invoices::*;
 use bursar_domain::billing_status::{CustomerBillingStatus, Entitlements};
@@ -37,7 +37,7 @@ async fn get_billing_status(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerBillingStatus>, ApiError> {
-    Ok(Json(status_of(&state, &principal.workspace_id, &id).await?))
+    Ok(principal.json(status_of(&state, &principal.workspace_id, &id).await?))
 }
 
 /// A contract's billing status, driven by its own invoices (pending until one is issued; closed
@@ -66,7 +66,7 @@ async fn get_contract_billing_status(
             })
         })
         .await?;
-    Ok(Json(found))
+    Ok(principal.json(found))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -142,7 +142,7 @@ async fn get_entitlements(
     } else {
         Vec::new()
     };
-    Ok(Json(Entitlements {
+    Ok(principal.json(Entitlements {
         object: "entitlements".into(),
         customer_id: status.customer_id,
         billing_status: status.status,

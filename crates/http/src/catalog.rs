@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::fulfillment::LicensePolicy;
 use bursar_domain::id::*;
@@ -21,6 +20,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::catalog::*;
 
@@ -96,9 +96,7 @@ async fn get_product(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Product>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, PRODUCT, "product", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, PRODUCT, "product", id).await?))
 }
 
 /// Update a product: name, description, status (archive), metadata.
@@ -139,7 +137,7 @@ async fn list_products(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Product>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -236,9 +234,7 @@ async fn get_price(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Price>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, PRICE, "price", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, PRICE, "price", id).await?))
 }
 
 /// Deactivate (or reactivate) a price, or rename it.
@@ -275,7 +271,7 @@ async fn list_prices(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Price>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -330,9 +326,7 @@ async fn get_price_book(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PriceBook>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, PRICE_BOOK, "price_book", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, PRICE_BOOK, "price_book", id).await?))
 }
 
 /// List price books, newest first.
@@ -344,7 +338,7 @@ async fn list_price_books(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<PriceBook>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,

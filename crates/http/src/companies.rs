@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
@@ -21,6 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::companies::*;
 
@@ -102,9 +102,7 @@ async fn get_company(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Company>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, COMPANY, "company", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, COMPANY, "company", id).await?))
 }
 
 /// Update a company; contacts and addresses given replace the lists.
@@ -157,7 +155,7 @@ async fn list_companies(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Company>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -182,14 +180,5 @@ async fn company_timeline(
     query: QueryParams,
 ) -> Result<Json<TimelineResponse>, ApiError> {
     docs::get::<Company>(&state, &principal, COMPANY, "company", id.clone()).await?;
-    Ok(Json(
-        timeline(
-            &state,
-            principal.workspace_id.clone(),
-            "company",
-            id,
-            &query,
-        )
-        .await?,
-    ))
+    Ok(principal.json(timeline(&state, &principal, "company", id, &query).await?))
 }

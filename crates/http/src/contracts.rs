@@ -6,7 +6,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::contract::{
     self, BillingTerms, Contract, ContractDraft, LogEntry, Operation, Proration, Term, Timing,
     UsagePricing,
@@ -27,6 +26,7 @@ use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::contracts::*;
 use bursar_domain::contract::OperationResult;
@@ -273,7 +273,7 @@ async fn get_contract(
         tracing::error!(error = %e, contract = %id, "BUG: a stored contract log does not replay");
         ApiError::internal()
     })?;
-    projected.map(Json).ok_or_else(|| {
+    projected.map(|c| principal.json(c)).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             ErrorType::InvalidRequestError,
@@ -304,7 +304,7 @@ async fn contract_log(
     if log.is_empty() {
         return Err(ApiError::not_found("contract", &id));
     }
-    Ok(Json(ContractLog {
+    Ok(principal.json(ContractLog {
         object: "contract_log",
         contract_id: id,
         data: log,
@@ -333,16 +333,7 @@ async fn contract_timeline(
     if found.is_none() {
         return Err(ApiError::not_found("contract", &id));
     }
-    Ok(Json(
-        timeline(
-            &state,
-            principal.workspace_id.clone(),
-            "contract",
-            id,
-            &query,
-        )
-        .await?,
-    ))
+    Ok(principal.json(timeline(&state, &principal, "contract", id, &query).await?))
 }
 
 /// List contracts (their projections), newest first; `buyer_id` filters.
@@ -354,7 +345,7 @@ async fn list_contracts(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Contract>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -378,7 +369,7 @@ async fn list_subscriptions(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Subscription>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -400,9 +391,7 @@ async fn get_subscription(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, SUBSCRIPTION, "subscription", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, SUBSCRIPTION, "subscription", id).await?))
 }
 
 pub fn instant(query: &QueryParams, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {

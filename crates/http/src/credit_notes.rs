@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::invoice::*;
 use bursar_store::documents::CREDIT_NOTE;
@@ -16,6 +15,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::credit_notes::{credit_invoice, NewCreditNote};
 
@@ -81,7 +81,7 @@ async fn list_credit_notes(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<CreditNote>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -103,7 +103,5 @@ async fn get_credit_note(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<CreditNote>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, CREDIT_NOTE, "credit_note", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, CREDIT_NOTE, "credit_note", id).await?))
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::customer::{CustomerUpdate, FieldChange, NewCustomer};
 use bursar_domain::id::{CompanyId, CustomerId, PriceBookId};
 use bursar_domain::page::PageRequest;
@@ -19,6 +18,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{double_option, Mutation, Principal, QueryParams};
 use crate::list::{page_params, ListResponse};
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::customers::*;
 pub use bursar_domain::customer::CustomerObject;
@@ -131,7 +131,7 @@ async fn get_customer(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
-    Ok(Json(customer.into()))
+    Ok(principal.json(customer.into()))
 }
 
 /// Update a customer. Fields not given are left unchanged.
@@ -212,15 +212,8 @@ async fn customer_timeline(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("customer", id.as_str()))?;
-    let page = timeline(
-        &state,
-        principal.workspace_id.clone(),
-        "customer",
-        id.to_string(),
-        &query,
-    )
-    .await?;
-    Ok(Json(page))
+    let page = timeline(&state, &principal, "customer", id.to_string(), &query).await?;
+    Ok(principal.json(page))
 }
 
 /// List customers, newest first.
@@ -249,7 +242,7 @@ async fn list_customers(
             Box::pin(async move { customers::list(tx, &workspace_id, &page).await })
         })
         .await?;
-    Ok(Json(ListResponse::new(
+    Ok(principal.json(ListResponse::new(
         "/v1/customers",
         page,
         CustomerObject::from,

@@ -8,7 +8,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
 use bursar_domain::money::Currency;
@@ -23,6 +22,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::discounts::*;
 
@@ -123,7 +123,7 @@ async fn get_coupon(
         })
         .await?;
     coupon
-        .map(Json)
+        .map(|coupon| principal.json(coupon))
         .ok_or_else(|| ApiError::not_found("coupon", &id))
 }
 
@@ -151,7 +151,7 @@ async fn list_coupons(
     for (coupon, count) in list.data.iter_mut().zip(counts) {
         coupon.times_redeemed = count;
     }
-    Ok(Json(list))
+    Ok(principal.json(list))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -216,7 +216,7 @@ async fn get_promotion_code(
             Box::pin(async move { load_promotion_code(tx, &workspace_id, &lookup).await })
         })
         .await?;
-    code.map(Json)
+    code.map(|code| principal.json(code))
         .ok_or_else(|| ApiError::not_found("promotion_code", &id))
 }
 
@@ -266,5 +266,5 @@ async fn list_promotion_codes(
     for (code, count) in list.data.iter_mut().zip(counts) {
         code.times_redeemed = count;
     }
-    Ok(Json(list))
+    Ok(principal.json(list))
 }

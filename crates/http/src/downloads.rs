@@ -4,7 +4,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bursar_domain::commerce::Order;
@@ -21,6 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::limits::too_many;
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::public::*;
 use crate::AppState;
 use bursar_core::blobs::{parse_range, RangeRequest};
@@ -46,7 +46,7 @@ async fn order_download_links(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ListResponse<DownloadLink>>, ApiError> {
     let workspace_id = principal.workspace_id.clone();
     let links = state
         .db
@@ -68,12 +68,7 @@ async fn order_download_links(
             })
         })
         .await?;
-    Ok(Json(json!({
-        "object": "list",
-        "url": "/v1/orders/{id}/download_links",
-        "has_more": false,
-        "data": links,
-    })))
+    Ok(principal.json(ListResponse::all("/v1/orders/{id}/download_links", links)))
 }
 
 /// Unlock a link locked for use from too many addresses (after checking with the customer).
@@ -146,7 +141,7 @@ async fn resend_downloads(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
+        axum::Json(json!({
             "status": "accepted",
             "message": "If this address has orders with downloads, fresh links are on their way.",
         })),

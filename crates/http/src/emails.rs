@@ -1,7 +1,6 @@
 //! Notification emails: the mailbox (everything rendered, sent or kept).
 
 use axum::extract::{Path, State};
-use axum::Json;
 use bursar_domain::id::EmailId;
 use bursar_store::emails::{self, Email};
 use bursar_store::Tx;
@@ -12,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Principal, QueryParams};
+use crate::livemode::Json;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,7 +92,7 @@ async fn list_emails(
             Box::pin(async move { emails::list(tx, &workspace_id, limit).await })
         })
         .await?;
-    Ok(Json(EmailList {
+    Ok(principal.json(EmailList {
         object: "list",
         data: found.into_iter().map(EmailObject::from).collect(),
     }))
@@ -119,5 +119,5 @@ async fn get_email(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("email", &id))?;
-    Ok(Json(found.into()))
+    Ok(principal.json(found.into()))
 }

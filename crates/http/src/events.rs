@@ -3,9 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::event::Event;
-use bursar_domain::id::{EventId, WorkspaceId};
+use bursar_domain::id::EventId;
 use bursar_store::{audit, events, relay, Tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::livemode::Json;
 use crate::AppState;
 
 /// A domain event.
@@ -43,8 +43,11 @@ pub struct EventObject {
     pub data: serde_json::Value,
 }
 
-impl From<Event> for EventObject {
-    fn from(e: Event) -> Self {
+impl EventObject {
+    /// The event as shown in a workspace that is `live` or not: the object it carries says so.
+    pub fn new(e: Event, live: bool) -> Self {
+        let mut data = e.payload;
+        bursar_domain::livemode::mark_event_data(&mut data, live);
         EventObject {
             id: e.id.to_string(),
             object: "event",
@@ -56,7 +59,7 @@ impl From<Event> for EventObject {
             occurred_at: e.occurred_at.to_rfc3339(),
             request_id: e.cause.request_id,
             actor: e.cause.actor,
-            data: e.payload,
+            data,
         }
     }
 }
@@ -74,7 +77,7 @@ pub struct TimelineResponse {
 /// The events of one aggregate after sequence `after` (query: `after`, `limit` 1–100).
 pub async fn timeline(
     state: &AppState,
-    workspace_id: WorkspaceId,
+    principal: &Principal,
     aggregate_type: &'static str,
     aggregate_id: String,
     query: &QueryParams,
@@ -88,6 +91,7 @@ pub async fn timeline(
         ));
     }
     let limit = crate::list::limit_param(query, &["after", "limit"])?;
+    let workspace_id = principal.workspace_id.clone();
     let mut found = state
         .db
         .read(move |tx: &mut Tx| {
@@ -109,7 +113,10 @@ pub async fn timeline(
     Ok(TimelineResponse {
         object: "list",
         has_more,
-        data: found.into_iter().map(EventObject::from).collect(),
+        data: found
+            .into_iter()
+            .map(|e| EventObject::new(e, principal.livemode()))
+            .collect(),
     })
 }
 
@@ -171,8 +178,8 @@ async fn get_event(
         .await?
         .ok_or_else(|| ApiError::not_found("event", id.as_str()))?;
     let (event, deliveries) = found;
-    Ok(Json(EventWithDeliveries {
-        event: event.into(),
+    Ok(principal.json(EventWithDeliveries {
+        event: EventObject::new(event, principal.livemode()),
         deliveries: deliveries
             .into_iter()
             .map(
@@ -228,7 +235,7 @@ async fn list_dead_letters(
             Box::pin(async move { relay::dead_letters(tx, &workspace_id, limit).await })
         })
         .await?;
-    Ok(Json(DeadLetterList {
+    Ok(principal.json(DeadLetterList {
         object: "list",
         data: letters
             .into_iter()
@@ -238,7 +245,7 @@ async fn list_dead_letters(
                 attempts: l.attempts,
                 last_error: l.last_error,
                 dead_at: l.dead_at.to_rfc3339(),
-                event: l.event.into(),
+                event: EventObject::new(l.event, principal.livemode()),
             })
             .collect(),
     }))
@@ -369,7 +376,7 @@ async fn list_audit_log(
     let has_more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-    Ok(Json(AuditList {
+    Ok(principal.json(AuditList {
         object: "list",
         has_more,
         data: entries

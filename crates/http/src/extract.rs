@@ -3,7 +3,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use bursar_domain::auth::{Permission, Scope};
+use bursar_domain::auth::{Permission, Scope, WorkspaceMode};
 use bursar_domain::id::{ApiKeyId, WorkspaceId};
 use bursar_store::idempotency::IDEMPOTENCY_KEY_LENGTH_MAX;
 use serde::de::DeserializeOwned;
@@ -21,9 +21,21 @@ pub struct Principal {
     pub workspace_id: WorkspaceId,
     pub key_id: ApiKeyId,
     pub scope: Scope,
+    /// Whether the workspace is live or a sandbox: what every object answered says.
+    pub mode: WorkspaceMode,
 }
 
 impl Principal {
+    /// Whether the key's workspace is live.
+    pub fn livemode(&self) -> bool {
+        self.mode == WorkspaceMode::Live
+    }
+
+    /// A JSON answer in the key's workspace: its objects say whether it is live.
+    pub fn json<T>(&self, value: T) -> crate::livemode::Json<T> {
+        crate::livemode::Json::new(value, self.mode)
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.scope.allows(permission) {
             return Ok(());
@@ -56,7 +68,7 @@ impl FromRequestParts<AppState> for Principal {
         if watched && state.auth_failures.exceeded(&address(), failures, now) {
             return Err(crate::limits::too_many());
         }
-        let key = authenticate(parts, state).await.inspect_err(|_| {
+        let (key, mode) = authenticate(parts, state).await.inspect_err(|_| {
             if failures > 0 {
                 state.auth_failures.allow(&address(), failures, now);
             }
@@ -69,6 +81,7 @@ impl FromRequestParts<AppState> for Principal {
             workspace_id: key.workspace_id,
             key_id: key.id,
             scope: key.scope,
+            mode,
         };
         let needed = match parts.method {
             Method::GET | Method::HEAD => Permission::Read,
@@ -79,11 +92,12 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The key a request's `Authorization: Bearer …` header names, or a 401.
+/// The key a request's `Authorization: Bearer …` header names, with its workspace's mode, or
+/// a 401.
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
-) -> Result<bursar_store::api_keys::ApiKey, ApiError> {
+) -> Result<(bursar_store::api_keys::ApiKey, WorkspaceMode), ApiError> {
     let unauthorized = |code: &'static str, message: &str| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
@@ -18,6 +17,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::invoices::*;
 
@@ -119,7 +119,7 @@ async fn list_payments(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Payment>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -141,9 +141,7 @@ async fn get_payment(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Payment>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, INVOICE_PAYMENT, "payment", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, INVOICE_PAYMENT, "payment", id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

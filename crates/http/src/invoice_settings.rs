@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::invoice::*;
 use bursar_store::Tx;
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::invoice_settings::{auto_issue_hours, SettingsUpdate};
 use bursar_core::invoices::{check_terms, load_settings};
@@ -30,7 +30,7 @@ async fn get_settings(
     principal: Principal,
 ) -> Result<Json<InvoiceSettings>, ApiError> {
     let workspace_id = principal.workspace_id.clone();
-    Ok(Json(
+    Ok(principal.json(
         state
             .db
             .read(move |tx: &mut Tx| {

@@ -5,7 +5,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
@@ -21,6 +20,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::invoice_drafts::{self, DraftUpdate, NewInvoice, NewInvoiceLine};
 use bursar_core::invoice_voids;
@@ -115,7 +115,7 @@ async fn list_invoices(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Invoice>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -137,9 +137,7 @@ async fn get_invoice(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Invoice>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, INVOICE, "invoice", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, INVOICE, "invoice", id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

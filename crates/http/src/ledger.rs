@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::ledger::objects::{AccountObject, FlagsObject};
 use bursar_domain::ledger::*;
 use bursar_domain::metadata::Metadata;
@@ -19,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::livemode::Json;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -130,13 +130,13 @@ async fn account_timeline(
         .ok_or_else(|| ApiError::not_found("ledger account", account_id.as_str()))?;
     let page = crate::events::timeline(
         &state,
-        principal.workspace_id.clone(),
+        &principal,
         "ledger_account",
         account_id.to_string(),
         &query,
     )
     .await?;
-    Ok(Json(page))
+    Ok(principal.json(page))
 }
 
 /// Retrieve an account with its balances, now or `as_of` a past instant.
@@ -192,5 +192,5 @@ async fn get_account(
         .ok_or_else(|| ApiError::not_found("ledger account", &id))??;
     let mut object = AccountObject::from(found);
     object.balances_as_of = as_of.map(Timestamp::to_rfc3339);
-    Ok(Json(object))
+    Ok(principal.json(object))
 }

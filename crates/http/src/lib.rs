@@ -34,6 +34,7 @@ pub mod ledger;
 pub mod licenses;
 pub mod limits;
 pub mod list;
+pub mod livemode;
 pub mod metering;
 pub mod mutate;
 pub mod ops;
@@ -45,6 +46,7 @@ pub mod public;
 pub mod quotes;
 pub mod reference;
 pub mod refunds;
+pub mod sandboxes;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod transfers;
@@ -149,6 +151,7 @@ impl std::ops::Deref for AppState {
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
+        (name = "sandboxes", description = "Sandboxes beside a live workspace: test data apart, reset at will"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -205,10 +208,12 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(metering::router())
         .merge(wallet::router())
         .merge(webhooks::router())
+        .merge(sandboxes::router())
         .merge(ops::router())
         .split_for_parts();
     let mut spec = spec;
     declared_statuses::declare(&mut spec);
+    livemode::declare(&mut spec);
     (router, spec)
 }
 

@@ -3,13 +3,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bursar_domain::auth::Permission;
 use bursar_domain::fulfillment::*;
 use bursar_domain::id::*;
 use bursar_store::documents::LICENSE;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +17,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::limits::too_many;
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::public::*;
 use crate::AppState;
 use bursar_core::fulfillment::{key_hash, public_view, revoke};
@@ -47,7 +46,7 @@ async fn list_licenses(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<License>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -70,9 +69,7 @@ async fn get_license(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<License>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, LICENSE, "license", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, LICENSE, "license", id).await?))
 }
 
 /// Revoke a license: validation answers `revoked` from now on.
@@ -133,7 +130,7 @@ async fn order_licenses(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ListResponse<RevealedLicense>>, ApiError> {
     let reveal = principal.scope.allows(Permission::Write);
     let licenses: Vec<RevealedLicense> =
         reveal_order_licenses(&state, &principal.workspace_id, id, reveal)
@@ -141,12 +138,7 @@ async fn order_licenses(
             .into_iter()
             .map(|(license, key)| RevealedLicense { license, key })
             .collect();
-    Ok(Json(json!({
-        "object": "list",
-        "url": "/v1/orders/{id}/licenses",
-        "has_more": false,
-        "data": licenses,
-    })))
+    Ok(principal.json(ListResponse::all("/v1/orders/{id}/licenses", licenses)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -206,7 +198,7 @@ async fn validate_license(
     let workspace_id =
         match precheck(&state, &hash, product.as_ref(), machine.as_deref(), now).await? {
             Precheck::Answered { code, license } => {
-                return Ok(Json(validation(code, license.as_deref())).into_response())
+                return Ok(axum::Json(validation(code, license.as_deref())).into_response())
             }
             Precheck::Activate(workspace_id) => workspace_id,
         };

@@ -20,6 +20,16 @@ pub struct ListResponse<T> {
 }
 
 impl<T> ListResponse<T> {
+    /// A whole list in one page.
+    pub fn all(url: &'static str, data: Vec<T>) -> Self {
+        ListResponse {
+            object: "list",
+            url,
+            has_more: false,
+            data,
+        }
+    }
+
     pub fn new<S>(url: &'static str, page: Page<S>, convert: impl Fn(S) -> T) -> Self {
         ListResponse {
             object: "list",

@@ -9,7 +9,6 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use bursar_core::meter_query;
 use bursar_core::metering::{self as usage, existing_customer, find_meter, usage_subjects};
 use bursar_domain::metering::{Meter, MeterCreate, MeterQueryResult, UsageSubjects, WindowSize};
@@ -24,6 +23,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams, RawMutation};
+use crate::livemode::Json;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -139,7 +139,7 @@ async fn list_meters(
             Box::pin(async move { metering::list_meters(tx, &ws, include_deleted).await })
         })
         .await?;
-    Ok(Json(meters))
+    Ok(principal.json(meters))
 }
 
 /// Get a meter by id or slug.
@@ -151,9 +151,7 @@ async fn get_meter(
     principal: Principal,
     Path(key): Path<String>,
 ) -> Result<Json<Meter>, ApiError> {
-    Ok(Json(
-        find_meter(&state, &principal.workspace_id, &key).await?,
-    ))
+    Ok(principal.json(find_meter(&state, &principal.workspace_id, &key).await?))
 }
 
 /// Delete a meter: it stops counting and its slug is free again. Its events stay stored.
@@ -205,7 +203,7 @@ async fn query_meter(
 ) -> Result<Json<MeterQueryResult>, ApiError> {
     let result =
         meter_query::query_meter(&state, &principal.workspace_id, &key, query.pairs()).await?;
-    Ok(Json(result))
+    Ok(principal.json(result))
 }
 
 /// The subjects a meter has usage for.
@@ -224,7 +222,7 @@ async fn list_meter_subjects(
             Box::pin(async move { metering::meter_subjects(tx, meter.key).await })
         })
         .await?;
-    Ok(Json(subjects))
+    Ok(principal.json(subjects))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -276,7 +274,7 @@ async fn list_usage_subjects(
             })
         })
         .await?;
-    Ok(Json(found))
+    Ok(principal.json(found))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -72,6 +72,43 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// As [`AppState::mutate`], for an answer that shows a secret once: `work` returns the
+    /// status, the value stored under the Idempotency-Key (which replays show: without the
+    /// secret) and the value the first answer shows (with it).
+    pub async fn mutate_showing_once<T, F>(
+        &self,
+        principal: &Principal,
+        idempotency: Idempotency,
+        work: F,
+    ) -> Result<Response, ApiError>
+    where
+        T: Serialize + Send + 'static,
+        F: for<'c> FnOnce(Context<'c>) -> BoxFuture<'c, Result<(StatusCode, T, T), ApiError>>
+            + Send
+            + 'static,
+    {
+        let first = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = first.clone();
+        let stored = self
+            .mutate(principal, idempotency, move |cx| {
+                let work = work(cx);
+                Box::pin(async move {
+                    let (status, stored, shown) = work.await?;
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((status, shown));
+                    Ok((status, stored))
+                })
+            })
+            .await?;
+        let shown = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Ok(match shown {
+            Some((status, value)) => (status, principal.json(value)).into_response(),
+            // A replay: the work did not run.
+            None => stored,
+        })
+    }
+}
+
 /// The code of the marker error [`AppState::idempotent`] uses to learn that a key is new.
 const NOT_A_REPLAY: &str = "not_a_replay";
 

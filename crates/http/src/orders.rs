@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
@@ -37,6 +36,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Idempotency, Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::quotes::{parse_lines, QuoteLineRequest};
 use crate::AppState;
 use bursar_core::orders::*;
@@ -99,9 +99,7 @@ async fn get_order(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, ORDER, "order", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, ORDER, "order", id).await?))
 }
 
 /// List orders, newest first; `customer_id` selects one customer's.
@@ -113,7 +111,7 @@ async fn list_orders(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<Order>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -139,9 +137,7 @@ async fn order_timeline(
     query: QueryParams,
 ) -> Result<Json<TimelineResponse>, ApiError> {
     docs::get::<Order>(&state, &principal, ORDER, "order", id.clone()).await?;
-    Ok(Json(
-        timeline(&state, principal.workspace_id.clone(), "order", id, &query).await?,
-    ))
+    Ok(principal.json(timeline(&state, &principal, "order", id, &query).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -181,7 +177,7 @@ async fn order_payment_events(
             })
         })
         .await?;
-    Ok(Json(ProviderEventList {
+    Ok(principal.json(ProviderEventList {
         object: "list",
         data: rows
             .into_iter()

@@ -6,7 +6,6 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bursar_core::payment_methods::{record_setup, start_setup, NewSetup};
 use bursar_domain::commerce::{PaymentMethod, PaymentMethodSetup};
 use bursar_domain::id::PaymentMethodId;
@@ -104,10 +103,11 @@ async fn list_payment_methods(
             })
         })
         .await?;
-    Ok(Json(ListResponse::new(
-        "/v1/customers/{id}/payment_methods",
-        page,
-        |m| m,
-    ))
-    .into_response())
+    Ok(principal
+        .json(ListResponse::new(
+            "/v1/customers/{id}/payment_methods",
+            page,
+            |m| m,
+        ))
+        .into_response())
 }

@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use bursar_payments::Headers;
 use bursar_store::documents;
 use bursar_store::Tx;
@@ -22,6 +21,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::payment_events::*;
 use bursar_core::provider_connections::{
@@ -152,7 +152,7 @@ async fn get_provider(
         .await?
         .filter(|r| r.workspace_id == principal.workspace_id)
         .ok_or_else(|| ApiError::not_found("payment_provider", &id))?;
-    Ok(Json(decode_object(&row)?))
+    Ok(principal.json(decode_object(&row)?))
 }
 
 /// List the workspace's connections (the test provider appears once it was first used).
@@ -164,7 +164,7 @@ async fn list_providers(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<PaymentProviderObject>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         crate::docs::list(
             &state,
             &principal,
@@ -192,7 +192,7 @@ async fn receive_webhook(
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<WebhookReceipt>, ApiError> {
+) -> Result<axum::Json<WebhookReceipt>, ApiError> {
     let headers: Headers = headers
         .iter()
         .filter_map(|(name, value)| {
@@ -202,7 +202,7 @@ async fn receive_webhook(
             ))
         })
         .collect();
-    Ok(Json(ingest(&state, &provider, &headers, body).await?))
+    Ok(axum::Json(ingest(&state, &provider, &headers, body).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

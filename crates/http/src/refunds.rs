@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bursar_domain::commerce::*;
 use bursar_domain::event::Cause;
 use bursar_domain::ValidationError;
@@ -18,6 +17,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::orders::finish_refund;
 use bursar_core::refunds::{reserve, NewRefund};
@@ -80,7 +80,7 @@ async fn create_refund(
         actor: Some(principal.key_id.to_string()),
     };
     let refund = finish_refund(&state, &principal.workspace_id, &cause, refund.id.as_str()).await?;
-    Ok(Json(refund).into_response())
+    Ok(principal.json(refund).into_response())
 }
 
 /// Retrieve a refund.
@@ -91,9 +91,7 @@ async fn get_refund(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Refund>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, REFUND, "refund", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, REFUND, "refund", id).await?))
 }
 
 /// An order's refunds, newest first.
@@ -129,9 +127,5 @@ async fn list_refunds(
             })
         })
         .await?;
-    Ok(Json(ListResponse::new(
-        "/v1/orders/{id}/refunds",
-        page,
-        |r| r,
-    )))
+    Ok(principal.json(ListResponse::new("/v1/orders/{id}/refunds", page, |r| r)))
 }

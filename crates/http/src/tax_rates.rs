@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::invoice::*;
 use bursar_store::documents::TAX_RATE;
@@ -16,6 +15,7 @@ use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
 use crate::list::ListResponse;
+use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::tax_rates::*;
 
@@ -78,7 +78,7 @@ async fn list_tax_rates(
     principal: Principal,
     query: QueryParams,
 ) -> Result<Json<ListResponse<TaxRate>>, ApiError> {
-    Ok(Json(
+    Ok(principal.json(
         docs::list(
             &state,
             &principal,
@@ -100,7 +100,5 @@ async fn get_tax_rate(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<TaxRate>, ApiError> {
-    Ok(Json(
-        docs::get(&state, &principal, TAX_RATE, "tax_rate", id).await?,
-    ))
+    Ok(principal.json(docs::get(&state, &principal, TAX_RATE, "tax_rate", id).await?))
 }

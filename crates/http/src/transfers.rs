@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bursar_domain::ledger::objects::TransferObject;
 use bursar_domain::ledger::*;
+use bursar_domain::livemode;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::page::PageRequest;
 use bursar_store::{ledger, Tx};
@@ -21,6 +21,7 @@ use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::extract::{from_value, Mutation, Principal, QueryParams};
 use crate::ledger::{no_history, parse_account_id};
 use crate::list::{page_params, ListResponse};
+use crate::livemode::Json;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -264,6 +265,7 @@ async fn create_transfers(
         vec![parse_transfer(from_value(request.body)?, "")?]
     };
     let keyed = request.idempotency.key.is_some();
+    let live = principal.livemode();
     if bursar_core::ledger::joins_shared_batches(&state, keyed) {
         let cause = crate::mutate::cause_of(&principal, &request.idempotency);
         let results = bursar_core::ledger::submit_transfers(
@@ -273,14 +275,14 @@ async fn create_transfers(
             cause,
         )
         .await?;
-        let (status, body) = transfer_response(is_batch, results, batch)?;
-        return Ok((status, Json(body)).into_response());
+        let (status, body) = transfer_response(is_batch, results, batch, live)?;
+        return Ok((status, principal.json(body)).into_response());
     }
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
                 let results = bursar_core::ledger::create_transfers(&mut cx, &batch).await?;
-                transfer_response(is_batch, results, batch)
+                transfer_response(is_batch, results, batch, live)
             })
         })
         .await
@@ -292,6 +294,7 @@ fn transfer_response(
     is_batch: bool,
     results: Vec<ledger::TransferOutcome>,
     batch: Vec<NewTransfer>,
+    live: bool,
 ) -> Result<(StatusCode, Value), ApiError> {
     if !is_batch {
         return Ok(match results.into_iter().next() {
@@ -299,7 +302,7 @@ fn transfer_response(
                 let status = matches!(t.kind, TransferKind::Pending { .. })
                     .then_some(PendingStatus::Pending);
                 let mut object =
-                    serde_json::to_value(TransferObject::new(t, status)).unwrap_or_default();
+                    livemode::to_value(&TransferObject::new(t, status), live).unwrap_or_default();
                 object["result"] = Value::from(result.as_str());
                 (StatusCode::OK, object)
             }
@@ -333,7 +336,7 @@ fn transfer_response(
     };
     Ok((
         StatusCode::OK,
-        serde_json::to_value(response).unwrap_or_default(),
+        livemode::to_value(&response, live).unwrap_or_default(),
     ))
 }
 
@@ -359,7 +362,7 @@ async fn get_transfer(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("ledger transfer", &id))?;
-    Ok(Json(TransferObject::new(transfer, status)))
+    Ok(principal.json(TransferObject::new(transfer, status)))
 }
 
 /// Transfers that changed an account, newest first.
@@ -401,7 +404,7 @@ async fn list_account_transfers(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("ledger account", &id))??;
-    Ok(Json(ListResponse::new(
+    Ok(principal.json(ListResponse::new(
         "/v1/ledger/accounts/{id}/transfers",
         page,
         |t| TransferObject::new(t, None),

@@ -3,8 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_core::wallets::{self, AmountInput, Outcome, ReleaseInput};
+use bursar_domain::livemode;
 use bursar_domain::wallet::{WalletObject, WalletOperation};
 use bursar_store::wallet::RecipeRequest;
 use bursar_store::Tx;
@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{timeline, TimelineResponse};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::livemode::Json;
 use crate::transfers::transfer_error;
 use crate::AppState;
 
@@ -55,15 +56,8 @@ async fn party_timeline(
             Box::pin(async move { wallets::require_party(tx, &workspace_id, &lookup, "id").await })
         })
         .await?;
-    let page = timeline(
-        &state,
-        principal.workspace_id.clone(),
-        "party",
-        party.to_string(),
-        &query,
-    )
-    .await?;
-    Ok(Json(page))
+    let page = timeline(&state, &principal, "party", party.to_string(), &query).await?;
+    Ok(principal.json(page))
 }
 
 /// A party's wallet: balances of every role in every currency, and its holdings.
@@ -89,7 +83,7 @@ async fn get_wallet(
             })
         })
         .await?;
-    Ok(Json(wallet))
+    Ok(principal.json(wallet))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -132,13 +126,14 @@ async fn run(
     idempotency: crate::extract::Idempotency,
     request: RecipeRequest,
 ) -> Result<Response, ApiError> {
+    let live = principal.livemode();
     state
         .mutate(principal, idempotency, move |mut cx| {
             Box::pin(async move {
                 match wallets::run_recipe(&mut cx, &request).await? {
                     Outcome::Done(operation) => Ok((
                         StatusCode::OK,
-                        serde_json::to_value(operation).unwrap_or_default(),
+                        livemode::to_value(&operation, live).unwrap_or_default(),
                     )),
                     Outcome::Failed(result) => {
                         let error = transfer_error(result);

@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use bursar_core::webhooks::{self as endpoints, parse_endpoint_id, EndpointChanges, NewEndpoint};
 use bursar_domain::webhook::{Attempt, EndpointObject, EventFilter};
 use bursar_store::{webhooks, Tx};
@@ -14,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::livemode::Json;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -123,7 +123,7 @@ async fn list_endpoints(
             Box::pin(async move { webhooks::list(tx, &workspace_id, limit).await })
         })
         .await?;
-    Ok(Json(EndpointList {
+    Ok(principal.json(EndpointList {
         object: "list",
         data: endpoints
             .iter()
@@ -154,7 +154,7 @@ async fn get_endpoint(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint", id.as_str()))?;
-    Ok(Json(EndpointObject::new(&endpoint, None)))
+    Ok(principal.json(EndpointObject::new(&endpoint, None)))
 }
 
 /// Change an endpoint's URL, description or event types.
@@ -339,7 +339,7 @@ async fn list_attempts(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint", id.as_str()))?;
-    Ok(Json(AttemptList {
+    Ok(principal.json(AttemptList {
         object: "list",
         data: attempts.into_iter().map(AttemptObject::from).collect(),
     }))
@@ -374,11 +374,11 @@ async fn endpoint_timeline(
         .ok_or_else(|| ApiError::not_found("webhook endpoint", id.as_str()))?;
     let page = crate::events::timeline(
         &state,
-        principal.workspace_id.clone(),
+        &principal,
         "webhook_endpoint",
         id.to_string(),
         &query,
     )
     .await?;
-    Ok(Json(page))
+    Ok(principal.json(page))
 }

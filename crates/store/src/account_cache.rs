@@ -97,6 +97,15 @@ impl AccountCache {
     }
 }
 
+impl AccountCache {
+    /// Forgets every committed account (read again on next use): after a transaction that
+    /// changed accounts without telling the cache.
+    pub(crate) fn forget(&mut self) {
+        self.committed.clear();
+        self.committed_len = 0;
+    }
+}
+
 fn merge(into: &mut Layer, mut from: Layer) {
     if into.is_empty() {
         // The usual case of a job's layer into an empty group: a move, not a copy.

@@ -22,7 +22,8 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 /// disputes, payments received and their allocation to invoices, credit notes, voids and
 /// write-offs, ledger transfers — one entry per request or group commit, naming its
 /// transfers), access (API keys, payment-provider credentials), who gets told what (webhooks),
-/// to whom money belongs (customers), and negotiated prices (agreements).
+/// to whom money belongs (customers), negotiated prices (agreements), and sandboxes created
+/// and reset.
 pub fn audited(event_type: &str) -> bool {
     [
         "wallet.",
@@ -32,6 +33,7 @@ pub fn audited(event_type: &str) -> bool {
         "dead_letter.",
         "payment_provider.",
         "price_agreement.",
+        "sandbox.",
         event_type::ORDER_PAID,
         event_type::ORDER_REFUNDED,
         event_type::ORDER_PARTIALLY_REFUNDED,

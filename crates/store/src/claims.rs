@@ -73,6 +73,14 @@ impl ClaimSet {
     }
 }
 
+impl ClaimSet {
+    /// Forgets the committed claims (loaded again on next use): after a transaction that
+    /// deleted usage events. Call between groups, when the database holds no uncommitted events.
+    pub(crate) fn forget(&mut self) {
+        self.committed = None;
+    }
+}
+
 pub(crate) fn new_set(capacity: usize) -> Set {
     Set::with_capacity_and_hasher(capacity, foldhash::fast::RandomState::default())
 }

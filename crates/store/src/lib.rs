@@ -38,6 +38,7 @@ mod migrate;
 pub mod node_lock;
 pub mod payment_providers;
 pub mod relay;
+pub mod sandbox_reset;
 pub mod seal;
 pub mod sealing_key;
 pub mod sql;
@@ -332,6 +333,27 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
+        self.write_job(job, false).await
+    }
+
+    /// As [`Db::write`], in a transaction shared with no other job, after which the SQLite
+    /// writer forgets what it caches of the tables (ledger accounts, usage-event claims): for
+    /// jobs that delete or rewrite those tables wholesale, such as a sandbox's reset.
+    pub async fn write_alone<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        self.write_job(job, true).await
+    }
+
+    async fn write_job<T, E, F>(&self, job: F, alone: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
         let job: Job<(T, usize), E> = Box::new(move |tx: &mut Tx| {
             Box::pin(async move {
                 tx.take_events_recorded();
@@ -340,7 +362,7 @@ impl Db {
             })
         });
         let (value, events) = match &self.inner.kind {
-            Kind::Sqlite { writer, .. } => writer.submit(job).await?,
+            Kind::Sqlite { writer, .. } => writer.submit(job, alone).await?,
             Kind::Postgres { pool } => in_postgres_transaction(pool, job).await?,
         };
         if events > 0 {

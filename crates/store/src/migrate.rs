@@ -152,6 +152,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_sealing_key_lookup.sql"),
         postgres: include_str!("../migrations/postgres/0023_sealing_key_lookup.sql"),
     },
+    Migration {
+        version: 24,
+        name: "sandboxes",
+        sqlite: include_str!("../migrations/sqlite/0024_sandboxes.sql"),
+        postgres: include_str!("../migrations/postgres/0024_sandboxes.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -12,7 +12,11 @@ pub struct Workspace {
     pub name: String,
     pub created_at: Timestamp,
     pub mode: WorkspaceMode,
+    /// For a sandbox created beside a live workspace: that workspace.
+    pub live_workspace_id: Option<WorkspaceId>,
 }
+
+const COLUMNS: &str = "workspace_id, name, created_at, mode, live_workspace_id";
 
 fn from_row(row: &Row) -> Result<Workspace, StoreError> {
     Ok(Workspace {
@@ -20,17 +24,24 @@ fn from_row(row: &Row) -> Result<Workspace, StoreError> {
         name: row.text("name")?,
         created_at: Timestamp::from_unix_micros(row.i64("created_at")?),
         mode: WorkspaceMode::from_stored(&row.text("mode")?),
+        live_workspace_id: row
+            .opt_text("live_workspace_id")?
+            .map(WorkspaceId::from_trusted),
     })
 }
 
 pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError> {
     tx.execute(
-        "insert into workspace (workspace_id, name, created_at, mode) values ($1, $2, $3, $4)",
+        &format!("insert into workspace ({COLUMNS}) values ($1, $2, $3, $4, $5)"),
         params![
             workspace.id.as_str(),
             workspace.name.as_str(),
             workspace.created_at.unix_micros(),
-            workspace.mode.as_str()
+            workspace.mode.as_str(),
+            workspace
+                .live_workspace_id
+                .as_ref()
+                .map(WorkspaceId::as_str)
         ],
     )
     .await?;
@@ -40,7 +51,7 @@ pub async fn insert(tx: &mut Tx, workspace: &Workspace) -> Result<(), StoreError
 pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select workspace_id, name, created_at, mode from workspace order by workspace_id",
+            &format!("select {COLUMNS} from workspace order by workspace_id"),
             &[],
         )
         .await?;
@@ -50,11 +61,25 @@ pub async fn list(tx: &mut Tx) -> Result<Vec<Workspace>, StoreError> {
 pub async fn get(tx: &mut Tx, id: &WorkspaceId) -> Result<Option<Workspace>, StoreError> {
     let row = tx
         .fetch_optional(
-            "select workspace_id, name, created_at, mode from workspace where workspace_id = $1",
+            &format!("select {COLUMNS} from workspace where workspace_id = $1"),
             params![id.as_str()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The sandboxes created beside live workspace `live`, oldest first.
+pub async fn sandboxes_of(tx: &mut Tx, live: &WorkspaceId) -> Result<Vec<Workspace>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            &format!(
+                "select {COLUMNS} from workspace where live_workspace_id = $1 \
+                 order by created_at, workspace_id"
+            ),
+            params![live.as_str()],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// The mode of workspace `id` (live when there is no such workspace: it permits less).

@@ -31,10 +31,14 @@ trait QueuedJob: Send {
     fn run<'c>(&'c mut self, tx: &'c mut Tx) -> BoxFuture<'c, bool>;
     /// Hands the result to the caller once the transaction's fate is known.
     fn deliver(self: Box<Self>, transaction: Result<(), String>);
+    /// Whether the job runs in a transaction of its own, after which the writer forgets what
+    /// it caches (see [`Handle::submit`]).
+    fn alone(&self) -> bool;
 }
 
 struct TypedJob<T, E> {
     job: Option<Job<T, E>>,
+    alone: bool,
     result: Option<Result<T, E>>,
     sender: oneshot::Sender<Result<T, E>>,
 }
@@ -69,6 +73,10 @@ where
         };
         // The caller may have gone away (client disconnected); the outcome stands regardless.
         let _ = self.sender.send(result);
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
     }
 }
 
@@ -119,7 +127,10 @@ pub(crate) fn spawn(
 }
 
 impl Handle {
-    pub(crate) async fn submit<T, E>(&self, job: Job<T, E>) -> Result<T, E>
+    /// Queues `job` and returns its result once its transaction has committed. A job `alone`
+    /// runs in a transaction with no other job, and afterwards the writer forgets its caches
+    /// (ledger accounts, usage claims): for jobs that change the tables behind them wholesale.
+    pub(crate) async fn submit<T, E>(&self, job: Job<T, E>, alone: bool) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -127,6 +138,7 @@ impl Handle {
         let (result_sender, result_receiver) = oneshot::channel::<Result<T, E>>();
         let queued: Box<dyn QueuedJob> = Box::new(TypedJob {
             job: Some(job),
+            alone,
             result: None,
             sender: result_sender,
         });
@@ -174,10 +186,40 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(jobs_per_commit_max);
     while receiver.recv_many(&mut batch, jobs_per_commit_max).await > 0 {
-        commit_group(&mut conn, &mut batch).await;
+        if batch.iter().any(|job| job.alone()) {
+            commit_apart(&mut conn, &mut batch).await;
+        } else {
+            commit_group(&mut conn, &mut batch).await;
+        }
         debug_assert!(batch.is_empty(), "BUG: every job of a group is delivered");
     }
     drop(conn);
+}
+
+/// Runs `batch`, in which some jobs must run alone: the jobs queued before such a job commit
+/// as one group, then it commits by itself and the caches are forgotten, and so on.
+async fn commit_apart(conn: &mut Tx, batch: &mut Vec<Box<dyn QueuedJob>>) {
+    let mut group = Vec::with_capacity(batch.len());
+    for job in std::mem::take(batch) {
+        if !job.alone() {
+            group.push(job);
+            continue;
+        }
+        if !group.is_empty() {
+            commit_group(conn, &mut group).await;
+        }
+        group.push(job);
+        commit_group(conn, &mut group).await;
+        if let Some(cache) = conn.accounts.as_mut() {
+            cache.forget();
+        }
+        if let Some(claims) = conn.claims.as_mut() {
+            claims.forget();
+        }
+    }
+    if !group.is_empty() {
+        commit_group(conn, &mut group).await;
+    }
 }
 
 /// Runs the jobs of `batch` in one transaction and delivers every result after the commit.

@@ -11,13 +11,14 @@ use bursar_domain::event_type;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bursar_domain::auth::WorkspaceMode;
 use bursar_domain::event::{Cause, Event, NewEvent};
 use bursar_domain::id::{WebhookAttemptId, WorkspaceId};
 use bursar_domain::webhook::{
     signature_header, Attempt, EndpointStatus, WebhookEndpoint, WebhookSecret,
 };
 use bursar_outbound::{read_capped, Guard, Timeouts, Url, BODY_CAP};
-use bursar_store::{events, webhooks, Db, StoreError, Tx};
+use bursar_store::{events, webhooks, workspaces, Db, StoreError, Tx};
 use futures::future::BoxFuture;
 use serde_json::json;
 
@@ -48,6 +49,9 @@ impl Default for WebhookConfig {
 /// A workspace's enabled endpoints with their sealed secrets.
 type Endpoints = Arc<Vec<(WebhookEndpoint, Vec<String>)>>;
 
+/// What deliveries in one workspace need: whether it is live, and its endpoints.
+type Workspace = (bool, Endpoints);
+
 pub struct WebhookSubscriber {
     db: Db,
     client: reqwest::Client,
@@ -56,7 +60,7 @@ pub struct WebhookSubscriber {
     /// Endpoints per workspace, read once per relay round (see `Subscriber::new_round`): a
     /// round's events all committed before it began, so endpoints read during the round
     /// include every endpoint registered before any of them.
-    endpoints: std::sync::Mutex<std::collections::HashMap<WorkspaceId, Endpoints>>,
+    endpoints: std::sync::Mutex<std::collections::HashMap<WorkspaceId, Workspace>>,
 }
 
 impl WebhookSubscriber {
@@ -81,7 +85,7 @@ impl WebhookSubscriber {
     }
 
     async fn send_all(&self, workspace_id: &WorkspaceId, event: &Event) -> Result<(), String> {
-        let endpoints = self.endpoints_of(workspace_id).await?;
+        let (live, endpoints) = self.endpoints_of(workspace_id).await?;
         let wanted: Vec<_> = endpoints
             .iter()
             .filter(|(endpoint, _)| endpoint.filter.matches(&event.event_type))
@@ -89,14 +93,17 @@ impl WebhookSubscriber {
         if wanted.is_empty() {
             return Ok(());
         }
+        let mut data = event.payload.clone();
+        bursar_domain::livemode::mark_event_data(&mut data, live);
         let body = json!({
             "id": event.id.as_str(),
+            "livemode": live,
             "type": event.event_type,
             "timestamp": event.occurred_at.to_rfc3339(),
             "aggregate_type": event.aggregate_type,
             "aggregate_id": event.aggregate_id,
             "sequence": event.sequence,
-            "data": event.payload,
+            "data": data,
         })
         .to_string();
         let sends = wanted
@@ -114,7 +121,8 @@ impl WebhookSubscriber {
         }
     }
 
-    async fn endpoints_of(&self, workspace_id: &WorkspaceId) -> Result<Endpoints, String> {
+    /// Whether workspace `workspace_id` is live, and its endpoints (read once per round).
+    async fn endpoints_of(&self, workspace_id: &WorkspaceId) -> Result<Workspace, String> {
         let cached = self
             .endpoints
             .lock()
@@ -126,14 +134,18 @@ impl WebhookSubscriber {
         }
         let now = self.db.now();
         let ws = workspace_id.clone();
-        let loaded: Endpoints = Arc::new(
-            self.db
-                .read(move |tx: &mut Tx| {
-                    Box::pin(async move { webhooks::enabled_with_secrets(tx, &ws, now).await })
+        let (mode, endpoints) = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mode = workspaces::mode_of(tx, &ws).await?;
+                    let endpoints = webhooks::enabled_with_secrets(tx, &ws, now).await?;
+                    Ok::<_, StoreError>((mode, endpoints))
                 })
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let loaded: Workspace = (mode == WorkspaceMode::Live, Arc::new(endpoints));
         self.endpoints
             .lock()
             .unwrap_or_else(|p| p.into_inner())

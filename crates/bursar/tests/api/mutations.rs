@@ -98,6 +98,16 @@ both_backends! {
         let editable = json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Setup", "unit_amount": 500}]})).await).await;
         let (editable, editable_line) = (id_of(editable.clone()), id_of(editable["lines"][0].clone()));
         let issuable = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Fee", "unit_amount": 900}]})).await).await);
+        // A live workspace, whose admin key alone creates and resets sandboxes.
+        let (live, _, live_secret) = bursar::bootstrap::create_workspace(app.db(), "Live", bursar_domain::auth::Scope::Admin).await.unwrap();
+        let as_live = |path: String| app.client.post(app.url(&path)).bearer_auth(live_secret.expose()).json(&json!({})).send();
+        let beside = id_of(json_body(as_live("/v1/sandboxes".into()).await.unwrap()).await);
+        let live_events = || {
+            let live = live.id.clone();
+            app.db().read(move |tx: &mut Tx| Box::pin(async move {
+                tx.fetch_one("select count(*) as n from domain_event where workspace_id = $1", &[live.as_str().into()]).await?.i64("n")
+            }))
+        };
         // Routes that answer without changing anything: no event.
         let read_only = ["/v1/quotes"];
 
@@ -155,6 +165,15 @@ both_backends! {
                     assert_eq!(response.status(), 200);
                     uploaded = id_of(json_body(response).await);
                     assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
+                "/v1/sandboxes" | "/v1/sandboxes/{id}/reset" => {
+                    // The live workspace records them (a reset empties the sandbox's own log).
+                    let before = live_events().await.unwrap();
+                    let response = as_live(route.replace("{id}", &beside)).await.unwrap();
+                    assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+                    assert!(live_events().await.unwrap() > before, "{route} changed state without recording an event");
                     covered.push(route.clone());
                     continue;
                 }

@@ -30,7 +30,7 @@ both_backends! {
             let db = db.clone();
             async move {
                 let id = WorkspaceId::new();
-                let workspace = Workspace { id: id.clone(), name: format!("job-{i}"), created_at: now, mode: Default::default() };
+                let workspace = Workspace { id: id.clone(), name: format!("job-{i}"), created_at: now, mode: Default::default(), live_workspace_id: None };
                 let result = db.write(move |conn: &mut Tx| Box::pin(async move {
                     workspaces::insert(conn, &workspace).await?;
                     if i % 3 == 0 { Err(JobError::Refused) } else { Ok(()) }
@@ -61,7 +61,7 @@ both_backends! {
     async fn unique_violations_are_reported_and_roll_back(app: TestApp) {
         let db = app.db().clone();
         let now = db.now();
-        let duplicate = Workspace { id: app.workspace_id.clone(), name: "dup".into(), created_at: now, mode: Default::default() };
+        let duplicate = Workspace { id: app.workspace_id.clone(), name: "dup".into(), created_at: now, mode: Default::default(), live_workspace_id: None };
         let result = db.write(move |conn: &mut Tx| Box::pin(async move {
             workspaces::insert(conn, &duplicate).await
         })).await;
