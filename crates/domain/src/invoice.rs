@@ -494,6 +494,12 @@ pub fn invoice_number(prefix: &str, year: i16, sequence: i64) -> String {
     format!("{prefix}-{year}-{sequence:06}")
 }
 
+crate::schema_only!(
+    /// The schema of one line of the issuer's address in the invoice settings, checked by
+    /// [`crate::commerce::parse_text`] with at most 200 characters.
+    AddressLine => crate::schema::text("Not blank; trimmed", r"\S", Some(1), Some(200))
+);
+
 /// Checks a numbering prefix: 1 to 12 upper-case letters, digits or `-`.
 pub fn parse_number_prefix(value: &str, param: &str) -> Result<String, ValidationError> {
     let ok = (1..=12).contains(&value.len())

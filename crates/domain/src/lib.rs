@@ -23,6 +23,7 @@ pub mod page;
 pub mod payment_provider;
 pub mod proration;
 pub mod rating;
+pub mod schema;
 pub mod subscription;
 pub mod time;
 pub mod wallet;
