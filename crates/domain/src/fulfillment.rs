@@ -53,8 +53,10 @@ pub const PREFIX_PATTERN: &str = "^[A-Z0-9]{2,8}$";
 /// with spaces and dashes anywhere.
 pub const LICENSE_KEY_PATTERN: &str =
     r"^[\s-]*(?:[A-Za-z0-9][\s-]*){2,8}(?:[0-9A-TV-Za-tv-z][\s-]*){12}$";
-/// What [`parse_version`] accepts: a semantic version (semver.org's grammar).
-pub const VERSION_PATTERN: &str = "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\
+/// What [`parse_version`] accepts: a semantic version (semver.org's grammar), its major, minor
+/// and patch numbers of at most 19 digits (the parser takes up to `u64::MAX`, 20 digits).
+pub const VERSION_PATTERN: &str = "^(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})\
+     \\.(0|[1-9][0-9]{0,18})\
      (?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)\
      (?:\\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?\
      (?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";

@@ -42,7 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             description = "A media type (default application/octet-stream): at most 100 bytes, with a `/`, no quotes or control characters"),
         ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = Artifact), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Artifact), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn upload_artifact(
     State(state): State<AppState>,

@@ -129,8 +129,9 @@ impl std::ops::Deref for AppState {
         description = "Bursar: contract-to-cash. Customers, and every capability built on them.\n\n\
             Schemas declare the bounds the server checks on each field (lengths, ranges, \
             patterns); rules between fields are in their descriptions. Besides those, no \
-            text anywhere (body, query or path) may contain the NUL character (`\\u0000`): \
-            such a request is refused with 400.",
+            text anywhere (body, query or path) may contain the NUL character (`\\u0000`), \
+            and integers are written as integers (`100`, not `100.0` or `1e2`): such a \
+            request is refused with 400.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
