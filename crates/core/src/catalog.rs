@@ -8,7 +8,7 @@ use bursar_domain::event_type;
 use bursar_domain::fulfillment::{parse_prefix, LicensePolicy};
 use bursar_domain::id::*;
 use bursar_domain::metadata::Metadata;
-use bursar_domain::money::{parse_positive_amount, Currency};
+use bursar_domain::money::{check_amount_cap, parse_positive_amount, Currency};
 use bursar_domain::ValidationError;
 use bursar_store::documents::{self, PRICE, PRICE_BOOK, PRODUCT};
 use serde_json::json;
@@ -214,6 +214,7 @@ pub fn price_terms(
             "unit_amount must not be negative.",
         ));
     }
+    check_amount_cap(unit_amount, "unit_amount")?;
     match (price_type, recurring) {
         (PriceType::OneTime, None) => Ok(None),
         (PriceType::OneTime, Some(_)) => Err(ValidationError::invalid(

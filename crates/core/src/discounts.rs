@@ -122,6 +122,7 @@ pub fn coupon_terms(
             ))
         }
         (None, Some(a)) if a > 0 => {
+            bursar_domain::money::check_amount_cap(a, "amount_off")?;
             if currency.is_none() {
                 return Err(ValidationError::missing("currency"));
             }

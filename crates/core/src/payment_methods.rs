@@ -130,6 +130,14 @@ pub async fn start_setup(
     let customer_id =
         CustomerId::parse(&id, "id").map_err(|_| Error::not_found("customer", &id))?;
     let currency = Currency::parse(&setup.currency, "currency")?;
+    for (url, param) in [
+        (&setup.success_url, "success_url"),
+        (&setup.cancel_url, "cancel_url"),
+    ] {
+        if let Some(url) = url {
+            providers::check_url(url, param)?;
+        }
+    }
     let (ws, lookup) = (workspace_id.clone(), customer_id.clone());
     let customer = app
         .db

@@ -214,14 +214,14 @@ pub async fn find_connection(
 }
 
 pub fn check_secrets(secrets: &[String]) -> Result<(), ValidationError> {
-    if secrets.is_empty() || secrets.len() > 5 {
+    if secrets.is_empty() || secrets.len() > SIGNING_SECRETS_MAX {
         return Err(ValidationError::invalid(
             "webhook_secrets",
             "Give 1 to 5 signing secrets.",
         ));
     }
     for (i, s) in secrets.iter().enumerate() {
-        if s.len() < 16 || s.len() > 200 {
+        if !SIGNING_SECRET_LENGTH.contains(&s.len()) {
             return Err(ValidationError::invalid(
                 format!("webhook_secrets[{i}]"),
                 "A signing secret has 16 to 200 characters.",

@@ -176,6 +176,7 @@ pub struct StatusChange {
 pub struct CustomerBillingStatus {
     /// Always `billing_status`.
     pub object: String,
+    #[schema(value_type = crate::schema::BuyerIdSchema)]
     pub customer_id: CustomerId,
     /// Set for a contract's billing status (driven by that contract's invoices alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]

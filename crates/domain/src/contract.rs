@@ -398,6 +398,11 @@ fn non_negative(value: Option<i64>, param: &'static str) -> Result<(), ContractE
             param,
             format!("{param} must be zero or more (minor units)."),
         )),
+        Some(v) if v > crate::money::MAX_AMOUNT => Err(invalid(
+            "amount_invalid",
+            param,
+            "Amounts are at most 1000000000000000 minor units.".into(),
+        )),
         _ => Ok(()),
     }
 }

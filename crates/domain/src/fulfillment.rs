@@ -46,6 +46,61 @@ fn check_value(values: &[u32]) -> u32 {
     (32 - sum % 32) % 32
 }
 
+/// What [`parse_prefix`] accepts.
+pub const PREFIX_PATTERN: &str = "^[A-Z0-9]{2,8}$";
+/// The shape [`LicenseKey::parse`] reads before it verifies the check symbol: a prefix and
+/// twelve symbols of Crockford's base 32 (either case, `I`, `L` and `O` read as digits),
+/// with spaces and dashes anywhere.
+pub const LICENSE_KEY_PATTERN: &str =
+    r"^[\s-]*(?:[A-Za-z0-9][\s-]*){2,8}(?:[0-9A-TV-Za-tv-z][\s-]*){12}$";
+/// What [`parse_version`] accepts: a semantic version (semver.org's grammar), its major, minor
+/// and patch numbers of at most 19 digits (the parser takes up to `u64::MAX`, 20 digits).
+pub const VERSION_PATTERN: &str = "^(0|[1-9][0-9]{0,18})\\.(0|[1-9][0-9]{0,18})\
+     \\.(0|[1-9][0-9]{0,18})\
+     (?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)\
+     (?:\\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?\
+     (?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$";
+/// What [`parse_platform`] accepts.
+pub const PLATFORM_PATTERN: &str = "^[a-z0-9_-]{1,40}$";
+/// What [`parse_file_name`] accepts.
+pub const FILE_NAME_PATTERN: &str = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$";
+
+crate::schema_only!(
+    /// The schema of a license key as typed ([`LicenseKey::parse`]).
+    LicenseKeyText => crate::schema::text(
+        "A license key such as `GENX-7K2Q-M9XD-4T8W`: case, spaces and dashes do not matter; \
+         its last symbol is a check symbol (a key whose check fails is refused as mistyped)",
+        LICENSE_KEY_PATTERN,
+        None,
+        None,
+    )
+);
+
+crate::schema_only!(
+    /// The schema of a release's semantic version ([`parse_version`]).
+    SemanticVersion => crate::schema::text("A semantic version, e.g. `2.1.0`", VERSION_PATTERN, None, None)
+);
+
+crate::schema_only!(
+    /// The schema of a platform name ([`parse_platform`]).
+    PlatformName => crate::schema::text(
+        "1 to 40 lower-case letters, digits, `_` or `-`, e.g. `linux-x86_64`, `any`",
+        PLATFORM_PATTERN,
+        None,
+        None,
+    )
+);
+
+crate::schema_only!(
+    /// The schema of a release file's name ([`parse_file_name`]).
+    FileName => crate::schema::text(
+        "1 to 200 letters, digits, `.`, `_` or `-`, not starting with `.`",
+        FILE_NAME_PATTERN,
+        None,
+        None,
+    )
+);
+
 /// Checks a license-key prefix: 2 to 8 upper-case letters or digits.
 pub fn parse_prefix(value: &str, param: &str) -> Result<String, ValidationError> {
     let ok = (2..=8).contains(&value.len())
@@ -160,11 +215,14 @@ pub enum UpdatePolicy {
 /// How a product's licenses are issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicensePolicy {
-    /// The key's prefix, e.g. `GENX`.
+    /// The key's prefix, e.g. `GENX`: 2 to 8 upper-case letters or digits.
+    #[schema(pattern = "^[A-Z0-9]{2,8}$")]
     pub prefix: String,
     /// Machines a license may be activated on (per unit bought); none: no limit.
+    #[schema(minimum = 1)]
     pub max_activations: Option<u32>,
     /// Days a license is valid from issue; none: forever.
+    #[schema(minimum = 1)]
     pub valid_days: Option<u32>,
     #[serde(default)]
     pub updates: UpdatePolicy,

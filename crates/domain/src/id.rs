@@ -31,6 +31,11 @@ pub(crate) fn next_ulid() -> ulid::Ulid {
 /// Length of the ULID part of an id.
 pub const ULID_LENGTH: usize = 26;
 
+/// Whether `text` is a ULID as ids carry it: 26 Crockford base32 characters, either case.
+pub fn is_ulid(text: &str) -> bool {
+    text.len() == ULID_LENGTH && ulid::Ulid::from_string(text).is_ok()
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
@@ -40,6 +45,10 @@ macro_rules! prefixed_id {
 
         impl $name {
             pub const PREFIX: &'static str = $prefix;
+            /// What `parse` accepts, as a regular expression (the OpenAPI schema's pattern):
+            /// the prefix, `_`, and a ULID in Crockford base32 of either case.
+            pub const PATTERN: &'static str =
+                concat!("^", $prefix, "_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$");
 
             /// A fresh id, greater than every id of this type generated before by this process.
             #[allow(clippy::new_without_default)]
@@ -57,7 +66,7 @@ macro_rules! prefixed_id {
                             format!("Invalid id '{value}': expected an id starting with '{}_'.", $prefix),
                         )
                     })?;
-                if body.len() != ULID_LENGTH || ulid::Ulid::from_string(body).is_err() {
+                if !is_ulid(body) {
                     return Err(ValidationError::invalid(
                         param,
                         format!("Invalid id '{value}': malformed."),
@@ -107,6 +116,7 @@ macro_rules! prefixed_id {
                 utoipa::openapi::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .description(Some(concat!("`", $prefix, "_` followed by a ULID")))
+                    .pattern(Some(Self::PATTERN))
                     .into()
             }
         }

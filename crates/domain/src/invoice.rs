@@ -260,6 +260,7 @@ pub struct Invoice {
     pub id: InvoiceId,
     /// Always `invoice`.
     pub object: String,
+    #[schema(value_type = crate::schema::BuyerIdSchema)]
     pub customer_id: CustomerId,
     pub contract_id: Option<ContractId>,
     pub currency: Currency,
@@ -439,6 +440,7 @@ pub struct Payment {
     pub id: PaymentId,
     /// Always `payment`.
     pub object: String,
+    #[schema(value_type = crate::schema::BuyerIdSchema)]
     pub customer_id: CustomerId,
     pub currency: Currency,
     pub amount: i64,
@@ -464,6 +466,7 @@ pub struct CreditNote {
     /// `CN-2026-000001`: its own gapless sequence.
     pub number: String,
     pub invoice_id: InvoiceId,
+    #[schema(value_type = crate::schema::BuyerIdSchema)]
     pub customer_id: CustomerId,
     pub currency: Currency,
     /// Credited, tax included; split into net and tax in the invoice's proportion.
@@ -493,6 +496,12 @@ pub fn credit_split(amount: i64, subtotal: i64, total: i64) -> (i64, i64) {
 pub fn invoice_number(prefix: &str, year: i16, sequence: i64) -> String {
     format!("{prefix}-{year}-{sequence:06}")
 }
+
+crate::schema_only!(
+    /// The schema of one line of the issuer's address in the invoice settings, checked by
+    /// [`crate::commerce::parse_text`] with at most 200 characters.
+    AddressLine => crate::schema::text("Not blank; trimmed", r"\S", Some(1), Some(200))
+);
 
 /// Checks a numbering prefix: 1 to 12 upper-case letters, digits or `-`.
 pub fn parse_number_prefix(value: &str, param: &str) -> Result<String, ValidationError> {

@@ -25,6 +25,7 @@ pub mod payment_provider;
 pub mod proration;
 pub mod rating;
 pub mod sandbox;
+pub mod schema;
 pub mod subscription;
 pub mod time;
 pub mod wallet;

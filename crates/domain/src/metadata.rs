@@ -14,19 +14,66 @@ pub const METADATA_VALUE_LENGTH_MAX: usize = 500;
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Metadata(BTreeMap<String, String>);
 
+/// What the schemas say of metadata keys: 1 to 40 characters, no square brackets.
+fn key_schema() -> utoipa::openapi::ObjectBuilder {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(METADATA_KEY_LENGTH_MAX))
+        .pattern(Some(r"^[^\[\]]*$"))
+}
+
+fn value_schema(nullable: bool) -> utoipa::openapi::ObjectBuilder {
+    let kind = if nullable {
+        utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::String,
+            utoipa::openapi::schema::Type::Null,
+        ])
+    } else {
+        utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::schema::Type::String)
+    };
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(kind)
+        .max_length(Some(METADATA_VALUE_LENGTH_MAX))
+}
+
 impl utoipa::PartialSchema for Metadata {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::Object)
-            .additional_properties(Some(
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String),
+            .description(Some(
+                "Up to 50 keys of 1 to 40 characters (no square brackets), values of at most \
+                 500 characters.",
             ))
+            .max_properties(Some(METADATA_KEYS_MAX))
+            .property_names(Some(key_schema()))
+            .additional_properties(Some(value_schema(false)))
             .into()
     }
 }
 
 impl utoipa::ToSchema for Metadata {}
+
+/// The OpenAPI schema of a metadata update ([`Metadata::merged`]): keys to set, or to remove
+/// with `null` or `""`; keys and values as in [`Metadata`], and at most 50 keys once merged.
+pub struct MetadataUpdate;
+
+impl utoipa::PartialSchema for MetadataUpdate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Object)
+            .description(Some(
+                "Keys to set; a key set to `null` or `\"\"` is removed, other keys are kept. \
+                 Keys of 1 to 40 characters (no square brackets), values of at most 500 \
+                 characters; at most 50 keys once merged.",
+            ))
+            .property_names(Some(key_schema()))
+            .additional_properties(Some(value_schema(true)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MetadataUpdate {}
 
 impl Metadata {
     pub fn parse(entries: BTreeMap<String, String>) -> Result<Self, ValidationError> {
@@ -45,9 +92,10 @@ impl Metadata {
     ) -> Result<Self, ValidationError> {
         let mut entries = self.0.clone();
         for (key, value) in changes {
+            check_key(&key)?;
             match value {
                 Some(value) if !value.is_empty() => {
-                    check_entry(&key, &value)?;
+                    check_value(&key, &value)?;
                     entries.insert(key, value);
                 }
                 _ => {
@@ -74,6 +122,23 @@ impl Metadata {
 }
 
 fn check_entry(key: &str, value: &str) -> Result<(), ValidationError> {
+    check_key(key)?;
+    check_value(key, value)
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().count() > METADATA_VALUE_LENGTH_MAX {
+        return Err(ValidationError::invalid(
+            format!("metadata[{key}]"),
+            format!("Metadata values must be at most {METADATA_VALUE_LENGTH_MAX} characters long."),
+        ));
+    }
+    Ok(())
+}
+
+/// A key is checked even where it only removes an entry, so the schema's key rules hold for
+/// every request.
+fn check_key(key: &str) -> Result<(), ValidationError> {
     if key.is_empty() || key.chars().count() > METADATA_KEY_LENGTH_MAX {
         return Err(ValidationError::invalid(
             format!("metadata[{key}]"),
@@ -84,12 +149,6 @@ fn check_entry(key: &str, value: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::invalid(
             format!("metadata[{key}]"),
             "Metadata keys must not contain square brackets.",
-        ));
-    }
-    if value.chars().count() > METADATA_VALUE_LENGTH_MAX {
-        return Err(ValidationError::invalid(
-            format!("metadata[{key}]"),
-            format!("Metadata values must be at most {METADATA_VALUE_LENGTH_MAX} characters long."),
         ));
     }
     Ok(())
@@ -138,5 +197,16 @@ mod tests {
         ];
         let merged = base.merged(changes.into_iter().collect()).unwrap();
         assert_eq!(merged.as_map(), &map(&[("b", "3"), ("c", "4")]));
+    }
+
+    #[test]
+    fn removing_a_malformed_key_is_refused_as_setting_it_is() {
+        let base = Metadata::parse(map(&[("a", "1")])).unwrap();
+        for key in ["", "a]"] {
+            let err = base
+                .merged([(key.to_owned(), None)].into_iter().collect())
+                .unwrap_err();
+            assert_eq!(err.param, format!("metadata[{key}]"));
+        }
     }
 }

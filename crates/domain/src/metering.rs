@@ -95,16 +95,53 @@ pub struct Meter {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MeterCreate {
+    /// 1 to 64 lower-case letters and digits, in words joined by single underscores.
+    #[schema(
+        example = "api_calls",
+        max_length = 64,
+        pattern = "^[a-z0-9]+(_[a-z0-9]+)*$"
+    )]
     pub slug: String,
     pub aggregation: Aggregation,
+    /// The CloudEvents `type` the meter counts: not blank, at most 256 bytes once trimmed.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub event_type: String,
+    /// Not blank; default: the slug.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub event_from: Option<Timestamp>,
+    /// A JSONPath into the event's data (`$.tokens`, `$.a.b`, `$['key']`, `$.list[0]`);
+    /// required unless the aggregation is `COUNT`.
+    #[schema(pattern = "^\\$")]
     pub value_property: Option<String>,
+    /// Group-by key → JSONPath into the event's data.
+    #[schema(value_type = Option<GroupBy>)]
     pub group_by: Option<BTreeMap<String, String>>,
 }
+
+crate::schema_only!(
+    /// The schema of a meter's group-by map, as [`MeterCreate::into_meter`] checks it.
+    GroupBy => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Object)
+        .description(Some(
+            "Keys of letters, digits and underscores (not `subject` or `customer_id`), each \
+             a JSONPath into the event's data",
+        ))
+        .property_names(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some("^(?!subject$|customer_id$)[A-Za-z0-9_]+$")),
+        ))
+        .additional_properties(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some("^\\$")),
+        ))
+        .into()
+);
 
 fn is_slug(text: &str) -> bool {
     !text.is_empty()
@@ -413,6 +450,55 @@ fn check_event_time(time: Timestamp, now: Timestamp) -> Result<(), (String, Stri
     }
     Ok(())
 }
+
+crate::schema_only!(
+    /// The schema of a usage event as [`UsageEvent::parse`] reads it.
+    CloudEvent => {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        use utoipa::openapi::ObjectBuilder;
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+                .min_length(Some(1))
+                .max_length(Some(1024))
+        };
+        let nullable = |kind: Type| SchemaType::from_iter([kind, Type::Null]);
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("A CloudEvents 1.0 event in JSON; other attributes are kept."))
+            .property(
+                "specversion",
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["1.0"])),
+            )
+            .property("id", text("Unique per `source`: a resent event counts once (bytes)"))
+            .property("source", text("Where the event comes from (bytes)"))
+            .property("type", text("The event type meters count (bytes)"))
+            .property("subject", text("Whose usage it is: a customer id or a usage subject (bytes)"))
+            .property(
+                "time",
+                ObjectBuilder::new()
+                    .schema_type(nullable(Type::String))
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::DateTime,
+                    )))
+                    .description(Some("Default now; at most five years ago and one year ahead")),
+            )
+            .property(
+                "datacontenttype",
+                ObjectBuilder::new()
+                    .schema_type(nullable(Type::String))
+                    .enum_values(Some([Some("application/json"), None])),
+            )
+            .property("data", ObjectBuilder::new().schema_type(nullable(Type::Object)))
+            .required("specversion")
+            .required("id")
+            .required("source")
+            .required("type")
+            .required("subject")
+            .into()
+    }
+);
 
 /// A validated CloudEvents 1.0 usage event.
 #[derive(Debug, Clone, PartialEq)]

@@ -136,7 +136,11 @@ impl utoipa::PartialSchema for Currency {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("ISO 4217 code, upper case"))
+            .description(Some(
+                "ISO 4217 code, upper case (read in either case); one of the currencies Bursar \
+                 knows the minor unit of",
+            ))
+            .enum_values(Some(CURRENCIES.iter().map(|(code, _)| *code)))
             .examples(["USD"])
             .into()
     }
@@ -153,6 +157,57 @@ impl std::fmt::Display for Currency {
 /// The largest amount Bursar accepts in one field, in minor units (10^15: ten trillion in a
 /// two-decimal currency), so that sums of many stay far from overflowing.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// The OpenAPI schema of an amount field of either sign (a signed ledger movement, a credit
+/// line): whole minor units, at most [`MAX_AMOUNT`] in magnitude. Only a schema: such fields
+/// are `i64`, checked with [`check_amount_cap`].
+pub struct Amount;
+
+/// The OpenAPI schema of an amount that may be zero (a free price), checked like [`Amount`]
+/// and refused below zero.
+pub struct NonNegativeAmount;
+
+/// The OpenAPI schema of an amount checked by [`parse_positive_amount`].
+pub struct PositiveAmount;
+
+fn amount_schema(
+    minimum: i64,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .minimum(Some(minimum))
+        .maximum(Some(MAX_AMOUNT))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        amount_schema(-MAX_AMOUNT, "Minor units, at most 10^15 in magnitude.")
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
+impl utoipa::PartialSchema for NonNegativeAmount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        amount_schema(0, "Minor units, 0 to 10^15.")
+    }
+}
+
+impl utoipa::ToSchema for NonNegativeAmount {}
+
+impl utoipa::PartialSchema for PositiveAmount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        amount_schema(1, "Minor units, 1 to 10^15.")
+    }
+}
+
+impl utoipa::ToSchema for PositiveAmount {}
 
 /// A positive amount in minor units, at most [`MAX_AMOUNT`].
 pub fn parse_positive_amount(value: i64, param: &str) -> Result<i64, ValidationError> {

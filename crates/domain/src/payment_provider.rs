@@ -6,6 +6,21 @@ use utoipa::ToSchema;
 use crate::id::{InvoiceId, OrderId, ProviderId};
 use crate::time::Timestamp;
 
+/// Signing secrets a connection accepts at once (more than one while rotating).
+pub const SIGNING_SECRETS_MAX: usize = 5;
+/// Shortest and longest signing secret, in bytes.
+pub const SIGNING_SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=200;
+
+crate::schema_only!(
+    /// The schema of a provider's webhook signing secret (`whsec_…` at Stripe).
+    ProviderSigningSecret => utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("16 to 200 bytes, e.g. Stripe's `whsec_…`"))
+        .min_length(Some(*SIGNING_SECRET_LENGTH.start()))
+        .max_length(Some(*SIGNING_SECRET_LENGTH.end()))
+        .into()
+);
+
 /// A connection to a payment provider as the API shows it; secrets never leave Bursar.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PaymentProviderObject {

@@ -24,6 +24,35 @@ pub const EVENT_TYPES_MAX: usize = 100;
 /// Longest endpoint URL.
 pub const URL_LENGTH_MAX: usize = 2048;
 
+/// What [`WebhookSecret::parse`] reads: `whsec_` and the canonical base64 (padded, no stray
+/// bits) of 24 to 64 bytes.
+pub const SECRET_PATTERN: &str = "^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}\
+     (?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?\
+     |(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/][AQgw]==)?)$";
+
+/// What [`EventFilter::parse`] reads of one event type.
+pub const EVENT_TYPE_PATTERN: &str = r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$";
+
+crate::schema_only!(
+    /// The schema of a signing secret given by the caller ([`WebhookSecret::parse`]).
+    WebhookSecretText => crate::schema::text(
+        "`whsec_` followed by the base64 of 24 to 64 random bytes",
+        SECRET_PATTERN,
+        None,
+        None,
+    )
+);
+
+crate::schema_only!(
+    /// The schema of one event type of an endpoint's filter ([`EventFilter::parse`]).
+    EventTypeFilter => crate::schema::text(
+        "An event type (`customer.created`), a family (`customer.*`) or `*`",
+        EVENT_TYPE_PATTERN,
+        None,
+        None,
+    )
+);
+
 /// A signing secret: `whsec_` and the base64 of its key bytes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookSecret(Vec<u8>);

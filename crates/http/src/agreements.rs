@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
-use bursar_domain::money::Currency;
+use bursar_domain::money::{check_amount_cap, Currency, NonNegativeAmount};
 use bursar_domain::ValidationError;
 use bursar_store::documents::PRICE_AGREEMENT;
 use serde::Deserialize;
@@ -34,38 +34,55 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementLineRequest {
+    #[schema(value_type = ProductId)]
     pub product_id: String,
+    /// Negotiated minor units per unit.
+    #[schema(value_type = NonNegativeAmount)]
     pub unit_amount: i64,
     /// Default 1.
+    #[schema(minimum = 1)]
     pub min_quantity: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgreementRequest {
+    #[schema(value_type = CompanyId)]
     pub company_id: String,
-    #[schema(example = "2026 framework agreement")]
+    #[schema(
+        example = "2026 framework agreement",
+        min_length = 1,
+        max_length = 250,
+        pattern = r"\S"
+    )]
     pub name: String,
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// RFC 3339; inclusive.
+    #[schema(format = DateTime)]
     pub effective_from: String,
-    /// RFC 3339; exclusive. Open-ended when absent.
+    /// RFC 3339; exclusive, after `effective_from`. Open-ended when absent.
+    #[schema(format = DateTime)]
     pub effective_to: Option<String>,
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<AgreementLineRequest>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgreementRequest {
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub name: Option<String>,
     /// Drafts only.
+    #[schema(format = DateTime)]
     pub effective_from: Option<String>,
     /// Absent: unchanged. `null`: open-ended. An active agreement can be shortened or extended,
     /// but not to end in the past.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub effective_to: Option<Option<String>>,
     /// Drafts only: replaces the lines.
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Option<Vec<AgreementLineRequest>>,
 }
 
@@ -109,7 +126,7 @@ async fn create_agreement(
 
 /// Retrieve a price agreement; `status` is as of now (an active agreement past its end shows
 /// `expired`).
-#[utoipa::path(get, path = "/v1/price_agreements/{id}", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/price_agreements/{id}", tag = "catalog", params(("id" = AgreementId, Path)),
     responses((status = 200, body = PriceAgreement), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_agreement(
     State(state): State<AppState>,
@@ -125,7 +142,7 @@ async fn get_agreement(
 /// Update a price agreement. Drafts change freely; an active agreement's end can move (never
 /// into the past); expired agreements are history.
 #[utoipa::path(post, path = "/v1/price_agreements/{id}", tag = "catalog", request_body = UpdateAgreementRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = AgreementId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PriceAgreement), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn update_agreement(
@@ -181,7 +198,7 @@ async fn change_status(
 
 /// Activate a draft agreement: it prices the company's orders from `effective_from`.
 #[utoipa::path(post, path = "/v1/price_agreements/{id}/activate", tag = "catalog",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = AgreementId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PriceAgreement), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn activate_agreement(
     State(state): State<AppState>,
@@ -194,7 +211,7 @@ async fn activate_agreement(
 
 /// End an agreement now.
 #[utoipa::path(post, path = "/v1/price_agreements/{id}/expire", tag = "catalog",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = AgreementId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PriceAgreement), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn expire_agreement(
     State(state): State<AppState>,
@@ -207,7 +224,7 @@ async fn expire_agreement(
 
 /// List price agreements, newest first; `company_id` selects one company's.
 #[utoipa::path(get, path = "/v1/price_agreements", tag = "catalog",
-    params(("company_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("company_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<AgreementId>, Query), ("ending_before" = Option<AgreementId>, Query)),
     responses((status = 200, body = ListResponse<PriceAgreement>)), security(("api_key" = [])))]
 async fn list_agreements(
     State(state): State<AppState>,
@@ -233,7 +250,7 @@ async fn list_agreements(
 
 /// An agreement's audit trail: every version, as events, oldest first.
 #[utoipa::path(get, path = "/v1/price_agreements/{id}/timeline", tag = "catalog",
-    params(("id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    params(("id" = AgreementId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = TimelineResponse), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn agreement_timeline(
     State(state): State<AppState>,
@@ -272,6 +289,7 @@ pub fn parse_lines(
                     "unit_amount must not be negative.",
                 ));
             }
+            check_amount_cap(l.unit_amount, &format!("lines[{i}][unit_amount]"))?;
             let min_quantity = l.min_quantity.unwrap_or(1);
             if min_quantity < 1 {
                 return Err(ValidationError::invalid(

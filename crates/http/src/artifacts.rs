@@ -34,13 +34,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// it. Bursar computes its SHA-256 and size.
 #[utoipa::path(post, path = "/v1/artifacts", tag = "fulfillment",
     params(
-        ("product_id" = String, Query), ("version" = String, Query, description = "Semantic version, e.g. 2.1.0"),
-        ("platform" = String, Query, description = "e.g. linux-x86_64, macos-arm64, any"),
-        ("file_name" = String, Query, description = "Conventionally product-version-platform.ext"),
-        ("content_type" = Option<String>, Query, description = "Default application/octet-stream"),
+        ("product_id" = ProductId, Query, description = "A digital product"),
+        ("version" = SemanticVersion, Query, description = "Semantic version, e.g. 2.1.0"),
+        ("platform" = PlatformName, Query, description = "e.g. linux-x86_64, macos-arm64, any"),
+        ("file_name" = FileName, Query, description = "Conventionally product-version-platform.ext"),
+        ("content_type" = Option<String>, Query, max_length = 100, pattern = "^[^\"\\u0000-\\u001F\\u007F-\\u009F]*/[^\"\\u0000-\\u001F\\u007F-\\u009F]*$",
+            description = "A media type (default application/octet-stream): at most 100 bytes, with a `/`, no quotes or control characters"),
         ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = Artifact), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Artifact), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn upload_artifact(
     State(state): State<AppState>,
@@ -118,7 +121,7 @@ fn upload_idempotency(
 /// List artifacts, newest first; `product_id` selects one product's.
 #[utoipa::path(get, path = "/v1/artifacts", tag = "fulfillment",
     params(("product_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+        ("starting_after" = Option<ArtifactId>, Query), ("ending_before" = Option<ArtifactId>, Query)),
     responses((status = 200, body = ListResponse<Artifact>)), security(("api_key" = [])))]
 async fn list_artifacts(
     State(state): State<AppState>,
@@ -141,7 +144,7 @@ async fn list_artifacts(
 
 /// Retrieve an artifact.
 #[utoipa::path(get, path = "/v1/artifacts/{id}", tag = "fulfillment",
-    params(("id" = String, Path)),
+    params(("id" = ArtifactId, Path)),
     responses((status = 200, body = Artifact), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_artifact(
     State(state): State<AppState>,
@@ -153,7 +156,7 @@ async fn get_artifact(
 
 /// Retire an artifact: no new links or updates point to it, and its links stop working.
 #[utoipa::path(post, path = "/v1/artifacts/{id}/retire", tag = "fulfillment",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = ArtifactId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Artifact), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn retire_artifact(

@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A customer's billing status, with every change and its reason.
-#[utoipa::path(get, path = "/v1/customers/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/customers/{id}/billing_status", tag = "invoices", params(("id" = CustomerId, Path)),
     responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_billing_status(
     State(state): State<AppState>,
@@ -42,7 +42,7 @@ async fn get_billing_status(
 
 /// A contract's billing status, driven by its own invoices (pending until one is issued; closed
 /// once the contract ended with nothing owed), with every change and its reason.
-#[utoipa::path(get, path = "/v1/contracts/{id}/billing_status", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/contracts/{id}/billing_status", tag = "invoices", params(("id" = ContractId, Path)),
     responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_contract_billing_status(
     State(state): State<AppState>,
@@ -73,12 +73,13 @@ async fn get_contract_billing_status(
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     /// Why the account is closed (recorded with the change).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub reason: Option<String>,
 }
 
 /// Close a customer's billing account: final; entitlements end.
 #[utoipa::path(post, path = "/v1/customers/{id}/billing_status/close", tag = "invoices", request_body = CloseRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CustomerBillingStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn close_billing_status(
     State(state): State<AppState>,
@@ -105,7 +106,7 @@ async fn close_billing_status(
 }
 
 /// May this customer use the service, and which parts of it.
-#[utoipa::path(get, path = "/v1/customers/{id}/entitlements", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/customers/{id}/entitlements", tag = "invoices", params(("id" = CustomerId, Path)),
     responses((status = 200, body = Entitlements), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_entitlements(
     State(state): State<AppState>,

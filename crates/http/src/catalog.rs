@@ -8,8 +8,8 @@ use axum::response::Response;
 use bursar_domain::commerce::*;
 use bursar_domain::fulfillment::LicensePolicy;
 use bursar_domain::id::*;
-use bursar_domain::metadata::Metadata;
-use bursar_domain::money::Currency;
+use bursar_domain::metadata::{Metadata, MetadataUpdate};
+use bursar_domain::money::{Currency, NonNegativeAmount};
 use bursar_store::documents::{PRICE, PRICE_BOOK, PRODUCT};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -37,25 +37,34 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProductRequest {
-    #[schema(example = "Pro plugin licence")]
+    #[schema(
+        example = "Pro plugin licence",
+        min_length = 1,
+        max_length = 250,
+        pattern = r"\S"
+    )]
     pub name: String,
     pub kind: ProductKind,
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub description: Option<String>,
-    /// Issue a license key for each paid order line (digital products).
+    /// Issue a license key for each paid order line (digital products only).
     pub license: Option<LicensePolicy>,
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProductRequest {
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub description: Option<String>,
     /// `archived` stops new quotes and orders; `active` sells it again.
     pub status: Option<CatalogStatus>,
     /// Sets the license policy of later orders (issued licenses keep theirs).
     pub license: Option<LicensePolicy>,
-    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    #[schema(value_type = Option<MetadataUpdate>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
 }
 
@@ -89,7 +98,7 @@ async fn create_product(
 
 /// Retrieve a product.
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog",
-    params(("id" = String, Path)), responses((status = 200, body = Product), (status = 404, body = ErrorBody)),
+    params(("id" = ProductId, Path)), responses((status = 200, body = Product), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn get_product(
     State(state): State<AppState>,
@@ -101,7 +110,7 @@ async fn get_product(
 
 /// Update a product: name, description, status (archive), metadata.
 #[utoipa::path(post, path = "/v1/products/{id}", tag = "catalog", request_body = UpdateProductRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = ProductId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Product), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn update_product(
@@ -130,7 +139,7 @@ async fn update_product(
 
 /// List products, newest first.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<ProductId>, Query), ("ending_before" = Option<ProductId>, Query)),
     responses((status = 200, body = ListResponse<Product>)), security(("api_key" = [])))]
 async fn list_products(
     State(state): State<AppState>,
@@ -154,10 +163,12 @@ async fn list_products(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePriceRequest {
+    #[schema(value_type = ProductId)]
     pub product_id: String,
-    #[schema(example = "USD")]
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// Minor units per unit; 0 for free.
+    #[schema(value_type = NonNegativeAmount)]
     pub unit_amount: i64,
     /// `one_time` (default) or `recurring`.
     #[serde(rename = "type")]
@@ -167,7 +178,9 @@ pub struct CreatePriceRequest {
     /// Default `exclusive`.
     pub tax_behavior: Option<TaxBehavior>,
     /// Puts the price in a price book instead of the product's default prices.
+    #[schema(value_type = Option<PriceBookId>)]
     pub price_book_id: Option<String>,
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub nickname: Option<String>,
 }
 
@@ -175,7 +188,8 @@ pub struct CreatePriceRequest {
 #[serde(deny_unknown_fields)]
 pub struct RecurringRequest {
     pub interval: Interval,
-    /// Default 1; at most 3 years in total.
+    /// Default 1; at most 3 years in total: 1095 days, 156 weeks, 36 months or 3 years.
+    #[schema(minimum = 1, maximum = 1095)]
     pub interval_count: Option<u32>,
 }
 
@@ -184,6 +198,7 @@ pub struct RecurringRequest {
 pub struct UpdatePriceRequest {
     /// Prices never change amount (a new price replaces an old one); they are deactivated.
     pub active: Option<bool>,
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub nickname: Option<String>,
 }
 
@@ -227,7 +242,7 @@ async fn create_price(
 }
 
 /// Retrieve a price.
-#[utoipa::path(get, path = "/v1/prices/{id}", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/prices/{id}", tag = "catalog", params(("id" = PriceId, Path)),
     responses((status = 200, body = Price), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_price(
     State(state): State<AppState>,
@@ -239,7 +254,7 @@ async fn get_price(
 
 /// Deactivate (or reactivate) a price, or rename it.
 #[utoipa::path(post, path = "/v1/prices/{id}", tag = "catalog", request_body = UpdatePriceRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = PriceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Price), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn update_price(
     State(state): State<AppState>,
@@ -264,7 +279,7 @@ async fn update_price(
 
 /// List prices, newest first; `product_id` selects one product's.
 #[utoipa::path(get, path = "/v1/prices", tag = "catalog",
-    params(("product_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("product_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<PriceId>, Query), ("ending_before" = Option<PriceId>, Query)),
     responses((status = 200, body = ListResponse<Price>)), security(("api_key" = [])))]
 async fn list_prices(
     State(state): State<AppState>,
@@ -288,8 +303,14 @@ async fn list_prices(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePriceBookRequest {
-    #[schema(example = "EU resellers")]
+    #[schema(
+        example = "EU resellers",
+        min_length = 1,
+        max_length = 250,
+        pattern = r"\S"
+    )]
     pub name: String,
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub description: Option<String>,
 }
 
@@ -319,7 +340,7 @@ async fn create_price_book(
 }
 
 /// Retrieve a price book.
-#[utoipa::path(get, path = "/v1/price_books/{id}", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/price_books/{id}", tag = "catalog", params(("id" = PriceBookId, Path)),
     responses((status = 200, body = PriceBook), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_price_book(
     State(state): State<AppState>,
@@ -331,7 +352,7 @@ async fn get_price_book(
 
 /// List price books, newest first.
 #[utoipa::path(get, path = "/v1/price_books", tag = "catalog",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<PriceBookId>, Query), ("ending_before" = Option<PriceBookId>, Query)),
     responses((status = 200, body = ListResponse<PriceBook>)), security(("api_key" = [])))]
 async fn list_price_books(
     State(state): State<AppState>,

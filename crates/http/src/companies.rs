@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
-use bursar_domain::metadata::Metadata;
+use bursar_domain::metadata::{Metadata, MetadataUpdate};
 use bursar_store::documents::COMPANY;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -34,27 +34,39 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCompanyRequest {
-    #[schema(example = "Acme GmbH")]
+    #[schema(
+        example = "Acme GmbH",
+        min_length = 1,
+        max_length = 250,
+        pattern = r"\S"
+    )]
     pub name: String,
+    #[schema(value_type = Option<PriceBookId>)]
     pub price_book_id: Option<String>,
+    #[schema(max_items = 50)]
     pub contacts: Option<Vec<Contact>>,
+    #[schema(max_items = 20)]
     pub addresses: Option<Vec<Address>>,
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCompanyRequest {
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub name: Option<String>,
     /// Absent: unchanged. `null`: cleared.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<PriceBookId>)]
     pub price_book_id: Option<Option<String>>,
     /// Replaces the list.
+    #[schema(max_items = 50)]
     pub contacts: Option<Vec<Contact>>,
     /// Replaces the list.
+    #[schema(max_items = 20)]
     pub addresses: Option<Vec<Address>>,
-    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    #[schema(value_type = Option<MetadataUpdate>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
 }
 
@@ -95,7 +107,7 @@ async fn create_company(
 }
 
 /// Retrieve a company.
-#[utoipa::path(get, path = "/v1/companies/{id}", tag = "customers", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/companies/{id}", tag = "customers", params(("id" = CompanyId, Path)),
     responses((status = 200, body = Company), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_company(
     State(state): State<AppState>,
@@ -107,7 +119,7 @@ async fn get_company(
 
 /// Update a company; contacts and addresses given replace the lists.
 #[utoipa::path(post, path = "/v1/companies/{id}", tag = "customers", request_body = UpdateCompanyRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = CompanyId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Company), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn update_company(
@@ -148,7 +160,7 @@ async fn update_company(
 
 /// List companies, newest first.
 #[utoipa::path(get, path = "/v1/companies", tag = "customers",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<CompanyId>, Query), ("ending_before" = Option<CompanyId>, Query)),
     responses((status = 200, body = ListResponse<Company>)), security(("api_key" = [])))]
 async fn list_companies(
     State(state): State<AppState>,
@@ -171,7 +183,7 @@ async fn list_companies(
 
 /// A company's timeline: its events, oldest first.
 #[utoipa::path(get, path = "/v1/companies/{id}/timeline", tag = "customers",
-    params(("id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    params(("id" = CompanyId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = TimelineResponse), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn company_timeline(
     State(state): State<AppState>,

@@ -10,7 +10,8 @@ use bursar_domain::contract::{
     self, BillingTerms, Contract, ContractDraft, LogEntry, Operation, Proration, Term, Timing,
     UsagePricing,
 };
-use bursar_domain::money::Currency;
+use bursar_domain::id::{ContractId, ProductId};
+use bursar_domain::money::{Currency, NonNegativeAmount};
 use bursar_domain::subscription::Subscription;
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, CONTRACT, SUBSCRIPTION};
@@ -58,9 +59,12 @@ pub struct TermRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingRequest {
+    /// The day of the month periods start on (default 1).
+    #[schema(minimum = 1, maximum = 28)]
     pub anchor_day: Option<u8>,
     pub payment_terms_days: Option<u32>,
     /// `email` (default) or `portal`.
+    #[schema(pattern = "^(email|portal)$")]
     pub invoice_delivery: Option<String>,
     /// `day` (default), `second` or `none`.
     pub proration: Option<Proration>,
@@ -69,10 +73,14 @@ pub struct BillingRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractLineRequest {
+    #[schema(value_type = ProductId)]
     pub product_id: String,
     /// Minor units per unit and billing period; without it, the pricing resolver's price for
     /// the buyer at the term's start (active agreement > price book > default price).
+    #[schema(value_type = Option<NonNegativeAmount>)]
     pub unit_amount: Option<i64>,
+    /// Default 1.
+    #[schema(minimum = 1)]
     pub quantity: Option<i64>,
     /// `in_advance` (default) or `in_arrears`: when the line's fixed fee is billed.
     pub timing: Option<Timing>,
@@ -89,6 +97,7 @@ pub struct CreateContractRequest {
     pub buyer_id: String,
     /// The seller, for a marketplace contract (a customer).
     pub seller_id: Option<String>,
+    #[schema(value_type = Currency)]
     pub currency: String,
     pub term: TermRequest,
     pub billing: Option<BillingRequest>,
@@ -187,7 +196,7 @@ async fn create_contract(
 /// effect now; a later time schedules it; an earlier one back-dates it, where the period is not
 /// invoiced and every later operation still applies. Refused operations write nothing.
 #[utoipa::path(post, path = "/v1/contracts/{id}/operations", tag = "contracts", request_body = Object,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    params(("id" = ContractId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
     responses((status = 200, body = OperationResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -245,7 +254,7 @@ async fn append_operation(
 /// Get a contract: as it is now, or `as_of` a moment (in effect then), as known at `known_at`
 /// (operations recorded by then). Both default to now.
 #[utoipa::path(get, path = "/v1/contracts/{id}", tag = "contracts",
-    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("known_at" = Option<String>, Query)),
+    params(("id" = ContractId, Path), ("as_of" = Option<String>, Query, format = DateTime), ("known_at" = Option<String>, Query, format = DateTime)),
     responses((status = 200, body = Contract), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_contract(
     State(state): State<AppState>,
@@ -286,7 +295,7 @@ async fn get_contract(
 
 /// A contract's log: every operation, in the order recorded, with its effective and recorded
 /// times.
-#[utoipa::path(get, path = "/v1/contracts/{id}/log", tag = "contracts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/contracts/{id}/log", tag = "contracts", params(("id" = ContractId, Path)),
     responses((status = 200, body = ContractLog), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn contract_log(
     State(state): State<AppState>,
@@ -314,7 +323,7 @@ async fn contract_log(
 /// A contract's events (`contract.created`, `contract.line_added`, `contract.price_changed`,
 /// `contract.status_changed`, …), in the order they were recorded.
 #[utoipa::path(get, path = "/v1/contracts/{id}/timeline", tag = "contracts",
-    params(("id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    params(("id" = ContractId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = TimelineResponse), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn contract_timeline(
     State(state): State<AppState>,
@@ -338,7 +347,7 @@ async fn contract_timeline(
 
 /// List contracts (their projections), newest first; `buyer_id` filters.
 #[utoipa::path(get, path = "/v1/contracts", tag = "contracts",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("buyer_id" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<ContractId>, Query), ("ending_before" = Option<ContractId>, Query), ("buyer_id" = Option<String>, Query)),
     responses((status = 200, body = inline(ListResponse<Contract>))), security(("api_key" = [])))]
 async fn list_contracts(
     State(state): State<AppState>,
@@ -362,7 +371,10 @@ async fn list_contracts(
 /// List subscriptions (projected from contracts by the relay), newest first; `contract_id`
 /// filters.
 #[utoipa::path(get, path = "/v1/subscriptions", tag = "contracts",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("contract_id" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query),
+        ("starting_after" = Option<String>, Query, pattern = "^sub_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"),
+        ("ending_before" = Option<String>, Query, pattern = "^sub_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"),
+        ("contract_id" = Option<String>, Query)),
     responses((status = 200, body = inline(ListResponse<Subscription>))), security(("api_key" = [])))]
 async fn list_subscriptions(
     State(state): State<AppState>,

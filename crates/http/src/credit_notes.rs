@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::parse_text;
+use bursar_domain::id::{CreditNoteId, InvoiceId};
 use bursar_domain::invoice::*;
+use bursar_domain::money::PositiveAmount;
 use bursar_store::documents::CREDIT_NOTE;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -31,9 +33,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCreditNoteRequest {
+    #[schema(value_type = InvoiceId)]
     pub invoice_id: String,
-    /// Tax included; default: everything not credited yet.
+    /// Tax included, at most what is not credited yet (the default).
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<i64>,
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: Option<String>,
     /// How to pay back what the customer paid beyond what is still owed (needed when the credit
     /// exceeds the amount due).
@@ -45,7 +50,7 @@ pub struct CreateCreditNoteRequest {
 /// ledger: revenue and tax payable → receivable, and receivable → cash for a refund. Needs an
 /// `Idempotency-Key`, so that a retry cannot credit twice.
 #[utoipa::path(post, path = "/v1/credit_notes", tag = "invoices", request_body = CreateCreditNoteRequest,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = String, Header)),
     responses((status = 200, body = CreditNote), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn create_credit_note(
     State(state): State<AppState>,
@@ -74,7 +79,7 @@ async fn create_credit_note(
 /// List credit notes, newest first; `invoice_id` selects one invoice's.
 #[utoipa::path(get, path = "/v1/credit_notes", tag = "invoices",
     params(("invoice_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+        ("starting_after" = Option<CreditNoteId>, Query), ("ending_before" = Option<CreditNoteId>, Query)),
     responses((status = 200, body = ListResponse<CreditNote>)), security(("api_key" = [])))]
 async fn list_credit_notes(
     State(state): State<AppState>,
@@ -96,7 +101,7 @@ async fn list_credit_notes(
 }
 
 /// Retrieve a credit note.
-#[utoipa::path(get, path = "/v1/credit_notes/{id}", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/credit_notes/{id}", tag = "invoices", params(("id" = CreditNoteId, Path)),
     responses((status = 200, body = CreditNote), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_credit_note(
     State(state): State<AppState>,

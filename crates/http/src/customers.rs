@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::customer::{CustomerUpdate, FieldChange, NewCustomer};
 use bursar_domain::id::{CompanyId, CustomerId, PriceBookId};
+use bursar_domain::metadata::{Metadata, MetadataUpdate};
 use bursar_domain::page::PageRequest;
 use bursar_store::{customers, Tx};
 use serde::Deserialize;
@@ -33,39 +34,47 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
-    #[schema(example = "ada@example.com")]
+    /// At most 254 bytes: one `@`, a dotted domain, no white space.
+    #[schema(example = "ada@example.com", format = Email, min_length = 5, max_length = 254)]
     pub email: Option<String>,
-    #[schema(example = "Ada Lovelace")]
+    /// Not blank; trimmed.
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 256,
+        pattern = r"\S"
+    )]
     pub name: Option<String>,
-    /// Up to 50 keys of at most 40 characters, values of at most 500.
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
-    /// A company of this workspace (`comp_…`).
+    /// A company of this workspace.
+    #[schema(value_type = Option<CompanyId>)]
     pub company_id: Option<String>,
-    /// A price book of this workspace (`pb_…`).
+    /// A price book of this workspace.
+    #[schema(value_type = Option<PriceBookId>)]
     pub price_book_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCustomerRequest {
-    /// Absent: unchanged. `null`: cleared.
+    /// Absent: unchanged. `null`: cleared. Otherwise as when created.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, min_length = 5, max_length = 254)]
     pub email: Option<Option<String>>,
-    /// Absent: unchanged. `null`: cleared.
+    /// Absent: unchanged. `null`: cleared. Otherwise not blank.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: Option<Option<String>>,
-    /// Keys to set; a key set to `null` or `""` is removed. Other keys are kept.
-    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
+    #[schema(value_type = Option<MetadataUpdate>)]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
     /// Absent: unchanged. `null`: cleared.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<CompanyId>)]
     pub company_id: Option<Option<String>>,
     /// Absent: unchanged. `null`: cleared.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<PriceBookId>)]
     pub price_book_id: Option<Option<String>>,
 }
 
@@ -109,7 +118,7 @@ async fn create_customer(
 /// Retrieve a customer.
 #[utoipa::path(
     get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "The customer's id")),
+    params(("id" = CustomerId, Path, description = "The customer's id")),
     responses(
         (status = 200, body = CustomerObject),
         (status = 404, description = "No such customer in this workspace", body = ErrorBody),
@@ -139,7 +148,7 @@ async fn get_customer(
     post, path = "/v1/customers/{id}", tag = "customers",
     request_body = UpdateCustomerRequest,
     params(
-        ("id" = String, Path, description = "The customer's id"),
+        ("id" = CustomerId, Path, description = "The customer's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe."),
     ),
     responses(
@@ -185,8 +194,8 @@ async fn update_customer(
 #[utoipa::path(
     get, path = "/v1/customers/{id}/timeline", tag = "customers",
     params(
-        ("id" = String, Path, description = "The customer's id"),
-        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("id" = CustomerId, Path, description = "The customer's id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Events after this sequence number (default 0)"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses(
@@ -221,8 +230,8 @@ async fn customer_timeline(
     get, path = "/v1/customers", tag = "customers",
     params(
         ("limit" = Option<i64>, Query, description = "1 to 100, default 10"),
-        ("starting_after" = Option<String>, Query, description = "A customer id: the page after it"),
-        ("ending_before" = Option<String>, Query, description = "A customer id: the page before it"),
+        ("starting_after" = Option<CustomerId>, Query, description = "A customer id: the page after it"),
+        ("ending_before" = Option<CustomerId>, Query, description = "A customer id: the page before it; not with `starting_after`"),
     ),
     responses((status = 200, body = ListResponse<CustomerObject>), (status = 400, body = ErrorBody)),
     security(("api_key" = []))

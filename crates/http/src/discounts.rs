@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::*;
 use bursar_domain::id::*;
-use bursar_domain::money::Currency;
+use bursar_domain::money::{Currency, PositiveAmount};
 use bursar_store::documents::{COUPON, PROMOTION_CODE};
 use bursar_store::Tx;
 use serde::Deserialize;
@@ -34,23 +34,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_promotion_code, update_promotion_code))
 }
 
+/// A coupon takes exactly one of `percent_off` and `amount_off` (with `currency`);
+/// `duration_in_months` is for `repeating` coupons only, and required for them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCouponRequest {
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub name: Option<String>,
-    /// Whole percent, 1 to 100.
+    /// Whole percent. Give exactly one of `percent_off` and `amount_off`.
+    #[schema(minimum = 1, maximum = 100)]
     pub percent_off: Option<i64>,
-    /// Minor units; requires `currency`.
+    /// Minor units; requires `currency`. Give exactly one of `percent_off` and `amount_off`.
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount_off: Option<i64>,
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     /// Default `once`.
     pub duration: Option<CouponDuration>,
-    /// Required for `repeating`.
+    /// Required for `repeating`, and only for it.
+    #[schema(minimum = 1, maximum = 120)]
     pub duration_in_months: Option<i64>,
-    /// Product ids (`prod_…`) the coupon is limited to.
+    /// Products the coupon is limited to.
+    #[schema(value_type = Option<Vec<ProductId>>)]
     pub applies_to: Option<Vec<String>>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub redeem_by: Option<String>,
+    #[schema(minimum = 1)]
     pub max_redemptions: Option<i64>,
 }
 
@@ -107,7 +117,7 @@ async fn create_coupon(
 }
 
 /// Retrieve a coupon.
-#[utoipa::path(get, path = "/v1/coupons/{id}", tag = "discounts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/coupons/{id}", tag = "discounts", params(("id" = CouponId, Path)),
     responses((status = 200, body = Coupon), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_coupon(
     State(state): State<AppState>,
@@ -129,7 +139,7 @@ async fn get_coupon(
 
 /// List coupons, newest first.
 #[utoipa::path(get, path = "/v1/coupons", tag = "discounts",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<CouponId>, Query), ("ending_before" = Option<CouponId>, Query)),
     responses((status = 200, body = ListResponse<Coupon>)), security(("api_key" = [])))]
 async fn list_coupons(
     State(state): State<AppState>,
@@ -157,12 +167,15 @@ async fn list_coupons(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePromotionCodeRequest {
+    #[schema(value_type = CouponId)]
     pub coupon_id: String,
     /// 3 to 40 letters, digits, `-` or `_`; case-insensitive.
-    #[schema(example = "LAUNCH25")]
+    #[schema(example = "LAUNCH25", pattern = r"^\s*[A-Za-z0-9_-]{3,40}\s*$")]
     pub code: String,
+    #[schema(minimum = 1)]
     pub max_redemptions: Option<i64>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -201,7 +214,7 @@ async fn create_promotion_code(
 }
 
 /// Retrieve a promotion code.
-#[utoipa::path(get, path = "/v1/promotion_codes/{id}", tag = "discounts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/promotion_codes/{id}", tag = "discounts", params(("id" = PromotionCodeId, Path)),
     responses((status = 200, body = PromotionCode), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_promotion_code(
     State(state): State<AppState>,
@@ -222,7 +235,7 @@ async fn get_promotion_code(
 
 /// Deactivate or reactivate a promotion code.
 #[utoipa::path(post, path = "/v1/promotion_codes/{id}", tag = "discounts", request_body = UpdatePromotionCodeRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = PromotionCodeId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PromotionCode), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn update_promotion_code(
     State(state): State<AppState>,
@@ -244,7 +257,7 @@ async fn update_promotion_code(
 
 /// List promotion codes, newest first.
 #[utoipa::path(get, path = "/v1/promotion_codes", tag = "discounts",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<PromotionCodeId>, Query), ("ending_before" = Option<PromotionCodeId>, Query)),
     responses((status = 200, body = ListResponse<PromotionCode>)), security(("api_key" = [])))]
 async fn list_promotion_codes(
     State(state): State<AppState>,

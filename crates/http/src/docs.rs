@@ -2,6 +2,7 @@
 //! way to list them (the list parameters read here).
 
 use bursar_core::lookup;
+use bursar_domain::id::is_ulid;
 use bursar_domain::page::PageRequest;
 use bursar_domain::ValidationError;
 use bursar_store::documents::Table;
@@ -49,8 +50,9 @@ pub async fn list<T: DeserializeOwned + Send + 'static>(
 ) -> Result<ListResponse<T>, ApiError> {
     let extra: Vec<&str> = filter.iter().map(|(param, _)| *param).collect();
     let page: PageRequest = page_params(query, &extra, |value, param| {
-        if value.starts_with(id_prefix) && value.len() < 80 {
-            Ok(value.to_owned())
+        // A cursor is an id of the listed kind, as the id types parse them.
+        if let Some(ulid) = value.strip_prefix(id_prefix).filter(|u| is_ulid(u)) {
+            Ok(format!("{id_prefix}{}", ulid.to_ascii_lowercase()))
         } else {
             Err(ValidationError::invalid(
                 param,

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bursar_domain::commerce::Order;
 use bursar_domain::fulfillment::*;
+use bursar_domain::id::{DownloadLinkId, OrderId};
 use bursar_store::documents::{self, DOWNLOAD_LINK, ORDER};
 use bursar_store::Tx;
 use serde::Deserialize;
@@ -40,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The download links of an order (never their tokens: those are in the email).
 #[utoipa::path(get, path = "/v1/orders/{id}/download_links", tag = "fulfillment",
-    params(("id" = String, Path)),
+    params(("id" = OrderId, Path)),
     responses((status = 200, body = ListResponse<DownloadLink>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn order_download_links(
     State(state): State<AppState>,
@@ -73,7 +74,7 @@ async fn order_download_links(
 
 /// Unlock a link locked for use from too many addresses (after checking with the customer).
 #[utoipa::path(post, path = "/v1/download_links/{id}/unlock", tag = "fulfillment",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = DownloadLinkId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = DownloadLink), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn unlock_download_link(
@@ -92,6 +93,8 @@ async fn unlock_download_link(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendRequest {
+    /// An address such as `ada@example.com`: at most 254 bytes, a dotted domain.
+    #[schema(format = Email, min_length = 5, max_length = 254)]
     pub email: String,
 }
 

@@ -101,7 +101,7 @@ async fn list_emails(
 /// Retrieve a notification email.
 #[utoipa::path(
     get, path = "/v1/emails/{id}", tag = "events",
-    params(("id" = String, Path, description = "The email's id")),
+    params(("id" = EmailId, Path, description = "The email's id")),
     responses((status = 200, body = EmailObject), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]

@@ -149,7 +149,7 @@ pub struct EventWithDeliveries {
 /// Retrieve an event and where each subscriber stands with it.
 #[utoipa::path(
     get, path = "/v1/events/{id}", tag = "events",
-    params(("id" = String, Path, description = "The event's id")),
+    params(("id" = EventId, Path, description = "The event's id")),
     responses(
         (status = 200, body = EventWithDeliveries),
         (status = 404, description = "No such event in this workspace", body = ErrorBody),
@@ -255,6 +255,7 @@ async fn list_dead_letters(
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// The dead letter's event id.
+    #[schema(value_type = EventId)]
     pub event_id: String,
     /// The subscriber it failed for.
     pub subscriber: String,

@@ -9,6 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use bursar_domain::id::InvoiceId;
 use bursar_domain::invoice::Invoice;
 use bursar_store::documents::INVOICE;
 use serde::Deserialize;
@@ -32,7 +33,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct PaymentLinkRequest {
     /// `test` (default), `stripe`, or a connection id (`pp_…`).
     pub provider: Option<String>,
+    /// Where the customer returns: an absolute `http(s)` URL of at most 2000 bytes (default:
+    /// the test provider's page).
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub success_url: Option<String>,
+    /// As `success_url`, for a customer who gives up.
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub cancel_url: Option<String>,
 }
 
@@ -40,7 +46,7 @@ pub struct PaymentLinkRequest {
 /// to send the customer). A link still open for the same amount is returned as it is. The
 /// invoice is paid when the provider confirms the payment by webhook.
 #[utoipa::path(post, path = "/v1/invoices/{id}/payment_link", tag = "invoices", request_body = PaymentLinkRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn create_payment_link(

@@ -6,7 +6,7 @@ use axum::response::Response;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
-use bursar_domain::money::Currency;
+use bursar_domain::money::{Currency, PositiveAmount};
 use bursar_store::documents::{INVOICE, INVOICE_PAYMENT};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -34,21 +34,28 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocationRequest {
+    /// An issued invoice of the payment's customer, in its currency.
+    #[schema(value_type = InvoiceId)]
     pub invoice_id: String,
+    /// At most what the invoice still owes and what is left of the payment.
+    #[schema(value_type = PositiveAmount)]
     pub amount: i64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordPaymentRequest {
+    #[schema(value_type = CustomerId)]
     pub customer_id: String,
-    #[schema(example = "EUR")]
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// Minor units received.
+    #[schema(value_type = PositiveAmount)]
     pub amount: i64,
     pub method: PaymentMethodKind,
     /// The payment's natural id (a bank transaction id, a cheque number): unique in the
     /// workspace. Without it, the request needs an `Idempotency-Key`.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub reference: Option<String>,
     /// Where the money goes; default: the customer's open invoices in this currency, oldest due
     /// first. What is left is the customer's credit.
@@ -112,7 +119,7 @@ async fn record_payment(
 /// List payments, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/payments", tag = "invoices",
     params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+        ("starting_after" = Option<PaymentId>, Query), ("ending_before" = Option<PaymentId>, Query)),
     responses((status = 200, body = ListResponse<Payment>)), security(("api_key" = [])))]
 async fn list_payments(
     State(state): State<AppState>,
@@ -134,7 +141,7 @@ async fn list_payments(
 }
 
 /// Retrieve a payment with its allocations.
-#[utoipa::path(get, path = "/v1/payments/{id}", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "invoices", params(("id" = PaymentId, Path)),
     responses((status = 200, body = Payment), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_payment(
     State(state): State<AppState>,
@@ -147,13 +154,14 @@ async fn get_payment(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyCreditRequest {
-    /// Default: as much as the invoice owes and the credit covers.
+    /// At most what the invoice owes and the credit covers (the default).
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<i64>,
 }
 
 /// Apply the customer's credit (unallocated payments, oldest first) to an issued invoice.
 #[utoipa::path(post, path = "/v1/invoices/{id}/apply_credit", tag = "invoices", request_body = ApplyCreditRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn apply_credit(
     State(state): State<AppState>,

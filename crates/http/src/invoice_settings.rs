@@ -43,16 +43,25 @@ async fn get_settings(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSettingsRequest {
+    /// 1 to 12 upper-case letters, digits or `-`, e.g. `INV`.
+    #[schema(pattern = "^[A-Z0-9-]{1,12}$")]
     pub number_prefix: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub issuer_name: Option<String>,
+    /// Lines of the address, each not blank and at most 200 characters.
+    #[schema(value_type = Option<Vec<AddressLine>>)]
     pub issuer_address: Option<Vec<String>>,
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub issuer_tax_id: Option<String>,
+    #[schema(maximum = 365)]
     pub payment_terms_days: Option<u32>,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub payment_instructions: Option<String>,
     /// A tax rate (`txr_…`) for the lines billing runs make; `""` removes it.
     pub default_tax_rate_id: Option<String>,
-    /// Hours after which billing runs' drafts are issued automatically (0: at once); -1 turns
-    /// automatic issuing off.
+    /// Hours after which billing runs' drafts are issued automatically (0: at once, at most
+    /// 2160: 90 days); -1 turns automatic issuing off.
+    #[schema(minimum = -1, maximum = 2160)]
     pub auto_issue_after_hours: Option<i64>,
 }
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
-use bursar_domain::money::Currency;
+use bursar_domain::money::{Amount, Currency, NonNegativeAmount};
 use bursar_store::documents::{self, INVOICE};
 use bursar_store::{customers, Tx};
 use serde::Deserialize;
@@ -44,25 +44,40 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceLineRequest {
-    #[schema(example = "Onboarding workshop")]
+    #[schema(
+        example = "Onboarding workshop",
+        min_length = 1,
+        max_length = 500,
+        pattern = r"\S"
+    )]
     pub description: String,
     /// Default 1.
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub quantity: Option<i64>,
-    /// Minor units per unit; negative for a credit line.
+    /// Minor units per unit; negative for a credit line. `quantity × unit_amount` is at most
+    /// 10^15 in magnitude.
+    #[schema(value_type = Amount)]
     pub unit_amount: i64,
+    /// At most the line's amount (`quantity × unit_amount`); default 0.
+    #[schema(value_type = Option<NonNegativeAmount>)]
     pub discount_amount: Option<i64>,
+    /// An active tax rate.
+    #[schema(value_type = Option<TaxRateId>)]
     pub tax_rate_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvoiceRequest {
+    #[schema(value_type = CustomerId)]
     pub customer_id: String,
-    #[schema(example = "EUR")]
+    #[schema(value_type = Currency)]
     pub currency: String,
     pub lines: Option<Vec<InvoiceLineRequest>>,
     /// Days from issue to due date (default: the settings').
+    #[schema(maximum = 365)]
     pub payment_terms_days: Option<u32>,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub memo: Option<String>,
 }
 
@@ -108,7 +123,7 @@ async fn create_invoice(
 /// List invoices, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/invoices", tag = "invoices",
     params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+        ("starting_after" = Option<InvoiceId>, Query), ("ending_before" = Option<InvoiceId>, Query)),
     responses((status = 200, body = ListResponse<Invoice>)), security(("api_key" = [])))]
 async fn list_invoices(
     State(state): State<AppState>,
@@ -130,7 +145,7 @@ async fn list_invoices(
 }
 
 /// Retrieve an invoice; a draft's totals are its preview.
-#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices", params(("id" = InvoiceId, Path)),
     responses((status = 200, body = Invoice), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_invoice(
     State(state): State<AppState>,
@@ -143,13 +158,15 @@ async fn get_invoice(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInvoiceRequest {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub memo: Option<String>,
+    #[schema(maximum = 365)]
     pub payment_terms_days: Option<u32>,
 }
 
 /// Edit a draft: memo, payment terms.
 #[utoipa::path(post, path = "/v1/invoices/{id}", tag = "invoices", request_body = UpdateInvoiceRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn update_invoice(
     State(state): State<AppState>,
@@ -179,7 +196,7 @@ async fn update_invoice(
 
 /// Add a line to a draft (a manual charge, a discount as a negative amount).
 #[utoipa::path(post, path = "/v1/invoices/{id}/lines", tag = "invoices", request_body = InvoiceLineRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn add_line(
     State(state): State<AppState>,
@@ -200,7 +217,7 @@ async fn add_line(
 
 /// Remove a line from a draft.
 #[utoipa::path(post, path = "/v1/invoices/{id}/lines/{line_id}/remove", tag = "invoices",
-    params(("id" = String, Path), ("line_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("line_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn remove_line(
     State(state): State<AppState>,
@@ -221,7 +238,7 @@ async fn remove_line(
 /// Issue a draft: it gets the next number (`INV-2026-000123`), its issue and due dates, and is
 /// frozen.
 #[utoipa::path(post, path = "/v1/invoices/{id}/issue", tag = "invoices",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn issue_invoice(
     State(state): State<AppState>,
@@ -239,7 +256,7 @@ async fn issue_invoice(
 /// Void an invoice (a draft, or an issued one that should never have been): it keeps its
 /// number, and nothing is owed.
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "invoices",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn void_invoice(
     State(state): State<AppState>,
@@ -259,7 +276,7 @@ async fn void_invoice(
 
 /// Write an issued invoice off as uncollectible (a payment arriving later still pays it).
 #[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", tag = "invoices",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = InvoiceId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Invoice), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn mark_uncollectible(
     State(state): State<AppState>,
@@ -279,7 +296,7 @@ async fn mark_uncollectible(
 
 /// The invoice as a PDF: issuer, customer, number and dates, lines with tax, totals, amount due
 /// and payment instructions.
-#[utoipa::path(get, path = "/v1/invoices/{id}/pdf", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/invoices/{id}/pdf", tag = "invoices", params(("id" = InvoiceId, Path)),
     responses((status = 200, content_type = "application/pdf", description = "The PDF"), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn invoice_pdf(
     State(state): State<AppState>,

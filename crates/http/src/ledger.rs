@@ -32,13 +32,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
     /// Your id for the account (letters, digits, `_-.:`, up to 64); generated when absent.
+    #[schema(value_type = Option<AccountId>)]
     pub id: Option<String>,
-    /// ISO 4217 code. Transfers only move money between accounts of one currency.
-    #[schema(example = "USD")]
+    /// Transfers only move money between accounts of one currency.
+    #[schema(value_type = Currency)]
     pub currency: String,
     /// Your kind of account (chart of accounts), default 0.
     pub code: Option<i64>,
     pub flags: Option<FlagsObject>,
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -105,8 +107,8 @@ pub(crate) fn parse_account_id(id: &str) -> Result<AccountId, ApiError> {
 #[utoipa::path(
     get, path = "/v1/ledger/accounts/{id}/timeline", tag = "ledger",
     params(
-        ("id" = String, Path),
-        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("id" = AccountId, Path),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Events after this sequence number (default 0)"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses((status = 200, body = crate::events::TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -143,8 +145,8 @@ async fn account_timeline(
 #[utoipa::path(
     get, path = "/v1/ledger/accounts/{id}", tag = "ledger",
     params(
-        ("id" = String, Path),
-        ("as_of" = Option<String>, Query, description = "RFC 3339 instant: balances as they were then"),
+        ("id" = AccountId, Path),
+        ("as_of" = Option<String>, Query, format = DateTime, description = "RFC 3339 instant: balances as they were then"),
     ),
     responses((status = 200, body = AccountObject), (status = 404, body = ErrorBody)),
     security(("api_key" = []))

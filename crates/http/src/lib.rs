@@ -15,6 +15,7 @@ pub mod companies;
 pub mod contracts;
 pub mod credit_notes;
 pub mod customers;
+pub mod declared_params;
 pub mod declared_statuses;
 pub mod discounts;
 pub mod docs;
@@ -135,10 +136,23 @@ impl std::ops::Deref for AppState {
 #[openapi(
     info(
         title = "Bursar API",
-        description = "Bursar: contract-to-cash. Customers, and every capability built on them.",
+        description = "Bursar: contract-to-cash. Customers, and every capability built on them.\n\n\
+            Schemas declare the bounds the server checks on each field (lengths, ranges, \
+            patterns); rules between fields are in their descriptions. Besides those, no \
+            text anywhere (body, query or path) may contain the NUL character (`\\u0000`), \
+            and integers are written as integers (`100`, not `100.0` or `1e2`): such a \
+            request is refused with 400.",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
+    // Schemas only parameters name (the derives register those request bodies reach).
+    components(schemas(
+        bursar_domain::id::EmailId,
+        bursar_domain::id::WebhookEndpointId,
+        bursar_domain::fulfillment::FileName,
+        bursar_domain::fulfillment::PlatformName,
+        bursar_domain::fulfillment::SemanticVersion,
+    )),
     tags(
         (name = "customers", description = "The people and businesses that pay"),
         (name = "catalog", description = "Products, prices, price books and negotiated price agreements"),
@@ -214,6 +228,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let mut spec = spec;
     declared_statuses::declare(&mut spec);
     livemode::declare(&mut spec);
+    declared_params::declare(&mut spec);
     (router, spec)
 }
 

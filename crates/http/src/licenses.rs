@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// List licenses, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/licenses", tag = "fulfillment",
     params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query),
-        ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+        ("starting_after" = Option<LicenseId>, Query), ("ending_before" = Option<LicenseId>, Query)),
     responses((status = 200, body = ListResponse<License>)), security(("api_key" = [])))]
 async fn list_licenses(
     State(state): State<AppState>,
@@ -62,7 +62,7 @@ async fn list_licenses(
 
 /// Retrieve a license (never its key: see the order's licenses).
 #[utoipa::path(get, path = "/v1/licenses/{id}", tag = "fulfillment",
-    params(("id" = String, Path)),
+    params(("id" = LicenseId, Path)),
     responses((status = 200, body = License), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_license(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ async fn get_license(
 
 /// Revoke a license: validation answers `revoked` from now on.
 #[utoipa::path(post, path = "/v1/licenses/{id}/revoke", tag = "fulfillment",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = LicenseId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = License), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn revoke_license(
@@ -94,7 +94,7 @@ async fn revoke_license(
 /// activations cleared). The new key is emailed to the customer and shown once among the
 /// order's licenses; this response never carries it.
 #[utoipa::path(post, path = "/v1/licenses/{id}/reissue", tag = "fulfillment",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = LicenseId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = License), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn reissue_license(
@@ -124,7 +124,7 @@ pub struct RevealedLicense {
 /// The licenses of an order. Each key is shown here once (to a key with write access), and in
 /// the fulfillment email; afterwards only its hint.
 #[utoipa::path(get, path = "/v1/orders/{id}/licenses", tag = "fulfillment",
-    params(("id" = String, Path)),
+    params(("id" = OrderId, Path)),
     responses((status = 200, body = ListResponse<RevealedLicense>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn order_licenses(
     State(state): State<AppState>,
@@ -144,12 +144,19 @@ async fn order_licenses(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
-    /// The license key, as typed (case, spaces and dashes do not matter).
+    /// The license key, as typed.
+    #[schema(value_type = LicenseKeyText)]
     pub key: String,
-    /// The product the software is (`prod_…`): another product's key answers
-    /// `product_mismatch`.
+    /// The product the software is: another product's key answers `product_mismatch`.
+    #[schema(value_type = Option<ProductId>)]
     pub product_id: Option<String>,
-    /// Activates the license on this machine (up to its limit).
+    /// Activates the license on this machine (up to its limit): 1 to 200 bytes, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub machine_id: Option<String>,
 }
 

@@ -11,7 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_core::meter_query;
 use bursar_core::metering::{self as usage, existing_customer, find_meter, usage_subjects};
-use bursar_domain::metering::{Meter, MeterCreate, MeterQueryResult, UsageSubjects, WindowSize};
+use bursar_domain::id::CustomerId;
+use bursar_domain::metering::{
+    CloudEvent, Meter, MeterCreate, MeterQueryResult, UsageSubjects, WindowSize,
+};
 use bursar_domain::time::Timestamp;
 use bursar_store::metering;
 use bursar_store::Tx;
@@ -43,7 +46,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// all or nothing: an event a meter cannot take (its value is missing or not a number) refuses
 /// the request, naming the event.
 #[utoipa::path(post, path = "/api/v1/events", tag = "metering",
-    request_body(content = Object, content_type = "application/cloudevents+json"),
+    request_body(content(
+        (CloudEvent = "application/cloudevents+json"),
+        (Vec<CloudEvent> = "application/cloudevents-batch+json"),
+        (CloudEvent = "application/json"))),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
     responses((status = 204, description = "Accepted: every event is stored and counted once."),
         (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)),
@@ -184,8 +190,8 @@ async fn delete_meter(
 /// size). Only windows with usage are returned. Reads rollups, never raw events.
 #[utoipa::path(get, path = "/api/v1/meters/{meterIdOrSlug}/query", tag = "metering",
     params(("meterIdOrSlug" = String, Path),
-        ("from" = Option<String>, Query, description = "Start, inclusive (RFC 3339)."),
-        ("to" = Option<String>, Query, description = "End, exclusive (RFC 3339)."),
+        ("from" = Option<String>, Query, format = DateTime, description = "Start, inclusive (RFC 3339)."),
+        ("to" = Option<String>, Query, format = DateTime, description = "End, exclusive (RFC 3339)."),
         ("windowSize" = Option<WindowSize>, Query),
         ("windowTimeZone" = Option<String>, Query, description = "IANA time zone, default UTC."),
         ("subject" = Option<Vec<String>>, Query, description = "Only these subjects (repeatable)."),
@@ -228,14 +234,20 @@ async fn list_meter_subjects(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUsageSubjectRequest {
-    /// The `subject` the customer's usage events carry (e.g. a tenant or API-key name).
-    #[schema(example = "acme-production")]
+    /// The `subject` the customer's usage events carry (e.g. a tenant or API-key name): not
+    /// blank, at most 1024 bytes once trimmed.
+    #[schema(
+        example = "acme-production",
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"\S"
+    )]
     pub subject: String,
 }
 
 /// Register a usage subject to a customer: its events count as the customer's usage.
 #[utoipa::path(post, path = "/v1/customers/{id}/usage_subjects", tag = "metering", request_body = AddUsageSubjectRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
     responses((status = 200, body = UsageSubjects), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn add_usage_subject(
@@ -257,7 +269,7 @@ async fn add_usage_subject(
 
 /// A customer's usage subjects and where its usage is closed.
 #[utoipa::path(get, path = "/v1/customers/{id}/usage_subjects", tag = "metering",
-    params(("id" = String, Path)),
+    params(("id" = CustomerId, Path)),
     responses((status = 200, body = UsageSubjects), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_usage_subjects(
     State(state): State<AppState>,
@@ -288,7 +300,7 @@ pub struct CloseUsageRequest {
 /// queries of the closed period never change again; events for it that arrive later are counted
 /// at `until`, in the next period.
 #[utoipa::path(post, path = "/v1/customers/{id}/usage_close", tag = "metering", request_body = CloseUsageRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe.")),
     responses((status = 200, body = UsageSubjects), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn close_usage(
     State(state): State<AppState>,

@@ -28,7 +28,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CheckoutOrderRequest {
     /// `test` (default), `stripe`, or a connection id (`pp_…`).
     pub provider: Option<String>,
+    /// Where the customer returns: an absolute `http(s)` URL of at most 2000 bytes (default:
+    /// the test provider's page).
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub success_url: Option<String>,
+    /// As `success_url`, for a customer who gives up.
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub cancel_url: Option<String>,
 }
 
@@ -36,7 +41,7 @@ pub struct CheckoutOrderRequest {
 /// order becomes `checkout_open`, its promotion code's redemption is counted, and `checkout.url`
 /// is where to send the customer. Nothing is posted to the ledger until the payment is confirmed.
 #[utoipa::path(post, path = "/v1/orders/{id}/checkout", tag = "orders", request_body = CheckoutOrderRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = OrderId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn checkout_order(
@@ -80,7 +85,8 @@ async fn checkout_order(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayOrderRequest {
-    /// A saved payment method of the order's customer (`spm_…`).
+    /// A saved payment method of the order's customer.
+    #[schema(value_type = PaymentMethodId)]
     pub payment_method_id: String,
 }
 
@@ -89,7 +95,7 @@ pub struct PayOrderRequest {
 /// required authentication leaves the order `payment_failed` with the reason, and nothing in the
 /// ledger.
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", request_body = PayOrderRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = OrderId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn pay_order(

@@ -54,11 +54,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
+    #[schema(value_type = CustomerId)]
     pub customer_id: String,
-    #[schema(example = "USD")]
+    #[schema(value_type = Currency)]
     pub currency: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<QuoteLineRequest>,
+    /// An active promotion code of this workspace, valid for the currency (else 400).
     pub promotion_code: Option<String>,
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -92,7 +96,7 @@ async fn create_order(
 }
 
 /// Retrieve an order.
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = OrderId, Path)),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_order(
     State(state): State<AppState>,
@@ -104,7 +108,7 @@ async fn get_order(
 
 /// List orders, newest first; `customer_id` selects one customer's.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders",
-    params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("customer_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("starting_after" = Option<OrderId>, Query), ("ending_before" = Option<OrderId>, Query)),
     responses((status = 200, body = ListResponse<Order>)), security(("api_key" = [])))]
 async fn list_orders(
     State(state): State<AppState>,
@@ -128,7 +132,7 @@ async fn list_orders(
 /// An order's timeline: every event of the order (state changes, payments, refunds), oldest
 /// first.
 #[utoipa::path(get, path = "/v1/orders/{id}/timeline", tag = "orders",
-    params(("id" = String, Path), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    params(("id" = OrderId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = TimelineResponse), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn order_timeline(
     State(state): State<AppState>,
@@ -159,7 +163,7 @@ pub struct ProviderEventList {
 }
 
 /// The provider events received for an order and what each did (the payment audit trail).
-#[utoipa::path(get, path = "/v1/orders/{id}/payment_events", tag = "orders", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/orders/{id}/payment_events", tag = "orders", params(("id" = OrderId, Path)),
     responses((status = 200, body = ProviderEventList), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn order_payment_events(
     State(state): State<AppState>,
@@ -221,7 +225,7 @@ async fn simple_transition(
 
 /// Cancel an order that is not paid.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = OrderId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn cancel_order(
     State(state): State<AppState>,
@@ -242,7 +246,7 @@ async fn cancel_order(
 
 /// Mark a paid order fulfilled (delivered).
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfill", tag = "orders",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = OrderId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)), security(("api_key" = [])))]
 async fn fulfill_order(
     State(state): State<AppState>,

@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bursar_core::payment_methods::{record_setup, start_setup, NewSetup};
 use bursar_domain::commerce::{PaymentMethod, PaymentMethodSetup};
-use bursar_domain::id::PaymentMethodId;
+use bursar_domain::id::{CustomerId, PaymentMethodId};
+use bursar_domain::money::Currency;
 use bursar_store::documents::{self, PAYMENT_METHOD};
 use bursar_store::{Tx, Value};
 use serde::Deserialize;
@@ -34,9 +35,14 @@ pub struct CreateSetupRequest {
     /// `test` (default), `stripe`, or a connection id.
     pub provider: Option<String>,
     /// The currency later charges will be in.
-    #[schema(example = "USD")]
+    #[schema(value_type = Currency)]
     pub currency: String,
+    /// Where the customer returns: an absolute `http(s)` URL of at most 2000 bytes (default:
+    /// the test provider's page).
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub success_url: Option<String>,
+    /// As `success_url`, for a customer who gives up.
+    #[schema(format = "uri", pattern = "^https?://", max_length = 2000)]
     pub cancel_url: Option<String>,
 }
 
@@ -44,7 +50,7 @@ pub struct CreateSetupRequest {
 /// when the provider confirms it (its `setup_intent.succeeded` webhook).
 #[utoipa::path(post, path = "/v1/customers/{id}/payment_method_setups", tag = "payments",
     request_body = CreateSetupRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PaymentMethodSetup), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn create_setup(
@@ -73,7 +79,7 @@ async fn create_setup(
 
 /// A customer's saved payment methods, newest first.
 #[utoipa::path(get, path = "/v1/customers/{id}/payment_methods", tag = "payments",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("id" = CustomerId, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<PaymentMethodId>, Query), ("ending_before" = Option<PaymentMethodId>, Query)),
     responses((status = 200, body = ListResponse<PaymentMethod>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_payment_methods(
     State(state): State<AppState>,

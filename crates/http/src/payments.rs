@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use bursar_domain::id::ProviderId;
 use bursar_payments::Headers;
 use bursar_store::documents;
 use bursar_store::Tx;
@@ -51,23 +52,33 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateProviderRequest {
     /// `stripe` (or `test`, though every workspace has one already).
+    #[schema(pattern = "^(stripe|test)$")]
     pub kind: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    /// Stripe's secret key (`sk_…` or a restricted `rk_…`).
+    /// Stripe's secret key (`sk_…` or a restricted `rk_…`); required for `stripe`.
     pub secret_key: Option<String>,
     /// The endpoint's signing secrets (`whsec_…`); several are accepted while rotating.
+    /// Required for `stripe`.
+    #[schema(value_type = Option<Vec<ProviderSigningSecret>>, min_items = 1, max_items = 5)]
     pub webhook_secrets: Option<Vec<String>>,
-    /// Default `https://api.stripe.com`.
+    /// Default `https://api.stripe.com`. An https URL to a public address (the server resolves
+    /// its host).
+    #[schema(format = "uri")]
     pub api_base: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProviderRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     pub secret_key: Option<String>,
     /// Replaces the accepted signing secrets.
+    #[schema(value_type = Option<Vec<ProviderSigningSecret>>, min_items = 1, max_items = 5)]
     pub webhook_secrets: Option<Vec<String>>,
+    /// As when created.
+    #[schema(format = "uri")]
     pub api_base: Option<String>,
 }
 
@@ -102,7 +113,7 @@ async fn create_provider(
 
 /// Change a connection: its name, API key, accepted signing secrets (rotation) or API base.
 #[utoipa::path(post, path = "/v1/payment_providers/{id}", tag = "payments", request_body = UpdateProviderRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = ProviderId, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = PaymentProviderObject), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn update_provider(
     State(state): State<AppState>,
@@ -134,7 +145,7 @@ async fn update_provider(
 }
 
 /// Retrieve a connection.
-#[utoipa::path(get, path = "/v1/payment_providers/{id}", tag = "payments", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/payment_providers/{id}", tag = "payments", params(("id" = ProviderId, Path)),
     responses((status = 200, body = PaymentProviderObject), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_provider(
     State(state): State<AppState>,
@@ -157,7 +168,7 @@ async fn get_provider(
 
 /// List the workspace's connections (the test provider appears once it was first used).
 #[utoipa::path(get, path = "/v1/payment_providers", tag = "payments",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<ProviderId>, Query), ("ending_before" = Option<ProviderId>, Query)),
     responses((status = 200, body = ListResponse<PaymentProviderObject>)), security(("api_key" = [])))]
 async fn list_providers(
     State(state): State<AppState>,

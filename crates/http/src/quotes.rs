@@ -26,8 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteLineRequest {
+    #[schema(value_type = ProductId)]
     pub product_id: String,
     /// Default 1.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: Option<i64>,
 }
 
@@ -35,14 +37,19 @@ pub struct QuoteLineRequest {
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
     /// The buyer: a customer (priced with its company's agreements and its price book)…
+    #[schema(value_type = Option<CustomerId>)]
     pub customer_id: Option<String>,
     /// …or a company directly.
+    #[schema(value_type = Option<CompanyId>)]
     pub company_id: Option<String>,
-    #[schema(example = "USD")]
+    #[schema(value_type = Currency)]
     pub currency: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<QuoteLineRequest>,
+    /// An active promotion code of this workspace, valid for the currency (else 400).
     pub promotion_code: Option<String>,
     /// RFC 3339: price as of this instant (default now).
+    #[schema(format = DateTime)]
     pub at: Option<String>,
 }
 

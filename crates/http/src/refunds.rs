@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bursar_domain::commerce::*;
 use bursar_domain::event::Cause;
+use bursar_domain::id::{OrderId, RefundId};
+use bursar_domain::money::PositiveAmount;
 use bursar_domain::ValidationError;
 use bursar_store::documents::{self, ORDER, REFUND};
 use bursar_store::Tx;
@@ -31,15 +33,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
-    /// Minor units; default: everything still refundable.
+    /// Minor units, at most what is still refundable (the default).
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<i64>,
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: Option<String>,
 }
 
 /// Refund a paid order, fully or partly, through its provider. Needs an `Idempotency-Key`: a
 /// retry with the same key returns the same refund (and finishes it if it was interrupted).
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", request_body = CreateRefundRequest,
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = OrderId, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = Refund), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)),
     security(("api_key" = [])))]
 async fn create_refund(
@@ -84,7 +88,7 @@ async fn create_refund(
 }
 
 /// Retrieve a refund.
-#[utoipa::path(get, path = "/v1/refunds/{id}", tag = "orders", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/refunds/{id}", tag = "orders", params(("id" = RefundId, Path)),
     responses((status = 200, body = Refund), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_refund(
     State(state): State<AppState>,
@@ -96,7 +100,7 @@ async fn get_refund(
 
 /// An order's refunds, newest first.
 #[utoipa::path(get, path = "/v1/orders/{id}/refunds", tag = "orders",
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("id" = OrderId, Path), ("limit" = Option<i64>, Query), ("starting_after" = Option<RefundId>, Query), ("ending_before" = Option<RefundId>, Query)),
     responses((status = 200, body = ListResponse<Refund>), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn list_refunds(
     State(state): State<AppState>,
@@ -109,7 +113,7 @@ async fn list_refunds(
         query.integer("limit")?,
         query.text("starting_after"),
         query.text("ending_before"),
-        |v, _| Ok(v.to_owned()),
+        |value, param| RefundId::parse(value, param).map(String::from),
     )?;
     let workspace_id = principal.workspace_id.clone();
     let page = state

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::parse_text;
+use bursar_domain::id::TaxRateId;
 use bursar_domain::invoice::*;
 use bursar_store::documents::TAX_RATE;
 use serde::Deserialize;
@@ -31,13 +32,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaxRateRequest {
-    #[schema(example = "VAT")]
+    #[schema(example = "VAT", min_length = 1, max_length = 100, pattern = r"\S")]
     pub display_name: String,
     /// A country (`DE`) or country and region (`US-CA`).
-    #[schema(example = "DE")]
+    #[schema(example = "DE", pattern = "^[A-Z]{2}(-[A-Z0-9]{1,3})?$")]
     pub jurisdiction: String,
     /// 0 to 100 with at most two decimals, as a string: `"19"`, `"7.25"`.
-    #[schema(example = "19")]
+    #[schema(
+        example = "19",
+        pattern = r"^\s*(?:(?:[0-9]{1,2}|0[0-9]{2})(?:\.[0-9]{0,2})?|100(?:\.0{0,2})?)\s*$"
+    )]
     pub percentage: String,
     /// Whether prices with this rate include the tax (default false).
     pub inclusive: Option<bool>,
@@ -71,7 +75,7 @@ async fn create_tax_rate(
 
 /// List tax rates, newest first.
 #[utoipa::path(get, path = "/v1/tax_rates", tag = "invoices",
-    params(("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query), ("starting_after" = Option<TaxRateId>, Query), ("ending_before" = Option<TaxRateId>, Query)),
     responses((status = 200, body = ListResponse<TaxRate>)), security(("api_key" = [])))]
 async fn list_tax_rates(
     State(state): State<AppState>,
@@ -93,7 +97,7 @@ async fn list_tax_rates(
 }
 
 /// Retrieve a tax rate.
-#[utoipa::path(get, path = "/v1/tax_rates/{id}", tag = "invoices", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/tax_rates/{id}", tag = "invoices", params(("id" = TaxRateId, Path)),
     responses((status = 200, body = TaxRate), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_tax_rate(
     State(state): State<AppState>,

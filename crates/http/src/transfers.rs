@@ -36,18 +36,27 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// Your id for the transfer: retrying with the same id never moves money twice.
+    #[schema(value_type = TransferId)]
     pub id: String,
+    #[schema(value_type = Option<AccountId>)]
     pub debit_account_id: Option<String>,
+    #[schema(value_type = Option<AccountId>)]
     pub credit_account_id: Option<String>,
-    /// Minor units. Optional for a post (the whole pending amount), a void, or a balancing
-    /// transfer (as much as the balance allows).
+    /// Minor units, positive. Optional for a post (the whole pending amount), a void, or a
+    /// balancing transfer (as much as the balance allows).
+    #[schema(minimum = 1)]
     pub amount: Option<i64>,
     pub code: Option<i64>,
     /// `single` (default), `pending`, `post_pending` or `void_pending`.
+    #[schema(pattern = "^(single|pending|post_pending|void_pending)$")]
     pub kind: Option<String>,
-    /// The pending transfer a post or void resolves.
+    /// The pending transfer a post or void resolves (for those kinds only, and required by
+    /// them).
+    #[schema(value_type = Option<TransferId>)]
     pub pending_id: Option<String>,
-    /// A pending transfer voids itself after this many seconds.
+    /// A pending transfer voids itself after this many seconds (at most 366 days); pending
+    /// transfers only.
+    #[schema(minimum = 1, maximum = 31622400)]
     pub timeout_seconds: Option<i64>,
     /// This transfer and the next one succeed or fail together.
     #[serde(default)]
@@ -56,6 +65,7 @@ pub struct TransferRequest {
     pub balancing_debit: bool,
     #[serde(default)]
     pub balancing_credit: bool,
+    #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -63,6 +73,7 @@ pub struct TransferRequest {
 #[serde(deny_unknown_fields)]
 pub struct TransferBatchRequest {
     /// Up to 8,190 transfers, applied in order; linked ones as chains.
+    #[schema(min_items = 1, max_items = 8190)]
     pub transfers: Vec<TransferRequest>,
 }
 
@@ -343,7 +354,7 @@ fn transfer_response(
 /// Retrieve a transfer (with the status of a pending one).
 #[utoipa::path(
     get, path = "/v1/ledger/transfers/{id}", tag = "ledger",
-    params(("id" = String, Path)),
+    params(("id" = TransferId, Path)),
     responses((status = 200, body = TransferObject), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]
@@ -369,8 +380,8 @@ async fn get_transfer(
 #[utoipa::path(
     get, path = "/v1/ledger/accounts/{id}/transfers", tag = "ledger",
     params(
-        ("id" = String, Path),
-        ("limit" = Option<i64>, Query), ("starting_after" = Option<String>, Query), ("ending_before" = Option<String>, Query),
+        ("id" = AccountId, Path),
+        ("limit" = Option<i64>, Query), ("starting_after" = Option<TransferId>, Query), ("ending_before" = Option<TransferId>, Query),
     ),
     responses((status = 200, body = ListResponse<TransferObject>), (status = 404, body = ErrorBody)),
     security(("api_key" = []))

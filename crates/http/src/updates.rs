@@ -44,8 +44,8 @@ pub struct UpdateCheck {
 /// `License-Key` header. Answers the newest active artifact for the platform (or `any`) above
 /// `version`, within the license's major version if it has one, with a fresh download link.
 #[utoipa::path(get, path = "/v1/updates", tag = "fulfillment",
-    params(("product" = String, Query), ("version" = String, Query), ("platform" = String, Query),
-        ("License-Key" = String, Header)),
+    params(("product" = ProductId, Query), ("version" = SemanticVersion, Query), ("platform" = PlatformName, Query),
+        ("License-Key" = LicenseKeyText, Header)),
     responses((status = 200, body = UpdateCheck), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn check_updates(
     State(state): State<AppState>,

@@ -4,7 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_core::wallets::{self, AmountInput, Outcome, ReleaseInput};
+use bursar_domain::id::CustomerId;
 use bursar_domain::livemode;
+use bursar_domain::money::{Currency, PositiveAmount};
 use bursar_domain::wallet::{WalletObject, WalletOperation};
 use bursar_store::wallet::RecipeRequest;
 use bursar_store::Tx;
@@ -34,8 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get, path = "/v1/parties/{id}/timeline", tag = "wallets",
     params(
-        ("id" = String, Path, description = "The party's customer id"),
-        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("id" = CustomerId, Path, description = "The party's customer id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Events after this sequence number (default 0)"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses((status = 200, body = TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -63,7 +65,7 @@ async fn party_timeline(
 /// A party's wallet: balances of every role in every currency, and its holdings.
 #[utoipa::path(
     get, path = "/v1/parties/{id}/wallet", tag = "wallets",
-    params(("id" = String, Path, description = "The party's customer id")),
+    params(("id" = CustomerId, Path, description = "The party's customer id")),
     responses((status = 200, body = WalletObject), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]
@@ -89,25 +91,37 @@ async fn get_wallet(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmountRequest {
-    /// Your id for this operation (up to 56 characters): a retry moves nothing twice.
+    /// Your id for this operation (up to 56 letters, digits, `_`, `-`, `.` or `:`): a retry
+    /// moves nothing twice.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,56}$")]
     pub id: String,
     /// Minor units, positive.
+    #[schema(value_type = PositiveAmount)]
     pub amount: i64,
-    #[schema(example = "USD")]
+    #[schema(value_type = Currency)]
     pub currency: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
+    /// Your id for this operation (up to 56 letters, digits, `_`, `-`, `.` or `:`): a retry
+    /// moves nothing twice.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,56}$")]
     pub id: String,
+    /// Minor units, positive.
+    #[schema(value_type = PositiveAmount)]
     pub amount: i64,
+    #[schema(value_type = Currency)]
     pub currency: String,
-    /// The seller (a customer id) whose PAY_IN_HOLDING receives the money.
+    /// The seller (another customer) whose PAY_IN_HOLDING receives the money.
+    #[schema(value_type = CustomerId)]
     pub seller_id: String,
     /// RFC 3339: the money seasons until then before it becomes the seller's AVAILABLE.
+    #[schema(format = DateTime)]
     pub not_before: String,
     /// `COMMITTED` (default) or `COMMITTED_DOWNPAYMENT`.
+    #[schema(pattern = "^(COMMITTED|COMMITTED_DOWNPAYMENT)$")]
     pub from: Option<String>,
 }
 
@@ -156,8 +170,8 @@ async fn run(
 #[utoipa::path(
     post, path = "/v1/parties/{id}/wallet/{recipe}", tag = "wallets",
     params(
-        ("id" = String, Path, description = "The party's customer id"),
-        ("recipe" = String, Path, description = "fund, commit, commit_downpayment or cash_out"),
+        ("id" = CustomerId, Path, description = "The party's customer id"),
+        ("recipe" = String, Path, pattern = "^(fund|commit|commit_downpayment|cash_out)$", description = "fund, commit, commit_downpayment or cash_out"),
     ),
     request_body = AmountRequest,
     responses(
@@ -187,7 +201,7 @@ async fn simple_recipe(
 /// Release committed money to a seller's PAY_IN_HOLDING, where it seasons until `not_before`.
 #[utoipa::path(
     post, path = "/v1/parties/{id}/wallet/release", tag = "wallets",
-    params(("id" = String, Path, description = "The buyer's customer id")),
+    params(("id" = CustomerId, Path, description = "The buyer's customer id")),
     request_body = ReleaseRequest,
     responses(
         (status = 200, body = WalletOperation),
@@ -222,7 +236,7 @@ async fn release(
 /// due holding.
 #[utoipa::path(
     post, path = "/v1/parties/{id}/wallet/season", tag = "wallets",
-    params(("id" = String, Path, description = "The seller's customer id")),
+    params(("id" = CustomerId, Path, description = "The seller's customer id")),
     request_body = SeasonRequest,
     responses(
         (status = 200, body = WalletObject),

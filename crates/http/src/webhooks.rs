@@ -4,7 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_core::webhooks::{self as endpoints, parse_endpoint_id, EndpointChanges, NewEndpoint};
-use bursar_domain::webhook::{Attempt, EndpointObject, EventFilter};
+use bursar_domain::id::WebhookEndpointId;
+use bursar_domain::webhook::{
+    Attempt, EndpointObject, EventFilter, EventTypeFilter, WebhookSecretText,
+};
 use bursar_store::{webhooks, Tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,34 +32,52 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
-    #[schema(example = "https://example.com/webhooks/bursar")]
+    /// An absolute `http(s)` URL of at most 2048 bytes, without white space, to a public
+    /// address (the server resolves its host and refuses private and loopback addresses).
+    #[schema(
+        example = "https://example.com/webhooks/bursar",
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/\s]\S*$"
+    )]
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
     /// Event types to receive; absent or empty: all.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<EventTypeFilter>>, max_items = 100)]
     pub event_types: Option<Vec<String>>,
-    /// Bring your own `whsec_…` secret; absent: one is generated.
+    /// Bring your own secret; absent: one is generated.
     #[serde(default)]
+    #[schema(value_type = Option<WebhookSecretText>)]
     pub secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
+    /// As when created.
     #[serde(default)]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/\s]\S*$"
+    )]
     pub url: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Replaces the event types; empty: all.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<EventTypeFilter>>, max_items = 100)]
     pub event_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretRequest {
-    /// The new `whsec_…` secret; absent: one is generated.
+    /// The new secret; absent: one is generated.
     #[serde(default)]
+    #[schema(value_type = Option<WebhookSecretText>)]
     pub secret: Option<String>,
 }
 
@@ -135,7 +156,7 @@ async fn list_endpoints(
 /// Retrieve an endpoint.
 #[utoipa::path(
     get, path = "/v1/webhook_endpoints/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint's id")),
+    params(("id" = WebhookEndpointId, Path, description = "The endpoint's id")),
     responses((status = 200, body = EndpointObject), (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]
@@ -162,7 +183,7 @@ async fn get_endpoint(
     post, path = "/v1/webhook_endpoints/{id}", tag = "webhooks",
     request_body = UpdateEndpointRequest,
     params(
-        ("id" = String, Path, description = "The endpoint's id"),
+        ("id" = WebhookEndpointId, Path, description = "The endpoint's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     responses((status = 200, body = EndpointObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -205,7 +226,7 @@ async fn update_endpoint(
     post, path = "/v1/webhook_endpoints/{id}/rotate_secret", tag = "webhooks",
     request_body = RotateSecretRequest,
     params(
-        ("id" = String, Path, description = "The endpoint's id"),
+        ("id" = WebhookEndpointId, Path, description = "The endpoint's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     responses((status = 200, body = EndpointObject), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -236,7 +257,7 @@ async fn rotate_secret(
     post, path = "/v1/webhook_endpoints/{id}/enable", tag = "webhooks",
     request_body = EnableRequest,
     params(
-        ("id" = String, Path, description = "The endpoint's id"),
+        ("id" = WebhookEndpointId, Path, description = "The endpoint's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
     responses((status = 200, body = EndpointObject), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -306,7 +327,7 @@ pub struct AttemptList {
 #[utoipa::path(
     get, path = "/v1/webhook_endpoints/{id}/attempts", tag = "webhooks",
     params(
-        ("id" = String, Path, description = "The endpoint's id"),
+        ("id" = WebhookEndpointId, Path, description = "The endpoint's id"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses((status = 200, body = AttemptList), (status = 404, body = ErrorBody)),
@@ -349,8 +370,8 @@ async fn list_attempts(
 #[utoipa::path(
     get, path = "/v1/webhook_endpoints/{id}/timeline", tag = "webhooks",
     params(
-        ("id" = String, Path, description = "The endpoint's id"),
-        ("after" = Option<i64>, Query, description = "Events after this sequence number (default 0)"),
+        ("id" = WebhookEndpointId, Path, description = "The endpoint's id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "Events after this sequence number (default 0)"),
         ("limit" = Option<i64>, Query, description = "1 to 100, default 100"),
     ),
     responses((status = 200, body = crate::events::TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),

@@ -13,6 +13,7 @@ mod auth;
 mod backup;
 mod billing;
 mod billing_matrix;
+mod bounds;
 mod cli;
 mod commerce;
 mod contracts;

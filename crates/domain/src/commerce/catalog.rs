@@ -110,7 +110,11 @@ pub struct PriceBook {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Contact {
+    /// Not blank; trimmed.
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub name: String,
+    /// At most 254 bytes: one `@`, a dotted domain, no white space.
+    #[schema(format = Email, min_length = 5, max_length = 254)]
     pub email: Option<String>,
     pub phone: Option<String>,
     /// `billing`, `purchasing`, `technical`, …
@@ -120,13 +124,19 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Address {
     /// `billing` or `shipping`.
+    #[schema(pattern = "^(billing|shipping)$")]
     pub kind: String,
+    /// Not blank; trimmed.
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub line1: String,
     pub line2: Option<String>,
+    /// Not blank; trimmed.
+    #[schema(min_length = 1, max_length = 250, pattern = r"\S")]
     pub city: String,
     pub state: Option<String>,
     pub postal_code: Option<String>,
-    /// ISO 3166-1 alpha-2.
+    /// ISO 3166-1 alpha-2, upper case.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
 }
 

@@ -61,6 +61,18 @@ macro_rules! ledger_id {
                 f.write_str(&self.0)
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some("Letters, digits, `_`, `-`, `.` or `:`"))
+                    .pattern(Some(format!("^[A-Za-z0-9_.:-]{{1,{LEDGER_ID_LENGTH_MAX}}}$")))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
