@@ -131,6 +131,15 @@ def run_schemathesis(schemathesis, base, key, config, run):
     return result.returncode, summary, output
 
 
+def failures_of(output):
+    """The run's failures section, each line cut short (generated bodies can be megabytes)."""
+    start = output.find("FAILURES")
+    end = output.find("WARNINGS", start)
+    section = output[start if start >= 0 else 0:end if end > 0 else len(output)]
+    lines = [line if len(line) <= 400 else line[:400] + " …" for line in section.splitlines()]
+    return "\n".join(lines[:600])
+
+
 def start_server(binary, backend, pg_url, workdir):
     port = free_port()
     env = dict(os.environ, BURSAR_FAILED_AUTH_PER_MINUTE="0", BURSAR_RATE_LIMIT_PER_KEY="0")
@@ -179,7 +188,7 @@ def main():
             print(f"{backend} {summary}: {'ok' if code == 0 else 'FAILED'}")
             if code != 0:
                 failed = True
-                print(output[-20000:])
+                print(failures_of(output))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

@@ -1,7 +1,7 @@
 //! What every operation can answer, declared in the OpenAPI document: the extractors and the
 //! error mapping answer some statuses on every route of a kind (no key → 401, a read-only key
 //! on a write → 403, an unknown id → 404, a malformed parameter → 400, past a rate limit →
-//! 429), and the document must
+//! 429, a body past the limit → 413), and the document must
 //! say so for each operation, not only where a handler's own annotation remembered to.
 
 use utoipa::openapi::path::{Operation, PathItem};
@@ -63,8 +63,14 @@ fn declare_operation(path: &str, write: bool, operation: &mut Operation) {
             );
         }
     }
-    if path.contains('{') {
-        add("404", "No such object in this workspace.");
+    if path.contains('{') || operation.request_body.is_some() {
+        add(
+            "404",
+            "No such object in this workspace (in the path, or named by the body).",
+        );
+    }
+    if operation.request_body.is_some() {
+        add("413", "The body is larger than the server's limit.");
     }
 }
 
