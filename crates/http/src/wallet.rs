@@ -176,7 +176,7 @@ async fn run(
     request_body = AmountRequest,
     responses(
         (status = 200, body = WalletOperation),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -205,7 +205,7 @@ async fn simple_recipe(
     request_body = ReleaseRequest,
     responses(
         (status = 200, body = WalletOperation),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
