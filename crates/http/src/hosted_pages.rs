@@ -63,7 +63,7 @@ fn form_is_ours(state: &AppState, headers: &HeaderMap, body: &[u8], session: &st
     let foreign_origin = headers
         .get("origin")
         .and_then(|o| o.to_str().ok())
-        .is_some_and(|origin| origin != base_url(state, headers).trim_end_matches('/'));
+        .is_some_and(|origin| origin != origin_of(&base_url(state, headers)));
     let sent = form_field(body, TOKEN_FIELD);
     let expected = form_token(state, session);
     let token_ok = matches!((sent, expected), (Some(sent), Some(expected))
@@ -77,6 +77,15 @@ fn forged_form() -> Response {
         StatusCode::FORBIDDEN,
         "This form was not sent from its own page. Open the page again and retry.",
     )
+}
+
+/// The origin (`scheme://host[:port]`) of `url`, as browsers send it in `Origin`.
+fn origin_of(url: &str) -> &str {
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    match url[host_start..].find('/') {
+        Some(path) => &url[..host_start + path],
+        None => url,
+    }
 }
 
 /// The value of `name` in a urlencoded form body (tokens are hex: no decoding needed).
@@ -193,5 +202,30 @@ async fn checkout_action(
         }
         Ok(_) => Redirect::to(&format!("/test-provider/checkout/{session_id}")).into_response(),
         Err(error) => page(ApiError::from(error.clone()).status, &error.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_of_a_public_url_drops_its_path() {
+        assert_eq!(
+            origin_of("https://shop.example/bursar/"),
+            "https://shop.example"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn form_fields_are_found_by_exact_name() {
+        assert_eq!(
+            form_field(b"a=1&csrf_token=ab12", TOKEN_FIELD),
+            Some("ab12")
+        );
+        assert_eq!(form_field(b"csrf_token_x=1", TOKEN_FIELD), None);
+        assert_eq!(form_field(b"", TOKEN_FIELD), None);
     }
 }
