@@ -302,3 +302,8 @@ prefixed_id!(
     CreditNoteId,
     "cn"
 );
+prefixed_id!(
+    /// A dunning policy (its versions share the id).
+    DunningPolicyId,
+    "dpol"
+);

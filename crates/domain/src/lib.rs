@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod billing_status;
+pub mod collections;
 pub mod commerce;
 pub mod contract;
 pub mod customer;
