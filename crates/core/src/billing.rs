@@ -360,7 +360,7 @@ pub fn ended_at(
         .filter(|e| {
             matches!(
                 e.operation,
-                Operation::Terminate { at: None } | Operation::Expire | Operation::EndTrial
+                Operation::Terminate { at: None, .. } | Operation::Expire | Operation::EndTrial
             )
         })
         .map(|e| e.effective_at)

@@ -96,6 +96,14 @@ pub async fn append(
         )
         .await?;
     }
+    // The buyer's health depends on its contracts: it is checked at the next sweep.
+    bursar_store::collections::set_next_check(
+        cx.tx,
+        cx.workspace_id,
+        &validated.latest.buyer_id,
+        Some(cx.now),
+    )
+    .await?;
     let status = validated.at_entry.status.as_str();
     cx.emit(NewEvent::new(
         entry.operation.event_type(),

@@ -9,7 +9,8 @@ use bursar_store::documents::INVOICE;
 use serde_json::json;
 
 use crate::error::Error;
-use crate::invoices::{move_to, receivable, refresh_billing_status, save};
+use crate::collections::refresh_billing_status;
+use crate::invoices::{move_to, receivable, save};
 use crate::lookup;
 use crate::postings;
 use crate::write::Context;
@@ -17,12 +18,27 @@ use crate::write::Context;
 /// Voids invoice `id`: it keeps its number, and nothing is owed (the postings are
 /// reversed). Refused once payments or credits apply. Records `invoice.voided`.
 pub async fn void(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
-    close(cx, id, InvoiceStatus::Void, event_type::INVOICE_VOIDED).await
+    let invoice = close(cx, id, InvoiceStatus::Void, event_type::INVOICE_VOIDED).await?;
+    refresh_billing_status(cx, &invoice.customer_id).await?;
+    Ok(invoice)
 }
 
 /// Writes issued invoice `id` off as uncollectible (what is still owed goes to bad debt; a
 /// payment arriving later still pays it). Records `invoice.marked_uncollectible`.
 pub async fn mark_uncollectible(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
+    let invoice = close(
+        cx,
+        id,
+        InvoiceStatus::Uncollectible,
+        event_type::INVOICE_MARKED_UNCOLLECTIBLE,
+    )
+    .await?;
+    refresh_billing_status(cx, &invoice.customer_id).await?;
+    Ok(invoice)
+}
+
+/// Writes invoice `id` off for a dunning step, which re-evaluates the account itself.
+pub async fn write_off_for_dunning(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
     close(
         cx,
         id,
@@ -56,7 +72,6 @@ async fn close(
         json!({ "object": invoice, "previous_attributes": { "status": previous } }),
     ))
     .await?;
-    refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 

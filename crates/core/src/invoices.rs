@@ -2,25 +2,19 @@
 //! preview, issue with a gapless number, void, uncollectible; the workspace's invoicing
 //! settings (numbering prefix, issuer, payment terms and instructions).
 
-use bursar_domain::billing_status::{
-    self as billing, BillingStatus, CustomerBillingStatus, Facts, StatusChange,
-};
-use bursar_domain::contract::{Contract, ContractStatus};
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_domain::money::Currency;
-use bursar_domain::time::Timestamp;
-use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, INVOICE_PAYMENT};
+use bursar_store::documents::{self, INVOICE, INVOICE_PAYMENT};
 use bursar_store::{customers, invoices, Tx};
 use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
 use crate::lookup;
 use crate::write::Context;
-use crate::App;
 
 // Ledger transfer codes of invoicing.
 
@@ -188,7 +182,7 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
             invoice = consume_credit(cx, invoice, payments, amount).await?;
         }
     }
-    refresh_billing_status(cx, &invoice.customer_id).await?;
+    crate::collections::refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -282,7 +276,7 @@ pub async fn allocate(
         json!({ "object": invoice, "payment_id": payment.id, "amount": amount }),
     ))
     .await?;
-    refresh_billing_status(cx, &invoice.customer_id).await?;
+    crate::collections::refresh_billing_status(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -393,283 +387,6 @@ pub async fn consume_credit(
     Ok(updated)
 }
 
-pub fn pending(customer_id: &CustomerId) -> CustomerBillingStatus {
-    CustomerBillingStatus {
-        object: "billing_status".into(),
-        customer_id: customer_id.clone(),
-        contract_id: None,
-        status: BillingStatus::Pending,
-        reason: "no_invoice_yet".into(),
-        since: None,
-        history: Vec::new(),
-    }
-}
-
-/// What a customer's invoices say at `now`.
-pub fn facts_of(invoices: &[Invoice], now: Timestamp) -> Facts {
-    let open = |i: &&Invoice| i.amount_due > 0;
-    Facts {
-        issued: invoices.iter().any(|i| i.number.is_some()),
-        overdue_days: invoices
-            .iter()
-            .filter(|i| i.status == InvoiceStatus::Issued)
-            .filter(open)
-            .filter_map(|i| i.due_at)
-            .filter(|due| *due < now)
-            .map(|due| (now.unix_micros() - due.unix_micros()) / 86_400_000_000)
-            .max(),
-        uncollectible: invoices
-            .iter()
-            .filter(|i| i.status == InvoiceStatus::Uncollectible)
-            .any(|i| open(&i)),
-    }
-}
-
-/// Moves the customer's billing status where its invoices say, and the billing status of each
-/// of its contracts where that contract's invoices say (a contract that ended with nothing
-/// owed is closed), in the caller's transaction, recording `billing_status.changed` with the
-/// reason; returns the customer's status.
-pub async fn refresh_billing_status(
-    cx: &mut Context<'_>,
-    customer_id: &CustomerId,
-) -> Result<CustomerBillingStatus, Error> {
-    let invoices: Vec<Invoice> = documents::find_in(
-        cx.tx,
-        INVOICE,
-        cx.workspace_id,
-        "customer_id",
-        &[customer_id.as_str()],
-    )
-    .await?;
-    let mut contract_ids: Vec<&ContractId> = invoices
-        .iter()
-        .filter_map(|i| i.contract_id.as_ref())
-        .collect();
-    contract_ids.sort();
-    contract_ids.dedup();
-    for contract_id in contract_ids {
-        let theirs: Vec<Invoice> = invoices
-            .iter()
-            .filter(|i| i.contract_id.as_ref() == Some(contract_id))
-            .cloned()
-            .collect();
-        let ended = documents::get::<Contract>(
-            cx.tx,
-            CONTRACT,
-            cx.workspace_id,
-            contract_id.as_str(),
-            false,
-        )
-        .await?
-        .is_some_and(|c| {
-            matches!(
-                c.status,
-                ContractStatus::Terminated | ContractStatus::Expired
-            ) && c.terminates_at.is_none_or(|t| t <= cx.now)
-        });
-        let stored = stored_status(cx, contract_id.as_str()).await?;
-        let new = stored.is_none();
-        let mut current = stored.unwrap_or_else(|| CustomerBillingStatus {
-            contract_id: Some(contract_id.clone()),
-            ..pending(customer_id)
-        });
-        let facts = facts_of(&theirs, cx.now);
-        let settled = facts.overdue_days.is_none()
-            && !facts.uncollectible
-            && theirs
-                .iter()
-                .all(|i| i.amount_due == 0 || i.number.is_none());
-        let change = if ended && settled && current.status != BillingStatus::Closed {
-            Some((BillingStatus::Closed, "contract_ended"))
-        } else {
-            billing::next(current.status, &facts)
-        };
-        if let Some((to, reason)) = change {
-            change_status(cx, &mut current, new, to, reason).await?;
-        }
-    }
-    let stored = stored_status(cx, customer_id.as_str()).await?;
-    let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
-    let Some((to, reason)) = billing::next(current.status, &facts_of(&invoices, cx.now)) else {
-        return Ok(current);
-    };
-    change_status(cx, &mut current, stored.is_none(), to, reason).await?;
-    Ok(current)
-}
-
-pub async fn stored_status(
-    cx: &mut Context<'_>,
-    id: &str,
-) -> Result<Option<CustomerBillingStatus>, Error> {
-    Ok(documents::get(cx.tx, BILLING_STATUS, cx.workspace_id, id, true).await?)
-}
-
-pub async fn change_status(
-    cx: &mut Context<'_>,
-    current: &mut CustomerBillingStatus,
-    new: bool,
-    to: BillingStatus,
-    reason: &str,
-) -> Result<(), Error> {
-    let from = current.status;
-    current.history.push(StatusChange {
-        from,
-        to,
-        reason: reason.to_owned(),
-        at: cx.now,
-    });
-    current.status = to;
-    current.reason = reason.to_owned();
-    current.since = Some(cx.now);
-    let (id, aggregate) = match &current.contract_id {
-        Some(contract) => (contract.to_string(), "contract"),
-        None => (current.customer_id.to_string(), "customer"),
-    };
-    if new {
-        documents::insert(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*current,
-            &[("status", to.as_str().into())],
-        )
-        .await?;
-    } else {
-        documents::save(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*current,
-            &[("status", to.as_str().into())],
-        )
-        .await?;
-    }
-    cx.emit(NewEvent::new(
-        event_type::BILLING_STATUS_CHANGED,
-        aggregate,
-        &id,
-        json!({ "object": current, "from": from, "to": to, "reason": reason }),
-    ))
-    .await
-}
-
-/// Days before its due date an unpaid invoice is reminded of (`invoice.due_soon`).
-pub const DUE_SOON_DAYS: i64 = 3;
-
-/// Records `invoice.due_soon` (within [`DUE_SOON_DAYS`] of the due date) and `invoice.overdue`
-/// (past it) for a customer's unpaid issued invoices, each once per invoice: the email
-/// subscriber turns them into reminders.
-pub async fn remind(cx: &mut Context<'_>, customer_id: &CustomerId) -> Result<(), Error> {
-    let invoices: Vec<Invoice> = documents::find_in(
-        cx.tx,
-        INVOICE,
-        cx.workspace_id,
-        "customer_id",
-        &[customer_id.as_str()],
-    )
-    .await?;
-    for mut invoice in invoices {
-        if invoice.status != InvoiceStatus::Issued || invoice.amount_due == 0 {
-            continue;
-        }
-        let Some(due) = invoice.due_at else { continue };
-        let reminder = if due < cx.now {
-            "overdue"
-        } else if due.unix_micros() - cx.now.unix_micros() <= DUE_SOON_DAYS * 86_400_000_000 {
-            "due_soon"
-        } else {
-            continue;
-        };
-        if invoice.reminders.iter().any(|r| r == reminder) {
-            continue;
-        }
-        invoice.reminders.push(reminder.to_owned());
-        save(cx, &invoice).await?;
-        let event_type = if reminder == "overdue" {
-            event_type::INVOICE_OVERDUE
-        } else {
-            event_type::INVOICE_DUE_SOON
-        };
-        cx.emit_object(event_type, "invoice", invoice.id.as_str(), &invoice)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Brings every active or past-due customer's status to the present (invoices falling due);
-/// each customer in its own transaction. Returns how many changed.
-pub async fn sweep_billing_status(state: &App) -> Result<usize, Error> {
-    let customers = state
-        .db
-        .read(|tx: &mut Tx| Box::pin(async move { invoices::customers_to_sweep(tx).await }))
-        .await?;
-    let mut changed = 0;
-    for (workspace_id, customer) in customers {
-        let cause = bursar_domain::event::Cause {
-            request_id: None,
-            actor: Some("system:billing_status".into()),
-        };
-        let now = state.db.now();
-        let moved = state
-            .db
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let mut cx = Context {
-                        tx,
-                        workspace_id: &workspace_id,
-                        now,
-                        cause: &cause,
-                    };
-                    let customer_id = CustomerId::from_trusted(customer);
-                    let before: Option<CustomerBillingStatus> = documents::get(
-                        cx.tx,
-                        BILLING_STATUS,
-                        cx.workspace_id,
-                        customer_id.as_str(),
-                        true,
-                    )
-                    .await?;
-                    remind(&mut cx, &customer_id).await?;
-                    let after = refresh_billing_status(&mut cx, &customer_id).await?;
-                    Ok::<bool, Error>(before.map(|b| b.status) != Some(after.status))
-                })
-            })
-            .await?;
-        changed += usize::from(moved);
-    }
-    Ok(changed)
-}
-
-pub async fn status_of(
-    state: &App,
-    workspace_id: &WorkspaceId,
-    id: &str,
-) -> Result<CustomerBillingStatus, Error> {
-    let customer_id = CustomerId::parse(id, "id").map_err(|_| Error::not_found("customer", id))?;
-    let workspace_id = workspace_id.clone();
-    state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                customers::get(tx, &workspace_id, &customer_id, false)
-                    .await?
-                    .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
-                let stored: Option<CustomerBillingStatus> = documents::get(
-                    tx,
-                    BILLING_STATUS,
-                    &workspace_id,
-                    customer_id.as_str(),
-                    false,
-                )
-                .await?;
-                Ok::<_, Error>(stored.unwrap_or_else(|| pending(&customer_id)))
-            })
-        })
-        .await
-}
-
 /// A payment received outside a provider (a bank transfer, cash, a check), its input parsed.
 #[derive(Debug, Clone)]
 pub struct ReceivedPayment {
@@ -762,41 +479,4 @@ pub async fn record_payment(
     }
     save_payment(cx, &payment, false).await?;
     Ok(payment)
-}
-
-/// Closes a customer's billing account, for good (`billing_status.changed`); refused when it is
-/// closed already.
-pub async fn close_billing_account(
-    cx: &mut Context<'_>,
-    customer_id: &CustomerId,
-    reason: &str,
-) -> Result<CustomerBillingStatus, Error> {
-    customers::get(cx.tx, cx.workspace_id, customer_id, false)
-        .await?
-        .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
-    let stored: Option<CustomerBillingStatus> = documents::get(
-        cx.tx,
-        BILLING_STATUS,
-        cx.workspace_id,
-        customer_id.as_str(),
-        true,
-    )
-    .await?;
-    let mut current = stored.clone().unwrap_or_else(|| pending(customer_id));
-    if current.status == BillingStatus::Closed {
-        return Err(Error::state(
-            "billing_status_closed",
-            "closed",
-            "The billing account is closed already.",
-        ));
-    }
-    change_status(
-        cx,
-        &mut current,
-        stored.is_none(),
-        BillingStatus::Closed,
-        reason,
-    )
-    .await?;
-    Ok(current)
 }

@@ -15,8 +15,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::id::{ContractId, CustomerId};
-use crate::time::Timestamp;
 use utoipa::ToSchema;
 
 /// Days overdue after which a customer is handed to collections.
@@ -158,47 +156,4 @@ mod tests {
         assert_eq!(Collections.access(), Access::Limited);
         assert_eq!(Closed.access(), Access::None);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Billing status and entitlements
-
-/// One change of a customer's billing status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StatusChange {
-    pub from: BillingStatus,
-    pub to: BillingStatus,
-    pub reason: String,
-    pub at: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CustomerBillingStatus {
-    /// Always `billing_status`.
-    pub object: String,
-    #[schema(value_type = crate::schema::BuyerIdSchema)]
-    pub customer_id: CustomerId,
-    /// Set for a contract's billing status (driven by that contract's invoices alone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract_id: Option<ContractId>,
-    pub status: BillingStatus,
-    pub reason: String,
-    pub since: Option<Timestamp>,
-    /// Every change, oldest first.
-    pub history: Vec<StatusChange>,
-}
-
-/// What a customer may use now, for downstream systems: the access its billing status allows
-/// and the products of its active contracts.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Entitlements {
-    /// Always `entitlements`.
-    pub object: String,
-    pub customer_id: CustomerId,
-    pub billing_status: BillingStatus,
-    /// `full` (pending, active, past due: a grace period), `limited` (collections), `none`
-    /// (closed).
-    pub access: Access,
-    /// Product ids the customer's active contracts include (none without full access).
-    pub features: Vec<String>,
 }

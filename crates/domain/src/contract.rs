@@ -240,6 +240,10 @@ pub enum Operation {
     /// Ends the contract at its effective time, or schedules the end at `at`.
     Terminate {
         at: Option<Timestamp>,
+        /// Why (`dunning` when a dunning step ended it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 200)]
+        reason: Option<String>,
     },
     /// Extends the term by one renewal period (the scheduler, or by hand).
     Renew,
@@ -276,8 +280,8 @@ impl Operation {
             Self::Activate | Self::Suspend | Self::Resume | Self::Expire => {
                 event_type::CONTRACT_STATUS_CHANGED
             }
-            Self::Terminate { at: Some(_) } => event_type::CONTRACT_TERMINATION_SCHEDULED,
-            Self::Terminate { at: None } => event_type::CONTRACT_STATUS_CHANGED,
+            Self::Terminate { at: Some(_), .. } => event_type::CONTRACT_TERMINATION_SCHEDULED,
+            Self::Terminate { at: None, .. } => event_type::CONTRACT_STATUS_CHANGED,
             Self::Renew => event_type::CONTRACT_RENEWED,
             Self::CancelRenewal => event_type::CONTRACT_RENEWAL_CANCELED,
             Self::SetServiceStatus { .. } => event_type::CONTRACT_SERVICE_STATUS_CHANGED,
@@ -652,7 +656,7 @@ pub fn apply(
             }
             c.status = ContractStatus::Active;
         }
-        Operation::Terminate { at: scheduled } => {
+        Operation::Terminate { at: scheduled, .. } => {
             editable(&c, "terminate it")?;
             match scheduled {
                 Some(when) if *when > at => c.terminates_at = Some(*when),
@@ -873,7 +877,7 @@ pub fn due(contract: &Contract, now: Timestamp) -> Vec<(Operation, Timestamp)> {
     }
     if let Some(at) = contract.terminates_at {
         if at <= now {
-            due.push((Operation::Terminate { at: None }, at));
+            due.push((Operation::Terminate { at: None, reason: None }, at));
             return due;
         }
     }

@@ -44,6 +44,14 @@ pub const DOWNLOAD_LINK_CREATED: &str = "download_link.created";
 pub const DOWNLOAD_LINK_LOCKED: &str = "download_link.locked";
 pub const DOWNLOAD_LINK_UNLOCKED: &str = "download_link.unlocked";
 pub const DOWNLOADS_RESENT: &str = "downloads.resent";
+pub const DUNNING_EXHAUSTED: &str = "dunning.exhausted";
+pub const DUNNING_RECOVERED: &str = "dunning.recovered";
+pub const DUNNING_RETRY_ATTEMPTED: &str = "dunning.retry_attempted";
+pub const DUNNING_STARTED: &str = "dunning.started";
+pub const DUNNING_STEP_EXECUTED: &str = "dunning.step_executed";
+pub const DUNNING_POLICY_ASSIGNED: &str = "dunning_policy.assigned";
+pub const DUNNING_POLICY_CREATED: &str = "dunning_policy.created";
+pub const DUNNING_POLICY_UPDATED: &str = "dunning_policy.updated";
 pub const INVOICE_CREATED: &str = "invoice.created";
 pub const INVOICE_CREDITED: &str = "invoice.credited";
 pub const INVOICE_DUE_SOON: &str = "invoice.due_soon";
@@ -156,6 +164,14 @@ pub const CATALOG: &[(&str, u32)] = &[
     (DOWNLOAD_LINK_LOCKED, 1),
     (DOWNLOAD_LINK_UNLOCKED, 1),
     (DOWNLOADS_RESENT, 1),
+    (DUNNING_EXHAUSTED, 1),
+    (DUNNING_RECOVERED, 1),
+    (DUNNING_RETRY_ATTEMPTED, 1),
+    (DUNNING_STARTED, 1),
+    (DUNNING_STEP_EXECUTED, 1),
+    (DUNNING_POLICY_ASSIGNED, 1),
+    (DUNNING_POLICY_CREATED, 1),
+    (DUNNING_POLICY_UPDATED, 1),
     (INVOICE_CREATED, 1),
     (INVOICE_CREDITED, 1),
     (INVOICE_DUE_SOON, 1),

@@ -3,9 +3,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use bursar_domain::billing_status::Access;
 use bursar_domain::commerce::parse_text;
-use bursar_domain::contract::{Contract, ContractStatus};
+use bursar_domain::contract::Contract;
 use bursar_domain::id::*;
 use bursar_store::documents::{self, BILLING_STATUS, CONTRACT};
 use bursar_store::Tx;
@@ -18,8 +17,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::livemode::Json;
 use crate::AppState;
-use bursar_core::invoices::*;
-use bursar_domain::billing_status::{CustomerBillingStatus, Entitlements};
+use bursar_core::collections::{close_billing_account, entitlements_of, pending, status_of};
+use bursar_domain::collections::{CustomerBillingStatus, Entitlements};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -113,41 +112,7 @@ async fn get_entitlements(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Entitlements>, ApiError> {
-    let status = status_of(&state, &principal.workspace_id, &id).await?;
-    let access = status.status.access();
-    let features = if access == Access::Full {
-        let (workspace_id, customer) = (principal.workspace_id.clone(), id.clone());
-        let contracts: Vec<Contract> = state
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    documents::find_in(
-                        tx,
-                        CONTRACT,
-                        &workspace_id,
-                        "buyer_id",
-                        &[customer.as_str()],
-                    )
-                    .await
-                })
-            })
-            .await?;
-        let mut features: Vec<String> = contracts
-            .iter()
-            .filter(|c| c.status == ContractStatus::Active)
-            .flat_map(|c| c.lines.iter().map(|l| l.product_id.clone()))
-            .collect();
-        features.sort();
-        features.dedup();
-        features
-    } else {
-        Vec::new()
-    };
-    Ok(principal.json(Entitlements {
-        object: "entitlements".into(),
-        customer_id: status.customer_id,
-        billing_status: status.status,
-        access,
-        features,
-    }))
+    Ok(principal.json(
+        entitlements_of(&state, &principal.workspace_id, &id).await?,
+    ))
 }

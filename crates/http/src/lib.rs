@@ -20,6 +20,7 @@ pub mod declared_statuses;
 pub mod discounts;
 pub mod docs;
 pub mod downloads;
+pub mod dunning;
 pub mod emails;
 pub mod error;
 pub mod events;
@@ -162,6 +163,7 @@ impl std::ops::Deref for AppState {
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
         (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
+        (name = "collections", description = "Account health, dunning policies and their steps, entitlements"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
@@ -210,6 +212,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(downloads::router())
         .merge(updates::router())
         .merge(invoices::router())
+        .merge(dunning::router())
         .merge(tax_rates::router())
         .merge(invoice_settings::router())
         .merge(invoice_payments::router())

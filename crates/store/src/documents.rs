@@ -39,6 +39,8 @@ pub const INVOICE: Table = Table("invoice");
 pub const INVOICE_PAYMENT: Table = Table("invoice_payment");
 pub const BILLING_STATUS: Table = Table("billing_status");
 pub const CREDIT_NOTE: Table = Table("credit_note");
+pub const DUNNING_POLICY: Table = Table("dunning_policy");
+pub const DUNNING_ASSIGNMENT: Table = Table("dunning_assignment");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

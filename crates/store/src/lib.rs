@@ -22,6 +22,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backup;
 mod claims;
+pub mod collections;
 pub mod contracts;
 pub mod customers;
 pub mod deferred;

@@ -158,6 +158,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0024_sandboxes.sql"),
         postgres: include_str!("../migrations/postgres/0024_sandboxes.sql"),
     },
+    Migration {
+        version: 25,
+        name: "collections",
+        sqlite: include_str!("../migrations/sqlite/0025_collections.sql"),
+        postgres: include_str!("../migrations/postgres/0025_collections.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -26,6 +26,8 @@ pub const RESET_TABLES: &[&str] = &[
     "customer",
     "domain_event",
     "download_link",
+    "dunning_assignment",
+    "dunning_policy",
     "email_message",
     "event_delivery",
     "idempotency_key",

@@ -164,9 +164,9 @@ async fn schedule_contracts(app: App, stop: CancellationToken) {
             );
         }
         report(
-            bursar_core::invoices::sweep_billing_status(&app).await,
-            "billing statuses changed",
-            "billing status sweep failed",
+            bursar_core::collections::sweep(&app).await,
+            "accounts evaluated",
+            "collections sweep failed",
         );
     }
 }

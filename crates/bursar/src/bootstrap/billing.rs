@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use bursar_core::contracts::{self, NewLine};
 use bursar_core::credit_notes::{self, NewCreditNote};
+use bursar_core::dunning_policies::{self, PolicyInput};
 use bursar_core::invoice_drafts::{self, NewInvoice, NewInvoiceLine};
 use bursar_core::invoice_settings::{self, SettingsUpdate};
 use bursar_core::invoices::{self, check_terms, ReceivedPayment};
@@ -152,7 +153,7 @@ pub(super) async fn seed_contracts(
     let suspended = vec![Operation::Activate, Operation::Suspend];
     contract(&buyers.katherine, suspended).await?;
     contract(&buyers.hedy, vec![]).await?;
-    let terminated = vec![Operation::Activate, Operation::Terminate { at: None }];
+    let terminated = vec![Operation::Activate, Operation::Terminate { at: None, reason: None }];
     contract(&buyers.ada, terminated).await?;
     Ok(())
 }
@@ -230,6 +231,7 @@ pub(super) async fn seed_invoices(seed: &Seed, buyers: &Buyers) -> anyhow::Resul
         Box::pin(async move { invoice_settings::update(&mut cx, settings).await })
     })
     .await?;
+    seed_dunning_policy(seed).await?;
     let vat = NewTaxRate {
         display_name: "VAT".into(),
         jurisdiction: tax_rates::parse_jurisdiction("GB")?,
@@ -264,6 +266,35 @@ pub(super) async fn seed_invoices(seed: &Seed, buyers: &Buyers) -> anyhow::Resul
     };
     seed.write("credit note", move |mut cx| {
         Box::pin(async move { credit_notes::credit_invoice(&mut cx, credit).await })
+    })
+    .await?;
+    Ok(())
+}
+
+/// The workspace's default dunning policy: a reminder the day after the due date, retries of
+/// the saved card at 3, 7 and 14 days (with a final notice), limited service and changes
+/// blocked at 15, suspension at 30, contracts cancelled and the debt written off and handed to
+/// collections at 60; balances under 5.00 USD are not dunned.
+async fn seed_dunning_policy(seed: &Seed) -> anyhow::Result<()> {
+    use bursar_domain::collections::{DunningAction::*, DunningStep, NoticeTemplate};
+    let step = |at_days, actions: Vec<_>| DunningStep { at_days, actions };
+    let notify = |template| Notify { template };
+    let input = PolicyInput {
+        name: "Standard".into(),
+        steps: vec![
+            step(1, vec![notify(NoticeTemplate::Reminder)]),
+            step(3, vec![RetryPayment]),
+            step(7, vec![RetryPayment]),
+            step(14, vec![RetryPayment, notify(NoticeTemplate::FinalNotice)]),
+            step(15, vec![LimitEntitlements, BlockChanges]),
+            step(30, vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)]),
+            step(60, vec![CancelContracts, WriteOff, HandToCollections]),
+        ],
+        minimum_balances: BTreeMap::from([(usd()?, 500)]),
+        default: true,
+    };
+    seed.write("dunning policy", move |mut cx| {
+        Box::pin(async move { dunning_policies::create(&mut cx, input).await })
     })
     .await?;
     Ok(())

@@ -432,7 +432,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
     .await;
     assert_eq!(march_issued["number"], "INV-2026-000002");
     clock.advance_seconds(15 * 86_400); // 2026-04-16
-    bursar_core::invoices::sweep_billing_status(&state)
+    bursar_core::collections::sweep(&state)
         .await
         .unwrap();
     assert_eq!(
@@ -440,7 +440,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
         ("past_due".into(), "past_due".into())
     );
     clock.advance_seconds(30 * 86_400); // 2026-05-16: 31 days late
-    bursar_core::invoices::sweep_billing_status(&state)
+    bursar_core::collections::sweep(&state)
         .await
         .unwrap();
     assert_eq!(
@@ -563,7 +563,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
     );
 
     // The contract ended with nothing owed (its last invoices are drafts): its status closes.
-    bursar_core::invoices::sweep_billing_status(&state)
+    bursar_core::collections::sweep(&state)
         .await
         .unwrap();
     let closed = ok(app

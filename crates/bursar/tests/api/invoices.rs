@@ -270,17 +270,16 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
     // Late: past due after the due date (still entitled: a grace period), collections after 30
     // days (limited).
     clock.advance_seconds(13 * 86_400);
+    bursar_core::collections::sweep(&state).await.unwrap();
     assert_eq!(
-        bursar_core::invoices::sweep_billing_status(&state)
-            .await
-            .unwrap(),
-        0,
+        ok(app.get(&status_path).await).await["status"],
+        "active",
         "not due yet"
     );
     wait_for_email(&app, "invoice_due_soon").await;
     clock.advance_seconds(2 * 86_400);
     assert_eq!(
-        bursar_core::invoices::sweep_billing_status(&state)
+        bursar_core::collections::sweep(&state)
             .await
             .unwrap(),
         1
@@ -298,7 +297,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
             .ends_with("is overdue"),
         "{overdue_mail}"
     );
-    bursar_core::invoices::sweep_billing_status(&state)
+    bursar_core::collections::sweep(&state)
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -314,7 +313,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
         "full"
     );
     clock.advance_seconds(30 * 86_400);
-    bursar_core::invoices::sweep_billing_status(&state)
+    bursar_core::collections::sweep(&state)
         .await
         .unwrap();
     let collections = ok(app.get(&status_path).await).await;
@@ -323,7 +322,7 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
             collections["status"].as_str(),
             collections["reason"].as_str()
         ),
-        (Some("collections"), Some("invoice_overdue_over_30_days"))
+        (Some("collections"), Some("handed_to_collections"))
     );
     let limited = ok(app.get(&entitlements_path).await).await;
     assert_eq!(

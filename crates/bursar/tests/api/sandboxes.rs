@@ -330,6 +330,12 @@ async fn populate(s: &Caller<'_>) {
             json!({"name": "Buyer", "email": "buyer@example.com"}),
         )
         .await);
+    let policy = id(s.ok("/v1/dunning_policies", json!({"name": "Standard", "steps": [{"at_days": 1, "actions": [{"type": "notify", "template": "reminder"}]}]})).await);
+    s.ok(
+        &format!("/v1/customers/{customer}/dunning_policy"),
+        json!({"policy_id": policy}),
+    )
+    .await;
     let keyed = s
         .app
         .client

@@ -55,6 +55,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "refunds" => "refund",
         "subscriptions" => "subscription",
         "tax_rates" => "tax_rate",
+        "dunning_policies" => "dunning_policy",
         "checkout_sessions" => "checkout_session",
         "setup_sessions" => "setup_session",
         "webhook_endpoints" => "webhook_endpoint",
@@ -72,6 +73,9 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
     Some(match path {
         "/v1/customers/{id}" | "/v1/companies/{id}" | "/v1/price_agreements/{id}" => {
             json!({"name": "Intruder"})
+        }
+        "/v1/dunning_policies/{id}" => {
+            json!({"name": "Intruder", "steps": [{"at_days": 1, "actions": [{"type": "write_off"}]}]})
         }
         "/v1/parties/{id}/wallet/{recipe}" => {
             json!({"id": "intruder-1", "amount": 10, "currency": "USD"})
@@ -141,6 +145,7 @@ pub async fn seed(app: &TestApp) -> Fixtures {
         ("credit_note", "/v1/credit_notes"),
         ("payment", "/v1/payments"),
         ("tax_rate", "/v1/tax_rates"),
+        ("dunning_policy", "/v1/dunning_policies"),
         ("meter", "/api/v1/meters"),
     ] {
         ids.insert(kind, id_of(&list(app, path).await[0]));

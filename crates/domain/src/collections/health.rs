@@ -128,12 +128,16 @@ pub struct Position {
     pub anchor_invoice_id: InvoiceId,
     pub anchor_due_at: Timestamp,
     pub days_overdue: i64,
-    /// The last step reached (index into the policy's steps), if any.
+    /// The last step the calendar reached (index into the policy's steps), if any.
     pub step: Option<u16>,
+    /// The last step whose actions ran, with every step before it: its consequences are in
+    /// force. Behind `step` only while a step waits (a retry at the provider), so a retry
+    /// always comes before the consequences it could prevent.
+    pub applied: Option<u16>,
     pub at_days: Option<u16>,
     /// Overdue balances at or over the policy's minimum.
     pub overdue: Vec<Balance>,
-    /// The last step was reached.
+    /// The last step ran.
     pub exhausted: bool,
 }
 
@@ -176,6 +180,9 @@ pub struct Health {
     pub contracts: Vec<ContractAccess>,
     pub due: Vec<DueStep>,
     pub notices: Vec<InvoiceNotice>,
+    /// The next instant the facts as they are would give another answer (a step's day, a due
+    /// date, a paid period's end); now while steps are due. `None`: nothing will change.
+    pub next_check_at: Option<Timestamp>,
 }
 
 impl Health {
@@ -236,7 +243,11 @@ pub fn days_past(due: Timestamp, now: Timestamp) -> Option<i64> {
 /// The account's health at `facts.now`.
 pub fn assess(facts: &AccountFacts<'_>) -> Health {
     let mut reasons = Vec::new();
-    let notices = invoice_notices(facts.invoices, facts.now);
+    let notices = if facts.closed {
+        Vec::new()
+    } else {
+        invoice_notices(facts.invoices, facts.now)
+    };
     let issued = facts.invoices.iter().any(|i| i.number.is_some());
     let uncollectible = facts
         .invoices
@@ -259,7 +270,7 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
         ));
     }
     let reached: Vec<DunningAction> = match (&position, policy) {
-        (Some(pos), Some(p)) => reached_actions(p, pos.step),
+        (Some(pos), Some(p)) => reached_actions(p, pos.applied),
         _ => Vec::new(),
     };
     let status = if facts.closed {
@@ -289,7 +300,15 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
         }
         _ => Vec::new(),
     };
+    let next_check_at = if !due.is_empty() || !notices.is_empty() {
+        Some(facts.now)
+    } else if facts.closed {
+        None
+    } else {
+        next_change(facts, policy, position.as_ref(), &contracts)
+    };
     Health {
+        next_check_at,
         status,
         reasons,
         changes_blocked: reached.contains(&DunningAction::BlockChanges),
@@ -297,7 +316,7 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
         access,
         contracts,
         due,
-        notices: if facts.closed { Vec::new() } else { notices },
+        notices,
     }
 }
 
@@ -348,6 +367,12 @@ fn position(
         .iter()
         .rposition(|s| i64::from(s.at_days) <= *days)
         .and_then(|i| u16::try_from(i).ok());
+    let ran = |s: u16| {
+        facts
+            .dunning
+            .is_some_and(|(d, _)| d.ran(&anchor.id, s))
+    };
+    let applied = step.and_then(|last| (0..=last).take_while(|s| ran(*s)).last());
     reasons.push(reason(
         "invoice_overdue",
         Some(&anchor.id),
@@ -374,8 +399,9 @@ fn position(
         anchor_due_at: anchor.due_at.unwrap_or(facts.now),
         days_overdue: *days,
         at_days: step.map(|s| policy.steps[usize::from(s)].at_days),
-        exhausted: step.is_some_and(|s| usize::from(s) + 1 == policy.steps.len()),
+        exhausted: applied.is_some_and(|s| usize::from(s) + 1 == policy.steps.len()),
         step,
+        applied,
         overdue: dunned,
     })
 }
@@ -525,4 +551,38 @@ fn invoice_notices(invoices: &[Invoice], now: Timestamp) -> Vec<InvoiceNotice> {
         }
     }
     notices
+}
+
+/// The earliest instant after `facts.now` at which time alone changes the answer: the next
+/// step's day for the anchor, an unpaid invoice falling due (or due soon), a paid period
+/// ending.
+fn next_change(
+    facts: &AccountFacts<'_>,
+    policy: Option<&DunningPolicy>,
+    position: Option<&Position>,
+    contracts: &[ContractAccess],
+) -> Option<Timestamp> {
+    let now = facts.now;
+    let mut candidates: Vec<Timestamp> = Vec::new();
+    if let (Some(pos), Some(policy)) = (position, policy) {
+        let next = pos.step.map_or(0, |s| usize::from(s) + 1);
+        if let Some(step) = policy.steps.get(next) {
+            let at = pos
+                .anchor_due_at
+                .plus_micros((i64::from(step.at_days) * DAY_MICROS).max(1));
+            candidates.push(at);
+        }
+    }
+    for invoice in facts.invoices.iter().filter(|i| unpaid(i)) {
+        if let Some(due) = invoice.due_at {
+            candidates.push(due.plus_micros(1));
+            // A contract's own status turns to collections this many days late.
+            let late = crate::billing_status::COLLECTIONS_AFTER_DAYS * DAY_MICROS;
+            candidates.push(due.plus_micros(late + 1));
+            candidates.push(due.plus_micros(-DUE_SOON_DAYS * DAY_MICROS));
+        }
+    }
+    candidates.extend(contracts.iter().filter_map(|c| c.paid_through));
+    candidates.extend(facts.contracts.iter().filter_map(|c| c.terminates_at));
+    candidates.into_iter().filter(|t| *t > now).min()
 }

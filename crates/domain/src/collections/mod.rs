@@ -6,9 +6,11 @@
 //! billing status, the dunning step it is at, the entitlements it allows, the reasons, and the
 //! steps that are due and not yet run. Nothing else decides any of these.
 
+mod account;
 mod health;
 mod policy;
 
+pub use account::*;
 pub use health::*;
 pub use policy::*;
 

@@ -198,3 +198,14 @@ pub fn validate_minimum_balances(
         None => Ok(()),
     }
 }
+
+/// Which policy a customer follows: a named one, or none (excluded); absent: the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Assignment {
+    /// Always `dunning_assignment`.
+    pub object: String,
+    #[schema(value_type = Option<String>)]
+    pub policy_id: Option<DunningPolicyId>,
+    /// Excluded from dunning: no steps, no consequences.
+    pub excluded: bool,
+}

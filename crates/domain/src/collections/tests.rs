@@ -148,6 +148,7 @@ fn the_built_in_policy_keeps_the_old_lifecycle() {
     let late = account.assess(11);
     assert_eq!((late.status, late.access), (BillingStatus::PastDue, Access::Full));
     assert_eq!(late.position.as_ref().unwrap().days_overdue, 1);
+    account.evaluate(40);
     let handed = account.assess(40);
     assert_eq!(
         (handed.status, handed.access, handed.transition_reason(BillingStatus::PastDue)),
@@ -176,7 +177,15 @@ fn every_step_runs_once_in_order_even_when_an_evaluation_is_late() {
         (health.status, health.access, health.changes_blocked),
         (BillingStatus::PastDue, Access::Limited, true)
     );
+    let reached = account.assess(30);
+    assert_eq!(
+        (reached.access, reached.position.unwrap().step, reached.due.len()),
+        (Access::Limited, Some(5), 1),
+        "a step's consequences hold only once it ran"
+    );
+    account.evaluate(30);
     assert_eq!(account.assess(30).access, Access::None);
+    account.evaluate(60);
     let end = account.assess(60);
     assert_eq!(end.status, BillingStatus::Collections);
     assert!(end.position.unwrap().exhausted);
@@ -220,7 +229,7 @@ fn a_partial_payment_re_anchors_the_schedule_and_no_step_is_skipped() {
         vec![(0, 0), (2, 0), (2, 1), (2, 2)],
         "the old anchor reached step 1; the new one walks every step from the first"
     );
-    let blocked_first = account.assess(15);
+    let blocked_first = account.assess(39);
     assert!(blocked_first.changes_blocked);
     assert_eq!(
         account.assess(14).position.unwrap().anchor_invoice_id,
@@ -276,6 +285,7 @@ fn a_suspension_respects_a_period_already_paid() {
     pay(&mut prepaid, 3_000);
     let mut account = Account::new(demo_policy(), vec![old, prepaid]);
     account.contracts.push(contract(&id));
+    account.evaluate(0);
     let suspended = account.assess(0);
     assert_eq!(suspended.access, Access::None, "40 days overdue: suspended");
     assert_eq!(

@@ -1,0 +1,237 @@
+//! Smart retries, pay before commit: the sweep charges the saved method off-session for a due
+//! `retry_payment` step outside any transaction (the attempt's idempotency key is the
+//! customer, the anchor invoice and the step, so a repeated sweep never charges twice), then
+//! records the outcome — a payment only when the provider confirms it — in the transaction
+//! that evaluates the account.
+
+use bursar_domain::collections::{DeclineClass, DunningAction, Retry, RetryOutcome};
+use bursar_domain::event_type;
+use bursar_domain::id::*;
+use bursar_domain::invoice::{Payment, PaymentMethodKind};
+use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
+use bursar_domain::money::Currency;
+use bursar_payments::{PaymentState, PaymentStatus};
+use bursar_store::documents::{self, INVOICE_PAYMENT};
+use bursar_store::Tx;
+use serde_json::json;
+
+use super::load;
+use crate::error::Error;
+use crate::invoices::{allocate, customer_credit, open_invoices, save_payment};
+use crate::write::Context;
+use crate::{providers, App};
+
+/// An off-session charge made for a retry step, not yet recorded.
+#[derive(Debug, Clone)]
+pub struct ChargedRetry {
+    pub anchor_invoice_id: InvoiceId,
+    pub step: u16,
+    pub payment_method_id: String,
+    pub amount: i64,
+    pub currency: Currency,
+    /// The provider's answer; `Err` when it could not be reached (nothing is recorded).
+    pub outcome: Result<PaymentState, String>,
+    pub clearing: CommerceAccount,
+}
+
+/// Charges the customer's saved method for its first due step if that step is a retry that
+/// may charge and has not; `None` when there is nothing to charge.
+pub async fn charge_due_retry(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    customer_id: &CustomerId,
+) -> Result<Option<ChargedRetry>, Error> {
+    let (ws, id) = (workspace_id.clone(), customer_id.clone());
+    let now = app.db.now();
+    let account = app
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { load(tx, &ws, &id, false).await }))
+        .await?;
+    let health = account.assess(now);
+    let (Some(position), Some(due), Some(method)) = (
+        health.position.as_ref(),
+        health.due.first(),
+        account.payment_method.as_ref(),
+    ) else {
+        return Ok(None);
+    };
+    let recorded = account
+        .stored
+        .as_ref()
+        .and_then(|s| s.dunning.as_ref())
+        .is_some_and(|d| {
+            d.retries
+                .iter()
+                .any(|r| r.anchor_invoice_id == position.anchor_invoice_id && r.step == due.step)
+        });
+    if !due.actions.contains(&DunningAction::RetryPayment) || due.retry_skipped.is_some() || recorded
+    {
+        return Ok(None);
+    }
+    let Some(currency) = account
+        .invoices
+        .iter()
+        .find(|i| i.id == position.anchor_invoice_id)
+        .map(|i| i.currency)
+    else {
+        return Ok(None);
+    };
+    let amount = position
+        .overdue
+        .iter()
+        .find(|b| b.currency == currency)
+        .map_or(0, |b| b.amount);
+    let connection =
+        providers::resolve(app, workspace_id, Some(method.provider_id.as_str()), "").await?;
+    let charge = bursar_payments::OffSessionCharge {
+        attempt_id: format!("dun-{customer_id}-{}-{}", position.anchor_invoice_id, due.step),
+        order_id: position.anchor_invoice_id.to_string(),
+        provider_customer: method.provider_customer.clone().unwrap_or_default(),
+        payment_method: method.provider_method_id.clone(),
+        amount,
+        currency: currency.code().to_owned(),
+        metadata: providers::order_metadata(position.anchor_invoice_id.as_str()),
+    };
+    let outcome = connection.provider.charge_saved(&charge).await;
+    Ok(Some(ChargedRetry {
+        anchor_invoice_id: position.anchor_invoice_id.clone(),
+        step: due.step,
+        payment_method_id: method.id.to_string(),
+        amount,
+        currency,
+        outcome: outcome.map_err(|e| e.to_string()),
+        clearing: CommerceAccount::Clearing(connection.row.kind.clone()),
+    }))
+}
+
+/// Records a retry's charge: a confirmed payment (once, by the provider's payment id) paid to
+/// the customer's open invoices oldest first; a decline with its class. Emits
+/// `dunning.retry_attempted`.
+pub(super) async fn record_charge(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    charged: ChargedRetry,
+) -> Result<Option<Retry>, Error> {
+    let state = match &charged.outcome {
+        Ok(state) => state,
+        // Unreachable provider: nothing happened; the next sweep tries again.
+        Err(_) => return Ok(None),
+    };
+    let outcome = match state.status {
+        PaymentStatus::Succeeded => RetryOutcome::Succeeded {
+            payment_id: state.id.clone(),
+        },
+        PaymentStatus::Processing => RetryOutcome::Processing,
+        _ => {
+            let code = state
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "payment_failed".into());
+            RetryOutcome::Declined {
+                class: decline_class(&code),
+                code,
+            }
+        }
+    };
+    let retry = Retry {
+        anchor_invoice_id: charged.anchor_invoice_id.clone(),
+        step: charged.step,
+        at: cx.now,
+        payment_method_id: Some(charged.payment_method_id.clone()),
+        amount: charged.amount,
+        currency: charged.currency,
+        outcome,
+    };
+    // The retry is on the account before its payment pays the invoices: the evaluations the
+    // payment causes see it.
+    super::note_retry(cx, customer_id, retry.clone()).await?;
+    cx.emit(bursar_domain::event::NewEvent::new(
+        event_type::DUNNING_RETRY_ATTEMPTED,
+        "customer",
+        customer_id.as_str(),
+        json!({ "customer_id": customer_id, "retry": retry }),
+    ))
+    .await?;
+    if state.status == PaymentStatus::Succeeded {
+        record_payment(cx, customer_id, &charged, state).await?;
+    }
+    Ok(Some(retry))
+}
+
+/// How a decline code may be retried.
+pub fn decline_class(code: &str) -> DeclineClass {
+    match code {
+        "authentication_required" => DeclineClass::AuthenticationRequired,
+        "stolen_card" | "lost_card" | "pickup_card" | "fraudulent" | "invalid_account"
+        | "incorrect_number" | "invalid_number" | "expired_card" | "do_not_try_again" => {
+            DeclineClass::Hard
+        }
+        _ => DeclineClass::Soft,
+    }
+}
+
+/// Posts the confirmed charge (provider clearing → customer credit) and allocates it to the
+/// open invoices, oldest first; what is left stays credit. Once per provider payment id.
+async fn record_payment(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    charged: &ChargedRetry,
+    state: &PaymentState,
+) -> Result<PaymentId, Error> {
+    let existing: Vec<Payment> = documents::find_in(
+        cx.tx,
+        INVOICE_PAYMENT,
+        cx.workspace_id,
+        "reference",
+        &[state.id.as_str()],
+    )
+    .await?;
+    if let Some(first) = existing.first().filter(|_| !state.id.is_empty()) {
+        return Ok(first.id.clone());
+    }
+    let id = PaymentId::new();
+    let amount = state.amount_received;
+    let mut payment = Payment {
+        transfer_id: format!("received:{id}"),
+        id,
+        object: "payment".into(),
+        customer_id: customer_id.clone(),
+        currency: charged.currency,
+        amount,
+        method: PaymentMethodKind::Card,
+        reference: Some(state.id.clone()),
+        allocations: Vec::new(),
+        unallocated: amount,
+        received_at: cx.now,
+        created_at: cx.now,
+    };
+    crate::postings::post(
+        cx,
+        payment.currency,
+        &[Posting::new(
+            payment.transfer_id.clone(),
+            charged.clearing.clone(),
+            customer_credit(customer_id),
+            amount,
+            TransferCode::Received,
+        )],
+    )
+    .await?;
+    save_payment(cx, &payment, true).await?;
+    cx.emit_object(
+        event_type::PAYMENT_RECEIVED,
+        "payment",
+        payment.id.as_str(),
+        &payment,
+    )
+    .await?;
+    for invoice in open_invoices(cx, customer_id, payment.currency).await? {
+        if payment.unallocated == 0 {
+            break;
+        }
+        let part = invoice.amount_due.min(payment.unallocated);
+        allocate(cx, &mut payment, invoice.id.as_str(), part, "invoice_id").await?;
+    }
+    save_payment(cx, &payment, false).await?;
+    Ok(payment.id)
+}

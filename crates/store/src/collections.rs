@@ -1,0 +1,108 @@
+//! Collections queries: the accounts whose health is due for a check, their next-check
+//! instants, the latest version of each dunning policy.
+
+use bursar_domain::id::WorkspaceId;
+use bursar_domain::time::Timestamp;
+
+use crate::{params, StoreError, Tx};
+
+/// Customers whose next check is at or before `now`, earliest first, at most `limit`.
+pub async fn accounts_due(
+    tx: &mut Tx,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from billing_status \
+             where next_check_at <= $1 and object_id like 'cus_%' \
+             order by next_check_at, workspace_id, object_id limit $2",
+            params![now.unix_micros(), limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// Every customer with a stored billing status, in `workspace_id` (all workspaces for none).
+pub async fn accounts(
+    tx: &mut Tx,
+    workspace_id: Option<&WorkspaceId>,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = match workspace_id {
+        Some(ws) => {
+            tx.fetch_all(
+                "select workspace_id, object_id from billing_status \
+                 where workspace_id = $1 and object_id like 'cus_%' order by object_id",
+                params![ws.as_str()],
+            )
+            .await?
+        }
+        None => {
+            tx.fetch_all(
+                "select workspace_id, object_id from billing_status \
+                 where object_id like 'cus_%' order by workspace_id, object_id",
+                &[],
+            )
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// Sets when account `id`'s health is next checked (never for none).
+pub async fn set_next_check(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+    at: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "update billing_status set next_check_at = $3 where workspace_id = $1 and object_id = $2",
+        params![workspace_id.as_str(), id, at.map(|t| t.unix_micros())],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The latest version of each of a workspace's dunning policies (JSON bodies), by id.
+pub async fn latest_policies(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select body from dunning_policy where workspace_id = $1 and object_id = policy_id \
+             order by object_id",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    rows.iter().map(|row| row.text("body")).collect()
+}
+
+/// The number of billing statuses per status, across workspaces: for metrics.
+pub async fn status_counts(tx: &mut Tx) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select status, count(*) as n from billing_status where object_id like 'cus_%' \
+             group by status order by status",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.text("status")?, row.i64("n")?)))
+        .collect()
+}
