@@ -90,6 +90,24 @@ pub enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
+    /// Collections: account health and dunning.
+    Collections {
+        #[command(subcommand)]
+        command: CollectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CollectionsCommand {
+    /// Recompute every account's health from its facts and list the accounts whose stored
+    /// status disagrees, with both answers (JSON lines); exits non-zero when any does.
+    /// `--repair` evaluates each of them again, which stores what the facts say.
+    Check {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +433,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("ledger verified: every balance matches its transfers");
             Ok(())
         }
+        Command::Collections {
+            command: CollectionsCommand::Check { db, repair },
+        } => collections_check(db, repair).await,
         Command::Billing {
             command: BillingCommand::Run { db, as_of },
         } => {
@@ -794,4 +815,36 @@ fn cli_cause() -> bursar_domain::event::Cause {
         request_id: None,
         actor: Some("cli".into()),
     }
+}
+
+/// `bursar collections check [--repair]`.
+async fn collections_check(db: DbArgs, repair: bool) -> anyhow::Result<()> {
+    let db = db.open_existing().await?;
+    let app = bursar_core::App::new(db.clone(), bursar_core::Config::default());
+    let report = bursar_core::collections::check(&app, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("check: {}", e.message))?;
+    for d in &report.disagreements {
+        println!("{}", serde_json::to_string(d)?);
+    }
+    println!(
+        "checked {} accounts: {} disagree with their facts",
+        report.accounts,
+        report.disagreements.len()
+    );
+    let left = if repair && !report.disagreements.is_empty() {
+        let left = bursar_core::collections::repair(&app, &report.disagreements)
+            .await
+            .map_err(|e| anyhow::anyhow!("repair: {}", e.message))?;
+        println!(
+            "repaired {} accounts; {left} still disagree",
+            report.disagreements.len() - left
+        );
+        left
+    } else {
+        report.disagreements.len()
+    };
+    db.close().await;
+    anyhow::ensure!(left == 0, "{left} accounts disagree with their facts");
+    Ok(())
 }

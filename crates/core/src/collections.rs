@@ -136,12 +136,20 @@ pub async fn refresh_billing_status(
 }
 
 /// Adds a retry's outcome to the account's dunning (once per anchor and step).
-async fn note_retry(cx: &mut Context<'_>, customer_id: &CustomerId, retry: Retry) -> Result<(), Error> {
+async fn note_retry(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    retry: Retry,
+) -> Result<(), Error> {
     let id = customer_id.as_str();
     let stored: Option<CustomerBillingStatus> =
         documents::get(cx.tx, BILLING_STATUS, cx.workspace_id, id, true).await?;
-    let Some(mut stored) = stored else { return Ok(()) };
-    let Some(dunning) = stored.dunning.as_mut() else { return Ok(()) };
+    let Some(mut stored) = stored else {
+        return Ok(());
+    };
+    let Some(dunning) = stored.dunning.as_mut() else {
+        return Ok(());
+    };
     steps::record_retry(dunning, retry);
     let extra = [("status", stored.status.as_str().into())];
     documents::save(cx.tx, BILLING_STATUS, cx.workspace_id, id, &stored, &extra).await?;
@@ -157,7 +165,10 @@ pub async fn evaluate(
     let mut account = load(cx.tx, cx.workspace_id, customer_id, true).await?;
     refresh_contract_statuses(cx, customer_id, &account.invoices, &account.contracts).await?;
     let new = account.stored.is_none();
-    let mut stored = account.stored.clone().unwrap_or_else(|| pending(customer_id));
+    let mut stored = account
+        .stored
+        .clone()
+        .unwrap_or_else(|| pending(customer_id));
     if stored.status == BillingStatus::Closed {
         return Ok(stored);
     }
@@ -199,9 +210,25 @@ async fn store_health(
     let id = stored.customer_id.to_string();
     let extra = [("status", stored.status.as_str().into())];
     if new {
-        documents::insert(cx.tx, BILLING_STATUS, cx.workspace_id, &id, &*stored, &extra).await?;
+        documents::insert(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*stored,
+            &extra,
+        )
+        .await?;
     } else {
-        documents::save(cx.tx, BILLING_STATUS, cx.workspace_id, &id, &*stored, &extra).await?;
+        documents::save(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*stored,
+            &extra,
+        )
+        .await?;
     }
     bursar_store::collections::set_next_check(cx.tx, cx.workspace_id, &id, health.next_check_at)
         .await?;
@@ -247,7 +274,10 @@ async fn refresh_contract_statuses(
     invoices: &[Invoice],
     contracts: &[Contract],
 ) -> Result<(), Error> {
-    let mut ids: Vec<&ContractId> = invoices.iter().filter_map(|i| i.contract_id.as_ref()).collect();
+    let mut ids: Vec<&ContractId> = invoices
+        .iter()
+        .filter_map(|i| i.contract_id.as_ref())
+        .collect();
     ids.sort();
     ids.dedup();
     for contract_id in ids {
@@ -260,12 +290,19 @@ async fn refresh_contract_statuses(
             .iter()
             .find(|c| c.id == contract_id.as_str())
             .is_some_and(|c| {
-                matches!(c.status, ContractStatus::Terminated | ContractStatus::Expired)
-                    && c.terminates_at.is_none_or(|t| t <= cx.now)
+                matches!(
+                    c.status,
+                    ContractStatus::Terminated | ContractStatus::Expired
+                ) && c.terminates_at.is_none_or(|t| t <= cx.now)
             });
-        let stored: Option<CustomerBillingStatus> =
-            documents::get(cx.tx, BILLING_STATUS, cx.workspace_id, contract_id.as_str(), true)
-                .await?;
+        let stored: Option<CustomerBillingStatus> = documents::get(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            contract_id.as_str(),
+            true,
+        )
+        .await?;
         let new = stored.is_none();
         let mut current = stored.unwrap_or_else(|| CustomerBillingStatus {
             contract_id: Some(contract_id.clone()),
@@ -274,7 +311,9 @@ async fn refresh_contract_statuses(
         let facts = contract_facts(&theirs, cx.now);
         let settled = facts.overdue_days.is_none()
             && !facts.uncollectible
-            && theirs.iter().all(|i| i.amount_due == 0 || i.number.is_none());
+            && theirs
+                .iter()
+                .all(|i| i.amount_due == 0 || i.number.is_none());
         let change = if ended && settled && current.status != BillingStatus::Closed {
             Some((BillingStatus::Closed, "contract_ended"))
         } else {
@@ -319,12 +358,32 @@ async fn change_contract_status(
     current.status = to;
     current.reason = reason.to_owned();
     current.since = Some(cx.now);
-    let id = current.contract_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+    let id = current
+        .contract_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     let extra = [("status", to.as_str().into())];
     if new {
-        documents::insert(cx.tx, BILLING_STATUS, cx.workspace_id, &id, &*current, &extra).await?;
+        documents::insert(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &extra,
+        )
+        .await?;
     } else {
-        documents::save(cx.tx, BILLING_STATUS, cx.workspace_id, &id, &*current, &extra).await?;
+        documents::save(
+            cx.tx,
+            BILLING_STATUS,
+            cx.workspace_id,
+            &id,
+            &*current,
+            &extra,
+        )
+        .await?;
     }
     cx.emit(NewEvent::new(
         event_type::BILLING_STATUS_CHANGED,
@@ -479,7 +538,10 @@ pub async fn close_billing_account(
         .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
     let account = load(cx.tx, cx.workspace_id, customer_id, true).await?;
     let new = account.stored.is_none();
-    let mut current = account.stored.clone().unwrap_or_else(|| pending(customer_id));
+    let mut current = account
+        .stored
+        .clone()
+        .unwrap_or_else(|| pending(customer_id));
     if current.status == BillingStatus::Closed {
         return Err(Error::state(
             "billing_status_closed",

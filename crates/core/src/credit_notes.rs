@@ -12,8 +12,8 @@ use bursar_store::documents::{self, CREDIT_NOTE, INVOICE};
 use bursar_store::invoices;
 use serde_json::json;
 
-use crate::error::Error;
 use crate::collections::refresh_billing_status;
+use crate::error::Error;
 use crate::invoices::{load_settings, move_to, receivable, save};
 use crate::lookup;
 use crate::write::Context;

@@ -43,16 +43,30 @@ fn check(input: &PolicyInput) -> Result<(), Error> {
 
 /// Stores version `policy.version` and makes it the latest; the default moves to it when asked.
 async fn store(cx: &mut Context<'_>, policy: &DunningPolicy, first: bool) -> Result<(), Error> {
-    let id = policy.id.clone().ok_or_else(|| Error::internal())?;
+    let id = policy.id.clone().ok_or_else(Error::internal)?;
     let extra = [("policy_id", id.as_str().into())];
     let key = version_key(&id, policy.version);
     documents::insert(cx.tx, DUNNING_POLICY, cx.workspace_id, &key, policy, &extra).await?;
     if first {
-        documents::insert(cx.tx, DUNNING_POLICY, cx.workspace_id, id.as_str(), policy, &extra)
-            .await?;
+        documents::insert(
+            cx.tx,
+            DUNNING_POLICY,
+            cx.workspace_id,
+            id.as_str(),
+            policy,
+            &extra,
+        )
+        .await?;
     } else {
-        documents::save(cx.tx, DUNNING_POLICY, cx.workspace_id, id.as_str(), policy, &extra)
-            .await?;
+        documents::save(
+            cx.tx,
+            DUNNING_POLICY,
+            cx.workspace_id,
+            id.as_str(),
+            policy,
+            &extra,
+        )
+        .await?;
     }
     if policy.default {
         set_default(cx, Some(&id)).await?;
@@ -66,18 +80,34 @@ async fn set_default(cx: &mut Context<'_>, id: Option<&DunningPolicyId>) -> Resu
         policy_id: id.cloned(),
         excluded: false,
     };
-    if !documents::save(cx.tx, DUNNING_ASSIGNMENT, cx.workspace_id, "default", &assignment, &[])
-        .await?
+    if !documents::save(
+        cx.tx,
+        DUNNING_ASSIGNMENT,
+        cx.workspace_id,
+        "default",
+        &assignment,
+        &[],
+    )
+    .await?
     {
-        documents::insert(cx.tx, DUNNING_ASSIGNMENT, cx.workspace_id, "default", &assignment, &[])
-            .await?;
+        documents::insert(
+            cx.tx,
+            DUNNING_ASSIGNMENT,
+            cx.workspace_id,
+            "default",
+            &assignment,
+            &[],
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// Creates version 1 of a policy (`dunning_policy.created`).
+/// Creates version 1 of a policy (`dunning_policy.created`); the workspace's first policy is
+/// its default.
 pub async fn create(cx: &mut Context<'_>, input: PolicyInput) -> Result<DunningPolicy, Error> {
     check(&input)?;
+    let first = default_id(cx.tx, cx.workspace_id).await?.is_none();
     let policy = DunningPolicy {
         id: Some(DunningPolicyId::new()),
         object: "dunning_policy".into(),
@@ -85,7 +115,7 @@ pub async fn create(cx: &mut Context<'_>, input: PolicyInput) -> Result<DunningP
         name: input.name,
         steps: input.steps,
         minimum_balances: input.minimum_balances,
-        default: input.default,
+        default: input.default || first,
         created_at: cx.now,
     };
     store(cx, &policy, true).await?;
@@ -119,8 +149,16 @@ pub async fn update(
     Ok(policy)
 }
 
-async fn emit(cx: &mut Context<'_>, kind: &'static str, policy: &DunningPolicy) -> Result<(), Error> {
-    let id = policy.id.as_ref().map(|i| i.to_string()).unwrap_or_default();
+async fn emit(
+    cx: &mut Context<'_>,
+    kind: &'static str,
+    policy: &DunningPolicy,
+) -> Result<(), Error> {
+    let id = policy
+        .id
+        .as_ref()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
     cx.emit(NewEvent::new(
         kind,
         "dunning_policy",
@@ -155,7 +193,7 @@ pub async fn version(
     let key = version_key(id, version);
     documents::get(tx, DUNNING_POLICY, workspace_id, &key, false)
         .await?
-        .ok_or_else(|| Error::internal())
+        .ok_or_else(Error::internal)
 }
 
 /// Every policy's latest version, by id, each marked whether it is the default.
@@ -164,7 +202,9 @@ pub async fn list(tx: &mut Tx, workspace_id: &WorkspaceId) -> Result<Vec<Dunning
     let mut policies = Vec::new();
     for body in bursar_store::collections::latest_policies(tx, workspace_id).await? {
         let mut policy: DunningPolicy = serde_json::from_str(&body).map_err(|e| {
-            Error::from(bursar_store::StoreError::Corrupt(format!("dunning_policy: {e}")))
+            Error::from(bursar_store::StoreError::Corrupt(format!(
+                "dunning_policy: {e}"
+            )))
         })?;
         policy.default = policy.id == default;
         policies.push(policy);
@@ -238,9 +278,25 @@ pub async fn assign(
         excluded,
     };
     let key = customer_id.as_str();
-    if !documents::save(cx.tx, DUNNING_ASSIGNMENT, cx.workspace_id, key, &assignment, &[]).await? {
-        documents::insert(cx.tx, DUNNING_ASSIGNMENT, cx.workspace_id, key, &assignment, &[])
-            .await?;
+    if !documents::save(
+        cx.tx,
+        DUNNING_ASSIGNMENT,
+        cx.workspace_id,
+        key,
+        &assignment,
+        &[],
+    )
+    .await?
+    {
+        documents::insert(
+            cx.tx,
+            DUNNING_ASSIGNMENT,
+            cx.workspace_id,
+            key,
+            &assignment,
+            &[],
+        )
+        .await?;
     }
     cx.emit(NewEvent::new(
         ASSIGNED,

@@ -8,8 +8,8 @@ use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_store::documents::INVOICE;
 use serde_json::json;
 
-use crate::error::Error;
 use crate::collections::refresh_billing_status;
+use crate::error::Error;
 use crate::invoices::{move_to, receivable, save};
 use crate::lookup;
 use crate::postings;

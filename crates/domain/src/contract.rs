@@ -877,7 +877,13 @@ pub fn due(contract: &Contract, now: Timestamp) -> Vec<(Operation, Timestamp)> {
     }
     if let Some(at) = contract.terminates_at {
         if at <= now {
-            due.push((Operation::Terminate { at: None, reason: None }, at));
+            due.push((
+                Operation::Terminate {
+                    at: None,
+                    reason: None,
+                },
+                at,
+            ));
             return due;
         }
     }

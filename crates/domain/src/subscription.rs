@@ -326,7 +326,14 @@ mod tests {
             .is_empty());
         entries.push(entry(5, 20, Operation::Suspend));
         assert_eq!(derive("ctr_x", &entries, t(21)).unwrap().status, "paused");
-        entries.push(entry(6, 25, Operation::Terminate { at: None, reason: None }));
+        entries.push(entry(
+            6,
+            25,
+            Operation::Terminate {
+                at: None,
+                reason: None,
+            },
+        ));
         assert_eq!(derive("ctr_x", &entries, t(26)).unwrap().status, "canceled");
     }
 }

@@ -112,7 +112,5 @@ async fn get_entitlements(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Entitlements>, ApiError> {
-    Ok(principal.json(
-        entitlements_of(&state, &principal.workspace_id, &id).await?,
-    ))
+    Ok(principal.json(entitlements_of(&state, &principal.workspace_id, &id).await?))
 }

@@ -33,7 +33,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
-    #[schema(example = "Standard", min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        example = "Standard",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     pub name: String,
     /// Ordered by `at_days`, each later than the one before (1 to 20 steps).
     #[schema(min_items = 1, max_items = 20)]

@@ -412,6 +412,7 @@ impl EmailSubscriber {
             event_type::INVOICE_ISSUED
             | event_type::INVOICE_DUE_SOON
             | event_type::INVOICE_OVERDUE => self.invoice_notice(workspace_id, event).await,
+            event_type::DUNNING_STEP_EXECUTED => self.dunning_notice(workspace_id, event).await,
             _ => Ok(None),
         }
     }
@@ -570,6 +571,55 @@ impl EmailSubscriber {
             .map(Some)
     }
 
+    /// A dunning step's notices in one email (`dunning_<first notice>`), about the oldest
+    /// unpaid invoice and the whole overdue balance: once per step and anchor invoice, as the
+    /// engine records each step once.
+    async fn dunning_notice(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+    ) -> Result<Option<Email>, String> {
+        let notices: Vec<&str> = event.payload["notices"]
+            .as_array()
+            .map(|n| n.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        let Some(first) = notices.first() else {
+            return Ok(None);
+        };
+        let (ws, anchor) = (
+            workspace_id.clone(),
+            event.payload["anchor_invoice_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        let invoice: Option<Invoice> = self
+            .db
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    documents::get(tx, documents::INVOICE, &ws, &anchor, false).await
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(mut invoice) = invoice else {
+            return Ok(None);
+        };
+        let balance = &event.payload["overdue"][0];
+        if let Some(amount) = balance["amount"].as_i64() {
+            invoice.amount_due = amount;
+        }
+        let intro = notices
+            .iter()
+            .map(|n| dunning_sentence(n))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let template = format!("dunning_{first}");
+        let subject = dunning_subject(first, invoice.number.as_deref().unwrap_or_default());
+        self.render_invoice_mail(workspace_id, event, &invoice, &template, subject, intro)
+            .await
+    }
+
     /// An invoice notice to the customer: issued, due soon, overdue.
     async fn invoice_notice(
         &self,
@@ -579,6 +629,44 @@ impl EmailSubscriber {
         let Ok(invoice) = serde_json::from_value::<Invoice>(event.payload["object"].clone()) else {
             return Ok(None);
         };
+        let number = invoice.number.clone().unwrap_or_default();
+        let amount_due = invoice.currency.format(invoice.amount_due);
+        let due = invoice
+            .due_at
+            .map(|d| d.to_rfc3339()[..10].to_owned())
+            .unwrap_or_default();
+        let (template, subject, intro) = match event.event_type.as_str() {
+            event_type::INVOICE_ISSUED => (
+                "invoice_issued",
+                format!("Invoice {number} from {{issuer}}"),
+                format!("here is invoice {number} for {amount_due}, due on {due}."),
+            ),
+            event_type::INVOICE_DUE_SOON => (
+                "invoice_due_soon",
+                format!("Invoice {number} is due on {due}"),
+                format!("a reminder: invoice {number} ({amount_due}) is due on {due}."),
+            ),
+            _ => (
+                "invoice_overdue",
+                format!("Invoice {number} is overdue"),
+                format!("invoice {number} was due on {due} and {amount_due} is still open. Please pay it, or tell us if something is wrong."),
+            ),
+        };
+        self.render_invoice_mail(workspace_id, event, &invoice, template, subject, intro)
+            .await
+    }
+
+    /// An email about `invoice` to its customer (when it has an address), in the invoice
+    /// layout; `{issuer}` in the subject is the workspace's issuer name.
+    async fn render_invoice_mail(
+        &self,
+        workspace_id: &WorkspaceId,
+        event: &Event,
+        invoice: &Invoice,
+        template: &str,
+        subject: String,
+        intro: String,
+    ) -> Result<Option<Email>, String> {
         let ws = workspace_id.clone();
         let customer_id = invoice.customer_id.clone();
         let (customer, settings) = self
@@ -598,29 +686,13 @@ impl EmailSubscriber {
         let Some(to) = customer.email.as_ref().map(|e| e.as_str().to_owned()) else {
             return Ok(None);
         };
+        let subject = subject.replace("{issuer}", &settings.issuer_name);
         let number = invoice.number.clone().unwrap_or_default();
         let amount_due = invoice.currency.format(invoice.amount_due);
         let due = invoice
             .due_at
             .map(|d| d.to_rfc3339()[..10].to_owned())
             .unwrap_or_default();
-        let (template, subject, intro) = match event.event_type.as_str() {
-            event_type::INVOICE_ISSUED => (
-                "invoice_issued",
-                format!("Invoice {number} from {}", settings.issuer_name),
-                format!("here is invoice {number} for {amount_due}, due on {due}."),
-            ),
-            event_type::INVOICE_DUE_SOON => (
-                "invoice_due_soon",
-                format!("Invoice {number} is due on {due}"),
-                format!("a reminder: invoice {number} ({amount_due}) is due on {due}."),
-            ),
-            _ => (
-                "invoice_overdue",
-                format!("Invoice {number} is overdue"),
-                format!("invoice {number} was due on {due} and {amount_due} is still open. Please pay it, or tell us if something is wrong."),
-            ),
-        };
         let name = customer.name.as_ref().map(|n| n.as_str());
         let instructions = settings.payment_instructions.as_deref();
         let text = InvoiceText {
@@ -821,5 +893,29 @@ impl Subscriber for EmailSubscriber {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(self.handle(workspace_id, event))
+    }
+}
+
+/// The subject of a dunning email by its first notice.
+fn dunning_subject(notice: &str, number: &str) -> String {
+    match notice {
+        "payment_failed" => format!("Payment for invoice {number} failed"),
+        "update_payment_method" => "Please update your payment method".to_owned(),
+        "authentication_required" => format!("Please confirm the payment for invoice {number}"),
+        "final_notice" => format!("Final notice: invoice {number} is overdue"),
+        "suspension" => "Your service is suspended until the balance is paid".to_owned(),
+        _ => format!("Reminder: invoice {number} is overdue"),
+    }
+}
+
+/// One sentence per dunning notice.
+fn dunning_sentence(notice: &str) -> &'static str {
+    match notice {
+        "payment_failed" => "we could not charge your card for the overdue balance below; we will try again, or you can pay it now or update your card.",
+        "update_payment_method" => "your card cannot be charged for the overdue balance below: please add a new payment method, or pay it now.",
+        "authentication_required" => "your bank asks you to confirm the payment of the overdue balance below: please pay it online or by transfer.",
+        "final_notice" => "this is our final notice: unless the overdue balance below is paid, your service will be limited.",
+        "suspension" => "your service is suspended until the overdue balance below is paid; periods you already paid for stay available.",
+        _ => "a friendly reminder: the balance below is overdue.",
     }
 }

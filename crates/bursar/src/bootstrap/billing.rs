@@ -153,7 +153,13 @@ pub(super) async fn seed_contracts(
     let suspended = vec![Operation::Activate, Operation::Suspend];
     contract(&buyers.katherine, suspended).await?;
     contract(&buyers.hedy, vec![]).await?;
-    let terminated = vec![Operation::Activate, Operation::Terminate { at: None, reason: None }];
+    let terminated = vec![
+        Operation::Activate,
+        Operation::Terminate {
+            at: None,
+            reason: None,
+        },
+    ];
     contract(&buyers.ada, terminated).await?;
     Ok(())
 }
@@ -287,7 +293,10 @@ async fn seed_dunning_policy(seed: &Seed) -> anyhow::Result<()> {
             step(7, vec![RetryPayment]),
             step(14, vec![RetryPayment, notify(NoticeTemplate::FinalNotice)]),
             step(15, vec![LimitEntitlements, BlockChanges]),
-            step(30, vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)]),
+            step(
+                30,
+                vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)],
+            ),
             step(60, vec![CancelContracts, WriteOff, HandToCollections]),
         ],
         minimum_balances: BTreeMap::from([(usd()?, 500)]),

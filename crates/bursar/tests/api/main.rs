@@ -15,6 +15,7 @@ mod billing;
 mod billing_matrix;
 mod bounds;
 mod cli;
+mod collections;
 mod commerce;
 mod contracts;
 mod crash;

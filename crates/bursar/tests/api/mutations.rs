@@ -205,6 +205,12 @@ both_backends! {
                 }
                 "/v1/customers/{id}/billing_status/close" => (format!("/v1/customers/{buyer}/billing_status/close"), json!({"reason": "test"})),
                 "/v1/billing_runs" => (route.clone(), json!({})),
+                "/v1/dunning_policies" => (route.clone(), json!({"name": "Std", "steps": [{"at_days": 1, "actions": [{"type": "notify", "template": "reminder"}]}]})),
+                "/v1/dunning_policies/{id}" => {
+                    let policy = id_of(json_body(app.post("/v1/dunning_policies", json!({"name": "Edited", "steps": [{"at_days": 2, "actions": [{"type": "retry_payment"}]}]})).await).await);
+                    (format!("/v1/dunning_policies/{policy}"), json!({"name": "Edited", "steps": [{"at_days": 3, "actions": [{"type": "retry_payment"}]}]}))
+                }
+                "/v1/customers/{id}/dunning_policy" => (format!("/v1/customers/{shopper}/dunning_policy"), json!({"excluded": true})),
                 "/v1/invoices/{id}/payment_link" => {
                     let owed = id_of(json_body(app.post("/v1/invoices", json!({"customer_id": shopper, "currency": "USD", "lines": [{"description": "Online", "unit_amount": 700}]})).await).await);
                     app.post(&format!("/v1/invoices/{owed}/issue"), json!({})).await;

@@ -77,9 +77,7 @@ pub async fn check(app: &App, workspace_id: Option<&WorkspaceId>) -> Result<Chec
     let accounts = app
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                bursar_store::collections::accounts(tx, scope.as_ref()).await
-            })
+            Box::pin(async move { bursar_store::collections::accounts(tx, scope.as_ref()).await })
         })
         .await?;
     let mut disagreements = Vec::new();
@@ -142,9 +140,7 @@ pub async fn repair(app: &App, disagreements: &[Disagreement]) -> Result<usize, 
         let (ws, id) = (d.workspace_id.clone(), d.customer_id.clone());
         let still = app
             .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move { disagreement(tx, &ws, &id).await })
-            })
+            .read(move |tx: &mut Tx| Box::pin(async move { disagreement(tx, &ws, &id).await }))
             .await?;
         left += usize::from(still.is_some());
     }

@@ -64,7 +64,9 @@ pub async fn charge_due_retry(
                 .iter()
                 .any(|r| r.anchor_invoice_id == position.anchor_invoice_id && r.step == due.step)
         });
-    if !due.actions.contains(&DunningAction::RetryPayment) || due.retry_skipped.is_some() || recorded
+    if !due.actions.contains(&DunningAction::RetryPayment)
+        || due.retry_skipped.is_some()
+        || recorded
     {
         return Ok(None);
     }
@@ -84,7 +86,10 @@ pub async fn charge_due_retry(
     let connection =
         providers::resolve(app, workspace_id, Some(method.provider_id.as_str()), "").await?;
     let charge = bursar_payments::OffSessionCharge {
-        attempt_id: format!("dun-{customer_id}-{}-{}", position.anchor_invoice_id, due.step),
+        attempt_id: format!(
+            "dun-{customer_id}-{}-{}",
+            position.anchor_invoice_id, due.step
+        ),
         order_id: position.anchor_invoice_id.to_string(),
         provider_customer: method.provider_customer.clone().unwrap_or_default(),
         payment_method: method.provider_method_id.clone(),

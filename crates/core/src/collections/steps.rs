@@ -1,11 +1,11 @@
 //! What an evaluation does beyond storing the answer: per-invoice reminders, entering and
 //! leaving dunning, and running the steps due.
 
+use bursar_domain::collections::DunningPolicy;
 use bursar_domain::collections::{
     CustomerBillingStatus, DeclineClass, Dunning, DunningAction, ExecutedStep, Health,
     NoticeTemplate, Retry, RetryOutcome,
 };
-use bursar_domain::collections::DunningPolicy;
 use bursar_domain::contract::{ContractStatus, Operation};
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
@@ -183,11 +183,21 @@ pub(super) async fn run_due(
             "anchor_invoice_id": position.anchor_invoice_id, "days_overdue": position.days_overdue,
             "overdue": position.overdue, "reasons": health.reasons,
         });
-        cx.emit(NewEvent::new(event_type::DUNNING_STEP_EXECUTED, "customer", &id, payload.clone()))
-            .await?;
+        cx.emit(NewEvent::new(
+            event_type::DUNNING_STEP_EXECUTED,
+            "customer",
+            &id,
+            payload.clone(),
+        ))
+        .await?;
         if usize::from(due.step) == last_step {
-            cx.emit(NewEvent::new(event_type::DUNNING_EXHAUSTED, "customer", &id, payload))
-                .await?;
+            cx.emit(NewEvent::new(
+                event_type::DUNNING_EXHAUSTED,
+                "customer",
+                &id,
+                payload,
+            ))
+            .await?;
         }
         ran = true;
     }
@@ -244,7 +254,9 @@ fn notice_after(outcome: &RetryOutcome) -> Option<NoticeTemplate> {
 async fn write_off(cx: &mut Context<'_>, account: &Account) -> Result<(), Error> {
     let now = cx.now;
     for invoice in account.invoices.iter().filter(|i| {
-        i.status == InvoiceStatus::Issued && i.amount_due > 0 && i.due_at.is_some_and(|due| due < now)
+        i.status == InvoiceStatus::Issued
+            && i.amount_due > 0
+            && i.due_at.is_some_and(|due| due < now)
     }) {
         crate::invoice_voids::write_off_for_dunning(cx, invoice.id.as_str()).await?;
     }

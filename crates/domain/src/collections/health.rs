@@ -34,13 +34,20 @@ pub enum DeclineClass {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum RetryOutcome {
-    Succeeded { payment_id: String },
+    Succeeded {
+        payment_id: String,
+    },
     /// Accepted by the provider, to be confirmed by its webhook.
     Processing,
-    Declined { class: DeclineClass, code: String },
+    Declined {
+        class: DeclineClass,
+        code: String,
+    },
     /// Not attempted, and why (`no_payment_method`, `hard_decline`, `authentication_required`,
     /// `provider_error`).
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// One off-session charge a retry step made (or skipped).
@@ -367,18 +374,12 @@ fn position(
         .iter()
         .rposition(|s| i64::from(s.at_days) <= *days)
         .and_then(|i| u16::try_from(i).ok());
-    let ran = |s: u16| {
-        facts
-            .dunning
-            .is_some_and(|(d, _)| d.ran(&anchor.id, s))
-    };
+    let ran = |s: u16| facts.dunning.is_some_and(|(d, _)| d.ran(&anchor.id, s));
     let applied = step.and_then(|last| (0..=last).take_while(|s| ran(*s)).last());
     reasons.push(reason(
         "invoice_overdue",
         Some(&anchor.id),
-        format!(
-            "The oldest unpaid invoice is {days} days past due: the schedule's anchor."
-        ),
+        format!("The oldest unpaid invoice is {days} days past due: the schedule's anchor."),
     ));
     if let Some(step) = step {
         let at_days = policy.steps[usize::from(step)].at_days;
@@ -440,7 +441,11 @@ fn contract_access(
         let paid_through = facts
             .invoices
             .iter()
-            .filter(|i| i.contract_id.as_ref().is_some_and(|c| c.as_str() == contract.id))
+            .filter(|i| {
+                i.contract_id
+                    .as_ref()
+                    .is_some_and(|c| c.as_str() == contract.id)
+            })
             .filter(|i| i.status == InvoiceStatus::Paid)
             .filter_map(|i| i.period_end)
             .max();
@@ -459,7 +464,11 @@ fn contract_access(
         } else {
             access
         };
-        let mut features: Vec<String> = contract.lines.iter().map(|l| l.product_id.clone()).collect();
+        let mut features: Vec<String> = contract
+            .lines
+            .iter()
+            .map(|l| l.product_id.clone())
+            .collect();
         features.sort();
         features.dedup();
         out.push(ContractAccess {
@@ -480,7 +489,9 @@ fn due_steps(
     dunning: Option<&Dunning>,
     payment_method: Option<&str>,
 ) -> Vec<DueStep> {
-    let Some(last) = position.step else { return Vec::new() };
+    let Some(last) = position.step else {
+        return Vec::new();
+    };
     let retry_skipped = retry_block(dunning, payment_method);
     (0..=last)
         .filter(|step| !dunning.is_some_and(|d| d.ran(&position.anchor_invoice_id, *step)))
@@ -502,10 +513,7 @@ fn due_steps(
 
 /// Why a retry must not charge now: no saved method, or the method it would charge was
 /// declined for good (or needs the customer) in this dunning.
-fn retry_block(
-    dunning: Option<&Dunning>,
-    payment_method: Option<&str>,
-) -> Option<&'static str> {
+fn retry_block(dunning: Option<&Dunning>, payment_method: Option<&str>) -> Option<&'static str> {
     let Some(method) = payment_method else {
         return Some("no_payment_method");
     };

@@ -20,7 +20,9 @@ pub const MAX_STEPS: usize = 20;
 pub const MAX_AT_DAYS: u16 = 730;
 
 /// The email a `notify` action sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeTemplate {
     /// A friendly reminder that the balance is overdue, with a payment link.

@@ -21,7 +21,8 @@ fn usd() -> Currency {
 
 /// An issued invoice of `amount` due on day `due`.
 fn invoice(amount: i64, due: i64) -> Invoice {
-    let mut invoice = Invoice::draft(CustomerId::new(), usd(), Vec::new(), 30, t(due - 30)).unwrap();
+    let mut invoice =
+        Invoice::draft(CustomerId::new(), usd(), Vec::new(), 30, t(due - 30)).unwrap();
     invoice.status = InvoiceStatus::Issued;
     invoice.number = Some(format!("INV-{}", invoice.id));
     invoice.total = amount;
@@ -64,7 +65,10 @@ fn demo_policy() -> DunningPolicy {
             step(7, &[RetryPayment]),
             step(14, &[RetryPayment, notify(NoticeTemplate::FinalNotice)]),
             step(15, &[LimitEntitlements, BlockChanges]),
-            step(30, &[SuspendEntitlements, notify(NoticeTemplate::Suspension)]),
+            step(
+                30,
+                &[SuspendEntitlements, notify(NoticeTemplate::Suspension)],
+            ),
             step(60, &[CancelContracts, WriteOff, HandToCollections]),
         ],
         minimum_balances: BTreeMap::new(),
@@ -146,20 +150,41 @@ fn the_built_in_policy_keeps_the_old_lifecycle() {
     account.invoices.push(invoice(10_000, 10));
     assert_eq!(account.assess(0).status, BillingStatus::Active);
     let late = account.assess(11);
-    assert_eq!((late.status, late.access), (BillingStatus::PastDue, Access::Full));
+    assert_eq!(
+        (late.status, late.access),
+        (BillingStatus::PastDue, Access::Full)
+    );
     assert_eq!(late.position.as_ref().unwrap().days_overdue, 1);
     account.evaluate(40);
     let handed = account.assess(40);
     assert_eq!(
-        (handed.status, handed.access, handed.transition_reason(BillingStatus::PastDue)),
-        (BillingStatus::Collections, Access::Limited, "handed_to_collections")
+        (
+            handed.status,
+            handed.access,
+            handed.transition_reason(BillingStatus::PastDue)
+        ),
+        (
+            BillingStatus::Collections,
+            Access::Limited,
+            "handed_to_collections"
+        )
     );
     let amount = account.invoices[0].amount_due;
     pay(&mut account.invoices[0], amount);
     let paid = account.assess(41);
     assert_eq!(
-        (paid.status, paid.access, paid.position.clone(), paid.transition_reason(BillingStatus::Collections)),
-        (BillingStatus::Active, Access::Full, None, "overdue_invoices_paid")
+        (
+            paid.status,
+            paid.access,
+            paid.position.clone(),
+            paid.transition_reason(BillingStatus::Collections)
+        ),
+        (
+            BillingStatus::Active,
+            Access::Full,
+            None,
+            "overdue_invoices_paid"
+        )
     );
 }
 
@@ -179,7 +204,11 @@ fn every_step_runs_once_in_order_even_when_an_evaluation_is_late() {
     );
     let reached = account.assess(30);
     assert_eq!(
-        (reached.access, reached.position.unwrap().step, reached.due.len()),
+        (
+            reached.access,
+            reached.position.unwrap().step,
+            reached.due.len()
+        ),
         (Access::Limited, Some(5), 1),
         "a step's consequences hold only once it ran"
     );
@@ -295,7 +324,10 @@ fn a_suspension_respects_a_period_already_paid() {
     );
     assert!(suspended.has_reason("period_paid"));
     let after = account.assess(46);
-    assert_eq!((after.contracts[0].access, after.features()), (Access::None, vec![]));
+    assert_eq!(
+        (after.contracts[0].access, after.features()),
+        (Access::None, vec![])
+    );
 }
 
 fn retry(class: DeclineClass, method: &str) -> Retry {
@@ -327,7 +359,11 @@ fn a_hard_decline_is_never_retried_until_the_method_changes() {
     };
     let dunning = account.dunning.as_mut().unwrap();
     dunning.retries.push(retry(DeclineClass::Soft, "spm_1"));
-    assert_eq!(retry_of(&account, 7), Some(None), "a soft decline is retried");
+    assert_eq!(
+        retry_of(&account, 7),
+        Some(None),
+        "a soft decline is retried"
+    );
     let dunning = account.dunning.as_mut().unwrap();
     dunning.retries.push(retry(DeclineClass::Hard, "spm_1"));
     assert_eq!(retry_of(&account, 7), Some(Some("hard_decline")));
@@ -336,7 +372,9 @@ fn a_hard_decline_is_never_retried_until_the_method_changes() {
     account.method = None;
     assert_eq!(retry_of(&account, 7), Some(Some("no_payment_method")));
     let dunning = account.dunning.as_mut().unwrap();
-    dunning.retries.push(retry(DeclineClass::AuthenticationRequired, "spm_3"));
+    dunning
+        .retries
+        .push(retry(DeclineClass::AuthenticationRequired, "spm_3"));
     account.method = Some("spm_3".into());
     assert_eq!(retry_of(&account, 7), Some(Some("authentication_required")));
 }
@@ -347,7 +385,10 @@ fn balances_under_the_minimum_are_not_dunned() {
     policy.minimum_balances.insert(usd(), 500);
     let mut account = Account::new(policy, vec![invoice(499, 0)]);
     let health = account.assess(20);
-    assert_eq!((health.status, health.position.clone()), (BillingStatus::Active, None));
+    assert_eq!(
+        (health.status, health.position.clone()),
+        (BillingStatus::Active, None)
+    );
     assert!(health.has_reason("balance_below_minimum"));
     account.invoices.push(invoice(1, 5));
     let health = account.assess(20);
@@ -374,9 +415,15 @@ fn steps_are_validated() {
     use DunningAction::*;
     assert_eq!(validate_steps(&[]).unwrap_err().param, "steps");
     let unordered = [step(5, &[RetryPayment]), step(5, &[WriteOff])];
-    assert_eq!(validate_steps(&unordered).unwrap_err().param, "steps[1].at_days");
+    assert_eq!(
+        validate_steps(&unordered).unwrap_err().param,
+        "steps[1].at_days"
+    );
     let twice = [step(5, &[RetryPayment, RetryPayment])];
-    assert_eq!(validate_steps(&twice).unwrap_err().param, "steps[0].actions[1]");
+    assert_eq!(
+        validate_steps(&twice).unwrap_err().param,
+        "steps[0].actions[1]"
+    );
     assert_eq!(
         validate_steps(&[step(731, &[WriteOff])]).unwrap_err().param,
         "steps[0].at_days"

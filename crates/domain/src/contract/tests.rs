@@ -89,7 +89,15 @@ fn operations_are_validated_against_the_state() {
     ));
     let mut ended = log.clone();
     ended.push(entry(3, 1, 1, Operation::Activate));
-    ended.push(entry(4, 2, 2, Operation::Terminate { at: None, reason: None }));
+    ended.push(entry(
+        4,
+        2,
+        2,
+        Operation::Terminate {
+            at: None,
+            reason: None,
+        },
+    ));
     let again = validate("ctr", &ended, &entry(5, 3, 3, Operation::Activate)).unwrap_err();
     assert!(matches!(
         again,
@@ -314,7 +322,10 @@ fn operation() -> impl Strategy<Value = Operation> {
         Just(Operation::Resume),
         Just(Operation::CancelRenewal),
         Just(Operation::Renew),
-        Just(Operation::Terminate { at: None, reason: None }),
+        Just(Operation::Terminate {
+            at: None,
+            reason: None
+        }),
     ]
 }
 

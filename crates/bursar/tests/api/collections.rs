@@ -1,0 +1,260 @@
+//! Collections: the account-health engine driven by the clock, dunning policies and their
+//! versions, off-session retries through the test provider, the disagreement detector.
+
+use std::sync::Arc;
+
+use bursar_domain::time::{Clock, ManualClock, SystemClock};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+const DAY: i64 = 86_400;
+
+async fn sweep(app: &TestApp) {
+    bursar_core::collections::sweep(app.core()).await.unwrap();
+}
+
+async fn customer(app: &TestApp, name: &str) -> String {
+    let email = format!("{}@example.com", name.to_lowercase());
+    id(&ok(app
+        .post("/v1/customers", json!({"name": name, "email": email}))
+        .await)
+    .await)
+}
+
+/// An invoice of `amount` USD due on issue; returns its id.
+async fn overdue_invoice(app: &TestApp, customer: &str, amount: i64) -> String {
+    let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "payment_terms_days": 0, "lines": [{"description": "Service", "unit_amount": amount}]})).await).await);
+    ok(app
+        .post(&format!("/v1/invoices/{invoice}/issue"), json!({}))
+        .await)
+    .await;
+    invoice
+}
+
+/// Saves a test-provider card (`visa`, `declined`, …) for `customer`.
+async fn save_card(app: &TestApp, customer: &str, card: &str) {
+    let setup = ok(app
+        .post(
+            &format!("/v1/customers/{customer}/payment_method_setups"),
+            json!({"currency": "USD"}),
+        )
+        .await)
+    .await;
+    let path = format!(
+        "/v1/test_provider/setup_sessions/{}/complete",
+        setup["id"].as_str().unwrap()
+    );
+    let receipt = ok(app.post(&path, json!({"card": card})).await).await;
+    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
+}
+
+async fn status(app: &TestApp, customer: &str) -> Value {
+    ok(app
+        .get(&format!("/v1/customers/{customer}/billing_status"))
+        .await)
+    .await
+}
+
+async fn events_of(app: &TestApp, customer: &str) -> Vec<Value> {
+    let timeline = ok(app
+        .get(&format!("/v1/customers/{customer}/timeline?limit=100"))
+        .await)
+    .await;
+    timeline["data"].as_array().unwrap().clone()
+}
+
+async fn email_templates(app: &TestApp) -> Vec<String> {
+    let list = ok(app.get("/v1/emails?limit=100").await).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["template"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Waits until the mailbox holds a message of `template`.
+async fn wait_for_template(app: &TestApp, template: &str) {
+    let started = std::time::Instant::now();
+    while !email_templates(app).await.iter().any(|t| t == template) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "no {template} email: {:?}",
+            email_templates(app).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn step(at_days: u16, actions: Value) -> Value {
+    json!({"at_days": at_days, "actions": actions})
+}
+
+both_backends! {
+/// Goal: a customer falls behind, gets a reminder the day after, a soft decline on the first
+/// retry (an email saying so), fixes the card, and the next retry pays the invoice: the
+/// account is active again in the transaction that records the payment, every step an event
+/// carrying the policy version.
+async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let policy = ok(app.post("/v1/dunning_policies", json!({"name": "Cards", "default": true, "steps": [
+        step(1, json!([{"type": "notify", "template": "reminder"}])),
+        step(3, json!([{"type": "retry_payment"}])),
+        step(7, json!([{"type": "retry_payment"}])),
+        step(15, json!([{"type": "limit_entitlements"}, {"type": "block_changes"}])),
+    ]})).await).await;
+    assert_eq!((policy["version"].as_u64(), policy["default"].as_bool()), (Some(1), Some(true)));
+    let ada = customer(&app, "Ada").await;
+    save_card(&app, &ada, "declined").await;
+    let invoice = overdue_invoice(&app, &ada, 2_500).await;
+
+    clock.advance_seconds(DAY + 60);
+    sweep(&app).await;
+    let late = status(&app, &ada).await;
+    assert_eq!((late["status"].as_str(), late["position"]["applied"].as_u64()), (Some("past_due"), Some(0)), "{late}");
+    assert_eq!(late["position"]["anchor_invoice_id"], invoice.as_str());
+    wait_for_template(&app, "dunning_reminder").await;
+
+    clock.advance_seconds(2 * DAY);
+    sweep(&app).await;
+    let declined = status(&app, &ada).await;
+    let retry = &declined["dunning"]["retries"][0];
+    assert_eq!((retry["result"].as_str(), retry["class"].as_str()), (Some("declined"), Some("soft")), "{declined}");
+    assert_eq!(declined["status"], "past_due");
+    wait_for_template(&app, "dunning_payment_failed").await;
+
+    save_card(&app, &ada, "visa").await;
+    clock.advance_seconds(4 * DAY);
+    sweep(&app).await;
+    let recovered = status(&app, &ada).await;
+    assert_eq!((recovered["status"].as_str(), recovered["reason"].as_str()), (Some("active"), Some("overdue_invoices_paid")), "{recovered}");
+    assert!(recovered["position"].is_null() && recovered["dunning"].is_null(), "{recovered}");
+    let paid = ok(app.get(&format!("/v1/invoices/{invoice}")).await).await;
+    assert_eq!((paid["status"].as_str(), paid["amount_due"].as_i64()), (Some("paid"), Some(0)));
+    let entitlements = ok(app.get(&format!("/v1/customers/{ada}/entitlements")).await).await;
+    assert_eq!(entitlements["access"], "full");
+
+    let events = events_of(&app, &ada).await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).filter(|t| t.starts_with("dunning.")).collect();
+    // The reminder and the declined retry ran as steps; the second retry paid, so the account
+    // left dunning before its step was recorded.
+    assert_eq!(kinds.iter().filter(|k| **k == "dunning.step_executed").count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "dunning.retry_attempted").count(), 2, "{kinds:?}");
+    for kind in ["dunning.started", "dunning.retry_attempted", "dunning.recovered"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+    for event in events.iter().filter(|e| e["type"] == "dunning.step_executed") {
+        assert_eq!(event["data"]["policy_version"], 1, "{event}");
+    }
+    // Nothing runs twice: another sweep at the same instant changes nothing.
+    sweep(&app).await;
+    assert_eq!(events_of(&app, &ada).await.len(), events.len());
+}
+}
+
+both_backends! {
+/// Goal: editing a policy makes a new version; an account already in dunning keeps the
+/// version it entered with until it recovers, a new one takes the new version, and the
+/// events say which.
+async fn a_policy_edit_keeps_accounts_in_dunning_on_their_version(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let policy = id(&ok(app.post("/v1/dunning_policies", json!({"name": "Gentle", "steps": [
+        step(1, json!([{"type": "notify", "template": "reminder"}])),
+        step(20, json!([{"type": "suspend_entitlements"}])),
+    ]})).await).await);
+    let early = customer(&app, "Early").await;
+    overdue_invoice(&app, &early, 1_000).await;
+    clock.advance_seconds(DAY + 60);
+    sweep(&app).await;
+    assert_eq!(status(&app, &early).await["position"]["policy_version"], 1);
+
+    let edited = ok(app.post(&format!("/v1/dunning_policies/{policy}"), json!({"name": "Strict", "steps": [
+        step(1, json!([{"type": "notify", "template": "final_notice"}])),
+        step(2, json!([{"type": "suspend_entitlements"}])),
+    ]})).await).await;
+    assert_eq!((edited["version"].as_u64(), edited["default"].as_bool()), (Some(2), Some(true)), "the first policy is the default");
+    let late = customer(&app, "Late").await;
+    overdue_invoice(&app, &late, 1_000).await;
+    clock.advance_seconds(3 * DAY);
+    sweep(&app).await;
+    let (early_status, late_status) = (status(&app, &early).await, status(&app, &late).await);
+    assert_eq!(early_status["position"]["policy_version"], 1, "{early_status}");
+    assert_eq!(late_status["position"]["policy_version"], 2, "{late_status}");
+    assert_eq!((early_status["access"].as_str(), late_status["access"].as_str()), (Some("full"), Some("none")));
+    let suspended = ok(app.get(&format!("/v1/customers/{late}/entitlements")).await).await;
+    assert_eq!(suspended["access"], "none");
+    let steps: Vec<Value> = events_of(&app, &late).await.into_iter().filter(|e| e["type"] == "dunning.step_executed").collect();
+    assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|e| e["data"]["policy_version"] == 2));
+    let listed = ok(app.get("/v1/dunning_policies").await).await;
+    assert_eq!(listed["data"][0]["version"], 2, "the list shows the latest version");
+
+    // A bad policy is refused naming the field, and writes nothing.
+    expect_error(app.post("/v1/dunning_policies", json!({"name": "Bad", "steps": [step(5, json!([{"type": "write_off"}])), step(5, json!([{"type": "write_off"}]))]})).await, 400, "parameter_invalid", Some("steps[1].at_days")).await;
+    expect_error(app.post("/v1/dunning_policies", json!({"name": "Bad", "steps": [step(5, json!([{"type": "write_off"}]))], "minimum_balances": {"XYZ": 5}})).await, 400, "parameter_invalid", Some("minimum_balances.XYZ")).await;
+    assert_eq!(ok(app.get("/v1/dunning_policies").await).await["data"].as_array().unwrap().len(), 1);
+}
+}
+
+both_backends! {
+/// Goal: a stored status edited in the database disagrees with what the facts say; `bursar
+/// collections check` names the account and both answers and fails; `--repair` stores the
+/// answer of the facts, and the check passes again.
+async fn the_disagreement_detector_finds_and_repairs_a_corrupted_status(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    let grace = customer(&app, "Grace").await;
+    overdue_invoice(&app, &grace, 3_000).await;
+    clock.advance_seconds(DAY);
+    sweep(&app).await;
+    assert_eq!(status(&app, &grace).await["status"], "past_due");
+    let (passed, output) = cli(&app, &["collections", "check"]);
+    assert!(passed, "{output}");
+
+    let corrupt = format!(
+        "update billing_status set status = 'active', body = replace(body, '\"status\":\"past_due\"', '\"status\":\"active\"') where object_id = '{grace}'"
+    );
+    app.db()
+        .write(move |tx| Box::pin(async move { tx.execute(&corrupt, &[]).await }))
+        .await
+        .unwrap();
+    assert_eq!(status(&app, &grace).await["status"], "active");
+    let (passed, output) = cli(&app, &["collections", "check"]);
+    assert!(!passed, "{output}");
+    let line = output.lines().find(|l| l.contains(&grace)).unwrap_or_else(|| panic!("{output}"));
+    let found: Value = serde_json::from_str(line).unwrap();
+    assert_eq!((found["stored"]["status"].as_str(), found["recomputed"]["status"].as_str()), (Some("active"), Some("past_due")), "{line}");
+
+    let (passed, output) = cli(&app, &["collections", "check", "--repair"]);
+    assert!(passed, "{output}");
+    assert!(output.contains("repaired 1 accounts; 0 still disagree"), "{output}");
+    assert_eq!(status(&app, &grace).await["status"], "past_due");
+    let (passed, output) = cli(&app, &["collections", "check"]);
+    assert!(passed, "{output}");
+}
+}
+
+fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let (mut command, _data) = bursar_command(&app.location, args);
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
