@@ -8,10 +8,12 @@
 //! invoice, a payment or a credit calls it; the [`sweep`] calls it when time alone changes the
 //! answer; off-session retries are charged by the sweep before it (pay before commit).
 
+mod bulk;
 mod check;
 mod retries;
 mod steps;
 
+pub use bulk::*;
 pub use check::*;
 pub use retries::*;
 

@@ -155,6 +155,56 @@ pub async fn find_in<T: DeserializeOwned>(
     Ok(found)
 }
 
+/// Every document whose `column` is one of `keys`, by `column` then id: one query per 500
+/// keys, for reading many accounts at once.
+pub async fn find_in_many<T: DeserializeOwned>(
+    tx: &mut Tx,
+    table: Table,
+    workspace_id: &WorkspaceId,
+    column: &str,
+    keys: &[&str],
+) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "select body from {} where workspace_id = $1 and {column} in ({}) order by {column}, object_id",
+            table.0,
+            placeholders.join(", ")
+        );
+        let mut values: Vec<Value> = vec![workspace_id.as_str().into()];
+        values.extend(chunk.iter().map(|k| Value::from(*k)));
+        for row in tx.fetch_all(&sql, &values).await? {
+            found.push(decode(table, row.str("body")?)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The documents with these ids, each with its id (one query per 500 ids).
+pub async fn get_many<T: DeserializeOwned>(
+    tx: &mut Tx,
+    table: Table,
+    workspace_id: &WorkspaceId,
+    ids: &[&str],
+) -> Result<Vec<(String, T)>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "select object_id, body from {} where workspace_id = $1 and object_id in ({})",
+            table.0,
+            placeholders.join(", ")
+        );
+        let mut values: Vec<Value> = vec![workspace_id.as_str().into()];
+        values.extend(chunk.iter().map(|k| Value::from(*k)));
+        for row in tx.fetch_all(&sql, &values).await? {
+            found.push((row.text("object_id")?, decode(table, row.str("body")?)?));
+        }
+    }
+    Ok(found)
+}
+
 /// The document whose `column` (unique across workspaces) is `value`, with its workspace:
 /// for callers that hold no API key (a shipped program's license key, a download token).
 pub async fn find_anywhere<T: DeserializeOwned>(

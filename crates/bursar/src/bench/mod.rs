@@ -12,6 +12,8 @@ mod api;
 
 mod checkout;
 
+mod collections;
+
 mod fulfillment;
 
 mod ingest;
@@ -51,6 +53,10 @@ pub enum Which {
     /// Digital fulfillment: 64 MiB artifact uploads; license validations among 10,000
     /// licenses from concurrent clients (default 32); 64 MiB downloads through links from 4.
     Fulfillment(CommonArgs),
+    /// The account-health engine over many accounts with invoices and payments (default
+    /// 100,000): every account assessed as the disagreement detector does, then the periodic
+    /// sweep evaluating every account due; accounts/s.
+    Collections(collections::CollectionsArgs),
     /// A billing run over active contracts (default 100,000, made through the core first, not
     /// measured): invoices made per second.
     Invoices(invoices::InvoicesArgs),
@@ -79,6 +85,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Ingest(args) => {
             for backend in backends(args.common.backend) {
                 for figure in ingest::run(backend, &args).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
+            }
+        }
+        Which::Collections(args) => {
+            for backend in backends(args.common.backend) {
+                for figure in collections::run(backend, &args).await? {
                     println!("{}", serde_json::to_string(&figure)?);
                 }
             }

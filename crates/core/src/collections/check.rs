@@ -8,7 +8,7 @@ use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_store::Tx;
 use serde::Serialize;
 
-use super::{evaluate_now, load};
+use super::{evaluate_now, load, load_many, Account};
 use crate::error::Error;
 use crate::App;
 
@@ -81,24 +81,32 @@ pub async fn check(app: &App, workspace_id: Option<&WorkspaceId>) -> Result<Chec
         })
         .await?;
     let mut disagreements = Vec::new();
-    for chunk in accounts.chunks(200) {
-        let chunk = chunk.to_vec();
-        let found = app
-            .db
-            .read(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let mut found = Vec::new();
-                    for (ws, id) in chunk {
-                        let customer_id = CustomerId::from_trusted(id);
-                        if let Some(d) = disagreement(tx, &ws, &customer_id).await? {
-                            found.push(d);
-                        }
-                    }
-                    Ok::<_, Error>(found)
+    let mut by_workspace: Vec<(WorkspaceId, Vec<CustomerId>)> = Vec::new();
+    for (ws, id) in &accounts {
+        match by_workspace.last_mut() {
+            Some((last, ids)) if last == ws => ids.push(CustomerId::from_trusted(id.clone())),
+            _ => by_workspace.push((ws.clone(), vec![CustomerId::from_trusted(id.clone())])),
+        }
+    }
+    for (ws, ids) in by_workspace {
+        for chunk in ids.chunks(500) {
+            let (ws, chunk) = (ws.clone(), chunk.to_vec());
+            let found = app
+                .db
+                .read(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let loaded = load_many(tx, &ws, &chunk).await?;
+                        Ok::<_, Error>(
+                            loaded
+                                .iter()
+                                .filter_map(|account| disagreement_of(&ws, account))
+                                .collect::<Vec<_>>(),
+                        )
+                    })
                 })
-            })
-            .await?;
-        disagreements.extend(found);
+                .await?;
+            disagreements.extend(found);
+        }
     }
     metrics::gauge!("bursar_account_health_disagreements").set(disagreements.len() as f64);
     Ok(CheckReport {
@@ -113,20 +121,21 @@ async fn disagreement(
     customer_id: &CustomerId,
 ) -> Result<Option<Disagreement>, Error> {
     let account = load(tx, workspace_id, customer_id, false).await?;
-    let Some(stored) = account.stored.as_ref() else {
-        return Ok(None);
-    };
-    let Some(at) = stored.evaluated_at else {
-        return Ok(None);
-    };
+    Ok(disagreement_of(workspace_id, &account))
+}
+
+/// The account's stored health against its facts at the instant it was stored.
+fn disagreement_of(workspace_id: &WorkspaceId, account: &Account) -> Option<Disagreement> {
+    let stored = account.stored.as_ref()?;
+    let at = stored.evaluated_at?;
     let stored = HealthSummary::of_stored(stored);
     let recomputed = HealthSummary::of_health(&account.assess(at));
-    Ok((stored != recomputed).then(|| Disagreement {
+    (stored != recomputed).then(|| Disagreement {
         workspace_id: workspace_id.clone(),
-        customer_id: customer_id.clone(),
+        customer_id: account.customer_id.clone(),
         stored,
         recomputed,
-    }))
+    })
 }
 
 /// Evaluates each disagreeing account again, which stores what its facts say; returns how
