@@ -275,9 +275,11 @@ pub async fn record_charge(
         _ => {
             let previous = move_to(&mut order, OrderStatus::PaymentFailed)?;
             let reason = outcome
-                .last_error
+                .decline_code
+                .or(outcome.last_error)
                 .unwrap_or_else(|| "payment_failed".into());
             order.last_payment_error = Some(reason);
+            order.last_decline_class = outcome.decline_class.map(|c| c.as_str().to_owned());
             (event_type::ORDER_PAYMENT_FAILED, previous)
         }
     };

@@ -264,18 +264,26 @@ pub async fn apply_payment_event(
             .await?;
             Ok(applied(&order))
         }
-        PaymentEventKind::PaymentFailed { code, message, .. } => {
+        PaymentEventKind::PaymentFailed {
+            code,
+            message,
+            decline_code,
+            decline_class,
+            ..
+        } => {
             let Ok(previous) = move_to(&mut order, OrderStatus::PaymentFailed) else {
                 return Ok(ignored(
                     &order,
                     format!("stale: the order is {}", order.status.as_str()),
                 ));
             };
-            order.last_payment_error = Some(match (code, message) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(text), None) | (None, Some(text)) => text.clone(),
-                (None, None) => "payment_failed".into(),
-            });
+            order.last_decline_class = decline_class.map(|class| class.as_str().to_owned());
+            order.last_payment_error =
+                Some(match (decline_code.as_ref().or(code.as_ref()), message) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(text), None) | (None, Some(text)) => text.clone(),
+                    (None, None) => "payment_failed".into(),
+                });
             order.updated_at = cx.now;
             save(cx, &order).await?;
             emit(
@@ -585,6 +593,7 @@ pub async fn mark_paid(
         transfer_id,
     });
     order.last_payment_error = None;
+    order.last_decline_class = None;
     order.updated_at = cx.now;
     save(cx, order).await?;
     emit(cx, event_type::ORDER_PAID, order, Some(previous), json!({})).await?;
@@ -821,6 +830,7 @@ pub async fn create(cx: &mut Context<'_>, new: NewOrder) -> Result<Order, Error>
         amount_refund_pending: 0,
         dispute: None,
         last_payment_error: None,
+        last_decline_class: None,
         metadata,
         created_at: cx.now,
         updated_at: cx.now,

@@ -11,9 +11,9 @@ use bursar_domain::time::Timestamp;
 use bursar_domain::ValidationError;
 use bursar_payments::stripe::{self, StripeConfig, StripeProvider};
 use bursar_payments::{
-    signature, CheckoutRequest, CheckoutSession, Headers, OffSessionCharge, PaymentProvider,
-    PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult, RefundStatus,
-    SetupRequest, SetupSession, WebhookError,
+    signature, CheckoutRequest, CheckoutSession, DeclineClass, Headers, OffSessionCharge,
+    PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest, RefundResult,
+    RefundStatus, SetupRequest, SetupSession, WebhookError,
 };
 use bursar_store::payment_providers::{ProviderRow, TestSession};
 use bursar_store::{seal, Db, Tx};
@@ -376,6 +376,8 @@ impl PaymentProvider for TestProvider {
                 currency: session.currency,
                 order_id: Some(session.order_id),
                 last_error: None,
+                decline_code: None,
+                decline_class: None,
             })
         }
         .boxed()
@@ -432,13 +434,13 @@ impl PaymentProvider for TestProvider {
             // Deterministic per attempt: a retried charge is the same payment.
             let digest = bursar_store::sha256_hex(request.attempt_id.as_bytes());
             let payment_id = format!("pi_test_{}", &digest[..24]);
-            let (status, last_error) = match card {
-                TestCard::Visa => (PaymentStatus::Succeeded, None),
-                TestCard::Declined => (PaymentStatus::Failed, Some("card_declined".to_owned())),
-                TestCard::AuthenticationRequired => (
-                    PaymentStatus::Open,
-                    Some("authentication_required".to_owned()),
-                ),
+            // Answered as Stripe answers: the error's code, and the issuer's decline code.
+            let decline = card.decline();
+            let class = decline.map(|d| bursar_payments::decline_class(d.decline_code));
+            let status = match class {
+                None => PaymentStatus::Succeeded,
+                Some(DeclineClass::AuthenticationRequired) => PaymentStatus::Open,
+                Some(_) => PaymentStatus::Failed,
             };
             if status == PaymentStatus::Succeeded {
                 // The provider's record of the payment, so it can be refunded later.
@@ -488,7 +490,9 @@ impl PaymentProvider for TestProvider {
                 },
                 currency: request.currency.clone(),
                 order_id: Some(request.order_id.clone()),
-                last_error,
+                last_error: decline.map(|d| d.code.to_owned()),
+                decline_code: decline.map(|d| d.decline_code.to_owned()),
+                decline_class: class,
             })
         }
         .boxed()

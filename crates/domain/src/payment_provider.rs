@@ -43,36 +43,88 @@ pub struct PaymentProviderObject {
 }
 
 /// The cards a person can save on the test provider's setup page, named like Stripe's test
-/// cards: the saved method's id says how off-session charges of it behave.
+/// cards: the saved method's id (`pm_test_<slug>_…`) says how off-session charges of it behave,
+/// answered as Stripe answers (an error `code` and the issuer's `decline_code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TestCard {
     /// Charges succeed.
     Visa,
-    /// Charges are declined (`card_declined`).
+    /// Charges are declined: `card_declined`, decline code `generic_decline` (soft).
     Declined,
-    /// Charges need the customer to authenticate (`authentication_required`).
+    /// Charges are declined: `card_declined`, decline code `insufficient_funds` (soft).
+    InsufficientFunds,
+    /// Charges are declined: `card_declined`, decline code `stolen_card` (hard).
+    Stolen,
+    /// Charges need the customer to authenticate: `authentication_required`.
     AuthenticationRequired,
 }
 
+/// How the test provider declines a charge of a [`TestCard`], in Stripe's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestDecline {
+    /// The error's `code` (`card_declined`, `authentication_required`).
+    pub code: &'static str,
+    /// The issuer's reason (`generic_decline`, `insufficient_funds`, `stolen_card`, …).
+    pub decline_code: &'static str,
+}
+
 impl TestCard {
+    /// Every card, in the order the setup page offers them.
+    pub const ALL: [TestCard; 5] = [
+        TestCard::Visa,
+        TestCard::Declined,
+        TestCard::InsufficientFunds,
+        TestCard::Stolen,
+        TestCard::AuthenticationRequired,
+    ];
+
+    /// The card's name in the API (`insufficient_funds`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TestCard::Visa => "visa",
+            TestCard::Declined => "declined",
+            TestCard::InsufficientFunds => "insufficient_funds",
+            TestCard::Stolen => "stolen",
+            TestCard::AuthenticationRequired => "authentication_required",
+        }
+    }
+
+    /// The card named `name` in the API.
+    pub fn from_name(name: &str) -> Option<TestCard> {
+        TestCard::ALL.into_iter().find(|card| card.name() == name)
+    }
+
+    /// The card's part of a saved method id; no slug contains `_`, so none is mistaken for
+    /// another in [`TestCard::of_method`].
     pub fn slug(self) -> &'static str {
         match self {
             TestCard::Visa => "visa",
             TestCard::Declined => "declined",
+            TestCard::InsufficientFunds => "nofunds",
+            TestCard::Stolen => "stolen",
             TestCard::AuthenticationRequired => "authreq",
         }
     }
 
+    /// The card of a saved method id (`pm_test_<slug>_<random>`).
     pub fn of_method(method: &str) -> Option<TestCard> {
-        let rest = method.strip_prefix("pm_test_")?;
-        [
-            TestCard::Visa,
-            TestCard::Declined,
-            TestCard::AuthenticationRequired,
-        ]
-        .into_iter()
-        .find(|card| rest.starts_with(&format!("{}_", card.slug())))
+        let (slug, _) = method.strip_prefix("pm_test_")?.split_once('_')?;
+        TestCard::ALL.into_iter().find(|card| card.slug() == slug)
+    }
+
+    /// How an off-session charge of this card is declined; `None` when it succeeds.
+    pub fn decline(self) -> Option<TestDecline> {
+        let (code, decline_code) = match self {
+            TestCard::Visa => return None,
+            TestCard::Declined => ("card_declined", "generic_decline"),
+            TestCard::InsufficientFunds => ("card_declined", "insufficient_funds"),
+            TestCard::Stolen => ("card_declined", "stolen_card"),
+            TestCard::AuthenticationRequired => {
+                ("authentication_required", "authentication_required")
+            }
+        };
+        Some(TestDecline { code, decline_code })
     }
 }
 
@@ -157,6 +209,27 @@ impl PaymentTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_test_card_is_found_again_by_its_method_id_and_its_name() {
+        for card in TestCard::ALL {
+            assert!(!card.slug().contains('_'), "{card:?}");
+            let method = format!("pm_test_{}_a1b2c3", card.slug());
+            assert_eq!(TestCard::of_method(&method), Some(card), "{method}");
+            assert_eq!(TestCard::from_name(card.name()), Some(card));
+            let parsed: TestCard = serde_json::from_value(serde_json::json!(card.name())).unwrap();
+            assert_eq!(parsed, card);
+        }
+        for other in [
+            "pm_card_visa",
+            "pm_test_visa",
+            "pm_test_nofundsx_1",
+            "pm_test_no_1",
+        ] {
+            assert_eq!(TestCard::of_method(other), None, "{other}");
+        }
+        assert_eq!(TestCard::from_name("amex"), None);
+    }
 
     #[test]
     fn a_reference_names_an_order_or_an_invoice_by_its_type() {

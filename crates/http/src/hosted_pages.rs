@@ -18,6 +18,9 @@ use crate::AppState;
 /// The name of the forms' token field.
 const TOKEN_FIELD: &str = "csrf_token";
 
+/// The setup form's field naming the [`TestCard`] to save.
+const CARD_FIELD: &str = "card";
+
 /// The hosted pages' routes.
 pub fn pages() -> axum::Router<AppState> {
     axum::Router::new()
@@ -88,7 +91,8 @@ fn origin_of(url: &str) -> &str {
     }
 }
 
-/// The value of `name` in a urlencoded form body (tokens are hex: no decoding needed).
+/// The value of `name` in a urlencoded form body (tokens are hex and card names `[a-z_]`: no
+/// decoding needed).
 fn form_field<'a>(body: &'a [u8], name: &str) -> Option<&'a str> {
     let body = std::str::from_utf8(body).ok()?;
     body.split('&')
@@ -120,11 +124,16 @@ async fn setup_page(State(state): State<AppState>, Path(session_id): Path<String
     }
     let id = escape(&session_id);
     let token = token_field(&state, &session_id);
+    let cards: String = TestCard::ALL
+        .into_iter()
+        .map(|card| format!("<option value={0}>{0}</option>", card.name()))
+        .collect();
     Html(format!(
         "<!doctype html><html><head><meta charset=utf-8><title>Bursar test provider: save a card</title></head>\
          <body style=\"font-family:system-ui;max-width:28rem;margin:4rem auto\"><p>Bursar test provider — no real card.</p>\
          <h1>Save a card for later payments</h1>\
-         <form method=post action=\"/test-provider/setup/{id}/save\">{token}<button>Save card</button></form></body></html>"
+         <form method=post action=\"/test-provider/setup/{id}/save\">{token}\
+         <p><label>Card <select name={CARD_FIELD}>{cards}</select></label></p><button>Save card</button></form></body></html>"
     ))
     .into_response()
 }
@@ -141,7 +150,15 @@ async fn setup_save(
     if !form_is_ours(&state, &headers, &body, &session_id) {
         return forged_form();
     }
-    match complete_setup(&state, &session_id, TestCard::Visa, true).await {
+    // A form without the field (an older page) saves the card that always succeeds.
+    let card = match form_field(&body, CARD_FIELD) {
+        None => TestCard::Visa,
+        Some(name) => match TestCard::from_name(name) {
+            Some(card) => card,
+            None => return page(StatusCode::BAD_REQUEST, "No such test card"),
+        },
+    };
+    match complete_setup(&state, &session_id, card, true).await {
         Ok(_) => Redirect::to(&success_url).into_response(),
         Err(error) => page(ApiError::from(error.clone()).status, &error.message),
     }

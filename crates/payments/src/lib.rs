@@ -157,6 +157,100 @@ pub struct PaymentState {
     /// Why the last attempt failed or needs the customer (`card_declined`,
     /// `authentication_required`), when it did.
     pub last_error: Option<String>,
+    /// The issuer's reason for a decline, when the provider gave one (Stripe's `decline_code`:
+    /// `insufficient_funds`, `stolen_card`); `last_error` is then often just `card_declined`.
+    pub decline_code: Option<String>,
+    /// Whether retrying may help: set only when the payment failed or needs the customer to
+    /// authenticate, from `decline_code`, else `last_error` (see [`failure_class`]).
+    pub decline_class: Option<DeclineClass>,
+}
+
+/// What a declined payment means for the next attempt on the same payment method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineClass {
+    /// The issuer will not approve this method again (lost, stolen, closed, expired, not
+    /// allowed, wrong card data): stop retrying; the customer must give another method.
+    Hard,
+    /// It may succeed later (no funds today, issuer unavailable, an unexplained decline): retry
+    /// on a schedule.
+    Soft,
+    /// The issuer wants the cardholder to authenticate (3-D Secure): an off-session retry fails
+    /// the same way; the customer must come back and pay on-session.
+    AuthenticationRequired,
+}
+
+impl DeclineClass {
+    /// `hard`, `soft`, `authentication_required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineClass::Hard => "hard",
+            DeclineClass::Soft => "soft",
+            DeclineClass::AuthenticationRequired => "authentication_required",
+        }
+    }
+}
+
+/// Classifies a Stripe decline code (<https://docs.stripe.com/declines/codes>), or an error code
+/// given without one (`expired_card`, `incorrect_cvc`).
+///
+/// Hard: the card network's "never retry" reasons, and card data that is wrong or unsupported
+/// (a wrong CVC, number, expiry or postal code, a PIN the card-not-present charge cannot give):
+/// the same charge on the same method cannot succeed. Authentication: `authentication_required`,
+/// `mobile_device_authentication_required`, and a failed authentication
+/// (`payment_intent_authentication_failure`). Everything else is soft, unknown codes included:
+/// issuers and Stripe add codes, and a retry on a schedule costs little, while wrongly calling a
+/// card dead loses a customer who would have paid.
+pub fn decline_class(code: &str) -> DeclineClass {
+    match code {
+        "authentication_required"
+        | "mobile_device_authentication_required"
+        | "payment_intent_authentication_failure" => DeclineClass::AuthenticationRequired,
+        // The issuer's "never retry": the card is gone or the account closed.
+        "stolen_card"
+        | "lost_card"
+        | "pickup_card"
+        | "restricted_card"
+        | "fraudulent"
+        | "merchant_blacklist"
+        | "invalid_account"
+        | "new_account_information_available"
+        | "do_not_try_again"
+        | "revocation_of_authorization"
+        | "revocation_of_authorizations"
+        | "revocation_of_all_authorizations"
+        | "stop_payment_order"
+        | "security_violation"
+        // The card cannot be used for this charge at all.
+        | "card_not_supported"
+        | "currency_not_supported"
+        | "transaction_not_allowed"
+        | "not_permitted"
+        | "service_not_allowed"
+        | "invalid_amount"
+        | "testmode_decline"
+        // The saved card data is wrong or out of date: only the customer can fix it.
+        | "expired_card"
+        | "incorrect_number"
+        | "invalid_number"
+        | "invalid_expiry_month"
+        | "invalid_expiry_year"
+        | "incorrect_cvc"
+        | "invalid_cvc"
+        | "incorrect_zip"
+        | "incorrect_pin"
+        | "invalid_pin"
+        | "pin_try_exceeded"
+        | "offline_pin_required"
+        | "online_or_offline_pin_required" => DeclineClass::Hard,
+        _ => DeclineClass::Soft,
+    }
+}
+
+/// The class of a failed attempt from its error `code` and `decline_code` (the decline code
+/// first: Stripe says `card_declined` with the issuer's reason in it); `None` without either.
+pub fn failure_class(code: Option<&str>, decline_code: Option<&str>) -> Option<DeclineClass> {
+    decline_code.or(code).map(decline_class)
 }
 
 /// One provider event, reduced to what Bursar acts on.
@@ -201,6 +295,12 @@ pub enum PaymentEventKind {
         payment_id: String,
         code: Option<String>,
         message: Option<String>,
+        /// The issuer's reason, when the failure was a decline that gave one (Stripe's
+        /// `last_payment_error.decline_code`).
+        decline_code: Option<String>,
+        /// Whether retrying may help, when the failure was the payment's error (not a
+        /// cancellation or an asynchronous bank debit).
+        decline_class: Option<DeclineClass>,
     },
     /// A refund reached a final or new state.
     Refund {
@@ -323,4 +423,103 @@ pub trait PaymentProvider: Send + Sync {
         secrets: &[String],
         now: i64,
     ) -> Result<PaymentEvent, WebhookError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decline_codes_are_classed_by_whether_a_retry_can_succeed() {
+        use DeclineClass::*;
+        let table = [
+            // The issuer says never again, or the card data is wrong: only the customer can fix it.
+            ("stolen_card", Hard),
+            ("lost_card", Hard),
+            ("pickup_card", Hard),
+            ("restricted_card", Hard),
+            ("fraudulent", Hard),
+            ("merchant_blacklist", Hard),
+            ("invalid_account", Hard),
+            ("new_account_information_available", Hard),
+            ("do_not_try_again", Hard),
+            ("revocation_of_authorization", Hard),
+            ("revocation_of_all_authorizations", Hard),
+            ("stop_payment_order", Hard),
+            ("security_violation", Hard),
+            ("card_not_supported", Hard),
+            ("currency_not_supported", Hard),
+            ("transaction_not_allowed", Hard),
+            ("not_permitted", Hard),
+            ("expired_card", Hard),
+            ("incorrect_number", Hard),
+            ("invalid_number", Hard),
+            ("invalid_expiry_month", Hard),
+            ("invalid_expiry_year", Hard),
+            ("incorrect_cvc", Hard),
+            ("invalid_cvc", Hard),
+            ("testmode_decline", Hard),
+            // The cardholder must be present.
+            ("authentication_required", AuthenticationRequired),
+            (
+                "mobile_device_authentication_required",
+                AuthenticationRequired,
+            ),
+            (
+                "payment_intent_authentication_failure",
+                AuthenticationRequired,
+            ),
+            // May succeed later.
+            ("insufficient_funds", Soft),
+            ("processing_error", Soft),
+            ("try_again_later", Soft),
+            ("issuer_not_available", Soft),
+            ("reenter_transaction", Soft),
+            ("generic_decline", Soft),
+            ("card_velocity_exceeded", Soft),
+            ("withdrawal_count_limit_exceeded", Soft),
+            ("do_not_honor", Soft),
+            ("call_issuer", Soft),
+            ("approve_with_id", Soft),
+            ("duplicate_transaction", Soft),
+            ("card_declined", Soft),
+            // Unknown codes: a scheduled retry costs little; calling a card dead loses a payer.
+            ("a_code_stripe_adds_tomorrow", Soft),
+            ("", Soft),
+            ("STOLEN_CARD", Soft),
+        ];
+        for (code, class) in table {
+            assert_eq!(decline_class(code), class, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_failure_is_classed_by_its_decline_code_first() {
+        assert_eq!(
+            failure_class(Some("card_declined"), Some("stolen_card")),
+            Some(DeclineClass::Hard)
+        );
+        assert_eq!(
+            failure_class(Some("expired_card"), None),
+            Some(DeclineClass::Hard)
+        );
+        assert_eq!(
+            failure_class(None, Some("insufficient_funds")),
+            Some(DeclineClass::Soft)
+        );
+        assert_eq!(failure_class(None, None), None);
+    }
+
+    #[test]
+    fn classes_serialize_as_their_names() {
+        for class in [
+            DeclineClass::Hard,
+            DeclineClass::Soft,
+            DeclineClass::AuthenticationRequired,
+        ] {
+            let json = serde_json::to_value(class).unwrap();
+            assert_eq!(json, serde_json::json!(class.as_str()));
+            assert_eq!(serde_json::from_value::<DeclineClass>(json).unwrap(), class);
+        }
+    }
 }

@@ -23,9 +23,10 @@ use serde_json::{json, Value};
 
 use crate::executor::{mask_secrets, HttpExecutor, Method, ProviderRequest, ProviderResponse};
 use crate::{
-    signature, CheckoutRequest, CheckoutSession, Headers, OffSessionCharge, PaymentEvent,
-    PaymentEventKind, PaymentProvider, PaymentState, PaymentStatus, ProviderError, RefundRequest,
-    RefundResult, RefundStatus, SetupRequest, SetupSession, WebhookError,
+    failure_class, signature, CheckoutRequest, CheckoutSession, DeclineClass, Headers,
+    OffSessionCharge, PaymentEvent, PaymentEventKind, PaymentProvider, PaymentState, PaymentStatus,
+    ProviderError, RefundRequest, RefundResult, RefundStatus, SetupRequest, SetupSession,
+    WebhookError,
 };
 
 /// The API version every request pins (`Stripe-Version`), and the one [`event_json`] stamps.
@@ -233,7 +234,8 @@ impl StripeAdapter {
     }
 
     /// Reads a `payment_intent`. See [`payment_status`] for the status mapping; `last_error` is
-    /// `last_payment_error.code`, when there is one.
+    /// `last_payment_error.code`, when there is one; `decline_code` and `decline_class` come
+    /// from that error too, unless the payment is processing or succeeded.
     pub fn parse_payment(
         &self,
         response: &ProviderResponse,
@@ -358,12 +360,13 @@ impl StripeAdapter {
     /// Reads the answer to [`Self::charge_request`].
     ///
     /// * A `payment_intent` (2xx) is read as by [`Self::parse_payment`]; a `requires_action`
-    ///   intent without an error code gets `last_error: authentication_required`.
+    ///   intent without an error code gets `last_error: authentication_required` and that class.
     /// * A 402 `card_error` is the charge's outcome, not a failed call: `Failed` with the error's
-    ///   `code` (else its `decline_code`), or `Open` with `authentication_required` when that is
-    ///   the code or the decline code (the customer must come back and authenticate). Id, amounts,
-    ///   currency and order come from the `payment_intent` Stripe embeds in the error; without
-    ///   one, from `request`, with an empty id.
+    ///   `code` (else its `decline_code`) as `last_error`, its `decline_code`, and the class of
+    ///   the decline code (else the code; see [`error_class`]); or `Open` with
+    ///   `authentication_required` when that is the class (the customer must come back and
+    ///   authenticate). Id, amounts, currency and order come from the `payment_intent` Stripe
+    ///   embeds in the error; without one, from `request`, with an empty id.
     /// * Any other 4xx is [`ProviderError::Refused`], as everywhere.
     pub fn parse_charge(
         &self,
@@ -377,24 +380,50 @@ impl StripeAdapter {
         let mut state = payment_state(&intent)?;
         if state.last_error.is_none() && str_of(&intent, "status") == Some("requires_action") {
             state.last_error = Some(AUTHENTICATION_REQUIRED.to_owned());
+            state.decline_class = Some(DeclineClass::AuthenticationRequired);
         }
         Ok(state)
     }
 }
 
-/// A `payment_intent` object, neutral; `last_error` is `last_payment_error.code`.
+/// A `payment_intent` object, neutral; `last_error` is `last_payment_error.code`, and the
+/// decline is read from that error while the payment is not processing or succeeded.
 fn payment_state(intent: &Value) -> Result<PaymentState, ProviderError> {
     let status = required_str(intent, "status").map_err(ProviderError::BadResponse)?;
+    let status = payment_status(&status).ok_or_else(|| {
+        ProviderError::BadResponse(format!("unknown payment_intent status '{status}'"))
+    })?;
+    let failure = intent
+        .get("last_payment_error")
+        .filter(|error| error.is_object())
+        .filter(|_| !matches!(status, PaymentStatus::Processing | PaymentStatus::Succeeded));
     Ok(PaymentState {
         id: required_str(intent, "id").map_err(ProviderError::BadResponse)?,
-        status: payment_status(&status).ok_or_else(|| {
-            ProviderError::BadResponse(format!("unknown payment_intent status '{status}'"))
-        })?,
+        status,
         amount: required_i64(intent, "amount").map_err(ProviderError::BadResponse)?,
         amount_received: i64_of(intent, "amount_received").unwrap_or(0),
         currency: currency_of(intent).map_err(ProviderError::BadResponse)?,
         order_id: metadata_of(intent, ORDER_ID_KEY),
         last_error: last_payment_error_code(intent),
+        decline_code: failure
+            .and_then(|error| str_of(error, "decline_code"))
+            .map(str::to_owned),
+        decline_class: failure.and_then(error_class),
+    })
+}
+
+/// The class of a Stripe error object: its `decline_code`, else its `code` ([`failure_class`]);
+/// `None` with neither. An `advice_code` of `do_not_try_again` or `confirm_card_data` (the
+/// issuer's own advice) makes a soft class hard; it never softens one.
+fn error_class(error: &Value) -> Option<DeclineClass> {
+    let class = failure_class(str_of(error, "code"), str_of(error, "decline_code"))?;
+    let never_retry = matches!(
+        str_of(error, "advice_code"),
+        Some("do_not_try_again" | "confirm_card_data")
+    );
+    Some(match class {
+        DeclineClass::Soft if never_retry => DeclineClass::Hard,
+        class => class,
     })
 }
 
@@ -420,9 +449,9 @@ fn card_error(response: &ProviderResponse) -> Option<Value> {
 fn declined_charge(request: &OffSessionCharge, error: &Value) -> PaymentState {
     let code = str_of(error, "code");
     let decline_code = str_of(error, "decline_code");
-    let authentication =
-        code == Some(AUTHENTICATION_REQUIRED) || decline_code == Some(AUTHENTICATION_REQUIRED);
-    let (status, last_error) = if authentication {
+    // A card error without a code is a decline all the same, of no known kind.
+    let class = error_class(error).unwrap_or(DeclineClass::Soft);
+    let (status, last_error) = if class == DeclineClass::AuthenticationRequired {
         (PaymentStatus::Open, AUTHENTICATION_REQUIRED)
     } else {
         (
@@ -451,6 +480,8 @@ fn declined_charge(request: &OffSessionCharge, error: &Value) -> PaymentState {
             None => Some(request.order_id.clone()),
         },
         last_error: Some(last_error.to_owned()),
+        decline_code: decline_code.map(str::to_owned),
+        decline_class: Some(class),
     }
 }
 
@@ -687,6 +718,8 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
                 payment_id: id_of(object, "payment_intent").unwrap_or(session_id),
                 code: Some("async_payment_failed".into()),
                 message: None,
+                decline_code: None,
+                decline_class: None,
             }
         }
         "checkout.session.expired" => {
@@ -726,15 +759,22 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
             let cancellation = str_of(object, "cancellation_reason");
             // The reason that ended this intent first: a cancellation names itself, a failure
             // its error.
-            let code = if event_type == "payment_intent.canceled" {
+            let canceled = event_type == "payment_intent.canceled";
+            let code = if canceled {
                 cancellation.or(error_code)
             } else {
                 error_code.or(cancellation)
             };
+            // A cancellation is not a decline: only a failure carries the error's class.
+            let decline = error.filter(|_| !canceled);
             PaymentEventKind::PaymentFailed {
                 payment_id: required_str(object, "id")?,
                 code: code.map(str::to_owned),
                 message: error.and_then(|e| str_of(e, "message")).map(str::to_owned),
+                decline_code: decline
+                    .and_then(|e| str_of(e, "decline_code"))
+                    .map(str::to_owned),
+                decline_class: decline.and_then(error_class),
             }
         }
         "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {

@@ -10,7 +10,7 @@ use bursar_payments::executor::{ExecutorConfig, HttpExecutor};
 use bursar_payments::signature;
 use bursar_payments::stripe::{event_json, parse_event, StripeConfig, StripeProvider, API_VERSION};
 use bursar_payments::{
-    PaymentEvent, PaymentEventKind, PaymentProvider, RefundStatus, WebhookError,
+    DeclineClass, PaymentEvent, PaymentEventKind, PaymentProvider, RefundStatus, WebhookError,
 };
 use serde_json::{json, Value};
 
@@ -158,6 +158,8 @@ fn checkout_completed_unpaid_then_async_outcomes() {
             payment_id: SESSION_PI.into(),
             code: Some("async_payment_failed".into()),
             message: None,
+            decline_code: None,
+            decline_class: None,
         }
     );
 }
@@ -283,13 +285,47 @@ fn payment_intent_failed_and_canceled() {
             payment_id: SESSION_PI.into(),
             code: Some("card_declined".into()),
             message: Some("Your card has insufficient funds.".into()),
+            decline_code: Some("insufficient_funds".into()),
+            decline_class: Some(DeclineClass::Soft),
         }
     );
+    // The class is the decline code's; the issuer's advice not to retry makes a soft one hard.
+    for (error, class) in [
+        (
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "lost_card"}),
+            DeclineClass::Hard,
+        ),
+        (
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "do_not_honor",
+                "advice_code": "do_not_try_again"}),
+            DeclineClass::Hard,
+        ),
+        (
+            json!({"type": "card_error", "code": "card_declined",
+                "decline_code": "authentication_required"}),
+            DeclineClass::AuthenticationRequired,
+        ),
+        (
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "do_not_honor",
+                "advice_code": "try_again_later"}),
+            DeclineClass::Soft,
+        ),
+    ] {
+        let event = parse(
+            "payment_intent.payment_failed",
+            intent(json!({"status": "requires_payment_method", "last_payment_error": error})),
+        );
+        assert!(
+            matches!(event.kind, PaymentEventKind::PaymentFailed { decline_class: Some(c), .. } if c == class),
+            "{error}: {:?}",
+            event.kind
+        );
+    }
     // The fixture's own error has only a type.
     let typed = parse("payment_intent.payment_failed", intent(json!({})));
     assert!(matches!(
         typed.kind,
-        PaymentEventKind::PaymentFailed { code: Some(ref c), message: None, .. } if c == "idempotency_error"
+        PaymentEventKind::PaymentFailed { code: Some(ref c), message: None, decline_class: None, .. } if c == "idempotency_error"
     ));
 
     let canceled = parse(
@@ -306,8 +342,28 @@ fn payment_intent_failed_and_canceled() {
             payment_id: SESSION_PI.into(),
             code: Some("abandoned".into()),
             message: None,
+            decline_code: None,
+            decline_class: None,
         }
     );
+    // A cancellation is no decline, even after a declined attempt.
+    let canceled = parse(
+        "payment_intent.canceled",
+        intent(json!({
+            "status": "canceled",
+            "cancellation_reason": "requested_by_customer",
+            "last_payment_error": {"type": "card_error", "code": "card_declined",
+                "decline_code": "stolen_card"}
+        })),
+    );
+    assert!(matches!(
+        canceled.kind,
+        PaymentEventKind::PaymentFailed {
+            decline_code: None,
+            decline_class: None,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -13,8 +13,9 @@ mod fake_stripe;
 use bursar_payments::executor::{Method, ProviderRequest};
 use bursar_payments::stripe::{event_json, parse_event, StripeConfig, StripeProvider};
 use bursar_payments::{
-    CheckoutSession, OffSessionCharge, PaymentEventKind, PaymentProvider, PaymentState,
-    PaymentStatus, ProviderError, RefundResult, RefundStatus, SetupRequest, SetupSession,
+    CheckoutSession, DeclineClass, OffSessionCharge, PaymentEventKind, PaymentProvider,
+    PaymentState, PaymentStatus, ProviderError, RefundResult, RefundStatus, SetupRequest,
+    SetupSession,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -169,6 +170,8 @@ async fn payment_status_is_a_plain_get() {
                 order_id: Some("ord_1".into()),
                 // The fixture's `last_payment_error` has a type but no code.
                 last_error: None,
+                decline_code: None,
+                decline_class: None,
             }
         );
         let requests = server.requests();
@@ -558,6 +561,8 @@ async fn charge_saved_confirms_an_off_session_intent() {
             currency: "USD".into(),
             order_id: Some("ord_7".into()),
             last_error: None,
+            decline_code: None,
+            decline_class: None,
         }
     );
     let requests = server.requests();
@@ -614,36 +619,51 @@ async fn charge_retries_reuse_the_key_and_never_charge_twice() {
 }
 
 /// Stripe's 402 `card_error` is the charge's outcome: a failed payment, read from the intent the
-/// error embeds, and not retried.
+/// error embeds, and not retried. Stripe says `card_declined` and puts the issuer's reason in
+/// `decline_code`: that reason decides the class.
 #[tokio::test]
-async fn a_declined_charge_is_a_failed_state_not_an_error() {
-    let server = Server::start(|fake| {
-        fake.charge = ChargeAnswer::CardError("card_declined", "insufficient_funds");
-    })
-    .await;
-    let state = server.provider(3).charge_saved(&charge_request()).await;
-    assert_eq!(
-        state,
-        Ok(PaymentState {
-            id: "pi_fake1".into(),
-            status: PaymentStatus::Failed,
-            amount: 4200,
-            amount_received: 0,
-            currency: "USD".into(),
-            order_id: Some("ord_7".into()),
-            last_error: Some("card_declined".into()),
+async fn a_declined_charge_is_a_failed_state_classed_by_its_decline_code() {
+    for (code, decline_code, class) in [
+        ("card_declined", "insufficient_funds", DeclineClass::Soft),
+        ("card_declined", "generic_decline", DeclineClass::Soft),
+        ("card_declined", "stolen_card", DeclineClass::Hard),
+        ("card_declined", "lost_card", DeclineClass::Hard),
+        ("expired_card", "expired_card", DeclineClass::Hard),
+    ] {
+        let server = Server::start(|fake| {
+            fake.charge = ChargeAnswer::CardError(code, decline_code);
         })
-    );
-    assert_eq!(server.requests().len(), 1);
+        .await;
+        let state = server.provider(3).charge_saved(&charge_request()).await;
+        assert_eq!(
+            state,
+            Ok(PaymentState {
+                id: "pi_fake1".into(),
+                status: PaymentStatus::Failed,
+                amount: 4200,
+                amount_received: 0,
+                currency: "USD".into(),
+                order_id: Some("ord_7".into()),
+                last_error: Some(code.into()),
+                decline_code: Some(decline_code.into()),
+                decline_class: Some(class),
+            }),
+            "{decline_code}"
+        );
+        assert_eq!(server.requests().len(), 1);
+    }
 }
 
 /// The customer must come back to authenticate: whether Stripe says so with a 402
 /// `authentication_required` or a `requires_action` intent, the payment stays open.
 #[tokio::test]
 async fn authentication_required_leaves_the_charge_open() {
-    for answer in [
-        ChargeAnswer::CardError("authentication_required", "authentication_required"),
-        ChargeAnswer::RequiresAction,
+    for (answer, decline_code) in [
+        (
+            ChargeAnswer::CardError("authentication_required", "authentication_required"),
+            Some("authentication_required"),
+        ),
+        (ChargeAnswer::RequiresAction, None),
     ] {
         let server = Server::start(|fake| fake.charge = answer).await;
         let state = server
@@ -661,10 +681,35 @@ async fn authentication_required_leaves_the_charge_open() {
                 currency: "USD".into(),
                 order_id: Some("ord_7".into()),
                 last_error: Some("authentication_required".into()),
+                decline_code: decline_code.map(Into::into),
+                decline_class: Some(DeclineClass::AuthenticationRequired),
             },
             "{answer:?}"
         );
         assert_eq!(server.requests().len(), 1, "{answer:?}");
+    }
+}
+
+/// A fetched payment whose last attempt was declined carries that decline, classed by its
+/// decline code; once the payment succeeded, a leftover error is no decline.
+#[tokio::test]
+async fn a_fetched_payment_carries_its_last_decline() {
+    for (status, class) in [
+        ("requires_payment_method", Some(DeclineClass::Hard)),
+        ("succeeded", None),
+    ] {
+        let server = Server::start(|fake| {
+            fake.payment_status = Some(status);
+            fake.payment_error = Some(("card_declined", "lost_card"));
+        })
+        .await;
+        let state = server.provider(3).payment("pi_abc").await.unwrap();
+        assert_eq!(state.last_error.as_deref(), Some("card_declined"));
+        assert_eq!(
+            (state.decline_code.as_deref(), state.decline_class),
+            (class.map(|_| "lost_card"), class),
+            "{status}"
+        );
     }
 }
 

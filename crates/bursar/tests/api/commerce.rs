@@ -187,7 +187,9 @@ both_backends! {
         assert_eq!(outcome["receipts"][0]["outcome"], "applied");
         let declined = ok(app.get(&format!("/v1/orders/{declined_id}")).await).await;
         assert_eq!(declined["status"], "payment_failed");
-        assert!(declined["last_payment_error"].as_str().unwrap().contains("card_declined"));
+        // Stripe's shape: `card_declined` with the issuer's reason, which the order shows.
+        assert!(declined["last_payment_error"].as_str().unwrap().starts_with("generic_decline"), "{declined}");
+        assert_eq!(declined["last_decline_class"], "soft");
         assert_eq!(app.get(&format!("/v1/ledger/transfers/pay:{declined_id}")).await.status(), 404);
         assert_eq!(ledger_balances(&app, "commerce:revenue:USD").await, (0, 5000));
         // The customer retries with another card in the same session and succeeds.
@@ -500,11 +502,19 @@ both_backends! {
         let refund = ok(app.post_once(&format!("/v1/orders/{order}/refunds"), json!({"amount": 500})).await).await;
         assert_eq!(refund["status"], "succeeded");
 
-        for (card, error) in [("declined", "card_declined"), ("authentication_required", "authentication_required")] {
+        // Each test card declines as Stripe would; the order shows the issuer's reason and
+        // whether retrying the card may help.
+        for (card, error, class) in [
+            ("declined", "generic_decline", "soft"),
+            ("insufficient_funds", "insufficient_funds", "soft"),
+            ("stolen", "stolen_card", "hard"),
+            ("authentication_required", "authentication_required", "authentication_required"),
+        ] {
             let method = save_card(&app, &customer, card).await;
             let order = id(&ok(draft(2).await).await);
             let failed = ok(app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": method})).await).await;
             assert_eq!((failed["status"].as_str(), failed["last_payment_error"].as_str()), (Some("payment_failed"), Some(error)));
+            assert_eq!(failed["last_decline_class"], class, "{failed}");
             assert_eq!(app.get(&format!("/v1/ledger/transfers/pay:{order}")).await.status(), 404, "nothing committed");
             // The customer can still pay on-session.
             let checkout = ok(app.post(&format!("/v1/orders/{order}/checkout"), json!({})).await).await;
@@ -518,6 +528,20 @@ both_backends! {
         let order = id(&ok(draft(1).await).await);
         let refused = app.post(&format!("/v1/orders/{order}/pay"), json!({"payment_method_id": theirs})).await;
         expect_error(refused, 400, "payment_method_invalid", Some("payment_method_id")).await;
+
+        // A person picks a test card on the setup page; an unknown card is refused and saves
+        // nothing.
+        let setup = ok(app.post(&format!("/v1/customers/{other}/payment_method_setups"), json!({"currency": "USD"})).await).await;
+        let url = setup["url"].as_str().unwrap();
+        let page = app.client.get(url).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("<option value=stolen>"), "{page}");
+        let post = |card: &'static str| app.client.post(format!("{url}/save")).header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={}&card={card}", form_token(&page))).send();
+        assert_eq!(post("amex").await.unwrap().status(), 400);
+        assert_eq!(post("insufficient_funds").await.unwrap().status(), 200, "redirected to the success URL");
+        let methods = ok(app.get(&format!("/v1/customers/{other}/payment_methods")).await).await;
+        let saved: Vec<&str> = methods["data"].as_array().unwrap().iter().map(|m| m["provider_method_id"].as_str().unwrap()).collect();
+        assert_eq!(saved.iter().filter(|m| m.starts_with("pm_test_nofunds_")).count(), 1, "{saved:?}");
     }
 }
 

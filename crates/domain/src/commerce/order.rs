@@ -188,7 +188,14 @@ pub struct Order {
     /// can never exceed what was paid.
     pub amount_refund_pending: i64,
     pub dispute: Option<OrderDispute>,
+    /// Why the last payment attempt failed: the issuer's decline code when there was one
+    /// (`insufficient_funds`), else the provider's error code.
     pub last_payment_error: Option<String>,
+    /// Whether retrying that method may help: `soft` (it may succeed later), `hard` (the
+    /// issuer will not approve it again) or `authentication_required` (the customer must pay
+    /// on-session); when the provider said.
+    #[serde(default)]
+    pub last_decline_class: Option<String>,
     pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -185,6 +185,11 @@ fn payment_last_error_is_the_error_code() {
     let state = a.parse_payment(&response(200, intent.clone())).unwrap();
     assert_eq!(state.last_error.as_deref(), Some("expired_card"));
     assert_eq!(state.status, PaymentStatus::Open);
+    // Without a decline code, the code is classified.
+    assert_eq!(
+        (state.decline_code, state.decline_class),
+        (None, Some(DeclineClass::Hard))
+    );
     // A plain retrieve does not invent an authentication error; a charge does.
     let mut action = intent;
     action["status"] = json!("requires_action");
@@ -218,7 +223,24 @@ fn card_errors_without_an_intent_fall_back_to_the_request() {
             currency: "EUR".into(),
             order_id: Some("ord_9".into()),
             last_error: Some("insufficient_funds".into()),
+            decline_code: Some("insufficient_funds".into()),
+            decline_class: Some(DeclineClass::Soft),
         })
+    );
+    // A card error with no code at all is a decline of no known kind.
+    let bare = json!({"error": {"type": "card_error", "message": "Declined."}});
+    let state = a.parse_charge(&charge(), &response(402, bare)).unwrap();
+    assert_eq!(
+        (
+            state.status,
+            state.last_error.as_deref(),
+            state.decline_class
+        ),
+        (
+            PaymentStatus::Failed,
+            Some("card_error"),
+            Some(DeclineClass::Soft)
+        )
     );
     // Older API versions report authentication as a decline code of a card_declined.
     let auth = json!({"error": {"type": "card_error", "code": "card_declined",
@@ -226,6 +248,10 @@ fn card_errors_without_an_intent_fall_back_to_the_request() {
     let state = a.parse_charge(&charge(), &response(402, auth)).unwrap();
     assert_eq!(state.status, PaymentStatus::Open);
     assert_eq!(state.last_error.as_deref(), Some(AUTHENTICATION_REQUIRED));
+    assert_eq!(
+        state.decline_class,
+        Some(DeclineClass::AuthenticationRequired)
+    );
     // A 402 that is not a card error, and a card error on another status, stay refusals.
     for (status, body) in [
         (
@@ -242,6 +268,36 @@ fn card_errors_without_an_intent_fall_back_to_the_request() {
             Err(ProviderError::Refused { .. })
         ));
     }
+}
+
+/// Stripe's shape of a declined intent: `card_declined` with the issuer's reason as
+/// `decline_code`; the class comes from the reason, `last_error` stays the code.
+#[test]
+fn a_declined_intent_is_classed_by_its_decline_code() {
+    let a = adapter();
+    let intent = json!({"object": "payment_intent", "id": "pi_2", "status": "requires_payment_method",
+        "amount": 900, "currency": "eur", "metadata": {"bursar_order_id": "ord_9"},
+        "last_payment_error": {"type": "card_error", "code": "card_declined", "decline_code": "lost_card",
+            "message": "Your card was declined.", "charge": "ch_1",
+            "doc_url": "https://stripe.com/docs/error-codes/card-declined"}});
+    for state in [
+        a.parse_payment(&response(200, intent.clone())).unwrap(),
+        a.parse_charge(&charge(), &response(200, intent.clone()))
+            .unwrap(),
+    ] {
+        assert_eq!(state.status, PaymentStatus::Open);
+        assert_eq!(state.last_error.as_deref(), Some("card_declined"));
+        assert_eq!(state.decline_code.as_deref(), Some("lost_card"));
+        assert_eq!(state.decline_class, Some(DeclineClass::Hard));
+    }
+    // The same error embedded in a 402 card error.
+    let error = json!({"error": {"type": "card_error", "code": "card_declined", "decline_code": "lost_card",
+        "payment_intent": intent}});
+    let state = a.parse_charge(&charge(), &response(402, error)).unwrap();
+    assert_eq!(
+        (state.status, state.id.as_str(), state.decline_class),
+        (PaymentStatus::Failed, "pi_2", Some(DeclineClass::Hard))
+    );
 }
 
 #[test]

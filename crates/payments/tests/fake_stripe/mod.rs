@@ -56,6 +56,9 @@ pub struct Fake {
     pub refuse: bool,
     pub refund_status: Option<&'static str>,
     pub payment_status: Option<&'static str>,
+    /// The `code` and `decline_code` of the `last_payment_error` a payment answers with (else
+    /// the fixture's).
+    pub payment_error: Option<(&'static str, &'static str)>,
     /// How `POST /v1/payment_intents` answers.
     pub charge: ChargeAnswer,
     /// The first answer to each idempotency key (customers, setup sessions, charges).
@@ -450,6 +453,13 @@ pub async fn payment(
     intent["amount"] = json!(2500);
     intent["amount_received"] = json!(if status == "succeeded" { 2500 } else { 0 });
     intent["metadata"] = json!({"bursar_order_id": "ord_1"});
+    if let Some((code, decline_code)) = fake.lock().unwrap().payment_error {
+        intent["last_payment_error"] = json!({
+            "type": "card_error", "code": code, "decline_code": decline_code,
+            "message": "Your card was declined.", "charge": "ch_fake",
+            "doc_url": format!("https://stripe.com/docs/error-codes/{code}"),
+        });
+    }
     ok(call, intent)
 }
 
