@@ -460,6 +460,8 @@ pub async fn evaluate_now(
                     cause: &cause,
                 };
                 if let Some(charged) = retry {
+                    // Into dunning first (a retry can be the first step), then the outcome.
+                    evaluate(&mut cx, &customer_id).await?;
                     record_charge(&mut cx, &customer_id, charged).await?;
                 }
                 evaluate(&mut cx, &customer_id).await

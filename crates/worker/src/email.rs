@@ -609,11 +609,18 @@ impl EmailSubscriber {
         if let Some(amount) = balance["amount"].as_i64() {
             invoice.amount_due = amount;
         }
-        let intro = notices
+        let mut intro = notices
             .iter()
             .map(|n| dunning_sentence(n))
             .collect::<Vec<_>>()
             .join(" ");
+        if let Some(link) = invoice
+            .payment_link
+            .as_ref()
+            .filter(|l| l.expires_at > event.occurred_at)
+        {
+            intro.push_str(&format!(" Pay online: {}", link.url));
+        }
         let template = format!("dunning_{first}");
         let subject = dunning_subject(first, invoice.number.as_deref().unwrap_or_default());
         self.render_invoice_mail(workspace_id, event, &invoice, &template, subject, intro)

@@ -45,9 +45,7 @@ const SETUP_BATCH: usize = 100;
 
 pub async fn run(backend: Backend, args: &CollectionsArgs) -> anyhow::Result<Vec<Figure>> {
     let (location, _guard) = bench_location(backend, args.common.database_url.as_deref()).await?;
-    let clock = Arc::new(ManualClock::new(
-        SystemClock.now().plus_seconds(-90 * DAY),
-    ));
+    let clock = Arc::new(ManualClock::new(SystemClock.now().plus_seconds(-90 * DAY)));
     let db = Db::open_with_clock(&location, &PoolSettings::default(), clock.clone()).await?;
     let (workspace, _, _) =
         crate::bootstrap::create_workspace(&db, "bench", bursar_domain::auth::Scope::Admin).await?;
@@ -123,7 +121,10 @@ fn policy() -> PolicyInput {
             step(7, vec![RetryPayment]),
             step(14, vec![RetryPayment, notify(NoticeTemplate::FinalNotice)]),
             step(15, vec![LimitEntitlements, BlockChanges]),
-            step(30, vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)]),
+            step(
+                30,
+                vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)],
+            ),
             step(60, vec![CancelContracts, WriteOff, HandToCollections]),
         ],
         minimum_balances: Default::default(),

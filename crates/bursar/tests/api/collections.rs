@@ -258,3 +258,54 @@ fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+both_backends! {
+/// Goal: the decline class decides the next retry — a soft decline (insufficient funds) is
+/// retried on schedule, a hard one (stolen card) never again (the customer is asked for a new
+/// method), an authentication-required one is not retried off-session: the customer gets a
+/// hosted payment link instead.
+async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    ok(app.post("/v1/dunning_policies", json!({"name": "Retries", "steps": [
+        step(1, json!([{"type": "retry_payment"}])),
+        step(2, json!([{"type": "retry_payment"}])),
+    ]})).await).await;
+    let mut customers = Vec::new();
+    for (name, card) in [("Soft", "insufficient_funds"), ("Hard", "stolen"), ("Auth", "authentication_required")] {
+        let customer = customer(&app, name).await;
+        save_card(&app, &customer, card).await;
+        let invoice = overdue_invoice(&app, &customer, 4_000).await;
+        customers.push((customer, invoice));
+    }
+    clock.advance_seconds(DAY + 60);
+    sweep(&app).await;
+    clock.advance_seconds(DAY);
+    sweep(&app).await;
+    let outcomes = |status: &Value| -> Vec<(String, String)> {
+        status["dunning"]["retries"].as_array().unwrap().iter().map(|r| {
+            let detail = r["class"].as_str().or(r["reason"].as_str()).unwrap_or_default();
+            (r["result"].as_str().unwrap().to_owned(), detail.to_owned())
+        }).collect()
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let soft = status(&app, &customers[0].0).await;
+    assert_eq!(outcomes(&soft), vec![pair("declined", "soft"), pair("declined", "soft")], "{soft}");
+    let hard = status(&app, &customers[1].0).await;
+    assert_eq!(outcomes(&hard), vec![pair("declined", "hard"), pair("skipped", "hard_decline")], "{hard}");
+    let auth = status(&app, &customers[2].0).await;
+    assert_eq!(outcomes(&auth), vec![pair("declined", "authentication_required"), pair("skipped", "authentication_required")], "{auth}");
+    for (customer, charges) in [(&customers[0].0, 2), (&customers[1].0, 1), (&customers[2].0, 1)] {
+        let attempts = events_of(&app, customer).await.iter().filter(|e| e["type"] == "dunning.retry_attempted").count();
+        assert_eq!(attempts, charges, "{customer}: charges at the provider");
+    }
+    let linked = ok(app.get(&format!("/v1/invoices/{}", customers[2].1)).await).await;
+    let url = linked["payment_link"]["url"].as_str().unwrap_or_else(|| panic!("no payment link: {linked}"));
+    for template in ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"] {
+        wait_for_template(&app, template).await;
+    }
+    let mails = ok(app.get("/v1/emails?limit=100").await).await;
+    let auth_mail = mails["data"].as_array().unwrap().iter().find(|m| m["template"] == "dunning_authentication_required").unwrap();
+    assert!(auth_mail["text"].as_str().unwrap().contains(url), "{auth_mail}");
+}
+}

@@ -137,8 +137,13 @@ impl Policies {
         match latest {
             Some(policy) => Ok(policy.clone()),
             None => {
-                dunning_policies::version(tx, ws, dunning.policy_id.as_ref(), dunning.policy_version)
-                    .await
+                dunning_policies::version(
+                    tx,
+                    ws,
+                    dunning.policy_id.as_ref(),
+                    dunning.policy_version,
+                )
+                .await
             }
         }
     }

@@ -32,6 +32,9 @@ pub struct ChargedRetry {
     /// The provider's answer; `Err` when it could not be reached (nothing is recorded).
     pub outcome: Result<PaymentState, String>,
     pub clearing: CommerceAccount,
+    /// A hosted page opened for the anchor invoice when the bank wants the customer to
+    /// authenticate: they pay there.
+    pub payment_link: Option<bursar_domain::invoice::PaymentLink>,
 }
 
 /// Charges the customer's saved method for its first due step if that step is a retry that
@@ -98,7 +101,32 @@ pub async fn charge_due_retry(
         metadata: providers::order_metadata(position.anchor_invoice_id.as_str()),
     };
     let outcome = connection.provider.charge_saved(&charge).await;
+    let wants_customer = outcome.as_ref().is_ok_and(|state| {
+        state.decline_class == Some(bursar_payments::DeclineClass::AuthenticationRequired)
+    });
+    let payment_link = match account
+        .invoices
+        .iter()
+        .find(|i| i.id == position.anchor_invoice_id)
+    {
+        Some(invoice) if wants_customer => {
+            let base = app.config.public_url.clone().unwrap_or_default();
+            let back = format!("{base}/?invoice={}", invoice.id);
+            let page = crate::invoice_checkout::LinkPage {
+                provider: Some(method.provider_id.to_string()),
+                base_url: base,
+                success_url: back.clone(),
+                cancel_url: back,
+            };
+            crate::invoice_checkout::open_payment_link(app, workspace_id, invoice, page)
+                .await
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
     Ok(Some(ChargedRetry {
+        payment_link,
         anchor_invoice_id: position.anchor_invoice_id.clone(),
         step: due.step,
         payment_method_id: method.id.to_string(),
@@ -129,11 +157,15 @@ pub(super) async fn record_charge(
         PaymentStatus::Processing => RetryOutcome::Processing,
         _ => {
             let code = state
-                .last_error
+                .decline_code
                 .clone()
+                .or_else(|| state.last_error.clone())
                 .unwrap_or_else(|| "payment_failed".into());
+            let class = state
+                .decline_class
+                .unwrap_or_else(|| bursar_payments::decline_class(&code));
             RetryOutcome::Declined {
-                class: decline_class(&code),
+                class: decline_class(class),
                 code,
             }
         }
@@ -160,18 +192,21 @@ pub(super) async fn record_charge(
     if state.status == PaymentStatus::Succeeded {
         record_payment(cx, customer_id, &charged, state).await?;
     }
+    if let Some(link) = charged.payment_link.clone() {
+        let invoice = charged.anchor_invoice_id.to_string();
+        crate::invoice_checkout::record_payment_link(cx, &invoice, Some(link)).await?;
+    }
     Ok(Some(retry))
 }
 
-/// How a decline code may be retried.
-pub fn decline_class(code: &str) -> DeclineClass {
-    match code {
-        "authentication_required" => DeclineClass::AuthenticationRequired,
-        "stolen_card" | "lost_card" | "pickup_card" | "fraudulent" | "invalid_account"
-        | "incorrect_number" | "invalid_number" | "expired_card" | "do_not_try_again" => {
-            DeclineClass::Hard
+/// The class the provider boundary gave a decline, in the domain's terms.
+pub fn decline_class(class: bursar_payments::DeclineClass) -> DeclineClass {
+    match class {
+        bursar_payments::DeclineClass::Hard => DeclineClass::Hard,
+        bursar_payments::DeclineClass::Soft => DeclineClass::Soft,
+        bursar_payments::DeclineClass::AuthenticationRequired => {
+            DeclineClass::AuthenticationRequired
         }
-        _ => DeclineClass::Soft,
     }
 }
 
