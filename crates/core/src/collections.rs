@@ -12,10 +12,12 @@ mod bulk;
 mod check;
 mod retries;
 mod steps;
+mod summary;
 
 pub use bulk::*;
 pub use check::*;
 pub use retries::*;
+pub use summary::*;
 
 use bursar_domain::billing_status::{self as billing, BillingStatus};
 use bursar_domain::collections::{

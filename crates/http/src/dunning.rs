@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_core::dunning_policies::{self, PolicyInput};
-use bursar_domain::collections::{Assignment, DunningPolicy, DunningStep};
+use bursar_domain::collections::{Assignment, CollectionsSummary, DunningPolicy, DunningStep};
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::{CustomerId, DunningPolicyId};
 use bursar_domain::money::Currency;
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_policy, list_policies))
         .routes(routes!(get_policy, update_policy))
         .routes(routes!(assign_policy))
+        .routes(routes!(collections_summary))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -184,4 +185,24 @@ async fn assign_policy(
             })
         })
         .await
+}
+
+/// The workspace's collections: accounts per billing status and per dunning step, recovery
+/// rate, amount recovered and time to recovery per policy version, retries by decline class,
+/// bad-debt drift per currency.
+#[utoipa::path(get, path = "/v1/collections/summary", tag = "collections",
+    responses((status = 200, body = CollectionsSummary)), security(("api_key" = [])))]
+async fn collections_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<CollectionsSummary>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let now = state.db.now();
+    let summary = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { bursar_core::collections::summary(tx, &workspace_id, now).await })
+        })
+        .await?;
+    Ok(principal.json(summary))
 }

@@ -106,3 +106,19 @@ pub async fn status_counts(tx: &mut Tx) -> Result<Vec<(String, i64)>, StoreError
         .map(|row| Ok((row.text("status")?, row.i64("n")?)))
         .collect()
 }
+
+/// The payloads of a workspace's events of `event_type`, oldest first.
+pub async fn event_payloads(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event_type: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select payload from domain_event where workspace_id = $1 and event_type = $2 \
+             order by position",
+            params![workspace_id.as_str(), event_type],
+        )
+        .await?;
+    rows.iter().map(|row| row.text("payload")).collect()
+}

@@ -20,6 +20,9 @@ const CHECKOUT_EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
 /// How often contracts' renewals, expiries and scheduled terminations are looked for.
 const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often every account's stored health is checked against its facts.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Starts every periodic job of a server over `app`, until `stop` is cancelled.
 pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
@@ -29,7 +32,26 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(expire_test_checkouts(app.clone(), stop.clone())),
         tokio::spawn(schedule_contracts(app.clone(), stop.clone())),
         tokio::spawn(finish_stale_refunds(app.clone(), stop.clone())),
+        tokio::spawn(check_account_health(app.clone(), stop.clone())),
     ]
+}
+
+/// The disagreement detector: recomputes every account's health, sets
+/// `bursar_account_health_disagreements` and logs each account that disagrees (repair with
+/// `bursar collections check --repair`).
+async fn check_account_health(app: App, stop: CancellationToken) {
+    while tick(HEALTH_CHECK_INTERVAL, &stop).await {
+        match bursar_core::collections::check(&app, None).await {
+            Ok(report) => {
+                for d in &report.disagreements {
+                    tracing::error!(workspace = %d.workspace_id, customer = %d.customer_id,
+                        stored = ?d.stored, recomputed = ?d.recomputed,
+                        "account health disagrees with its facts");
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "account health check failed"),
+        }
+    }
 }
 
 /// Settles refunds a crash or a timeout left `pending`, with the provider idempotency key they

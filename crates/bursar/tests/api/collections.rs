@@ -159,6 +159,10 @@ async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
     for event in events.iter().filter(|e| e["type"] == "dunning.step_executed") {
         assert_eq!(event["data"]["policy_version"], 1, "{event}");
     }
+    let summary = ok(app.get("/v1/collections/summary").await).await;
+    assert_eq!((summary["statuses"]["active"].as_u64(), summary["recoveries"][0]["started"].as_u64(), summary["recoveries"][0]["recovered"].as_u64()), (Some(1), Some(1), Some(1)), "{summary}");
+    assert_eq!(summary["recoveries"][0]["recovered_by_retries"]["USD"], 2_500, "{summary}");
+    assert_eq!((summary["retries"]["soft"].as_u64(), summary["retries"]["succeeded"].as_u64()), (Some(1), Some(1)), "{summary}");
     // Nothing runs twice: another sweep at the same instant changes nothing.
     sweep(&app).await;
     assert_eq!(events_of(&app, &ada).await.len(), events.len());
@@ -304,6 +308,9 @@ async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
     for template in ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"] {
         wait_for_template(&app, template).await;
     }
+    let summary = ok(app.get("/v1/collections/summary").await).await;
+    assert_eq!(summary["retries"], json!({"soft": 2, "hard": 1, "authentication_required": 1, "skipped": 2}), "{summary}");
+    assert_eq!(summary["steps"][0]["accounts"], 3, "{summary}");
     let mails = ok(app.get("/v1/emails?limit=100").await).await;
     let auth_mail = mails["data"].as_array().unwrap().iter().find(|m| m["template"] == "dunning_authentication_required").unwrap();
     assert!(auth_mail["text"].as_str().unwrap().contains(url), "{auth_mail}");

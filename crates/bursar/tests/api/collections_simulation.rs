@@ -174,26 +174,43 @@ async fn issue_month(
 ) {
     for (chunk_index, chunk) in customers.chunks(100).enumerate() {
         let ids: Vec<CustomerId> = chunk.iter().map(|c| c.id.clone()).collect();
-        let amounts: Vec<i64> = (0..chunk.len()).map(|i| 1_000 + ((chunk_index * 100 + i) as i64 * 37) % 9_000).collect();
+        let amounts: Vec<i64> = (0..chunk.len())
+            .map(|i| 1_000 + ((chunk_index * 100 + i) as i64 * 37) % 9_000)
+            .collect();
         let issued = amounts.clone();
-        write(app, move |mut cx| Box::pin(async move {
-            let usd = Currency::from_code("USD").unwrap();
-            for (customer_id, amount) in ids.into_iter().zip(issued) {
-                let draft = NewInvoice {
-                    customer_id,
-                    currency: usd,
-                    lines: vec![NewInvoiceLine { description: "Subscription".into(), quantity: Some(1), unit_amount: amount, discount_amount: None, tax_rate_id: None }],
-                    payment_terms_days: Some(TERMS as u32),
-                    memo: None,
-                };
-                let invoice = invoice_drafts::create(&mut cx, draft).await?;
-                invoices::issue(&mut cx, invoice.id.as_str()).await?;
-            }
-            Ok(())
-        })).await;
+        write(app, move |mut cx| {
+            Box::pin(async move {
+                let usd = Currency::from_code("USD").unwrap();
+                for (customer_id, amount) in ids.into_iter().zip(issued) {
+                    let draft = NewInvoice {
+                        customer_id,
+                        currency: usd,
+                        lines: vec![NewInvoiceLine {
+                            description: "Subscription".into(),
+                            quantity: Some(1),
+                            unit_amount: amount,
+                            discount_amount: None,
+                            tax_rate_id: None,
+                        }],
+                        payment_terms_days: Some(TERMS as u32),
+                        memo: None,
+                    };
+                    let invoice = invoice_drafts::create(&mut cx, draft).await?;
+                    invoices::issue(&mut cx, invoice.id.as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .await;
         for (i, customer) in chunk.iter().enumerate() {
-            for (pay_day, amount) in customer.behaviour.payments(day + TERMS, amounts[i], customer.late) {
-                *transfers.entry((pay_day, chunk_index * 100 + i)).or_insert(0) += amount;
+            for (pay_day, amount) in
+                customer
+                    .behaviour
+                    .payments(day + TERMS, amounts[i], customer.late)
+            {
+                *transfers
+                    .entry((pay_day, chunk_index * 100 + i))
+                    .or_insert(0) += amount;
             }
         }
     }
@@ -208,14 +225,27 @@ async fn pay(app: &TestApp, customer: &CustomerId, amount: i64) {
         reference: None,
         allocations: None,
     };
-    write(app, move |mut cx| Box::pin(async move { invoices::record_payment(&mut cx, received).await })).await;
+    write(app, move |mut cx| {
+        Box::pin(async move { invoices::record_payment(&mut cx, received).await })
+    })
+    .await;
 }
 
 /// A customer whose declined card has been in dunning for 5 days saves a working one.
 async fn fix_cards(app: &TestApp, customers: &mut [Customer]) {
-    for customer in customers.iter_mut().filter(|c| c.behaviour == Behaviour::CardFixedMidCycle && !c.card_fixed) {
-        let status = json_body(app.get(&format!("/v1/customers/{}/billing_status", customer.id)).await).await;
-        if status["position"]["days_overdue"].as_i64().is_some_and(|d| d >= 5) {
+    for customer in customers
+        .iter_mut()
+        .filter(|c| c.behaviour == Behaviour::CardFixedMidCycle && !c.card_fixed)
+    {
+        let status = json_body(
+            app.get(&format!("/v1/customers/{}/billing_status", customer.id))
+                .await,
+        )
+        .await;
+        if status["position"]["days_overdue"]
+            .as_i64()
+            .is_some_and(|d| d >= 5)
+        {
             save_card(app, customer.id.as_str(), "visa").await;
             customer.card_fixed = true;
         }
@@ -223,8 +253,17 @@ async fn fix_cards(app: &TestApp, customers: &mut [Customer]) {
 }
 
 async fn save_card(app: &TestApp, customer: &str, card: &str) {
-    let setup = ok(app.post(&format!("/v1/customers/{customer}/payment_method_setups"), json!({"currency": "USD"})).await).await;
-    let path = format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap());
+    let setup = ok(app
+        .post(
+            &format!("/v1/customers/{customer}/payment_method_setups"),
+            json!({"currency": "USD"}),
+        )
+        .await)
+    .await;
+    let path = format!(
+        "/v1/test_provider/setup_sessions/{}/complete",
+        setup["id"].as_str().unwrap()
+    );
     let receipt = ok(app.post(&path, json!({"card": card})).await).await;
     assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
 }
@@ -239,10 +278,19 @@ async fn ok(response: reqwest::Response) -> Value {
 /// Payloads of every event of `event_type`, in order.
 async fn payloads(app: &TestApp, event_type: &'static str) -> Vec<Value> {
     app.db()
-        .read(move |tx: &mut Tx| Box::pin(async move {
-            let rows = tx.fetch_all("select payload from domain_event where event_type = $1 order by position", bursar_store::params![event_type]).await?;
-            rows.iter().map(|r| Ok(serde_json::from_str(r.str("payload")?).unwrap())).collect::<Result<Vec<Value>, bursar_store::StoreError>>()
-        }))
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let rows = tx
+                    .fetch_all(
+                        "select payload from domain_event where event_type = $1 order by position",
+                        bursar_store::params![event_type],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(serde_json::from_str(r.str("payload")?).unwrap()))
+                    .collect::<Result<Vec<Value>, bursar_store::StoreError>>()
+            })
+        })
         .await
         .unwrap()
 }
@@ -251,21 +299,44 @@ async fn payloads(app: &TestApp, event_type: &'static str) -> Vec<Value> {
 /// with a retry carries the retry's outcome.
 async fn verify_steps(app: &TestApp) {
     let steps = payloads(app, "dunning.step_executed").await;
-    assert!(steps.len() > 100, "the simulation ran steps: {}", steps.len());
+    assert!(
+        steps.len() > 100,
+        "the simulation ran steps: {}",
+        steps.len()
+    );
     let mut runs: HashMap<(String, String), Vec<u64>> = HashMap::new();
     for step in &steps {
-        let key = (step["customer_id"].as_str().unwrap().to_owned(), step["anchor_invoice_id"].as_str().unwrap().to_owned());
-        runs.entry(key).or_default().push(step["step"].as_u64().unwrap());
-        let retries = step["actions"].as_array().unwrap().iter().any(|a| a["type"] == "retry_payment");
-        assert_eq!(retries, !step["retry"].is_null(), "a retry step without its outcome: {step}");
+        let key = (
+            step["customer_id"].as_str().unwrap().to_owned(),
+            step["anchor_invoice_id"].as_str().unwrap().to_owned(),
+        );
+        runs.entry(key)
+            .or_default()
+            .push(step["step"].as_u64().unwrap());
+        let retries = step["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "retry_payment");
+        assert_eq!(
+            retries,
+            !step["retry"].is_null(),
+            "a retry step without its outcome: {step}"
+        );
     }
     for (key, ran) in &runs {
         let expected: Vec<u64> = (0..ran.len() as u64).collect();
         assert_eq!(ran, &expected, "{key:?}: steps skipped or repeated");
     }
-    let classes: Vec<&str> = steps.iter().filter_map(|s| s["retry"]["class"].as_str()).collect();
+    let classes: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["retry"]["class"].as_str())
+        .collect();
     for class in ["soft", "hard", "authentication_required"] {
-        assert!(classes.contains(&class), "no {class} decline in the simulation");
+        assert!(
+            classes.contains(&class),
+            "no {class} decline in the simulation"
+        );
     }
     assert!(!payloads(app, "dunning.recovered").await.is_empty());
     assert!(!payloads(app, "dunning.exhausted").await.is_empty());
@@ -293,7 +364,10 @@ async fn verify_emails(app: &TestApp) {
         if emails == expected && expected > 0 {
             return;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{emails} dunning emails, {expected} expected");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{emails} dunning emails, {expected} expected"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -302,21 +376,55 @@ async fn verify_emails(app: &TestApp) {
 async fn verify_settled_accounts(app: &TestApp, customers: &[Customer]) {
     let mut settled = 0;
     for customer in customers {
-        let invoices = json_body(app.get(&format!("/v1/invoices?customer_id={}&limit=100", customer.id)).await).await;
-        let owes = invoices["data"].as_array().unwrap().iter().any(|i| i["amount_due"].as_i64() > Some(0));
+        let invoices = json_body(
+            app.get(&format!(
+                "/v1/invoices?customer_id={}&limit=100",
+                customer.id
+            ))
+            .await,
+        )
+        .await;
+        let owes = invoices["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["amount_due"].as_i64() > Some(0));
         if owes {
             continue;
         }
         settled += 1;
-        let entitlements = json_body(app.get(&format!("/v1/customers/{}/entitlements", customer.id)).await).await;
-        assert_eq!((entitlements["billing_status"].as_str(), entitlements["access"].as_str()), (Some("active"), Some("full")), "{}: {entitlements}", customer.id);
+        let entitlements = json_body(
+            app.get(&format!("/v1/customers/{}/entitlements", customer.id))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (
+                entitlements["billing_status"].as_str(),
+                entitlements["access"].as_str()
+            ),
+            (Some("active"), Some("full")),
+            "{}: {entitlements}",
+            customer.id
+        );
     }
-    assert!(settled * 2 > customers.len(), "most accounts end settled: {settled}");
+    assert!(
+        settled * 2 > customers.len(),
+        "most accounts end settled: {settled}"
+    );
 }
 
 async fn verify_books(app: &TestApp) {
-    let ledger = app.db().read(|tx: &mut Tx| Box::pin(bursar_store::ledger::verify(tx))).await.unwrap();
+    let ledger = app
+        .db()
+        .read(|tx: &mut Tx| Box::pin(bursar_store::ledger::verify(tx)))
+        .await
+        .unwrap();
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
-    let audit = app.db().read(|tx: &mut Tx| Box::pin(bursar_store::audit::verify(tx))).await.unwrap();
+    let audit = app
+        .db()
+        .read(|tx: &mut Tx| Box::pin(bursar_store::audit::verify(tx)))
+        .await
+        .unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
 }

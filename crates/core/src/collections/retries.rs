@@ -179,6 +179,17 @@ pub(super) async fn record_charge(
         currency: charged.currency,
         outcome,
     };
+    let label = match &retry.outcome {
+        RetryOutcome::Declined { class, .. } => match class {
+            DeclineClass::Hard => "hard",
+            DeclineClass::Soft => "soft",
+            DeclineClass::AuthenticationRequired => "authentication_required",
+        },
+        RetryOutcome::Succeeded { .. } => "succeeded",
+        RetryOutcome::Processing => "processing",
+        RetryOutcome::Skipped { .. } => "skipped",
+    };
+    metrics::counter!("bursar_dunning_retries_total", "outcome" => label).increment(1);
     // The retry is on the account before its payment pays the invoices: the evaluations the
     // payment causes see it.
     super::note_retry(cx, customer_id, retry.clone()).await?;

@@ -82,6 +82,7 @@ pub(super) async fn enter_or_leave(
             ))
             .await?;
             stored.dunning = Some(dunning);
+            metrics::counter!("bursar_dunning_started_total").increment(1);
         }
         (None, Some(dunning)) => {
             let recovered = recovered_amount(dunning);
@@ -99,6 +100,7 @@ pub(super) async fn enter_or_leave(
             ))
             .await?;
             stored.dunning = None;
+            metrics::counter!("bursar_dunning_recovered_total").increment(1);
         }
         _ => {}
     }
@@ -199,6 +201,7 @@ pub(super) async fn run_due(
             ))
             .await?;
         }
+        metrics::counter!("bursar_dunning_steps_total").increment(1);
         ran = true;
     }
     Ok(ran)

@@ -9,10 +9,12 @@
 mod account;
 mod health;
 mod policy;
+mod summary;
 
 pub use account::*;
 pub use health::*;
 pub use policy::*;
+pub use summary::*;
 
 #[cfg(test)]
 mod tests;
