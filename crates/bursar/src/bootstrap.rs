@@ -12,6 +12,7 @@ use bursar_store::{customers, Db, StoreError, Tx};
 
 mod billing;
 mod commerce;
+mod dunning;
 
 pub use commerce::seed_commerce;
 

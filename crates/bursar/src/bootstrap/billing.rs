@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use bursar_core::contracts::{self, NewLine};
 use bursar_core::credit_notes::{self, NewCreditNote};
-use bursar_core::dunning_policies::{self, PolicyInput};
 use bursar_core::invoice_drafts::{self, NewInvoice, NewInvoiceLine};
 use bursar_core::invoice_settings::{self, SettingsUpdate};
 use bursar_core::invoices::{self, check_terms, ReceivedPayment};
@@ -237,7 +236,6 @@ pub(super) async fn seed_invoices(seed: &Seed, buyers: &Buyers) -> anyhow::Resul
         Box::pin(async move { invoice_settings::update(&mut cx, settings).await })
     })
     .await?;
-    seed_dunning_policy(seed).await?;
     let vat = NewTaxRate {
         display_name: "VAT".into(),
         jurisdiction: tax_rates::parse_jurisdiction("GB")?,
@@ -277,41 +275,9 @@ pub(super) async fn seed_invoices(seed: &Seed, buyers: &Buyers) -> anyhow::Resul
     Ok(())
 }
 
-/// The workspace's default dunning policy: a reminder the day after the due date, retries of
-/// the saved card at 3, 7 and 14 days (with a final notice), limited service and changes
-/// blocked at 15, suspension at 30, contracts cancelled and the debt written off and handed to
-/// collections at 60; balances under 5.00 USD are not dunned.
-async fn seed_dunning_policy(seed: &Seed) -> anyhow::Result<()> {
-    use bursar_domain::collections::{DunningAction::*, DunningStep, NoticeTemplate};
-    let step = |at_days, actions: Vec<_>| DunningStep { at_days, actions };
-    let notify = |template| Notify { template };
-    let input = PolicyInput {
-        name: "Standard".into(),
-        steps: vec![
-            step(1, vec![notify(NoticeTemplate::Reminder)]),
-            step(3, vec![RetryPayment]),
-            step(7, vec![RetryPayment]),
-            step(14, vec![RetryPayment, notify(NoticeTemplate::FinalNotice)]),
-            step(15, vec![LimitEntitlements, BlockChanges]),
-            step(
-                30,
-                vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)],
-            ),
-            step(60, vec![CancelContracts, WriteOff, HandToCollections]),
-        ],
-        minimum_balances: BTreeMap::from([(usd()?, 500)]),
-        default: true,
-    };
-    seed.write("dunning policy", move |mut cx| {
-        Box::pin(async move { dunning_policies::create(&mut cx, input).await })
-    })
-    .await?;
-    Ok(())
-}
-
 /// Drafts an invoice of one taxed line (description, quantity, unit amount, tax rate) due
 /// `terms` days after issue, then issues it; returns its id.
-async fn issue_invoice(
+pub(super) async fn issue_invoice(
     seed: &Seed,
     customer: &CustomerId,
     (description, quantity, unit_amount, tax_rate): (&str, i64, i64, &TaxRateId),
@@ -347,7 +313,7 @@ async fn issue_invoice(
 }
 
 /// A bank transfer of `amount` received from `customer`, allocated to its open invoices.
-async fn pay(seed: &Seed, customer: &CustomerId, amount: i64) -> anyhow::Result<()> {
+pub(super) async fn pay(seed: &Seed, customer: &CustomerId, amount: i64) -> anyhow::Result<()> {
     let received = ReceivedPayment {
         customer_id: customer.clone(),
         currency: usd()?,

@@ -140,10 +140,31 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .unwrap();
     assert_eq!(list.status(), 200);
     let list: serde_json::Value = list.json().await.unwrap();
+    let customers = list["data"].as_array().unwrap();
+    assert_eq!(customers.len(), 8, "demo customers, seeded once");
+    // The collections demo: customers at several dunning steps, one recovered.
+    let mut standing = Vec::new();
+    for customer in customers.iter().take(4) {
+        let path = format!(
+            "/v1/customers/{}/billing_status",
+            customer["id"].as_str().unwrap()
+        );
+        let status = get_json(&running.base, &secret, &path).await;
+        standing.push((
+            status["status"].as_str().unwrap().to_owned(),
+            status["access"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let pair = |s: &str, a: &str| (s.to_owned(), a.to_owned());
     assert_eq!(
-        list["data"].as_array().unwrap().len(),
-        4,
-        "demo customers, seeded once"
+        standing,
+        [
+            pair("active", "full"),
+            pair("past_due", "none"),
+            pair("past_due", "limited"),
+            pair("past_due", "full")
+        ],
+        "Radia recovered, Edsger suspended, Barbara limited, Linus reminded"
     );
     // The commerce demo: orders in different states, one priced by Ada's company agreement.
     let orders = get_json(&running.base, &secret, "/v1/orders").await;
@@ -196,7 +217,8 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     )
     .await;
     assert_eq!(links["data"].as_array().unwrap().len(), 2, "{links}");
-    // The invoicing demo: paid, partly paid, due (overdue once the sweep runs), credited.
+    // The invoicing demo: paid, partly paid, due (overdue once the sweep runs), credited; and
+    // the collections demo's, three overdue and one paid late.
     let invoices = get_json(&running.base, &secret, "/v1/invoices").await;
     let mut owed: Vec<(String, i64, i64)> = invoices["data"]
         .as_array()
@@ -215,8 +237,12 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         owed,
         [
             ("issued".to_owned(), 0, 0),
+            ("issued".to_owned(), 0, 0),
+            ("issued".to_owned(), 0, 0),
+            ("issued".to_owned(), 0, 0),
             ("issued".to_owned(), 0, 12_000),
             ("issued".to_owned(), 50_000, 0),
+            ("paid".to_owned(), 24_000, 0),
             ("paid".to_owned(), 35_640, 0),
         ],
         "{invoices}"
@@ -227,7 +253,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["status"] == "paid")
+        .find(|i| i["status"] == "paid" && i["lines"][0]["description"] == "Platform seats")
         .unwrap();
     let pdf = reqwest::Client::new()
         .get(format!(
