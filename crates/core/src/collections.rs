@@ -32,6 +32,7 @@ use bursar_domain::invoice::{Invoice, InvoiceStatus};
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, PAYMENT_METHOD};
 use bursar_store::{customers, Tx};
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::dunning_policies;
@@ -41,6 +42,8 @@ use crate::App;
 
 /// Accounts the sweep evaluates per pass.
 const SWEEP_BATCH: i64 = 500;
+/// Accounts the sweep evaluates at once.
+const SWEEP_PARALLEL: usize = 16;
 
 /// Everything stored about one customer that its health depends on.
 #[derive(Debug, Clone)]
@@ -430,10 +433,19 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
             // Only accounts evaluated in this pass are left (a provider out of reach).
             return Ok(evaluated);
         }
-        for (workspace_id, customer) in fresh {
-            let customer_id = CustomerId::from_trusted(customer);
-            let retry = charge_due_retry(app, &workspace_id, &customer_id).await?;
-            evaluate_now(app, &workspace_id, &customer_id, retry).await?;
+        // Accounts in parallel: each its own transaction, their commits grouped.
+        let results: Vec<Result<(), Error>> = futures::stream::iter(fresh)
+            .map(|(workspace_id, customer)| async move {
+                let customer_id = CustomerId::from_trusted(customer);
+                let retry = charge_due_retry(app, &workspace_id, &customer_id).await?;
+                evaluate_now(app, &workspace_id, &customer_id, retry).await?;
+                Ok(())
+            })
+            .buffer_unordered(SWEEP_PARALLEL)
+            .collect()
+            .await;
+        for result in results {
+            result?;
             evaluated += 1;
         }
         if batch < SWEEP_BATCH as usize {

@@ -140,23 +140,26 @@ pub async fn find_in<T: DeserializeOwned>(
     keys: &[&str],
 ) -> Result<Vec<T>, StoreError> {
     let mut found = Vec::new();
+    // Sorted here, not by the query: with `order by object_id` SQLite's planner may walk the
+    // whole workspace in key order instead of using the column's index.
     let sql = format!(
-        "select body from {} where workspace_id = $1 and {column} = $2 order by object_id",
+        "select object_id, body from {} where workspace_id = $1 and {column} = $2",
         table.0
     );
     for key in keys {
-        for row in tx
+        let mut rows = tx
             .fetch_all(&sql, params![workspace_id.as_str(), *key])
-            .await?
-        {
+            .await?;
+        rows.sort_by(|a, b| a.str("object_id").ok().cmp(&b.str("object_id").ok()));
+        for row in rows {
             found.push(decode(table, row.str("body")?)?);
         }
     }
     Ok(found)
 }
 
-/// Every document whose `column` is one of `keys`, by `column` then id: one query per 500
-/// keys, for reading many accounts at once.
+/// Every document whose `column` is one of `keys`, by id within each 500 keys (one query
+/// each), for reading many accounts at once.
 pub async fn find_in_many<T: DeserializeOwned>(
     tx: &mut Tx,
     table: Table,
@@ -168,13 +171,16 @@ pub async fn find_in_many<T: DeserializeOwned>(
     for chunk in keys.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "select body from {} where workspace_id = $1 and {column} in ({}) order by {column}, object_id",
+            "select object_id, body from {} where workspace_id = $1 and {column} in ({})",
             table.0,
             placeholders.join(", ")
         );
         let mut values: Vec<Value> = vec![workspace_id.as_str().into()];
         values.extend(chunk.iter().map(|k| Value::from(*k)));
-        for row in tx.fetch_all(&sql, &values).await? {
+        // Sorted here, as in `find_in`: the column's index, not a walk in key order.
+        let mut rows = tx.fetch_all(&sql, &values).await?;
+        rows.sort_by(|a, b| a.str("object_id").ok().cmp(&b.str("object_id").ok()));
+        for row in rows {
             found.push(decode(table, row.str("body")?)?);
         }
     }

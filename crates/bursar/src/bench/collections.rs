@@ -27,6 +27,7 @@ use bursar_domain::money::Currency;
 use bursar_domain::time::{Clock, ManualClock, SystemClock};
 use bursar_store::{Backend, Db, PoolSettings};
 use clap::Args;
+use futures::StreamExt;
 
 use super::measure::{bench_location, CommonArgs, Figure};
 
@@ -58,21 +59,31 @@ pub async fn run(backend: Backend, args: &CollectionsArgs) -> anyhow::Result<Vec
     })
     .await
     .map_err(|e| anyhow::anyhow!("policy: {}", e.message))?;
-    let mut made = 0;
-    while made < args.accounts {
-        let count = SETUP_BATCH.min(args.accounts - made);
-        let first = made;
-        app.write(ws.clone(), cause.clone(), move |mut cx| {
-            Box::pin(async move {
-                for i in first..first + count {
-                    account(&mut cx, i).await?;
-                }
-                Ok::<_, bursar_core::Error>(())
-            })
+    // Accounts from 16 concurrent writers, as from 16 clients.
+    let batches: Vec<(usize, usize)> = (0..args.accounts)
+        .step_by(SETUP_BATCH)
+        .map(|first| (first, SETUP_BATCH.min(args.accounts - first)))
+        .collect();
+    let made: Vec<Result<(), bursar_core::Error>> = futures::stream::iter(batches)
+        .map(|(first, count)| {
+            let (app, ws, cause) = (app.clone(), ws.clone(), cause.clone());
+            async move {
+                app.write(ws, cause, move |mut cx| {
+                    Box::pin(async move {
+                        for i in first..first + count {
+                            account(&mut cx, i).await?;
+                        }
+                        Ok::<_, bursar_core::Error>(())
+                    })
+                })
+                .await
+            }
         })
-        .await
-        .map_err(|e| anyhow::anyhow!("setup: {}", e.message))?;
-        made += count;
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for result in made {
+        result.map_err(|e| anyhow::anyhow!("setup: {}", e.message))?;
     }
     clock.advance_seconds(90 * DAY);
 
