@@ -368,6 +368,9 @@ pub async fn operate(
     if log.is_empty() {
         return Err(Error::not_found("contract", id));
     }
+    if is_amendment(&operation) {
+        refuse_if_blocked(cx, id).await?;
+    }
     if let Operation::AddLine {
         product_id, usage, ..
     } = &operation
@@ -380,4 +383,44 @@ pub async fn operate(
     }
     let at = effective_at.unwrap_or(cx.now);
     append(cx, id, &mut log, operation, at).await
+}
+
+/// Operations that change what a contract sells: refused while its buyer's dunning blocks
+/// changes (a `block_changes` step).
+fn is_amendment(operation: &Operation) -> bool {
+    matches!(
+        operation,
+        Operation::AddLine { .. }
+            | Operation::RemoveLine { .. }
+            | Operation::ChangeQuantity { .. }
+            | Operation::ChangePrice { .. }
+            | Operation::SetCommitment { .. }
+            | Operation::SetDownpayment { .. }
+            | Operation::AmendTerm { .. }
+            | Operation::Resume
+    )
+}
+
+async fn refuse_if_blocked(cx: &mut Context<'_>, contract_id: &str) -> Result<(), Error> {
+    let contract: Option<bursar_domain::contract::Contract> =
+        documents::get(cx.tx, CONTRACT, cx.workspace_id, contract_id, false).await?;
+    let Some(contract) = contract else {
+        return Ok(());
+    };
+    let status: Option<bursar_domain::collections::CustomerBillingStatus> = documents::get(
+        cx.tx,
+        documents::BILLING_STATUS,
+        cx.workspace_id,
+        &contract.buyer_id,
+        false,
+    )
+    .await?;
+    match status {
+        Some(s) if s.changes_blocked => Err(Error::state(
+            "account_changes_blocked",
+            s.status.as_str(),
+            "The buyer's account is in dunning and changes to its contracts are blocked until the overdue balance is paid.",
+        )),
+        _ => Ok(()),
+    }
 }

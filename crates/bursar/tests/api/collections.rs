@@ -188,10 +188,15 @@ async fn a_policy_edit_keeps_accounts_in_dunning_on_their_version(backend: Backe
 
     let edited = ok(app.post(&format!("/v1/dunning_policies/{policy}"), json!({"name": "Strict", "steps": [
         step(1, json!([{"type": "notify", "template": "final_notice"}])),
-        step(2, json!([{"type": "suspend_entitlements"}])),
+        step(2, json!([{"type": "suspend_entitlements"}, {"type": "block_changes"}])),
     ]})).await).await;
     assert_eq!((edited["version"].as_u64(), edited["default"].as_bool()), (Some(2), Some(true)), "the first policy is the default");
     let late = customer(&app, "Late").await;
+    let product = id(&ok(app.post("/v1/products", json!({"name": "API", "kind": "service"})).await).await);
+    let start = bursar_domain::time::Timestamp::from_unix_micros(clock.now().unix_micros() - DAY * 1_000_000).to_rfc3339();
+    let contract = ok(app.post("/v1/contracts", json!({"buyer_id": late, "currency": "USD", "term": {"start": start}, "lines": [{"product_id": product, "unit_amount": 900}]})).await).await;
+    let operations = format!("/v1/contracts/{}/operations", id(&contract));
+    ok(app.post(&operations, json!({"type": "activate"})).await).await;
     overdue_invoice(&app, &late, 1_000).await;
     clock.advance_seconds(3 * DAY);
     sweep(&app).await;
@@ -200,7 +205,11 @@ async fn a_policy_edit_keeps_accounts_in_dunning_on_their_version(backend: Backe
     assert_eq!(late_status["position"]["policy_version"], 2, "{late_status}");
     assert_eq!((early_status["access"].as_str(), late_status["access"].as_str()), (Some("full"), Some("none")));
     let suspended = ok(app.get(&format!("/v1/customers/{late}/entitlements")).await).await;
-    assert_eq!(suspended["access"], "none");
+    assert_eq!((suspended["access"].as_str(), suspended["changes_blocked"].as_bool()), (Some("none"), Some(true)), "{suspended}");
+    assert_eq!(suspended["features"], json!([]), "{suspended}");
+    let change = json!({"type": "change_quantity", "line_id": contract["lines"][0]["id"], "quantity": 2});
+    let refused = expect_error(app.post(&operations, change).await, 409, "account_changes_blocked", None).await;
+    assert_eq!(refused["error"]["current_state"], "past_due", "{refused}");
     let steps: Vec<Value> = events_of(&app, &late).await.into_iter().filter(|e| e["type"] == "dunning.step_executed").collect();
     assert_eq!(steps.len(), 2);
     assert!(steps.iter().all(|e| e["data"]["policy_version"] == 2));
