@@ -12,7 +12,7 @@ use bursar_store::{customers, Db, StoreError, Tx};
 
 mod billing;
 mod commerce;
-mod dunning;
+pub(crate) mod dunning;
 
 pub use commerce::seed_commerce;
 

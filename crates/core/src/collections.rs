@@ -180,7 +180,7 @@ pub async fn evaluate(
         return Ok(stored);
     }
     let health = account.assess(cx.now);
-    steps::send_reminders(cx, &health, &account.invoices).await?;
+    steps::send_reminders(cx, &health, &mut account.invoices).await?;
     steps::enter_or_leave(cx, &mut stored, &health, account.policy.as_ref()).await?;
     if stored.dunning.is_some() && account.pinned.is_none() {
         account.pinned = account.policy.clone();
@@ -251,16 +251,7 @@ async fn change_status(
     reason: &str,
     health: &Health,
 ) -> Result<(), Error> {
-    let from = current.status;
-    current.history.push(StatusChange {
-        from,
-        to,
-        reason: reason.to_owned(),
-        at: cx.now,
-    });
-    current.status = to;
-    current.reason = reason.to_owned();
-    current.since = Some(cx.now);
+    let from = record_change(current, to, reason, cx.now);
     let id = current.customer_id.to_string();
     cx.emit(NewEvent::new(
         event_type::BILLING_STATUS_CHANGED,
@@ -270,6 +261,26 @@ async fn change_status(
                 "position": health.position, "reasons": health.reasons }),
     ))
     .await
+}
+
+/// Moves `current` to `to` with the change in its history; returns the status it left.
+fn record_change(
+    current: &mut CustomerBillingStatus,
+    to: BillingStatus,
+    reason: &str,
+    at: Timestamp,
+) -> BillingStatus {
+    let from = current.status;
+    current.history.push(StatusChange {
+        from,
+        to,
+        reason: reason.to_owned(),
+        at,
+    });
+    current.status = to;
+    current.reason = reason.to_owned();
+    current.since = Some(at);
+    from
 }
 
 /// Each contract's own status, from its invoices alone: pending until one is issued, past
@@ -355,16 +366,7 @@ async fn change_contract_status(
     to: BillingStatus,
     reason: &str,
 ) -> Result<(), Error> {
-    let from = current.status;
-    current.history.push(StatusChange {
-        from,
-        to,
-        reason: reason.to_owned(),
-        at: cx.now,
-    });
-    current.status = to;
-    current.reason = reason.to_owned();
-    current.since = Some(cx.now);
+    let from = record_change(current, to, reason, cx.now);
     let id = current
         .contract_id
         .as_ref()
@@ -433,7 +435,14 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
             // Only accounts evaluated in this pass are left (a provider out of reach).
             return Ok(evaluated);
         }
-        // Accounts in parallel: each its own transaction, their commits grouped.
+        // On SQLite, accounts in parallel: each its own transaction, their commits grouped by
+        // the one writer. On PostgreSQL one at a time: an evaluation takes the workspace's
+        // audit head and ledger clock in the order its steps need them, and two evaluations
+        // taking them in opposite orders would deadlock.
+        let parallel = match app.db.backend() {
+            bursar_store::Backend::Sqlite => SWEEP_PARALLEL,
+            bursar_store::Backend::Postgres => 1,
+        };
         let results: Vec<Result<(), Error>> = futures::stream::iter(fresh)
             .map(|(workspace_id, customer)| async move {
                 let customer_id = CustomerId::from_trusted(customer);
@@ -441,7 +450,7 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
                 evaluate_now(app, &workspace_id, &customer_id, retry).await?;
                 Ok(())
             })
-            .buffer_unordered(SWEEP_PARALLEL)
+            .buffer_unordered(parallel)
             .collect()
             .await;
         for result in results {

@@ -10,6 +10,7 @@ use bursar_domain::event_type;
 use bursar_domain::id::{CustomerId, PaymentId, WorkspaceId};
 use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment, PaymentLink, PaymentMethodKind};
 use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
+use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_payments::{CheckoutLine, CheckoutRequest, PaymentEvent, PaymentEventKind};
 use bursar_store::documents::{self, INVOICE, INVOICE_PAYMENT};
@@ -47,6 +48,50 @@ pub fn outcome(outcome: &'static str, invoice_id: &str, detail: impl Into<String
         detail: Some(detail.into()),
         order_id: Some(invoice_id.to_owned()),
     }
+}
+
+/// Records money a provider confirmed for a customer (its payment id as the reference): posted
+/// from the provider's clearing account (where it stays until the provider pays out) to the
+/// customer's credit, `payment.received`; unallocated.
+pub async fn record_card_payment(
+    cx: &mut Context<'_>,
+    customer_id: &CustomerId,
+    (currency, amount): (Currency, i64),
+    reference: String,
+    clearing: CommerceAccount,
+) -> Result<Payment, Error> {
+    let id = PaymentId::new();
+    let payment = Payment {
+        transfer_id: format!("received:{id}"),
+        id,
+        object: "payment".into(),
+        customer_id: customer_id.clone(),
+        currency,
+        amount,
+        method: PaymentMethodKind::Card,
+        reference: Some(reference),
+        allocations: Vec::new(),
+        unallocated: amount,
+        received_at: cx.now,
+        created_at: cx.now,
+    };
+    let posting = Posting::new(
+        payment.transfer_id.clone(),
+        clearing,
+        customer_credit(customer_id),
+        amount,
+        TransferCode::Received,
+    );
+    crate::postings::post(cx, currency, &[posting]).await?;
+    save_payment(cx, &payment, true).await?;
+    cx.emit_object(
+        event_type::PAYMENT_RECEIVED,
+        "payment",
+        payment.id.as_str(),
+        &payment,
+    )
+    .await?;
+    Ok(payment)
 }
 
 /// Applies a verified provider event about an invoice's payment link, in the transaction that
@@ -143,41 +188,13 @@ pub async fn apply_payment_event(
     if amount <= 0 {
         return Ok(outcome("ignored", invoice_id, "no amount"));
     }
-    let customer_id: CustomerId = invoice.customer_id.clone();
-    let id = PaymentId::new();
-    let mut payment = Payment {
-        transfer_id: format!("received:{id}"),
-        id,
-        object: "payment".into(),
-        customer_id: customer_id.clone(),
-        currency: invoice.currency,
-        amount,
-        method: PaymentMethodKind::Card,
-        reference: Some(payment_ref),
-        allocations: Vec::new(),
-        unallocated: amount,
-        received_at: cx.now,
-        created_at: cx.now,
-    };
-    // The money is at the provider (its clearing account) until it pays out.
-    crate::postings::post(
+    let clearing = CommerceAccount::Clearing(provider_kind.to_owned());
+    let mut payment = record_card_payment(
         cx,
-        invoice.currency,
-        &[Posting::new(
-            payment.transfer_id.clone(),
-            CommerceAccount::Clearing(provider_kind.to_owned()),
-            customer_credit(&customer_id),
-            amount,
-            TransferCode::Received,
-        )],
-    )
-    .await?;
-    save_payment(cx, &payment, true).await?;
-    cx.emit_object(
-        event_type::PAYMENT_RECEIVED,
-        "payment",
-        payment.id.as_str(),
-        &payment,
+        &invoice.customer_id,
+        (invoice.currency, amount),
+        payment_ref,
+        clearing,
     )
     .await?;
     let detail = if payable(&invoice) {

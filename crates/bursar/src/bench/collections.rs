@@ -1,7 +1,7 @@
 //! `bursar bench collections`: the account-health engine over many accounts.
 //!
 //! Made first through the core's use cases (not measured), on a clock 90 days in the past:
-//! the demo's dunning policy, then per account a customer and three invoices issued then (due
+//! the demo's dunning policy (balances under 5.00 USD not dunned), then per account a customer and three invoices issued then (due
 //! at once, in 30 and in 60 days), of which a third of the accounts pay everything, a third
 //! half of the first, a third nothing. The clock then moves to the present, and two things are
 //! measured:
@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bursar_core::collections;
-use bursar_core::dunning_policies::{self, PolicyInput};
+use bursar_core::dunning_policies;
 use bursar_core::invoice_drafts::{self, NewInvoice, NewInvoiceLine};
 use bursar_core::invoices::{self, ReceivedPayment};
 use bursar_core::{customers, App};
-use bursar_domain::collections::{DunningAction::*, DunningStep, NoticeTemplate};
 use bursar_domain::customer::NewCustomer;
 use bursar_domain::invoice::PaymentMethodKind;
 use bursar_domain::money::Currency;
@@ -54,8 +53,9 @@ pub async fn run(backend: Backend, args: &CollectionsArgs) -> anyhow::Result<Vec
     let app = App::new(db.clone(), bursar_core::Config::default());
     let cause = crate::bootstrap::system_cause("bench");
     let ws = workspace.id.clone();
+    let policy = crate::bootstrap::dunning::demo_policy()?;
     app.write(ws.clone(), cause.clone(), |mut cx| {
-        Box::pin(async move { dunning_policies::create(&mut cx, policy()).await })
+        Box::pin(async move { dunning_policies::create(&mut cx, policy).await })
     })
     .await
     .map_err(|e| anyhow::anyhow!("policy: {}", e.message))?;
@@ -117,29 +117,6 @@ fn figure(what: &str, accounts: usize, backend: Backend, (ops, seconds): (u64, f
         p50_ms: 0.0,
         p99_ms: 0.0,
         max_ms: round(seconds * 1000.0),
-    }
-}
-
-/// The demo's policy (see the bootstrap).
-fn policy() -> PolicyInput {
-    let step = |at_days, actions: Vec<_>| DunningStep { at_days, actions };
-    let notify = |template| Notify { template };
-    PolicyInput {
-        name: "Standard".into(),
-        steps: vec![
-            step(1, vec![notify(NoticeTemplate::Reminder)]),
-            step(3, vec![RetryPayment]),
-            step(7, vec![RetryPayment]),
-            step(14, vec![RetryPayment, notify(NoticeTemplate::FinalNotice)]),
-            step(15, vec![LimitEntitlements, BlockChanges]),
-            step(
-                30,
-                vec![SuspendEntitlements, notify(NoticeTemplate::Suspension)],
-            ),
-            step(60, vec![CancelContracts, WriteOff, HandToCollections]),
-        ],
-        minimum_balances: Default::default(),
-        default: true,
     }
 }
 

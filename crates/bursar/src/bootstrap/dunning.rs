@@ -97,10 +97,20 @@ async fn late_invoice(
 /// blocked at 15, suspension at 30, contracts cancelled and the debt written off and handed to
 /// collections at 60; balances under 5.00 USD are not dunned.
 async fn seed_dunning_policy(seed: &Seed) -> anyhow::Result<()> {
+    let input = demo_policy()?;
+    seed.write("dunning policy", move |mut cx| {
+        Box::pin(async move { dunning_policies::create(&mut cx, input).await })
+    })
+    .await?;
+    Ok(())
+}
+
+/// The demo's policy (see [`seed_dunning_policy`]).
+pub(crate) fn demo_policy() -> anyhow::Result<PolicyInput> {
     use bursar_domain::collections::{DunningAction::*, DunningStep, NoticeTemplate};
     let step = |at_days, actions: Vec<_>| DunningStep { at_days, actions };
     let notify = |template| Notify { template };
-    let input = PolicyInput {
+    Ok(PolicyInput {
         name: "Standard".into(),
         steps: vec![
             step(1, vec![notify(NoticeTemplate::Reminder)]),
@@ -116,10 +126,5 @@ async fn seed_dunning_policy(seed: &Seed) -> anyhow::Result<()> {
         ],
         minimum_balances: BTreeMap::from([(usd()?, 500)]),
         default: true,
-    };
-    seed.write("dunning policy", move |mut cx| {
-        Box::pin(async move { dunning_policies::create(&mut cx, input).await })
     })
-    .await?;
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! A year of collections on the manual clock: customers with invoices every month and a
+//! A year of collections on the manual clock: customers with a contract, invoices every month and a
 //! payment behaviour each (pays early, pays late, pays in parts, cards declined soft or hard,
 //! a card fixed mid-cycle, cards that need the customer, cards that just work). After every
 //! simulated day the stored health of every account equals the recomputation; at the end no
@@ -118,6 +118,8 @@ async fn a_year_of_collections_never_disagrees_skips_or_repeats(backend: Backend
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
     let (count, days) = (size("BURSAR_SIMULATION_CUSTOMERS", 1_000), size("BURSAR_SIMULATION_DAYS", 365));
     ok(app.post("/v1/dunning_policies", serde_json::from_str(DEMO_POLICY).unwrap()).await).await;
+    let product = ok(app.post("/v1/products", json!({"name": "Platform", "kind": "service"})).await).await["id"].as_str().unwrap().to_owned();
+    let start = clock.now().plus_seconds(-DAY).to_rfc3339();
     let mut customers = Vec::new();
     for i in 0..count {
         let behaviour = BEHAVIOURS[(i as usize) % BEHAVIOURS.len()];
@@ -127,13 +129,17 @@ async fn a_year_of_collections_never_disagrees_skips_or_repeats(backend: Backend
         if let Some(card) = behaviour.card() {
             save_card(&app, id.as_str(), card).await;
         }
+        // A contract for the service its invoices pay for: its entitlements follow the account.
+        let contract = ok(app.post("/v1/contracts", json!({"buyer_id": id.as_str(), "currency": "USD", "term": {"start": start}, "lines": [{"product_id": product, "unit_amount": 1_000}]})).await).await;
+        ok(app.post(&format!("/v1/contracts/{}/operations", contract["id"].as_str().unwrap()), json!({"type": "activate"})).await).await;
         customers.push(Customer { id, behaviour, late: 5 + (i * 7) % 40, card_fixed: false });
     }
     // (day, customer index) → amounts to transfer that day.
     let mut transfers: BTreeMap<(i64, usize), i64> = BTreeMap::new();
     let state = app.core().clone();
     for day in 0..days {
-        if day % MONTH == 0 && day + TERMS < days {
+        // The last invoices fall due early enough for a retry 3 days later to pay them.
+        if day % MONTH == 0 && day + TERMS + 5 < days {
             issue_month(&app, &customers, day, &mut transfers).await;
         }
         let today: Vec<((i64, usize), i64)> = transfers.range((day, 0)..(day + 1, 0)).map(|(k, v)| (*k, *v)).collect();
@@ -389,6 +395,15 @@ async fn verify_settled_accounts(app: &TestApp, customers: &[Customer]) {
             .unwrap()
             .iter()
             .any(|i| i["amount_due"].as_i64() > Some(0));
+        let always_pays = matches!(
+            customer.behaviour,
+            Behaviour::PaysEarly | Behaviour::CardThatWorks
+        );
+        assert!(
+            !(owes && always_pays),
+            "{} always pays: {invoices}",
+            customer.id
+        );
         if owes {
             continue;
         }
@@ -399,6 +414,12 @@ async fn verify_settled_accounts(app: &TestApp, customers: &[Customer]) {
         )
         .await;
         assert_eq!(
+            entitlements["features"].as_array().map(Vec::len),
+            Some(1),
+            "{}: the contract's product again: {entitlements}",
+            customer.id
+        );
+        assert_eq!(
             (
                 entitlements["billing_status"].as_str(),
                 entitlements["access"].as_str()
@@ -408,10 +429,27 @@ async fn verify_settled_accounts(app: &TestApp, customers: &[Customer]) {
             customer.id
         );
     }
-    assert!(
-        settled * 2 > customers.len(),
-        "most accounts end settled: {settled}"
-    );
+    assert!(settled * 4 > customers.len(), "settled accounts: {settled}");
+    // Those that never paid lost their contracts to the last step (reason `dunning`).
+    for customer in customers
+        .iter()
+        .filter(|c| c.behaviour == Behaviour::HardDeclineNeverPays)
+    {
+        let entitlements = json_body(
+            app.get(&format!("/v1/customers/{}/entitlements", customer.id))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (
+                entitlements["billing_status"].as_str(),
+                entitlements["features"].as_array().map(Vec::len)
+            ),
+            (Some("collections"), Some(0)),
+            "{}: {entitlements}",
+            customer.id
+        );
+    }
 }
 
 async fn verify_books(app: &TestApp) {

@@ -7,8 +7,8 @@
 use bursar_domain::collections::{DeclineClass, DunningAction, Retry, RetryOutcome};
 use bursar_domain::event_type;
 use bursar_domain::id::*;
-use bursar_domain::invoice::{Payment, PaymentMethodKind};
-use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
+use bursar_domain::invoice::Payment;
+use bursar_domain::ledger::chart::CommerceAccount;
 use bursar_domain::money::Currency;
 use bursar_payments::{PaymentState, PaymentStatus};
 use bursar_store::documents::{self, INVOICE_PAYMENT};
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::load;
 use crate::error::Error;
-use crate::invoices::{allocate, customer_credit, open_invoices, save_payment};
+use crate::invoices::{allocate, open_invoices, save_payment};
 use crate::write::Context;
 use crate::{providers, App};
 
@@ -240,40 +240,12 @@ async fn record_payment(
     if let Some(first) = existing.first().filter(|_| !state.id.is_empty()) {
         return Ok(first.id.clone());
     }
-    let id = PaymentId::new();
-    let amount = state.amount_received;
-    let mut payment = Payment {
-        transfer_id: format!("received:{id}"),
-        id,
-        object: "payment".into(),
-        customer_id: customer_id.clone(),
-        currency: charged.currency,
-        amount,
-        method: PaymentMethodKind::Card,
-        reference: Some(state.id.clone()),
-        allocations: Vec::new(),
-        unallocated: amount,
-        received_at: cx.now,
-        created_at: cx.now,
-    };
-    crate::postings::post(
+    let mut payment = crate::invoice_checkout::record_card_payment(
         cx,
-        payment.currency,
-        &[Posting::new(
-            payment.transfer_id.clone(),
-            charged.clearing.clone(),
-            customer_credit(customer_id),
-            amount,
-            TransferCode::Received,
-        )],
-    )
-    .await?;
-    save_payment(cx, &payment, true).await?;
-    cx.emit_object(
-        event_type::PAYMENT_RECEIVED,
-        "payment",
-        payment.id.as_str(),
-        &payment,
+        customer_id,
+        (charged.currency, state.amount_received),
+        state.id.clone(),
+        charged.clearing.clone(),
     )
     .await?;
     for invoice in open_invoices(cx, customer_id, payment.currency).await? {

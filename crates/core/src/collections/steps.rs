@@ -28,25 +28,24 @@ pub(super) fn record_retry(dunning: &mut Dunning, retry: Retry) {
 }
 
 /// Records `invoice.due_soon` and `invoice.overdue` for the invoices the health names, each
-/// once per invoice: the email subscriber turns them into reminders.
+/// once per invoice (noted on `invoices` too): the email subscriber turns them into reminders.
 pub(super) async fn send_reminders(
     cx: &mut Context<'_>,
     health: &Health,
-    invoices: &[Invoice],
+    invoices: &mut [Invoice],
 ) -> Result<(), Error> {
     for notice in &health.notices {
-        let Some(invoice) = invoices.iter().find(|i| i.id == notice.invoice_id) else {
+        let Some(invoice) = invoices.iter_mut().find(|i| i.id == notice.invoice_id) else {
             continue;
         };
-        let mut invoice = invoice.clone();
         invoice.reminders.push(notice.kind.to_owned());
-        crate::invoices::save(cx, &invoice).await?;
+        crate::invoices::save(cx, invoice).await?;
         let kind = if notice.kind == "overdue" {
             event_type::INVOICE_OVERDUE
         } else {
             event_type::INVOICE_DUE_SOON
         };
-        cx.emit_object(kind, "invoice", invoice.id.as_str(), &invoice)
+        cx.emit_object(kind, "invoice", invoice.id.as_str(), &*invoice)
             .await?;
     }
     Ok(())
