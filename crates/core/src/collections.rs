@@ -454,8 +454,11 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
             .collect()
             .await;
         for result in results {
-            result?;
-            evaluated += 1;
+            match result {
+                Ok(()) => evaluated += 1,
+                // That account's transaction rolled back; it stays due for the next sweep.
+                Err(error) => tracing::warn!(error = %error, "account evaluation failed"),
+            }
         }
         if batch < SWEEP_BATCH as usize {
             return Ok(evaluated);

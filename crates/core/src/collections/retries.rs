@@ -205,7 +205,14 @@ pub(super) async fn record_charge(
     }
     if let Some(link) = charged.payment_link.clone() {
         let invoice = charged.anchor_invoice_id.to_string();
-        crate::invoice_checkout::record_payment_link(cx, &invoice, Some(link)).await?;
+        match crate::invoice_checkout::record_payment_link(cx, &invoice, Some(link)).await {
+            // Another evaluation (a second node's sweep) recorded its link first: that one
+            // stands.
+            Err(e) if e.kind == crate::error::ErrorKind::State => {}
+            other => {
+                other?;
+            }
+        }
     }
     Ok(Some(retry))
 }
