@@ -125,6 +125,7 @@ impl App {
     /// `config` names (local files if it cannot be opened: `bursar serve` checks the URL
     /// before it starts, so only a library caller sees this, with the error in the log).
     pub fn new(db: Db, config: Config) -> App {
+        crate::collections::install();
         let ledger = bursar_store::ledger::Batcher::start(db.clone());
         let outbound = bursar_outbound::Guard::new(config.outbound);
         let blobs = blob_store(&config).unwrap_or_else(|error| {

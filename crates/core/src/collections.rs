@@ -163,6 +163,18 @@ async fn note_retry(
     Ok(())
 }
 
+/// Makes this engine the one [`crate::account_hook`] calls when invoices or payments change.
+pub fn install() {
+    crate::account_hook::install(evaluate_changed);
+}
+
+fn evaluate_changed<'a, 'c>(
+    cx: &'a mut Context<'c>,
+    customer_id: &'a CustomerId,
+) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+    Box::pin(async move { evaluate(cx, customer_id).await.map(|_| ()) })
+}
+
 /// Evaluates the account: sends the per-invoice reminders, enters or leaves dunning, runs the
 /// steps due, and stores the resulting health; see the module's documentation.
 pub async fn evaluate(

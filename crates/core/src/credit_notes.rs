@@ -12,7 +12,7 @@ use bursar_store::documents::{self, CREDIT_NOTE, INVOICE};
 use bursar_store::invoices;
 use serde_json::json;
 
-use crate::collections::refresh_billing_status;
+use crate::account_hook::account_changed;
 use crate::error::Error;
 use crate::invoices::{load_settings, move_to, receivable, save};
 use crate::lookup;
@@ -149,6 +149,6 @@ pub async fn credit_invoice(
         json!({ "object": invoice, "credit_note_id": note.id, "amount": amount }),
     ))
     .await?;
-    refresh_billing_status(cx, &invoice.customer_id).await?;
+    account_changed(cx, &invoice.customer_id).await?;
     Ok(note)
 }

@@ -8,7 +8,7 @@ use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
 use bursar_store::documents::INVOICE;
 use serde_json::json;
 
-use crate::collections::refresh_billing_status;
+use crate::account_hook::account_changed;
 use crate::error::Error;
 use crate::invoices::{move_to, receivable, save};
 use crate::lookup;
@@ -19,7 +19,7 @@ use crate::write::Context;
 /// reversed). Refused once payments or credits apply. Records `invoice.voided`.
 pub async fn void(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
     let invoice = close(cx, id, InvoiceStatus::Void, event_type::INVOICE_VOIDED).await?;
-    refresh_billing_status(cx, &invoice.customer_id).await?;
+    account_changed(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -33,7 +33,7 @@ pub async fn mark_uncollectible(cx: &mut Context<'_>, id: &str) -> Result<Invoic
         event_type::INVOICE_MARKED_UNCOLLECTIBLE,
     )
     .await?;
-    refresh_billing_status(cx, &invoice.customer_id).await?;
+    account_changed(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 

@@ -182,7 +182,7 @@ pub async fn issue(cx: &mut Context<'_>, id: &str) -> Result<Invoice, Error> {
             invoice = consume_credit(cx, invoice, payments, amount).await?;
         }
     }
-    crate::collections::refresh_billing_status(cx, &invoice.customer_id).await?;
+    crate::account_hook::account_changed(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 
@@ -276,7 +276,7 @@ pub async fn allocate(
         json!({ "object": invoice, "payment_id": payment.id, "amount": amount }),
     ))
     .await?;
-    crate::collections::refresh_billing_status(cx, &invoice.customer_id).await?;
+    crate::account_hook::account_changed(cx, &invoice.customer_id).await?;
     Ok(invoice)
 }
 

@@ -5,6 +5,7 @@
 //! caller how to react; each surface says that in its own way. State changes go through
 //! [`write::Context`] (one transaction, its events recorded in it).
 
+pub mod account_hook;
 pub mod agreements;
 pub mod app;
 pub mod artifacts;
