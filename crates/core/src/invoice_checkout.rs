@@ -74,6 +74,7 @@ pub async fn record_card_payment(
         unallocated: amount,
         received_at: cx.now,
         created_at: cx.now,
+        dispute: None,
     };
     let posting = Posting::new(
         payment.transfer_id.clone(),

@@ -439,6 +439,7 @@ pub async fn record_payment(
         unallocated: received.amount,
         received_at: cx.now,
         created_at: cx.now,
+        dispute: None,
     };
     crate::postings::post(
         cx,

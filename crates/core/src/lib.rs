@@ -26,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod fulfillment;
 pub mod invoice_checkout;
+pub mod invoice_disputes;
 pub mod invoice_drafts;
 pub mod invoice_pdf;
 pub mod invoice_settings;

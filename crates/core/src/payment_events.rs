@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::providers::*;
 use crate::write::Context;
 use crate::App;
-use crate::{invoice_checkout, orders, payment_methods};
+use crate::{invoice_checkout, invoice_disputes, orders, payment_methods};
 use bursar_domain::payment_provider::PaymentTarget;
 use bursar_payments::{PaymentEvent, PaymentEventKind};
 
@@ -136,6 +136,9 @@ pub async fn apply(
         .await;
     }
     let Some(reference) = reference_of(cx, event).await? else {
+        if let Some(applied) = invoice_disputes::apply(cx, provider_kind, event).await? {
+            return Ok(applied);
+        }
         return Ok(Applied::unmatched("no Bursar order named by the event"));
     };
     match PaymentTarget::of_reference(&reference) {

@@ -65,6 +65,7 @@ pub const INVOICE_PAYMENT_APPLIED: &str = "invoice.payment_applied";
 pub const INVOICE_PAYMENT_FAILED: &str = "invoice.payment_failed";
 pub const INVOICE_PAYMENT_LINK_CREATED: &str = "invoice.payment_link_created";
 pub const INVOICE_PAYMENT_LINK_SHARED: &str = "invoice.payment_link_shared";
+pub const INVOICE_REOPENED: &str = "invoice.reopened";
 pub const INVOICE_UPDATED: &str = "invoice.updated";
 pub const INVOICE_VOIDED: &str = "invoice.voided";
 pub const INVOICE_SETTINGS_UPDATED: &str = "invoice_settings.updated";
@@ -92,6 +93,9 @@ pub const ORDER_PAYMENT_PROCESSING: &str = "order.payment_processing";
 pub const ORDER_REFUND_FAILED: &str = "order.refund_failed";
 pub const ORDER_REFUND_REQUESTED: &str = "order.refund_requested";
 pub const ORDER_REFUNDED: &str = "order.refunded";
+pub const PAYMENT_DISPUTE_LOST: &str = "payment.dispute_lost";
+pub const PAYMENT_DISPUTE_WON: &str = "payment.dispute_won";
+pub const PAYMENT_DISPUTED: &str = "payment.disputed";
 pub const PAYMENT_RECEIVED: &str = "payment.received";
 pub const PAYMENT_PROVIDER_CREATED: &str = "payment_provider.created";
 pub const PAYMENT_PROVIDER_UPDATED: &str = "payment_provider.updated";
@@ -185,6 +189,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (INVOICE_PAYMENT_FAILED, 1),
     (INVOICE_PAYMENT_LINK_CREATED, 1),
     (INVOICE_PAYMENT_LINK_SHARED, 1),
+    (INVOICE_REOPENED, 1),
     (INVOICE_UPDATED, 1),
     (INVOICE_VOIDED, 1),
     (INVOICE_SETTINGS_UPDATED, 1),
@@ -212,6 +217,9 @@ pub const CATALOG: &[(&str, u32)] = &[
     (ORDER_REFUND_FAILED, 1),
     (ORDER_REFUND_REQUESTED, 1),
     (ORDER_REFUNDED, 1),
+    (PAYMENT_DISPUTE_LOST, 1),
+    (PAYMENT_DISPUTE_WON, 1),
+    (PAYMENT_DISPUTED, 1),
     (PAYMENT_RECEIVED, 1),
     (PAYMENT_PROVIDER_CREATED, 1),
     (PAYMENT_PROVIDER_UPDATED, 1),

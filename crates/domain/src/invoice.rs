@@ -1,12 +1,15 @@
 //! Invoices and their one state machine; tax rates; numbering.
 //!
 //! ```text
-//! draft ──► issued ──► paid
+//! draft ──► issued ◄─► paid
 //!   │         │  ▲
 //!   │         │  └── uncollectible (written off; a late payment still pays it)
 //!   ▼         ▼
 //!  void      void
 //! ```
+//!
+//! A paid invoice is issued again only when a dispute of a payment that paid it is lost: what
+//! that payment paid is owed again ([`crate::dispute`]).
 //!
 //! A draft can be edited (lines, memo, payment terms) and previewed; issuing assigns the next
 //! number of its sequence (`INV-2026-000123`: prefix, year of issue, six digits, gapless within
@@ -66,6 +69,7 @@ impl InvoiceStatus {
             (self, to),
             (Draft, Issued | Void)
                 | (Issued, Paid | Void | Uncollectible)
+                | (Paid, Issued)
                 | (Uncollectible, Paid | Void)
         )
     }
@@ -293,6 +297,9 @@ pub struct Invoice {
     /// The hosted page where the customer pays what is due online, when one was opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_link: Option<PaymentLink>,
+    /// Disputes of the payments that paid it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<crate::dispute::InvoiceDispute>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -352,6 +359,7 @@ impl Invoice {
             voided_at: None,
             reminders: Vec::new(),
             payment_link: None,
+            disputes: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -454,6 +462,9 @@ pub struct Payment {
     pub transfer_id: String,
     pub received_at: Timestamp,
     pub created_at: Timestamp,
+    /// The customer's bank contested it (card payments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<crate::dispute::PaymentDispute>,
 }
 
 /// A credit note: part or all of an issued invoice taken back. It reduces what is owed, and
@@ -559,10 +570,11 @@ mod tests {
     }
 
     #[test]
-    fn the_state_machine_never_leaves_void_or_paid() {
+    fn the_state_machine_never_leaves_void_and_leaves_paid_only_for_issued() {
         for pair in [
             [Draft, Issued],
             [Issued, Paid],
+            [Paid, Issued],
             [Issued, Uncollectible],
             [Uncollectible, Paid],
             [Draft, Void],
@@ -572,7 +584,7 @@ mod tests {
         }
         for to in InvoiceStatus::ALL {
             assert!(!Void.can_become(to));
-            assert!(!Paid.can_become(to));
+            assert_eq!(Paid.can_become(to), to == Issued);
             assert!(!Issued.can_become(Draft));
         }
         assert_eq!(
@@ -641,6 +653,7 @@ mod tests {
             voided_at: None,
             reminders: Vec::new(),
             payment_link: None,
+            disputes: Vec::new(),
             created_at: now,
             updated_at: now,
         };

@@ -10,6 +10,7 @@ pub mod collections;
 pub mod commerce;
 pub mod contract;
 pub mod customer;
+pub mod dispute;
 pub mod error;
 pub mod event;
 pub mod event_type;

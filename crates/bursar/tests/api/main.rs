@@ -16,6 +16,7 @@ mod billing_matrix;
 mod bounds;
 mod cli;
 mod collections;
+mod collections_disputes;
 mod collections_simulation;
 mod commerce;
 mod contracts;

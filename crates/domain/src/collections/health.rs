@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::policy::{DunningAction, DunningPolicy};
 use crate::billing_status::{Access, BillingStatus};
 use crate::contract::{Contract, ContractStatus};
+use crate::dispute::{falls_due, open_disputes, reinstated_by_dispute};
 use crate::id::{DunningPolicyId, InvoiceId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::money::Currency;
@@ -43,8 +44,8 @@ pub enum RetryOutcome {
         class: DeclineClass,
         code: String,
     },
-    /// Not attempted, and why (`no_payment_method`, `hard_decline`, `authentication_required`,
-    /// `provider_error`).
+    /// Not attempted, and why (`no_payment_method`, `payment_disputed`, `hard_decline`,
+    /// `authentication_required`, `provider_error`).
     Skipped {
         reason: String,
     },
@@ -301,9 +302,11 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
     };
     let access = account_access(status, &reached, uncollectible.is_some());
     let contracts = contract_access(facts, access, &mut reasons);
+    let disputed = dispute_reasons(facts.invoices, &mut reasons);
     let due = match (&position, facts.dunning, policy) {
         (Some(pos), dunning, Some(p)) if !facts.closed => {
-            due_steps(p, pos, dunning.map(|(d, _)| d), facts.payment_method)
+            let dunning = dunning.map(|(d, _)| d);
+            due_steps(p, pos, dunning, facts.payment_method, disputed)
         }
         _ => Vec::new(),
     };
@@ -327,6 +330,37 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
     }
 }
 
+/// The disputes among the facts, as reasons; whether the customer is contesting a card payment
+/// (a dispute open, or one lost on an invoice still unpaid): no off-session charge then.
+fn dispute_reasons(invoices: &[Invoice], reasons: &mut Vec<Reason>) -> bool {
+    let mut disputed = false;
+    for invoice in invoices {
+        for dispute in open_disputes(invoice) {
+            disputed = true;
+            reasons.push(reason(
+                "payment_disputed",
+                Some(&invoice.id),
+                format!(
+                    "The customer's bank contests {} paid toward this invoice (dispute {}).",
+                    invoice.currency.format(dispute.amount),
+                    dispute.dispute_id
+                ),
+            ));
+        }
+        if unpaid(invoice) && reinstated_by_dispute(invoice) {
+            disputed = true;
+            reasons.push(reason(
+                "dispute_lost",
+                Some(&invoice.id),
+                "A lost dispute took back a payment of this invoice: it is owed again from the \
+                 day the dispute was lost."
+                    .into(),
+            ));
+        }
+    }
+    disputed
+}
+
 /// The anchor and step of an account over the policy's minimum balances, if it is in dunning.
 fn position(
     facts: &AccountFacts<'_>,
@@ -337,7 +371,7 @@ fn position(
         .invoices
         .iter()
         .filter(|i| unpaid(i))
-        .filter_map(|i| Some((i, days_past(i.due_at?, facts.now)?)))
+        .filter_map(|i| Some((i, days_past(falls_due(i)?, facts.now)?)))
         .collect();
     let mut balances: BTreeMap<Currency, i64> = BTreeMap::new();
     for (invoice, _) in &overdue {
@@ -368,7 +402,7 @@ fn position(
     let (anchor, days) = overdue
         .iter()
         .filter(|(i, _)| dunned.iter().any(|b| b.currency == i.currency))
-        .min_by_key(|(i, _)| (i.due_at, i.id.clone()))?;
+        .min_by_key(|(i, _)| (falls_due(i), i.id.clone()))?;
     let step = policy
         .steps
         .iter()
@@ -397,7 +431,7 @@ fn position(
         policy_id: policy.id.clone(),
         policy_version: policy.version,
         anchor_invoice_id: anchor.id.clone(),
-        anchor_due_at: anchor.due_at.unwrap_or(facts.now),
+        anchor_due_at: falls_due(anchor).unwrap_or(facts.now),
         days_overdue: *days,
         at_days: step.map(|s| policy.steps[usize::from(s)].at_days),
         exhausted: applied.is_some_and(|s| usize::from(s) + 1 == policy.steps.len()),
@@ -488,11 +522,12 @@ fn due_steps(
     position: &Position,
     dunning: Option<&Dunning>,
     payment_method: Option<&str>,
+    disputed: bool,
 ) -> Vec<DueStep> {
     let Some(last) = position.step else {
         return Vec::new();
     };
-    let retry_skipped = retry_block(dunning, payment_method);
+    let retry_skipped = retry_block(dunning, payment_method, disputed);
     (0..=last)
         .filter(|step| !dunning.is_some_and(|d| d.ran(&position.anchor_invoice_id, *step)))
         .map(|step| {
@@ -511,12 +546,20 @@ fn due_steps(
         .collect()
 }
 
-/// Why a retry must not charge now: no saved method, or the method it would charge was
+/// Why a retry must not charge now: no saved method, a customer contesting a card payment
+/// (a dispute open, or one lost and not yet repaid), or the method it would charge was
 /// declined for good (or needs the customer) in this dunning.
-fn retry_block(dunning: Option<&Dunning>, payment_method: Option<&str>) -> Option<&'static str> {
+fn retry_block(
+    dunning: Option<&Dunning>,
+    payment_method: Option<&str>,
+    disputed: bool,
+) -> Option<&'static str> {
     let Some(method) = payment_method else {
         return Some("no_payment_method");
     };
+    if disputed {
+        return Some("payment_disputed");
+    }
     let last = dunning?
         .retries
         .iter()
@@ -582,7 +625,7 @@ fn next_change(
         }
     }
     for invoice in facts.invoices.iter().filter(|i| unpaid(i)) {
-        if let Some(due) = invoice.due_at {
+        if let Some(due) = falls_due(invoice) {
             candidates.push(due.plus_micros(1));
             // A contract's own status turns to collections this many days late.
             let late = crate::billing_status::COLLECTIONS_AFTER_DAYS * DAY_MICROS;

@@ -436,3 +436,66 @@ fn steps_are_validated() {
             {"type": "notify", "template": "final_notice"}]})
     );
 }
+
+fn disputed(invoice: &mut Invoice, status: crate::dispute::DisputeStatus, day: i64) {
+    use crate::dispute::{DisputeStatus, InvoiceDispute};
+    let amount = invoice.total;
+    invoice.disputes.push(InvoiceDispute {
+        dispute_id: "dp_1".into(),
+        payment_id: crate::id::PaymentId::new(),
+        amount,
+        status,
+        opened_at: t(day - 10),
+        closed_at: (status != DisputeStatus::Open).then(|| t(day)),
+        reinstated: if status == DisputeStatus::Lost {
+            amount
+        } else {
+            0
+        },
+    });
+}
+
+#[test]
+fn an_open_dispute_stops_retries_and_owes_nothing_yet() {
+    use crate::dispute::DisputeStatus;
+    let mut paid = invoice(5_000, 0);
+    pay(&mut paid, 5_000);
+    disputed(&mut paid, DisputeStatus::Open, 2);
+    let account = Account::new(demo_policy(), vec![paid, invoice(2_000, 10)]);
+    let health = account.assess(13);
+    assert!(
+        health.has_reason("payment_disputed"),
+        "{:?}",
+        health.reasons
+    );
+    let retry = health.due.iter().find(|d| d.step == 1).unwrap();
+    assert_eq!(retry.retry_skipped, Some("payment_disputed"));
+    assert_eq!(
+        health.position.unwrap().overdue[0].amount,
+        2_000,
+        "only what is unpaid"
+    );
+}
+
+#[test]
+fn a_lost_dispute_is_owed_again_from_the_day_it_was_lost() {
+    use crate::dispute::DisputeStatus;
+    // Paid, then a dispute lost on day 100 reopened it: not 100 days late, but due that day.
+    let mut reopened = invoice(5_000, 0);
+    disputed(&mut reopened, DisputeStatus::Lost, 100);
+    let mut account = Account::new(demo_policy(), vec![reopened]);
+    assert!(
+        account.assess(100).position.is_none(),
+        "due today, not late"
+    );
+    let health = account.assess(104);
+    let position = health.position.clone().unwrap();
+    assert_eq!((position.days_overdue, position.step), (4, Some(1)));
+    assert!(health.has_reason("dispute_lost"));
+    assert_eq!(health.due[1].retry_skipped, Some("payment_disputed"));
+    assert_eq!(
+        account.evaluate(104),
+        vec![(0, 0), (0, 1)],
+        "day 1 and 3 steps, not the day-60 write-off"
+    );
+}
