@@ -5,7 +5,7 @@
 //! good: the customer's credit from that payment shrinks, and the invoices it paid are owed
 //! again, due from the day the dispute was lost. Each change re-evaluates the account.
 
-use bursar_domain::dispute::{reversal, DisputeStatus, InvoiceDispute, PaymentDispute};
+use bursar_domain::dispute::{DisputeStatus, InvoiceDispute, PaymentDispute};
 use bursar_domain::event_type;
 use bursar_domain::invoice::{Invoice, InvoiceStatus, Payment};
 use bursar_domain::ledger::chart::{CommerceAccount, Posting, TransferCode};
@@ -149,7 +149,7 @@ async fn open(
         credit_reversed: 0,
     });
     // The invoices it paid carry the dispute: the account's health reads it there.
-    let contested = reversal(&payment, amount);
+    let contested = payment.reversal(amount);
     for (invoice_id, part) in &contested.invoices {
         let mut invoice = invoice(cx, invoice_id.as_str()).await?;
         invoice.disputes.push(InvoiceDispute {
@@ -228,7 +228,7 @@ async fn take_back(
     payment: &mut Payment,
     dispute: &mut PaymentDispute,
 ) -> Result<Vec<String>, Error> {
-    let split = reversal(payment, dispute.amount);
+    let split = payment.reversal(dispute.amount);
     let customer = payment.customer_id.clone();
     let id = &dispute.dispute_id;
     let mut postings = vec![Posting::new(

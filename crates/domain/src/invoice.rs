@@ -24,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::dispute::{DisputeStatus, InvoiceDispute, PaymentDispute, Reversal};
 use crate::id::*;
 use crate::money::Currency;
 use crate::time::Timestamp;
@@ -299,7 +300,7 @@ pub struct Invoice {
     pub payment_link: Option<PaymentLink>,
     /// Disputes of the payments that paid it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub disputes: Vec<crate::dispute::InvoiceDispute>,
+    pub disputes: Vec<InvoiceDispute>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -464,7 +465,67 @@ pub struct Payment {
     pub created_at: Timestamp,
     /// The customer's bank contested it (card payments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dispute: Option<crate::dispute::PaymentDispute>,
+    pub dispute: Option<PaymentDispute>,
+}
+
+impl Payment {
+    /// How a dispute of `amount` splits over what the payment funded: its unallocated credit
+    /// first, then its allocations, newest first.
+    pub fn reversal(&self, amount: i64) -> Reversal {
+        let credit = amount.min(self.unallocated).max(0);
+        let mut left = amount - credit;
+        let mut invoices: Vec<(InvoiceId, i64)> = Vec::new();
+        for allocation in self.allocations.iter().rev() {
+            if left == 0 {
+                break;
+            }
+            let part = allocation.amount.min(left);
+            left -= part;
+            match invoices
+                .iter_mut()
+                .find(|(id, _)| id == &allocation.invoice_id)
+            {
+                Some((_, total)) => *total += part,
+                None => invoices.push((allocation.invoice_id.clone(), part)),
+            }
+        }
+        Reversal {
+            credit,
+            invoices,
+            loss: left,
+        }
+    }
+}
+
+impl Invoice {
+    /// The instant it falls due: its due date, or the day a lost dispute made part of it owed
+    /// again, whichever is later.
+    pub fn falls_due(&self) -> Option<Timestamp> {
+        let reinstated = self
+            .disputes
+            .iter()
+            .filter(|d| d.status == DisputeStatus::Lost && d.reinstated > 0)
+            .filter_map(|d| d.closed_at)
+            .max();
+        match (self.due_at, reinstated) {
+            (Some(due), Some(at)) => Some(due.max(at)),
+            (due, at) => due.or(at),
+        }
+    }
+
+    /// Its disputes that are open.
+    pub fn open_disputes(&self) -> impl Iterator<Item = &InvoiceDispute> {
+        self.disputes
+            .iter()
+            .filter(|d| d.status == DisputeStatus::Open)
+    }
+
+    /// Whether a lost dispute made part of it owed again.
+    pub fn reinstated_by_dispute(&self) -> bool {
+        self.disputes
+            .iter()
+            .any(|d| d.status == DisputeStatus::Lost && d.reinstated > 0)
+    }
 }
 
 /// A credit note: part or all of an issued invoice taken back. It reduces what is owed, and
@@ -686,6 +747,56 @@ mod tests {
             "lines[0]",
         );
         assert_eq!(overflow.unwrap_err().param, "lines[0]");
+    }
+
+    fn payment(unallocated: i64, allocations: &[(&InvoiceId, i64)]) -> Payment {
+        let now = Timestamp::from_unix_micros(0);
+        Payment {
+            id: PaymentId::new(),
+            object: "payment".into(),
+            customer_id: CustomerId::new(),
+            currency: Currency::from_code("USD").unwrap(),
+            amount: unallocated + allocations.iter().map(|(_, a)| a).sum::<i64>(),
+            method: PaymentMethodKind::Card,
+            reference: None,
+            allocations: allocations
+                .iter()
+                .map(|(id, amount)| Allocation {
+                    invoice_id: (*id).clone(),
+                    amount: *amount,
+                    allocated_at: now,
+                    transfer_id: String::new(),
+                })
+                .collect(),
+            unallocated,
+            transfer_id: String::new(),
+            received_at: now,
+            created_at: now,
+            dispute: None,
+        }
+    }
+
+    #[test]
+    fn a_lost_dispute_takes_the_credit_first_then_the_newest_allocations() {
+        let (a, b) = (InvoiceId::new(), InvoiceId::new());
+        let paid = payment(300, &[(&a, 1_000), (&b, 700)]);
+        let split = paid.reversal(1_200);
+        assert_eq!(split.credit, 300);
+        assert_eq!(split.invoices, vec![(b.clone(), 700), (a.clone(), 200)]);
+        assert_eq!(split.loss, 0);
+        let all = paid.reversal(2_500);
+        assert_eq!((all.credit, all.loss), (300, 500));
+        assert_eq!(all.invoices, vec![(b, 700), (a, 1_000)]);
+    }
+
+    #[test]
+    fn a_partial_dispute_of_credit_only_reopens_nothing() {
+        let a = InvoiceId::new();
+        let split = payment(500, &[(&a, 1_000)]).reversal(400);
+        assert_eq!(
+            (split.credit, split.invoices.len(), split.loss),
+            (400, 0, 0)
+        );
     }
 }
 

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use super::policy::{DunningAction, DunningPolicy};
 use crate::billing_status::{Access, BillingStatus};
 use crate::contract::{Contract, ContractStatus};
-use crate::dispute::{falls_due, open_disputes, reinstated_by_dispute};
 use crate::id::{DunningPolicyId, InvoiceId};
 use crate::invoice::{Invoice, InvoiceStatus};
 use crate::money::Currency;
@@ -335,7 +334,7 @@ pub fn assess(facts: &AccountFacts<'_>) -> Health {
 fn dispute_reasons(invoices: &[Invoice], reasons: &mut Vec<Reason>) -> bool {
     let mut disputed = false;
     for invoice in invoices {
-        for dispute in open_disputes(invoice) {
+        for dispute in invoice.open_disputes() {
             disputed = true;
             reasons.push(reason(
                 "payment_disputed",
@@ -347,7 +346,7 @@ fn dispute_reasons(invoices: &[Invoice], reasons: &mut Vec<Reason>) -> bool {
                 ),
             ));
         }
-        if unpaid(invoice) && reinstated_by_dispute(invoice) {
+        if unpaid(invoice) && invoice.reinstated_by_dispute() {
             disputed = true;
             reasons.push(reason(
                 "dispute_lost",
@@ -371,7 +370,7 @@ fn position(
         .invoices
         .iter()
         .filter(|i| unpaid(i))
-        .filter_map(|i| Some((i, days_past(falls_due(i)?, facts.now)?)))
+        .filter_map(|i| Some((i, days_past(i.falls_due()?, facts.now)?)))
         .collect();
     let mut balances: BTreeMap<Currency, i64> = BTreeMap::new();
     for (invoice, _) in &overdue {
@@ -402,7 +401,7 @@ fn position(
     let (anchor, days) = overdue
         .iter()
         .filter(|(i, _)| dunned.iter().any(|b| b.currency == i.currency))
-        .min_by_key(|(i, _)| (falls_due(i), i.id.clone()))?;
+        .min_by_key(|(i, _)| (i.falls_due(), i.id.clone()))?;
     let step = policy
         .steps
         .iter()
@@ -431,7 +430,7 @@ fn position(
         policy_id: policy.id.clone(),
         policy_version: policy.version,
         anchor_invoice_id: anchor.id.clone(),
-        anchor_due_at: falls_due(anchor).unwrap_or(facts.now),
+        anchor_due_at: anchor.falls_due().unwrap_or(facts.now),
         days_overdue: *days,
         at_days: step.map(|s| policy.steps[usize::from(s)].at_days),
         exhausted: applied.is_some_and(|s| usize::from(s) + 1 == policy.steps.len()),
@@ -625,7 +624,7 @@ fn next_change(
         }
     }
     for invoice in facts.invoices.iter().filter(|i| unpaid(i)) {
-        if let Some(due) = falls_due(invoice) {
+        if let Some(due) = invoice.falls_due() {
             candidates.push(due.plus_micros(1));
             // A contract's own status turns to collections this many days late.
             let late = crate::billing_status::COLLECTIONS_AFTER_DAYS * DAY_MICROS;
