@@ -1,6 +1,7 @@
 //! A year of collections on the manual clock: customers with a contract, invoices every month and a
 //! payment behaviour each (pays early, pays late, pays in parts, cards declined soft or hard,
-//! a card fixed mid-cycle, cards that need the customer, cards that just work). After every
+//! a card fixed mid-cycle, cards that need the customer, cards that just work, card payments
+//! the customer's bank disputes — won or lost, a lost one paid again). After every
 //! simulated day the stored health of every account equals the recomputation; at the end no
 //! account skipped a step or ran one twice, every retry came before the consequences it could
 //! prevent, every notice was mailed once, settled accounts are active with full access, and
@@ -41,9 +42,11 @@ enum Behaviour {
     CardFixedMidCycle,
     CardThatWorks,
     NeedsAuthenticationThenTransfer,
+    /// Pays by card through the retries; every other month the bank disputes the payment.
+    CardThenDisputes,
 }
 
-const BEHAVIOURS: [Behaviour; 8] = [
+const BEHAVIOURS: [Behaviour; 9] = [
     Behaviour::PaysEarly,
     Behaviour::PaysLate,
     Behaviour::PaysInParts,
@@ -52,7 +55,15 @@ const BEHAVIOURS: [Behaviour; 8] = [
     Behaviour::CardFixedMidCycle,
     Behaviour::CardThatWorks,
     Behaviour::NeedsAuthenticationThenTransfer,
+    Behaviour::CardThenDisputes,
 ];
+
+/// A dispute's stages at the test provider: opened this many days after the invoice falls due
+/// (the day-3 retry paid it), closed this many days later, and a lost one's amount paid again
+/// by transfer this many days after that.
+const DISPUTE_OPENS: i64 = 5;
+const DISPUTE_CLOSES: i64 = 10;
+const DISPUTE_REPAID: i64 = 15;
 
 impl Behaviour {
     fn card(self) -> Option<&'static str> {
@@ -60,7 +71,7 @@ impl Behaviour {
             Behaviour::SoftDeclinesThenTransfer => Some("insufficient_funds"),
             Behaviour::HardDeclineNeverPays => Some("stolen"),
             Behaviour::CardFixedMidCycle => Some("declined"),
-            Behaviour::CardThatWorks => Some("visa"),
+            Behaviour::CardThatWorks | Behaviour::CardThenDisputes => Some("visa"),
             Behaviour::NeedsAuthenticationThenTransfer => Some("authentication_required"),
             _ => None,
         }
@@ -136,6 +147,8 @@ async fn a_year_of_collections_never_disagrees_skips_or_repeats(backend: Backend
     }
     // (day, customer index) → amounts to transfer that day.
     let mut transfers: BTreeMap<(i64, usize), i64> = BTreeMap::new();
+    // day → disputes to script that day: (customer index, the provider's payment id, outcome).
+    let mut disputes: BTreeMap<i64, Vec<(usize, String, &'static str)>> = BTreeMap::new();
     let state = app.core().clone();
     for day in 0..days {
         // The last invoices fall due early enough for a retry 3 days later to pay them.
@@ -147,6 +160,14 @@ async fn a_year_of_collections_never_disagrees_skips_or_repeats(backend: Backend
             pay(&app, &customers[index].id, amount).await;
         }
         fix_cards(&app, &mut customers).await;
+        if day % MONTH == (TERMS + DISPUTE_OPENS) % MONTH && day >= TERMS + DISPUTE_OPENS {
+            plan_disputes(&app, &customers, day, &mut disputes).await;
+        }
+        for (index, payment, outcome) in disputes.remove(&day).unwrap_or_default() {
+            if let Some(repaid) = dispute(&app, &payment, outcome).await {
+                *transfers.entry((day + DISPUTE_REPAID, index)).or_insert(0) += repaid;
+            }
+        }
         collections::sweep(&state).await.unwrap();
         let report = collections::check(&state, None).await.unwrap();
         assert!(report.disagreements.is_empty(), "day {day}: {:?}", report.disagreements);
@@ -154,6 +175,7 @@ async fn a_year_of_collections_never_disagrees_skips_or_repeats(backend: Backend
     }
     collections::sweep(&state).await.unwrap();
     verify_steps(&app).await;
+    verify_disputes(&app).await;
     verify_emails(&app).await;
     verify_settled_accounts(&app, &customers).await;
     verify_books(&app).await;
@@ -237,6 +259,64 @@ async fn pay(app: &TestApp, customer: &CustomerId, amount: i64) {
     .await;
 }
 
+/// Every other month, the banks of the disputing customers contest the card payment a retry
+/// just made: opened today, won or lost [`DISPUTE_CLOSES`] days later (alternating by
+/// customer), early enough in the year for a lost one to be paid again.
+async fn plan_disputes(
+    app: &TestApp,
+    customers: &[Customer],
+    day: i64,
+    plan: &mut BTreeMap<i64, Vec<(usize, String, &'static str)>>,
+) {
+    let month = day / MONTH;
+    let days = size("BURSAR_SIMULATION_DAYS", 365);
+    if month % 2 == 1 || day + DISPUTE_CLOSES + DISPUTE_REPAID + TERMS >= days {
+        return;
+    }
+    for (index, customer) in customers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.behaviour == Behaviour::CardThenDisputes)
+    {
+        let payments = ok(app
+            .get(&format!("/v1/payments?customer_id={}&limit=1", customer.id))
+            .await)
+        .await;
+        let Some(payment) = payments["data"][0]["reference"].as_str() else {
+            continue;
+        };
+        if payments["data"][0]["dispute"].is_object() {
+            continue;
+        }
+        let outcome = if index % 2 == 0 {
+            "dispute_won"
+        } else {
+            "dispute_lost"
+        };
+        plan.entry(day)
+            .or_default()
+            .push((index, payment.to_owned(), "disputed"));
+        plan.entry(day + DISPUTE_CLOSES)
+            .or_default()
+            .push((index, payment.to_owned(), outcome));
+    }
+}
+
+/// Scripts a dispute's stage at the test provider (its signed events reach Bursar's webhook);
+/// for a lost one, the amount the customer owes again.
+async fn dispute(app: &TestApp, payment: &str, outcome: &str) -> Option<i64> {
+    let session = format!(
+        "cs_test_offsession_{}",
+        payment.strip_prefix("pi_test_").unwrap()
+    );
+    let path = format!("/v1/test_provider/checkout_sessions/{session}/complete");
+    let receipt = ok(app.post(&path, json!({"outcome": outcome})).await).await;
+    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
+    let events = receipt["events"].as_array().unwrap();
+    let object = serde_json::from_str::<Value>(events[0]["payload"].as_str().unwrap()).unwrap();
+    (outcome == "dispute_lost").then(|| object["data"]["object"]["amount"].as_i64().unwrap())
+}
+
 /// A customer whose declined card has been in dunning for 5 days saves a working one.
 async fn fix_cards(app: &TestApp, customers: &mut [Customer]) {
     for customer in customers
@@ -301,7 +381,7 @@ async fn payloads(app: &TestApp, event_type: &'static str) -> Vec<Value> {
         .unwrap()
 }
 
-/// Per customer and anchor invoice, the steps ran 0, 1, 2, … in order, each once; a step
+/// Per dunning cycle and anchor invoice, the steps ran 0, 1, 2, … in order, each once; a step
 /// with a retry carries the retry's outcome.
 async fn verify_steps(app: &TestApp) {
     let steps = payloads(app, "dunning.step_executed").await;
@@ -310,10 +390,12 @@ async fn verify_steps(app: &TestApp) {
         "the simulation ran steps: {}",
         steps.len()
     );
-    let mut runs: HashMap<(String, String), Vec<u64>> = HashMap::new();
+    // Per dunning cycle (an invoice reopened by a lost dispute is dunned again in a new one).
+    let mut runs: HashMap<(String, String, String), Vec<u64>> = HashMap::new();
     for step in &steps {
         let key = (
             step["customer_id"].as_str().unwrap().to_owned(),
+            step["dunning_started_at"].as_str().unwrap().to_owned(),
             step["anchor_invoice_id"].as_str().unwrap().to_owned(),
         );
         runs.entry(key)
@@ -346,6 +428,36 @@ async fn verify_steps(app: &TestApp) {
     }
     assert!(!payloads(app, "dunning.recovered").await.is_empty());
     assert!(!payloads(app, "dunning.exhausted").await.is_empty());
+}
+
+/// Disputes were opened, won and lost; every lost one reopened what its payment paid, and the
+/// disputes account holds nothing once all are closed.
+async fn verify_disputes(app: &TestApp) {
+    let opened = payloads(app, "payment.disputed").await.len();
+    let won = payloads(app, "payment.dispute_won").await.len();
+    let lost = payloads(app, "payment.dispute_lost").await;
+    assert!(
+        opened > 0 && won > 0 && !lost.is_empty(),
+        "{opened} opened, {won} won, {} lost",
+        lost.len()
+    );
+    assert_eq!(opened, won + lost.len(), "every dispute closed");
+    let reopened = payloads(app, "invoice.reopened").await;
+    for loss in &lost {
+        let invoices = loss["reopened"].as_array().unwrap();
+        assert!(
+            !invoices.is_empty(),
+            "a lost dispute reopened what it paid: {loss}"
+        );
+        for invoice in invoices {
+            assert!(
+                reopened.iter().any(|r| r["object"]["id"] == *invoice),
+                "{invoice} reopened"
+            );
+        }
+    }
+    let (debits, credits) = ledger_balances(app, "commerce:disputes:USD").await;
+    assert_eq!(debits, credits, "nothing held once every dispute closed");
 }
 
 /// One email per step event with notices (for customers with an address), none twice.
@@ -397,7 +509,7 @@ async fn verify_settled_accounts(app: &TestApp, customers: &[Customer]) {
             .any(|i| i["amount_due"].as_i64() > Some(0));
         let always_pays = matches!(
             customer.behaviour,
-            Behaviour::PaysEarly | Behaviour::CardThatWorks
+            Behaviour::PaysEarly | Behaviour::CardThatWorks | Behaviour::CardThenDisputes
         );
         assert!(
             !(owes && always_pays),

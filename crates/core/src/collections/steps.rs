@@ -179,7 +179,8 @@ pub(super) async fn run_due(
         let id = stored.customer_id.to_string();
         let payload = json!({
             "customer_id": id, "policy_id": dunning.policy_id,
-            "policy_version": dunning.policy_version, "step": due.step, "at_days": due.at_days,
+            "policy_version": dunning.policy_version, "dunning_started_at": dunning.started_at,
+            "step": due.step, "at_days": due.at_days,
             "actions": due.actions, "notices": notices, "retry": retry,
             "anchor_invoice_id": position.anchor_invoice_id, "days_overdue": position.days_overdue,
             "overdue": position.overdue, "reasons": health.reasons,
