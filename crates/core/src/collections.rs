@@ -183,7 +183,6 @@ pub async fn evaluate(
 ) -> Result<CustomerBillingStatus, Error> {
     let mut account = load(cx.tx, cx.workspace_id, customer_id, true).await?;
     refresh_contract_statuses(cx, customer_id, &account.invoices, &account.contracts).await?;
-    let new = account.stored.is_none();
     let mut stored = account
         .stored
         .clone()
@@ -210,7 +209,7 @@ pub async fn evaluate(
         let reason = health.transition_reason(stored.status);
         change_status(cx, &mut stored, health.status, reason, &health).await?;
     }
-    store_health(cx, &mut stored, &health, new).await?;
+    store_health(cx, &mut stored, &health).await?;
     Ok(stored)
 }
 
@@ -219,7 +218,6 @@ async fn store_health(
     cx: &mut Context<'_>,
     stored: &mut CustomerBillingStatus,
     health: &Health,
-    new: bool,
 ) -> Result<(), Error> {
     stored.access = health.access;
     stored.changes_blocked = health.changes_blocked;
@@ -228,27 +226,15 @@ async fn store_health(
     stored.evaluated_at = Some(cx.now);
     let id = stored.customer_id.to_string();
     let extra = [("status", stored.status.as_str().into())];
-    if new {
-        documents::insert(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*stored,
-            &extra,
-        )
-        .await?;
-    } else {
-        documents::save(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*stored,
-            &extra,
-        )
-        .await?;
-    }
+    documents::upsert(
+        cx.tx,
+        BILLING_STATUS,
+        cx.workspace_id,
+        &id,
+        &*stored,
+        &extra,
+    )
+    .await?;
     bursar_store::collections::set_next_check(cx.tx, cx.workspace_id, &id, health.next_check_at)
         .await?;
     Ok(())
@@ -333,7 +319,6 @@ async fn refresh_contract_statuses(
             true,
         )
         .await?;
-        let new = stored.is_none();
         let mut current = stored.unwrap_or_else(|| CustomerBillingStatus {
             contract_id: Some(contract_id.clone()),
             ..pending(customer_id)
@@ -350,7 +335,7 @@ async fn refresh_contract_statuses(
             billing::next(current.status, &facts)
         };
         if let Some((to, reason)) = change {
-            change_contract_status(cx, &mut current, new, to, reason).await?;
+            change_contract_status(cx, &mut current, to, reason).await?;
         }
     }
     Ok(())
@@ -374,7 +359,6 @@ fn contract_facts(invoices: &[Invoice], now: Timestamp) -> billing::Facts {
 async fn change_contract_status(
     cx: &mut Context<'_>,
     current: &mut CustomerBillingStatus,
-    new: bool,
     to: BillingStatus,
     reason: &str,
 ) -> Result<(), Error> {
@@ -385,27 +369,15 @@ async fn change_contract_status(
         .map(|c| c.to_string())
         .unwrap_or_default();
     let extra = [("status", to.as_str().into())];
-    if new {
-        documents::insert(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*current,
-            &extra,
-        )
-        .await?;
-    } else {
-        documents::save(
-            cx.tx,
-            BILLING_STATUS,
-            cx.workspace_id,
-            &id,
-            &*current,
-            &extra,
-        )
-        .await?;
-    }
+    documents::upsert(
+        cx.tx,
+        BILLING_STATUS,
+        cx.workspace_id,
+        &id,
+        &*current,
+        &extra,
+    )
+    .await?;
     cx.emit(NewEvent::new(
         event_type::BILLING_STATUS_CHANGED,
         "contract",
@@ -579,7 +551,6 @@ pub async fn close_billing_account(
         .await?
         .ok_or_else(|| Error::not_found("customer", customer_id.as_str()))?;
     let account = load(cx.tx, cx.workspace_id, customer_id, true).await?;
-    let new = account.stored.is_none();
     let mut current = account
         .stored
         .clone()
@@ -597,6 +568,6 @@ pub async fn close_billing_account(
         stored: Some(current.clone()),
         ..account
     };
-    store_health(cx, &mut current, &closed.assess(cx.now), new).await?;
+    store_health(cx, &mut current, &closed.assess(cx.now)).await?;
     Ok(current)
 }

@@ -42,32 +42,20 @@ fn check(input: &PolicyInput) -> Result<(), Error> {
 }
 
 /// Stores version `policy.version` and makes it the latest; the default moves to it when asked.
-async fn store(cx: &mut Context<'_>, policy: &DunningPolicy, first: bool) -> Result<(), Error> {
+async fn store(cx: &mut Context<'_>, policy: &DunningPolicy) -> Result<(), Error> {
     let id = policy.id.clone().ok_or_else(Error::internal)?;
     let extra = [("policy_id", id.as_str().into())];
     let key = version_key(&id, policy.version);
     documents::insert(cx.tx, DUNNING_POLICY, cx.workspace_id, &key, policy, &extra).await?;
-    if first {
-        documents::insert(
-            cx.tx,
-            DUNNING_POLICY,
-            cx.workspace_id,
-            id.as_str(),
-            policy,
-            &extra,
-        )
-        .await?;
-    } else {
-        documents::save(
-            cx.tx,
-            DUNNING_POLICY,
-            cx.workspace_id,
-            id.as_str(),
-            policy,
-            &extra,
-        )
-        .await?;
-    }
+    documents::upsert(
+        cx.tx,
+        DUNNING_POLICY,
+        cx.workspace_id,
+        id.as_str(),
+        policy,
+        &extra,
+    )
+    .await?;
     if policy.default {
         set_default(cx, Some(&id)).await?;
     }
@@ -80,7 +68,7 @@ async fn set_default(cx: &mut Context<'_>, id: Option<&DunningPolicyId>) -> Resu
         policy_id: id.cloned(),
         excluded: false,
     };
-    if !documents::save(
+    documents::upsert(
         cx.tx,
         DUNNING_ASSIGNMENT,
         cx.workspace_id,
@@ -88,18 +76,7 @@ async fn set_default(cx: &mut Context<'_>, id: Option<&DunningPolicyId>) -> Resu
         &assignment,
         &[],
     )
-    .await?
-    {
-        documents::insert(
-            cx.tx,
-            DUNNING_ASSIGNMENT,
-            cx.workspace_id,
-            "default",
-            &assignment,
-            &[],
-        )
-        .await?;
-    }
+    .await?;
     Ok(())
 }
 
@@ -118,7 +95,7 @@ pub async fn create(cx: &mut Context<'_>, input: PolicyInput) -> Result<DunningP
         default: input.default || first,
         created_at: cx.now,
     };
-    store(cx, &policy, true).await?;
+    store(cx, &policy).await?;
     emit(cx, CREATED, &policy).await?;
     Ok(policy)
 }
@@ -144,7 +121,7 @@ pub async fn update(
         created_at: cx.now,
         ..latest
     };
-    store(cx, &policy, false).await?;
+    store(cx, &policy).await?;
     emit(cx, UPDATED, &policy).await?;
     Ok(policy)
 }
@@ -278,7 +255,7 @@ pub async fn assign(
         excluded,
     };
     let key = customer_id.as_str();
-    if !documents::save(
+    documents::upsert(
         cx.tx,
         DUNNING_ASSIGNMENT,
         cx.workspace_id,
@@ -286,18 +263,7 @@ pub async fn assign(
         &assignment,
         &[],
     )
-    .await?
-    {
-        documents::insert(
-            cx.tx,
-            DUNNING_ASSIGNMENT,
-            cx.workspace_id,
-            key,
-            &assignment,
-            &[],
-        )
-        .await?;
-    }
+    .await?;
     cx.emit(NewEvent::new(
         ASSIGNED,
         "customer",

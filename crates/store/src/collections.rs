@@ -20,14 +20,7 @@ pub async fn accounts_due(
             params![now.unix_micros(), limit],
         )
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ))
-        })
-        .collect()
+    crate::invoices::workspace_objects(&rows)
 }
 
 /// Every customer with a stored billing status, in `workspace_id` (all workspaces for none).
@@ -53,14 +46,7 @@ pub async fn accounts(
             .await?
         }
     };
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ))
-        })
-        .collect()
+    crate::invoices::workspace_objects(&rows)
 }
 
 /// Sets when account `id`'s health is next checked (never for none).

@@ -81,6 +81,39 @@ pub async fn insert<T: Serialize>(
     Ok(())
 }
 
+/// Inserts a document, or replaces the one stored under its id (with its extra columns): one
+/// statement on both databases.
+pub async fn upsert<T: Serialize>(
+    tx: &mut Tx,
+    table: Table,
+    workspace_id: &WorkspaceId,
+    id: &str,
+    object: &T,
+    extra: &[(&str, Value)],
+) -> Result<(), StoreError> {
+    let mut columns = String::from("workspace_id, object_id, body");
+    let mut placeholders = String::from("$1, $2, $3");
+    let mut sets = String::from("body = excluded.body");
+    let mut values: Vec<Value> = vec![
+        workspace_id.as_str().into(),
+        id.into(),
+        encode(object)?.into(),
+    ];
+    for (i, (column, value)) in extra.iter().enumerate() {
+        columns.push_str(&format!(", {column}"));
+        placeholders.push_str(&format!(", ${}", i + 4));
+        sets.push_str(&format!(", {column} = excluded.{column}"));
+        values.push(value.clone());
+    }
+    let sql = format!(
+        "insert into {} ({columns}) values ({placeholders}) \
+         on conflict (workspace_id, object_id) do update set {sets}",
+        table.0
+    );
+    tx.execute(&sql, &values).await?;
+    Ok(())
+}
+
 /// Replaces a document (and sets extra columns); returns whether it existed.
 pub async fn save<T: Serialize>(
     tx: &mut Tx,

@@ -166,7 +166,9 @@ pub async fn billed_drafts(
 }
 
 /// `(workspace_id, object_id)` of each row.
-fn workspace_objects(rows: &[crate::sql::Row]) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+pub(crate) fn workspace_objects(
+    rows: &[crate::sql::Row],
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
     rows.iter()
         .map(|row| {
             Ok((
