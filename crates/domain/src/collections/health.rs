@@ -465,23 +465,25 @@ fn contract_access(
     access: Access,
     reasons: &mut Vec<Reason>,
 ) -> Vec<ContractAccess> {
+    // The end of the last period paid, per contract: one pass over the invoices.
+    let mut paid_until: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for invoice in facts
+        .invoices
+        .iter()
+        .filter(|i| i.status == InvoiceStatus::Paid)
+    {
+        if let (Some(contract), Some(end)) = (&invoice.contract_id, invoice.period_end) {
+            let until = paid_until.entry(contract.as_str()).or_insert(end);
+            *until = (*until).max(end);
+        }
+    }
     let mut out = Vec::new();
     for contract in facts
         .contracts
         .iter()
         .filter(|c| c.status == ContractStatus::Active)
     {
-        let paid_through = facts
-            .invoices
-            .iter()
-            .filter(|i| {
-                i.contract_id
-                    .as_ref()
-                    .is_some_and(|c| c.as_str() == contract.id)
-            })
-            .filter(|i| i.status == InvoiceStatus::Paid)
-            .filter_map(|i| i.period_end)
-            .max();
+        let paid_through = paid_until.get(contract.id.as_str()).copied();
         let paid = paid_through.is_some_and(|t| t > facts.now);
         let access = if paid && access != Access::Full && !facts.closed {
             reasons.push(reason(
