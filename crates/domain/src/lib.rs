@@ -30,6 +30,7 @@ pub mod sandbox;
 pub mod schema;
 pub mod subscription;
 pub mod time;
+pub mod treasury;
 pub mod wallet;
 pub mod webhook;
 
