@@ -511,17 +511,17 @@ fn due_steps(
         .collect()
 }
 
-/// Why a retry must not charge now: no saved method, or the method it would charge was
-/// declined for good (or needs the customer) in this dunning.
+/// Why a retry must not charge now: no saved method, or the last charge of the method it
+/// would charge was declined for good (or needs the customer) in this dunning. A skipped retry
+/// charged nothing, so it does not count.
 fn retry_block(dunning: Option<&Dunning>, payment_method: Option<&str>) -> Option<&'static str> {
     let Some(method) = payment_method else {
         return Some("no_payment_method");
     };
-    let last = dunning?
-        .retries
-        .iter()
-        .rev()
-        .find(|r| r.payment_method_id.as_deref() == Some(method))?;
+    let last = dunning?.retries.iter().rev().find(|r| {
+        r.payment_method_id.as_deref() == Some(method)
+            && !matches!(r.outcome, RetryOutcome::Skipped { .. })
+    })?;
     match &last.outcome {
         RetryOutcome::Declined {
             class: DeclineClass::Hard,
