@@ -140,15 +140,37 @@ async fn debtors(app: &TestApp, fake: &FakeStripe) -> [Debtor; 3] {
     debtors.try_into().ok().unwrap()
 }
 
-/// A sweep that charged `debtor` and died before recording the outcome: the next sweep
-/// charges under the same idempotency key, and Stripe answers it with the same PaymentIntent.
-async fn charge_without_recording(app: &TestApp, debtor: &Debtor) -> String {
+/// Day 5's sweep, after a sweep that charged `debtor` and died before recording the outcome:
+/// it charges under the same idempotency key with the same form, Stripe replays its answer,
+/// and the retry is recorded once.
+async fn sweep_replaying_a_charge(app: &TestApp, fake: &FakeStripe, debtor: &Debtor) {
     let customer = CustomerId::from_trusted(debtor.customer.clone());
-    let charged =
-        bursar_core::collections::charge_due_retry(app.core(), &app.workspace_id, &customer)
-            .await
-            .unwrap();
-    charged.unwrap().outcome.unwrap().id
+    let core = app.core();
+    let charged = bursar_core::collections::charge_due_retry(core, &app.workspace_id, &customer)
+        .await
+        .unwrap();
+    let state = charged.unwrap().outcome.unwrap();
+    assert_eq!(
+        state.decline_code.as_deref(),
+        Some("insufficient_funds"),
+        "{state:?}"
+    );
+    sweep(app).await;
+    let charges = charges_of(fake, &debtor.method);
+    let [.., first, replay] = &charges[..] else {
+        panic!("{charges:?}")
+    };
+    assert!(!first.replayed && replay.replayed, "{charges:?}");
+    assert_eq!(
+        (&replay.idempotency_key, &replay.form),
+        (&first.idempotency_key, &first.form)
+    );
+    let recorded = status(app, &debtor.customer).await;
+    assert_eq!(
+        recorded["dunning"]["retries"].as_array().unwrap().len(),
+        3,
+        "recorded once: {recorded}"
+    );
 }
 
 both_backends! {
@@ -184,14 +206,7 @@ async fn stripe_declines_decide_what_a_dunning_retry_does(backend: Backend) {
             pay_the_link(&app, &fake, &auth, &link).await;
         }
         if day == 5 {
-            let first = charge_without_recording(&app, &soft).await;
-            sweep(&app).await;
-            let replayed = charges_of(&fake, &soft.method);
-            let (last, before) = (&replayed[replayed.len() - 1], &replayed[replayed.len() - 2]);
-            assert_eq!((last.idempotency_key.as_ref(), last.form.clone()), (before.idempotency_key.as_ref(), before.form.clone()), "the replay is the same request");
-            let recorded = status(&app, &soft.customer).await;
-            assert_eq!(recorded["dunning"]["retries"].as_array().unwrap().len(), 3, "recorded once: {recorded}");
-            assert!(!first.is_empty());
+            sweep_replaying_a_charge(&app, &fake, &soft).await;
             continue;
         }
         sweep(&app).await;

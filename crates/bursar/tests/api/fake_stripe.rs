@@ -34,6 +34,8 @@ pub struct Seen {
     pub idempotency_key: Option<String>,
     pub authorization: Option<String>,
     pub form: Vec<(String, String)>,
+    /// Answered with the answer an earlier request under the same idempotency key got.
+    pub replayed: bool,
 }
 
 impl Seen {
@@ -61,11 +63,14 @@ impl Seen {
 
 pub type Log = Arc<Mutex<Vec<Seen>>>;
 
+/// An answer given: the form asked, the status and body answered.
+type Answer = (Vec<(String, String)>, StatusCode, Value);
+
 /// What the fake remembers besides its log.
 #[derive(Default)]
 struct Memory {
     /// Answers by idempotency key, with the form they answered.
-    answers: HashMap<String, (Vec<(String, String)>, StatusCode, Value)>,
+    answers: HashMap<String, Answer>,
     /// Saved payment methods (`pm_fake…`) and the test card each is charged as.
     cards: HashMap<String, String>,
     /// Checkout Sessions and PaymentIntents created, by id.
@@ -214,24 +219,23 @@ fn handle(
     answer: impl FnOnce(&mut Memory, &Seen, usize) -> (StatusCode, Value),
 ) -> Response {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-    let seen = Seen {
+    let mut seen = Seen {
         path: path.to_owned(),
         idempotency_key: header("idempotency-key"),
         authorization: header("authorization"),
         form: serde_urlencoded::from_str(body).unwrap(),
+        replayed: false,
     };
+    let mut memory = shared.memory.lock().unwrap();
+    let earlier = (seen.idempotency_key.as_ref()).and_then(|key| memory.answers.get(key).cloned());
+    seen.replayed = earlier.is_some();
     let n = {
         let mut log = shared.log.lock().unwrap();
         log.push(seen.clone());
         log.len()
     };
-    let mut memory = shared.memory.lock().unwrap();
-    if let Some((form, status, answer)) = seen
-        .idempotency_key
-        .as_ref()
-        .and_then(|key| memory.answers.get(key))
-    {
-        if *form != seen.form {
+    if let Some((form, status, answer)) = earlier {
+        if form != seen.form {
             let message = "Keys for idempotent requests can only be used with the same parameters they were first used with.";
             let refused = error(
                 "idempotency_error",
@@ -242,7 +246,7 @@ fn handle(
             return (StatusCode::BAD_REQUEST, axum::Json(refused)).into_response();
         }
         let replayed = [("idempotent-replayed", "true")];
-        return (*status, replayed, axum::Json(answer.clone())).into_response();
+        return (status, replayed, axum::Json(answer)).into_response();
     }
     let (status, answer) = answer(&mut memory, &seen, n);
     if let Some(key) = seen.idempotency_key.clone() {
