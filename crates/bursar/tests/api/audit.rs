@@ -7,14 +7,7 @@ use crate::helpers::*;
 
 /// Runs `bursar audit verify` against the app's database: (success, output).
 fn audit_verify(app: &TestApp) -> (bool, String) {
-    let (mut command, _data) = bursar_command(&app.location, &["audit", "verify"]);
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    cli(app, &["audit", "verify"])
 }
 
 async fn sql(app: &TestApp, statement: &'static str) {

@@ -5,17 +5,6 @@
 use crate::both_backends;
 use crate::helpers::*;
 
-pub(crate) fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-pub(crate) async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 /// (debits posted, credits posted) of `commerce:<account>:EUR`.
 pub(crate) async fn balances(app: &TestApp, account: &str) -> (i64, i64) {
     ledger_balances(app, &format!("commerce:{account}:EUR")).await

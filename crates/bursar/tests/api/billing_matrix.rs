@@ -2,7 +2,7 @@
 //! commitments, group filters, mid-period and back-dated changes, through the real billing
 //! path, with canary rows that must fail.
 
-use crate::billing::{id, ingest, ok};
+use crate::billing::ingest;
 use crate::both_backends;
 use crate::helpers::*;
 

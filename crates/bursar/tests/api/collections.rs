@@ -8,24 +8,13 @@ use bursar_domain::time::{Clock, ManualClock, SystemClock};
 use crate::both_backends;
 use crate::helpers::*;
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
+pub(crate) const DAY: i64 = 86_400;
 
-async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-const DAY: i64 = 86_400;
-
-async fn sweep(app: &TestApp) {
+pub(crate) async fn sweep(app: &TestApp) {
     bursar_core::collections::sweep(app.core()).await.unwrap();
 }
 
-async fn customer(app: &TestApp, name: &str) -> String {
+pub(crate) async fn customer(app: &TestApp, name: &str) -> String {
     let email = format!("{}@example.com", name.to_lowercase());
     id(&ok(app
         .post("/v1/customers", json!({"name": name, "email": email}))
@@ -34,7 +23,7 @@ async fn customer(app: &TestApp, name: &str) -> String {
 }
 
 /// An invoice of `amount` USD due on issue; returns its id.
-async fn overdue_invoice(app: &TestApp, customer: &str, amount: i64) -> String {
+pub(crate) async fn overdue_invoice(app: &TestApp, customer: &str, amount: i64) -> String {
     let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "payment_terms_days": 0, "lines": [{"description": "Service", "unit_amount": amount}]})).await).await);
     ok(app
         .post(&format!("/v1/invoices/{invoice}/issue"), json!({}))
@@ -43,31 +32,14 @@ async fn overdue_invoice(app: &TestApp, customer: &str, amount: i64) -> String {
     invoice
 }
 
-/// Saves a test-provider card (`visa`, `declined`, …) for `customer`.
-async fn save_card(app: &TestApp, customer: &str, card: &str) {
-    let setup = ok(app
-        .post(
-            &format!("/v1/customers/{customer}/payment_method_setups"),
-            json!({"currency": "USD"}),
-        )
-        .await)
-    .await;
-    let path = format!(
-        "/v1/test_provider/setup_sessions/{}/complete",
-        setup["id"].as_str().unwrap()
-    );
-    let receipt = ok(app.post(&path, json!({"card": card})).await).await;
-    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
-}
-
-async fn status(app: &TestApp, customer: &str) -> Value {
+pub(crate) async fn status(app: &TestApp, customer: &str) -> Value {
     ok(app
         .get(&format!("/v1/customers/{customer}/billing_status"))
         .await)
     .await
 }
 
-async fn events_of(app: &TestApp, customer: &str) -> Vec<Value> {
+pub(crate) async fn events_of(app: &TestApp, customer: &str) -> Vec<Value> {
     let timeline = ok(app
         .get(&format!("/v1/customers/{customer}/timeline?limit=100"))
         .await)
@@ -86,7 +58,7 @@ async fn email_templates(app: &TestApp) -> Vec<String> {
 }
 
 /// Waits until the mailbox holds a message of `template`.
-async fn wait_for_template(app: &TestApp, template: &str) {
+pub(crate) async fn wait_for_template(app: &TestApp, template: &str) {
     let started = std::time::Instant::now();
     while !email_templates(app).await.iter().any(|t| t == template) {
         assert!(
@@ -98,7 +70,7 @@ async fn wait_for_template(app: &TestApp, template: &str) {
     }
 }
 
-fn step(at_days: u16, actions: Value) -> Value {
+pub(crate) fn step(at_days: u16, actions: Value) -> Value {
     json!({"at_days": at_days, "actions": actions})
 }
 
@@ -259,17 +231,6 @@ async fn the_disagreement_detector_finds_and_repairs_a_corrupted_status(backend:
     let (passed, output) = cli(&app, &["collections", "check"]);
     assert!(passed, "{output}");
 }
-}
-
-fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let (mut command, _data) = bursar_command(&app.location, args);
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 both_backends! {

@@ -8,51 +8,14 @@ use std::sync::Arc;
 use bursar_domain::time::{Clock, ManualClock, SystemClock};
 
 use crate::both_backends;
+use crate::collections::{customer, overdue_invoice, status as billing_status, sweep, DAY};
 use crate::helpers::*;
-
-const DAY: i64 = 86_400;
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-async fn sweep(app: &TestApp) {
-    bursar_core::collections::sweep(app.core()).await.unwrap();
-}
 
 /// A customer with a saved test card that pays.
 async fn card_customer(app: &TestApp, name: &str) -> String {
-    let customer = id(&ok(app.post("/v1/customers", json!({"name": name})).await).await);
-    let setup = ok(app
-        .post(
-            &format!("/v1/customers/{customer}/payment_method_setups"),
-            json!({"currency": "USD"}),
-        )
-        .await)
-    .await;
-    let path = format!(
-        "/v1/test_provider/setup_sessions/{}/complete",
-        setup["id"].as_str().unwrap()
-    );
-    ok(app.post(&path, json!({"card": "visa"})).await).await;
+    let customer = customer(app, name).await;
+    save_card(app, &customer, "visa").await;
     customer
-}
-
-/// An issued invoice of `amount` USD due on issue; returns its id.
-async fn overdue_invoice(app: &TestApp, customer: &str, amount: i64) -> String {
-    let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "payment_terms_days": 0, "lines": [{"description": "Service", "unit_amount": amount}]})).await).await);
-    ok(app
-        .post(&format!("/v1/invoices/{invoice}/issue"), json!({}))
-        .await)
-    .await;
-    invoice
 }
 
 /// The customer's only card payment.
@@ -82,13 +45,6 @@ async fn dispute(app: &TestApp, payment: &Value, outcome: &str) {
     let path = format!("/v1/test_provider/checkout_sessions/{session}/complete");
     let receipt = ok(app.post(&path, json!({"outcome": outcome})).await).await;
     assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
-}
-
-async fn billing_status(app: &TestApp, customer: &str) -> Value {
-    ok(app
-        .get(&format!("/v1/customers/{customer}/billing_status"))
-        .await)
-    .await
 }
 
 /// The types of the events recorded about one object, in order.

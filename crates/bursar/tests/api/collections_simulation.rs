@@ -338,29 +338,6 @@ async fn fix_cards(app: &TestApp, customers: &mut [Customer]) {
     }
 }
 
-async fn save_card(app: &TestApp, customer: &str, card: &str) {
-    let setup = ok(app
-        .post(
-            &format!("/v1/customers/{customer}/payment_method_setups"),
-            json!({"currency": "USD"}),
-        )
-        .await)
-    .await;
-    let path = format!(
-        "/v1/test_provider/setup_sessions/{}/complete",
-        setup["id"].as_str().unwrap()
-    );
-    let receipt = ok(app.post(&path, json!({"card": card})).await).await;
-    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
-}
-
-async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 /// Payloads of every event of `event_type`, in order.
 async fn payloads(app: &TestApp, event_type: &'static str) -> Vec<Value> {
     app.db()

@@ -6,18 +6,8 @@
 use std::process::Command;
 
 use crate::both_backends;
+use crate::fake_stripe;
 use crate::helpers::*;
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
 
 async fn event_types(app: &TestApp, order: &str) -> Vec<String> {
     let timeline = ok(app.get(&format!("/v1/orders/{order}/timeline")).await).await;
@@ -443,33 +433,6 @@ both_backends! {
     }
 }
 
-/// Saves a card of the given kind for a customer; returns the saved method's id.
-async fn save_card(app: &TestApp, customer: &str, card: &str) -> String {
-    let setup = ok(app
-        .post(
-            &format!("/v1/customers/{customer}/payment_method_setups"),
-            json!({"currency": "USD"}),
-        )
-        .await)
-    .await;
-    let receipt = ok(app
-        .post(
-            &format!(
-                "/v1/test_provider/setup_sessions/{}/complete",
-                setup["id"].as_str().unwrap()
-            ),
-            json!({"card": card}),
-        )
-        .await)
-    .await;
-    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
-    let methods = ok(app
-        .get(&format!("/v1/customers/{customer}/payment_methods"))
-        .await)
-    .await;
-    id(&methods["data"][0])
-}
-
 both_backends! {
     /// Goal: a customer saves a card through the provider; later orders are charged to it
     /// off-session, committed only when the provider confirms; declines and required
@@ -542,110 +505,6 @@ both_backends! {
         let methods = ok(app.get(&format!("/v1/customers/{other}/payment_methods")).await).await;
         let saved: Vec<&str> = methods["data"].as_array().unwrap().iter().map(|m| m["provider_method_id"].as_str().unwrap()).collect();
         assert_eq!(saved.iter().filter(|m| m.starts_with("pm_test_nofunds_")).count(), 1, "{saved:?}");
-    }
-}
-
-/// A local stand-in for api.stripe.com serving Stripe's own fixture shapes, recording each
-/// request's path, headers and form.
-pub(crate) mod fake_stripe {
-    use std::sync::{Arc, Mutex};
-
-    use axum::extract::State;
-    use axum::http::HeaderMap;
-    use axum::routing::post;
-    use serde_json::{json, Value};
-
-    const FIXTURES: &str = include_str!("../../../payments/tests/fixtures/stripe-fixtures3.json");
-
-    #[derive(Debug, Clone)]
-    pub struct Seen {
-        pub path: String,
-        pub idempotency_key: Option<String>,
-        pub authorization: Option<String>,
-        pub form: Vec<(String, String)>,
-    }
-
-    impl Seen {
-        pub fn field(&self, name: &str) -> Option<&str> {
-            self.form
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        }
-    }
-
-    pub type Log = Arc<Mutex<Vec<Seen>>>;
-
-    fn fixture(name: &str) -> Value {
-        let all: Value = serde_json::from_str(FIXTURES).unwrap();
-        all["resources"][name].clone()
-    }
-
-    fn record(log: &Log, path: &str, headers: &HeaderMap, body: &str) -> Seen {
-        let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
-        let seen = Seen {
-            path: path.to_owned(),
-            idempotency_key: header("idempotency-key"),
-            authorization: header("authorization"),
-            form: serde_urlencoded::from_str(body).unwrap(),
-        };
-        log.lock().unwrap().push(seen.clone());
-        seen
-    }
-
-    async fn sessions(
-        State(log): State<Log>,
-        headers: HeaderMap,
-        body: String,
-    ) -> axum::Json<Value> {
-        let seen = record(&log, "/v1/checkout/sessions", &headers, &body);
-        let n = log.lock().unwrap().len();
-        let mut session = fixture("checkout.session");
-        let id = format!("cs_test_fake{n}");
-        session["id"] = json!(id);
-        session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
-        session["status"] = json!("open");
-        session["payment_intent"] = Value::Null;
-        session["expires_at"] = json!(seen.field("expires_at").unwrap().parse::<i64>().unwrap());
-        axum::Json(session)
-    }
-
-    async fn refunds(
-        State(log): State<Log>,
-        headers: HeaderMap,
-        body: String,
-    ) -> axum::Json<Value> {
-        let seen = record(&log, "/v1/refunds", &headers, &body);
-        let mut refund = fixture("refund");
-        refund["id"] = json!("re_fake_1");
-        refund["status"] = json!("succeeded");
-        refund["amount"] = json!(seen.field("amount").unwrap().parse::<i64>().unwrap());
-        refund["payment_intent"] = json!(seen.field("payment_intent").unwrap());
-        refund["metadata"] =
-            json!({"bursar_refund_id": seen.field("metadata[bursar_refund_id]").unwrap()});
-        axum::Json(refund)
-    }
-
-    /// Starts the fake; returns its base URL and what it saw.
-    pub async fn start() -> (String, Log) {
-        let log: Log = Arc::default();
-        let app = axum::Router::new()
-            .route("/v1/checkout/sessions", post(sessions))
-            .route("/v1/refunds", post(refunds))
-            .with_state(log.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, log)
-    }
-
-    /// A Stripe event wrapping a fixture object with `changes` applied.
-    pub fn event(id: &str, event_type: &str, object: &str, changes: Value, created: i64) -> String {
-        let mut object = fixture(object);
-        for (k, v) in changes.as_object().unwrap() {
-            object[k] = v.clone();
-        }
-        bursar_payments::stripe::event_json(id, event_type, created, object).to_string()
     }
 }
 

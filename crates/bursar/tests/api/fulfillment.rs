@@ -15,10 +15,6 @@ use crate::both_backends;
 use crate::email::SmtpServer;
 use crate::helpers::*;
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
 async fn ok(response: reqwest::Response) -> Value {
     let status = response.status();
     let body = json_body(response).await;

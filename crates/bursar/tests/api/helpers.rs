@@ -211,3 +211,52 @@ pub async fn submit_form(app: &TestApp, page_url: &str, action: &str) -> reqwest
         .await
         .unwrap()
 }
+
+/// The `id` of an API object.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// The JSON body of a response that must be a 200.
+pub async fn ok(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Saves a test-provider card (`visa`, `declined`, `insufficient_funds`, `stolen`,
+/// `authentication_required`…) for `customer` through its hosted setup; returns the saved
+/// method's id.
+pub async fn save_card(app: &TestApp, customer: &str, card: &str) -> String {
+    let setup = ok(app
+        .post(
+            &format!("/v1/customers/{customer}/payment_method_setups"),
+            json!({"currency": "USD"}),
+        )
+        .await)
+    .await;
+    let path = format!(
+        "/v1/test_provider/setup_sessions/{}/complete",
+        setup["id"].as_str().unwrap()
+    );
+    let receipt = ok(app.post(&path, json!({"card": card})).await).await;
+    assert_eq!(receipt["receipts"][0]["outcome"], "applied", "{receipt}");
+    let methods = ok(app
+        .get(&format!("/v1/customers/{customer}/payment_methods"))
+        .await)
+    .await;
+    id(&methods["data"][0])
+}
+
+/// Runs `bursar <args>` against the app's database: (success, stdout and stderr).
+pub fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let (mut command, _data) = bursar_command(&app.location, args);
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}

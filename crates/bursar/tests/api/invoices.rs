@@ -4,17 +4,6 @@
 use crate::both_backends;
 use crate::helpers::*;
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
-async fn ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 both_backends! {
     /// Goal: a draft is edited (lines with exclusive and inclusive tax, a discount, memo) with
     /// totals computed by hand; issuing numbers it `PREFIX-YEAR-000001` and freezes it; the

@@ -15,7 +15,7 @@ use bursar_store::Backend;
 
 use crate::both_backends;
 use crate::cli::{start_with_key, terminate, wait_exit, wait_healthy, Running};
-use crate::commerce::fake_stripe;
+use crate::fake_stripe;
 use crate::helpers::*;
 use crate::webhooks::Receiver;
 

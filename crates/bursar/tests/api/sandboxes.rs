@@ -60,17 +60,6 @@ async fn live_workspace(app: &TestApp, name: &str) -> (WorkspaceId, String) {
     (live.id, secret.expose().to_owned())
 }
 
-fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let (mut command, _data) = bursar_command(&app.location, args);
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 both_backends! {
     /// Goal: a live workspace's admin key creates a sandbox beside it and gets a `sk_test_…`
     /// admin key once (a replay shows the sandbox without it); the sandbox's key reaches only

@@ -11,10 +11,6 @@ async fn ok(response: reqwest::Response) -> Value {
     body
 }
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_owned()
-}
-
 /// The value a meter query answers for one customer over `[from, to)` (summed over its
 /// subjects, one row each), with extra parameters.
 async fn queried(app: &TestApp, customer: &str, extra: &str) -> f64 {

@@ -548,8 +548,9 @@ fn due_steps(
 }
 
 /// Why a retry must not charge now: no saved method, a customer contesting a card payment
-/// (a dispute open, or one lost and not yet repaid), or the method it would charge was
-/// declined for good (or needs the customer) in this dunning.
+/// (a dispute open, or one lost and not yet repaid), or the last charge of the method it would
+/// charge was declined for good (or needs the customer) in this dunning. A skipped retry
+/// charged nothing, so it does not count.
 fn retry_block(
     dunning: Option<&Dunning>,
     payment_method: Option<&str>,
@@ -561,11 +562,10 @@ fn retry_block(
     if disputed {
         return Some("payment_disputed");
     }
-    let last = dunning?
-        .retries
-        .iter()
-        .rev()
-        .find(|r| r.payment_method_id.as_deref() == Some(method))?;
+    let last = dunning?.retries.iter().rev().find(|r| {
+        r.payment_method_id.as_deref() == Some(method)
+            && !matches!(r.outcome, RetryOutcome::Skipped { .. })
+    })?;
     match &last.outcome {
         RetryOutcome::Declined {
             class: DeclineClass::Hard,

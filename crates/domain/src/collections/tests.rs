@@ -367,6 +367,14 @@ fn a_hard_decline_is_never_retried_until_the_method_changes() {
     let dunning = account.dunning.as_mut().unwrap();
     dunning.retries.push(retry(DeclineClass::Hard, "spm_1"));
     assert_eq!(retry_of(&account, 7), Some(Some("hard_decline")));
+    // A later step skipped for it (which charged nothing) does not forget the decline.
+    let dunning = account.dunning.as_mut().unwrap();
+    let mut skipped = retry(DeclineClass::Hard, "spm_1");
+    skipped.outcome = RetryOutcome::Skipped {
+        reason: "hard_decline".into(),
+    };
+    dunning.retries.push(skipped);
+    assert_eq!(retry_of(&account, 7), Some(Some("hard_decline")));
     account.method = Some("spm_2".into());
     assert_eq!(retry_of(&account, 7), Some(None), "a new card is tried");
     account.method = None;
