@@ -325,3 +325,90 @@ async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
     assert!(auth_mail["text"].as_str().unwrap().contains(url), "{auth_mail}");
 }
 }
+
+/// The metrics registry is one per process: the tests that refresh the collections gauges and
+/// read them back take turns.
+static GAUGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The value of the series `name` with exactly `labels` in a `/metrics` scrape.
+async fn scrape(app: &TestApp) -> impl Fn(&str, &[(&str, &str)]) -> Option<f64> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let samples = crate::ops::parse_prometheus_text(&text);
+    move |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|(metric, found, _)| {
+                metric == name
+                    && found.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| found.iter().any(|(fk, fv)| fk == k && fv == v))
+            })
+            .map(|(_, _, value)| *value)
+    }
+}
+
+both_backends! {
+/// Goal: the collections summary, added up over workspaces, is in `/metrics` once the hourly
+/// job refreshes it — accounts per status and step, recovery rate, amount recovered and time
+/// to recovery per policy version, retries by outcome, bad debt written off against still
+/// collectible — and a series with nothing left to count reads 0.
+async fn the_collections_summary_is_in_metrics(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    ok(app.post("/v1/dunning_policies", json!({"name": "Metered", "steps": [
+        step(1, json!([{"type": "notify", "template": "reminder"}])),
+        step(2, json!([{"type": "retry_payment"}])),
+        step(5, json!([{"type": "write_off"}])),
+    ]})).await).await;
+    let payer = customer(&app, "Payer").await;
+    save_card(&app, &payer, "visa").await;
+    overdue_invoice(&app, &payer, 2_500).await;
+    let soft = customer(&app, "Soft").await;
+    save_card(&app, &soft, "insufficient_funds").await;
+    overdue_invoice(&app, &soft, 4_000).await;
+    let _gauges = GAUGES.lock().await;
+    clock.advance_seconds(DAY + 60);
+    sweep(&app).await;
+    bursar_core::collections::refresh_gauges(app.core()).await.unwrap();
+    let metric = scrape(&app).await;
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "0")]), Some(2.0));
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "past_due")]), Some(2.0));
+
+    // The payer's retry pays; the soft decline stays, and is written off at day 5; a third
+    // customer falls behind without a card.
+    clock.advance_seconds(DAY);
+    sweep(&app).await;
+    let late = customer(&app, "Late").await;
+    overdue_invoice(&app, &late, 1_000).await;
+    clock.advance_seconds(3 * DAY);
+    sweep(&app).await;
+    bursar_core::collections::refresh_gauges(app.core()).await.unwrap();
+    let summary = ok(app.get("/v1/collections/summary").await).await;
+    let metric = scrape(&app).await;
+    let v1 = ("policy_version", "1");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "0")]), Some(0.0), "{summary}");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "1")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "2")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "active")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "collections")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "past_due")]), Some(1.0), "{summary}");
+    let rate = metric("bursar_dunning_recovery_rate", &[v1]).unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}: {summary}");
+    assert_eq!(metric("bursar_dunning_recovered_amount", &[v1, ("currency", "USD")]), Some(2_500.0));
+    assert_eq!(metric("bursar_dunning_time_to_recovery_seconds", &[v1]), Some(DAY as f64));
+    for (outcome, count) in [("succeeded", 1.0), ("soft", 1.0), ("skipped", 1.0)] {
+        assert_eq!(metric("bursar_dunning_retry_outcomes", &[("outcome", outcome)]), Some(count), "{outcome}: {summary}");
+    }
+    assert_eq!(metric("bursar_bad_debt_written_off", &[("currency", "USD")]), Some(4_000.0), "{summary}");
+    assert_eq!(metric("bursar_bad_debt_collectible", &[("currency", "USD")]), Some(1_000.0), "{summary}");
+}
+}
