@@ -85,6 +85,20 @@ async fn email_templates(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// The text of the mailbox's message of `template`.
+async fn mail_text(app: &TestApp, template: &str) -> String {
+    let list = ok(app.get("/v1/emails?limit=100").await).await;
+    let mail = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["template"] == template);
+    mail.unwrap_or_else(|| panic!("no {template} email: {list}"))["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Waits until the mailbox holds a message of `template`.
 async fn wait_for_template(app: &TestApp, template: &str) {
     let started = std::time::Instant::now();
@@ -127,6 +141,8 @@ async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
     assert_eq!((late["status"].as_str(), late["position"]["applied"].as_u64()), (Some("past_due"), Some(0)), "{late}");
     assert_eq!(late["position"]["anchor_invoice_id"], invoice.as_str());
     wait_for_template(&app, "dunning_reminder").await;
+    let reminder = mail_text(&app, "dunning_reminder").await;
+    assert!(reminder.contains("Collections policy Cards, version 1, step 1 (day 1)."), "{reminder}");
 
     clock.advance_seconds(2 * DAY);
     sweep(&app).await;
@@ -135,6 +151,8 @@ async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
     assert_eq!((retry["result"].as_str(), retry["class"].as_str()), (Some("declined"), Some("soft")), "{declined}");
     assert_eq!(declined["status"], "past_due");
     wait_for_template(&app, "dunning_payment_failed").await;
+    let failed = mail_text(&app, "dunning_payment_failed").await;
+    assert!(failed.contains("Collections policy Cards, version 1, step 2 (day 3)."), "{failed}");
 
     save_card(&app, &ada, "visa").await;
     clock.advance_seconds(4 * DAY);
