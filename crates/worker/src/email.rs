@@ -623,7 +623,12 @@ impl EmailSubscriber {
             .as_ref()
             .filter(|l| l.expires_at > event.occurred_at)
         {
-            intro.push_str(&format!(" Pay online: {}", link.url));
+            let amount = invoice.currency.format(link.amount);
+            let number = invoice.number.as_deref().unwrap_or_default();
+            intro.push_str(&format!(
+                " Pay invoice {number} ({amount}) online: {}",
+                link.url
+            ));
         }
         let template = format!("dunning_{first}");
         let subject = dunning_subject(first, invoice.number.as_deref().unwrap_or_default());

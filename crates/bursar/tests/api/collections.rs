@@ -293,8 +293,8 @@ fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
 both_backends! {
 /// Goal: the decline class decides the next retry — a soft decline (insufficient funds) is
 /// retried on schedule, a hard one (stolen card) never again (the customer is asked for a new
-/// method), an authentication-required one is not retried off-session: the customer gets a
-/// hosted payment link instead.
+/// method), an authentication-required one is not retried off-session — and every declined
+/// retry opens a fresh hosted payment link that the email about it carries, with the amount.
 async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
@@ -330,17 +330,33 @@ async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
         let attempts = events_of(&app, customer).await.iter().filter(|e| e["type"] == "dunning.retry_attempted").count();
         assert_eq!(attempts, charges, "{customer}: charges at the provider");
     }
-    let linked = ok(app.get(&format!("/v1/invoices/{}", customers[2].1)).await).await;
-    let url = linked["payment_link"]["url"].as_str().unwrap_or_else(|| panic!("no payment link: {linked}"));
-    for template in ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"] {
-        wait_for_template(&app, template).await;
-    }
     let summary = ok(app.get("/v1/collections/summary").await).await;
     assert_eq!(summary["retries"], json!({"soft": 2, "hard": 1, "authentication_required": 1, "skipped": 2}), "{summary}");
     assert_eq!(summary["steps"][0]["accounts"], 3, "{summary}");
-    let mails = ok(app.get("/v1/emails?limit=100").await).await;
-    let auth_mail = mails["data"].as_array().unwrap().iter().find(|m| m["template"] == "dunning_authentication_required").unwrap();
-    assert!(auth_mail["text"].as_str().unwrap().contains(url), "{auth_mail}");
+    // Every declined retry opened a fresh hosted payment link for the anchor invoice, and the
+    // email about it carries the link with its amount (the soft decline's second email, the
+    // latest link).
+    let templates = ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"];
+    for ((_, invoice), template) in customers.iter().zip(templates) {
+        let linked = ok(app.get(&format!("/v1/invoices/{invoice}")).await).await;
+        let url = linked["payment_link"]["url"].as_str().unwrap_or_else(|| panic!("no payment link: {linked}")).to_owned();
+        assert_eq!(linked["payment_link"]["amount"], 4_000, "{linked}");
+        let started = std::time::Instant::now();
+        loop {
+            let mails = ok(app.get("/v1/emails?limit=100").await).await;
+            let texts: Vec<&str> = mails["data"].as_array().unwrap().iter()
+                .filter(|m| m["template"] == template).filter_map(|m| m["text"].as_str()).collect();
+            let paying = format!("(40.00 USD) online: {url}");
+            if texts.iter().any(|t| t.contains(&paying)) {
+                assert!(texts.iter().all(|t| t.contains("(40.00 USD) online: http")), "{texts:?}");
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(15), "{template} without {url}: {texts:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let soft_links = ok(app.get(&format!("/v1/invoices/{}", customers[0].1)).await).await;
+    assert_eq!(soft_links["payment_link"]["attempt"], 2, "a link per declined retry: {soft_links}");
 }
 }
 
