@@ -956,7 +956,11 @@ fn dunning_subject(notice: &str, number: &str) -> String {
 fn dunning_footer(payload: &serde_json::Value) -> Option<String> {
     let version = payload["policy_version"].as_u64()?;
     let step = payload["step"].as_u64()? + 1;
-    let name = payload["policy_name"].as_str().unwrap_or("Built-in");
+    // Events recorded before they named the policy: its id, or the built-in one.
+    let name = payload["policy_name"]
+        .as_str()
+        .or(payload["policy_id"].as_str())
+        .unwrap_or("Built-in");
     let day = payload["at_days"].as_u64().unwrap_or(0);
     Some(format!(
         "Collections policy {name}, version {version}, step {step} (day {day})."

@@ -154,12 +154,13 @@ pub async fn summary_totals(app: &App) -> Result<SummaryTotals, Error> {
     Ok(totals)
 }
 
+/// A gauge series' name and labels.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
 /// One gauge series: name, labels, value.
 type Series = (&'static str, Vec<(&'static str, String)>, f64);
 
 /// The series set by the last refresh: a series that has no value any more is set to 0.
-static LAST_SERIES: Mutex<Vec<(&'static str, Vec<(&'static str, String)>)>> =
-    Mutex::new(Vec::new());
+static LAST_SERIES: Mutex<Vec<SeriesKey>> = Mutex::new(Vec::new());
 
 /// Sets the collections gauges from every workspace's summary (the scheduler's hourly job):
 /// `bursar_billing_accounts{status}`, `bursar_dunning_accounts{step}`,
