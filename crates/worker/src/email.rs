@@ -158,6 +158,8 @@ struct InvoiceText<'a> {
     due: &'a str,
     issuer: &'a str,
     instructions: Option<&'a str>,
+    /// A last line in small print (a dunning email's policy and step).
+    footer: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -170,6 +172,8 @@ struct InvoiceHtml<'a> {
     due: &'a str,
     issuer: &'a str,
     instructions: Option<&'a str>,
+    /// A last line in small print (a dunning email's policy and step).
+    footer: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -619,11 +623,23 @@ impl EmailSubscriber {
             .as_ref()
             .filter(|l| l.expires_at > event.occurred_at)
         {
-            intro.push_str(&format!(" Pay online: {}", link.url));
+            let amount = invoice.currency.format(link.amount);
+            let number = invoice.number.as_deref().unwrap_or_default();
+            intro.push_str(&format!(
+                " Pay invoice {number} ({amount}) online: {}",
+                link.url
+            ));
         }
         let template = format!("dunning_{first}");
         let subject = dunning_subject(first, invoice.number.as_deref().unwrap_or_default());
-        self.render_invoice_mail(workspace_id, event, &invoice, &template, subject, intro)
+        let footer = dunning_footer(&event.payload);
+        let mail = InvoiceMail {
+            template: &template,
+            subject,
+            intro,
+            footer,
+        };
+        self.render_invoice_mail(workspace_id, event, &invoice, mail)
             .await
     }
 
@@ -659,7 +675,13 @@ impl EmailSubscriber {
                 format!("invoice {number} was due on {due} and {amount_due} is still open. Please pay it, or tell us if something is wrong."),
             ),
         };
-        self.render_invoice_mail(workspace_id, event, &invoice, template, subject, intro)
+        let mail = InvoiceMail {
+            template,
+            subject,
+            intro,
+            footer: None,
+        };
+        self.render_invoice_mail(workspace_id, event, &invoice, mail)
             .await
     }
 
@@ -670,10 +692,14 @@ impl EmailSubscriber {
         workspace_id: &WorkspaceId,
         event: &Event,
         invoice: &Invoice,
-        template: &str,
-        subject: String,
-        intro: String,
+        mail: InvoiceMail<'_>,
     ) -> Result<Option<Email>, String> {
+        let InvoiceMail {
+            template,
+            subject,
+            intro,
+            footer,
+        } = mail;
         let ws = workspace_id.clone();
         let customer_id = invoice.customer_id.clone();
         let (customer, settings) = self
@@ -710,6 +736,7 @@ impl EmailSubscriber {
             due: &due,
             issuer: &settings.issuer_name,
             instructions,
+            footer: footer.as_deref(),
         }
         .render()
         .map_err(|e| e.to_string())?;
@@ -721,6 +748,7 @@ impl EmailSubscriber {
             due: &due,
             issuer: &settings.issuer_name,
             instructions,
+            footer: footer.as_deref(),
         }
         .render()
         .map_err(|e| e.to_string())?;
@@ -903,6 +931,14 @@ impl Subscriber for EmailSubscriber {
     }
 }
 
+/// What an invoice-layout email says, besides the invoice.
+struct InvoiceMail<'a> {
+    template: &'a str,
+    subject: String,
+    intro: String,
+    footer: Option<String>,
+}
+
 /// The subject of a dunning email by its first notice.
 fn dunning_subject(notice: &str, number: &str) -> String {
     match notice {
@@ -913,6 +949,22 @@ fn dunning_subject(notice: &str, number: &str) -> String {
         "suspension" => "Your service is suspended until the balance is paid".to_owned(),
         _ => format!("Reminder: invoice {number} is overdue"),
     }
+}
+
+/// The policy, its version and the step (counted from 1) a dunning email comes from, as the
+/// `dunning.step_executed` event names them.
+fn dunning_footer(payload: &serde_json::Value) -> Option<String> {
+    let version = payload["policy_version"].as_u64()?;
+    let step = payload["step"].as_u64()? + 1;
+    // Events recorded before they named the policy: its id, or the built-in one.
+    let name = payload["policy_name"]
+        .as_str()
+        .or(payload["policy_id"].as_str())
+        .unwrap_or("Built-in");
+    let day = payload["at_days"].as_u64().unwrap_or(0);
+    Some(format!(
+        "Collections policy {name}, version {version}, step {step} (day {day})."
+    ))
 }
 
 /// One sentence per dunning notice.

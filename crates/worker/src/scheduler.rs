@@ -38,7 +38,7 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
 
 /// The disagreement detector: recomputes every account's health, sets
 /// `bursar_account_health_disagreements` and logs each account that disagrees (repair with
-/// `bursar collections check --repair`).
+/// `bursar collections check --repair`); then sets the collections summary's gauges.
 async fn check_account_health(app: App, stop: CancellationToken) {
     while tick(HEALTH_CHECK_INTERVAL, &stop).await {
         match bursar_core::collections::check(&app, None).await {
@@ -50,6 +50,9 @@ async fn check_account_health(app: App, stop: CancellationToken) {
                 }
             }
             Err(error) => tracing::warn!(error = %error, "account health check failed"),
+        }
+        if let Err(error) = bursar_core::collections::refresh_gauges(&app).await {
+            tracing::warn!(error = %error, "refreshing the collections gauges failed");
         }
     }
 }

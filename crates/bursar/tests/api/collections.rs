@@ -57,6 +57,20 @@ async fn email_templates(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// The text of the mailbox's message of `template`.
+async fn mail_text(app: &TestApp, template: &str) -> String {
+    let list = ok(app.get("/v1/emails?limit=100").await).await;
+    let mail = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["template"] == template);
+    mail.unwrap_or_else(|| panic!("no {template} email: {list}"))["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Waits until the mailbox holds a message of `template`.
 pub(crate) async fn wait_for_template(app: &TestApp, template: &str) {
     let started = std::time::Instant::now();
@@ -99,6 +113,8 @@ async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
     assert_eq!((late["status"].as_str(), late["position"]["applied"].as_u64()), (Some("past_due"), Some(0)), "{late}");
     assert_eq!(late["position"]["anchor_invoice_id"], invoice.as_str());
     wait_for_template(&app, "dunning_reminder").await;
+    let reminder = mail_text(&app, "dunning_reminder").await;
+    assert!(reminder.contains("Collections policy Cards, version 1, step 1 (day 1)."), "{reminder}");
 
     clock.advance_seconds(2 * DAY);
     sweep(&app).await;
@@ -107,6 +123,8 @@ async fn a_dunning_cycle_retries_notifies_and_recovers(backend: Backend) {
     assert_eq!((retry["result"].as_str(), retry["class"].as_str()), (Some("declined"), Some("soft")), "{declined}");
     assert_eq!(declined["status"], "past_due");
     wait_for_template(&app, "dunning_payment_failed").await;
+    let failed = mail_text(&app, "dunning_payment_failed").await;
+    assert!(failed.contains("Collections policy Cards, version 1, step 2 (day 3)."), "{failed}");
 
     save_card(&app, &ada, "visa").await;
     clock.advance_seconds(4 * DAY);
@@ -236,8 +254,8 @@ async fn the_disagreement_detector_finds_and_repairs_a_corrupted_status(backend:
 both_backends! {
 /// Goal: the decline class decides the next retry — a soft decline (insufficient funds) is
 /// retried on schedule, a hard one (stolen card) never again (the customer is asked for a new
-/// method), an authentication-required one is not retried off-session: the customer gets a
-/// hosted payment link instead.
+/// method), an authentication-required one is not retried off-session — and every declined
+/// retry opens a fresh hosted payment link that the email about it carries, with the amount.
 async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
     let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
@@ -273,16 +291,119 @@ async fn decline_classes_decide_what_a_retry_does(backend: Backend) {
         let attempts = events_of(&app, customer).await.iter().filter(|e| e["type"] == "dunning.retry_attempted").count();
         assert_eq!(attempts, charges, "{customer}: charges at the provider");
     }
-    let linked = ok(app.get(&format!("/v1/invoices/{}", customers[2].1)).await).await;
-    let url = linked["payment_link"]["url"].as_str().unwrap_or_else(|| panic!("no payment link: {linked}"));
-    for template in ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"] {
-        wait_for_template(&app, template).await;
-    }
     let summary = ok(app.get("/v1/collections/summary").await).await;
     assert_eq!(summary["retries"], json!({"soft": 2, "hard": 1, "authentication_required": 1, "skipped": 2}), "{summary}");
     assert_eq!(summary["steps"][0]["accounts"], 3, "{summary}");
-    let mails = ok(app.get("/v1/emails?limit=100").await).await;
-    let auth_mail = mails["data"].as_array().unwrap().iter().find(|m| m["template"] == "dunning_authentication_required").unwrap();
-    assert!(auth_mail["text"].as_str().unwrap().contains(url), "{auth_mail}");
+    // Every declined retry opened a fresh hosted payment link for the anchor invoice, and the
+    // email about it carries the link with its amount (the soft decline's second email, the
+    // latest link).
+    let templates = ["dunning_payment_failed", "dunning_update_payment_method", "dunning_authentication_required"];
+    for ((_, invoice), template) in customers.iter().zip(templates) {
+        let linked = ok(app.get(&format!("/v1/invoices/{invoice}")).await).await;
+        let url = linked["payment_link"]["url"].as_str().unwrap_or_else(|| panic!("no payment link: {linked}")).to_owned();
+        assert_eq!(linked["payment_link"]["amount"], 4_000, "{linked}");
+        let started = std::time::Instant::now();
+        loop {
+            let mails = ok(app.get("/v1/emails?limit=100").await).await;
+            let texts: Vec<&str> = mails["data"].as_array().unwrap().iter()
+                .filter(|m| m["template"] == template).filter_map(|m| m["text"].as_str()).collect();
+            let paying = format!("(40.00 USD) online: {url}");
+            if texts.iter().any(|t| t.contains(&paying)) {
+                assert!(texts.iter().all(|t| t.contains("(40.00 USD) online: http")), "{texts:?}");
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(15), "{template} without {url}: {texts:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let soft_links = ok(app.get(&format!("/v1/invoices/{}", customers[0].1)).await).await;
+    assert_eq!(soft_links["payment_link"]["attempt"], 2, "a link per declined retry: {soft_links}");
+}
+}
+
+/// The metrics registry is one per process: the tests that refresh the collections gauges and
+/// read them back take turns.
+static GAUGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The value of the series `name` with exactly `labels` in a `/metrics` scrape.
+async fn scrape(app: &TestApp) -> impl Fn(&str, &[(&str, &str)]) -> Option<f64> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let samples = crate::ops::parse_prometheus_text(&text);
+    move |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|(metric, found, _)| {
+                metric == name
+                    && found.len() == labels.len()
+                    && labels
+                        .iter()
+                        .all(|(k, v)| found.iter().any(|(fk, fv)| fk == k && fv == v))
+            })
+            .map(|(_, _, value)| *value)
+    }
+}
+
+both_backends! {
+/// Goal: the collections summary, added up over workspaces, is in `/metrics` once the hourly
+/// job refreshes it — accounts per status and step, recovery rate, amount recovered and time
+/// to recovery per policy version, retries by outcome, bad debt written off against still
+/// collectible — and a series with nothing left to count reads 0.
+async fn the_collections_summary_is_in_metrics(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let app = TestApp::spawn_with_clock(backend, clock.clone()).await;
+    ok(app.post("/v1/dunning_policies", json!({"name": "Metered", "steps": [
+        step(1, json!([{"type": "notify", "template": "reminder"}])),
+        step(2, json!([{"type": "retry_payment"}])),
+        step(5, json!([{"type": "write_off"}])),
+    ]})).await).await;
+    let payer = customer(&app, "Payer").await;
+    save_card(&app, &payer, "visa").await;
+    overdue_invoice(&app, &payer, 2_500).await;
+    let soft = customer(&app, "Soft").await;
+    save_card(&app, &soft, "insufficient_funds").await;
+    overdue_invoice(&app, &soft, 4_000).await;
+    let _gauges = GAUGES.lock().await;
+    clock.advance_seconds(DAY + 60);
+    sweep(&app).await;
+    bursar_core::collections::refresh_gauges(app.core()).await.unwrap();
+    let metric = scrape(&app).await;
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "0")]), Some(2.0));
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "past_due")]), Some(2.0));
+
+    // The payer's retry pays; the soft decline stays, and is written off at day 5; a third
+    // customer falls behind without a card.
+    clock.advance_seconds(DAY);
+    sweep(&app).await;
+    let late = customer(&app, "Late").await;
+    overdue_invoice(&app, &late, 1_000).await;
+    clock.advance_seconds(3 * DAY);
+    sweep(&app).await;
+    bursar_core::collections::refresh_gauges(app.core()).await.unwrap();
+    let summary = ok(app.get("/v1/collections/summary").await).await;
+    let metric = scrape(&app).await;
+    let v1 = ("policy_version", "1");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "0")]), Some(0.0), "{summary}");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "1")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_dunning_accounts", &[("step", "2")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "active")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "collections")]), Some(1.0), "{summary}");
+    assert_eq!(metric("bursar_billing_accounts", &[("status", "past_due")]), Some(1.0), "{summary}");
+    let rate = metric("bursar_dunning_recovery_rate", &[v1]).unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{rate}: {summary}");
+    assert_eq!(metric("bursar_dunning_recovered_amount", &[v1, ("currency", "USD")]), Some(2_500.0));
+    assert_eq!(metric("bursar_dunning_time_to_recovery_seconds", &[v1]), Some(DAY as f64));
+    for (outcome, count) in [("succeeded", 1.0), ("soft", 1.0), ("skipped", 1.0)] {
+        assert_eq!(metric("bursar_dunning_retry_outcomes", &[("outcome", outcome)]), Some(count), "{outcome}: {summary}");
+    }
+    assert_eq!(metric("bursar_bad_debt_written_off", &[("currency", "USD")]), Some(4_000.0), "{summary}");
+    assert_eq!(metric("bursar_bad_debt_collectible", &[("currency", "USD")]), Some(1_000.0), "{summary}");
 }
 }

@@ -146,9 +146,9 @@ both_backends! {
 /// blank, a `# HELP`/`# TYPE` comment with a valid type, or a sample
 /// `name{label="value",...} value [timestamp]` with a valid metric name, properly quoted and
 /// escaped label values and a numeric value. Panics, naming the line, on anything else.
-type Sample = (String, Vec<(String, String)>, f64);
+pub(crate) type Sample = (String, Vec<(String, String)>, f64);
 
-fn parse_prometheus_text(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_prometheus_text(text: &str) -> Vec<Sample> {
     let valid_name = |name: &str| {
         !name.is_empty()
             && name.chars().enumerate().all(|(i, c)| {

@@ -32,8 +32,9 @@ pub struct ChargedRetry {
     /// The provider's answer; `Err` when it could not be reached (nothing is recorded).
     pub outcome: Result<PaymentState, String>,
     pub clearing: CommerceAccount,
-    /// A hosted page opened for the anchor invoice when the bank wants the customer to
-    /// authenticate: they pay there.
+    /// A hosted page opened for the anchor invoice when the charge was declined: the email
+    /// about it (fix the card, a new method, authenticate) carries it, and the customer can
+    /// pay there.
     pub payment_link: Option<bursar_domain::invoice::PaymentLink>,
 }
 
@@ -101,27 +102,19 @@ pub async fn charge_due_retry(
         metadata: providers::order_metadata(position.anchor_invoice_id.as_str()),
     };
     let outcome = connection.provider.charge_saved(&charge).await;
-    let wants_customer = outcome.as_ref().is_ok_and(|state| {
-        state.decline_class == Some(bursar_payments::DeclineClass::AuthenticationRequired)
+    let declined = outcome.as_ref().is_ok_and(|state| {
+        !matches!(
+            state.status,
+            PaymentStatus::Succeeded | PaymentStatus::Processing
+        )
     });
-    let payment_link = match account
+    let anchor = account
         .invoices
         .iter()
-        .find(|i| i.id == position.anchor_invoice_id)
-    {
-        Some(invoice) if wants_customer => {
-            let base = app.config.public_url.clone().unwrap_or_default();
-            let back = format!("{base}/?invoice={}", invoice.id);
-            let page = crate::invoice_checkout::LinkPage {
-                provider: Some(method.provider_id.to_string()),
-                base_url: base,
-                success_url: back.clone(),
-                cancel_url: back,
-            };
-            crate::invoice_checkout::open_payment_link(app, workspace_id, invoice, page)
-                .await
-                .ok()
-                .flatten()
+        .find(|i| i.id == position.anchor_invoice_id);
+    let payment_link = match anchor {
+        Some(invoice) if declined => {
+            fresh_payment_link(app, workspace_id, invoice, method.provider_id.as_str()).await
         }
         _ => None,
     };
@@ -135,6 +128,32 @@ pub async fn charge_due_retry(
         outcome: outcome.map_err(|e| e.to_string()),
         clearing: CommerceAccount::Clearing(connection.row.kind.clone()),
     }))
+}
+
+/// A hosted payment page for `invoice`'s amount due, opened after a declined retry so the
+/// email that says so carries a working link (writes nothing: [`record_charge`] records it).
+/// `None` when it could not be opened: the email goes without.
+async fn fresh_payment_link(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    invoice: &bursar_domain::invoice::Invoice,
+    provider_id: &str,
+) -> Option<bursar_domain::invoice::PaymentLink> {
+    let base = app.config.public_url.clone().unwrap_or_default();
+    let back = format!("{base}/?invoice={}", invoice.id);
+    let page = crate::invoice_checkout::LinkPage {
+        provider: Some(provider_id.to_owned()),
+        base_url: base,
+        success_url: back.clone(),
+        cancel_url: back,
+    };
+    match crate::invoice_checkout::open_payment_link(app, workspace_id, invoice, page).await {
+        Ok(link) => link,
+        Err(error) => {
+            tracing::warn!(error = %error, invoice = %invoice.id, "no payment link after a declined retry");
+            None
+        }
+    }
 }
 
 /// Records a retry's charge: a confirmed payment (once, by the provider's payment id) paid to

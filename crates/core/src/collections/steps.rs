@@ -179,6 +179,7 @@ pub(super) async fn run_due(
         let id = stored.customer_id.to_string();
         let payload = json!({
             "customer_id": id, "policy_id": dunning.policy_id,
+            "policy_name": account.pinned.as_ref().map(|p| p.name.as_str()),
             "policy_version": dunning.policy_version, "dunning_started_at": dunning.started_at,
             "step": due.step, "at_days": due.at_days,
             "actions": due.actions, "notices": notices, "retry": retry,

@@ -2,9 +2,10 @@
 //! per policy version, retries by decline class, and bad-debt drift per currency.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use bursar_domain::collections::CustomerBillingStatus;
-use bursar_domain::collections::{drift, CollectionsSummary, Recoveries, StepCount};
+use bursar_domain::collections::{drift, CollectionsSummary, Recoveries, StepCount, SummaryTotals};
 use bursar_domain::event_type;
 use bursar_domain::id::WorkspaceId;
 use bursar_domain::invoice::Invoice;
@@ -13,6 +14,7 @@ use bursar_store::Tx;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::App;
 
 /// The summary of `workspace_id` at `now`.
 pub async fn summary(
@@ -106,6 +108,7 @@ async fn recoveries(tx: &mut Tx, ws: &WorkspaceId) -> Result<Vec<Recoveries>, Er
                 r.recovered as f64 / r.started as f64
             };
             r.mean_seconds_to_recovery = (r.recovered > 0).then(|| seconds / r.recovered as i64);
+            r.seconds_to_recovery = seconds;
             r
         })
         .collect())
@@ -129,4 +132,94 @@ async fn retries(tx: &mut Tx, ws: &WorkspaceId) -> Result<BTreeMap<String, u64>,
         *counts.entry(key).or_insert(0) += 1;
     }
     Ok(counts)
+}
+
+/// Every workspace's summary, added up (see [`SummaryTotals`]).
+pub async fn summary_totals(app: &App) -> Result<SummaryTotals, Error> {
+    let accounts = app
+        .db
+        .read(|tx: &mut Tx| Box::pin(bursar_store::collections::accounts(tx, None)))
+        .await?;
+    let mut workspaces: Vec<WorkspaceId> = accounts.into_iter().map(|(ws, _)| ws).collect();
+    workspaces.dedup();
+    let now = app.db.now();
+    let mut totals = SummaryTotals::default();
+    for ws in workspaces {
+        let one = app
+            .db
+            .read(move |tx: &mut Tx| Box::pin(async move { summary(tx, &ws, now).await }))
+            .await?;
+        totals.add(&one);
+    }
+    Ok(totals)
+}
+
+/// A gauge series' name and labels.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+/// One gauge series: name, labels, value.
+type Series = (&'static str, Vec<(&'static str, String)>, f64);
+
+/// The series set by the last refresh: a series that has no value any more is set to 0.
+static LAST_SERIES: Mutex<Vec<SeriesKey>> = Mutex::new(Vec::new());
+
+/// Sets the collections gauges from every workspace's summary (the scheduler's hourly job):
+/// `bursar_billing_accounts{status}`, `bursar_dunning_accounts{step}`,
+/// `bursar_dunning_recovery_rate{policy_version}`, `bursar_dunning_recovered_amount{policy_version,currency}`,
+/// `bursar_dunning_time_to_recovery_seconds{policy_version}`, `bursar_dunning_retry_outcomes{outcome}`,
+/// `bursar_bad_debt_written_off{currency}`, `bursar_bad_debt_collectible{currency}`.
+pub async fn refresh_gauges(app: &App) -> Result<SummaryTotals, Error> {
+    let totals = summary_totals(app).await?;
+    let series = gauge_series(&totals);
+    let mut last = LAST_SERIES.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, labels) in last.iter() {
+        if !series.iter().any(|(n, l, _)| n == name && l == labels) {
+            metrics::gauge!(*name, labels).set(0.0);
+        }
+    }
+    for (name, labels, value) in &series {
+        metrics::gauge!(*name, labels).set(*value);
+    }
+    *last = series.into_iter().map(|(n, l, _)| (n, l)).collect();
+    Ok(totals)
+}
+
+fn gauge_series(totals: &SummaryTotals) -> Vec<Series> {
+    let mut series: Vec<Series> = Vec::new();
+    for (status, n) in &totals.statuses {
+        series.push((
+            "bursar_billing_accounts",
+            vec![("status", status.clone())],
+            *n as f64,
+        ));
+    }
+    for (step, n) in &totals.steps {
+        let step = step.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        series.push(("bursar_dunning_accounts", vec![("step", step)], *n as f64));
+    }
+    for (version, r) in &totals.recoveries {
+        let v = || ("policy_version", version.to_string());
+        series.push(("bursar_dunning_recovery_rate", vec![v()], r.recovery_rate()));
+        series.push((
+            "bursar_dunning_time_to_recovery_seconds",
+            vec![v()],
+            r.mean_seconds_to_recovery(),
+        ));
+        for (currency, amount) in &r.recovered_by_retries {
+            let labels = vec![v(), ("currency", currency.clone())];
+            series.push(("bursar_dunning_recovered_amount", labels, *amount as f64));
+        }
+    }
+    for (class, n) in &totals.retries {
+        series.push((
+            "bursar_dunning_retry_outcomes",
+            vec![("outcome", class.clone())],
+            *n as f64,
+        ));
+    }
+    for (currency, (written_off, collectible)) in &totals.bad_debt {
+        let c = || vec![("currency", currency.clone())];
+        series.push(("bursar_bad_debt_written_off", c(), *written_off as f64));
+        series.push(("bursar_bad_debt_collectible", c(), *collectible as f64));
+    }
+    series
 }

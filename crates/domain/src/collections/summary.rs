@@ -32,6 +32,10 @@ pub struct Recoveries {
     pub recovered_by_retries: BTreeMap<String, i64>,
     /// Mean seconds from entering dunning to recovery.
     pub mean_seconds_to_recovery: Option<i64>,
+    /// Seconds from entering dunning to recovery, summed over the recoveries.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub seconds_to_recovery: i64,
 }
 
 /// Written off against still collectible, per currency (minor units).
@@ -81,4 +85,83 @@ pub fn drift(invoices: &[Invoice], now: Timestamp) -> BTreeMap<String, Drift> {
         };
     }
     drift
+}
+
+/// Summaries of many workspaces added up under labels of bounded cardinality (no workspace,
+/// no policy id): what the collections gauges show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SummaryTotals {
+    /// Customer accounts per billing status.
+    pub statuses: BTreeMap<String, u64>,
+    /// Accounts in dunning per last step in force (`None`: no step yet).
+    pub steps: BTreeMap<Option<u16>, u64>,
+    /// Per policy version number.
+    pub recoveries: BTreeMap<u32, RecoveryTotals>,
+    pub retries: BTreeMap<String, u64>,
+    /// Per currency code: (written off, collectible overdue), minor units.
+    pub bad_debt: BTreeMap<String, (i64, i64)>,
+}
+
+/// Recoveries under one policy version number, added up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryTotals {
+    pub started: u64,
+    pub recovered: u64,
+    pub recovered_by_retries: BTreeMap<String, i64>,
+    pub seconds_to_recovery: i64,
+}
+
+impl RecoveryTotals {
+    /// `recovered / started` (0 when none started).
+    pub fn recovery_rate(&self) -> f64 {
+        if self.started == 0 {
+            0.0
+        } else {
+            self.recovered as f64 / self.started as f64
+        }
+    }
+
+    /// Mean seconds from entering dunning to recovery (0 when none recovered).
+    pub fn mean_seconds_to_recovery(&self) -> f64 {
+        if self.recovered == 0 {
+            0.0
+        } else {
+            self.seconds_to_recovery as f64 / self.recovered as f64
+        }
+    }
+}
+
+impl SummaryTotals {
+    /// Adds one workspace's summary.
+    pub fn add(&mut self, summary: &CollectionsSummary) {
+        for (status, n) in &summary.statuses {
+            *self.statuses.entry(status.clone()).or_insert(0) += n;
+        }
+        for count in &summary.steps {
+            *self.steps.entry(count.step).or_insert(0) += count.accounts;
+        }
+        for r in &summary.recoveries {
+            let total = self.recoveries.entry(r.policy_version).or_default();
+            total.started += r.started;
+            total.recovered += r.recovered;
+            total.seconds_to_recovery = total
+                .seconds_to_recovery
+                .saturating_add(r.seconds_to_recovery);
+            for (currency, amount) in &r.recovered_by_retries {
+                let sum = total
+                    .recovered_by_retries
+                    .entry(currency.clone())
+                    .or_insert(0);
+                *sum = sum.saturating_add(*amount);
+            }
+        }
+        for (class, n) in &summary.retries {
+            *self.retries.entry(class.clone()).or_insert(0) += n;
+        }
+        for (currency, d) in &summary.bad_debt {
+            let (written_off, collectible) = self.bad_debt.entry(currency.clone()).or_default();
+            *written_off = written_off.saturating_add(d.written_off);
+            *collectible = collectible.saturating_add(d.collectible_overdue);
+        }
+    }
 }

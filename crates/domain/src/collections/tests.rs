@@ -507,3 +507,53 @@ fn a_lost_dispute_is_owed_again_from_the_day_it_was_lost() {
         "day 1 and 3 steps, not the day-60 write-off"
     );
 }
+
+#[test]
+fn summaries_add_up_across_workspaces_without_their_ids() {
+    let one =
+        |policy: &str, started: u64, recovered: u64, seconds: i64, step: u16| CollectionsSummary {
+            object: "collections_summary".into(),
+            statuses: BTreeMap::from([("past_due".to_owned(), 2)]),
+            steps: vec![StepCount {
+                policy_id: Some(policy.into()),
+                policy_version: 2,
+                step: Some(step),
+                accounts: 2,
+            }],
+            recoveries: vec![Recoveries {
+                policy_id: Some(policy.into()),
+                policy_version: 2,
+                started,
+                recovered,
+                recovered_by_retries: BTreeMap::from([("USD".to_owned(), 100)]),
+                seconds_to_recovery: seconds,
+                ..Recoveries::default()
+            }],
+            retries: BTreeMap::from([("soft".to_owned(), 1)]),
+            bad_debt: BTreeMap::from([(
+                "USD".to_owned(),
+                Drift {
+                    written_off: 30,
+                    collectible_overdue: 70,
+                    bad_debt_share: 0.3,
+                },
+            )]),
+        };
+    let mut totals = SummaryTotals::default();
+    totals.add(&one("dpol_a", 3, 1, 100, 1));
+    totals.add(&one("dpol_b", 1, 1, 300, 2));
+    assert_eq!(totals.statuses["past_due"], 4);
+    assert_eq!(totals.steps, BTreeMap::from([(Some(1), 2), (Some(2), 2)]));
+    let v2 = &totals.recoveries[&2];
+    assert_eq!(
+        (v2.started, v2.recovered, v2.recovered_by_retries["USD"]),
+        (4, 2, 200)
+    );
+    assert_eq!(
+        (v2.recovery_rate(), v2.mean_seconds_to_recovery()),
+        (0.5, 200.0)
+    );
+    assert_eq!(totals.retries["soft"], 2);
+    assert_eq!(totals.bad_debt["USD"], (60, 140));
+    assert_eq!(RecoveryTotals::default().recovery_rate(), 0.0);
+}
