@@ -233,16 +233,21 @@ async fn stripe_declines_decide_what_a_dunning_retry_does(backend: Backend) {
 }
 }
 
-/// The authentication-required charge opened a Stripe Checkout Session for the anchor
-/// invoice, which is its payment link; the customer is emailed the link. Returns the session.
+/// Every declined charge opened a Stripe Checkout Session for its anchor invoice — one each
+/// on day 1 — which is its payment link; the customer who must authenticate is emailed the
+/// link. Returns that customer's session.
 async fn payment_link_opened(app: &TestApp, fake: &FakeStripe, auth: &Debtor) -> Seen {
     let sessions: Vec<Seen> = fake
         .requests(SESSIONS)
         .into_iter()
         .filter(|s| s.field("mode") == Some("payment"))
         .collect();
-    assert_eq!(sessions.len(), 1, "{sessions:?}");
-    let session = sessions[0].clone();
+    assert_eq!(sessions.len(), 3, "one per declined invoice: {sessions:?}");
+    let session = sessions
+        .iter()
+        .find(|s| s.field("client_reference_id") == Some(auth.invoice.as_str()))
+        .unwrap_or_else(|| panic!("no session for {}: {sessions:?}", auth.invoice))
+        .clone();
     assert_eq!(
         session.idempotency_key,
         Some(format!("bursar-checkout-{}-1", auth.invoice))
