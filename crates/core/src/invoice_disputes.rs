@@ -315,6 +315,10 @@ async fn mark_invoices(
         .collect();
     for invoice_id in dedup(invoice_ids) {
         let mut invoice = invoice(cx, &invoice_id).await?;
+        let part = reinstated
+            .iter()
+            .find(|(id, _)| *id == invoice_id)
+            .map_or(0, |(_, part)| *part);
         let mut changed = false;
         for marked in invoice
             .disputes
@@ -323,10 +327,20 @@ async fn mark_invoices(
         {
             marked.status = dispute.status;
             marked.closed_at = dispute.closed_at;
-            marked.reinstated = reinstated
-                .iter()
-                .find(|(id, _)| *id == invoice_id)
-                .map_or(0, |(_, part)| *part);
+            marked.reinstated = part;
+            changed = true;
+        }
+        if !changed && part > 0 {
+            // Paid from the payment's credit after the dispute opened: reopened all the same.
+            invoice.disputes.push(InvoiceDispute {
+                dispute_id: dispute.dispute_id.clone(),
+                payment_id: payment.id.clone(),
+                amount: part,
+                status: dispute.status,
+                opened_at: dispute.opened_at,
+                closed_at: dispute.closed_at,
+                reinstated: part,
+            });
             changed = true;
         }
         if changed {

@@ -51,6 +51,28 @@ fn decode<T: DeserializeOwned>(table: Table, body: &str) -> Result<T, StoreError
     serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("{}: {e}", table.0)))
 }
 
+/// The `insert` of a document with its extra columns: (columns, placeholders, values).
+fn insert_parts<T: Serialize>(
+    workspace_id: &WorkspaceId,
+    id: &str,
+    object: &T,
+    extra: &[(&str, Value)],
+) -> Result<(String, String, Vec<Value>), StoreError> {
+    let mut columns = String::from("workspace_id, object_id, body");
+    let mut placeholders = String::from("$1, $2, $3");
+    let mut values: Vec<Value> = vec![
+        workspace_id.as_str().into(),
+        id.into(),
+        encode(object)?.into(),
+    ];
+    for (i, (column, value)) in extra.iter().enumerate() {
+        columns.push_str(&format!(", {column}"));
+        placeholders.push_str(&format!(", ${}", i + 4));
+        values.push(value.clone());
+    }
+    Ok((columns, placeholders, values))
+}
+
 /// Inserts a document with its extra columns.
 pub async fn insert<T: Serialize>(
     tx: &mut Tx,
@@ -60,19 +82,7 @@ pub async fn insert<T: Serialize>(
     object: &T,
     extra: &[(&str, Value)],
 ) -> Result<(), StoreError> {
-    let mut columns = String::from("workspace_id, object_id, body");
-    let mut placeholders = String::from("$1, $2, $3");
-    let mut values: Vec<Value> = vec![
-        workspace_id.as_str().into(),
-        id.into(),
-        encode(object)?.into(),
-    ];
-    for (i, (column, value)) in extra.iter().enumerate() {
-        columns.push_str(", ");
-        columns.push_str(column);
-        placeholders.push_str(&format!(", ${}", i + 4));
-        values.push(value.clone());
-    }
+    let (columns, placeholders, values) = insert_parts(workspace_id, id, object, extra)?;
     let sql = format!(
         "insert into {} ({columns}) values ({placeholders})",
         table.0
@@ -91,19 +101,10 @@ pub async fn upsert<T: Serialize>(
     object: &T,
     extra: &[(&str, Value)],
 ) -> Result<(), StoreError> {
-    let mut columns = String::from("workspace_id, object_id, body");
-    let mut placeholders = String::from("$1, $2, $3");
+    let (columns, placeholders, values) = insert_parts(workspace_id, id, object, extra)?;
     let mut sets = String::from("body = excluded.body");
-    let mut values: Vec<Value> = vec![
-        workspace_id.as_str().into(),
-        id.into(),
-        encode(object)?.into(),
-    ];
-    for (i, (column, value)) in extra.iter().enumerate() {
-        columns.push_str(&format!(", {column}"));
-        placeholders.push_str(&format!(", ${}", i + 4));
+    for (column, _) in extra {
         sets.push_str(&format!(", {column} = excluded.{column}"));
-        values.push(value.clone());
     }
     let sql = format!(
         "insert into {} ({columns}) values ({placeholders}) \
