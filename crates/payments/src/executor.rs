@@ -1,5 +1,6 @@
 //! The one HTTP executor every provider adapter goes through.
 //!
+//! It serves payment providers and banks alike (a request carries a form or a JSON body).
 //! Adapters are pure: they turn a Bursar request into a [`ProviderRequest`] and a
 //! [`ProviderResponse`] back into a result. Everything that touches the network lives here, once:
 //! timeouts, retries with the same idempotency key, request ids, masked logging and metrics.
@@ -61,6 +62,9 @@ pub struct ProviderRequest {
     pub headers: Vec<(String, String)>,
     /// An `application/x-www-form-urlencoded` body, in order.
     pub form: Option<Vec<(String, String)>>,
+    /// An `application/json` body, already encoded (bank APIs speak JSON). At most one of `form`
+    /// and `json` is set. Never logged or printed: it can carry account numbers.
+    pub json: Option<String>,
     /// Sent as `Idempotency-Key`, unchanged on every attempt.
     pub idempotency_key: Option<String>,
 }
@@ -92,6 +96,10 @@ impl fmt::Debug for ProviderRequest {
             .field("url", &mask_secrets(&self.url))
             .field("headers", &headers)
             .field("form", &form)
+            .field(
+                "json",
+                &self.json.as_ref().map(|json| format!("<{} bytes>", json.len())),
+            )
             .field("idempotency_key", &self.idempotency_key)
             .finish()
     }
@@ -195,19 +203,17 @@ impl HttpExecutor {
     ) -> Result<ProviderResponse, ProviderError> {
         let request_id = new_request_id();
         let max_attempts = self.config.max_attempts.max(1);
-        let body =
-            match &request.form {
-                // Encoding string pairs cannot fail; the error arm is for the type system.
-                Some(form) => Some(serde_urlencoded::to_string(form).map_err(|_| {
-                    ProviderError::Unsupported("a form body that cannot be encoded")
-                })?),
-                None => None,
-            };
+        let body = request_body(request)?;
         let mut last_reason = String::new();
         for attempt in 1..=max_attempts {
             let started = Instant::now();
             let outcome = self
-                .attempt(request, body.as_deref(), &request_id, attempt)
+                .attempt(
+                request,
+                body.as_ref().map(|(kind, text)| (*kind, text.as_str())),
+                &request_id,
+                attempt,
+            )
                 .await;
             let elapsed = started.elapsed();
             let last = attempt == max_attempts;
@@ -268,7 +274,7 @@ impl HttpExecutor {
     async fn attempt(
         &self,
         request: &ProviderRequest,
-        body: Option<&str>,
+        body: Option<(&'static str, &str)>,
         request_id: &str,
         attempt: u32,
     ) -> Attempt {
@@ -304,9 +310,9 @@ impl HttpExecutor {
             builder = builder.header("Idempotency-Key", key);
         }
         builder = builder.header(REQUEST_ID_HEADER, request_id);
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
             builder = builder
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(CONTENT_TYPE, content_type)
                 .body(body.to_owned());
         }
         let safe = request.idempotency_key.is_some() || request.method.is_idempotent();
@@ -358,6 +364,23 @@ impl HttpExecutor {
         } else {
             Attempt::Done(response)
         }
+    }
+}
+
+/// The body to send and its content type: the form encoded, or the JSON as given.
+fn request_body(
+    request: &ProviderRequest,
+) -> Result<Option<(&'static str, String)>, ProviderError> {
+    match (&request.form, &request.json) {
+        (Some(_), Some(_)) => Err(ProviderError::Unsupported(
+            "a request with both a form and a JSON body",
+        )),
+        // Encoding string pairs cannot fail; the error arm is for the type system.
+        (Some(form), None) => serde_urlencoded::to_string(form)
+            .map(|text| Some(("application/x-www-form-urlencoded", text)))
+            .map_err(|_| ProviderError::Unsupported("a form body that cannot be encoded")),
+        (None, Some(json)) => Ok(Some(("application/json", json.clone()))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -604,6 +627,7 @@ mod tests {
                 ("X-Note".into(), "whsec_abc".into()),
             ],
             form: Some(vec![("k".into(), "rk_live_zzz".into())]),
+            json: None,
             idempotency_key: Some("bursar-x".into()),
         };
         let shown = format!("{request:?}");
@@ -611,6 +635,42 @@ mod tests {
         assert!(!shown.contains("whsec_abc"), "{shown}");
         assert!(!shown.contains("zzz"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn a_json_body_is_sent_as_json_and_never_printed() {
+        let mut request = ProviderRequest {
+            operation: "counterparty.create",
+            method: Method::POST,
+            url: "https://api.example/api/counterparties".into(),
+            headers: vec![],
+            form: None,
+            json: Some(r#"{"account_number":"123456789"}"#.into()),
+            idempotency_key: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("123456789"), "{shown}");
+        assert!(shown.contains("<30 bytes>"), "{shown}");
+        assert_eq!(
+            request_body(&request),
+            Ok(Some((
+                "application/json",
+                r#"{"account_number":"123456789"}"#.to_owned()
+            )))
+        );
+        request.form = Some(vec![("a".into(), "b".into())]);
+        assert!(matches!(
+            request_body(&request),
+            Err(ProviderError::Unsupported(_))
+        ));
+        request.json = None;
+        assert_eq!(
+            request_body(&request),
+            Ok(Some((
+                "application/x-www-form-urlencoded",
+                "a=b".to_owned()
+            )))
+        );
     }
 
     #[test]

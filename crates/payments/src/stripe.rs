@@ -156,6 +156,7 @@ impl StripeAdapter {
             url: self.url("/v1/checkout/sessions"),
             headers: self.headers(),
             form: Some(form),
+            json: None,
             idempotency_key: Some(format!("bursar-checkout-{}", request.attempt_id)),
         }
     }
@@ -204,6 +205,7 @@ impl StripeAdapter {
             url: self.url("/v1/refunds"),
             headers: self.headers(),
             form: Some(form),
+            json: None,
             idempotency_key: Some(format!("bursar-refund-{}", request.refund_id)),
         }
     }
@@ -229,6 +231,7 @@ impl StripeAdapter {
             )),
             headers: self.headers(),
             form: None,
+            json: None,
             idempotency_key: None,
         }
     }
@@ -264,6 +267,7 @@ impl StripeAdapter {
             url: self.url("/v1/customers"),
             headers: self.headers(),
             form: Some(form),
+            json: None,
             idempotency_key: Some(format!("bursar-customer-{}", request.attempt_id)),
         }
     }
@@ -306,6 +310,7 @@ impl StripeAdapter {
             url: self.url("/v1/checkout/sessions"),
             headers: self.headers(),
             form: Some(form),
+            json: None,
             idempotency_key: Some(format!("bursar-setup-{}", request.attempt_id)),
         }
     }
@@ -353,6 +358,7 @@ impl StripeAdapter {
             url: self.url("/v1/payment_intents"),
             headers: self.headers(),
             form: Some(form),
+            json: None,
             idempotency_key: Some(format!("bursar-charge-{}", request.attempt_id)),
         }
     }

@@ -49,6 +49,7 @@ fn request(url: String) -> ProviderRequest {
         url,
         headers: vec![],
         form: None,
+        json: None,
         idempotency_key: None,
     }
 }

@@ -165,6 +165,7 @@ async fn each_attempt_is_logged_and_counted_without_secrets() {
         url: format!("{base}/v1/refunds?leak=sk_live_neverlogged"),
         headers: vec![("Authorization".into(), "Bearer sk_live_neverlogged".into())],
         form: Some(vec![("secret".into(), "whsec_neverlogged".into())]),
+        json: None,
         idempotency_key: Some("bursar-refund-rf_1".into()),
     };
     let response = executor.execute("stripe", &request).await.unwrap();

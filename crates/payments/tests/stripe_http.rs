@@ -343,6 +343,7 @@ async fn only_safe_requests_are_repeated_after_a_5xx() {
         url: format!("{}/v1/refunds", server.base),
         headers: vec![],
         form: Some(pairs(&[("payment_intent", "pi_1"), ("amount", "1")])),
+        json: None,
         idempotency_key: None,
     };
     let response = executor.execute("stripe", &post).await.unwrap();
@@ -358,6 +359,7 @@ async fn only_safe_requests_are_repeated_after_a_5xx() {
         url: format!("{}/v1/payment_intents/pi_1", server.base),
         headers: vec![],
         form: None,
+        json: None,
         idempotency_key: None,
     };
     let response = executor.execute("stripe", &get).await.unwrap();
