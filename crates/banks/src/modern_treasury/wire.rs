@@ -45,6 +45,13 @@ pub(super) fn string_map(object: &Value, key: &str) -> BTreeMap<String, String> 
         .unwrap_or_default()
 }
 
+/// `••••6789` from the last digits the bank already shows (`account_number_safe`: `6789`).
+fn from_safe(safe: &str) -> String {
+    let chars: Vec<char> = safe.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("••••{tail}")
+}
+
 /// Modern Treasury's payment order statuses, reduced to Bursar's.
 pub(super) fn payment_order_status(text: &str) -> Option<PaymentOrderStatus> {
     use PaymentOrderStatus::*;
@@ -140,7 +147,7 @@ pub(super) fn counterparty(object: &Value) -> Result<Counterparty, String> {
                 party_name: opt_str(account, "party_name"),
                 // The bank shows only the last digits (`account_number_safe`).
                 account_number_masked: opt_str(&first("account_details"), "account_number_safe")
-                    .map(|safe| mask_number(&safe)),
+                    .map(|safe| from_safe(&safe)),
                 routing_number_masked: opt_str(&first("routing_details"), "routing_number")
                     .map(|number| mask_number(&number)),
             })
@@ -221,7 +228,7 @@ pub(super) fn incoming_payment(object: &Value) -> Result<IncomingPayment, String
         originator_name: opt_str(object, "originating_party_name"),
         reference: opt_str(object, "remittance_information"),
         originating_account_number_masked: opt_str(object, "originating_account_number_safe")
-            .map(|safe| mask_number(&safe)),
+            .map(|safe| from_safe(&safe)),
         originating_routing_number: opt_str(object, "originating_routing_number"),
         transaction_id: opt_str(object, "transaction_id"),
         metadata: string_map(object, "metadata"),
