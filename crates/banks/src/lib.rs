@@ -25,9 +25,9 @@ pub use event::{
 };
 pub use types::{
     AccountType, BankNumber, Counterparty, CounterpartyAccount, CounterpartyRequest, Direction,
-    ExpectedPayment, ExpectedPaymentRequest, ExpectedPaymentStatus, ExternalAccount,
-    FailureReason, PartyType, PaymentOrder, PaymentOrderRequest, PaymentOrderStatus, Rail,
-    ReceivingAccount, ReconciliationRule,
+    ExpectedPayment, ExpectedPaymentRequest, ExpectedPaymentStatus, ExternalAccount, FailureReason,
+    PartyType, PaymentOrder, PaymentOrderRequest, PaymentOrderStatus, Rail, ReceivingAccount,
+    ReconciliationRule,
 };
 
 use futures::future::BoxFuture;

@@ -197,7 +197,10 @@ impl ModernTreasuryAdapter {
         self.request(
             "payment_order.retrieve",
             Method::GET,
-            &format!("/api/payment_orders/{}", encode_path_segment(payment_order_id)),
+            &format!(
+                "/api/payment_orders/{}",
+                encode_path_segment(payment_order_id)
+            ),
             None,
             None,
         )
@@ -320,10 +323,9 @@ fn read_object(response: &ProviderResponse, kind: &str) -> Result<Value, Provide
                 .filter(Value::is_object)
                 .ok_or_else(|| bad_response(kind, "the answer is not a JSON object".into()))?;
             match value.get("object").and_then(Value::as_str) {
-                Some(object) if object != kind => Err(bad_response(
-                    kind,
-                    format!("the answer is a '{object}'"),
-                )),
+                Some(object) if object != kind => {
+                    Err(bad_response(kind, format!("the answer is a '{object}'")))
+                }
                 _ => Ok(value),
             }
         }

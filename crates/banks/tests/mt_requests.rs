@@ -10,9 +10,8 @@ use base64::Engine;
 use bursar_banks::modern_treasury::{ModernTreasuryAdapter, ModernTreasuryConfig};
 use bursar_banks::{
     AccountType, BankNumber, CounterpartyAccount, CounterpartyRequest, Direction,
-    ExpectedPaymentRequest, ExpectedPaymentStatus, ExternalAccount, PartyType,
-    PaymentOrderRequest, PaymentOrderStatus, ProviderError, Rail, ReceivingAccount,
-    ReconciliationRule,
+    ExpectedPaymentRequest, ExpectedPaymentStatus, ExternalAccount, PartyType, PaymentOrderRequest,
+    PaymentOrderStatus, ProviderError, Rail, ReceivingAccount, ReconciliationRule,
 };
 use bursar_payments::executor::{Method, ProviderRequest, ProviderResponse};
 use serde_json::{json, Value};
@@ -288,8 +287,11 @@ fn the_webhooks_payment_order_reads_as_a_payment_order_answer() {
     assert_eq!(order.effective_date.as_deref(), Some("2019-12-13"));
     assert_eq!(order.reference.as_deref(), Some("December Rent"));
     // The wrong kind of object is not read as an order.
-    let not_an_order = adapter().parse_payment_order(&answer(200, &fixture_json("mt-expected-payment.json")));
-    assert!(matches!(not_an_order, Err(ProviderError::BadResponse(m)) if m.contains("expected_payment")));
+    let not_an_order =
+        adapter().parse_payment_order(&answer(200, &fixture_json("mt-expected-payment.json")));
+    assert!(
+        matches!(not_an_order, Err(ProviderError::BadResponse(m)) if m.contains("expected_payment"))
+    );
 }
 
 #[test]
@@ -347,7 +349,9 @@ fn refusals_and_outages_are_told_apart() {
         headers: BTreeMap::new(),
         body: b"Unauthorized".to_vec(),
     });
-    assert!(matches!(unauthorized, Err(ProviderError::Refused { status: 401, code, .. }) if code == "http_401"));
+    assert!(
+        matches!(unauthorized, Err(ProviderError::Refused { status: 401, code, .. }) if code == "http_401")
+    );
     assert!(matches!(
         adapter.parse_payment_order(&answer(503, &json!({}))),
         Err(ProviderError::Unavailable(_))

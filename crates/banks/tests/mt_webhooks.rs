@@ -17,7 +17,11 @@ use serde_json::{json, Value};
 const KEY: &str = "whsec_bursar_test_key_not_secret";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn fixture_json(name: &str) -> Value {

@@ -123,6 +123,16 @@ fn violations(graph: &Graph) -> Vec<String> {
         &above_store,
         "providers know no use case or surface",
     );
+    forbid(
+        "bursar-banks",
+        &above_store,
+        "banks know no use case or surface",
+    );
+    forbid(
+        "bursar-banks",
+        WEB,
+        "bank adapters build requests; they serve no web",
+    );
     forbid("bursar-core", WEB, "core knows no HTTP");
     forbid("bursar-core", SURFACES, "core depends on no surface");
     forbid("bursar-core", &["bursar"], "core depends on no surface");
@@ -142,6 +152,7 @@ fn the_crates_depend_on_each_other_only_downwards() {
         "bursar-core",
         "bursar-http",
         "bursar-worker",
+        "bursar-banks",
     ] {
         assert!(
             graph.contains_key(krate),
@@ -174,6 +185,8 @@ fn a_forbidden_dependency_is_caught() {
             "a surface never imports another surface",
         ),
         ("bursar-store", "bursar-core", "store knows no use case"),
+        ("bursar-banks", "bursar-core", "banks know no use case"),
+        ("bursar-banks", "axum", "bank adapters serve no web"),
     ];
     for (krate, dependency, rule) in edges {
         let mut graph = clean.clone();

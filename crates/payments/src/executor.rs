@@ -98,7 +98,10 @@ impl fmt::Debug for ProviderRequest {
             .field("form", &form)
             .field(
                 "json",
-                &self.json.as_ref().map(|json| format!("<{} bytes>", json.len())),
+                &self
+                    .json
+                    .as_ref()
+                    .map(|json| format!("<{} bytes>", json.len())),
             )
             .field("idempotency_key", &self.idempotency_key)
             .finish()
@@ -209,11 +212,11 @@ impl HttpExecutor {
             let started = Instant::now();
             let outcome = self
                 .attempt(
-                request,
-                body.as_ref().map(|(kind, text)| (*kind, text.as_str())),
-                &request_id,
-                attempt,
-            )
+                    request,
+                    body.as_ref().map(|(kind, text)| (*kind, text.as_str())),
+                    &request_id,
+                    attempt,
+                )
                 .await;
             let elapsed = started.elapsed();
             let last = attempt == max_attempts;

@@ -95,11 +95,14 @@ fn payment_order_changed(
         Some(_) => Some(wire::payment_order(data)?),
         None => None,
     };
-    let failure = body.get("errors").filter(|e| e.is_object()).map(|errors| FailureReason {
-        code: wire::opt_str(errors, "code"),
-        message: wire::opt_str(errors, "message"),
-        parameter: wire::opt_str(errors, "parameter"),
-    });
+    let failure = body
+        .get("errors")
+        .filter(|e| e.is_object())
+        .map(|errors| FailureReason {
+            code: wire::opt_str(errors, "code"),
+            message: wire::opt_str(errors, "message"),
+            parameter: wire::opt_str(errors, "parameter"),
+        });
     Ok(BankEventKind::PaymentOrderStatusChanged {
         payment_order_id: wire::req_str(data, "id")?,
         status,
