@@ -356,9 +356,12 @@ both_backends! {
         let paused = subscription_of(&app, url.clone()).await.unwrap();
         assert_eq!((paused["status"].as_str(), paused["items"][0]["quantity"].as_i64()), (Some("paused"), Some(4)));
         let proration = &paused["proration_items"][0];
-        let (period_start, period_end) = (ts(&proration["period_start"]), ts(&proration["period_end"]));
-        let effective = ts(&proration["effective_at"]);
-        let expected = (9_000_i128 * i128::from(period_end - effective) * 2 + i128::from(period_end - period_start)) / (i128::from(period_end - period_start) * 2);
+        let (period_start, period_end) = (micros(&proration["period_start"]), micros(&proration["period_end"]));
+        let effective = micros(&proration["effective_at"]);
+        // Whole seconds left of whole seconds in the period; the change happened at "now",
+        // a fraction of a second past a whole second.
+        let (left, period) = ((period_end - effective) / 1_000_000, (period_end - period_start) / 1_000_000);
+        let expected = (9_000_i128 * i128::from(left) * 2 + i128::from(period)) / (i128::from(period) * 2);
         assert_eq!(proration["amount"].as_i64(), Some(i64::try_from(expected).unwrap()), "{paused}");
 
         ok(app.post(&path, json!({"type": "resume"})).await).await;
@@ -386,11 +389,10 @@ both_backends! {
     }
 }
 
-fn ts(value: &Value) -> i64 {
+fn micros(value: &Value) -> i64 {
     bursar_domain::time::Timestamp::parse_rfc3339(value.as_str().unwrap())
         .unwrap()
         .unix_micros()
-        / 1_000_000
 }
 
 async fn subscription_of(app: &TestApp, url: String) -> Option<Value> {
