@@ -48,6 +48,7 @@ pub mod refunds;
 pub mod sandboxes;
 pub mod tax_rates;
 pub mod test_provider;
+pub mod treasury;
 pub mod updates;
 pub mod wallets;
 pub mod webhooks;

@@ -9,6 +9,9 @@ pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const ARTIFACT_CREATED: &str = "artifact.created";
 pub const ARTIFACT_RETIRED: &str = "artifact.retired";
+pub const BANK_TRANSACTION_ACCEPTED: &str = "bank_transaction.accepted";
+pub const BANK_TRANSACTION_MATCHED: &str = "bank_transaction.matched";
+pub const BANK_TRANSACTION_UNMATCHED: &str = "bank_transaction.unmatched";
 pub const BILLING_RUN_COMPLETED: &str = "billing_run.completed";
 pub const BILLING_STATUS_CHANGED: &str = "billing_status.changed";
 pub const COMPANY_CREATED: &str = "company.created";
@@ -52,6 +55,10 @@ pub const DUNNING_STEP_EXECUTED: &str = "dunning.step_executed";
 pub const DUNNING_POLICY_ASSIGNED: &str = "dunning_policy.assigned";
 pub const DUNNING_POLICY_CREATED: &str = "dunning_policy.created";
 pub const DUNNING_POLICY_UPDATED: &str = "dunning_policy.updated";
+pub const EXPECTED_PAYMENT_CREATED: &str = "expected_payment.created";
+pub const EXPECTED_PAYMENT_OVERDUE: &str = "expected_payment.overdue";
+pub const EXPECTED_PAYMENT_PARTIALLY_RECONCILED: &str = "expected_payment.partially_reconciled";
+pub const EXPECTED_PAYMENT_RECONCILED: &str = "expected_payment.reconciled";
 pub const INVOICE_CREATED: &str = "invoice.created";
 pub const INVOICE_CREDITED: &str = "invoice.credited";
 pub const INVOICE_DUE_SOON: &str = "invoice.due_soon";
@@ -110,6 +117,12 @@ pub const PRODUCT_CREATED: &str = "product.created";
 pub const PRODUCT_UPDATED: &str = "product.updated";
 pub const PROMOTION_CODE_CREATED: &str = "promotion_code.created";
 pub const PROMOTION_CODE_UPDATED: &str = "promotion_code.updated";
+pub const RECONCILIATION_ITEM_ACCEPTED: &str = "reconciliation_item.accepted";
+pub const RECONCILIATION_ITEM_ACKNOWLEDGED: &str = "reconciliation_item.acknowledged";
+pub const RECONCILIATION_ITEM_CREATED: &str = "reconciliation_item.created";
+pub const RECONCILIATION_ITEM_REOPENED: &str = "reconciliation_item.reopened";
+pub const RECONCILIATION_ITEM_RESOLVED: &str = "reconciliation_item.resolved";
+pub const RECONCILIATION_ITEM_SNOOZED: &str = "reconciliation_item.snoozed";
 pub const SANDBOX_CREATED: &str = "sandbox.created";
 pub const SANDBOX_RESET: &str = "sandbox.reset";
 pub const TAX_RATE_CREATED: &str = "tax_rate.created";
@@ -133,6 +146,9 @@ pub const CATALOG: &[(&str, u32)] = &[
     (API_KEY_REVOKED, 1),
     (ARTIFACT_CREATED, 1),
     (ARTIFACT_RETIRED, 1),
+    (BANK_TRANSACTION_ACCEPTED, 1),
+    (BANK_TRANSACTION_MATCHED, 1),
+    (BANK_TRANSACTION_UNMATCHED, 1),
     (BILLING_RUN_COMPLETED, 1),
     (BILLING_STATUS_CHANGED, 1),
     (COMPANY_CREATED, 1),
@@ -176,6 +192,10 @@ pub const CATALOG: &[(&str, u32)] = &[
     (DUNNING_POLICY_ASSIGNED, 1),
     (DUNNING_POLICY_CREATED, 1),
     (DUNNING_POLICY_UPDATED, 1),
+    (EXPECTED_PAYMENT_CREATED, 1),
+    (EXPECTED_PAYMENT_OVERDUE, 1),
+    (EXPECTED_PAYMENT_PARTIALLY_RECONCILED, 1),
+    (EXPECTED_PAYMENT_RECONCILED, 1),
     (INVOICE_CREATED, 1),
     (INVOICE_CREDITED, 1),
     (INVOICE_DUE_SOON, 1),
@@ -234,6 +254,12 @@ pub const CATALOG: &[(&str, u32)] = &[
     (PRODUCT_UPDATED, 1),
     (PROMOTION_CODE_CREATED, 1),
     (PROMOTION_CODE_UPDATED, 1),
+    (RECONCILIATION_ITEM_ACCEPTED, 1),
+    (RECONCILIATION_ITEM_ACKNOWLEDGED, 1),
+    (RECONCILIATION_ITEM_CREATED, 1),
+    (RECONCILIATION_ITEM_REOPENED, 1),
+    (RECONCILIATION_ITEM_RESOLVED, 1),
+    (RECONCILIATION_ITEM_SNOOZED, 1),
     (SANDBOX_CREATED, 1),
     (SANDBOX_RESET, 1),
     (TAX_RATE_CREATED, 1),

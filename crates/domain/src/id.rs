@@ -307,3 +307,18 @@ prefixed_id!(
     DunningPolicyId,
     "dpol"
 );
+prefixed_id!(
+    /// Money a payer will push to the platform's bank account (a wire, RTP).
+    ExpectedPaymentId,
+    "ep"
+);
+prefixed_id!(
+    /// A transaction the bank reported (a statement line or a webhook).
+    BankTransactionId,
+    "btx"
+);
+prefixed_id!(
+    /// An item of the reconciliation review queue.
+    ReconciliationItemId,
+    "recon"
+);

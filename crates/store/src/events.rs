@@ -147,9 +147,23 @@ pub async fn record_firsts(
     events: &[(NewEvent, Cause)],
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    record_sequenced(tx, workspace_id, events, &vec![1; events.len()], now).await
+}
+
+/// Records events with the sequence each takes in its aggregate (`sequences[i]` for
+/// `events[i]`), known to the caller from the row the aggregate keeps (its `event_seq`), in one
+/// statement per backend round. A sequence already taken is refused by the unique index.
+pub async fn record_sequenced(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    events: &[(NewEvent, Cause)],
+    sequences: &[i64],
+    now: Timestamp,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
+    assert_eq!(events.len(), sequences.len(), "BUG: one sequence per event");
     let ids: Vec<String> = events.iter().map(|_| EventId::new().to_string()).collect();
     let payloads: Vec<String> = events.iter().map(|(e, _)| e.payload.to_string()).collect();
     if tx.backend() == crate::Backend::Postgres {
@@ -159,10 +173,10 @@ pub async fn record_firsts(
         tx.execute(
             "insert into domain_event (event_id, workspace_id, event_type, version, \
              aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
-             select id, $2, event_type, $3, aggregate_type, aggregate_id, 1, payload, $4, \
+             select id, $2, event_type, $3, aggregate_type, aggregate_id, sequence, payload, $4, \
              request_id, actor from unnest($1::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::text[], $10::text[]) \
-             as e(id, event_type, aggregate_type, aggregate_id, payload, request_id, actor)",
+             $8::text[], $9::text[], $10::text[], $11::int8[]) \
+             as e(id, event_type, aggregate_type, aggregate_id, payload, request_id, actor, sequence)",
             &[
                 text(&|i| Some(ids[i].clone())),
                 workspace_id.as_str().into(),
@@ -174,11 +188,12 @@ pub async fn record_firsts(
                 text(&|i| Some(payloads[i].clone())),
                 text(&|i| events[i].1.request_id.clone()),
                 text(&|i| events[i].1.actor.clone()),
+                crate::Value::IntList(sequences.iter().map(|s| Some(*s)).collect()),
             ],
         )
         .await?;
     } else {
-        let mut rows: Vec<crate::sql::Param<'_>> = Vec::with_capacity(events.len() * 11);
+        let mut rows: Vec<crate::sql::Param<'_>> = Vec::with_capacity(events.len() * 12);
         for (i, (event, cause)) in events.iter().enumerate() {
             rows.extend([
                 crate::sql::Param::from(ids[i].as_str()),
@@ -191,13 +206,14 @@ pub async fn record_firsts(
                 now.unix_micros().into(),
                 cause.request_id.as_deref().into(),
                 cause.actor.as_deref().into(),
+                sequences[i].into(),
             ]);
         }
         tx.execute_each(
             "insert into domain_event (event_id, workspace_id, event_type, version, \
              aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
-             values ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)",
-            10,
+             values ($1, $2, $3, $4, $5, $6, $11, $7, $8, $9, $10)",
+            11,
             &rows,
         )
         .await?;

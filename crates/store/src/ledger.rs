@@ -138,7 +138,7 @@ async fn select_in(
 }
 
 /// Inserts rows given as one flat list of parameters, `columns.len()` per row.
-async fn insert_rows(
+pub(crate) async fn insert_rows(
     tx: &mut Tx,
     table: &str,
     columns: &[&str],

@@ -44,6 +44,7 @@ pub mod seal;
 pub mod sealing_key;
 pub mod sql;
 mod sqlite;
+pub mod treasury;
 pub mod wallet;
 pub mod webhooks;
 pub mod workspaces;

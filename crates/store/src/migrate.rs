@@ -164,6 +164,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_collections.sql"),
         postgres: include_str!("../migrations/postgres/0025_collections.sql"),
     },
+    Migration {
+        version: 26,
+        name: "treasury",
+        sqlite: include_str!("../migrations/sqlite/0026_treasury.sql"),
+        postgres: include_str!("../migrations/postgres/0026_treasury.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

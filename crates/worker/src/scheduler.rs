@@ -23,6 +23,9 @@ const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
 /// How often every account's stored health is checked against its facts.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often expected payments past their window and snoozed review items are looked for.
+const TREASURY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Starts every periodic job of a server over `app`, until `stop` is cancelled.
 pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
@@ -33,7 +36,20 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(schedule_contracts(app.clone(), stop.clone())),
         tokio::spawn(finish_stale_refunds(app.clone(), stop.clone())),
         tokio::spawn(check_account_health(app.clone(), stop.clone())),
+        tokio::spawn(sweep_treasury(app.clone(), stop.clone())),
     ]
+}
+
+/// Marks expected payments overdue once their window has passed (each goes to review) and
+/// reopens snoozed reconciliation items whose date has come.
+async fn sweep_treasury(app: App, stop: CancellationToken) {
+    while tick(TREASURY_SWEEP_INTERVAL, &stop).await {
+        report(
+            bursar_core::treasury::sweep(&app).await,
+            "treasury rows swept",
+            "treasury sweep failed",
+        );
+    }
 }
 
 /// The disagreement detector: recomputes every account's health, sets

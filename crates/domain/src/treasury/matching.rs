@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Currency;
 
 /// Money into (`credit`) or out of (`debit`) the platform's bank account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Credit,
@@ -82,7 +82,7 @@ pub struct BankTransaction {
 }
 
 /// The rule that matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     Reference,

@@ -2,4 +2,6 @@
 //! expected payments, and NACHA's ACH returns — for the bank-rails use cases to build on.
 
 pub mod matching;
+pub mod objects;
 pub mod returns;
+pub mod statement;
