@@ -15,6 +15,7 @@
 pub mod event;
 pub mod modern_treasury;
 pub mod signature;
+pub mod test_bank;
 pub mod types;
 
 pub use bursar_payments::executor::HttpExecutor;
