@@ -475,3 +475,388 @@ fn returns_the_bank_cannot_make_are_refused() {
     assert_eq!(s.events().len(), 3, "one return");
     assert!(refused(&order, "R99").to_string().contains("R99"));
 }
+
+fn expected_request(attempt: &str, amount: i64, reference: &str) -> ExpectedPaymentRequest {
+    ExpectedPaymentRequest {
+        attempt_id: attempt.into(),
+        rule: ReconciliationRule {
+            amount_lower_bound: amount,
+            amount_upper_bound: amount,
+            direction: Direction::Credit,
+            internal_account_id: "ia_platform".into(),
+            currency: Some("USD".into()),
+            rail: Some(Rail::Wire),
+            date_lower_bound: Some("2026-05-04".into()),
+            date_upper_bound: Some("2026-05-05".into()),
+            counterparty_id: None,
+            custom_identifiers: BTreeMap::from([("order".into(), "ord_9".into())]),
+        },
+        reference: Some(reference.into()),
+        description: Some("buyer wire".into()),
+        metadata: BTreeMap::new(),
+    }
+}
+
+fn incoming_wire(amount: i64, reference: &str) -> IncomingRequest {
+    let mut request = IncomingRequest::credit(amount, "USD", Rail::Wire, "ia_platform");
+    request.originator_name = Some("Buyer Co".into());
+    request.originator_account_number = Some(BankNumber::new("000123456789"));
+    request.originator_routing_number = Some(BankNumber::new("021000021"));
+    request.reference = Some(format!("{reference} ord_9"));
+    request
+}
+
+#[test]
+fn an_incoming_wire_arrives_in_seconds_and_reconciles_its_expected_payment() {
+    let s = setup(MONDAY);
+    let expected = block(
+        s.bank
+            .create_expected_payment(&expected_request("ep-1", 50_000, "INV-7")),
+    )
+    .unwrap();
+    assert_eq!(expected.id, "tb_ep_1");
+    assert_eq!(expected.metadata["bursar_attempt_id"], "ep-1");
+    let id = s
+        .bank
+        .send_incoming(&incoming_wire(50_000, "Payment inv 7 / INV-7"))
+        .unwrap();
+    assert_eq!(id, "tb_ipd_1");
+    let created = s.later(1).events();
+    assert_eq!(
+        names(&created),
+        pairs(&[("incoming_payment_detail", "created")])
+    );
+    let events = s.later(1).events();
+    assert_eq!(
+        names(&events),
+        pairs(&[
+            ("incoming_payment_detail", "completed"),
+            ("expected_payment", "reconciled")
+        ])
+    );
+    let BankEventKind::IncomingPayment(incoming) = &events[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            incoming.id.as_str(),
+            incoming.amount,
+            incoming.status.as_str()
+        ),
+        ("tb_ipd_1", 50_000, "completed")
+    );
+    assert_eq!(
+        (incoming.rail.clone(), incoming.direction),
+        (Rail::Wire, Direction::Credit)
+    );
+    assert_eq!(incoming.as_of_date.as_deref(), Some("2026-05-04"));
+    assert_eq!(incoming.internal_account_id.as_deref(), Some("ia_platform"));
+    assert_eq!(incoming.originator_name.as_deref(), Some("Buyer Co"));
+    assert_eq!(
+        incoming.originating_account_number_masked.as_deref(),
+        Some("••••6789")
+    );
+    assert_eq!(
+        incoming.reference.as_deref(),
+        Some("Payment inv 7 / INV-7 ord_9")
+    );
+    let transaction = incoming
+        .transaction_id
+        .clone()
+        .expect("a transaction once completed");
+    let BankEventKind::ExpectedPaymentReconciled {
+        expected_payment_id,
+        transaction_id,
+        rules,
+        metadata,
+        method,
+        ..
+    } = &events[1].kind
+    else {
+        panic!()
+    };
+    assert_eq!(expected_payment_id, "tb_ep_1");
+    assert_eq!(transaction_id.as_ref(), Some(&transaction));
+    assert_eq!(method.as_deref(), Some("automatic"));
+    assert_eq!(rules, &expected.rules);
+    assert_eq!(metadata["bursar_attempt_id"], "ep-1");
+}
+
+#[test]
+fn an_incoming_payment_that_fits_no_rule_reconciles_nothing() {
+    let s = setup(MONDAY);
+    block(
+        s.bank
+            .create_expected_payment(&expected_request("ep-1", 50_000, "INV-7")),
+    )
+    .unwrap();
+    let misses = [
+        incoming_wire(49_999, "INV-7"),
+        incoming_wire(50_000, "INV-8"),
+        IncomingRequest {
+            rail: Rail::Rtp,
+            ..incoming_wire(50_000, "INV-7")
+        },
+        IncomingRequest {
+            internal_account_id: "ia_other".into(),
+            ..incoming_wire(50_000, "INV-7")
+        },
+        IncomingRequest {
+            reference: Some("INV-7".into()),
+            ..incoming_wire(50_000, "INV-7")
+        },
+    ];
+    for miss in &misses {
+        s.bank.send_incoming(miss).unwrap();
+    }
+    let events = s.later(2).events();
+    assert_eq!(events.len(), 2 * misses.len());
+    assert!(events.iter().all(|e| e.topic == "incoming_payment_detail"));
+    s.at("2026-05-06T00:00:00Z");
+    s.bank
+        .send_incoming(&incoming_wire(50_000, "INV-7"))
+        .unwrap();
+    let late = s.later(2).events();
+    assert_eq!(late.len(), 2, "after the date bounds: {:?}", names(&late));
+}
+
+#[test]
+fn an_incoming_ach_completes_the_next_banking_day() {
+    let s = setup("2026-05-08T18:00:00Z");
+    let request = IncomingRequest::credit(700, "USD", Rail::Ach, "ia_platform");
+    s.bank.send_incoming(&request).unwrap();
+    let created = s.later(2).events();
+    let BankEventKind::IncomingPayment(pending) = &created[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (pending.status.as_str(), pending.rail.clone()),
+        ("pending", Rail::Ach)
+    );
+    assert!(s.at("2026-05-11T13:59:59Z").events().is_empty());
+    let done = s.at("2026-05-11T14:00:00Z").events();
+    let BankEventKind::IncomingPayment(completed) = &done[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (completed.status.as_str(), completed.as_of_date.as_deref()),
+        ("completed", Some("2026-05-11"))
+    );
+}
+
+#[test]
+fn bad_incoming_payments_are_refused_naming_the_field() {
+    let s = setup(MONDAY);
+    let field = |request: IncomingRequest| match s.bank.send_incoming(&request) {
+        Err(TestBankError::Invalid { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let good = IncomingRequest::credit(700, "USD", Rail::Wire, "ia_platform");
+    assert_eq!(
+        field(IncomingRequest {
+            amount: 0,
+            ..good.clone()
+        }),
+        "amount"
+    );
+    assert_eq!(
+        field(IncomingRequest {
+            currency: "usd".into(),
+            ..good.clone()
+        }),
+        "currency"
+    );
+    assert_eq!(
+        field(IncomingRequest {
+            rail: Rail::Book,
+            ..good.clone()
+        }),
+        "rail"
+    );
+    assert_eq!(
+        field(IncomingRequest {
+            internal_account_id: " ".into(),
+            ..good
+        }),
+        "internal_account_id"
+    );
+}
+
+#[test]
+fn every_webhook_is_signed_and_a_tampered_or_foreign_one_is_refused() {
+    let s = setup(MONDAY);
+    s.order("po-1", Rail::Wire, Direction::Credit, "000123456789");
+    let webhooks = s.later(2).bank.advance();
+    assert_eq!(webhooks.len(), 3);
+    let mut ids = std::collections::BTreeSet::new();
+    for webhook in &webhooks {
+        let body = String::from_utf8(webhook.body.clone()).unwrap();
+        assert!(
+            !body.contains("000123456789"),
+            "no account number in {body}"
+        );
+        assert!(!format!("{webhook:?}").contains("000123456789"));
+        assert_eq!(webhook.headers["x-live-mode"], "false");
+        assert_eq!(webhook.topic(), "payment_order");
+        assert!(
+            ids.insert(webhook.webhook_id().to_owned()),
+            "unique webhook ids"
+        );
+        assert!(webhook.headers["x-event-id"].starts_with("tb_evt_"));
+        // The bank's own parse_webhook is Modern Treasury's.
+        let event = s
+            .bank
+            .parse_webhook(&webhook.headers, &webhook.body, &[SECRET.to_owned()])
+            .unwrap();
+        assert_eq!(event, parse(webhook));
+    }
+    let webhook = &webhooks[2];
+    let mut tampered = webhook.body.clone();
+    let at = tampered.windows(5).position(|w| w == b"12345").unwrap();
+    tampered[at] = b'9';
+    let secrets = [SECRET.to_owned()];
+    assert_eq!(
+        s.bank.parse_webhook(&webhook.headers, &tampered, &secrets),
+        Err(WebhookError::BadSignature)
+    );
+    let other = ["whsec_other".to_owned()];
+    assert_eq!(
+        s.bank
+            .parse_webhook(&webhook.headers, &webhook.body, &other),
+        Err(WebhookError::BadSignature)
+    );
+    assert_eq!(
+        s.bank.redeliver(webhook.webhook_id()).as_ref(),
+        Some(webhook),
+        "a redelivery is the same webhook"
+    );
+    assert!(s.bank.advance().is_empty());
+    assert_eq!(s.bank.kind(), "test_bank");
+    assert!(!format!("{:?}", s.bank).contains(SECRET));
+}
+
+#[test]
+fn a_repeated_attempt_answers_the_same_order_and_moves_money_once() {
+    let s = setup(MONDAY);
+    let first = s.order("po-1", Rail::Ach, Direction::Credit, "123456789");
+    let again = s.order("po-1", Rail::Ach, Direction::Credit, "123456789");
+    assert_eq!(first, again);
+    assert_eq!(
+        s.at("2026-05-05T14:00:00Z").events().len(),
+        3,
+        "one lifecycle"
+    );
+    let mut changed = order_request("po-1", Rail::Ach, Direction::Credit, "123456789");
+    changed.amount += 1;
+    match block(s.bank.create_payment_order(&changed)) {
+        Err(ProviderError::Refused {
+            status: 422, code, ..
+        }) => assert_eq!(code, "idempotency_key_reused"),
+        other => panic!("{other:?}"),
+    }
+    let expected = expected_request("ep-1", 100, "INV-1");
+    let one = block(s.bank.create_expected_payment(&expected)).unwrap();
+    assert_eq!(
+        block(s.bank.create_expected_payment(&expected)).unwrap(),
+        one
+    );
+}
+
+#[test]
+fn a_scripted_outage_refuses_calls_as_unavailable_and_creates_nothing() {
+    let s = setup(MONDAY);
+    s.bank.fail_next_requests(2);
+    let request = order_request("po-1", Rail::Wire, Direction::Credit, "123456789");
+    for _ in 0..2 {
+        let refused = block(s.bank.create_payment_order(&request));
+        assert!(
+            matches!(refused, Err(ProviderError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+    let order = block(s.bank.create_payment_order(&request)).unwrap();
+    assert_eq!(order.id, "tb_po_1", "the refused calls created nothing");
+    s.bank.fail_next_requests(1);
+    assert!(matches!(
+        block(s.bank.payment_order("tb_po_1")),
+        Err(ProviderError::Unavailable(_))
+    ));
+    assert_eq!(
+        block(s.bank.payment_order("tb_po_1")).unwrap().id,
+        "tb_po_1"
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_naming_the_parameter() {
+    let s = setup(MONDAY);
+    let parameter =
+        |request: PaymentOrderRequest| match block(s.bank.create_payment_order(&request)) {
+            Err(ProviderError::Refused {
+                status: 422,
+                message,
+                ..
+            }) => message,
+            other => panic!("{other:?}"),
+        };
+    let good = || order_request("po-1", Rail::Ach, Direction::Credit, "123456789");
+    assert!(parameter(PaymentOrderRequest {
+        amount: 0,
+        ..good()
+    })
+    .contains("(parameter: amount)"));
+    assert!(parameter(PaymentOrderRequest {
+        currency: "usd".into(),
+        ..good()
+    })
+    .contains("(parameter: currency)"));
+    assert!(parameter(PaymentOrderRequest {
+        rail: Rail::Wire,
+        direction: Direction::Debit,
+        ..good()
+    })
+    .contains("(parameter: direction)"));
+    assert!(parameter(PaymentOrderRequest {
+        effective_date: Some("5/5/26".into()),
+        ..good()
+    })
+    .contains("(parameter: effective_date)"));
+    let unknown = ReceivingAccount::Id("tb_ea_404".into());
+    assert!(parameter(PaymentOrderRequest {
+        receiving_account: unknown,
+        ..good()
+    })
+    .contains("(parameter: receiving_account_id)"));
+    let short = ReceivingAccount::Inline(account("12"));
+    assert!(parameter(PaymentOrderRequest {
+        receiving_account: short,
+        ..good()
+    })
+    .contains("receiving_account.account_number"));
+    match block(s.bank.payment_order("tb_po_404")) {
+        Err(ProviderError::Refused { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let mut bounds = expected_request("ep-1", 100, "INV-1");
+    bounds.rule.amount_upper_bound = 99;
+    let refused = block(s.bank.create_expected_payment(&bounds)).unwrap_err();
+    assert!(
+        refused.to_string().contains("amount_upper_bound"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn an_effective_date_ahead_moves_ach_settlement() {
+    let s = setup(MONDAY);
+    let mut request = order_request("po-later", Rail::Ach, Direction::Credit, "123456789");
+    request.effective_date = Some("2026-05-08".into());
+    let order = block(s.bank.create_payment_order(&request)).unwrap();
+    assert_eq!(
+        order.effective_date.as_deref(),
+        Some("2026-05-11"),
+        "Friday's T+1 is Monday"
+    );
+    assert_eq!(s.at("2026-05-08T15:00:00Z").events().len(), 2);
+    assert_eq!(s.at("2026-05-11T14:00:00Z").events().len(), 1);
+}
