@@ -10,11 +10,13 @@
 //! requests and parse responses ([`modern_treasury::ModernTreasuryAdapter`]), and the one
 //! [`HttpExecutor`] of `bursar_payments::executor` does the I/O (timeouts, retries with the same
 //! idempotency key, masked logs, metrics). Account numbers never print in full
-//! ([`types::BankNumber`]).
+//! ([`types::BankNumber`]). [`test_bank::TestBank`] is a simulated bank for sandbox workspaces
+//! that emits Modern Treasury-format webhooks.
 
 pub mod event;
 pub mod modern_treasury;
 pub mod signature;
+pub mod test_bank;
 pub mod types;
 
 pub use bursar_payments::executor::HttpExecutor;

@@ -282,7 +282,8 @@ fn external_account(account: &ExternalAccount) -> Value {
     value
 }
 
-fn rule_json(rule: &ReconciliationRule) -> Map<String, Value> {
+/// A reconciliation rule as Modern Treasury writes it (`reconciliation_rule_variables` entries).
+pub(crate) fn rule_json(rule: &ReconciliationRule) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("amount_lower_bound".into(), json!(rule.amount_lower_bound));
     map.insert("amount_upper_bound".into(), json!(rule.amount_upper_bound));
