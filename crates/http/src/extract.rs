@@ -193,27 +193,74 @@ impl FromRequest<AppState> for RawMutation {
     }
 }
 
+/// A mutation whose body is a CSV text (`text/csv`, UTF-8), up to [`CSV_BODY_LIMIT`] bytes.
+pub struct CsvMutation {
+    pub text: String,
+    pub idempotency: Idempotency,
+}
+
+/// Largest CSV body accepted (a statement of 100,000 lines fits).
+pub const CSV_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+impl FromRequest<AppState> for CsvMutation {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let (bytes, idempotency) = read_body_as(&parts, body, Media::Csv, CSV_BODY_LIMIT).await?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            ApiError::invalid(
+                "csv_invalid",
+                Some("csv".into()),
+                "The statement is not UTF-8 text.",
+            )
+        })?;
+        if text.contains('\0') {
+            return Err(ApiError::invalid(
+                "csv_invalid",
+                Some("csv".into()),
+                "The statement holds a NUL character.",
+            ));
+        }
+        Ok(CsvMutation { text, idempotency })
+    }
+}
+
+/// The media type a body must have.
+#[derive(Clone, Copy)]
+enum Media {
+    Json,
+    Csv,
+}
+
 /// The body of a mutation, after its idempotency key and content type are checked.
 async fn read_body(
     parts: &Parts,
     body: axum::body::Body,
     state: &AppState,
 ) -> Result<(bytes::Bytes, Idempotency), ApiError> {
+    read_body_as(parts, body, Media::Json, state.config.body_limit_bytes).await
+}
+
+async fn read_body_as(
+    parts: &Parts,
+    body: axum::body::Body,
+    media: Media,
+    limit: usize,
+) -> Result<(bytes::Bytes, Idempotency), ApiError> {
     let key = idempotency_key(parts)?;
-    check_content_type(parts)?;
-    let bytes = axum::body::to_bytes(body, state.config.body_limit_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorType::InvalidRequestError,
-                "body_too_large",
-                format!(
-                    "The request body exceeds {} bytes.",
-                    state.config.body_limit_bytes
-                ),
-            )
-        })?;
+    match media {
+        Media::Json => check_content_type(parts)?,
+        Media::Csv => check_csv_content_type(parts)?,
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::InvalidRequestError,
+            "body_too_large",
+            format!("The request body exceeds {limit} bytes."),
+        )
+    })?;
     // Only a key is checked against the request it was first used with.
     let fingerprint = if key.is_some() {
         let mut fingerprint_input = Vec::with_capacity(bytes.len() + 64);
@@ -317,6 +364,25 @@ fn check_content_type(parts: &Parts) -> Result<(), ApiError> {
         ErrorType::InvalidRequestError,
         "content_type_unsupported",
         format!("Content-Type '{media}' is not supported: send application/json."),
+    ))
+}
+
+fn check_csv_content_type(parts: &Parts) -> Result<(), ApiError> {
+    let media = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if media.eq_ignore_ascii_case("text/csv") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorType::InvalidRequestError,
+        "content_type_unsupported",
+        format!("Content-Type '{media}' is not supported: send text/csv."),
     ))
 }
 

@@ -52,6 +52,7 @@ pub mod sandboxes;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod transfers;
+pub mod treasury;
 pub mod updates;
 pub mod wallet;
 pub mod webhooks;
@@ -164,6 +165,7 @@ impl std::ops::Deref for AppState {
         (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
         (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
         (name = "collections", description = "Account health, dunning policies and their steps, entitlements"),
+        (name = "treasury", description = "Expected payments, bank statements matched to them, the reconciliation review queue"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
@@ -213,6 +215,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(updates::router())
         .merge(invoices::router())
         .merge(dunning::router())
+        .merge(treasury::router())
         .merge(tax_rates::router())
         .merge(invoice_settings::router())
         .merge(invoice_payments::router())

@@ -258,7 +258,7 @@ pub async fn list_expected(
             ],
         )
         .await?;
-    rows.iter().map(|r| expected_from(r)).collect()
+    rows.iter().map(expected_from).collect()
 }
 
 /// Expected payments past their window (`date_upper` before `today`) and not reconciled nor yet

@@ -47,6 +47,7 @@ mod sandboxes;
 mod store;
 mod tenancy;
 mod tenancy_fixtures;
+mod treasury;
 mod usage_agreement;
 mod wallet;
 mod webhooks;

@@ -168,6 +168,35 @@ both_backends! {
                     covered.push(route.clone());
                     continue;
                 }
+                "/v1/bank_transactions/import" => {
+                    // The body is a CSV statement: four lines no expectation fits, for the
+                    // review routes below.
+                    let before = event_count(&app).await;
+                    let response = app.client.post(app.url(route)).bearer_auth(&app.admin_key)
+                        .header("Content-Type", "text/csv")
+                        .body("date,amount,direction,currency\n2026-03-02,1,credit,USD\n2026-03-02,2,credit,USD\n2026-03-02,3,credit,USD\n2026-03-02,4,credit,USD\n")
+                        .send().await.unwrap();
+                    assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+                    assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
+                "/v1/expected_payments" => (route.clone(), json!({"currency": "USD", "amount_lower": 100, "date_lower": "2026-03-01", "date_upper": "2026-03-09"})),
+                "/v1/reconciliation/items/{id}/acknowledge" | "/v1/reconciliation/items/{id}/accept"
+                | "/v1/reconciliation/items/{id}/resolve" | "/v1/reconciliation/items/{id}/snooze" => {
+                    let open = json_body(app.get("/v1/reconciliation/items?status=open").await).await;
+                    let item = id_of(open["data"][0].clone());
+                    let body = match route.rsplit('/').next().unwrap() {
+                        "accept" => json!({"note": "a test deposit"}),
+                        "resolve" => {
+                            let expected = id_of(json_body(app.post("/v1/expected_payments", json!({"currency": "USD", "amount_lower": 500, "date_lower": "2026-03-01", "date_upper": "2026-03-09"})).await).await);
+                            json!({"expected_payment_id": expected})
+                        }
+                        "snooze" => json!({"until": "2999-01-01"}),
+                        _ => json!({}),
+                    };
+                    (route.replace("{id}", &item), body)
+                }
                 "/v1/sandboxes" | "/v1/sandboxes/{id}/reset" => {
                     // The live workspace records them (a reset empties the sandbox's own log).
                     let before = live_events().await.unwrap();

@@ -443,6 +443,25 @@ async fn populate(s: &Caller<'_>) {
         json!({"url": "http://127.0.0.1:9/hook"}),
     )
     .await;
+    populate_treasury(s).await;
+}
+
+/// An expected payment, a statement line matched to it and one in review.
+async fn populate_treasury(s: &Caller<'_>) {
+    s.ok("/v1/expected_payments", json!({"currency": "USD", "amount_lower": 500, "date_lower": "2026-03-01", "date_upper": "2026-03-09", "reference": "SBX-1"})).await;
+    let statement = "date,amount,direction,currency,reference\n\
+                     2026-03-02,5.00,credit,USD,SBX-1\n2026-03-02,1.00,credit,USD,NOPE\n";
+    let response = s
+        .app
+        .client
+        .post(s.app.url("/v1/bank_transactions/import"))
+        .bearer_auth(&s.key)
+        .header("Content-Type", "text/csv")
+        .body(statement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 /// An order of one `product` for `customer`, paid through the test provider.
