@@ -9,6 +9,7 @@ pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const ARTIFACT_CREATED: &str = "artifact.created";
 pub const ARTIFACT_RETIRED: &str = "artifact.retired";
+pub const BANK_CONNECTION_CREATED: &str = "bank_connection.created";
 pub const BANK_TRANSACTION_ACCEPTED: &str = "bank_transaction.accepted";
 pub const BANK_TRANSACTION_MATCHED: &str = "bank_transaction.matched";
 pub const BANK_TRANSACTION_UNMATCHED: &str = "bank_transaction.unmatched";
@@ -146,6 +147,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (API_KEY_REVOKED, 1),
     (ARTIFACT_CREATED, 1),
     (ARTIFACT_RETIRED, 1),
+    (BANK_CONNECTION_CREATED, 1),
     (BANK_TRANSACTION_ACCEPTED, 1),
     (BANK_TRANSACTION_MATCHED, 1),
     (BANK_TRANSACTION_UNMATCHED, 1),

@@ -322,3 +322,8 @@ prefixed_id!(
     ReconciliationItemId,
     "recon"
 );
+prefixed_id!(
+    /// A workspace's connection to a bank (Modern Treasury, or the sandbox test bank).
+    BankConnectionId,
+    "bkc"
+);

@@ -170,6 +170,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_treasury.sql"),
         postgres: include_str!("../migrations/postgres/0026_treasury.sql"),
     },
+    Migration {
+        version: 27,
+        name: "bank_connections",
+        sqlite: include_str!("../migrations/sqlite/0027_bank_connections.sql"),
+        postgres: include_str!("../migrations/postgres/0027_bank_connections.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes
