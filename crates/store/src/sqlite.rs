@@ -11,7 +11,8 @@ use tokio::sync::Semaphore;
 use crate::sql::TxInner;
 use crate::{migrate, writer, Job, PoolSettings, StoreError, Tx, SQLITE_FILE};
 
-/// Settings every connection gets. `synchronous=full` makes each commit durable (this is
+/// Settings every connection gets (the page cache as `treasury::import_page_cache` restores
+/// it). `synchronous=full` makes each commit durable (this is
 /// money); foreign keys are enforced; a generous page cache keeps hot b-tree pages in memory.
 const CONNECTION_PRAGMAS: &str = "pragma busy_timeout = 10000; pragma foreign_keys = on; \
      pragma synchronous = full; pragma cache_size = -16384; pragma temp_store = memory;";

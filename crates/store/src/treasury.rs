@@ -199,17 +199,95 @@ fn sequenced_expected(row: &Row) -> Result<Sequenced<ExpectedPayment>, StoreErro
     Ok((expected_from(row)?, row.i64("event_seq")?))
 }
 
-/// Every expected payment still waiting for money (not reconciled).
-pub async fn open_expected(
+/// The open expected payments whose normalised reference (`reference_key`) is one of `keys`,
+/// by id: those a statement quoting these references can match by reference.
+pub async fn open_expected_by_references(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
+    keys: &[String],
 ) -> Result<Vec<Sequenced<ExpectedPayment>>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let select = expected_select();
+    let mut rows = if tx.backend() == Backend::Postgres {
+        let list = Value::TextList(keys.iter().map(|k| Some(k.clone())).collect());
+        let sql = format!(
+            "{select} where workspace_id = $1 and reference_key = any($2) \
+             and status <> 'reconciled'"
+        );
+        tx.fetch_all(&sql, &[workspace_id.as_str().into(), list])
+            .await?
+    } else {
+        let params: Vec<Param<'_>> = keys
+            .iter()
+            .flat_map(|k| [Param::from(workspace_id.as_str()), Param::from(k.as_str())])
+            .collect();
+        let sql = format!(
+            "{select} where workspace_id = $1 and reference_key = $2 and status <> 'reconciled'"
+        );
+        tx.fetch_each(&sql, 2, &params).await?
+    }
+    .iter()
+    .map(sequenced_expected)
+    .collect::<Result<Vec<_>, _>>()?;
+    rows.sort_by(|a, b| a.0.id.as_str().cmp(b.0.id.as_str()));
+    Ok(rows)
+}
+
+/// The open expected payments of the counterparties `parties` (every currency and direction),
+/// by id: those a statement from these counterparties can match by amount and date.
+pub async fn open_expected_by_counterparties(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    parties: &[String],
+) -> Result<Vec<Sequenced<ExpectedPayment>>, StoreError> {
+    if parties.is_empty() {
+        return Ok(Vec::new());
+    }
+    let select = expected_select();
+    let list = if tx.backend() == Backend::Postgres {
+        Value::TextList(parties.iter().map(|p| Some(p.clone())).collect())
+    } else {
+        // One pass over the open expectations, the names looked up in SQLite's own set.
+        serde_json::to_string(parties)
+            .map_err(|e| StoreError::Corrupt(format!("BUG: counterparties as JSON: {e}")))?
+            .into()
+    };
+    let among = if tx.backend() == Backend::Postgres {
+        "= any($2)"
+    } else {
+        "in (select value from json_each($2))"
+    };
     let sql = format!(
-        "{} where workspace_id = $1 and status <> 'reconciled'",
-        expected_select()
+        "{select} where workspace_id = $1 and status <> 'reconciled' and counterparty {among} \
+         order by id"
     );
-    let rows = tx.fetch_all(&sql, params![workspace_id.as_str()]).await?;
+    let rows = tx
+        .fetch_all(&sql, &[workspace_id.as_str().into(), list])
+        .await?;
     rows.iter().map(sequenced_expected).collect()
+}
+
+/// Page cache of the SQLite writer while a large import runs (KiB): its random index
+/// inserts (external ids, expected payments' events) fit, instead of spilling to the WAL and
+/// being read back. Nothing on PostgreSQL.
+const IMPORT_PAGE_CACHE_KIB: i64 = 262_144;
+/// The writer's usual page cache (KiB), as every connection opens with.
+const USUAL_PAGE_CACHE_KIB: i64 = 16_384;
+
+/// Gives the SQLite writer the large import page cache (`large`), or its usual one back.
+pub async fn import_page_cache(tx: &mut Tx, large: bool) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Sqlite {
+        let kib = if large {
+            IMPORT_PAGE_CACHE_KIB
+        } else {
+            USUAL_PAGE_CACHE_KIB
+        };
+        tx.execute_batch(&format!("pragma cache_size = -{kib}"))
+            .await?;
+    }
+    Ok(())
 }
 
 /// One expected payment, locked for update on PostgreSQL when `lock`.

@@ -24,6 +24,8 @@ mod ledger;
 
 pub mod measure;
 
+mod reconcile;
+
 mod relay;
 
 pub use measure::{BackendChoice, CommonArgs, Figure};
@@ -60,6 +62,10 @@ pub enum Which {
     /// A billing run over active contracts (default 100,000, made through the core first, not
     /// measured): invoices made per second.
     Invoices(invoices::InvoicesArgs),
+    /// Bank statement reconciliation: N bank transactions (default 1,000,000) parsed from CSV
+    /// and matched to N expected payments (90% by reference, 8% by amount, date and
+    /// counterparty, 2% to review); transactions/s.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -100,6 +106,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             for backend in backends(args.common.backend) {
                 let figure = invoices::run(backend, &args).await?;
                 println!("{}", serde_json::to_string(&figure)?);
+            }
+        }
+        Which::Reconcile(args) => {
+            for backend in backends(args.common.backend) {
+                for figure in reconcile::run(backend, &args).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
             }
         }
         Which::Fulfillment(common) => {

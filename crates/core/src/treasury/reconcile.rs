@@ -1,9 +1,12 @@
 //! Importing bank transactions and matching them to expected payments.
 //!
 //! One import is one transaction under the workspace's treasury lock: the open expectations
-//! are read once into a [`Matcher`], every new line is decided in order (each match seen by the
-//! lines after it), and the rows and events are written in chunks. A line recorded before (same
-//! bank id or fingerprint) is skipped, so importing a statement twice changes nothing.
+//! its lines can reach (named by their references, or of the counterparties of lines the
+//! reference rule may not decide) are read once into a [`Matcher`], every new line is decided in
+//! order (each match seen by the lines after it), and the rows and events are written in
+//! chunks. A line recorded before (same bank id or fingerprint) is skipped, so importing a
+//! statement twice changes nothing. A large import gives the SQLite writer a larger page cache
+//! for its transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,7 +14,9 @@ use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type as types;
 use bursar_domain::id::{BankTransactionId, ExpectedPaymentId, ReconciliationItemId};
 use bursar_domain::ledger::TransferId;
-use bursar_domain::treasury::matching::{BankTransaction, Decision, Direction, Matcher};
+use bursar_domain::treasury::matching::{
+    normalize_reference, BankTransaction, Decision, Direction, Matcher,
+};
 use bursar_domain::treasury::objects::{
     BankTransactionObject, BankTransactionStatus, ExpectedPayment, ExpectedPaymentStatus,
     ImportSummary, ReconciliationItem, ReviewReason, ReviewStatus,
@@ -40,39 +45,130 @@ struct Run {
     matcher: Matcher,
     open: Vec<Open>,
     by_id: HashMap<String, usize>,
+    /// Loaded expectations by normalised reference (indexes into `open`).
+    by_reference: HashMap<String, Vec<usize>>,
+    /// Counterparties whose every open expectation is loaded.
+    parties: HashSet<String>,
     today: jiff::civil::Date,
     summary: ImportSummary,
 }
 
 impl Run {
-    async fn load(cx: &mut Context<'_>) -> Result<Run, Error> {
-        let rows = treasury::open_expected(cx.tx, cx.workspace_id).await?;
-        let matcher = Matcher::new(rows.iter().map(|(p, _)| p.expectation()).collect());
-        let by_id = rows
-            .iter()
-            .enumerate()
-            .map(|(i, (p, _))| (p.id.to_string(), i))
-            .collect();
-        let open = rows
-            .into_iter()
-            .map(|(payment, seq)| Open {
-                was_overdue: payment.status == ExpectedPaymentStatus::Overdue,
-                payment,
-                seq,
-                changed: false,
-            })
-            .collect();
-        Ok(Run {
-            matcher,
-            open,
-            by_id,
+    /// Loads the open expectations `lines` can reach, not the workspace's every one: those
+    /// their references name, and those of the counterparties of every line that may fall
+    /// through to the rules by amount and date (see [`Run::may_fall_through`]). Decisions are
+    /// those a matcher over every open expectation would take.
+    async fn load(cx: &mut Context<'_>, lines: &[StatementLine]) -> Result<Run, Error> {
+        let mut run = Run {
+            matcher: Matcher::default(),
+            open: Vec::new(),
+            by_id: HashMap::new(),
+            by_reference: HashMap::new(),
+            parties: HashSet::new(),
             today: super::today(cx.now),
             summary: ImportSummary {
                 object: "bank_transaction_import".into(),
                 ..Default::default()
             },
-        })
+        };
+        let quoted = quoted_references(lines);
+        let keys: Vec<String> = quoted.keys().cloned().collect();
+        run.add(treasury::open_expected_by_references(cx.tx, cx.workspace_id, &keys).await?);
+        loop {
+            let wanted = run.parties_wanted(lines, &quoted);
+            if wanted.is_empty() {
+                return Ok(run);
+            }
+            let rows =
+                treasury::open_expected_by_counterparties(cx.tx, cx.workspace_id, &wanted).await?;
+            run.parties.extend(wanted);
+            run.add(rows);
+        }
     }
+
+    fn add(&mut self, rows: Vec<treasury::Sequenced<ExpectedPayment>>) {
+        for (payment, seq) in rows {
+            if self.by_id.contains_key(payment.id.as_str()) {
+                continue;
+            }
+            let index = self.open.len();
+            self.by_id.insert(payment.id.to_string(), index);
+            if let Some(reference) = &payment.reference {
+                self.by_reference
+                    .entry(normalize_reference(reference))
+                    .or_default()
+                    .push(index);
+            }
+            self.matcher.add(payment.expectation());
+            self.open.push(Open {
+                was_overdue: payment.status == ExpectedPaymentStatus::Overdue,
+                payment,
+                seq,
+                changed: false,
+            });
+        }
+    }
+
+    /// Counterparties not loaded yet of the lines that may fall through to the rules by amount
+    /// and date.
+    fn parties_wanted(
+        &self,
+        lines: &[StatementLine],
+        quoted: &HashMap<String, usize>,
+    ) -> Vec<String> {
+        let mut wanted: Vec<String> = lines
+            .iter()
+            .filter_map(|line| {
+                let party = line.transaction.counterparty.as_ref()?;
+                (!self.parties.contains(party) && self.may_fall_through(line, quoted))
+                    .then(|| party.clone())
+            })
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    }
+
+    /// Whether the reference rule may not decide `line`: it has no reference, or its reference
+    /// names no open expectation of its currency and direction, or what it names may be
+    /// completed by another line first (by one quoting the same reference, or by the rules by
+    /// amount and date through a counterparty loaded whole). Decided lines only complete
+    /// expectations these reach, so every line that falls through has its counterparty loaded.
+    fn may_fall_through(&self, line: &StatementLine, quoted: &HashMap<String, usize>) -> bool {
+        let transaction = &line.transaction;
+        let Some(reference) = transaction.reference.as_deref() else {
+            return true;
+        };
+        let key = normalize_reference(reference);
+        if quoted.get(&key).copied().unwrap_or(0) > 1 {
+            return true;
+        }
+        let named: Vec<&ExpectedPayment> = self
+            .by_reference
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.open[i].payment)
+            .filter(|p| p.currency == transaction.currency && p.direction == transaction.direction)
+            .collect();
+        named.is_empty()
+            || named.iter().any(|p| {
+                p.counterparty
+                    .as_ref()
+                    .is_some_and(|party| self.parties.contains(party))
+            })
+    }
+}
+
+/// How many lines quote each normalised reference.
+fn quoted_references(lines: &[StatementLine]) -> HashMap<String, usize> {
+    let mut quoted = HashMap::new();
+    for line in lines {
+        if let Some(reference) = line.transaction.reference.as_deref() {
+            *quoted.entry(normalize_reference(reference)).or_default() += 1;
+        }
+    }
+    quoted
 }
 
 /// What one chunk writes.
@@ -93,8 +189,25 @@ pub async fn import(
     source: &str,
     lines: Vec<StatementLine>,
 ) -> Result<ImportSummary, Error> {
+    // Small imports (a webhook's line) keep the writer's hot cache as it is.
+    let large = lines.len() > CHUNK;
+    if large {
+        treasury::import_page_cache(cx.tx, true).await?;
+    }
+    let imported = import_lines(cx, source, lines).await;
+    if large {
+        treasury::import_page_cache(cx.tx, false).await?;
+    }
+    imported
+}
+
+async fn import_lines(
+    cx: &mut Context<'_>,
+    source: &str,
+    lines: Vec<StatementLine>,
+) -> Result<ImportSummary, Error> {
     super::lock(cx.tx, cx.workspace_id).await?;
-    let mut run = Run::load(cx).await?;
+    let mut run = Run::load(cx, &lines).await?;
     run.summary.lines = lines.len();
     let mut seen: HashSet<String> = HashSet::new();
     for chunk in lines.chunks(CHUNK) {
