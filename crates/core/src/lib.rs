@@ -8,6 +8,7 @@
 pub mod account_hook;
 pub mod agreements;
 pub mod app;
+pub mod bank_connections;
 pub mod artifacts;
 pub mod billing;
 pub mod blobs;
@@ -38,6 +39,7 @@ pub mod lookup;
 pub mod meter_query;
 pub mod metering;
 pub mod orders;
+pub mod payouts;
 pub mod payment_events;
 pub mod payment_methods;
 pub mod postings;
