@@ -34,7 +34,7 @@ use crate::write::Context;
 
 pub use bank_accounts::{create_bank_account, list_bank_accounts, BankAccountInput};
 pub use bank_events::apply_bank_event;
-pub use schedule::{run_schedules, set_schedule, ScheduleInput};
+pub use schedule::{get_schedule, run_schedules, set_schedule, ScheduleInput};
 pub use submit::{request, retry_due, submit};
 
 /// A workspace's bank: its connection id and its rails (see `bank_connections`).

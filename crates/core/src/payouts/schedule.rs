@@ -8,7 +8,7 @@ use bursar_domain::id::{CustomerId, WorkspaceId};
 use bursar_domain::money::{check_amount_cap, Currency};
 use bursar_domain::treasury::payout_objects::{PayoutOrigin, PayoutScheduleObject};
 use bursar_domain::treasury::payouts::{next_run, scheduled_amount, Interval};
-use bursar_store::{payouts as rows, wallet};
+use bursar_store::{payouts as rows, wallet, Tx};
 
 use super::{available, create, PayoutInput};
 use crate::error::Error;
@@ -146,4 +146,16 @@ async fn run_in(
         Box::pin(async move { run_one(&mut cx, schedule.party_id).await })
     })
     .await
+}
+
+/// A seller's payout schedule; 404 when none was set.
+pub async fn get_schedule(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    party: &CustomerId,
+) -> Result<PayoutScheduleObject, Error> {
+    crate::wallets::require_party(tx, workspace_id, party, "id").await?;
+    rows::get_schedule(tx, workspace_id, party)
+        .await?
+        .ok_or_else(|| Error::not_found("payout_schedule", party.as_str()))
 }
