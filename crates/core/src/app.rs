@@ -84,6 +84,8 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     /// Checks every URL a tenant chose, when registered and when requested.
     pub outbound: bursar_outbound::Guard,
+    /// The sandbox test banks this process simulates.
+    pub banks: Arc<crate::bank_connections::Banks>,
 }
 
 impl App {
@@ -139,6 +141,7 @@ impl App {
             payments: Arc::new(Payments::new(outbound.clone())),
             outbound,
             blobs,
+            banks: Arc::default(),
         }
     }
 

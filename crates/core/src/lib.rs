@@ -8,8 +8,9 @@
 pub mod account_hook;
 pub mod agreements;
 pub mod app;
-pub mod bank_connections;
 pub mod artifacts;
+pub mod bank_connections;
+pub mod bank_events;
 pub mod billing;
 pub mod blobs;
 pub mod catalog;

@@ -11,6 +11,7 @@ pub const ARTIFACT_CREATED: &str = "artifact.created";
 pub const ARTIFACT_RETIRED: &str = "artifact.retired";
 pub const BANK_ACCOUNT_CREATED: &str = "bank_account.created";
 pub const BANK_ACCOUNT_DISABLED: &str = "bank_account.disabled";
+pub const BANK_CONNECTION_CREATED: &str = "bank_connection.created";
 pub const BANK_TRANSACTION_ACCEPTED: &str = "bank_transaction.accepted";
 pub const BANK_TRANSACTION_MATCHED: &str = "bank_transaction.matched";
 pub const BANK_TRANSACTION_UNMATCHED: &str = "bank_transaction.unmatched";
@@ -156,6 +157,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (ARTIFACT_RETIRED, 1),
     (BANK_ACCOUNT_CREATED, 1),
     (BANK_ACCOUNT_DISABLED, 1),
+    (BANK_CONNECTION_CREATED, 1),
     (BANK_TRANSACTION_ACCEPTED, 1),
     (BANK_TRANSACTION_MATCHED, 1),
     (BANK_TRANSACTION_UNMATCHED, 1),

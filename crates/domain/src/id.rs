@@ -323,6 +323,11 @@ prefixed_id!(
     "recon"
 );
 prefixed_id!(
+    /// A workspace's connection to a bank (Modern Treasury, or the sandbox test bank).
+    BankConnectionId,
+    "bkc"
+);
+prefixed_id!(
     /// A party's bank account that payouts are sent to.
     BankAccountId,
     "ba"

@@ -8,6 +8,7 @@
 
 pub mod agreements;
 pub mod artifacts;
+pub mod bank_connections;
 pub mod billing;
 pub mod billing_status;
 pub mod catalog;
@@ -218,6 +219,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(invoices::router())
         .merge(dunning::router())
         .merge(treasury::router())
+        .merge(bank_connections::router())
         .merge(payouts::router())
         .merge(tax_rates::router())
         .merge(invoice_settings::router())

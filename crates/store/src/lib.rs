@@ -21,6 +21,7 @@ mod account_cache;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod bank_connections;
 mod claims;
 pub mod collections;
 pub mod contracts;

@@ -171,6 +171,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0026_treasury.sql"),
     },
     Migration {
+        version: 27,
+        name: "bank_connections",
+        sqlite: include_str!("../migrations/sqlite/0027_bank_connections.sql"),
+        postgres: include_str!("../migrations/postgres/0027_bank_connections.sql"),
+    },
+    Migration {
         version: 28,
         name: "payouts",
         sqlite: include_str!("../migrations/sqlite/0028_payouts.sql"),

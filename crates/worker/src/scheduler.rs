@@ -23,6 +23,9 @@ const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
 /// How often every account's stored health is checked against its facts.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often the sandbox test banks are brought to now (their wires arrive in seconds).
+const TEST_BANK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// How often expected payments past their window and snoozed review items are looked for.
 const TREASURY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -42,9 +45,20 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(finish_stale_refunds(app.clone(), stop.clone())),
         tokio::spawn(check_account_health(app.clone(), stop.clone())),
         tokio::spawn(sweep_treasury(app.clone(), stop.clone())),
+        tokio::spawn(drive_test_banks(app.clone(), stop.clone())),
         tokio::spawn(run_payout_schedules(app.clone(), stop.clone())),
         tokio::spawn(send_due_payouts(app.clone(), stop.clone())),
     ]
+}
+
+/// Moves the sandbox test banks to now: what falls due (a wire arriving, an ACH settling, a
+/// return) comes in as their webhooks, through the same ingestion as a real bank's.
+async fn drive_test_banks(app: App, stop: CancellationToken) {
+    while tick(TEST_BANK_INTERVAL, &stop).await {
+        if let Err(error) = bursar_core::bank_events::drive_test_banks(&app).await {
+            tracing::warn!(%error, "driving the test banks failed");
+        }
+    }
 }
 
 /// Marks expected payments overdue once their window has passed (each goes to review) and

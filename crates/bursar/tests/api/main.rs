@@ -48,6 +48,7 @@ mod store;
 mod tenancy;
 mod tenancy_fixtures;
 mod treasury;
+mod treasury_banks;
 mod usage_agreement;
 mod wallet;
 mod webhooks;

@@ -109,7 +109,8 @@ both_backends! {
             }))
         };
         // Routes that answer without changing anything: no event.
-        let read_only = ["/v1/quotes"];
+        // Simulated payers change nothing until their bank's webhooks arrive.
+        let read_only = ["/v1/quotes", "/v1/test_bank/{id}/incoming_payments"];
 
         let mut covered = Vec::new();
         for route in &post_routes {
@@ -180,6 +181,26 @@ both_backends! {
                     assert!(event_count(&app).await > before, "{route} changed state without recording an event");
                     covered.push(route.clone());
                     continue;
+                }
+                "/v1/bank_connections" => (route.clone(), json!({"kind": "modern_treasury", "organization_id": "org-1", "api_key": "mt-key-1", "webhook_secrets": ["whsec_mutations_route_key"], "internal_account_id": "ia-1"})),
+                "/v1/bank_webhooks/{id}" => {
+                    // Not an API-key route: the bank's signature authenticates it.
+                    let connections = json_body(app.get("/v1/bank_connections").await).await;
+                    let mt = connections["data"].as_array().unwrap().iter().find(|c| c["kind"] == "modern_treasury").unwrap().clone();
+                    let body = json!({"event": "completed", "data": {"id": "ipd-m", "object": "incoming_payment_detail", "type": "wire", "amount": 7, "status": "completed", "currency": "USD", "direction": "credit"}}).to_string();
+                    let before = event_count(&app).await;
+                    let response = app.client.post(app.url(mt["webhook_path"].as_str().unwrap()))
+                        .header("X-Signature", bursar_banks::signature::sign("whsec_mutations_route_key", body.as_bytes()))
+                        .header("X-Webhook-ID", "wh-mutations").header("X-Topic", "incoming_payment_detail")
+                        .body(body).send().await.unwrap();
+                    assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+                    assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
+                "/v1/test_bank/{id}/incoming_payments" => {
+                    let bank = id_of(json_body(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
+                    (format!("/v1/test_bank/{bank}/incoming_payments"), json!({"amount": 100, "currency": "USD", "reference": "nothing expected"}))
                 }
                 "/v1/expected_payments" => (route.clone(), json!({"currency": "USD", "amount_lower": 100, "date_lower": "2026-03-01", "date_upper": "2026-03-09"})),
                 "/v1/reconciliation/items/{id}/acknowledge" | "/v1/reconciliation/items/{id}/accept"

@@ -462,6 +462,36 @@ async fn populate_treasury(s: &Caller<'_>) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // A bank connection and a bank webhook it received.
+    let bank = s
+        .ok("/v1/bank_connections", json!({"kind": "test_bank"}))
+        .await;
+    let bank_id = bank["id"].as_str().unwrap().to_owned();
+    s.ok(
+        &format!("/v1/test_bank/{bank_id}/incoming_payments"),
+        json!({"amount": 100, "currency": "USD", "rail": "rtp"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let transactions = s
+            .get("/v1/bank_transactions")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        if transactions["data"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|t| t["source"] == "webhook"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test bank's payment never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// An order of one `product` for `customer`, paid through the test provider.

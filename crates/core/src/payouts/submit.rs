@@ -51,8 +51,8 @@ pub async fn submit(
     rails: &Rails,
     id: &str,
 ) -> Result<PayoutObject, Error> {
-    let lookup = (workspace_id.clone(), id.to_owned());
-    let (payout, account) = app
+    let lookup = (workspace_id.clone(), id.to_owned(), rails.0.clone());
+    let (payout, account, originating) = app
         .db
         .read(move |tx| {
             Box::pin(async move {
@@ -60,7 +60,8 @@ pub async fn submit(
                 let account = rows::get_bank_account(tx, &lookup.0, payout.bank_account_id.as_str())
                     .await?
                     .ok_or_else(Error::internal)?;
-                Ok::<_, Error>((payout, account))
+                let originating = originating_account(tx, &lookup.2).await?;
+                Ok::<_, Error>((payout, account, originating))
             })
         })
         .await?;
@@ -83,7 +84,7 @@ pub async fn submit(
         direction: Direction::Credit,
         amount: payout.amount,
         currency: payout.currency.code().to_owned(),
-        originating_account_id: rails.0.clone(),
+        originating_account_id: originating,
         counterparty_id: account.counterparty_id.clone(),
         receiving_account: ReceivingAccount::Id(external),
         effective_date: None,
@@ -93,6 +94,18 @@ pub async fn submit(
     };
     let answer = rails.1.create_payment_order(&order).await;
     record(app, workspace_id, cause, &payout, answer).await
+}
+
+/// The platform's account at the bank that payouts leave from: the connection's internal
+/// account.
+async fn originating_account(tx: &mut bursar_store::Tx, connection_id: &str) -> Result<String, Error> {
+    let row = bursar_store::bank_connections::by_id(tx, connection_id)
+        .await?
+        .ok_or_else(|| Error::not_found("bank_connection", connection_id))?;
+    let connection = crate::bank_connections::object_of(&row)?;
+    Ok(connection
+        .internal_account_id
+        .unwrap_or_else(|| connection_id.to_owned()))
 }
 
 fn disabled(account: &bursar_domain::treasury::payout_objects::BankAccountObject) -> ProviderError {

@@ -2,6 +2,7 @@
 //! expected payments, NACHA's ACH returns, and payouts — for the bank-rails use cases to build
 //! on.
 
+pub mod connection;
 pub mod matching;
 pub mod objects;
 pub mod payout_objects;
