@@ -115,6 +115,7 @@ pub const PAYOUT_FAILED: &str = "payout.failed";
 pub const PAYOUT_IN_TRANSIT: &str = "payout.in_transit";
 pub const PAYOUT_PAID: &str = "payout.paid";
 pub const PAYOUT_RETURNED: &str = "payout.returned";
+pub const PAYOUT_SCHEDULE_UPDATED: &str = "payout_schedule.updated";
 pub const PRICE_CREATED: &str = "price.created";
 pub const PRICE_UPDATED: &str = "price.updated";
 pub const PRICE_AGREEMENT_ACTIVATED: &str = "price_agreement.activated";
@@ -261,6 +262,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (PAYOUT_IN_TRANSIT, 1),
     (PAYOUT_PAID, 1),
     (PAYOUT_RETURNED, 1),
+    (PAYOUT_SCHEDULE_UPDATED, 1),
     (PRICE_CREATED, 1),
     (PRICE_UPDATED, 1),
     (PRICE_AGREEMENT_ACTIVATED, 1),

@@ -153,6 +153,7 @@ impl std::ops::Deref for AppState {
     components(schemas(
         bursar_domain::id::EmailId,
         bursar_domain::id::WebhookEndpointId,
+        bursar_domain::id::PayoutId,
         bursar_domain::fulfillment::FileName,
         bursar_domain::fulfillment::PlatformName,
         bursar_domain::fulfillment::SemanticVersion,

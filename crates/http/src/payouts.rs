@@ -292,7 +292,7 @@ async fn set_schedule(
         .await
 }
 
-/// A seller's payout schedule (404 when none was set: payouts are then only asked for).
+/// A seller's payout schedule (`manual`, paid out only when asked, until one is set).
 #[utoipa::path(get, path = "/v1/parties/{id}/payout_schedule", tag = "payouts", params(("id" = CustomerId, Path)),
     responses((status = 200, body = PayoutScheduleObject), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 async fn get_schedule(

@@ -360,7 +360,7 @@ fn schedule_from(row: &Row) -> Result<PayoutScheduleObject, StoreError> {
         minimum_amounts: serde_json::from_str::<BTreeMap<String, i64>>(&minimums)
             .map_err(|_| corrupt("minimum_amounts", &minimums))?,
         next_run_at: row.opt_i64("next_run_at")?.map(at),
-        updated_at: at(row.i64("updated_at")?),
+        updated_at: Some(at(row.i64("updated_at")?)),
     })
 }
 
@@ -392,7 +392,7 @@ pub async fn save_schedule(
             schedule.delay_days,
             minimums.as_str(),
             schedule.next_run_at.map(Timestamp::unix_micros),
-            schedule.updated_at.unix_micros(),
+            schedule.updated_at.map_or(0, Timestamp::unix_micros),
         ],
     )
     .await?;

@@ -70,9 +70,12 @@ pub async fn set_schedule(
         delay_days: input.delay_days,
         minimum_amounts: input.minimum_amounts,
         next_run_at: next_run(input.interval, cx.now),
-        updated_at: cx.now,
+        updated_at: Some(cx.now),
     };
     rows::save_schedule(cx.tx, cx.workspace_id, &schedule).await?;
+    let event_type = bursar_domain::event_type::PAYOUT_SCHEDULE_UPDATED;
+    cx.emit_object(event_type, "party", party.as_str(), &schedule)
+        .await?;
     Ok(schedule)
 }
 
@@ -112,7 +115,7 @@ async fn run_one(cx: &mut Context<'_>, party: CustomerId) -> Result<usize, Error
         created += 1;
     }
     schedule.next_run_at = next_run(schedule.interval(), cx.now);
-    schedule.updated_at = cx.now;
+    schedule.updated_at = Some(cx.now);
     rows::save_schedule(cx.tx, cx.workspace_id, &schedule).await?;
     Ok(created)
 }
@@ -148,14 +151,23 @@ async fn run_in(
     .await
 }
 
-/// A seller's payout schedule; 404 when none was set.
+/// A seller's payout schedule: `manual` (paid out only when asked) until one is set.
 pub async fn get_schedule(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
     party: &CustomerId,
 ) -> Result<PayoutScheduleObject, Error> {
     crate::wallets::require_party(tx, workspace_id, party, "id").await?;
-    rows::get_schedule(tx, workspace_id, party)
-        .await?
-        .ok_or_else(|| Error::not_found("payout_schedule", party.as_str()))
+    let stored = rows::get_schedule(tx, workspace_id, party).await?;
+    Ok(stored.unwrap_or_else(|| PayoutScheduleObject {
+        object: "payout_schedule".into(),
+        party_id: party.clone(),
+        interval: Interval::Manual.name().into(),
+        weekday: None,
+        day_of_month: None,
+        delay_days: 0,
+        minimum_amounts: BTreeMap::new(),
+        next_run_at: None,
+        updated_at: None,
+    }))
 }

@@ -140,7 +140,8 @@ pub struct PayoutScheduleObject {
     pub minimum_amounts: BTreeMap<String, i64>,
     /// The next run (00:00 UTC), none for `manual`.
     pub next_run_at: Option<Timestamp>,
-    pub updated_at: Timestamp,
+    /// When it was last set or run; none until a schedule is set.
+    pub updated_at: Option<Timestamp>,
 }
 
 impl PayoutScheduleObject {
