@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::events::{timeline, TimelineResponse};
 use crate::extract::{CsvMutation, Mutation, Principal, QueryParams};
 use crate::list::{limit_param, ListResponse};
 use crate::livemode::Json;
@@ -29,6 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_expected_payment, list_expected_payments))
         .routes(routes!(get_expected_payment))
+        .routes(routes!(expected_payment_timeline))
+        .routes(routes!(bank_transaction_timeline))
+        .routes(routes!(item_timeline))
         .routes(routes!(import_statement))
         .routes(routes!(list_bank_transactions))
         .routes(routes!(get_bank_transaction))
@@ -442,4 +446,50 @@ async fn snooze_item(
         ReviewAction::Snooze(until),
     )
     .await
+}
+
+/// An expected payment's timeline: created, each arrival, overdue; oldest first.
+#[utoipa::path(get, path = "/v1/expected_payments/{id}/timeline", tag = "treasury",
+    params(("id" = ExpectedPaymentId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn expected_payment_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    get_expected_payment(State(state.clone()), principal.clone(), Path(id.clone())).await?;
+    Ok(principal.json(timeline(&state, &principal, "expected_payment", id, &query).await?))
+}
+
+/// A bank transaction's timeline: matched or in review, then what a person decided.
+#[utoipa::path(get, path = "/v1/bank_transactions/{id}/timeline", tag = "treasury",
+    params(("id" = BankTransactionId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn bank_transaction_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    get_bank_transaction(State(state.clone()), principal.clone(), Path(id.clone())).await?;
+    Ok(principal.json(timeline(&state, &principal, "bank_transaction", id, &query).await?))
+}
+
+/// A reconciliation item's timeline: created, acknowledged, snoozed, reopened, resolved or
+/// accepted — who did what, and when.
+#[utoipa::path(get, path = "/v1/reconciliation/items/{id}/timeline", tag = "treasury",
+    params(("id" = ReconciliationItemId, Path), ("after" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = TimelineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn item_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: QueryParams,
+) -> Result<Json<TimelineResponse>, ApiError> {
+    get_item(State(state.clone()), principal.clone(), Path(id.clone())).await?;
+    Ok(principal.json(timeline(&state, &principal, "reconciliation_item", id, &query).await?))
 }

@@ -46,6 +46,12 @@ pub fn audited(event_type: &str) -> bool {
         event_type::INVOICE_MARKED_UNCOLLECTIBLE,
         "credit_note.",
         event_type::LEDGER_TRANSFERS_APPLIED,
+        "bank_connection.",
+        // People's decisions in the review queue (not the items imports create).
+        event_type::RECONCILIATION_ITEM_ACKNOWLEDGED,
+        event_type::RECONCILIATION_ITEM_RESOLVED,
+        event_type::RECONCILIATION_ITEM_ACCEPTED,
+        event_type::RECONCILIATION_ITEM_SNOOZED,
     ]
     .iter()
     .any(|prefix| event_type.starts_with(prefix))

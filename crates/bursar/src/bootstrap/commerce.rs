@@ -51,6 +51,7 @@ pub async fn seed_commerce(app: &App) -> anyhow::Result<usize> {
     super::billing::seed_usage(&seed, &buyers, now).await?;
     super::billing::seed_contracts(&seed, &buyers, now).await?;
     super::billing::seed_invoices(&seed, &buyers).await?;
+    super::treasury::seed_treasury(&seed, now).await?;
     super::dunning::seed_dunning(&seed, now).await?;
     Ok(5)
 }

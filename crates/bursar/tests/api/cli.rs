@@ -141,7 +141,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     assert_eq!(list.status(), 200);
     let list: serde_json::Value = list.json().await.unwrap();
     let customers = list["data"].as_array().unwrap();
-    assert_eq!(customers.len(), 8, "demo customers, seeded once");
+    assert_eq!(customers.len(), 9, "demo customers, seeded once");
     // The collections demo: customers at several dunning steps, one recovered.
     let mut standing = Vec::new();
     for customer in customers.iter().take(4) {

@@ -21,6 +21,10 @@ const SKIPPED: &[(&str, &str)] = &[
         "POST /v1/webhooks/{provider}",
         "public: the provider's signature authenticates it (auth.rs)",
     ),
+    (
+        "POST /v1/bank_webhooks/{id}",
+        "public: the bank's signature authenticates it (auth.rs)",
+    ),
 ];
 
 /// Keyed routes whose objects this walk's workspace (a sandbox) cannot have: their own test

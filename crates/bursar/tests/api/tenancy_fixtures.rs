@@ -59,6 +59,10 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "checkout_sessions" => "checkout_session",
         "setup_sessions" => "setup_session",
         "webhook_endpoints" => "webhook_endpoint",
+        "expected_payments" => "expected_payment",
+        "bank_transactions" => "bank_transaction",
+        "items" => "reconciliation_item",
+        "bank_connections" | "test_bank" => "bank_connection",
         _ => return None,
     })
 }
@@ -98,6 +102,12 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
         "/v1/products/{id}" => json!({"description": "Intruder"}),
         "/v1/promotion_codes/{id}" => json!({"active": false}),
         "/v1/webhook_endpoints/{id}" => json!({"description": "intruder"}),
+        "/v1/reconciliation/items/{id}/resolve" => {
+            json!({"expected_payment_id": fixtures.id("expected_payment")})
+        }
+        "/v1/reconciliation/items/{id}/accept" => json!({"note": "intruder"}),
+        "/v1/reconciliation/items/{id}/snooze" => json!({"until": "2999-01-01"}),
+        "/v1/test_bank/{id}/incoming_payments" => json!({"amount": 1, "currency": "USD"}),
         _ => json!({}),
     })
 }
@@ -147,6 +157,9 @@ pub async fn seed(app: &TestApp) -> Fixtures {
         ("tax_rate", "/v1/tax_rates"),
         ("dunning_policy", "/v1/dunning_policies"),
         ("meter", "/api/v1/meters"),
+        ("expected_payment", "/v1/expected_payments"),
+        ("bank_transaction", "/v1/bank_transactions"),
+        ("reconciliation_item", "/v1/reconciliation/items"),
     ] {
         ids.insert(kind, id_of(&list(app, path).await[0]));
     }
@@ -209,7 +222,10 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     .await;
     let hook = json!({"url": "http://127.0.0.1:9/hook"});
     let endpoint = id_of(&ok(app.post("/v1/webhook_endpoints", hook).await).await);
+    let bank = json!({"kind": "test_bank"});
+    let bank = id_of(&ok(app.post("/v1/bank_connections", bank).await).await);
     vec![
+        ("bank_connection", bank),
         ("payment_provider", provider),
         ("payment_method", id_of(&saved[0])),
         ("setup_session", id_of(&open)),

@@ -184,6 +184,17 @@ both_backends! {
         assert_eq!((snoozed["status"].as_str(), snoozed["snoozed_until"].as_str()), (Some("snoozed"), Some(day(&app, 2).as_str())));
         let wrong = app.post(&path(&stranger, "resolve"), json!({"expected_payment_id": expected})).await;
         assert_eq!(wrong.status(), 409, "that expected payment has fully arrived");
+
+        let timeline = ok(app.get(&format!("/v1/reconciliation/items/{wire}/timeline")).await).await;
+        let types: Vec<&str> = timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["reconciliation_item.created", "reconciliation_item.acknowledged", "reconciliation_item.resolved"]);
+        let payment_timeline = ok(app.get(&format!("/v1/expected_payments/{expected}/timeline")).await).await;
+        let types: Vec<&str> = payment_timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["expected_payment.created", "expected_payment.reconciled"]);
+        let audit = ok(app.get("/v1/audit_log").await).await;
+        let accepted = audit["data"].as_array().unwrap().iter().find(|e| e["action"] == "reconciliation_item.accepted").expect("the acceptance is audited");
+        assert_eq!(accepted["target_id"], fee.as_str());
+        assert_eq!(accepted["after"]["note"], "monthly bank fee");
     }
 }
 
