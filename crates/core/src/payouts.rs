@@ -249,6 +249,21 @@ pub async fn cancel(cx: &mut Context<'_>, id: &str) -> Result<PayoutObject, Erro
     Ok(payout)
 }
 
+/// Refuses a party that is not a customer of the workspace (404), in a read of its own.
+async fn require_party(app: &crate::App, workspace_id: &WorkspaceId, party: &CustomerId) -> Result<(), Error> {
+    let (workspace_id, party) = (workspace_id.clone(), party.clone());
+    app.db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { crate::wallets::require_party(tx, &workspace_id, &party, "id").await })
+        })
+        .await
+}
+
+/// The workspace's bank (`bank_connection_missing`, 400, when it has none).
+async fn rails_of(app: &crate::App, workspace_id: &WorkspaceId) -> Result<Rails, Error> {
+    crate::bank_connections::rails_for_workspace(app, workspace_id).await
+}
+
 /// One payout.
 pub async fn get(tx: &mut Tx, workspace_id: &WorkspaceId, id: &str) -> Result<PayoutObject, Error> {
     rows::get_payout(tx, workspace_id, id, false)

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use bursar_core::bank_connections::rails_for_workspace;
 use bursar_core::payouts::{self, BankAccountInput, PayoutInput, ScheduleInput};
 use bursar_core::wallets::parse_party;
 use bursar_domain::id::{CustomerId, PayoutId};
@@ -84,11 +83,7 @@ async fn create_bank_account(
     };
     let workspace_id = principal.workspace_id.clone();
     let cause = cause_of(&principal, &request.idempotency);
-    let work = async {
-        let rails = rails_for_workspace(&state.app, &workspace_id).await?;
-        payouts::create_bank_account(&state.app, workspace_id.clone(), cause, rails, party, input)
-            .await
-    };
+    let work = payouts::create_bank_account(&state.app, workspace_id, cause, party, input);
     state.idempotent(&principal, request.idempotency, work).await
 }
 
@@ -146,10 +141,7 @@ async fn create_payout(
     };
     let workspace_id = principal.workspace_id.clone();
     let cause = cause_of(&principal, &request.idempotency);
-    let work = async {
-        let rails = rails_for_workspace(&state.app, &workspace_id).await?;
-        payouts::request(&state.app, workspace_id.clone(), cause, rails, input).await
-    };
+    let work = payouts::request(&state.app, workspace_id, cause, input);
     state.idempotent(&principal, request.idempotency, work).await
 }
 

@@ -94,13 +94,7 @@ async fn send_due_payouts(app: App, stop: CancellationToken) {
 
 /// One pass of [`send_due_payouts`], each workspace's payouts to its own bank.
 pub async fn send_payouts(app: &App) -> Result<usize, bursar_core::Error> {
-    let lookup = |workspace_id: bursar_domain::id::WorkspaceId| {
-        let future: futures::future::BoxFuture<'_, _> = Box::pin(async move {
-            bursar_core::bank_connections::rails_for_workspace(app, &workspace_id).await
-        });
-        future
-    };
-    bursar_core::payouts::retry_due(app, &lookup).await
+    bursar_core::payouts::retry_due(app).await
 }
 
 /// The disagreement detector: recomputes every account's health, sets

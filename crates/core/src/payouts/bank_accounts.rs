@@ -59,18 +59,19 @@ fn check(input: &BankAccountInput) -> Result<String, Error> {
 }
 
 /// Stores a bank account for `party` (`bank_account.created`), its numbers sealed, then makes
-/// the party a counterparty at the bank with it and keeps the bank's ids. A bank that cannot
+/// the party a counterparty at the workspace's bank with it and keeps the bank's ids. A bank that cannot
 /// be reached leaves the account without them: the first payout to it registers it again
 /// under the same attempt id (the account's id).
 pub async fn create_bank_account(
     app: &App,
     workspace_id: WorkspaceId,
     cause: Cause,
-    rails: Rails,
     party: CustomerId,
     input: BankAccountInput,
 ) -> Result<BankAccountObject, Error> {
     let holder = check(&input)?;
+    super::require_party(app, &workspace_id, &party).await?;
+    let rails = super::rails_of(app, &workspace_id).await?;
     let sealer = app.db.sealer()?.clone();
     let sealed = SealedNumbers {
         routing_number: sealer.seal(&input.routing_number)?,

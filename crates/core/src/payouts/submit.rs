@@ -15,7 +15,6 @@ use bursar_domain::id::WorkspaceId;
 use bursar_domain::treasury::payout_objects::{BankAccountStatus, PayoutObject, PayoutOrigin};
 use bursar_domain::treasury::payouts::{PayoutMove, PayoutStatus};
 use bursar_store::payouts as rows;
-use futures::future::BoxFuture;
 
 use super::bank_accounts::ensure_registered;
 use super::{attempt_id, reserve, reserve_transfer_id, save, settle, step, PayoutInput, Rails};
@@ -31,9 +30,10 @@ pub async fn request(
     app: &App,
     workspace_id: WorkspaceId,
     cause: Cause,
-    rails: Rails,
     input: PayoutInput,
 ) -> Result<PayoutObject, Error> {
+    super::require_party(app, &workspace_id, &input.party).await?;
+    let rails = super::rails_of(app, &workspace_id).await?;
     let payout = app
         .write(workspace_id.clone(), cause.clone(), move |mut cx| {
             Box::pin(async move { super::create(&mut cx, &input, PayoutOrigin::Request, None).await })
@@ -197,13 +197,10 @@ async fn retry(app: &App, workspace_id: &WorkspaceId, cause: Cause, id: &str) ->
     .await
 }
 
-/// Where the background job finds a workspace's bank.
-pub type RailsLookup<'a> =
-    &'a (dyn Fn(WorkspaceId) -> BoxFuture<'a, Result<Rails, Error>> + Send + Sync);
-
 /// Sends every due payout: pending ones (delayed, or the bank was unreachable) and failed ones
-/// whose retry time came (as a new attempt). Answers how many were sent.
-pub async fn retry_due(app: &App, rails_for: RailsLookup<'_>) -> Result<usize, Error> {
+/// whose retry time came (as a new attempt), each to its workspace's bank. Answers how many
+/// were sent.
+pub async fn retry_due(app: &App) -> Result<usize, Error> {
     let now = app.now();
     let due = app
         .db
@@ -215,7 +212,7 @@ pub async fn retry_due(app: &App, rails_for: RailsLookup<'_>) -> Result<usize, E
     };
     let mut sent = 0;
     for (workspace_id, id) in due {
-        let rails = match rails_for(workspace_id.clone()).await {
+        let rails = match super::rails_of(app, &workspace_id).await {
             Ok(rails) => rails,
             Err(error) => {
                 tracing::warn!(%error, payout = %id, "no bank to send a payout to");
