@@ -83,7 +83,11 @@ pub async fn available(
 }
 
 /// Creates the party's wallet accounts and the payout-in-flight account, if missing.
-async fn ensure_accounts(cx: &mut Context<'_>, party: &CustomerId, currency: Currency) -> Result<(), Error> {
+async fn ensure_accounts(
+    cx: &mut Context<'_>,
+    party: &CustomerId,
+    currency: Currency,
+) -> Result<(), Error> {
     wallet::ensure_accounts(cx.tx, cx.workspace_id, &[party], currency, cx.now).await?;
     let in_flight = NewAccount {
         id: in_flight_account(currency),
@@ -116,7 +120,12 @@ async fn apply(cx: &mut Context<'_>, transfer: NewTransfer) -> Result<(), Error>
     }
 }
 
-fn payout_transfer(id: String, kind: TransferKind, code: i64, payout: &PayoutObject) -> NewTransfer {
+fn payout_transfer(
+    id: String,
+    kind: TransferKind,
+    code: i64,
+    payout: &PayoutObject,
+) -> NewTransfer {
     NewTransfer {
         id: TransferId::from_trusted(id),
         debit_account_id: None,
@@ -143,7 +152,11 @@ async fn reserve(cx: &mut Context<'_>, payout: &PayoutObject) -> Result<(), Erro
         timeout_seconds: None,
     };
     let mut transfer = payout_transfer(payout.transfer_id.clone(), kind, CODE_RESERVE, payout);
-    transfer.debit_account_id = Some(party_account(&payout.party_id, Role::Available, payout.currency));
+    transfer.debit_account_id = Some(party_account(
+        &payout.party_id,
+        Role::Available,
+        payout.currency,
+    ));
     transfer.credit_account_id = Some(in_flight_account(payout.currency));
     transfer.amount = Some(payout.amount);
     apply(cx, transfer).await
@@ -165,7 +178,11 @@ async fn reverse(cx: &mut Context<'_>, payout: &PayoutObject) -> Result<(), Erro
     let id = format!("payout:{}:return", payout.id);
     let mut transfer = payout_transfer(id, TransferKind::Single, CODE_RETURN, payout);
     transfer.debit_account_id = Some(in_flight_account(payout.currency));
-    transfer.credit_account_id = Some(party_account(&payout.party_id, Role::Available, payout.currency));
+    transfer.credit_account_id = Some(party_account(
+        &payout.party_id,
+        Role::Available,
+        payout.currency,
+    ));
     transfer.amount = Some(payout.amount);
     apply(cx, transfer).await
 }
@@ -180,7 +197,11 @@ fn step(payout: &mut PayoutObject, step: PayoutMove, now: Timestamp) -> Result<(
 }
 
 /// Saves `payout` and records `event_type` about it.
-async fn save(cx: &mut Context<'_>, payout: &PayoutObject, event_type: &'static str) -> Result<(), Error> {
+async fn save(
+    cx: &mut Context<'_>,
+    payout: &PayoutObject,
+    event_type: &'static str,
+) -> Result<(), Error> {
     rows::update_payout(cx.tx, cx.workspace_id, payout).await?;
     cx.emit_object(event_type, "payout", payout.id.as_str(), payout)
         .await
@@ -250,11 +271,17 @@ pub async fn cancel(cx: &mut Context<'_>, id: &str) -> Result<PayoutObject, Erro
 }
 
 /// Refuses a party that is not a customer of the workspace (404), in a read of its own.
-async fn require_party(app: &crate::App, workspace_id: &WorkspaceId, party: &CustomerId) -> Result<(), Error> {
+async fn require_party(
+    app: &crate::App,
+    workspace_id: &WorkspaceId,
+    party: &CustomerId,
+) -> Result<(), Error> {
     let (workspace_id, party) = (workspace_id.clone(), party.clone());
     app.db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { crate::wallets::require_party(tx, &workspace_id, &party, "id").await })
+            Box::pin(
+                async move { crate::wallets::require_party(tx, &workspace_id, &party, "id").await },
+            )
         })
         .await
 }

@@ -23,10 +23,10 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
-use crate::treasury::EmptyRequest;
 use crate::list::{limit_param, ListResponse};
 use crate::livemode::Json;
 use crate::mutate::cause_of;
+use crate::treasury::EmptyRequest;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,7 +84,9 @@ async fn create_bank_account(
     let workspace_id = principal.workspace_id.clone();
     let cause = cause_of(&principal, &request.idempotency);
     let work = payouts::create_bank_account(&state.app, workspace_id, cause, party, input);
-    state.idempotent(&principal, request.idempotency, work).await
+    state
+        .idempotent(&principal, request.idempotency, work)
+        .await
 }
 
 /// A party's bank accounts, oldest first (numbers masked).
@@ -142,7 +144,9 @@ async fn create_payout(
     let workspace_id = principal.workspace_id.clone();
     let cause = cause_of(&principal, &request.idempotency);
     let work = payouts::request(&state.app, workspace_id, cause, input);
-    state.idempotent(&principal, request.idempotency, work).await
+    state
+        .idempotent(&principal, request.idempotency, work)
+        .await
 }
 
 /// A party's payouts, newest first.
@@ -188,7 +192,9 @@ async fn get_payout(
     let workspace_id = principal.workspace_id.clone();
     let payout = state
         .db
-        .read(move |tx: &mut Tx| Box::pin(async move { payouts::get(tx, &workspace_id, &id).await }))
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { payouts::get(tx, &workspace_id, &id).await })
+        })
         .await?;
     Ok(principal.json(payout))
 }

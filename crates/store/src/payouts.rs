@@ -136,7 +136,9 @@ pub async fn list_bank_accounts(
     let rows = tx
         .fetch_all(&sql, params![workspace_id.as_str(), party.as_str()])
         .await?;
-    rows.iter().map(|r| account_from(r).map(|(a, _)| a)).collect()
+    rows.iter()
+        .map(|r| account_from(r).map(|(a, _)| a))
+        .collect()
 }
 
 /// The party's newest active bank account, where payouts go.

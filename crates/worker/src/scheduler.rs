@@ -88,7 +88,11 @@ async fn run_payout_schedules(app: App, stop: CancellationToken) {
 /// retried as new attempts.
 async fn send_due_payouts(app: App, stop: CancellationToken) {
     while tick(PAYOUT_SEND_INTERVAL, &stop).await {
-        report(send_payouts(&app).await, "payouts sent", "sending payouts failed");
+        report(
+            send_payouts(&app).await,
+            "payouts sent",
+            "sending payouts failed",
+        );
     }
 }
 

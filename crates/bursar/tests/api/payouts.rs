@@ -34,7 +34,10 @@ async fn send_due(app: &TestApp) {
 /// A test bank connection, and a seller funded with `funds` whose bank account is
 /// `account_number`; answers (connection, seller, bank account).
 async fn seller(app: &TestApp, funds: i64, account_number: &str) -> (String, String, Value) {
-    let bank = id(&ok(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
+    let bank = id(&ok(app
+        .post("/v1/bank_connections", json!({"kind": "test_bank"}))
+        .await)
+    .await);
     let seller = id(&ok(app.post("/v1/customers", json!({"name": "Seller"})).await).await);
     ok(app
         .post(

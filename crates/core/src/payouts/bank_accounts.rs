@@ -98,8 +98,13 @@ pub async fn create_bank_account(
         Box::pin(async move {
             crate::wallets::require_party(cx.tx, cx.workspace_id, &stored.party_id, "id").await?;
             rows::insert_bank_account(cx.tx, cx.workspace_id, &stored, &sealed).await?;
-            cx.emit_object(types::BANK_ACCOUNT_CREATED, "bank_account", stored.id.as_str(), &stored)
-                .await?;
+            cx.emit_object(
+                types::BANK_ACCOUNT_CREATED,
+                "bank_account",
+                stored.id.as_str(),
+                &stored,
+            )
+            .await?;
             Ok::<_, Error>(())
         })
     })

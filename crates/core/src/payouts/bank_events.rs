@@ -45,7 +45,8 @@ pub async fn apply_bank_event(
             let Some(order_id) = bank_return.returnable_id.as_deref() else {
                 return Ok(false);
             };
-            let Some(payout) = rows::payout_by_order(cx.tx, cx.workspace_id, order_id).await? else {
+            let Some(payout) = rows::payout_by_order(cx.tx, cx.workspace_id, order_id).await?
+            else {
                 return Ok(false);
             };
             on_return(cx, payout, bank_return).await?;
@@ -84,7 +85,10 @@ async fn on_status(
     status: PaymentOrderStatus,
     failure: Option<&FailureReason>,
 ) -> Result<(), Error> {
-    let open = matches!(payout.status, PayoutStatus::Pending | PayoutStatus::InTransit);
+    let open = matches!(
+        payout.status,
+        PayoutStatus::Pending | PayoutStatus::InTransit
+    );
     if !open {
         return Ok(());
     }
@@ -152,7 +156,11 @@ async fn on_return(
     put_in_review(cx, &payout).await
 }
 
-async fn disable_account(cx: &mut Context<'_>, payout: &PayoutObject, reason: String) -> Result<(), Error> {
+async fn disable_account(
+    cx: &mut Context<'_>,
+    payout: &PayoutObject,
+    reason: String,
+) -> Result<(), Error> {
     let id = payout.bank_account_id.as_str();
     let Some((mut account, _)) = rows::get_bank_account(cx.tx, cx.workspace_id, id).await? else {
         return Ok(());

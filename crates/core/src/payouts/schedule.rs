@@ -96,7 +96,9 @@ async fn run_one(cx: &mut Context<'_>, party: CustomerId) -> Result<usize, Error
         .collect();
     currencies.sort_by(|a, b| a.code().cmp(b.code()));
     currencies.dedup();
-    let send_at = cx.now.plus_seconds(schedule.delay_days.saturating_mul(86_400));
+    let send_at = cx
+        .now
+        .plus_seconds(schedule.delay_days.saturating_mul(86_400));
     let has_account = rows::active_bank_account(cx.tx, cx.workspace_id, &party)
         .await?
         .is_some();

@@ -36,7 +36,9 @@ pub async fn request(
     let rails = super::rails_of(app, &workspace_id).await?;
     let payout = app
         .write(workspace_id.clone(), cause.clone(), move |mut cx| {
-            Box::pin(async move { super::create(&mut cx, &input, PayoutOrigin::Request, None).await })
+            Box::pin(
+                async move { super::create(&mut cx, &input, PayoutOrigin::Request, None).await },
+            )
         })
         .await?;
     submit(app, &workspace_id, cause, &rails, &payout.id.to_string()).await
@@ -57,9 +59,10 @@ pub async fn submit(
         .read(move |tx| {
             Box::pin(async move {
                 let payout = super::get(tx, &lookup.0, &lookup.1).await?;
-                let account = rows::get_bank_account(tx, &lookup.0, payout.bank_account_id.as_str())
-                    .await?
-                    .ok_or_else(Error::internal)?;
+                let account =
+                    rows::get_bank_account(tx, &lookup.0, payout.bank_account_id.as_str())
+                        .await?
+                        .ok_or_else(Error::internal)?;
                 let originating = originating_account(tx, &lookup.2).await?;
                 Ok::<_, Error>((payout, account, originating))
             })
@@ -73,9 +76,11 @@ pub async fn submit(
     if account.status == BankAccountStatus::Disabled {
         return record(app, workspace_id, cause, &payout, Err(disabled(&account))).await;
     }
-    let account = ensure_registered(app, workspace_id, cause.clone(), rails, account, &sealed).await?;
+    let account =
+        ensure_registered(app, workspace_id, cause.clone(), rails, account, &sealed).await?;
     let Some(external) = account.external_account_id.clone() else {
-        let unreachable = ProviderError::Unavailable("the bank did not register the account".into());
+        let unreachable =
+            ProviderError::Unavailable("the bank did not register the account".into());
         return record(app, workspace_id, cause, &payout, Err(unreachable)).await;
     };
     let order = PaymentOrderRequest {
@@ -98,7 +103,10 @@ pub async fn submit(
 
 /// The platform's account at the bank that payouts leave from: the connection's internal
 /// account.
-async fn originating_account(tx: &mut bursar_store::Tx, connection_id: &str) -> Result<String, Error> {
+async fn originating_account(
+    tx: &mut bursar_store::Tx,
+    connection_id: &str,
+) -> Result<String, Error> {
     let row = bursar_store::bank_connections::by_id(tx, connection_id)
         .await?
         .ok_or_else(|| Error::not_found("bank_connection", connection_id))?;
@@ -115,7 +123,10 @@ fn disabled(account: &bursar_domain::treasury::payout_objects::BankAccountObject
         message: format!(
             "Bank account {} is disabled: {}",
             account.id,
-            account.disabled_reason.as_deref().unwrap_or("no reason given")
+            account
+                .disabled_reason
+                .as_deref()
+                .unwrap_or("no reason given")
         ),
     }
 }
@@ -231,7 +242,12 @@ pub async fn retry_due(app: &App) -> Result<usize, Error> {
 }
 
 /// A failed payout that cannot be retried (its seller's AVAILABLE ran short) stays failed.
-async fn stop_retrying(app: &App, workspace_id: &WorkspaceId, cause: Cause, id: &str) -> Result<(), Error> {
+async fn stop_retrying(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    cause: Cause,
+    id: &str,
+) -> Result<(), Error> {
     let id = id.to_owned();
     app.write(workspace_id.clone(), cause, move |cx| {
         Box::pin(async move {

@@ -162,7 +162,10 @@ impl Interval {
         day_of_month: Option<i64>,
     ) -> Result<Self, ValidationError> {
         let extra = |param: &str| {
-            ValidationError::invalid(param, format!("Only a {param}-based interval takes {param}."))
+            ValidationError::invalid(
+                param,
+                format!("Only a {param}-based interval takes {param}."),
+            )
         };
         match (interval, weekday, day_of_month) {
             ("manual" | "daily", None, None) => Ok(if interval == "manual" {

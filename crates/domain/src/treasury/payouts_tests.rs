@@ -17,7 +17,11 @@ fn statuses_move_only_along_their_edges_and_refusals_name_the_state() {
     assert_eq!(M::Cancel.apply(S::Pending), Ok(S::Canceled));
     let refused = M::Cancel.apply(S::InTransit).unwrap_err();
     assert_eq!(refused.current, S::InTransit);
-    assert!(refused.message.contains("in_transit"), "{}", refused.message);
+    assert!(
+        refused.message.contains("in_transit"),
+        "{}",
+        refused.message
+    );
     for terminal in [S::Paid, S::Returned, S::Canceled] {
         for step in [M::Submit, M::Fail, M::Retry, M::Cancel] {
             assert!(step.apply(terminal).is_err(), "{step:?} from {terminal:?}");
@@ -40,11 +44,19 @@ fn schedules_run_at_midnight_on_their_day() {
     let monday = next_run(Interval::Weekly(Weekday::Monday), friday_noon).unwrap();
     assert_eq!(monday.to_rfc3339(), "2026-05-11T00:00:00Z");
     let friday = next_run(Interval::Weekly(Weekday::Friday), friday_noon).unwrap();
-    assert_eq!(friday.to_rfc3339(), "2026-05-15T00:00:00Z", "strictly after now");
+    assert_eq!(
+        friday.to_rfc3339(),
+        "2026-05-15T00:00:00Z",
+        "strictly after now"
+    );
     let monthly = next_run(Interval::Monthly(8), friday_noon).unwrap();
     assert_eq!(monthly.to_rfc3339(), "2026-06-08T00:00:00Z");
     let short_month = next_run(Interval::Monthly(31), at("2026-06-01T00:00:00Z")).unwrap();
-    assert_eq!(short_month.to_rfc3339(), "2026-06-30T00:00:00Z", "June's last day");
+    assert_eq!(
+        short_month.to_rfc3339(),
+        "2026-06-30T00:00:00Z",
+        "June's last day"
+    );
     let at_midnight = next_run(Interval::Daily, at("2026-05-09T00:00:00Z")).unwrap();
     assert_eq!(at_midnight.to_rfc3339(), "2026-05-10T00:00:00Z");
     assert_eq!(date_of(monday), date(2026, 5, 11));
@@ -61,16 +73,26 @@ fn intervals_parse_with_exactly_their_fields() {
         Interval::parse("monthly", None, Some(15)),
         Ok(Interval::Monthly(15))
     );
-    assert_eq!(Interval::parse("weekly", None, None).unwrap_err().param, "weekday");
     assert_eq!(
-        Interval::parse("monthly", None, Some(32)).unwrap_err().param,
+        Interval::parse("weekly", None, None).unwrap_err().param,
+        "weekday"
+    );
+    assert_eq!(
+        Interval::parse("monthly", None, Some(32))
+            .unwrap_err()
+            .param,
         "day_of_month"
     );
     assert_eq!(
-        Interval::parse("daily", Some("monday"), None).unwrap_err().param,
+        Interval::parse("daily", Some("monday"), None)
+            .unwrap_err()
+            .param,
         "weekday"
     );
-    assert_eq!(Interval::parse("hourly", None, None).unwrap_err().param, "interval");
+    assert_eq!(
+        Interval::parse("hourly", None, None).unwrap_err().param,
+        "interval"
+    );
     assert_eq!(weekday_name(Weekday::Sunday), "sunday");
 }
 
@@ -104,7 +126,10 @@ fn returns_saying_the_account_is_bad_disable_it() {
         assert!(!disables_account(code), "{code}");
     }
     for code in ACCOUNT_DISABLING {
-        assert!(crate::treasury::returns::lookup(code).is_some(), "{code} is NACHA's");
+        assert!(
+            crate::treasury::returns::lookup(code).is_some(),
+            "{code} is NACHA's"
+        );
     }
 }
 
@@ -116,7 +141,9 @@ fn routing_numbers_carry_an_aba_check_digit() {
     }
     assert!(!aba_checksum_ok("021000022"));
     assert_eq!(
-        check_routing_number("12345", "routing_number").unwrap_err().param,
+        check_routing_number("12345", "routing_number")
+            .unwrap_err()
+            .param,
         "routing_number"
     );
     assert!(check_routing_number("02100002a", "r").is_err());
