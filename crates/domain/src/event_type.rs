@@ -114,6 +114,7 @@ pub const PAYOUT_CREATED: &str = "payout.created";
 pub const PAYOUT_FAILED: &str = "payout.failed";
 pub const PAYOUT_IN_TRANSIT: &str = "payout.in_transit";
 pub const PAYOUT_PAID: &str = "payout.paid";
+pub const PAYOUT_RETRIED: &str = "payout.retried";
 pub const PAYOUT_RETURNED: &str = "payout.returned";
 pub const PAYOUT_SCHEDULE_UPDATED: &str = "payout_schedule.updated";
 pub const PRICE_CREATED: &str = "price.created";
@@ -261,6 +262,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (PAYOUT_FAILED, 1),
     (PAYOUT_IN_TRANSIT, 1),
     (PAYOUT_PAID, 1),
+    (PAYOUT_RETRIED, 1),
     (PAYOUT_RETURNED, 1),
     (PAYOUT_SCHEDULE_UPDATED, 1),
     (PRICE_CREATED, 1),

@@ -86,6 +86,58 @@ fn available_account(seller: &str) -> String {
     format!("party:{seller}:AVAILABLE:USD")
 }
 
+/// Applies a hand-built bank event as the ingestion would; whether it concerned a payout.
+async fn apply(app: &TestApp, event: bursar_banks::BankEvent) -> bool {
+    let cause = bursar_domain::event::Cause {
+        request_id: None,
+        actor: Some("test".into()),
+    };
+    app.core()
+        .write(app.workspace_id.clone(), cause, move |mut cx| {
+            Box::pin(async move {
+                bursar_core::payouts::apply_bank_event(&mut cx, "bkc_test", &event).await
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// A bank event saying payment order `order_id` (sent as `attempt_id`) failed.
+fn order_failed(order_id: &str, attempt_id: &str) -> bursar_banks::BankEvent {
+    use bursar_banks::types::{Direction, FailureReason, PaymentOrder, PaymentOrderStatus, Rail};
+    let order = PaymentOrder {
+        id: order_id.to_owned(),
+        status: PaymentOrderStatus::Failed,
+        rail: Rail::Ach,
+        direction: Direction::Credit,
+        amount: 1,
+        currency: "USD".into(),
+        originating_account_id: None,
+        counterparty_id: None,
+        receiving_account_id: None,
+        effective_date: None,
+        reference: None,
+        metadata: [("bursar_attempt_id".to_owned(), attempt_id.to_owned())].into(),
+    };
+    bursar_banks::BankEvent {
+        webhook_id: format!("wh-{order_id}"),
+        event_id: None,
+        topic: "payment_order".into(),
+        event: "failed".into(),
+        live_mode: Some(false),
+        kind: bursar_banks::BankEventKind::PaymentOrderStatusChanged {
+            payment_order_id: order_id.to_owned(),
+            status: PaymentOrderStatus::Failed,
+            failure: Some(FailureReason {
+                code: Some("late".into()),
+                message: None,
+                parameter: None,
+            }),
+            order: Some(order),
+        },
+    }
+}
+
 async fn pending_status(app: &TestApp, transfer: &str) -> Value {
     ok(app.get(&format!("/v1/ledger/transfers/{transfer}")).await).await["pending_status"].clone()
 }
@@ -203,6 +255,15 @@ both_backends! {
         assert_eq!((retried["status"].as_str(), retried["attempts"].as_i64()), (Some("in_transit"), Some(2)), "{retried}");
         assert_eq!(retried["transfer_id"], format!("payout:{pid}:2"));
         assert_ne!(retried["payment_order_id"], failed["payment_order_id"]);
+        assert_eq!(balances(&app, &available_account(&seller)).await, (25_000, 0, 0, 40_000));
+        // A late event about the first attempt changes nothing of the second; one about an
+        // order no payout sent is not a payout's.
+        let first_order = failed["payment_order_id"].as_str().unwrap().to_owned();
+        assert!(apply(&app, order_failed(&first_order, &format!("{pid}-1"))).await, "the payout's, but stale");
+        assert!(!apply(&app, order_failed("tb_po_unknown", "pout_unknown-1")).await);
+        let current = retried["payment_order_id"].as_str().unwrap().to_owned();
+        assert_eq!(payout(&app, &pid).await["status"], "in_transit");
+        assert_eq!(payout(&app, &pid).await["payment_order_id"], current.as_str());
         assert_eq!(balances(&app, &available_account(&seller)).await, (25_000, 0, 0, 40_000));
 
         let settles = until(&clock, "2026-05-05T14:00:00Z");

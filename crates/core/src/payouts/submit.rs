@@ -201,8 +201,8 @@ async fn retry(app: &App, workspace_id: &WorkspaceId, cause: Cause, id: &str) ->
             payout.transfer_id = reserve_transfer_id(&payout.id, payout.attempts);
             payout.payment_order_id = None;
             payout.next_attempt_at = Some(cx.now);
-            rows::update_payout(cx.tx, cx.workspace_id, &payout).await?;
-            reserve(&mut cx, &payout).await
+            reserve(&mut cx, &payout).await?;
+            save(&mut cx, &payout, types::PAYOUT_RETRIED).await
         })
     })
     .await
