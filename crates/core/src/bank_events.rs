@@ -119,7 +119,9 @@ async fn apply(
     match &event.kind {
         BankEventKind::IncomingPayment(payment) => arrived(cx, payment).await,
         BankEventKind::PaymentOrderStatusChanged { .. } | BankEventKind::Return(_) => {
-            let _ = connection_id;
+            if crate::payouts::apply_bank_event(cx, connection_id, event).await? {
+                return Ok(("applied", Some("payout".into())));
+            }
             Ok((
                 "ignored",
                 Some("no payment order of this workspace is concerned".into()),

@@ -42,6 +42,7 @@ pub mod metering;
 pub mod orders;
 pub mod payment_events;
 pub mod payment_methods;
+pub mod payouts;
 pub mod postings;
 pub mod provider_connections;
 pub mod providers;

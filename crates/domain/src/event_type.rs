@@ -9,6 +9,8 @@ pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const ARTIFACT_CREATED: &str = "artifact.created";
 pub const ARTIFACT_RETIRED: &str = "artifact.retired";
+pub const BANK_ACCOUNT_CREATED: &str = "bank_account.created";
+pub const BANK_ACCOUNT_DISABLED: &str = "bank_account.disabled";
 pub const BANK_CONNECTION_CREATED: &str = "bank_connection.created";
 pub const BANK_TRANSACTION_ACCEPTED: &str = "bank_transaction.accepted";
 pub const BANK_TRANSACTION_MATCHED: &str = "bank_transaction.matched";
@@ -107,6 +109,14 @@ pub const PAYMENT_DISPUTED: &str = "payment.disputed";
 pub const PAYMENT_RECEIVED: &str = "payment.received";
 pub const PAYMENT_PROVIDER_CREATED: &str = "payment_provider.created";
 pub const PAYMENT_PROVIDER_UPDATED: &str = "payment_provider.updated";
+pub const PAYOUT_CANCELED: &str = "payout.canceled";
+pub const PAYOUT_CREATED: &str = "payout.created";
+pub const PAYOUT_FAILED: &str = "payout.failed";
+pub const PAYOUT_IN_TRANSIT: &str = "payout.in_transit";
+pub const PAYOUT_PAID: &str = "payout.paid";
+pub const PAYOUT_RETRIED: &str = "payout.retried";
+pub const PAYOUT_RETURNED: &str = "payout.returned";
+pub const PAYOUT_SCHEDULE_UPDATED: &str = "payout_schedule.updated";
 pub const PRICE_CREATED: &str = "price.created";
 pub const PRICE_UPDATED: &str = "price.updated";
 pub const PRICE_AGREEMENT_ACTIVATED: &str = "price_agreement.activated";
@@ -147,6 +157,8 @@ pub const CATALOG: &[(&str, u32)] = &[
     (API_KEY_REVOKED, 1),
     (ARTIFACT_CREATED, 1),
     (ARTIFACT_RETIRED, 1),
+    (BANK_ACCOUNT_CREATED, 1),
+    (BANK_ACCOUNT_DISABLED, 1),
     (BANK_CONNECTION_CREATED, 1),
     (BANK_TRANSACTION_ACCEPTED, 1),
     (BANK_TRANSACTION_MATCHED, 1),
@@ -245,6 +257,14 @@ pub const CATALOG: &[(&str, u32)] = &[
     (PAYMENT_RECEIVED, 1),
     (PAYMENT_PROVIDER_CREATED, 1),
     (PAYMENT_PROVIDER_UPDATED, 1),
+    (PAYOUT_CANCELED, 1),
+    (PAYOUT_CREATED, 1),
+    (PAYOUT_FAILED, 1),
+    (PAYOUT_IN_TRANSIT, 1),
+    (PAYOUT_PAID, 1),
+    (PAYOUT_RETRIED, 1),
+    (PAYOUT_RETURNED, 1),
+    (PAYOUT_SCHEDULE_UPDATED, 1),
     (PRICE_CREATED, 1),
     (PRICE_UPDATED, 1),
     (PRICE_AGREEMENT_ACTIVATED, 1),

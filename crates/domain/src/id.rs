@@ -327,3 +327,13 @@ prefixed_id!(
     BankConnectionId,
     "bkc"
 );
+prefixed_id!(
+    /// A party's bank account that payouts are sent to.
+    BankAccountId,
+    "ba"
+);
+prefixed_id!(
+    /// Money paid out of a seller's AVAILABLE to their bank account.
+    PayoutId,
+    "pout"
+);

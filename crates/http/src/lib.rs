@@ -45,6 +45,7 @@ pub mod order_payments;
 pub mod orders;
 pub mod payment_methods;
 pub mod payments;
+pub mod payouts;
 pub mod public;
 pub mod quotes;
 pub mod reference;
@@ -152,6 +153,7 @@ impl std::ops::Deref for AppState {
     components(schemas(
         bursar_domain::id::EmailId,
         bursar_domain::id::WebhookEndpointId,
+        bursar_domain::id::PayoutId,
         bursar_domain::fulfillment::FileName,
         bursar_domain::fulfillment::PlatformName,
         bursar_domain::fulfillment::SemanticVersion,
@@ -167,6 +169,7 @@ impl std::ops::Deref for AppState {
         (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
         (name = "collections", description = "Account health, dunning policies and their steps, entitlements"),
         (name = "treasury", description = "Expected payments, bank statements matched to them, the reconciliation review queue"),
+        (name = "payouts", description = "Parties' bank accounts, payouts to them and payout schedules"),
         (name = "ledger", description = "Double-entry accounts and transfers"),
         (name = "wallets", description = "Party wallets and the recipes that move money through them"),
         (name = "webhooks", description = "Outbound webhook endpoints, signed per Standard Webhooks"),
@@ -218,6 +221,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(dunning::router())
         .merge(treasury::router())
         .merge(bank_connections::router())
+        .merge(payouts::router())
         .merge(tax_rates::router())
         .merge(invoice_settings::router())
         .merge(invoice_payments::router())

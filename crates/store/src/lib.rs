@@ -39,6 +39,7 @@ pub mod metering;
 mod migrate;
 pub mod node_lock;
 pub mod payment_providers;
+pub mod payouts;
 pub mod relay;
 pub mod sandbox_reset;
 pub mod seal;

@@ -176,6 +176,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_bank_connections.sql"),
         postgres: include_str!("../migrations/postgres/0027_bank_connections.sql"),
     },
+    Migration {
+        version: 28,
+        name: "payouts",
+        sqlite: include_str!("../migrations/sqlite/0028_payouts.sql"),
+        postgres: include_str!("../migrations/postgres/0028_payouts.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

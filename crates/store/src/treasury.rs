@@ -637,6 +637,7 @@ fn item_from(row: &Row) -> Result<Sequenced<ReconciliationItem>, StoreError> {
         ReviewReason::OutOfWindow,
         ReviewReason::Overpays,
         ReviewReason::Overdue,
+        ReviewReason::PayoutReturned,
     ];
     let candidates = row.text("candidates")?;
     let item = ReconciliationItem {

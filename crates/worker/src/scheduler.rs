@@ -29,6 +29,11 @@ const TEST_BANK_INTERVAL: Duration = Duration::from_millis(500);
 /// How often expected payments past their window and snoozed review items are looked for.
 const TREASURY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How often payout schedules are looked at (a due one pays its seller out).
+const PAYOUT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often payouts due at the bank (delayed, unreachable, or retried) are sent.
+const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Starts every periodic job of a server over `app`, until `stop` is cancelled.
 pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
@@ -41,6 +46,8 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(check_account_health(app.clone(), stop.clone())),
         tokio::spawn(sweep_treasury(app.clone(), stop.clone())),
         tokio::spawn(drive_test_banks(app.clone(), stop.clone())),
+        tokio::spawn(run_payout_schedules(app.clone(), stop.clone())),
+        tokio::spawn(send_due_payouts(app.clone(), stop.clone())),
     ]
 }
 
@@ -64,6 +71,34 @@ async fn sweep_treasury(app: App, stop: CancellationToken) {
             "treasury sweep failed",
         );
     }
+}
+
+/// Pays out every seller whose payout schedule is due (AVAILABLE at least the minimum).
+async fn run_payout_schedules(app: App, stop: CancellationToken) {
+    while tick(PAYOUT_SCHEDULE_INTERVAL, &stop).await {
+        report(
+            bursar_core::payouts::run_schedules(&app).await,
+            "scheduled payouts created",
+            "payout schedules failed",
+        );
+    }
+}
+
+/// Sends payouts whose time came: delayed ones, ones the bank could not take, and failed ones
+/// retried as new attempts.
+async fn send_due_payouts(app: App, stop: CancellationToken) {
+    while tick(PAYOUT_SEND_INTERVAL, &stop).await {
+        report(
+            send_payouts(&app).await,
+            "payouts sent",
+            "sending payouts failed",
+        );
+    }
+}
+
+/// One pass of [`send_due_payouts`], each workspace's payouts to its own bank.
+pub async fn send_payouts(app: &App) -> Result<usize, bursar_core::Error> {
+    bursar_core::payouts::retry_due(app).await
 }
 
 /// The disagreement detector: recomputes every account's health, sets

@@ -41,6 +41,7 @@ mod mutations;
 mod openmeter;
 mod ops;
 mod outbound;
+mod payouts;
 mod refund_recovery;
 mod relay;
 mod sandboxes;

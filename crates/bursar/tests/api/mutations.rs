@@ -47,6 +47,9 @@ both_backends! {
         app.post("/v1/ledger/accounts", json!({"id": "acc-b", "currency": "USD"})).await;
         app.post(&format!("/v1/parties/{buyer}/wallet/fund"), json!({"id": "f0", "amount": 100, "currency": "USD"})).await;
         app.post(&format!("/v1/parties/{buyer}/wallet/commit"), json!({"id": "c0", "amount": 50, "currency": "USD"})).await;
+        // Payouts go to the workspace's first bank connection: the test bank.
+        let payout_bank = json_body(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await["id"].as_str().unwrap().to_owned();
+        app.post(&format!("/v1/parties/{seller}/wallet/fund"), json!({"id": "fs", "amount": 1_000, "currency": "USD"})).await;
         let past = bursar_domain::time::Timestamp::from_unix_micros(app.db().now().unix_micros() - 1).to_rfc3339();
         let endpoint = json_body(app.post("/v1/webhook_endpoints", json!({"url": "http://127.0.0.1:9/hook"})).await).await["id"].as_str().unwrap().to_owned();
         let id_of = |v: Value| v["id"].as_str().unwrap().to_owned();
@@ -201,6 +204,16 @@ both_backends! {
                 "/v1/test_bank/{id}/incoming_payments" => {
                     let bank = id_of(json_body(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
                     (format!("/v1/test_bank/{bank}/incoming_payments"), json!({"amount": 100, "currency": "USD", "reference": "nothing expected"}))
+                }
+                "/v1/parties/{id}/bank_accounts" => (format!("/v1/parties/{seller}/bank_accounts"), json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Seller"})),
+                "/v1/parties/{id}/payouts" => (format!("/v1/parties/{seller}/payouts"), json!({"amount": 100, "currency": "USD"})),
+                "/v1/parties/{id}/payout_schedule" => (format!("/v1/parties/{seller}/payout_schedule"), json!({"interval": "weekly", "weekday": "friday", "minimum_amount": 500})),
+                "/v1/payouts/{id}/cancel" => {
+                    // A payout the bank could not take yet stays pending, and cancelable.
+                    let bank = bursar_core::bank_events::sandbox_test_bank(app.core(), &app.workspace_id, &payout_bank).await.unwrap();
+                    bank.fail_next_requests(1);
+                    let pending = id_of(json_body(app.post(&format!("/v1/parties/{seller}/payouts"), json!({"amount": 100, "currency": "USD"})).await).await);
+                    (format!("/v1/payouts/{pending}/cancel"), json!({}))
                 }
                 "/v1/expected_payments" => (route.clone(), json!({"currency": "USD", "amount_lower": 100, "date_lower": "2026-03-01", "date_upper": "2026-03-09"})),
                 "/v1/reconciliation/items/{id}/acknowledge" | "/v1/reconciliation/items/{id}/accept"

@@ -467,6 +467,27 @@ async fn populate_treasury(s: &Caller<'_>) {
         .ok("/v1/bank_connections", json!({"kind": "test_bank"}))
         .await;
     let bank_id = bank["id"].as_str().unwrap().to_owned();
+    // A seller with a bank account, a payout to it and a payout schedule.
+    let payee = s.ok("/v1/customers", json!({"name": "Payee"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.ok(
+        &format!("/v1/parties/{payee}/wallet/fund"),
+        json!({"id": "payee-funds", "amount": 1_000, "currency": "USD"}),
+    )
+    .await;
+    s.ok(&format!("/v1/parties/{payee}/bank_accounts"), json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Payee"})).await;
+    s.ok(
+        &format!("/v1/parties/{payee}/payouts"),
+        json!({"amount": 100, "currency": "USD"}),
+    )
+    .await;
+    s.ok(
+        &format!("/v1/parties/{payee}/payout_schedule"),
+        json!({"interval": "daily"}),
+    )
+    .await;
     s.ok(
         &format!("/v1/test_bank/{bank_id}/incoming_payments"),
         json!({"amount": 100, "currency": "USD", "rail": "rtp"}),

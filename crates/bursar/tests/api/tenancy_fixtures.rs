@@ -63,6 +63,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "bank_transactions" => "bank_transaction",
         "items" => "reconciliation_item",
         "bank_connections" | "test_bank" => "bank_connection",
+        "payouts" => "payout",
         _ => return None,
     })
 }
@@ -108,6 +109,11 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
         "/v1/reconciliation/items/{id}/accept" => json!({"note": "intruder"}),
         "/v1/reconciliation/items/{id}/snooze" => json!({"until": "2999-01-01"}),
         "/v1/test_bank/{id}/incoming_payments" => json!({"amount": 1, "currency": "USD"}),
+        "/v1/parties/{id}/bank_accounts" => {
+            json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Intruder"})
+        }
+        "/v1/parties/{id}/payouts" => json!({"amount": 1, "currency": "USD"}),
+        "/v1/parties/{id}/payout_schedule" => json!({"interval": "daily"}),
         _ => json!({}),
     })
 }
@@ -224,13 +230,42 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let endpoint = id_of(&ok(app.post("/v1/webhook_endpoints", hook).await).await);
     let bank = json!({"kind": "test_bank"});
     let bank = id_of(&ok(app.post("/v1/bank_connections", bank).await).await);
+    let payout = pending_payout(app, customer, &bank).await;
     vec![
+        ("payout", payout),
         ("bank_connection", bank),
         ("payment_provider", provider),
         ("payment_method", id_of(&saved[0])),
         ("setup_session", id_of(&open)),
         ("webhook_endpoint", endpoint),
     ]
+}
+
+/// A payout of `seller` to a bank account at the test bank `bank`, left pending (the bank was
+/// unreachable), so that no bank event moves it while the walk runs.
+async fn pending_payout(app: &TestApp, seller: &str, bank: &str) -> String {
+    let fund = json!({"id": "tenancy-payout-funds", "amount": 1_000, "currency": "USD"});
+    ok(app
+        .post(&format!("/v1/parties/{seller}/wallet/fund"), fund)
+        .await)
+    .await;
+    let account = json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Grace"});
+    ok(app
+        .post(&format!("/v1/parties/{seller}/bank_accounts"), account)
+        .await)
+    .await;
+    let test_bank =
+        bursar_core::bank_events::sandbox_test_bank(app.core(), &app.workspace_id, bank)
+            .await
+            .unwrap();
+    test_bank.fail_next_requests(1);
+    let payout = json!({"amount": 100, "currency": "USD"});
+    let payout = ok(app
+        .post(&format!("/v1/parties/{seller}/payouts"), payout)
+        .await)
+    .await;
+    assert_eq!(payout["status"], "pending", "{payout}");
+    id_of(&payout)
 }
 
 /// The first page of a list route (a page's `data`, or an OpenMeter array), asserted not empty.

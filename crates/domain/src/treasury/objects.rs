@@ -207,6 +207,9 @@ pub enum ReviewReason {
     Overpays,
     /// An expected payment's window passed without it arriving in full.
     Overdue,
+    /// A payout came back after it was paid (an ACH return): the money is back in the seller's
+    /// AVAILABLE, and someone should see why.
+    PayoutReturned,
 }
 
 impl ReviewReason {
@@ -217,6 +220,7 @@ impl ReviewReason {
             Self::OutOfWindow => "out_of_window",
             Self::Overpays => "overpays",
             Self::Overdue => "overdue",
+            Self::PayoutReturned => "payout_returned",
         }
     }
 
