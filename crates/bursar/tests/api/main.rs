@@ -50,6 +50,7 @@ mod tenancy;
 mod tenancy_fixtures;
 mod treasury;
 mod treasury_banks;
+mod treasury_journey;
 mod treasury_property;
 mod usage_agreement;
 mod wallet;
