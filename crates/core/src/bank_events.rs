@@ -122,6 +122,9 @@ async fn apply(
             if crate::payouts::apply_bank_event(cx, connection_id, event).await? {
                 return Ok(("applied", Some("payout".into())));
             }
+            if crate::pay_ins::apply_bank_event(cx, event).await? {
+                return Ok(("applied", Some("pay_in".into())));
+            }
             Ok((
                 "ignored",
                 Some("no payment order of this workspace is concerned".into()),

@@ -40,6 +40,7 @@ pub mod lookup;
 pub mod meter_query;
 pub mod metering;
 pub mod orders;
+pub mod pay_ins;
 pub mod payment_events;
 pub mod payment_methods;
 pub mod payouts;

@@ -32,9 +32,11 @@ use bursar_store::{ledger, payouts as rows, wallet, Tx};
 use crate::error::{Error, ErrorKind};
 use crate::write::Context;
 
+pub(crate) use bank_accounts::ensure_registered;
 pub use bank_accounts::{create_bank_account, list_bank_accounts, BankAccountInput};
 pub use bank_events::apply_bank_event;
 pub use schedule::{get_schedule, run_schedules, set_schedule, ScheduleInput};
+pub(crate) use submit::originating_account;
 pub use submit::{request, retry_due, submit};
 
 /// A workspace's bank: its connection id and its rails (see `bank_connections`).
@@ -271,7 +273,7 @@ pub async fn cancel(cx: &mut Context<'_>, id: &str) -> Result<PayoutObject, Erro
 }
 
 /// Refuses a party that is not a customer of the workspace (404), in a read of its own.
-async fn require_party(
+pub(crate) async fn require_party(
     app: &crate::App,
     workspace_id: &WorkspaceId,
     party: &CustomerId,
@@ -287,7 +289,7 @@ async fn require_party(
 }
 
 /// The workspace's bank (`bank_connection_missing`, 400, when it has none).
-async fn rails_of(app: &crate::App, workspace_id: &WorkspaceId) -> Result<Rails, Error> {
+pub(crate) async fn rails_of(app: &crate::App, workspace_id: &WorkspaceId) -> Result<Rails, Error> {
     crate::bank_connections::rails_for_workspace(app, workspace_id).await
 }
 

@@ -5,6 +5,9 @@
 //! Payload versions start at 1 and go up when a payload changes incompatibly; subscribers and
 //! webhook consumers can tell the shape they read from the event's type and this version.
 
+pub const ACH_MANDATE_ACCEPTED: &str = "ach_mandate.accepted";
+pub const ACH_MANDATE_STOPPED: &str = "ach_mandate.stopped";
+pub const ACH_RETURN_RATE_CROSSED: &str = "ach_return_rate.crossed";
 pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const ARTIFACT_CREATED: &str = "artifact.created";
@@ -103,6 +106,11 @@ pub const ORDER_PAYMENT_PROCESSING: &str = "order.payment_processing";
 pub const ORDER_REFUND_FAILED: &str = "order.refund_failed";
 pub const ORDER_REFUND_REQUESTED: &str = "order.refund_requested";
 pub const ORDER_REFUNDED: &str = "order.refunded";
+pub const PAY_IN_CREATED: &str = "pay_in.created";
+pub const PAY_IN_FAILED: &str = "pay_in.failed";
+pub const PAY_IN_PROCESSING: &str = "pay_in.processing";
+pub const PAY_IN_RETURNED: &str = "pay_in.returned";
+pub const PAY_IN_SETTLED: &str = "pay_in.settled";
 pub const PAYMENT_DISPUTE_LOST: &str = "payment.dispute_lost";
 pub const PAYMENT_DISPUTE_WON: &str = "payment.dispute_won";
 pub const PAYMENT_DISPUTED: &str = "payment.disputed";
@@ -153,6 +161,9 @@ pub const WEBHOOK_ENDPOINT_UPDATED: &str = "webhook_endpoint.updated";
 
 /// Every event type with the version of its payload, sorted by type.
 pub const CATALOG: &[(&str, u32)] = &[
+    (ACH_MANDATE_ACCEPTED, 1),
+    (ACH_MANDATE_STOPPED, 1),
+    (ACH_RETURN_RATE_CROSSED, 1),
     (API_KEY_CREATED, 1),
     (API_KEY_REVOKED, 1),
     (ARTIFACT_CREATED, 1),
@@ -251,6 +262,11 @@ pub const CATALOG: &[(&str, u32)] = &[
     (ORDER_REFUND_FAILED, 1),
     (ORDER_REFUND_REQUESTED, 1),
     (ORDER_REFUNDED, 1),
+    (PAY_IN_CREATED, 1),
+    (PAY_IN_FAILED, 1),
+    (PAY_IN_PROCESSING, 1),
+    (PAY_IN_RETURNED, 1),
+    (PAY_IN_SETTLED, 1),
     (PAYMENT_DISPUTE_LOST, 1),
     (PAYMENT_DISPUTE_WON, 1),
     (PAYMENT_DISPUTED, 1),

@@ -323,6 +323,11 @@ prefixed_id!(
     "recon"
 );
 prefixed_id!(
+    /// An originated ACH debit of a buyer's bank account.
+    PayInId,
+    "pin"
+);
+prefixed_id!(
     /// A workspace's connection to a bank (Modern Treasury, or the sandbox test bank).
     BankConnectionId,
     "bkc"

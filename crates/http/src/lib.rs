@@ -43,6 +43,7 @@ pub mod mutate;
 pub mod ops;
 pub mod order_payments;
 pub mod orders;
+pub mod pay_ins;
 pub mod payment_methods;
 pub mod payments;
 pub mod payouts;
@@ -154,6 +155,12 @@ impl std::ops::Deref for AppState {
         bursar_domain::id::EmailId,
         bursar_domain::id::WebhookEndpointId,
         bursar_domain::id::PayoutId,
+        bursar_domain::id::PayInId,
+        bursar_domain::id::BankAccountId,
+        bursar_domain::id::BankConnectionId,
+        bursar_domain::id::ExpectedPaymentId,
+        bursar_domain::id::BankTransactionId,
+        bursar_domain::id::ReconciliationItemId,
         bursar_domain::fulfillment::FileName,
         bursar_domain::fulfillment::PlatformName,
         bursar_domain::fulfillment::SemanticVersion,
@@ -222,6 +229,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(treasury::router())
         .merge(bank_connections::router())
         .merge(payouts::router())
+        .merge(pay_ins::router())
         .merge(tax_rates::router())
         .merge(invoice_settings::router())
         .merge(invoice_payments::router())

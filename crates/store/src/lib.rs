@@ -38,6 +38,7 @@ pub mod licenses;
 pub mod metering;
 mod migrate;
 pub mod node_lock;
+pub mod pay_ins;
 pub mod payment_providers;
 pub mod payouts;
 pub mod relay;

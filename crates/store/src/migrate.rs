@@ -182,6 +182,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_payouts.sql"),
         postgres: include_str!("../migrations/postgres/0028_payouts.sql"),
     },
+    Migration {
+        version: 29,
+        name: "pay_ins",
+        sqlite: include_str!("../migrations/sqlite/0029_pay_ins.sql"),
+        postgres: include_str!("../migrations/postgres/0029_pay_ins.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -14,6 +14,7 @@ use crate::{params, workspaces, Backend, StoreError, Tx};
 /// Tables whose rows of the workspace (`workspace_id = $1`) a reset deletes.
 pub const RESET_TABLES: &[&str] = &[
     "artifact",
+    "ach_mandate",
     "audit_entry",
     "audit_head",
     "bank_connection",
@@ -50,6 +51,7 @@ pub const RESET_TABLES: &[&str] = &[
     "order_refund",
     "party_bank_account",
     "payment_method",
+    "pay_in",
     "payment_provider",
     "payout",
     "payout_schedule",

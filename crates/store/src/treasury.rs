@@ -638,6 +638,7 @@ fn item_from(row: &Row) -> Result<Sequenced<ReconciliationItem>, StoreError> {
         ReviewReason::Overpays,
         ReviewReason::Overdue,
         ReviewReason::PayoutReturned,
+        ReviewReason::PayInReturned,
     ];
     let candidates = row.text("candidates")?;
     let item = ReconciliationItem {

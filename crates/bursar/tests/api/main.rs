@@ -41,6 +41,7 @@ mod mutations;
 mod openmeter;
 mod ops;
 mod outbound;
+mod pay_ins;
 mod payouts;
 mod refund_recovery;
 mod relay;

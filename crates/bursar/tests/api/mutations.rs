@@ -207,6 +207,12 @@ both_backends! {
                 }
                 "/v1/parties/{id}/bank_accounts" => (format!("/v1/parties/{seller}/bank_accounts"), json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Seller"})),
                 "/v1/parties/{id}/payouts" => (format!("/v1/parties/{seller}/payouts"), json!({"amount": 100, "currency": "USD"})),
+                "/v1/parties/{id}/bank_accounts/{account_id}/mandate" => {
+                    let accounts = json_body(app.get(&format!("/v1/parties/{seller}/bank_accounts")).await).await;
+                    let account = id_of(accounts["data"][0].clone());
+                    (format!("/v1/parties/{seller}/bank_accounts/{account}/mandate"), json!({}))
+                }
+                "/v1/parties/{id}/pay_ins" => (format!("/v1/parties/{seller}/pay_ins"), json!({"amount": 100, "currency": "USD"})),
                 "/v1/parties/{id}/payout_schedule" => (format!("/v1/parties/{seller}/payout_schedule"), json!({"interval": "weekly", "weekday": "friday", "minimum_amount": 500})),
                 "/v1/payouts/{id}/cancel" => {
                     // A payout the bank could not take yet stays pending, and cancelable.

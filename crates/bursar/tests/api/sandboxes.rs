@@ -477,7 +477,19 @@ async fn populate_treasury(s: &Caller<'_>) {
         json!({"id": "payee-funds", "amount": 1_000, "currency": "USD"}),
     )
     .await;
-    s.ok(&format!("/v1/parties/{payee}/bank_accounts"), json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Payee"})).await;
+    let account = s.ok(&format!("/v1/parties/{payee}/bank_accounts"), json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Payee"})).await;
+    // A mandate on it and a pay-in (an ACH debit) from it.
+    let account = account["id"].as_str().unwrap().to_owned();
+    s.ok(
+        &format!("/v1/parties/{payee}/bank_accounts/{account}/mandate"),
+        json!({}),
+    )
+    .await;
+    s.ok(
+        &format!("/v1/parties/{payee}/pay_ins"),
+        json!({"amount": 100, "currency": "USD"}),
+    )
+    .await;
     s.ok(
         &format!("/v1/parties/{payee}/payouts"),
         json!({"amount": 100, "currency": "USD"}),

@@ -64,6 +64,8 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "items" => "reconciliation_item",
         "bank_connections" | "test_bank" => "bank_connection",
         "payouts" => "payout",
+        "bank_accounts" => "bank_account",
+        "pay_ins" => "pay_in",
         _ => return None,
     })
 }
@@ -113,6 +115,7 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
             json!({"routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Intruder"})
         }
         "/v1/parties/{id}/payouts" => json!({"amount": 1, "currency": "USD"}),
+        "/v1/parties/{id}/pay_ins" => json!({"amount": 1, "currency": "USD"}),
         "/v1/parties/{id}/payout_schedule" => json!({"interval": "daily"}),
         _ => json!({}),
     })
@@ -231,8 +234,11 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let bank = json!({"kind": "test_bank"});
     let bank = id_of(&ok(app.post("/v1/bank_connections", bank).await).await);
     let payout = pending_payout(app, customer, &bank).await;
+    let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
     vec![
         ("payout", payout),
+        ("bank_account", account),
+        ("pay_in", pay_in),
         ("bank_connection", bank),
         ("payment_provider", provider),
         ("payment_method", id_of(&saved[0])),
@@ -266,6 +272,27 @@ async fn pending_payout(app: &TestApp, seller: &str, bank: &str) -> String {
     .await;
     assert_eq!(payout["status"], "pending", "{payout}");
     id_of(&payout)
+}
+
+/// A mandate on `party`'s bank account and a pay-in from it that failed at once (the bank was
+/// unreachable), so that no bank event moves it while the walk runs; answers (account, pay-in).
+async fn failed_pay_in(app: &TestApp, party: &str, bank: &str) -> (String, String) {
+    let accounts = list(app, &format!("/v1/parties/{party}/bank_accounts")).await;
+    let account = id_of(&accounts[0]);
+    let mandate = format!("/v1/parties/{party}/bank_accounts/{account}/mandate");
+    ok(app.post(&mandate, json!({})).await).await;
+    let test_bank =
+        bursar_core::bank_events::sandbox_test_bank(app.core(), &app.workspace_id, bank)
+            .await
+            .unwrap();
+    test_bank.fail_next_requests(1);
+    let pay_in = json!({"amount": 100, "currency": "USD"});
+    let pay_in = ok(app
+        .post(&format!("/v1/parties/{party}/pay_ins"), pay_in)
+        .await)
+    .await;
+    assert_eq!(pay_in["status"], "failed", "{pay_in}");
+    (account, id_of(&pay_in))
 }
 
 /// The first page of a list route (a page's `data`, or an OpenMeter array), asserted not empty.

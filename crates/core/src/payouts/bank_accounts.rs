@@ -166,7 +166,7 @@ fn counterparty_request(
 
 /// Registers at the bank an account that is not yet registered (its numbers unsealed only for
 /// the request); answers it with the bank's ids.
-pub(super) async fn ensure_registered(
+pub(crate) async fn ensure_registered(
     app: &App,
     workspace_id: &WorkspaceId,
     cause: Cause,

@@ -103,7 +103,7 @@ pub async fn submit(
 
 /// The platform's account at the bank that payouts leave from: the connection's internal
 /// account.
-async fn originating_account(
+pub(crate) async fn originating_account(
     tx: &mut bursar_store::Tx,
     connection_id: &str,
 ) -> Result<String, Error> {

@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod matching;
 pub mod objects;
+pub mod pay_ins;
 pub mod payout_objects;
 pub mod payouts;
 pub mod returns;

@@ -210,6 +210,8 @@ pub enum ReviewReason {
     /// A payout came back after it was paid (an ACH return): the money is back in the seller's
     /// AVAILABLE, and someone should see why.
     PayoutReturned,
+    /// A pay-in (an ACH debit) came back after it settled.
+    PayInReturned,
 }
 
 impl ReviewReason {
@@ -221,6 +223,7 @@ impl ReviewReason {
             Self::Overpays => "overpays",
             Self::Overdue => "overdue",
             Self::PayoutReturned => "payout_returned",
+            Self::PayInReturned => "pay_in_returned",
         }
     }
 
