@@ -176,11 +176,9 @@ impl ReturnRatesObject {
     pub fn of(rates: &crate::treasury::returns::ReturnRates) -> Self {
         use crate::treasury::returns::*;
         let bps = |n: u64| {
-            if rates.debits == 0 {
-                0
-            } else {
-                n * 10_000 / rates.debits
-            }
+            n.saturating_mul(10_000)
+                .checked_div(rates.debits)
+                .unwrap_or(0)
         };
         ReturnRatesObject {
             object: "ach_return_rates".into(),
