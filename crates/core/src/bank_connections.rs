@@ -189,6 +189,9 @@ pub async fn get(
 pub struct Banks {
     test_banks: Mutex<HashMap<String, Arc<TestBank>>>,
     failed: Mutex<HashMap<String, Vec<Webhook>>>,
+    /// Held while the test banks are driven: one round at a time, so that a round returns
+    /// only once everything due when it began is applied (the worker's and a caller's alike).
+    pub(crate) driving: tokio::sync::Mutex<()>,
 }
 
 impl Banks {

@@ -190,6 +190,7 @@ async fn arrived(
 /// Brings every test bank of this process to now and ingests what it sends; answers how many
 /// webhooks were applied.
 pub async fn drive_test_banks(app: &App) -> Result<usize, Error> {
+    let _one_round_at_a_time = app.banks.driving.lock().await;
     let rows = app
         .db
         .read(|tx: &mut Tx| {

@@ -52,6 +52,7 @@ mod tenancy_fixtures;
 mod treasury;
 mod treasury_banks;
 mod treasury_journey;
+mod treasury_money_property;
 mod treasury_property;
 mod usage_agreement;
 mod wallet;
