@@ -320,23 +320,27 @@ pub async fn list_expected(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ExpectedPayment>, StoreError> {
-    let sql = format!(
-        "{} where workspace_id = $1 and ($2 is null or status = $2) and ($3 is null or id < $3) \
-         order by id desc limit $4",
-        expected_select()
-    );
-    let rows = tx
-        .fetch_all(
-            &sql,
-            params![
-                workspace_id.as_str(),
-                status.map(|s| s.as_str()),
-                after,
-                limit
-            ],
-        )
-        .await?;
+    let status = status.map(|s| s.as_str());
+    let rows = page(tx, &expected_select(), workspace_id, status, after, limit).await?;
     rows.iter().map(expected_from).collect()
+}
+
+/// Rows of `select` (a `select … from` one table) of the workspace, newest first, after the
+/// cursor `after` (an id), of `status` when given.
+async fn page(
+    tx: &mut Tx,
+    select: &str,
+    workspace_id: &WorkspaceId,
+    status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Row>, StoreError> {
+    let sql = format!(
+        "{select} where workspace_id = $1 and ($2 is null or status = $2) \
+         and ($3 is null or id < $3) order by id desc limit $4"
+    );
+    tx.fetch_all(&sql, params![workspace_id.as_str(), status, after, limit])
+        .await
 }
 
 /// Expected payments past their window (`date_upper` before `today`) and not reconciled nor yet
@@ -553,22 +557,12 @@ pub async fn list_transactions(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<BankTransactionObject>, StoreError> {
-    let sql = format!(
-        "select {} from bank_transaction where workspace_id = $1 and ($2 is null or status = $2) \
-         and ($3 is null or id < $3) order by id desc limit $4",
+    let select = format!(
+        "select {} from bank_transaction",
         TRANSACTION_COLUMNS[1..].join(", ")
     );
-    let rows = tx
-        .fetch_all(
-            &sql,
-            params![
-                workspace_id.as_str(),
-                status.map(|s| s.as_str()),
-                after,
-                limit
-            ],
-        )
-        .await?;
+    let status = status.map(|s| s.as_str());
+    let rows = page(tx, &select, workspace_id, status, after, limit).await?;
     rows.iter().map(transaction_from).collect()
 }
 
@@ -721,22 +715,8 @@ pub async fn list_items(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ReconciliationItem>, StoreError> {
-    let sql = format!(
-        "{} where workspace_id = $1 and ($2 is null or status = $2) and ($3 is null or id < $3) \
-         order by id desc limit $4",
-        item_select()
-    );
-    let rows = tx
-        .fetch_all(
-            &sql,
-            params![
-                workspace_id.as_str(),
-                status.map(|s| s.as_str()),
-                after,
-                limit
-            ],
-        )
-        .await?;
+    let status = status.map(|s| s.as_str());
+    let rows = page(tx, &item_select(), workspace_id, status, after, limit).await?;
     rows.iter().map(|r| item_from(r).map(|(i, _)| i)).collect()
 }
 
