@@ -101,6 +101,22 @@ pub async fn request(
             Box::pin(async move { create(&mut cx, &input).await })
         })
         .await?;
+    // Whatever goes wrong before the bank answers fails the pay-in (voided): it is never left
+    // pending with nobody to send it.
+    let answer = send(app, &workspace_id, cause.clone(), &rails, &pay_in)
+        .await
+        .unwrap_or_else(|error| Err(ProviderError::Unavailable(error.message)));
+    record(app, &workspace_id, cause, pay_in.id.to_string(), answer).await
+}
+
+/// Sends the pay-in's ACH debit to the bank (registering the account there first if needed).
+async fn send(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    cause: Cause,
+    rails: &crate::payouts::Rails,
+    pay_in: &PayInObject,
+) -> Result<Result<PaymentOrder, ProviderError>, Error> {
     let lookup = (
         workspace_id.clone(),
         pay_in.bank_account_id.to_string(),
@@ -113,45 +129,33 @@ pub async fn request(
                 let account = accounts::get_bank_account(tx, &lookup.0, &lookup.1)
                     .await?
                     .ok_or_else(Error::internal)?;
-                Ok::<_, Error>((
-                    account,
-                    crate::payouts::originating_account(tx, &lookup.2).await?,
-                ))
+                let originating = crate::payouts::originating_account(tx, &lookup.2).await?;
+                Ok::<_, Error>((account, originating))
             })
         })
         .await?;
-    let account = crate::payouts::ensure_registered(
-        app,
-        &workspace_id,
-        cause.clone(),
-        &rails,
-        account.0,
-        &account.1,
-    )
-    .await?;
-    let answer = match account.external_account_id.clone() {
-        Some(external) => {
-            let order = PaymentOrderRequest {
-                attempt_id: pay_in.id.to_string(),
-                rail: Rail::Ach,
-                direction: Direction::Debit,
-                amount: pay_in.amount,
-                currency: pay_in.currency.code().to_owned(),
-                originating_account_id: originating,
-                counterparty_id: account.counterparty_id.clone(),
-                receiving_account: ReceivingAccount::Id(external),
-                effective_date: None,
-                reference: Some(pay_in.id.to_string()),
-                description: Some("Pay-in".into()),
-                metadata: BTreeMap::from([("bursar_pay_in_id".to_owned(), pay_in.id.to_string())]),
-            };
-            rails.1.create_payment_order(&order).await
-        }
-        None => Err(ProviderError::Unavailable(
-            "the bank did not register the account".into(),
-        )),
+    let account =
+        crate::payouts::ensure_registered(app, workspace_id, cause, rails, account.0, &account.1)
+            .await?;
+    let Some(external) = account.external_account_id.clone() else {
+        let unregistered = "the bank did not register the account".to_owned();
+        return Ok(Err(ProviderError::Unavailable(unregistered)));
     };
-    record(app, &workspace_id, cause, pay_in.id.to_string(), answer).await
+    let order = PaymentOrderRequest {
+        attempt_id: pay_in.id.to_string(),
+        rail: Rail::Ach,
+        direction: Direction::Debit,
+        amount: pay_in.amount,
+        currency: pay_in.currency.code().to_owned(),
+        originating_account_id: originating,
+        counterparty_id: account.counterparty_id.clone(),
+        receiving_account: ReceivingAccount::Id(external),
+        effective_date: None,
+        reference: Some(pay_in.id.to_string()),
+        description: Some("Pay-in".into()),
+        metadata: BTreeMap::from([("bursar_pay_in_id".to_owned(), pay_in.id.to_string())]),
+    };
+    Ok(rails.1.create_payment_order(&order).await)
 }
 
 /// Creates and reserves a pay-in from the buyer's newest active, mandated bank account.

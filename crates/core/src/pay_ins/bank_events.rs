@@ -33,7 +33,12 @@ pub async fn apply_bank_event(cx: &mut Context<'_>, event: &BankEvent) -> Result
                 return Ok(false);
             };
             match status {
-                PaymentOrderStatus::Completed if pay_in.status != PayInStatus::Settled => {
+                PaymentOrderStatus::Completed
+                    if matches!(
+                        pay_in.status,
+                        PayInStatus::Pending | PayInStatus::Processing
+                    ) =>
+                {
                     settled(cx, &mut pay_in).await?;
                 }
                 PaymentOrderStatus::Failed
@@ -65,12 +70,15 @@ pub async fn apply_bank_event(cx: &mut Context<'_>, event: &BankEvent) -> Result
             let Some(mut pay_in) = rows::by_order(cx.tx, cx.workspace_id, order_id).await? else {
                 return Ok(false);
             };
-            if pay_in.status == PayInStatus::Returned {
-                return Ok(true);
-            }
-            if pay_in.status != PayInStatus::Settled {
+            match pay_in.status {
+                PayInStatus::Returned => return Ok(true),
+                PayInStatus::Failed => {
+                    tracing::warn!(pay_in = %pay_in.id, "a return of a failed pay-in: nothing moved, nothing to take back");
+                    return Ok(true);
+                }
+                PayInStatus::Settled => {}
                 // A return implies the debit settled first.
-                settled(cx, &mut pay_in).await?;
+                PayInStatus::Pending | PayInStatus::Processing => settled(cx, &mut pay_in).await?,
             }
             returned(cx, pay_in, bank_return).await?;
             Ok(true)
