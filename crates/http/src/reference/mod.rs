@@ -409,9 +409,10 @@ mod tests {
         if let Some(path) = std::env::var_os("BURSAR_REFERENCE_OUT") {
             std::fs::write(path, &html).unwrap_or_default();
         }
-        // About 430 KB for 148 operations and 225 schemas (50 KB gzip-compressed, as sent).
+        // About 690 KB for 190 operations and 328 schemas (74 KB gzip-compressed, as sent); the
+        // bound grows with the API on purpose, not by accident.
         assert!(
-            html.len() < 600_000,
+            html.len() < 800_000,
             "the page stays small: {} bytes",
             html.len()
         );
