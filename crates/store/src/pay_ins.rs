@@ -5,7 +5,7 @@ use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
 use bursar_domain::treasury::pay_ins::{MandateObject, PayInObject, PayInStatus};
 
-use crate::{params, Backend, Row, StoreError, Tx};
+use crate::{params, Row, StoreError, Tx};
 
 const COLUMNS: &str = "id, party_id, bank_account_id, status, amount, currency, transfer_id, \
      payment_order_id, failure_code, failure_message, return_code, returned, created_at, updated_at";
@@ -105,11 +105,7 @@ pub async fn get(
     id: &str,
     lock: bool,
 ) -> Result<Option<PayInObject>, StoreError> {
-    let lock = if lock && tx.backend() == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = tx.for_update(lock);
     let sql = format!("select {COLUMNS} from pay_in where workspace_id = $1 and id = $2{lock}");
     tx.fetch_optional(&sql, params![workspace_id.as_str(), id])
         .await?
@@ -124,11 +120,7 @@ pub async fn by_order(
     workspace_id: &WorkspaceId,
     order_id: &str,
 ) -> Result<Option<PayInObject>, StoreError> {
-    let lock = if tx.backend() == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = tx.for_update(true);
     let sql = format!(
         "select {COLUMNS} from pay_in where workspace_id = $1 and payment_order_id = $2{lock}"
     );

@@ -12,7 +12,7 @@ use bursar_domain::treasury::payout_objects::{
 use bursar_domain::treasury::payouts::PayoutStatus;
 
 use crate::sql::Row;
-use crate::{params, Backend, StoreError, Tx};
+use crate::{params, StoreError, Tx};
 
 /// Most due payouts or schedules one background pass takes.
 pub const DUE_PER_PASS_MAX: i64 = 500;
@@ -23,13 +23,6 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 fn at(micros: i64) -> Timestamp {
     Timestamp::from_unix_micros(micros)
-}
-
-fn for_update(tx: &Tx, lock: bool) -> &'static str {
-    match lock && tx.backend() == Backend::Postgres {
-        true => " for update",
-        false => "",
-    }
 }
 
 /// A bank account's numbers as stored: sealed.
@@ -279,7 +272,7 @@ pub async fn get_payout(
 ) -> Result<Option<PayoutObject>, StoreError> {
     let sql = format!(
         "select {PAYOUT_COLUMNS} from payout where workspace_id = $1 and id = $2{}",
-        for_update(tx, lock)
+        tx.for_update(lock)
     );
     let row = tx
         .fetch_optional(&sql, params![workspace_id.as_str(), id])
@@ -295,7 +288,7 @@ pub async fn payout_by_order(
 ) -> Result<Option<PayoutObject>, StoreError> {
     let sql = format!(
         "select {PAYOUT_COLUMNS} from payout where workspace_id = $1 and payment_order_id = $2{}",
-        for_update(tx, true)
+        tx.for_update(true)
     );
     let row = tx
         .fetch_optional(&sql, params![workspace_id.as_str(), order_id])

@@ -257,6 +257,15 @@ impl Tx {
         self.events_recorded
     }
 
+    /// ` for update` on PostgreSQL when `lock` (SQLite has one writer): the tail of a select
+    /// that locks the rows it reads until the transaction ends.
+    pub fn for_update(&self, lock: bool) -> &'static str {
+        match lock && self.backend() == Backend::Postgres {
+            true => " for update",
+            false => "",
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self.inner {
             TxInner::Sqlite(_) => Backend::Sqlite,

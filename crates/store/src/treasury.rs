@@ -297,11 +297,7 @@ pub async fn get_expected(
     id: &str,
     lock: bool,
 ) -> Result<Option<Sequenced<ExpectedPayment>>, StoreError> {
-    let lock = if lock && tx.backend() == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = tx.for_update(lock);
     let sql = format!(
         "{} where workspace_id = $1 and id = $2{lock}",
         expected_select()
@@ -676,11 +672,7 @@ pub async fn get_item(
     id: &str,
     lock: bool,
 ) -> Result<Option<Sequenced<ReconciliationItem>>, StoreError> {
-    let lock = if lock && tx.backend() == Backend::Postgres {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = tx.for_update(lock);
     let sql = format!(
         "{} where workspace_id = $1 and id = $2{lock}",
         item_select()
