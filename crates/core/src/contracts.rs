@@ -11,6 +11,7 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
+use bursar_domain::treasury::settlement::SEASONING_DAYS_MAX;
 use bursar_store::documents::{self, COMPANY, CONTRACT, PRODUCT};
 use bursar_store::{contracts, customers, Tx};
 use serde_json::json;
@@ -272,6 +273,28 @@ pub struct NewLine {
     pub usage: Option<UsagePricing>,
 }
 
+/// Seasoning is a marketplace contract's (one with a seller), at most a year.
+fn check_seasoning(draft: &ContractDraft) -> Result<(), Error> {
+    let Some(days) = draft.seasoning_days else {
+        return Ok(());
+    };
+    if draft.seller_id.is_none() {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("seasoning_days".into()),
+            "seasoning_days applies to marketplace contracts: give a seller_id too.",
+        ));
+    }
+    if days > SEASONING_DAYS_MAX {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            Some("seasoning_days".into()),
+            format!("seasoning_days is at most {SEASONING_DAYS_MAX}."),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a contract from `draft` and its `lines`, effective at `effective_at` (now when none;
 /// a contract is created now or back-dated, never scheduled), in the write's transaction.
 pub async fn create(
@@ -284,6 +307,7 @@ pub async fn create(
     if let Some(seller) = draft.seller_id.clone() {
         check_party(cx, &seller, "seller_id").await?;
     }
+    check_seasoning(&draft)?;
     let id = bursar_domain::id::ContractId::new().to_string();
     let now = effective_at.unwrap_or(cx.now);
     if now > cx.now {

@@ -4,6 +4,8 @@
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
 use bursar_domain::invoice::{InvoiceSettings, TaxRate};
+use bursar_domain::money::check_amount_cap;
+use bursar_domain::treasury::settlement::{FEE_BPS_MAX, SEASONING_DAYS_MAX};
 use bursar_store::documents::TAX_RATE;
 use bursar_store::invoices;
 use serde_json::json;
@@ -27,6 +29,53 @@ pub struct SettingsUpdate {
     pub default_tax_rate_id: Option<Option<String>>,
     /// Hours until billing runs' drafts are issued; `Some(None)` turns automatic issuing off.
     pub auto_issue_after_hours: Option<Option<u32>>,
+    /// How marketplace invoices settle to their sellers.
+    pub marketplace: MarketplaceUpdate,
+}
+
+/// Changes to how marketplace invoices settle; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MarketplaceUpdate {
+    /// 0 to 365 days.
+    pub seller_seasoning_days: Option<u32>,
+    /// 0 to 10,000 basis points.
+    pub platform_fee_bps: Option<u32>,
+    /// 0 to the amount cap.
+    pub platform_fee_fixed: Option<i64>,
+}
+
+impl MarketplaceUpdate {
+    /// Refuses a setting out of its bounds, naming it.
+    pub fn check(&self) -> Result<(), Error> {
+        if self
+            .seller_seasoning_days
+            .is_some_and(|days| days > SEASONING_DAYS_MAX)
+        {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                Some("seller_seasoning_days".into()),
+                format!("seller_seasoning_days is 0 to {SEASONING_DAYS_MAX}."),
+            ));
+        }
+        if self.platform_fee_bps.is_some_and(|bps| bps > FEE_BPS_MAX) {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                Some("platform_fee_bps".into()),
+                format!("platform_fee_bps is 0 to {FEE_BPS_MAX} (100%)."),
+            ));
+        }
+        if let Some(fixed) = self.platform_fee_fixed {
+            check_amount_cap(fixed, "platform_fee_fixed")?;
+            if fixed < 0 {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    Some("platform_fee_fixed".into()),
+                    "platform_fee_fixed cannot be negative.",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Automatic issuing as asked for: 0 to 2160 hours, or -1 for never (`Some(None)`).
@@ -49,6 +98,7 @@ pub async fn update(
     cx: &mut Context<'_>,
     update: SettingsUpdate,
 ) -> Result<InvoiceSettings, Error> {
+    update.marketplace.check()?;
     let mut settings = load_settings(cx.tx, cx.workspace_id).await?;
     let previous = settings.clone();
     match &update.default_tax_rate_id {
@@ -96,5 +146,15 @@ fn apply(settings: &mut InvoiceSettings, update: SettingsUpdate) {
     }
     if update.payment_instructions.is_some() {
         settings.payment_instructions = update.payment_instructions;
+    }
+    let marketplace = update.marketplace;
+    if let Some(days) = marketplace.seller_seasoning_days {
+        settings.seller_seasoning_days = days;
+    }
+    if let Some(bps) = marketplace.platform_fee_bps {
+        settings.platform_fee_bps = bps;
+    }
+    if let Some(fixed) = marketplace.platform_fee_fixed {
+        settings.platform_fee_fixed = fixed;
     }
 }

@@ -441,18 +441,24 @@ pub async fn record_payment(
         created_at: cx.now,
         dispute: None,
     };
-    crate::postings::post(
-        cx,
-        payment.currency,
-        &[Posting::new(
-            payment.transfer_id.clone(),
-            CommerceAccount::Cash(payment.method.as_str().to_owned()),
-            customer_credit(&customer_id),
-            payment.amount,
-            TransferCode::Received,
-        )],
-    )
-    .await?;
+    if payment.method == PaymentMethodKind::Wallet {
+        let (id, amount) = (payment.transfer_id.clone(), payment.amount);
+        crate::settlement::post_wallet_payment(cx, &id, &customer_id, payment.currency, amount)
+            .await?;
+    } else {
+        crate::postings::post(
+            cx,
+            payment.currency,
+            &[Posting::new(
+                payment.transfer_id.clone(),
+                CommerceAccount::Cash(payment.method.as_str().to_owned()),
+                customer_credit(&customer_id),
+                payment.amount,
+                TransferCode::Received,
+            )],
+        )
+        .await?;
+    }
     save_payment(cx, &payment, true).await?;
     cx.emit_object(
         event_type::PAYMENT_RECEIVED,

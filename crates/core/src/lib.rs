@@ -50,6 +50,7 @@ pub mod providers;
 pub mod quotes;
 pub mod refunds;
 pub mod sandboxes;
+pub mod settlement;
 pub mod tax_rates;
 pub mod test_provider;
 pub mod treasury;

@@ -24,21 +24,7 @@ pub async fn post(
         .collect();
     accounts.sort_unstable();
     accounts.dedup();
-    let accounts: Vec<NewAccount> = accounts
-        .iter()
-        .map(|account| NewAccount {
-            id: account.id(currency),
-            currency,
-            code: 3,
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: false,
-                credits_must_not_exceed_debits: false,
-                history: true,
-            },
-            metadata: BTreeMap::new(),
-        })
-        .collect();
-    ledger::create_accounts(cx.tx, cx.workspace_id, &accounts, cx.now).await?;
+    open_accounts(cx, currency, &accounts).await?;
     let batch: Vec<NewTransfer> = postings
         .iter()
         .filter(|p| p.amount > 0)
@@ -70,5 +56,29 @@ pub async fn post(
             }
         }
     }
+    Ok(())
+}
+
+/// Creates commerce accounts in `currency` that do not exist yet.
+pub async fn open_accounts(
+    cx: &mut Context<'_>,
+    currency: Currency,
+    accounts: &[&CommerceAccount],
+) -> Result<(), Error> {
+    let accounts: Vec<NewAccount> = accounts
+        .iter()
+        .map(|account| NewAccount {
+            id: account.id(currency),
+            currency,
+            code: 3,
+            flags: AccountFlags {
+                debits_must_not_exceed_credits: false,
+                credits_must_not_exceed_debits: false,
+                history: true,
+            },
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    ledger::create_accounts(cx.tx, cx.workspace_id, &accounts, cx.now).await?;
     Ok(())
 }

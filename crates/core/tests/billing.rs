@@ -92,6 +92,7 @@ async fn active_contract(
     let draft = ContractDraft {
         buyer_id: buyer.to_string(),
         seller_id: None,
+        seasoning_days: None,
         currency: "EUR".into(),
         term: Term {
             start,

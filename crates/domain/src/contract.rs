@@ -144,6 +144,10 @@ pub struct Contract {
     pub buyer_id: String,
     /// The seller, for a marketplace contract.
     pub seller_id: Option<String>,
+    /// Days the seller's part of a paid invoice seasons before it can be paid out (none: the
+    /// workspace's `seller_seasoning_days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasoning_days: Option<u32>,
     pub currency: String,
     pub status: ContractStatus,
     pub service_status: ServiceStatus,
@@ -186,6 +190,8 @@ pub const TRIAL_REMINDER_DAYS: i64 = 3;
 pub struct ContractDraft {
     pub buyer_id: String,
     pub seller_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seasoning_days: Option<u32>,
     pub currency: String,
     pub term: Term,
     pub billing: BillingTerms,
@@ -472,6 +478,7 @@ pub fn apply(
             object: "contract".into(),
             buyer_id: draft.buyer_id.clone(),
             seller_id: draft.seller_id.clone(),
+            seasoning_days: draft.seasoning_days,
             currency: draft.currency.clone(),
             status: ContractStatus::Draft,
             service_status: ServiceStatus::Provisioning,

@@ -420,6 +420,9 @@ pub enum PaymentMethodKind {
     BankTransfer,
     /// Cash, a cheque, anything recorded by hand.
     Manual,
+    /// From the buyer's wallet: money they pushed to the platform earlier, committed to a
+    /// marketplace invoice. Recorded by settlement only.
+    Wallet,
 }
 
 impl PaymentMethodKind {
@@ -428,6 +431,7 @@ impl PaymentMethodKind {
             PaymentMethodKind::Card => "card",
             PaymentMethodKind::BankTransfer => "bank_transfer",
             PaymentMethodKind::Manual => "manual",
+            PaymentMethodKind::Wallet => "wallet",
         }
     }
 }
@@ -841,6 +845,20 @@ pub struct InvoiceSettings {
     /// server's billing loop (none, the default: they wait for a person to issue them).
     #[serde(default)]
     pub auto_issue_after_hours: Option<u32>,
+    /// Marketplace invoices (of a contract with a seller): days the seller's part seasons
+    /// after the invoice is paid, unless the contract says otherwise.
+    #[serde(default = "default_seasoning_days")]
+    pub seller_seasoning_days: u32,
+    /// The platform's fee on marketplace invoices, in basis points of the net (100 = 1%).
+    #[serde(default)]
+    pub platform_fee_bps: u32,
+    /// A fixed platform fee per marketplace invoice, in minor units of its currency.
+    #[serde(default)]
+    pub platform_fee_fixed: i64,
+}
+
+fn default_seasoning_days() -> u32 {
+    crate::treasury::settlement::DEFAULT_SEASONING_DAYS
 }
 
 impl Default for InvoiceSettings {
@@ -855,6 +873,9 @@ impl Default for InvoiceSettings {
             payment_instructions: None,
             default_tax_rate_id: None,
             auto_issue_after_hours: None,
+            seller_seasoning_days: default_seasoning_days(),
+            platform_fee_bps: 0,
+            platform_fee_fixed: 0,
         }
     }
 }

@@ -230,6 +230,7 @@ mod tests {
                 Operation::Create(ContractDraft {
                     buyer_id: "cus_1".into(),
                     seller_id: None,
+                    seasoning_days: None,
                     currency: "USD".into(),
                     term: Term {
                         start: t(0),

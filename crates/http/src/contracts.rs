@@ -97,6 +97,10 @@ pub struct CreateContractRequest {
     pub buyer_id: String,
     /// The seller, for a marketplace contract (a customer).
     pub seller_id: Option<String>,
+    /// Marketplace contracts: days the seller's part of each paid invoice seasons before it
+    /// can be paid out (default: the workspace's `seller_seasoning_days`).
+    #[schema(maximum = 365)]
+    pub seasoning_days: Option<u32>,
     #[schema(value_type = Currency)]
     pub currency: String,
     pub term: TermRequest,
@@ -149,6 +153,7 @@ async fn create_contract(
     let draft = ContractDraft {
         buyer_id: body.buyer_id,
         seller_id: body.seller_id,
+        seasoning_days: body.seasoning_days,
         currency: currency.to_string(),
         term: Term {
             start: body.term.start,

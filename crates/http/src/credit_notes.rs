@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use crate::docs;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal, QueryParams};
+use crate::invoice_payments::RecordedMethod;
 use crate::list::ListResponse;
 use crate::livemode::Json;
 use crate::AppState;
@@ -42,7 +43,7 @@ pub struct CreateCreditNoteRequest {
     pub reason: Option<String>,
     /// How to pay back what the customer paid beyond what is still owed (needed when the credit
     /// exceeds the amount due).
-    pub refund_method: Option<PaymentMethodKind>,
+    pub refund_method: Option<RecordedMethod>,
 }
 
 /// Credit an issued (or paid) invoice, in full or in part: numbered `CN-YEAR-000001`; it takes
@@ -67,7 +68,7 @@ async fn create_credit_note(
         invoice_id: body.invoice_id,
         amount: body.amount,
         reason,
-        refund_method: body.refund_method,
+        refund_method: body.refund_method.map(Into::into),
     };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {

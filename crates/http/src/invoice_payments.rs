@@ -42,6 +42,28 @@ pub struct AllocationRequest {
     pub amount: i64,
 }
 
+/// How a payment recorded by hand (or money refunded by hand) moved. Wallet payments are made
+/// by the settlement of marketplace invoices only.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordedMethod {
+    /// Through the payment provider (a card).
+    Card,
+    BankTransfer,
+    /// Cash, a cheque, anything recorded by hand.
+    Manual,
+}
+
+impl From<RecordedMethod> for PaymentMethodKind {
+    fn from(method: RecordedMethod) -> Self {
+        match method {
+            RecordedMethod::Card => PaymentMethodKind::Card,
+            RecordedMethod::BankTransfer => PaymentMethodKind::BankTransfer,
+            RecordedMethod::Manual => PaymentMethodKind::Manual,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordPaymentRequest {
@@ -52,7 +74,7 @@ pub struct RecordPaymentRequest {
     /// Minor units received.
     #[schema(value_type = PositiveAmount)]
     pub amount: i64,
-    pub method: PaymentMethodKind,
+    pub method: RecordedMethod,
     /// The payment's natural id (a bank transaction id, a cheque number): unique in the
     /// workspace. Without it, the request needs an `Idempotency-Key`.
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
@@ -97,7 +119,7 @@ async fn record_payment(
         customer_id,
         currency,
         amount: body.amount,
-        method: body.method,
+        method: body.method.into(),
         reference,
         allocations: body.allocations.map(|allocations| {
             allocations

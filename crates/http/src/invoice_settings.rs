@@ -15,8 +15,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Mutation, Principal};
 use crate::livemode::Json;
 use crate::AppState;
-use bursar_core::invoice_settings::{auto_issue_hours, SettingsUpdate};
+use bursar_core::invoice_settings::{auto_issue_hours, MarketplaceUpdate, SettingsUpdate};
 use bursar_core::invoices::{check_terms, load_settings};
+use bursar_domain::money::NonNegativeAmount;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_settings, update_settings))
@@ -63,6 +64,16 @@ pub struct UpdateSettingsRequest {
     /// 2160: 90 days); -1 turns automatic issuing off.
     #[schema(minimum = -1, maximum = 2160)]
     pub auto_issue_after_hours: Option<i64>,
+    /// Marketplace invoices: days the seller's part seasons after the invoice is paid, unless
+    /// the contract says otherwise (default 7).
+    #[schema(maximum = 365)]
+    pub seller_seasoning_days: Option<u32>,
+    /// The platform's fee on marketplace invoices, in basis points of the net (100 = 1%).
+    #[schema(maximum = 10000)]
+    pub platform_fee_bps: Option<u32>,
+    /// A fixed platform fee per marketplace invoice, in minor units of its currency.
+    #[schema(value_type = Option<NonNegativeAmount>)]
+    pub platform_fee_fixed: Option<i64>,
 }
 
 /// Change the invoicing settings; later invoices use them (issued ones keep theirs).
@@ -113,6 +124,11 @@ async fn update_settings(
         issuer_tax_id: tax_id,
         payment_terms_days: body.payment_terms_days,
         payment_instructions: instructions,
+        marketplace: MarketplaceUpdate {
+            seller_seasoning_days: body.seller_seasoning_days,
+            platform_fee_bps: body.platform_fee_bps,
+            platform_fee_fixed: body.platform_fee_fixed,
+        },
     };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {

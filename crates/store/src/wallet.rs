@@ -177,22 +177,13 @@ pub async fn run_recipe(
         seller, not_before, ..
     } = &request.recipe
     {
-        tx.execute(
-            "insert into wallet_holding (workspace_id, holding_id, seller_id, buyer_id, currency, \
-             amount, not_before, status, created_at) values ($1, $2, $3, $4, $5, $6, $7, 'holding', $8) \
-             on conflict (workspace_id, holding_id) do nothing",
-            params![
-                workspace_id.as_str(),
-                transfer.id.as_str(),
-                seller.as_str(),
-                party.as_str(),
-                currency.code(),
-                transfer.amount,
-                not_before.unix_micros(),
-                now.unix_micros(),
-            ],
-        )
-        .await?;
+        let held = Held {
+            seller,
+            buyer: party,
+            currency,
+            not_before: *not_before,
+        };
+        insert_holding(tx, workspace_id, &held, &transfer, now).await?;
     }
     // `exists`: a retry of an operation already applied changes nothing and records nothing.
     if result == TransferResult::Ok {
@@ -204,6 +195,89 @@ pub async fn run_recipe(
         result,
         transfers: vec![transfer],
     })
+}
+
+/// Who money is held for, from whom, and until when.
+pub struct Held<'a> {
+    pub seller: &'a CustomerId,
+    pub buyer: &'a CustomerId,
+    pub currency: Currency,
+    pub not_before: Timestamp,
+}
+
+async fn insert_holding(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    held: &Held<'_>,
+    transfer: &Transfer,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "insert into wallet_holding (workspace_id, holding_id, seller_id, buyer_id, currency, \
+         amount, not_before, status, created_at) values ($1, $2, $3, $4, $5, $6, $7, 'holding', $8) \
+         on conflict (workspace_id, holding_id) do nothing",
+        params![
+            workspace_id.as_str(),
+            transfer.id.as_str(),
+            held.seller.as_str(),
+            held.buyer.as_str(),
+            held.currency.code(),
+            transfer.amount,
+            held.not_before.unix_micros(),
+            now.unix_micros(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Holds money for a seller that comes from a platform account rather than a buyer's wallet
+/// (a paid marketplace invoice's seller part, out of the seller shares): the transfer `id`
+/// from `debit` to the seller's PAY_IN_HOLDING, the holding seasoning until `not_before`, and
+/// `wallet.pay_in_held` on the seller's timeline (with `detail` in its payload) — once per id.
+/// `debit` must exist. Answers the ledger's result (`exists` for a repeat).
+pub async fn hold_for_seller(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    (id, debit, amount): (TransferId, AccountId, i64),
+    held: &Held<'_>,
+    detail: serde_json::Value,
+    (now, cause): (Timestamp, &Cause),
+) -> Result<TransferResult, StoreError> {
+    ensure_accounts(tx, workspace_id, &[held.seller], held.currency, now).await?;
+    let credit = party_account(held.seller, Role::PayInHolding, held.currency);
+    let batch = [transfer(id, debit, credit, amount, 31, "seller_share")];
+    let results = ledger::create_transfers(tx, workspace_id, &batch, now).await?;
+    let Some((result, Some(transfer))) = results.into_iter().next() else {
+        return Err(StoreError::Corrupt(
+            "BUG: a seller's share was refused by the ledger".into(),
+        ));
+    };
+    if result != TransferResult::Ok {
+        return Ok(result);
+    }
+    insert_holding(tx, workspace_id, held, &transfer, now).await?;
+    let mut payload = serde_json::json!({
+        "operation_id": transfer.id.as_str(),
+        "recipe": "seller_share",
+        "party": held.buyer.as_str(),
+        "seller": held.seller.as_str(),
+        "amount": transfer.amount,
+        "currency": held.currency.code(),
+        "transfer_id": transfer.id.as_str(),
+        "not_before": held.not_before.to_rfc3339(),
+    });
+    if let (Some(payload), serde_json::Value::Object(detail)) = (payload.as_object_mut(), detail) {
+        payload.extend(detail);
+    }
+    let event = NewEvent::new(
+        event_type::WALLET_PAY_IN_HELD,
+        "party",
+        held.seller.as_str(),
+        payload,
+    );
+    events::record(tx, workspace_id, &event, cause, now).await?;
+    Ok(result)
 }
 
 /// The events of an applied recipe: one on the party's timeline, and for a release one on the

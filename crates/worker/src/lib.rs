@@ -6,6 +6,7 @@ pub mod email;
 pub mod fulfillment;
 pub mod relay;
 pub mod scheduler;
+pub mod settlement;
 pub mod subscriber;
 pub mod subscriptions;
 pub mod webhook_delivery;

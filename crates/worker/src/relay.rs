@@ -341,5 +341,6 @@ pub fn builtin_subscribers(
         crate::email::EmailSubscriber::new(db.clone(), mail)?,
         crate::subscriptions::SubscriptionProjector::subscriber(db.clone()),
         crate::fulfillment::Fulfillment::subscriber(app.clone()),
+        crate::settlement::Settlement::subscriber(app.clone()),
     ])
 }

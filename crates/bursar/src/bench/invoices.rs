@@ -172,6 +172,7 @@ async fn active_contract(
     let draft = ContractDraft {
         buyer_id: buyer.to_owned(),
         seller_id: None,
+        seasoning_days: None,
         currency: "USD".into(),
         term: Term {
             start,

@@ -175,6 +175,7 @@ async fn create_contract(
     let draft = ContractDraft {
         buyer_id,
         seller_id: None,
+        seasoning_days: None,
         currency: usd()?.to_string(),
         term,
         billing: BillingTerms {

@@ -270,6 +270,7 @@ fn contract(id: &str) -> Contract {
     let draft = Operation::Create(ContractDraft {
         buyer_id: "cus_1".into(),
         seller_id: None,
+        seasoning_days: None,
         currency: "USD".into(),
         term: Term {
             start: t(-60),

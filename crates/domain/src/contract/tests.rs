@@ -10,6 +10,7 @@ fn draft() -> Operation {
     Operation::Create(ContractDraft {
         buyer_id: "cus_1".into(),
         seller_id: None,
+        seasoning_days: None,
         currency: "USD".into(),
         term: Term {
             start: t(0),

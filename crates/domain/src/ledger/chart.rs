@@ -27,6 +27,9 @@ pub enum CommerceAccount {
     TaxPayable,
     /// Invoices written off as uncollectible.
     BadDebt,
+    /// Sellers' parts of paid marketplace invoices: revenue passed on to them (a contra-revenue;
+    /// what stays in revenue is the platform's fee).
+    SellerShares,
     /// What a customer owes on issued invoices.
     Receivable(CustomerId),
     /// Money a customer paid that no invoice took yet (overpayments, prepaid credit).
@@ -46,6 +49,7 @@ impl CommerceAccount {
             Self::DisputeLosses => "dispute_losses".to_owned(),
             Self::TaxPayable => "tax_payable".to_owned(),
             Self::BadDebt => "bad_debt".to_owned(),
+            Self::SellerShares => "seller_shares".to_owned(),
             Self::Receivable(customer) => format!("receivable:{customer}"),
             Self::CustomerCredit(customer) => format!("customer_credit:{customer}"),
         }
@@ -81,6 +85,10 @@ pub enum TransferCode {
     Voided = 206,
     Credited = 207,
     Refunded = 208,
+    /// A marketplace invoice paid from the buyer's wallet: COMMITTED → customer credit.
+    WalletPaid = 209,
+    /// A paid marketplace invoice's seller part: seller shares → the seller's PAY_IN_HOLDING.
+    SellerShare = 210,
 }
 
 impl TransferCode {

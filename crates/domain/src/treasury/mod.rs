@@ -9,4 +9,5 @@ pub mod pay_ins;
 pub mod payout_objects;
 pub mod payouts;
 pub mod returns;
+pub mod settlement;
 pub mod statement;

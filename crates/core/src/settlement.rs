@@ -1,0 +1,257 @@
+//! Settlement of marketplace invoices (those of a contract with a seller), driven by events:
+//!
+//! - an invoice issued, or the buyer's wallet funded → the buyer's AVAILABLE **commits** to the
+//!   invoice's amount due and **pays** it from there (a `wallet` payment: COMMITTED → the
+//!   buyer's credit → the receivable), when the wallet holds enough;
+//! - an invoice paid (from the wallet or any other way) → its seller's part (the net, less
+//!   the platform's fee) is **released** into the seller's PAY_IN_HOLDING, seasoning for the
+//!   contract's days or the workspace's; the background job **seasons** it when due, and the
+//!   seller's payout schedule pays it out.
+//!
+//! Each step is keyed by the invoice, so a redelivered event does nothing twice.
+
+use bursar_domain::contract::Contract;
+use bursar_domain::id::CustomerId;
+use bursar_domain::invoice::{Invoice, InvoiceStatus, PaymentMethodKind};
+use bursar_domain::ledger::chart::{CommerceAccount, TransferCode};
+use bursar_domain::ledger::{NewTransfer, TransferId, TransferResult};
+use bursar_domain::money::Currency;
+use bursar_domain::treasury::settlement::{seasoned_at, PlatformFee};
+use bursar_domain::wallet::{party_account, Role};
+use bursar_store::documents::{self, CONTRACT, INVOICE};
+use bursar_store::ledger;
+use bursar_store::wallet::{self as wallet_store, Held, Recipe, RecipeOutcome, RecipeRequest};
+use serde_json::json;
+
+use crate::error::{Error, ErrorKind};
+use crate::invoices::{customer_credit, load_settings, record_payment, ReceivedPayment};
+use crate::write::Context;
+
+/// A marketplace invoice: the invoice, its buyer and its seller as wallet parties.
+struct Marketplace {
+    invoice: Invoice,
+    contract: Contract,
+    seller: CustomerId,
+}
+
+/// Loads `invoice_id` and, when it is a marketplace invoice, its contract and seller.
+async fn load(cx: &mut Context<'_>, invoice_id: &str) -> Result<Option<Marketplace>, Error> {
+    let Some(invoice) =
+        documents::get::<Invoice>(cx.tx, INVOICE, cx.workspace_id, invoice_id, false).await?
+    else {
+        return Ok(None);
+    };
+    let Some(contract_id) = invoice.contract_id.clone() else {
+        return Ok(None);
+    };
+    let Some(contract) = documents::get::<Contract>(
+        cx.tx,
+        CONTRACT,
+        cx.workspace_id,
+        contract_id.as_str(),
+        false,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let Some(seller) = contract
+        .seller_id
+        .as_deref()
+        .and_then(|id| CustomerId::parse(id, "seller_id").ok())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Marketplace {
+        invoice,
+        contract,
+        seller,
+    }))
+}
+
+/// Pays an open marketplace invoice from its buyer's wallet when AVAILABLE covers what it
+/// owes: commits the amount, then pays the invoice from COMMITTED. Answers whether it did;
+/// `false` for anything else (not a marketplace invoice, nothing owed, not enough money).
+pub async fn pay_from_wallet(cx: &mut Context<'_>, invoice_id: &str) -> Result<bool, Error> {
+    let Some(Marketplace { invoice, .. }) = load(cx, invoice_id).await? else {
+        return Ok(false);
+    };
+    if invoice.status != InvoiceStatus::Issued || invoice.amount_due <= 0 {
+        return Ok(false);
+    }
+    // A refused transfer id stays refused: commit only what AVAILABLE holds now.
+    if spendable(cx, &invoice.customer_id, invoice.currency).await? < invoice.amount_due {
+        return Ok(false);
+    }
+    let commit = RecipeRequest {
+        id: TransferId::from_trusted(format!("{}:commit", invoice.id)),
+        party: invoice.customer_id.clone(),
+        currency: invoice.currency,
+        amount: invoice.amount_due,
+        recipe: Recipe::Commit,
+    };
+    match wallet_store::run_recipe(cx.tx, cx.workspace_id, &commit, cx.now, cx.cause).await? {
+        // Committed now: pay from it. `exists`: committed and paid before (one transaction).
+        RecipeOutcome::Done {
+            result: TransferResult::Ok,
+            ..
+        } => {}
+        RecipeOutcome::Done { .. } => return Ok(false),
+        // Spent since it was read (a concurrent write): undo this attempt, retried later.
+        RecipeOutcome::Failed(result) => {
+            return Err(Error::new(
+                ErrorKind::State,
+                "wallet_insufficient",
+                format!("The buyer's wallet could not commit the invoice ({result:?})."),
+            ))
+        }
+    }
+    let received = ReceivedPayment {
+        customer_id: invoice.customer_id.clone(),
+        currency: invoice.currency,
+        amount: invoice.amount_due,
+        method: PaymentMethodKind::Wallet,
+        reference: None,
+        allocations: Some(vec![(invoice.id.to_string(), invoice.amount_due)]),
+    };
+    record_payment(cx, received).await?;
+    Ok(true)
+}
+
+/// What the party's AVAILABLE can spend in `currency`: posted credits less posted and pending
+/// debits (money on its way in is not spendable yet).
+async fn spendable(
+    cx: &mut Context<'_>,
+    party: &CustomerId,
+    currency: Currency,
+) -> Result<i64, Error> {
+    let id = party_account(party, Role::Available, currency);
+    Ok(
+        match ledger::get_account(cx.tx, cx.workspace_id, &id).await? {
+            Some(account) => {
+                let b = account.balances;
+                b.credits_posted - b.debits_posted - b.debits_pending
+            }
+            None => 0,
+        },
+    )
+}
+
+/// Pays the buyer's open marketplace invoices in `currency` from their wallet, oldest due
+/// first, while it covers them (after money arrived for the buyer). Answers how many.
+pub async fn pay_open_from_wallet(
+    cx: &mut Context<'_>,
+    buyer: &CustomerId,
+    currency: Currency,
+) -> Result<usize, Error> {
+    let mut paid = 0;
+    for invoice in crate::invoices::open_invoices(cx, buyer, currency).await? {
+        if invoice.status == InvoiceStatus::Issued
+            && invoice.contract_id.is_some()
+            && pay_from_wallet(cx, invoice.id.as_str()).await?
+        {
+            paid += 1;
+        }
+    }
+    Ok(paid)
+}
+
+/// The posting of a `wallet` payment: the buyer's COMMITTED → their credit (then allocated to
+/// the invoice like any payment). Refused when COMMITTED does not hold the amount.
+pub(crate) async fn post_wallet_payment(
+    cx: &mut Context<'_>,
+    transfer_id: &str,
+    customer: &CustomerId,
+    currency: Currency,
+    amount: i64,
+) -> Result<(), Error> {
+    let credit = customer_credit(customer);
+    crate::postings::open_accounts(cx, currency, &[&credit]).await?;
+    let batch = [NewTransfer::single(
+        TransferId::from_trusted(transfer_id.to_owned()),
+        party_account(customer, Role::Committed, currency),
+        credit.id(currency),
+        amount,
+        TransferCode::WalletPaid.code(),
+    )];
+    let results = ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
+    match results.first().map(|(result, _)| *result) {
+        Some(TransferResult::Ok | TransferResult::Exists) => Ok(()),
+        other => Err(Error::new(
+            ErrorKind::State,
+            "wallet_insufficient",
+            format!(
+                "The buyer's committed money does not cover {amount} ({:?}).",
+                other.unwrap_or(TransferResult::Ok)
+            ),
+        )),
+    }
+}
+
+/// Releases a paid marketplace invoice's seller part (its net less what was credited, less
+/// the platform's fee) into the seller's PAY_IN_HOLDING, seasoning for the contract's days or
+/// the workspace's. Answers the amount held for the seller now (0: nothing, or done before).
+pub async fn release_seller_share(cx: &mut Context<'_>, invoice_id: &str) -> Result<i64, Error> {
+    let Some(Marketplace {
+        invoice,
+        contract,
+        seller,
+    }) = load(cx, invoice_id).await?
+    else {
+        return Ok(0);
+    };
+    if invoice.status != InvoiceStatus::Paid || seller == invoice.customer_id {
+        return Ok(0);
+    }
+    let settings = load_settings(cx.tx, cx.workspace_id).await?;
+    let fee = PlatformFee {
+        basis_points: settings.platform_fee_bps,
+        fixed: settings.platform_fee_fixed,
+    };
+    let split = fee.split(net_kept(&invoice));
+    if split.seller == 0 {
+        return Ok(0);
+    }
+    let shares = CommerceAccount::SellerShares;
+    crate::postings::open_accounts(cx, invoice.currency, &[&shares]).await?;
+    let not_before = seasoned_at(
+        cx.now,
+        contract.seasoning_days,
+        settings.seller_seasoning_days,
+    );
+    let held = Held {
+        seller: &seller,
+        buyer: &invoice.customer_id,
+        currency: invoice.currency,
+        not_before,
+    };
+    let detail = json!({ "invoice_id": invoice.id, "platform_fee": split.fee });
+    let result = wallet_store::hold_for_seller(
+        cx.tx,
+        cx.workspace_id,
+        (
+            TransferId::from_trusted(format!("{}:release", invoice.id)),
+            shares.id(invoice.currency),
+            split.seller,
+        ),
+        &held,
+        detail,
+        (cx.now, cx.cause),
+    )
+    .await?;
+    Ok(if result == TransferResult::Ok {
+        split.seller
+    } else {
+        0
+    })
+}
+
+/// The invoice's net that stands: the subtotal less the net part of its credit notes.
+fn net_kept(invoice: &Invoice) -> i64 {
+    if invoice.total <= 0 {
+        return 0;
+    }
+    let kept = invoice.total.saturating_sub(invoice.amount_credited).max(0);
+    let net = i128::from(kept) * i128::from(invoice.subtotal) / i128::from(invoice.total);
+    i64::try_from(net).unwrap_or(0)
+}
