@@ -13,7 +13,9 @@ use bursar_domain::commerce::parse_text;
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
 use bursar_domain::id::{BankConnectionId, WorkspaceId};
-use bursar_domain::treasury::connection::BankConnection;
+use bursar_domain::money::Currency;
+use bursar_domain::treasury::connection::{BankConnection, ReceivingAccount};
+use bursar_domain::treasury::payouts::{check_account_number, check_routing_number};
 use bursar_domain::ValidationError;
 use bursar_store::bank_connections::{self, BankConnectionRow};
 use bursar_store::seal::Sealer;
@@ -39,6 +41,81 @@ pub struct ConnectionRequest {
     pub webhook_secrets: Option<Vec<String>>,
     pub api_base: Option<String>,
     pub internal_account_id: Option<String>,
+    /// The platform's accounts payers push to, as given (the test bank gets its own).
+    pub receiving_accounts: Option<Vec<ReceivingAccountInput>>,
+}
+
+/// A receiving account as given.
+#[derive(Debug, Clone, Default)]
+pub struct ReceivingAccountInput {
+    pub currency: String,
+    pub bank_name: String,
+    pub account_holder: String,
+    pub routing_number: String,
+    pub account_number: String,
+    pub swift_code: Option<String>,
+}
+
+/// Most receiving accounts one connection lists.
+pub const RECEIVING_ACCOUNTS_MAX: usize = 20;
+
+/// Checks the receiving accounts given, naming the field: one per currency, numbers a payer's
+/// bank accepts (an ABA routing number, an account number, a SWIFT/BIC code).
+pub fn check_receiving(inputs: &[ReceivingAccountInput]) -> Result<Vec<ReceivingAccount>, Error> {
+    if inputs.len() > RECEIVING_ACCOUNTS_MAX {
+        return Err(ValidationError::invalid(
+            "receiving_accounts",
+            format!("At most {RECEIVING_ACCOUNTS_MAX} receiving accounts."),
+        )
+        .into());
+    }
+    let mut accounts: Vec<ReceivingAccount> = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let field = |name: &str| format!("receiving_accounts[{i}].{name}");
+        let currency = Currency::parse(&input.currency, &field("currency"))?;
+        if accounts.iter().any(|a| a.currency == currency) {
+            return Err(ValidationError::invalid(
+                &field("currency"),
+                "One receiving account per currency.",
+            )
+            .into());
+        }
+        check_routing_number(&input.routing_number, &field("routing_number"))?;
+        check_account_number(&input.account_number, &field("account_number"))?;
+        let swift = input.swift_code.as_deref().map(|code| {
+            let valid = matches!(code.len(), 8 | 11)
+                && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            valid.then(|| code.to_owned()).ok_or_else(|| {
+                ValidationError::invalid(
+                    &field("swift_code"),
+                    "A SWIFT/BIC code is 8 or 11 upper-case letters and digits.",
+                )
+            })
+        });
+        accounts.push(ReceivingAccount {
+            currency,
+            bank_name: parse_text(&input.bank_name, &field("bank_name"), 100)?,
+            account_holder: parse_text(&input.account_holder, &field("account_holder"), 100)?,
+            routing_number: input.routing_number.clone(),
+            account_number: input.account_number.clone(),
+            swift_code: swift.transpose()?,
+        });
+    }
+    Ok(accounts)
+}
+
+/// Where payers push `currency` to: the first connection (oldest) with a receiving account in
+/// it.
+pub async fn receiving_account(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    currency: Currency,
+) -> Result<Option<ReceivingAccount>, Error> {
+    Ok(list(tx, workspace_id)
+        .await?
+        .into_iter()
+        .flat_map(|c| c.receiving_accounts)
+        .find(|a| a.currency == currency))
 }
 
 /// Checks a connection asked for: its kind, the secrets it needs, its API base and name.
@@ -132,6 +209,7 @@ pub async fn create(
         webhook_path: format!("/v1/bank_webhooks/{id}"),
         api_key_last4: request.api_key.as_deref().map(last4),
         webhook_secrets: secrets.len(),
+        receiving_accounts: receiving_of(&request)?,
         created_at: cx.now,
     };
     let row = BankConnectionRow {
@@ -155,6 +233,20 @@ pub async fn create(
     ))
     .await?;
     Ok(object)
+}
+
+/// The receiving accounts a new connection lists: as given, or the test bank's sandbox USD
+/// account.
+fn receiving_of(request: &ConnectionRequest) -> Result<Vec<ReceivingAccount>, Error> {
+    match &request.receiving_accounts {
+        Some(inputs) => check_receiving(inputs),
+        None if request.kind == "test_bank" => {
+            let holder = request.name.as_deref().unwrap_or("Bursar sandbox");
+            let usd = Currency::parse("USD", "currency")?;
+            Ok(vec![ReceivingAccount::test_bank(usd, holder)])
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 pub(crate) fn object_of(row: &BankConnectionRow) -> Result<BankConnection, Error> {

@@ -15,12 +15,13 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::id::{CustomerId, ExpectedPaymentId, WorkspaceId};
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
+use bursar_domain::treasury::connection::PaymentInstructions;
 use bursar_domain::treasury::matching::Direction;
 use bursar_domain::treasury::objects::{validate_bounds, ExpectedPayment, ExpectedPaymentStatus};
 use bursar_store::{params, treasury, Backend, Tx};
 use jiff::civil::Date;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::write::Context;
 
 pub use reconcile::import;
@@ -151,4 +152,36 @@ pub async fn get_expected(
         .await?
         .map(|(p, _)| p)
         .ok_or_else(|| Error::not_found("expected_payment", id))
+}
+
+/// What a payer is told to send for expected payment `id`: the workspace's receiving account in
+/// its currency, the amount and the reference. Refused for an expectation of money going out,
+/// and when no bank connection lists a receiving account in that currency.
+pub async fn payment_instructions(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<PaymentInstructions, Error> {
+    let expected = get_expected(tx, workspace_id, id).await?;
+    if expected.direction != Direction::Credit {
+        return Err(Error::state(
+            "not_inbound",
+            "debit",
+            "Payment instructions are for money coming in; this expected payment is a debit.",
+        ));
+    }
+    let account = crate::bank_connections::receiving_account(tx, workspace_id, expected.currency)
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::State,
+                "no_receiving_account",
+                format!(
+                    "No bank connection lists a receiving account in {}: add one to a \
+                     connection's receiving_accounts.",
+                    expected.currency.code()
+                ),
+            )
+        })?;
+    Ok(PaymentInstructions::new(&expected, account))
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_banks::Rail;
-use bursar_core::bank_connections::{self, ConnectionRequest};
+use bursar_core::bank_connections::{self, ConnectionRequest, ReceivingAccountInput};
 use bursar_core::bank_events::{self, SimulatedIncoming};
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::BankConnectionId;
@@ -62,6 +62,42 @@ pub struct CreateBankConnectionRequest {
     /// The platform's account at the bank (required for Modern Treasury).
     #[schema(max_length = 100)]
     pub internal_account_id: Option<String>,
+    /// The platform's accounts that payers push wires and RTP payments to, one per currency:
+    /// shown to buyers in expected payments' payment instructions (the test bank gets a
+    /// sandbox USD account).
+    #[schema(max_items = 20)]
+    pub receiving_accounts: Option<Vec<ReceivingAccountRequest>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivingAccountRequest {
+    #[schema(value_type = Currency)]
+    pub currency: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub bank_name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub account_holder: String,
+    /// ABA routing number: 9 digits with a valid checksum.
+    #[schema(pattern = "^[0-9]{9}$")]
+    pub routing_number: String,
+    #[schema(pattern = "^[0-9]{4,17}$")]
+    pub account_number: String,
+    #[schema(pattern = "^[A-Z0-9]{8}([A-Z0-9]{3})?$")]
+    pub swift_code: Option<String>,
+}
+
+impl From<ReceivingAccountRequest> for ReceivingAccountInput {
+    fn from(r: ReceivingAccountRequest) -> Self {
+        ReceivingAccountInput {
+            currency: r.currency,
+            bank_name: r.bank_name,
+            account_holder: r.account_holder,
+            routing_number: r.routing_number,
+            account_number: r.account_number,
+            swift_code: r.swift_code,
+        }
+    }
 }
 
 /// Connect a bank: Modern Treasury, or in a sandbox the test bank. Its webhooks are received at
@@ -85,6 +121,9 @@ async fn create_connection(
             webhook_secrets: body.webhook_secrets,
             api_base: body.api_base,
             internal_account_id: body.internal_account_id,
+            receiving_accounts: body
+                .receiving_accounts
+                .map(|accounts| accounts.into_iter().map(Into::into).collect()),
         },
     )
     .await?;

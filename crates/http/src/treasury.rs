@@ -8,6 +8,7 @@ use bursar_core::treasury::{self, ExpectedPaymentInput, IMPORT_LINES_MAX};
 use bursar_domain::commerce::parse_text;
 use bursar_domain::id::{BankTransactionId, CustomerId, ExpectedPaymentId, ReconciliationItemId};
 use bursar_domain::money::Currency;
+use bursar_domain::treasury::connection::PaymentInstructions;
 use bursar_domain::treasury::objects::{
     BankTransactionObject, BankTransactionStatus, ExpectedPayment, ExpectedPaymentStatus,
     ImportSummary, ReconciliationItem, ReviewAction, ReviewStatus,
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_expected_payment, list_expected_payments))
         .routes(routes!(get_expected_payment))
+        .routes(routes!(get_payment_instructions))
         .routes(routes!(expected_payment_timeline))
         .routes(routes!(bank_transaction_timeline))
         .routes(routes!(item_timeline))
@@ -197,6 +199,28 @@ async fn get_expected_payment(
         })
         .await?;
     Ok(principal.json(payment))
+}
+
+/// What a payer is told to send for an expected payment: the platform's receiving account in
+/// its currency (from a bank connection's `receiving_accounts`), the amount and the reference
+/// to quote — "send your wire to …, reference …".
+#[utoipa::path(get, path = "/v1/expected_payments/{id}/payment_instructions", tag = "treasury",
+    params(("id" = ExpectedPaymentId, Path)),
+    responses((status = 200, body = PaymentInstructions), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn get_payment_instructions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentInstructions>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let instructions = state
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { treasury::payment_instructions(tx, &workspace_id, &id).await })
+        })
+        .await?;
+    Ok(principal.json(instructions))
 }
 
 /// Import a bank statement (CSV: `date,amount,direction,currency` and optionally

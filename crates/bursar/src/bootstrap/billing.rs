@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bursar_core::contracts::{self, NewLine};
 use bursar_core::credit_notes::{self, NewCreditNote};
 use bursar_core::invoice_drafts::{self, NewInvoice, NewInvoiceLine};
-use bursar_core::invoice_settings::{self, SettingsUpdate};
+use bursar_core::invoice_settings::{self, MarketplaceUpdate, SettingsUpdate};
 use bursar_core::invoices::{self, check_terms, ReceivedPayment};
 use bursar_core::metering;
 use bursar_core::tax_rates::{self, NewTaxRate};
@@ -231,6 +231,10 @@ pub(super) async fn seed_invoices(seed: &Seed, buyers: &Buyers) -> anyhow::Resul
             "Bank transfer to IBAN GB00 DEMO 0000 0000 0000 00, reference: the invoice number."
                 .into(),
         ),
+        marketplace: MarketplaceUpdate {
+            platform_fee_bps: Some(500),
+            ..MarketplaceUpdate::default()
+        },
         ..SettingsUpdate::default()
     };
     seed.write("invoice settings", move |mut cx| {

@@ -141,7 +141,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     assert_eq!(list.status(), 200);
     let list: serde_json::Value = list.json().await.unwrap();
     let customers = list["data"].as_array().unwrap();
-    assert_eq!(customers.len(), 9, "demo customers, seeded once");
+    assert_eq!(customers.len(), 10, "demo customers, seeded once");
     // The collections demo: customers at several dunning steps, one recovered.
     let mut standing = Vec::new();
     for customer in customers.iter().take(4) {
@@ -217,8 +217,42 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     )
     .await;
     assert_eq!(links["data"].as_array().unwrap().len(), 2, "{links}");
-    // The invoicing demo: paid, partly paid, due (overdue once the sweep runs), credited; and
-    // the collections demo's, three overdue and one paid late.
+    // The marketplace demo: Marian's invoice from Sol Studio is paid from her wallet by the
+    // relay, and Sol's part, less the platform's 5%, seasons in Sol's holding.
+    let sol = customers.iter().find(|c| c["name"] == "Sol Studio").unwrap();
+    let sol_wallet = format!("/v1/parties/{}/wallet", sol["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let wallet = get_json(&running.base, &secret, &sol_wallet).await;
+        let held = &wallet["balances"]["USD"]["PAY_IN_HOLDING"]["credits_posted"];
+        if held == 114_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{wallet}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The wire still expected: the demo's test bank tells the buyer where to send it.
+    let expected = get_json(&running.base, &secret, "/v1/expected_payments").await;
+    let pending = expected["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reference"] == "WIRE-1002")
+        .unwrap();
+    let path = format!(
+        "/v1/expected_payments/{}/payment_instructions",
+        pending["id"].as_str().unwrap()
+    );
+    let told = get_json(&running.base, &secret, &path).await;
+    assert!(
+        told["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("quoting the reference WIRE-1002."),
+        "{told}"
+    );
+    // The invoicing demo: paid, partly paid, due (overdue once the sweep runs), credited; the
+    // collections demo's, three overdue and one paid late; the marketplace's, paid.
     let invoices = get_json(&running.base, &secret, "/v1/invoices").await;
     let mut owed: Vec<(String, i64, i64)> = invoices["data"]
         .as_array()
@@ -244,6 +278,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
             ("issued".to_owned(), 50_000, 0),
             ("paid".to_owned(), 24_000, 0),
             ("paid".to_owned(), 35_640, 0),
+            ("paid".to_owned(), 120_000, 0),
         ],
         "{invoices}"
     );

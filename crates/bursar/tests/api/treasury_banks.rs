@@ -167,3 +167,56 @@ both_backends! {
         assert_eq!(transactions["data"][0]["external_id"], "ipd:ipd-1");
     }
 }
+
+both_backends! {
+    /// Goal: a buyer is told where to send a wire ("send … to …, quoting …") from the receiving
+    /// account of the workspace's bank connection in the expected payment's currency; a wire
+    /// sent as told is matched. Without such an account the instructions are refused (409),
+    /// and bad receiving accounts are refused naming the field.
+    async fn buyers_are_told_where_to_send_their_wire(app: TestApp) {
+        let buyer = id(&ok(app.post("/v1/customers", json!({"name": "Buyer"})).await).await);
+        let euro = id(&ok(app.post("/v1/expected_payments", json!({
+            "currency": "EUR", "amount_lower": 1_000, "date_lower": today(&app, -1), "date_upper": today(&app, 5), "party_id": buyer,
+        })).await).await);
+        expect_error(app.get(&format!("/v1/expected_payments/{euro}/payment_instructions")).await, 409, "no_receiving_account", None).await;
+
+        let bad = |account: Value| json!({"kind": "test_bank", "receiving_accounts": [account]});
+        let good = json!({"currency": "USD", "bank_name": "First Bank", "account_holder": "Shop Ltd",
+            "routing_number": "021000021", "account_number": "987654321", "swift_code": "FIRSUS33"});
+        let mut wrong_routing = good.clone();
+        wrong_routing["routing_number"] = json!("021000022");
+        expect_error(app.post("/v1/bank_connections", bad(wrong_routing)).await, 400, "parameter_invalid", Some("receiving_accounts[0].routing_number")).await;
+        let mut wrong_swift = good.clone();
+        wrong_swift["swift_code"] = json!("FIRS");
+        expect_error(app.post("/v1/bank_connections", bad(wrong_swift)).await, 400, "parameter_invalid", Some("receiving_accounts[0].swift_code")).await;
+        let twice = json!({"kind": "test_bank", "receiving_accounts": [good.clone(), good.clone()]});
+        expect_error(app.post("/v1/bank_connections", twice).await, 400, "parameter_invalid", Some("receiving_accounts[1].currency")).await;
+        assert_eq!(ok(app.get("/v1/bank_connections").await).await["data"].as_array().unwrap().len(), 0, "nothing written");
+
+        let bank = ok(app.post("/v1/bank_connections", json!({"kind": "test_bank", "name": "Demo Marketplace"})).await).await;
+        assert_eq!(bank["receiving_accounts"][0]["routing_number"], "110000000", "{bank}");
+        let expected = id(&ok(app.post("/v1/expected_payments", json!({
+            "currency": "USD", "amount_lower": 250_000, "date_lower": today(&app, -1), "date_upper": today(&app, 5),
+            "reference": "ORDER-43", "party_id": buyer,
+        })).await).await);
+        let told = ok(app.get(&format!("/v1/expected_payments/{expected}/payment_instructions")).await).await;
+        assert_eq!((told["amount"].as_i64(), told["reference"].as_str()), (Some(250_000), Some("ORDER-43")), "{told}");
+        assert_eq!(told["pay_to"]["account_number"], "000123456789", "{told}");
+        assert_eq!(
+            told["text"],
+            "Send 2500.00 USD by wire or RTP to Bursar Test Bank, routing number 110000000, account number \
+             000123456789, in the name of Demo Marketplace (SWIFT BTSTUS00), quoting the reference ORDER-43."
+        );
+
+        // Sent as told: matched to the expectation.
+        ok(app.post(&format!("/v1/test_bank/{}/incoming_payments", id(&bank)), json!({
+            "amount": told["amount"], "currency": "USD", "rail": "rtp", "originator_name": "Buyer Inc", "reference": told["reference"],
+        })).await).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ok(app.get(&format!("/v1/expected_payments/{expected}")).await).await["status"] != "reconciled" {
+            assert!(Instant::now() < deadline, "the payment never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(available(&app, &buyer).await, 250_000);
+    }
+}
