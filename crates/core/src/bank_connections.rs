@@ -84,7 +84,9 @@ pub fn check_receiving(inputs: &[ReceivingAccountInput]) -> Result<Vec<Receiving
         check_account_number(&input.account_number, &field("account_number"))?;
         let swift = input.swift_code.as_deref().map(|code| {
             let valid = matches!(code.len(), 8 | 11)
-                && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
             valid.then(|| code.to_owned()).ok_or_else(|| {
                 ValidationError::invalid(
                     &field("swift_code"),

@@ -29,30 +29,31 @@ pub(super) async fn seed_treasury(seed: &Seed, now: Timestamp) -> anyhow::Result
     let (from, to, soon) = (window(-2), window(5), window(10));
     let currency = usd()?;
     let buyer = NewCustomer::parse(Some("marian.wire@example.com"), Some("Marian Wire"), None)?;
-    let marian = seed.write("treasury: expected payments", move |mut cx| {
-        Box::pin(async move {
-            let marian = bursar_core::customers::create(&mut cx, buyer).await?.id;
-            let expect = |amount, reference: &str, party, date_upper| ExpectedPaymentInput {
-                currency,
-                direction: Direction::Credit,
-                amount_lower: amount,
-                amount_upper: amount,
-                date_lower: from,
-                date_upper,
-                counterparty: Some("Marian Wire Holdings".into()),
-                reference: Some(reference.into()),
-                party_id: party,
-                description: Some("Wallet top-up by wire".into()),
-            };
-            let inputs = vec![
-                expect(250_000, "WIRE-1001", Some(marian.clone()), to),
-                expect(80_000, "WIRE-1002", Some(marian.clone()), soon),
-            ];
-            treasury::create_expected(&mut cx, inputs).await?;
-            Ok(marian)
+    let marian = seed
+        .write("treasury: expected payments", move |mut cx| {
+            Box::pin(async move {
+                let marian = bursar_core::customers::create(&mut cx, buyer).await?.id;
+                let expect = |amount, reference: &str, party, date_upper| ExpectedPaymentInput {
+                    currency,
+                    direction: Direction::Credit,
+                    amount_lower: amount,
+                    amount_upper: amount,
+                    date_lower: from,
+                    date_upper,
+                    counterparty: Some("Marian Wire Holdings".into()),
+                    reference: Some(reference.into()),
+                    party_id: party,
+                    description: Some("Wallet top-up by wire".into()),
+                };
+                let inputs = vec![
+                    expect(250_000, "WIRE-1001", Some(marian.clone()), to),
+                    expect(80_000, "WIRE-1002", Some(marian.clone()), soon),
+                ];
+                treasury::create_expected(&mut cx, inputs).await?;
+                Ok(marian)
+            })
         })
-    })
-    .await?;
+        .await?;
     let text = format!(
         "id,date,amount,direction,currency,reference,counterparty\n\
          demo-1,{today},2500.00,credit,USD,WIRE-1001,Marian Wire Holdings\n\
@@ -133,13 +134,24 @@ async fn seed_marketplace(seed: &Seed, buyer: CustomerId, now: Timestamp) -> any
                     timing: None,
                     usage: None,
                 };
-                let id = contracts::create(&mut cx, draft, vec![line], None).await?.id;
+                let id = contracts::create(&mut cx, draft, vec![line], None)
+                    .await?
+                    .id;
                 contracts::operate(&mut cx, &id, Operation::Activate, None).await?;
                 Ok(id)
             })
         })
         .await?;
-    let run = billing::bill_contracts(&seed.app, &seed.workspace, vec![contract], now, &demo_cause()).await;
+    // Billed as of now: after the contract took effect.
+    let as_of = seed.app.now();
+    let run = billing::bill_contracts(
+        &seed.app,
+        &seed.workspace,
+        vec![contract],
+        as_of,
+        &demo_cause(),
+    )
+    .await;
     for invoice in run.invoices_created {
         let id = invoice.to_string();
         seed.write("treasury: marketplace invoice", move |mut cx| {

@@ -219,7 +219,10 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
     assert_eq!(links["data"].as_array().unwrap().len(), 2, "{links}");
     // The marketplace demo: Marian's invoice from Sol Studio is paid from her wallet by the
     // relay, and Sol's part, less the platform's 5%, seasons in Sol's holding.
-    let sol = customers.iter().find(|c| c["name"] == "Sol Studio").unwrap();
+    let sol = customers
+        .iter()
+        .find(|c| c["name"] == "Sol Studio")
+        .unwrap();
     let sol_wallet = format!("/v1/parties/{}/wallet", sol["id"].as_str().unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -363,7 +366,8 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         rows.iter().all(|r| r["customerId"] == r["subject"]),
         "subjects are the customers"
     );
-    // The contracts demo: four contracts in four states, one with a scheduled price change.
+    // The contracts demo: four contracts in four states, one with a scheduled price change; and
+    // the marketplace's, active.
     let contracts = get_json(&running.base, &secret, "/v1/contracts").await;
     let mut statuses: Vec<&str> = contracts["data"]
         .as_array()
@@ -372,7 +376,10 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .map(|c| c["status"].as_str().unwrap())
         .collect();
     statuses.sort_unstable();
-    assert_eq!(statuses, ["active", "draft", "suspended", "terminated"]);
+    assert_eq!(
+        statuses,
+        ["active", "active", "draft", "suspended", "terminated"]
+    );
     assert!(
         contracts["data"]
             .as_array()

@@ -175,6 +175,10 @@ mod tests {
         );
         assert_eq!((told.amount, told.pay_to), (250_000, account.clone()));
         let unreferenced = PaymentInstructions::new(&expected(None), account);
-        assert!(unreferenced.text.ends_with("(SWIFT BTSTUS00)."), "{}", unreferenced.text);
+        assert!(
+            unreferenced.text.ends_with("(SWIFT BTSTUS00)."),
+            "{}",
+            unreferenced.text
+        );
     }
 }
