@@ -26,10 +26,10 @@ pub use event::{
     ReturnStatus,
 };
 pub use types::{
-    AccountType, BankNumber, Counterparty, CounterpartyAccount, CounterpartyRequest, Direction,
-    ExpectedPayment, ExpectedPaymentRequest, ExpectedPaymentStatus, ExternalAccount, FailureReason,
-    PartyType, PaymentOrder, PaymentOrderRequest, PaymentOrderStatus, Rail, ReceivingAccount,
-    ReconciliationRule,
+    AccountBalance, AccountType, BankNumber, Counterparty, CounterpartyAccount,
+    CounterpartyRequest, Direction, ExpectedPayment, ExpectedPaymentRequest, ExpectedPaymentStatus,
+    ExternalAccount, FailureReason, PartyType, PaymentOrder, PaymentOrderRequest,
+    PaymentOrderStatus, Rail, ReceivingAccount, ReconciliationRule,
 };
 
 use futures::future::BoxFuture;
@@ -79,6 +79,13 @@ pub trait BankRails: Send + Sync {
         &'a self,
         payment_order_id: &'a str,
     ) -> BoxFuture<'a, Result<PaymentOrder, ProviderError>>;
+
+    /// What the bank reports `internal_account_id` holds now, per currency (the drift check
+    /// compares it with the ledger).
+    fn balances<'a>(
+        &'a self,
+        internal_account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<AccountBalance>, ProviderError>>;
 
     /// Verifies an inbound webhook against `secrets` (any of them may have signed it: key
     /// rotation), then parses it. Verification comes first: nothing of an unverified body is

@@ -26,8 +26,8 @@ pub use webhook::{
 
 use crate::event::BankEvent;
 use crate::types::{
-    Counterparty, CounterpartyRequest, ExpectedPayment, ExpectedPaymentRequest, ExternalAccount,
-    PaymentOrder, PaymentOrderRequest, ReceivingAccount, ReconciliationRule,
+    AccountBalance, Counterparty, CounterpartyRequest, ExpectedPayment, ExpectedPaymentRequest,
+    ExternalAccount, PaymentOrder, PaymentOrderRequest, ReceivingAccount, ReconciliationRule,
 };
 use crate::{signature, BankRails, Headers, HttpExecutor, ProviderError, WebhookError};
 
@@ -244,6 +244,30 @@ impl ModernTreasuryAdapter {
             .map_err(|e| bad_response("expected_payment", e))
     }
 
+    /// `GET /api/internal_accounts/{id}/balance_reports/latest`.
+    pub fn balance_report_request(&self, internal_account_id: &str) -> ProviderRequest {
+        self.request(
+            "balance_report.retrieve",
+            Method::GET,
+            &format!(
+                "/api/internal_accounts/{}/balance_reports/latest",
+                encode_path_segment(internal_account_id)
+            ),
+            None,
+            None,
+        )
+    }
+
+    /// Reads a balance report: per currency, its `current_ledger` balance (else its
+    /// `closing_ledger`).
+    pub fn parse_balance_report(
+        &self,
+        response: &ProviderResponse,
+    ) -> Result<Vec<AccountBalance>, ProviderError> {
+        wire::balance_report(&read_object(response, "balance_report")?)
+            .map_err(|e| bad_response("balance_report", e))
+    }
+
     /// Verifies `X-Signature` against `secrets`, then reads the event. Nothing of an
     /// unverified body is read.
     pub fn parse_webhook(
@@ -432,6 +456,18 @@ impl BankRails for ModernTreasury {
             let call = self.adapter.payment_order_fetch_request(payment_order_id);
             let response = self.executor.execute(KIND, &call).await?;
             self.adapter.parse_payment_order(&response)
+        }
+        .boxed()
+    }
+
+    fn balances<'a>(
+        &'a self,
+        internal_account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<AccountBalance>, ProviderError>> {
+        async move {
+            let call = self.adapter.balance_report_request(internal_account_id);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_balance_report(&response)
         }
         .boxed()
     }

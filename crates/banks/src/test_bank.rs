@@ -74,7 +74,7 @@ pub use calendar::{
 use crate::event::BankEvent;
 use crate::modern_treasury::{parse_event, TOPIC_HEADER, WEBHOOK_ID_HEADER};
 use crate::types::{
-    BankNumber, Counterparty, CounterpartyRequest, Direction, ExpectedPayment,
+    AccountBalance, BankNumber, Counterparty, CounterpartyRequest, Direction, ExpectedPayment,
     ExpectedPaymentRequest, PaymentOrder, PaymentOrderRequest, Rail,
 };
 use crate::{signature, BankRails, Headers, ProviderError, WebhookError};
@@ -295,6 +295,13 @@ impl BankRails for TestBank {
         payment_order_id: &'a str,
     ) -> BoxFuture<'a, Result<PaymentOrder, ProviderError>> {
         self.call(|state, _| state.payment_order(payment_order_id))
+    }
+
+    fn balances<'a>(
+        &'a self,
+        internal_account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<AccountBalance>, ProviderError>> {
+        self.call(|state, now| Ok(state.balances(internal_account_id, now)))
     }
 
     /// Modern Treasury's check and parser: the test bank's webhooks are Modern Treasury's.

@@ -379,3 +379,14 @@ mod tests {
         assert_eq!(Direction::parse("sideways"), None);
     }
 }
+
+/// What the bank reports an internal account holds in one currency: its current ledger balance
+/// (money booked at the bank), in minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountBalance {
+    /// ISO 4217, upper case.
+    pub currency: String,
+    pub amount: i64,
+    /// The bank's report date, `YYYY-MM-DD`.
+    pub as_of_date: String,
+}

@@ -361,3 +361,47 @@ fn refusals_and_outages_are_told_apart() {
         Err(ProviderError::BadResponse(m)) if m.contains("status")
     ));
 }
+
+/// A balance report in the shape of Modern Treasury's API reference (`object: balance_report`,
+/// `balances[]` with `balance_type`, `amount`, `currency`); no public payload of one is in
+/// `../shared/data/banks/`.
+#[test]
+fn the_latest_balance_report_gives_the_ledger_balance_per_currency() {
+    let adapter = adapter();
+    let request = adapter.balance_report_request("ia/1");
+    assert_eq!(request.method, Method::GET);
+    assert_eq!(
+        request.url,
+        "https://mt.example/api/internal_accounts/ia%2F1/balance_reports/latest"
+    );
+    assert_eq!(request.idempotency_key, None);
+    assert_eq!(request.json, None);
+    let report = json!({
+        "id": "bd0b7c47-0d29-4a4b-9a0e-3bd8b1b1c6a4", "object": "balance_report",
+        "balance_report_type": "intraday", "as_of_date": "2026-05-04", "as_of_time": "12:00:00",
+        "internal_account_id": "ia/1", "live_mode": true,
+        "balances": [
+            {"id": "b1", "object": "balance", "amount": 900, "currency": "USD", "balance_type": "closing_ledger"},
+            {"id": "b2", "object": "balance", "amount": 1_250, "currency": "USD", "balance_type": "current_ledger"},
+            {"id": "b3", "object": "balance", "amount": 1_000, "currency": "USD", "balance_type": "current_available"},
+            {"id": "b4", "object": "balance", "amount": 7_000, "currency": "EUR", "balance_type": "closing_ledger"},
+        ],
+    });
+    let balances = adapter.parse_balance_report(&answer(200, &report)).unwrap();
+    let read: Vec<(&str, i64, &str)> = balances
+        .iter()
+        .map(|b| (b.currency.as_str(), b.amount, b.as_of_date.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [("EUR", 7_000, "2026-05-04"), ("USD", 1_250, "2026-05-04")]
+    );
+    let mut wrong = report.clone();
+    wrong["object"] = json!("payment_order");
+    assert!(adapter.parse_balance_report(&answer(200, &wrong)).is_err());
+    let mut missing = report;
+    missing["balances"][1]["amount"] = json!("1250");
+    assert!(adapter
+        .parse_balance_report(&answer(200, &missing))
+        .is_err());
+}

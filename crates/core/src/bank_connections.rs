@@ -75,7 +75,7 @@ pub fn check_receiving(inputs: &[ReceivingAccountInput]) -> Result<Vec<Receiving
         let currency = Currency::parse(&input.currency, &field("currency"))?;
         if accounts.iter().any(|a| a.currency == currency) {
             return Err(ValidationError::invalid(
-                &field("currency"),
+                field("currency"),
                 "One receiving account per currency.",
             )
             .into());
@@ -89,7 +89,7 @@ pub fn check_receiving(inputs: &[ReceivingAccountInput]) -> Result<Vec<Receiving
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
             valid.then(|| code.to_owned()).ok_or_else(|| {
                 ValidationError::invalid(
-                    &field("swift_code"),
+                    field("swift_code"),
                     "A SWIFT/BIC code is 8 or 11 upper-case letters and digits.",
                 )
             })

@@ -8,6 +8,7 @@
 //! the open expectations takes the workspace's treasury lock, so two imports never both spend
 //! one expectation.
 
+pub mod drift;
 mod reconcile;
 mod review;
 

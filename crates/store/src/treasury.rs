@@ -584,6 +584,25 @@ pub async fn settle_transaction(
     Ok(())
 }
 
+/// Whether an item of `reason` naming exactly `candidates` is still open (not resolved or
+/// accepted).
+pub async fn open_item_exists(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    reason: ReviewReason,
+    candidates: &[String],
+) -> Result<bool, StoreError> {
+    let candidates = serde_json::to_string(candidates).unwrap_or_else(|_| "[]".into());
+    let row = tx
+        .fetch_optional(
+            "select id from reconciliation_item where workspace_id = $1 and reason = $2 \
+             and candidates = $3 and status not in ('resolved', 'accepted') limit 1",
+            params![workspace_id.as_str(), reason.as_str(), candidates.as_str()],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Inserts new reconciliation items (their first event is sequence 1).
 pub async fn insert_items(
     tx: &mut Tx,
@@ -629,6 +648,7 @@ fn item_from(row: &Row) -> Result<Sequenced<ReconciliationItem>, StoreError> {
         ReviewReason::Overdue,
         ReviewReason::PayoutReturned,
         ReviewReason::PayInReturned,
+        ReviewReason::BalanceDrift,
     ];
     let candidates = row.text("candidates")?;
     let item = ReconciliationItem {

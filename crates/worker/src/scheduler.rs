@@ -15,6 +15,7 @@ const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
 const PENDING_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often due wallet holdings are seasoned.
 const SEASONING_INTERVAL: Duration = Duration::from_secs(1);
+const DRIFT_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// How often the test provider looks for checkout sessions whose time is up.
 const CHECKOUT_EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
 /// How often contracts' renewals, expiries and scheduled terminations are looked for.
@@ -48,6 +49,7 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(drive_test_banks(app.clone(), stop.clone())),
         tokio::spawn(run_payout_schedules(app.clone(), stop.clone())),
         tokio::spawn(send_due_payouts(app.clone(), stop.clone())),
+        tokio::spawn(check_bank_drift(app.clone(), stop.clone())),
     ]
 }
 
@@ -69,6 +71,18 @@ async fn sweep_treasury(app: App, stop: CancellationToken) {
             bursar_core::treasury::sweep(&app).await,
             "treasury rows swept",
             "treasury sweep failed",
+        );
+    }
+}
+
+/// Once a day: what the banks report the platform's accounts hold against the ledger; a
+/// difference opens a `balance_drift` review item.
+async fn check_bank_drift(app: App, stop: CancellationToken) {
+    while tick(DRIFT_CHECK_INTERVAL, &stop).await {
+        report(
+            bursar_core::treasury::drift::check_all(&app).await,
+            "balance drift items opened",
+            "drift check failed",
         );
     }
 }

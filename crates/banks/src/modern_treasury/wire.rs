@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::event::{BankReturn, Corrections, IncomingPayment, NotificationOfChange, ReturnStatus};
 use crate::types::{
-    mask_number, BankNumber, Counterparty, CounterpartyAccount, Direction, ExpectedPayment,
-    ExpectedPaymentStatus, PaymentOrder, PaymentOrderStatus, Rail, ReconciliationRule,
+    mask_number, AccountBalance, BankNumber, Counterparty, CounterpartyAccount, Direction,
+    ExpectedPayment, ExpectedPaymentStatus, PaymentOrder, PaymentOrderStatus, Rail,
+    ReconciliationRule,
 };
 
 pub(super) fn opt_str(object: &Value, key: &str) -> Option<String> {
@@ -233,4 +234,35 @@ pub(super) fn incoming_payment(object: &Value) -> Result<IncomingPayment, String
         transaction_id: opt_str(object, "transaction_id"),
         metadata: string_map(object, "metadata"),
     })
+}
+
+/// A balance report's ledger balance per currency: `current_ledger`, else `closing_ledger`.
+pub(super) fn balance_report(object: &Value) -> Result<Vec<AccountBalance>, String> {
+    let as_of_date = req_str(object, "as_of_date")?;
+    let balances = object
+        .get("balances")
+        .and_then(Value::as_array)
+        .ok_or("'balances' is missing or not a list")?;
+    let mut found: BTreeMap<String, (u8, i64)> = BTreeMap::new();
+    for balance in balances {
+        let rank = match opt_str(balance, "balance_type").as_deref() {
+            Some("current_ledger") => 2,
+            Some("closing_ledger") => 1,
+            _ => continue,
+        };
+        let currency = req_str(balance, "currency").map_err(|e| format!("balances: {e}"))?;
+        let amount = req_i64(balance, "amount").map_err(|e| format!("balances: {e}"))?;
+        let slot = found.entry(currency).or_insert((rank, amount));
+        if rank > slot.0 {
+            *slot = (rank, amount);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(currency, (_, amount))| AccountBalance {
+            currency,
+            amount,
+            as_of_date: as_of_date.clone(),
+        })
+        .collect())
 }

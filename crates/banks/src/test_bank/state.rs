@@ -14,8 +14,8 @@ use super::Webhook;
 use crate::modern_treasury::{EVENT_ID_HEADER, LIVE_MODE_HEADER, TOPIC_HEADER, WEBHOOK_ID_HEADER};
 use crate::signature;
 use crate::types::{
-    Counterparty, CounterpartyRequest, ExpectedPaymentRequest, ExpectedPaymentStatus,
-    PaymentOrderRequest, PaymentOrderStatus,
+    AccountBalance, Counterparty, CounterpartyRequest, Direction, ExpectedPaymentRequest,
+    ExpectedPaymentStatus, PaymentOrderRequest, PaymentOrderStatus,
 };
 use crate::Headers;
 
@@ -108,6 +108,44 @@ impl State {
                 Due::Incoming { id, completed } => self.apply_incoming(&id, completed, at),
             }
         }
+    }
+
+    /// The internal account's booked balance per currency: completed incoming payments in,
+    /// completed payment orders out (credits) or in (debits); a returned order is undone.
+    pub fn balances(&self, internal_account_id: &str, now: Timestamp) -> Vec<AccountBalance> {
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        let signed = |direction: Direction, amount: i64, inbound: Direction| {
+            if direction == inbound {
+                amount
+            } else {
+                -amount
+            }
+        };
+        for record in self.incoming.values() {
+            let request = &record.request;
+            if record.status == "completed" && request.internal_account_id == internal_account_id {
+                let amount = signed(request.direction, request.amount, Direction::Credit);
+                *totals.entry(request.currency.clone()).or_default() += amount;
+            }
+        }
+        for record in self.orders.values() {
+            let order = &record.order;
+            let ours = order.originating_account_id.as_deref() == Some(internal_account_id);
+            if ours && order.status == PaymentOrderStatus::Completed {
+                // A payment order's credit pays someone: money out.
+                let amount = signed(order.direction, order.amount, Direction::Debit);
+                *totals.entry(order.currency.clone()).or_default() += amount;
+            }
+        }
+        let as_of_date = calendar::date_of(now).to_string();
+        totals
+            .into_iter()
+            .map(|(currency, amount)| AccountBalance {
+                currency,
+                amount,
+                as_of_date: as_of_date.clone(),
+            })
+            .collect()
     }
 
     fn apply_order(&mut self, id: &str, status: PaymentOrderStatus, at: Timestamp) {

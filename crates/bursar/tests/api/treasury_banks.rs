@@ -220,3 +220,46 @@ both_backends! {
         assert_eq!(available(&app, &buyer).await, 250_000);
     }
 }
+
+both_backends! {
+    /// Goal: the drift check compares what the test bank reports its account holds with the
+    /// ledger's cash at the bank: equal after a matched wire (no item); a wire nobody expected
+    /// (in review, not in the ledger) makes them differ → one `balance_drift` item naming both
+    /// figures, not a second while it is open.
+    async fn the_drift_check_finds_money_the_ledger_does_not_know(app: TestApp) {
+        let bank = id(&ok(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
+        let buyer = id(&ok(app.post("/v1/customers", json!({"name": "Buyer"})).await).await);
+        ok(app.post("/v1/expected_payments", json!({
+            "currency": "USD", "amount_lower": 250_000, "date_lower": today(&app, -1), "date_upper": today(&app, 5),
+            "reference": "ORDER-44", "party_id": buyer,
+        })).await).await;
+        let wire = |amount: i64, reference: &str| json!({"amount": amount, "currency": "USD", "rail": "wire", "originator_name": "Payer", "reference": reference});
+        let arrived = |count: usize| {
+            let app = &app;
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while ok(app.get("/v1/bank_transactions").await).await["data"].as_array().unwrap().len() < count {
+                    assert!(Instant::now() < deadline, "the wires never arrived");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        ok(app.post(&format!("/v1/test_bank/{bank}/incoming_payments"), wire(250_000, "ORDER-44")).await).await;
+        arrived(1).await;
+        let check = || bursar_core::treasury::drift::check_workspace(app.core(), &app.workspace_id);
+        let compared = check().await.unwrap();
+        assert_eq!(compared.iter().map(|c| (c.bank, c.ledger, c.item_opened.is_some())).collect::<Vec<_>>(), [(250_000, 250_000, false)]);
+
+        ok(app.post(&format!("/v1/test_bank/{bank}/incoming_payments"), wire(10_000, "NOBODY-KNOWS")).await).await;
+        arrived(2).await;
+        let compared = check().await.unwrap();
+        assert_eq!((compared[0].bank, compared[0].ledger), (260_000, 250_000));
+        let opened = compared[0].item_opened.clone().expect("an item for the difference");
+        let item = ok(app.get(&format!("/v1/reconciliation/items/{opened}")).await).await;
+        assert_eq!((item["reason"].as_str(), item["status"].as_str()), (Some("balance_drift"), Some("open")), "{item}");
+        assert_eq!(item["candidates"], json!(["USD"]));
+        let note = item["note"].as_str().unwrap();
+        assert!(note.starts_with("The bank reports 2600.00 USD; the ledger holds 2500.00 USD (difference 100.00 USD)"), "{note}");
+        assert!(check().await.unwrap()[0].item_opened.is_none(), "one item while it is open");
+    }
+}

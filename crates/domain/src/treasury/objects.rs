@@ -212,6 +212,9 @@ pub enum ReviewReason {
     PayoutReturned,
     /// A pay-in (an ACH debit) came back after it settled.
     PayInReturned,
+    /// What a bank reports the platform's account holds differs from the ledger (the daily
+    /// drift check); `candidates` names the currency, `note` both figures.
+    BalanceDrift,
 }
 
 impl ReviewReason {
@@ -224,6 +227,7 @@ impl ReviewReason {
             Self::Overdue => "overdue",
             Self::PayoutReturned => "payout_returned",
             Self::PayInReturned => "pay_in_returned",
+            Self::BalanceDrift => "balance_drift",
         }
     }
 
