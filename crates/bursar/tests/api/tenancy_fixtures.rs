@@ -231,8 +231,9 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     .await;
     let hook = json!({"url": "http://127.0.0.1:9/hook"});
     let endpoint = id_of(&ok(app.post("/v1/webhook_endpoints", hook).await).await);
-    let bank = json!({"kind": "test_bank"});
-    let bank = id_of(&ok(app.post("/v1/bank_connections", bank).await).await);
+    // The demo's test bank: the workspace's first connection, the one payouts and pay-ins use.
+    let banks = list(app, "/v1/bank_connections").await;
+    let bank = id_of(&banks[0]);
     let payout = pending_payout(app, customer, &bank).await;
     let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
     vec![
