@@ -11,7 +11,7 @@ use bursar_domain::event::NewEvent;
 use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::time::Timestamp;
-use bursar_domain::treasury::settlement::SEASONING_DAYS_MAX;
+use bursar_domain::treasury::settlement::{FEE_BPS_MAX, SEASONING_DAYS_MAX};
 use bursar_store::documents::{self, COMPANY, CONTRACT, PRODUCT};
 use bursar_store::{contracts, customers, Tx};
 use serde_json::json;
@@ -295,6 +295,38 @@ fn check_seasoning(draft: &ContractDraft) -> Result<(), Error> {
     Ok(())
 }
 
+/// A referral is a marketplace contract's: a referrer (a customer) with a share of at most
+/// the whole fee, and neither without the other.
+fn check_referral(draft: &ContractDraft) -> Result<(), Error> {
+    let refused = |param: &str, message: &str| {
+        Err(Error::invalid(
+            "parameter_invalid",
+            Some(param.into()),
+            message.to_owned(),
+        ))
+    };
+    match (&draft.referrer_id, draft.referral_share_bps) {
+        (None, None) => Ok(()),
+        (Some(_), _) | (_, Some(_)) if draft.seller_id.is_none() => refused(
+            "referrer_id",
+            "A referral applies to marketplace contracts: give a seller_id too.",
+        ),
+        (Some(referrer), _) if !referrer.starts_with("cus_") => {
+            refused("referrer_id", "A referrer is a customer (cus_…).")
+        }
+        (Some(_), None) => refused(
+            "referral_share_bps",
+            "Give the referrer's share of the platform fee, in basis points.",
+        ),
+        (None, Some(_)) => refused("referrer_id", "A referral share needs its referrer."),
+        (Some(_), Some(bps)) if bps > FEE_BPS_MAX => refused(
+            "referral_share_bps",
+            "referral_share_bps is at most 10000 (the whole fee).",
+        ),
+        (Some(_), Some(_)) => Ok(()),
+    }
+}
+
 /// Creates a contract from `draft` and its `lines`, effective at `effective_at` (now when none;
 /// a contract is created now or back-dated, never scheduled), in the write's transaction.
 pub async fn create(
@@ -308,6 +340,10 @@ pub async fn create(
         check_party(cx, &seller, "seller_id").await?;
     }
     check_seasoning(&draft)?;
+    check_referral(&draft)?;
+    if let Some(referrer) = draft.referrer_id.clone() {
+        check_party(cx, &referrer, "referrer_id").await?;
+    }
     let id = bursar_domain::id::ContractId::new().to_string();
     let now = effective_at.unwrap_or(cx.now);
     if now > cx.now {

@@ -16,8 +16,8 @@ use bursar_domain::invoice::{Invoice, InvoiceStatus, PaymentMethodKind};
 use bursar_domain::ledger::chart::{CommerceAccount, TransferCode};
 use bursar_domain::ledger::{NewTransfer, TransferId, TransferResult};
 use bursar_domain::money::Currency;
-use bursar_domain::treasury::settlement::{seasoned_at, PlatformFee};
-use bursar_domain::wallet::{party_account, Role};
+use bursar_domain::treasury::settlement::{referral_share, seasoned_at, PlatformFee};
+use bursar_domain::wallet::{party_account, platform_account, PlatformAccount, Role};
 use bursar_store::documents::{self, CONTRACT, INVOICE};
 use bursar_store::ledger;
 use bursar_store::wallet::{self as wallet_store, Held, Recipe, RecipeOutcome, RecipeRequest};
@@ -188,9 +188,10 @@ pub(crate) async fn post_wallet_payment(
     }
 }
 
-/// Releases a paid marketplace invoice's seller part (its net less what was credited, less
-/// the platform's fee) into the seller's PAY_IN_HOLDING, seasoning for the contract's days or
-/// the workspace's. Answers the amount held for the seller now (0: nothing, or done before).
+/// Releases a paid marketplace invoice's net (less what was credited): the seller's part into
+/// their PAY_IN_HOLDING, the referrer's share of the platform's fee into theirs, both seasoning
+/// for the contract's days or the workspace's; what the platform keeps to `platform:fees`.
+/// Answers the amount held for the seller now (0: nothing, or done before).
 pub async fn release_seller_share(cx: &mut Context<'_>, invoice_id: &str) -> Result<i64, Error> {
     let Some(Marketplace {
         invoice,
@@ -209,41 +210,115 @@ pub async fn release_seller_share(cx: &mut Context<'_>, invoice_id: &str) -> Res
         fixed: settings.platform_fee_fixed,
     };
     let split = fee.split(net_kept(&invoice));
-    if split.seller == 0 {
+    let referrer = contract
+        .referrer_id
+        .as_deref()
+        .and_then(|id| CustomerId::parse(id, "referrer_id").ok());
+    let referral = match &referrer {
+        Some(_) => referral_share(split.fee, contract.referral_share_bps.unwrap_or(0)),
+        None => 0,
+    };
+    let release = Release {
+        invoice: &invoice,
+        not_before: seasoned_at(
+            cx.now,
+            contract.seasoning_days,
+            settings.seller_seasoning_days,
+        ),
+        detail: json!({ "invoice_id": invoice.id, "platform_fee": split.fee, "referral": referral }),
+    };
+    // Each transfer is keyed by the invoice: a second release moves nothing again.
+    let held = hold(
+        cx,
+        &release,
+        &seller,
+        ("release", split.seller, "seller_share"),
+    )
+    .await?;
+    if let Some(referrer) = &referrer {
+        hold(
+            cx,
+            &release,
+            referrer,
+            ("referral", referral, "referral_share"),
+        )
+        .await?;
+    }
+    keep_fee(cx, &invoice, split.fee - referral).await?;
+    Ok(held)
+}
+
+/// What one release of an invoice shares.
+struct Release<'a> {
+    invoice: &'a Invoice,
+    not_before: bursar_domain::time::Timestamp,
+    detail: serde_json::Value,
+}
+
+/// Holds `amount` of the invoice's release for `party` (transfer `<invoice>:<suffix>`, out of
+/// the seller shares); answers what was held now.
+async fn hold(
+    cx: &mut Context<'_>,
+    release: &Release<'_>,
+    party: &CustomerId,
+    (suffix, amount, recipe): (&str, i64, &'static str),
+) -> Result<i64, Error> {
+    if amount <= 0 {
         return Ok(0);
     }
+    let invoice = release.invoice;
     let shares = CommerceAccount::SellerShares;
     crate::postings::open_accounts(cx, invoice.currency, &[&shares]).await?;
-    let not_before = seasoned_at(
-        cx.now,
-        contract.seasoning_days,
-        settings.seller_seasoning_days,
-    );
     let held = Held {
-        seller: &seller,
+        seller: party,
         buyer: &invoice.customer_id,
         currency: invoice.currency,
-        not_before,
+        not_before: release.not_before,
     };
-    let detail = json!({ "invoice_id": invoice.id, "platform_fee": split.fee });
     let result = wallet_store::hold_for_seller(
         cx.tx,
         cx.workspace_id,
         (
-            TransferId::from_trusted(format!("{}:release", invoice.id)),
+            TransferId::from_trusted(format!("{}:{suffix}", invoice.id)),
             shares.id(invoice.currency),
-            split.seller,
+            amount,
+            recipe,
         ),
         &held,
-        detail,
+        release.detail.clone(),
         (cx.now, cx.cause),
     )
     .await?;
     Ok(if result == TransferResult::Ok {
-        split.seller
+        amount
     } else {
         0
     })
+}
+
+/// The platform's fee (less the referrer's share): seller shares → `platform:fees`, once.
+async fn keep_fee(cx: &mut Context<'_>, invoice: &Invoice, amount: i64) -> Result<(), Error> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    let shares = CommerceAccount::SellerShares;
+    crate::postings::open_accounts(cx, invoice.currency, &[&shares]).await?;
+    wallet_store::ensure_accounts(cx.tx, cx.workspace_id, &[], invoice.currency, cx.now).await?;
+    let batch = [NewTransfer::single(
+        TransferId::from_trusted(format!("{}:fee", invoice.id)),
+        shares.id(invoice.currency),
+        platform_account(PlatformAccount::Fees, invoice.currency),
+        amount,
+        TransferCode::PlatformFee.code(),
+    )];
+    let results = ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
+    match results.first().map(|(result, _)| *result) {
+        Some(TransferResult::Ok | TransferResult::Exists) => Ok(()),
+        other => {
+            tracing::error!(result = ?other, "BUG: a platform fee transfer failed");
+            Err(Error::internal())
+        }
+    }
 }
 
 /// The invoice's net that stands: the subtotal less the net part of its credit notes.

@@ -93,6 +93,8 @@ async fn active_contract(
         buyer_id: buyer.to_string(),
         seller_id: None,
         seasoning_days: None,
+        referrer_id: None,
+        referral_share_bps: None,
         currency: "EUR".into(),
         term: Term {
             start,

@@ -148,6 +148,12 @@ pub struct Contract {
     /// workspace's `seller_seasoning_days`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasoning_days: Option<u32>,
+    /// Marketplace contracts: a partner (a customer) who referred the deal and earns
+    /// `referral_share_bps` of the platform's fee on each paid invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_share_bps: Option<u32>,
     pub currency: String,
     pub status: ContractStatus,
     pub service_status: ServiceStatus,
@@ -192,6 +198,10 @@ pub struct ContractDraft {
     pub seller_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seasoning_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_share_bps: Option<u32>,
     pub currency: String,
     pub term: Term,
     pub billing: BillingTerms,
@@ -479,6 +489,8 @@ pub fn apply(
             buyer_id: draft.buyer_id.clone(),
             seller_id: draft.seller_id.clone(),
             seasoning_days: draft.seasoning_days,
+            referrer_id: draft.referrer_id.clone(),
+            referral_share_bps: draft.referral_share_bps,
             currency: draft.currency.clone(),
             status: ContractStatus::Draft,
             service_status: ServiceStatus::Provisioning,

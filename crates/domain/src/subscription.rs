@@ -231,6 +231,8 @@ mod tests {
                     buyer_id: "cus_1".into(),
                     seller_id: None,
                     seasoning_days: None,
+                    referrer_id: None,
+                    referral_share_bps: None,
                     currency: "USD".into(),
                     term: Term {
                         start: t(0),

@@ -101,6 +101,11 @@ pub struct CreateContractRequest {
     /// can be paid out (default: the workspace's `seller_seasoning_days`).
     #[schema(maximum = 365)]
     pub seasoning_days: Option<u32>,
+    /// Marketplace contracts: a partner (a customer) who referred the deal.
+    pub referrer_id: Option<String>,
+    /// The referrer's share of the platform's fee on each paid invoice, in basis points.
+    #[schema(maximum = 10000)]
+    pub referral_share_bps: Option<u32>,
     #[schema(value_type = Currency)]
     pub currency: String,
     pub term: TermRequest,
@@ -154,6 +159,8 @@ async fn create_contract(
         buyer_id: body.buyer_id,
         seller_id: body.seller_id,
         seasoning_days: body.seasoning_days,
+        referrer_id: body.referrer_id,
+        referral_share_bps: body.referral_share_bps,
         currency: currency.to_string(),
         term: Term {
             start: body.term.start,

@@ -232,21 +232,22 @@ async fn insert_holding(
 }
 
 /// Holds money for a seller that comes from a platform account rather than a buyer's wallet
-/// (a paid marketplace invoice's seller part, out of the seller shares): the transfer `id`
+/// (a paid marketplace invoice's seller part, or a referrer's, out of the seller shares;
+/// `recipe` names which): the transfer `id`
 /// from `debit` to the seller's PAY_IN_HOLDING, the holding seasoning until `not_before`, and
 /// `wallet.pay_in_held` on the seller's timeline (with `detail` in its payload) — once per id.
 /// `debit` must exist. Answers the ledger's result (`exists` for a repeat).
 pub async fn hold_for_seller(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
-    (id, debit, amount): (TransferId, AccountId, i64),
+    (id, debit, amount, recipe): (TransferId, AccountId, i64, &'static str),
     held: &Held<'_>,
     detail: serde_json::Value,
     (now, cause): (Timestamp, &Cause),
 ) -> Result<TransferResult, StoreError> {
     ensure_accounts(tx, workspace_id, &[held.seller], held.currency, now).await?;
     let credit = party_account(held.seller, Role::PayInHolding, held.currency);
-    let batch = [transfer(id, debit, credit, amount, 31, "seller_share")];
+    let batch = [transfer(id, debit, credit, amount, 31, recipe)];
     let results = ledger::create_transfers(tx, workspace_id, &batch, now).await?;
     let Some((result, Some(transfer))) = results.into_iter().next() else {
         return Err(StoreError::Corrupt(
@@ -259,7 +260,7 @@ pub async fn hold_for_seller(
     insert_holding(tx, workspace_id, held, &transfer, now).await?;
     let mut payload = serde_json::json!({
         "operation_id": transfer.id.as_str(),
-        "recipe": "seller_share",
+        "recipe": recipe,
         "party": held.buyer.as_str(),
         "seller": held.seller.as_str(),
         "amount": transfer.amount,

@@ -173,6 +173,8 @@ async fn active_contract(
         buyer_id: buyer.to_owned(),
         seller_id: None,
         seasoning_days: None,
+        referrer_id: None,
+        referral_share_bps: None,
         currency: "USD".into(),
         term: Term {
             start,

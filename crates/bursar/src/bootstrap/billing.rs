@@ -176,6 +176,8 @@ async fn create_contract(
         buyer_id,
         seller_id: None,
         seasoning_days: None,
+        referrer_id: None,
+        referral_share_bps: None,
         currency: usd()?.to_string(),
         term,
         billing: BillingTerms {

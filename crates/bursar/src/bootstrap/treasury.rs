@@ -110,6 +110,8 @@ async fn seed_marketplace(seed: &Seed, buyer: CustomerId, now: Timestamp) -> any
                     buyer_id: buyer.to_string(),
                     seller_id: Some(seller.to_string()),
                     seasoning_days: Some(7),
+                    referrer_id: None,
+                    referral_share_bps: None,
                     currency,
                     term: Term {
                         start: now,

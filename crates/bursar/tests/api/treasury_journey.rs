@@ -163,7 +163,8 @@ both_backends! {
     /// Goal: a marketplace invoice settles by events alone. Issued while the buyer's wallet is
     /// empty, it waits; the buyer's wire arrives (fund) → the wallet commits and pays it →
     /// `invoice.paid` releases the seller's part less the platform's 10% into PAY_IN_HOLDING for
-    /// the contract's 3 days (seasoning refused before) → the server seasons it → the seller's
+    /// the contract's 3 days (seasoning refused before), the referring partner's 20% of that fee
+    /// into its own, the rest to the platform's fees → the server seasons them → the seller's
     /// schedule pays it out → the bank confirms. The next month's invoice is paid from the
     /// wallet as it is issued. Every balance asserted at every step; `ledger verify` passes.
     async fn marketplace_invoices_settle_by_events(
@@ -174,6 +175,7 @@ both_backends! {
         let bank = id(&ok(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
         let buyer = id(&ok(app.post("/v1/customers", json!({"name": "Buyer"})).await).await);
         let seller = id(&ok(app.post("/v1/customers", json!({"name": "Seller"})).await).await);
+        let partner = id(&ok(app.post("/v1/customers", json!({"name": "Referring partner"})).await).await);
         ok(app.post(&format!("/v1/parties/{seller}/bank_accounts"), json!({
             "routing_number": "021000021", "account_number": "123456789", "account_type": "checking", "holder_name": "Seller LLC",
         })).await).await;
@@ -181,6 +183,7 @@ both_backends! {
         let start = "2026-05-04T09:00:00Z";
         let contract = ok(app.post("/v1/contracts", json!({
             "buyer_id": buyer, "seller_id": seller, "seasoning_days": 3, "currency": "USD", "effective_at": start,
+            "referrer_id": partner, "referral_share_bps": 2_000,
             "term": {"start": start}, "billing": {"anchor_day": 4, "payment_terms_days": 14},
             "lines": [{"product_id": product, "unit_amount": 60_000, "quantity": 1}],
         })).await).await;
@@ -202,13 +205,17 @@ both_backends! {
         })).await).await;
         advance(&app, &clock, 5).await;
 
-        // Commit → paid from the wallet → the seller's 54,000 held (6,000 is the platform's).
+        // Commit → paid from the wallet → the seller's 54,000 held; of the platform's 6,000,
+        // the partner's 20% (1,200) is held for it too and 4,800 goes to the platform's fees.
         let paid = until_field(&app, &format!("/v1/invoices/{may}"), "status", "paid").await;
         assert_eq!(paid["amount_paid"], 60_000, "{paid}");
         let commit = ok(app.get(&format!("/v1/ledger/transfers/{may}:commit")).await).await;
         assert_eq!(commit["amount"], 60_000, "{commit}");
         assert_eq!(wallet(&app, &buyer).await, expect_wallet(70_000, 0, 0, 0));
         until_wallet(&app, &seller, expect_wallet(0, 0, 54_000, 0)).await;
+        assert_eq!(wallet(&app, &partner).await, expect_wallet(0, 0, 1_200, 0));
+        let fees = ok(app.get("/v1/ledger/accounts/platform:fees:USD").await).await;
+        assert_eq!(fees["balances"]["credits_posted"], 4_800, "{fees}");
         let held = ok(app.get(&format!("/v1/parties/{seller}/wallet")).await).await;
         let seasoned = clock.now().plus_seconds(3 * 86_400).to_rfc3339();
         assert_eq!(held["holdings"][0]["not_before"], seasoned, "{held}");
@@ -218,6 +225,7 @@ both_backends! {
         assert_eq!(early.status(), 409, "seasoning is refused before not_before");
         advance(&app, &clock, 3 * 86_400).await;
         until_wallet(&app, &seller, expect_wallet(54_000, 0, 0, 0)).await;
+        until_wallet(&app, &partner, expect_wallet(1_200, 0, 0, 0)).await;
 
         // The seller's daily schedule pays AVAILABLE out at midnight; the bank confirms T+1.
         ok(app.post(&format!("/v1/parties/{seller}/payout_schedule"), json!({"interval": "daily", "minimum_amount": 10_000})).await).await;
@@ -241,6 +249,7 @@ both_backends! {
         until_field(&app, &format!("/v1/invoices/{june}"), "status", "paid").await;
         assert_eq!(wallet(&app, &buyer).await, expect_wallet(10_000, 0, 0, 0));
         until_wallet(&app, &seller, expect_wallet(0, 0, 54_000, 0)).await;
+        until_wallet(&app, &partner, expect_wallet(1_200, 0, 1_200, 0)).await;
         let (verified, output) = cli(&app, &["ledger", "verify"]);
         assert!(verified, "{output}");
     }
@@ -267,6 +276,10 @@ both_backends! {
         };
         expect_error(app.post("/v1/contracts", contract(json!({"seasoning_days": 3}))).await, 400, "parameter_invalid", Some("seasoning_days")).await;
         expect_error(app.post("/v1/contracts", contract(json!({"seller_id": seller, "seasoning_days": 366}))).await, 400, "parameter_invalid", Some("seasoning_days")).await;
+        expect_error(app.post("/v1/contracts", contract(json!({"referrer_id": seller, "referral_share_bps": 100}))).await, 400, "parameter_invalid", Some("referrer_id")).await;
+        expect_error(app.post("/v1/contracts", contract(json!({"seller_id": seller, "referrer_id": buyer}))).await, 400, "parameter_invalid", Some("referral_share_bps")).await;
+        expect_error(app.post("/v1/contracts", contract(json!({"seller_id": seller, "referrer_id": buyer, "referral_share_bps": 10_001}))).await, 400, "parameter_invalid", Some("referral_share_bps")).await;
+        expect_error(app.post("/v1/contracts", contract(json!({"seller_id": seller, "referrer_id": "cus_0000000000000000000000000", "referral_share_bps": 100}))).await, 404, "resource_missing", Some("referrer_id")).await;
         let made = ok(app.post("/v1/contracts", contract(json!({"seller_id": seller, "seasoning_days": 0}))).await).await;
         assert_eq!(made["seasoning_days"], 0, "{made}");
         let listed = ok(app.get("/v1/contracts").await).await;

@@ -271,6 +271,8 @@ fn contract(id: &str) -> Contract {
         buyer_id: "cus_1".into(),
         seller_id: None,
         seasoning_days: None,
+        referrer_id: None,
+        referral_share_bps: None,
         currency: "USD".into(),
         term: Term {
             start: t(-60),

@@ -11,6 +11,8 @@ fn draft() -> Operation {
         buyer_id: "cus_1".into(),
         seller_id: None,
         seasoning_days: None,
+        referrer_id: None,
+        referral_share_bps: None,
         currency: "USD".into(),
         term: Term {
             start: t(0),

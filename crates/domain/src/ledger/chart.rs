@@ -87,8 +87,9 @@ pub enum TransferCode {
     Refunded = 208,
     /// A marketplace invoice paid from the buyer's wallet: COMMITTED → customer credit.
     WalletPaid = 209,
-    /// A paid marketplace invoice's seller part: seller shares → the seller's PAY_IN_HOLDING.
-    SellerShare = 210,
+    /// What the platform keeps of a paid marketplace invoice: seller shares → platform fees.
+    /// (The seller's and a referrer's parts are wallet holdings, code 31.)
+    PlatformFee = 211,
 }
 
 impl TransferCode {

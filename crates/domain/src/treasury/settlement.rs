@@ -44,6 +44,17 @@ impl PlatformFee {
     }
 }
 
+/// A referrer's part of the platform's fee: `basis_points` of it (rounded half up), never
+/// more than the fee.
+pub fn referral_share(fee: i64, basis_points: u32) -> i64 {
+    if fee <= 0 {
+        return 0;
+    }
+    let basis_points = i128::from(basis_points.min(FEE_BPS_MAX));
+    let share = (i128::from(fee) * basis_points + 5_000) / 10_000;
+    i64::try_from(share).unwrap_or(fee).min(fee)
+}
+
 /// When a seller's part, released at `released_at`, may move to their AVAILABLE: the
 /// contract's seasoning when it has one, else the workspace's.
 pub fn seasoned_at(
@@ -153,6 +164,19 @@ mod tests {
                 fee: 100
             }
         );
+    }
+
+    #[test]
+    fn a_referrer_shares_the_platform_fee() {
+        assert_eq!(referral_share(6_000, 2_000), 1_200);
+        assert_eq!(referral_share(5, 5_000), 3, "2.5 rounds half up");
+        assert_eq!(referral_share(6_000, 0), 0);
+        assert_eq!(
+            referral_share(6_000, 20_000),
+            6_000,
+            "never more than the fee"
+        );
+        assert_eq!(referral_share(0, 5_000), 0);
     }
 
     #[test]
