@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind};
 use crate::write::Context;
 
 pub use reconcile::import;
-pub use review::{act, sweep};
+pub use review::{act, open_item, sweep};
 
 /// Most lines one API import takes.
 pub const IMPORT_LINES_MAX: usize = 100_000;

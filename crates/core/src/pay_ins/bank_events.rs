@@ -5,15 +5,14 @@
 use bursar_banks::event::{BankEvent, BankEventKind, BankReturn};
 use bursar_banks::types::{PaymentOrder, PaymentOrderStatus};
 use bursar_domain::event_type as types;
-use bursar_domain::id::ReconciliationItemId;
 use bursar_domain::ledger::{AccountId, NewAccount, TransferKind};
-use bursar_domain::treasury::objects::{ReconciliationItem, ReviewReason, ReviewStatus};
+use bursar_domain::treasury::objects::ReviewReason;
 use bursar_domain::treasury::pay_ins::{
     category_name, split_return, PayInMove, PayInObject, PayInStatus, ReturnRatesObject,
 };
 use bursar_domain::treasury::returns::{stops_mandate, RateCategory};
 use bursar_domain::wallet::{party_account, platform_account, PlatformAccount, Role};
-use bursar_store::{events, ledger, pay_ins as rows, treasury};
+use bursar_store::{ledger, pay_ins as rows};
 
 use super::{apply, save, settle, step, transfer, CODE_RETURN};
 use crate::error::Error;
@@ -249,26 +248,7 @@ async fn stop_mandate(
 
 /// An open `pay_in_returned` item naming the pay-in.
 async fn review(cx: &mut Context<'_>, pay_in: &PayInObject) -> Result<(), Error> {
-    let item = ReconciliationItem {
-        id: ReconciliationItemId::new(),
-        object: "reconciliation_item".into(),
-        status: ReviewStatus::Open,
-        reason: ReviewReason::PayInReturned,
-        bank_transaction_id: None,
-        expected_payment_id: None,
-        candidates: vec![pay_in.id.to_string()],
-        note: None,
-        snoozed_until: None,
-        created_at: cx.now,
-        updated_at: cx.now,
-    };
-    treasury::insert_items(cx.tx, cx.workspace_id, std::slice::from_ref(&item)).await?;
-    let event = bursar_domain::event::NewEvent::new(
-        types::RECONCILIATION_ITEM_CREATED,
-        "reconciliation_item",
-        item.id.as_str(),
-        serde_json::json!({ "object": item }),
-    );
-    events::record_firsts(cx.tx, cx.workspace_id, &[(event, cx.cause.clone())], cx.now).await?;
+    let candidates = vec![pay_in.id.to_string()];
+    crate::treasury::open_item(cx, ReviewReason::PayInReturned, candidates, None).await?;
     Ok(())
 }

@@ -5,13 +5,11 @@
 
 use bursar_banks::event::{BankEvent, BankEventKind, BankReturn};
 use bursar_banks::types::{FailureReason, PaymentOrder, PaymentOrderStatus};
-use bursar_domain::event::NewEvent;
 use bursar_domain::event_type as types;
-use bursar_domain::id::ReconciliationItemId;
-use bursar_domain::treasury::objects::{ReconciliationItem, ReviewReason, ReviewStatus};
+use bursar_domain::treasury::objects::ReviewReason;
 use bursar_domain::treasury::payout_objects::{BankAccountStatus, PayoutObject};
 use bursar_domain::treasury::payouts::{disables_account, retry_after, PayoutMove, PayoutStatus};
-use bursar_store::{events, payouts as rows, treasury};
+use bursar_store::payouts as rows;
 
 use super::submit::attempt_of;
 use super::{reverse, save, settle, step};
@@ -178,26 +176,7 @@ async fn disable_account(
 
 /// An open `payout_returned` item naming the payout (`reconciliation_item.created`).
 async fn put_in_review(cx: &mut Context<'_>, payout: &PayoutObject) -> Result<(), Error> {
-    let item = ReconciliationItem {
-        id: ReconciliationItemId::new(),
-        object: "reconciliation_item".into(),
-        status: ReviewStatus::Open,
-        reason: ReviewReason::PayoutReturned,
-        bank_transaction_id: None,
-        expected_payment_id: None,
-        candidates: vec![payout.id.to_string()],
-        note: None,
-        snoozed_until: None,
-        created_at: cx.now,
-        updated_at: cx.now,
-    };
-    treasury::insert_items(cx.tx, cx.workspace_id, std::slice::from_ref(&item)).await?;
-    let event = NewEvent::new(
-        types::RECONCILIATION_ITEM_CREATED,
-        "reconciliation_item",
-        item.id.as_str(),
-        serde_json::json!({ "object": item }),
-    );
-    events::record_firsts(cx.tx, cx.workspace_id, &[(event, cx.cause.clone())], cx.now).await?;
+    let candidates = vec![payout.id.to_string()];
+    crate::treasury::open_item(cx, ReviewReason::PayoutReturned, candidates, None).await?;
     Ok(())
 }

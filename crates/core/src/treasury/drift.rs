@@ -6,15 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use bursar_domain::event::{Cause, NewEvent};
-use bursar_domain::event_type;
+use bursar_domain::event::Cause;
 use bursar_domain::id::{ReconciliationItemId, WorkspaceId};
 use bursar_domain::ledger::AccountId;
 use bursar_domain::money::Currency;
-use bursar_domain::treasury::objects::{ReconciliationItem, ReviewReason, ReviewStatus};
+use bursar_domain::treasury::objects::ReviewReason;
 use bursar_domain::treasury::payouts::in_flight_account;
 use bursar_domain::wallet::{platform_account, PlatformAccount};
-use bursar_store::{bank_connections as rows, events, ledger, treasury, workspaces, Tx};
+use bursar_store::{bank_connections as rows, ledger, treasury, workspaces, Tx};
 
 use crate::bank_connections::{object_of, rails};
 use crate::error::{Error, ErrorKind};
@@ -153,27 +152,7 @@ async fn compare(cx: &mut Context<'_>, currency: Currency, bank: i64) -> Result<
         currency.format(bank.saturating_sub(ledger)),
         super::today(cx.now),
     );
-    let item = ReconciliationItem {
-        id: ReconciliationItemId::new(),
-        object: "reconciliation_item".into(),
-        status: ReviewStatus::Open,
-        reason: ReviewReason::BalanceDrift,
-        bank_transaction_id: None,
-        expected_payment_id: None,
-        candidates,
-        note: Some(note),
-        snoozed_until: None,
-        created_at: cx.now,
-        updated_at: cx.now,
-    };
-    treasury::insert_items(cx.tx, cx.workspace_id, std::slice::from_ref(&item)).await?;
-    let event = NewEvent::new(
-        event_type::RECONCILIATION_ITEM_CREATED,
-        "reconciliation_item",
-        item.id.as_str(),
-        serde_json::json!({ "object": item, "bank": bank, "ledger": ledger }),
-    );
-    events::record_firsts(cx.tx, cx.workspace_id, &[(event, cx.cause.clone())], cx.now).await?;
+    let item = super::open_item(cx, ReviewReason::BalanceDrift, candidates, Some(note)).await?;
     compared.item_opened = Some(item.id);
     Ok(compared)
 }

@@ -189,6 +189,22 @@ async fn accept_transaction(cx: &mut Context<'_>, item: &ReconciliationItem) -> 
 }
 
 /// Resolves the open overdue item of `expected`, whose money has now arrived in full.
+/// Opens a review item that no bank transaction carries (a returned payout or pay-in, a
+/// balance drift): the item, naming `candidates`, and `reconciliation_item.created`.
+pub async fn open_item(
+    cx: &mut Context<'_>,
+    reason: ReviewReason,
+    candidates: Vec<String>,
+    note: Option<String>,
+) -> Result<ReconciliationItem, Error> {
+    let mut item = new_item(reason, None, None, candidates, cx);
+    item.note = note;
+    treasury::insert_items(cx.tx, cx.workspace_id, std::slice::from_ref(&item)).await?;
+    let event = item_event(types::RECONCILIATION_ITEM_CREATED, &item);
+    events::record_firsts(cx.tx, cx.workspace_id, &[(event, cx.cause.clone())], cx.now).await?;
+    Ok(item)
+}
+
 pub(super) async fn close_overdue(
     cx: &mut Context<'_>,
     expected: &ExpectedPaymentId,
