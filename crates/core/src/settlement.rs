@@ -4,9 +4,10 @@
 //!   invoice's amount due and **pays** it from there (a `wallet` payment: COMMITTED → the
 //!   buyer's credit → the receivable), when the wallet holds enough;
 //! - an invoice paid (from the wallet or any other way) → its seller's part (the net, less
-//!   the platform's fee) is **released** into the seller's PAY_IN_HOLDING, seasoning for the
-//!   contract's days or the workspace's; the background job **seasons** it when due, and the
-//!   seller's payout schedule pays it out.
+//!   the platform's fee) is **released** into the seller's PAY_IN_HOLDING, a referrer's share
+//!   of the fee into theirs, the rest of the fee to `platform:fees`; holdings season for the
+//!   contract's days or the workspace's, the background job **seasons** them when due, and the
+//!   seller's payout schedule pays out.
 //!
 //! Each step is keyed by the invoice, so a redelivered event does nothing twice.
 

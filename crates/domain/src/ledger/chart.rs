@@ -27,8 +27,8 @@ pub enum CommerceAccount {
     TaxPayable,
     /// Invoices written off as uncollectible.
     BadDebt,
-    /// Sellers' parts of paid marketplace invoices: revenue passed on to them (a contra-revenue;
-    /// what stays in revenue is the platform's fee).
+    /// Paid marketplace invoices' nets passed on (a contra-revenue): to the seller, a referrer,
+    /// and the platform's fee account.
     SellerShares,
     /// What a customer owes on issued invoices.
     Receivable(CustomerId),
