@@ -15,6 +15,8 @@ use serde_json::json;
 use crate::error::{Error, ErrorKind};
 use crate::lookup;
 use crate::write::Context;
+use bursar_domain::ledger::{NewTransfer, TransferId, TransferResult};
+use bursar_domain::wallet::{party_account, Role};
 
 // Ledger transfer codes of invoicing.
 
@@ -443,8 +445,7 @@ pub async fn record_payment(
     };
     if payment.method == PaymentMethodKind::Wallet {
         let (id, amount) = (payment.transfer_id.clone(), payment.amount);
-        crate::settlement::post_wallet_payment(cx, &id, &customer_id, payment.currency, amount)
-            .await?;
+        post_wallet_payment(cx, &id, &customer_id, payment.currency, amount).await?;
     } else {
         crate::postings::post(
             cx,
@@ -486,4 +487,37 @@ pub async fn record_payment(
     }
     save_payment(cx, &payment, false).await?;
     Ok(payment)
+}
+
+/// The posting of a `wallet` payment: the buyer's COMMITTED → their credit (then allocated to
+/// the invoice like any payment). Refused when COMMITTED does not hold the amount.
+async fn post_wallet_payment(
+    cx: &mut Context<'_>,
+    transfer_id: &str,
+    customer: &CustomerId,
+    currency: Currency,
+    amount: i64,
+) -> Result<(), Error> {
+    let credit = customer_credit(customer);
+    crate::postings::open_accounts(cx, currency, &[&credit]).await?;
+    let batch = [NewTransfer::single(
+        TransferId::from_trusted(transfer_id.to_owned()),
+        party_account(customer, Role::Committed, currency),
+        credit.id(currency),
+        amount,
+        TransferCode::WalletPaid.code(),
+    )];
+    let results =
+        bursar_store::ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
+    match results.first().map(|(result, _)| *result) {
+        Some(TransferResult::Ok | TransferResult::Exists) => Ok(()),
+        other => Err(Error::new(
+            ErrorKind::State,
+            "wallet_insufficient",
+            format!(
+                "The buyer's committed money does not cover {amount} ({:?}).",
+                other.unwrap_or(TransferResult::Ok)
+            ),
+        )),
+    }
 }

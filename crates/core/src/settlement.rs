@@ -25,7 +25,7 @@ use bursar_store::wallet::{self as wallet_store, Held, Recipe, RecipeOutcome, Re
 use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
-use crate::invoices::{customer_credit, load_settings, record_payment, ReceivedPayment};
+use crate::invoices::{load_settings, record_payment, ReceivedPayment};
 use crate::write::Context;
 
 /// A marketplace invoice: the invoice, its buyer and its seller as wallet parties.
@@ -155,38 +155,6 @@ pub async fn pay_open_from_wallet(
         }
     }
     Ok(paid)
-}
-
-/// The posting of a `wallet` payment: the buyer's COMMITTED → their credit (then allocated to
-/// the invoice like any payment). Refused when COMMITTED does not hold the amount.
-pub(crate) async fn post_wallet_payment(
-    cx: &mut Context<'_>,
-    transfer_id: &str,
-    customer: &CustomerId,
-    currency: Currency,
-    amount: i64,
-) -> Result<(), Error> {
-    let credit = customer_credit(customer);
-    crate::postings::open_accounts(cx, currency, &[&credit]).await?;
-    let batch = [NewTransfer::single(
-        TransferId::from_trusted(transfer_id.to_owned()),
-        party_account(customer, Role::Committed, currency),
-        credit.id(currency),
-        amount,
-        TransferCode::WalletPaid.code(),
-    )];
-    let results = ledger::create_transfers(cx.tx, cx.workspace_id, &batch, cx.now).await?;
-    match results.first().map(|(result, _)| *result) {
-        Some(TransferResult::Ok | TransferResult::Exists) => Ok(()),
-        other => Err(Error::new(
-            ErrorKind::State,
-            "wallet_insufficient",
-            format!(
-                "The buyer's committed money does not cover {amount} ({:?}).",
-                other.unwrap_or(TransferResult::Ok)
-            ),
-        )),
-    }
 }
 
 /// Releases a paid marketplace invoice's net (less what was credited): the seller's part into
