@@ -13,6 +13,7 @@ use bursar_store::{customers, Db, StoreError, Tx};
 mod billing;
 mod commerce;
 pub(crate) mod dunning;
+pub mod shipping;
 mod treasury;
 
 pub use commerce::seed_commerce;

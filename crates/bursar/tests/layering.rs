@@ -133,6 +133,16 @@ fn violations(graph: &Graph) -> Vec<String> {
         WEB,
         "bank adapters build requests; they serve no web",
     );
+    forbid(
+        "bursar-couriers",
+        &above_store,
+        "couriers know no use case or surface",
+    );
+    forbid(
+        "bursar-couriers",
+        WEB,
+        "courier adapters build requests; they serve no web",
+    );
     forbid("bursar-core", WEB, "core knows no HTTP");
     forbid("bursar-core", SURFACES, "core depends on no surface");
     forbid("bursar-core", &["bursar"], "core depends on no surface");
@@ -153,6 +163,7 @@ fn the_crates_depend_on_each_other_only_downwards() {
         "bursar-http",
         "bursar-worker",
         "bursar-banks",
+        "bursar-couriers",
     ] {
         assert!(
             graph.contains_key(krate),
@@ -187,6 +198,12 @@ fn a_forbidden_dependency_is_caught() {
         ("bursar-store", "bursar-core", "store knows no use case"),
         ("bursar-banks", "bursar-core", "banks know no use case"),
         ("bursar-banks", "axum", "bank adapters serve no web"),
+        (
+            "bursar-couriers",
+            "bursar-core",
+            "couriers know no use case",
+        ),
+        ("bursar-couriers", "axum", "courier adapters serve no web"),
     ];
     for (krate, dependency, rule) in edges {
         let mut graph = clean.clone();

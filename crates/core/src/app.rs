@@ -86,6 +86,8 @@ pub struct App {
     pub outbound: bursar_outbound::Guard,
     /// The sandbox test banks this process simulates.
     pub banks: Arc<crate::bank_connections::Banks>,
+    /// Couriers' rate-limit windows and OAuth2 tokens, per workspace account.
+    pub couriers: Arc<crate::shipments::poll::Gates>,
 }
 
 impl App {
@@ -142,6 +144,7 @@ impl App {
             outbound,
             blobs,
             banks: Arc::default(),
+            couriers: Arc::default(),
         }
     }
 

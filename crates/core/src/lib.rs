@@ -51,6 +51,7 @@ pub mod quotes;
 pub mod refunds;
 pub mod sandboxes;
 pub mod settlement;
+pub mod shipments;
 pub mod tax_rates;
 pub mod test_provider;
 pub mod treasury;

@@ -40,6 +40,7 @@ pub const CONTRACT_TRIAL_CONVERTED: &str = "contract.trial_converted";
 pub const CONTRACT_TRIAL_ENDED: &str = "contract.trial_ended";
 pub const CONTRACT_TRIAL_ENDING: &str = "contract.trial_ending";
 pub const COUPON_CREATED: &str = "coupon.created";
+pub const COURIER_CONNECTION_CREATED: &str = "courier_connection.created";
 pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
 pub const CUSTOMER_CREATED: &str = "customer.created";
 pub const CUSTOMER_PAYMENT_METHOD_SAVED: &str = "customer.payment_method_saved";
@@ -144,6 +145,12 @@ pub const RECONCILIATION_ITEM_RESOLVED: &str = "reconciliation_item.resolved";
 pub const RECONCILIATION_ITEM_SNOOZED: &str = "reconciliation_item.snoozed";
 pub const SANDBOX_CREATED: &str = "sandbox.created";
 pub const SANDBOX_RESET: &str = "sandbox.reset";
+pub const SHIPMENT_CANCELLED: &str = "shipment.cancelled";
+pub const SHIPMENT_CREATED: &str = "shipment.created";
+pub const SHIPMENT_DELIVERED: &str = "shipment.delivered";
+pub const SHIPMENT_EXCEPTION: &str = "shipment.exception";
+pub const SHIPMENT_RETURNED_TO_SENDER: &str = "shipment.returned_to_sender";
+pub const SHIPMENT_TRACKING_UPDATED: &str = "shipment.tracking_updated";
 pub const TAX_RATE_CREATED: &str = "tax_rate.created";
 pub const USAGE_INGESTED: &str = "usage.ingested";
 pub const WALLET_CASHED_OUT: &str = "wallet.cashed_out";
@@ -196,6 +203,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (CONTRACT_TRIAL_ENDED, 1),
     (CONTRACT_TRIAL_ENDING, 1),
     (COUPON_CREATED, 1),
+    (COURIER_CONNECTION_CREATED, 1),
     (CREDIT_NOTE_CREATED, 1),
     (CUSTOMER_CREATED, 1),
     (CUSTOMER_PAYMENT_METHOD_SAVED, 1),
@@ -300,6 +308,12 @@ pub const CATALOG: &[(&str, u32)] = &[
     (RECONCILIATION_ITEM_SNOOZED, 1),
     (SANDBOX_CREATED, 1),
     (SANDBOX_RESET, 1),
+    (SHIPMENT_CANCELLED, 1),
+    (SHIPMENT_CREATED, 1),
+    (SHIPMENT_DELIVERED, 1),
+    (SHIPMENT_EXCEPTION, 1),
+    (SHIPMENT_RETURNED_TO_SENDER, 1),
+    (SHIPMENT_TRACKING_UPDATED, 1),
     (TAX_RATE_CREATED, 1),
     (USAGE_INGESTED, 1),
     (WALLET_CASHED_OUT, 1),

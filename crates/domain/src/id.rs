@@ -342,3 +342,18 @@ prefixed_id!(
     PayoutId,
     "pout"
 );
+prefixed_id!(
+    /// Parcels on their way to a customer, or back from one (a return).
+    ShipmentId,
+    "shp"
+);
+prefixed_id!(
+    /// One event a courier reported for a shipment.
+    TrackingEventId,
+    "tev"
+);
+prefixed_id!(
+    /// A workspace's account at a carrier.
+    CourierConnectionId,
+    "ccn"
+);

@@ -28,6 +28,7 @@ pub mod proration;
 pub mod rating;
 pub mod sandbox;
 pub mod schema;
+pub mod shipping;
 pub mod subscription;
 pub mod time;
 pub mod treasury;

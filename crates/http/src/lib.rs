@@ -14,6 +14,7 @@ pub mod billing_status;
 pub mod catalog;
 pub mod companies;
 pub mod contracts;
+pub mod couriers;
 pub mod credit_notes;
 pub mod customers;
 pub mod declared_params;
@@ -52,6 +53,7 @@ pub mod quotes;
 pub mod reference;
 pub mod refunds;
 pub mod sandboxes;
+pub mod shipments;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod transfers;
@@ -173,6 +175,7 @@ impl std::ops::Deref for AppState {
         (name = "payments", description = "Payment providers, their inbound webhooks, and the embedded test provider"),
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
+        (name = "shipping", description = "Shipments of physical goods, returns, and the courier events that track them"),
         (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
         (name = "collections", description = "Account health, dunning policies and their steps, entitlements"),
         (name = "treasury", description = "Expected payments, bank statements matched to them, the reconciliation review queue"),
@@ -222,6 +225,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(emails::router())
         .merge(artifacts::router())
         .merge(licenses::router())
+        .merge(shipments::router())
+        .merge(couriers::router())
         .merge(downloads::router())
         .merge(updates::router())
         .merge(invoices::router())

@@ -8,8 +8,8 @@
 //! # The split between executor and adapter
 //!
 //! [`HttpExecutor::execute`] returns `Ok(response)` for every answer it decides not to retry:
-//! 2xx, 4xx other than 429, any status the provider marked `Stripe-Should-Retry: false`, and a
-//! 5xx to a request that is not safe to repeat (below).
+//! 2xx, 4xx other than a 429 without `Retry-After`, any status the provider marked
+//! `Stripe-Should-Retry: false`, and a 5xx to a request that is not safe to repeat (below).
 //! Reading those answers (including turning a 4xx error body into [`ProviderError::Refused`]) is
 //! the adapter's job, since only it knows the wire format. The executor returns an error only when
 //! it has no answer worth reading: [`ProviderError::Unavailable`] once its attempts are exhausted
@@ -19,7 +19,9 @@
 //!
 //! * `Stripe-Should-Retry: true|false` on a response wins over everything else: the provider knows
 //!   whether the request took effect.
-//! * Otherwise 429 and connection failures (nothing was sent) are always retried.
+//! * Otherwise a 429 without `Retry-After` and connection failures (nothing was sent) are
+//!   always retried. A 429 with `Retry-After` is returned to the adapter, which reports how
+//!   long to wait: no request is sent before then.
 //! * 5xx, timeouts and other transport errors are retried only when a repeat cannot duplicate an
 //!   effect: the request carries an idempotency key (sent unchanged on every attempt, so the
 //!   provider replays the first result) or its method is idempotent (`GET`, `PUT`, `DELETE`…).
@@ -352,7 +354,10 @@ impl HttpExecutor {
         let retry = match response.header("stripe-should-retry") {
             Some("true") => true,
             Some("false") => false,
-            _ => status == 429 || (status >= 500 && safe),
+            // A 429 that names when to come back is the caller's to wait out: sending again
+            // before `Retry-After` would break the provider's limit (couriers count it).
+            _ if status == 429 => response.header("retry-after").is_none(),
+            _ => status >= 500 && safe,
         };
         if retry {
             let provider_request_id = response.header("request-id").map(mask_secrets);

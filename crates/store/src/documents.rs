@@ -41,6 +41,8 @@ pub const BILLING_STATUS: Table = Table("billing_status");
 pub const CREDIT_NOTE: Table = Table("credit_note");
 pub const DUNNING_POLICY: Table = Table("dunning_policy");
 pub const DUNNING_ASSIGNMENT: Table = Table("dunning_assignment");
+pub const SHIPMENT: Table = Table("shipment");
+pub const COURIER_CONNECTION: Table = Table("courier_connection");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -45,6 +45,7 @@ pub mod relay;
 pub mod sandbox_reset;
 pub mod seal;
 pub mod sealing_key;
+pub mod shipping;
 pub mod sql;
 mod sqlite;
 pub mod treasury;

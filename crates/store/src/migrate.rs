@@ -188,6 +188,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_pay_ins.sql"),
         postgres: include_str!("../migrations/postgres/0029_pay_ins.sql"),
     },
+    Migration {
+        version: 30,
+        name: "shipments",
+        sqlite: include_str!("../migrations/sqlite/0030_shipments.sql"),
+        postgres: include_str!("../migrations/postgres/0030_shipments.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -34,6 +34,11 @@ const TREASURY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const PAYOUT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often payouts due at the bank (delayed, unreachable, or retried) are sent.
 const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the tracking worker looks for shipments whose poll is due (each shipment's own
+/// interval is set by where it is; see `bursar_domain::shipping::next_poll`).
+const TRACKING_POLL_INTERVAL: Duration = Duration::from_secs(30);
+/// Shipments asked about per pass, at most.
+const TRACKING_POLL_BATCH: i64 = 500;
 
 /// Starts every periodic job of a server over `app`, until `stop` is cancelled.
 pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
@@ -50,7 +55,20 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(run_payout_schedules(app.clone(), stop.clone())),
         tokio::spawn(send_due_payouts(app.clone(), stop.clone())),
         tokio::spawn(check_bank_drift(app.clone(), stop.clone())),
+        tokio::spawn(poll_tracking(app.clone(), stop.clone())),
     ]
+}
+
+/// Asks carriers about shipments whose poll is due, within each carrier's rate limit.
+async fn poll_tracking(app: App, stop: CancellationToken) {
+    while tick(TRACKING_POLL_INTERVAL, &stop).await {
+        let polled = bursar_core::shipments::poll::poll_due(&app, TRACKING_POLL_BATCH).await;
+        report(
+            polled.map(|r| r.asked),
+            "shipments polled",
+            "tracking poll failed",
+        );
+    }
 }
 
 /// Moves the sandbox test banks to now: what falls due (a wire arriving, an ACH settling, a

@@ -166,7 +166,7 @@ pub(super) async fn create_product(
 
 /// Creates an exclusive-tax price of `product`: one-time, or recurring every `interval`; in
 /// `book` when given.
-async fn create_price(
+pub(super) async fn create_price(
     seed: &Seed,
     product: &ProductId,
     (currency, unit_amount): (&str, i64),
@@ -444,7 +444,7 @@ async fn seed_orders(seed: &Seed, catalog: &Catalog, buyers: &Buyers) -> anyhow:
 }
 
 /// A draft order of `quantity` of one product in US dollars, with a promotion code if given.
-async fn create_order(
+pub(super) async fn create_order(
     seed: &Seed,
     customer: &CustomerId,
     product: &ProductId,
@@ -466,7 +466,7 @@ async fn create_order(
 
 /// Opens the order's checkout with the workspace's default provider (the test provider),
 /// returning to the server's pages, and records it on the order.
-async fn checkout(seed: &Seed, order: &Order) -> anyhow::Result<Order> {
+pub(super) async fn checkout(seed: &Seed, order: &Order) -> anyhow::Result<Order> {
     let base = (seed.app.config.public_url.clone()).unwrap_or_else(|| "http://localhost".into());
     let id = order.id.to_string();
     let urls = providers::return_urls(&base, &format!("order={id}"), None, None)?;
@@ -481,7 +481,11 @@ async fn checkout(seed: &Seed, order: &Order) -> anyhow::Result<Order> {
 
 /// Completes the order's test-provider checkout session with `outcome`, its events delivered
 /// through the provider webhook path.
-async fn complete(seed: &Seed, order: &Order, outcome: TestOutcome) -> anyhow::Result<()> {
+pub(super) async fn complete(
+    seed: &Seed,
+    order: &Order,
+    outcome: TestOutcome,
+) -> anyhow::Result<()> {
     let session = &order.checkout.as_ref().context("demo seed: no checkout")?;
     test_provider::complete_session(&seed.app, &session.session_id, outcome, true).await?;
     Ok(())

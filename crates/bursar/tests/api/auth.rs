@@ -104,6 +104,7 @@ pub(crate) const PUBLIC_OPERATIONS: &[&str] = &[
     "GET /readyz",
     "GET /v1/updates",
     "POST /v1/bank_webhooks/{id}",
+    "POST /v1/courier_webhooks/{id}",
     "POST /v1/downloads/resend",
     "POST /v1/licenses/validate",
     "POST /v1/webhooks/{provider}",

@@ -47,6 +47,8 @@ mod payouts;
 mod refund_recovery;
 mod relay;
 mod sandboxes;
+mod shipping;
+mod shipping_carriers;
 mod store;
 mod tenancy;
 mod tenancy_fixtures;

@@ -68,6 +68,17 @@ both_backends! {
         let session_of = |order: Value| order["checkout"]["session_id"].as_str().unwrap().to_owned();
         let paid_session = session_of(json_body(app.post(&format!("/v1/orders/{paid}/checkout"), json!({})).await).await);
         app.post(&format!("/v1/test_provider/checkout_sessions/{paid_session}/complete"), json!({"outcome": "succeeded"})).await;
+        // A paid order of four physical units, for shipments.
+        let gadget = id_of(json_body(app.post("/v1/products", json!({"name": "Gadget", "kind": "physical"})).await).await);
+        app.post("/v1/prices", json!({"product_id": gadget, "currency": "USD", "unit_amount": 300})).await;
+        let shippable = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": gadget, "quantity": 4}]})).await).await);
+        let shippable_session = session_of(json_body(app.post(&format!("/v1/orders/{shippable}/checkout"), json!({})).await).await);
+        app.post(&format!("/v1/test_provider/checkout_sessions/{shippable_session}/complete"), json!({"outcome": "succeeded"})).await;
+        let mut parcels = Vec::new();
+        for tracking in ["MUT2", "MUT3", "MUT4"] {
+            let body = json!({"carrier": "test_courier", "tracking_number": tracking, "lines": [{"product_id": gadget, "quantity": 1}]});
+            parcels.push(id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), body).await).await));
+        }
         let unsent = id_of(json_body(new_order().await).await);
         let unsent_session = session_of(json_body(app.post(&format!("/v1/orders/{unsent}/checkout"), json!({})).await).await);
         let signed = json_body(app.post(&format!("/v1/test_provider/checkout_sessions/{unsent_session}/complete"), json!({"outcome": "succeeded", "deliver": false})).await).await;
@@ -133,6 +144,10 @@ both_backends! {
                 "/v1/orders/{id}/cancel" => (format!("/v1/orders/{to_cancel}/cancel"), json!({})),
                 "/v1/orders/{id}/checkout" => (format!("/v1/orders/{to_checkout}/checkout"), json!({})),
                 "/v1/orders/{id}/fulfill" => (format!("/v1/orders/{paid}/fulfill"), json!({})),
+                "/v1/orders/{id}/shipments" => (format!("/v1/orders/{shippable}/shipments"), json!({"carrier": "test_courier", "tracking_number": "MUT1", "lines": [{"product_id": gadget, "quantity": 1}]})),
+                "/v1/shipments/{id}/cancel" => (format!("/v1/shipments/{}/cancel", parcels[0]), json!({})),
+                "/v1/shipments/{id}/test_events" => (format!("/v1/shipments/{}/test_events", parcels[1]), json!({"events": [{"code": "in_transit", "occurred_at": past}]})),
+                "/v1/shipments/{id}/simulate" => (format!("/v1/shipments/{}/simulate", parcels[2]), json!({"scenario": "delivered"})),
                 "/v1/orders/{id}/pay" => {
                     let order = id_of(json_body(new_order().await).await);
                     (format!("/v1/orders/{order}/pay"), json!({"payment_method_id": saved}))
@@ -195,6 +210,21 @@ both_backends! {
                     let response = app.client.post(app.url(mt["webhook_path"].as_str().unwrap()))
                         .header("X-Signature", bursar_banks::signature::sign("whsec_mutations_route_key", body.as_bytes()))
                         .header("X-Webhook-ID", "wh-mutations").header("X-Topic", "incoming_payment_detail")
+                        .body(body).send().await.unwrap();
+                    assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
+                    assert!(event_count(&app).await > before, "{route} changed state without recording an event");
+                    covered.push(route.clone());
+                    continue;
+                }
+                "/v1/courier_connections" => (route.clone(), json!({"carrier": "dhl", "key": "dhl-mutations-key"})),
+                "/v1/courier_webhooks/{id}" => {
+                    // Not an API-key route: the carrier's signature authenticates it.
+                    let courier = json_body(app.post("/v1/courier_connections", json!({"carrier": "test_courier"})).await).await;
+                    let secret = courier["push_secrets"][0].as_str().unwrap();
+                    let body = json!({"tracking_number": "MUT3", "events": [{"code": "out_for_delivery", "occurred_at": past}]}).to_string();
+                    let before = event_count(&app).await;
+                    let response = app.client.post(app.url(courier["push_url_path"].as_str().unwrap()))
+                        .header("Test-Courier-Signature", bursar_couriers::test_courier::sign(secret, body.as_bytes()))
                         .body(body).send().await.unwrap();
                     assert_eq!(response.status(), 200, "{route}: {}", response.text().await.unwrap_or_default());
                     assert!(event_count(&app).await > before, "{route} changed state without recording an event");

@@ -444,6 +444,58 @@ async fn populate(s: &Caller<'_>) {
     )
     .await;
     populate_treasury(s).await;
+    populate_shipping(s).await;
+}
+
+/// A paid order of a physical product, shipped with the test courier, with a tracking event.
+async fn populate_shipping(s: &Caller<'_>) {
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let sensor = id(s
+        .ok(
+            "/v1/products",
+            json!({"name": "Sensor", "kind": "physical"}),
+        )
+        .await);
+    s.ok(
+        "/v1/prices",
+        json!({"product_id": sensor, "currency": "USD", "unit_amount": 700}),
+    )
+    .await;
+    let buyer = id(s.ok("/v1/customers", json!({"name": "Shipper"})).await);
+    let order = id(s
+        .ok(
+            "/v1/orders",
+            json!({"customer_id": buyer, "currency": "USD", "lines": [{"product_id": sensor}]}),
+        )
+        .await);
+    let checkout = s
+        .ok(&format!("/v1/orders/{order}/checkout"), json!({}))
+        .await;
+    let session = checkout["checkout"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.ok(
+        &format!("/v1/test_provider/checkout_sessions/{session}/complete"),
+        json!({"outcome": "succeeded"}),
+    )
+    .await;
+    s.ok(
+        "/v1/courier_connections",
+        json!({"carrier": "test_courier"}),
+    )
+    .await;
+    let shipment = id(s
+        .ok(
+            &format!("/v1/orders/{order}/shipments"),
+            json!({"carrier": "test_courier", "tracking_number": "SBX1"}),
+        )
+        .await);
+    s.ok(
+        &format!("/v1/shipments/{shipment}/simulate"),
+        json!({"scenario": "delivered"}),
+    )
+    .await;
 }
 
 /// An expected payment, a statement line matched to it and one in review.

@@ -25,6 +25,10 @@ const SKIPPED: &[(&str, &str)] = &[
         "POST /v1/bank_webhooks/{id}",
         "public: the bank's signature authenticates it (auth.rs)",
     ),
+    (
+        "POST /v1/courier_webhooks/{id}",
+        "public: the carrier's signature authenticates it (auth.rs)",
+    ),
 ];
 
 /// Keyed routes whose objects this walk's workspace (a sandbox) cannot have: their own test

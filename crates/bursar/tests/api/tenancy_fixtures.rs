@@ -66,6 +66,8 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "payouts" => "payout",
         "bank_accounts" => "bank_account",
         "pay_ins" => "pay_in",
+        "shipments" => "shipment",
+        "courier_connections" => "courier_connection",
         _ => return None,
     })
 }
@@ -117,6 +119,13 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
         "/v1/parties/{id}/payouts" => json!({"amount": 1, "currency": "USD"}),
         "/v1/parties/{id}/pay_ins" => json!({"amount": 1, "currency": "USD"}),
         "/v1/parties/{id}/payout_schedule" => json!({"interval": "daily"}),
+        "/v1/orders/{id}/shipments" => {
+            json!({"carrier": "test_courier", "tracking_number": "INTRUDER1"})
+        }
+        "/v1/shipments/{id}/test_events" => {
+            json!({"events": [{"code": "delivered", "occurred_at": past}]})
+        }
+        "/v1/shipments/{id}/simulate" => json!({"scenario": "delivered"}),
         _ => json!({}),
     })
 }
@@ -236,7 +245,12 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let bank = id_of(&banks[0]);
     let payout = pending_payout(app, customer, &bank).await;
     let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
+    let shipment = shipment_in_transit(app, customer).await;
+    let courier = json!({"carrier": "test_courier"});
+    let courier = id_of(&ok(app.post("/v1/courier_connections", courier).await).await);
     vec![
+        ("courier_connection", courier),
+        ("shipment", shipment),
         ("payout", payout),
         ("bank_account", account),
         ("pay_in", pay_in),
@@ -320,4 +334,38 @@ fn id_of(object: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no id: {object}"))
         .to_owned()
+}
+
+/// A shipment of a paid order of a physical product (`customer`'s), in transit with the test
+/// courier.
+async fn shipment_in_transit(app: &TestApp, customer: &str) -> String {
+    let product = json!({"name": "Tenancy sensor", "kind": "physical"});
+    let product = id_of(&ok(app.post("/v1/products", product).await).await);
+    let price = json!({"product_id": product, "currency": "USD", "unit_amount": 500});
+    ok(app.post("/v1/prices", price).await).await;
+    let order = json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": 2}]});
+    let order = id_of(&ok(app.post("/v1/orders", order).await).await);
+    let checkout = ok(app
+        .post(
+            &format!("/v1/orders/{order}/checkout"),
+            json!({"provider": "test"}),
+        )
+        .await)
+    .await;
+    let session = checkout["checkout"]["session_id"].as_str().unwrap();
+    let complete = format!("/v1/test_provider/checkout_sessions/{session}/complete");
+    ok(app.post(&complete, json!({"outcome": "succeeded"})).await).await;
+    let shipment = json!({"carrier": "test_courier", "tracking_number": "TENANCY1", "lines": [{"product_id": product, "quantity": 1}]});
+    let shipment = id_of(
+        &ok(app
+            .post(&format!("/v1/orders/{order}/shipments"), shipment)
+            .await)
+        .await,
+    );
+    let events = json!({"events": [{"code": "in_transit", "occurred_at": "2026-01-01T10:00:00Z"}]});
+    ok(app
+        .post(&format!("/v1/shipments/{shipment}/test_events"), events)
+        .await)
+    .await;
+    shipment
 }

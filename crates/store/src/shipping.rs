@@ -1,0 +1,150 @@
+//! Courier tracking events: append-only rows, one per (carrier, tracking number, code,
+//! instant), so a pushed and a polled copy of an event are recorded once. Shipments themselves
+//! are documents ([`crate::documents::SHIPMENT`]).
+
+use bursar_domain::id::{ShipmentId, TrackingEventId, WorkspaceId};
+use bursar_domain::shipping::{Carrier, TrackingEvent, TrackingSource, TrackingStatus};
+use bursar_domain::time::Timestamp;
+
+use crate::sql::Row;
+use crate::{params, StoreError, Tx};
+
+/// Records `event` unless the same event is recorded already; returns whether it was new.
+pub async fn insert_event(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event: &TrackingEvent,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .execute(
+            "insert into tracking_event (workspace_id, id, shipment_id, carrier, tracking_number, \
+             code, description, status, occurred_at, utc_offset, location, source, recorded_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             on conflict (workspace_id, carrier, tracking_number, code, occurred_at) do nothing",
+            params![
+                workspace_id.as_str(),
+                event.id.as_str(),
+                event.shipment_id.as_str(),
+                event.carrier.as_str(),
+                event.tracking_number.as_str(),
+                event.code.as_str(),
+                event.description.as_str(),
+                event.status.as_str(),
+                event.occurred_at.unix_micros(),
+                event.utc_offset.as_deref(),
+                event.location.as_deref(),
+                event.source.as_str(),
+                event.recorded_at.unix_micros(),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// A shipment's events, oldest first (ties in the order they were recorded).
+pub async fn events_of(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    shipment_id: &str,
+) -> Result<Vec<TrackingEvent>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select * from tracking_event where workspace_id = $1 and shipment_id = $2 \
+             order by occurred_at, recorded_at, id",
+            params![workspace_id.as_str(), shipment_id],
+        )
+        .await?;
+    rows.iter().map(event_of_row).collect()
+}
+
+fn event_of_row(row: &Row) -> Result<TrackingEvent, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tracking_event: bad {what}"));
+    Ok(TrackingEvent {
+        id: TrackingEventId::from_trusted(row.text("id")?),
+        object: "tracking_event".into(),
+        shipment_id: ShipmentId::from_trusted(row.text("shipment_id")?),
+        carrier: Carrier::parse(row.str("carrier")?).ok_or_else(|| corrupt("carrier"))?,
+        tracking_number: row.text("tracking_number")?,
+        code: row.text("code")?,
+        description: row.text("description")?,
+        status: TrackingStatus::parse(row.str("status")?).ok_or_else(|| corrupt("status"))?,
+        occurred_at: Timestamp::from_unix_micros(row.i64("occurred_at")?),
+        utc_offset: row.opt_text("utc_offset")?,
+        location: row.opt_text("location")?,
+        source: TrackingSource::parse(row.str("source")?).ok_or_else(|| corrupt("source"))?,
+        recorded_at: Timestamp::from_unix_micros(row.i64("recorded_at")?),
+    })
+}
+
+/// Shipments whose poll is due at `now`, across workspaces, soonest first.
+pub async fn due_for_poll(
+    tx: &mut Tx,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from shipment where next_poll_at <= $1 \
+             order by next_poll_at limit $2",
+            params![now.unix_micros(), limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// The sealed credentials of a courier connection: (its body, the sealed secrets), by the
+/// workspace's carrier.
+pub async fn connection_of_carrier(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    carrier: Carrier,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select body, secrets_sealed from courier_connection \
+             where workspace_id = $1 and carrier = $2",
+            params![workspace_id.as_str(), carrier.as_str()],
+        )
+        .await?;
+    row.map(|row| Ok((row.text("body")?, row.text("secrets_sealed")?)))
+        .transpose()
+}
+
+/// The same, by the connection's id (pushed events name it in their URL).
+pub async fn connection_by_id(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select body, secrets_sealed from courier_connection \
+             where workspace_id = $1 and object_id = $2",
+            params![workspace_id.as_str(), id],
+        )
+        .await?;
+    row.map(|row| Ok((row.text("body")?, row.text("secrets_sealed")?)))
+        .transpose()
+}
+
+/// The workspace a courier connection belongs to (pushed events carry only its id).
+pub async fn workspace_of_connection(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Option<WorkspaceId>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select workspace_id from courier_connection where object_id = $1",
+            params![id],
+        )
+        .await?;
+    row.map(|row| Ok(WorkspaceId::from_trusted(row.text("workspace_id")?)))
+        .transpose()
+}
