@@ -7,6 +7,7 @@
 //! what came back already. The carrier is always given, never guessed from the tracking
 //! number; the sandbox test courier exists only in sandbox workspaces.
 
+pub mod automation;
 pub mod connections;
 pub mod poll;
 pub mod simulate;
@@ -45,6 +46,8 @@ pub struct NewShipment {
     /// None: the company's shipping address (outbound).
     pub ship_to: Option<Address>,
     pub label_reference: Option<String>,
+    /// None: `first_time` outbound, `return` for a return.
+    pub automation_scenario: Option<String>,
     pub metadata: Metadata,
 }
 
@@ -118,6 +121,10 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
     check_address("ship_from", new.ship_from.as_ref())?;
     check_address("ship_to", new.ship_to.as_ref())?;
     refuse_reused_tracking(cx, new.carrier, &tracking_number).await?;
+    let automation_scenario = match new.automation_scenario {
+        Some(key) => Some(automation::check_named(cx, &key).await?),
+        None => Some(automation::default_key(new.direction).to_owned()),
+    };
     let company_address = company_shipping_address(cx, &order).await?;
     let (ship_from, ship_to) = match new.direction {
         ShipmentDirection::Outbound => (new.ship_from, new.ship_to.or(company_address)),
@@ -140,6 +147,7 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
         ship_from,
         ship_to,
         label_reference: new.label_reference,
+        automation_scenario,
         last_event_at: None,
         delivered_at: None,
         next_poll_at: tracking::first_poll(new.carrier, cx.now),

@@ -12,6 +12,13 @@ pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const ARTIFACT_CREATED: &str = "artifact.created";
 pub const ARTIFACT_RETIRED: &str = "artifact.retired";
+pub const AUTOMATION_RUN_COMPLETED_MANUALLY: &str = "automation_run.completed_manually";
+pub const AUTOMATION_RUN_MANUAL_TASK: &str = "automation_run.manual_task_created";
+pub const AUTOMATION_RUN_STARTED: &str = "automation_run.started";
+pub const AUTOMATION_RUN_STEP_FAILED: &str = "automation_run.step_failed";
+pub const AUTOMATION_RUN_STEP_SUCCEEDED: &str = "automation_run.step_succeeded";
+pub const AUTOMATION_RUN_SUCCEEDED: &str = "automation_run.succeeded";
+pub const AUTOMATION_SCENARIO_UPDATED: &str = "automation_scenario.updated";
 pub const BANK_ACCOUNT_CREATED: &str = "bank_account.created";
 pub const BANK_ACCOUNT_DISABLED: &str = "bank_account.disabled";
 pub const BANK_CONNECTION_CREATED: &str = "bank_connection.created";
@@ -175,6 +182,13 @@ pub const CATALOG: &[(&str, u32)] = &[
     (API_KEY_REVOKED, 1),
     (ARTIFACT_CREATED, 1),
     (ARTIFACT_RETIRED, 1),
+    (AUTOMATION_RUN_COMPLETED_MANUALLY, 1),
+    (AUTOMATION_RUN_MANUAL_TASK, 1),
+    (AUTOMATION_RUN_STARTED, 1),
+    (AUTOMATION_RUN_STEP_FAILED, 1),
+    (AUTOMATION_RUN_STEP_SUCCEEDED, 1),
+    (AUTOMATION_RUN_SUCCEEDED, 1),
+    (AUTOMATION_SCENARIO_UPDATED, 1),
     (BANK_ACCOUNT_CREATED, 1),
     (BANK_ACCOUNT_DISABLED, 1),
     (BANK_CONNECTION_CREATED, 1),

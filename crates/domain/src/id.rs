@@ -357,3 +357,8 @@ prefixed_id!(
     CourierConnectionId,
     "ccn"
 );
+prefixed_id!(
+    /// One run of a post-delivery automation scenario for a delivered shipment.
+    AutomationRunId,
+    "arun"
+);

@@ -8,6 +8,7 @@
 
 pub mod agreements;
 pub mod artifacts;
+pub mod automation;
 pub mod bank_connections;
 pub mod billing;
 pub mod billing_status;
@@ -227,6 +228,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(licenses::router())
         .merge(shipments::router())
         .merge(couriers::router())
+        .merge(automation::router())
         .merge(downloads::router())
         .merge(updates::router())
         .merge(invoices::router())

@@ -63,6 +63,10 @@ pub struct CreateShipmentRequest {
     pub ship_to: Option<Address>,
     #[schema(max_length = 200)]
     pub label_reference: Option<String>,
+    /// The automation scenario to run once delivered (one of the workspace's); absent:
+    /// `first_time` for outbound parcels, `return` for returns, when defined.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
+    pub automation_scenario: Option<String>,
     #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -104,6 +108,7 @@ async fn create_shipment(
         ship_from: body.ship_from,
         ship_to: body.ship_to,
         label_reference: optional_text(body.label_reference, "label_reference", 200)?,
+        automation_scenario: body.automation_scenario,
         metadata: Metadata::parse(body.metadata.unwrap_or_default())?,
     };
     state

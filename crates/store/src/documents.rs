@@ -43,6 +43,8 @@ pub const DUNNING_POLICY: Table = Table("dunning_policy");
 pub const DUNNING_ASSIGNMENT: Table = Table("dunning_assignment");
 pub const SHIPMENT: Table = Table("shipment");
 pub const COURIER_CONNECTION: Table = Table("courier_connection");
+pub const AUTOMATION_SCENARIO: Table = Table("automation_scenario");
+pub const AUTOMATION_RUN: Table = Table("automation_run");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

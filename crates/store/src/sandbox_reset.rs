@@ -17,6 +17,8 @@ pub const RESET_TABLES: &[&str] = &[
     "ach_mandate",
     "audit_entry",
     "audit_head",
+    "automation_run",
+    "automation_scenario",
     "bank_connection",
     "bank_transaction",
     "bank_webhook",

@@ -148,3 +148,26 @@ pub async fn workspace_of_connection(
     row.map(|row| Ok(WorkspaceId::from_trusted(row.text("workspace_id")?)))
         .transpose()
 }
+
+/// Automation runs whose next attempt is due at `now`, across workspaces, soonest first.
+pub async fn runs_due(
+    tx: &mut Tx,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, object_id from automation_run where next_attempt_at <= $1 \
+             order by next_attempt_at limit $2",
+            params![now.unix_micros(), limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                WorkspaceId::from_trusted(row.text("workspace_id")?),
+                row.text("object_id")?,
+            ))
+        })
+        .collect()
+}

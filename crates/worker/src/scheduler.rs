@@ -37,6 +37,8 @@ const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the tracking worker looks for shipments whose poll is due (each shipment's own
 /// interval is set by where it is; see `bursar_domain::shipping::next_poll`).
 const TRACKING_POLL_INTERVAL: Duration = Duration::from_secs(30);
+/// How often due automation steps are attempted.
+const AUTOMATION_INTERVAL: Duration = Duration::from_secs(5);
 /// Shipments asked about per pass, at most.
 const TRACKING_POLL_BATCH: i64 = 500;
 
@@ -56,7 +58,20 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(send_due_payouts(app.clone(), stop.clone())),
         tokio::spawn(check_bank_drift(app.clone(), stop.clone())),
         tokio::spawn(poll_tracking(app.clone(), stop.clone())),
+        tokio::spawn(run_automation(app.clone(), stop.clone())),
     ]
+}
+
+/// Attempts the due steps of post-delivery automation runs.
+async fn run_automation(app: App, stop: CancellationToken) {
+    while tick(AUTOMATION_INTERVAL, &stop).await {
+        let attempted = bursar_core::shipments::automation::run_due(&app, 100).await;
+        report(
+            attempted.map(|r| r.attempted),
+            "automation steps attempted",
+            "automation failed",
+        );
+    }
 }
 
 /// Asks carriers about shipments whose poll is due, within each carrier's rate limit.

@@ -113,6 +113,7 @@ pub async fn run(backend: Backend, args: &CommonArgs) -> anyhow::Result<Vec<Figu
 async fn measure(backend: Backend, args: &CommonArgs, per_write: usize) -> anyhow::Result<Figure> {
     let (location, _guard) = bench_location(backend, args.database_url.as_deref()).await?;
     let db = Db::open(&location, &PoolSettings::default()).await?;
+    db.set_sealer(bursar_store::seal::Sealer::random());
     let (workspace, _, _) = crate::bootstrap::create_workspace_in(
         &db,
         "bench",
@@ -195,6 +196,7 @@ async fn ship_parcels(app: &App, ws: &WorkspaceId) -> anyhow::Result<Vec<Parcel>
                 ship_from: None,
                 ship_to: None,
                 label_reference: None,
+                automation_scenario: None,
                 metadata: Default::default(),
             })
             .collect();

@@ -48,6 +48,7 @@ mod refund_recovery;
 mod relay;
 mod sandboxes;
 mod shipping;
+mod shipping_automation;
 mod shipping_carriers;
 mod store;
 mod tenancy;

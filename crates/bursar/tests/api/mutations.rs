@@ -71,7 +71,7 @@ both_backends! {
         // A paid order of four physical units, for shipments.
         let gadget = id_of(json_body(app.post("/v1/products", json!({"name": "Gadget", "kind": "physical"})).await).await);
         app.post("/v1/prices", json!({"product_id": gadget, "currency": "USD", "unit_amount": 300})).await;
-        let shippable = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": gadget, "quantity": 4}]})).await).await);
+        let shippable = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": gadget, "quantity": 5}]})).await).await);
         let shippable_session = session_of(json_body(app.post(&format!("/v1/orders/{shippable}/checkout"), json!({})).await).await);
         app.post(&format!("/v1/test_provider/checkout_sessions/{shippable_session}/complete"), json!({"outcome": "succeeded"})).await;
         let mut parcels = Vec::new();
@@ -79,6 +79,20 @@ both_backends! {
             let body = json!({"carrier": "test_courier", "tracking_number": tracking, "lines": [{"product_id": gadget, "quantity": 1}]});
             parcels.push(id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), body).await).await));
         }
+        // A delivered parcel whose automation's only step failed: a manual task for support.
+        app.post("/v1/automation_scenarios", json!({"key": "mutations_flaky", "fallback_instructions": "By hand.",
+            "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/unreachable"}, "max_attempts": 1, "retry_delay_seconds": 0}]})).await;
+        let flaky = id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), json!({"carrier": "test_courier", "tracking_number": "MUT5", "automation_scenario": "mutations_flaky", "lines": [{"product_id": gadget, "quantity": 1}]})).await).await);
+        app.post(&format!("/v1/shipments/{flaky}/simulate"), json!({"scenario": "delivered"})).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let stuck_run = loop {
+            let runs = json_body(app.get("/v1/automation_runs?status=manual_task").await).await;
+            if let Some(run) = runs["data"].as_array().and_then(|d| d.first()) {
+                break id_of(run.clone());
+            }
+            assert!(std::time::Instant::now() < deadline, "no manual task: {runs}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         let unsent = id_of(json_body(new_order().await).await);
         let unsent_session = session_of(json_body(app.post(&format!("/v1/orders/{unsent}/checkout"), json!({})).await).await);
         let signed = json_body(app.post(&format!("/v1/test_provider/checkout_sessions/{unsent_session}/complete"), json!({"outcome": "succeeded", "deliver": false})).await).await;
@@ -216,6 +230,8 @@ both_backends! {
                     covered.push(route.clone());
                     continue;
                 }
+                "/v1/automation_scenarios" => (route.clone(), json!({"key": "first_time", "fallback_instructions": "By hand.", "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/x"}, "max_attempts": 3, "retry_delay_seconds": 60}]})),
+                "/v1/automation_runs/{id}/complete" => (format!("/v1/automation_runs/{stuck_run}/complete"), json!({"note": "Done by hand."})),
                 "/v1/courier_connections" => (route.clone(), json!({"carrier": "dhl", "key": "dhl-mutations-key"})),
                 "/v1/courier_webhooks/{id}" => {
                     // Not an API-key route: the carrier's signature authenticates it.

@@ -480,6 +480,8 @@ async fn populate_shipping(s: &Caller<'_>) {
         json!({"outcome": "succeeded"}),
     )
     .await;
+    s.ok("/v1/automation_scenarios", json!({"key": "first_time", "fallback_instructions": "By hand.",
+        "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/x"}, "max_attempts": 1, "retry_delay_seconds": 0}]})).await;
     s.ok(
         "/v1/courier_connections",
         json!({"carrier": "test_courier"}),

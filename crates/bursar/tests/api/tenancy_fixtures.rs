@@ -68,6 +68,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "pay_ins" => "pay_in",
         "shipments" => "shipment",
         "courier_connections" => "courier_connection",
+        "automation_runs" => "automation_run",
         _ => return None,
     })
 }
@@ -126,6 +127,7 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
             json!({"events": [{"code": "delivered", "occurred_at": past}]})
         }
         "/v1/shipments/{id}/simulate" => json!({"scenario": "delivered"}),
+        "/v1/automation_runs/{id}/complete" => json!({"note": "intruder"}),
         _ => json!({}),
     })
 }
@@ -246,11 +248,13 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let payout = pending_payout(app, customer, &bank).await;
     let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
     let shipment = shipment_in_transit(app, customer).await;
+    let run = automation_waiting_on_support(app, customer).await;
     let courier = json!({"carrier": "test_courier"});
     let courier = id_of(&ok(app.post("/v1/courier_connections", courier).await).await);
     vec![
         ("courier_connection", courier),
         ("shipment", shipment),
+        ("automation_run", run),
         ("payout", payout),
         ("bank_account", account),
         ("pay_in", pay_in),
@@ -368,4 +372,53 @@ async fn shipment_in_transit(app: &TestApp, customer: &str) -> String {
         .await)
     .await;
     shipment
+}
+
+/// An automation run whose only step failed (its callback is unreachable): a manual task,
+/// settled before the walk so that the automation job changes nothing during it.
+async fn automation_waiting_on_support(app: &TestApp, customer: &str) -> String {
+    let scenario = json!({"key": "tenancy_flaky", "fallback_instructions": "By hand.",
+        "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/unreachable"}, "max_attempts": 1, "retry_delay_seconds": 0}]});
+    ok(app.post("/v1/automation_scenarios", scenario).await).await;
+    let product = json!({"name": "Tenancy gateway", "kind": "physical"});
+    let product = id_of(&ok(app.post("/v1/products", product).await).await);
+    let price = json!({"product_id": product, "currency": "USD", "unit_amount": 900});
+    ok(app.post("/v1/prices", price).await).await;
+    let order =
+        json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product}]});
+    let order = id_of(&ok(app.post("/v1/orders", order).await).await);
+    let checkout = ok(app
+        .post(
+            &format!("/v1/orders/{order}/checkout"),
+            json!({"provider": "test"}),
+        )
+        .await)
+    .await;
+    let session = checkout["checkout"]["session_id"].as_str().unwrap();
+    let complete = format!("/v1/test_provider/checkout_sessions/{session}/complete");
+    ok(app.post(&complete, json!({"outcome": "succeeded"})).await).await;
+    let shipment = json!({"carrier": "test_courier", "tracking_number": "TENANCY2", "automation_scenario": "tenancy_flaky"});
+    let shipment = id_of(
+        &ok(app
+            .post(&format!("/v1/orders/{order}/shipments"), shipment)
+            .await)
+        .await,
+    );
+    let simulate = format!("/v1/shipments/{shipment}/simulate");
+    ok(app.post(&simulate, json!({"scenario": "delivered"})).await).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let runs = ok(app
+            .get(&format!("/v1/automation_runs?order_id={order}"))
+            .await)
+        .await;
+        if runs["data"][0]["status"] == "manual_task" {
+            return id_of(&runs["data"][0]);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no manual task: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

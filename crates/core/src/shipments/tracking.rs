@@ -78,6 +78,7 @@ pub async fn record(
     super::save(cx, &shipment).await?;
     announce(cx, &shipment, &recorded, previous_status).await?;
     if shipment.status != previous_status && shipment.status == TrackingStatus::Delivered {
+        super::automation::start(cx, &shipment).await?;
         settle_order(cx, shipment.order_id.as_str()).await?;
     }
     Ok(Update {
@@ -173,7 +174,8 @@ pub async fn record_report(
         .map(Some)
 }
 
-/// Fulfills a paid order once every physical unit it ordered is in a delivered shipment
+/// Fulfills a paid order once every physical unit it ordered is in a delivered shipment and
+/// every delivered shipment's automation is done (succeeded, or finished by hand)
 /// (`order.fulfilled`). An order with service lines is left to the merchant, who fulfills it
 /// by hand.
 pub async fn settle_order(cx: &mut Context<'_>, order_id: &str) -> Result<(), Error> {
@@ -204,6 +206,10 @@ pub async fn settle_order(cx: &mut Context<'_>, order_id: &str) -> Result<(), Er
         .iter()
         .all(|(product, units)| arrived.get(product).copied().unwrap_or(0) >= *units);
     if !complete {
+        return Ok(());
+    }
+    let runs = super::automation::runs_of_order(cx.tx, cx.workspace_id, order_id).await?;
+    if runs.iter().any(|run| !run.status.is_done()) {
         return Ok(());
     }
     let previous = crate::orders::move_to(&mut order, OrderStatus::Fulfilled)?;

@@ -79,6 +79,10 @@ pub struct Shipment {
     pub ship_to: Option<Address>,
     /// The label's reference at the carrier or the label printer.
     pub label_reference: Option<String>,
+    /// The automation scenario run once the parcel is delivered, when the workspace defines
+    /// it: `first_time` for outbound parcels and `return` for returns unless another is named.
+    #[serde(default)]
+    pub automation_scenario: Option<String>,
     /// The instant of the newest event the carrier reported.
     pub last_event_at: Option<Timestamp>,
     pub delivered_at: Option<Timestamp>,

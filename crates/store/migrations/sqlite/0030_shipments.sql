@@ -47,3 +47,26 @@ create table courier_connection (
     primary key (workspace_id, object_id)
 );
 create unique index courier_connection_by_carrier on courier_connection (workspace_id, carrier);
+
+-- Post-delivery automation: the workspace's scenarios (object_id the scenario's key) and one
+-- run per delivered shipment, found by the instant its next attempt is due.
+create table automation_scenario (
+    workspace_id text not null,
+    object_id text not null,
+    body text not null,
+    primary key (workspace_id, object_id)
+);
+create table automation_run (
+    workspace_id text not null,
+    object_id text not null,
+    body text not null,
+    shipment_id text not null,
+    order_id text not null,
+    status text not null,
+    next_attempt_at integer,
+    primary key (workspace_id, object_id)
+);
+create unique index automation_run_by_shipment on automation_run (workspace_id, shipment_id);
+create index automation_run_by_order on automation_run (workspace_id, order_id);
+create index automation_run_by_status on automation_run (workspace_id, status);
+create index automation_run_by_next_attempt on automation_run (next_attempt_at);
