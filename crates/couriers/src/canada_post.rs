@@ -356,21 +356,6 @@ pub fn zone_offset_minutes(abbreviation: &str) -> Option<i32> {
         .map(|(_, minutes)| *minutes)
 }
 
-/// Percent-encodes a path segment (RFC 3986 unreserved characters pass), so whatever the
-/// tracking number holds, it stays one segment of the URL: no `/`, `?` or `#` gets through.
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// `-210` → `-03:30`.
 fn format_offset(minutes: i32) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
@@ -614,7 +599,7 @@ impl CarrierAdapter for CanadaPost {
             url: format!(
                 "{}/vis/track/pin/{}/detail",
                 credentials.api_base.trim_end_matches('/'),
-                segment(tracking_number)
+                percent_encode(tracking_number)
             ),
             headers: vec![
                 ("Authorization".to_owned(), format!("Basic {basic}")),
@@ -666,8 +651,8 @@ mod tests {
         assert_eq!(format_offset(0), "+00:00");
         assert_eq!(zone_offset_minutes(" edt "), Some(-240));
         assert_eq!(zone_offset_minutes("ISRAEL"), None);
-        assert_eq!(segment("7023210039414604"), "7023210039414604");
-        assert_eq!(segment("a/b?c#d é"), "a%2Fb%3Fc%23d%20%C3%A9");
+        assert_eq!(percent_encode("7023210039414604"), "7023210039414604");
+        assert_eq!(percent_encode("a/b?c#d é"), "a%2Fb%3Fc%23d%20%C3%A9");
     }
 
     #[test]

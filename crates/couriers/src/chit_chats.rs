@@ -76,21 +76,6 @@ pub const TITLES: &[(&str, TrackingStatus)] = {
     ]
 };
 
-/// Percent-encodes a path segment (RFC 3986 unreserved characters pass), so neither the client
-/// id nor the shipment id can add a path, a query or a fragment to the URL.
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// The status of an event's code: a status value, or the title of an event without one.
 pub fn status_of(code: &str) -> TrackingStatus {
     let code = code.trim();
@@ -262,8 +247,8 @@ impl CarrierAdapter for ChitChats {
             url: format!(
                 "{}/api/v1/clients/{}/shipments/{}",
                 credentials.api_base.trim_end_matches('/'),
-                segment(client_id),
-                segment(tracking_number)
+                percent_encode(client_id),
+                percent_encode(tracking_number)
             ),
             headers: vec![
                 ("Authorization".to_owned(), token.to_owned()),

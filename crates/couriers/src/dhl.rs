@@ -289,21 +289,6 @@ fn error_of(tracking_number: &str, response: &ProviderResponse) -> CourierError 
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass), so a tracking number
-/// cannot add parameters of its own.
-fn query_value(value: &str) -> String {
-    value
-        .trim()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 impl CarrierAdapter for Dhl {
     fn carrier(&self) -> Carrier {
         Carrier::Dhl
@@ -335,7 +320,7 @@ impl CarrierAdapter for Dhl {
             url: format!(
                 "{}/track/shipments?trackingNumber={}",
                 credentials.api_base.trim_end_matches('/'),
-                query_value(tracking_number)
+                percent_encode(tracking_number)
             ),
             headers: vec![
                 (
@@ -387,6 +372,6 @@ mod tests {
 
     #[test]
     fn a_tracking_number_cannot_add_parameters() {
-        assert_eq!(query_value("JD01 4600&x=1"), "JD01%204600%26x%3D1");
+        assert_eq!(percent_encode("JD01 4600&x=1"), "JD01%204600%26x%3D1");
     }
 }

@@ -224,6 +224,23 @@ pub fn adapter(carrier: Carrier) -> &'static dyn CarrierAdapter {
     }
 }
 
+/// Percent-encodes a value put in a URL (RFC 3986 unreserved characters pass), so a tracking
+/// number or an account id stays one path segment or one query value: no `/`, `?`, `&` or `#`
+/// of it gets through.
+pub fn percent_encode(value: &str) -> String {
+    value
+        .trim()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// `Retry-After` of a 429 (seconds, or an HTTP date is read as one minute); `default` when
 /// absent or unreadable.
 pub fn retry_after(response: &ProviderResponse, default: Duration) -> Duration {

@@ -422,21 +422,6 @@ fn parse_payload(payload: &str) -> Result<Vec<Tracking>, String> {
     }
 }
 
-/// Percent-encodes a path segment (RFC 3986 unreserved characters pass), so a tracking number
-/// stays one segment.
-fn path_segment(value: &str) -> String {
-    value
-        .trim()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 impl CarrierAdapter for Usps {
     fn carrier(&self) -> Carrier {
         Carrier::Usps
@@ -517,7 +502,7 @@ impl CarrierAdapter for Usps {
             url: format!(
                 "{}/tracking/v3/tracking/{}?expand=DETAIL",
                 credentials.api_base.trim_end_matches('/'),
-                path_segment(tracking_number)
+                percent_encode(tracking_number)
             ),
             headers: vec![
                 (
@@ -641,6 +626,6 @@ mod tests {
 
     #[test]
     fn a_tracking_number_stays_one_path_segment() {
-        assert_eq!(path_segment("94001/../x?y"), "94001%2F..%2Fx%3Fy");
+        assert_eq!(percent_encode("94001/../x?y"), "94001%2F..%2Fx%3Fy");
     }
 }

@@ -188,15 +188,7 @@ async fn receive_bank_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<BankWebhookReceipt>, ApiError> {
-    let headers: bursar_banks::Headers = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((
-                name.as_str().to_ascii_lowercase(),
-                value.to_str().ok()?.to_owned(),
-            ))
-        })
-        .collect();
+    let headers = crate::extract::inbound_headers(&headers);
     Ok(axum::Json(
         bank_events::ingest(&state.app, &id, &headers, &body).await?,
     ))

@@ -176,15 +176,7 @@ async fn receive_courier_push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<PushReceipt>, ApiError> {
-    let headers: bursar_couriers::Headers = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((
-                name.as_str().to_ascii_lowercase(),
-                value.to_str().ok()?.to_owned(),
-            ))
-        })
-        .collect();
+    let headers = crate::extract::inbound_headers(&headers);
     Ok(axum::Json(
         courier_connections::receive_push(&state.app, &id, &headers, &body).await?,
     ))

@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_domain::id::ProviderId;
-use bursar_payments::Headers;
 use bursar_store::documents;
 use bursar_store::Tx;
 use serde::Deserialize;
@@ -204,15 +203,7 @@ async fn receive_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<axum::Json<WebhookReceipt>, ApiError> {
-    let headers: Headers = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((
-                name.as_str().to_ascii_lowercase(),
-                value.to_str().ok()?.to_owned(),
-            ))
-        })
-        .collect();
+    let headers = crate::extract::inbound_headers(&headers);
     Ok(axum::Json(ingest(&state, &provider, &headers, body).await?))
 }
 

@@ -232,3 +232,71 @@ async fn report_raw(app: &TestApp, shipment: &str, events: Vec<Value>) -> reqwes
     )
     .await
 }
+
+both_backends! {
+    /// Goal: parcels' events reported at once by many concurrent writers (each event twice,
+    /// as a push and a poll would) are each recorded once and fold to the same status as one
+    /// report of all of them: no report's refold loses another's events.
+    /// Method: 20 parcels × 6 events × 2 copies, each a report of its own, from 24 tasks
+    /// through the core (HTTP would space them out), one parcel's reports taken together.
+    async fn concurrent_reports_of_one_parcel_fold_completely(app: TestApp) {
+        let (order, sensor) = paid_physical_order(&app, 20).await;
+        let mut parcels = Vec::new();
+        for n in 0..20 {
+            let body = json!({"carrier": "test_courier", "tracking_number": format!("RACE{n}"), "lines": [{"product_id": sensor, "quantity": 1}]});
+            parcels.push(id(&ok(app.post(&format!("/v1/orders/{order}/shipments"), body).await).await));
+        }
+        let steps = [
+            ("pre_transit", "2026-12-01T08:00:00Z"), ("in_transit", "2026-12-01T10:00:00Z"),
+            ("in_transit", "2026-12-01T16:00:00Z"), ("in_transit", "2026-12-02T02:00:00Z"),
+            ("out_for_delivery", "2026-12-02T08:00:00Z"), ("delivered", "2026-12-02T13:00:00Z"),
+        ];
+        // One parcel's reports next to each other, so that the tasks work on it at once.
+        let mut reports = Vec::new();
+        for n in 0..20 {
+            for copy in 0..2 {
+                for (code, at) in steps {
+                    let event = bursar_couriers::CarrierEvent {
+                        code: code.to_owned(),
+                        description: format!("copy {copy}"),
+                        occurred_at: bursar_domain::time::Timestamp::parse_rfc3339(at).unwrap(),
+                        utc_offset: None,
+                        location: None,
+                        status: bursar_domain::shipping::TrackingStatus::parse(code).unwrap(),
+                    };
+                    reports.push(bursar_couriers::Tracking {
+                        tracking_number: format!("RACE{n}"),
+                        events: vec![event],
+                        estimated_delivery: None,
+                    });
+                }
+            }
+        }
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(reports));
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let (core, workspace, queue) = (app.core().clone(), app.workspace_id.clone(), queue.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Some(report) = queue.lock().unwrap().pop() else { break };
+                    let cause = bursar_domain::event::Cause { request_id: None, actor: Some("test".into()) };
+                    core.write(workspace.clone(), cause, move |mut cx| Box::pin(async move {
+                        bursar_core::shipments::tracking::record_report(&mut cx, bursar_domain::shipping::Carrier::TestCourier, report, bursar_domain::shipping::TrackingSource::Push).await
+                    })).await.unwrap().expect("a live shipment");
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        for parcel in &parcels {
+            let events = ok(app.get(&format!("/v1/shipments/{parcel}/tracking_events")).await).await;
+            assert_eq!(events["data"].as_array().unwrap().len(), steps.len(), "{events}");
+            let shipment = ok(app.get(&format!("/v1/shipments/{parcel}")).await).await;
+            assert_eq!(shipment["status"], "delivered", "{shipment}");
+        }
+        assert_eq!(ok(app.get(&format!("/v1/orders/{order}")).await).await["status"], "fulfilled");
+        let types = event_types(&app, &order).await;
+        assert_eq!(types.iter().filter(|t| *t == "order.fulfilled").count(), 1, "{types:?}");
+    }
+}

@@ -41,10 +41,14 @@ pub struct Update {
 /// there) and may fulfill the order.
 pub async fn record(
     cx: &mut Context<'_>,
-    mut shipment: Shipment,
+    shipment: Shipment,
     reported: Vec<CarrierEvent>,
     source: TrackingSource,
 ) -> Result<Update, Error> {
+    // Locked (on PostgreSQL) before anything is written: two reports of one parcel committing
+    // at once would each refold without the other's events, and the later save would win.
+    let id = shipment.id.as_str();
+    let mut shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", id, "id").await?;
     let previous_status = shipment.status;
     let mut recorded = Vec::new();
     for event in reported.into_iter().take(EVENTS_PER_REPORT_MAX) {
