@@ -29,8 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             INBOUND_WEBHOOK_BODY_LIMIT,
         ));
     OpenApiRouter::new()
-        .routes(routes!(create_connection, list_connections))
-        .routes(routes!(get_connection))
+        .routes(routes!(create_courier_connection, list_courier_connections))
+        .routes(routes!(get_courier_connection))
         .merge(inbound)
 }
 
@@ -76,7 +76,7 @@ pub struct CreatedCourierConnection {
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CreatedCourierConnection), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = [])))]
-async fn create_connection(
+async fn create_courier_connection(
     State(state): State<AppState>,
     principal: Principal,
     request: Mutation<CreateCourierConnectionRequest>,
@@ -119,7 +119,7 @@ async fn create_connection(
         ("ending_before" = Option<CourierConnectionId>, Query)),
     responses((status = 200, body = ListResponse<CourierConnection>), (status = 400, body = ErrorBody)),
     security(("api_key" = [])))]
-async fn list_connections(
+async fn list_courier_connections(
     State(state): State<AppState>,
     principal: Principal,
     query: QueryParams,
@@ -143,7 +143,7 @@ async fn list_connections(
     params(("id" = CourierConnectionId, Path)),
     responses((status = 200, body = CourierConnection), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
-async fn get_connection(
+async fn get_courier_connection(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
