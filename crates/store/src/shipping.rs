@@ -82,12 +82,23 @@ pub async fn due_for_poll(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    due(tx, "shipment", "next_poll_at", now, limit).await
+}
+
+/// The (workspace, object) of `table`'s rows whose `column` instant has come, soonest first.
+async fn due(
+    tx: &mut Tx,
+    table: &str,
+    column: &str,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
+    let sql = format!(
+        "select workspace_id, object_id from {table} where {column} <= $1 \
+         order by {column} limit $2"
+    );
     let rows = tx
-        .fetch_all(
-            "select workspace_id, object_id from shipment where next_poll_at <= $1 \
-             order by next_poll_at limit $2",
-            params![now.unix_micros(), limit],
-        )
+        .fetch_all(&sql, params![now.unix_micros(), limit])
         .await?;
     rows.iter()
         .map(|row| {
@@ -155,19 +166,5 @@ pub async fn runs_due(
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
-    let rows = tx
-        .fetch_all(
-            "select workspace_id, object_id from automation_run where next_attempt_at <= $1 \
-             order by next_attempt_at limit $2",
-            params![now.unix_micros(), limit],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                WorkspaceId::from_trusted(row.text("workspace_id")?),
-                row.text("object_id")?,
-            ))
-        })
-        .collect()
+    due(tx, "automation_run", "next_attempt_at", now, limit).await
 }
