@@ -86,6 +86,8 @@ pub struct NewProduct {
     pub description: Option<String>,
     /// Only digital products carry one.
     pub license: Option<LicensePolicy>,
+    /// Only physical products are.
+    pub serialized: bool,
     pub metadata: Metadata,
 }
 
@@ -95,6 +97,13 @@ pub async fn create_product(cx: &mut Context<'_>, new: NewProduct) -> Result<Pro
     if license.is_some() && new.kind != ProductKind::Digital {
         return Err(only_digital_licenses());
     }
+    if new.serialized && new.kind != ProductKind::Physical {
+        return Err(ValidationError::invalid(
+            "serialized",
+            "Only physical products are serialised: their units are devices.",
+        )
+        .into());
+    }
     let product = Product {
         id: ProductId::new(),
         object: "product".into(),
@@ -103,6 +112,7 @@ pub async fn create_product(cx: &mut Context<'_>, new: NewProduct) -> Result<Pro
         status: CatalogStatus::Active,
         description: new.description,
         license,
+        serialized: new.serialized,
         metadata: new.metadata,
         created_at: cx.now,
         updated_at: cx.now,

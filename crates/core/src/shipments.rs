@@ -9,6 +9,7 @@
 
 pub mod automation;
 pub mod connections;
+pub mod devices;
 pub mod poll;
 pub mod simulate;
 pub mod tracking;
@@ -36,6 +37,9 @@ pub struct NewShipment {
     pub direction: ShipmentDirection,
     /// For a return: the delivered shipment it sends back.
     pub return_of: Option<String>,
+    /// For a replacement: the serial numbers of the devices it replaces (held by the order's
+    /// customer); it ships one unit of their products for each, beyond what was ordered.
+    pub replaces: Vec<String>,
     pub carrier: Carrier,
     pub service: Option<String>,
     pub tracking_number: String,
@@ -108,7 +112,18 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
     let order: Order = crate::lookup::get_in(cx, ORDER, "order", &new.order_id, "order_id").await?;
     let existing = of_order(cx.tx, cx.workspace_id, order.id.as_str()).await?;
     let (return_of, available) = match new.direction {
+        ShipmentDirection::Outbound if !new.replaces.is_empty() => {
+            check_replaceable(&order)?;
+            (None, devices::replaceable(cx, &order, &new.replaces).await?)
+        }
         ShipmentDirection::Outbound => (None, open_to_ship(&order, &existing)?),
+        ShipmentDirection::Return if !new.replaces.is_empty() => {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                Some("replaces".into()),
+                "A return replaces nothing; a replacement is an outbound shipment.",
+            ))
+        }
         ShipmentDirection::Return => {
             let (origin, open) = open_to_return(&order, &existing, new.return_of.as_deref())?;
             (Some(origin), open)
@@ -123,6 +138,7 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
     refuse_reused_tracking(cx, new.carrier, &tracking_number).await?;
     let automation_scenario = match new.automation_scenario {
         Some(key) => Some(automation::check_named(cx, &key).await?),
+        None if !new.replaces.is_empty() => Some("replacement".to_owned()),
         None => Some(automation::default_key(new.direction).to_owned()),
     };
     let company_address = company_shipping_address(cx, &order).await?;
@@ -130,7 +146,7 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
         ShipmentDirection::Outbound => (new.ship_from, new.ship_to.or(company_address)),
         ShipmentDirection::Return => (new.ship_from.or(company_address), new.ship_to),
     };
-    let shipment = Shipment {
+    let mut shipment = Shipment {
         id: ShipmentId::new(),
         object: "shipment".into(),
         order_id: order.id.clone(),
@@ -138,11 +154,13 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
         company_id: order.company_id.clone(),
         direction: new.direction,
         return_of,
+        replaces: new.replaces,
         carrier: new.carrier,
         service: new.service,
         tracking_number,
         status: TrackingStatus::PreTransit,
         lines,
+        devices: Vec::new(),
         packages: new.packages,
         ship_from,
         ship_to,
@@ -155,6 +173,10 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
         created_at: cx.now,
         updated_at: cx.now,
     };
+    let origin = existing
+        .iter()
+        .find(|s| Some(&s.id) == shipment.return_of.as_ref());
+    shipment.devices = devices::load(cx, &shipment, origin).await?;
     let id = shipment.id.as_str();
     documents::insert(
         cx.tx,
@@ -168,6 +190,21 @@ pub async fn create(cx: &mut Context<'_>, new: NewShipment) -> Result<Shipment, 
     cx.emit_object(event_type::SHIPMENT_CREATED, "shipment", id, &shipment)
         .await?;
     Ok(shipment)
+}
+
+/// A replacement ships for an order that was paid (and may be fulfilled since).
+fn check_replaceable(order: &Order) -> Result<(), Error> {
+    if matches!(
+        order.status,
+        OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Fulfilled
+    ) {
+        return Ok(());
+    }
+    Err(Error::state(
+        "order_state_invalid",
+        order.status.as_str(),
+        "Only a paid or fulfilled order's devices are replaced.",
+    ))
 }
 
 /// Units per product an outbound shipment may still take.
@@ -330,6 +367,7 @@ pub async fn cancel(cx: &mut Context<'_>, id: &str) -> Result<Shipment, Error> {
         status: TrackingStatus::Cancelled,
     };
     let update = tracking::record(cx, shipment, vec![cancelled], TrackingSource::Api).await?;
+    devices::unload(cx, &update.shipment).await?;
     Ok(update.shipment)
 }
 

@@ -45,6 +45,7 @@ async fn shop(app: &App, n: usize) -> (WorkspaceId, ProductId, Vec<CustomerId>) 
         status: CatalogStatus::Active,
         description: None,
         license: None,
+        serialized: false,
         metadata: Metadata::default(),
         created_at: now,
         updated_at: now,

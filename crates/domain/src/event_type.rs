@@ -56,6 +56,11 @@ pub const CUSTOMER_UPDATED: &str = "customer.updated";
 pub const CUSTOMER_USAGE_CLOSED: &str = "customer.usage_closed";
 pub const CUSTOMER_USAGE_SUBJECT_ADDED: &str = "customer.usage_subject_added";
 pub const DEAD_LETTER_REPLAYED: &str = "dead_letter.replayed";
+pub const DEVICE_ASSET_CHANGED: &str = "device.asset_changed";
+pub const DEVICE_ASSIGNED: &str = "device.assigned";
+pub const DEVICE_CREATED: &str = "device.created";
+pub const DEVICE_REPLACED: &str = "device.replaced";
+pub const DEVICE_RETURNED: &str = "device.returned";
 pub const DOWNLOAD_STARTED: &str = "download.started";
 pub const DOWNLOAD_LINK_CREATED: &str = "download_link.created";
 pub const DOWNLOAD_LINK_LOCKED: &str = "download_link.locked";
@@ -226,6 +231,11 @@ pub const CATALOG: &[(&str, u32)] = &[
     (CUSTOMER_USAGE_CLOSED, 1),
     (CUSTOMER_USAGE_SUBJECT_ADDED, 1),
     (DEAD_LETTER_REPLAYED, 1),
+    (DEVICE_ASSET_CHANGED, 1),
+    (DEVICE_ASSIGNED, 1),
+    (DEVICE_CREATED, 1),
+    (DEVICE_REPLACED, 1),
+    (DEVICE_RETURNED, 1),
     (DOWNLOAD_STARTED, 1),
     (DOWNLOAD_LINK_CREATED, 1),
     (DOWNLOAD_LINK_LOCKED, 1),

@@ -362,3 +362,14 @@ prefixed_id!(
     AutomationRunId,
     "arun"
 );
+prefixed_id!(
+    /// A serialised unit of a physical product, known by its serial number.
+    DeviceId,
+    "dev"
+);
+prefixed_id!(
+    /// A window in which a device was held by a customer (and their company) or installed in
+    /// one of their assets.
+    DeviceAssignmentId,
+    "dasg"
+);

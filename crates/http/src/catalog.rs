@@ -49,6 +49,9 @@ pub struct CreateProductRequest {
     pub description: Option<String>,
     /// Issue a license key for each paid order line (digital products only).
     pub license: Option<LicensePolicy>,
+    /// Each unit is a device with a serial number (physical products only): shipments name
+    /// them, and their assignment history is kept.
+    pub serialized: Option<bool>,
     #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -85,6 +88,7 @@ async fn create_product(
         description: optional_text(body.description, "description", 5000)?,
         metadata: Metadata::parse(body.metadata.unwrap_or_default())?,
         license: body.license,
+        serialized: body.serialized.unwrap_or(false),
     };
     state
         .mutate(&principal, request.idempotency, move |mut cx| {

@@ -20,6 +20,7 @@ pub mod credit_notes;
 pub mod customers;
 pub mod declared_params;
 pub mod declared_statuses;
+pub mod devices;
 pub mod discounts;
 pub mod docs;
 pub mod downloads;
@@ -229,6 +230,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(shipments::router())
         .merge(couriers::router())
         .merge(automation::router())
+        .merge(devices::router())
         .merge(downloads::router())
         .merge(updates::router())
         .merge(invoices::router())

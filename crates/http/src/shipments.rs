@@ -47,6 +47,11 @@ pub struct CreateShipmentRequest {
     /// For a return: the delivered shipment it sends back.
     #[schema(value_type = Option<ShipmentId>)]
     pub return_of: Option<String>,
+    /// For a replacement (outbound): the serial numbers of the devices it replaces, held by
+    /// the order's customer. Its lines name the new devices, one per replaced device; their
+    /// assets pass to the new ones on delivery. The scenario is `replacement` unless named.
+    #[schema(max_items = 100)]
+    pub replaces: Option<Vec<String>>,
     pub carrier: Carrier,
     #[schema(max_length = 100)]
     pub service: Option<String>,
@@ -100,6 +105,7 @@ async fn create_shipment(
         order_id,
         direction: body.direction.unwrap_or(ShipmentDirection::Outbound),
         return_of: body.return_of,
+        replaces: body.replaces.unwrap_or_default(),
         carrier: body.carrier,
         service: optional_text(body.service, "service", 100)?,
         tracking_number: body.tracking_number,

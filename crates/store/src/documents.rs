@@ -45,6 +45,8 @@ pub const SHIPMENT: Table = Table("shipment");
 pub const COURIER_CONNECTION: Table = Table("courier_connection");
 pub const AUTOMATION_SCENARIO: Table = Table("automation_scenario");
 pub const AUTOMATION_RUN: Table = Table("automation_run");
+pub const DEVICE: Table = Table("device");
+pub const DEVICE_ASSIGNMENT: Table = Table("device_assignment");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -194,6 +194,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0030_shipments.sql"),
         postgres: include_str!("../migrations/postgres/0030_shipments.sql"),
     },
+    Migration {
+        version: 31,
+        name: "devices",
+        sqlite: include_str!("../migrations/sqlite/0031_devices.sql"),
+        postgres: include_str!("../migrations/postgres/0031_devices.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -13,8 +13,8 @@ use crate::{params, workspaces, Backend, StoreError, Tx};
 
 /// Tables whose rows of the workspace (`workspace_id = $1`) a reset deletes.
 pub const RESET_TABLES: &[&str] = &[
-    "artifact",
     "ach_mandate",
+    "artifact",
     "audit_entry",
     "audit_head",
     "automation_run",
@@ -31,6 +31,8 @@ pub const RESET_TABLES: &[&str] = &[
     "courier_connection",
     "credit_note",
     "customer",
+    "device",
+    "device_assignment",
     "domain_event",
     "download_link",
     "dunning_assignment",
@@ -53,8 +55,8 @@ pub const RESET_TABLES: &[&str] = &[
     "meter",
     "order_refund",
     "party_bank_account",
-    "payment_method",
     "pay_in",
+    "payment_method",
     "payment_provider",
     "payout",
     "payout_schedule",

@@ -75,6 +75,7 @@ async fn create_product(setup: &Setup) -> anyhow::Result<String> {
         kind: ProductKind::Service,
         description: None,
         license: None,
+        serialized: false,
         metadata: Default::default(),
     };
     let product = setup

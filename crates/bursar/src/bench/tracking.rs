@@ -184,6 +184,7 @@ async fn ship_parcels(app: &App, ws: &WorkspaceId) -> anyhow::Result<Vec<Parcel>
                 order_id: order.clone(),
                 direction: ShipmentDirection::Outbound,
                 return_of: None,
+                replaces: Vec::new(),
                 carrier: parcel.carrier,
                 service: None,
                 tracking_number: parcel.number.clone(),

@@ -153,6 +153,7 @@ pub(super) async fn create_product(
         name: name.to_owned(),
         kind,
         description: description.map(str::to_owned),
+        serialized: false,
         license,
         metadata: Default::default(),
     };

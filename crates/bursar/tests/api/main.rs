@@ -50,6 +50,7 @@ mod sandboxes;
 mod shipping;
 mod shipping_automation;
 mod shipping_carriers;
+mod shipping_devices;
 mod store;
 mod tenancy;
 mod tenancy_fixtures;

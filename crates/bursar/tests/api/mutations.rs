@@ -79,6 +79,16 @@ both_backends! {
             let body = json!({"carrier": "test_courier", "tracking_number": tracking, "lines": [{"product_id": gadget, "quantity": 1}]});
             parcels.push(id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), body).await).await));
         }
+        // A serialised tracker delivered to the shopper: a device they hold.
+        let tracker = id_of(json_body(app.post("/v1/products", json!({"name": "Tracker", "kind": "physical", "serialized": true})).await).await);
+        app.post("/v1/prices", json!({"product_id": tracker, "currency": "USD", "unit_amount": 300})).await;
+        let tracked = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": tracker}]})).await).await);
+        let tracked_session = session_of(json_body(app.post(&format!("/v1/orders/{tracked}/checkout"), json!({})).await).await);
+        app.post(&format!("/v1/test_provider/checkout_sessions/{tracked_session}/complete"), json!({"outcome": "succeeded"})).await;
+        let parcel = id_of(json_body(app.post(&format!("/v1/orders/{tracked}/shipments"), json!({"carrier": "test_courier", "tracking_number": "MUT6",
+            "lines": [{"product_id": tracker, "quantity": 1, "serial_numbers": ["MUT-D1"]}]})).await).await);
+        app.post(&format!("/v1/shipments/{parcel}/simulate"), json!({"scenario": "delivered"})).await;
+        let held_device = id_of(json_body(app.get("/v1/devices?serial_number=MUT-D1").await).await["data"][0].clone());
         // A delivered parcel whose automation's only step failed: a manual task for support.
         app.post("/v1/automation_scenarios", json!({"key": "mutations_flaky", "fallback_instructions": "By hand.",
             "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/unreachable"}, "max_attempts": 1, "retry_delay_seconds": 0}]})).await;
@@ -232,6 +242,8 @@ both_backends! {
                 }
                 "/v1/automation_scenarios" => (route.clone(), json!({"key": "first_time", "fallback_instructions": "By hand.", "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/x"}, "max_attempts": 3, "retry_delay_seconds": 60}]})),
                 "/v1/automation_runs/{id}/complete" => (format!("/v1/automation_runs/{stuck_run}/complete"), json!({"note": "Done by hand."})),
+                "/v1/devices" => (route.clone(), json!({"serial_number": "MUT-D2", "product_id": tracker})),
+                "/v1/devices/{id}/asset" => (format!("/v1/devices/{held_device}/asset"), json!({"asset": "Truck 1"})),
                 "/v1/courier_connections" => (route.clone(), json!({"carrier": "dhl", "key": "dhl-mutations-key"})),
                 "/v1/courier_webhooks/{id}" => {
                     // Not an API-key route: the carrier's signature authenticates it.

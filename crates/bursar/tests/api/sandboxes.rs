@@ -453,7 +453,7 @@ async fn populate_shipping(s: &Caller<'_>) {
     let sensor = id(s
         .ok(
             "/v1/products",
-            json!({"name": "Sensor", "kind": "physical"}),
+            json!({"name": "Sensor", "kind": "physical", "serialized": true}),
         )
         .await);
     s.ok(
@@ -490,12 +490,28 @@ async fn populate_shipping(s: &Caller<'_>) {
     let shipment = id(s
         .ok(
             &format!("/v1/orders/{order}/shipments"),
-            json!({"carrier": "test_courier", "tracking_number": "SBX1"}),
+            json!({"carrier": "test_courier", "tracking_number": "SBX1",
+                "lines": [{"product_id": sensor, "quantity": 1, "serial_numbers": ["SBX-D1"]}]}),
         )
         .await);
     s.ok(
         &format!("/v1/shipments/{shipment}/simulate"),
         json!({"scenario": "delivered"}),
+    )
+    .await;
+    // The device is assigned at once (its devices step runs first, before the callback).
+    let devices = s
+        .app
+        .client
+        .get(s.app.url("/v1/devices?serial_number=SBX-D1"));
+    let devices = devices.bearer_auth(&s.key).send().await.unwrap();
+    let device = json_body(devices).await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.ok(
+        &format!("/v1/devices/{device}/asset"),
+        json!({"asset": "Greenhouse 2"}),
     )
     .await;
 }

@@ -29,13 +29,17 @@ pub(crate) async fn event_types(app: &TestApp, aggregate_id: &str) -> Vec<String
 /// A paid order of `units` of a physical product (and a digital one when `with_digital`) by a
 /// member of a company with a shipping address: (order, physical product).
 pub(crate) async fn paid_physical_order(app: &TestApp, units: i64) -> (String, String) {
-    let sensor = id(&ok(app
-        .post(
-            "/v1/products",
-            json!({"name": "Soil sensor", "kind": "physical"}),
-        )
-        .await)
-    .await);
+    paid_order_of(
+        app,
+        json!({"name": "Soil sensor", "kind": "physical"}),
+        units,
+    )
+    .await
+}
+
+/// A paid order of `units` of a new product made from `product` (as for `paid_physical_order`).
+pub(crate) async fn paid_order_of(app: &TestApp, product: Value, units: i64) -> (String, String) {
+    let sensor = id(&ok(app.post("/v1/products", product).await).await);
     ok(app
         .post(
             "/v1/prices",

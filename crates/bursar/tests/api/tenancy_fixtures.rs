@@ -69,6 +69,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "shipments" => "shipment",
         "courier_connections" => "courier_connection",
         "automation_runs" => "automation_run",
+        "devices" => "device",
         _ => return None,
     })
 }
@@ -128,6 +129,7 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
         }
         "/v1/shipments/{id}/simulate" => json!({"scenario": "delivered"}),
         "/v1/automation_runs/{id}/complete" => json!({"note": "intruder"}),
+        "/v1/devices/{id}/asset" => json!({"asset": "Intruder"}),
         _ => json!({}),
     })
 }
@@ -249,12 +251,14 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
     let shipment = shipment_in_transit(app, customer).await;
     let run = automation_waiting_on_support(app, customer).await;
+    let device = device_in_stock(app).await;
     let courier = json!({"carrier": "test_courier"});
     let courier = id_of(&ok(app.post("/v1/courier_connections", courier).await).await);
     vec![
         ("courier_connection", courier),
         ("shipment", shipment),
         ("automation_run", run),
+        ("device", device),
         ("payout", payout),
         ("bank_account", account),
         ("pay_in", pay_in),
@@ -264,6 +268,14 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
         ("setup_session", id_of(&open)),
         ("webhook_endpoint", endpoint),
     ]
+}
+
+/// A device of a serialised product, in stock.
+async fn device_in_stock(app: &TestApp) -> String {
+    let product = json!({"name": "Tenancy tracker", "kind": "physical", "serialized": true});
+    let product = id_of(&ok(app.post("/v1/products", product).await).await);
+    let device = json!({"serial_number": "TENANCY-1", "product_id": product});
+    id_of(&ok(app.post("/v1/devices", device).await).await)
 }
 
 /// A payout of `seller` to a bank account at the test bank `bank`, left pending (the bank was

@@ -11,7 +11,7 @@ use bursar_domain::page::PageRequest;
 use bursar_domain::shipping::*;
 use bursar_domain::ValidationError;
 use bursar_payments::executor::{Method, ProviderRequest};
-use bursar_store::documents::{self, AUTOMATION_RUN, AUTOMATION_SCENARIO};
+use bursar_store::documents::{self, AUTOMATION_RUN, AUTOMATION_SCENARIO, SHIPMENT};
 use bursar_store::{Tx, Value};
 use serde_json::json;
 
@@ -54,7 +54,9 @@ pub async fn put_scenario(
         .into());
     }
     for (i, step) in steps.iter().enumerate() {
-        let StepAction::Callback { url } = &step.action;
+        let StepAction::Callback { url } = &step.action else {
+            continue;
+        };
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
             return Err(ValidationError::invalid(
                 format!("steps[{i}].action.url"),
@@ -122,18 +124,45 @@ fn status_name(status: RunStatus) -> &'static str {
     }
 }
 
-/// Starts the shipment's scenario, if the workspace defines it (`automation_run.started`);
-/// false when there is nothing to run.
+/// The scenario a delivered shipment runs: the workspace's, or (for a parcel carrying
+/// devices) one with only the devices step.
+async fn scenario_of(
+    cx: &mut Context<'_>,
+    shipment: &Shipment,
+) -> Result<Option<AutomationScenario>, Error> {
+    let carries_devices = !shipment.devices.is_empty();
+    let key = shipment.automation_scenario.clone();
+    let key = match key {
+        Some(key) => key,
+        None if carries_devices => default_key(shipment.direction).to_owned(),
+        None => return Ok(None),
+    };
+    let stored: Option<AutomationScenario> =
+        documents::get(cx.tx, AUTOMATION_SCENARIO, cx.workspace_id, &key, false).await?;
+    Ok(match stored {
+        Some(mut scenario) => {
+            scenario.steps = plan_for(&scenario.steps, carries_devices);
+            Some(scenario)
+        }
+        None if carries_devices => Some(AutomationScenario {
+            key,
+            object: "automation_scenario".into(),
+            steps: vec![devices_step()],
+            fallback_instructions: DEVICES_FALLBACK.into(),
+            updated_at: cx.now,
+        }),
+        None => None,
+    })
+}
+
+/// Starts the shipment's scenario, if the workspace defines it or the parcel carries devices
+/// (`automation_run.started`), and does its leading devices step at once; false when there is
+/// nothing to run.
 pub async fn start(cx: &mut Context<'_>, shipment: &Shipment) -> Result<bool, Error> {
-    let Some(key) = &shipment.automation_scenario else {
+    let Some(scenario) = scenario_of(cx, shipment).await? else {
         return Ok(false);
     };
-    let scenario: Option<AutomationScenario> =
-        documents::get(cx.tx, AUTOMATION_SCENARIO, cx.workspace_id, key, false).await?;
-    let Some(scenario) = scenario else {
-        return Ok(false);
-    };
-    let run = AutomationRun {
+    let mut run = AutomationRun {
         id: AutomationRunId::new(),
         object: "automation_run".into(),
         shipment_id: shipment.id.clone(),
@@ -172,7 +201,68 @@ pub async fn start(cx: &mut Context<'_>, shipment: &Shipment) -> Result<bool, Er
         &run,
     )
     .await?;
+    let fallback = scenario.fallback_instructions;
+    advance_in_process(cx, &mut run, shipment, &fallback).await?;
     Ok(true)
+}
+
+/// Does the run's due devices steps (no request leaves Bursar: they run inside the write).
+async fn advance_in_process(
+    cx: &mut Context<'_>,
+    run: &mut AutomationRun,
+    shipment: &Shipment,
+    fallback: &str,
+) -> Result<(), Error> {
+    while run.status == RunStatus::Running
+        && run.next_attempt_at.is_some_and(|at| at <= cx.now)
+        && run
+            .current()
+            .is_some_and(|(_, step)| step.action == StepAction::Devices)
+    {
+        let outcome = devices_outcome(cx, shipment, run).await?;
+        conclude(cx, run, outcome, fallback).await?;
+    }
+    Ok(())
+}
+
+/// The devices step's outcome: a refusal is a failed attempt (nothing written), any other
+/// error fails the write.
+async fn devices_outcome(
+    cx: &mut Context<'_>,
+    shipment: &Shipment,
+    run: &AutomationRun,
+) -> Result<Result<(), (Option<u16>, String)>, Error> {
+    match super::devices::apply(cx, shipment, &run.id).await {
+        Ok(()) => Ok(Ok(())),
+        Err(refused) if refused.kind == crate::error::ErrorKind::State => {
+            Ok(Err((None, refused.message)))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Records an attempt's outcome on the run and announces it (`automation_run.step_succeeded`
+/// or `.step_failed`, then `.succeeded` or `.manual_task_created` when the run ends).
+async fn conclude(
+    cx: &mut Context<'_>,
+    run: &mut AutomationRun,
+    outcome: Result<(), (Option<u16>, String)>,
+    fallback: &str,
+) -> Result<(), Error> {
+    let succeeded = outcome.is_ok();
+    run.record_attempt(outcome, fallback, cx.now);
+    save(cx, run).await?;
+    let step_event = if succeeded {
+        event_type::AUTOMATION_RUN_STEP_SUCCEEDED
+    } else {
+        event_type::AUTOMATION_RUN_STEP_FAILED
+    };
+    emit(cx, step_event, run).await?;
+    match run.status {
+        RunStatus::Succeeded => emit(cx, event_type::AUTOMATION_RUN_SUCCEEDED, run).await,
+        RunStatus::ManualTask => emit(cx, event_type::AUTOMATION_RUN_MANUAL_TASK, run).await,
+        _ => Ok(()),
+    }
 }
 
 /// The most scenarios a workspace has.
@@ -252,13 +342,16 @@ pub async fn run_due(app: &App, limit: i64) -> Result<AutomationReport, Error> {
     Ok(report)
 }
 
-/// Does a step: POSTs the run to the callback; a 2xx answer is success.
+/// Does a step: POSTs the run to the callback; a 2xx answer is success. A devices step is
+/// done when its outcome is recorded, inside that write.
 async fn attempt_step(
     app: &App,
     run: &AutomationRun,
     step: &AutomationStep,
 ) -> Result<(), (Option<u16>, String)> {
-    let StepAction::Callback { url } = &step.action;
+    let StepAction::Callback { url } = &step.action else {
+        return Ok(());
+    };
     let executor = app.payments.executor().map_err(|e| (None, e.message))?;
     let body = json!({
         "object": "automation_callback", "run": run, "step": step.key,
@@ -322,26 +415,27 @@ async fn record_outcome(
                 .await?;
                 let fallback = scenario
                     .map(|s| s.fallback_instructions)
-                    .unwrap_or_default();
-                let succeeded = outcome.is_ok();
-                run.record_attempt(outcome, &fallback, cx.now);
-                save(&mut cx, &run).await?;
-                let step_event = if succeeded {
-                    event_type::AUTOMATION_RUN_STEP_SUCCEEDED
+                    .unwrap_or_else(|| DEVICES_FALLBACK.to_owned());
+                let shipment: Shipment = crate::lookup::get_in(
+                    &mut cx,
+                    SHIPMENT,
+                    "shipment",
+                    run.shipment_id.as_str(),
+                    "id",
+                )
+                .await?;
+                let in_process = run.plan[index].action == StepAction::Devices;
+                let outcome = if in_process {
+                    devices_outcome(&mut cx, &shipment, &run).await?
                 } else {
-                    event_type::AUTOMATION_RUN_STEP_FAILED
+                    outcome
                 };
-                emit(&mut cx, step_event, &run).await?;
-                match run.status {
-                    RunStatus::Succeeded => {
-                        emit(&mut cx, event_type::AUTOMATION_RUN_SUCCEEDED, &run).await?;
-                        super::tracking::settle_order(&mut cx, run.order_id.as_str()).await
-                    }
-                    RunStatus::ManualTask => {
-                        emit(&mut cx, event_type::AUTOMATION_RUN_MANUAL_TASK, &run).await
-                    }
-                    _ => Ok(()),
+                conclude(&mut cx, &mut run, outcome, &fallback).await?;
+                advance_in_process(&mut cx, &mut run, &shipment, &fallback).await?;
+                if run.status == RunStatus::Succeeded {
+                    super::tracking::settle_order(&mut cx, run.order_id.as_str()).await?;
                 }
+                Ok(())
             })
         },
     )

@@ -40,6 +40,10 @@ pub struct Product {
     /// Licenses issued when an order for it is paid (digital products); none: no license.
     #[serde(default)]
     pub license: Option<crate::fulfillment::LicensePolicy>,
+    /// Physical products only: each unit is a device with a serial number, which shipments
+    /// must name and whose assignment history is kept.
+    #[serde(default)]
+    pub serialized: bool,
     pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

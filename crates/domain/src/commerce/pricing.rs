@@ -362,6 +362,7 @@ mod tests {
             status: CatalogStatus::Active,
             description: None,
             license: None,
+            serialized: false,
             metadata: Metadata::default(),
             created_at: t(0),
             updated_at: t(0),

@@ -18,6 +18,12 @@ pub enum StepAction {
     /// POSTs the run (JSON) to the workspace's system at `url` (outbound-request checks
     /// apply); a 2xx answer is success, anything else a failed attempt with its status.
     Callback { url: String },
+    /// Updates the devices' assignment history from the parcel (no request is sent): an
+    /// outbound parcel's devices are assigned to the customer (a replacement's first closing
+    /// the windows of the devices it replaces, its devices taking their assets); a return's
+    /// devices go back to stock, their windows closed. Run first, even when a scenario names
+    /// no such step, for every parcel that carries devices.
+    Devices,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,6 +55,30 @@ pub struct AutomationScenario {
     pub updated_at: Timestamp,
 }
 
+/// The devices step a parcel carrying devices runs first when its scenario names none.
+pub fn devices_step() -> AutomationStep {
+    AutomationStep {
+        key: "devices".into(),
+        action: StepAction::Devices,
+        max_attempts: 1,
+        retry_delay_seconds: 0,
+    }
+}
+
+/// The steps a run follows: the scenario's, after a devices step when the parcel carries
+/// devices and the scenario names none (the assignment history is kept for every parcel).
+pub fn plan_for(steps: &[AutomationStep], carries_devices: bool) -> Vec<AutomationStep> {
+    let mut plan = steps.to_vec();
+    if carries_devices && !plan.iter().any(|s| s.action == StepAction::Devices) {
+        plan.insert(0, devices_step());
+    }
+    plan
+}
+
+/// What support does when the built-in devices step fails (a parcel with devices whose
+/// scenario the workspace does not define).
+pub const DEVICES_FALLBACK: &str = "The devices in this parcel could not be assigned: check     each device's status and assignments (GET /v1/devices?shipment_id=...), fix what is wrong,     then complete this task.";
+
 /// The most steps a scenario has.
 pub const STEPS_MAX: usize = 10;
 
@@ -78,6 +108,13 @@ pub fn check_scenario(key: &str, steps: &[AutomationStep]) -> Result<(), Validat
     }
     for (i, step) in steps.iter().enumerate() {
         check_key(&format!("steps[{i}].key"), &step.key)?;
+        if step.action == StepAction::Devices && steps[..i].iter().any(|s| s.action == step.action)
+        {
+            return Err(ValidationError::invalid(
+                format!("steps[{i}].action"),
+                "A scenario has at most one devices step.",
+            ));
+        }
         if steps[..i].iter().any(|s| s.key == step.key) {
             return Err(ValidationError::invalid(
                 format!("steps[{i}].key"),

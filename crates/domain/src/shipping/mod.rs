@@ -3,10 +3,12 @@
 
 pub mod automation;
 pub mod connection;
+pub mod devices;
 pub mod shipment;
 pub mod tracking;
 
 pub use automation::*;
 pub use connection::*;
+pub use devices::*;
 pub use shipment::*;
 pub use tracking::*;

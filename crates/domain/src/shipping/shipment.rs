@@ -67,6 +67,9 @@ pub struct Shipment {
     pub direction: ShipmentDirection,
     /// For a return: the shipment that brought the goods.
     pub return_of: Option<ShipmentId>,
+    /// For a replacement: the serial numbers of the devices its devices replace.
+    #[serde(default)]
+    pub replaces: Vec<String>,
     pub carrier: Carrier,
     /// The carrier's service (`express`, `ground_advantage`).
     pub service: Option<String>,
@@ -74,6 +77,10 @@ pub struct Shipment {
     /// The fold of the shipment's tracking events.
     pub status: TrackingStatus,
     pub lines: Vec<ShipmentLine>,
+    /// The devices it carries: the units of serialised products, by their serial numbers in
+    /// `lines`.
+    #[serde(default)]
+    pub devices: Vec<DeviceId>,
     pub packages: Vec<Package>,
     pub ship_from: Option<Address>,
     pub ship_to: Option<Address>,
@@ -140,10 +147,10 @@ pub fn shipped_quantities(
     direction: ShipmentDirection,
 ) -> BTreeMap<ProductId, i64> {
     let mut shipped = BTreeMap::new();
-    for shipment in shipments
-        .iter()
-        .filter(|s| s.direction == direction && s.status != TrackingStatus::Cancelled)
-    {
+    // A replacement's units take the place of units shipped already: they count for nothing.
+    for shipment in shipments.iter().filter(|s| {
+        s.direction == direction && s.status != TrackingStatus::Cancelled && s.replaces.is_empty()
+    }) {
         for line in &shipment.lines {
             *shipped.entry(line.product_id.clone()).or_insert(0) += line.quantity;
         }
@@ -210,19 +217,30 @@ fn check_line(i: usize, line: &ShipmentLine) -> Result<(), ValidationError> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for (j, serial) in line.serial_numbers.iter().enumerate() {
-        let ok = !serial.is_empty()
-            && serial.len() <= 64
-            && serial
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !ok || !seen.insert(serial) {
+        let param = format!("lines[{i}].serial_numbers[{j}]");
+        parse_serial_number(&param, serial)?;
+        if !seen.insert(serial) {
             return Err(ValidationError::invalid(
-                format!("lines[{i}].serial_numbers[{j}]"),
-                "A serial number has 1 to 64 letters, digits and dashes, and appears once.",
+                param,
+                "Each serial number appears once.",
             ));
         }
     }
     Ok(())
+}
+
+/// A device's serial number: 1 to 64 letters, digits and dashes.
+pub fn parse_serial_number(param: &str, value: &str) -> Result<String, ValidationError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err(ValidationError::invalid(
+            param,
+            "A serial number has 1 to 64 letters, digits and dashes.",
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// Checks a parcel's measurements.
