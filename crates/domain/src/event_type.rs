@@ -95,6 +95,8 @@ pub const INVOICE_REOPENED: &str = "invoice.reopened";
 pub const INVOICE_UPDATED: &str = "invoice.updated";
 pub const INVOICE_VOIDED: &str = "invoice.voided";
 pub const INVOICE_SETTINGS_UPDATED: &str = "invoice_settings.updated";
+pub const JOB_RUN_CANCELLED: &str = "job_run.cancelled";
+pub const JOB_RUN_RETRY_REQUESTED: &str = "job_run.retry_requested";
 pub const LEDGER_TRANSFERS_APPLIED: &str = "ledger.transfers_applied";
 pub const LEDGER_ACCOUNT_CREATED: &str = "ledger_account.created";
 pub const LICENSE_ACTIVATED: &str = "license.activated";
@@ -270,6 +272,8 @@ pub const CATALOG: &[(&str, u32)] = &[
     (INVOICE_UPDATED, 1),
     (INVOICE_VOIDED, 1),
     (INVOICE_SETTINGS_UPDATED, 1),
+    (JOB_RUN_CANCELLED, 1),
+    (JOB_RUN_RETRY_REQUESTED, 1),
     (LEDGER_TRANSFERS_APPLIED, 1),
     (LEDGER_ACCOUNT_CREATED, 1),
     (LICENSE_ACTIVATED, 1),

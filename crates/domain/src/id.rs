@@ -373,3 +373,9 @@ prefixed_id!(
     DeviceAssignmentId,
     "dasg"
 );
+prefixed_id!(
+    /// The background work on one subject (a shipment's polls, an automation run's attempts,
+    /// an event's delivery to a subscriber) as the job monitor shows it.
+    JobRunId,
+    "job"
+);

@@ -17,6 +17,7 @@ pub mod event_type;
 pub mod fulfillment;
 pub mod id;
 pub mod invoice;
+pub mod jobs;
 pub mod ledger;
 pub mod livemode;
 pub mod metadata;

@@ -35,6 +35,7 @@ pub mod invoice_checkout;
 pub mod invoice_payments;
 pub mod invoice_settings;
 pub mod invoices;
+pub mod job_runs;
 pub mod keys;
 pub mod ledger;
 pub mod licenses;
@@ -231,6 +232,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(couriers::router())
         .merge(automation::router())
         .merge(devices::router())
+        .merge(job_runs::router())
         .merge(downloads::router())
         .merge(updates::router())
         .merge(invoices::router())

@@ -71,6 +71,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .set(f64::from(open));
     metrics::gauge!("bursar_db_pool_connections", "state" => "idle", "backend" => backend)
         .set(f64::from(idle));
+    if let Err(error) = bursar_core::jobs::refresh_gauges(&state).await {
+        tracing::warn!(%error, "reading the job queues' health failed");
+    }
     let text = state.metrics.render();
     let mut response = text.into_response();
     response.headers_mut().insert(

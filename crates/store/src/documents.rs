@@ -47,6 +47,7 @@ pub const AUTOMATION_SCENARIO: Table = Table("automation_scenario");
 pub const AUTOMATION_RUN: Table = Table("automation_run");
 pub const DEVICE: Table = Table("device");
 pub const DEVICE_ASSIGNMENT: Table = Table("device_assignment");
+pub const JOB_RUN: Table = Table("job_run");
 
 fn encode<T: Serialize>(object: &T) -> Result<String, StoreError> {
     serde_json::to_string(object)

@@ -33,6 +33,7 @@ pub mod emails;
 pub mod events;
 pub mod idempotency;
 pub mod invoices;
+pub mod jobs;
 pub mod ledger;
 pub mod licenses;
 pub mod metering;

@@ -200,6 +200,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0031_devices.sql"),
         postgres: include_str!("../migrations/postgres/0031_devices.sql"),
     },
+    Migration {
+        version: 32,
+        name: "job_runs",
+        sqlite: include_str!("../migrations/sqlite/0032_job_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0032_job_runs.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -541,3 +541,65 @@ async fn lock_claims(tx: &mut Tx) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Asked again from the job monitor: a dead delivery is replayed ([`replay`]); a pending one
+/// is due now. False when the workspace has no such delivery waiting.
+pub async fn retry_now(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event_id: &str,
+    subscriber: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if replay(tx, workspace_id, event_id, subscriber, now).await? {
+        return Ok(true);
+    }
+    let changed = tx
+        .execute(
+            "update event_delivery set next_attempt_at = $1, updated_at = $1 \
+             where workspace_id = $2 and event_id = $3 and subscriber = $4 and status = 'pending'",
+            params![
+                now.unix_micros(),
+                workspace_id.as_str(),
+                event_id,
+                subscriber
+            ],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+/// Stopped from the job monitor: a pending delivery is dead-lettered (replayable later), and
+/// its event published once nothing else waits. False when it was not pending.
+pub async fn abandon(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event_id: &str,
+    subscriber: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let changed = tx
+        .execute(
+            "update event_delivery set status = 'dead', last_error = 'cancelled from the job \
+             monitor', claimed_until = 0, updated_at = $1 \
+             where workspace_id = $2 and event_id = $3 and subscriber = $4 and status = 'pending'",
+            params![
+                now.unix_micros(),
+                workspace_id.as_str(),
+                event_id,
+                subscriber
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "update domain_event set published_at = $1 where event_id = $2 \
+         and published_at is null and not exists (select 1 from event_delivery \
+         where event_delivery.event_id = $2 and event_delivery.status = 'pending')",
+        params![now.unix_micros(), event_id],
+    )
+    .await?;
+    Ok(true)
+}

@@ -45,6 +45,7 @@ pub const RESET_TABLES: &[&str] = &[
     "invoice_payment",
     "invoice_sequence",
     "invoice_settings",
+    "job_run",
     "ledger_account",
     "ledger_clock",
     "ledger_entry",

@@ -13,9 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bursar_core::App;
+use bursar_domain::jobs::{Attempt, JobKind};
+use bursar_domain::time::Timestamp;
 use bursar_store::relay::{self, Delivery, Outcome};
 use bursar_store::{Db, StoreError, Tx};
 use futures::StreamExt;
@@ -141,7 +143,9 @@ impl Relay {
         let first_round = deliveries.len();
         deliveries.extend(retries);
         let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
-        for (index, outcome) in self.deliver_all(&deliveries).await {
+        let mut durations: Vec<i64> = vec![0; deliveries.len()];
+        for (index, outcome, duration_ms) in self.deliver_all(&deliveries).await {
+            durations[index] = duration_ms;
             match &outcome {
                 Outcome::Delivered => report.delivered += 1,
                 Outcome::Retry { .. } => report.retried += 1,
@@ -180,7 +184,8 @@ impl Relay {
                         .zip(&outcomes[first_round..])
                         .map(|(d, o)| (d, o.clone()))
                         .collect();
-                    relay::complete(tx, &retried, now).await
+                    relay::complete(tx, &retried, now).await?;
+                    record_jobs(tx, &deliveries, (&outcomes, &durations), first_round, now).await
                 })
             })
             .await?;
@@ -189,7 +194,7 @@ impl Relay {
 
     /// Delivers claimed deliveries: each (subscriber, aggregate) in sequence order, stopping
     /// at a failure that will be retried; the groups concurrently.
-    async fn deliver_all(&self, claimed: &[Delivery]) -> Vec<(usize, Outcome)> {
+    async fn deliver_all(&self, claimed: &[Delivery]) -> Vec<(usize, Outcome, i64)> {
         let mut groups: BTreeMap<(&str, &str, &str, &str), Vec<usize>> = BTreeMap::new();
         for (index, delivery) in claimed.iter().enumerate() {
             groups
@@ -209,12 +214,14 @@ impl Relay {
             for index in indexes {
                 let delivery = &claimed[index];
                 if blocked {
-                    outcomes.push((index, Outcome::Released));
+                    outcomes.push((index, Outcome::Released, 0));
                     continue;
                 }
+                let started = Instant::now();
                 let outcome = self.deliver_one(delivery).await;
+                let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 blocked = matches!(outcome, Outcome::Retry { .. });
-                outcomes.push((index, outcome));
+                outcomes.push((index, outcome, duration_ms));
             }
             outcomes
         });
@@ -320,6 +327,44 @@ impl Relay {
             _ => self.config.poll,
         }
     }
+}
+
+/// Records the round's failed deliveries in the job monitor (and the successes of retried
+/// ones; a first-round success of an event that never failed is not stored).
+async fn record_jobs(
+    tx: &mut Tx,
+    deliveries: &[Delivery],
+    (outcomes, durations): (&[Outcome], &[i64]),
+    first_round: usize,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for (index, (delivery, outcome)) in deliveries.iter().zip(outcomes).enumerate() {
+        let (error, next_attempt_at) = match outcome {
+            Outcome::Released => continue,
+            Outcome::Delivered => (None, None),
+            Outcome::Retry {
+                error,
+                next_attempt_at,
+            } => (Some(error.clone()), Some(*next_attempt_at)),
+            Outcome::Dead { error } => (Some(error.clone()), None),
+        };
+        let attempt = Attempt {
+            at: now,
+            duration_ms: durations[index],
+            error,
+            next_attempt_at,
+        };
+        bursar_core::jobs::observe(JobKind::RelayDelivery, &attempt);
+        if attempt.error.is_none() && index < first_round {
+            continue;
+        }
+        let subject =
+            bursar_core::jobs::delivery_subject(delivery.event.id.as_str(), &delivery.subscriber);
+        let workspace = &delivery.workspace_id;
+        bursar_store::jobs::record(tx, workspace, JobKind::RelayDelivery, &subject, attempt)
+            .await?;
+    }
+    Ok(())
 }
 
 fn micros(duration: Duration) -> i64 {

@@ -32,6 +32,7 @@ mod fulfillment;
 mod hygiene;
 mod idempotency;
 mod invoices;
+mod job_runs;
 mod key_rotation;
 mod ledger;
 mod listener;

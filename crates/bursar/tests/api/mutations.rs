@@ -71,7 +71,7 @@ both_backends! {
         // A paid order of four physical units, for shipments.
         let gadget = id_of(json_body(app.post("/v1/products", json!({"name": "Gadget", "kind": "physical"})).await).await);
         app.post("/v1/prices", json!({"product_id": gadget, "currency": "USD", "unit_amount": 300})).await;
-        let shippable = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": gadget, "quantity": 5}]})).await).await);
+        let shippable = id_of(json_body(app.post("/v1/orders", json!({"customer_id": shopper, "currency": "USD", "lines": [{"product_id": gadget, "quantity": 6}]})).await).await);
         let shippable_session = session_of(json_body(app.post(&format!("/v1/orders/{shippable}/checkout"), json!({})).await).await);
         app.post(&format!("/v1/test_provider/checkout_sessions/{shippable_session}/complete"), json!({"outcome": "succeeded"})).await;
         let mut parcels = Vec::new();
@@ -92,17 +92,22 @@ both_backends! {
         // A delivered parcel whose automation's only step failed: a manual task for support.
         app.post("/v1/automation_scenarios", json!({"key": "mutations_flaky", "fallback_instructions": "By hand.",
             "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/unreachable"}, "max_attempts": 1, "retry_delay_seconds": 0}]})).await;
-        let flaky = id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), json!({"carrier": "test_courier", "tracking_number": "MUT5", "automation_scenario": "mutations_flaky", "lines": [{"product_id": gadget, "quantity": 1}]})).await).await);
-        app.post(&format!("/v1/shipments/{flaky}/simulate"), json!({"scenario": "delivered"})).await;
+        // Two of them: one for support's completion, one for the job monitor's routes.
+        for tracking in ["MUT5", "MUT7"] {
+            let flaky = id_of(json_body(app.post(&format!("/v1/orders/{shippable}/shipments"), json!({"carrier": "test_courier", "tracking_number": tracking, "automation_scenario": "mutations_flaky", "lines": [{"product_id": gadget, "quantity": 1}]})).await).await);
+            app.post(&format!("/v1/shipments/{flaky}/simulate"), json!({"scenario": "delivered"})).await;
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let stuck_run = loop {
+        let (stuck_run, monitored_run) = loop {
             let runs = json_body(app.get("/v1/automation_runs?status=manual_task").await).await;
-            if let Some(run) = runs["data"].as_array().and_then(|d| d.first()) {
-                break id_of(run.clone());
+            if let Some([first, second]) = runs["data"].as_array().map(|d| d.as_slice()) {
+                break (id_of(first.clone()), id_of(second.clone()));
             }
-            assert!(std::time::Instant::now() < deadline, "no manual task: {runs}");
+            assert!(std::time::Instant::now() < deadline, "no manual tasks: {runs}");
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         };
+        let jobs = json_body(app.get("/v1/job_runs?kind=automation_step").await).await;
+        let dead_job = jobs["data"].as_array().unwrap().iter().find(|j| j["subject"] == monitored_run.as_str()).map(|j| id_of(j.clone())).expect("a job run for the failed step");
         let unsent = id_of(json_body(new_order().await).await);
         let unsent_session = session_of(json_body(app.post(&format!("/v1/orders/{unsent}/checkout"), json!({})).await).await);
         let signed = json_body(app.post(&format!("/v1/test_provider/checkout_sessions/{unsent_session}/complete"), json!({"outcome": "succeeded", "deliver": false})).await).await;
@@ -242,6 +247,8 @@ both_backends! {
                 }
                 "/v1/automation_scenarios" => (route.clone(), json!({"key": "first_time", "fallback_instructions": "By hand.", "steps": [{"key": "call", "action": {"type": "callback", "url": "http://127.0.0.1:9/x"}, "max_attempts": 3, "retry_delay_seconds": 60}]})),
                 "/v1/automation_runs/{id}/complete" => (format!("/v1/automation_runs/{stuck_run}/complete"), json!({"note": "Done by hand."})),
+                // Dead, then cancelled or queued: each allows the other.
+                "/v1/job_runs/{id}/retry" | "/v1/job_runs/{id}/cancel" => (route.replace("{id}", &dead_job), json!({})),
                 "/v1/devices" => (route.clone(), json!({"serial_number": "MUT-D2", "product_id": tracker})),
                 "/v1/devices/{id}/asset" => (format!("/v1/devices/{held_device}/asset"), json!({"asset": "Truck 1"})),
                 "/v1/courier_connections" => (route.clone(), json!({"carrier": "dhl", "key": "dhl-mutations-key"})),

@@ -137,6 +137,22 @@ both_backends! {
         assert_eq!(seen.len(), 4, "a replay for one subscriber leaves the others alone");
         let missing = app.post("/v1/dead_letters/replay", json!({"event_id": event_id, "subscriber": "broken"})).await;
         expect_error(missing, 404, "resource_missing", Some("event_id")).await;
+
+        // The job monitor shows every delivery that failed: flaky's succeeded on the third
+        // attempt, broken's dead (but the one replayed), each with its error.
+        let runs = json_body(app.get("/v1/job_runs?kind=relay_delivery").await).await;
+        let runs = runs["data"].as_array().unwrap().clone();
+        let of = |subscriber: &str, status: &str| runs.iter().filter(|r| r["subject"].as_str().unwrap().ends_with(&format!(":{subscriber}")) && r["status"] == status).count();
+        assert_eq!((of("flaky", "succeeded"), of("broken", "dead"), of("broken", "succeeded"), runs.len()), (4, 3, 1, 8), "{runs:?}");
+        let dead = runs.iter().find(|r| r["status"] == "dead").unwrap();
+        assert_eq!((dead["last_error"].as_str(), dead["attempts"].as_u64()), (Some("endpoint down"), Some(3)), "{dead}");
+        // A dead delivery retried from the monitor is sent again, and delivered.
+        let retried = json_body(app.post(&format!("/v1/job_runs/{}/retry", dead["id"].as_str().unwrap()), json!({})).await).await;
+        assert_eq!(retried["status"], "queued", "{retried}");
+        drain(&relay, &db).await;
+        let done = json_body(app.get(&format!("/v1/job_runs/{}", dead["id"].as_str().unwrap())).await).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(json_body(app.get("/v1/dead_letters").await).await["data"].as_array().unwrap().len(), 2);
     }
 }
 

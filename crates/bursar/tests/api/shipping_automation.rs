@@ -14,13 +14,13 @@ use crate::helpers::*;
 use crate::shipping::paid_physical_order;
 
 /// The workspace's system: counts callbacks and answers `status`.
-struct Callback {
-    url: String,
-    calls: Arc<AtomicUsize>,
-    status: Arc<AtomicU16>,
+pub(crate) struct Callback {
+    pub(crate) url: String,
+    pub(crate) calls: Arc<AtomicUsize>,
+    pub(crate) status: Arc<AtomicU16>,
 }
 
-async fn start_callback() -> Callback {
+pub(crate) async fn start_callback() -> Callback {
     let calls = Arc::new(AtomicUsize::new(0));
     let status = Arc::new(AtomicU16::new(200));
     let (count, answer) = (calls.clone(), status.clone());
@@ -65,7 +65,7 @@ async fn run_when(app: &TestApp, order: &str, done: impl Fn(&Value) -> bool) -> 
     }
 }
 
-async fn deliver(app: &TestApp, order: &str, tracking: &str) {
+pub(crate) async fn deliver(app: &TestApp, order: &str, tracking: &str) {
     let shipment = id(&ok(app
         .post(
             &format!("/v1/orders/{order}/shipments"),

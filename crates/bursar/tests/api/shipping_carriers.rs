@@ -22,14 +22,14 @@ const USPS_DETAIL: &str =
 
 /// A stand-in for DHL's tracking API: counts requests, checks the key, and answers the public
 /// payload, or 429 with `Retry-After: 30` while `throttled` is set.
-struct FakeDhl {
-    url: String,
-    requests: Arc<AtomicUsize>,
+pub(crate) struct FakeDhl {
+    pub(crate) url: String,
+    pub(crate) requests: Arc<AtomicUsize>,
     /// 0: answer; otherwise the status to answer with.
-    failing: Arc<AtomicU16>,
+    pub(crate) failing: Arc<AtomicU16>,
 }
 
-async fn start_fake_dhl() -> FakeDhl {
+pub(crate) async fn start_fake_dhl() -> FakeDhl {
     let requests = Arc::new(AtomicUsize::new(0));
     let failing = Arc::new(AtomicU16::new(0));
     let (count, status) = (requests.clone(), failing.clone());

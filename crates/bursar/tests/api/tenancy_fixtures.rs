@@ -70,6 +70,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "courier_connections" => "courier_connection",
         "automation_runs" => "automation_run",
         "devices" => "device",
+        "job_runs" => "job_run",
         _ => return None,
     })
 }
@@ -251,6 +252,7 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
     let (account, pay_in) = failed_pay_in(app, customer, &bank).await;
     let shipment = shipment_in_transit(app, customer).await;
     let run = automation_waiting_on_support(app, customer).await;
+    let job = first_id(app, "/v1/job_runs?kind=automation_step").await;
     let device = device_in_stock(app).await;
     let courier = json!({"carrier": "test_courier"});
     let courier = id_of(&ok(app.post("/v1/courier_connections", courier).await).await);
@@ -259,6 +261,7 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
         ("shipment", shipment),
         ("automation_run", run),
         ("device", device),
+        ("job_run", job),
         ("payout", payout),
         ("bank_account", account),
         ("pay_in", pay_in),
@@ -268,6 +271,12 @@ async fn add_missing(app: &TestApp, customer: &str) -> Vec<(&'static str, String
         ("setup_session", id_of(&open)),
         ("webhook_endpoint", endpoint),
     ]
+}
+
+/// The first listed object's id.
+async fn first_id(app: &TestApp, path: &str) -> String {
+    let listed = ok(app.get(path).await).await;
+    id_of(&listed["data"][0])
 }
 
 /// A device of a serialised product, in stock.

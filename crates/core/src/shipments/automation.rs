@@ -7,6 +7,7 @@
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type;
 use bursar_domain::id::{AutomationRunId, WorkspaceId};
+use bursar_domain::jobs::{Attempt, JobKind};
 use bursar_domain::page::PageRequest;
 use bursar_domain::shipping::*;
 use bursar_domain::ValidationError;
@@ -251,7 +252,7 @@ async fn conclude(
 ) -> Result<(), Error> {
     let succeeded = outcome.is_ok();
     run.record_attempt(outcome, fallback, cx.now);
-    save(cx, run).await?;
+    save_run(cx, run).await?;
     let step_event = if succeeded {
         event_type::AUTOMATION_RUN_STEP_SUCCEEDED
     } else {
@@ -331,13 +332,16 @@ pub async fn run_due(app: &App, limit: i64) -> Result<AutomationReport, Error> {
         };
         report.attempted += 1;
         let attempt = run.steps[index].attempts.len();
+        let started = std::time::Instant::now();
         let outcome = attempt_step(app, &run, &step).await;
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         if outcome.is_ok() {
             report.succeeded += 1;
         } else {
             report.failed += 1;
         }
-        record_outcome(app, &workspace_id, &run_id, (index, attempt), outcome).await?;
+        let attempt = (index, attempt, duration_ms);
+        record_outcome(app, &workspace_id, &run_id, attempt, outcome).await?;
     }
     Ok(report)
 }
@@ -388,7 +392,7 @@ async fn record_outcome(
     app: &App,
     workspace_id: &WorkspaceId,
     run_id: &str,
-    (index, attempt): (usize, usize),
+    (index, attempt, duration_ms): (usize, usize, i64),
     outcome: Result<(), (Option<u16>, String)>,
 ) -> Result<(), Error> {
     let id = run_id.to_owned();
@@ -430,7 +434,15 @@ async fn record_outcome(
                 } else {
                     outcome
                 };
+                let error = outcome.as_ref().err().map(|(_, e)| e.clone());
                 conclude(&mut cx, &mut run, outcome, &fallback).await?;
+                let tried = Attempt {
+                    at: cx.now,
+                    duration_ms,
+                    next_attempt_at: run.next_attempt_at.filter(|_| error.is_some()),
+                    error,
+                };
+                crate::jobs::record(&mut cx, JobKind::AutomationStep, &id, tried).await?;
                 advance_in_process(&mut cx, &mut run, &shipment, &fallback).await?;
                 if run.status == RunStatus::Succeeded {
                     super::tracking::settle_order(&mut cx, run.order_id.as_str()).await?;
@@ -442,7 +454,7 @@ async fn record_outcome(
     .await
 }
 
-async fn save(cx: &mut Context<'_>, run: &AutomationRun) -> Result<(), Error> {
+pub(crate) async fn save_run(cx: &mut Context<'_>, run: &AutomationRun) -> Result<(), Error> {
     let id = run.id.as_str();
     documents::save(
         cx.tx,
@@ -491,7 +503,7 @@ pub async fn complete_manually(
     task.note = Some(note);
     run.status = RunStatus::CompletedManually;
     run.updated_at = cx.now;
-    save(cx, &run).await?;
+    save_run(cx, &run).await?;
     emit(cx, event_type::AUTOMATION_RUN_COMPLETED_MANUALLY, &run).await?;
     super::tracking::settle_order(cx, run.order_id.as_str()).await?;
     Ok(run)

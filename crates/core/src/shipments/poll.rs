@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use bursar_couriers::{adapter, CarrierAdapter, CourierError, Credentials, Tracking};
 use bursar_domain::event::Cause;
 use bursar_domain::id::WorkspaceId;
+use bursar_domain::jobs::{Attempt, JobKind};
 use bursar_domain::shipping::*;
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, SHIPMENT};
@@ -159,7 +160,8 @@ async fn poll_one(
             carrier = shipment.carrier.as_str(),
             "no courier connection to poll with"
         );
-        return reschedule_after_failure(app, workspace_id, shipment_id, now).await;
+        let error = "no courier connection with an API base for this carrier".to_owned();
+        return reschedule_after_failure(app, workspace_id, shipment_id, now, (error, 0)).await;
     };
     let carrier = adapter(shipment.carrier);
     let key = (workspace_id.clone(), shipment.carrier);
@@ -170,7 +172,8 @@ async fn poll_one(
         return set_next_poll(app, workspace_id, shipment_id, Some(open_at)).await;
     }
     report.asked += 1;
-    match ask(
+    let started = std::time::Instant::now();
+    let asked = ask(
         app,
         carrier,
         &key,
@@ -178,10 +181,12 @@ async fn poll_one(
         &shipment.tracking_number,
         now,
     )
-    .await
-    {
+    .await;
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    match asked {
         Ok(tracking) => {
-            report.recorded += apply(app, workspace_id, shipment_id, tracking).await?;
+            let recorded = apply(app, workspace_id, shipment_id, tracking, duration_ms).await?;
+            report.recorded += recorded;
             Ok(())
         }
         Err(CourierError::RateLimited { retry_after }) => {
@@ -200,7 +205,8 @@ async fn poll_one(
             report.failed += 1;
             tracing::warn!(shipment = shipment_id, carrier = shipment.carrier.as_str(),
                 %error, "tracking poll failed");
-            reschedule_after_failure(app, workspace_id, shipment_id, now).await
+            let failed = (error.to_string(), duration_ms);
+            reschedule_after_failure(app, workspace_id, shipment_id, now, failed).await
         }
     }
 }
@@ -250,6 +256,7 @@ async fn apply(
     workspace_id: &WorkspaceId,
     shipment_id: &str,
     tracking: Tracking,
+    duration_ms: i64,
 ) -> Result<usize, Error> {
     let id = shipment_id.to_owned();
     app.write(
@@ -261,11 +268,19 @@ async fn apply(
                     crate::lookup::get_in(&mut cx, SHIPMENT, "shipment", &id, "id").await?;
                 let update =
                     record(&mut cx, shipment, tracking.events, TrackingSource::Poll).await?;
-                if update.recorded.is_empty() {
+                let recorded = update.recorded.len();
+                if recorded == 0 {
                     let at = next_poll(update.shipment.status, cx.now);
                     reschedule(&mut cx, update.shipment, at).await?;
                 }
-                Ok::<_, Error>(update.recorded.len())
+                let polled = Attempt {
+                    at: cx.now,
+                    duration_ms,
+                    error: None,
+                    next_attempt_at: None,
+                };
+                crate::jobs::record(&mut cx, JobKind::TrackingPoll, &id, polled).await?;
+                Ok::<_, Error>(recorded)
             })
         },
     )
@@ -293,14 +308,38 @@ async fn set_next_poll(
     .await
 }
 
+/// Polls again after [`FAILED_POLL_BACKOFF_SECONDS`], the failure (its error and how long the
+/// attempt took) recorded for the job monitor.
 async fn reschedule_after_failure(
     app: &App,
     workspace_id: &WorkspaceId,
     shipment_id: &str,
     now: Timestamp,
+    (error, duration_ms): (String, i64),
 ) -> Result<(), Error> {
-    let at = Some(now.plus_seconds(FAILED_POLL_BACKOFF_SECONDS));
-    set_next_poll(app, workspace_id, shipment_id, at).await
+    let at = now.plus_seconds(FAILED_POLL_BACKOFF_SECONDS);
+    let id = shipment_id.to_owned();
+    app.write(
+        workspace_id.clone(),
+        system_cause(),
+        move |mut cx: Context<'_>| {
+            Box::pin(async move {
+                let shipment: Shipment =
+                    crate::lookup::get_in(&mut cx, SHIPMENT, "shipment", &id, "id").await?;
+                let final_ = shipment.status.is_terminal();
+                reschedule(&mut cx, shipment, Some(at)).await?;
+                let failed = Attempt {
+                    at: now,
+                    duration_ms,
+                    error: Some(error),
+                    next_attempt_at: (!final_).then_some(at),
+                };
+                crate::jobs::record(&mut cx, JobKind::TrackingPoll, &id, failed).await?;
+                Ok(())
+            })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

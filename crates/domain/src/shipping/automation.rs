@@ -275,6 +275,60 @@ impl AutomationRun {
     }
 }
 
+impl AutomationRun {
+    /// Asked again from the job monitor: a running run's next attempt is now; a run waiting on
+    /// its manual task gets its failed step back with one more attempt. False when the run is
+    /// done.
+    pub fn retry_now(&mut self, now: Timestamp) -> bool {
+        match self.status {
+            RunStatus::Running => {}
+            RunStatus::ManualTask => {
+                let Some(failed) = self
+                    .steps
+                    .iter_mut()
+                    .find(|s| s.status == StepStatus::Failed)
+                else {
+                    return false;
+                };
+                failed.status = StepStatus::Pending;
+                self.status = RunStatus::Running;
+                self.manual_task = None;
+            }
+            RunStatus::Succeeded | RunStatus::CompletedManually => return false,
+        }
+        self.next_attempt_at = Some(now);
+        self.updated_at = now;
+        true
+    }
+
+    /// Stopped from the job monitor: no more attempts; support finishes by hand. False unless
+    /// the run was running.
+    pub fn hand_over(&mut self, instructions: &str, now: Timestamp) -> bool {
+        if self.status != RunStatus::Running {
+            return false;
+        }
+        let failed_step = match self.current() {
+            Some((index, step)) => {
+                let key = step.key.clone();
+                self.steps[index].status = StepStatus::Failed;
+                key
+            }
+            None => String::new(),
+        };
+        self.status = RunStatus::ManualTask;
+        self.next_attempt_at = None;
+        self.manual_task = Some(ManualTask {
+            instructions: instructions.to_owned(),
+            failed_step,
+            created_at: now,
+            completed_at: None,
+            note: None,
+        });
+        self.updated_at = now;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +408,29 @@ mod tests {
             "later steps are not attempted"
         );
         assert!(!run.status.is_done());
+    }
+
+    #[test]
+    fn the_monitor_retries_a_manual_task_once_more_and_hands_a_running_run_over() {
+        let now = Timestamp::from_unix_micros(1_000_000);
+        let mut run = run(vec![step("provision", 1)]);
+        run.record_attempt(Err((Some(500), "boom".into())), "By hand.", now);
+        assert_eq!(run.status, RunStatus::ManualTask);
+        assert!(run.retry_now(now.plus_seconds(5)));
+        assert_eq!(
+            (run.status, run.next_attempt_at),
+            (RunStatus::Running, Some(now.plus_seconds(5)))
+        );
+        assert!(run.manual_task.is_none());
+        assert!(run.hand_over("Cancelled: by hand.", now.plus_seconds(6)));
+        assert_eq!(run.status, RunStatus::ManualTask);
+        assert_eq!(run.manual_task.as_ref().unwrap().failed_step, "provision");
+        assert!(
+            !run.hand_over("again", now),
+            "only a running run is handed over"
+        );
+        run.status = RunStatus::Succeeded;
+        assert!(!run.retry_now(now));
     }
 
     #[test]
