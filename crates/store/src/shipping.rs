@@ -77,6 +77,24 @@ fn event_of_row(row: &Row) -> Result<TrackingEvent, StoreError> {
 }
 
 /// Shipments whose poll is due at `now`, across workspaces, soonest first.
+/// The workspace's live (not cancelled) shipment at `carrier` with `tracking_number`, newest
+/// first should there be several: its id. Read from the columns, without the document.
+pub async fn live_shipment_id(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    carrier: Carrier,
+    tracking_number: &str,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select object_id from shipment where workspace_id = $1 and tracking_number = $2 \
+             and carrier = $3 and status <> 'cancelled' order by object_id desc limit 1",
+            params![workspace_id.as_str(), tracking_number, carrier.as_str()],
+        )
+        .await?;
+    row.map(|row| row.text("object_id")).transpose()
+}
+
 pub async fn due_for_poll(
     tx: &mut Tx,
     now: Timestamp,

@@ -35,20 +35,18 @@ pub struct Update {
     pub previous_status: TrackingStatus,
 }
 
-/// Records a carrier's events of `shipment`. Events known already change nothing; new ones
-/// refold its status (`shipment.tracking_updated`, and `shipment.delivered`,
-/// `shipment.exception`, `shipment.returned_to_sender` or `shipment.cancelled` when it moved
-/// there) and may fulfill the order.
+/// Records a carrier's events of `shipment`, which the caller read in this write with
+/// [`crate::lookup::get_in`] (locked on PostgreSQL: two reports of one parcel committing at
+/// once would each fold without the other's events, and the later save would win). Events
+/// known already change nothing; new ones fold into its status (`shipment.tracking_updated`,
+/// and `shipment.delivered`, `shipment.exception`, `shipment.returned_to_sender` or
+/// `shipment.cancelled` when it moved there) and may fulfill the order.
 pub async fn record(
     cx: &mut Context<'_>,
-    shipment: Shipment,
+    mut shipment: Shipment,
     reported: Vec<CarrierEvent>,
     source: TrackingSource,
 ) -> Result<Update, Error> {
-    // Locked (on PostgreSQL) before anything is written: two reports of one parcel committing
-    // at once would each refold without the other's events, and the later save would win.
-    let id = shipment.id.as_str();
-    let mut shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", id, "id").await?;
     let previous_status = shipment.status;
     let mut recorded = Vec::new();
     for event in reported.into_iter().take(EVENTS_PER_REPORT_MAX) {
@@ -78,7 +76,7 @@ pub async fn record(
             previous_status,
         });
     }
-    refold(cx, &mut shipment).await?;
+    refold(cx, &mut shipment, &recorded).await?;
     super::save(cx, &shipment).await?;
     announce(cx, &shipment, &recorded, previous_status).await?;
     if shipment.status != previous_status && shipment.status == TrackingStatus::Delivered {
@@ -92,23 +90,53 @@ pub async fn record(
     })
 }
 
-/// Sets the shipment's status, instants and next poll from all its events.
-async fn refold(cx: &mut Context<'_>, shipment: &mut Shipment) -> Result<(), Error> {
-    let events =
-        bursar_store::shipping::events_of(cx.tx, cx.workspace_id, shipment.id.as_str()).await?;
-    let folded: Vec<(TrackingStatus, Timestamp)> =
-        events.iter().map(|e| (e.status, e.occurred_at)).collect();
-    shipment.status = fold(&folded);
-    shipment.last_event_at = events.iter().map(|e| e.occurred_at).max();
-    shipment.delivered_at = (shipment.status == TrackingStatus::Delivered)
-        .then(|| {
-            events
-                .iter()
-                .filter(|e| e.status == TrackingStatus::Delivered)
-                .map(|e| e.occurred_at)
-                .min()
-        })
-        .flatten();
+/// Sets the shipment's status, instants and next poll after `recorded` (its new events). When
+/// they all come after every earlier event — the common case — they fold on from the stored
+/// status; otherwise (a late event, or an exception whose rank needs the history) all its
+/// events are read and folded again.
+async fn refold(
+    cx: &mut Context<'_>,
+    shipment: &mut Shipment,
+    recorded: &[TrackingEvent],
+) -> Result<(), Error> {
+    let later = |e: &&TrackingEvent| {
+        shipment
+            .last_event_at
+            .is_none_or(|last| e.occurred_at > last)
+    };
+    let news: Vec<(TrackingStatus, Timestamp)> =
+        recorded.iter().map(|e| (e.status, e.occurred_at)).collect();
+    let on = if recorded.iter().all(|e| later(&e)) {
+        fold_on(shipment.status, &news)
+    } else {
+        None
+    };
+    let events = match on {
+        Some(status) => {
+            shipment.status = status;
+            recorded.to_vec()
+        }
+        None => {
+            let all =
+                bursar_store::shipping::events_of(cx.tx, cx.workspace_id, shipment.id.as_str())
+                    .await?;
+            let folded: Vec<(TrackingStatus, Timestamp)> =
+                all.iter().map(|e| (e.status, e.occurred_at)).collect();
+            shipment.status = fold(&folded);
+            shipment.delivered_at = None;
+            all
+        }
+    };
+    let newest = events.iter().map(|e| e.occurred_at).max();
+    shipment.last_event_at = shipment.last_event_at.max(newest);
+    // Delivered once: the first delivery scan is kept (a delivered shipment stays delivered).
+    if shipment.status == TrackingStatus::Delivered && shipment.delivered_at.is_none() {
+        shipment.delivered_at = events
+            .iter()
+            .filter(|e| e.status == TrackingStatus::Delivered)
+            .map(|e| e.occurred_at)
+            .min();
+    }
     shipment.next_poll_at = if shipment.carrier == Carrier::TestCourier {
         None
     } else {
@@ -158,21 +186,12 @@ pub async fn record_report(
     source: TrackingSource,
 ) -> Result<Option<Update>, Error> {
     let number = parse_tracking_number("tracking_number", &tracking.tracking_number)?;
-    let candidates: Vec<Shipment> = documents::find_in(
-        cx.tx,
-        SHIPMENT,
-        cx.workspace_id,
-        "tracking_number",
-        &[number.as_str()],
-    )
-    .await?;
-    let Some(shipment) = candidates
-        .into_iter()
-        .filter(|s| s.carrier == carrier && s.status != TrackingStatus::Cancelled)
-        .max_by_key(|s| s.created_at)
-    else {
+    let found =
+        bursar_store::shipping::live_shipment_id(cx.tx, cx.workspace_id, carrier, &number).await?;
+    let Some(id) = found else {
         return Ok(None);
     };
+    let shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", &id, "id").await?;
     record(cx, shipment, tracking.events, source)
         .await
         .map(Some)

@@ -123,6 +123,12 @@ impl Progress {
         rank: 0,
     };
 
+    /// Where a shipment whose fold is `status` stands, to fold later events onto; none for an
+    /// exception (the rank reached before it is not known from the status alone).
+    pub fn resume(status: TrackingStatus) -> Option<Progress> {
+        status.rank().map(|rank| Progress { status, rank })
+    }
+
     /// The progress after one more event, in the order of the events' instants.
     pub fn then(self, event: TrackingStatus) -> Progress {
         if self.status.is_terminal() {
@@ -154,6 +160,23 @@ pub fn fold(events: &[(TrackingStatus, Timestamp)]) -> TrackingStatus {
             progress.then(*status)
         })
         .status
+}
+
+/// The status after `later` events (all after every event `status` was folded from), folded
+/// on from `status` without the earlier events; none when that cannot be known (an exception).
+pub fn fold_on(
+    status: TrackingStatus,
+    later: &[(TrackingStatus, Timestamp)],
+) -> Option<TrackingStatus> {
+    let mut ordered: Vec<&(TrackingStatus, Timestamp)> = later.iter().collect();
+    ordered.sort_by_key(|(_, at)| *at);
+    let start = Progress::resume(status)?;
+    Some(
+        ordered
+            .into_iter()
+            .fold(start, |progress, (event, _)| progress.then(*event))
+            .status,
+    )
 }
 
 /// The couriers Bursar tracks with. Always explicit on a shipment: tracking numbers are never
@@ -361,5 +384,28 @@ mod tests {
             assert_eq!(fold(&shuffled), expected);
         }
         assert_eq!(expected, Delivered);
+    }
+
+    #[test]
+    fn folding_on_from_the_status_equals_folding_everything_unless_it_is_an_exception() {
+        let events = [
+            (PreTransit, at(0)),
+            (InTransit, at(10)),
+            (Exception, at(15)),
+            (AvailableForPickup, at(20)),
+            (InTransit, at(25)),
+            (Unknown, at(27)),
+            (DeliveryFailed, at(30)),
+            (Delivered, at(40)),
+            (InTransit, at(50)),
+        ];
+        for split in 0..=events.len() {
+            let (earlier, later) = events.split_at(split);
+            let status = fold(earlier);
+            match fold_on(status, later) {
+                Some(on) => assert_eq!(on, fold(&events), "split at {split}"),
+                None => assert_eq!(status, Exception, "only an exception needs every event"),
+            }
+        }
     }
 }
