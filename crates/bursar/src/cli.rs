@@ -95,6 +95,27 @@ pub enum Command {
         #[command(subcommand)]
         command: CollectionsCommand,
     },
+    /// Couriers: the sandbox test courier's simulator.
+    Couriers {
+        #[command(subcommand)]
+        command: CouriersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CouriersCommand {
+    /// Replay a realistic run of courier events on a test courier shipment (sandbox
+    /// workspaces), its last event now: `delivered`, `exception` (held in customs), `lost`, or
+    /// `return` (two failed attempts, back to the sender). Prints the shipment and the events.
+    Simulate {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The shipment (`shp_…`).
+        #[arg(long)]
+        shipment: String,
+        #[arg(long)]
+        scenario: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -409,7 +430,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: SecretKeyCommand::Rotate { db, new_key_file },
         } => crate::secret_key::rotate(db.location()?, new_key_file.as_deref()).await,
         Command::Workspaces { command } => workspaces_command(command).await,
-        Command::Bench(args) => crate::bench::run(args).await,
+        Command::Bench(args) => {
+            // Quiet unless asked: a bench prints its figures, and logs only what BURSAR_LOG asks.
+            if std::env::var_os("BURSAR_LOG").is_some() {
+                init_logging(LogFormat::Text);
+            }
+            crate::bench::run(args).await
+        }
         Command::Ledger {
             command: LedgerCommand::Verify { db },
         } => {
@@ -436,6 +463,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collections {
             command: CollectionsCommand::Check { db, repair },
         } => collections_check(db, repair).await,
+        Command::Couriers {
+            command:
+                CouriersCommand::Simulate {
+                    db,
+                    shipment,
+                    scenario,
+                },
+        } => crate::couriers::simulate(db, shipment, &scenario).await,
         Command::Billing {
             command: BillingCommand::Run { db, as_of },
         } => {

@@ -12,6 +12,7 @@ pub mod backup;
 pub mod bench;
 pub mod bootstrap;
 pub mod cli;
+pub mod couriers;
 pub mod listener;
 pub mod secret_key;
 pub mod server;

@@ -12,6 +12,7 @@ pub mod connections;
 pub mod devices;
 pub mod poll;
 pub mod simulate;
+pub mod timeline;
 pub mod tracking;
 
 use std::collections::BTreeMap;
@@ -56,8 +57,9 @@ pub struct NewShipment {
 }
 
 /// The extra columns a shipment is found by.
-fn columns(shipment: &Shipment) -> [(&'static str, Value); 5] {
+fn columns(shipment: &Shipment) -> [(&'static str, Value); 6] {
     [
+        ("direction", shipment.direction.as_str().into()),
         ("order_id", shipment.order_id.as_str().into()),
         ("carrier", shipment.carrier.as_str().into()),
         ("tracking_number", shipment.tracking_number.as_str().into()),
@@ -387,6 +389,23 @@ pub async fn with_events(
         })
         .await?;
     Ok((shipment, events))
+}
+
+/// The workspace's KPI figures about orders and their fulfillment.
+pub async fn order_metrics(app: &App, workspace_id: &WorkspaceId) -> Result<OrderMetrics, Error> {
+    let workspace = workspace_id.clone();
+    let counts = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { bursar_store::shipping::order_counts(tx, &workspace).await })
+        })
+        .await?;
+    Ok(OrderMetrics::from_counts(
+        &counts.orders,
+        &counts.shipments,
+        counts.manual_tasks,
+        app.now(),
+    ))
 }
 
 /// An order's shipments, oldest first.

@@ -34,6 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_shipments))
         .routes(routes!(get_shipment))
         .routes(routes!(shipment_tracking_events))
+        .routes(routes!(shipment_timeline))
+        .routes(routes!(order_shipping_timeline))
         .routes(routes!(cancel_shipment))
         .routes(routes!(add_test_events))
         .routes(routes!(simulate_shipment))
@@ -191,6 +193,51 @@ async fn shipment_tracking_events(
         "/v1/shipments/{id}/tracking_events",
         events,
     )))
+}
+
+/// A timeline in two lanes, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LanedTimeline {
+    /// Always `list`.
+    pub object: &'static str,
+    /// `lane` says which: `business` (domain events) or `courier` (tracking events).
+    pub data: Vec<TimelineEntry>,
+}
+
+/// A shipment's timeline in two lanes: its business events (created, tracking updated,
+/// delivered; its automation run's steps) and its courier events, oldest first.
+#[utoipa::path(get, path = "/v1/shipments/{id}/timeline", tag = "shipping",
+    params(("id" = ShipmentId, Path)),
+    responses((status = 200, body = LanedTimeline), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn shipment_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<LanedTimeline>, ApiError> {
+    let data = bursar_core::shipments::timeline::of_shipment(&state, &principal.workspace_id, id);
+    Ok(principal.json(LanedTimeline {
+        object: "list",
+        data: data.await?,
+    }))
+}
+
+/// An order's fulfillment in two lanes: the order's, its shipments' and their automation runs'
+/// business events, and every courier event of its shipments, oldest first.
+#[utoipa::path(get, path = "/v1/orders/{id}/shipping_timeline", tag = "shipping",
+    params(("id" = OrderId, Path)),
+    responses((status = 200, body = LanedTimeline), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn order_shipping_timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<LanedTimeline>, ApiError> {
+    let data = bursar_core::shipments::timeline::of_order(&state, &principal.workspace_id, id);
+    Ok(principal.json(LanedTimeline {
+        object: "list",
+        data: data.await?,
+    }))
 }
 
 /// Cancel a shipment the carrier has not picked up; its units can be shipped again.

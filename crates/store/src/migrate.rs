@@ -206,6 +206,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0032_job_runs.sql"),
         postgres: include_str!("../migrations/postgres/0032_job_runs.sql"),
     },
+    Migration {
+        version: 33,
+        name: "order_metrics",
+        sqlite: include_str!("../migrations/sqlite/0033_order_metrics.sql"),
+        postgres: include_str!("../migrations/postgres/0033_order_metrics.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

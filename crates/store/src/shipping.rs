@@ -77,22 +77,28 @@ fn event_of_row(row: &Row) -> Result<TrackingEvent, StoreError> {
 }
 
 /// Shipments whose poll is due at `now`, across workspaces, soonest first.
-/// The workspace's live (not cancelled) shipment at `carrier` with `tracking_number`, newest
-/// first should there be several: its id. Read from the columns, without the document.
+/// The workspace's live (not cancelled) shipment at `carrier` with `tracking_number` (the
+/// newest, should there be several): its id. Read from the columns, without the document.
 pub async fn live_shipment_id(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
     carrier: Carrier,
     tracking_number: &str,
 ) -> Result<Option<String>, StoreError> {
-    let row = tx
-        .fetch_optional(
+    // No `order by object_id` in the query: SQLite's planner would walk the primary key
+    // backwards through every shipment of the workspace instead of using the tracking index.
+    let rows = tx
+        .fetch_all(
             "select object_id from shipment where workspace_id = $1 and tracking_number = $2 \
-             and carrier = $3 and status <> 'cancelled' order by object_id desc limit 1",
+             and carrier = $3 and status <> 'cancelled'",
             params![workspace_id.as_str(), tracking_number, carrier.as_str()],
         )
         .await?;
-    row.map(|row| row.text("object_id")).transpose()
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|row| row.text("object_id"))
+        .collect::<Result<_, _>>()?;
+    Ok(ids.into_iter().max())
 }
 
 pub async fn due_for_poll(
@@ -185,4 +191,71 @@ pub async fn runs_due(
     limit: i64,
 ) -> Result<Vec<(WorkspaceId, String)>, StoreError> {
     due(tx, "automation_run", "next_attempt_at", now, limit).await
+}
+
+/// What a support team's KPI bar counts in a workspace (see `bursar_core::shipments::metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderCounts {
+    /// Orders per status.
+    pub orders: Vec<(String, i64)>,
+    /// Shipments per (direction, status).
+    pub shipments: Vec<(String, String, i64)>,
+    /// Automation runs waiting on a manual task.
+    pub manual_tasks: i64,
+}
+
+/// Counts a workspace's orders by status, shipments by direction and status, and the manual
+/// tasks waiting: three indexed counts.
+pub async fn order_counts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<OrderCounts, StoreError> {
+    let ws = workspace_id.as_str();
+    let orders = tx
+        .fetch_all(
+            "select status, count(*) as n from commerce_order where workspace_id = $1 \
+             group by status",
+            params![ws],
+        )
+        .await?;
+    let shipments = tx
+        .fetch_all(
+            "select direction, status, count(*) as n from shipment where workspace_id = $1 \
+             group by direction, status",
+            params![ws],
+        )
+        .await?;
+    let manual = tx
+        .fetch_one(
+            "select count(*) as n from automation_run where workspace_id = $1 \
+             and status = 'manual_task'",
+            params![ws],
+        )
+        .await?;
+    Ok(OrderCounts {
+        orders: orders
+            .iter()
+            .map(|r| Ok((r.text("status")?, r.i64("n")?)))
+            .collect::<Result<_, StoreError>>()?,
+        shipments: shipments
+            .iter()
+            .map(|r| Ok((r.text("direction")?, r.text("status")?, r.i64("n")?)))
+            .collect::<Result<_, StoreError>>()?,
+        manual_tasks: manual.i64("n")?,
+    })
+}
+
+/// The workspace a shipment belongs to (for tools that are given only its id).
+pub async fn workspace_of_shipment(
+    tx: &mut Tx,
+    shipment_id: &str,
+) -> Result<Option<WorkspaceId>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select workspace_id from shipment where object_id = $1",
+            params![shipment_id],
+        )
+        .await?;
+    row.map(|row| Ok(WorkspaceId::from_trusted(row.text("workspace_id")?)))
+        .transpose()
 }

@@ -339,8 +339,8 @@ async fn ingest(
                         })
                     })
                     .await;
-                if !matches!(recorded, Ok(0)) {
-                    failures.fetch_add(1, Ordering::Relaxed);
+                if !matches!(recorded, Ok(0)) && failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("first failed write: {recorded:?}");
                 }
                 latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
             }

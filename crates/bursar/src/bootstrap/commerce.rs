@@ -53,7 +53,8 @@ pub async fn seed_commerce(app: &App) -> anyhow::Result<usize> {
     super::billing::seed_invoices(&seed, &buyers).await?;
     super::treasury::seed_treasury(&seed, now).await?;
     super::dunning::seed_dunning(&seed, now).await?;
-    Ok(5)
+    super::shipping::seed_shipping(&seed, &buyers, now).await?;
+    Ok(10)
 }
 
 /// The demo's workspace and the application that writes to it.

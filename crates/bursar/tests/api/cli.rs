@@ -166,8 +166,9 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         ],
         "Radia recovered, Edsger suspended, Barbara limited, Linus reminded"
     );
-    // The commerce demo: orders in different states, one priced by Ada's company agreement.
-    let orders = get_json(&running.base, &secret, "/v1/orders").await;
+    // The commerce demo: orders in different states, one priced by Ada's company agreement;
+    // the shipping demo's sensors, shipped.
+    let orders = get_json(&running.base, &secret, "/v1/orders?limit=20").await;
     let mut states: Vec<&str> = orders["data"]
         .as_array()
         .unwrap()
@@ -181,6 +182,11 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
             "checkout_open",
             "draft",
             "fulfilled",
+            "fulfilled",
+            "fulfilled",
+            "paid",
+            "paid",
+            "paid",
             "partially_refunded",
             "payment_failed"
         ]
@@ -205,7 +211,7 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| o["status"] == "fulfilled")
+        .find(|o| o["status"] == "fulfilled" && o["lines"][0]["product_kind"] == "digital")
         .unwrap();
     let links = get_json(
         &running.base,
@@ -425,12 +431,89 @@ async fn serve_runs_with_no_configuration_on_embedded_sqlite() {
         5_000
     );
     assert_eq!(grace["holdings"].as_array().unwrap().len(), 2);
+    // The shipping demo: a parcel with each carrier, a return, the delivered sensors assigned.
+    let shipments = get_json(&running.base, &secret, "/v1/shipments").await;
+    let mut parcels: Vec<(&str, &str)> = shipments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["carrier"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    parcels.sort_unstable();
+    assert_eq!(
+        parcels,
+        [
+            ("canada_post", "exception"),
+            ("chit_chats", "delivered"),
+            ("dhl", "delivered"),
+            ("test_courier", "in_transit"),
+            ("test_courier", "pre_transit"),
+            ("usps", "delivered")
+        ]
+    );
+    let assigned = get_json(&running.base, &secret, "/v1/devices?status=assigned").await;
+    assert_eq!(assigned["data"].as_array().unwrap().len(), 2, "{assigned}");
+    let in_transit = shipments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "in_transit")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, output) = terminate(running);
     assert!(status.success());
     assert!(
         !output.contains("sk_"),
         "a second start prints no key: {output}"
     );
+
+    // `bursar couriers simulate` delivers the test courier's parcel in transit.
+    let simulated = Command::new(env!("CARGO_BIN_EXE_bursar"))
+        .args([
+            "couriers",
+            "simulate",
+            "--shipment",
+            &in_transit,
+            "--scenario",
+            "delivered",
+        ])
+        .current_dir(dir.path())
+        .env_remove("BURSAR_DATA_DIR")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&simulated.stdout);
+    assert!(
+        simulated.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&simulated.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_str(printed.trim()).unwrap();
+    assert_eq!(printed["shipment"]["status"], "delivered", "{printed}");
+    assert!(
+        printed["recorded"].as_array().unwrap().len() >= 3,
+        "{printed}"
+    );
+    let unknown = Command::new(env!("CARGO_BIN_EXE_bursar"))
+        .args([
+            "couriers",
+            "simulate",
+            "--shipment",
+            &in_transit,
+            "--scenario",
+            "teleported",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("delivered, exception, lost, return"));
 }
 
 /// Goal: the same binary serves on PostgreSQL given `--database-url`.

@@ -42,6 +42,7 @@ mod modes;
 mod mutations;
 mod openmeter;
 mod ops;
+mod order_metrics;
 mod outbound;
 mod pay_ins;
 mod payouts;

@@ -133,5 +133,30 @@ both_backends! {
         assert_eq!(windows["data"][0]["opened_by"]["other_device_id"], id(&a1).as_str(), "{windows}");
         let held = ok(app.get(&format!("/v1/devices?company_id={}", b1["holder"]["company_id"].as_str().unwrap())).await).await;
         assert_eq!(held["data"].as_array().unwrap().len(), 1, "only SN-B1 is still with the company: {held}");
+
+        // The timelines, in two lanes: the business lane has the shipment's and its automation
+        // run's events; the courier lane each scan, in the order they happened.
+        let timeline = ok(app.get(&format!("/v1/shipments/{}/timeline", id(&first))).await).await;
+        let lane = |timeline: &Value, lane: &str| -> Vec<String> {
+            timeline["data"].as_array().unwrap().iter().filter(|e| e["lane"] == lane)
+                .map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+        };
+        let business = lane(&timeline, "business");
+        for expected in ["shipment.created", "shipment.tracking_updated", "shipment.delivered", "automation_run.started", "automation_run.succeeded"] {
+            assert!(business.contains(&expected.to_owned()), "{expected} missing: {business:?}");
+        }
+        let tracked = ok(app.get(&format!("/v1/shipments/{}/tracking_events", id(&first))).await).await;
+        let mut scans: Vec<(String, String)> = tracked["data"].as_array().unwrap().iter()
+            .map(|e| (e["occurred_at"].as_str().unwrap().to_owned(), e["status"].as_str().unwrap().to_owned())).collect();
+        scans.sort();
+        assert_eq!(lane(&timeline, "courier"), scans.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+        assert_eq!(scans.last().unwrap().1, "delivered");
+        let instants: Vec<&str> = timeline["data"].as_array().unwrap().iter().map(|e| e["occurred_at"].as_str().unwrap()).collect();
+        assert!(instants.windows(2).all(|w| w[0] <= w[1]), "oldest first: {instants:?}");
+        let order_lanes = ok(app.get(&format!("/v1/orders/{order}/shipping_timeline")).await).await;
+        let order_business = lane(&order_lanes, "business");
+        assert!(order_business.contains(&"order.paid".to_owned()) && order_business.contains(&"order.fulfilled".to_owned()), "{order_business:?}");
+        assert_eq!(order_business.iter().filter(|t| *t == "shipment.created").count(), 3, "three parcels: {order_business:?}");
+        assert_eq!(lane(&order_lanes, "courier").iter().filter(|t| *t == "delivered").count(), 3, "each parcel's delivery scan");
     }
 }

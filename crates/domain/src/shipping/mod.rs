@@ -4,11 +4,15 @@
 pub mod automation;
 pub mod connection;
 pub mod devices;
+pub mod metrics;
 pub mod shipment;
+pub mod timeline;
 pub mod tracking;
 
 pub use automation::*;
 pub use connection::*;
 pub use devices::*;
+pub use metrics::*;
 pub use shipment::*;
+pub use timeline::*;
 pub use tracking::*;
