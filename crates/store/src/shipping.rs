@@ -78,26 +78,27 @@ fn event_of_row(row: &Row) -> Result<TrackingEvent, StoreError> {
 
 /// Shipments whose poll is due at `now`, across workspaces, soonest first.
 /// The workspace's live (not cancelled) shipment at `carrier` with `tracking_number` (the
-/// newest, should there be several): its id. Read from the columns, without the document.
+/// newest, should there be several): its id and its order's, read from the columns without
+/// the document.
 pub async fn live_shipment_id(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
     carrier: Carrier,
     tracking_number: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, String)>, StoreError> {
     // No `order by object_id` in the query: SQLite's planner would walk the primary key
     // backwards through every shipment of the workspace instead of using the tracking index.
     let rows = tx
         .fetch_all(
-            "select object_id from shipment where workspace_id = $1 and tracking_number = $2 \
-             and carrier = $3 and status <> 'cancelled'",
+            "select object_id, order_id from shipment where workspace_id = $1 \
+             and tracking_number = $2 and carrier = $3 and status <> 'cancelled'",
             params![workspace_id.as_str(), tracking_number, carrier.as_str()],
         )
         .await?;
-    let ids: Vec<String> = rows
+    let ids: Vec<(String, String)> = rows
         .iter()
-        .map(|row| row.text("object_id"))
-        .collect::<Result<_, _>>()?;
+        .map(|row| Ok((row.text("object_id")?, row.text("order_id")?)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(ids.into_iter().max())
 }
 

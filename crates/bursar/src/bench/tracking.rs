@@ -10,8 +10,8 @@
 //! * 5% arrive late, in a report after one with a later event of their parcel.
 //!
 //! Measured: the reports recorded as the push endpoint and the tracking worker record them
-//! (`record_report`, one write each) from concurrent clients (default 32); events/s, counting
-//! every event sent (duplicates included). The final statuses are checked (every parcel
+//! (`record_reports`, one report or many per write) from concurrent clients (default 32);
+//! events/s, counting every event sent (duplicates included). The final statuses are checked (every parcel
 //! delivered, each event recorded once: a sanity check of the bench, not a test).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use bursar_core::shipments::tracking::record_report;
+use bursar_core::shipments::tracking::record_reports;
 use bursar_core::shipments::{self, NewShipment};
 use bursar_core::App;
 use bursar_couriers::{CarrierEvent, Tracking};
@@ -327,14 +327,11 @@ async fn ingest(
                 let recorded = app
                     .write(ws.clone(), cause(), move |mut cx| {
                         Box::pin(async move {
-                            let mut missing = 0;
-                            for report in batch {
-                                let source = TrackingSource::Push;
-                                let update =
-                                    record_report(&mut cx, report.carrier, report.tracking, source)
-                                        .await?;
-                                missing += usize::from(update.is_none());
-                            }
+                            let reports = batch.into_iter().map(|r| (r.carrier, r.tracking));
+                            let source = TrackingSource::Push;
+                            let updates =
+                                record_reports(&mut cx, reports.collect(), source).await?;
+                            let missing = updates.iter().filter(|(_, u)| u.is_none()).count();
                             Ok::<_, bursar_core::Error>(missing)
                         })
                     })

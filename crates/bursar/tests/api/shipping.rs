@@ -241,8 +241,9 @@ both_backends! {
     /// Goal: parcels' events reported at once by many concurrent writers (each event twice,
     /// as a push and a poll would) are each recorded once and fold to the same status as one
     /// report of all of them: no report's refold loses another's events.
-    /// Method: 20 parcels × 6 events × 2 copies, each a report of its own, from 24 tasks
-    /// through the core (HTTP would space them out), one parcel's reports taken together.
+    /// Method: 20 parcels × 6 events × 2 copies (and all of them again shuffled), each a
+    /// report of its own, recorded eight per write from 24 tasks through the core (HTTP would
+    /// space them out).
     async fn concurrent_reports_of_one_parcel_fold_completely(app: TestApp) {
         let (order, sensor) = paid_physical_order(&app, 20).await;
         let mut parcels = Vec::new();
@@ -276,17 +277,26 @@ both_backends! {
                 }
             }
         }
+        // And, as the bench sends them, every parcel's reports shuffled together.
+        let mut shuffled = reports.clone();
+        rand::seq::SliceRandom::shuffle(shuffled.as_mut_slice(), &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7));
+        reports.extend(shuffled);
         let queue = std::sync::Arc::new(std::sync::Mutex::new(reports));
         let mut tasks = Vec::new();
         for _ in 0..24 {
             let (core, workspace, queue) = (app.core().clone(), app.workspace_id.clone(), queue.clone());
             tasks.push(tokio::spawn(async move {
+                // Up to eight reports per write, as a push naming many parcels: writes that lock
+                // several shipments (and the order) at once must not deadlock.
                 loop {
-                    let Some(report) = queue.lock().unwrap().pop() else { break };
+                    let batch: Vec<_> = { let mut queue = queue.lock().unwrap(); let at = queue.len().saturating_sub(8); queue.split_off(at) };
+                    if batch.is_empty() { break }
                     let cause = bursar_domain::event::Cause { request_id: None, actor: Some("test".into()) };
-                    core.write(workspace.clone(), cause, move |mut cx| Box::pin(async move {
-                        bursar_core::shipments::tracking::record_report(&mut cx, bursar_domain::shipping::Carrier::TestCourier, report, bursar_domain::shipping::TrackingSource::Push).await
-                    })).await.unwrap().expect("a live shipment");
+                    let reports = batch.into_iter().map(|r| (bursar_domain::shipping::Carrier::TestCourier, r)).collect();
+                    let updates = core.write(workspace.clone(), cause, move |mut cx| Box::pin(async move {
+                        bursar_core::shipments::tracking::record_reports(&mut cx, reports, bursar_domain::shipping::TrackingSource::Push).await
+                    })).await.unwrap();
+                    assert!(updates.iter().all(|(_, u)| u.is_some()), "a live shipment each");
                 }
             }));
         }

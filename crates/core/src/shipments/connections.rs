@@ -14,7 +14,7 @@ use bursar_store::seal::Sealer;
 use bursar_store::Tx;
 use serde::{Deserialize, Serialize};
 
-use super::tracking::{record_report, Update};
+use super::tracking::{record_reports, Update};
 use crate::error::{Error, ErrorKind};
 use crate::providers::{check_api_base, check_secrets, last4, random_token};
 use crate::write::Context;
@@ -256,9 +256,10 @@ pub async fn receive_push(
                 recorded: 0,
                 unknown_tracking_numbers: Vec::new(),
             };
-            for tracking in reports {
-                let number = tracking.tracking_number.clone();
-                match record_report(&mut cx, carrier, tracking, TrackingSource::Push).await? {
+            let reports = reports.into_iter().map(|t| (carrier, t)).collect();
+            let updates = record_reports(&mut cx, reports, TrackingSource::Push).await?;
+            for (number, update) in updates {
+                match update {
                     Some(Update { recorded, .. }) => receipt.recorded += recorded.len(),
                     None => receipt.unknown_tracking_numbers.push(number),
                 }

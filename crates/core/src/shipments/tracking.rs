@@ -188,13 +188,47 @@ pub async fn record_report(
     let number = parse_tracking_number("tracking_number", &tracking.tracking_number)?;
     let found =
         bursar_store::shipping::live_shipment_id(cx.tx, cx.workspace_id, carrier, &number).await?;
-    let Some(id) = found else {
+    let Some((id, _)) = found else {
         return Ok(None);
     };
     let shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", &id, "id").await?;
     record(cx, shipment, tracking.events, source)
         .await
         .map(Some)
+}
+
+/// Records several carriers' reports in one write (a push naming many parcels, a batch),
+/// each as [`record_report`] does. On PostgreSQL every write that records several locks all
+/// their shipments first, in the order of their orders, carriers and tracking numbers, then
+/// the orders their deliveries settle, in order: two such writes (or one and a single report,
+/// which locks its shipment, then its order) never wait for each other in a cycle.
+/// Each report's update, `None` for a tracking number with no live shipment.
+pub async fn record_reports(
+    cx: &mut Context<'_>,
+    reports: Vec<(Carrier, Tracking)>,
+    source: TrackingSource,
+) -> Result<Vec<(String, Option<Update>)>, Error> {
+    let mut keyed = Vec::with_capacity(reports.len());
+    for (carrier, tracking) in reports {
+        let number = parse_tracking_number("tracking_number", &tracking.tracking_number)?;
+        let found =
+            bursar_store::shipping::live_shipment_id(cx.tx, cx.workspace_id, carrier, &number)
+                .await?;
+        let (id, order) = found.unwrap_or_default();
+        keyed.push(((order, carrier.as_str(), number, id), (carrier, tracking)));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    // Every shipment first, then (as deliveries settle them) the orders.
+    for ((_, _, _, id), _) in keyed.iter().filter(|(key, _)| !key.3.is_empty()) {
+        let _: Option<Shipment> =
+            documents::get(cx.tx, SHIPMENT, cx.workspace_id, id, true).await?;
+    }
+    let mut updates = Vec::with_capacity(keyed.len());
+    for (_, (carrier, tracking)) in keyed {
+        let number = tracking.tracking_number.clone();
+        updates.push((number, record_report(cx, carrier, tracking, source).await?));
+    }
+    Ok(updates)
 }
 
 /// Fulfills a paid order once every physical unit it ordered is in a delivered shipment and
