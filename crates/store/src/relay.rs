@@ -28,6 +28,11 @@ use crate::events::event_from;
 use crate::sql::Param;
 use crate::{params, Backend, StoreError, Tx};
 
+/// Publishes event `$2` at `$1` unless a delivery of it is still pending.
+const PUBLISH_WHEN_NOTHING_PENDING: &str = "update domain_event set published_at = $1 \
+    where event_id = $2 and published_at is null and not exists (select 1 from event_delivery \
+    where event_delivery.event_id = $2 and event_delivery.status = 'pending')";
+
 /// Serialises claims of relays sharing one PostgreSQL database.
 const CLAIM_LOCK_KEY: i64 = 0x7265_6c61_7921;
 
@@ -417,14 +422,8 @@ pub async fn complete(
         .flat_map(|id| [Param::from(now.unix_micros()), Param::from(*id)])
         .collect();
     if !publish.is_empty() {
-        tx.execute_each(
-            "update domain_event set published_at = $1 where event_id = $2 \
-             and published_at is null and not exists (select 1 from event_delivery \
-             where event_delivery.event_id = $2 and event_delivery.status = 'pending')",
-            2,
-            &publish,
-        )
-        .await?;
+        tx.execute_each(PUBLISH_WHEN_NOTHING_PENDING, 2, &publish)
+            .await?;
     }
     Ok(())
 }
@@ -595,9 +594,7 @@ pub async fn abandon(
         return Ok(false);
     }
     tx.execute(
-        "update domain_event set published_at = $1 where event_id = $2 \
-         and published_at is null and not exists (select 1 from event_delivery \
-         where event_delivery.event_id = $2 and event_delivery.status = 'pending')",
+        PUBLISH_WHEN_NOTHING_PENDING,
         params![now.unix_micros(), event_id],
     )
     .await?;

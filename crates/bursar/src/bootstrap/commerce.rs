@@ -158,6 +158,11 @@ pub(super) async fn create_product(
         license,
         metadata: Default::default(),
     };
+    create_product_as(seed, new).await
+}
+
+/// Creates the product `new`.
+pub(super) async fn create_product_as(seed: &Seed, new: NewProduct) -> anyhow::Result<ProductId> {
     let product = seed
         .write("product", move |mut cx| {
             Box::pin(async move { catalog::create_product(&mut cx, new).await })

@@ -1,6 +1,6 @@
 //! Physical goods: paid orders of a sensor for the benches, and the demo's shipments.
 
-use bursar_core::catalog::{self, NewProduct};
+use bursar_core::catalog::NewProduct;
 use bursar_core::shipments::{self, automation, tracking, NewShipment};
 use bursar_core::App;
 use bursar_couriers::{CarrierEvent, Tracking};
@@ -12,7 +12,7 @@ use bursar_domain::shipping::*;
 use bursar_domain::time::Timestamp;
 
 use super::commerce::{
-    checkout, complete, create_order, create_price, create_product, Buyers, Seed,
+    checkout, complete, create_order, create_price, create_product, create_product_as, Buyers, Seed,
 };
 
 /// `count` orders of `units` soil sensors each, paid through the test provider by one buyer:
@@ -141,12 +141,7 @@ async fn create_serialized(seed: &Seed, name: &str) -> anyhow::Result<ProductId>
         serialized: true,
         metadata: Default::default(),
     };
-    let product = seed
-        .write("product", move |mut cx| {
-            Box::pin(async move { catalog::create_product(&mut cx, new).await })
-        })
-        .await?;
-    Ok(product.id)
+    create_product_as(seed, new).await
 }
 
 fn outbound(

@@ -39,6 +39,12 @@ async fn save(cx: &mut Context<'_>, device: &Device) -> Result<(), Error> {
     Ok(())
 }
 
+async fn insert(cx: &mut Context<'_>, device: &Device) -> Result<(), Error> {
+    let id = device.id.as_str();
+    documents::insert(cx.tx, DEVICE, cx.workspace_id, id, device, &columns(device)).await?;
+    Ok(())
+}
+
 /// The device with `serial`, locked (PostgreSQL) for the rest of the write.
 async fn by_serial(cx: &mut Context<'_>, serial: &str) -> Result<Option<Device>, Error> {
     let found: Vec<Device> =
@@ -101,16 +107,8 @@ pub async fn register(
         .with_param("serial_number"));
     }
     let device = new_device(&serial, product.id, cx);
+    insert(cx, &device).await?;
     let id = device.id.as_str();
-    documents::insert(
-        cx.tx,
-        DEVICE,
-        cx.workspace_id,
-        id,
-        &device,
-        &columns(&device),
-    )
-    .await?;
     cx.emit_object(event_type::DEVICE_CREATED, "device", id, &device)
         .await?;
     Ok(device)
@@ -206,16 +204,7 @@ async fn load_one(
             device
                 .ship(&shipment.id, cx.now)
                 .map_err(|e| unavailable(e, param.to_owned()))?;
-            let id = device.id.as_str();
-            documents::insert(
-                cx.tx,
-                DEVICE,
-                cx.workspace_id,
-                id,
-                &device,
-                &columns(&device),
-            )
-            .await?;
+            insert(cx, &device).await?;
             return Ok(device.id);
         }
         (ShipmentDirection::Return, Some(mut device))

@@ -169,7 +169,7 @@ async fn poll_one(
         // Moved to when the allowance opens again: a carrier whose allowance is spent never
         // holds back the shipments of the others.
         report.deferred += 1;
-        return set_next_poll(app, workspace_id, shipment_id, Some(open_at)).await;
+        return set_next_poll(app, workspace_id, shipment_id, Some(open_at), None).await;
     }
     report.asked += 1;
     let started = std::time::Instant::now();
@@ -194,12 +194,12 @@ async fn poll_one(
             let open_at = now.plus_seconds(seconds);
             app.couriers.block(&key, open_at);
             report.deferred += 1;
-            set_next_poll(app, workspace_id, shipment_id, Some(open_at)).await
+            set_next_poll(app, workspace_id, shipment_id, Some(open_at), None).await
         }
         Err(CourierError::NotFound(_)) => {
             // Not scanned yet: the carrier learns of a label when it gets the parcel.
             let at = next_poll(TrackingStatus::PreTransit, now);
-            set_next_poll(app, workspace_id, shipment_id, at).await
+            set_next_poll(app, workspace_id, shipment_id, at, None).await
         }
         Err(error) => {
             report.failed += 1;
@@ -287,37 +287,15 @@ async fn apply(
     .await
 }
 
+/// Sets when the shipment is next polled; a failed poll (its error and how long it took) is
+/// recorded for the job monitor in the same write.
 async fn set_next_poll(
     app: &App,
     workspace_id: &WorkspaceId,
     shipment_id: &str,
     at: Option<Timestamp>,
+    failure: Option<(String, i64)>,
 ) -> Result<(), Error> {
-    let id = shipment_id.to_owned();
-    app.write(
-        workspace_id.clone(),
-        system_cause(),
-        move |mut cx: Context<'_>| {
-            Box::pin(async move {
-                let shipment: Shipment =
-                    crate::lookup::get_in(&mut cx, SHIPMENT, "shipment", &id, "id").await?;
-                reschedule(&mut cx, shipment, at).await
-            })
-        },
-    )
-    .await
-}
-
-/// Polls again after [`FAILED_POLL_BACKOFF_SECONDS`], the failure (its error and how long the
-/// attempt took) recorded for the job monitor.
-async fn reschedule_after_failure(
-    app: &App,
-    workspace_id: &WorkspaceId,
-    shipment_id: &str,
-    now: Timestamp,
-    (error, duration_ms): (String, i64),
-) -> Result<(), Error> {
-    let at = now.plus_seconds(FAILED_POLL_BACKOFF_SECONDS);
     let id = shipment_id.to_owned();
     app.write(
         workspace_id.clone(),
@@ -327,12 +305,15 @@ async fn reschedule_after_failure(
                 let shipment: Shipment =
                     crate::lookup::get_in(&mut cx, SHIPMENT, "shipment", &id, "id").await?;
                 let final_ = shipment.status.is_terminal();
-                reschedule(&mut cx, shipment, Some(at)).await?;
+                reschedule(&mut cx, shipment, at).await?;
+                let Some((error, duration_ms)) = failure else {
+                    return Ok(());
+                };
                 let failed = Attempt {
-                    at: now,
+                    at: cx.now,
                     duration_ms,
                     error: Some(error),
-                    next_attempt_at: (!final_).then_some(at),
+                    next_attempt_at: at.filter(|_| !final_),
                 };
                 crate::jobs::record(&mut cx, JobKind::TrackingPoll, &id, failed).await?;
                 Ok(())
@@ -340,6 +321,18 @@ async fn reschedule_after_failure(
         },
     )
     .await
+}
+
+/// Polls again after [`FAILED_POLL_BACKOFF_SECONDS`], the failure recorded.
+async fn reschedule_after_failure(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    shipment_id: &str,
+    now: Timestamp,
+    failure: (String, i64),
+) -> Result<(), Error> {
+    let at = Some(now.plus_seconds(FAILED_POLL_BACKOFF_SECONDS));
+    set_next_poll(app, workspace_id, shipment_id, at, Some(failure)).await
 }
 
 #[cfg(test)]
