@@ -470,7 +470,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     shipment,
                     scenario,
                 },
-        } => crate::couriers::simulate(db, shipment, &scenario).await,
+        } => crate::couriers::simulate(db.open_existing().await?, shipment, &scenario).await,
         Command::Billing {
             command: BillingCommand::Run { db, as_of },
         } => {

@@ -4,18 +4,15 @@
 
 use anyhow::Context as _;
 use bursar_couriers::test_courier::Scenario;
-use bursar_store::Tx;
+use bursar_store::{Db, Tx};
 
-use crate::cli::DbArgs;
-
-/// Replays `scenario` on `shipment` (a test courier shipment of a sandbox workspace) and prints
-/// the shipment and its new events as JSON.
-pub async fn simulate(db: DbArgs, shipment: String, scenario: &str) -> anyhow::Result<()> {
+/// Replays `scenario` on `shipment` (a test courier shipment of a sandbox workspace) in `db`
+/// and prints the shipment and its new events as JSON.
+pub async fn simulate(db: Db, shipment: String, scenario: &str) -> anyhow::Result<()> {
     let scenario = Scenario::parse(scenario).with_context(|| {
         let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.as_str()).collect();
         format!("--scenario '{scenario}': one of {}", names.join(", "))
     })?;
-    let db = db.open_existing().await?;
     let id = shipment.clone();
     let workspace = db
         .read(move |tx: &mut Tx| {

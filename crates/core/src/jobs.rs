@@ -1,5 +1,5 @@
-//! One monitor for background work: each job records its attempts here (in the write that
-//! records the work's own outcome), support retries or cancels a job run through the API, and
+//! One monitor for background work: each job records its attempts ([`crate::job_attempts`], in
+//! the write that records the work's own outcome), support retries or cancels a job run here, and
 //! `/metrics` shows every queue's depth, the age of its oldest due item, the job runs by status
 //! and each kind's attempt latency.
 //!
@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use bursar_domain::event_type;
-use bursar_domain::jobs::{Attempt, JobKind, JobRun, NotAllowed};
+use bursar_domain::jobs::{JobKind, JobRun, NotAllowed};
 use bursar_domain::shipping::{AutomationRun, Shipment};
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, AUTOMATION_RUN, JOB_RUN, SHIPMENT};
@@ -20,32 +20,6 @@ use bursar_store::Tx;
 use crate::error::Error;
 use crate::write::Context;
 use crate::App;
-
-/// Records an attempt of `kind` about `subject` in the write `cx`, and counts it in the
-/// metrics (`bursar_job_attempts_total`, `bursar_job_duration_seconds`).
-pub async fn record(
-    cx: &mut Context<'_>,
-    kind: JobKind,
-    subject: &str,
-    attempt: Attempt,
-) -> Result<Option<JobRun>, Error> {
-    observe(kind, &attempt);
-    Ok(bursar_store::jobs::record(cx.tx, cx.workspace_id, kind, subject, attempt).await?)
-}
-
-/// Counts an attempt in the metrics.
-pub fn observe(kind: JobKind, attempt: &Attempt) {
-    let outcome = match (&attempt.error, attempt.next_attempt_at) {
-        (None, _) => "succeeded",
-        (Some(_), Some(_)) => "failed",
-        (Some(_), None) => "gave_up",
-    };
-    metrics::counter!("bursar_job_attempts_total", "kind" => kind.as_str(), "outcome" => outcome)
-        .increment(1);
-    let seconds = Duration::from_millis(u64::try_from(attempt.duration_ms).unwrap_or(0));
-    metrics::histogram!("bursar_job_duration_seconds", "kind" => kind.as_str())
-        .record(seconds.as_secs_f64());
-}
 
 fn refused(refusal: NotAllowed) -> Error {
     Error::state(
@@ -156,11 +130,6 @@ fn delivery_of(run: &JobRun) -> Result<(&str, &str), Error> {
     run.subject
         .split_once(':')
         .ok_or_else(|| subject_gone(run, "names no delivery"))
-}
-
-/// The subject of an event's delivery to a subscriber.
-pub fn delivery_subject(event_id: &str, subscriber: &str) -> String {
-    format!("{event_id}:{subscriber}")
 }
 
 /// Sets the queue gauges: per kind, work due now (`bursar_job_queue_depth`), the age of the

@@ -34,6 +34,7 @@ pub mod invoice_pdf;
 pub mod invoice_settings;
 pub mod invoice_voids;
 pub mod invoices;
+pub mod job_attempts;
 pub mod jobs;
 pub mod ledger;
 pub mod licenses;

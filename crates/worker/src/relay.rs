@@ -354,12 +354,14 @@ async fn record_jobs(
             error,
             next_attempt_at,
         };
-        bursar_core::jobs::observe(JobKind::RelayDelivery, &attempt);
+        bursar_core::job_attempts::observe(JobKind::RelayDelivery, &attempt);
         if attempt.error.is_none() && index < first_round {
             continue;
         }
-        let subject =
-            bursar_core::jobs::delivery_subject(delivery.event.id.as_str(), &delivery.subscriber);
+        let subject = bursar_core::job_attempts::delivery_subject(
+            delivery.event.id.as_str(),
+            &delivery.subscriber,
+        );
         let workspace = &delivery.workspace_id;
         bursar_store::jobs::record(tx, workspace, JobKind::RelayDelivery, &subject, attempt)
             .await?;

@@ -442,7 +442,7 @@ async fn record_outcome(
                     next_attempt_at: run.next_attempt_at.filter(|_| error.is_some()),
                     error,
                 };
-                crate::jobs::record(&mut cx, JobKind::AutomationStep, &id, tried).await?;
+                crate::job_attempts::record(&mut cx, JobKind::AutomationStep, &id, tried).await?;
                 advance_in_process(&mut cx, &mut run, &shipment, &fallback).await?;
                 if run.status == RunStatus::Succeeded {
                     super::tracking::settle_order(&mut cx, run.order_id.as_str()).await?;

@@ -248,6 +248,7 @@ pub(super) async fn replaceable(
     let mut open = BTreeMap::new();
     for (i, serial) in replaces.iter().enumerate() {
         let param = format!("replaces[{i}]");
+        parse_serial_number(&param, serial)?;
         if replaces[..i].contains(serial) {
             return Err(Error::invalid(
                 "parameter_invalid",

@@ -279,7 +279,7 @@ async fn apply(
                     error: None,
                     next_attempt_at: None,
                 };
-                crate::jobs::record(&mut cx, JobKind::TrackingPoll, &id, polled).await?;
+                crate::job_attempts::record(&mut cx, JobKind::TrackingPoll, &id, polled).await?;
                 Ok::<_, Error>(recorded)
             })
         },
@@ -315,7 +315,7 @@ async fn set_next_poll(
                     error: Some(error),
                     next_attempt_at: at.filter(|_| !final_),
                 };
-                crate::jobs::record(&mut cx, JobKind::TrackingPoll, &id, failed).await?;
+                crate::job_attempts::record(&mut cx, JobKind::TrackingPoll, &id, failed).await?;
                 Ok(())
             })
         },

@@ -409,10 +409,11 @@ mod tests {
         if let Some(path) = std::env::var_os("BURSAR_REFERENCE_OUT") {
             std::fs::write(path, &html).unwrap_or_default();
         }
-        // About 690 KB for 190 operations and 328 schemas (74 KB gzip-compressed, as sent); the
-        // bound grows with the API on purpose, not by accident.
+        // About 820 KB since devices, job runs, two-lane timelines and the KPI bar (it was
+        // 690 KB for 190 operations and 328 schemas; 74 KB gzip-compressed, as sent); the bound
+        // grows with the API on purpose, not by accident.
         assert!(
-            html.len() < 800_000,
+            html.len() < 900_000,
             "the page stays small: {} bytes",
             html.len()
         );
