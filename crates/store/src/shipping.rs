@@ -102,6 +102,22 @@ pub async fn live_shipment_id(
     Ok(ids.into_iter().max())
 }
 
+/// Locks a shipment's row for the rest of the write (PostgreSQL; SQLite has one writer).
+pub async fn lock_shipment(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<(), StoreError> {
+    if tx.backend() == crate::Backend::Postgres {
+        tx.fetch_optional(
+            "select object_id from shipment where workspace_id = $1 and object_id = $2 for update",
+            params![workspace_id.as_str(), id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn due_for_poll(
     tx: &mut Tx,
     now: Timestamp,

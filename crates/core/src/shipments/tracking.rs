@@ -191,10 +191,7 @@ pub async fn record_report(
     let Some((id, _)) = found else {
         return Ok(None);
     };
-    let shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", &id, "id").await?;
-    record(cx, shipment, tracking.events, source)
-        .await
-        .map(Some)
+    record_shipment(cx, &id, tracking, source).await.map(Some)
 }
 
 /// Records several carriers' reports in one write (a push naming many parcels, a batch),
@@ -218,17 +215,35 @@ pub async fn record_reports(
         keyed.push(((order, carrier.as_str(), number, id), (carrier, tracking)));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    // Every shipment first, then (as deliveries settle them) the orders.
-    for ((_, _, _, id), _) in keyed.iter().filter(|(key, _)| !key.3.is_empty()) {
-        let _: Option<Shipment> =
-            documents::get(cx.tx, SHIPMENT, cx.workspace_id, id, true).await?;
+    // Every shipment first, then (as deliveries settle them) the orders. One report locks only
+    // its own shipment, as it is read below.
+    if keyed.len() > 1 {
+        for ((_, _, _, id), _) in keyed.iter().filter(|(key, _)| !key.3.is_empty()) {
+            bursar_store::shipping::lock_shipment(cx.tx, cx.workspace_id, id).await?;
+        }
     }
     let mut updates = Vec::with_capacity(keyed.len());
-    for (_, (carrier, tracking)) in keyed {
+    for ((_, _, _, id), (_, tracking)) in keyed {
         let number = tracking.tracking_number.clone();
-        updates.push((number, record_report(cx, carrier, tracking, source).await?));
+        let update = if id.is_empty() {
+            None
+        } else {
+            Some(record_shipment(cx, &id, tracking, source).await?)
+        };
+        updates.push((number, update));
     }
     Ok(updates)
+}
+
+/// Records a report about the shipment `id` (read and locked here).
+async fn record_shipment(
+    cx: &mut Context<'_>,
+    id: &str,
+    tracking: Tracking,
+    source: TrackingSource,
+) -> Result<Update, Error> {
+    let shipment: Shipment = crate::lookup::get_in(cx, SHIPMENT, "shipment", id, "id").await?;
+    record(cx, shipment, tracking.events, source).await
 }
 
 /// Fulfills a paid order once every physical unit it ordered is in a delivered shipment and
