@@ -11,6 +11,7 @@ pub mod automation;
 pub mod connections;
 pub mod devices;
 pub mod poll;
+mod returns;
 pub mod simulate;
 pub mod timeline;
 pub mod tracking;

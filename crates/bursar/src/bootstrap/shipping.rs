@@ -75,6 +75,22 @@ pub(super) async fn seed_shipping(
         })
     })
     .await?;
+    // A return that arrives puts its devices back in stock and refunds the customer.
+    let steps = vec![AutomationStep {
+        key: "refund".into(),
+        action: StepAction::Refund,
+        max_attempts: 3,
+        retry_delay_seconds: 300,
+    }];
+    let instructions = "Refund the returned sensors from the order's page, then complete \
+                        the task."
+        .to_owned();
+    seed.write("return scenario", move |mut cx| {
+        Box::pin(async move {
+            automation::put_scenario(&mut cx, "return".into(), steps, instructions).await
+        })
+    })
+    .await?;
     let plan: [(&CustomerId, Carrier, &str, &str, Option<&str>); 5] = [
         (&buyers.ada, Carrier::Dhl, "7777777770", "delivered", None),
         (

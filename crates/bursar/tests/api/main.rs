@@ -53,6 +53,7 @@ mod shipping;
 mod shipping_automation;
 mod shipping_carriers;
 mod shipping_devices;
+mod shipping_returns;
 mod store;
 mod tenancy;
 mod tenancy_fixtures;

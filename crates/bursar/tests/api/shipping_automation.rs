@@ -44,9 +44,9 @@ pub(crate) async fn start_callback() -> Callback {
     Callback { url, calls, status }
 }
 
-/// The order's automation run, once `done` holds of it (the server's automation job runs
-/// every few seconds).
-async fn run_when(app: &TestApp, order: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// The order's automation run of which `done` holds, once there is one (the server's
+/// automation job runs every few seconds).
+pub(crate) async fn run_when(app: &TestApp, order: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let runs = ok(app
@@ -55,8 +55,7 @@ async fn run_when(app: &TestApp, order: &str, done: impl Fn(&Value) -> bool) -> 
         .await;
         if let Some(run) = runs["data"]
             .as_array()
-            .and_then(|d| d.first())
-            .filter(|r| done(r))
+            .and_then(|d| d.iter().find(|r| done(r)))
         {
             return run.clone();
         }

@@ -7,7 +7,7 @@ use crate::helpers::*;
 use crate::shipping::paid_order_of;
 
 /// Ships `body` for `order` and has the test courier deliver it: the delivered shipment.
-async fn ship_and_deliver(app: &TestApp, order: &str, body: Value) -> Value {
+pub(crate) async fn ship_and_deliver(app: &TestApp, order: &str, body: Value) -> Value {
     let shipment = ok(app
         .post(&format!("/v1/orders/{order}/shipments"), body)
         .await)

@@ -182,6 +182,7 @@ pub async fn start(cx: &mut Context<'_>, shipment: &Shipment) -> Result<bool, Er
         plan: scenario.steps,
         next_attempt_at: Some(cx.now),
         manual_task: None,
+        refund_id: None,
         created_at: cx.now,
         updated_at: cx.now,
     };
@@ -333,7 +334,7 @@ pub async fn run_due(app: &App, limit: i64) -> Result<AutomationReport, Error> {
         report.attempted += 1;
         let attempt = run.steps[index].attempts.len();
         let started = std::time::Instant::now();
-        let outcome = attempt_step(app, &run, &step).await;
+        let outcome = attempt_step(app, &workspace_id, &run, &step).await;
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         if outcome.is_ok() {
             report.succeeded += 1;
@@ -346,15 +347,21 @@ pub async fn run_due(app: &App, limit: i64) -> Result<AutomationReport, Error> {
     Ok(report)
 }
 
-/// Does a step: POSTs the run to the callback; a 2xx answer is success. A devices step is
-/// done when its outcome is recorded, inside that write.
+/// Does a step: a callback POSTs the run to the workspace's system (a 2xx answer is
+/// success); a refund step refunds the return ([`super::returns`]). A devices step is done
+/// when its outcome is recorded, inside that write.
 async fn attempt_step(
     app: &App,
+    workspace_id: &WorkspaceId,
     run: &AutomationRun,
     step: &AutomationStep,
 ) -> Result<(), (Option<u16>, String)> {
-    let StepAction::Callback { url } = &step.action else {
-        return Ok(());
+    let url = match &step.action {
+        StepAction::Callback { url } => url,
+        StepAction::Refund => {
+            return super::returns::refund_step(app, workspace_id, run.id.as_str()).await
+        }
+        StepAction::Devices => return Ok(()),
     };
     let executor = app.payments.executor().map_err(|e| (None, e.message))?;
     let body = json!({
@@ -380,7 +387,7 @@ async fn attempt_step(
     }
 }
 
-fn system_cause() -> Cause {
+pub(super) fn system_cause() -> Cause {
     Cause {
         request_id: None,
         actor: Some("system:automation".into()),

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::id::{AutomationRunId, OrderId, ShipmentId};
+use crate::id::{AutomationRunId, OrderId, RefundId, ShipmentId};
 use crate::time::Timestamp;
 use crate::ValidationError;
 
@@ -24,6 +24,12 @@ pub enum StepAction {
     /// devices go back to stock, their windows closed. Run first, even when a scenario names
     /// no such step, for every parcel that carries devices.
     Devices,
+    /// Refunds a received return through the order's refund path (the provider that took
+    /// the payment): each unit it brought back at what the customer paid for it, its line's
+    /// total shared over the line's units, and at most what is still refundable. The run
+    /// keeps the refund it asked for, so a retried attempt never refunds twice. An outbound
+    /// parcel refunds nothing: the step fails.
+    Refund,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -108,11 +114,11 @@ pub fn check_scenario(key: &str, steps: &[AutomationStep]) -> Result<(), Validat
     }
     for (i, step) in steps.iter().enumerate() {
         check_key(&format!("steps[{i}].key"), &step.key)?;
-        if step.action == StepAction::Devices && steps[..i].iter().any(|s| s.action == step.action)
-        {
+        let built_in = matches!(step.action, StepAction::Devices | StepAction::Refund);
+        if built_in && steps[..i].iter().any(|s| s.action == step.action) {
             return Err(ValidationError::invalid(
                 format!("steps[{i}].action"),
-                "A scenario has at most one devices step.",
+                "A scenario has at most one devices step and one refund step.",
             ));
         }
         if steps[..i].iter().any(|s| s.key == step.key) {
@@ -210,6 +216,9 @@ pub struct AutomationRun {
     pub steps: Vec<StepState>,
     pub next_attempt_at: Option<Timestamp>,
     pub manual_task: Option<ManualTask>,
+    /// The refund its refund step asked for (a return's run).
+    #[serde(default)]
+    pub refund_id: Option<RefundId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -352,6 +361,7 @@ mod tests {
             plan,
             next_attempt_at: Some(Timestamp::from_unix_micros(0)),
             manual_task: None,
+            refund_id: None,
             created_at: Timestamp::from_unix_micros(0),
             updated_at: Timestamp::from_unix_micros(0),
         }

@@ -5,6 +5,7 @@ pub mod automation;
 pub mod connection;
 pub mod devices;
 pub mod metrics;
+pub mod returns;
 pub mod shipment;
 pub mod timeline;
 pub mod tracking;
