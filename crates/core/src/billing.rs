@@ -19,6 +19,7 @@ use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
+use bursar_domain::jobs::JobKind;
 use bursar_domain::metering::Meter;
 use bursar_domain::money::Currency;
 use bursar_domain::proration::{prorate, span, ProrationOverflow};
@@ -31,6 +32,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::error::Error;
+use crate::job_attempts::Pass;
 use crate::write::Context;
 use crate::App;
 
@@ -624,14 +626,20 @@ pub async fn bill_period(
     Ok(Some(invoice.id))
 }
 
+/// How often the server's billing loop runs: a contract whose billing failed is tried again
+/// on the next pass (its job run shows why).
+pub const PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Bills the contracts due at the clock's now, in every workspace (the server's billing loop):
 /// each contract's period starts are billed within a minute, and contracts not due are not
-/// visited. Returns the invoices made.
+/// visited. A contract that fails is a `billing` job run; one cancelled from the job monitor
+/// is skipped until retried. Returns the invoices made.
 pub async fn run_due_billing(state: &App) -> Result<usize, Error> {
     let cause = Cause {
         request_id: None,
         actor: Some("system:billing".into()),
     };
+    let pass = Pass::begin(state, JobKind::Billing, PASS_INTERVAL).await?;
     let mut made = 0;
     loop {
         let now = state.db.now();
@@ -644,7 +652,12 @@ pub async fn run_due_billing(state: &App) -> Result<usize, Error> {
         let count = due.len();
         let mut by_workspace: std::collections::BTreeMap<WorkspaceId, Vec<String>> =
             std::collections::BTreeMap::new();
+        let mut skipped = 0;
         for (workspace_id, contract_id) in due {
+            if pass.skips(&workspace_id, &contract_id) {
+                skipped += 1;
+                continue;
+            }
             by_workspace
                 .entry(workspace_id)
                 .or_default()
@@ -652,12 +665,23 @@ pub async fn run_due_billing(state: &App) -> Result<usize, Error> {
         }
         let mut failed = 0;
         for (workspace_id, ids) in by_workspace {
-            let run = bill_contracts(state, &workspace_id, ids, now, &cause).await;
+            let started = std::time::Instant::now();
+            let (run, errors) = bill_each(state, &workspace_id, ids.clone(), now, &cause).await;
             made += run.invoices_created.len();
-            failed += run.failed.len();
+            failed += errors.len();
+            for id in &ids {
+                let error = errors
+                    .iter()
+                    .find(|(failed, _)| failed == id)
+                    .map(|(_, e)| e);
+                let outcome = error.map_or(Ok(()), Err);
+                pass.record(state, &workspace_id, id, started, outcome)
+                    .await;
+            }
         }
-        // A full batch may have more behind it; failures wait for the next tick.
-        if count < DUE_BATCH as usize || failed > 0 {
+        // A full batch may have more behind it; failures and skipped contracts wait for the
+        // next tick.
+        if count < DUE_BATCH as usize || failed > 0 || skipped > 0 {
             return Ok(made);
         }
     }
@@ -781,6 +805,17 @@ pub async fn bill_contracts(
     as_of: Timestamp,
     cause: &Cause,
 ) -> BillingRun {
+    bill_each(state, workspace_id, ids, as_of, cause).await.0
+}
+
+/// Bills contracts as [`bill_contracts`] does; also answers why each failed contract failed.
+pub async fn bill_each(
+    state: &App,
+    workspace_id: &WorkspaceId,
+    ids: Vec<String>,
+    as_of: Timestamp,
+    cause: &Cause,
+) -> (BillingRun, Vec<(String, Error)>) {
     let mut run = BillingRun {
         object: "billing_run".into(),
         as_of: Some(as_of),
@@ -801,27 +836,36 @@ pub async fn bill_contracts(
         .buffered(PARALLEL_BATCHES)
         .collect()
         .await;
+    let mut errors = Vec::new();
     for (batch, result) in results {
-        match result {
-            Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
-            Err(_) if batch.len() > 1 => {
-                for id in &batch {
-                    match bill_batch(state, workspace_id, vec![id.clone()], as_of, cause).await {
-                        Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
-                        Err(error) => {
-                            tracing::warn!(contract = %id, code = error.code, message = %error.message, "billing a contract failed");
-                            run.failed.push(id.clone());
-                        }
-                    }
-                }
+        let retried = match result {
+            Ok(outcomes) => {
+                outcomes.into_iter().for_each(|o| tally(&mut run, o));
+                continue;
             }
-            Err(error) => {
-                tracing::warn!(contract = %batch[0], code = error.code, message = %error.message, "billing a contract failed");
-                run.failed.push(batch[0].clone());
+            // One contract failed the batch: each alone finds which.
+            Err(_) if batch.len() > 1 => {
+                let mut alone = Vec::with_capacity(batch.len());
+                for id in batch {
+                    let result = bill_batch(state, workspace_id, vec![id.clone()], as_of, cause);
+                    alone.push((id, result.await));
+                }
+                alone
+            }
+            Err(error) => vec![(batch[0].clone(), Err(error))],
+        };
+        for (id, result) in retried {
+            match result {
+                Ok(outcomes) => outcomes.into_iter().for_each(|o| tally(&mut run, o)),
+                Err(error) => {
+                    tracing::warn!(contract = %id, code = error.code, message = %error.message, "billing a contract failed");
+                    run.failed.push(id.clone());
+                    errors.push((id, error));
+                }
             }
         }
     }
-    run
+    (run, errors)
 }
 
 pub fn tally(run: &mut BillingRun, outcome: Outcome) {

@@ -29,6 +29,7 @@ use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type;
 use bursar_domain::id::*;
 use bursar_domain::invoice::{Invoice, InvoiceStatus};
+use bursar_domain::jobs::JobKind;
 use bursar_domain::time::Timestamp;
 use bursar_store::documents::{self, BILLING_STATUS, CONTRACT, INVOICE, PAYMENT_METHOD};
 use bursar_store::{customers, Tx};
@@ -37,6 +38,7 @@ use serde_json::json;
 
 use crate::dunning_policies;
 use crate::error::Error;
+use crate::job_attempts::Pass;
 use crate::write::Context;
 use crate::App;
 
@@ -395,9 +397,15 @@ fn system_cause() -> Cause {
     }
 }
 
+/// How often the server sweeps the accounts due: one that failed is tried again on the next
+/// sweep (its `dunning_evaluation` job run shows why).
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Evaluates every account whose next check has come (charging due retries first), each in
-/// its own transaction, until none is left. Returns how many were evaluated.
+/// its own transaction, until none is left; accounts cancelled from the job monitor are
+/// skipped until retried. Returns how many were evaluated.
 pub async fn sweep(app: &App) -> Result<usize, Error> {
+    let pass = Pass::begin(app, JobKind::DunningEvaluation, SWEEP_INTERVAL).await?;
     let mut evaluated = 0;
     let mut seen = std::collections::HashSet::new();
     loop {
@@ -414,7 +422,11 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
             return Ok(evaluated);
         }
         let batch = due.len();
-        let fresh: Vec<_> = due.into_iter().filter(|d| seen.insert(d.clone())).collect();
+        // Accounts cancelled from the job monitor are skipped (they stay due).
+        let fresh: Vec<_> = due
+            .into_iter()
+            .filter(|d| seen.insert(d.clone()) && !pass.skips(&d.0, &d.1))
+            .collect();
         if fresh.is_empty() {
             // Only accounts evaluated in this pass are left (a provider out of reach).
             return Ok(evaluated);
@@ -427,27 +439,37 @@ pub async fn sweep(app: &App) -> Result<usize, Error> {
             bursar_store::Backend::Sqlite => SWEEP_PARALLEL,
             bursar_store::Backend::Postgres => 1,
         };
-        let results: Vec<Result<(), Error>> = futures::stream::iter(fresh)
+        let results: Vec<_> = futures::stream::iter(fresh)
             .map(|(workspace_id, customer)| async move {
+                let started = std::time::Instant::now();
                 let customer_id = CustomerId::from_trusted(customer);
-                let retry = charge_due_retry(app, &workspace_id, &customer_id).await?;
-                evaluate_now(app, &workspace_id, &customer_id, retry).await?;
-                Ok(())
+                let result = evaluate_due(app, &workspace_id, &customer_id).await;
+                (workspace_id, customer_id, started, result)
             })
             .buffer_unordered(parallel)
             .collect()
             .await;
-        for result in results {
-            match result {
-                Ok(()) => evaluated += 1,
-                // That account's transaction rolled back; it stays due for the next sweep.
-                Err(error) => tracing::warn!(error = %error, "account evaluation failed"),
-            }
+        for (workspace_id, customer, started, result) in results {
+            // A failed account's transaction rolled back; it stays due for the next sweep.
+            let outcome = result.as_ref().map(|_| ());
+            pass.record(app, &workspace_id, customer.as_str(), started, outcome)
+                .await;
+            evaluated += usize::from(result.is_ok());
         }
         if batch < SWEEP_BATCH as usize {
             return Ok(evaluated);
         }
     }
+}
+
+/// Charges the account's due retry, then evaluates it.
+async fn evaluate_due(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    customer_id: &CustomerId,
+) -> Result<CustomerBillingStatus, Error> {
+    let retry = charge_due_retry(app, workspace_id, customer_id).await?;
+    evaluate_now(app, workspace_id, customer_id, retry).await
 }
 
 /// Evaluates one account in its own transaction, recording `retry` (with its payment).

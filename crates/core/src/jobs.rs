@@ -6,11 +6,14 @@
 //! What retry and cancel do depends on the kind: a tracking poll is due now, or polling stops
 //! (pushes are still recorded); an automation step is attempted now (a manual task gets its
 //! failed step back with one more attempt), or the run is handed to support as a manual task;
-//! a relay delivery is due now (a dead letter replayed), or dead-lettered.
+//! a relay delivery is due now (a dead letter replayed), or dead-lettered. Periodic work
+//! (billing a contract, evaluating an account, a payout schedule, the bank balance check) is
+//! due now, or skipped by its job until retried.
 
 use std::time::Duration;
 
 use bursar_domain::event_type;
+use bursar_domain::id::CustomerId;
 use bursar_domain::jobs::{JobKind, JobRun, NotAllowed};
 use bursar_domain::shipping::{AutomationRun, Shipment};
 use bursar_domain::time::Timestamp;
@@ -69,6 +72,10 @@ pub async fn retry(cx: &mut Context<'_>, id: &str) -> Result<JobRun, Error> {
                 return Err(subject_gone(&run, "was delivered"));
             }
         }
+        JobKind::Billing
+        | JobKind::DunningEvaluation
+        | JobKind::PayoutSchedule
+        | JobKind::Reconciliation => due_now(cx, &run).await?,
     }
     finish(cx, &run, event_type::JOB_RUN_RETRY_REQUESTED).await?;
     Ok(run)
@@ -103,9 +110,41 @@ pub async fn cancel(cx: &mut Context<'_>, id: &str) -> Result<JobRun, Error> {
             let (event, subscriber) = delivery_of(&run)?;
             bursar_store::relay::abandon(cx.tx, cx.workspace_id, event, subscriber, cx.now).await?;
         }
+        // Its job skips the subject while the run is cancelled (`job_attempts::Pass`).
+        JobKind::Billing
+        | JobKind::DunningEvaluation
+        | JobKind::PayoutSchedule
+        | JobKind::Reconciliation => {}
     }
     finish(cx, &run, event_type::JOB_RUN_CANCELLED).await?;
     Ok(run)
+}
+
+/// Makes periodic work due now, so the job's next pass attempts it (the bank balance check,
+/// daily, also runs what is queued on its next pass).
+async fn due_now(cx: &mut Context<'_>, run: &JobRun) -> Result<(), Error> {
+    let (tx, workspace_id, subject) = (&mut *cx.tx, cx.workspace_id, run.subject.as_str());
+    match run.kind {
+        JobKind::Billing => {
+            bursar_store::invoices::set_bill_at(tx, workspace_id, subject, cx.now).await?;
+        }
+        JobKind::DunningEvaluation => {
+            bursar_store::collections::set_next_check(tx, workspace_id, subject, Some(cx.now))
+                .await?;
+        }
+        JobKind::PayoutSchedule => {
+            let party = CustomerId::from_trusted(subject.to_owned());
+            let Some(mut schedule) =
+                bursar_store::payouts::get_schedule(tx, workspace_id, &party).await?
+            else {
+                return Err(subject_gone(run, "has no payout schedule"));
+            };
+            schedule.next_run_at = Some(cx.now);
+            bursar_store::payouts::save_schedule(tx, workspace_id, &schedule).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn finish(cx: &mut Context<'_>, run: &JobRun, event: &'static str) -> Result<(), Error> {

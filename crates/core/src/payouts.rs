@@ -35,7 +35,7 @@ use crate::write::Context;
 pub(crate) use bank_accounts::ensure_registered;
 pub use bank_accounts::{create_bank_account, list_bank_accounts, BankAccountInput};
 pub use bank_events::apply_bank_event;
-pub use schedule::{get_schedule, run_schedules, set_schedule, ScheduleInput};
+pub use schedule::{get_schedule, run_schedules, set_schedule, ScheduleInput, SCHEDULE_INTERVAL};
 pub(crate) use submit::originating_account;
 pub use submit::{request, retry_due, submit};
 

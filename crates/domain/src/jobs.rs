@@ -1,6 +1,7 @@
 //! The job monitor's view of background work. A job run is the work on one subject of one
 //! kind — a shipment's tracking polls, an automation run's step attempts, an event's delivery
-//! to a subscriber — from its first failed attempt on: each attempt's outcome, when it is
+//! to a subscriber, a contract's billing, an account's dunning evaluation, a seller's payout
+//! schedule, the bank balance check — from its first failed attempt on: each attempt's outcome, when it is
 //! tried next, and what support did (asked for a retry now, or cancelled it). Work that never
 //! fails is counted in the metrics, not stored: the monitor is where failures are found.
 
@@ -21,13 +22,25 @@ pub enum JobKind {
     AutomationStep,
     /// An event's delivery to a subscriber, e.g. the webhooks (subject: `event:subscriber`).
     RelayDelivery,
+    /// Billing a contract whose period started (subject: the contract).
+    Billing,
+    /// Evaluating an account's health and dunning (subject: the customer).
+    DunningEvaluation,
+    /// Running a seller's payout schedule (subject: the seller).
+    PayoutSchedule,
+    /// Comparing what the workspace's banks hold with the ledger (subject: `bank_balances`).
+    Reconciliation,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::TrackingPoll,
         JobKind::AutomationStep,
         JobKind::RelayDelivery,
+        JobKind::Billing,
+        JobKind::DunningEvaluation,
+        JobKind::PayoutSchedule,
+        JobKind::Reconciliation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,7 +48,23 @@ impl JobKind {
             JobKind::TrackingPoll => "tracking_poll",
             JobKind::AutomationStep => "automation_step",
             JobKind::RelayDelivery => "relay_delivery",
+            JobKind::Billing => "billing",
+            JobKind::DunningEvaluation => "dunning_evaluation",
+            JobKind::PayoutSchedule => "payout_schedule",
+            JobKind::Reconciliation => "reconciliation",
         }
+    }
+
+    /// Work a scheduler attempts on every pass while it is due, with no attempts to spend:
+    /// a failure is tried again on the next pass; cancelled, it is skipped until retried.
+    pub fn is_periodic(self) -> bool {
+        matches!(
+            self,
+            JobKind::Billing
+                | JobKind::DunningEvaluation
+                | JobKind::PayoutSchedule
+                | JobKind::Reconciliation
+        )
     }
 }
 

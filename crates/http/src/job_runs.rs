@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// them.
 #[utoipa::path(get, path = "/v1/job_runs", tag = "operations",
     params(("status" = Option<String>, Query, description = "failed, dead, queued, succeeded or cancelled"),
-        ("kind" = Option<String>, Query, description = "tracking_poll, automation_step or relay_delivery"),
+        ("kind" = Option<String>, Query, description = "tracking_poll, automation_step, relay_delivery, billing, dunning_evaluation, payout_schedule or reconciliation"),
         ("limit" = Option<i64>, Query), ("starting_after" = Option<JobRunId>, Query),
         ("ending_before" = Option<JobRunId>, Query)),
     responses((status = 200, body = ListResponse<JobRun>), (status = 400, body = ErrorBody)),

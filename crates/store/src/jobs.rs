@@ -77,6 +77,30 @@ pub async fn record(
     Ok(Some(run))
 }
 
+/// The subjects of `kind` whose job run is unfinished, across workspaces, with its status:
+/// what a periodic job closes when it succeeds, skips while cancelled, or runs now when queued.
+pub async fn unfinished(
+    tx: &mut Tx,
+    kind: JobKind,
+) -> Result<Vec<(WorkspaceId, String, String)>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "select workspace_id, subject, status from job_run where kind = $1 \
+             and status in ('failed', 'dead', 'queued', 'cancelled')",
+            params![kind.as_str()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                WorkspaceId::from_trusted(r.text("workspace_id")?),
+                r.text("subject")?,
+                r.text("status")?,
+            ))
+        })
+        .collect()
+}
+
 /// One queue's health: work due now and the instant the oldest of it fell due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueHealth {
@@ -91,6 +115,11 @@ pub async fn queue_health(tx: &mut Tx, now: Timestamp) -> Result<Vec<QueueHealth
         (JobKind::TrackingPoll, "select count(*) as n, min(next_poll_at) as oldest from shipment where next_poll_at <= $1"),
         (JobKind::AutomationStep, "select count(*) as n, min(next_attempt_at) as oldest from automation_run where next_attempt_at <= $1"),
         (JobKind::RelayDelivery, "select count(*) as n, min(next_attempt_at) as oldest from event_delivery where status = 'pending' and next_attempt_at <= $1"),
+        (JobKind::Billing, "select count(*) as n, min(bill_at) as oldest from contract where bill_at <= $1"),
+        (JobKind::DunningEvaluation, "select count(*) as n, min(next_check_at) as oldest from billing_status where next_check_at <= $1 and object_id like 'cus_%'"),
+        (JobKind::PayoutSchedule, "select count(*) as n, min(next_run_at) as oldest from payout_schedule where next_run_at <= $1"),
+        // The bank balance check runs daily; what waits is what support asked to run again.
+        (JobKind::Reconciliation, "select count(*) as n, cast(null as bigint) as oldest from job_run where kind = 'reconciliation' and status = 'queued' and $1 > 0"),
     ];
     let mut health = Vec::with_capacity(queues.len());
     for (kind, sql) in queues {

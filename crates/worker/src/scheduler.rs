@@ -15,11 +15,19 @@ const IDEMPOTENCY_SWEEP_KEYS_MAX: i64 = 10_000;
 const PENDING_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How often due wallet holdings are seasoned.
 const SEASONING_INTERVAL: Duration = Duration::from_secs(1);
-const DRIFT_CHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// How often the drift job runs the checks retried from the job monitor (every workspace's
+/// is checked once a day, `drift::CHECK_INTERVAL`).
+const DRIFT_QUEUED_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the test provider looks for checkout sessions whose time is up.
 const CHECKOUT_EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
-/// How often contracts' renewals, expiries and scheduled terminations are looked for.
-const CONTRACT_SCHEDULER_INTERVAL: Duration = Duration::from_secs(60);
+/// How often contracts' renewals, expiries and scheduled terminations are looked for, due
+/// contracts billed and due accounts evaluated (a failed contract or account is tried again
+/// on the next pass).
+const CONTRACT_SCHEDULER_INTERVAL: Duration = bursar_core::billing::PASS_INTERVAL;
+const _: () = assert!(
+    bursar_core::billing::PASS_INTERVAL.as_secs()
+        == bursar_core::collections::SWEEP_INTERVAL.as_secs()
+);
 
 /// How often every account's stored health is checked against its facts.
 const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
@@ -31,7 +39,7 @@ const TEST_BANK_INTERVAL: Duration = Duration::from_millis(500);
 const TREASURY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often payout schedules are looked at (a due one pays its seller out).
-const PAYOUT_SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
+const PAYOUT_SCHEDULE_INTERVAL: Duration = bursar_core::payouts::SCHEDULE_INTERVAL;
 /// How often payouts due at the bank (delayed, unreachable, or retried) are sent.
 const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the tracking worker looks for shipments whose poll is due (each shipment's own
@@ -109,14 +117,19 @@ async fn sweep_treasury(app: App, stop: CancellationToken) {
 }
 
 /// Once a day: what the banks report the platform's accounts hold against the ledger; a
-/// difference opens a `balance_drift` review item.
+/// difference opens a `balance_drift` review item. Between, the checks retried from the job
+/// monitor.
 async fn check_bank_drift(app: App, stop: CancellationToken) {
-    while tick(DRIFT_CHECK_INTERVAL, &stop).await {
-        report(
-            bursar_core::treasury::drift::check_all(&app).await,
-            "balance drift items opened",
-            "drift check failed",
-        );
+    use bursar_core::treasury::drift;
+    let mut last_full = std::time::Instant::now();
+    while tick(DRIFT_QUEUED_INTERVAL, &stop).await {
+        let checked = if last_full.elapsed() >= drift::CHECK_INTERVAL {
+            last_full = std::time::Instant::now();
+            drift::check_all(&app).await
+        } else {
+            drift::check_queued(&app).await
+        };
+        report(checked, "balance drift items opened", "drift check failed");
     }
 }
 

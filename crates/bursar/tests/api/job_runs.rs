@@ -153,3 +153,86 @@ both_backends! {
         assert_eq!(ok(app.get(&format!("/v1/orders/{order}")).await).await["status"], "fulfilled");
     }
 }
+
+both_backends! {
+    /// Goal (issue #20, point 4, periodic work): a bank balance check the bank cannot answer
+    /// is a `reconciliation` job run with the bank's error; cancelled, the job skips it;
+    /// retried, it waits in the queue and the job's next pass checks it, which succeeds.
+    async fn a_failing_bank_check_is_cancelled_then_retried(app: TestApp = crate::helpers::TestApp::spawn) {
+        use bursar_core::treasury::drift;
+        let bank = id(&ok(app.post("/v1/bank_connections", json!({"kind": "test_bank"})).await).await);
+        let test_bank = bursar_core::bank_events::sandbox_test_bank(app.core(), &app.workspace_id, &bank).await.unwrap();
+        test_bank.fail_next_requests(1);
+        drift::check_all(app.core()).await.unwrap();
+        let runs = runs_of(&app, "reconciliation").await;
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let failed = &runs[0];
+        assert_eq!((failed["subject"].as_str(), failed["status"].as_str(), failed["attempts"].as_u64()),
+            (Some("bank_balances"), Some("failed"), Some(1)), "{failed}");
+        assert!(failed["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{failed}");
+        assert!(failed["next_attempt_at"].is_string(), "tried again the next day: {failed}");
+        let job = id(failed);
+
+        let cancelled = ok(app.post(&format!("/v1/job_runs/{job}/cancel"), json!({})).await).await;
+        assert_eq!(cancelled["status"], "cancelled");
+        drift::check_all(app.core()).await.unwrap();
+        let skipped = ok(app.get(&format!("/v1/job_runs/{job}")).await).await;
+        assert_eq!(skipped["total_attempts"], 1, "a cancelled check is not attempted: {skipped}");
+
+        let queued = ok(app.post(&format!("/v1/job_runs/{job}/retry"), json!({})).await).await;
+        assert_eq!(queued["status"], "queued");
+        let health = bursar_core::jobs::queue_health(app.core()).await.unwrap();
+        let waiting = health.iter().find(|q| q.kind == bursar_domain::jobs::JobKind::Reconciliation).unwrap();
+        assert_eq!(waiting.depth, 1, "{health:?}");
+        drift::check_queued(app.core()).await.unwrap();
+        let done = ok(app.get(&format!("/v1/job_runs/{job}")).await).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(event_kinds(&done), ["attempt_failed", "cancelled", "retry_requested", "attempt_succeeded"]);
+        drift::check_queued(app.core()).await.unwrap();
+        let again = ok(app.get(&format!("/v1/job_runs/{job}")).await).await;
+        assert_eq!(again["total_attempts"], 2, "nothing is queued any more: {again}");
+    }
+}
+
+both_backends! {
+    /// Goal (issue #20, point 4, periodic work): the monitor's controls over billing. A
+    /// contract whose billing failed (its job run as the billing loop records a failure) is
+    /// skipped by the loop while cancelled; retried, it is due at once, the next pass bills
+    /// it, and its run succeeds.
+    async fn a_cancelled_contract_is_not_billed_until_retried(
+        app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+        clock: ManualClock = "2026-03-01T00:01:00Z",
+    ) {
+        use bursar_core::billing::run_due_billing;
+        use bursar_domain::jobs::{Attempt, JobKind};
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Vic"})).await).await);
+        let plan = id(&ok(app.post("/v1/products", json!({"name": "Plan", "kind": "service"})).await).await);
+        let start = "2026-03-01T00:00:00Z";
+        let contract = id(&ok(app.post("/v1/contracts", json!({"buyer_id": customer, "currency": "EUR", "effective_at": start, "term": {"start": start},
+            "lines": [{"product_id": plan, "unit_amount": 10_000}]})).await).await);
+        ok(app.post(&format!("/v1/contracts/{contract}/operations"), json!({"type": "activate", "effective_at": start})).await).await;
+
+        let cause = bursar_domain::event::Cause { request_id: None, actor: Some("system:billing".into()) };
+        let subject = contract.clone();
+        let now = app.core().now();
+        app.core().write(app.workspace_id.clone(), cause, move |mut cx| Box::pin(async move {
+            let failed = Attempt { at: now, duration_ms: 40, error: Some("the tax service timed out".into()), next_attempt_at: Some(now.plus_seconds(60)) };
+            bursar_core::job_attempts::record(&mut cx, JobKind::Billing, &subject, failed).await
+        })).await.unwrap();
+        let runs = runs_of(&app, "billing").await;
+        assert_eq!((runs.len(), runs[0]["subject"].as_str()), (1, Some(contract.as_str())), "{runs:?}");
+        let job = id(&runs[0]);
+
+        ok(app.post(&format!("/v1/job_runs/{job}/cancel"), json!({})).await).await;
+        assert_eq!(run_due_billing(app.core()).await.unwrap(), 0, "a cancelled contract is skipped");
+        let invoices = ok(app.get(&format!("/v1/invoices?customer_id={customer}")).await).await;
+        assert_eq!(invoices["data"].as_array().unwrap().len(), 0, "{invoices}");
+
+        ok(app.post(&format!("/v1/job_runs/{job}/retry"), json!({})).await).await;
+        assert_eq!(run_due_billing(app.core()).await.unwrap(), 1);
+        let done = ok(app.get(&format!("/v1/job_runs/{job}")).await).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(event_kinds(&done), ["attempt_failed", "cancelled", "retry_requested", "attempt_succeeded"]);
+        assert_eq!(run_due_billing(app.core()).await.unwrap(), 0, "billed until April");
+    }
+}

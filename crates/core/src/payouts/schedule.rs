@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use bursar_domain::event::Cause;
 use bursar_domain::id::{CustomerId, WorkspaceId};
+use bursar_domain::jobs::JobKind;
 use bursar_domain::money::{check_amount_cap, Currency};
 use bursar_domain::treasury::payout_objects::{PayoutOrigin, PayoutScheduleObject};
 use bursar_domain::treasury::payouts::{next_run, scheduled_amount, Interval};
@@ -12,6 +13,7 @@ use bursar_store::{payouts as rows, wallet, Tx};
 
 use super::{available, create, PayoutInput};
 use crate::error::Error;
+use crate::job_attempts::Pass;
 use crate::write::Context;
 use crate::App;
 
@@ -122,8 +124,13 @@ async fn run_one(cx: &mut Context<'_>, party: CustomerId) -> Result<usize, Error
     Ok(created)
 }
 
+/// How often the server looks at payout schedules: one whose run failed is tried again on the
+/// next pass (its `payout_schedule` job run shows why).
+pub const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs every due schedule (the background job); answers how many payouts it created. They
-/// are sent to the bank by `retry_due` once their delay has passed.
+/// are sent to the bank by `retry_due` once their delay has passed. A seller whose run fails
+/// does not hold up the others; one cancelled from the job monitor is skipped until retried.
 pub async fn run_schedules(app: &App) -> Result<usize, Error> {
     let now = app.now();
     let due = app
@@ -134,9 +141,19 @@ pub async fn run_schedules(app: &App) -> Result<usize, Error> {
         request_id: None,
         actor: Some("system:payout_schedule".into()),
     };
+    let pass = Pass::begin(app, JobKind::PayoutSchedule, SCHEDULE_INTERVAL).await?;
     let mut created = 0;
     for (workspace_id, schedule) in due {
-        created += run_in(app, workspace_id, cause.clone(), schedule).await?;
+        let party = schedule.party_id.to_string();
+        if pass.skips(&workspace_id, &party) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let result = run_in(app, workspace_id.clone(), cause.clone(), schedule).await;
+        let outcome = result.as_ref().map(|_| ());
+        pass.record(app, &workspace_id, &party, started, outcome)
+            .await;
+        created += result.unwrap_or(0);
     }
     Ok(created)
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use bursar_domain::event::Cause;
 use bursar_domain::id::{ReconciliationItemId, WorkspaceId};
+use bursar_domain::jobs::JobKind;
 use bursar_domain::ledger::AccountId;
 use bursar_domain::money::Currency;
 use bursar_domain::treasury::objects::ReviewReason;
@@ -17,6 +18,7 @@ use bursar_store::{bank_connections as rows, ledger, treasury, workspaces, Tx};
 
 use crate::bank_connections::{object_of, rails};
 use crate::error::{Error, ErrorKind};
+use crate::job_attempts::Pass;
 use crate::write::Context;
 use crate::App;
 
@@ -53,19 +55,49 @@ pub async fn check_workspace(
     .await
 }
 
+/// How often every workspace's banks are compared with the ledger (the daily job).
+pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The subject of a workspace's `reconciliation` job run: its bank balance check.
+pub const SUBJECT: &str = "bank_balances";
+
 /// The daily job: every workspace with a bank connection; answers how many items it opened.
+/// A workspace whose check fails is a `reconciliation` job run, tried again the next day or
+/// at once when retried from the job monitor ([`check_queued`]); one cancelled there is
+/// skipped until retried.
 pub async fn check_all(app: &App) -> Result<usize, Error> {
     let listed = app
         .db
         .read(|tx: &mut Tx| Box::pin(async move { workspaces::list(tx).await }))
         .await?;
+    let pass = Pass::begin(app, JobKind::Reconciliation, CHECK_INTERVAL).await?;
+    let ids = listed.into_iter().map(|w| w.id).collect();
+    check_each(app, &pass, ids).await
+}
+
+/// The checks support asked to run again from the job monitor.
+pub async fn check_queued(app: &App) -> Result<usize, Error> {
+    let pass = Pass::begin(app, JobKind::Reconciliation, CHECK_INTERVAL).await?;
+    let queued = pass.queued().into_iter();
+    let ids = queued
+        .filter(|(_, s)| s == SUBJECT)
+        .map(|(w, _)| w)
+        .collect();
+    check_each(app, &pass, ids).await
+}
+
+async fn check_each(app: &App, pass: &Pass, workspaces: Vec<WorkspaceId>) -> Result<usize, Error> {
     let mut opened = 0;
-    for workspace in listed {
-        match check_workspace(app, &workspace.id).await {
-            Ok(compared) => opened += compared.iter().filter(|c| c.item_opened.is_some()).count(),
-            Err(error) => {
-                tracing::warn!(workspace = %workspace.id, code = error.code, message = %error.message, "drift check failed");
-            }
+    for workspace in workspaces {
+        if pass.skips(&workspace, SUBJECT) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let checked = check_workspace(app, &workspace).await;
+        let outcome = checked.as_ref().map(|_| ());
+        pass.record(app, &workspace, SUBJECT, started, outcome)
+            .await;
+        if let Ok(compared) = checked {
+            opened += compared.iter().filter(|c| c.item_opened.is_some()).count();
         }
     }
     Ok(opened)
