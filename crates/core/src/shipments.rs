@@ -59,11 +59,22 @@ pub struct NewShipment {
 
 /// The extra columns a shipment is found by.
 fn columns(shipment: &Shipment) -> [(&'static str, Value); 6] {
+    let [status, next_poll_at] = moving_columns(shipment);
     [
         ("direction", shipment.direction.as_str().into()),
         ("order_id", shipment.order_id.as_str().into()),
         ("carrier", shipment.carrier.as_str().into()),
         ("tracking_number", shipment.tracking_number.as_str().into()),
+        status,
+        next_poll_at,
+    ]
+}
+
+/// The columns that change after a shipment is created. A save sets only these: SQLite
+/// rewrites the entry of every index a set column is in, changed or not, and the others
+/// (direction, order, carrier, tracking number) are fixed at creation.
+fn moving_columns(shipment: &Shipment) -> [(&'static str, Value); 2] {
+    [
         ("status", shipment.status.as_str().into()),
         (
             "next_poll_at",
@@ -80,7 +91,7 @@ pub(crate) async fn save(cx: &mut Context<'_>, shipment: &Shipment) -> Result<()
         cx.workspace_id,
         id,
         shipment,
-        &columns(shipment),
+        &moving_columns(shipment),
     )
     .await?;
     Ok(())
@@ -382,11 +393,11 @@ pub async fn with_events(
 ) -> Result<(Shipment, Vec<TrackingEvent>), Error> {
     let shipment: Shipment =
         crate::lookup::get(app, workspace_id, SHIPMENT, "shipment", id.clone()).await?;
-    let workspace = workspace_id.clone();
+    let (workspace, of) = (workspace_id.clone(), shipment.clone());
     let events = app
         .db
         .read(move |tx: &mut Tx| {
-            Box::pin(async move { bursar_store::shipping::events_of(tx, &workspace, &id).await })
+            Box::pin(async move { bursar_store::shipping::events_of(tx, &workspace, &of).await })
         })
         .await?;
     Ok((shipment, events))

@@ -51,6 +51,34 @@ pub async fn record(
         occurred_at: now,
         cause: cause.clone(),
     };
+    recorded.sequence = append(tx, workspace_id, event, &recorded).await?;
+    tx.events_recorded += 1;
+    audit_event(tx, workspace_id, event, cause, now).await?;
+    Ok(recorded)
+}
+
+/// Writes `recorded`'s row with the aggregate's next sequence number and returns that number.
+async fn append(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    event: &NewEvent,
+    recorded: &Event,
+) -> Result<i64, StoreError> {
+    let columns = "insert into domain_event (event_id, workspace_id, event_type, version, \
+                   aggregate_type, aggregate_id, payload, occurred_at, request_id, actor, sequence)";
+    let mut fields = params![
+        recorded.id.as_str(),
+        workspace_id.as_str(),
+        event.event_type,
+        EVENT_VERSION,
+        event.aggregate_type,
+        event.aggregate_id.as_str(),
+        event.payload.to_string(),
+        recorded.occurred_at.unix_micros(),
+        recorded.cause.request_id.clone(),
+        recorded.cause.actor.clone(),
+    ]
+    .to_vec();
     if tx.backend() == crate::Backend::Postgres {
         // Two transactions appending to one aggregate would read the same max(sequence) and
         // collide; the second waits here until the first commits. Aggregates whose row is
@@ -66,33 +94,37 @@ pub async fn record(
             params![aggregate],
         )
         .await?;
+        // One round trip: the next sequence number is taken as the row is written.
+        let sql = format!(
+            "{columns} select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             coalesce(max(sequence), 0) + 1 from domain_event where workspace_id = $2 \
+             and aggregate_type = $5 and aggregate_id = $6 returning sequence"
+        );
+        return tx.fetch_one(&sql, &fields).await?.i64("sequence");
     }
-    // One statement: the aggregate's next sequence number is taken as the row is written.
-    recorded.sequence = tx
+    // SQLite reads the number apart from the insert: an `insert … select` from the table it
+    // writes copies the read into a temporary table and opens a statement journal, on every
+    // event. Its one writer serialises appends, and the unique index would refuse a sequence
+    // taken twice all the same.
+    let last = tx
         .fetch_one(
-            "insert into domain_event (event_id, workspace_id, event_type, version, \
-             aggregate_type, aggregate_id, sequence, payload, occurred_at, request_id, actor) \
-             select $1, $2, $3, $4, $5, $6, coalesce(max(sequence), 0) + 1, $7, $8, $9, $10 \
-             from domain_event where workspace_id = $2 and aggregate_type = $5 \
-             and aggregate_id = $6 returning sequence",
+            "select coalesce(max(sequence), 0) as last from domain_event \
+             where workspace_id = $1 and aggregate_type = $2 and aggregate_id = $3",
             params![
-                recorded.id.as_str(),
                 workspace_id.as_str(),
-                event.event_type,
-                EVENT_VERSION,
                 event.aggregate_type,
-                event.aggregate_id.as_str(),
-                event.payload.to_string(),
-                now.unix_micros(),
-                cause.request_id.clone(),
-                cause.actor.clone(),
+                event.aggregate_id.as_str()
             ],
         )
         .await?
-        .i64("sequence")?;
-    tx.events_recorded += 1;
-    audit_event(tx, workspace_id, event, cause, now).await?;
-    Ok(recorded)
+        .i64("last")?;
+    fields.push((last + 1).into());
+    tx.execute(
+        &format!("{columns} values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+        &fields,
+    )
+    .await?;
+    Ok(last + 1)
 }
 
 /// The events of one aggregate in order, `limit` of them after sequence `after`.

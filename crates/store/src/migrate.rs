@@ -212,6 +212,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_order_metrics.sql"),
         postgres: include_str!("../migrations/postgres/0033_order_metrics.sql"),
     },
+    Migration {
+        version: 34,
+        name: "tracking_event_key",
+        sqlite: include_str!("../migrations/sqlite/0034_tracking_event_key.sql"),
+        postgres: include_str!("../migrations/postgres/0034_tracking_event_key.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

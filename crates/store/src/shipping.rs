@@ -3,7 +3,7 @@
 //! are documents ([`crate::documents::SHIPMENT`]).
 
 use bursar_domain::id::{ShipmentId, TrackingEventId, WorkspaceId};
-use bursar_domain::shipping::{Carrier, TrackingEvent, TrackingSource, TrackingStatus};
+use bursar_domain::shipping::{Carrier, Shipment, TrackingEvent, TrackingSource, TrackingStatus};
 use bursar_domain::time::Timestamp;
 
 use crate::sql::Row;
@@ -41,20 +41,38 @@ pub async fn insert_event(
     Ok(inserted == 1)
 }
 
-/// A shipment's events, oldest first (ties in the order they were recorded).
+/// A shipment's events, oldest first (ties in the order they were recorded). They are found
+/// by the shipment's carrier and tracking number (the table's key), then narrowed to the
+/// shipment (a cancelled parcel's number may have been used again).
 pub async fn events_of(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
-    shipment_id: &str,
+    shipment: &Shipment,
 ) -> Result<Vec<TrackingEvent>, StoreError> {
     let rows = tx
         .fetch_all(
-            "select * from tracking_event where workspace_id = $1 and shipment_id = $2 \
-             order by occurred_at, recorded_at, id",
-            params![workspace_id.as_str(), shipment_id],
+            "select * from tracking_event where workspace_id = $1 and carrier = $2 \
+             and tracking_number = $3 and shipment_id = $4",
+            params![
+                workspace_id.as_str(),
+                shipment.carrier.as_str(),
+                shipment.tracking_number.as_str(),
+                shipment.id.as_str()
+            ],
         )
         .await?;
-    rows.iter().map(event_of_row).collect()
+    let mut events = rows
+        .iter()
+        .map(event_of_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by(|a, b| {
+        (a.occurred_at, a.recorded_at, a.id.as_str()).cmp(&(
+            b.occurred_at,
+            b.recorded_at,
+            b.id.as_str(),
+        ))
+    });
+    Ok(events)
 }
 
 fn event_of_row(row: &Row) -> Result<TrackingEvent, StoreError> {

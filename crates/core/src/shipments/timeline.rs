@@ -66,7 +66,8 @@ async fn lanes(
                     )
                     .await?;
                     objects.extend(runs.iter().map(|r| ("automation_run", r.id.to_string())));
-                    courier.extend(bursar_store::shipping::events_of(tx, &workspace, &id).await?);
+                    courier
+                        .extend(bursar_store::shipping::events_of(tx, &workspace, shipment).await?);
                 }
                 objects.dedup();
                 let mut business: Vec<Event> = Vec::new();

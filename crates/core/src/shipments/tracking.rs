@@ -117,9 +117,7 @@ async fn refold(
             recorded.to_vec()
         }
         None => {
-            let all =
-                bursar_store::shipping::events_of(cx.tx, cx.workspace_id, shipment.id.as_str())
-                    .await?;
+            let all = bursar_store::shipping::events_of(cx.tx, cx.workspace_id, shipment).await?;
             let folded: Vec<(TrackingStatus, Timestamp)> =
                 all.iter().map(|e| (e.status, e.occurred_at)).collect();
             shipment.status = fold(&folded);
