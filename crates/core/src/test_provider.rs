@@ -15,6 +15,9 @@ use crate::providers::*;
 use crate::App;
 use bursar_domain::auth::WorkspaceMode;
 
+mod summary;
+pub use summary::{checkout_summary, CheckoutSummary, SummaryLine};
+
 /// Saves a card on a test setup session, once, and returns (and by default delivers) the
 /// signed `setup_intent.succeeded` event.
 pub async fn complete_setup(

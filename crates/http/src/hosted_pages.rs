@@ -7,7 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use bursar_core::test_provider::{complete_session, complete_setup, escape, load_test_session};
+use bursar_core::test_provider::{
+    checkout_summary, complete_session, complete_setup, escape, load_test_session,
+};
 use bursar_domain::payment_provider::{TestCard, TestOutcome};
 use bursar_store::Tx;
 
@@ -168,22 +170,46 @@ async fn checkout_page(State(state): State<AppState>, Path(session_id): Path<Str
     let Ok(Some(session)) = load_test_session(&state, &session_id).await else {
         return page(StatusCode::NOT_FOUND, "No such checkout session");
     };
-    let amount = bursar_domain::money::Currency::from_code(&session.currency).map_or_else(
-        || format!("{} {}", session.amount, session.currency),
-        |c| c.format(session.amount),
-    );
+    let summary = match checkout_summary(&state, &session).await {
+        Ok(summary) => summary,
+        Err(error) => return page(ApiError::from(error.clone()).status, &error.message),
+    };
+    let currency = bursar_domain::money::Currency::from_code(&session.currency);
+    let money = |amount: i64| {
+        currency.map_or_else(
+            || format!("{amount} {}", session.currency),
+            |c| c.format(amount),
+        )
+    };
+    let lines: String = summary
+        .lines
+        .iter()
+        .map(|line| {
+            format!(
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                escape(&line.description),
+                line.quantity,
+                escape(&money(line.amount))
+            )
+        })
+        .collect();
     let id = escape(&session.session_id);
     let token = token_field(&state, &session.session_id);
     let body = format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>Bursar test checkout</title>\
-         <style>body{{font-family:system-ui;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width,initial-scale=1\"><title>Pay {merchant}</title>\
+         <style>body{{font-family:system-ui;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
+         table{{width:100%;border-collapse:collapse}}td,th{{padding:.3rem 0;text-align:left}}.n{{text-align:right}}\
          .total{{font-size:2rem;margin:1rem 0}}button{{font-size:1.1rem;padding:.6rem 1.4rem;margin-right:.6rem}}</style></head>\
-         <body><p>Bursar test provider — no real money moves.</p><h1>Pay order {order}</h1>\
-         <p class=total>{amount}</p><p>Status: {status}</p>\
+         <body><p>Bursar test provider — no real money moves.</p><p class=merchant>{merchant}</p><h1>{title}</h1>\
+         <table><thead><tr><th>Item</th><th class=n>Qty</th><th class=n>Amount</th></tr></thead><tbody>{lines}</tbody></table>\
+         <p class=total>Total {amount}</p><p>Status: {status}</p>\
          <form method=post action=\"/test-provider/checkout/{id}/pay\" style=display:inline>{token}<button>Pay</button></form>\
          <form method=post action=\"/test-provider/checkout/{id}/decline\" style=display:inline>{token}<button>Decline</button></form>\
          </body></html>",
-        order = escape(&session.order_id),
+        merchant = escape(&summary.merchant),
+        title = escape(&summary.title),
+        amount = escape(&money(session.amount)),
         status = escape(&session.status),
     );
     Html(body).into_response()

@@ -338,6 +338,20 @@ async fn a_contract_is_billed_from_usage_to_cash(
         link["url"].as_str().unwrap().starts_with("http"),
         "{linked}"
     );
+    // The page names the invoice by its number and shows its lines.
+    let html = app
+        .client
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let number = linked["number"].as_str().expect("an issued invoice has a number");
+    assert!(html.contains(&format!("<h1>Invoice {number}</h1>")), "{html}");
+    let first_line = linked["lines"][0]["description"].as_str().unwrap();
+    assert!(html.contains(&format!("<td>{first_line}</td>")), "{first_line} in {html}");
     let same = ok(app
         .post(
             &format!("/v1/invoices/{april_invoice}/payment_link"),

@@ -119,7 +119,14 @@ both_backends! {
         // The hosted page a person would use.
         let page = app.client.get(&url).send().await.unwrap();
         assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().contains("Pay"));
+        let html = page.text().await.unwrap();
+        // It says whose page it is, what is paid and its lines.
+        let merchant = workspace_name(&app).await;
+        let total = bursar_domain::money::Currency::from_code("USD").unwrap().format(5000);
+        let shown = [format!("<p class=merchant>{merchant}</p>"), format!("<h1>Order {order_id}</h1>"), "<td>Plugin licence</td>".into(), format!("Total {total}"), "<button>Pay</button>".into()];
+        for text in shown {
+            assert!(html.contains(&text), "{text} in {html}");
+        }
         // Opening a checkout again is an illegal transition, refused with the state.
         let again = app.post(&format!("/v1/orders/{order_id}/checkout"), json!({})).await;
         let body = expect_error(again, 409, "order_state_invalid", None).await;
@@ -600,4 +607,17 @@ both_backends! {
         let events = event_types(&app, &id(&order)).await;
         assert_eq!(events.last().map(String::as_str), Some("order.checkout_expired"));
     }
+}
+
+/// The name of the test app's first workspace, as the store has it.
+pub(crate) async fn workspace_name(app: &TestApp) -> String {
+    let workspace = app.workspace_id.clone();
+    app.db()
+        .read(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move { bursar_store::workspaces::get(tx, &workspace).await })
+        })
+        .await
+        .unwrap()
+        .expect("the first workspace exists")
+        .name
 }
