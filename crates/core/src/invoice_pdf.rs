@@ -1,9 +1,10 @@
-//! An invoice as a PDF: one A4 page per 24 lines, the PDF base-14 Helvetica fonts (nothing
-//! embedded; text stays extractable), WinAnsi encoding. Issuer, customer, number and dates,
-//! the lines with their tax, totals per rate, amount due, payment instructions.
+//! An invoice as a PDF: A4 pages of up to 24 lines (fewer when long descriptions wrap), the
+//! PDF base-14 Helvetica fonts (nothing embedded; text stays extractable), WinAnsi encoding.
+//! Issuer, customer, number and dates, the lines with their tax (a description wraps onto as
+//! many rows as it needs, never cut), totals per rate, amount due, payment instructions.
 
 use bursar_domain::customer::Customer;
-use bursar_domain::invoice::{Invoice, InvoiceStatus};
+use bursar_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus};
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
 use bursar_domain::invoice::InvoiceSettings;
@@ -12,6 +13,11 @@ const PAGE_WIDTH: f32 = 595.0;
 const PAGE_HEIGHT: f32 = 842.0;
 const MARGIN: f32 = 56.0;
 const LINES_PER_PAGE: usize = 24;
+/// A line's first row, and each row after it (a wrapped description's, a discount's), in points.
+const ROW: f32 = 14.0;
+const NEXT_ROW: f32 = 11.0;
+/// The height the lines of one page may take: 24 one-row lines.
+const LINES_HEIGHT: f32 = LINES_PER_PAGE as f32 * ROW;
 
 /// Helvetica's advance widths (thousandths of an em) for printable ASCII, from its AFM.
 const HELVETICA: [u16; 95] = [
@@ -103,15 +109,66 @@ fn fit(text: &str, size: f32, max: f32) -> String {
     format!("{cut}…")
 }
 
+/// `text` in rows no wider than `max` points at `size`, broken between words (a word wider
+/// than a row is broken where it must).
+fn wrap(text: &str, size: f32, max: f32) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    for word in text.split_whitespace() {
+        let joined = if row.is_empty() {
+            word.to_owned()
+        } else {
+            format!("{row} {word}")
+        };
+        if width(&joined, size) <= max {
+            row = joined;
+            continue;
+        }
+        if !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+        }
+        for c in word.chars() {
+            if !row.is_empty() && width(&format!("{row}{c}"), size) > max {
+                rows.push(std::mem::take(&mut row));
+            }
+            row.push(c);
+        }
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
+}
+
+/// An invoice line with its description's rows.
+type RowedLine<'a> = (&'a InvoiceLine, Vec<String>);
+
+/// The lines cut into pages by the height their rows take (at least one line a page).
+fn pages_of(lines: &[InvoiceLine], description_width: f32) -> Vec<Vec<RowedLine<'_>>> {
+    let mut pages: Vec<Vec<RowedLine<'_>>> = Vec::new();
+    let mut page: Vec<RowedLine<'_>> = Vec::new();
+    let mut used = 0.0;
+    for line in lines {
+        let rows = wrap(&line.description, 9.0, description_width);
+        let extra = rows.len() - 1 + usize::from(line.discount_amount != 0);
+        let height = ROW + extra as f32 * NEXT_ROW;
+        if !page.is_empty() && used + height > LINES_HEIGHT {
+            pages.push(std::mem::take(&mut page));
+            used = 0.0;
+        }
+        used += height;
+        page.push((line, rows));
+    }
+    pages.push(page);
+    pages
+}
+
 /// The invoice as PDF bytes.
 pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings) -> Vec<u8> {
     let money = |amount: i64| invoice.currency.format(amount);
     let right_edge = PAGE_WIDTH - MARGIN;
-    let chunks: Vec<&[bursar_domain::invoice::InvoiceLine]> = if invoice.lines.is_empty() {
-        vec![&[]]
-    } else {
-        invoice.lines.chunks(LINES_PER_PAGE).collect()
-    };
+    let (qty_x, unit_x, tax_x) = (right_edge - 250.0, right_edge - 170.0, right_edge - 90.0);
+    let chunks = pages_of(&invoice.lines, qty_x - MARGIN - 40.0);
     let page_count = chunks.len();
     let mut pages = Vec::with_capacity(page_count);
     for (index, lines) in chunks.iter().enumerate() {
@@ -169,7 +226,6 @@ pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings
         page.text(MARGIN, y, 8.0, false, &format!("Customer {}", customer.id));
         y -= 24.0;
         // The lines.
-        let (qty_x, unit_x, tax_x) = (right_edge - 250.0, right_edge - 170.0, right_edge - 90.0);
         page.text(MARGIN, y, 9.0, true, "Description");
         page.right(qty_x, y, 9.0, true, "Qty");
         page.right(unit_x, y, 9.0, true, "Unit price");
@@ -178,14 +234,8 @@ pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings
         y -= 6.0;
         page.rule(y);
         y -= 13.0;
-        for line in lines.iter() {
-            page.text(
-                MARGIN,
-                y,
-                9.0,
-                false,
-                &fit(&line.description, 9.0, qty_x - MARGIN - 40.0),
-            );
+        for (line, rows) in lines.iter() {
+            page.text(MARGIN, y, 9.0, false, &rows[0]);
             page.right(qty_x, y, 9.0, false, &line.quantity.to_string());
             page.right(unit_x, y, 9.0, false, &money(line.unit_amount));
             let tax = if line.tax_rate_id.is_some() {
@@ -206,8 +256,12 @@ pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings
                 false,
                 &money(line.amount - line.discount_amount),
             );
+            for row in &rows[1..] {
+                y -= NEXT_ROW;
+                page.text(MARGIN, y, 9.0, false, row);
+            }
             if line.discount_amount != 0 {
-                y -= 11.0;
+                y -= NEXT_ROW;
                 page.text(
                     MARGIN + 10.0,
                     y,
@@ -216,7 +270,7 @@ pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings
                     &format!("discount {}", money(line.discount_amount)),
                 );
             }
-            y -= 14.0;
+            y -= ROW;
         }
         page.rule(y + 6.0);
         if index + 1 == page_count {
@@ -349,5 +403,43 @@ mod tests {
         );
         assert_eq!(win_ansi("日本"), b"??");
         assert!(fit("a very long description indeed", 9.0, 40.0).ends_with('…'));
+    }
+
+    #[test]
+    fn long_descriptions_wrap_between_words_and_lose_nothing() {
+        let text = "Platform seats for the analytics team, November, prorated from the 12th";
+        let rows = wrap(text, 9.0, 120.0);
+        assert!(rows.len() > 1, "{rows:?}");
+        assert!(rows.iter().all(|r| width(r, 9.0) <= 120.0), "{rows:?}");
+        assert_eq!(rows.join(" "), text);
+        let word = "x".repeat(80);
+        let broken = wrap(&word, 9.0, 60.0);
+        assert!(broken.len() > 1 && broken.iter().all(|r| width(r, 9.0) <= 60.0));
+        assert_eq!(broken.concat(), word);
+        assert_eq!(wrap("", 9.0, 60.0), [""]);
+        assert_eq!(wrap("short", 9.0, 60.0), ["short"]);
+    }
+
+    #[test]
+    fn pages_hold_the_height_of_24_one_row_lines() {
+        let line = |description: &str| {
+            let kind = bursar_domain::invoice::LineKind::Fixed;
+            InvoiceLine::new(kind, description.into(), 1, 100, 0, None, None, "line").unwrap()
+        };
+        let short: Vec<InvoiceLine> = (0..30).map(|_| line("Seat")).collect();
+        let sizes = |pages: Vec<Vec<RowedLine<'_>>>| pages.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(pages_of(&short, 200.0)), [24, 6]);
+        assert_eq!(sizes(pages_of(&[], 200.0)), [0]);
+        // Sixty words take seven rows (nine a row): 14 + 6 × 11 = 80 points, which leaves
+        // 336 − 80 = 256 for 18 short lines (252) on the first page.
+        let mut mixed = vec![line(&"word ".repeat(60))];
+        mixed.extend((0..24).map(|_| line("Seat")));
+        let pages = pages_of(&mixed, 200.0);
+        assert_eq!(pages[0][0].1.len(), 7, "{:?}", pages[0][0].1);
+        assert_eq!(sizes(pages), [19, 6]);
+        // A line taller than a page goes on one of its own (descriptions have at most 500
+        // characters, about 14 rows: none is that tall).
+        let tall = [line(&"word ".repeat(2_000)), line("Seat")];
+        assert_eq!(sizes(pages_of(&tall, 200.0)), [1, 1]);
     }
 }

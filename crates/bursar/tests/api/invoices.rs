@@ -391,6 +391,7 @@ both_backends! {
         let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "GBP", "memo": "Thank you for your business.", "lines": [
             {"description": "Platform seats (November)", "quantity": 3, "unit_amount": 1999, "tax_rate_id": vat},
             {"description": "Onboarding workshop", "unit_amount": 150_000, "discount_amount": 15_000, "tax_rate_id": vat},
+            {"description": LONG_DESCRIPTION, "unit_amount": 0},
         ]})).await).await);
         let issued = ok(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await).await;
         let number = issued["number"].as_str().unwrap().to_owned();
@@ -431,8 +432,21 @@ both_backends! {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+        // A long description wraps onto rows of its own: nothing is cut.
+        assert!(!text.contains('…'), "{text}");
+        let rows: Vec<&str> = text.lines().filter(|l| LONG_DESCRIPTION.split(' ').any(|w| w.len() > 6 && l.contains(w))).collect();
+        assert!(rows.len() > 1, "wrapped: {rows:?}");
+        let words: Vec<&str> = rows.iter().flat_map(|r| r.split_whitespace()).collect();
+        for word in LONG_DESCRIPTION.split(' ') {
+            assert!(words.contains(&word), "{word:?} in {rows:?}");
+        }
     }
 }
+
+/// A line description too long for one row of the PDF's description column.
+const LONG_DESCRIPTION: &str =
+    "Included: data warehouse migration, phase two of three, with the reporting layer, \
+    its dashboards and two training sessions for the finance team";
 
 both_backends! {
     /// Goal: credit notes, numbered in their own sequence, take part or all of an issued invoice
