@@ -3,6 +3,7 @@
 //! Issuer, customer, number and dates, the lines with their tax (a description wraps onto as
 //! many rows as it needs, never cut), totals per rate, amount due, payment instructions.
 
+use bursar_domain::commerce::{Address, Company};
 use bursar_domain::customer::Customer;
 use bursar_domain::invoice::{Invoice, InvoiceLine, InvoiceStatus};
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
@@ -163,8 +164,54 @@ fn pages_of(lines: &[InvoiceLine], description_width: f32) -> Vec<Vec<RowedLine<
     pages
 }
 
-/// The invoice as PDF bytes.
-pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings) -> Vec<u8> {
+/// Who the invoice bills, a row each: the customer's company (by name, with its billing
+/// address) and the customer as its contact, or the customer alone.
+fn bill_to(customer: &Customer, company: Option<&Company>) -> Vec<(f32, bool, String)> {
+    let name = customer
+        .name
+        .as_ref()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_else(|| customer.id.to_string());
+    let mut rows = Vec::new();
+    match company {
+        Some(company) => {
+            rows.push((10.0, true, company.name.clone()));
+            rows.push((9.0, false, format!("Attn: {name}")));
+        }
+        None => rows.push((10.0, false, name)),
+    }
+    if let Some(email) = &customer.email {
+        rows.push((9.0, false, email.as_str().to_owned()));
+    }
+    let address = company.and_then(|c| c.addresses.iter().find(|a| a.kind == "billing"));
+    if let Some(address) = address {
+        rows.extend(address_lines(address).into_iter().map(|l| (9.0, false, l)));
+    }
+    rows.push((8.0, false, format!("Customer {}", customer.id)));
+    rows
+}
+
+/// An address as it is written on an envelope: street, city line, country.
+fn address_lines(address: &Address) -> Vec<String> {
+    let mut lines = vec![address.line1.clone()];
+    lines.extend(address.line2.clone());
+    let city = [
+        address.postal_code.as_deref(),
+        Some(address.city.as_str()),
+        address.state.as_deref(),
+    ];
+    lines.push(city.into_iter().flatten().collect::<Vec<_>>().join(" "));
+    lines.push(address.country.clone());
+    lines
+}
+
+/// The invoice as PDF bytes; `company` is the customer's, when it belongs to one.
+pub fn render(
+    invoice: &Invoice,
+    customer: &Customer,
+    company: Option<&Company>,
+    settings: &InvoiceSettings,
+) -> Vec<u8> {
     let money = |amount: i64| invoice.currency.format(amount);
     let right_edge = PAGE_WIDTH - MARGIN;
     let (qty_x, unit_x, tax_x) = (right_edge - 250.0, right_edge - 170.0, right_edge - 90.0);
@@ -212,19 +259,11 @@ pub fn render(invoice: &Invoice, customer: &Customer, settings: &InvoiceSettings
         // Bill to.
         page.text(MARGIN, y, 9.0, true, "Bill to");
         y -= 12.0;
-        let name = customer
-            .name
-            .as_ref()
-            .map(|n| n.as_str().to_owned())
-            .unwrap_or_else(|| customer.id.to_string());
-        page.text(MARGIN, y, 10.0, false, &name);
-        y -= 12.0;
-        if let Some(email) = &customer.email {
-            page.text(MARGIN, y, 9.0, false, email.as_str());
+        for (size, bold, row) in bill_to(customer, company) {
+            page.text(MARGIN, y, size, bold, &row);
             y -= 12.0;
         }
-        page.text(MARGIN, y, 8.0, false, &format!("Customer {}", customer.id));
-        y -= 24.0;
+        y -= 12.0;
         // The lines.
         page.text(MARGIN, y, 9.0, true, "Description");
         page.right(qty_x, y, 9.0, true, "Qty");

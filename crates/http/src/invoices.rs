@@ -5,11 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bursar_domain::commerce::parse_text;
+use bursar_domain::commerce::{parse_text, Company};
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::money::{Amount, Currency, NonNegativeAmount};
-use bursar_store::documents::{self, INVOICE};
+use bursar_store::documents::{self, COMPANY, INVOICE};
 use bursar_store::{customers, Tx};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -304,7 +304,7 @@ async fn invoice_pdf(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let workspace_id = principal.workspace_id.clone();
-    let (invoice, customer, settings) = state
+    let (invoice, customer, company, settings) = state
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
@@ -314,12 +314,18 @@ async fn invoice_pdf(
                 let customer = customers::get(tx, &workspace_id, &invoice.customer_id, false)
                     .await?
                     .ok_or_else(|| ApiError::not_found("customer", invoice.customer_id.as_str()))?;
+                let company: Option<Company> = match &customer.company_id {
+                    Some(company) => {
+                        documents::get(tx, COMPANY, &workspace_id, company.as_str(), false).await?
+                    }
+                    None => None,
+                };
                 let settings = load_settings(tx, &workspace_id).await?;
-                Ok::<_, ApiError>((invoice, customer, settings))
+                Ok::<_, ApiError>((invoice, customer, company, settings))
             })
         })
         .await?;
-    let bytes = bursar_core::invoice_pdf::render(&invoice, &customer, &settings);
+    let bytes = bursar_core::invoice_pdf::render(&invoice, &customer, company.as_ref(), &settings);
     let name = invoice
         .number
         .clone()

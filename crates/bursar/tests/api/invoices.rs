@@ -383,11 +383,16 @@ async fn billing_status_follows_the_invoices(backend: Backend) {
 both_backends! {
     /// Goal: an issued invoice's PDF is a real PDF that poppler renders to a page (`pdftoppm`)
     /// and whose text (`pdftotext`) shows the issuer, number, lines, tax, total, amount due and
-    /// payment instructions.
+    /// payment instructions, bills the customer's company at its billing address, and wraps a
+    /// long description instead of cutting it.
     async fn an_invoice_renders_as_a_legible_pdf(app: TestApp) {
         ok(app.post("/v1/invoice_settings", json!({"issuer_name": "Analytical Engines Ltd", "issuer_address": ["12 St James's Square", "London SW1Y 4JH"], "issuer_tax_id": "GB123456789", "payment_instructions": "Bank transfer to IBAN GB33 BUKB 2020 1555 5555 55, reference: the invoice number."})).await).await;
         let vat = id(&ok(app.post("/v1/tax_rates", json!({"display_name": "VAT", "jurisdiction": "GB", "percentage": "20"})).await).await);
-        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Grace Hopper", "email": "grace@example.com"})).await).await);
+        let company = id(&ok(app.post("/v1/companies", json!({"name": "Hopper & Partners", "addresses": [
+            {"kind": "shipping", "line1": "9 Dock Road", "city": "Leeds", "country": "GB"},
+            {"kind": "billing", "line1": "1 Harbour Way", "line2": "Suite 4", "city": "Arlington", "state": "VA", "postal_code": "22201", "country": "US"},
+        ]})).await).await);
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Grace Hopper", "email": "grace@example.com", "company_id": company})).await).await);
         let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "GBP", "memo": "Thank you for your business.", "lines": [
             {"description": "Platform seats (November)", "quantity": 3, "unit_amount": 1999, "tax_rate_id": vat},
             {"description": "Onboarding workshop", "unit_amount": 150_000, "discount_amount": 15_000, "tax_rate_id": vat},
@@ -429,9 +434,12 @@ both_backends! {
             "Subtotal (net)", "1409.97 GBP", "Tax 20.00% on 1409.97 GBP", "281.99 GBP",
             "Total", "1691.96 GBP", "Paid", "Amount due", "1591.96 GBP", "IBAN GB33",
             "Thank you for your business.", "GB123456789",
+            // Billed to the customer's company at its billing address, the customer as contact.
+            "Hopper & Partners", "Attn: Grace Hopper", "1 Harbour Way", "Suite 4", "22201 Arlington VA",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+        assert!(!text.contains("9 Dock Road"), "the shipping address is not the billing one:\n{text}");
         // A long description wraps onto rows of its own: nothing is cut.
         assert!(!text.contains('…'), "{text}");
         let rows: Vec<&str> = text.lines().filter(|l| LONG_DESCRIPTION.split(' ').any(|w| w.len() > 6 && l.contains(w))).collect();
