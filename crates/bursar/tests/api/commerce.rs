@@ -45,6 +45,25 @@ async fn shop(app: &TestApp, unit_amount: i64) -> (String, String) {
     (product, customer)
 }
 
+both_backends! {
+    /// Goal: what a merchant typed reaches the hosted checkout page escaped: a product named
+    /// like markup shows as text.
+    async fn the_checkout_page_escapes_what_merchants_typed(app: TestApp) {
+        let hostile = r#"<script>alert("x")</script> & <b>bold</b>"#;
+        let product = id(&ok(app.post("/v1/products", json!({"name": hostile, "kind": "digital"})).await).await);
+        ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 700})).await).await;
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "<i>Eve</i>", "email": "eve@example.com"})).await).await);
+        let order = open_order(&app, &customer, &product, 2).await;
+        let url = order["checkout"]["url"].as_str().unwrap();
+        let html = app.client.get(url).send().await.unwrap().text().await.unwrap();
+        let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;";
+        assert!(html.contains(&format!("<td>{escaped}</td>")), "{html}");
+        for raw in ["<script>", "<b>", "<i>"] {
+            assert!(!html.contains(raw), "{raw} in {html}");
+        }
+    }
+}
+
 async fn open_order(app: &TestApp, customer: &str, product: &str, quantity: i64) -> Value {
     let order = ok(app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": quantity}]})).await).await;
     ok(app
