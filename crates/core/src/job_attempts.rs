@@ -67,12 +67,7 @@ impl Pass {
             .await?;
         let unfinished = rows
             .into_iter()
-            .filter_map(|(workspace, subject, status)| {
-                let status = bursar_store::jobs::STATUSES
-                    .into_iter()
-                    .find(|s| s.as_str() == status)?;
-                Some(((workspace, subject), status))
-            })
+            .map(|(workspace, subject, status)| ((workspace, subject), status))
             .collect();
         Ok(Self {
             kind,

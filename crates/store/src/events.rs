@@ -57,6 +57,14 @@ pub async fn record(
     Ok(recorded)
 }
 
+/// The insert of one event row, its sequence last (the two forms of [`append`] supply it).
+macro_rules! insert_event_columns {
+    () => {
+        "insert into domain_event (event_id, workspace_id, event_type, version, aggregate_type, \
+         aggregate_id, payload, occurred_at, request_id, actor, sequence)"
+    };
+}
+
 /// Writes `recorded`'s row with the aggregate's next sequence number and returns that number.
 async fn append(
     tx: &mut Tx,
@@ -64,8 +72,6 @@ async fn append(
     event: &NewEvent,
     recorded: &Event,
 ) -> Result<i64, StoreError> {
-    let columns = "insert into domain_event (event_id, workspace_id, event_type, version, \
-                   aggregate_type, aggregate_id, payload, occurred_at, request_id, actor, sequence)";
     let mut fields = params![
         recorded.id.as_str(),
         workspace_id.as_str(),
@@ -95,12 +101,13 @@ async fn append(
         )
         .await?;
         // One round trip: the next sequence number is taken as the row is written.
-        let sql = format!(
-            "{columns} select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             coalesce(max(sequence), 0) + 1 from domain_event where workspace_id = $2 \
-             and aggregate_type = $5 and aggregate_id = $6 returning sequence"
+        let sql = concat!(
+            insert_event_columns!(),
+            " select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce(max(sequence), 0) + 1 \
+             from domain_event where workspace_id = $2 and aggregate_type = $5 \
+             and aggregate_id = $6 returning sequence"
         );
-        return tx.fetch_one(&sql, &fields).await?.i64("sequence");
+        return tx.fetch_one(sql, &fields).await?.i64("sequence");
     }
     // SQLite reads the number apart from the insert: an `insert … select` from the table it
     // writes copies the read into a temporary table and opens a statement journal, on every
@@ -119,11 +126,11 @@ async fn append(
         .await?
         .i64("last")?;
     fields.push((last + 1).into());
-    tx.execute(
-        &format!("{columns} values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
-        &fields,
-    )
-    .await?;
+    let sql = concat!(
+        insert_event_columns!(),
+        " values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+    tx.execute(sql, &fields).await?;
     Ok(last + 1)
 }
 

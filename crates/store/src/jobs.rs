@@ -82,7 +82,7 @@ pub async fn record(
 pub async fn unfinished(
     tx: &mut Tx,
     kind: JobKind,
-) -> Result<Vec<(WorkspaceId, String, String)>, StoreError> {
+) -> Result<Vec<(WorkspaceId, String, JobStatus)>, StoreError> {
     let rows = tx
         .fetch_all(
             "select workspace_id, subject, status from job_run where kind = $1 \
@@ -95,10 +95,17 @@ pub async fn unfinished(
             Ok((
                 WorkspaceId::from_trusted(r.text("workspace_id")?),
                 r.text("subject")?,
-                r.text("status")?,
+                status_of(&r.text("status")?)?,
             ))
         })
         .collect()
+}
+
+fn status_of(text: &str) -> Result<JobStatus, StoreError> {
+    STATUSES
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("job_run: bad status {text}")))
 }
 
 /// One queue's health: work due now and the instant the oldest of it fell due.

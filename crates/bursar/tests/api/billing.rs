@@ -339,15 +339,7 @@ async fn a_contract_is_billed_from_usage_to_cash(
         "{linked}"
     );
     // The page names the invoice by its number and shows its lines.
-    let html = app
-        .client
-        .get(link["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&app, link["url"].as_str().unwrap()).await;
     let number = linked["number"].as_str().expect("an issued invoice has a number");
     assert!(html.contains(&format!("<h1>Invoice {number}</h1>")), "{html}");
     let first_line = linked["lines"][0]["description"].as_str().unwrap();

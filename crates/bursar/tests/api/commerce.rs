@@ -55,7 +55,7 @@ both_backends! {
         let customer = id(&ok(app.post("/v1/customers", json!({"name": "<i>Eve</i>", "email": "eve@example.com"})).await).await);
         let order = open_order(&app, &customer, &product, 2).await;
         let url = order["checkout"]["url"].as_str().unwrap();
-        let html = app.client.get(url).send().await.unwrap().text().await.unwrap();
+        let html = page_text(&app, url).await;
         let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;";
         assert!(html.contains(&format!("<td>{escaped}</td>")), "{html}");
         for raw in ["<script>", "<b>", "<i>"] {
@@ -154,7 +154,7 @@ both_backends! {
         // A Pay form posted without the page's token, or from another site, is refused.
         let forged = app.client.post(format!("{url}/pay")).send().await.unwrap();
         assert_eq!(forged.status(), 403);
-        let token = form_token(&app.client.get(&url).send().await.unwrap().text().await.unwrap());
+        let token = form_token(&page_text(&app, &url).await);
         let cross_site = app.client.post(format!("{url}/pay")).header("origin", "https://evil.example")
             .header("content-type", "application/x-www-form-urlencoded").body(format!("csrf_token={token}")).send().await.unwrap();
         assert_eq!(cross_site.status(), 403);

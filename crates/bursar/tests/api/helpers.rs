@@ -192,17 +192,21 @@ pub fn form_token(page: &str) -> String {
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-/// Submits a hosted page's form to `action` as the browser would: with the page's token.
-pub async fn submit_form(app: &TestApp, page_url: &str, action: &str) -> reqwest::Response {
-    let page = app
-        .client
-        .get(page_url)
+/// The body of the page at `url` (a full URL), as a browser would fetch it.
+pub async fn page_text(app: &TestApp, url: &str) -> String {
+    app.client
+        .get(url)
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Submits a hosted page's form to `action` as the browser would: with the page's token.
+pub async fn submit_form(app: &TestApp, page_url: &str, action: &str) -> reqwest::Response {
+    let page = page_text(app, page_url).await;
     app.client
         .post(action)
         .header("content-type", "application/x-www-form-urlencoded")
