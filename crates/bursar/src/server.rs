@@ -61,7 +61,7 @@ impl Server {
             max_connections: http.max_connections,
             header_timeout: http.header_timeout,
         };
-        let router = bursar_http::router(app.clone(), http);
+        let router = bursar_http::router(app.clone(), http).merge(bursar_web::router(app.clone()));
         let graceful = stop.clone();
         let task = tokio::spawn(async move {
             let stopped = async move { graceful.cancelled().await };

@@ -91,6 +91,23 @@ pub struct App {
 }
 
 impl App {
+    /// The address customers reach this server at: the configured public URL, else
+    /// `http://{host}` from a request's `Host` (when it is a plain host name), else
+    /// `http://localhost`.
+    pub fn base_url(&self, host: Option<&str>) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.clone();
+        }
+        let host = host
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+
     /// Whether workspace `id` is live or a sandbox (modes never change, so each is read once
     /// per process).
     pub async fn workspace_mode(&self, id: &WorkspaceId) -> Result<WorkspaceMode, crate::Error> {

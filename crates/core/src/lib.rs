@@ -54,6 +54,8 @@ pub mod refunds;
 pub mod sandboxes;
 pub mod settlement;
 pub mod shipments;
+pub mod shop_checkout;
+pub mod storefront;
 pub mod tax_rates;
 pub mod test_provider;
 pub mod treasury;

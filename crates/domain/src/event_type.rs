@@ -95,6 +95,7 @@ pub const INVOICE_REOPENED: &str = "invoice.reopened";
 pub const INVOICE_UPDATED: &str = "invoice.updated";
 pub const INVOICE_VOIDED: &str = "invoice.voided";
 pub const INVOICE_SETTINGS_UPDATED: &str = "invoice_settings.updated";
+pub const STOREFRONT_UPDATED: &str = "storefront.updated";
 pub const JOB_RUN_CANCELLED: &str = "job_run.cancelled";
 pub const JOB_RUN_RETRY_REQUESTED: &str = "job_run.retry_requested";
 pub const LEDGER_TRANSFERS_APPLIED: &str = "ledger.transfers_applied";
@@ -272,6 +273,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (INVOICE_UPDATED, 1),
     (INVOICE_VOIDED, 1),
     (INVOICE_SETTINGS_UPDATED, 1),
+    (STOREFRONT_UPDATED, 1),
     (JOB_RUN_CANCELLED, 1),
     (JOB_RUN_RETRY_REQUESTED, 1),
     (LEDGER_TRANSFERS_APPLIED, 1),

@@ -30,6 +30,7 @@ pub mod rating;
 pub mod sandbox;
 pub mod schema;
 pub mod shipping;
+pub mod storefront;
 pub mod subscription;
 pub mod time;
 pub mod treasury;

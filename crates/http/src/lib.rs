@@ -57,6 +57,7 @@ pub mod reference;
 pub mod refunds;
 pub mod sandboxes;
 pub mod shipments;
+pub mod storefront;
 pub mod tax_rates;
 pub mod telemetry;
 pub mod transfers;
@@ -179,6 +180,7 @@ impl std::ops::Deref for AppState {
         (name = "events", description = "Domain events, their deliveries to subscribers, and dead letters"),
         (name = "fulfillment", description = "Release artifacts, license keys, download links and update checks"),
         (name = "shipping", description = "Shipments of physical goods, returns, and the courier events that track them"),
+        (name = "storefront", description = "The workspace's public shop: its address, currency, branding and pages"),
         (name = "invoices", description = "Tax rates, invoices, their numbering and settings"),
         (name = "collections", description = "Account health, dunning policies and their steps, entitlements"),
         (name = "treasury", description = "Expected payments, bank statements matched to them, the reconciliation review queue"),
@@ -229,6 +231,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(artifacts::router())
         .merge(licenses::router())
         .merge(shipments::router())
+        .merge(storefront::router())
         .merge(couriers::router())
         .merge(automation::router())
         .merge(devices::router())

@@ -294,16 +294,7 @@ async fn complete_test_session(
 /// The base URL customers reach this server at: `HttpConfig::public_url`, else the request's
 /// Host.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.app.config.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    state
+        .app
+        .base_url(headers.get("host").and_then(|h| h.to_str().ok()))
 }

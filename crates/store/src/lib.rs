@@ -49,6 +49,7 @@ pub mod sealing_key;
 pub mod shipping;
 pub mod sql;
 mod sqlite;
+pub mod storefront;
 pub mod treasury;
 pub mod wallet;
 pub mod webhooks;

@@ -218,6 +218,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0034_tracking_event_key.sql"),
         postgres: include_str!("../migrations/postgres/0034_tracking_event_key.sql"),
     },
+    Migration {
+        version: 35,
+        name: "storefront",
+        sqlite: include_str!("../migrations/sqlite/0035_storefront.sql"),
+        postgres: include_str!("../migrations/postgres/0035_storefront.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -70,6 +70,7 @@ pub const RESET_TABLES: &[&str] = &[
     "provider_event",
     "reconciliation_item",
     "shipment",
+    "storefront",
     "subscription",
     "tax_rate",
     "test_checkout_session",

@@ -48,6 +48,7 @@ pub async fn seed_commerce(app: &App) -> anyhow::Result<usize> {
     let catalog = seed_catalog(&seed).await?;
     seed_company(&seed, &catalog, &buyers, now).await?;
     seed_orders(&seed, &catalog, &buyers).await?;
+    seed_storefront(&seed).await?;
     super::billing::seed_usage(&seed, &buyers, now).await?;
     super::billing::seed_contracts(&seed, &buyers, now).await?;
     super::billing::seed_invoices(&seed, &buyers).await?;
@@ -513,5 +514,36 @@ async fn refund(seed: &Seed, order: &Order, amount: i64, reason: &str) -> anyhow
         .await?;
     let cause = demo_cause();
     orders::finish_refund(&seed.app, &seed.workspace, &cause, reserved.id.as_str()).await?;
+    Ok(())
+}
+
+/// The demo shop, open at `/shop/demo`: the catalog's US dollar prices, with its pages.
+async fn seed_storefront(seed: &Seed) -> anyhow::Result<()> {
+    let pages = bursar_domain::storefront::ShopPages {
+        terms: "Prices are in US dollars. Digital products are delivered at once by email \
+                and on the order's page; hardware ships within two working days."
+            .into(),
+        privacy: "We keep your email address and order to deliver what you bought and to \
+                  send you its receipt. Nothing else, and never to third parties."
+            .into(),
+        refunds: "Changed your mind? Ask within 30 days for a full refund.".into(),
+        license: String::new(),
+        faq: "Where is my license key?\n\nOn the order's page right after payment, and in \
+              the receipt email."
+            .into(),
+    };
+    let update = bursar_core::storefront::StorefrontUpdate {
+        handle: Some("demo".into()),
+        published: Some(true),
+        name: Some("Bursar demo shop".into()),
+        currency: Some(usd()?),
+        brand_color: Some("#1f4e79".into()),
+        support_email: Some(Some("support@example.com".into())),
+        pages: Some(pages),
+    };
+    seed.write("storefront", move |mut cx| {
+        Box::pin(async move { bursar_core::storefront::update(&mut cx, update).await })
+    })
+    .await?;
     Ok(())
 }

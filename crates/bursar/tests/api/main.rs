@@ -55,6 +55,7 @@ mod shipping_carriers;
 mod shipping_devices;
 mod shipping_returns;
 mod store;
+mod storefront;
 mod tenancy;
 mod tenancy_fixtures;
 mod treasury;

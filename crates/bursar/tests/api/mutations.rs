@@ -325,6 +325,7 @@ both_backends! {
                 "/v1/downloads/resend" => (route.clone(), json!({"email": "licensee@example.com"})),
                 "/v1/tax_rates" => (route.clone(), json!({"display_name": "Sales tax", "jurisdiction": "US-CA", "percentage": "7.25"})),
                 "/v1/invoice_settings" => (route.clone(), json!({"number_prefix": "MUT"})),
+                "/v1/storefront" => (route.clone(), json!({"handle": "mutations", "currency": "USD"})),
                 "/v1/invoices" => (route.clone(), json!({"customer_id": shopper, "currency": "USD"})),
                 "/v1/invoices/{id}" => (format!("/v1/invoices/{editable}"), json!({"memo": "Thanks"})),
                 "/v1/invoices/{id}/issue" => (format!("/v1/invoices/{issuable}/issue"), json!({})),

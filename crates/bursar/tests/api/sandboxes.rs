@@ -418,6 +418,13 @@ async fn populate(s: &Caller<'_>) {
     .await;
     s.ok("/v1/invoice_settings", json!({"number_prefix": "RST"}))
         .await;
+    // Handles are unique among all shops: each workspace populated here takes its own.
+    let handle = format!("shop-{:08x}", rand::random::<u32>());
+    s.ok(
+        "/v1/storefront",
+        json!({"handle": handle, "currency": "USD"}),
+    )
+    .await;
     let invoice = id(s.ok("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "lines": [{"description": "Setup", "unit_amount": 500}]})).await);
     s.ok(&format!("/v1/invoices/{invoice}/issue"), json!({}))
         .await;

@@ -1,0 +1,128 @@
+//! `/v1/storefront`: the workspace's public shop (`/shop/{handle}`): its address, name,
+//! currency, colour and pages, and whether it is open.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use bursar_domain::commerce::parse_text;
+use bursar_domain::customer::Email;
+use bursar_domain::money::Currency;
+use bursar_domain::storefront::{parse_color, parse_handle, ShopPages, StorefrontSettings};
+use bursar_store::Tx;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Mutation, Principal};
+use crate::livemode::Json;
+use crate::AppState;
+use bursar_core::storefront::{load, StorefrontUpdate};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_storefront, update_storefront))
+}
+
+/// The workspace's storefront settings (404 until it has one).
+#[utoipa::path(get, path = "/v1/storefront", tag = "storefront",
+    responses((status = 200, body = StorefrontSettings), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn get_storefront(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<StorefrontSettings>, ApiError> {
+    let workspace_id = principal.workspace_id.clone();
+    let settings = state
+        .db
+        .read(move |tx: &mut Tx| Box::pin(async move { load(tx, &workspace_id).await }))
+        .await?
+        .ok_or_else(|| {
+            bursar_core::Error::new(
+                bursar_core::ErrorKind::NotFound,
+                "resource_missing",
+                "This workspace has no storefront yet: create it with POST /v1/storefront.",
+            )
+        })?;
+    Ok(principal.json(settings))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStorefrontRequest {
+    /// The shop's address, `/shop/{handle}` (required the first time): 2 to 40 lower-case
+    /// letters, digits or `-`, not starting with `-`; unique among all shops.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,39}$")]
+    pub handle: Option<String>,
+    /// Open the shop to visitors (a new shop is closed).
+    pub published: Option<bool>,
+    /// Shown in the shop's header and titles (default: the handle).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: Option<String>,
+    /// The currency prices are shown and charged in (required the first time).
+    #[schema(value_type = Option<String>, example = "USD")]
+    pub currency: Option<String>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    pub brand_color: Option<String>,
+    /// Where buyers write for help; `""` removes it.
+    pub support_email: Option<String>,
+    /// The shop's pages as plain text (each at most 20,000 characters); an empty one is not
+    /// shown. Replaces all five.
+    pub pages: Option<ShopPages>,
+}
+
+/// Create or change the workspace's storefront.
+#[utoipa::path(post, path = "/v1/storefront", tag = "storefront", request_body = UpdateStorefrontRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = StorefrontSettings), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn update_storefront(
+    State(state): State<AppState>,
+    principal: Principal,
+    request: Mutation<UpdateStorefrontRequest>,
+) -> Result<Response, ApiError> {
+    let changes = parse_update(request.body)?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let settings = bursar_core::storefront::update(&mut cx, changes).await?;
+                Ok((StatusCode::OK, settings))
+            })
+        })
+        .await
+}
+
+fn parse_update(body: UpdateStorefrontRequest) -> Result<StorefrontUpdate, ApiError> {
+    if let Some(pages) = &body.pages {
+        pages.check()?;
+    }
+    let support_email = body
+        .support_email
+        .map(|email| {
+            if email.is_empty() {
+                Ok(None)
+            } else {
+                Email::parse(&email, "support_email").map(|e| Some(e.as_str().to_owned()))
+            }
+        })
+        .transpose()?;
+    Ok(StorefrontUpdate {
+        handle: body
+            .handle
+            .map(|h| parse_handle(&h, "handle"))
+            .transpose()?,
+        published: body.published,
+        name: body.name.map(|n| parse_text(&n, "name", 100)).transpose()?,
+        currency: body
+            .currency
+            .map(|c| Currency::parse(&c, "currency"))
+            .transpose()?,
+        brand_color: body
+            .brand_color
+            .map(|c| parse_color(&c, "brand_color"))
+            .transpose()?,
+        support_email,
+        pages: body.pages,
+    })
+}

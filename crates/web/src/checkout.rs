@@ -1,0 +1,301 @@
+//! Checkout: the buyer's details, the order placed and handed to the provider's hosted page,
+//! and the success page the provider returns to, which waits for the payment's confirmation
+//! (pay-before-commit: "processing" until the provider's webhook lands).
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bursar_core::shop_checkout::{
+    place_order, price_cart, receipt as order_receipt, Buyer, ShopUrls,
+};
+use bursar_core::App;
+use bursar_domain::commerce::OrderStatus;
+use bursar_domain::customer::{CustomerName, Email};
+use serde::Deserialize;
+
+use crate::cart::CartView;
+use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
+use crate::session::{form_is_ours, set_cart};
+
+/// The countries a buyer can bill to: ISO 3166-1 alpha-2 and English name.
+const COUNTRIES: &[(&str, &str)] = &[
+    ("AT", "Austria"),
+    ("AU", "Australia"),
+    ("BE", "Belgium"),
+    ("BR", "Brazil"),
+    ("CA", "Canada"),
+    ("CH", "Switzerland"),
+    ("CZ", "Czechia"),
+    ("DE", "Germany"),
+    ("DK", "Denmark"),
+    ("ES", "Spain"),
+    ("FI", "Finland"),
+    ("FR", "France"),
+    ("GB", "United Kingdom"),
+    ("IE", "Ireland"),
+    ("IN", "India"),
+    ("IT", "Italy"),
+    ("JP", "Japan"),
+    ("MX", "Mexico"),
+    ("NL", "Netherlands"),
+    ("NO", "Norway"),
+    ("NZ", "New Zealand"),
+    ("PL", "Poland"),
+    ("PT", "Portugal"),
+    ("SE", "Sweden"),
+    ("SG", "Singapore"),
+    ("US", "United States"),
+];
+
+/// What the checkout form was filled with, to show it again after a refusal.
+#[derive(Debug, Default, Deserialize)]
+pub struct CheckoutForm {
+    csrf_token: Option<String>,
+    /// The form's idempotency key: one order however often it is sent.
+    form_key: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    vat_id: String,
+    #[serde(default)]
+    country: String,
+}
+
+#[derive(Template)]
+#[template(path = "shop/checkout.html")]
+struct CheckoutPage {
+    frame: Frame,
+    cart: CartView,
+    form: CheckoutForm,
+    form_key: String,
+    countries: &'static [(&'static str, &'static str)],
+    /// The field at fault and why.
+    error: Option<(String, String)>,
+}
+
+pub async fn form(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let visit = match Visit::open(&app, &handle, &headers).await {
+        Ok(visit) => visit,
+        Err(page) => return page,
+    };
+    let form = CheckoutForm {
+        country: "US".into(),
+        ..CheckoutForm::default()
+    };
+    render_form(&visit, form, None, StatusCode::OK).await
+}
+
+async fn render_form(
+    visit: &Visit,
+    form: CheckoutForm,
+    error: Option<(String, String)>,
+    status: StatusCode,
+) -> Response {
+    let priced = match price_cart(&visit.app, &visit.shop, &visit.cart).await {
+        Ok(priced) => priced,
+        Err(error) => return error_page(&error),
+    };
+    if priced.cart.is_empty() {
+        return see_other(&format!("{}/cart", visit.shop_path), None);
+    }
+    let form_key = form
+        .form_key
+        .clone()
+        .filter(|key| is_form_key(key))
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let page = CheckoutPage {
+        frame: visit.frame("Checkout"),
+        cart: CartView::of(visit, &priced),
+        form,
+        form_key,
+        countries: COUNTRIES,
+        error,
+    };
+    visit.respond(status, &page)
+}
+
+fn is_form_key(key: &str) -> bool {
+    key.len() == 26 && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Places the order and sends the buyer to the provider's page.
+pub async fn place(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let visit = match Visit::open(&app, &handle, &headers).await {
+        Ok(visit) => visit,
+        Err(page) => return page,
+    };
+    let form: CheckoutForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
+        return forged_form();
+    }
+    let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
+        return forged_form();
+    };
+    let buyer = match buyer_of(&form) {
+        Ok(buyer) => buyer,
+        Err((field, why)) => {
+            return render_form(&visit, form, Some((field, why)), StatusCode::BAD_REQUEST).await
+        }
+    };
+    let urls = ShopUrls {
+        base_url: visit.base_url.clone(),
+        shop_url: visit.shop_url(),
+    };
+    match place_order(&app, &visit.shop, &visit.cart, buyer, &urls, &form_key).await {
+        Ok(placed) => see_other(&placed.checkout_url, None),
+        Err(error) => {
+            let field = error.param.clone().unwrap_or_else(|| "cart".into());
+            let status = if error.kind == bursar_core::ErrorKind::Invalid {
+                StatusCode::BAD_REQUEST
+            } else {
+                return error_page(&error);
+            };
+            render_form(&visit, form, Some((field, error.message)), status).await
+        }
+    }
+}
+
+/// The buyer the form describes, or the field at fault and why.
+fn buyer_of(form: &CheckoutForm) -> Result<Buyer, (String, String)> {
+    let fault =
+        |field: &str, error: bursar_domain::ValidationError| (field.to_owned(), error.message);
+    let optional = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+    let email = Email::parse(form.email.trim(), "email").map_err(|e| fault("email", e))?;
+    let name = optional(&form.name)
+        .map(|name| CustomerName::parse(&name, "name"))
+        .transpose()
+        .map_err(|e| fault("name", e))?;
+    let short = |field: &str, value: Option<String>| match value {
+        Some(v) if v.chars().count() > 100 => Err((
+            field.to_owned(),
+            format!("{field} must be at most 100 characters."),
+        )),
+        other => Ok(other),
+    };
+    let country = form.country.trim().to_ascii_uppercase();
+    if !COUNTRIES.iter().any(|(code, _)| *code == country) {
+        return Err((
+            "country".into(),
+            "Choose the country you are billed in.".into(),
+        ));
+    }
+    Ok(Buyer {
+        email,
+        name,
+        company: short("company", optional(&form.company))?,
+        vat_id: short("vat_id", optional(&form.vat_id))?,
+        country,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReceiptQuery {
+    key: Option<String>,
+}
+
+/// A licence as the success page shows it.
+pub struct LicenseView {
+    pub product: String,
+    /// The key, the one time it is shown; else its hint.
+    pub key: Option<String>,
+    pub hint: String,
+}
+
+#[derive(Template)]
+#[template(path = "shop/receipt.html")]
+struct ReceiptPage {
+    frame: Frame,
+    order_id: String,
+    /// `processing`, `paid` or `failed`.
+    state: &'static str,
+    /// Paid, its license keys on their way: the page refreshes until they are here.
+    delivering: bool,
+    lines: Vec<(String, i64, String)>,
+    discount: Option<String>,
+    total: String,
+    email: Option<String>,
+    licenses: Vec<LicenseView>,
+}
+
+pub async fn receipt(
+    State(app): State<App>,
+    Path((handle, id)): Path<(String, String)>,
+    Query(query): Query<ReceiptQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let mut visit = match Visit::open(&app, &handle, &headers).await {
+        Ok(visit) => visit,
+        Err(page) => return page,
+    };
+    let key = query.key.unwrap_or_default();
+    let found = match order_receipt(&app, &visit.shop, &id, &key).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(),
+        Err(error) => return error_page(&error),
+    };
+    let order = &found.order;
+    let state = match order.status {
+        OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::PartiallyRefunded => "paid",
+        OrderStatus::PaymentFailed | OrderStatus::CheckoutExpired | OrderStatus::Canceled => {
+            "failed"
+        }
+        _ => "processing",
+    };
+    let names = |product_id: &bursar_domain::id::ProductId| {
+        order
+            .lines
+            .iter()
+            .find(|l| &l.product_id == product_id)
+            .map(|l| l.product_name.clone())
+            .unwrap_or_default()
+    };
+    let page = ReceiptPage {
+        frame: visit.frame(format!("Order {}", order.id)),
+        order_id: order.id.to_string(),
+        state,
+        delivering: found.delivering,
+        lines: order
+            .lines
+            .iter()
+            .map(|l| (l.product_name.clone(), l.quantity, visit.money(l.total)))
+            .collect(),
+        discount: (order.totals.discount != 0).then(|| visit.money(order.totals.discount)),
+        total: visit.money(order.totals.total),
+        email: found.email.clone(),
+        licenses: found
+            .licenses
+            .iter()
+            .map(|(license, key)| LicenseView {
+                product: names(&license.product_id),
+                key: key.clone(),
+                hint: license.key_hint.clone(),
+            })
+            .collect(),
+    };
+    let mut response = visit.respond(StatusCode::OK, &page);
+    if state == "paid" && !visit.cart.is_empty() {
+        // The cart was bought: empty it.
+        visit.cart = Default::default();
+        if let Some(cookie) = set_cart(&visit.cart, &visit.shop_path, visit.secure()) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, cookie);
+        }
+    }
+    response
+}

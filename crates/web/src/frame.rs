@@ -1,0 +1,206 @@
+//! What every shop page starts from: the shop a handle opens, the visitor's session and cart,
+//! and the frame (header, footer) around each page; and the pages that answer an error.
+
+use askama::Template;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use bursar_core::storefront::{open_shop, Shop};
+use bursar_core::{App, Error, ErrorKind};
+use bursar_domain::money::Currency;
+use bursar_domain::storefront::Cart;
+
+use crate::session::{self, Session};
+
+/// One request to a shop: the shop, the visitor's session and cart, and the addresses pages
+/// link to.
+pub struct Visit {
+    pub app: App,
+    pub shop: Shop,
+    pub session: Session,
+    pub cart: Cart,
+    /// The server's public address (`http://host:port`).
+    pub base_url: String,
+    /// `/shop/{handle}`.
+    pub shop_path: String,
+}
+
+impl Visit {
+    /// The visit of `handle`'s shop, or the page saying there is no such shop.
+    pub async fn open(app: &App, handle: &str, headers: &HeaderMap) -> Result<Visit, Response> {
+        let shop = match open_shop(app, handle).await {
+            Ok(Some(shop)) => shop,
+            Ok(None) => return Err(not_found()),
+            Err(error) => return Err(error_page(&error)),
+        };
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let shop_path = format!("/shop/{}", shop.settings.handle);
+        Ok(Visit {
+            app: app.clone(),
+            session: Session::of(headers),
+            cart: session::cart_of(headers),
+            base_url: app.base_url(host),
+            shop,
+            shop_path,
+        })
+    }
+
+    /// Whether the server is reached over HTTPS (its cookies are then `Secure`).
+    pub fn secure(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// The shop's absolute address, as a provider's page returns to it.
+    pub fn shop_url(&self) -> String {
+        format!("{}{}", self.base_url, self.shop_path)
+    }
+
+    /// The frame around a page of this visit.
+    pub fn frame(&self, title: impl Into<String>) -> Frame {
+        let settings = &self.shop.settings;
+        Frame {
+            title: title.into(),
+            shop_name: settings.name.clone(),
+            shop_path: self.shop_path.clone(),
+            live: self.shop.live,
+            cart_count: self.cart.lines.iter().map(|(_, q)| q).sum(),
+            pages: settings
+                .pages
+                .present()
+                .into_iter()
+                .map(|slug| (slug, page_title(slug)))
+                .collect(),
+            support_email: settings.support_email.clone(),
+            token: self.session.form_token(&self.app),
+        }
+    }
+
+    /// `page` rendered as this visit's answer (setting the session cookie when it is new).
+    pub fn respond(&self, status: StatusCode, page: &impl Template) -> Response {
+        let mut response = render(status, page);
+        if let Some(cookie) = self.session.set_cookie(self.secure()) {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// `amount` of the shop's currency, as its pages write money.
+    pub fn money(&self, amount: i64) -> String {
+        money(self.shop.settings.currency, amount)
+    }
+}
+
+/// `amount` minor units of `currency`, as pages write it (`12.34 USD`).
+pub fn money(currency: Currency, amount: i64) -> String {
+    currency.format(amount)
+}
+
+/// The header and footer every shop page shares.
+pub struct Frame {
+    pub title: String,
+    pub shop_name: String,
+    pub shop_path: String,
+    pub live: bool,
+    pub cart_count: i64,
+    /// The shop's pages that have text: (slug, title).
+    pub pages: Vec<(&'static str, &'static str)>,
+    pub support_email: Option<String>,
+    /// The CSRF token of the page's forms.
+    pub token: String,
+}
+
+/// The title of a shop page by its slug.
+pub fn page_title(slug: &str) -> &'static str {
+    match slug {
+        "terms" => "Terms of sale",
+        "privacy" => "Privacy policy",
+        "refunds" => "Refund policy",
+        "license" => "License agreement",
+        "faq" => "Questions and answers",
+        _ => "Page",
+    }
+}
+
+/// A page rendered with `status`; a template that fails to render is a 500 (and logged).
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "BUG: a page template failed to render");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "shop/message.html")]
+struct MessagePage<'a> {
+    heading: &'a str,
+    detail: &'a str,
+}
+
+/// A bare page with a heading and a sentence, for answers outside any shop.
+pub fn plain(status: StatusCode, heading: &str) -> Response {
+    let page = MessagePage {
+        heading,
+        detail: "",
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, heading.to_owned()).into_response(),
+    }
+}
+
+pub fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "Page not found")
+}
+
+/// The page of a core error: its message for the visitor, its status by kind.
+pub fn error_page(error: &Error) -> Response {
+    let status = status_of(error.kind);
+    if status.is_server_error() {
+        tracing::error!(code = error.code, message = %error.message, "a shop page failed");
+    }
+    let heading = if status.is_server_error() {
+        "Something went wrong. Please try again in a moment."
+    } else {
+        error.message.as_str()
+    };
+    let page = MessagePage {
+        heading,
+        detail: "",
+    };
+    render(status, &page)
+}
+
+/// The answer to a form posted without its page's token, or from another site.
+pub fn forged_form() -> Response {
+    let page = MessagePage {
+        heading: "This form has expired",
+        detail: "It was not sent from its own page. Go back, reload the page and try again.",
+    };
+    render(StatusCode::FORBIDDEN, &page)
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid | ErrorKind::UnsupportedMediaType => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict | ErrorKind::State | ErrorKind::IdempotencyKeyReused => {
+            StatusCode::CONFLICT
+        }
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::ProviderFailed => StatusCode::BAD_GATEWAY,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A redirect after a form post (303: the browser follows it with a GET), with cookies.
+pub fn see_other(location: &str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}

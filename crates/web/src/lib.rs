@@ -1,0 +1,100 @@
+//! Bursar's web pages: the storefront (`/shop/{handle}`), server-rendered over the core.
+//!
+//! Pages are HTML that works without JavaScript; every form carries a CSRF token bound to the
+//! browser's session cookie ([`session`]), and every change goes through the same core
+//! operations as the JSON API. Handlers parse the request, call `bursar_core`, and fill a
+//! template: no business rule lives here or in the templates (askama escapes every value).
+
+mod cart;
+mod checkout;
+mod frame;
+mod session;
+mod shop;
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bursar_core::App;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// The storefront's stylesheet, compiled in.
+const SHOP_CSS: &str = include_str!("../assets/shop.css");
+
+/// The largest form body a page accepts.
+const FORM_BYTES_MAX: usize = 16 * 1024;
+
+/// The web pages over `app`, ready to merge beside the API.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/shop/assets/shop.css", get(stylesheet))
+        .route("/shop/{handle}", get(shop::catalog))
+        .route("/shop/{handle}/theme.css", get(shop::theme))
+        .route("/shop/{handle}/products/{id}", get(shop::product))
+        .route("/shop/{handle}/pages/{slug}", get(shop::page))
+        .route("/shop/{handle}/cart", get(cart::show))
+        .route("/shop/{handle}/cart/add", post(cart::add))
+        .route("/shop/{handle}/cart/update", post(cart::update))
+        .route("/shop/{handle}/cart/code", post(cart::code))
+        .route(
+            "/shop/{handle}/checkout",
+            get(checkout::form).post(checkout::place),
+        )
+        .route("/shop/{handle}/orders/{id}", get(checkout::receipt))
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("BUG: a web page handler panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
+        }))
+        .with_state(app)
+}
+
+/// What every page's response carries: a content policy that allows only this server's
+/// styles, no scripts, no framing, forms posted here (or to a provider's HTTPS page), no MIME
+/// sniffing, and no referrer beyond this origin.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+    form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'";
+
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SHOP_CSS,
+    )
+        .into_response()
+}
