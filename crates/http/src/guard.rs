@@ -40,10 +40,10 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // A page's own forms must carry its origin: under `no-referrer` a browser sends
+    // `Origin: null`, which the forms' check refuses as another site's.
+    let referrer = if page { "same-origin" } else { "no-referrer" };
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
     response
 }
 

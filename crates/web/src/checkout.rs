@@ -256,6 +256,11 @@ pub async fn receipt(
         }
         _ => "processing",
     };
+    // The cart was bought: empty it (this page's header already counts it empty).
+    let bought_cart = state == "paid" && !visit.cart.is_empty();
+    if bought_cart {
+        visit.cart = Default::default();
+    }
     let names = |product_id: &bursar_domain::id::ProductId| {
         order
             .lines
@@ -288,9 +293,7 @@ pub async fn receipt(
             .collect(),
     };
     let mut response = visit.respond(StatusCode::OK, &page);
-    if state == "paid" && !visit.cart.is_empty() {
-        // The cart was bought: empty it.
-        visit.cart = Default::default();
+    if bought_cart {
         if let Some(cookie) = set_cart(&visit.cart, &visit.shop_path, visit.secure()) {
             response
                 .headers_mut()

@@ -102,7 +102,7 @@ fn field(page: &str, name: &str) -> String {
 }
 
 /// A shop `acme` selling a licensed program and a hardware token, with the code SPRING10.
-async fn open_shop(app: &TestApp) -> (String, String) {
+pub async fn open_shop(app: &TestApp) -> (String, String) {
     let license = json!({"prefix": "ACME", "max_activations": 2});
     let program = id(&ok(app.post("/v1/products", json!({"name": "Acme Studio", "kind": "digital", "description": "The studio, for one machine or two.", "license": license})).await).await);
     ok(app

@@ -14,7 +14,7 @@ use crate::App;
 /// The page's summary of a checkout session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSummary {
-    /// The merchant: the workspace's name.
+    /// The merchant: the name of the workspace's shop, else the workspace's name.
     pub merchant: String,
     /// What is paid: "Order ord_…" or "Invoice INV-0001" (its id while it has no number).
     pub title: String,
@@ -36,10 +36,14 @@ pub async fn checkout_summary(app: &App, session: &TestSession) -> Result<Checko
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let merchant = bursar_store::workspaces::get(tx, &workspace_id)
-                    .await?
-                    .map(|w| w.name)
-                    .unwrap_or_default();
+                let shop = crate::storefront::load(tx, &workspace_id).await?;
+                let merchant = match shop {
+                    Some(shop) => shop.name,
+                    None => bursar_store::workspaces::get(tx, &workspace_id)
+                        .await?
+                        .map(|w| w.name)
+                        .unwrap_or_default(),
+                };
                 let (title, lines) = if is_invoice(&paid_for) {
                     invoice_lines(tx, &workspace_id, &paid_for).await?
                 } else {
