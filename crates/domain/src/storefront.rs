@@ -48,14 +48,19 @@ pub struct StorefrontSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ShopPages {
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub terms: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub privacy: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub refunds: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub license: String,
     #[serde(default)]
+    #[schema(max_length = 20000)]
     pub faq: String,
 }
 

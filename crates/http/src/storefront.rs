@@ -60,7 +60,7 @@ pub struct UpdateStorefrontRequest {
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// The currency prices are shown and charged in (required the first time).
-    #[schema(value_type = Option<String>, example = "USD")]
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9a-fA-F]{6}$")]

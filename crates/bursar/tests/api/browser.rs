@@ -265,3 +265,102 @@ impl Session {
         self.client.delete(&self.url).send().await.unwrap();
     }
 }
+
+/// The axe-core version the accessibility checks run.
+const AXE_CORE: &str = "axe-core@4.11.0";
+
+/// axe-core's script (`axe.min.js`), installed from npm under the target directory on first
+/// use, so the README's one test command needs nothing but npm for it.
+pub fn axe_script() -> String {
+    static SCRIPT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut script = SCRIPT.lock().unwrap();
+    if let Some(source) = script.as_ref() {
+        return source.clone();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("axe-core");
+    let file = dir.join("node_modules/axe-core/axe.min.js");
+    if !file.exists() {
+        let installed = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(AXE_CORE)
+            .status()
+            .expect("npm is needed for the accessibility checks (Debian: apt-get install npm)")
+            .success();
+        assert!(installed, "npm could not install {AXE_CORE}");
+    }
+    let source = std::fs::read_to_string(&file).unwrap();
+    *script = Some(source.clone());
+    source
+}
+
+impl Session {
+    /// axe-core's serious and critical violations on the open page (WCAG 2.1 A and AA rules
+    /// and best practices), as `rule: selectors` lines.
+    pub async fn accessibility_violations(&self, axe: &str) -> Vec<String> {
+        let script = format!(
+            "{axe}\n;var done = arguments[arguments.length - 1];\
+             axe.run(document, {{resultTypes: ['violations']}})\
+               .then(r => done(r.violations.filter(v => v.impact == 'serious' || v.impact == 'critical')\
+                 .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))\
+               .catch(e => done(['axe failed: ' + e]));"
+        );
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({"script": script, "args": []})),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe answered {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+impl Session {
+    /// Presses and releases `key` (a WebDriver key code such as `"\u{E004}"`, Tab).
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+    }
+
+    /// Presses Tab until the focused element matches `css` (at most 40 times), as a keyboard
+    /// user moves through a page.
+    pub async fn tab_to(&self, css: &str) {
+        for _ in 0..40 {
+            self.press("\u{E004}").await;
+            let focused = self
+                .js(&format!(
+                    "return !!document.activeElement && document.activeElement.matches({css:?})"
+                ))
+                .await;
+            if focused == true {
+                return;
+            }
+        }
+        panic!("Tab never reached {css}");
+    }
+
+    /// Types `text` into the focused element, key by key.
+    pub async fn type_keys(&self, text: &str) {
+        let keys: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let c = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": c}),
+                    json!({"type": "keyUp", "value": c}),
+                ]
+            })
+            .collect();
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+    }
+}

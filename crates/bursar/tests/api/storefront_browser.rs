@@ -1,12 +1,14 @@
 //! The storefront in a real browser (headless Chromium over WebDriver), on both databases:
 //! a guest buys two products with a promotion code and pays on the test provider's page; the
-//! success page waits for the payment and shows the receipt and the license key. Screenshots
+//! success page waits for the payment and shows the receipt and the license key. The first
+//! product is added with the mouse; the rest is done with the keyboard alone. axe-core checks
+//! every page for serious and critical accessibility violations. Screenshots
 //! of each step land in `target/screenshots/shop-{backend}-*.png`.
 
 use std::time::{Duration, Instant};
 
 use crate::both_backends;
-use crate::browser::{browser_binaries, screenshot_dir, Driver, Session};
+use crate::browser::{axe_script, browser_binaries, screenshot_dir, Driver, Session};
 use crate::helpers::*;
 use crate::storefront::open_shop;
 
@@ -33,6 +35,12 @@ async fn wait_for_text(session: &Session, wanted: &str) -> String {
     }
 }
 
+/// Asserts axe-core finds no serious or critical violation on the open page.
+async fn assert_accessible(session: &Session, axe: &str, page: &str) {
+    let violations = session.accessibility_violations(axe).await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
 /// Sets a field's value as a user who selects it and types over it.
 async fn fill(session: &Session, css: &str, value: &str) {
     session
@@ -55,41 +63,65 @@ both_backends! {
         let shots = screenshot_dir();
         let name = format!("{backend:?}").to_lowercase();
         let shot = |step: &str| shots.join(format!("shop-{name}-{step}.png"));
+        let axe = axe_script();
         let driver = Driver::start(&driver_binary).await;
         let browser = driver.session(&chromium, None).await;
+
+        // The check itself finds what it should: an unlabelled field and an image without text.
+        browser.open("data:text/html,<html lang=en><title>t</title><main><img src=x.png><input></main></html>").await;
+        let found = browser.accessibility_violations(&axe).await.join("\n");
+        assert!(found.contains("image-alt") && found.contains("label"), "axe found: {found}");
 
         browser.open(&app.url("/shop/acme")).await;
         assert!(text(&browser).await.contains("Acme Studio"));
         browser.screenshot(&shot("1-catalog")).await;
+        assert_accessible(&browser, &axe, "catalog").await;
         browser.click(&format!("a[href='/shop/acme/products/{program}']")).await;
         fill(&browser, "#quantity", "2").await;
         browser.screenshot(&shot("2-product")).await;
+        assert_accessible(&browser, &axe, "product").await;
         browser.click("form.add button").await;
         wait_for_text(&browser, "Your cart").await;
-        browser.click("a.brand").await;
-        browser.click(&format!("a[href='/shop/acme/products/{token}']")).await;
-        browser.click("form.add button").await;
+        // From here on, the keyboard alone: Tab to a control, Enter to use it.
+        const ENTER: &str = "\u{E007}";
+        browser.tab_to("a.brand").await;
+        browser.press(ENTER).await;
         wait_for_text(&browser, "Security token").await;
-        fill(&browser, "#promotion_code", "spring10").await;
-        browser.click("form.code button").await;
+        browser.tab_to(&format!("a[href='/shop/acme/products/{token}']")).await;
+        browser.press(ENTER).await;
+        browser.tab_to("form.add button").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Security token").await;
+        browser.tab_to("#promotion_code").await;
+        browser.type_keys("spring10").await;
+        browser.press(ENTER).await;
         let cart = wait_for_text(&browser, "Discount (SPRING10)").await;
         assert!(cart.contains("112.50 USD") && cart.contains("Cart (3)"), "{cart}");
         browser.screenshot(&shot("3-cart")).await;
+        assert_accessible(&browser, &axe, "cart").await;
 
-        browser.click("a.button[href='/shop/acme/checkout']").await;
-        fill(&browser, "#email", "grace@example.com").await;
-        fill(&browser, "#name", "Grace Hopper").await;
+        browser.tab_to("a.button[href='/shop/acme/checkout']").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Billing country").await;
+        browser.tab_to("#email").await;
+        browser.type_keys("grace@example.com").await;
+        browser.tab_to("#name").await;
+        browser.type_keys("Grace Hopper").await;
         browser.screenshot(&shot("4-checkout")).await;
-        browser.click("form.details button").await;
+        assert_accessible(&browser, &axe, "checkout").await;
+        browser.tab_to("form.details button").await;
+        browser.press(ENTER).await;
         let pay_page = wait_for_text(&browser, "Bursar test provider").await;
         assert!(pay_page.contains("Acme Software") && pay_page.contains("112.50 USD"), "{pay_page}");
         browser.screenshot(&shot("5-provider")).await;
-        browser.click("form[action$='/pay'] button").await;
+        browser.tab_to("form[action$='/pay'] button").await;
+        browser.press(ENTER).await;
 
         let receipt = wait_for_text(&browser, "Thank you for your order").await;
         let receipt = if receipt.contains("ACME-") { receipt } else { wait_for_text(&browser, "ACME-").await };
         assert!(receipt.contains("112.50 USD") && receipt.contains("grace@example.com"), "{receipt}");
         browser.screenshot(&shot("6-receipt")).await;
+        assert_accessible(&browser, &axe, "success page").await;
         let url = browser.js("return location.pathname").await;
         assert!(url.as_str().unwrap().starts_with("/shop/acme/orders/ord_"), "{url}");
         assert!(text(&browser).await.contains("Cart (0)"), "the bought cart is emptied");
