@@ -137,14 +137,24 @@ pub struct ShopUrls {
     pub shop_url: String,
 }
 
+/// The browser a checkout comes from, as the velocity limits count it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The connection's address.
+    pub address: String,
+    /// The browser session's id.
+    pub session: String,
+}
+
 /// Places the order of `cart` for `buyer` and opens its hosted checkout at the workspace's
 /// provider. `form_key` is the checkout form's idempotency key: a form sent twice places one
-/// order (and opens its checkout again only if the first one could not be opened).
+/// order (and opens its checkout again only if the first one could not be opened). Each
+/// attempt counts against the client's [velocity limits](crate::checkout_limits) first.
 pub async fn place_order(
     app: &App,
     shop: &Shop,
-    cart: &Cart,
-    buyer: Buyer,
+    (cart, buyer): (&Cart, Buyer),
+    client: &Client,
     urls: &ShopUrls,
     form_key: &str,
 ) -> Result<PlacedOrder, Error> {
@@ -156,6 +166,13 @@ pub async fn place_order(
             "The cart is empty: add a product first.",
         ));
     }
+    let attempt = crate::checkout_limits::Attempt {
+        workspace_id: &shop.workspace_id,
+        address: &client.address,
+        session: &client.session,
+        email: buyer.email.as_str(),
+    };
+    app.checkout_limits.admit(&attempt, app.now())?;
     let order = create_order(app, shop, &priced.cart, buyer, form_key).await?;
     if let (OrderStatus::CheckoutOpen, Some(checkout)) = (order.status, &order.checkout) {
         let checkout_url = checkout.url.clone();

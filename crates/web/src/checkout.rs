@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bursar_core::shop_checkout::{
-    place_order, price_cart, receipt as order_receipt, Buyer, ShopUrls,
+    place_order, price_cart, receipt as order_receipt, Buyer, Client, ShopUrls,
 };
 use bursar_core::App;
 use bursar_domain::commerce::OrderStatus;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::cart::CartView;
 use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
-use crate::session::{form_is_ours, set_cart};
+use crate::session::{form_is_ours, set_cart, ClientAddress};
 
 /// The countries a buyer can bill to: ISO 3166-1 alpha-2 and English name.
 const COUNTRIES: &[(&str, &str)] = &[
@@ -132,6 +132,7 @@ fn is_form_key(key: &str) -> bool {
 pub async fn place(
     State(app): State<App>,
     Path(handle): Path<String>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -156,7 +157,20 @@ pub async fn place(
         base_url: visit.base_url.clone(),
         shop_url: visit.shop_url(),
     };
-    match place_order(&app, &visit.shop, &visit.cart, buyer, &urls, &form_key).await {
+    let client = Client {
+        address,
+        session: visit.session.id.clone(),
+    };
+    let placed = place_order(
+        &app,
+        &visit.shop,
+        (&visit.cart, buyer),
+        &client,
+        &urls,
+        &form_key,
+    )
+    .await;
+    match placed {
         Ok(placed) => see_other(&placed.checkout_url, None),
         Err(error) => {
             let field = error.param.clone().unwrap_or_else(|| "cart".into());

@@ -169,7 +169,14 @@ pub fn error_page(error: &Error) -> Response {
         heading,
         detail: "",
     };
-    render(status, &page)
+    let mut response = render(status, &page);
+    if error.kind == ErrorKind::RateLimited {
+        let wait = bursar_core::checkout_limits::WINDOW_SECONDS.to_string();
+        if let Ok(value) = HeaderValue::from_str(&wait) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    response
 }
 
 /// The answer to a form posted without its page's token, or from another site.

@@ -16,6 +16,26 @@ const SESSION_COOKIE: &str = "bursar_session";
 /// The cart cookie's name (its path scopes it to one shop).
 const CART_COOKIE: &str = "bursar_cart";
 
+/// The client's address, from the connection (never from headers a client could forge);
+/// `unknown` where the server was not started with connection info, so such requests share
+/// one count in the velocity limits.
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Ok(ClientAddress(address))
+    }
+}
+
 /// The value of cookie `name` in a request's headers.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -15,9 +15,15 @@ struct Visitor {
 
 impl Visitor {
     fn new(app: &TestApp) -> Visitor {
+        Self::from_address(app, "127.0.0.1")
+    }
+
+    /// A visitor whose connections come from `address` (any of loopback's 127/8).
+    fn from_address(app: &TestApp, address: &str) -> Visitor {
         Visitor {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(Some(address.parse().unwrap()))
                 .build()
                 .unwrap(),
             base: app.base_url.clone(),
@@ -296,5 +302,62 @@ both_backends! {
         let taken = app.client.post(app.url("/v1/storefront")).bearer_auth(secret.expose())
             .json(&json!({"handle": "fine", "currency": "USD"})).send().await.unwrap();
         expect_error(taken, 409, "handle_taken", Some("handle")).await;
+    }
+}
+
+/// A visitor's checkout of one unit of `product` as `email`: the status and where it sends
+/// the browser (or the page).
+async fn checkout_one(visitor: &mut Visitor, product: &str, email: &str) -> (u16, String) {
+    let (_, page) = visitor.get(&format!("/shop/acme/products/{product}")).await;
+    let token = field(&page, "csrf_token");
+    visitor
+        .post(
+            "/shop/acme/cart/add",
+            &[("csrf_token", &token), ("product_id", product)],
+        )
+        .await;
+    let (_, checkout) = visitor.get("/shop/acme/checkout").await;
+    let form_key = field(&checkout, "form_key");
+    visitor
+        .post(
+            "/shop/acme/checkout",
+            &[
+                ("csrf_token", &token),
+                ("form_key", &form_key),
+                ("email", email),
+                ("country", "US"),
+            ],
+        )
+        .await
+}
+
+both_backends! {
+    /// Goal: a card-testing burst — a bot placing checkout after checkout from one address,
+    /// each with a fresh session and email, each declined at the provider — is stopped by the
+    /// velocity limits after 10 checkouts in ten minutes: the 11th is refused with 429 before
+    /// any order is written, while a buyer from another address checks out as usual.
+    async fn a_card_testing_burst_is_stopped(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        let limit = bursar_core::checkout_limits::PER_ADDRESS;
+        for n in 0..limit {
+            let mut bot = Visitor::new(&app);
+            let (status, pay_page) = checkout_one(&mut bot, &program, &format!("card{n}@example.net")).await;
+            assert_eq!(status, 303, "checkout {n}: {pay_page}");
+            let (_, page) = bot.get(&pay_page).await;
+            let (status, _) = bot.post(&format!("{pay_page}/decline"), &[("csrf_token", &form_token(&page))]).await;
+            assert_eq!(status, 303, "the card of checkout {n} is declined");
+        }
+        let mut bot = Visitor::new(&app);
+        let (status, page) = checkout_one(&mut bot, &program, "card-next@example.net").await;
+        assert_eq!(status, 429, "{page}");
+        assert!(page.contains("Too many checkouts"), "{page}");
+        let orders = ok(app.get("/v1/orders?limit=100").await).await;
+        let orders = orders["data"].as_array().unwrap();
+        assert_eq!(orders.len(), limit as usize, "the refused checkout wrote nothing");
+        assert!(orders.iter().all(|o| o["status"] == "payment_failed"), "{orders:?}");
+
+        let mut buyer = Visitor::from_address(&app, "127.0.0.2");
+        let (status, pay_page) = checkout_one(&mut buyer, &program, "ada@example.com").await;
+        assert_eq!(status, 303, "another address checks out: {pay_page}");
     }
 }
