@@ -88,8 +88,8 @@ pub struct App {
     pub banks: Arc<crate::bank_connections::Banks>,
     /// Couriers' rate-limit windows and OAuth2 tokens, per workspace account.
     pub couriers: Arc<crate::shipments::poll::Gates>,
-    /// Velocity limits on shop checkouts (card testing).
-    pub checkout_limits: Arc<crate::checkout_limits::CheckoutLimits>,
+    /// Velocity limits of the public pages (checkouts, portal sign-ins).
+    pub velocity: Arc<crate::velocity::Velocity>,
 }
 
 impl App {
@@ -164,7 +164,7 @@ impl App {
             blobs,
             banks: Arc::default(),
             couriers: Arc::default(),
-            checkout_limits: Arc::default(),
+            velocity: Arc::default(),
         }
     }
 

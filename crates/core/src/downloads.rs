@@ -80,7 +80,7 @@ pub async fn resend(
     settings: &DownloadSettings,
     customer_id: &CustomerId,
 ) -> Result<(), Error> {
-    let links = fresh_links(cx, settings, customer_id).await?;
+    let links = fresh_links(cx, settings, customer_id, None).await?;
     if !links.is_empty() {
         cx.emit(NewEvent::new(
             event_type::DOWNLOADS_RESENT,

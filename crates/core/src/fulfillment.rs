@@ -418,12 +418,13 @@ pub fn public_view(license: &License) -> serde_json::Value {
     })
 }
 
-/// New links for each (order line, artifact) a customer was given links for, while the order
-/// stands (paid, not refunded) and the artifact is not retired.
+/// New links for each (order line, artifact) a customer was given links for (of `only_order`
+/// when given), while the order stands (paid, not refunded) and the artifact is not retired.
 pub async fn fresh_links(
     cx: &mut Context<'_>,
     settings: &DownloadSettings,
     customer_id: &CustomerId,
+    only_order: Option<&str>,
 ) -> Result<Vec<DownloadLinkId>, Error> {
     let old: Vec<DownloadLink> = documents::find_in(
         cx.tx,
@@ -439,6 +440,9 @@ pub async fn fresh_links(
         let Some(order_id) = link.order_id.clone() else {
             continue;
         };
+        if only_order.is_some_and(|only| only != order_id.as_str()) {
+            continue;
+        }
         if !seen.insert((
             order_id.to_string(),
             link.order_line,

@@ -149,7 +149,7 @@ pub struct Client {
 /// Places the order of `cart` for `buyer` and opens its hosted checkout at the workspace's
 /// provider. `form_key` is the checkout form's idempotency key: a form sent twice places one
 /// order (and opens its checkout again only if the first one could not be opened). Each
-/// attempt counts against the client's [velocity limits](crate::checkout_limits) first.
+/// attempt counts against the client's [velocity limits](crate::velocity) first.
 pub async fn place_order(
     app: &App,
     shop: &Shop,
@@ -166,13 +166,13 @@ pub async fn place_order(
             "The cart is empty: add a product first.",
         ));
     }
-    let attempt = crate::checkout_limits::Attempt {
+    let attempt = crate::velocity::Attempt {
         workspace_id: &shop.workspace_id,
         address: &client.address,
         session: &client.session,
         email: buyer.email.as_str(),
     };
-    app.checkout_limits.admit(&attempt, app.now())?;
+    crate::velocity::admit_checkout(&app.velocity, &attempt, app.now())?;
     let order = create_order(app, shop, &priced.cart, buyer, form_key).await?;
     if let (OrderStatus::CheckoutOpen, Some(checkout)) = (order.status, &order.checkout) {
         let checkout_url = checkout.url.clone();

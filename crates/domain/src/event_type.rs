@@ -96,6 +96,9 @@ pub const INVOICE_UPDATED: &str = "invoice.updated";
 pub const INVOICE_VOIDED: &str = "invoice.voided";
 pub const INVOICE_SETTINGS_UPDATED: &str = "invoice_settings.updated";
 pub const STOREFRONT_UPDATED: &str = "storefront.updated";
+pub const PORTAL_SIGN_IN_REQUESTED: &str = "portal.sign_in_requested";
+pub const PORTAL_SIGNED_IN: &str = "portal.signed_in";
+pub const PORTAL_SIGNED_OUT: &str = "portal.signed_out";
 pub const JOB_RUN_CANCELLED: &str = "job_run.cancelled";
 pub const JOB_RUN_RETRY_REQUESTED: &str = "job_run.retry_requested";
 pub const LEDGER_TRANSFERS_APPLIED: &str = "ledger.transfers_applied";
@@ -274,6 +277,9 @@ pub const CATALOG: &[(&str, u32)] = &[
     (INVOICE_VOIDED, 1),
     (INVOICE_SETTINGS_UPDATED, 1),
     (STOREFRONT_UPDATED, 1),
+    (PORTAL_SIGN_IN_REQUESTED, 1),
+    (PORTAL_SIGNED_IN, 1),
+    (PORTAL_SIGNED_OUT, 1),
     (JOB_RUN_CANCELLED, 1),
     (JOB_RUN_RETRY_REQUESTED, 1),
     (LEDGER_TRANSFERS_APPLIED, 1),

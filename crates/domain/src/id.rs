@@ -283,6 +283,11 @@ prefixed_id!(
     "dl"
 );
 prefixed_id!(
+    /// A customer portal sign-in (a magic link's record).
+    PortalSignInId,
+    "psi"
+);
+prefixed_id!(
     /// An invoice.
     InvoiceId,
     "in"

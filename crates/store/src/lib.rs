@@ -42,6 +42,7 @@ pub mod node_lock;
 pub mod pay_ins;
 pub mod payment_providers;
 pub mod payouts;
+pub mod portal;
 pub mod relay;
 pub mod sandbox_reset;
 pub mod seal;

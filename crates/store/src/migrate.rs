@@ -224,6 +224,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0035_storefront.sql"),
         postgres: include_str!("../migrations/postgres/0035_storefront.sql"),
     },
+    Migration {
+        version: 36,
+        name: "portal",
+        sqlite: include_str!("../migrations/sqlite/0036_portal.sql"),
+        postgres: include_str!("../migrations/postgres/0036_portal.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

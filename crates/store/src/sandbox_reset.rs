@@ -57,6 +57,8 @@ pub const RESET_TABLES: &[&str] = &[
     "order_refund",
     "party_bank_account",
     "pay_in",
+    "portal_session",
+    "portal_sign_in",
     "payment_method",
     "payment_provider",
     "payout",

@@ -239,6 +239,8 @@ struct ReceiptPage {
     state: &'static str,
     /// Paid, its license keys on their way: the page refreshes until they are here.
     delivering: bool,
+    /// The receipt link's key: the page's "see it in your account" form passes it on.
+    key: String,
     lines: Vec<(String, i64, String)>,
     discount: Option<String>,
     total: String,
@@ -288,6 +290,7 @@ pub async fn receipt(
         order_id: order.id.to_string(),
         state,
         delivering: found.delivering,
+        key: key.clone(),
         lines: order
             .lines
             .iter()

@@ -61,6 +61,7 @@ impl Visit {
             title: title.into(),
             shop_name: settings.name.clone(),
             shop_path: self.shop_path.clone(),
+            portal_path: format!("/portal/{}", settings.handle),
             live: self.shop.live,
             cart_count: self.cart.lines.iter().map(|(_, q)| q).sum(),
             pages: settings
@@ -99,6 +100,8 @@ pub struct Frame {
     pub title: String,
     pub shop_name: String,
     pub shop_path: String,
+    /// `/portal/{handle}`.
+    pub portal_path: String,
     pub live: bool,
     pub cart_count: i64,
     /// The shop's pages that have text: (slug, title).
@@ -171,7 +174,7 @@ pub fn error_page(error: &Error) -> Response {
     };
     let mut response = render(status, &page);
     if error.kind == ErrorKind::RateLimited {
-        let wait = bursar_core::checkout_limits::WINDOW_SECONDS.to_string();
+        let wait = bursar_core::velocity::WINDOW_SECONDS.to_string();
         if let Ok(value) = HeaderValue::from_str(&wait) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }

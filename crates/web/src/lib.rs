@@ -1,4 +1,5 @@
-//! Bursar's web pages: the storefront (`/shop/{handle}`), server-rendered over the core.
+//! Bursar's web pages: the storefront (`/shop/{handle}`) and the customer portal
+//! (`/portal/{handle}`), server-rendered over the core.
 //!
 //! Pages are HTML that works without JavaScript; every form carries a CSRF token bound to the
 //! browser's session cookie ([`session`]), and every change goes through the same core
@@ -8,6 +9,7 @@
 mod cart;
 mod checkout;
 mod frame;
+mod portal;
 mod session;
 mod shop;
 
@@ -44,6 +46,19 @@ pub fn router(app: App) -> Router {
             get(checkout::form).post(checkout::place),
         )
         .route("/shop/{handle}/orders/{id}", get(checkout::receipt))
+        .route("/portal/{handle}", get(portal::home))
+        .route("/portal/{handle}/sign-in", post(portal::ask_link))
+        .route(
+            "/portal/{handle}/sign-in/{token}",
+            get(portal::confirm).post(portal::sign_in),
+        )
+        .route("/portal/{handle}/from-receipt", post(portal::from_receipt))
+        .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
+        .route("/portal/{handle}/orders/{id}", get(portal::order_page))
+        .route(
+            "/portal/{handle}/orders/{id}/downloads",
+            post(portal::downloads),
+        )
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
         .layer(TimeoutLayer::with_status_code(

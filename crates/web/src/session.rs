@@ -37,7 +37,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
 }
 
 /// The value of cookie `name` in a request's headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -417,6 +417,12 @@ impl EmailSubscriber {
             | event_type::INVOICE_DUE_SOON
             | event_type::INVOICE_OVERDUE => self.invoice_notice(workspace_id, event).await,
             event_type::DUNNING_STEP_EXECUTED => self.dunning_notice(workspace_id, event).await,
+            event_type::PORTAL_SIGN_IN_REQUESTED => match crate::portal_mail::draft(event)? {
+                Some((to, subject, text, html)) => self
+                    .email(event, "portal_sign_in", to, subject, text, html)
+                    .map(Some),
+                None => Ok(None),
+            },
             _ => Ok(None),
         }
     }
@@ -765,10 +771,21 @@ impl EmailSubscriber {
     ) -> Result<(Email, Vec<String>), String> {
         let licenses = placeholders(&email.text_body, LICENSE_PLACEHOLDER);
         let links = placeholders(&email.text_body, LINK_PLACEHOLDER);
-        if licenses.is_empty() && links.is_empty() {
+        let sign_in = email
+            .text_body
+            .contains(crate::portal_mail::SIGN_IN_PLACEHOLDER);
+        if licenses.is_empty() && links.is_empty() && !sign_in {
             return Ok((email.clone(), Vec::new()));
         }
         let sealer = self.db.sealer().map_err(|e| e.to_string())?.clone();
+        if sign_in {
+            let mut filled = email.clone();
+            filled.text_body =
+                crate::portal_mail::fill(&filled.text_body, &self.public_url, &sealer);
+            filled.html_body =
+                crate::portal_mail::fill(&filled.html_body, &self.public_url, &sealer);
+            return Ok((filled, Vec::new()));
+        }
         let (ws, ids) = (workspace_id.clone(), licenses.clone());
         let keys = self
             .db

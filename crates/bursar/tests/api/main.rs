@@ -47,6 +47,7 @@ mod order_metrics;
 mod outbound;
 mod pay_ins;
 mod payouts;
+mod portal;
 mod refund_recovery;
 mod relay;
 mod sandboxes;

@@ -422,9 +422,17 @@ async fn populate(s: &Caller<'_>) {
     let handle = format!("shop-{:08x}", rand::random::<u32>());
     s.ok(
         "/v1/storefront",
-        json!({"handle": handle, "currency": "USD"}),
+        json!({"handle": handle, "currency": "USD", "published": true}),
     )
     .await;
+    // The portal's sign-in and session, through its pages.
+    let email = format!("{handle}@example.com");
+    s.ok(
+        "/v1/customers",
+        json!({"name": "Portal user", "email": email}),
+    )
+    .await;
+    crate::portal::open_portal_session(s.app, &handle, &email).await;
     let invoice = id(s.ok("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "lines": [{"description": "Setup", "unit_amount": 500}]})).await);
     s.ok(&format!("/v1/invoices/{invoice}/issue"), json!({}))
         .await;

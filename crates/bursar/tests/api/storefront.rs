@@ -7,14 +7,14 @@ use crate::both_backends;
 use crate::helpers::*;
 
 /// A browser without JavaScript: keeps cookies, sends forms as urlencoded bodies.
-struct Visitor {
-    client: reqwest::Client,
+pub struct Visitor {
+    pub client: reqwest::Client,
     base: String,
-    cookies: BTreeMap<String, String>,
+    pub cookies: BTreeMap<String, String>,
 }
 
 impl Visitor {
-    fn new(app: &TestApp) -> Visitor {
+    pub fn new(app: &TestApp) -> Visitor {
         Self::from_address(app, "127.0.0.1")
     }
 
@@ -52,7 +52,7 @@ impl Visitor {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -60,7 +60,7 @@ impl Visitor {
             .join("; ")
     }
 
-    async fn get(&mut self, url: &str) -> (u16, String) {
+    pub async fn get(&mut self, url: &str) -> (u16, String) {
         let response = self
             .client
             .get(self.absolute(url))
@@ -74,7 +74,7 @@ impl Visitor {
     }
 
     /// Posts `fields` to `url`; returns the status and the `Location` it sends the browser to.
-    async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    pub async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
         let body = serde_urlencoded::to_string(fields).unwrap();
         let response = self
             .client
@@ -98,7 +98,7 @@ impl Visitor {
 }
 
 /// The value of the hidden field `name` in a page's first form that has it.
-fn field(page: &str, name: &str) -> String {
+pub fn field(page: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
     let start = page
         .find(&needle)
@@ -208,7 +208,7 @@ both_backends! {
 }
 
 /// The page at `url` once it contains `text` (the success page refreshes itself meanwhile).
-async fn wait_for_page(visitor: &mut Visitor, url: &str, text: &str) -> String {
+pub async fn wait_for_page(visitor: &mut Visitor, url: &str, text: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (status, page) = visitor.get(url).await;
@@ -307,7 +307,7 @@ both_backends! {
 
 /// A visitor's checkout of one unit of `product` as `email`: the status and where it sends
 /// the browser (or the page).
-async fn checkout_one(visitor: &mut Visitor, product: &str, email: &str) -> (u16, String) {
+pub async fn checkout_one(visitor: &mut Visitor, product: &str, email: &str) -> (u16, String) {
     let (_, page) = visitor.get(&format!("/shop/acme/products/{product}")).await;
     let token = field(&page, "csrf_token");
     visitor
@@ -338,7 +338,7 @@ both_backends! {
     /// any order is written, while a buyer from another address checks out as usual.
     async fn a_card_testing_burst_is_stopped(app: TestApp) {
         let (program, _) = open_shop(&app).await;
-        let limit = bursar_core::checkout_limits::PER_ADDRESS;
+        let limit = bursar_core::velocity::PER_ADDRESS;
         for n in 0..limit {
             let mut bot = Visitor::new(&app);
             let (status, pay_page) = checkout_one(&mut bot, &program, &format!("card{n}@example.net")).await;

@@ -1,4 +1,6 @@
-//! Velocity limits on shop checkouts: card testers place order after order from one address,
+//! Velocity limits of the public pages, in fixed windows per key ([`Velocity`]).
+//!
+//! Shop checkouts: card testers place order after order from one address,
 //! session or email to try stolen cards at the provider. Each placed checkout counts against
 //! its client address, its browser session and its email address, per workspace, in windows
 //! of [`WINDOW_SECONDS`]; past a limit the checkout is refused before anything is written or
@@ -43,28 +45,19 @@ pub struct Attempt<'a> {
     pub email: &'a str,
 }
 
-/// Counts of checkouts per key in fixed windows.
+/// Counts per key in fixed windows of [`WINDOW_SECONDS`], in memory, bounded.
 #[derive(Debug, Default)]
-pub struct CheckoutLimits {
+pub struct Velocity {
     windows: Mutex<HashMap<String, (i64, u32)>>,
 }
 
-impl CheckoutLimits {
-    /// Counts `attempt` against each of its keys; refused (and counted nowhere) when any key
-    /// is at its limit this window, or when the table cannot take a new key.
-    pub fn admit(&self, attempt: &Attempt<'_>, now: Timestamp) -> Result<(), Error> {
+impl Velocity {
+    /// Counts one attempt against each `(key, limit)`: false (and counted nowhere) when any
+    /// key is at its limit this window, or when the table cannot take a new key.
+    pub fn admit(&self, keys: &[(String, u32)], now: Timestamp) -> bool {
         let window = now.unix_micros() / (WINDOW_SECONDS * 1_000_000);
-        let ws = attempt.workspace_id.as_str();
-        let keys = [
-            (format!("{ws}|address|{}", attempt.address), PER_ADDRESS),
-            (format!("{ws}|session|{}", attempt.session), PER_SESSION),
-            (
-                format!("{ws}|email|{}", attempt.email.to_ascii_lowercase()),
-                PER_EMAIL,
-            ),
-        ];
         let Ok(mut windows) = self.windows.lock() else {
-            return Err(refused());
+            return false;
         };
         let current = |windows: &HashMap<String, (i64, u32)>, key: &str| {
             windows
@@ -76,7 +69,7 @@ impl CheckoutLimits {
             .iter()
             .any(|(key, limit)| current(&windows, key) >= *limit)
         {
-            return Err(refused());
+            return false;
         }
         let new_keys = keys
             .iter()
@@ -85,17 +78,46 @@ impl CheckoutLimits {
         if windows.len() + new_keys > KEYS_MAX {
             windows.retain(|_, (w, _)| *w == window);
             if windows.len() + new_keys > KEYS_MAX {
-                return Err(refused());
+                return false;
             }
         }
         for (key, _) in keys {
-            let entry = windows.entry(key).or_insert((window, 0));
+            let entry = windows.entry(key.clone()).or_insert((window, 0));
             if entry.0 != window {
                 *entry = (window, 0);
             }
             entry.1 = entry.1.saturating_add(1);
         }
+        true
+    }
+}
+
+/// Counts `attempt` against its address, session and email; refused (and counted nowhere)
+/// when any is at its limit this window.
+pub fn admit_checkout(
+    velocity: &Velocity,
+    attempt: &Attempt<'_>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let ws = attempt.workspace_id.as_str();
+    let keys = [
+        (
+            format!("{ws}|checkout-address|{}", attempt.address),
+            PER_ADDRESS,
+        ),
+        (
+            format!("{ws}|checkout-session|{}", attempt.session),
+            PER_SESSION,
+        ),
+        (
+            format!("{ws}|checkout-email|{}", attempt.email.to_ascii_lowercase()),
+            PER_EMAIL,
+        ),
+    ];
+    if velocity.admit(&keys, now) {
         Ok(())
+    } else {
+        Err(refused())
     }
 }
 
@@ -130,39 +152,31 @@ mod tests {
 
     #[test]
     fn each_key_is_limited_and_a_refusal_counts_nowhere() {
-        let limits = CheckoutLimits::default();
+        let limits = Velocity::default();
         let ws = WorkspaceId::from_trusted("ws_test".into());
         for _ in 0..PER_SESSION {
-            limits
-                .admit(&attempt(&ws, "s1", "a@example.com"), at(0))
-                .unwrap();
+            admit_checkout(&limits, &attempt(&ws, "s1", "a@example.com"), at(0)).unwrap();
         }
-        let refused = limits
-            .admit(&attempt(&ws, "s1", "b@example.com"), at(1))
-            .unwrap_err();
+        let refused =
+            admit_checkout(&limits, &attempt(&ws, "s1", "b@example.com"), at(1)).unwrap_err();
         assert_eq!(refused.kind, ErrorKind::RateLimited);
         // The same email from a new session is at its limit too.
-        assert!(limits
-            .admit(&attempt(&ws, "s2", "A@example.com"), at(2))
-            .is_err());
+        assert!(admit_checkout(&limits, &attempt(&ws, "s2", "A@example.com"), at(2)).is_err());
         // New sessions and emails from one address: up to the address's limit in all (the
         // refusals above counted nowhere).
         for n in 0..(PER_ADDRESS - PER_SESSION) {
             let (session, email) = (format!("s-{n}"), format!("{n}@example.com"));
-            limits
-                .admit(&attempt(&ws, &session, &email), at(3))
-                .unwrap();
+            admit_checkout(&limits, &attempt(&ws, &session, &email), at(3)).unwrap();
         }
-        assert!(limits
-            .admit(&attempt(&ws, "s-new", "new@example.com"), at(4))
-            .is_err());
+        assert!(admit_checkout(&limits, &attempt(&ws, "s-new", "new@example.com"), at(4)).is_err());
         // Another workspace counts apart; the next window starts afresh.
         let other = WorkspaceId::from_trusted("ws_other".into());
-        limits
-            .admit(&attempt(&other, "s1", "a@example.com"), at(5))
-            .unwrap();
-        limits
-            .admit(&attempt(&ws, "s1", "a@example.com"), at(WINDOW_SECONDS))
-            .unwrap();
+        admit_checkout(&limits, &attempt(&other, "s1", "a@example.com"), at(5)).unwrap();
+        admit_checkout(
+            &limits,
+            &attempt(&ws, "s1", "a@example.com"),
+            at(WINDOW_SECONDS),
+        )
+        .unwrap();
     }
 }

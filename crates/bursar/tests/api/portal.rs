@@ -1,0 +1,209 @@
+//! The customer portal (`/portal/{handle}`): magic-link sign-in, a buyer's orders, licenses
+//! and downloads, sign-out, and what one customer's session cannot reach.
+
+use bursar_store::Tx;
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::storefront::{checkout_one, field, open_shop, wait_for_page, Visitor};
+
+/// A guest's paid checkout of one `product` as `email`; returns the receipt URL.
+async fn buy(app: &TestApp, product: &str, email: &str) -> String {
+    let mut visitor = Visitor::new(app);
+    let (status, pay_page) = checkout_one(&mut visitor, product, email).await;
+    assert_eq!(status, 303, "{pay_page}");
+    let (_, page) = visitor.get(&pay_page).await;
+    let (status, receipt) = visitor
+        .post(
+            &format!("{pay_page}/pay"),
+            &[("csrf_token", &form_token(&page))],
+        )
+        .await;
+    assert_eq!(status, 303);
+    wait_for_page(&mut visitor, &receipt, "ACME-").await;
+    receipt
+}
+
+/// The magic link the mailbox's newest sign-in email to `to` carries, as its recipient gets
+/// it (the stored message holds a placeholder; the link is derived when it is sent).
+async fn magic_link(app: &TestApp, to: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let emails = ok(app.get("/v1/emails").await).await;
+        let found = emails["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["template"] == "portal_sign_in" && e["to"] == to)
+            .cloned();
+        if let Some(email) = found {
+            let text = email["text"].as_str().unwrap();
+            let start = text
+                .find("[[sign-in-url:")
+                .expect("a placeholder, not a link, is stored")
+                + "[[sign-in-url:".len();
+            let (handle, id) = text[start..]
+                .split("]]")
+                .next()
+                .unwrap()
+                .split_once('/')
+                .unwrap();
+            assert!(
+                !text.contains("/portal/acme/sign-in/"),
+                "no usable link is stored: {text}"
+            );
+            let sealer = app.db().sealer().unwrap();
+            return bursar_core::portal::sign_in_url(&app.base_url, handle, sealer, id);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sign-in email to {to}: {emails}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs `visitor` in through the magic link sent to `email`.
+async fn sign_in(app: &TestApp, visitor: &mut Visitor, email: &str) -> String {
+    let (_, page) = visitor.get("/portal/acme").await;
+    let token = field(&page, "csrf_token");
+    let (status, page) = visitor
+        .post(
+            "/portal/acme/sign-in",
+            &[("csrf_token", &token), ("email", email)],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("a sign-in link is on its way"), "{page}");
+    let link = magic_link(app, email).await;
+    let (status, confirm) = visitor.get(&link).await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(confirm.contains(&format!("as {email}")), "{confirm}");
+    let (status, to) = visitor.post(&link, &[("csrf_token", &token)]).await;
+    assert_eq!((status, to.as_str()), (303, "/portal/acme"));
+    link
+}
+
+both_backends! {
+    /// Goal: a buyer signs in by a magic link (the same answer for an unknown address), sees
+    /// their orders and licenses, gets fresh download links that work, and signs out; the
+    /// link works once; a session reaches only its customer's orders.
+    async fn a_buyer_signs_in_by_magic_link(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        let upload = app.client.post(app.url(&format!("/v1/artifacts?product_id={program}&version=1.0.0&platform=linux&file_name=studio-1.0.0.tar.gz")))
+            .bearer_auth(&app.admin_key).header("content-type", "application/octet-stream").body(b"studio bytes".to_vec()).send().await.unwrap();
+        assert_eq!(upload.status(), 200);
+        buy(&app, &program, "grace@example.com").await;
+        let others = buy(&app, &program, "ada@example.com").await;
+        let other_order = others.split("/orders/").nth(1).unwrap().split('?').next().unwrap().to_owned();
+
+        let mut stranger = Visitor::new(&app);
+        let (_, page) = stranger.get("/portal/acme").await;
+        let token = field(&page, "csrf_token");
+        let (status, unknown) = stranger.post("/portal/acme/sign-in", &[("csrf_token", &token), ("email", "nobody@example.com")]).await;
+        assert_eq!(status, 200);
+        assert!(unknown.contains("a sign-in link is on its way"), "the same answer for an unknown address: {unknown}");
+        let (status, _) = stranger.post("/portal/acme/sign-in", &[("email", "grace@example.com")]).await;
+        assert_eq!(status, 403, "no CSRF token");
+
+        let mut grace = Visitor::new(&app);
+        let link = sign_in(&app, &mut grace, "grace@example.com").await;
+        let (_, home) = grace.get("/portal/acme").await;
+        assert!(home.contains("Signed in as grace@example.com") && home.contains("fulfilled"), "{home}");
+        assert!(!home.contains(&other_order), "another customer's order is not listed");
+        let order = home.split("/portal/acme/orders/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let (_, page) = grace.get(&format!("/portal/acme/orders/{order}")).await;
+        assert!(page.contains("ACME-") && page.contains("0 machines activated of 2"), "{page}");
+        let token = field(&page, "csrf_token");
+        let (status, page) = grace.post(&format!("/portal/acme/orders/{order}/downloads"), &[("csrf_token", &token)]).await;
+        assert_eq!(status, 200, "{page}");
+        let url = page.split("href=\"").find(|s| s.contains("/download/")).unwrap().split('"').next().unwrap().to_owned();
+        let file = reqwest::get(&url).await.unwrap();
+        assert_eq!(file.status(), 200);
+        assert_eq!(file.bytes().await.unwrap().as_ref(), b"studio bytes");
+
+        for path in [format!("/portal/acme/orders/{other_order}")] {
+            assert_eq!(grace.get(&path).await.0, 404, "{path}");
+        }
+        let (status, _) = grace.post(&format!("/portal/acme/orders/{other_order}/downloads"), &[("csrf_token", &token)]).await;
+        assert_eq!(status, 404, "another customer's downloads");
+
+        let mut replay = Visitor::new(&app);
+        let (_, page) = replay.get("/portal/acme").await;
+        let replay_token = field(&page, "csrf_token");
+        assert_eq!(replay.get(&link).await.0, 404, "a used link shows nothing");
+        assert_eq!(replay.post(&link, &[("csrf_token", &replay_token)]).await.0, 404, "a used link signs in no one");
+
+        let session = grace.cookies["bursar_portal"].clone();
+        let (status, to) = grace.post("/portal/acme/sign-out", &[("csrf_token", &token)]).await;
+        assert_eq!((status, to.as_str()), (303, "/portal/acme"));
+        assert!(!grace.cookies.contains_key("bursar_portal"));
+        grace.cookies.insert("bursar_portal".into(), session);
+        let (_, page) = grace.get("/portal/acme").await;
+        assert!(page.contains("Email me a sign-in link"), "a revoked session is signed out: {page}");
+        assert_eq!(grace.get(&format!("/portal/acme/orders/{order}")).await.0, 303);
+    }
+}
+
+both_backends! {
+    /// Goal: a magic link past its 15 minutes signs no one in; the receipt link opens the
+    /// portal for its order's customer only, without email.
+    async fn expired_links_fail_and_a_receipt_opens_the_portal(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        let receipt = buy(&app, &program, "grace@example.com").await;
+        let mut grace = Visitor::new(&app);
+        let (_, page) = grace.get("/portal/acme").await;
+        let token = field(&page, "csrf_token");
+        grace.post("/portal/acme/sign-in", &[("csrf_token", &token), ("email", "grace@example.com")]).await;
+        let link = magic_link(&app, "grace@example.com").await;
+        app.db().write(|tx: &mut Tx| Box::pin(async move { tx.execute("update portal_sign_in set expires_at = 1", &[]).await })).await.unwrap();
+        assert_eq!(grace.get(&link).await.0, 404);
+        assert_eq!(grace.post(&link, &[("csrf_token", &token)]).await.0, 404);
+        assert!(!grace.cookies.contains_key("bursar_portal"));
+
+        let (_, page) = grace.get(&receipt).await;
+        let order = field(&page, "order_id");
+        let key = field(&page, "key");
+        let (status, _) = grace.post("/portal/acme/from-receipt", &[("csrf_token", &token), ("order_id", &order), ("key", "0")]).await;
+        assert_eq!(status, 404, "a wrong key opens nothing");
+        let (status, to) = grace.post("/portal/acme/from-receipt", &[("csrf_token", &token), ("order_id", &order), ("key", &key)]).await;
+        assert_eq!((status, to.clone()), (303, format!("/portal/acme/orders/{order}")));
+        let (status, page) = grace.get(&to).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Get download links"), "{page}");
+    }
+}
+
+/// Opens a portal session for `email` in the shop `handle` through its pages, reading the
+/// magic link's record from the database (for tests that run no relay, so no email).
+pub async fn open_portal_session(app: &TestApp, handle: &str, email: &str) {
+    let mut visitor = Visitor::new(app);
+    let (_, page) = visitor.get(&format!("/portal/{handle}")).await;
+    let token = field(&page, "csrf_token");
+    let (status, _) = visitor
+        .post(
+            &format!("/portal/{handle}/sign-in"),
+            &[("csrf_token", &token), ("email", email)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let lookup = email.to_owned();
+    let id = app
+        .db()
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                tx.fetch_one(
+                    "select object_id from portal_sign_in where email = $1",
+                    &[lookup.as_str().into()],
+                )
+                .await?
+                .text("object_id")
+            })
+        })
+        .await
+        .unwrap();
+    let link =
+        bursar_core::portal::sign_in_url(&app.base_url, handle, app.db().sealer().unwrap(), &id);
+    let (status, _) = visitor.post(&link, &[("csrf_token", &token)]).await;
+    assert_eq!(status, 303, "signed in");
+}

@@ -1,0 +1,137 @@
+//! What a signed-in portal visitor sees: their orders, one order with its licenses, and fresh
+//! download links for it. Anything of a customer the session does not reach is not found.
+
+use bursar_domain::commerce::Order;
+use bursar_domain::event::Cause;
+use bursar_domain::fulfillment::{Artifact, DownloadLink, License};
+use bursar_domain::id::DownloadLinkId;
+use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, LICENSE, ORDER};
+use bursar_store::Tx;
+
+use crate::error::Error;
+use crate::fulfillment::{fresh_links, link_url};
+use crate::portal::Portal;
+use crate::storefront::Shop;
+use crate::App;
+
+/// Orders a portal page lists at most, newest first.
+pub const ORDERS_MAX: usize = 100;
+
+/// The orders of the customers `portal` reaches, newest first (at most [`ORDERS_MAX`]).
+pub async fn orders(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Order>, Error> {
+    let workspace_id = shop.workspace_id.clone();
+    let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
+    let mut orders = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+                documents::find_in::<Order>(tx, ORDER, &workspace_id, "customer_id", &ids).await
+            })
+        })
+        .await?;
+    orders.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+    orders.truncate(ORDERS_MAX);
+    Ok(orders)
+}
+
+/// One order as its portal page shows it.
+#[derive(Debug, Clone)]
+pub struct OrderPage {
+    pub order: Order,
+    /// Its licenses (their key hints: keys are shown once, on the receipt and in the email).
+    pub licenses: Vec<License>,
+}
+
+/// Order `id`, if it belongs to a customer `portal` reaches.
+pub async fn order(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    id: &str,
+) -> Result<Option<OrderPage>, Error> {
+    let (workspace_id, id) = (shop.workspace_id.clone(), id.to_owned());
+    let found = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let order: Option<Order> =
+                    documents::get(tx, ORDER, &workspace_id, &id, false).await?;
+                let licenses: Vec<License> =
+                    documents::find_in(tx, LICENSE, &workspace_id, "order_id", &[id.as_str()])
+                        .await?;
+                Ok::<_, bursar_store::StoreError>(order.map(|order| (order, licenses)))
+            })
+        })
+        .await?;
+    Ok(found
+        .filter(|(order, _)| portal.reaches(&order.customer_id))
+        .map(|(order, licenses)| OrderPage { order, licenses }))
+}
+
+/// A fresh download link as the portal shows it: its file and its URL (derived, never
+/// stored).
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub link: DownloadLink,
+    pub artifact: Artifact,
+    pub url: String,
+}
+
+/// New download links for what order `id` gave links for, if the order belongs to a customer
+/// `portal` reaches and still stands (paid, not refunded); `None` when it is not theirs.
+pub async fn fresh_downloads(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    id: &str,
+    base_url: &str,
+) -> Result<Option<Vec<Download>>, Error> {
+    let Some(page) = order(app, shop, portal, id).await? else {
+        return Ok(None);
+    };
+    let settings = app.config.downloads.clone();
+    let (customer, order_id) = (page.order.customer_id.clone(), page.order.id.to_string());
+    let cause = Cause {
+        request_id: None,
+        actor: Some("portal".into()),
+    };
+    let created = app
+        .write(shop.workspace_id.clone(), cause, move |mut cx| {
+            Box::pin(async move {
+                let ids = fresh_links(&mut cx, &settings, &customer, Some(&order_id)).await?;
+                links_with_files(cx.tx, cx.workspace_id, &ids).await
+            })
+        })
+        .await?;
+    let sealer = app.db.sealer()?;
+    Ok(Some(
+        created
+            .into_iter()
+            .map(|(link, artifact)| Download {
+                url: link_url(base_url, sealer, &link.id),
+                link,
+                artifact,
+            })
+            .collect(),
+    ))
+}
+
+async fn links_with_files(
+    tx: &mut Tx,
+    workspace_id: &bursar_domain::id::WorkspaceId,
+    ids: &[DownloadLinkId],
+) -> Result<Vec<(DownloadLink, Artifact)>, Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let link: Option<DownloadLink> =
+            documents::get(tx, DOWNLOAD_LINK, workspace_id, id.as_str(), false).await?;
+        let Some(link) = link else { continue };
+        let artifact: Option<Artifact> =
+            documents::get(tx, ARTIFACT, workspace_id, link.artifact_id.as_str(), false).await?;
+        if let Some(artifact) = artifact {
+            out.push((link, artifact));
+        }
+    }
+    Ok(out)
+}

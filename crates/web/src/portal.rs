@@ -1,0 +1,441 @@
+//! The customer portal (`/portal/{handle}`): sign-in by magic link or from a receipt, the
+//! customer's orders, an order with its licenses and fresh download links, and sign-out.
+//!
+//! The portal's cookie (`bursar_portal`, scoped to the portal's path) holds the session's
+//! token; forms carry the browser session's CSRF token like every page.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use bursar_core::portal::{
+    complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, session, sign_out,
+    Portal, SESSION_TTL_SECONDS,
+};
+use bursar_core::portal_views::{fresh_downloads, order, orders};
+use bursar_core::App;
+use bursar_domain::customer::Email;
+use bursar_domain::fulfillment::LicenseStatus;
+use serde::Deserialize;
+
+use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
+use crate::session::{cookie, form_is_ours, ClientAddress};
+
+/// The portal cookie's name.
+const PORTAL_COOKIE: &str = "bursar_portal";
+
+/// A request to a shop's portal: the visit, and the signed-in visitor if any.
+struct PortalVisit {
+    visit: Visit,
+    signed_in: Option<(String, Portal)>,
+}
+
+impl PortalVisit {
+    async fn open(app: &App, handle: &str, headers: &HeaderMap) -> Result<PortalVisit, Response> {
+        let visit = Visit::open(app, handle, headers).await?;
+        let token = cookie(headers, PORTAL_COOKIE).filter(|t| t.len() == 64);
+        let signed_in = match token {
+            Some(token) => match session(app, &visit.shop, token).await {
+                Ok(found) => found.map(|portal| (token.to_owned(), portal)),
+                Err(error) => return Err(error_page(&error)),
+            },
+            None => None,
+        };
+        Ok(PortalVisit { visit, signed_in })
+    }
+
+    fn path(&self) -> String {
+        format!("/portal/{}", self.visit.shop.settings.handle)
+    }
+
+    /// The `Set-Cookie` holding a new session's token (or clearing it).
+    fn session_cookie(&self, token: Option<&str>) -> Option<HeaderValue> {
+        let secure = if self.visit.secure() { "; Secure" } else { "" };
+        let value = match token {
+            Some(token) => format!(
+                "{PORTAL_COOKIE}={token}; Max-Age={SESSION_TTL_SECONDS}; Path={}; HttpOnly; SameSite=Lax{secure}",
+                self.path()
+            ),
+            None => format!(
+                "{PORTAL_COOKIE}=; Max-Age=0; Path={}; HttpOnly; SameSite=Lax{secure}",
+                self.path()
+            ),
+        };
+        HeaderValue::from_str(&value).ok()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "shop/portal_sign_in.html")]
+struct SignInPage {
+    frame: Frame,
+    portal_path: String,
+    /// After asking: the page says a link is on its way.
+    sent_to: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "shop/portal_home.html")]
+struct HomePage {
+    frame: Frame,
+    portal_path: String,
+    email: Option<String>,
+    /// (id, date, status, total).
+    orders: Vec<(String, String, &'static str, String)>,
+}
+
+pub async fn home(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some((_, signed_in)) = &portal.signed_in else {
+        let page = SignInPage {
+            frame: portal.visit.frame("Your account"),
+            portal_path: portal.path(),
+            sent_to: None,
+            error: None,
+        };
+        return portal.visit.respond(StatusCode::OK, &page);
+    };
+    let listed = match orders(&app, &portal.visit.shop, signed_in).await {
+        Ok(listed) => listed,
+        Err(error) => return error_page(&error),
+    };
+    let page = HomePage {
+        frame: portal.visit.frame("Your account"),
+        portal_path: portal.path(),
+        email: signed_in.email.clone(),
+        orders: listed
+            .iter()
+            .map(|o| {
+                (
+                    o.id.to_string(),
+                    o.created_at.to_rfc3339()[..10].to_owned(),
+                    o.status.as_str(),
+                    portal.visit.money(o.totals.total),
+                )
+            })
+            .collect(),
+    };
+    portal.visit.respond(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EmailForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    email: String,
+}
+
+/// Emails a magic link, if the address is a customer's; the same answer either way.
+pub async fn ask_link(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: EmailForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    let (sent_to, error, status) = match Email::parse(form.email.trim(), "email") {
+        Err(error) => (None, Some(error.message), StatusCode::BAD_REQUEST),
+        Ok(email) => match request_sign_in(&app, &portal.visit.shop, &email, &address).await {
+            Ok(()) => (Some(email.as_str().to_owned()), None, StatusCode::OK),
+            Err(error) => return error_page(&error),
+        },
+    };
+    let page = SignInPage {
+        frame: portal.visit.frame("Your account"),
+        portal_path: portal.path(),
+        sent_to,
+        error,
+    };
+    portal.visit.respond(status, &page)
+}
+
+#[derive(Template)]
+#[template(path = "shop/portal_confirm.html")]
+struct ConfirmPage {
+    frame: Frame,
+    /// The address the link signs in; none when it is used, expired or wrong.
+    email: Option<String>,
+    portal_path: String,
+    token: String,
+}
+
+/// The page a magic link opens: a button that signs in (so that a mail scanner following the
+/// link does not use it up).
+pub async fn confirm(
+    State(app): State<App>,
+    Path((handle, token)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let email = match preview_sign_in(&app, &portal.visit.shop, &token).await {
+        Ok(email) => email,
+        Err(error) => return error_page(&error),
+    };
+    let status = if email.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let page = ConfirmPage {
+        frame: portal.visit.frame("Sign in"),
+        email,
+        portal_path: portal.path(),
+        token,
+    };
+    portal.visit.respond(status, &page)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenForm {
+    csrf_token: Option<String>,
+}
+
+/// Uses the magic link: a session cookie, then the account page.
+pub async fn sign_in(
+    State(app): State<App>,
+    Path((handle, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    match complete_sign_in(&app, &portal.visit.shop, &token).await {
+        Ok(Some(session_token)) => {
+            see_other(&portal.path(), portal.session_cookie(Some(&session_token)))
+        }
+        Ok(None) => not_found(),
+        Err(error) => error_page(&error),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReceiptForm {
+    csrf_token: Option<String>,
+    #[serde(default)]
+    order_id: String,
+    #[serde(default)]
+    key: String,
+}
+
+/// Opens the portal from an order's receipt link (no email needed).
+pub async fn from_receipt(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: ReceiptForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    match open_from_receipt(&app, &portal.visit.shop, &form.order_id, &form.key).await {
+        Ok(Some(session_token)) => see_other(
+            &format!("{}/orders/{}", portal.path(), form.order_id),
+            portal.session_cookie(Some(&session_token)),
+        ),
+        Ok(None) => not_found(),
+        Err(error) => error_page(&error),
+    }
+}
+
+/// Signs out: the session is revoked and its cookie cleared.
+pub async fn sign_out_page(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    if let Some((token, _)) = &portal.signed_in {
+        if let Err(error) = sign_out(&app, &portal.visit.shop, token).await {
+            return error_page(&error);
+        }
+    }
+    see_other(&portal.path(), portal.session_cookie(None))
+}
+
+/// A license as the order page shows it.
+pub struct LicenseLine {
+    pub hint: String,
+    pub active: bool,
+    pub activations: usize,
+    pub max_activations: Option<u32>,
+}
+
+/// A fresh download link as the order page shows it.
+pub struct DownloadLine {
+    pub file_name: String,
+    pub platform: String,
+    pub version: String,
+    pub url: String,
+    pub expires: String,
+    pub downloads: u32,
+}
+
+#[derive(Template)]
+#[template(path = "shop/portal_order.html")]
+struct OrderPage {
+    frame: Frame,
+    portal_path: String,
+    order_id: String,
+    status: &'static str,
+    lines: Vec<(String, i64, String)>,
+    total: String,
+    licenses: Vec<LicenseLine>,
+    /// After "Get download links": the fresh links.
+    downloads: Option<Vec<DownloadLine>>,
+}
+
+pub async fn order_page(
+    State(app): State<App>,
+    Path((handle, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    render_order(&app, &handle, &id, &headers, false).await
+}
+
+/// Fresh download links for the order, shown once on its page (never stored).
+pub async fn downloads(
+    State(app): State<App>,
+    Path((handle, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let base = app.base_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &base) {
+        return forged_form();
+    }
+    render_order(&app, &handle, &id, &headers, true).await
+}
+
+async fn render_order(
+    app: &App,
+    handle: &str,
+    id: &str,
+    headers: &HeaderMap,
+    with_downloads: bool,
+) -> Response {
+    let portal = match PortalVisit::open(app, handle, headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some((_, signed_in)) = &portal.signed_in else {
+        return see_other(&portal.path(), None);
+    };
+    let shop = &portal.visit.shop;
+    let found = match order(app, shop, signed_in, id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(),
+        Err(error) => return error_page(&error),
+    };
+    let downloads = if with_downloads {
+        match fresh_downloads(app, shop, signed_in, id, &portal.visit.base_url).await {
+            Ok(Some(fresh)) => Some(
+                fresh
+                    .into_iter()
+                    .map(|d| DownloadLine {
+                        file_name: d.artifact.file_name,
+                        platform: d.artifact.platform,
+                        version: d.artifact.version,
+                        url: d.url,
+                        expires: d.link.expires_at.to_rfc3339()[..16].replace('T', " "),
+                        downloads: d.link.max_downloads,
+                    })
+                    .collect(),
+            ),
+            Ok(None) => return not_found(),
+            Err(error) => return error_page(&error),
+        }
+    } else {
+        None
+    };
+    let order = &found.order;
+    let page = OrderPage {
+        frame: portal.visit.frame(format!("Order {}", order.id)),
+        portal_path: portal.path(),
+        order_id: order.id.to_string(),
+        status: order.status.as_str(),
+        lines: order
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.product_name.clone(),
+                    l.quantity,
+                    portal.visit.money(l.total),
+                )
+            })
+            .collect(),
+        total: portal.visit.money(order.totals.total),
+        licenses: found
+            .licenses
+            .iter()
+            .map(|l| LicenseLine {
+                hint: l.key_hint.clone(),
+                active: l.status == LicenseStatus::Active,
+                activations: l.activations.len(),
+                max_activations: l.max_activations,
+            })
+            .collect(),
+        downloads,
+    };
+    portal.visit.respond(StatusCode::OK, &page)
+}
