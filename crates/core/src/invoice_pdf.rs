@@ -429,6 +429,60 @@ pub fn render(
     pdf.finish()
 }
 
+/// Invoice `id` of `workspace_id` as a PDF, with the file name it is offered under
+/// (`{number}.pdf`, or its id while a draft); `None` when there is no such invoice, or
+/// `only_for` is given and the invoice is not of one of those customers.
+pub async fn pdf_of(
+    app: &crate::App,
+    workspace_id: &bursar_domain::id::WorkspaceId,
+    id: &str,
+    only_for: Option<Vec<bursar_domain::id::CustomerId>>,
+) -> Result<Option<(Invoice, String, Vec<u8>)>, crate::Error> {
+    use bursar_store::documents::{self, COMPANY, INVOICE};
+    let (workspace_id, id) = (workspace_id.clone(), id.to_owned());
+    let loaded = app
+        .db
+        .read(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move {
+                let invoice: Option<Invoice> =
+                    documents::get(tx, INVOICE, &workspace_id, &id, false).await?;
+                let Some(invoice) = invoice.filter(|invoice| {
+                    only_for
+                        .as_ref()
+                        .is_none_or(|customers| customers.contains(&invoice.customer_id))
+                }) else {
+                    return Ok::<_, crate::Error>(None);
+                };
+                let customer =
+                    bursar_store::customers::get(tx, &workspace_id, &invoice.customer_id, false)
+                        .await?;
+                let Some(customer) = customer else {
+                    return Ok(None);
+                };
+                let company: Option<Company> = match &customer.company_id {
+                    Some(company) => {
+                        documents::get(tx, COMPANY, &workspace_id, company.as_str(), false).await?
+                    }
+                    None => None,
+                };
+                let settings = crate::invoices::load_settings(tx, &workspace_id).await?;
+                Ok::<_, crate::Error>(Some((invoice, customer, company, settings)))
+            })
+        })
+        .await?;
+    Ok(loaded.map(|(invoice, customer, company, settings)| {
+        let bytes = render(&invoice, &customer, company.as_ref(), &settings);
+        let name = format!(
+            "{}.pdf",
+            invoice
+                .number
+                .clone()
+                .unwrap_or_else(|| invoice.id.to_string())
+        );
+        (invoice, name, bytes)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,20 @@
-//! What a signed-in portal visitor sees: their orders, one order with its licenses, and fresh
-//! download links for it. Anything of a customer the session does not reach is not found.
+//! What a signed-in portal visitor sees: their orders, one order with its licenses, fresh
+//! download links for it, their invoices with their PDFs and a way to pay them. Anything of a
+//! customer the session does not reach is not found.
 
 use bursar_domain::commerce::Order;
 use bursar_domain::event::Cause;
 use bursar_domain::fulfillment::{Artifact, DownloadLink, License};
 use bursar_domain::id::DownloadLinkId;
-use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, LICENSE, ORDER};
+use bursar_domain::invoice::{Invoice, InvoiceStatus};
+use bursar_store::documents::{self, ARTIFACT, DOWNLOAD_LINK, INVOICE, LICENSE, ORDER};
 use bursar_store::Tx;
 
 use crate::error::Error;
 use crate::fulfillment::{fresh_links, link_url};
+use crate::invoice_checkout::{
+    not_payable, open_payment_link, payable, record_payment_link, LinkPage,
+};
 use crate::portal::Portal;
 use crate::storefront::Shop;
 use crate::App;
@@ -134,4 +139,83 @@ async fn links_with_files(
         }
     }
     Ok(out)
+}
+
+/// The issued invoices (paid, void and uncollectible ones too, never drafts) of the customers
+/// `portal` reaches, newest first (at most [`ORDERS_MAX`]).
+pub async fn invoices(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Invoice>, Error> {
+    let workspace_id = shop.workspace_id.clone();
+    let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
+    let mut invoices = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+                documents::find_in::<Invoice>(tx, INVOICE, &workspace_id, "customer_id", &ids).await
+            })
+        })
+        .await?;
+    invoices.retain(|invoice| invoice.status != InvoiceStatus::Draft);
+    invoices.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+    invoices.truncate(ORDERS_MAX);
+    Ok(invoices)
+}
+
+/// Invoice `id` as a PDF (`(file name, bytes)`), if it is issued and of a customer `portal`
+/// reaches.
+pub async fn invoice_pdf(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    id: &str,
+) -> Result<Option<(String, Vec<u8>)>, Error> {
+    let found =
+        crate::invoice_pdf::pdf_of(app, &shop.workspace_id, id, Some(portal.customers.clone()))
+            .await?;
+    Ok(found
+        .filter(|(invoice, _, _)| invoice.status != InvoiceStatus::Draft)
+        .map(|(_, name, bytes)| (name, bytes)))
+}
+
+/// The hosted payment page of invoice `id`'s amount due (its open payment link, or a new one
+/// recorded on it), if the invoice is of a customer `portal` reaches; refused when it is not
+/// payable (paid, void, a draft).
+pub async fn pay_invoice(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    id: &str,
+    page: LinkPage,
+) -> Result<Option<String>, Error> {
+    let invoice: Invoice = match crate::lookup::get(
+        app,
+        &shop.workspace_id,
+        INVOICE,
+        "invoice",
+        id.to_owned(),
+    )
+    .await
+    {
+        Ok(invoice) => invoice,
+        Err(error) if error.kind == crate::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    if !portal.reaches(&invoice.customer_id) || invoice.status == InvoiceStatus::Draft {
+        return Ok(None);
+    }
+    if !payable(&invoice) {
+        return Err(not_payable(&invoice));
+    }
+    let opened = open_payment_link(app, &shop.workspace_id, &invoice, page).await?;
+    let cause = Cause {
+        request_id: None,
+        actor: Some("portal".into()),
+    };
+    let invoice_id = invoice.id.to_string();
+    let recorded = app
+        .write(shop.workspace_id.clone(), cause, move |mut cx| {
+            Box::pin(async move { record_payment_link(&mut cx, &invoice_id, opened).await })
+        })
+        .await?;
+    Ok(recorded.payment_link.map(|link| link.url))
 }

@@ -304,7 +304,8 @@ mod tests {
             let id = ProductId::parse(&format!("prod_01J00000000000000000000{n:03}"), "p").unwrap();
             cart.add(id, 1).unwrap();
         }
-        let error = cart.add(product(9), 1).unwrap_err();
+        let another = ProductId::parse("prod_01jzzzzzzzzzzzzzzzzzzzzzzz", "p").unwrap();
+        let error = cart.add(another, 1).unwrap_err();
         assert_eq!(error.param, "product_id");
     }
 

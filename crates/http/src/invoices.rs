@@ -5,12 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bursar_domain::commerce::{parse_text, Company};
+use bursar_domain::commerce::parse_text;
 use bursar_domain::id::*;
 use bursar_domain::invoice::*;
 use bursar_domain::money::{Amount, Currency, NonNegativeAmount};
-use bursar_store::documents::{self, COMPANY, INVOICE};
-use bursar_store::{customers, Tx};
+use bursar_store::documents::INVOICE;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +23,7 @@ use crate::livemode::Json;
 use crate::AppState;
 use bursar_core::invoice_drafts::{self, DraftUpdate, NewInvoice, NewInvoiceLine};
 use bursar_core::invoice_voids;
-use bursar_core::invoices::{check_terms, issue, load_settings};
+use bursar_core::invoices::{check_terms, issue};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -303,33 +302,10 @@ async fn invoice_pdf(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let workspace_id = principal.workspace_id.clone();
-    let (invoice, customer, company, settings) = state
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let invoice: Invoice = documents::get(tx, INVOICE, &workspace_id, &id, false)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("invoice", &id))?;
-                let customer = customers::get(tx, &workspace_id, &invoice.customer_id, false)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("customer", invoice.customer_id.as_str()))?;
-                let company: Option<Company> = match &customer.company_id {
-                    Some(company) => {
-                        documents::get(tx, COMPANY, &workspace_id, company.as_str(), false).await?
-                    }
-                    None => None,
-                };
-                let settings = load_settings(tx, &workspace_id).await?;
-                Ok::<_, ApiError>((invoice, customer, company, settings))
-            })
-        })
-        .await?;
-    let bytes = bursar_core::invoice_pdf::render(&invoice, &customer, company.as_ref(), &settings);
-    let name = invoice
-        .number
-        .clone()
-        .unwrap_or_else(|| invoice.id.to_string());
+    let (_, name, bytes) =
+        bursar_core::invoice_pdf::pdf_of(&state, &principal.workspace_id, &id, None)
+            .await?
+            .ok_or_else(|| ApiError::not_found("invoice", &id))?;
     Ok((
         [
             (
@@ -338,7 +314,7 @@ async fn invoice_pdf(
             ),
             (
                 axum::http::header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"{name}.pdf\""),
+                format!("inline; filename=\"{name}\""),
             ),
         ],
         bytes,

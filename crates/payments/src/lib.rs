@@ -10,6 +10,7 @@
 //! same trait; it signs its webhooks exactly as Stripe does ([`signature`]).
 
 pub mod executor;
+pub mod paypal;
 pub mod signature;
 pub mod stripe;
 
@@ -117,6 +118,16 @@ pub struct SetupSession {
     pub url: String,
     /// The customer at the provider the method will be saved on.
     pub provider_customer: String,
+}
+
+/// A payment method saved at the provider, ready for [`OffSessionCharge`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedMethod {
+    /// The provider's id of the saved method: [`OffSessionCharge::payment_method`] of later
+    /// charges (Stripe `pm_…`, PayPal's vault id).
+    pub payment_method: String,
+    /// The customer at the provider the method is saved on, when the provider names one.
+    pub provider_customer: Option<String>,
 }
 
 /// A charge of a saved payment method without the customer present (a renewal, an invoice).
@@ -412,6 +423,33 @@ pub trait PaymentProvider: Send + Sync {
         &'a self,
         request: &'a OffSessionCharge,
     ) -> BoxFuture<'a, Result<PaymentState, ProviderError>>;
+
+    /// Captures a checkout the customer approved but the provider has not charged yet
+    /// (PayPal: after `CheckoutCompleted { paid: false }`, capture the order named by its
+    /// `session_id`). The answer is the payment's state, as for [`Self::charge_saved`]: a
+    /// decline is a state, not an error. Providers whose checkouts charge on completion
+    /// (Stripe) never need it.
+    fn capture_checkout<'a>(
+        &'a self,
+        session_id: &'a str,
+    ) -> BoxFuture<'a, Result<PaymentState, ProviderError>> {
+        let _ = session_id;
+        Box::pin(async { Err(ProviderError::Unsupported("capture")) })
+    }
+
+    /// After the customer approved a hosted setup that the provider does not finish by itself
+    /// (PayPal's setup tokens), exchanges it for a saved method. `setup_id` is the
+    /// [`SetupSession::id`] the customer approved. The provider also announces the method with a
+    /// `PaymentMethodSaved` webhook; the answer lets Bursar record it without waiting for one.
+    /// Providers whose hosted setups save the method themselves (Stripe: the SetupIntent
+    /// succeeds on the page) never need it.
+    fn complete_setup<'a>(
+        &'a self,
+        setup_id: &'a str,
+    ) -> BoxFuture<'a, Result<SavedMethod, ProviderError>> {
+        let _ = setup_id;
+        Box::pin(async { Err(ProviderError::Unsupported("complete setup")) })
+    }
 
     /// Verifies an inbound webhook against `secrets` (any of them may have signed it: secret
     /// rotation) at `now` (Unix seconds), then parses it. Verification comes first: nothing of an

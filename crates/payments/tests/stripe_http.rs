@@ -331,6 +331,23 @@ async fn an_unreachable_provider_is_unavailable() {
     assert!(!message.contains("fake_key"), "{message}");
 }
 
+/// A Stripe setup saves the method on Stripe's page: the trait's second setup step (PayPal's)
+/// is the default refusal, given without any call (there is nothing listening to call).
+#[tokio::test]
+async fn a_stripe_setup_has_no_completion_step() {
+    let provider: Box<dyn PaymentProvider> = Box::new(StripeProvider::new(
+        StripeConfig {
+            secret_key: KEY.into(),
+            api_base: "http://127.0.0.1:9".into(),
+        },
+        executor(1, Duration::from_secs(1)),
+    ));
+    assert_eq!(
+        provider.complete_setup("cs_test_1").await,
+        Err(ProviderError::Unsupported("complete setup"))
+    );
+}
+
 /// Without an idempotency key a POST that reached the provider is not repeated (it might have
 /// taken effect): the 500 goes back to the caller. A GET is repeated.
 #[tokio::test]

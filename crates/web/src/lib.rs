@@ -56,6 +56,11 @@ pub fn router(app: App) -> Router {
         .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
         .route(
+            "/portal/{handle}/invoices/{id}/pdf",
+            get(portal::invoice_file),
+        )
+        .route("/portal/{handle}/invoices/{id}/pay", post(portal::pay))
+        .route(
             "/portal/{handle}/orders/{id}/downloads",
             post(portal::downloads),
         )

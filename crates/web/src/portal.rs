@@ -6,14 +6,17 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use bursar_core::invoice_checkout::LinkPage;
 use bursar_core::portal::{
     complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, session, sign_out,
     Portal, SESSION_TTL_SECONDS,
 };
-use bursar_core::portal_views::{fresh_downloads, order, orders};
+use bursar_core::portal_views::{
+    fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice,
+};
 use bursar_core::App;
 use bursar_domain::customer::Email;
 use bursar_domain::fulfillment::LicenseStatus;
@@ -82,13 +85,38 @@ struct HomePage {
     frame: Frame,
     portal_path: String,
     email: Option<String>,
+    /// Back from paying an invoice: its payment is being confirmed.
+    paid: bool,
     /// (id, date, status, total).
     orders: Vec<(String, String, &'static str, String)>,
+    invoices: Vec<InvoiceLine>,
+}
+
+/// An invoice as the account page lists it.
+pub struct InvoiceLine {
+    pub id: String,
+    pub number: String,
+    pub issued: String,
+    pub status: &'static str,
+    pub total: String,
+    /// The amount due, when it can be paid online now.
+    pub due: Option<String>,
+}
+
+fn day(at: Option<bursar_domain::time::Timestamp>) -> String {
+    at.map(|t| t.to_rfc3339()[..10].to_owned())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HomeQuery {
+    paid: Option<String>,
 }
 
 pub async fn home(
     State(app): State<App>,
     Path(handle): Path<String>,
+    Query(query): Query<HomeQuery>,
     headers: HeaderMap,
 ) -> Response {
     let portal = match PortalVisit::open(&app, &handle, &headers).await {
@@ -108,10 +136,15 @@ pub async fn home(
         Ok(listed) => listed,
         Err(error) => return error_page(&error),
     };
+    let billed = match invoices(&app, &portal.visit.shop, signed_in).await {
+        Ok(billed) => billed,
+        Err(error) => return error_page(&error),
+    };
     let page = HomePage {
         frame: portal.visit.frame("Your account"),
         portal_path: portal.path(),
         email: signed_in.email.clone(),
+        paid: query.paid.is_some(),
         orders: listed
             .iter()
             .map(|o| {
@@ -121,6 +154,18 @@ pub async fn home(
                     o.status.as_str(),
                     portal.visit.money(o.totals.total),
                 )
+            })
+            .collect(),
+        invoices: billed
+            .iter()
+            .map(|i| InvoiceLine {
+                id: i.id.to_string(),
+                number: i.number.clone().unwrap_or_else(|| i.id.to_string()),
+                issued: day(i.issued_at),
+                status: i.status.as_str(),
+                total: i.currency.format(i.total),
+                due: bursar_core::invoice_checkout::payable(i)
+                    .then(|| i.currency.format(i.amount_due)),
             })
             .collect(),
     };
@@ -438,4 +483,73 @@ async fn render_order(
         downloads,
     };
     portal.visit.respond(StatusCode::OK, &page)
+}
+
+/// An invoice's PDF, for a customer the session reaches.
+pub async fn invoice_file(
+    State(app): State<App>,
+    Path((handle, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let Some((_, signed_in)) = &portal.signed_in else {
+        return see_other(&portal.path(), None);
+    };
+    match invoice_pdf(&app, &portal.visit.shop, signed_in, &id).await {
+        Ok(Some((name, bytes))) => {
+            let disposition = format!("inline; filename=\"{name}\"");
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Ok(None) => not_found(),
+        Err(error) => error_page(&error),
+    }
+}
+
+/// Pays an invoice: to the provider's hosted page for its amount due, back to the account.
+pub async fn pay(
+    State(app): State<App>,
+    Path((handle, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    let Some((_, signed_in)) = &portal.signed_in else {
+        return see_other(&portal.path(), None);
+    };
+    let account = format!("{}{}", portal.visit.base_url, portal.path());
+    let page = LinkPage {
+        provider: None,
+        base_url: portal.visit.base_url.clone(),
+        success_url: format!("{account}?paid={id}"),
+        cancel_url: account,
+    };
+    match pay_invoice(&app, &portal.visit.shop, signed_in, &id, page).await {
+        Ok(Some(url)) => see_other(&url, None),
+        Ok(None) => not_found(),
+        Err(error) => error_page(&error),
+    }
 }

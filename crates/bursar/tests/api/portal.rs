@@ -207,3 +207,68 @@ pub async fn open_portal_session(app: &TestApp, handle: &str, email: &str) {
     let (status, _) = visitor.post(&link, &[("csrf_token", &token)]).await;
     assert_eq!(status, 303, "signed in");
 }
+
+both_backends! {
+    /// Goal: the portal lists a customer's issued invoices (never drafts), serves their PDFs,
+    /// and pays one through the provider's page; another customer's invoice is not found.
+    async fn a_buyer_pays_an_invoice_from_the_portal(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        buy(&app, &program, "grace@example.com").await;
+        buy(&app, &program, "ada@example.com").await;
+        let customer_of = |email: &'static str| {
+            let app = &app;
+            async move {
+                let customers = ok(app.get("/v1/customers?limit=100").await).await;
+                id(customers["data"].as_array().unwrap().iter().find(|c| c["email"] == email).unwrap())
+            }
+        };
+        let (grace_id, ada_id) = (customer_of("grace@example.com").await, customer_of("ada@example.com").await);
+        let invoice_for = |customer: String, issue: bool| {
+            let app = &app;
+            async move {
+                let invoice = ok(app.post("/v1/invoices", json!({"customer_id": customer, "currency": "USD", "lines": [{"description": "Support plan", "unit_amount": 4_000}]})).await).await;
+                if issue {
+                    return ok(app.post(&format!("/v1/invoices/{}/issue", id(&invoice)), json!({})).await).await;
+                }
+                invoice
+            }
+        };
+        let issued = invoice_for(grace_id.clone(), true).await;
+        let draft = invoice_for(grace_id, false).await;
+        let others = invoice_for(ada_id, true).await;
+        let number = issued["number"].as_str().unwrap().to_owned();
+
+        let mut grace = Visitor::new(&app);
+        sign_in(&app, &mut grace, "grace@example.com").await;
+        let (_, home) = grace.get("/portal/acme").await;
+        assert!(home.contains(&number) && home.contains("Pay 40.00 USD"), "{home}");
+        assert!(!home.contains(&id(&draft)) && !home.contains(others["number"].as_str().unwrap()), "no drafts, no one else's: {home}");
+        let pdf = grace.client.get(app.url(&format!("/portal/acme/invoices/{}/pdf", id(&issued)))).header("cookie", grace.cookie_header()).send().await.unwrap();
+        assert_eq!(pdf.status(), 200);
+        assert_eq!(pdf.headers()["content-type"], "application/pdf");
+        assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+        for path in [format!("/portal/acme/invoices/{}/pdf", id(&others)), format!("/portal/acme/invoices/{}/pdf", id(&draft))] {
+            assert_eq!(grace.get(&path).await.0, 404, "{path}");
+        }
+        let token = field(&home, "csrf_token");
+        assert_eq!(grace.post(&format!("/portal/acme/invoices/{}/pay", id(&others)), &[("csrf_token", &token)]).await.0, 404);
+
+        let (status, pay_page) = grace.post(&format!("/portal/acme/invoices/{}/pay", id(&issued)), &[("csrf_token", &token)]).await;
+        assert_eq!(status, 303, "{pay_page}");
+        let (_, page) = grace.get(&pay_page).await;
+        assert!(page.contains(&format!("Invoice {number}")), "{page}");
+        let (status, back) = grace.post(&format!("{pay_page}/pay"), &[("csrf_token", &form_token(&page))]).await;
+        assert_eq!((status, back.clone()), (303, format!("{}/portal/acme?paid={}", app.base_url, id(&issued))));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let invoice = ok(app.get(&format!("/v1/invoices/{}", id(&issued))).await).await;
+            if invoice["status"] == "paid" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{invoice}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (_, home) = grace.get(&back).await;
+        assert!(home.contains("your payment is being confirmed") && !home.contains("Pay 40.00 USD"), "{home}");
+    }
+}
