@@ -102,7 +102,7 @@ async fn render_cart(
         Err(error) => return error_page(&error),
     };
     let page = CartPage {
-        frame: visit.frame("Your cart"),
+        frame: visit.frame(visit.tr.t("cart-title")),
         cart: CartView::of(visit, &priced),
         canceled,
         notice,
@@ -164,7 +164,7 @@ async fn change_line(
         Err(page) => return page,
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LineForm>(&body) else {
-        return refused(&visit, "The form was incomplete.").await;
+        return refused(&visit, &visit.tr.t("form-incomplete")).await;
     };
     if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
         return forged_form();
@@ -173,12 +173,12 @@ async fn change_line(
         None | Some("") => None,
         Some(text) => match text.parse::<i64>() {
             Ok(quantity) => Some(quantity),
-            Err(_) => return refused(&visit, "The quantity must be a whole number.").await,
+            Err(_) => return refused(&visit, &visit.tr.t("quantity-not-number")).await,
         },
     };
     let product = match bursar_core::storefront::item(&app, &visit.shop, &form.product_id).await {
         Ok(Some(item)) => item.product.id,
-        Ok(None) => return refused(&visit, "This product is not sold here any more.").await,
+        Ok(None) => return refused(&visit, &visit.tr.t("product-gone")).await,
         Err(error) => return error_page(&error),
     };
     if let Err(error) = change(&mut visit.cart, product, quantity) {
@@ -199,7 +199,7 @@ pub async fn code(
         Err(page) => return page,
     };
     let Ok(form) = serde_urlencoded::from_bytes::<CodeForm>(&body) else {
-        return refused(&visit, "The form was incomplete.").await;
+        return refused(&visit, &visit.tr.t("form-incomplete")).await;
     };
     if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
         return forged_form();

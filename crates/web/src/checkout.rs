@@ -114,7 +114,7 @@ async fn render_form(
         .filter(|key| is_form_key(key))
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     let page = CheckoutPage {
-        frame: visit.frame("Checkout"),
+        frame: visit.frame(visit.tr.t("checkout-title")),
         cart: CartView::of(visit, &priced),
         form,
         form_key,
@@ -147,7 +147,7 @@ pub async fn place(
     let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
         return forged_form();
     };
-    let buyer = match buyer_of(&form) {
+    let buyer = match buyer_of(&form, &visit.tr) {
         Ok(buyer) => buyer,
         Err((field, why)) => {
             return render_form(&visit, form, Some((field, why)), StatusCode::BAD_REQUEST).await
@@ -185,7 +185,7 @@ pub async fn place(
 }
 
 /// The buyer the form describes, or the field at fault and why.
-fn buyer_of(form: &CheckoutForm) -> Result<Buyer, (String, String)> {
+fn buyer_of(form: &CheckoutForm, tr: &crate::i18n::Tr) -> Result<Buyer, (String, String)> {
     let fault =
         |field: &str, error: bursar_domain::ValidationError| (field.to_owned(), error.message);
     let optional = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
@@ -203,10 +203,7 @@ fn buyer_of(form: &CheckoutForm) -> Result<Buyer, (String, String)> {
     };
     let country = form.country.trim().to_ascii_uppercase();
     if !COUNTRIES.iter().any(|(code, _)| *code == country) {
-        return Err((
-            "country".into(),
-            "Choose the country you are billed in.".into(),
-        ));
+        return Err(("country".into(), tr.t("choose-country")));
     }
     Ok(Buyer {
         email,
@@ -286,7 +283,7 @@ pub async fn receipt(
             .unwrap_or_default()
     };
     let page = ReceiptPage {
-        frame: visit.frame(format!("Order {}", order.id)),
+        frame: visit.frame(visit.tr.t1("order-title", "order", &order.id)),
         order_id: order.id.to_string(),
         state,
         delivering: found.delivering,

@@ -9,6 +9,7 @@ use bursar_core::{App, Error, ErrorKind};
 use bursar_domain::money::Currency;
 use bursar_domain::storefront::Cart;
 
+use crate::i18n::{self, Tr};
 use crate::session::{self, Session};
 
 /// One request to a shop: the shop, the visitor's session and cart, and the addresses pages
@@ -22,6 +23,8 @@ pub struct Visit {
     pub base_url: String,
     /// `/shop/{handle}`.
     pub shop_path: String,
+    /// The visitor's language's messages.
+    pub tr: Tr,
 }
 
 impl Visit {
@@ -41,6 +44,7 @@ impl Visit {
             base_url: app.base_url(host),
             shop,
             shop_path,
+            tr: i18n::current(),
         })
     }
 
@@ -70,6 +74,8 @@ impl Visit {
                 .into_iter()
                 .map(|slug| (slug, page_title(slug)))
                 .collect(),
+            tr: self.tr,
+            languages: i18n::switcher(),
             support_email: settings.support_email.clone(),
             token: self.session.form_token(&self.app),
         }
@@ -105,22 +111,19 @@ pub struct Frame {
     pub live: bool,
     pub cart_count: i64,
     /// The shop's pages that have text: (slug, title).
-    pub pages: Vec<(&'static str, &'static str)>,
+    pub pages: Vec<(&'static str, String)>,
+    /// The visitor's language's messages.
+    pub tr: Tr,
+    /// The language switcher's links: (code, name, URL).
+    pub languages: Vec<(&'static str, &'static str, String)>,
     pub support_email: Option<String>,
     /// The CSRF token of the page's forms.
     pub token: String,
 }
 
-/// The title of a shop page by its slug.
-pub fn page_title(slug: &str) -> &'static str {
-    match slug {
-        "terms" => "Terms of sale",
-        "privacy" => "Privacy policy",
-        "refunds" => "Refund policy",
-        "license" => "License agreement",
-        "faq" => "Questions and answers",
-        _ => "Page",
-    }
+/// The title of a shop page by its slug, in the visitor's language.
+pub fn page_title(slug: &str) -> String {
+    i18n::current().t(&format!("page-{slug}"))
 }
 
 /// A page rendered with `status`; a template that fails to render is a 500 (and logged).
@@ -139,6 +142,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 struct MessagePage<'a> {
     heading: &'a str,
     detail: &'a str,
+    tr: Tr,
 }
 
 /// A bare page with a heading and a sentence, for answers outside any shop.
@@ -146,6 +150,7 @@ pub fn plain(status: StatusCode, heading: &str) -> Response {
     let page = MessagePage {
         heading,
         detail: "",
+        tr: i18n::current(),
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -154,7 +159,7 @@ pub fn plain(status: StatusCode, heading: &str) -> Response {
 }
 
 pub fn not_found() -> Response {
-    plain(StatusCode::NOT_FOUND, "Page not found")
+    plain(StatusCode::NOT_FOUND, &i18n::current().t("page-not-found"))
 }
 
 /// The page of a core error: its message for the visitor, its status by kind.
@@ -163,14 +168,17 @@ pub fn error_page(error: &Error) -> Response {
     if status.is_server_error() {
         tracing::error!(code = error.code, message = %error.message, "a shop page failed");
     }
+    let tr = i18n::current();
+    let failed = tr.t("something-went-wrong");
     let heading = if status.is_server_error() {
-        "Something went wrong. Please try again in a moment."
+        failed.as_str()
     } else {
         error.message.as_str()
     };
     let page = MessagePage {
         heading,
         detail: "",
+        tr,
     };
     let mut response = render(status, &page);
     if error.kind == ErrorKind::RateLimited {
@@ -184,9 +192,12 @@ pub fn error_page(error: &Error) -> Response {
 
 /// The answer to a form posted without its page's token, or from another site.
 pub fn forged_form() -> Response {
+    let tr = i18n::current();
+    let (heading, detail) = (tr.t("form-expired"), tr.t("form-expired-detail"));
     let page = MessagePage {
-        heading: "This form has expired",
-        detail: "It was not sent from its own page. Go back, reload the page and try again.",
+        heading: &heading,
+        detail: &detail,
+        tr,
     };
     render(StatusCode::FORBIDDEN, &page)
 }

@@ -9,6 +9,7 @@
 mod cart;
 mod checkout;
 mod frame;
+mod i18n;
 mod portal;
 mod session;
 mod shop;
@@ -33,6 +34,7 @@ const FORM_BYTES_MAX: usize = 16 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/shop/assets/shop.css", get(stylesheet))
+        .route("/language/{code}", get(i18n::choose))
         .route("/shop/{handle}", get(shop::catalog))
         .route("/shop/{handle}/theme.css", get(shop::theme))
         .route("/shop/{handle}/products/{id}", get(shop::product))
@@ -64,6 +66,7 @@ pub fn router(app: App) -> Router {
             "/portal/{handle}/orders/{id}/downloads",
             post(portal::downloads),
         )
+        .layer(axum::middleware::from_fn(i18n::with_language))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
         .layer(TimeoutLayer::with_status_code(

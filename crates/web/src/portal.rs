@@ -23,6 +23,7 @@ use bursar_domain::fulfillment::LicenseStatus;
 use serde::Deserialize;
 
 use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
+use crate::i18n::Tr;
 use crate::session::{cookie, form_is_ours, ClientAddress};
 
 /// The portal cookie's name.
@@ -99,8 +100,8 @@ pub struct InvoiceLine {
     pub issued: String,
     pub status: &'static str,
     pub total: String,
-    /// The amount due, when it can be paid online now.
-    pub due: Option<String>,
+    /// The Pay button's text and its accessible name, when it can be paid online now.
+    pub pay: Option<(String, String)>,
 }
 
 fn day(at: Option<bursar_domain::time::Timestamp>) -> String {
@@ -125,7 +126,7 @@ pub async fn home(
     };
     let Some((_, signed_in)) = &portal.signed_in else {
         let page = SignInPage {
-            frame: portal.visit.frame("Your account"),
+            frame: portal.visit.frame(portal.visit.tr.t("account-title")),
             portal_path: portal.path(),
             sent_to: None,
             error: None,
@@ -141,7 +142,7 @@ pub async fn home(
         Err(error) => return error_page(&error),
     };
     let page = HomePage {
-        frame: portal.visit.frame("Your account"),
+        frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         email: signed_in.email.clone(),
         paid: query.paid.is_some(),
@@ -164,8 +165,17 @@ pub async fn home(
                 issued: day(i.issued_at),
                 status: i.status.as_str(),
                 total: i.currency.format(i.total),
-                due: bursar_core::invoice_checkout::payable(i)
-                    .then(|| i.currency.format(i.amount_due)),
+                pay: bursar_core::invoice_checkout::payable(i).then(|| {
+                    let (due, number) = (
+                        i.currency.format(i.amount_due),
+                        i.number.clone().unwrap_or_default(),
+                    );
+                    let tr = &portal.visit.tr;
+                    (
+                        tr.t1("pay-amount", "amount", &due),
+                        tr.t2("pay-invoice", ("amount", &due), ("number", &number)),
+                    )
+                }),
             })
             .collect(),
     };
@@ -208,7 +218,7 @@ pub async fn ask_link(
         },
     };
     let page = SignInPage {
-        frame: portal.visit.frame("Your account"),
+        frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         sent_to,
         error,
@@ -247,7 +257,7 @@ pub async fn confirm(
         StatusCode::NOT_FOUND
     };
     let page = ConfirmPage {
-        frame: portal.visit.frame("Sign in"),
+        frame: portal.visit.frame(portal.visit.tr.t("sign-in")),
         email,
         portal_path: portal.path(),
         token,
@@ -360,18 +370,39 @@ pub async fn sign_out_page(
 pub struct LicenseLine {
     pub hint: String,
     pub active: bool,
-    pub activations: usize,
-    pub max_activations: Option<u32>,
+    /// Machines activated (of how many), as a phrase.
+    pub activations: String,
+}
+
+/// "(linux, version 1.0.0): works until … UTC, for 5 downloads".
+fn download_terms(tr: &Tr, download: &bursar_core::portal_views::Download) -> String {
+    let expires = download.link.expires_at.to_rfc3339()[..16].replace('T', " ");
+    tr.args(
+        "download-terms",
+        &[
+            ("platform", &download.artifact.platform),
+            ("version", &download.artifact.version),
+            ("expires", &expires),
+            ("count", &download.link.max_downloads.to_string()),
+        ],
+    )
+}
+
+/// "2 machines activated of 3".
+fn activations(tr: &Tr, used: usize, max: Option<u32>) -> String {
+    let used = tr.count("activations", i64::try_from(used).unwrap_or(i64::MAX));
+    match max {
+        Some(max) => format!("{used} {}", tr.t1("activations-of", "max", max)),
+        None => used,
+    }
 }
 
 /// A fresh download link as the order page shows it.
 pub struct DownloadLine {
     pub file_name: String,
-    pub platform: String,
-    pub version: String,
     pub url: String,
-    pub expires: String,
-    pub downloads: u32,
+    /// Platform, version, expiry and downloads, as a sentence.
+    pub terms: String,
 }
 
 #[derive(Template)]
@@ -437,12 +468,9 @@ async fn render_order(
                 fresh
                     .into_iter()
                     .map(|d| DownloadLine {
+                        terms: download_terms(&portal.visit.tr, &d),
                         file_name: d.artifact.file_name,
-                        platform: d.artifact.platform,
-                        version: d.artifact.version,
                         url: d.url,
-                        expires: d.link.expires_at.to_rfc3339()[..16].replace('T', " "),
-                        downloads: d.link.max_downloads,
                     })
                     .collect(),
             ),
@@ -454,7 +482,9 @@ async fn render_order(
     };
     let order = &found.order;
     let page = OrderPage {
-        frame: portal.visit.frame(format!("Order {}", order.id)),
+        frame: portal
+            .visit
+            .frame(portal.visit.tr.t1("order-title", "order", &order.id)),
         portal_path: portal.path(),
         order_id: order.id.to_string(),
         status: order.status.as_str(),
@@ -476,8 +506,7 @@ async fn render_order(
             .map(|l| LicenseLine {
                 hint: l.key_hint.clone(),
                 active: l.status == LicenseStatus::Active,
-                activations: l.activations.len(),
-                max_activations: l.max_activations,
+                activations: activations(&portal.visit.tr, l.activations.len(), l.max_activations),
             })
             .collect(),
         downloads,

@@ -16,9 +16,9 @@ pub struct ProductView {
     pub name: String,
     pub description: String,
     pub price: String,
-    /// "VAT/tax included" or "plus tax".
-    pub tax_note: &'static str,
-    pub kind: &'static str,
+    /// "tax included" or "plus tax".
+    pub tax_note: String,
+    pub kind: String,
     /// For a licensed product: what its license allows.
     pub license_note: Option<String>,
 }
@@ -26,27 +26,28 @@ pub struct ProductView {
 impl ProductView {
     fn of(visit: &Visit, item: &ShopItem) -> ProductView {
         let product = &item.product;
+        let tr = &visit.tr;
         ProductView {
             id: product.id.to_string(),
             name: product.name.clone(),
             description: product.description.clone().unwrap_or_default(),
             price: visit.money(item.price.unit_amount),
-            tax_note: match item.price.tax_behavior {
-                TaxBehavior::Inclusive => "tax included",
-                TaxBehavior::Exclusive => "plus tax where it applies",
-            },
-            kind: match product.kind {
-                ProductKind::Digital => "Digital: delivered at once",
-                ProductKind::Physical => "Shipped to you",
-                ProductKind::Service => "Performed for you",
-            },
+            tax_note: tr.t(match item.price.tax_behavior {
+                TaxBehavior::Inclusive => "tax-included",
+                TaxBehavior::Exclusive => "tax-excluded",
+            }),
+            kind: tr.t(match product.kind {
+                ProductKind::Digital => "kind-digital",
+                ProductKind::Physical => "kind-physical",
+                ProductKind::Service => "kind-service",
+            }),
             license_note: product
                 .license
                 .as_ref()
                 .map(|policy| match policy.max_activations {
-                    Some(1) => "Comes with a license key for one machine".to_owned(),
-                    Some(n) => format!("Comes with a license key for up to {n} machines"),
-                    None => "Comes with a license key".to_owned(),
+                    Some(1) => tr.t("license-one"),
+                    Some(n) => tr.count("license-many", i64::from(n)),
+                    None => tr.t("license-any"),
                 }),
         }
     }

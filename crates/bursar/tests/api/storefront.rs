@@ -73,6 +73,24 @@ impl Visitor {
         (status, response.text().await.unwrap())
     }
 
+    /// GETs `url` without following a redirect: the status and the `Location`.
+    pub async fn get_location(&mut self, url: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(self.absolute(url))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status().as_u16(), location)
+    }
+
     /// Posts `fields` to `url`; returns the status and the `Location` it sends the browser to.
     pub async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
         let body = serde_urlencoded::to_string(fields).unwrap();
@@ -359,5 +377,35 @@ both_backends! {
         let mut buyer = Visitor::from_address(&app, "127.0.0.2");
         let (status, pay_page) = checkout_one(&mut buyer, &program, "ada@example.com").await;
         assert_eq!(status, 303, "another address checks out: {pay_page}");
+    }
+}
+
+both_backends! {
+    /// Goal: pages speak the browser's preferred language (German here), say so in
+    /// `<html lang>` and `Content-Language`, and the switcher's choice, kept in a cookie, wins
+    /// over the browser's preference and returns to the same page; the switcher goes back only
+    /// to this server's shop and portal pages.
+    async fn the_shop_speaks_the_visitors_language(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        let german = |path: String| app.client.get(app.url(&path)).header("accept-language", "de-CH, de;q=0.9, en;q=0.5").send();
+        let response = german(format!("/shop/acme/products/{program}")).await.unwrap();
+        assert_eq!(response.headers()["content-language"], "de");
+        let page = response.text().await.unwrap();
+        for expected in ["<html lang=\"de\">", "In den Warenkorb", "Mit einem Lizenzschlüssel für bis zu 2 Rechner", "Alle Produkte", "Warenkorb <span class=\"count\">(0)</span>"] {
+            assert!(page.contains(expected), "{expected} in {page}");
+        }
+        let english = app.client.get(app.url("/shop/acme/cart")).header("accept-language", "fr, en;q=0.8").send().await.unwrap().text().await.unwrap();
+        assert!(english.contains("<html lang=\"en\">") && english.contains("Your cart is empty"), "{english}");
+
+        let mut visitor = Visitor::new(&app);
+        let (_, cart) = visitor.get("/shop/acme/cart").await;
+        let switch = cart.split("href=\"").find(|s| s.starts_with("/language/de")).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+        let (status, back) = visitor.get_location(&switch).await;
+        assert_eq!((status, back.as_str()), (303, "/shop/acme/cart"));
+        let (_, cart) = visitor.get("/shop/acme/cart").await;
+        assert!(cart.contains("Ihr Warenkorb ist leer") && cart.contains("<html lang=\"de\">"), "{cart}");
+        let (status, back) = visitor.get_location("/language/en?back=https://evil.example/").await;
+        assert_eq!((status, back.as_str()), (303, "/"), "never to another site");
+        assert_eq!(visitor.get("/language/xx").await.0, 404);
     }
 }

@@ -125,6 +125,15 @@ both_backends! {
         let url = browser.js("return location.pathname").await;
         assert!(url.as_str().unwrap().starts_with("/shop/acme/orders/ord_"), "{url}");
         assert!(text(&browser).await.contains("Cart (0)"), "the bought cart is emptied");
+
+        // The same page in the second language, through the switcher.
+        browser.tab_to("a[hreflang='de']").await;
+        browser.press(ENTER).await;
+        let german = wait_for_text(&browser, "Vielen Dank für Ihre Bestellung").await;
+        assert!(german.contains("Bezahlt") && german.contains("Warenkorb (0)"), "{german}");
+        assert_eq!(browser.js("return document.documentElement.lang").await, "de");
+        browser.screenshot(&shot("7-receipt-de")).await;
+        assert_accessible(&browser, &axe, "success page in German").await;
         browser.close().await;
     }
 }

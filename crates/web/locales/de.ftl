@@ -1,0 +1,140 @@
+# Die Texte des Shops und des Kundenkontos, Deutsch. Jede Nachricht aus en.ftl steht auch
+# hier (ein Test prüft das); Variablen werden { $name } geschrieben.
+
+## Der Rahmen jeder Seite
+skip-to-content = Zum Inhalt springen
+test-mode = Testmodus
+test-mode-title = In diesem Shop fließt kein echtes Geld
+nav-shop = Shop
+nav-account = Konto
+nav-cart = Warenkorb
+nav-pages = Seiten des Shops
+nav-language = Sprache
+footer-support = Fragen? Schreiben Sie an
+page-terms = Verkaufsbedingungen
+page-privacy = Datenschutz
+page-refunds = Rückerstattung
+page-license = Lizenzvertrag
+page-faq = Häufige Fragen
+
+## Antworten außerhalb der Seiten eines Shops
+page-not-found = Seite nicht gefunden
+something-went-wrong = Etwas ist schiefgelaufen. Bitte versuchen Sie es gleich noch einmal.
+form-expired = Dieses Formular ist abgelaufen
+form-expired-detail = Es wurde nicht von seiner eigenen Seite gesendet. Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.
+
+## Katalog und Produktseiten
+catalog-empty = Hier gibt es noch nichts zu kaufen.
+all-products = Alle Produkte
+tax-included = inkl. Steuer
+tax-excluded = zzgl. Steuer, wo sie anfällt
+kind-digital = Digital: sofort geliefert
+kind-physical = Wird Ihnen zugeschickt
+kind-service = Wird für Sie erbracht
+license-one = Mit einem Lizenzschlüssel für einen Rechner
+license-many = Mit einem Lizenzschlüssel für bis zu { $count } Rechner
+license-any = Mit einem Lizenzschlüssel
+quantity = Menge
+add-to-cart = In den Warenkorb
+product-in-cart = Sie haben { $count } davon im Warenkorb.
+view-cart = Zum Warenkorb
+
+## Warenkorb
+cart-title = Ihr Warenkorb
+cart-canceled = Sie haben die Zahlungsseite verlassen: Es wurde nichts abgebucht. Ihr Warenkorb ist unverändert.
+cart-empty = Ihr Warenkorb ist leer.
+see-for-sale = Zum Angebot
+cart-caption = Produkte in Ihrem Warenkorb
+col-product = Produkt
+col-quantity = Menge
+col-price = Preis
+col-amount = Betrag
+quantity-of = Menge von { $name }
+update = Ändern
+remove = Entfernen
+remove-product = { $name } entfernen
+subtotal = Zwischensumme
+discount = Rabatt
+total = Summe
+promotion-code = Gutscheincode
+apply = Einlösen
+check-out = Zur Kasse
+form-incomplete = Das Formular war unvollständig.
+quantity-not-number = Die Menge muss eine ganze Zahl sein.
+product-gone = Dieses Produkt wird hier nicht mehr verkauft.
+
+## Kasse
+checkout-title = Kasse
+your-order = Ihre Bestellung
+change-cart = Warenkorb ändern
+email = E-Mail
+for-receipt = (für die Quittung)
+optional = (freiwillig)
+name = Name
+company = Firma
+vat-id = USt-IdNr.
+billing-country = Rechnungsland
+choose-country = Wählen Sie das Land, in dem Ihnen Rechnungen gestellt werden.
+continue-to-payment = Weiter zur Zahlung
+
+## Die Bestätigungsseite
+order-title = Bestellung { $order }
+confirming = Ihre Zahlung wird bestätigt…
+confirming-detail = Wir warten auf die Bestätigung des Zahlungsanbieters für die Bestellung { $order }. Diese Seite aktualisiert sich selbst; das dauert ein paar Sekunden.
+check-again = Erneut prüfen
+payment-failed = Die Zahlung ist nicht durchgegangen
+payment-failed-detail = Für die Bestellung { $order } wurde nichts abgebucht.
+back-to-cart = Zurück zum Warenkorb
+thank-you = Vielen Dank für Ihre Bestellung
+order-paid = Die Bestellung { $order } ist bezahlt.
+receipt-emailed = Eine Quittung geht auch per E-Mail an { $email }.
+receipt = Quittung
+total-paid = Bezahlt
+keys-coming = Ihre Lizenzschlüssel werden ausgestellt: Sie erscheinen hier in einem Moment.
+your-keys = Ihre Lizenzschlüssel
+key-once = Bewahren Sie ihn gut auf: Diese Seite zeigt ihn nur einmal.
+key-shown = (bereits einmal gezeigt, und in Ihrer E-Mail)
+see-in-account = Im Kundenkonto ansehen (Downloads, Lizenzen)
+
+## Das Kundenkonto
+account-title = Ihr Konto
+sign-in-intro = Sehen Sie Ihre Bestellungen, Lizenzschlüssel und Downloads. Geben Sie die E-Mail-Adresse an, mit der Sie gekauft haben: Wir schicken Ihnen einen Anmeldelink. Kein Passwort nötig.
+email-me-link = Anmeldelink schicken
+link-sent = Wenn { $email } die Adresse eines Kontos hier ist, ist ein Anmeldelink an sie unterwegs. Er funktioniert einmal, 15 Minuten lang.
+sign-in = Anmelden
+sign-in-as = Melden Sie sich bei Ihrem Konto als { $email } an.
+link-dead = Dieser Link funktioniert nicht mehr
+link-dead-detail = Anmeldelinks funktionieren einmal, 15 Minuten lang.
+ask-new-link = Einen neuen anfordern
+signed-in-as = Angemeldet als { $email }.
+invoice-payment-confirming = Danke: Ihre Zahlung wird bestätigt. Die Rechnung erscheint als bezahlt, sobald der Anbieter sie bestätigt.
+orders = Bestellungen
+no-orders = Noch keine Bestellungen.
+your-orders = Ihre Bestellungen
+col-order = Bestellung
+col-date = Datum
+col-status = Status
+col-total = Summe
+invoices = Rechnungen
+no-invoices = Keine Rechnungen.
+your-invoices = Ihre Rechnungen
+col-invoice = Rechnung
+col-issued = Ausgestellt
+col-actions = Aktionen
+pay-amount = { $amount } bezahlen
+pay-invoice = { $amount } der Rechnung { $number } bezahlen
+sign-out = Abmelden
+order-status = Status: { $status }
+order-lines = Positionen
+licenses = Lizenzen
+revoked = (widerrufen)
+activations = { $count ->
+    [one] 1 Rechner aktiviert
+   *[other] { $count } Rechner aktiviert
+}
+activations-of = von { $max }
+downloads = Downloads
+no-files = Zu dieser Bestellung gibt es keine Dateien.
+download-terms = ({ $platform }, Version { $version }): gültig bis { $expires } UTC, für { $count } Downloads
+links-shown-once = Diese Links werden nur jetzt gezeigt: Holen Sie sich hier jederzeit neue.
+get-download-links = Download-Links holen

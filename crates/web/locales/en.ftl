@@ -1,0 +1,140 @@
+# The storefront's and the portal's messages, English. Every message here must also be in
+# de.ftl (a test checks); variables are written { $name }.
+
+## The frame of every page
+skip-to-content = Skip to content
+test-mode = Test mode
+test-mode-title = No real money moves in this shop
+nav-shop = Shop
+nav-account = Account
+nav-cart = Cart
+nav-pages = Shop pages
+nav-language = Language
+footer-support = Questions? Write to
+page-terms = Terms of sale
+page-privacy = Privacy policy
+page-refunds = Refund policy
+page-license = License agreement
+page-faq = Questions and answers
+
+## Answers outside a shop's pages
+page-not-found = Page not found
+something-went-wrong = Something went wrong. Please try again in a moment.
+form-expired = This form has expired
+form-expired-detail = It was not sent from its own page. Go back, reload the page and try again.
+
+## Catalog and product pages
+catalog-empty = Nothing is for sale here yet.
+all-products = All products
+tax-included = tax included
+tax-excluded = plus tax where it applies
+kind-digital = Digital: delivered at once
+kind-physical = Shipped to you
+kind-service = Performed for you
+license-one = Comes with a license key for one machine
+license-many = Comes with a license key for up to { $count } machines
+license-any = Comes with a license key
+quantity = Quantity
+add-to-cart = Add to cart
+product-in-cart = You have { $count } in your cart.
+view-cart = View the cart
+
+## Cart
+cart-title = Your cart
+cart-canceled = You left the payment page: nothing was charged. Your cart is as you left it.
+cart-empty = Your cart is empty.
+see-for-sale = See what is for sale
+cart-caption = Products in your cart
+col-product = Product
+col-quantity = Quantity
+col-price = Price
+col-amount = Amount
+quantity-of = Quantity of { $name }
+update = Update
+remove = Remove
+remove-product = Remove { $name }
+subtotal = Subtotal
+discount = Discount
+total = Total
+promotion-code = Promotion code
+apply = Apply
+check-out = Check out
+form-incomplete = The form was incomplete.
+quantity-not-number = The quantity must be a whole number.
+product-gone = This product is not sold here any more.
+
+## Checkout
+checkout-title = Checkout
+your-order = Your order
+change-cart = Change the cart
+email = Email
+for-receipt = (for the receipt)
+optional = (optional)
+name = Name
+company = Company
+vat-id = VAT id
+billing-country = Billing country
+choose-country = Choose the country you are billed in.
+continue-to-payment = Continue to payment
+
+## The success page
+order-title = Order { $order }
+confirming = Confirming your payment…
+confirming-detail = We are waiting for the payment provider to confirm order { $order }. This page refreshes by itself; it takes a few seconds.
+check-again = Check again
+payment-failed = The payment did not go through
+payment-failed-detail = Nothing was charged for order { $order }.
+back-to-cart = Back to your cart
+thank-you = Thank you for your order
+order-paid = Order { $order } is paid.
+receipt-emailed = A receipt is also sent by email to { $email }.
+receipt = Receipt
+total-paid = Total paid
+keys-coming = Your license keys are being issued: they appear here in a moment.
+your-keys = Your license keys
+key-once = Keep it safe: this page shows it only once.
+key-shown = (shown once already, and in your email)
+see-in-account = See it in your account (downloads, licenses)
+
+## The customer portal
+account-title = Your account
+sign-in-intro = See your orders, license keys and downloads. Enter the email address you bought with: we email you a link to sign in. No password needed.
+email-me-link = Email me a sign-in link
+link-sent = If { $email } is the address of an account here, a sign-in link is on its way to it. It works once, for 15 minutes.
+sign-in = Sign in
+sign-in-as = Sign in to your account as { $email }.
+link-dead = This link no longer works
+link-dead-detail = Sign-in links work once, for 15 minutes.
+ask-new-link = Ask for a new one
+signed-in-as = Signed in as { $email }.
+invoice-payment-confirming = Thank you: your payment is being confirmed. The invoice shows as paid once the provider confirms it.
+orders = Orders
+no-orders = No orders yet.
+your-orders = Your orders
+col-order = Order
+col-date = Date
+col-status = Status
+col-total = Total
+invoices = Invoices
+no-invoices = No invoices.
+your-invoices = Your invoices
+col-invoice = Invoice
+col-issued = Issued
+col-actions = Actions
+pay-amount = Pay { $amount }
+pay-invoice = Pay { $amount } of invoice { $number }
+sign-out = Sign out
+order-status = Status: { $status }
+order-lines = Order lines
+licenses = Licenses
+revoked = (revoked)
+activations = { $count ->
+    [one] 1 machine activated
+   *[other] { $count } machines activated
+}
+activations-of = of { $max }
+downloads = Downloads
+no-files = This order has no files to download.
+download-terms = ({ $platform }, version { $version }): works until { $expires } UTC, for { $count } downloads
+links-shown-once = These links are shown only now: get new ones here whenever you need them.
+get-download-links = Get download links
