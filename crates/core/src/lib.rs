@@ -57,6 +57,7 @@ pub mod sandboxes;
 pub mod settlement;
 pub mod shipments;
 pub mod shop_checkout;
+pub mod shop_saved_card;
 pub mod storefront;
 pub mod tax_rates;
 pub mod test_provider;

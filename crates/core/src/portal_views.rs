@@ -219,3 +219,69 @@ pub async fn pay_invoice(
         .await?;
     Ok(recorded.payment_link.map(|link| link.url))
 }
+
+/// Opens the provider's hosted page where the signed-in customer saves a card for later
+/// purchases (for the newest customer the session reaches); `back` is where the page returns.
+/// Returns the page's URL.
+pub async fn start_card_setup(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    base_url: &str,
+    back: &str,
+) -> Result<Option<String>, Error> {
+    let Some(customer) = portal
+        .customers
+        .iter()
+        .max_by(|a, b| a.as_str().cmp(b.as_str()))
+    else {
+        return Ok(None);
+    };
+    let setup = crate::payment_methods::NewSetup {
+        customer: customer.to_string(),
+        currency: shop.settings.currency.code().to_owned(),
+        provider: None,
+        success_url: Some(back.to_owned()),
+        cancel_url: Some(back.to_owned()),
+    };
+    let started =
+        crate::payment_methods::start_setup(app, &shop.workspace_id, setup, base_url).await?;
+    let cause = Cause {
+        request_id: None,
+        actor: Some("portal".into()),
+    };
+    let recorded = app
+        .write(shop.workspace_id.clone(), cause, move |mut cx| {
+            Box::pin(async move { crate::payment_methods::record_setup(&mut cx, started).await })
+        })
+        .await?;
+    Ok(Some(recorded.url))
+}
+
+/// The saved payment methods of the customers `portal` reaches, newest first.
+pub async fn saved_methods(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+) -> Result<Vec<bursar_domain::commerce::PaymentMethod>, Error> {
+    let workspace_id = shop.workspace_id.clone();
+    let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
+    let mut methods = app
+        .db
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+                documents::find_in::<bursar_domain::commerce::PaymentMethod>(
+                    tx,
+                    bursar_store::documents::PAYMENT_METHOD,
+                    &workspace_id,
+                    "customer_id",
+                    &ids,
+                )
+                .await
+            })
+        })
+        .await?;
+    methods.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+    Ok(methods)
+}

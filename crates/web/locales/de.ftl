@@ -138,3 +138,14 @@ no-files = Zu dieser Bestellung gibt es keine Dateien.
 download-terms = ({ $platform }, Version { $version }): gültig bis { $expires } UTC, für { $count } Downloads
 links-shown-once = Diese Links werden nur jetzt gezeigt: Holen Sie sich hier jederzeit neue.
 get-download-links = Download-Links holen
+
+## Zahlen mit zwei Klicks und gespeicherte Karten
+saved-card-title = Mit Ihrer gespeicherten Karte zahlen
+saved-card = Karte, gespeichert am { $date }
+pay-saved-card = Jetzt { $amount } bezahlen
+or-pay-another-way = Oder anders bezahlen:
+card-declined = Ihre gespeicherte Karte wurde abgelehnt ({ $reason }). Es wurde nichts abgebucht: Zahlen Sie unten anders.
+payment-methods = Zahlungsmittel
+no-payment-methods = Keine gespeicherten Karten.
+add-card = Karte für schnelleres Bezahlen speichern
+card-saved-on = Karte, gespeichert am { $date } ({ $provider })

@@ -138,3 +138,14 @@ no-files = This order has no files to download.
 download-terms = ({ $platform }, version { $version }): works until { $expires } UTC, for { $count } downloads
 links-shown-once = These links are shown only now: get new ones here whenever you need them.
 get-download-links = Get download links
+
+## Two-click checkout and saved cards
+saved-card-title = Pay with your saved card
+saved-card = Card saved on { $date }
+pay-saved-card = Pay { $amount } now
+or-pay-another-way = Or pay another way:
+card-declined = Your saved card was declined ({ $reason }). Nothing was charged: pay another way below.
+payment-methods = Payment methods
+no-payment-methods = No saved cards.
+add-card = Save a card for faster checkout
+card-saved-on = Card saved on { $date } ({ $provider })

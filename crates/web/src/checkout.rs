@@ -10,6 +10,7 @@ use axum::response::Response;
 use bursar_core::shop_checkout::{
     place_order, price_cart, receipt as order_receipt, Buyer, Client, ShopUrls,
 };
+use bursar_core::shop_saved_card::{pay_with_saved_method, saved_method, SavedCardOutcome};
 use bursar_core::App;
 use bursar_domain::commerce::OrderStatus;
 use bursar_domain::customer::{CustomerName, Email};
@@ -77,6 +78,8 @@ struct CheckoutPage {
     countries: &'static [(&'static str, &'static str)],
     /// The field at fault and why.
     error: Option<(String, String)>,
+    /// For a signed-in customer with a saved card: (what the card is, the Pay button).
+    saved_card: Option<(String, String)>,
 }
 
 pub async fn form(
@@ -92,15 +95,19 @@ pub async fn form(
         country: "US".into(),
         ..CheckoutForm::default()
     };
-    render_form(&visit, form, None, StatusCode::OK).await
+    render_form((&visit, &headers), form, None, StatusCode::OK).await
 }
 
 async fn render_form(
-    visit: &Visit,
+    (visit, headers): (&Visit, &HeaderMap),
     form: CheckoutForm,
     error: Option<(String, String)>,
     status: StatusCode,
 ) -> Response {
+    let saved_card = match saved_card(visit, headers).await {
+        Ok(saved) => saved,
+        Err(page) => return page,
+    };
     let priced = match price_cart(&visit.app, &visit.shop, &visit.cart).await {
         Ok(priced) => priced,
         Err(error) => return error_page(&error),
@@ -120,8 +127,28 @@ async fn render_form(
         form_key,
         countries: COUNTRIES,
         error,
+        saved_card: saved_card.map(|date| {
+            (
+                visit.tr.t1("saved-card", "date", date),
+                visit
+                    .tr
+                    .t1("pay-saved-card", "amount", visit.money(priced.totals.total)),
+            )
+        }),
     };
     visit.respond(status, &page)
+}
+
+/// The day the signed-in customer's saved card was saved, if the browser is signed in to the
+/// shop's portal and the customer has one.
+async fn saved_card(visit: &Visit, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    let Some((_, portal)) = crate::portal::signed_in(&visit.app, visit, headers).await? else {
+        return Ok(None);
+    };
+    match saved_method(&visit.app, &visit.shop, &portal).await {
+        Ok(method) => Ok(method.map(|m| m.created_at.to_rfc3339()[..10].to_owned())),
+        Err(error) => Err(error_page(&error)),
+    }
 }
 
 fn is_form_key(key: &str) -> bool {
@@ -150,7 +177,13 @@ pub async fn place(
     let buyer = match buyer_of(&form, &visit.tr) {
         Ok(buyer) => buyer,
         Err((field, why)) => {
-            return render_form(&visit, form, Some((field, why)), StatusCode::BAD_REQUEST).await
+            return render_form(
+                (&visit, &headers),
+                form,
+                Some((field, why)),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
     };
     let urls = ShopUrls {
@@ -179,7 +212,13 @@ pub async fn place(
             } else {
                 return error_page(&error);
             };
-            render_form(&visit, form, Some((field, error.message)), status).await
+            render_form(
+                (&visit, &headers),
+                form,
+                Some((field, error.message)),
+                status,
+            )
+            .await
         }
     }
 }
@@ -315,4 +354,69 @@ pub async fn receipt(
         }
     }
     response
+}
+
+/// Two clicks: pays the cart with the signed-in customer's saved card, then the receipt (or
+/// the provider's page when the card asks for authentication, or the form again, saying the
+/// card was declined).
+pub async fn place_saved(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let visit = match Visit::open(&app, &handle, &headers).await {
+        Ok(visit) => visit,
+        Err(page) => return page,
+    };
+    let form: CheckoutForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
+        return forged_form();
+    }
+    let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
+        return forged_form();
+    };
+    let portal = match crate::portal::signed_in(&app, &visit, &headers).await {
+        Ok(Some((_, portal))) => portal,
+        Ok(None) => return see_other(&format!("{}/checkout", visit.shop_path), None),
+        Err(page) => return page,
+    };
+    let client = Client {
+        address,
+        session: visit.session.id.clone(),
+    };
+    let urls = ShopUrls {
+        base_url: visit.base_url.clone(),
+        shop_url: visit.shop_url(),
+    };
+    let paid = pay_with_saved_method(
+        &app,
+        &visit.shop,
+        (&visit.cart, &portal),
+        &client,
+        &urls,
+        &form_key,
+    )
+    .await;
+    match paid {
+        Ok(SavedCardOutcome::Receipt { url, .. } | SavedCardOutcome::Hosted { url, .. }) => {
+            see_other(&url, None)
+        }
+        Ok(SavedCardOutcome::Declined { reason, .. }) => {
+            let why = visit.tr.t1("card-declined", "reason", reason);
+            let again = CheckoutForm {
+                country: "US".into(),
+                ..CheckoutForm::default()
+            };
+            render_form(
+                (&visit, &headers),
+                again,
+                Some(("payment_method".into(), why)),
+                StatusCode::PAYMENT_REQUIRED,
+            )
+            .await
+        }
+        Err(error) => error_page(&error),
+    }
 }

@@ -47,6 +47,7 @@ pub fn router(app: App) -> Router {
             "/shop/{handle}/checkout",
             get(checkout::form).post(checkout::place),
         )
+        .route("/shop/{handle}/checkout/saved", post(checkout::place_saved))
         .route("/shop/{handle}/orders/{id}", get(checkout::receipt))
         .route("/portal/{handle}", get(portal::home))
         .route("/portal/{handle}/sign-in", post(portal::ask_link))
@@ -56,6 +57,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/portal/{handle}/from-receipt", post(portal::from_receipt))
         .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
+        .route("/portal/{handle}/payment-methods", post(portal::add_card))
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
         .route(
             "/portal/{handle}/invoices/{id}/pdf",

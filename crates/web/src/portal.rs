@@ -1,7 +1,7 @@
 //! The customer portal (`/portal/{handle}`): sign-in by magic link or from a receipt, the
 //! customer's orders, an order with its licenses and fresh download links, and sign-out.
 //!
-//! The portal's cookie (`bursar_portal`, scoped to the portal's path) holds the session's
+//! The portal's cookie (`bursar_portal_{handle}`, one per shop) holds the session's
 //! token; forms carry the browser session's CSRF token like every page.
 
 use askama::Template;
@@ -15,7 +15,8 @@ use bursar_core::portal::{
     Portal, SESSION_TTL_SECONDS,
 };
 use bursar_core::portal_views::{
-    fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice,
+    fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice, saved_methods,
+    start_card_setup,
 };
 use bursar_core::App;
 use bursar_domain::customer::Email;
@@ -26,8 +27,27 @@ use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
 use crate::i18n::Tr;
 use crate::session::{cookie, form_is_ours, ClientAddress};
 
-/// The portal cookie's name.
-const PORTAL_COOKIE: &str = "bursar_portal";
+/// The portal cookie's name: `bursar_portal_{handle}`, sent to every page of the server (the
+/// shop's checkout offers a signed-in customer their saved card), one per shop.
+fn portal_cookie(handle: &str) -> String {
+    format!("bursar_portal_{handle}")
+}
+
+/// The signed-in portal visitor of `visit`'s shop, if the browser has a live session.
+pub(crate) async fn signed_in(
+    app: &App,
+    visit: &Visit,
+    headers: &HeaderMap,
+) -> Result<Option<(String, Portal)>, Response> {
+    let name = portal_cookie(&visit.shop.settings.handle);
+    let Some(token) = cookie(headers, &name).filter(|t| t.len() == 64) else {
+        return Ok(None);
+    };
+    match session(app, &visit.shop, token).await {
+        Ok(found) => Ok(found.map(|portal| (token.to_owned(), portal))),
+        Err(error) => Err(error_page(&error)),
+    }
+}
 
 /// A request to a shop's portal: the visit, and the signed-in visitor if any.
 struct PortalVisit {
@@ -38,14 +58,7 @@ struct PortalVisit {
 impl PortalVisit {
     async fn open(app: &App, handle: &str, headers: &HeaderMap) -> Result<PortalVisit, Response> {
         let visit = Visit::open(app, handle, headers).await?;
-        let token = cookie(headers, PORTAL_COOKIE).filter(|t| t.len() == 64);
-        let signed_in = match token {
-            Some(token) => match session(app, &visit.shop, token).await {
-                Ok(found) => found.map(|portal| (token.to_owned(), portal)),
-                Err(error) => return Err(error_page(&error)),
-            },
-            None => None,
-        };
+        let signed_in = signed_in(app, &visit, headers).await?;
         Ok(PortalVisit { visit, signed_in })
     }
 
@@ -56,15 +69,12 @@ impl PortalVisit {
     /// The `Set-Cookie` holding a new session's token (or clearing it).
     fn session_cookie(&self, token: Option<&str>) -> Option<HeaderValue> {
         let secure = if self.visit.secure() { "; Secure" } else { "" };
+        let name = portal_cookie(&self.visit.shop.settings.handle);
         let value = match token {
             Some(token) => format!(
-                "{PORTAL_COOKIE}={token}; Max-Age={SESSION_TTL_SECONDS}; Path={}; HttpOnly; SameSite=Lax{secure}",
-                self.path()
+                "{name}={token}; Max-Age={SESSION_TTL_SECONDS}; Path=/; HttpOnly; SameSite=Lax{secure}"
             ),
-            None => format!(
-                "{PORTAL_COOKIE}=; Max-Age=0; Path={}; HttpOnly; SameSite=Lax{secure}",
-                self.path()
-            ),
+            None => format!("{name}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax{secure}"),
         };
         HeaderValue::from_str(&value).ok()
     }
@@ -91,6 +101,8 @@ struct HomePage {
     /// (id, date, status, total).
     orders: Vec<(String, String, &'static str, String)>,
     invoices: Vec<InvoiceLine>,
+    /// The customer's saved cards, as sentences.
+    cards: Vec<String>,
 }
 
 /// An invoice as the account page lists it.
@@ -141,11 +153,25 @@ pub async fn home(
         Ok(billed) => billed,
         Err(error) => return error_page(&error),
     };
+    let cards = match saved_methods(&app, &portal.visit.shop, signed_in).await {
+        Ok(cards) => cards,
+        Err(error) => return error_page(&error),
+    };
     let page = HomePage {
         frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         email: signed_in.email.clone(),
         paid: query.paid.is_some(),
+        cards: cards
+            .iter()
+            .map(|m| {
+                portal.visit.tr.t2(
+                    "card-saved-on",
+                    ("date", &m.created_at.to_rfc3339()[..10]),
+                    ("provider", &m.provider),
+                )
+            })
+            .collect(),
         orders: listed
             .iter()
             .map(|o| {
@@ -577,6 +603,38 @@ pub async fn pay(
         cancel_url: account,
     };
     match pay_invoice(&app, &portal.visit.shop, signed_in, &id, page).await {
+        Ok(Some(url)) => see_other(&url, None),
+        Ok(None) => not_found(),
+        Err(error) => error_page(&error),
+    }
+}
+
+/// Saves a card: to the provider's hosted setup page, back to the account.
+pub async fn add_card(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+        Ok(portal) => portal,
+        Err(page) => return page,
+    };
+    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !form_is_ours(
+        &app,
+        &headers,
+        form.csrf_token.as_deref(),
+        &portal.visit.base_url,
+    ) {
+        return forged_form();
+    }
+    let Some((_, signed_in)) = &portal.signed_in else {
+        return see_other(&portal.path(), None);
+    };
+    let back = format!("{}{}", portal.visit.base_url, portal.path());
+    let base = portal.visit.base_url.clone();
+    match start_card_setup(&app, &portal.visit.shop, signed_in, &base, &back).await {
         Ok(Some(url)) => see_other(&url, None),
         Ok(None) => not_found(),
         Err(error) => error_page(&error),

@@ -134,11 +134,11 @@ both_backends! {
         assert_eq!(replay.get(&link).await.0, 404, "a used link shows nothing");
         assert_eq!(replay.post(&link, &[("csrf_token", &replay_token)]).await.0, 404, "a used link signs in no one");
 
-        let session = grace.cookies["bursar_portal"].clone();
+        let session = grace.cookies["bursar_portal_acme"].clone();
         let (status, to) = grace.post("/portal/acme/sign-out", &[("csrf_token", &token)]).await;
         assert_eq!((status, to.as_str()), (303, "/portal/acme"));
-        assert!(!grace.cookies.contains_key("bursar_portal"));
-        grace.cookies.insert("bursar_portal".into(), session);
+        assert!(!grace.cookies.contains_key("bursar_portal_acme"));
+        grace.cookies.insert("bursar_portal_acme".into(), session);
         let (_, page) = grace.get("/portal/acme").await;
         assert!(page.contains("Email me a sign-in link"), "a revoked session is signed out: {page}");
         assert_eq!(grace.get(&format!("/portal/acme/orders/{order}")).await.0, 303);
@@ -159,7 +159,7 @@ both_backends! {
         app.db().write(|tx: &mut Tx| Box::pin(async move { tx.execute("update portal_sign_in set expires_at = 1", &[]).await })).await.unwrap();
         assert_eq!(grace.get(&link).await.0, 404);
         assert_eq!(grace.post(&link, &[("csrf_token", &token)]).await.0, 404);
-        assert!(!grace.cookies.contains_key("bursar_portal"));
+        assert!(!grace.cookies.contains_key("bursar_portal_acme"));
 
         let (_, page) = grace.get(&receipt).await;
         let order = field(&page, "order_id");
@@ -270,5 +270,124 @@ both_backends! {
         }
         let (_, home) = grace.get(&back).await;
         assert!(home.contains("your payment is being confirmed") && !home.contains("Pay 40.00 USD"), "{home}");
+    }
+}
+
+/// Saves the test card `card` through the portal's "Save a card" button and the provider's
+/// setup page; waits until the account page lists `cards` saved cards.
+async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, cards: usize) {
+    let (_, home) = grace.get("/portal/acme").await;
+    let token = field(&home, "csrf_token");
+    let (status, setup) = grace
+        .post("/portal/acme/payment-methods", &[("csrf_token", &token)])
+        .await;
+    assert_eq!(status, 303, "{setup}");
+    assert!(setup.contains("/test-provider/setup/"), "{setup}");
+    let (_, page) = grace.get(&setup).await;
+    let (status, back) = grace
+        .post(
+            &format!("{setup}/save"),
+            &[("csrf_token", &form_token(&page)), ("card", card)],
+        )
+        .await;
+    assert_eq!(
+        (status, back.as_str()),
+        (303, format!("{}/portal/acme", app.base_url).as_str())
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, home) = grace.get("/portal/acme").await;
+        if home.matches("Card saved on").count() == cards {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cards} cards in {home}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts one `product` in the cart and sends the checkout page's saved-card form: the status,
+/// where it leads, and the form's fields (to send it again).
+async fn two_clicks(
+    grace: &mut Visitor,
+    product: &str,
+) -> (u16, String, [(&'static str, String); 2]) {
+    let (_, page) = grace.get(&format!("/shop/acme/products/{product}")).await;
+    let token = field(&page, "csrf_token");
+    grace
+        .post(
+            "/shop/acme/cart/add",
+            &[("csrf_token", &token), ("product_id", product)],
+        )
+        .await;
+    let (_, checkout) = grace.get("/shop/acme/checkout").await;
+    assert!(
+        checkout.contains("Pay with your saved card") && checkout.contains("Pay 50.00 USD now"),
+        "{checkout}"
+    );
+    let form_key = field(&checkout, "form_key");
+    let (status, to) = grace
+        .post(
+            "/shop/acme/checkout/saved",
+            &[("csrf_token", &token), ("form_key", &form_key)],
+        )
+        .await;
+    (status, to, [("csrf_token", token), ("form_key", form_key)])
+}
+
+both_backends! {
+    /// Goal: a returning customer saves a card in the portal and then buys in two clicks
+    /// (checkout, Pay now): the order is theirs and paid only when the charge succeeded, the
+    /// form sent twice charges once; a card that asks for authentication falls back to the
+    /// provider's page for the same order; a declined card says so and charges nothing; a
+    /// visitor who is not signed in is not offered a saved card.
+    async fn a_returning_customer_pays_in_two_clicks(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        buy(&app, &program, "grace@example.com").await;
+        let mut grace = Visitor::new(&app);
+        sign_in(&app, &mut grace, "grace@example.com").await;
+        assert!(grace.get("/portal/acme").await.1.contains("No saved cards."));
+        save_card_in_portal(&app, &mut grace, "visa", 1).await;
+
+        let (status, receipt, fields) = two_clicks(&mut grace, &program).await;
+        assert_eq!(status, 303, "{receipt}");
+        let fields = fields.each_ref().map(|(k, v)| (*k, v.as_str()));
+        let (status, again) = grace.post("/shop/acme/checkout/saved", &fields).await;
+        assert_eq!((status, again.as_str()), (303, receipt.as_str()), "the form sent twice leads to the same order");
+        assert!(receipt.contains("/shop/acme/orders/ord_") && receipt.contains("?key="), "{receipt}");
+        let page = wait_for_page(&mut grace, &receipt, "Thank you for your order").await;
+        assert!(page.contains("50.00 USD"), "{page}");
+        let orders = ok(app.get("/v1/orders?limit=100").await).await;
+        let orders = orders["data"].as_array().unwrap().clone();
+        assert_eq!(orders.len(), 2, "{orders:?}");
+        assert_eq!(orders[0]["customer_id"], orders[1]["customer_id"], "the returning customer's own order");
+        assert!(["paid", "fulfilled"].contains(&orders[0]["status"].as_str().unwrap()), "{}", orders[0]);
+
+        save_card_in_portal(&app, &mut grace, "authentication_required", 2).await;
+        let (status, hosted, _) = two_clicks(&mut grace, &program).await;
+        assert_eq!(status, 303);
+        assert!(hosted.contains("/test-provider/checkout/"), "falls back to the hosted page: {hosted}");
+
+        save_card_in_portal(&app, &mut grace, "declined", 3).await;
+        let (_, cart) = grace.get("/shop/acme/cart").await;
+        let token = field(&cart, "csrf_token");
+        grace.post("/shop/acme/cart/update", &[("csrf_token", &token), ("product_id", &program), ("quantity", "0")]).await;
+        let (status, page, _) = two_clicks(&mut grace, &program).await;
+        assert_eq!(status, 402, "{page}");
+        assert!(page.contains("Your saved card was declined (generic_decline)"), "{page}");
+        let orders = ok(app.get("/v1/orders?limit=100").await).await;
+        assert_eq!(orders["data"][0]["status"], "payment_failed");
+
+        let mut stranger = Visitor::new(&app);
+        let (_, page) = stranger.get(&format!("/shop/acme/products/{program}")).await;
+        let token = field(&page, "csrf_token");
+        stranger.post("/shop/acme/cart/add", &[("csrf_token", &token), ("product_id", &program)]).await;
+        let (_, checkout) = stranger.get("/shop/acme/checkout").await;
+        assert!(!checkout.contains("Pay with your saved card"), "{checkout}");
+        let form_key = field(&checkout, "form_key");
+        let (status, to) = stranger.post("/shop/acme/checkout/saved", &[("csrf_token", &token), ("form_key", &form_key)]).await;
+        assert_eq!((status, to.as_str()), (303, "/shop/acme/checkout"));
     }
 }
