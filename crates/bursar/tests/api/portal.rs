@@ -26,7 +26,7 @@ async fn buy(app: &TestApp, product: &str, email: &str) -> String {
 
 /// The magic link the mailbox's newest sign-in email to `to` carries, as its recipient gets
 /// it (the stored message holds a placeholder; the link is derived when it is sent).
-async fn magic_link(app: &TestApp, to: &str) -> String {
+pub async fn magic_link(app: &TestApp, to: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let emails = ok(app.get("/v1/emails").await).await;

@@ -1,8 +1,10 @@
 //! The storefront in a real browser (headless Chromium over WebDriver), on both databases:
 //! a guest buys two products with a promotion code and pays on the test provider's page; the
 //! success page waits for the payment and shows the receipt and the license key. The first
-//! product is added with the mouse; the rest is done with the keyboard alone. axe-core checks
-//! every page for serious and critical accessibility violations. Screenshots
+//! product is added with the mouse; the rest is done with the keyboard alone. Then the success
+//! page in German, the portal by magic link (the order, its license, a download that works),
+//! a card saved and a purchase in two clicks. axe-core checks every page for serious and
+//! critical accessibility violations. Screenshots
 //! of each step land in `target/screenshots/shop-{backend}-*.png`.
 
 use std::time::{Duration, Instant};
@@ -60,6 +62,9 @@ both_backends! {
         };
         let app = TestApp::spawn(backend).await;
         let (program, token) = open_shop(&app).await;
+        let upload = app.client.post(app.url(&format!("/v1/artifacts?product_id={program}&version=1.0.0&platform=linux&file_name=studio-1.0.0.tar.gz")))
+            .bearer_auth(&app.admin_key).header("content-type", "application/octet-stream").body(b"studio bytes".to_vec()).send().await.unwrap();
+        assert_eq!(upload.status(), 200);
         let shots = screenshot_dir();
         let name = format!("{backend:?}").to_lowercase();
         let shot = |step: &str| shots.join(format!("shop-{name}-{step}.png"));
@@ -134,6 +139,58 @@ both_backends! {
         assert_eq!(browser.js("return document.documentElement.lang").await, "de");
         browser.screenshot(&shot("7-receipt-de")).await;
         assert_accessible(&browser, &axe, "success page in German").await;
+        // Back in English: the portal, signed in by the emailed magic link.
+        browser.tab_to("a[hreflang='en']").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Thank you for your order").await;
+        browser.open(&app.url("/portal/acme")).await;
+        browser.tab_to("#email").await;
+        browser.type_keys("grace@example.com").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "a sign-in link is on its way").await;
+        assert_accessible(&browser, &axe, "portal sign-in").await;
+        let link = crate::portal::magic_link(&app, "grace@example.com").await;
+        browser.open(&link).await;
+        browser.tab_to("form button").await;
+        browser.press(ENTER).await;
+        let home = wait_for_text(&browser, "Signed in as grace@example.com").await;
+        assert!(home.contains("Orders") && home.contains("No saved cards."), "{home}");
+        browser.screenshot(&shot("8-portal")).await;
+        assert_accessible(&browser, &axe, "portal").await;
+        browser.click("a[href^='/portal/acme/orders/']").await;
+        wait_for_text(&browser, "Get download links").await;
+        browser.tab_to("form[action$='/downloads'] button").await;
+        browser.press(ENTER).await;
+        let downloads = wait_for_text(&browser, "studio-1.0.0.tar.gz").await;
+        assert!(downloads.contains("ACME-"), "{downloads}");
+        browser.screenshot(&shot("9-portal-order")).await;
+        assert_accessible(&browser, &axe, "portal order").await;
+        let url = browser.js("return document.querySelector('ul.downloads a').href").await;
+        let file = reqwest::get(url.as_str().unwrap()).await.unwrap();
+        assert_eq!(file.status(), 200, "the download works");
+        assert_eq!(file.bytes().await.unwrap().as_ref(), b"studio bytes");
+
+        // A card saved from the portal, then a purchase in two clicks.
+        browser.open(&app.url("/portal/acme")).await;
+        browser.tab_to("form[action$='/payment-methods'] button").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Save a card for later payments").await;
+        browser.tab_to("form button").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Card saved on").await;
+        browser.open(&app.url(&format!("/shop/acme/products/{program}"))).await;
+        browser.tab_to("form.add button").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Your cart").await;
+        browser.tab_to("a.button[href='/shop/acme/checkout']").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "Pay with your saved card").await;
+        browser.screenshot(&shot("10-two-click")).await;
+        assert_accessible(&browser, &axe, "checkout with a saved card").await;
+        browser.tab_to("button.pay-saved").await;
+        browser.press(ENTER).await;
+        let receipt = wait_for_text(&browser, "Thank you for your order").await;
+        assert!(receipt.contains("50.00 USD"), "{receipt}");
         browser.close().await;
     }
 }
