@@ -181,12 +181,28 @@ pub async fn place_order(
             checkout_url,
         });
     }
-    let receipt = format!(
+    open_hosted_checkout(app, shop, order, urls).await
+}
+
+/// The order's success page (its receipt link, with the key).
+pub fn receipt_url(app: &App, urls: &ShopUrls, order: &Order) -> Result<String, Error> {
+    Ok(format!(
         "{}/orders/{}?key={}",
         urls.shop_url,
         order.id,
         receipt_key(app, order.id.as_str())?
-    );
+    ))
+}
+
+/// Opens `order`'s hosted checkout at the workspace's provider, returning to its success page
+/// (or, given up, to the cart), and records it on the order.
+pub async fn open_hosted_checkout(
+    app: &App,
+    shop: &Shop,
+    order: Order,
+    urls: &ShopUrls,
+) -> Result<PlacedOrder, Error> {
+    let receipt = receipt_url(app, urls, &order)?;
     let cancel = format!("{}/cart?canceled={}", urls.shop_url, order.id);
     let started = start_checkout(
         app,
@@ -216,7 +232,7 @@ pub async fn place_order(
 }
 
 /// What the shop's events say caused them.
-fn shop_cause() -> Cause {
+pub(crate) fn shop_cause() -> Cause {
     Cause {
         request_id: None,
         actor: Some("storefront".into()),

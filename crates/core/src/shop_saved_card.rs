@@ -4,17 +4,18 @@
 //! sent to the provider's hosted page for the same order instead.
 
 use bursar_domain::commerce::{Order, OrderStatus, PaymentMethod};
-use bursar_domain::event::Cause;
 use bursar_domain::metadata::Metadata;
 use bursar_domain::storefront::Cart;
 use bursar_store::documents::ORDER;
 use sha2::{Digest, Sha256};
 
-use crate::checkouts::{charge_saved_method, record_charge, record_checkout, start_checkout};
-use crate::error::{Error, ErrorKind};
+use crate::checkouts::{charge_saved_method, record_charge};
+use crate::error::Error;
 use crate::orders::NewOrder;
 use crate::portal::Portal;
-use crate::shop_checkout::{price_cart, receipt_key, Client, ShopUrls};
+use crate::shop_checkout::{
+    open_hosted_checkout, price_cart, receipt_url, shop_cause, Client, ShopUrls,
+};
 use crate::storefront::Shop;
 use crate::write::IdempotencyKey;
 use crate::App;
@@ -114,7 +115,7 @@ async fn order_for(
     let reply = app
         .write_once(
             shop.workspace_id.clone(),
-            cause(),
+            shop_cause(),
             Some(idempotency),
             move |mut cx| {
                 Box::pin(async move {
@@ -148,7 +149,7 @@ async fn charge(
     let charged =
         charge_saved_method(app, &shop.workspace_id, order.id.as_str(), &method.id).await?;
     let id = order.id.to_string();
-    app.write(shop.workspace_id.clone(), cause(), move |mut cx| {
+    app.write(shop.workspace_id.clone(), shop_cause(), move |mut cx| {
         Box::pin(async move { record_charge(&mut cx, &id, charged).await })
     })
     .await
@@ -161,12 +162,7 @@ async fn outcome(
     order: Order,
     urls: &ShopUrls,
 ) -> Result<SavedCardOutcome, Error> {
-    let receipt = format!(
-        "{}/orders/{}?key={}",
-        urls.shop_url,
-        order.id,
-        receipt_key(app, order.id.as_str())?
-    );
+    let receipt = receipt_url(app, urls, &order)?;
     if order.status != OrderStatus::PaymentFailed {
         return Ok(SavedCardOutcome::Receipt {
             order,
@@ -177,34 +173,9 @@ async fn outcome(
     if reason != AUTHENTICATION_REQUIRED {
         return Ok(SavedCardOutcome::Declined { order, reason });
     }
-    let cancel = format!("{}/cart?canceled={}", urls.shop_url, order.id);
-    let started = start_checkout(
-        app,
-        &shop.workspace_id,
-        order.id.as_str(),
-        None,
-        &urls.base_url,
-        (receipt, cancel),
-        false,
-    )
-    .await?;
-    let id = order.id.to_string();
-    let order = app
-        .write(shop.workspace_id.clone(), cause(), move |mut cx| {
-            Box::pin(async move { record_checkout(&mut cx, &id, started).await })
-        })
-        .await?;
-    let url = order
-        .checkout
-        .as_ref()
-        .map(|c| c.url.clone())
-        .ok_or_else(|| Error::new(ErrorKind::Internal, "checkout_missing", "BUG: no checkout"))?;
-    Ok(SavedCardOutcome::Hosted { order, url })
-}
-
-fn cause() -> Cause {
-    Cause {
-        request_id: None,
-        actor: Some("storefront".into()),
-    }
+    let hosted = open_hosted_checkout(app, shop, order, urls).await?;
+    Ok(SavedCardOutcome::Hosted {
+        order: hosted.order,
+        url: hosted.checkout_url,
+    })
 }

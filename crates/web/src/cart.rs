@@ -12,8 +12,8 @@ use bursar_domain::id::ProductId;
 use bursar_domain::storefront::Cart;
 use serde::Deserialize;
 
-use crate::frame::{error_page, forged_form, see_other, Frame, Visit};
-use crate::session::{form_is_ours, set_cart};
+use crate::frame::{error_page, see_other, Frame, Visit};
+use crate::session::set_cart;
 
 /// A line of the cart as its page shows it.
 pub struct LineView {
@@ -112,14 +112,12 @@ async fn render_cart(
 
 #[derive(Debug, Deserialize)]
 struct LineForm {
-    csrf_token: Option<String>,
     product_id: String,
     quantity: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct CodeForm {
-    csrf_token: Option<String>,
     promotion_code: String,
 }
 
@@ -159,16 +157,13 @@ async fn change_line(
     body: Bytes,
     change: LineChange,
 ) -> Response {
-    let mut visit = match Visit::open(&app, &handle, &headers).await {
+    let mut visit = match Visit::posted(&app, &handle, &headers, &body).await {
         Ok(visit) => visit,
         Err(page) => return page,
     };
     let Ok(form) = serde_urlencoded::from_bytes::<LineForm>(&body) else {
         return refused(&visit, &visit.tr.t("form-incomplete")).await;
     };
-    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
-        return forged_form();
-    }
     let quantity = match form.quantity.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => match text.parse::<i64>() {
@@ -194,16 +189,13 @@ pub async fn code(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut visit = match Visit::open(&app, &handle, &headers).await {
+    let mut visit = match Visit::posted(&app, &handle, &headers, &body).await {
         Ok(visit) => visit,
         Err(page) => return page,
     };
     let Ok(form) = serde_urlencoded::from_bytes::<CodeForm>(&body) else {
         return refused(&visit, &visit.tr.t("form-incomplete")).await;
     };
-    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
-        return forged_form();
-    }
     if let Err(error) = visit.cart.set_code(&form.promotion_code) {
         return refused(&visit, &error.message).await;
     }

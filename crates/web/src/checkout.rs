@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::cart::CartView;
 use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
-use crate::session::{form_is_ours, set_cart, ClientAddress};
+use crate::session::{set_cart, ClientAddress};
 
 /// The countries a buyer can bill to: ISO 3166-1 alpha-2 and English name.
 const COUNTRIES: &[(&str, &str)] = &[
@@ -53,7 +53,6 @@ const COUNTRIES: &[(&str, &str)] = &[
 /// What the checkout form was filled with, to show it again after a refusal.
 #[derive(Debug, Default, Deserialize)]
 pub struct CheckoutForm {
-    csrf_token: Option<String>,
     /// The form's idempotency key: one order however often it is sent.
     form_key: Option<String>,
     #[serde(default)]
@@ -163,14 +162,11 @@ pub async fn place(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let visit = match Visit::open(&app, &handle, &headers).await {
+    let visit = match Visit::posted(&app, &handle, &headers, &body).await {
         Ok(visit) => visit,
         Err(page) => return page,
     };
     let form: CheckoutForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
-        return forged_form();
-    }
     let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
         return forged_form();
     };
@@ -366,14 +362,11 @@ pub async fn place_saved(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let visit = match Visit::open(&app, &handle, &headers).await {
+    let visit = match Visit::posted(&app, &handle, &headers, &body).await {
         Ok(visit) => visit,
         Err(page) => return page,
     };
     let form: CheckoutForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &visit.base_url) {
-        return forged_form();
-    }
     let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
         return forged_form();
     };

@@ -12,6 +12,12 @@ use bursar_domain::storefront::Cart;
 use crate::i18n::{self, Tr};
 use crate::session::{self, Session};
 
+/// The CSRF token every form carries.
+#[derive(Debug, serde::Deserialize)]
+struct FormToken {
+    csrf_token: Option<String>,
+}
+
 /// One request to a shop: the shop, the visitor's session and cart, and the addresses pages
 /// link to.
 pub struct Visit {
@@ -46,6 +52,24 @@ impl Visit {
             shop_path,
             tr: i18n::current(),
         })
+    }
+
+    /// The visit of a form post, refused (with the page that says so) when the form's token is
+    /// not this browser's or another site sent it.
+    pub async fn posted(
+        app: &App,
+        handle: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Visit, Response> {
+        let visit = Visit::open(app, handle, headers).await?;
+        let token = serde_urlencoded::from_bytes::<FormToken>(body)
+            .ok()
+            .and_then(|form| form.csrf_token);
+        if !session::form_is_ours(app, headers, token.as_deref(), &visit.base_url) {
+            return Err(forged_form());
+        }
+        Ok(visit)
     }
 
     /// Whether the server is reached over HTTPS (its cookies are then `Secure`).

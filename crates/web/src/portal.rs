@@ -23,9 +23,9 @@ use bursar_domain::customer::Email;
 use bursar_domain::fulfillment::LicenseStatus;
 use serde::Deserialize;
 
-use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
+use crate::frame::{error_page, not_found, see_other, Frame, Visit};
 use crate::i18n::Tr;
-use crate::session::{cookie, form_is_ours, ClientAddress};
+use crate::session::{cookie, ClientAddress};
 
 /// The portal cookie's name: `bursar_portal_{handle}`, sent to every page of the server (the
 /// shop's checkout offers a signed-in customer their saved card), one per shop.
@@ -64,6 +64,19 @@ impl PortalVisit {
 
     fn path(&self) -> String {
         format!("/portal/{}", self.visit.shop.settings.handle)
+    }
+
+    /// The visit of a form post, refused (with the page that says so) when the form's token is
+    /// not this browser's or another site sent it.
+    async fn posted(
+        app: &App,
+        handle: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PortalVisit, Response> {
+        let visit = Visit::posted(app, handle, headers, body).await?;
+        let signed_in = signed_in(app, &visit, headers).await?;
+        Ok(PortalVisit { visit, signed_in })
     }
 
     /// The `Set-Cookie` holding a new session's token (or clearing it).
@@ -210,7 +223,6 @@ pub async fn home(
 
 #[derive(Debug, Default, Deserialize)]
 struct EmailForm {
-    csrf_token: Option<String>,
     #[serde(default)]
     email: String,
 }
@@ -223,19 +235,11 @@ pub async fn ask_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
     let form: EmailForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     let (sent_to, error, status) = match Email::parse(form.email.trim(), "email") {
         Err(error) => (None, Some(error.message), StatusCode::BAD_REQUEST),
         Ok(email) => match request_sign_in(&app, &portal.visit.shop, &email, &address).await {
@@ -291,11 +295,6 @@ pub async fn confirm(
     portal.visit.respond(status, &page)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TokenForm {
-    csrf_token: Option<String>,
-}
-
 /// Uses the magic link: a session cookie, then the account page.
 pub async fn sign_in(
     State(app): State<App>,
@@ -303,19 +302,10 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     match complete_sign_in(&app, &portal.visit.shop, &token).await {
         Ok(Some(session_token)) => {
             see_other(&portal.path(), portal.session_cookie(Some(&session_token)))
@@ -327,7 +317,6 @@ pub async fn sign_in(
 
 #[derive(Debug, Default, Deserialize)]
 struct ReceiptForm {
-    csrf_token: Option<String>,
     #[serde(default)]
     order_id: String,
     #[serde(default)]
@@ -341,19 +330,11 @@ pub async fn from_receipt(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
     let form: ReceiptForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     match open_from_receipt(&app, &portal.visit.shop, &form.order_id, &form.key).await {
         Ok(Some(session_token)) => see_other(
             &format!("{}/orders/{}", portal.path(), form.order_id),
@@ -371,19 +352,10 @@ pub async fn sign_out_page(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     if let Some((token, _)) = &portal.signed_in {
         if let Err(error) = sign_out(&app, &portal.visit.shop, token).await {
             return error_page(&error);
@@ -460,10 +432,8 @@ pub async fn downloads(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let base = app.base_url(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
-    if !form_is_ours(&app, &headers, form.csrf_token.as_deref(), &base) {
-        return forged_form();
+    if let Err(page) = Visit::posted(&app, &handle, &headers, &body).await {
+        return page;
     }
     render_order(&app, &handle, &id, &headers, true).await
 }
@@ -579,19 +549,10 @@ pub async fn pay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     let Some((_, signed_in)) = &portal.signed_in else {
         return see_other(&portal.path(), None);
     };
@@ -616,19 +577,10 @@ pub async fn add_card(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
+    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
         Ok(portal) => portal,
         Err(page) => return page,
     };
-    let form: TokenForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !form_is_ours(
-        &app,
-        &headers,
-        form.csrf_token.as_deref(),
-        &portal.visit.base_url,
-    ) {
-        return forged_form();
-    }
     let Some((_, signed_in)) = &portal.signed_in else {
         return see_other(&portal.path(), None);
     };
