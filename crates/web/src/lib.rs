@@ -10,6 +10,7 @@ mod cart;
 mod checkout;
 mod frame;
 mod i18n;
+mod language;
 mod portal;
 mod session;
 mod shop;
@@ -34,7 +35,7 @@ const FORM_BYTES_MAX: usize = 16 * 1024;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/shop/assets/shop.css", get(stylesheet))
-        .route("/language/{code}", get(i18n::choose))
+        .route("/language/{code}", get(language::choose))
         .route("/shop/{handle}", get(shop::catalog))
         .route("/shop/{handle}/theme.css", get(shop::theme))
         .route("/shop/{handle}/products/{id}", get(shop::product))
