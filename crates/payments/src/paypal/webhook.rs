@@ -731,10 +731,7 @@ mod tests {
 
     #[test]
     fn certificates_are_read_for_their_rsa_key_and_validity() {
-        let pem = include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/paypal/test-cert.pem"
-        ));
+        let pem = &crate::paypal::tests::pki::pki().cert;
         let cert = parse_certificate(&pem_certificate(pem).unwrap()).unwrap();
         // 2000-01-01T00:00:00Z (a UTCTime) to 2099-12-31T23:59:59Z (a GeneralizedTime).
         assert_eq!(

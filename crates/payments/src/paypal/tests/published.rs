@@ -9,7 +9,8 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::signatures::{headers, provider_with_webhook, CERT};
+use super::pki::pki;
+use super::signatures::{cert, headers, provider_with_webhook};
 use super::*;
 
 /// The steering folder's copy of PayPal's examples (`/work/shared/data/paypal` on a machine
@@ -370,8 +371,8 @@ fn bursars_ids(examples: &Examples) {
     assert_eq!(dispute.order_id.as_deref(), Some("ord_5"));
 }
 
-/// One transmission of the published capture event, signed once with `openssl` and the test key
-/// (see the folder's README), verifies and parses.
+/// One transmission of the published capture event, signed with `openssl` and the test key,
+/// verifies and parses.
 fn signature(examples: &Examples) {
     let body = examples.text("event-payment-capture-completed.json");
     let (transmission, sent, webhook_id) = (
@@ -383,12 +384,14 @@ fn signature(examples: &Examples) {
         signed_message(transmission, sent, webhook_id, body.as_bytes()),
         "b2384410-2f01-11ec-8d3d-0242ac130003|2021-10-17T05:05:04Z|1JE4291016473214C|4269389320"
     );
-    let openssl_signature = "UAPYuQGtsRxtEWi17KWL56FBfn/P6sme5XyBKDnZrWRRGGFlT4VsJcHKPBqNkYaCmHCksgw9oPLr/g1AiOgJJ5THUh4PX+pSeMWdbGxiGoMCG0Jh+J2lQuvabuJp55mhOwJAV6kpHE2ZSSvRB1DQbE5p/1S6M6ZCr+8eZiz5n+BllRX3HYj+FM3fzr8gaNaDSljLpCVM2v0gEdVl3tel/lIbqN+NQggVTbzEEm6UVeGT0UcQrz2Em+TuxEdU4quWKSYRmuZwTqry28PRqAB+5R6D7/+bkHpNn/CnfTIiPt3YrsdZV5P4s87VE6xAEOrWQgG3BrbTAsg9r+hB+p3DWw==";
+    let openssl_signature = pki().openssl_signature(
+        "b2384410-2f01-11ec-8d3d-0242ac130003|2021-10-17T05:05:04Z|1JE4291016473214C|4269389320",
+    );
     let event = provider_with_webhook(webhook_id)
         .parse_webhook(
-            &headers(transmission, sent, openssl_signature),
+            &headers(transmission, sent, &openssl_signature),
             body.as_bytes(),
-            &[CERT.to_owned()],
+            &[cert().to_owned()],
             1_634_447_104 + 30,
         )
         .unwrap();

@@ -1,23 +1,36 @@
 //! Webhook verification, with a throwaway test certificate and key (not PayPal's).
 
+use super::pki::pki;
 use super::*;
 
-/// The trusted certificate: the test key's (see the README of `tests/data/paypal/`).
-pub(super) const CERT: &str = data!("test-cert.pem");
-const OTHER_CERT: &str = data!("test-other-cert.pem");
 const BODY: &str = data!("event-payment-capture-completed.json");
 const TRANSMISSION: &str = "6f1d2c80-fe4b-11ef-9b1c-0242ac120004";
 const SENT: &str = "2025-03-11T09:16:42Z";
 const SENT_AT: i64 = 1_741_684_602;
-/// `openssl dgst -sha256 -sign test-key.pem` of
-/// `6f1d2c80-fe4b-11ef-9b1c-0242ac120004|2025-03-11T09:16:42Z|3RW84501UK2297154|939820586`
-/// (939820586: the CRC32 of `event-payment-capture-completed.json`, by Python's `zlib.crc32`),
-/// base64: made once, independently of the code under test.
-const OPENSSL_SIGNATURE: &str = "U0nKN39KkIOaNnQlyRj1esWic4pwsuW0PSWFUvnazjVATA6dCD92/p4oCWNJOTHUXMyx4l3r6PF8vc4tgeSjlmDgWsLDb40pt9sjm93aCnHXyAhfQm5ZG1isCtPF7z3MrVlPPhR1/Tjv5u2loTSpw8AQB/dNvttYopRPIZV+Ed/U0sw/Y8AlBrAjQeyaY9IHSd813sJjwLG8VoCRrrTXnBLustzS9WwEeHVrCu6Gcm7NPJCLNJa8n8fPD3JTyf203Uws4B/yDzpAnvYIS0KhkaJdEyYtsPy5A4jGKHKeuH+QdpTL/EdK7ZcY/5BIkLoAJwfWU7AElhcEBhwBpWRJyw==";
+/// What PayPal signs for the fixture's transmission (939820586: the CRC32 of
+/// `event-payment-capture-completed.json`, by Python's `zlib.crc32`).
+const SIGNED_MESSAGE: &str =
+    "6f1d2c80-fe4b-11ef-9b1c-0242ac120004|2025-03-11T09:16:42Z|3RW84501UK2297154|939820586";
+
+/// The trusted certificate: the test key's.
+pub(super) fn cert() -> &'static str {
+    &pki().cert
+}
+
+/// A certificate that signed nothing.
+fn other_cert() -> &'static str {
+    &pki().other_cert
+}
+
+/// `openssl dgst -sha256 -sign` of the fixture's transmission with the test key: made by an
+/// implementation other than the code under test.
+fn openssl_signature() -> String {
+    pki().openssl_signature(SIGNED_MESSAGE)
+}
 
 /// Signs like PayPal, with the test key.
 fn sign(transmission_id: &str, time: &str, webhook_id: &str, body: &[u8]) -> String {
-    let pem = data!("test-key.pem");
+    let pem = &pki().key;
     let start = pem.find("-----BEGIN PRIVATE KEY-----").unwrap() + 27;
     let end = pem.find("-----END PRIVATE KEY-----").unwrap();
     let der = webhook::base64_decode(&pem[start..end], true).unwrap();
@@ -69,14 +82,14 @@ fn a_transmission_signed_like_paypal_verifies_and_parses() {
     );
     assert_eq!(
         sign(TRANSMISSION, SENT, WEBHOOK_ID, BODY.as_bytes()),
-        OPENSSL_SIGNATURE
+        openssl_signature()
     );
     let provider = provider_with_webhook(WEBHOOK_ID);
     let event = provider
         .parse_webhook(
-            &headers(TRANSMISSION, SENT, OPENSSL_SIGNATURE),
+            &headers(TRANSMISSION, SENT, &openssl_signature()),
             BODY.as_bytes(),
-            &[CERT.to_owned()],
+            &[cert().to_owned()],
             SENT_AT + 30,
         )
         .unwrap();
@@ -86,10 +99,10 @@ fn a_transmission_signed_like_paypal_verifies_and_parses() {
     );
     // Rotation: any trusted certificate may be the signer; an unusable secret is skipped.
     for secrets in [
-        vec![OTHER_CERT.to_owned(), CERT.to_owned()],
-        vec!["not a certificate".to_owned(), CERT.to_owned()],
+        vec![other_cert().to_owned(), cert().to_owned()],
+        vec!["not a certificate".to_owned(), cert().to_owned()],
     ] {
-        let headers = headers(TRANSMISSION, SENT, OPENSSL_SIGNATURE);
+        let headers = headers(TRANSMISSION, SENT, &openssl_signature());
         assert!(provider
             .parse_webhook(&headers, BODY.as_bytes(), &secrets, SENT_AT)
             .is_ok());
@@ -113,7 +126,7 @@ fn refusal(
 #[test]
 fn a_changed_or_foreign_transmission_is_refused() {
     let now = SENT_AT + 30;
-    let genuine = headers(TRANSMISSION, SENT, OPENSSL_SIGNATURE);
+    let genuine = headers(TRANSMISSION, SENT, &openssl_signature());
     let changed = |name: &str, value: &str| {
         let mut headers = genuine.clone();
         headers.insert(name.into(), value.into());
@@ -132,19 +145,19 @@ fn a_changed_or_foreign_transmission_is_refused() {
     for (what, refused) in [
         (
             "a changed body",
-            refusal(WEBHOOK_ID, &genuine, &body, &[CERT], now),
+            refusal(WEBHOOK_ID, &genuine, &body, &[cert()], now),
         ),
         (
             "a changed transmission id",
-            refusal(WEBHOOK_ID, &other_id, BODY, &[CERT], now),
+            refusal(WEBHOOK_ID, &other_id, BODY, &[cert()], now),
         ),
         (
             "another webhook",
-            refusal("9XX00000000000000", &genuine, BODY, &[CERT], now),
+            refusal("9XX00000000000000", &genuine, BODY, &[cert()], now),
         ),
         (
             "another certificate",
-            refusal(WEBHOOK_ID, &genuine, BODY, &[OTHER_CERT], now),
+            refusal(WEBHOOK_ID, &genuine, BODY, &[other_cert()], now),
         ),
         (
             "no certificate",
@@ -152,7 +165,7 @@ fn a_changed_or_foreign_transmission_is_refused() {
         ),
         (
             "an expired certificate",
-            refusal(WEBHOOK_ID, &late, BODY, &[CERT], 4_102_444_810),
+            refusal(WEBHOOK_ID, &late, BODY, &[cert()], 4_102_444_810),
         ),
     ] {
         assert_eq!(refused, WebhookError::BadSignature, "{what}");
@@ -172,7 +185,7 @@ fn a_changed_or_foreign_transmission_is_refused() {
         ("a signature not in base64", TRANSMISSION_SIG, "not base64!"),
         ("a time not in RFC 3339", TRANSMISSION_TIME, "yesterday"),
     ] {
-        let refused = refusal(WEBHOOK_ID, &changed(header, value), BODY, &[CERT], now);
+        let refused = refusal(WEBHOOK_ID, &changed(header, value), BODY, &[cert()], now);
         assert!(
             matches!(refused, WebhookError::MalformedSignature(_)),
             "{what}: {refused:?}"
@@ -187,7 +200,7 @@ fn a_changed_or_foreign_transmission_is_refused() {
     ] {
         let mut missing = genuine.clone();
         missing.remove(name);
-        let refused = refusal(WEBHOOK_ID, &missing, BODY, &[CERT], now);
+        let refused = refusal(WEBHOOK_ID, &missing, BODY, &[cert()], now);
         assert_eq!(refused, WebhookError::MissingSignature, "{name}");
     }
 }
@@ -195,8 +208,8 @@ fn a_changed_or_foreign_transmission_is_refused() {
 #[test]
 fn a_transmission_outside_five_minutes_of_now_is_expired() {
     let ours = provider_with_webhook(WEBHOOK_ID);
-    let genuine = headers(TRANSMISSION, SENT, OPENSSL_SIGNATURE);
-    let check = |now| ours.parse_webhook(&genuine, BODY.as_bytes(), &[CERT.to_owned()], now);
+    let genuine = headers(TRANSMISSION, SENT, &openssl_signature());
+    let check = |now| ours.parse_webhook(&genuine, BODY.as_bytes(), &[cert().to_owned()], now);
     assert!(check(SENT_AT + 300).is_ok());
     assert!(check(SENT_AT - 300).is_ok());
     assert_eq!(
@@ -209,9 +222,14 @@ fn a_transmission_outside_five_minutes_of_now_is_expired() {
     );
     // An old transmission signed again for a new time is a new, valid transmission; the old
     // signature cannot be moved to the new time.
-    let resent = headers(TRANSMISSION, "2025-03-11T10:16:42Z", OPENSSL_SIGNATURE);
+    let resent = headers(TRANSMISSION, "2025-03-11T10:16:42Z", &openssl_signature());
     assert_eq!(
-        ours.parse_webhook(&resent, BODY.as_bytes(), &[CERT.to_owned()], SENT_AT + 3600),
+        ours.parse_webhook(
+            &resent,
+            BODY.as_bytes(),
+            &[cert().to_owned()],
+            SENT_AT + 3600
+        ),
         Err(WebhookError::BadSignature)
     );
 }
