@@ -38,7 +38,8 @@ impl ContractStatus {
         }
     }
 
-    fn ended(self) -> bool {
+    /// Terminated or expired: nothing changes it any more.
+    pub fn ended(self) -> bool {
         matches!(self, Self::Terminated | Self::Expired)
     }
 }
@@ -264,6 +265,8 @@ pub enum Operation {
     /// Extends the term by one renewal period (the scheduler, or by hand).
     Renew,
     CancelRenewal,
+    /// Undoes a canceled renewal before the term ends: the contract renews again.
+    ResumeRenewal,
     /// The term's end passed without renewal.
     Expire,
     SetServiceStatus {
@@ -300,6 +303,7 @@ impl Operation {
             Self::Terminate { at: None, .. } => event_type::CONTRACT_STATUS_CHANGED,
             Self::Renew => event_type::CONTRACT_RENEWED,
             Self::CancelRenewal => event_type::CONTRACT_RENEWAL_CANCELED,
+            Self::ResumeRenewal => event_type::CONTRACT_RENEWAL_RESUMED,
             Self::SetServiceStatus { .. } => event_type::CONTRACT_SERVICE_STATUS_CHANGED,
             Self::MarkBilled { .. } => event_type::CONTRACT_BILLED,
             Self::ConvertTrial => event_type::CONTRACT_TRIAL_CONVERTED,
@@ -732,6 +736,24 @@ pub fn apply(
                 });
             }
             c.renewal_canceled = true;
+        }
+        Operation::ResumeRenewal => {
+            editable(&c, "resume its renewal")?;
+            if !c.renewal_canceled {
+                return Err(state(
+                    "renewal_not_canceled",
+                    c.status,
+                    "The contract renews: there is no canceled renewal to resume.".into(),
+                ));
+            }
+            if c.term.end.is_some_and(|end| at >= end) {
+                return Err(state(
+                    "term_ended",
+                    c.status,
+                    "The term has ended; a new contract starts a new term.".into(),
+                ));
+            }
+            c.renewal_canceled = false;
         }
         Operation::Expire => {
             editable(&c, "expire it")?;

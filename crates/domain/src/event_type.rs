@@ -38,6 +38,7 @@ pub const CONTRACT_LINE_REMOVED: &str = "contract.line_removed";
 pub const CONTRACT_PRICE_CHANGED: &str = "contract.price_changed";
 pub const CONTRACT_QUANTITY_CHANGED: &str = "contract.quantity_changed";
 pub const CONTRACT_RENEWAL_CANCELED: &str = "contract.renewal_canceled";
+pub const CONTRACT_RENEWAL_RESUMED: &str = "contract.renewal_resumed";
 pub const CONTRACT_RENEWED: &str = "contract.renewed";
 pub const CONTRACT_SERVICE_STATUS_CHANGED: &str = "contract.service_status_changed";
 pub const CONTRACT_STATUS_CHANGED: &str = "contract.status_changed";
@@ -219,6 +220,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (CONTRACT_PRICE_CHANGED, 1),
     (CONTRACT_QUANTITY_CHANGED, 1),
     (CONTRACT_RENEWAL_CANCELED, 1),
+    (CONTRACT_RENEWAL_RESUMED, 1),
     (CONTRACT_RENEWED, 1),
     (CONTRACT_SERVICE_STATUS_CHANGED, 1),
     (CONTRACT_STATUS_CHANGED, 1),

@@ -202,7 +202,8 @@ async fn create_contract(
 
 /// Append an operation to a contract's log: `{"type": "add_line" | "remove_line" |
 /// "change_quantity" | "change_price" | "set_commitment" | "set_downpayment" | "amend_term" |
-/// "activate" | "suspend" | "resume" | "terminate" | "renew" | "cancel_renewal" | "expire" |
+/// "activate" | "suspend" | "resume" | "terminate" | "renew" | "cancel_renewal" |
+/// "resume_renewal" | "expire" |
 /// "set_service_status" | "mark_billed" | "convert_trial" | "remind_trial_end" | "end_trial",
 /// …, "effective_at"?}`. Without `effective_at` it takes
 /// effect now; a later time schedules it; an earlier one back-dates it, where the period is not

@@ -141,7 +141,8 @@ async fn render_form(
 /// The day the signed-in customer's saved card was saved, if the browser is signed in to the
 /// shop's portal and the customer has one.
 async fn saved_card(visit: &Visit, headers: &HeaderMap) -> Result<Option<String>, Response> {
-    let Some((_, portal)) = crate::portal::signed_in(&visit.app, visit, headers).await? else {
+    let Some((_, portal)) = crate::portal_visit::signed_in(&visit.app, visit, headers).await?
+    else {
         return Ok(None);
     };
     match saved_method(&visit.app, &visit.shop, &portal).await {
@@ -370,7 +371,7 @@ pub async fn place_saved(
     let Some(form_key) = form.form_key.clone().filter(|k| is_form_key(k)) else {
         return forged_form();
     };
-    let portal = match crate::portal::signed_in(&app, &visit, &headers).await {
+    let portal = match crate::portal_visit::signed_in(&app, &visit, &headers).await {
         Ok(Some((_, portal))) => portal,
         Ok(None) => return see_other(&format!("{}/checkout", visit.shop_path), None),
         Err(page) => return page,

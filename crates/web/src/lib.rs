@@ -12,6 +12,8 @@ mod frame;
 mod i18n;
 mod language;
 mod portal;
+mod portal_plans;
+mod portal_visit;
 mod session;
 mod shop;
 
@@ -60,6 +62,15 @@ pub fn router(app: App) -> Router {
         .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
         .route("/portal/{handle}/payment-methods", post(portal::add_card))
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
+        .route("/portal/{handle}/plans/{id}", get(portal_plans::plan_page))
+        .route(
+            "/portal/{handle}/plans/{id}/renewal",
+            post(portal_plans::renewal),
+        )
+        .route(
+            "/portal/{handle}/plans/{id}/lines/{line}",
+            get(portal_plans::preview_seats).post(portal_plans::change_seats),
+        )
         .route(
             "/portal/{handle}/invoices/{id}/pdf",
             get(portal::invoice_file),

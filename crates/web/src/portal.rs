@@ -11,9 +11,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bursar_core::invoice_checkout::LinkPage;
 use bursar_core::portal::{
-    complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, session, sign_out,
-    Portal, SESSION_TTL_SECONDS,
+    complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, sign_out,
 };
+use bursar_core::portal_plans::plans;
 use bursar_core::portal_views::{
     fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice, saved_methods,
     start_card_setup,
@@ -25,73 +25,8 @@ use serde::Deserialize;
 
 use crate::frame::{error_page, not_found, see_other, Frame, Visit};
 use crate::i18n::Tr;
-use crate::session::{cookie, ClientAddress};
-
-/// The portal cookie's name: `bursar_portal_{handle}`, sent to every page of the server (the
-/// shop's checkout offers a signed-in customer their saved card), one per shop.
-fn portal_cookie(handle: &str) -> String {
-    format!("bursar_portal_{handle}")
-}
-
-/// The signed-in portal visitor of `visit`'s shop, if the browser has a live session.
-pub(crate) async fn signed_in(
-    app: &App,
-    visit: &Visit,
-    headers: &HeaderMap,
-) -> Result<Option<(String, Portal)>, Response> {
-    let name = portal_cookie(&visit.shop.settings.handle);
-    let Some(token) = cookie(headers, &name).filter(|t| t.len() == 64) else {
-        return Ok(None);
-    };
-    match session(app, &visit.shop, token).await {
-        Ok(found) => Ok(found.map(|portal| (token.to_owned(), portal))),
-        Err(error) => Err(error_page(&error)),
-    }
-}
-
-/// A request to a shop's portal: the visit, and the signed-in visitor if any.
-struct PortalVisit {
-    visit: Visit,
-    signed_in: Option<(String, Portal)>,
-}
-
-impl PortalVisit {
-    async fn open(app: &App, handle: &str, headers: &HeaderMap) -> Result<PortalVisit, Response> {
-        let visit = Visit::open(app, handle, headers).await?;
-        let signed_in = signed_in(app, &visit, headers).await?;
-        Ok(PortalVisit { visit, signed_in })
-    }
-
-    fn path(&self) -> String {
-        format!("/portal/{}", self.visit.shop.settings.handle)
-    }
-
-    /// The visit of a form post, refused (with the page that says so) when the form's token is
-    /// not this browser's or another site sent it.
-    async fn posted(
-        app: &App,
-        handle: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<PortalVisit, Response> {
-        let visit = Visit::posted(app, handle, headers, body).await?;
-        let signed_in = signed_in(app, &visit, headers).await?;
-        Ok(PortalVisit { visit, signed_in })
-    }
-
-    /// The `Set-Cookie` holding a new session's token (or clearing it).
-    fn session_cookie(&self, token: Option<&str>) -> Option<HeaderValue> {
-        let secure = if self.visit.secure() { "; Secure" } else { "" };
-        let name = portal_cookie(&self.visit.shop.settings.handle);
-        let value = match token {
-            Some(token) => format!(
-                "{name}={token}; Max-Age={SESSION_TTL_SECONDS}; Path=/; HttpOnly; SameSite=Lax{secure}"
-            ),
-            None => format!("{name}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax{secure}"),
-        };
-        HeaderValue::from_str(&value).ok()
-    }
-}
+use crate::portal_visit::{day, PortalVisit};
+use crate::session::ClientAddress;
 
 #[derive(Template)]
 #[template(path = "shop/portal_sign_in.html")]
@@ -116,6 +51,8 @@ struct HomePage {
     invoices: Vec<InvoiceLine>,
     /// The customer's saved cards, as sentences.
     cards: Vec<String>,
+    /// (id, name, status, renewal).
+    plans: Vec<(String, String, &'static str, String)>,
 }
 
 /// An invoice as the account page lists it.
@@ -127,11 +64,6 @@ pub struct InvoiceLine {
     pub total: String,
     /// The Pay button's text and its accessible name, when it can be paid online now.
     pub pay: Option<(String, String)>,
-}
-
-fn day(at: Option<bursar_domain::time::Timestamp>) -> String {
-    at.map(|t| t.to_rfc3339()[..10].to_owned())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,10 +102,25 @@ pub async fn home(
         Ok(cards) => cards,
         Err(error) => return error_page(&error),
     };
+    let subscribed = match plans(&app, &portal.visit.shop, signed_in).await {
+        Ok(subscribed) => subscribed,
+        Err(error) => return error_page(&error),
+    };
     let page = HomePage {
         frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         email: signed_in.email.clone(),
+        plans: subscribed
+            .iter()
+            .map(|p| {
+                (
+                    p.contract.id.clone(),
+                    crate::portal_plans::plan_name(p),
+                    p.contract.status.as_str(),
+                    crate::portal_plans::renewal_sentence(&portal.visit.tr, p),
+                )
+            })
+            .collect(),
         paid: query.paid.is_some(),
         cards: cards
             .iter()

@@ -48,6 +48,7 @@ mod outbound;
 mod pay_ins;
 mod payouts;
 mod portal;
+mod portal_plans;
 mod refund_recovery;
 mod relay;
 mod sandboxes;

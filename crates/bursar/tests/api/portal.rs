@@ -64,7 +64,7 @@ pub async fn magic_link(app: &TestApp, to: &str) -> String {
 }
 
 /// Signs `visitor` in through the magic link sent to `email`.
-async fn sign_in(app: &TestApp, visitor: &mut Visitor, email: &str) -> String {
+pub async fn sign_in(app: &TestApp, visitor: &mut Visitor, email: &str) -> String {
     let (_, page) = visitor.get("/portal/acme").await;
     let token = field(&page, "csrf_token");
     let (status, page) = visitor

@@ -3,7 +3,8 @@
 //! success page waits for the payment and shows the receipt and the license key. The first
 //! product is added with the mouse; the rest is done with the keyboard alone. Then the success
 //! page in German, the portal by magic link (the order, its license, a download that works),
-//! a card saved and a purchase in two clicks. axe-core checks every page for serious and
+//! an invoice paid, a subscription's renewal canceled, a card saved and a purchase in two
+//! clicks. axe-core checks every page for serious and
 //! critical accessibility violations. Screenshots
 //! of each step land in `target/screenshots/shop-{backend}-*.png`.
 
@@ -129,6 +130,7 @@ both_backends! {
         assert_accessible(&browser, &axe, "success page").await;
         let url = browser.js("return location.pathname").await;
         assert!(url.as_str().unwrap().starts_with("/shop/acme/orders/ord_"), "{url}");
+        let order_id = url.as_str().unwrap().trim_start_matches("/shop/acme/orders/").to_owned();
         assert!(text(&browser).await.contains("Cart (0)"), "the bought cart is emptied");
 
         // The same page in the second language, through the switcher.
@@ -143,6 +145,12 @@ both_backends! {
         browser.tab_to("a[hreflang='en']").await;
         browser.press(ENTER).await;
         wait_for_text(&browser, "Thank you for your order").await;
+        // The buyer also has an issued invoice and a subscription, made through the API.
+        let order = ok(app.get(&format!("/v1/orders/{order_id}")).await).await;
+        let buyer = order["customer_id"].as_str().unwrap().to_owned();
+        let invoice = ok(app.post("/v1/invoices", json!({"customer_id": buyer, "currency": "USD", "lines": [{"description": "Support plan", "unit_amount": 4_000}]})).await).await;
+        ok(app.post(&format!("/v1/invoices/{}/issue", id(&invoice)), json!({})).await).await;
+        let plan = crate::portal_plans::subscribe(&app, &buyer, &program, 2, 200).await;
         browser.open(&app.url("/portal/acme")).await;
         browser.tab_to("#email").await;
         browser.type_keys("grace@example.com").await;
@@ -170,6 +178,34 @@ both_backends! {
         assert_eq!(file.status(), 200, "the download works");
         assert_eq!(file.bytes().await.unwrap().as_ref(), b"studio bytes");
 
+        // The invoice paid from the portal, on the provider's page.
+        browser.open(&app.url("/portal/acme")).await;
+        browser.tab_to(&format!("form[action$='/invoices/{}/pay'] button", id(&invoice))).await;
+        browser.press(ENTER).await;
+        let pay_page = wait_for_text(&browser, "Bursar test provider").await;
+        assert!(pay_page.contains("40.00 USD"), "{pay_page}");
+        browser.tab_to("form[action$='/pay'] button").await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "your payment is being confirmed").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ok(app.get(&format!("/v1/invoices/{}", id(&invoice))).await).await["status"] != "paid" {
+            assert!(Instant::now() < deadline, "the invoice paid in the portal stays unpaid");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // The subscription's renewal canceled.
+        browser.open(&app.url("/portal/acme")).await;
+        browser.tab_to(&format!("a[href='/portal/acme/plans/{plan}']")).await;
+        browser.press(ENTER).await;
+        wait_for_text(&browser, "You can cancel the renewal until").await;
+        assert_accessible(&browser, &axe, "portal subscription").await;
+        browser.tab_to("form[action$='/renewal'] button").await;
+        browser.press(ENTER).await;
+        let canceled = wait_for_text(&browser, "The renewal is canceled.").await;
+        assert!(canceled.contains("will not renew"), "{canceled}");
+        browser.screenshot(&shot("10-renewal-canceled")).await;
+        assert_eq!(ok(app.get(&format!("/v1/contracts/{plan}")).await).await["renewal_canceled"], true);
+
         // A card saved from the portal, then a purchase in two clicks.
         browser.open(&app.url("/portal/acme")).await;
         browser.tab_to("form[action$='/payment-methods'] button").await;
@@ -185,7 +221,7 @@ both_backends! {
         browser.tab_to("a.button[href='/shop/acme/checkout']").await;
         browser.press(ENTER).await;
         wait_for_text(&browser, "Pay with your saved card").await;
-        browser.screenshot(&shot("10-two-click")).await;
+        browser.screenshot(&shot("11-two-click")).await;
         assert_accessible(&browser, &axe, "checkout with a saved card").await;
         browser.tab_to("button.pay-saved").await;
         browser.press(ENTER).await;

@@ -275,6 +275,43 @@ fn trials_remind_then_convert_or_lapse() {
 }
 
 #[test]
+fn a_canceled_renewal_resumes_until_the_term_ends() {
+    let active = vec![
+        entry(1, 0, 0, draft()),
+        entry(2, 0, 0, add("l")),
+        entry(3, 0, 0, Operation::Activate),
+    ];
+    let not_canceled = validate("ctr", &active, &entry(4, 10, 10, Operation::ResumeRenewal));
+    assert!(matches!(
+        not_canceled,
+        Err(ContractError::State {
+            code: "renewal_not_canceled",
+            current: ContractStatus::Active,
+            ..
+        })
+    ));
+    let mut canceled = active.clone();
+    canceled.push(entry(4, 10, 10, Operation::CancelRenewal));
+    // Inside the notice period (day 340 of 365) it may still resume; at the end it may not.
+    let resumed = entry(5, 340, 340, Operation::ResumeRenewal);
+    let c = validate("ctr", &canceled, &resumed).unwrap();
+    assert!(!c.latest.renewal_canceled);
+    assert_eq!(resumed.operation.event_type(), "contract.renewal_resumed");
+    let late = validate(
+        "ctr",
+        &canceled,
+        &entry(5, 365, 365, Operation::ResumeRenewal),
+    );
+    assert!(matches!(
+        late,
+        Err(ContractError::State {
+            code: "term_ended",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn the_scheduler_renews_or_expires_at_the_end() {
     let mut c = project(
         "ctr",
@@ -324,6 +361,7 @@ fn operation() -> impl Strategy<Value = Operation> {
         Just(Operation::Suspend),
         Just(Operation::Resume),
         Just(Operation::CancelRenewal),
+        Just(Operation::ResumeRenewal),
         Just(Operation::Renew),
         Just(Operation::Terminate {
             at: None,
