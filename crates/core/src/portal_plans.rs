@@ -4,6 +4,8 @@
 //! applied. Every change is the same contract operation the API appends; a contract of a
 //! customer the session does not reach is not found.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use bursar_domain::contract::{self, line_amount, Contract, LogEntry, Operation, OperationResult};
 use bursar_domain::event::Cause;
 use bursar_domain::subscription;
@@ -49,7 +51,9 @@ pub struct Plan {
     pub can_resume_renewal: bool,
 }
 
-/// The contracts of the customers `portal` reaches, newest first (at most [`PLANS_MAX`]).
+/// The contracts of the customers `portal` reaches, newest first (at most [`PLANS_MAX`]),
+/// without their next invoice (a list reads no contract's log): a fixed number of statements
+/// however many contracts there are.
 pub async fn plans(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Plan>, Error> {
     let workspace_id = shop.workspace_id.clone();
     let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
@@ -58,22 +62,29 @@ pub async fn plans(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Plan>,
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
-                let mut found: Vec<Contract> =
-                    documents::find_in(tx, CONTRACT, &workspace_id, "buyer_id", &ids).await?;
-                found.sort_by(|a, b| b.id.cmp(&a.id));
-                found.truncate(PLANS_MAX);
-                let mut plans = Vec::with_capacity(found.len());
-                for contract in found {
-                    let log = contracts::log(tx, &workspace_id, &contract.id, false).await?;
-                    plans.push(plan_of(tx, &workspace_id, contract, &log, now).await?);
-                }
-                Ok::<_, Error>(plans)
+                let found: Vec<Contract> = documents::newest_for(
+                    tx,
+                    CONTRACT,
+                    &workspace_id,
+                    "buyer_id",
+                    &ids,
+                    None,
+                    PLANS_MAX,
+                )
+                .await?;
+                let names = product_names(tx, &workspace_id, &found).await?;
+                Ok::<_, Error>(
+                    found
+                        .into_iter()
+                        .map(|contract| plan_of(contract, &names, None, now))
+                        .collect(),
+                )
             })
         })
         .await
 }
 
-/// Contract `id`, if it is of a customer `portal` reaches.
+/// Contract `id` with its next invoice, if it is of a customer `portal` reaches.
 pub async fn plan(
     app: &App,
     shop: &Shop,
@@ -88,7 +99,9 @@ pub async fn plan(
                 let Some((contract, log)) = reached(tx, &workspace_id, &portal, &id).await? else {
                     return Ok(None);
                 };
-                Ok::<_, Error>(Some(plan_of(tx, &workspace_id, contract, &log, now).await?))
+                let names =
+                    product_names(tx, &workspace_id, std::slice::from_ref(&contract)).await?;
+                Ok::<_, Error>(Some(plan_of(contract, &names, Some(&log), now)))
             })
         })
         .await
@@ -114,29 +127,49 @@ async fn reached(
     Ok(Some((contract, log)))
 }
 
-async fn plan_of(
+/// The names of the products `contracts` sell, by id (one query).
+async fn product_names(
     tx: &mut Tx,
     workspace_id: &bursar_domain::id::WorkspaceId,
+    contracts: &[Contract],
+) -> Result<BTreeMap<String, String>, Error> {
+    let ids: BTreeSet<&str> = contracts
+        .iter()
+        .flat_map(|c| c.lines.iter().map(|l| l.product_id.as_str()))
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let products: Vec<(String, serde_json::Value)> =
+        documents::get_many(tx, PRODUCT, workspace_id, &ids).await?;
+    Ok(products
+        .into_iter()
+        .filter_map(|(id, p)| p["name"].as_str().map(|name| (id, name.to_owned())))
+        .collect())
+}
+
+/// The plan of `contract`; its next invoice when its `log` is given.
+fn plan_of(
     contract: Contract,
-    log: &[LogEntry],
+    names: &BTreeMap<String, String>,
+    log: Option<&[LogEntry]>,
     now: Timestamp,
-) -> Result<Plan, Error> {
-    let mut lines = Vec::with_capacity(contract.lines.len());
-    for line in &contract.lines {
-        let product: Option<serde_json::Value> =
-            documents::get(tx, PRODUCT, workspace_id, &line.product_id, false).await?;
-        lines.push(PlanLine {
+) -> Plan {
+    let lines: Vec<PlanLine> = contract
+        .lines
+        .iter()
+        .map(|line| PlanLine {
             line_id: line.id.clone(),
-            product_name: product
-                .and_then(|p| p["name"].as_str().map(str::to_owned))
+            product_name: names
+                .get(&line.product_id)
+                .cloned()
                 .unwrap_or_else(|| line.product_id.clone()),
             quantity: line.quantity,
             unit_amount: line.unit_amount,
             amount: line_amount(line).unwrap_or(0),
             usage: line.usage.is_some(),
-        });
-    }
-    let next_invoice_at = subscription::derive(&contract.id, log, now)
+        })
+        .collect();
+    let next_invoice_at = log
+        .and_then(|log| subscription::derive(&contract.id, log, now))
         .filter(|s| s.status != "canceled")
         .map(|s| s.current_period_end);
     let renews = contract.term.auto_renew && !contract.status.ended();
@@ -145,7 +178,7 @@ async fn plan_of(
         .end
         .filter(|_| renews)
         .map(|end| end.plus_seconds(-i64::from(contract.term.notice_days) * 86_400));
-    Ok(Plan {
+    Plan {
         next_invoice_amount: lines.iter().map(|l| l.amount).fold(0, i64::saturating_add),
         can_cancel_renewal: !contract.renewal_canceled && cancel_deadline.is_some_and(|d| now <= d),
         can_resume_renewal: renews
@@ -155,7 +188,7 @@ async fn plan_of(
         cancel_deadline,
         lines,
         contract,
-    })
+    }
 }
 
 /// What the customer does to a renewal.

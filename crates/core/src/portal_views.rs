@@ -19,25 +19,65 @@ use crate::portal::Portal;
 use crate::storefront::Shop;
 use crate::App;
 
-/// Orders a portal page lists at most, newest first.
-pub const ORDERS_MAX: usize = 100;
+/// Orders or invoices a portal page lists at most, newest first.
+pub const PAGE_SIZE: usize = 25;
 
-/// The orders of the customers `portal` reaches, newest first (at most [`ORDERS_MAX`]).
-pub async fn orders(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Order>, Error> {
+/// A page of a list, newest first, and the cursor of the next (older) page if there is one.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    /// The `before` of the next page.
+    pub older: Option<String>,
+}
+
+/// The newest `table` documents of the customers `portal` reaches, older than `before` when
+/// given: a page of [`PAGE_SIZE`] (one query per customer through its index, whatever the
+/// number of rows), with the id of its last document when more follow.
+async fn newest_page<T>(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    table: bursar_store::documents::Table,
+    before: Option<String>,
+    id_of: fn(&T) -> String,
+) -> Result<Listing<T>, Error>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
     let workspace_id = shop.workspace_id.clone();
     let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
-    let mut orders = app
+    let mut items: Vec<T> = app
         .db
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
-                documents::find_in::<Order>(tx, ORDER, &workspace_id, "customer_id", &ids).await
+                let (before, limit) = (before.as_deref(), PAGE_SIZE + 1);
+                documents::newest_for(tx, table, &workspace_id, "customer_id", &ids, before, limit)
+                    .await
             })
         })
         .await?;
-    orders.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
-    orders.truncate(ORDERS_MAX);
-    Ok(orders)
+    let older = (items.len() > PAGE_SIZE).then(|| {
+        items.truncate(PAGE_SIZE);
+        items.last().map(id_of)
+    });
+    Ok(Listing {
+        items,
+        older: older.flatten(),
+    })
+}
+
+/// A page of the orders of the customers `portal` reaches, newest first.
+pub async fn orders(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    before: Option<String>,
+) -> Result<Listing<Order>, Error> {
+    newest_page(app, shop, portal, ORDER, before, |o: &Order| {
+        o.id.to_string()
+    })
+    .await
 }
 
 /// One order as its portal page shows it.
@@ -141,24 +181,19 @@ async fn links_with_files(
     Ok(out)
 }
 
-/// The issued invoices (paid, void and uncollectible ones too, never drafts) of the customers
-/// `portal` reaches, newest first (at most [`ORDERS_MAX`]).
-pub async fn invoices(app: &App, shop: &Shop, portal: &Portal) -> Result<Vec<Invoice>, Error> {
-    let workspace_id = shop.workspace_id.clone();
-    let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
-    let mut invoices = app
-        .db
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
-                documents::find_in::<Invoice>(tx, INVOICE, &workspace_id, "customer_id", &ids).await
-            })
-        })
-        .await?;
-    invoices.retain(|invoice| invoice.status != InvoiceStatus::Draft);
-    invoices.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
-    invoices.truncate(ORDERS_MAX);
-    Ok(invoices)
+/// A page of the issued invoices (paid, void and uncollectible ones too, never drafts) of the
+/// customers `portal` reaches, newest first (a page may show fewer when it passed drafts).
+pub async fn invoices(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    before: Option<String>,
+) -> Result<Listing<Invoice>, Error> {
+    let id_of = |i: &Invoice| i.id.to_string();
+    let mut page = newest_page(app, shop, portal, INVOICE, before, id_of).await?;
+    page.items
+        .retain(|invoice| invoice.status != InvoiceStatus::Draft);
+    Ok(page)
 }
 
 /// Invoice `id` as a PDF (`(file name, bytes)`), if it is issued and of a customer `portal`

@@ -199,6 +199,46 @@ pub async fn find_in<T: DeserializeOwned>(
     Ok(found)
 }
 
+/// The newest documents (by id, descending) whose `column` is one of `keys`, older than
+/// `before` when given: at most `limit`, one query per key, each reading only its page through
+/// the index on `(workspace_id, column, object_id)`.
+pub async fn newest_for<T: DeserializeOwned>(
+    tx: &mut Tx,
+    table: Table,
+    workspace_id: &WorkspaceId,
+    column: &str,
+    keys: &[&str],
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = match before {
+        Some(_) => format!(
+            "select object_id, body from {} where workspace_id = $1 and {column} = $2 \
+             and object_id < $4 order by object_id desc limit $3",
+            table.0
+        ),
+        None => format!(
+            "select object_id, body from {} where workspace_id = $1 and {column} = $2 \
+             order by object_id desc limit $3",
+            table.0
+        ),
+    };
+    let mut rows = Vec::new();
+    for key in keys {
+        let mut values: Vec<Value> = params![workspace_id.as_str(), *key, limit].to_vec();
+        if let Some(before) = before {
+            values.push(before.into());
+        }
+        for row in tx.fetch_all(&sql, &values).await? {
+            rows.push((row.text("object_id")?, row.text("body")?));
+        }
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    rows.iter().map(|(_, body)| decode(table, body)).collect()
+}
+
 /// Every document whose `column` is one of `keys`, by id within each 500 keys (one query
 /// each), for reading many accounts at once.
 pub async fn find_in_many<T: DeserializeOwned>(

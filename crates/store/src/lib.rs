@@ -50,6 +50,7 @@ pub mod sealing_key;
 pub mod shipping;
 pub mod sql;
 mod sqlite;
+pub mod statements;
 pub mod storefront;
 pub mod treasury;
 pub mod wallet;

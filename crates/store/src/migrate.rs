@@ -230,6 +230,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0036_portal.sql"),
         postgres: include_str!("../migrations/postgres/0036_portal.sql"),
     },
+    Migration {
+        version: 37,
+        name: "newest_first",
+        sqlite: include_str!("../migrations/sqlite/0037_newest_first.sql"),
+        postgres: include_str!("../migrations/postgres/0037_newest_first.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

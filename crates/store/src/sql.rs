@@ -275,6 +275,7 @@ impl Tx {
 
     /// Runs a statement; returns the number of rows it changed.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        crate::statements::count_one();
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite_execute(conn, sql, params),
             TxInner::Postgres(tx) => Ok(pg_query(sql, params)
@@ -289,6 +290,7 @@ impl Tx {
     }
 
     pub async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        crate::statements::count_one();
         match &mut self.inner {
             TxInner::Sqlite(conn) => sqlite_fetch(conn, sql, params),
             TxInner::Postgres(tx) => pg_rows(pg_query(sql, params).fetch_all(&mut **tx).await?),

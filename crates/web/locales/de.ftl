@@ -150,6 +150,9 @@ no-payment-methods = Keine gespeicherten Karten.
 add-card = Karte für schnelleres Bezahlen speichern
 card-saved-on = Karte, gespeichert am { $date } ({ $provider })
 
+older-orders = Ältere Bestellungen
+older-invoices = Ältere Rechnungen
+
 ## Abonnements (Verträge)
 plans = Abonnements
 no-plans = Keine Abonnements.

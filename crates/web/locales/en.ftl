@@ -150,6 +150,9 @@ no-payment-methods = No saved cards.
 add-card = Save a card for faster checkout
 card-saved-on = Card saved on { $date } ({ $provider })
 
+older-orders = Older orders
+older-invoices = Older invoices
+
 ## Plans (contracts and subscriptions)
 plans = Subscriptions
 no-plans = No subscriptions.

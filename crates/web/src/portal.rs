@@ -49,6 +49,9 @@ struct HomePage {
     /// (id, date, status, total).
     orders: Vec<(String, String, &'static str, String)>,
     invoices: Vec<InvoiceLine>,
+    /// The cursors of the older pages of orders and invoices, when there are more.
+    older_orders: Option<String>,
+    older_invoices: Option<String>,
     /// The customer's saved cards, as sentences.
     cards: Vec<String>,
     /// (id, name, status, renewal).
@@ -69,6 +72,10 @@ pub struct InvoiceLine {
 #[derive(Debug, Deserialize)]
 pub struct HomeQuery {
     paid: Option<String>,
+    /// The cursor of an older page of orders.
+    orders_before: Option<String>,
+    /// The cursor of an older page of invoices.
+    invoices_before: Option<String>,
 }
 
 pub async fn home(
@@ -90,11 +97,11 @@ pub async fn home(
         };
         return portal.visit.respond(StatusCode::OK, &page);
     };
-    let listed = match orders(&app, &portal.visit.shop, signed_in).await {
+    let listed = match orders(&app, &portal.visit.shop, signed_in, query.orders_before).await {
         Ok(listed) => listed,
         Err(error) => return error_page(&error),
     };
-    let billed = match invoices(&app, &portal.visit.shop, signed_in).await {
+    let billed = match invoices(&app, &portal.visit.shop, signed_in, query.invoices_before).await {
         Ok(billed) => billed,
         Err(error) => return error_page(&error),
     };
@@ -132,7 +139,10 @@ pub async fn home(
                 )
             })
             .collect(),
+        older_orders: listed.older.clone(),
+        older_invoices: billed.older.clone(),
         orders: listed
+            .items
             .iter()
             .map(|o| {
                 (
@@ -144,6 +154,7 @@ pub async fn home(
             })
             .collect(),
         invoices: billed
+            .items
             .iter()
             .map(|i| InvoiceLine {
                 id: i.id.to_string(),

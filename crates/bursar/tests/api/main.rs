@@ -45,6 +45,7 @@ mod openmeter;
 mod ops;
 mod order_metrics;
 mod outbound;
+mod page_budget;
 mod pay_ins;
 mod payouts;
 mod portal;
