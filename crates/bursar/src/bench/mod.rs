@@ -30,6 +30,8 @@ mod relay;
 
 mod tracking;
 
+mod web;
+
 pub use measure::{BackendChoice, CommonArgs, Figure};
 
 #[derive(Debug, Args)]
@@ -72,6 +74,10 @@ pub enum Which {
     /// three (5% sent twice, 5% late), recorded from concurrent clients (default 32);
     /// events/s.
     Tracking(CommonArgs),
+    /// Web pages over HTTP from concurrent clients (default 32) with many customers, orders
+    /// and invoices in the database (default 100,000, 1,000,000 and 1,000,000): the
+    /// storefront's product page and the portal's account page (its invoice list).
+    Web(web::WebArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -124,6 +130,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Which::Tracking(common) => {
             for backend in backends(common.backend) {
                 for figure in tracking::run(backend, &common).await? {
+                    println!("{}", serde_json::to_string(&figure)?);
+                }
+            }
+        }
+        Which::Web(args) => {
+            for backend in backends(args.common.backend) {
+                for figure in web::run(backend, &args).await? {
                     println!("{}", serde_json::to_string(&figure)?);
                 }
             }
