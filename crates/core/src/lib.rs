@@ -55,6 +55,7 @@ pub mod providers;
 pub mod quotes;
 pub mod refunds;
 pub mod sandboxes;
+pub mod saved_methods;
 pub mod settlement;
 pub mod shipments;
 pub mod shop_checkout;

@@ -68,6 +68,7 @@ pub async fn record_saved(
         provider: provider_kind.to_owned(),
         provider_method_id: payment_method.to_owned(),
         provider_customer: provider_customer.map(str::to_owned),
+        is_default: false,
         created_at: cx.now,
     };
     documents::insert(

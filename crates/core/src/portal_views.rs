@@ -320,3 +320,52 @@ pub async fn saved_methods(
     methods.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
     Ok(methods)
 }
+
+/// What the signed-in customer does to one of their saved methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodChange {
+    MakeDefault,
+    Remove,
+}
+
+/// Makes saved method `id` the default or removes it (detached at the provider, then
+/// forgotten), through the same core operations as the API; `None` when it is not a method of
+/// a customer `portal` reaches (or is gone already).
+pub async fn change_method(
+    app: &App,
+    shop: &Shop,
+    portal: &Portal,
+    id: &str,
+    change: MethodChange,
+) -> Result<Option<()>, Error> {
+    let Some(method) = saved_methods(app, shop, portal)
+        .await?
+        .into_iter()
+        .find(|m| m.id.as_str() == id)
+    else {
+        return Ok(None);
+    };
+    let customer = method.customer_id.to_string();
+    if change == MethodChange::Remove {
+        crate::saved_methods::detach(app, &shop.workspace_id, &customer, id).await?;
+    }
+    let cause = Cause {
+        request_id: None,
+        actor: Some("portal".into()),
+    };
+    let id = id.to_owned();
+    app.write(shop.workspace_id.clone(), cause, move |mut cx| {
+        Box::pin(async move {
+            match change {
+                MethodChange::MakeDefault => {
+                    crate::saved_methods::make_default(&mut cx, &customer, &id).await?
+                }
+                MethodChange::Remove => {
+                    crate::saved_methods::forget(&mut cx, &customer, &id).await?
+                }
+            };
+            Ok(Some(()))
+        })
+    })
+    .await
+}

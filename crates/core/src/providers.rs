@@ -419,6 +419,15 @@ impl PaymentProvider for TestProvider {
         .boxed()
     }
 
+    /// The test provider's saved methods are Bursar's own records: nothing to detach there.
+    fn detach_method<'a>(
+        &'a self,
+        provider_method_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = provider_method_id;
+        Box::pin(async { Ok(()) })
+    }
+
     fn charge_saved<'a>(
         &'a self,
         request: &'a OffSessionCharge,

@@ -23,14 +23,16 @@ use crate::App;
 /// The decline reason a provider gives when the card needs the customer to authenticate.
 const AUTHENTICATION_REQUIRED: &str = "authentication_required";
 
-/// The newest saved payment method of the customers `portal` reaches, if any.
+/// The saved payment method a two-click checkout charges: the default one of the customers
+/// `portal` reaches, else the newest; none when they saved none.
 pub async fn saved_method(
     app: &App,
     shop: &Shop,
     portal: &Portal,
 ) -> Result<Option<PaymentMethod>, Error> {
     let methods = crate::portal_views::saved_methods(app, shop, portal).await?;
-    Ok(methods.into_iter().next())
+    let default = methods.iter().position(|m| m.is_default).unwrap_or(0);
+    Ok(methods.into_iter().nth(default))
 }
 
 /// What a two-click payment came to.

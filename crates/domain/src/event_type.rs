@@ -51,6 +51,8 @@ pub const COUPON_CREATED: &str = "coupon.created";
 pub const COURIER_CONNECTION_CREATED: &str = "courier_connection.created";
 pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
 pub const CUSTOMER_CREATED: &str = "customer.created";
+pub const CUSTOMER_PAYMENT_METHOD_DEFAULT_SET: &str = "customer.payment_method_default_set";
+pub const CUSTOMER_PAYMENT_METHOD_REMOVED: &str = "customer.payment_method_removed";
 pub const CUSTOMER_PAYMENT_METHOD_SAVED: &str = "customer.payment_method_saved";
 pub const CUSTOMER_PAYMENT_METHOD_SETUP_STARTED: &str = "customer.payment_method_setup_started";
 pub const CUSTOMER_UPDATED: &str = "customer.updated";
@@ -233,6 +235,8 @@ pub const CATALOG: &[(&str, u32)] = &[
     (COURIER_CONNECTION_CREATED, 1),
     (CREDIT_NOTE_CREATED, 1),
     (CUSTOMER_CREATED, 1),
+    (CUSTOMER_PAYMENT_METHOD_DEFAULT_SET, 1),
+    (CUSTOMER_PAYMENT_METHOD_REMOVED, 1),
     (CUSTOMER_PAYMENT_METHOD_SAVED, 1),
     (CUSTOMER_PAYMENT_METHOD_SETUP_STARTED, 1),
     (CUSTOMER_UPDATED, 1),

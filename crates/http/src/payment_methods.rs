@@ -1,12 +1,15 @@
 //! Saved payment methods: `POST /v1/customers/{id}/payment_method_setups` opens a provider's
 //! hosted page where the customer saves a card; the provider's `setup_intent.succeeded` webhook
 //! records it; `GET /v1/customers/{id}/payment_methods` lists them; orders are then charged
-//! off-session with `POST /v1/orders/{id}/pay`, still confirm-before-commit.
+//! off-session with `POST /v1/orders/{id}/pay`, still confirm-before-commit. One may be made the
+//! default (`…/payment_methods/{method}/default`: two-click checkouts charge it) or removed
+//! (`…/payment_methods/{method}/detach`: detached at the provider, then forgotten).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bursar_core::payment_methods::{record_setup, start_setup, NewSetup};
+use bursar_core::saved_methods;
 use bursar_domain::commerce::{PaymentMethod, PaymentMethodSetup};
 use bursar_domain::id::{CustomerId, PaymentMethodId};
 use bursar_domain::money::Currency;
@@ -27,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_setup))
         .routes(routes!(list_payment_methods))
+        .routes(routes!(make_default))
+        .routes(routes!(detach))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,4 +121,48 @@ async fn list_payment_methods(
             |m| m,
         ))
         .into_response())
+}
+
+/// Make a saved method the customer's default: the storefront's two-click checkout charges it
+/// (else the newest). The customer's previous default no longer is.
+#[utoipa::path(post, path = "/v1/customers/{id}/payment_methods/{method}/default", tag = "payments",
+    params(("id" = CustomerId, Path), ("method" = PaymentMethodId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentMethod), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+async fn make_default(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, method)): Path<(String, String)>,
+    request: Mutation<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let method = saved_methods::make_default(&mut cx, &id, &method).await?;
+                Ok((StatusCode::OK, method))
+            })
+        })
+        .await
+}
+
+/// Remove a saved method: it is detached from the customer at the provider (so it can no
+/// longer be charged), then forgotten here.
+#[utoipa::path(post, path = "/v1/customers/{id}/payment_methods/{method}/detach", tag = "payments",
+    params(("id" = CustomerId, Path), ("method" = PaymentMethodId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PaymentMethod), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn detach(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, method)): Path<(String, String)>,
+    request: Mutation<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    saved_methods::detach(&state, &principal.workspace_id, &id, &method).await?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move {
+                let method = saved_methods::forget(&mut cx, &id, &method).await?;
+                Ok((StatusCode::OK, method))
+            })
+        })
+        .await
 }

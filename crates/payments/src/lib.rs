@@ -451,6 +451,16 @@ pub trait PaymentProvider: Send + Sync {
         Box::pin(async { Err(ProviderError::Unsupported("complete setup")) })
     }
 
+    /// Detaches saved method `provider_method_id` from its customer at the provider, so it can
+    /// no longer be charged. A method the provider no longer has is already detached.
+    fn detach_method<'a>(
+        &'a self,
+        provider_method_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = provider_method_id;
+        Box::pin(async { Err(ProviderError::Unsupported("detach")) })
+    }
+
     /// Verifies an inbound webhook against `secrets` (any of them may have signed it: secret
     /// rotation) at `now` (Unix seconds), then parses it. Verification comes first: nothing of an
     /// unverified body is read.

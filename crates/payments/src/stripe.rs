@@ -933,6 +933,18 @@ impl PaymentProvider for StripeProvider {
         .boxed()
     }
 
+    fn detach_method<'a>(
+        &'a self,
+        provider_method_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        async move {
+            let call = self.adapter.detach_request(provider_method_id);
+            let response = self.executor.execute(KIND, &call).await?;
+            self.adapter.parse_detach(&response)
+        }
+        .boxed()
+    }
+
     /// Verifies the signature before reading a byte of the body as JSON.
     fn parse_webhook(
         &self,
@@ -951,6 +963,8 @@ impl PaymentProvider for StripeProvider {
         parse_event(body)
     }
 }
+
+mod methods;
 
 #[cfg(test)]
 mod tests;

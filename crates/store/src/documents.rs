@@ -148,6 +148,20 @@ pub async fn save<T: Serialize>(
     Ok(tx.execute(&sql, &values).await? == 1)
 }
 
+/// Deletes a document; returns whether it existed.
+pub async fn delete(
+    tx: &mut Tx,
+    table: Table,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "delete from {} where workspace_id = $1 and object_id = $2",
+        table.0
+    );
+    Ok(tx.execute(&sql, params![workspace_id.as_str(), id]).await? == 1)
+}
+
 /// Reads a document. Inside a write job on PostgreSQL, `for_update` locks the row until commit
 /// (SQLite has a single writer already).
 pub async fn get<T: DeserializeOwned>(

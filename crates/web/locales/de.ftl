@@ -149,6 +149,11 @@ payment-methods = Zahlungsmittel
 no-payment-methods = Keine gespeicherten Karten.
 add-card = Karte für schnelleres Bezahlen speichern
 card-saved-on = Karte, gespeichert am { $date } ({ $provider })
+default-card = (Standard)
+make-default = Als Standard festlegen
+make-default-card = { $card } als Standard festlegen
+remove = Entfernen
+remove-card = { $card } entfernen
 
 older-orders = Ältere Bestellungen
 older-invoices = Ältere Rechnungen

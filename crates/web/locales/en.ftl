@@ -149,6 +149,11 @@ payment-methods = Payment methods
 no-payment-methods = No saved cards.
 add-card = Save a card for faster checkout
 card-saved-on = Card saved on { $date } ({ $provider })
+default-card = (default)
+make-default = Make default
+make-default-card = Make { $card } the default
+remove = Remove
+remove-card = Remove { $card }
 
 older-orders = Older orders
 older-invoices = Older invoices

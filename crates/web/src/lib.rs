@@ -12,6 +12,7 @@ mod frame;
 mod i18n;
 mod language;
 mod portal;
+mod portal_methods;
 mod portal_plans;
 mod portal_visit;
 mod session;
@@ -61,6 +62,14 @@ pub fn router(app: App) -> Router {
         .route("/portal/{handle}/from-receipt", post(portal::from_receipt))
         .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
         .route("/portal/{handle}/payment-methods", post(portal::add_card))
+        .route(
+            "/portal/{handle}/payment-methods/{id}/default",
+            post(portal_methods::make_default),
+        )
+        .route(
+            "/portal/{handle}/payment-methods/{id}/remove",
+            post(portal_methods::remove),
+        )
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
         .route("/portal/{handle}/plans/{id}", get(portal_plans::plan_page))
         .route(

@@ -52,10 +52,18 @@ struct HomePage {
     /// The cursors of the older pages of orders and invoices, when there are more.
     older_orders: Option<String>,
     older_invoices: Option<String>,
-    /// The customer's saved cards, as sentences.
-    cards: Vec<String>,
+    /// The customer's saved cards.
+    cards: Vec<CardLine>,
     /// (id, name, status, renewal).
     plans: Vec<(String, String, &'static str, String)>,
+}
+
+/// A saved card as the account page lists it.
+pub struct CardLine {
+    pub id: String,
+    /// "Card saved on … (provider)".
+    pub text: String,
+    pub is_default: bool,
 }
 
 /// An invoice as the account page lists it.
@@ -131,12 +139,14 @@ pub async fn home(
         paid: query.paid.is_some(),
         cards: cards
             .iter()
-            .map(|m| {
-                portal.visit.tr.t2(
+            .map(|m| CardLine {
+                id: m.id.to_string(),
+                text: portal.visit.tr.t2(
                     "card-saved-on",
                     ("date", &m.created_at.to_rfc3339()[..10]),
                     ("provider", &m.provider),
-                )
+                ),
+                is_default: m.is_default,
             })
             .collect(),
         older_orders: listed.older.clone(),

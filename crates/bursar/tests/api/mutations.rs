@@ -182,6 +182,14 @@ both_backends! {
                     (format!("/v1/orders/{order}/pay"), json!({"payment_method_id": saved}))
                 }
                 "/v1/customers/{id}/payment_method_setups" => (format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})),
+                "/v1/customers/{id}/payment_methods/{method}/default" => (format!("/v1/customers/{shopper}/payment_methods/{saved}/default"), json!({})),
+                "/v1/customers/{id}/payment_methods/{method}/detach" => {
+                    let setup = json_body(app.post(&format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})).await).await;
+                    app.post(&format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({})).await;
+                    let newest = id_of(json_body(app.get(&format!("/v1/customers/{shopper}/payment_methods")).await).await["data"][0].clone());
+                    assert_ne!(newest, saved, "a second method to remove");
+                    (format!("/v1/customers/{shopper}/payment_methods/{newest}/detach"), json!({}))
+                }
                 "/v1/test_provider/setup_sessions/{id}/complete" => {
                     let setup = json_body(app.post(&format!("/v1/customers/{shopper}/payment_method_setups"), json!({"currency": "USD"})).await).await;
                     (format!("/v1/test_provider/setup_sessions/{}/complete", setup["id"].as_str().unwrap()), json!({}))

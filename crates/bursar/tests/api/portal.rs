@@ -297,7 +297,8 @@ async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, car
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (_, home) = grace.get("/portal/acme").await;
-        if home.matches("Card saved on").count() == cards {
+        // One Remove form per saved card.
+        if home.matches("/remove\"").count() == cards {
             return;
         }
         assert!(
@@ -389,5 +390,84 @@ both_backends! {
         let form_key = field(&checkout, "form_key");
         let (status, to) = stranger.post("/shop/acme/checkout/saved", &[("csrf_token", &token), ("form_key", &form_key)]).await;
         assert_eq!((status, to.as_str()), (303, "/shop/acme/checkout"));
+    }
+}
+
+/// The saved methods of `customer`, newest first, through the API.
+async fn saved_of(app: &TestApp, customer: &str) -> Vec<Value> {
+    let listed = ok(app
+        .get(&format!("/v1/customers/{customer}/payment_methods"))
+        .await)
+    .await;
+    listed["data"].as_array().unwrap().clone()
+}
+
+both_backends! {
+    /// Goal: a customer keeps their saved cards in order from the portal — one made the
+    /// default (two-click checkouts charge it instead of the newest), one removed (detached,
+    /// forgotten, recorded) — and through the API the same operations, retried safely; another
+    /// customer's card is not reachable.
+    async fn a_customer_makes_a_card_default_and_removes_one(app: TestApp) {
+        let (program, _) = open_shop(&app).await;
+        buy(&app, &program, "grace@example.com").await;
+        let mut grace = Visitor::new(&app);
+        sign_in(&app, &mut grace, "grace@example.com").await;
+        save_card_in_portal(&app, &mut grace, "visa", 1).await;
+        save_card_in_portal(&app, &mut grace, "declined", 2).await;
+        let customer = ok(app.get("/v1/orders?limit=1").await).await["data"][0]["customer_id"].as_str().unwrap().to_owned();
+
+        let methods = saved_of(&app, &customer).await;
+        let (declined, visa) = (id(&methods[0]), id(&methods[1]));
+        assert!(methods.iter().all(|m| m["is_default"] == false), "{methods:?}");
+
+        // The newest card (declined) is charged until the older one is made the default.
+        let (status, page, _) = two_clicks(&mut grace, &program).await;
+        assert_eq!(status, 402, "{page}");
+        let (_, home) = grace.get("/portal/acme").await;
+        let token = field(&home, "csrf_token");
+        assert!(home.contains(&format!("/portal/acme/payment-methods/{visa}/default")), "{home}");
+        assert_eq!(grace.post(&format!("/portal/acme/payment-methods/{visa}/default"), &[]).await.0, 403, "no CSRF token");
+        for _ in 0..2 {
+            let (status, to) = grace.post(&format!("/portal/acme/payment-methods/{visa}/default"), &[("csrf_token", &token)]).await;
+            assert_eq!((status, to.as_str()), (303, "/portal/acme#payment-methods"));
+        }
+        let methods = saved_of(&app, &customer).await;
+        assert_eq!((methods[0]["is_default"].as_bool(), methods[1]["is_default"].as_bool()), (Some(false), Some(true)));
+        let (_, home) = grace.get("/portal/acme").await;
+        assert!(home.contains("(default)"), "{home}");
+        let (_, cart) = grace.get("/shop/acme/cart").await;
+        let cart_token = field(&cart, "csrf_token");
+        grace.post("/shop/acme/cart/update", &[("csrf_token", &cart_token), ("product_id", &program), ("quantity", "0")]).await;
+        let (status, receipt, _) = two_clicks(&mut grace, &program).await;
+        assert_eq!(status, 303, "the default card is charged: {receipt}");
+
+        // Removing the declined card from the portal: gone, and recorded.
+        let (status, _) = grace.post(&format!("/portal/acme/payment-methods/{declined}/remove"), &[("csrf_token", &token)]).await;
+        assert_eq!(status, 303);
+        assert_eq!(saved_of(&app, &customer).await.len(), 1);
+        assert_eq!(grace.post(&format!("/portal/acme/payment-methods/{declined}/remove"), &[("csrf_token", &token)]).await.0, 404, "removed already");
+        let events = app.db().read(|tx: &mut Tx| Box::pin(async move {
+            tx.fetch_one("select count(*) as n from domain_event where event_type in ('customer.payment_method_removed', 'customer.payment_method_default_set')", &[]).await?.i64("n")
+        })).await.unwrap();
+        assert_eq!(events, 2, "one default set (the second form changed nothing), one removal");
+
+        // Another customer's card: not reachable from Grace's session, nor through their id.
+        buy(&app, &program, "ada@example.com").await;
+        let mut ada = Visitor::new(&app);
+        sign_in(&app, &mut ada, "ada@example.com").await;
+        save_card_in_portal(&app, &mut ada, "visa", 1).await;
+        let adas_customer = ok(app.get("/v1/orders?limit=1").await).await["data"][0]["customer_id"].as_str().unwrap().to_owned();
+        let adas = id(&ok(app.get(&format!("/v1/customers/{adas_customer}/payment_methods")).await).await["data"][0]);
+        assert_eq!(grace.post(&format!("/portal/acme/payment-methods/{adas}/remove"), &[("csrf_token", &token)]).await.0, 404);
+        expect_error(app.post(&format!("/v1/customers/{customer}/payment_methods/{adas}/default"), json!({})).await, 404, "resource_missing", Some("method")).await;
+
+        // Through the API, retried with the same key: one removal, the same answer.
+        let path = format!("/v1/customers/{customer}/payment_methods/{visa}/detach");
+        let send = || app.client.post(app.url(&path)).bearer_auth(&app.admin_key).header("Idempotency-Key", "remove-visa").json(&json!({})).send();
+        let first = ok(send().await.unwrap()).await;
+        let again = ok(send().await.unwrap()).await;
+        assert_eq!((first["id"].as_str(), again["id"].as_str()), (Some(visa.as_str()), Some(visa.as_str())));
+        assert!(saved_of(&app, &customer).await.is_empty());
+        assert!(grace.get("/portal/acme").await.1.contains("No saved cards."));
     }
 }

@@ -46,6 +46,7 @@ pub fn kind_of(path: &str, param: &str) -> Option<&'static str> {
         "licenses" => "license",
         "orders" => "order",
         "payment_providers" => "payment_provider",
+        "payment_methods" => "payment_method",
         "payments" => "payment",
         "price_agreements" => "agreement",
         "price_books" => "price_book",

@@ -216,6 +216,9 @@ pub struct PaymentMethod {
     pub provider_method_id: String,
     /// The customer at the provider (`cus_…`).
     pub provider_customer: Option<String>,
+    /// The method two-click checkouts charge (else the newest); at most one per customer.
+    #[serde(default)]
+    pub is_default: bool,
     pub created_at: Timestamp,
 }
 
