@@ -47,6 +47,7 @@ pub mod payment_events;
 pub mod payment_methods;
 pub mod payouts;
 pub mod portal;
+pub mod portal_payments;
 pub mod portal_plans;
 pub mod portal_views;
 pub mod postings;

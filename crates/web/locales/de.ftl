@@ -194,3 +194,15 @@ seats-credited-now = Für den Rest des Zeitraums bis { $date } werden { $amount 
 seats-nothing-now = Für den laufenden Zeitraum wird nichts berechnet oder gutgeschrieben.
 confirm-change = Änderung bestätigen
 field-invalid = Das Feld „{ $field }“ fehlt oder ist ungültig.
+
+## Zahlungsverlauf
+payment-history = Zahlungsverlauf
+no-payments = Noch keine Zahlungen.
+your-payments = Ihre Zahlungen
+col-paid-for = Bezahlt für
+col-method = Zahlungsart
+paid-for-order = Bestellung { $order }
+paid-for-invoices = Rechnung { $numbers }
+paid-for-credit = Guthaben
+amount-returned = { $amount } erstattet
+older-payments = Ältere Zahlungen

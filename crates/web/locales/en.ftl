@@ -194,3 +194,15 @@ seats-credited-now = For the rest of the period until { $date }, { $amount } is 
 seats-nothing-now = Nothing is charged or credited for the current period.
 confirm-change = Confirm the change
 field-invalid = The field “{ $field }” is missing or not valid.
+
+## Payment history
+payment-history = Payment history
+no-payments = No payments yet.
+your-payments = Your payments
+col-paid-for = Paid for
+col-method = Method
+paid-for-order = Order { $order }
+paid-for-invoices = Invoice { $numbers }
+paid-for-credit = Account credit
+amount-returned = { $amount } refunded
+older-payments = Older payments

@@ -13,6 +13,7 @@ mod i18n;
 mod language;
 mod portal;
 mod portal_methods;
+mod portal_payments;
 mod portal_plans;
 mod portal_visit;
 mod session;
@@ -71,6 +72,10 @@ pub fn router(app: App) -> Router {
             post(portal_methods::remove),
         )
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
+        .route(
+            "/portal/{handle}/payments",
+            get(portal_payments::payments_page),
+        )
         .route("/portal/{handle}/plans/{id}", get(portal_plans::plan_page))
         .route(
             "/portal/{handle}/plans/{id}/renewal",

@@ -49,6 +49,7 @@ mod page_budget;
 mod pay_ins;
 mod payouts;
 mod portal;
+mod portal_payments;
 mod portal_plans;
 mod refund_recovery;
 mod relay;

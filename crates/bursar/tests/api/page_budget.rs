@@ -39,7 +39,7 @@ async fn grow(app: &TestApp, customer: &str, product: &str, count: usize) {
 }
 
 /// Each page's most statements.
-const BUDGETS: [(&str, u64); 7] = [
+const BUDGETS: [(&str, u64); 8] = [
     ("catalog", 4),
     ("product", 3),
     ("cart", 2),
@@ -47,6 +47,7 @@ const BUDGETS: [(&str, u64); 7] = [
     ("older orders", 8),
     ("order", 5),
     ("subscription", 6),
+    ("payments", 6),
 ];
 
 async fn measure(app: &TestApp, visitor: &Visitor, paths: &[String]) -> Vec<u64> {
@@ -85,6 +86,7 @@ both_backends! {
             format!("/portal/acme?orders_before={newest}"),
             format!("/portal/acme/orders/{oldest}"),
             format!("/portal/acme/plans/{plan}"),
+            "/portal/acme/payments".to_owned(),
         ];
         let few = measure(&app, &visitor, &paths).await;
 

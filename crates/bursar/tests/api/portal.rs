@@ -8,7 +8,7 @@ use crate::helpers::*;
 use crate::storefront::{checkout_one, field, open_shop, wait_for_page, Visitor};
 
 /// A guest's paid checkout of one `product` as `email`; returns the receipt URL.
-async fn buy(app: &TestApp, product: &str, email: &str) -> String {
+pub async fn buy(app: &TestApp, product: &str, email: &str) -> String {
     let mut visitor = Visitor::new(app);
     let (status, pay_page) = checkout_one(&mut visitor, product, email).await;
     assert_eq!(status, 303, "{pay_page}");

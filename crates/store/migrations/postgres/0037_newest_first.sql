@@ -6,3 +6,5 @@ drop index invoice_by_customer;
 create index invoice_by_customer on invoice (workspace_id, customer_id, object_id);
 drop index contract_by_buyer;
 create index contract_by_buyer on contract (workspace_id, buyer_id, object_id);
+drop index invoice_payment_by_customer;
+create index invoice_payment_by_customer on invoice_payment (workspace_id, customer_id, object_id);
