@@ -206,3 +206,9 @@ paid-for-invoices = Rechnung { $numbers }
 paid-for-credit = Guthaben
 amount-returned = { $amount } erstattet
 older-payments = Ältere Zahlungen
+
+## Kontostand
+notice-card-declined = Ihre Karte wurde abgelehnt ({ $code }), und { $overdue } sind überfällig. Speichern Sie unten eine neue Karte und legen Sie sie als Standard fest, oder bezahlen Sie die offenen Rechnungen.
+notice-past-due = Ihr Konto ist im Verzug: { $overdue } sind überfällig. Bitte bezahlen Sie die offenen Rechnungen unten.
+notice-collections = Ihr Konto ist im Inkasso: { $overdue } sind überfällig, und der Zugang ist eingeschränkt, bis sie bezahlt sind.
+notice-closed = Ihr Konto ist geschlossen. Bitte wenden Sie sich an den Support.

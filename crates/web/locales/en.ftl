@@ -206,3 +206,9 @@ paid-for-invoices = Invoice { $numbers }
 paid-for-credit = Account credit
 amount-returned = { $amount } refunded
 older-payments = Older payments
+
+## Account standing
+notice-card-declined = Your card was declined ({ $code }), and { $overdue } is overdue. Save a new card below and make it the default, or pay the open invoices.
+notice-past-due = Your account is past due: { $overdue } is overdue. Please pay the open invoices below.
+notice-collections = Your account is in collections: { $overdue } is overdue, and access is limited until it is paid.
+notice-closed = Your account is closed. Please contact support.

@@ -14,11 +14,13 @@ use bursar_core::portal::{
     complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, sign_out,
 };
 use bursar_core::portal_plans::plans;
+use bursar_core::portal_standing::{standing, Standing};
 use bursar_core::portal_views::{
     fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice, saved_methods,
     start_card_setup,
 };
 use bursar_core::App;
+use bursar_domain::billing_status::BillingStatus;
 use bursar_domain::customer::Email;
 use bursar_domain::fulfillment::LicenseStatus;
 use serde::Deserialize;
@@ -56,6 +58,8 @@ struct HomePage {
     cards: Vec<CardLine>,
     /// (id, name, status, renewal).
     plans: Vec<(String, String, &'static str, String)>,
+    /// What collections have to say about the account ("your card was declined — update it").
+    notices: Vec<String>,
 }
 
 /// A saved card as the account page lists it.
@@ -75,6 +79,26 @@ pub struct InvoiceLine {
     pub total: String,
     /// The Pay button's text and its accessible name, when it can be paid online now.
     pub pay: Option<(String, String)>,
+}
+
+/// The sentence the account page shows for a customer not in good standing.
+fn notice(tr: &Tr, standing: &Standing) -> String {
+    let overdue: Vec<String> = standing
+        .overdue
+        .iter()
+        .map(|(currency, amount)| currency.format(*amount))
+        .collect();
+    let overdue = overdue.join(", ");
+    match (standing.status, &standing.card_declined) {
+        (BillingStatus::PastDue, Some(code)) => tr.t2(
+            "notice-card-declined",
+            ("code", code),
+            ("overdue", &overdue),
+        ),
+        (BillingStatus::PastDue, None) => tr.t1("notice-past-due", "overdue", &overdue),
+        (BillingStatus::Collections, _) => tr.t1("notice-collections", "overdue", &overdue),
+        _ => tr.t("notice-closed"),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +145,15 @@ pub async fn home(
         Ok(subscribed) => subscribed,
         Err(error) => return error_page(&error),
     };
+    let standings = match standing(&app, &portal.visit.shop, signed_in).await {
+        Ok(standings) => standings,
+        Err(error) => return error_page(&error),
+    };
     let page = HomePage {
+        notices: standings
+            .iter()
+            .map(|s| notice(&portal.visit.tr, s))
+            .collect(),
         frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         email: signed_in.email.clone(),

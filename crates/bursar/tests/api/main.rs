@@ -51,6 +51,7 @@ mod payouts;
 mod portal;
 mod portal_payments;
 mod portal_plans;
+mod portal_standing;
 mod refund_recovery;
 mod relay;
 mod sandboxes;
