@@ -73,6 +73,22 @@ fn checkout_form_is_stripes_nested_encoding() {
     assert_eq!(form["payment_intent_data[metadata][plan]"], "pro");
 }
 
+/// Wallets (Apple Pay, Google Pay) are card payments on Checkout's hosted page: Stripe shows
+/// them, with every other method enabled in the account's payment method settings, when the
+/// session names no method types (dynamic payment methods). Naming `card` alone would hide all
+/// but cards, so the session names none.
+#[test]
+fn checkout_sessions_leave_the_methods_to_the_account_settings() {
+    let call = adapter().checkout_request(&checkout());
+    let form = call.form.unwrap();
+    assert!(
+        form.iter()
+            .all(|(key, _)| !key.starts_with("payment_method_types")
+                && !key.starts_with("allowed_payment_method_types")),
+        "{form:?}"
+    );
+}
+
 #[test]
 fn refund_reason_is_sent_only_when_stripe_knows_it() {
     let mut request = RefundRequest {
