@@ -50,6 +50,7 @@ pub mod portal;
 pub mod portal_payments;
 pub mod portal_plans;
 pub mod portal_standing;
+pub mod portal_usage;
 pub mod portal_views;
 pub mod postings;
 pub mod provider_connections;

@@ -18,6 +18,7 @@ mod portal_plans;
 mod portal_visit;
 mod session;
 mod shop;
+mod usage_chart;
 
 use std::time::Duration;
 

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::frame::{error_page, not_found, see_other, Frame};
 use crate::i18n::Tr;
 use crate::portal_visit::{day, PortalVisit};
+use crate::usage_chart::{chart, UsageChart};
 
 /// The most seats a line may be set to from the portal.
 const SEATS_MAX: i64 = 10_000;
@@ -47,6 +48,8 @@ struct PlanPage {
     renewal: String,
     can_cancel: bool,
     can_resume: bool,
+    /// Each rated meter's usage, this period against the last.
+    usage: Vec<UsageChart>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +111,17 @@ pub async fn plan_page(
         Ok(None) => return not_found(),
         Err(error) => return error_page(&error),
     };
+    let metered = bursar_core::portal_usage::usage(
+        &app,
+        &portal.visit.shop.workspace_id,
+        &found.contract,
+        app.now(),
+    )
+    .await;
+    let metered = match metered {
+        Ok(metered) => metered,
+        Err(error) => return error_page(&error),
+    };
     let tr = &portal.visit.tr;
     let notice = match query.changed.as_deref() {
         Some("renewal") if found.contract.renewal_canceled => Some(tr.t("plan-renewal-canceled")),
@@ -148,6 +162,7 @@ pub async fn plan_page(
         renewal: renewal_sentence(tr, &found),
         can_cancel: found.can_cancel_renewal,
         can_resume: found.can_resume_renewal,
+        usage: metered.iter().map(|u| chart(tr, u)).collect(),
     };
     portal.visit.respond(StatusCode::OK, &page)
 }

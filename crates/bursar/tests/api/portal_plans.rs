@@ -171,3 +171,41 @@ both_backends! {
         assert_eq!(contract(&app, &adas).await["lines"][0]["quantity"], 1);
     }
 }
+
+both_backends! {
+    /// Goal: a subscription with a usage line charts the customer's usage of its meter on the
+    /// subscription page: this period so far against the last, as a server-rendered SVG with
+    /// the same figures in words.
+    async fn a_subscription_page_charts_usage_this_period_and_last(
+        app: TestApp = crate::helpers::TestApp::spawn_with_clock,
+        clock: ManualClock = "2026-03-20T12:00:00Z",
+    ) {
+        let (program, _) = open_shop(&app).await;
+        let meter = app.post("/api/v1/meters", json!({"slug": "tokens", "name": "Tokens", "aggregation": "SUM", "eventType": "prompt", "valueProperty": "$.tokens"})).await;
+        assert_eq!(meter.status(), 201);
+        let grace = customer(&app, "grace@example.com").await;
+        ok(app.post(&format!("/v1/customers/{grace}/usage_subjects"), json!({"subject": "grace-app"})).await).await;
+        let created = ok(app.post("/v1/contracts", json!({
+            "buyer_id": grace, "currency": "USD", "effective_at": "2026-01-01T00:00:00Z",
+            "term": {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "auto_renew": true, "notice_days": 30},
+            "lines": [{"product_id": program, "usage": {"meter": "tokens", "pricing": {"model": "per_unit", "unit_price": "0.01"}}}]
+        })).await).await;
+        let plan = id(&created);
+        ok(app.post(&format!("/v1/contracts/{plan}/operations"), json!({"type": "activate", "effective_at": "2026-01-01T00:00:00Z"})).await).await;
+        crate::billing::ingest(&app, &[
+            ("e1", "grace-app", "2026-02-15T10:00:00Z", 4_000, "m"),
+            ("e2", "grace-app", "2026-03-10T10:00:00Z", 1_200, "m"),
+            ("e3", "grace-app", "2026-03-20T11:00:00Z", 300, "m"),
+            ("e4", "someone-else", "2026-03-11T10:00:00Z", 9_999, "m"),
+        ]).await;
+
+        let mut visitor = Visitor::new(&app);
+        sign_in(&app, &mut visitor, "grace@example.com").await;
+        let (status, page) = visitor.get(&format!("/portal/acme/plans/{plan}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Tokens: 1500 so far this period (solid line), 4000 last period (dashed line)."), "{page}");
+        let chart = page.split("<svg").nth(1).unwrap().split("</svg>").next().unwrap();
+        assert_eq!(chart.matches("<polyline").count(), 2, "{chart}");
+        assert!(chart.contains("role=\"img\""), "{chart}");
+    }
+}
