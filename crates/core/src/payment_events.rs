@@ -27,7 +27,9 @@ pub fn webhook_error(error: WebhookError) -> Error {
 }
 
 /// Verifies, claims and applies one inbound provider webhook. Nothing of an unverified body is
-/// read or stored.
+/// read or stored. A checkout the buyer approved but the provider does not charge by itself
+/// (PayPal) is then captured ([`capture_approved`]), on every delivery of the approval until
+/// the capture is recorded.
 pub async fn ingest(
     state: &App,
     selector: &str,
@@ -47,14 +49,29 @@ pub async fn ingest(
         )
         .map_err(webhook_error)?;
     let payload = String::from_utf8_lossy(&body).into_owned();
-    let workspace_id = connection.row.workspace_id.clone();
-    let provider_id = connection.row.provider_id.clone();
-    let kind = connection.row.kind.clone();
+    let approved = event.clone();
+    let receipt = record(state, &connection.row, event, payload).await?;
+    capture_approved(state, &connection, &approved).await?;
+    Ok(receipt)
+}
+
+/// Claims `event` of the connection `row` (once: its provider event id) and applies it, in one
+/// write; `payload` is what is stored of it.
+async fn record(
+    state: &App,
+    row: &bursar_store::payment_providers::ProviderRow,
+    event: PaymentEvent,
+    payload: String,
+) -> Result<WebhookReceipt, Error> {
+    let now = state.db.now();
+    let workspace_id = row.workspace_id.clone();
+    let provider_id = row.provider_id.clone();
+    let kind = row.kind.clone();
     let cause = Cause {
         request_id: None,
         actor: Some(format!("provider:{provider_id}")),
     };
-    let receipt = state
+    state
         .db
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
@@ -106,8 +123,67 @@ pub async fn ingest(
                 })
             })
         })
-        .await?;
-    Ok(receipt)
+        .await
+}
+
+/// After the buyer approved a checkout that the provider charges only when asked (PayPal's
+/// `CHECKOUT.ORDER.APPROVED`), captures it, outside any transaction, and records what the
+/// capture came to as the provider's own event would be recorded: paid, or failed with the
+/// decline. It is recorded once (keyed by the checkout) however often the approval is
+/// delivered; the provider's capture webhook that follows is then a no-op. Providers whose
+/// checkouts charge on completion (Stripe, the test provider) have nothing to capture. A
+/// capture still pending at the provider is left to its webhook.
+async fn capture_approved(
+    state: &App,
+    connection: &Connection,
+    approved: &PaymentEvent,
+) -> Result<(), Error> {
+    let PaymentEventKind::CheckoutCompleted {
+        paid: false,
+        session_id,
+        ..
+    } = &approved.kind
+    else {
+        return Ok(());
+    };
+    let captured = match connection.provider.capture_checkout(session_id).await {
+        Ok(captured) => captured,
+        Err(bursar_payments::ProviderError::Unsupported(_)) => return Ok(()),
+        Err(error) => return Err(provider_error(error)),
+    };
+    let kind = match captured.status {
+        bursar_payments::PaymentStatus::Succeeded => PaymentEventKind::PaymentSucceeded {
+            payment_id: captured.id.clone(),
+            amount: captured.amount_received,
+            currency: captured.currency.clone(),
+            fee: None,
+            payment_method: None,
+            provider_customer: None,
+        },
+        bursar_payments::PaymentStatus::Failed => PaymentEventKind::PaymentFailed {
+            payment_id: captured.id.clone(),
+            code: captured.last_error.clone(),
+            message: None,
+            decline_code: captured.decline_code.clone(),
+            decline_class: captured.decline_class,
+        },
+        _ => return Ok(()),
+    };
+    let event = PaymentEvent {
+        provider_event_id: format!("capture:{session_id}"),
+        provider_event_type: "bursar.checkout_captured".into(),
+        created: state.db.now().unix_micros() / 1_000_000,
+        order_id: approved.order_id.clone().or(captured.order_id.clone()),
+        kind,
+    };
+    let payload = serde_json::json!({
+        "checkout": session_id,
+        "payment_id": captured.id,
+        "status": format!("{:?}", captured.status),
+    })
+    .to_string();
+    record(state, &connection.row, event, payload).await?;
+    Ok(())
 }
 
 /// Applies one verified provider event to what it pays for, in the write's transaction: a

@@ -20,12 +20,18 @@ use crate::write::Context;
 /// A connection asked for, as given.
 #[derive(Debug, Clone)]
 pub struct ConnectionRequest {
-    /// `stripe` or `test`.
+    /// `stripe`, `paypal` or `test`.
     pub kind: String,
     pub name: Option<String>,
+    /// Stripe's secret key; PayPal's client secret.
     pub secret_key: Option<String>,
+    /// Stripe's signing secrets; PayPal's signing certificates (PEM).
     pub webhook_secrets: Option<Vec<String>>,
     pub api_base: Option<String>,
+    /// PayPal's client id.
+    pub client_id: Option<String>,
+    /// PayPal's webhook id.
+    pub webhook_id: Option<String>,
 }
 
 /// A connection checked and ready to store: its signing secrets known (a `test` connection
@@ -37,6 +43,8 @@ pub struct NewConnection {
     pub secret_key: Option<String>,
     pub webhook_secrets: Vec<String>,
     pub api_base: Option<String>,
+    pub client_id: Option<String>,
+    pub webhook_id: Option<String>,
 }
 
 /// Checks a connection asked for: its kind, the secrets it needs, its API base and name.
@@ -44,18 +52,24 @@ pub async fn check_new(
     guard: &bursar_outbound::Guard,
     request: ConnectionRequest,
 ) -> Result<NewConnection, Error> {
-    if request.kind != "stripe" && request.kind != "test" {
-        return Err(ValidationError::invalid("kind", "kind must be stripe or test.").into());
+    if !["stripe", "paypal", "test"].contains(&request.kind.as_str()) {
+        return Err(
+            ValidationError::invalid("kind", "kind must be stripe, paypal or test.").into(),
+        );
     }
-    if request.kind == "stripe" && request.secret_key.is_none() {
+    if request.kind != "test" && request.secret_key.is_none() {
         return Err(ValidationError::missing("secret_key").into());
     }
+    let (client_id, webhook_id) = paypal_ids(&request)?;
     let webhook_secrets = match request.webhook_secrets {
         Some(secrets) => secrets,
         None if request.kind == "test" => vec![format!("whsec_{}", random_token(24))],
         None => return Err(ValidationError::missing("webhook_secrets").into()),
     };
     check_secrets(&webhook_secrets)?;
+    if request.kind == "paypal" {
+        check_certificates(&webhook_secrets)?;
+    }
     if let Some(url) = &request.api_base {
         check_api_base(guard, url).await?;
     }
@@ -65,7 +79,45 @@ pub async fn check_new(
         secret_key: request.secret_key,
         webhook_secrets,
         api_base: request.api_base,
+        client_id,
+        webhook_id,
     })
+}
+
+/// PayPal's client id and webhook id: required for `paypal`, refused for other kinds.
+fn paypal_ids(request: &ConnectionRequest) -> Result<(Option<String>, Option<String>), Error> {
+    let ids = [
+        (&request.client_id, "client_id"),
+        (&request.webhook_id, "webhook_id"),
+    ];
+    let mut checked = Vec::with_capacity(2);
+    for (value, param) in ids {
+        let value = match (request.kind == "paypal", value) {
+            (true, None) => return Err(ValidationError::missing(param).into()),
+            (true, Some(value)) => Some(parse_text(value, param, 200)?),
+            (false, Some(_)) => {
+                return Err(ValidationError::invalid(param, format!("{param} is PayPal's.")).into())
+            }
+            (false, None) => None,
+        };
+        checked.push(value);
+    }
+    let webhook_id = checked.pop().flatten();
+    Ok((checked.pop().flatten(), webhook_id))
+}
+
+/// PayPal's signing secrets are its certificates: each must be one, in PEM.
+fn check_certificates(secrets: &[String]) -> Result<(), Error> {
+    for (i, secret) in secrets.iter().enumerate() {
+        if !secret.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ValidationError::invalid(
+                format!("webhook_secrets[{i}]"),
+                "A PayPal connection's signing secrets are PayPal's signing certificates, in PEM.",
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
@@ -99,6 +151,8 @@ pub async fn create(
         kind: new.kind.clone(),
         name: new.name.unwrap_or_else(|| new.kind.clone()),
         api_base: new.api_base,
+        client_id: new.client_id,
+        webhook_id: new.webhook_id,
         webhook_path: format!("/v1/webhooks/{id}"),
         secret_key_last4: new.secret_key.as_deref().map(last4),
         webhook_secrets: new.webhook_secrets.len(),
@@ -169,6 +223,9 @@ pub async fn update(
         .filter(|r| &r.workspace_id == cx.workspace_id)
         .ok_or_else(|| Error::not_found("payment_provider", id))?;
     let mut object = decode_object(&row)?;
+    if let (Some(secrets), "paypal") = (&changes.webhook_secrets, row.kind.as_str()) {
+        check_certificates(secrets)?;
+    }
     if let Some(name) = changes.name {
         object.name = name;
     }

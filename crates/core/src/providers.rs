@@ -9,6 +9,7 @@ use bursar_domain::id::{ProviderId, WorkspaceId};
 use bursar_domain::payment_provider::*;
 use bursar_domain::time::Timestamp;
 use bursar_domain::ValidationError;
+use bursar_payments::paypal::{self, PayPalConfig, PayPalProvider};
 use bursar_payments::stripe::{self, StripeConfig, StripeProvider};
 use bursar_payments::{
     signature, CheckoutRequest, CheckoutSession, DeclineClass, Headers, OffSessionCharge,
@@ -63,6 +64,22 @@ pub fn connect(state: &App, row: ProviderRow, base_url: &str) -> Result<Connecti
             };
             Arc::new(StripeProvider::new(config, state.payments.executor()?))
         }
+        "paypal" => {
+            let client_secret = match &row.secret_key_sealed {
+                Some(sealed) => sealer.open(sealed)?,
+                None => String::new(),
+            };
+            let config = PayPalConfig {
+                client_id: object.client_id.clone().unwrap_or_default(),
+                client_secret,
+                webhook_id: object.webhook_id.clone().unwrap_or_default(),
+                api_base: object
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| paypal::DEFAULT_API_BASE.to_owned()),
+            };
+            Arc::new(PayPalProvider::new(config, state.payments.executor()?))
+        }
         _ => Arc::new(TestProvider {
             db: state.db.clone(),
             workspace_id: row.workspace_id.clone(),
@@ -102,6 +119,8 @@ pub async fn ensure_test_provider(
         kind: "test".into(),
         name: "Test provider".into(),
         api_base: None,
+        client_id: None,
+        webhook_id: None,
         webhook_path: format!("/v1/webhooks/{id}"),
         secret_key_last4: None,
         webhook_secrets: 1,
@@ -224,7 +243,7 @@ pub fn check_secrets(secrets: &[String]) -> Result<(), ValidationError> {
         if !SIGNING_SECRET_LENGTH.contains(&s.len()) {
             return Err(ValidationError::invalid(
                 format!("webhook_secrets[{i}]"),
-                "A signing secret has 16 to 200 characters.",
+                "A signing secret has 16 to 4,096 characters.",
             ));
         }
     }

@@ -8,14 +8,16 @@ use crate::time::Timestamp;
 
 /// Signing secrets a connection accepts at once (more than one while rotating).
 pub const SIGNING_SECRETS_MAX: usize = 5;
-/// Shortest and longest signing secret, in bytes.
-pub const SIGNING_SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=200;
+/// Shortest and longest signing secret, in bytes (a PayPal signing certificate, PEM, is about
+/// 2,000).
+pub const SIGNING_SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=4096;
 
 crate::schema_only!(
-    /// The schema of a provider's webhook signing secret (`whsec_…` at Stripe).
+    /// The schema of a provider's webhook signing secret (`whsec_…` at Stripe, the signing
+    /// certificate in PEM at PayPal).
     ProviderSigningSecret => utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .description(Some("16 to 200 bytes, e.g. Stripe's `whsec_…`"))
+        .description(Some("16 to 4,096 bytes: Stripe's `whsec_…`, or PayPal's signing certificate (PEM)"))
         .min_length(Some(*SIGNING_SECRET_LENGTH.start()))
         .max_length(Some(*SIGNING_SECRET_LENGTH.end()))
         .into()
@@ -27,11 +29,18 @@ pub struct PaymentProviderObject {
     pub id: ProviderId,
     /// Always `payment_provider`.
     pub object: String,
-    /// `test` or `stripe`.
+    /// `test`, `stripe` or `paypal`.
     pub kind: String,
     pub name: String,
-    /// Stripe's API base (tests point it at a local fake).
+    /// The provider's API base (tests point it at a local fake).
     pub api_base: Option<String>,
+    /// PayPal: the REST app's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// PayPal: the id of the webhook PayPal sends Bursar's events through (part of what it
+    /// signs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<String>,
     /// Where the provider sends its webhooks.
     pub webhook_path: String,
     /// The last four characters of the secret API key.

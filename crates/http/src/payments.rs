@@ -50,21 +50,28 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProviderRequest {
-    /// `stripe` (or `test`, though every workspace has one already).
-    #[schema(pattern = "^(stripe|test)$")]
+    /// `stripe`, `paypal` (or `test`, though every workspace has one already).
+    #[schema(pattern = "^(stripe|paypal|test)$")]
     pub kind: String,
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    /// Stripe's secret key (`sk_…` or a restricted `rk_…`); required for `stripe`.
+    /// Stripe's secret key (`sk_…` or a restricted `rk_…`), or PayPal's client secret;
+    /// required for both.
     pub secret_key: Option<String>,
-    /// The endpoint's signing secrets (`whsec_…`); several are accepted while rotating.
-    /// Required for `stripe`.
+    /// The endpoint's signing secrets (Stripe's `whsec_…`), or PayPal's signing certificates
+    /// (PEM); several are accepted while rotating. Required for both.
     #[schema(value_type = Option<Vec<ProviderSigningSecret>>, min_items = 1, max_items = 5)]
     pub webhook_secrets: Option<Vec<String>>,
-    /// Default `https://api.stripe.com`. An https URL to a public address (the server resolves
-    /// its host).
+    /// Default `https://api.stripe.com` (`https://api-m.paypal.com`). An https URL to a public
+    /// address (the server resolves its host).
     #[schema(format = "uri")]
     pub api_base: Option<String>,
+    /// PayPal's REST app client id; required for `paypal`.
+    #[schema(min_length = 1, max_length = 200)]
+    pub client_id: Option<String>,
+    /// The id of the PayPal webhook that sends Bursar's events; required for `paypal`.
+    #[schema(min_length = 1, max_length = 200)]
+    pub webhook_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,6 +106,8 @@ async fn create_provider(
             secret_key: body.secret_key,
             webhook_secrets: body.webhook_secrets,
             api_base: body.api_base,
+            client_id: body.client_id,
+            webhook_id: body.webhook_id,
         },
     )
     .await?;

@@ -12,6 +12,7 @@
 #![allow(clippy::expect_used)]
 
 mod macros;
+pub mod pki;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -44,7 +44,6 @@ mod events;
 mod money;
 mod orders;
 mod payments;
-pub(super) mod pki;
 mod published;
 mod signatures;
 mod vault;

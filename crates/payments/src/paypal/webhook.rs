@@ -731,7 +731,7 @@ mod tests {
 
     #[test]
     fn certificates_are_read_for_their_rsa_key_and_validity() {
-        let pem = &crate::paypal::tests::pki::pki().cert;
+        let pem = &bursar_testkit::pki::pki().cert;
         let cert = parse_certificate(&pem_certificate(pem).unwrap()).unwrap();
         // 2000-01-01T00:00:00Z (a UTCTime) to 2099-12-31T23:59:59Z (a GeneralizedTime).
         assert_eq!(

@@ -9,9 +9,9 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::pki::pki;
 use super::signatures::{cert, headers, provider_with_webhook};
 use super::*;
+use bursar_testkit::pki::pki;
 
 /// The steering folder's copy of PayPal's examples (`/work/shared/data/paypal` on a machine
 /// whose repository is `/work/main`).

@@ -1,7 +1,7 @@
 //! Webhook verification, with a throwaway test certificate and key (not PayPal's).
 
-use super::pki::pki;
 use super::*;
+use bursar_testkit::pki::pki;
 
 const BODY: &str = data!("event-payment-capture-completed.json");
 const TRANSMISSION: &str = "6f1d2c80-fe4b-11ef-9b1c-0242ac120004";

@@ -1,4 +1,4 @@
-//! Throwaway certificates for the signature tests, made at run time with the `openssl` command
+//! Throwaway certificates for PayPal's signature tests (the adapter's, and the fake PayPal's), made at run time with the `openssl` command
 //! line (not PayPal's, never committed): a trusted self-signed RSA-2048 certificate with its key,
 //! and another certificate whose key signed nothing. Both are valid from 2000-01-01T00:00:00Z to
 //! 2099-12-31T23:59:59Z, so the tests' fixed clocks fall inside them whatever the machine's date.
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The certificates of one test process, in a folder of the system's temporary directory.
-pub(in crate::paypal) struct TestPki {
+pub struct TestPki {
     dir: PathBuf,
     /// The trusted certificate, PEM.
     pub cert: String,
@@ -21,7 +21,7 @@ pub(in crate::paypal) struct TestPki {
 }
 
 /// The process's certificates, made on first use.
-pub(in crate::paypal) fn pki() -> &'static TestPki {
+pub fn pki() -> &'static TestPki {
     static PKI: OnceLock<TestPki> = OnceLock::new();
     PKI.get_or_init(TestPki::make)
 }
@@ -29,10 +29,10 @@ pub(in crate::paypal) fn pki() -> &'static TestPki {
 impl TestPki {
     fn make() -> TestPki {
         let dir = std::env::temp_dir().join(format!("bursar-paypal-pki-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("a folder for the test certificates");
         self_signed(&dir, "trusted", "TEST ONLY - not a PayPal certificate");
         self_signed(&dir, "other", "TEST ONLY - another signer, not PayPal");
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("a certificate openssl wrote");
         TestPki {
             cert: read("trusted-cert.pem"),
             key: read("trusted-key.pem"),
@@ -46,13 +46,14 @@ impl TestPki {
         let input = self
             .dir
             .join(format!("message-{:016x}", fingerprint(message)));
-        std::fs::write(&input, message).unwrap();
+        std::fs::write(&input, message).expect("the message to sign, written");
         let signature = openssl(
             &self.dir,
             &["dgst", "-sha256", "-sign", "trusted-key.pem"],
             Some(&input),
         );
-        crate::paypal::webhook::base64_encode(&signature)
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(signature)
     }
 }
 
@@ -82,8 +83,8 @@ fn self_signed(dir: &Path, name: &str, common_name: &str) {
         ],
         None,
     );
-    std::fs::write(dir.join(format!("{name}.index")), "").unwrap();
-    std::fs::write(dir.join(&config), ca_config(dir, name)).unwrap();
+    std::fs::write(dir.join(format!("{name}.index")), "").expect("openssl ca's database");
+    std::fs::write(dir.join(&config), ca_config(dir, name)).expect("openssl ca's configuration");
     let cert = format!("{name}-cert.pem");
     openssl(
         dir,
@@ -125,7 +126,7 @@ fn openssl(dir: &Path, args: &[&str], input: Option<&Path>) -> Vec<u8> {
     let mut command = Command::new("openssl");
     command.args(args).current_dir(dir);
     if let Some(input) = input {
-        command.stdin(std::fs::File::open(input).unwrap());
+        command.stdin(std::fs::File::open(input).expect("the message to sign"));
     }
     let output = command
         .output()

@@ -1,0 +1,65 @@
+//! PayPal as a connected provider, end to end against the fake PayPal: an order's checkout
+//! opens a PayPal order (the buyer is sent to its `payer-action` link); the buyer's approval
+//! arrives as a signed `CHECKOUT.ORDER.APPROVED` webhook; Bursar captures the order and records
+//! the payment once, however often the approval is delivered; a forged webhook is refused.
+
+use crate::both_backends;
+use crate::fake_paypal::{deliver, FakePayPal, WEBHOOK_ID};
+use crate::helpers::*;
+
+both_backends! {
+    /// Goal: adding PayPal is one connection: the same order and checkout code, PayPal's
+    /// approval captured by Bursar, the order paid exactly once; the connection's settings are
+    /// checked (client and webhook ids required, certificates as signing secrets).
+    async fn an_order_is_paid_through_paypal(app: TestApp) {
+        let paypal = FakePayPal::start().await;
+        let cert = bursar_testkit::pki::pki().cert.clone();
+        let connection = json!({"kind": "paypal", "name": "PayPal", "secret_key": "EFakePayPalClientSecret", "client_id": "AFakePayPalClientId",
+            "webhook_id": WEBHOOK_ID, "webhook_secrets": [cert], "api_base": paypal.base_url});
+        let mut missing = connection.clone();
+        missing.as_object_mut().unwrap().remove("webhook_id");
+        expect_error(app.post("/v1/payment_providers", missing).await, 400, "parameter_missing", Some("webhook_id")).await;
+        let mut not_a_certificate = connection.clone();
+        not_a_certificate["webhook_secrets"] = json!(["whsec_0123456789abcdef"]);
+        expect_error(app.post("/v1/payment_providers", not_a_certificate).await, 400, "parameter_invalid", Some("webhook_secrets[0]")).await;
+        let provider = ok(app.post("/v1/payment_providers", connection).await).await;
+        assert_eq!((provider["kind"].as_str(), provider["client_id"].as_str(), provider["webhook_id"].as_str()), (Some("paypal"), Some("AFakePayPalClientId"), Some(WEBHOOK_ID)));
+        assert!(!provider.to_string().contains("EFakePayPalClientSecret"), "the secret is never shown");
+        let provider_id = id(&provider);
+
+        let product = id(&ok(app.post("/v1/products", json!({"name": "Studio", "kind": "digital"})).await).await);
+        ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 2_500})).await).await;
+        let customer = id(&ok(app.post("/v1/customers", json!({"name": "Grace", "email": "grace@example.com"})).await).await);
+        let order = id(&ok(app.post("/v1/orders", json!({"customer_id": customer, "currency": "USD", "lines": [{"product_id": product, "quantity": 2}]})).await).await);
+        let opened = ok(app.post(&format!("/v1/orders/{order}/checkout"), json!({"provider": provider_id})).await).await;
+        let checkout = &opened["checkout"];
+        assert_eq!(checkout["provider"], "paypal");
+        let paypal_order = checkout["session_id"].as_str().unwrap().to_owned();
+        assert_eq!(checkout["url"].as_str().unwrap(), format!("https://www.paypal.com/checkoutnow?token={paypal_order}"));
+
+        let webhook = app.url(&format!("/v1/webhooks/{provider_id}"));
+        let (status, receipt, approval) = paypal.approve(&paypal_order, &webhook).await;
+        assert_eq!(status, 200, "{receipt}");
+        let paid = ok(app.get(&format!("/v1/orders/{order}")).await).await;
+        assert!(["paid", "fulfilled"].contains(&paid["status"].as_str().unwrap()), "captured within the approval's delivery: {paid}");
+        assert_eq!(paid["payment"]["amount"], 5_000);
+        assert!(paid["payment"]["payment_id"].as_str().unwrap().starts_with("3C67"), "{paid}");
+        assert_eq!(paypal.captures(), vec![paypal_order.clone()]);
+
+        // PayPal delivers the approval again: captured already; still one payment.
+        let (status, again) = deliver(&webhook, &approval, &format!("tx-{paypal_order}-2")).await;
+        assert_eq!((status, again["outcome"].as_str()), (200, Some("duplicate")), "{again}");
+        assert_eq!(paypal.captures().len(), 2, "asked again, and PayPal said it was captured");
+        let after = ok(app.get(&format!("/v1/orders/{order}")).await).await;
+        assert_eq!(after["payment"], paid["payment"]);
+
+        // A changed body under the genuine signature's headers is refused, and nothing is read.
+        let forged = approval.replace("50.00", "5.00");
+        assert_ne!(forged, approval);
+        let response = app.client.post(&webhook).header("content-type", "application/json")
+            .header(bursar_payments::paypal::TRANSMISSION_ID, "tx-forged").header(bursar_payments::paypal::TRANSMISSION_TIME, "2026-12-07T10:00:00Z")
+            .header(bursar_payments::paypal::TRANSMISSION_SIG, "AAAA").header(bursar_payments::paypal::CERT_URL, "https://api-m.paypal.com/v1/notifications/certs/CERT-1")
+            .header(bursar_payments::paypal::AUTH_ALGO_HEADER, bursar_payments::paypal::AUTH_ALGO).body(forged).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+    }
+}
