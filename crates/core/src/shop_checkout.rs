@@ -194,7 +194,8 @@ pub fn receipt_url(app: &App, urls: &ShopUrls, order: &Order) -> Result<String, 
     ))
 }
 
-/// Opens `order`'s hosted checkout at the workspace's provider, returning to its success page
+/// Opens `order`'s hosted checkout at the shop's payment provider (the workspace's test
+/// provider when it names none), returning to its success page
 /// (or, given up, to the cart), and records it on the order.
 pub async fn open_hosted_checkout(
     app: &App,
@@ -208,7 +209,7 @@ pub async fn open_hosted_checkout(
         app,
         &shop.workspace_id,
         order.id.as_str(),
-        None,
+        shop.settings.payment_provider.as_deref(),
         &urls.base_url,
         (receipt, cancel),
         false,

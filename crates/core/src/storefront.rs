@@ -33,6 +33,8 @@ pub struct StorefrontUpdate {
     /// `Some(None)` removes it.
     pub support_email: Option<Option<String>>,
     pub pages: Option<ShopPages>,
+    /// `Some(None)` returns to the test provider.
+    pub payment_provider: Option<Option<String>>,
 }
 
 /// The workspace's storefront settings, if it has a storefront.
@@ -75,6 +77,14 @@ pub async fn update(
             }
         }
     }
+    if let Some(Some(provider)) = &update.payment_provider {
+        let found = bursar_store::payment_providers::provider_by_id(cx.tx, provider).await?;
+        if found.is_none_or(|row| &row.workspace_id != cx.workspace_id) {
+            return Err(
+                Error::not_found("payment_provider", provider).with_param("payment_provider")
+            );
+        }
+    }
     apply(&mut settings, update);
     settings.updated_at = cx.now;
     let body = serde_json::to_string(&settings).unwrap_or_default();
@@ -112,6 +122,7 @@ fn new_settings(
         brand_color: "#1f4e79".into(),
         support_email: None,
         pages: ShopPages::default(),
+        payment_provider: None,
         updated_at: now,
     }
 }
@@ -125,6 +136,7 @@ fn apply(settings: &mut StorefrontSettings, update: StorefrontUpdate) {
         brand_color,
         support_email,
         pages,
+        payment_provider,
     } = update;
     if let Some(handle) = handle {
         settings.handle = handle;
@@ -146,6 +158,9 @@ fn apply(settings: &mut StorefrontSettings, update: StorefrontUpdate) {
     }
     if let Some(pages) = pages {
         settings.pages = pages;
+    }
+    if let Some(provider) = payment_provider {
+        settings.payment_provider = provider;
     }
 }
 

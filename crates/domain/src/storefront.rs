@@ -41,6 +41,10 @@ pub struct StorefrontSettings {
     pub support_email: Option<String>,
     /// The shop's editable pages (terms, privacy, refund policy, license agreement, FAQ).
     pub pages: ShopPages,
+    /// The payment provider connection (`pp_…`) the shop's checkouts pay through; none: the
+    /// workspace's test provider (sandboxes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_provider: Option<String>,
     pub updated_at: Timestamp,
 }
 

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::customer::Email;
+use bursar_domain::id::ProviderId;
 use bursar_domain::money::Currency;
 use bursar_domain::storefront::{parse_color, parse_handle, ShopPages, StorefrontSettings};
 use bursar_store::Tx;
@@ -70,6 +71,10 @@ pub struct UpdateStorefrontRequest {
     /// The shop's pages as plain text (each at most 20,000 characters); an empty one is not
     /// shown. Replaces all five.
     pub pages: Option<ShopPages>,
+    /// The payment provider connection (`pp_…`) checkouts pay through; `""` returns to the
+    /// workspace's test provider.
+    #[schema(max_length = 40)]
+    pub payment_provider: Option<String>,
 }
 
 /// Create or change the workspace's storefront.
@@ -124,5 +129,12 @@ fn parse_update(body: UpdateStorefrontRequest) -> Result<StorefrontUpdate, ApiEr
             .transpose()?,
         support_email,
         pages: body.pages,
+        payment_provider: body
+            .payment_provider
+            .map(|p| match p.as_str() {
+                "" => Ok(None),
+                id => ProviderId::parse(id, "payment_provider").map(|id| Some(id.to_string())),
+            })
+            .transpose()?,
     })
 }

@@ -32,7 +32,9 @@ impl TestPki {
         std::fs::create_dir_all(&dir).expect("a folder for the test certificates");
         self_signed(&dir, "trusted", "TEST ONLY - not a PayPal certificate");
         self_signed(&dir, "other", "TEST ONLY - another signer, not PayPal");
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("a certificate openssl wrote");
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name)).expect("a certificate openssl wrote")
+        };
         TestPki {
             cert: read("trusted-cert.pem"),
             key: read("trusted-key.pem"),

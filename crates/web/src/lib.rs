@@ -96,7 +96,10 @@ pub fn router(app: App) -> Router {
             post(portal::downloads),
         )
         .layer(axum::middleware::from_fn(i18n::with_language))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            page_policy(&app),
+            security_headers,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -115,7 +118,20 @@ pub fn router(app: App) -> Router {
 const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
     form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'";
 
+/// The same, for a server whose outbound requests may reach loopback (tests, a local fake of a
+/// provider): its forms may also lead to a provider's page served on loopback over plain HTTP.
+const PAGE_POLICY_LOOPBACK: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+    form-action 'self' https: http://127.0.0.1:*; base-uri 'none'; frame-ancestors 'none'";
+
+fn page_policy(app: &App) -> &'static str {
+    match app.config.outbound.allow_loopback {
+        true => PAGE_POLICY_LOOPBACK,
+        false => PAGE_POLICY,
+    }
+}
+
 async fn security_headers(
+    axum::extract::State(policy): axum::extract::State<&'static str>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -123,7 +139,7 @@ async fn security_headers(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

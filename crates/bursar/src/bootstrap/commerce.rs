@@ -540,6 +540,7 @@ async fn seed_storefront(seed: &Seed) -> anyhow::Result<()> {
         brand_color: Some("#1f4e79".into()),
         support_email: Some(Some("support@example.com".into())),
         pages: Some(pages),
+        payment_provider: None,
     };
     seed.write("storefront", move |mut cx| {
         Box::pin(async move { bursar_core::storefront::update(&mut cx, update).await })

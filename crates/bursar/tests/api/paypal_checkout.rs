@@ -26,6 +26,13 @@ both_backends! {
         assert_eq!((provider["kind"].as_str(), provider["client_id"].as_str(), provider["webhook_id"].as_str()), (Some("paypal"), Some("AFakePayPalClientId"), Some(WEBHOOK_ID)));
         assert!(!provider.to_string().contains("EFakePayPalClientSecret"), "the secret is never shown");
         let provider_id = id(&provider);
+        // A shop pays through a connection of its own workspace only; "" returns to the test provider.
+        let nowhere = bursar_domain::id::ProviderId::new().to_string();
+        expect_error(app.post("/v1/storefront", json!({"handle": "acme", "currency": "USD", "payment_provider": nowhere})).await, 404, "resource_missing", Some("payment_provider")).await;
+        let shop = ok(app.post("/v1/storefront", json!({"handle": "acme", "currency": "USD", "payment_provider": provider_id})).await).await;
+        assert_eq!(shop["payment_provider"].as_str(), Some(provider_id.as_str()));
+        let shop = ok(app.post("/v1/storefront", json!({"payment_provider": ""})).await).await;
+        assert!(shop.get("payment_provider").is_none(), "{shop}");
 
         let product = id(&ok(app.post("/v1/products", json!({"name": "Studio", "kind": "digital"})).await).await);
         ok(app.post("/v1/prices", json!({"product_id": product, "currency": "USD", "unit_amount": 2_500})).await).await;
@@ -35,7 +42,7 @@ both_backends! {
         let checkout = &opened["checkout"];
         assert_eq!(checkout["provider"], "paypal");
         let paypal_order = checkout["session_id"].as_str().unwrap().to_owned();
-        assert_eq!(checkout["url"].as_str().unwrap(), format!("https://www.paypal.com/checkoutnow?token={paypal_order}"));
+        assert_eq!(checkout["url"].as_str().unwrap(), format!("{}/checkoutnow?token={paypal_order}", paypal.base_url));
 
         let webhook = app.url(&format!("/v1/webhooks/{provider_id}"));
         let (status, receipt, approval) = paypal.approve(&paypal_order, &webhook).await;

@@ -4,7 +4,8 @@
 //! product is added with the mouse; the rest is done with the keyboard alone. Then the success
 //! page in German, the portal by magic link (the order, its license, a download that works),
 //! an invoice paid, a subscription's renewal canceled, a card saved and a purchase in two
-//! clicks. axe-core checks every page for serious and
+//! clicks; and a guest's purchase with PayPal as the shop's provider (the fake PayPal's page).
+//! axe-core checks every page for serious and
 //! critical accessibility violations. Screenshots
 //! of each step land in `target/screenshots/shop-{backend}-*.png`.
 
@@ -227,6 +228,53 @@ both_backends! {
         browser.press(ENTER).await;
         let receipt = wait_for_text(&browser, "Thank you for your order").await;
         assert!(receipt.contains("50.00 USD"), "{receipt}");
+        browser.close().await;
+    }
+}
+
+both_backends! {
+    /// Goal: the same purchase with PayPal as the shop's provider, through the same cart and
+    /// checkout pages: the buyer approves on (the fake) PayPal's page, Bursar captures, and the
+    /// success page shows the receipt and the license key.
+    async fn a_guest_pays_with_paypal_in_a_real_browser(backend: Backend) {
+        let Some((chromium, driver_binary)) = browser_binaries("a_guest_pays_with_paypal_in_a_real_browser") else {
+            return;
+        };
+        let app = TestApp::spawn(backend).await;
+        let (program, _) = open_shop(&app).await;
+        let paypal = crate::fake_paypal::FakePayPal::start().await;
+        let provider = id(&ok(app.post("/v1/payment_providers", json!({"kind": "paypal", "secret_key": "EFakePayPalClientSecret", "client_id": "AFakePayPalClientId",
+            "webhook_id": crate::fake_paypal::WEBHOOK_ID, "webhook_secrets": [bursar_testkit::pki::pki().cert.clone()], "api_base": paypal.base_url})).await).await);
+        paypal.send_webhooks_to(&app.url(&format!("/v1/webhooks/{provider}")));
+        let shop = ok(app.post("/v1/storefront", json!({"payment_provider": provider})).await).await;
+        assert_eq!(shop["payment_provider"].as_str(), Some(provider.as_str()));
+        let shots = screenshot_dir();
+        let name = format!("{backend:?}").to_lowercase();
+        let shot = |step: &str| shots.join(format!("shop-paypal-{name}-{step}.png"));
+        let axe = axe_script();
+        let driver = Driver::start(&driver_binary).await;
+        let browser = driver.session(&chromium, None).await;
+
+        browser.open(&app.url(&format!("/shop/acme/products/{program}"))).await;
+        browser.click("form.add button").await;
+        wait_for_text(&browser, "Your cart").await;
+        browser.click("a.button[href='/shop/acme/checkout']").await;
+        wait_for_text(&browser, "Billing country").await;
+        fill(&browser, "#email", "grace@example.com").await;
+        fill(&browser, "#name", "Grace Hopper").await;
+        browser.click("form.details button").await;
+        let page = wait_for_text(&browser, "PayPal Checkout").await;
+        assert!(page.contains("Pay 50.00 USD"), "{page}");
+        browser.screenshot(&shot("1-paypal")).await;
+        browser.click("form button").await;
+        let receipt = wait_for_text(&browser, "Thank you for your order").await;
+        let receipt = if receipt.contains("ACME-") { receipt } else { wait_for_text(&browser, "ACME-").await };
+        assert!(receipt.contains("50.00 USD"), "{receipt}");
+        browser.screenshot(&shot("2-receipt")).await;
+        assert_accessible(&browser, &axe, "success page after PayPal").await;
+        assert_eq!(paypal.captures().len(), 1, "Bursar captured the approved order once");
+        let orders = ok(app.get("/v1/orders?limit=1").await).await;
+        assert_eq!(orders["data"][0]["checkout"]["provider"], "paypal");
         browser.close().await;
     }
 }
