@@ -20,35 +20,36 @@ use crate::cart::CartView;
 use crate::frame::{error_page, forged_form, not_found, see_other, Frame, Visit};
 use crate::session::{set_cart, ClientAddress};
 
-/// The countries a buyer can bill to: ISO 3166-1 alpha-2 and English name.
-const COUNTRIES: &[(&str, &str)] = &[
-    ("AT", "Austria"),
-    ("AU", "Australia"),
-    ("BE", "Belgium"),
-    ("BR", "Brazil"),
-    ("CA", "Canada"),
-    ("CH", "Switzerland"),
-    ("CZ", "Czechia"),
-    ("DE", "Germany"),
-    ("DK", "Denmark"),
-    ("ES", "Spain"),
-    ("FI", "Finland"),
-    ("FR", "France"),
-    ("GB", "United Kingdom"),
-    ("IE", "Ireland"),
-    ("IN", "India"),
-    ("IT", "Italy"),
-    ("JP", "Japan"),
-    ("MX", "Mexico"),
-    ("NL", "Netherlands"),
-    ("NO", "Norway"),
-    ("NZ", "New Zealand"),
-    ("PL", "Poland"),
-    ("PT", "Portugal"),
-    ("SE", "Sweden"),
-    ("SG", "Singapore"),
-    ("US", "United States"),
+/// The countries a buyer can bill to (ISO 3166-1 alpha-2); their names are in the message
+/// catalogs (`country-at`, …).
+const COUNTRIES: &[&str] = &[
+    "AT", "AU", "BE", "BR", "CA", "CH", "CZ", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IN", "IT",
+    "JP", "MX", "NL", "NO", "NZ", "PL", "PT", "SE", "SG", "US",
 ];
+
+/// The countries in the visitor's language, sorted by their names there.
+fn countries(tr: &crate::i18n::Tr) -> Vec<(&'static str, String)> {
+    let mut named: Vec<(&'static str, String)> = COUNTRIES
+        .iter()
+        .map(|code| {
+            (
+                *code,
+                tr.t(&format!("country-{}", code.to_ascii_lowercase())),
+            )
+        })
+        .collect();
+    named.sort_by_cached_key(|(_, name)| sort_key(name));
+    named
+}
+
+/// A name as an alphabetical list orders it: case and the German umlauts' dots set aside.
+fn sort_key(name: &str) -> String {
+    name.to_lowercase()
+        .replace('ä', "a")
+        .replace('ö', "o")
+        .replace('ü', "u")
+        .replace('ß', "ss")
+}
 
 /// What the checkout form was filled with, to show it again after a refusal.
 #[derive(Debug, Default, Deserialize)]
@@ -74,7 +75,7 @@ struct CheckoutPage {
     cart: CartView,
     form: CheckoutForm,
     form_key: String,
-    countries: &'static [(&'static str, &'static str)],
+    countries: Vec<(&'static str, String)>,
     /// The field at fault and why.
     error: Option<(String, String)>,
     /// For a signed-in customer with a saved card: (what the card is, the Pay button).
@@ -124,7 +125,7 @@ async fn render_form(
         cart: CartView::of(visit, &priced),
         form,
         form_key,
-        countries: COUNTRIES,
+        countries: countries(&visit.tr),
         error,
         saved_card: saved_card.map(|date| {
             (
@@ -238,7 +239,7 @@ fn buyer_of(form: &CheckoutForm, tr: &crate::i18n::Tr) -> Result<Buyer, (String,
         other => Ok(other),
     };
     let country = form.country.trim().to_ascii_uppercase();
-    if !COUNTRIES.iter().any(|(code, _)| *code == country) {
+    if !COUNTRIES.contains(&country.as_str()) {
         return Err(("country".into(), tr.t("choose-country")));
     }
     Ok(Buyer {
@@ -412,5 +413,29 @@ pub async fn place_saved(
             .await
         }
         Err(error) => error_page(&error),
+    }
+}
+
+#[cfg(test)]
+mod country_tests {
+    use super::*;
+    use crate::i18n::{Lang, Tr};
+
+    #[test]
+    fn countries_are_named_and_sorted_in_the_visitors_language() {
+        let german = countries(&Tr { lang: Lang::De });
+        let names: Vec<&str> = german.iter().map(|(_, name)| name.as_str()).collect();
+        let at = names.iter().position(|n| *n == "Österreich").unwrap();
+        assert_eq!(
+            (names[at - 1], names[at + 1]),
+            ("Norwegen", "Polen"),
+            "{names:?}"
+        );
+        assert_eq!(german.len(), COUNTRIES.len());
+        let english = countries(&Tr { lang: Lang::En });
+        assert_eq!(english.first(), Some(&("AU", "Australia".to_owned())));
+        assert!(english
+            .iter()
+            .all(|(code, name)| !name.starts_with("country-") && code.len() == 2));
     }
 }
