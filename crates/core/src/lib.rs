@@ -41,6 +41,7 @@ pub mod licenses;
 pub mod lookup;
 pub mod meter_query;
 pub mod metering;
+pub mod onboarding;
 pub mod orders;
 pub mod pay_ins;
 pub mod payment_events;

@@ -73,6 +73,9 @@ pub async fn emit(
             payload.insert(k.clone(), v.clone());
         }
     }
+    if event_type == bursar_domain::event_type::ORDER_FULFILLED {
+        crate::onboarding::plan(cx, order).await?;
+    }
     cx.emit(NewEvent::new(
         event_type,
         "order",

@@ -121,6 +121,7 @@ pub const ORDER_DISPUTE_LOST: &str = "order.dispute_lost";
 pub const ORDER_DISPUTE_WON: &str = "order.dispute_won";
 pub const ORDER_DISPUTED: &str = "order.disputed";
 pub const ORDER_FULFILLED: &str = "order.fulfilled";
+pub const ORDER_ONBOARDING: &str = "order.onboarding";
 pub const ORDER_PAID: &str = "order.paid";
 pub const ORDER_PARTIALLY_REFUNDED: &str = "order.partially_refunded";
 pub const ORDER_PAYMENT_FAILED: &str = "order.payment_failed";
@@ -301,6 +302,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (ORDER_DISPUTE_WON, 1),
     (ORDER_DISPUTED, 1),
     (ORDER_FULFILLED, 1),
+    (ORDER_ONBOARDING, 1),
     (ORDER_PAID, 1),
     (ORDER_PARTIALLY_REFUNDED, 1),
     (ORDER_PAYMENT_FAILED, 1),

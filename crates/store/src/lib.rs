@@ -39,6 +39,7 @@ pub mod licenses;
 pub mod metering;
 mod migrate;
 pub mod node_lock;
+pub mod onboarding;
 pub mod pay_ins;
 pub mod payment_providers;
 pub mod payouts;

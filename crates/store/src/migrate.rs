@@ -236,6 +236,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0037_newest_first.sql"),
         postgres: include_str!("../migrations/postgres/0037_newest_first.sql"),
     },
+    Migration {
+        version: 38,
+        name: "onboarding",
+        sqlite: include_str!("../migrations/sqlite/0038_onboarding.sql"),
+        postgres: include_str!("../migrations/postgres/0038_onboarding.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -417,6 +417,14 @@ impl EmailSubscriber {
             | event_type::INVOICE_DUE_SOON
             | event_type::INVOICE_OVERDUE => self.invoice_notice(workspace_id, event).await,
             event_type::DUNNING_STEP_EXECUTED => self.dunning_notice(workspace_id, event).await,
+            event_type::ORDER_ONBOARDING => {
+                match crate::onboarding_mail::draft(event, &self.public_url)? {
+                    Some(d) => self
+                        .email(event, &d.template, d.to, d.subject, d.text, d.html)
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
             event_type::PORTAL_SIGN_IN_REQUESTED => match crate::portal_mail::draft(event)? {
                 Some((to, subject, text, html)) => self
                     .email(event, "portal_sign_in", to, subject, text, html)

@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod fulfillment;
+pub mod onboarding_mail;
 pub mod portal_mail;
 pub mod relay;
 pub mod scheduler;

@@ -47,6 +47,8 @@ const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
 const TRACKING_POLL_INTERVAL: Duration = Duration::from_secs(30);
 /// How often due automation steps are attempted.
 const AUTOMATION_INTERVAL: Duration = Duration::from_secs(5);
+/// How often due onboarding emails (the welcome, tips days later) are looked for.
+const ONBOARDING_INTERVAL: Duration = Duration::from_secs(30);
 /// Shipments asked about per pass, at most.
 const TRACKING_POLL_BATCH: i64 = 500;
 
@@ -67,7 +69,19 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(check_bank_drift(app.clone(), stop.clone())),
         tokio::spawn(poll_tracking(app.clone(), stop.clone())),
         tokio::spawn(run_automation(app.clone(), stop.clone())),
+        tokio::spawn(send_onboarding(app.clone(), stop.clone())),
     ]
+}
+
+/// Records the onboarding steps of fulfilled orders that came due (their emails follow).
+async fn send_onboarding(app: App, stop: CancellationToken) {
+    while tick(ONBOARDING_INTERVAL, &stop).await {
+        report(
+            bursar_core::onboarding::send_due(&app).await,
+            "onboarding steps recorded",
+            "onboarding failed",
+        );
+    }
 }
 
 /// Attempts the due steps of post-delivery automation runs.

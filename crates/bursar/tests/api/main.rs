@@ -42,6 +42,7 @@ mod livemode;
 mod metering;
 mod modes;
 mod mutations;
+mod onboarding;
 mod openmeter;
 mod ops;
 mod order_metrics;
