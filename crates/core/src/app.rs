@@ -88,8 +88,6 @@ pub struct App {
     pub banks: Arc<crate::bank_connections::Banks>,
     /// Couriers' rate-limit windows and OAuth2 tokens, per workspace account.
     pub couriers: Arc<crate::shipments::poll::Gates>,
-    /// Velocity limits of the public pages (checkouts, portal sign-ins).
-    pub velocity: Arc<crate::velocity::Velocity>,
 }
 
 impl App {
@@ -164,7 +162,6 @@ impl App {
             blobs,
             banks: Arc::default(),
             couriers: Arc::default(),
-            velocity: Arc::default(),
         }
     }
 

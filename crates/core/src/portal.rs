@@ -96,18 +96,14 @@ pub async fn request_sign_in(
     email: &Email,
     address: &str,
 ) -> Result<(), Error> {
-    let ws = shop.workspace_id.as_str();
     let keys = [
+        (format!("sign-in-address|{address}"), SIGN_INS_PER_ADDRESS),
         (
-            format!("{ws}|sign-in-address|{address}"),
-            SIGN_INS_PER_ADDRESS,
-        ),
-        (
-            format!("{ws}|sign-in-email|{}", email.as_str().to_ascii_lowercase()),
+            format!("sign-in-email|{}", email.as_str().to_ascii_lowercase()),
             SIGN_INS_PER_EMAIL,
         ),
     ];
-    if !app.velocity.admit(&keys, app.now()) {
+    if !crate::velocity::admit(app, &shop.workspace_id, &keys).await? {
         return Err(Error::new(
             ErrorKind::RateLimited,
             "sign_in_rate_limited",

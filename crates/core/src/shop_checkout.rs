@@ -172,7 +172,7 @@ pub async fn place_order(
         session: &client.session,
         email: buyer.email.as_str(),
     };
-    crate::velocity::admit_checkout(&app.velocity, &attempt, app.now())?;
+    crate::velocity::admit_checkout(app, &attempt).await?;
     let order = create_order(app, shop, &priced.cart, buyer, form_key).await?;
     if let (OrderStatus::CheckoutOpen, Some(checkout)) = (order.status, &order.checkout) {
         let checkout_url = checkout.url.clone();

@@ -81,7 +81,7 @@ pub async fn pay_with_saved_method(
             .as_deref()
             .unwrap_or(method.customer_id.as_str()),
     };
-    crate::velocity::admit_checkout(&app.velocity, &attempt, app.now())?;
+    crate::velocity::admit_checkout(app, &attempt).await?;
     let order = order_for(app, shop, &priced.cart, &method, form_key).await?;
     let order = match order.status {
         OrderStatus::Draft | OrderStatus::PaymentFailed => {

@@ -1,22 +1,20 @@
-//! Velocity limits of the public pages, in fixed windows per key ([`Velocity`]).
+//! Velocity limits of the public pages, in fixed windows per key.
 //!
 //! Shop checkouts: card testers place order after order from one address,
 //! session or email to try stolen cards at the provider. Each placed checkout counts against
 //! its client address, its browser session and its email address, per workspace, in windows
 //! of [`WINDOW_SECONDS`]; past a limit the checkout is refused before anything is written or
-//! any provider is called.
+//! any provider is called. Magic sign-in links are limited the same way.
 //!
-//! The counts live in this process's memory. They fail closed: when the table is full of
-//! live windows (an attack spread over very many keys), new keys are refused until windows
-//! expire, rather than counted in a table that grows without bound.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The counts live in the database, so every node of a deployment shares them: an attempt's
+//! hits are counted in one write, rolled back when any key is over its limit (a refusal counts
+//! nowhere). They fail closed: when the count cannot be written, the attempt is refused with
+//! the error. Keys of past windows are swept ([`sweep`]).
 
 use bursar_domain::id::WorkspaceId;
-use bursar_domain::time::Timestamp;
 
 use crate::error::{Error, ErrorKind};
+use crate::App;
 
 /// The length of a counting window.
 pub const WINDOW_SECONDS: i64 = 600;
@@ -30,9 +28,6 @@ pub const PER_SESSION: u32 = 5;
 /// Checkouts one email address may place per window.
 pub const PER_EMAIL: u32 = 5;
 
-/// Keys the table holds at most.
-const KEYS_MAX: usize = 100_000;
-
 /// Who is checking out, as the limits see them.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
@@ -45,76 +40,79 @@ pub struct Attempt<'a> {
     pub email: &'a str,
 }
 
-/// Counts per key in fixed windows of [`WINDOW_SECONDS`], in memory, bounded.
-#[derive(Debug, Default)]
-pub struct Velocity {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+/// Why a count was rolled back.
+enum Counted {
+    Over,
+    Failed(Error),
 }
 
-impl Velocity {
-    /// Counts one attempt against each `(key, limit)`: false (and counted nowhere) when any
-    /// key is at its limit this window, or when the table cannot take a new key.
-    pub fn admit(&self, keys: &[(String, u32)], now: Timestamp) -> bool {
-        let window = now.unix_micros() / (WINDOW_SECONDS * 1_000_000);
-        let Ok(mut windows) = self.windows.lock() else {
-            return false;
-        };
-        let current = |windows: &HashMap<String, (i64, u32)>, key: &str| {
-            windows
-                .get(key)
-                .filter(|(w, _)| *w == window)
-                .map_or(0, |(_, n)| *n)
-        };
-        if keys
-            .iter()
-            .any(|(key, limit)| current(&windows, key) >= *limit)
-        {
-            return false;
-        }
-        let new_keys = keys
-            .iter()
-            .filter(|(k, _)| !windows.contains_key(k))
-            .count();
-        if windows.len() + new_keys > KEYS_MAX {
-            windows.retain(|_, (w, _)| *w == window);
-            if windows.len() + new_keys > KEYS_MAX {
-                return false;
-            }
-        }
-        for (key, _) in keys {
-            let entry = windows.entry(key.clone()).or_insert((window, 0));
-            if entry.0 != window {
-                *entry = (window, 0);
-            }
-            entry.1 = entry.1.saturating_add(1);
-        }
-        true
+impl From<bursar_store::StoreError> for Counted {
+    fn from(error: bursar_store::StoreError) -> Self {
+        Counted::Failed(error.into())
     }
+}
+
+/// The window `now` falls in.
+fn window_of(now: bursar_domain::time::Timestamp) -> i64 {
+    now.unix_micros().div_euclid(WINDOW_SECONDS * 1_000_000)
+}
+
+/// Counts one attempt against each `(key, limit)` of `workspace_id`: false (and counted
+/// nowhere) when any key is at its limit this window.
+pub async fn admit(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    keys: &[(String, u32)],
+) -> Result<bool, Error> {
+    let window = window_of(app.now());
+    let (ws, keys) = (workspace_id.clone(), keys.to_vec());
+    let counted = app
+        .db
+        .write(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move {
+                let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+                let hits = bursar_store::velocity::hit(tx, &ws, &names, window).await?;
+                let over = hits
+                    .iter()
+                    .zip(&keys)
+                    .any(|(hits, (_, limit))| *hits > i64::from(*limit));
+                if over {
+                    return Err(Counted::Over);
+                }
+                Ok::<_, Counted>(())
+            })
+        })
+        .await;
+    match counted {
+        Ok(()) => Ok(true),
+        Err(Counted::Over) => Ok(false),
+        Err(Counted::Failed(error)) => Err(error),
+    }
+}
+
+/// Forgets the keys not hit this window or the last; returns how many.
+pub async fn sweep(app: &App) -> Result<u64, Error> {
+    let before = window_of(app.now()) - 1;
+    Ok(app
+        .db
+        .write(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move { bursar_store::velocity::forget_before(tx, before).await })
+        })
+        .await?)
 }
 
 /// Counts `attempt` against its address, session and email; refused (and counted nowhere)
 /// when any is at its limit this window.
-pub fn admit_checkout(
-    velocity: &Velocity,
-    attempt: &Attempt<'_>,
-    now: Timestamp,
-) -> Result<(), Error> {
-    let ws = attempt.workspace_id.as_str();
+pub async fn admit_checkout(app: &App, attempt: &Attempt<'_>) -> Result<(), Error> {
     let keys = [
+        (format!("checkout-address|{}", attempt.address), PER_ADDRESS),
+        (format!("checkout-session|{}", attempt.session), PER_SESSION),
         (
-            format!("{ws}|checkout-address|{}", attempt.address),
-            PER_ADDRESS,
-        ),
-        (
-            format!("{ws}|checkout-session|{}", attempt.session),
-            PER_SESSION,
-        ),
-        (
-            format!("{ws}|checkout-email|{}", attempt.email.to_ascii_lowercase()),
+            format!("checkout-email|{}", attempt.email.to_ascii_lowercase()),
             PER_EMAIL,
         ),
     ];
-    if velocity.admit(&keys, now) {
+    if admit(app, attempt.workspace_id, &keys).await? {
         Ok(())
     } else {
         Err(refused())
@@ -131,52 +129,4 @@ fn refused() -> Error {
             WINDOW_SECONDS / 60
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(seconds: i64) -> Timestamp {
-        Timestamp::from_unix_micros(seconds * 1_000_000)
-    }
-
-    fn attempt<'a>(ws: &'a WorkspaceId, session: &'a str, email: &'a str) -> Attempt<'a> {
-        Attempt {
-            workspace_id: ws,
-            address: "192.0.2.1",
-            session,
-            email,
-        }
-    }
-
-    #[test]
-    fn each_key_is_limited_and_a_refusal_counts_nowhere() {
-        let limits = Velocity::default();
-        let ws = WorkspaceId::from_trusted("ws_test".into());
-        for _ in 0..PER_SESSION {
-            admit_checkout(&limits, &attempt(&ws, "s1", "a@example.com"), at(0)).unwrap();
-        }
-        let refused =
-            admit_checkout(&limits, &attempt(&ws, "s1", "b@example.com"), at(1)).unwrap_err();
-        assert_eq!(refused.kind, ErrorKind::RateLimited);
-        // The same email from a new session is at its limit too.
-        assert!(admit_checkout(&limits, &attempt(&ws, "s2", "A@example.com"), at(2)).is_err());
-        // New sessions and emails from one address: up to the address's limit in all (the
-        // refusals above counted nowhere).
-        for n in 0..(PER_ADDRESS - PER_SESSION) {
-            let (session, email) = (format!("s-{n}"), format!("{n}@example.com"));
-            admit_checkout(&limits, &attempt(&ws, &session, &email), at(3)).unwrap();
-        }
-        assert!(admit_checkout(&limits, &attempt(&ws, "s-new", "new@example.com"), at(4)).is_err());
-        // Another workspace counts apart; the next window starts afresh.
-        let other = WorkspaceId::from_trusted("ws_other".into());
-        admit_checkout(&limits, &attempt(&other, "s1", "a@example.com"), at(5)).unwrap();
-        admit_checkout(
-            &limits,
-            &attempt(&ws, "s1", "a@example.com"),
-            at(WINDOW_SECONDS),
-        )
-        .unwrap();
-    }
 }

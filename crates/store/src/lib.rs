@@ -54,6 +54,7 @@ mod sqlite;
 pub mod statements;
 pub mod storefront;
 pub mod treasury;
+pub mod velocity;
 pub mod wallet;
 pub mod webhooks;
 pub mod workspaces;

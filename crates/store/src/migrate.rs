@@ -242,6 +242,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0038_onboarding.sql"),
         postgres: include_str!("../migrations/postgres/0038_onboarding.sql"),
     },
+    Migration {
+        version: 39,
+        name: "velocity",
+        sqlite: include_str!("../migrations/sqlite/0039_velocity.sql"),
+        postgres: include_str!("../migrations/postgres/0039_velocity.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -82,6 +82,7 @@ pub const RESET_TABLES: &[&str] = &[
     "usage_close",
     "usage_event",
     "usage_subject",
+    "velocity_window",
     "wallet_holding",
     "webhook_attempt",
     "webhook_endpoint",

@@ -47,6 +47,8 @@ const PAYOUT_SEND_INTERVAL: Duration = Duration::from_secs(5);
 const TRACKING_POLL_INTERVAL: Duration = Duration::from_secs(30);
 /// How often due automation steps are attempted.
 const AUTOMATION_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the velocity counts of past windows are forgotten.
+const VELOCITY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often due onboarding emails (the welcome, tips days later) are looked for.
 const ONBOARDING_INTERVAL: Duration = Duration::from_secs(30);
 /// Shipments asked about per pass, at most.
@@ -70,7 +72,21 @@ pub fn spawn_all(app: &App, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(poll_tracking(app.clone(), stop.clone())),
         tokio::spawn(run_automation(app.clone(), stop.clone())),
         tokio::spawn(send_onboarding(app.clone(), stop.clone())),
+        tokio::spawn(forget_velocity(app.clone(), stop.clone())),
     ]
+}
+
+/// Forgets the velocity counts of past windows.
+async fn forget_velocity(app: App, stop: CancellationToken) {
+    while tick(VELOCITY_SWEEP_INTERVAL, &stop).await {
+        report(
+            bursar_core::velocity::sweep(&app)
+                .await
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            "velocity keys forgotten",
+            "forgetting velocity keys failed",
+        );
+    }
 }
 
 /// Records the onboarding steps of fulfilled orders that came due (their emails follow).

@@ -75,5 +75,6 @@ mod treasury_money_property;
 mod treasury_mt;
 mod treasury_property;
 mod usage_agreement;
+mod velocity;
 mod wallet;
 mod webhooks;
