@@ -445,13 +445,11 @@ async fn render_order(
     headers: &HeaderMap,
     with_downloads: bool,
 ) -> Response {
-    let portal = match PortalVisit::open(app, handle, headers).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_get(app, handle, headers).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     let shop = &portal.visit.shop;
     let found = match order(app, shop, signed_in, id).await {
         Ok(Some(found)) => found,
@@ -516,13 +514,11 @@ pub async fn invoice_file(
     Path((handle, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_get(&app, &handle, &headers).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     match invoice_pdf(&app, &portal.visit.shop, signed_in, &id).await {
         Ok(Some((name, bytes))) => {
             let disposition = format!("inline; filename=\"{name}\"");
@@ -549,13 +545,12 @@ pub async fn pay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let (portal, signed_in) =
+        match PortalVisit::signed_in_post(&app, &handle, &headers, &body).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        };
+    let signed_in = &signed_in;
     let account = format!("{}{}", portal.visit.base_url, portal.path());
     let page = LinkPage {
         provider: None,
@@ -577,13 +572,12 @@ pub async fn add_card(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let (portal, signed_in) =
+        match PortalVisit::signed_in_post(&app, &handle, &headers, &body).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        };
+    let signed_in = &signed_in;
     let back = format!("{}{}", portal.visit.base_url, portal.path());
     let base = portal.visit.base_url.clone();
     match start_card_setup(&app, &portal.visit.shop, signed_in, &base, &back).await {

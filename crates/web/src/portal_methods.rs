@@ -19,13 +19,11 @@ async fn change(
     body: &[u8],
     what: MethodChange,
 ) -> Response {
-    let portal = match PortalVisit::posted(app, &handle, headers, body).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_post(app, &handle, headers, body).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     match change_method(app, &portal.visit.shop, signed_in, &id, what).await {
         Ok(Some(())) => see_other(&format!("{}#payment-methods", portal.path()), None),
         Ok(None) => not_found(),

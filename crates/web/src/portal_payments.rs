@@ -9,7 +9,7 @@ use bursar_core::portal_payments::{history, HistoryCursor, PaidFor};
 use bursar_core::App;
 use serde::Deserialize;
 
-use crate::frame::{error_page, see_other, Frame};
+use crate::frame::{error_page, Frame};
 use crate::portal_visit::{day, PortalVisit};
 
 /// A payment as the history shows it.
@@ -46,13 +46,11 @@ pub async fn payments_page(
     Query(query): Query<PaymentsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_get(&app, &handle, &headers).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     let cursor = query
         .before
         .as_deref()

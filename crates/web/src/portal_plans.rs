@@ -99,13 +99,11 @@ pub async fn plan_page(
     Query(query): Query<PlanQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_get(&app, &handle, &headers).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     let found = match plan(&app, &portal.visit.shop, signed_in, &id).await {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
@@ -180,13 +178,12 @@ pub async fn renewal(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let (portal, signed_in) =
+        match PortalVisit::signed_in_post(&app, &handle, &headers, &body).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        };
+    let signed_in = &signed_in;
     let form: RenewalForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let change = match form.renewal.as_str() {
         "cancel" => RenewalChange::Cancel,
@@ -247,13 +244,11 @@ pub async fn preview_seats(
     Query(form): Query<SeatsForm>,
     headers: HeaderMap,
 ) -> Response {
-    let portal = match PortalVisit::open(&app, &handle, &headers).await {
-        Ok(portal) => portal,
+    let (portal, signed_in) = match PortalVisit::signed_in_get(&app, &handle, &headers).await {
+        Ok(found) => found,
         Err(page) => return page,
     };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let signed_in = &signed_in;
     let Some(quantity) = seats(&form) else {
         return bad_field(&portal, "quantity");
     };
@@ -320,13 +315,12 @@ pub async fn change_seats(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let portal = match PortalVisit::posted(&app, &handle, &headers, &body).await {
-        Ok(portal) => portal,
-        Err(page) => return page,
-    };
-    let Some((_, signed_in)) = &portal.signed_in else {
-        return see_other(&portal.path(), None);
-    };
+    let (portal, signed_in) =
+        match PortalVisit::signed_in_post(&app, &handle, &headers, &body).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        };
+    let signed_in = &signed_in;
     let form: SeatsForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let Some(quantity) = seats(&form) else {
         return bad_field(&portal, "quantity");

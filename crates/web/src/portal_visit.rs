@@ -7,7 +7,7 @@ use axum::response::Response;
 use bursar_core::portal::{session, Portal, SESSION_TTL_SECONDS};
 use bursar_core::App;
 
-use crate::frame::{error_page, Visit};
+use crate::frame::{error_page, see_other, Visit};
 use crate::session::cookie;
 
 /// The portal cookie's name: `bursar_portal_{handle}`, sent to every page of the server (the
@@ -64,6 +64,34 @@ impl PortalVisit {
         let visit = Visit::posted(app, handle, headers, body).await?;
         let signed_in = signed_in(app, &visit, headers).await?;
         Ok(PortalVisit { visit, signed_in })
+    }
+
+    /// A page of `handle`'s portal for a signed-in visitor: the visit and whom it may see;
+    /// else the redirect to the portal's sign-in page (or the page saying there is no shop).
+    pub(crate) async fn signed_in_get(
+        app: &App,
+        handle: &str,
+        headers: &HeaderMap,
+    ) -> Result<(PortalVisit, Portal), Response> {
+        let visit = PortalVisit::open(app, handle, headers).await?;
+        match visit.signed_in.clone() {
+            Some((_, portal)) => Ok((visit, portal)),
+            None => Err(see_other(&visit.path(), None)),
+        }
+    }
+
+    /// As [`Self::signed_in_get`], for a form post (its token checked first).
+    pub(crate) async fn signed_in_post(
+        app: &App,
+        handle: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(PortalVisit, Portal), Response> {
+        let visit = PortalVisit::posted(app, handle, headers, body).await?;
+        match visit.signed_in.clone() {
+            Some((_, portal)) => Ok((visit, portal)),
+            None => Err(see_other(&visit.path(), None)),
+        }
     }
 
     /// The `Set-Cookie` holding a new session's token (or clearing it).
