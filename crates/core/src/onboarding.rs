@@ -3,7 +3,7 @@
 //! `order.onboarding` for each step when it comes due, once; the email subscriber sends the
 //! step's message. An order refunded or disputed by then gets no more steps.
 
-use bursar_domain::commerce::{Order, OrderStatus};
+use bursar_domain::commerce::{Order, OrderStatus, ProductKind};
 use bursar_domain::event::Cause;
 use bursar_domain::event_type;
 use bursar_store::onboarding::{self, DueStep};
@@ -20,8 +20,16 @@ pub const STEPS: [(&str, i64); 2] = [("welcome", 0), ("tips", 3)];
 /// Steps sent per pass of the sweep, at most.
 const PASS_MAX: i64 = 200;
 
-/// Plans `order`'s onboarding steps from now (once: an order fulfilled again plans nothing).
+/// Plans `order`'s onboarding steps from now (once: an order fulfilled again plans nothing),
+/// when it sold software (a digital line): the emails speak of licenses and downloads.
 pub async fn plan(cx: &mut Context<'_>, order: &Order) -> Result<(), Error> {
+    let software = order
+        .lines
+        .iter()
+        .any(|line| line.product_kind == ProductKind::Digital);
+    if !software {
+        return Ok(());
+    }
     for (step, days) in STEPS {
         let due = cx.now.plus_seconds(days * 86_400);
         onboarding::plan(cx.tx, cx.workspace_id, order.id.as_str(), step, due).await?;
