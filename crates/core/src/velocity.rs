@@ -9,7 +9,8 @@
 //! The counts live in the database, so every node of a deployment shares them: an attempt's
 //! hits are counted in one write, rolled back when any key is over its limit (a refusal counts
 //! nowhere). They fail closed: when the count cannot be written, the attempt is refused with
-//! the error. Keys of past windows are swept ([`sweep`]).
+//! the error. Keys are stored as their SHA-256 (they name addresses and emails), and keys of
+//! past windows are swept ([`sweep`]).
 
 use bursar_domain::id::WorkspaceId;
 
@@ -70,7 +71,12 @@ pub async fn admit(
         .db
         .write(move |tx: &mut bursar_store::Tx| {
             Box::pin(async move {
-                let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+                // Keys name addresses and emails: only their hashes are stored.
+                let hashed: Vec<String> = keys
+                    .iter()
+                    .map(|(k, _)| bursar_store::sha256_hex(k.as_bytes()))
+                    .collect();
+                let names: Vec<&str> = hashed.iter().map(String::as_str).collect();
                 let hits = bursar_store::velocity::hit(tx, &ws, &names, window).await?;
                 let over = hits
                     .iter()
