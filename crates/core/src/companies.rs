@@ -92,6 +92,7 @@ pub async fn create(cx: &mut Context<'_>, new: NewCompany) -> Result<Company, Er
         &[],
     )
     .await?;
+    record_contacts(cx, &company).await?;
     cx.emit(NewEvent::new(
         event_type::COMPANY_CREATED,
         "company",
@@ -100,6 +101,19 @@ pub async fn create(cx: &mut Context<'_>, new: NewCompany) -> Result<Company, Er
     ))
     .await?;
     Ok(company)
+}
+
+/// Keeps the portal's index of who may see `company`'s orders and invoices: its contacts'
+/// addresses.
+async fn record_contacts(cx: &mut Context<'_>, company: &Company) -> Result<(), Error> {
+    let emails: Vec<String> = company
+        .contacts
+        .iter()
+        .filter_map(|contact| contact.email.clone())
+        .collect();
+    bursar_store::portal::set_company_contacts(cx.tx, cx.workspace_id, &company.id, &emails)
+        .await?;
+    Ok(())
 }
 
 /// The changes to a company; `None` leaves a field as it is. Contacts and addresses given
@@ -141,6 +155,7 @@ pub async fn update(
     }
     company.updated_at = cx.now;
     documents::save(cx.tx, COMPANY, cx.workspace_id, id, &company, &[]).await?;
+    record_contacts(cx, &company).await?;
     cx.emit(NewEvent::new(
         event_type::COMPANY_UPDATED,
         "company",

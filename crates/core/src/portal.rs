@@ -9,11 +9,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use base64::Engine;
+use bursar_domain::commerce::Company;
 use bursar_domain::customer::Email;
 use bursar_domain::event::{Cause, NewEvent};
 use bursar_domain::event_type;
-use bursar_domain::id::{CustomerId, PortalSignInId};
+use bursar_domain::id::{CustomerId, PortalSignInId, WorkspaceId};
 use bursar_domain::time::Timestamp;
+use bursar_store::documents::{self, COMPANY};
 use bursar_store::portal::{self, Scope, SignIn};
 use bursar_store::seal::Sealer;
 use bursar_store::Tx;
@@ -120,8 +122,9 @@ pub async fn request_sign_in(
         portal_cause("portal"),
         move |cx| {
             Box::pin(async move {
-                let known = portal::customers_with_email(cx.tx, cx.workspace_id, &email).await?;
-                if known.is_empty() {
+                let (known, contact_of) =
+                    portal::reach_of_email(cx.tx, cx.workspace_id, &email).await?;
+                if known.is_empty() && contact_of.is_empty() {
                     return Ok::<_, Error>(());
                 }
                 let sign_in = SignIn {
@@ -268,13 +271,70 @@ pub struct Portal {
     pub customers: Vec<CustomerId>,
     /// The signed-in address, when signed in by email.
     pub email: Option<String>,
+    /// The companies that list the signed-in address among their contacts.
+    pub companies: Vec<Company>,
+    /// The other customers of those companies (at most [`COMPANY_CUSTOMERS`] each): the
+    /// session sees their orders and invoices too, nothing else of theirs.
+    pub company_customers: Vec<CustomerId>,
 }
 
+/// The customers of one company whose orders and invoices its contacts see at most.
+pub const COMPANY_CUSTOMERS: usize = 100;
+
 impl Portal {
-    /// Whether the session may see what belongs to `customer`.
+    /// Whether the session may see and act on what belongs to `customer` (their licenses,
+    /// downloads, cards and subscriptions).
     pub fn reaches(&self, customer: &CustomerId) -> bool {
         self.customers.contains(customer)
     }
+
+    /// Whether the session may see `customer`'s orders and invoices: its own, or those of a
+    /// company it is a contact of.
+    pub fn sees_documents_of(&self, customer: &CustomerId) -> bool {
+        self.reaches(customer) || self.company_customers.contains(customer)
+    }
+
+    /// Every customer whose orders and invoices the session sees.
+    pub fn document_customer_ids(&self) -> Vec<CustomerId> {
+        let all = self.customers.iter().chain(&self.company_customers);
+        all.cloned().collect()
+    }
+
+    /// [`Self::document_customer_ids`], as text.
+    pub fn document_customers(&self) -> Vec<String> {
+        let all = self.customers.iter().chain(&self.company_customers);
+        all.map(|c| c.to_string()).collect()
+    }
+}
+
+/// The portal visitor signed in as `email`: the customers with that address, and the
+/// companies that list it as a contact with their customers.
+async fn signed_in_as(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    email: String,
+) -> Result<Portal, bursar_store::StoreError> {
+    let (customers, company_ids) = portal::reach_of_email(tx, workspace_id, &email).await?;
+    let mut companies: Vec<Company> = Vec::with_capacity(company_ids.len());
+    let mut company_customers = Vec::new();
+    for id in &company_ids {
+        let company: Option<Company> =
+            documents::get(tx, COMPANY, workspace_id, id.as_str(), false).await?;
+        companies.extend(company);
+        for customer in
+            portal::customers_of_company(tx, workspace_id, id, COMPANY_CUSTOMERS).await?
+        {
+            if !customers.contains(&customer) && !company_customers.contains(&customer) {
+                company_customers.push(customer);
+            }
+        }
+    }
+    Ok(Portal {
+        customers,
+        email: Some(email),
+        companies,
+        company_customers,
+    })
 }
 
 /// The portal visitor a session token signs in, in `shop`'s workspace; `None` when the
@@ -290,13 +350,12 @@ pub async fn session(app: &App, shop: &Shop, token: &str) -> Result<Option<Porta
                     return Ok(None);
                 };
                 let portal = match session.scope {
-                    Scope::Email(email) => Portal {
-                        customers: portal::customers_with_email(tx, &workspace_id, &email).await?,
-                        email: Some(email),
-                    },
+                    Scope::Email(email) => signed_in_as(tx, &workspace_id, email).await?,
                     Scope::Customer(id) => Portal {
                         customers: vec![id],
                         email: None,
+                        companies: Vec::new(),
+                        company_customers: Vec::new(),
                     },
                 };
                 Ok::<_, bursar_store::StoreError>(Some(portal))

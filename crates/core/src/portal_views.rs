@@ -45,7 +45,7 @@ where
     T: serde::de::DeserializeOwned + Send + 'static,
 {
     let workspace_id = shop.workspace_id.clone();
-    let customers: Vec<String> = portal.customers.iter().map(|c| c.to_string()).collect();
+    let customers = portal.document_customers();
     let mut items: Vec<T> = app
         .db
         .read(move |tx: &mut Tx| {
@@ -110,7 +110,7 @@ pub async fn order(
         })
         .await?;
     Ok(found
-        .filter(|(order, _)| portal.reaches(&order.customer_id))
+        .filter(|(order, _)| portal.sees_documents_of(&order.customer_id))
         .map(|(order, licenses)| OrderPage { order, licenses }))
 }
 
@@ -135,6 +135,9 @@ pub async fn fresh_downloads(
     let Some(page) = order(app, shop, portal, id).await? else {
         return Ok(None);
     };
+    if !portal.reaches(&page.order.customer_id) {
+        return Ok(None);
+    }
     let settings = app.config.downloads.clone();
     let (customer, order_id) = (page.order.customer_id.clone(), page.order.id.to_string());
     let cause = Cause {
@@ -204,9 +207,13 @@ pub async fn invoice_pdf(
     portal: &Portal,
     id: &str,
 ) -> Result<Option<(String, Vec<u8>)>, Error> {
-    let found =
-        crate::invoice_pdf::pdf_of(app, &shop.workspace_id, id, Some(portal.customers.clone()))
-            .await?;
+    let found = crate::invoice_pdf::pdf_of(
+        app,
+        &shop.workspace_id,
+        id,
+        Some(portal.document_customer_ids()),
+    )
+    .await?;
     Ok(found
         .filter(|(invoice, _, _)| invoice.status != InvoiceStatus::Draft)
         .map(|(_, name, bytes)| (name, bytes)))
@@ -235,7 +242,7 @@ pub async fn pay_invoice(
         Err(error) if error.kind == crate::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
-    if !portal.reaches(&invoice.customer_id) || invoice.status == InvoiceStatus::Draft {
+    if !portal.sees_documents_of(&invoice.customer_id) || invoice.status == InvoiceStatus::Draft {
         return Ok(None);
     }
     if !payable(&invoice) {

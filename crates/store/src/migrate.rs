@@ -248,6 +248,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0039_velocity.sql"),
         postgres: include_str!("../migrations/postgres/0039_velocity.sql"),
     },
+    Migration {
+        version: 40,
+        name: "company_contacts",
+        sqlite: include_str!("../migrations/sqlite/0040_company_contacts.sql"),
+        postgres: include_str!("../migrations/postgres/0040_company_contacts.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -1,6 +1,6 @@
 //! The customer portal's sign-ins (magic links) and sessions.
 
-use bursar_domain::id::{CustomerId, WorkspaceId};
+use bursar_domain::id::{CompanyId, CustomerId, WorkspaceId};
 use bursar_domain::time::Timestamp;
 
 use crate::{params, Row, StoreError, Tx};
@@ -170,17 +170,71 @@ pub async fn revoke(tx: &mut Tx, token_hash: &str, now: Timestamp) -> Result<boo
     Ok(revoked > 0)
 }
 
-/// The workspace's customers with `email` (any case), at most 100.
-pub async fn customers_with_email(
+/// Records `emails` as the contact addresses of company `company_id`, in place of those it had.
+pub async fn set_company_contacts(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    company_id: &CompanyId,
+    emails: &[String],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "delete from company_contact where workspace_id = $1 and company_id = $2",
+        params![workspace_id.as_str(), company_id.as_str()],
+    )
+    .await?;
+    let mut lowered: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+    lowered.sort();
+    lowered.dedup();
+    for email in lowered {
+        tx.execute(
+            "insert into company_contact (workspace_id, email, company_id) values ($1, $2, $3)",
+            params![workspace_id.as_str(), email, company_id.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whom a portal session signed in as `email` reaches, in one statement: the customers with
+/// that address (at most 100) and the companies that list it among their contacts (at most 20).
+pub async fn reach_of_email(
     tx: &mut Tx,
     workspace_id: &WorkspaceId,
     email: &str,
-) -> Result<Vec<CustomerId>, StoreError> {
+) -> Result<(Vec<CustomerId>, Vec<CompanyId>), StoreError> {
     let rows = tx
         .fetch_all(
-            "select customer_id from customer where workspace_id = $1 and lower(email) = lower($2) \
-             order by customer_id limit 100",
+            "select customer_id, null as company_id from (select customer_id from customer \
+             where workspace_id = $1 and lower(email) = lower($2) order by customer_id limit 100) \
+             as own union all select null as customer_id, company_id from (select company_id \
+             from company_contact where workspace_id = $1 and email = lower($2) \
+             order by company_id limit 20) as contact_of",
             params![workspace_id.as_str(), email],
+        )
+        .await?;
+    let (mut customers, mut companies) = (Vec::new(), Vec::new());
+    for row in &rows {
+        match row.opt_text("customer_id")? {
+            Some(customer) => customers.push(CustomerId::from_trusted(customer)),
+            None => companies.push(CompanyId::from_trusted(row.text("company_id")?)),
+        }
+    }
+    Ok((customers, companies))
+}
+
+/// The customers (at most `limit`, by id) that belong to `company_id`.
+pub async fn customers_of_company(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    company_id: &CompanyId,
+    limit: usize,
+) -> Result<Vec<CustomerId>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = tx
+        .fetch_all(
+            "select customer_id from customer where workspace_id = $1 and company_id = $2 \
+             order by customer_id limit $3",
+            params![workspace_id.as_str(), company_id.as_str(), limit],
         )
         .await?;
     rows.iter()

@@ -25,6 +25,7 @@ pub const RESET_TABLES: &[&str] = &[
     "billing_status",
     "commerce_order",
     "company",
+    "company_contact",
     "contract",
     "contract_log",
     "coupon",

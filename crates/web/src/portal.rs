@@ -46,6 +46,8 @@ struct HomePage {
     frame: Frame,
     portal_path: String,
     email: Option<String>,
+    /// The names of the companies whose orders and invoices are listed too.
+    companies: Option<String>,
     /// Back from paying an invoice: its payment is being confirmed.
     paid: bool,
     /// (id, date, status, total).
@@ -157,6 +159,14 @@ pub async fn home(
         frame: portal.visit.frame(portal.visit.tr.t("account-title")),
         portal_path: portal.path(),
         email: signed_in.email.clone(),
+        companies: (!signed_in.companies.is_empty()).then(|| {
+            let names: Vec<&str> = signed_in
+                .companies
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            names.join(", ")
+        }),
         plans: subscribed
             .iter()
             .map(|p| {
@@ -412,6 +422,8 @@ struct OrderPage {
     status: &'static str,
     lines: Vec<(String, i64, String)>,
     total: String,
+    /// Whether the order is the visitor's own (not a colleague's at their company).
+    own: bool,
     licenses: Vec<LicenseLine>,
     /// After "Get download links": the fresh links.
     downloads: Option<Vec<DownloadLine>>,
@@ -494,6 +506,7 @@ async fn render_order(
             })
             .collect(),
         total: portal.visit.money(order.totals.total),
+        own: signed_in.reaches(&order.customer_id),
         licenses: found
             .licenses
             .iter()

@@ -52,6 +52,7 @@ mod pay_ins;
 mod payouts;
 mod paypal_checkout;
 mod portal;
+mod portal_companies;
 mod portal_payments;
 mod portal_plans;
 mod portal_standing;

@@ -293,7 +293,7 @@ async fn populate(s: &Caller<'_>) {
     )
     .await;
     s.ok("/v1/price_books", json!({"name": "EU"})).await;
-    let company = id(s.ok("/v1/companies", json!({"name": "Acme"})).await);
+    let company = id(s.ok("/v1/companies", json!({"name": "Acme", "contacts": [{"name": "Accounts", "email": "accounts@acme.example"}]})).await);
     s.ok("/v1/price_agreements", json!({"company_id": company, "name": "Deal", "currency": "USD", "effective_from": past, "lines": [{"product_id": product, "unit_amount": 800}]})).await;
     let coupon = id(s.ok("/v1/coupons", json!({"percent_off": 10})).await);
     s.ok(
