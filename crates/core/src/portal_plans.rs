@@ -108,7 +108,7 @@ pub async fn plan(
 }
 
 /// The contract `id` and its log, if its buyer is a customer `portal` reaches.
-async fn reached(
+pub(crate) async fn reached(
     tx: &mut Tx,
     workspace_id: &bursar_domain::id::WorkspaceId,
     portal: &Portal,
@@ -345,7 +345,7 @@ pub async fn change_quantity(
     .await
 }
 
-fn portal_cause() -> Cause {
+pub(crate) fn portal_cause() -> Cause {
     Cause {
         request_id: None,
         actor: Some("portal".into()),

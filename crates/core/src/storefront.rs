@@ -35,6 +35,8 @@ pub struct StorefrontUpdate {
     pub pages: Option<ShopPages>,
     /// `Some(None)` returns to the test provider.
     pub payment_provider: Option<Option<String>>,
+    /// Replaces the plans subscribers may switch between (each a product of the workspace).
+    pub plans: Option<Vec<String>>,
 }
 
 /// The workspace's storefront settings, if it has a storefront.
@@ -85,6 +87,15 @@ pub async fn update(
             );
         }
     }
+    if let Some(plans) = &update.plans {
+        for (i, plan) in plans.iter().enumerate() {
+            let found: Option<serde_json::Value> =
+                documents::get(cx.tx, PRODUCT, cx.workspace_id, plan, false).await?;
+            if found.is_none() {
+                return Err(Error::not_found("product", plan).with_param(format!("plans[{i}]")));
+            }
+        }
+    }
     apply(&mut settings, update);
     settings.updated_at = cx.now;
     let body = serde_json::to_string(&settings).unwrap_or_default();
@@ -123,6 +134,7 @@ fn new_settings(
         support_email: None,
         pages: ShopPages::default(),
         payment_provider: None,
+        plans: Vec::new(),
         updated_at: now,
     }
 }
@@ -137,7 +149,11 @@ fn apply(settings: &mut StorefrontSettings, update: StorefrontUpdate) {
         support_email,
         pages,
         payment_provider,
+        plans,
     } = update;
+    if let Some(plans) = plans {
+        settings.plans = plans;
+    }
     if let Some(handle) = handle {
         settings.handle = handle;
     }

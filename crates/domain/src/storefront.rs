@@ -45,6 +45,11 @@ pub struct StorefrontSettings {
     /// workspace's test provider (sandboxes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_provider: Option<String>,
+    /// The plans (products, `prod_…`) a subscriber may switch between in the portal, in the
+    /// order shown: a contract line selling one may change to another at that plan's default
+    /// monthly price. Empty: no switching.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<String>,
     pub updated_at: Timestamp,
 }
 
@@ -67,6 +72,9 @@ pub struct ShopPages {
     #[schema(max_length = 20000)]
     pub faq: String,
 }
+
+/// The most plans a shop offers for switching.
+pub const PLANS_MAX: usize = 20;
 
 /// The longest text of one shop page.
 pub const PAGE_TEXT_MAX: usize = 20_000;

@@ -6,9 +6,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bursar_domain::commerce::parse_text;
 use bursar_domain::customer::Email;
-use bursar_domain::id::ProviderId;
+use bursar_domain::id::{ProductId, ProviderId};
 use bursar_domain::money::Currency;
-use bursar_domain::storefront::{parse_color, parse_handle, ShopPages, StorefrontSettings};
+use bursar_domain::storefront::{
+    parse_color, parse_handle, ShopPages, StorefrontSettings, PLANS_MAX,
+};
 use bursar_store::Tx;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -75,6 +77,10 @@ pub struct UpdateStorefrontRequest {
     /// workspace's test provider.
     #[schema(max_length = 40)]
     pub payment_provider: Option<String>,
+    /// The plans (`prod_…`, at most 20, each once) a subscriber may switch between in the
+    /// portal, in the order shown; `[]` turns switching off.
+    #[schema(max_items = 20)]
+    pub plans: Option<Vec<String>>,
 }
 
 /// Create or change the workspace's storefront.
@@ -136,5 +142,32 @@ fn parse_update(body: UpdateStorefrontRequest) -> Result<StorefrontUpdate, ApiEr
                 id => ProviderId::parse(id, "payment_provider").map(|id| Some(id.to_string())),
             })
             .transpose()?,
+        plans: body.plans.map(|plans| parse_plans(&plans)).transpose()?,
     })
+}
+
+/// The plans of a request: product ids, at most [`PLANS_MAX`], none twice.
+fn parse_plans(plans: &[String]) -> Result<Vec<String>, ApiError> {
+    if plans.len() > PLANS_MAX {
+        return Err(bursar_core::Error::invalid(
+            "parameter_invalid",
+            Some("plans".into()),
+            format!("A shop offers at most {PLANS_MAX} plans."),
+        )
+        .into());
+    }
+    let mut parsed: Vec<String> = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.iter().enumerate() {
+        let id = ProductId::parse(plan, &format!("plans[{i}]"))?.to_string();
+        if parsed.contains(&id) {
+            return Err(bursar_core::Error::invalid(
+                "parameter_invalid",
+                Some(format!("plans[{i}]")),
+                format!("'{id}' is listed twice."),
+            )
+            .into());
+        }
+        parsed.push(id);
+    }
+    Ok(parsed)
 }

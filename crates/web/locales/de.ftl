@@ -197,6 +197,12 @@ seats-charged-now = Für den Rest des Zeitraums bis { $date } werden { $amount }
 seats-credited-now = Für den Rest des Zeitraums bis { $date } werden { $amount } mit der nächsten Rechnung gutgeschrieben.
 seats-nothing-now = Für den laufenden Zeitraum wird nichts berechnet oder gutgeschrieben.
 confirm-change = Änderung bestätigen
+switch-plan = Tarif wechseln
+switch-from = { $product } wechseln zu
+plan-option = { $plan }: { $amount } im Monat pro Platz
+switch-title = Tarif wechseln
+switch-change = Von { $from } zu { $to } ({ $quantity } Plätze).
+plan-switched = Der Tarif ist gewechselt.
 field-invalid = Das Feld „{ $field }“ fehlt oder ist ungültig.
 
 ## Zahlungsverlauf

@@ -197,6 +197,12 @@ seats-charged-now = For the rest of the period until { $date }, { $amount } is c
 seats-credited-now = For the rest of the period until { $date }, { $amount } is credited on the next invoice.
 seats-nothing-now = Nothing is charged or credited for the current period.
 confirm-change = Confirm the change
+switch-plan = Switch plan
+switch-from = Switch { $product } to
+plan-option = { $plan }: { $amount } a month per seat
+switch-title = Switch plan
+switch-change = From { $from } to { $to } ({ $quantity } seats).
+plan-switched = The plan is switched.
 field-invalid = The field “{ $field }” is missing or not valid.
 
 ## Payment history

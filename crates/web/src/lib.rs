@@ -14,6 +14,7 @@ mod language;
 mod portal;
 mod portal_methods;
 mod portal_payments;
+mod portal_plan_switch;
 mod portal_plans;
 mod portal_visit;
 mod session;
@@ -85,6 +86,10 @@ pub fn router(app: App) -> Router {
         .route(
             "/portal/{handle}/plans/{id}/lines/{line}",
             get(portal_plans::preview_seats).post(portal_plans::change_seats),
+        )
+        .route(
+            "/portal/{handle}/plans/{id}/lines/{line}/switch",
+            get(portal_plan_switch::preview).post(portal_plan_switch::switch),
         )
         .route(
             "/portal/{handle}/invoices/{id}/pdf",

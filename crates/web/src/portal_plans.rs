@@ -8,16 +8,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use bursar_core::portal_plan_switch::options;
 use bursar_core::portal_plans::{
     change_quantity, change_renewal, plan, preview_quantity, Plan, RenewalChange,
 };
 use bursar_core::App;
-use bursar_domain::money::Currency;
 use serde::Deserialize;
 
 use crate::frame::{error_page, not_found, see_other, Frame};
 use crate::i18n::Tr;
-use crate::portal_visit::{day, PortalVisit};
+use crate::portal_plan_switch::{money_of, switch_forms, SwitchForm};
+use crate::portal_visit::{bad_field, day, PortalVisit};
 use crate::usage_chart::{chart, UsageChart};
 
 /// The most seats a line may be set to from the portal.
@@ -50,19 +51,13 @@ struct PlanPage {
     can_resume: bool,
     /// Each rated meter's usage, this period against the last.
     usage: Vec<UsageChart>,
+    /// The lines that may switch to another of the shop's plans.
+    switches: Vec<SwitchForm>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PlanQuery {
     changed: Option<String>,
-}
-
-/// `amount` of the contract's currency.
-fn money_of(plan: &Plan, amount: i64) -> String {
-    match Currency::from_code(&plan.contract.currency) {
-        Some(currency) => currency.format(amount),
-        None => format!("{amount} {}", plan.contract.currency),
-    }
 }
 
 /// "Renews on …; the renewal can be canceled until …" and its other cases.
@@ -120,11 +115,17 @@ pub async fn plan_page(
         Ok(metered) => metered,
         Err(error) => return error_page(&error),
     };
+    let options = options(&app, &portal.visit.shop, &found.contract).await;
+    let options = match options {
+        Ok(options) => options,
+        Err(error) => return error_page(&error),
+    };
     let tr = &portal.visit.tr;
     let notice = match query.changed.as_deref() {
         Some("renewal") if found.contract.renewal_canceled => Some(tr.t("plan-renewal-canceled")),
         Some("renewal") => Some(tr.t("plan-renewal-resumed")),
         Some("seats") => Some(tr.t("plan-seats-changed")),
+        Some("plan") => Some(tr.t("plan-switched")),
         _ => None,
     };
     let page = PlanPage {
@@ -161,6 +162,7 @@ pub async fn plan_page(
         can_cancel: found.can_cancel_renewal,
         can_resume: found.can_resume_renewal,
         usage: metered.iter().map(|u| chart(tr, u)).collect(),
+        switches: switch_forms(tr, &found, &options),
     };
     portal.visit.respond(StatusCode::OK, &page)
 }
@@ -198,16 +200,6 @@ pub async fn renewal(
         Ok(None) => not_found(),
         Err(error) => error_page(&error),
     }
-}
-
-/// The page of a form field that is missing or wrong (400, naming the field).
-fn bad_field(portal: &PortalVisit, field: &str) -> Response {
-    let error = bursar_core::Error::invalid(
-        "parameter_invalid",
-        Some(field.to_owned()),
-        portal.visit.tr.t1("field-invalid", "field", field),
-    );
-    error_page(&error)
 }
 
 #[derive(Debug, Default, Deserialize)]

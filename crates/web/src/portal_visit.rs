@@ -113,3 +113,13 @@ pub(crate) fn day(at: Option<bursar_domain::time::Timestamp>) -> String {
     at.map(|t| t.to_rfc3339()[..10].to_owned())
         .unwrap_or_default()
 }
+
+/// The page of a form field that is missing or wrong (400, naming the field).
+pub(crate) fn bad_field(portal: &PortalVisit, field: &str) -> Response {
+    let error = bursar_core::Error::invalid(
+        "parameter_invalid",
+        Some(field.to_owned()),
+        portal.visit.tr.t1("field-invalid", "field", field),
+    );
+    error_page(&error)
+}

@@ -11,15 +11,15 @@ use bursar_core::invoice_settings::{self, MarketplaceUpdate, SettingsUpdate};
 use bursar_core::invoices::{self, check_terms, ReceivedPayment};
 use bursar_core::metering;
 use bursar_core::tax_rates::{self, NewTaxRate};
-use bursar_domain::commerce::ProductKind;
+use bursar_domain::commerce::{Interval, ProductKind};
 use bursar_domain::contract::{BillingTerms, ContractDraft, Operation, Proration, Term};
-use bursar_domain::id::{CustomerId, TaxRateId};
+use bursar_domain::id::{CustomerId, ProductId, TaxRateId};
 use bursar_domain::invoice::{parse_percentage, PaymentMethodKind};
 use bursar_domain::metering::{Aggregation, MeterCreate};
 use bursar_domain::time::Timestamp;
 use serde_json::{json, Value};
 
-use super::commerce::{create_product, usd, Buyers, Seed};
+use super::commerce::{create_price, create_product, usd, Buyers, Seed};
 
 /// Two meters, API calls (counted, by endpoint) and GPU hours (summed, by GPU), and the last
 /// week of events for every demo customer (subject = the customer's id), hour by hour: one
@@ -112,6 +112,37 @@ fn week_of_events(index: usize, customer: &CustomerId, hour_now: i64) -> Vec<Val
 /// Contracts for the hosted platform: Grace's, active, renewing at the end of its term, with a
 /// price change scheduled for next month; Katherine's, suspended; Hedy's, a draft; Ada's
 /// trial, terminated.
+/// The platform at its monthly price and an enterprise plan beside it: the demo shop's plans,
+/// which a subscriber may switch between in the portal.
+async fn offer_plans(seed: &Seed, platform: &ProductId) -> anyhow::Result<()> {
+    let enterprise = create_product(
+        seed,
+        "Bursar Cloud enterprise",
+        ProductKind::Service,
+        Some("Hosted Bursar with single sign-on and a support line, per seat and month"),
+        None,
+    )
+    .await?;
+    create_price(seed, platform, ("USD", 2_750), Some(Interval::Month), None).await?;
+    create_price(
+        seed,
+        &enterprise,
+        ("USD", 4_900),
+        Some(Interval::Month),
+        None,
+    )
+    .await?;
+    let update = bursar_core::storefront::StorefrontUpdate {
+        plans: Some(vec![platform.to_string(), enterprise.to_string()]),
+        ..Default::default()
+    };
+    seed.write("storefront plans", move |mut cx| {
+        Box::pin(async move { bursar_core::storefront::update(&mut cx, update).await })
+    })
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn seed_contracts(
     seed: &Seed,
     buyers: &Buyers,
@@ -125,6 +156,7 @@ pub(super) async fn seed_contracts(
         None,
     )
     .await?;
+    offer_plans(seed, &platform).await?;
     let day = |days: i64| now.plus_seconds(days * 86_400);
     let term = Term {
         start: day(-60),

@@ -541,6 +541,7 @@ async fn seed_storefront(seed: &Seed) -> anyhow::Result<()> {
         support_email: Some(Some("support@example.com".into())),
         pages: Some(pages),
         payment_provider: None,
+        plans: None,
     };
     seed.write("storefront", move |mut cx| {
         Box::pin(async move { bursar_core::storefront::update(&mut cx, update).await })

@@ -54,6 +54,7 @@ mod paypal_checkout;
 mod portal;
 mod portal_companies;
 mod portal_payments;
+mod portal_plan_switch;
 mod portal_plans;
 mod portal_standing;
 mod refund_recovery;
