@@ -14,6 +14,7 @@ pub mod bank_events;
 pub mod billing;
 pub mod blobs;
 pub mod catalog;
+pub mod challenge;
 pub mod checkouts;
 pub mod collections;
 pub mod companies;

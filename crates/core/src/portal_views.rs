@@ -264,11 +264,13 @@ pub async fn pay_invoice(
 
 /// Opens the provider's hosted page where the signed-in customer saves a card for later
 /// purchases (for the newest customer the session reaches); `back` is where the page returns.
+/// Card-testing bots use such pages: each attempt counts against the client's
+/// [velocity limits](crate::velocity) and passes the shop's [challenge](crate::challenge) first.
 /// Returns the page's URL.
 pub async fn start_card_setup(
     app: &App,
-    shop: &Shop,
-    portal: &Portal,
+    (shop, portal): (&Shop, &Portal),
+    client: &crate::shop_checkout::Client,
     base_url: &str,
     back: &str,
 ) -> Result<Option<String>, Error> {
@@ -279,6 +281,16 @@ pub async fn start_card_setup(
     else {
         return Ok(None);
     };
+    let attempt = crate::velocity::Attempt {
+        workspace_id: &shop.workspace_id,
+        address: &client.address,
+        session: &client.session,
+        email: portal.email.as_deref().unwrap_or(customer.as_str()),
+    };
+    crate::velocity::admit_card_setup(app, &attempt).await?;
+    let token = client.challenge_token.as_deref();
+    let action = crate::challenge::CARD_SETUP;
+    crate::challenge::verify(app, shop, action, token, &client.address).await?;
     let setup = crate::payment_methods::NewSetup {
         customer: customer.to_string(),
         currency: shop.settings.currency.code().to_owned(),

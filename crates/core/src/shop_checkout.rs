@@ -144,6 +144,8 @@ pub struct Client {
     pub address: String,
     /// The browser session's id.
     pub session: String,
+    /// The challenge widget's token, when the shop asks for one.
+    pub challenge_token: Option<String>,
 }
 
 /// Places the order of `cart` for `buyer` and opens its hosted checkout at the workspace's
@@ -173,6 +175,15 @@ pub async fn place_order(
         email: buyer.email.as_str(),
     };
     crate::velocity::admit_checkout(app, &attempt).await?;
+    let token = client.challenge_token.as_deref();
+    crate::challenge::verify(
+        app,
+        shop,
+        crate::challenge::CHECKOUT,
+        token,
+        &client.address,
+    )
+    .await?;
     let order = create_order(app, shop, &priced.cart, buyer, form_key).await?;
     if let (OrderStatus::CheckoutOpen, Some(checkout)) = (order.status, &order.checkout) {
         let checkout_url = checkout.url.clone();

@@ -82,6 +82,15 @@ pub async fn pay_with_saved_method(
             .unwrap_or(method.customer_id.as_str()),
     };
     crate::velocity::admit_checkout(app, &attempt).await?;
+    let token = client.challenge_token.as_deref();
+    crate::challenge::verify(
+        app,
+        shop,
+        crate::challenge::CHECKOUT,
+        token,
+        &client.address,
+    )
+    .await?;
     let order = order_for(app, shop, &priced.cart, &method, form_key).await?;
     let order = match order.status {
         OrderStatus::Draft | OrderStatus::PaymentFailed => {

@@ -3,13 +3,15 @@
 //! active one-time default price in the shop's currency.
 
 use bursar_domain::auth::WorkspaceMode;
+use bursar_domain::commerce::parse_text;
 use bursar_domain::commerce::{CatalogStatus, Price, PriceType, Product};
 use bursar_domain::event::NewEvent;
 use bursar_domain::event_type;
 use bursar_domain::id::{ProductId, WorkspaceId};
 use bursar_domain::money::Currency;
 use bursar_domain::page::{Cursor, PageRequest};
-use bursar_domain::storefront::{ShopPages, StorefrontSettings};
+use bursar_domain::storefront::{ChallengeSettings, ShopPages, StorefrontSettings};
+use bursar_domain::ValidationError;
 use bursar_store::documents::{self, PRICE, PRODUCT};
 use bursar_store::{storefront, StoreError, Tx};
 use serde_json::json;
@@ -37,6 +39,58 @@ pub struct StorefrontUpdate {
     pub payment_provider: Option<Option<String>>,
     /// Replaces the plans subscribers may switch between (each a product of the workspace).
     pub plans: Option<Vec<String>>,
+    /// Sets the challenge before checkouts and card saving (checked by [`check_challenge`]);
+    /// `Some(None)` removes it.
+    pub challenge: Option<Option<NewChallenge>>,
+}
+
+/// A challenge provider asked for, as given: `turnstile`, its site key and secret key, and an
+/// API base for a local stand-in.
+#[derive(Debug, Clone)]
+pub struct ChallengeRequest {
+    pub provider: String,
+    pub site_key: String,
+    pub secret_key: String,
+    pub api_base: Option<String>,
+}
+
+/// A challenge checked, its secret sealed: ready to store.
+#[derive(Debug, Clone)]
+pub struct NewChallenge {
+    pub settings: ChallengeSettings,
+    pub sealed_secret: String,
+}
+
+/// Checks a challenge asked for (the provider is `turnstile`, the keys are plain text of
+/// sensible length, an API base passes the outbound checks) and seals its secret.
+pub async fn check_challenge(
+    guard: &bursar_outbound::Guard,
+    sealer: &bursar_store::seal::Sealer,
+    request: ChallengeRequest,
+) -> Result<NewChallenge, Error> {
+    if request.provider != "turnstile" {
+        return Err(ValidationError::invalid(
+            "challenge.provider",
+            "challenge.provider must be turnstile.",
+        )
+        .into());
+    }
+    let site_key = parse_text(&request.site_key, "challenge.site_key", 200)?;
+    let secret_key = parse_text(&request.secret_key, "challenge.secret_key", 200)?;
+    if let Some(url) = &request.api_base {
+        crate::providers::check_api_base(guard, url)
+            .await
+            .map_err(|e| e.with_param("challenge.api_base"))?;
+    }
+    Ok(NewChallenge {
+        settings: ChallengeSettings {
+            provider: request.provider,
+            site_key,
+            secret_key_last4: crate::providers::last4(&secret_key),
+            api_base: request.api_base,
+        },
+        sealed_secret: sealer.seal(&secret_key)?,
+    })
 }
 
 /// The workspace's storefront settings, if it has a storefront.
@@ -96,10 +150,17 @@ pub async fn update(
             }
         }
     }
+    let sealed_secret = update
+        .challenge
+        .as_ref()
+        .map(|c| c.as_ref().map(|c| c.sealed_secret.clone()));
     apply(&mut settings, update);
     settings.updated_at = cx.now;
     let body = serde_json::to_string(&settings).unwrap_or_default();
     storefront::save(cx.tx, cx.workspace_id, &settings.handle, &body).await?;
+    if let Some(sealed) = sealed_secret {
+        storefront::set_challenge_secret(cx.tx, cx.workspace_id, sealed.as_deref()).await?;
+    }
     let workspace = cx.workspace_id.to_string();
     cx.emit(NewEvent::new(
         event_type::STOREFRONT_UPDATED,
@@ -135,6 +196,7 @@ fn new_settings(
         pages: ShopPages::default(),
         payment_provider: None,
         plans: Vec::new(),
+        challenge: None,
         updated_at: now,
     }
 }
@@ -150,7 +212,11 @@ fn apply(settings: &mut StorefrontSettings, update: StorefrontUpdate) {
         pages,
         payment_provider,
         plans,
+        challenge,
     } = update;
+    if let Some(challenge) = challenge {
+        settings.challenge = challenge.map(|c| c.settings);
+    }
     if let Some(plans) = plans {
         settings.plans = plans;
     }

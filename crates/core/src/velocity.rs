@@ -110,28 +110,42 @@ pub async fn sweep(app: &App) -> Result<u64, Error> {
 /// Counts `attempt` against its address, session and email; refused (and counted nowhere)
 /// when any is at its limit this window.
 pub async fn admit_checkout(app: &App, attempt: &Attempt<'_>) -> Result<(), Error> {
+    admit_as(app, "checkout", attempt).await
+}
+
+/// Counts an attempt to save a card (opening the provider's setup page) as
+/// [`admit_checkout`] counts checkouts, with counts of its own.
+pub async fn admit_card_setup(app: &App, attempt: &Attempt<'_>) -> Result<(), Error> {
+    admit_as(app, "card-setup", attempt).await
+}
+
+async fn admit_as(app: &App, what: &str, attempt: &Attempt<'_>) -> Result<(), Error> {
     let keys = [
-        (format!("checkout-address|{}", attempt.address), PER_ADDRESS),
-        (format!("checkout-session|{}", attempt.session), PER_SESSION),
+        (format!("{what}-address|{}", attempt.address), PER_ADDRESS),
+        (format!("{what}-session|{}", attempt.session), PER_SESSION),
         (
-            format!("checkout-email|{}", attempt.email.to_ascii_lowercase()),
+            format!("{what}-email|{}", attempt.email.to_ascii_lowercase()),
             PER_EMAIL,
         ),
     ];
     if admit(app, attempt.workspace_id, &keys).await? {
         Ok(())
     } else {
-        Err(refused())
+        Err(refused(what))
     }
 }
 
-fn refused() -> Error {
+fn refused(what: &str) -> Error {
+    let attempts = match what {
+        "checkout" => "checkouts were started",
+        _ => "cards were saved",
+    };
     Error::new(
         ErrorKind::RateLimited,
         "checkout_rate_limited",
         format!(
-            "Too many checkouts were started from here in a short time. Please wait {} minutes \
-             and try again, or contact the shop.",
+            "Too many {attempts} from here in a short time. Please wait {} minutes and try \
+             again, or contact the shop.",
             WINDOW_SECONDS / 60
         ),
     )

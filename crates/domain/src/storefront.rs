@@ -50,7 +50,25 @@ pub struct StorefrontSettings {
     /// monthly price. Empty: no switching.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<String>,
+    /// The challenge a visitor solves before a checkout or saving a card; none: no challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<ChallengeSettings>,
     pub updated_at: Timestamp,
+}
+
+/// A shop's challenge provider (Cloudflare Turnstile): its widget's public site key, its secret
+/// key sealed apart (only its last four characters are shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeSettings {
+    /// `turnstile`.
+    pub provider: String,
+    /// The widget's public site key.
+    pub site_key: String,
+    /// The secret key's last four characters.
+    pub secret_key_last4: String,
+    /// The provider's API, when not its own (a local stand-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
 }
 
 /// The text of a shop's legal and help pages; an empty one is not linked.

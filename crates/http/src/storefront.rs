@@ -18,10 +18,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Mutation, Principal};
+use crate::extract::{double_option, Mutation, Principal};
 use crate::livemode::Json;
 use crate::AppState;
-use bursar_core::storefront::{load, StorefrontUpdate};
+use bursar_core::storefront::{check_challenge, load, ChallengeRequest, StorefrontUpdate};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_storefront, update_storefront))
@@ -81,6 +81,27 @@ pub struct UpdateStorefrontRequest {
     /// portal, in the order shown; `[]` turns switching off.
     #[schema(max_items = 20)]
     pub plans: Option<Vec<String>>,
+    /// A challenge visitors solve before a checkout or saving a card (Cloudflare Turnstile);
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub challenge: Option<Option<ChallengeBody>>,
+}
+
+/// A challenge provider's keys.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeBody {
+    /// `turnstile`.
+    pub provider: String,
+    /// The widget's site key (public).
+    #[schema(min_length = 1, max_length = 200)]
+    pub site_key: String,
+    /// The secret key: sealed, never shown again (only its last four characters).
+    #[schema(min_length = 1, max_length = 200)]
+    pub secret_key: String,
+    /// The provider's API, for a local stand-in (loopback only where outbound requests may
+    /// reach it).
+    pub api_base: Option<String>,
 }
 
 /// Create or change the workspace's storefront.
@@ -93,7 +114,24 @@ async fn update_storefront(
     principal: Principal,
     request: Mutation<UpdateStorefrontRequest>,
 ) -> Result<Response, ApiError> {
-    let changes = parse_update(request.body)?;
+    let mut body = request.body;
+    let challenge = match body.challenge.take() {
+        Some(Some(asked)) => {
+            let asked = ChallengeRequest {
+                provider: asked.provider,
+                site_key: asked.site_key,
+                secret_key: asked.secret_key,
+                api_base: asked.api_base,
+            };
+            Some(Some(
+                check_challenge(&state.outbound, state.db.sealer()?, asked).await?,
+            ))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
+    let mut changes = parse_update(body)?;
+    changes.challenge = challenge;
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move {
@@ -143,6 +181,7 @@ fn parse_update(body: UpdateStorefrontRequest) -> Result<StorefrontUpdate, ApiEr
             })
             .transpose()?,
         plans: body.plans.map(|plans| parse_plans(&plans)).transpose()?,
+        challenge: None,
     })
 }
 

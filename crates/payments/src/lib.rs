@@ -9,6 +9,7 @@
 //! The embedded `test` provider lives with the server (it needs its database) and implements the
 //! same trait; it signs its webhooks exactly as Stripe does ([`signature`]).
 
+pub mod challenge;
 pub mod executor;
 pub mod paypal;
 pub mod signature;

@@ -254,6 +254,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0040_company_contacts.sql"),
         postgres: include_str!("../migrations/postgres/0040_company_contacts.sql"),
     },
+    Migration {
+        version: 41,
+        name: "storefront_challenge",
+        sqlite: include_str!("../migrations/sqlite/0041_storefront_challenge.sql"),
+        postgres: include_str!("../migrations/postgres/0041_storefront_challenge.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises migrations of processes

@@ -50,3 +50,34 @@ pub async fn save(
     .await?;
     Ok(())
 }
+
+/// Replaces the sealed secret of the workspace's challenge provider (`None` removes it).
+pub async fn set_challenge_secret(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    sealed: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "update storefront set challenge_secret = $2 where workspace_id = $1",
+        params![workspace_id.as_str(), sealed],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The sealed secret of the workspace's challenge provider, if it has one.
+pub async fn challenge_secret(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+) -> Result<Option<String>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            "select challenge_secret from storefront where workspace_id = $1",
+            params![workspace_id.as_str()],
+        )
+        .await?;
+    Ok(row
+        .map(|r| r.opt_text("challenge_secret"))
+        .transpose()?
+        .flatten())
+}

@@ -198,6 +198,7 @@ seats-credited-now = Für den Rest des Zeitraums bis { $date } werden { $amount 
 seats-nothing-now = Für den laufenden Zeitraum wird nichts berechnet oder gutgeschrieben.
 confirm-change = Änderung bestätigen
 switch-plan = Tarif wechseln
+challenge-needs-script = Dieser Shop prüft, dass Sie kein Roboter sind, und braucht dafür JavaScript: Bitte schalten Sie es für diese Seite ein.
 switch-from = { $product } wechseln zu
 plan-option = { $plan }: { $amount } im Monat pro Platz
 switch-title = Tarif wechseln

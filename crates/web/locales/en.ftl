@@ -198,6 +198,7 @@ seats-credited-now = For the rest of the period until { $date }, { $amount } is 
 seats-nothing-now = Nothing is charged or credited for the current period.
 confirm-change = Confirm the change
 switch-plan = Switch plan
+challenge-needs-script = This shop checks that you are not a robot, which needs JavaScript: please turn it on for this page.
 switch-from = Switch { $product } to
 plan-option = { $plan }: { $amount } a month per seat
 switch-title = Switch plan

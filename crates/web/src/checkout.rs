@@ -66,6 +66,9 @@ pub struct CheckoutForm {
     vat_id: String,
     #[serde(default)]
     country: String,
+    /// The challenge widget's token (Turnstile's field), when the shop asks for one.
+    #[serde(default, rename = "cf-turnstile-response")]
+    challenge_token: String,
 }
 
 #[derive(Template)]
@@ -191,6 +194,7 @@ pub async fn place(
     let client = Client {
         address,
         session: visit.session.id.clone(),
+        challenge_token: Some(form.challenge_token.clone()),
     };
     let placed = place_order(
         &app,
@@ -380,6 +384,7 @@ pub async fn place_saved(
     let client = Client {
         address,
         session: visit.session.id.clone(),
+        challenge_token: Some(form.challenge_token.clone()),
     };
     let urls = ShopUrls {
         base_url: visit.base_url.clone(),

@@ -102,12 +102,34 @@ impl Visit {
             languages: i18n::switcher(),
             support_email: settings.support_email.clone(),
             token: self.session.form_token(&self.app),
+            challenge: bursar_core::challenge::widget(&self.shop).map(|(widget, site_key)| {
+                ChallengeWidget {
+                    script: widget.script,
+                    class: widget.class,
+                    site_key,
+                }
+            }),
         }
     }
 
     /// `page` rendered as this visit's answer (setting the session cookie when it is new).
     pub fn respond(&self, status: StatusCode, page: &impl Template) -> Response {
         let mut response = render(status, page);
+        if let Some(settings) = &self.shop.settings.challenge {
+            // The challenge's widget is a script and a frame from the provider's origin.
+            let origin = bursar_core::challenge::provider_of(settings)
+                .widget()
+                .origin;
+            let policy = format!(
+                "{}; script-src {origin}; frame-src {origin}",
+                crate::page_policy(&self.app)
+            );
+            if let Ok(value) = HeaderValue::from_str(&policy) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
         if let Some(cookie) = self.session.set_cookie(self.secure()) {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
@@ -143,6 +165,16 @@ pub struct Frame {
     pub support_email: Option<String>,
     /// The CSRF token of the page's forms.
     pub token: String,
+    /// The shop's challenge widget, for the checkout and card forms.
+    pub challenge: Option<ChallengeWidget>,
+}
+
+/// A challenge widget as a page draws it: its script (in the page's head, on the pages with a
+/// form that needs it) and its element in the form.
+pub struct ChallengeWidget {
+    pub script: &'static str,
+    pub class: &'static str,
+    pub site_key: String,
 }
 
 /// The title of a shop page by its slug, in the visitor's language.

@@ -128,7 +128,7 @@ const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' 
 const PAGE_POLICY_LOOPBACK: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
     form-action 'self' https: http://127.0.0.1:*; base-uri 'none'; frame-ancestors 'none'";
 
-fn page_policy(app: &App) -> &'static str {
+pub(crate) fn page_policy(app: &App) -> &'static str {
     match app.config.outbound.allow_loopback {
         true => PAGE_POLICY_LOOPBACK,
         false => PAGE_POLICY,
@@ -142,10 +142,13 @@ async fn security_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
-    );
+    // A page that draws a challenge widget has set its own, wider policy.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

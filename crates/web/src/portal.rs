@@ -19,6 +19,7 @@ use bursar_core::portal_views::{
     fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice, saved_methods,
     start_card_setup,
 };
+use bursar_core::shop_checkout::Client;
 use bursar_core::App;
 use bursar_domain::billing_status::BillingStatus;
 use bursar_domain::customer::Email;
@@ -582,6 +583,7 @@ pub async fn pay(
 pub async fn add_card(
     State(app): State<App>,
     Path(handle): Path<String>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -590,12 +592,25 @@ pub async fn add_card(
             Ok(found) => found,
             Err(page) => return page,
         };
-    let signed_in = &signed_in;
+    let form: ChallengeForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let client = Client {
+        address,
+        session: portal.visit.session.id.clone(),
+        challenge_token: form.challenge_token,
+    };
     let back = format!("{}{}", portal.visit.base_url, portal.path());
     let base = portal.visit.base_url.clone();
-    match start_card_setup(&app, &portal.visit.shop, signed_in, &base, &back).await {
+    let whom = (&portal.visit.shop, &signed_in);
+    match start_card_setup(&app, whom, &client, &base, &back).await {
         Ok(Some(url)) => see_other(&url, None),
         Ok(None) => not_found(),
         Err(error) => error_page(&error),
     }
+}
+
+/// The challenge widget's token in a form (Turnstile's field).
+#[derive(Debug, Default, Deserialize)]
+struct ChallengeForm {
+    #[serde(rename = "cf-turnstile-response")]
+    challenge_token: Option<String>,
 }

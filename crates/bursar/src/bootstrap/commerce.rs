@@ -542,6 +542,7 @@ async fn seed_storefront(seed: &Seed) -> anyhow::Result<()> {
         pages: Some(pages),
         payment_provider: None,
         plans: None,
+        challenge: None,
     };
     seed.write("storefront", move |mut cx| {
         Box::pin(async move { bursar_core::storefront::update(&mut cx, update).await })
