@@ -52,6 +52,7 @@ pub mod portal;
 pub mod portal_payments;
 pub mod portal_plan_switch;
 pub mod portal_plans;
+pub mod portal_setup;
 pub mod portal_standing;
 pub mod portal_usage;
 pub mod portal_views;

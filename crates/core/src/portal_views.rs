@@ -262,56 +262,6 @@ pub async fn pay_invoice(
     Ok(recorded.payment_link.map(|link| link.url))
 }
 
-/// Opens the provider's hosted page where the signed-in customer saves a card for later
-/// purchases (for the newest customer the session reaches); `back` is where the page returns.
-/// Card-testing bots use such pages: each attempt counts against the client's
-/// [velocity limits](crate::velocity) and passes the shop's [challenge](crate::challenge) first.
-/// Returns the page's URL.
-pub async fn start_card_setup(
-    app: &App,
-    (shop, portal): (&Shop, &Portal),
-    client: &crate::shop_checkout::Client,
-    base_url: &str,
-    back: &str,
-) -> Result<Option<String>, Error> {
-    let Some(customer) = portal
-        .customers
-        .iter()
-        .max_by(|a, b| a.as_str().cmp(b.as_str()))
-    else {
-        return Ok(None);
-    };
-    let attempt = crate::velocity::Attempt {
-        workspace_id: &shop.workspace_id,
-        address: &client.address,
-        session: &client.session,
-        email: portal.email.as_deref().unwrap_or(customer.as_str()),
-    };
-    crate::velocity::admit_card_setup(app, &attempt).await?;
-    let token = client.challenge_token.as_deref();
-    let action = crate::challenge::CARD_SETUP;
-    crate::challenge::verify(app, shop, action, token, &client.address).await?;
-    let setup = crate::payment_methods::NewSetup {
-        customer: customer.to_string(),
-        currency: shop.settings.currency.code().to_owned(),
-        provider: None,
-        success_url: Some(back.to_owned()),
-        cancel_url: Some(back.to_owned()),
-    };
-    let started =
-        crate::payment_methods::start_setup(app, &shop.workspace_id, setup, base_url).await?;
-    let cause = Cause {
-        request_id: None,
-        actor: Some("portal".into()),
-    };
-    let recorded = app
-        .write(shop.workspace_id.clone(), cause, move |mut cx| {
-            Box::pin(async move { crate::payment_methods::record_setup(&mut cx, started).await })
-        })
-        .await?;
-    Ok(Some(recorded.url))
-}
-
 /// The saved payment methods of the customers `portal` reaches, newest first.
 pub async fn saved_methods(
     app: &App,

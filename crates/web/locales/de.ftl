@@ -151,6 +151,7 @@ payment-methods = Zahlungsmittel
 no-payment-methods = Keine gespeicherten Karten.
 add-card = Karte für schnelleres Bezahlen speichern
 card-saved-on = Karte, gespeichert am { $date } ({ $provider })
+paypal-saved-on = PayPal-Konto, gespeichert am { $date }
 default-card = (Standard)
 make-default = Als Standard festlegen
 make-default-card = { $card } als Standard festlegen

@@ -151,6 +151,7 @@ payment-methods = Payment methods
 no-payment-methods = No saved cards.
 add-card = Save a card for faster checkout
 card-saved-on = Card saved on { $date } ({ $provider })
+paypal-saved-on = PayPal account saved on { $date }
 default-card = (default)
 make-default = Make default
 make-default-card = Make { $card } the default

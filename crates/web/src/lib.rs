@@ -66,6 +66,10 @@ pub fn router(app: App) -> Router {
         .route("/portal/{handle}/sign-out", post(portal::sign_out_page))
         .route("/portal/{handle}/payment-methods", post(portal::add_card))
         .route(
+            "/portal/{handle}/payment-methods/return",
+            get(portal_methods::setup_return),
+        )
+        .route(
             "/portal/{handle}/payment-methods/{id}/default",
             post(portal_methods::make_default),
         )

@@ -14,10 +14,10 @@ use bursar_core::portal::{
     complete_sign_in, open_from_receipt, preview_sign_in, request_sign_in, sign_out,
 };
 use bursar_core::portal_plans::plans;
+use bursar_core::portal_setup::start_card_setup;
 use bursar_core::portal_standing::{standing, Standing};
 use bursar_core::portal_views::{
     fresh_downloads, invoice_pdf, invoices, order, orders, pay_invoice, saved_methods,
-    start_card_setup,
 };
 use bursar_core::shop_checkout::Client;
 use bursar_core::App;
@@ -184,11 +184,18 @@ pub async fn home(
             .iter()
             .map(|m| CardLine {
                 id: m.id.to_string(),
-                text: portal.visit.tr.t2(
-                    "card-saved-on",
-                    ("date", &m.created_at.to_rfc3339()[..10]),
-                    ("provider", &m.provider),
-                ),
+                text: match m.provider.as_str() {
+                    "paypal" => portal.visit.tr.t1(
+                        "paypal-saved-on",
+                        "date",
+                        &m.created_at.to_rfc3339()[..10],
+                    ),
+                    _ => portal.visit.tr.t2(
+                        "card-saved-on",
+                        ("date", &m.created_at.to_rfc3339()[..10]),
+                        ("provider", &m.provider),
+                    ),
+                },
                 is_default: m.is_default,
             })
             .collect(),
@@ -598,7 +605,11 @@ pub async fn add_card(
         session: portal.visit.session.id.clone(),
         challenge_token: form.challenge_token,
     };
-    let back = format!("{}{}", portal.visit.base_url, portal.path());
+    let back = format!(
+        "{}{}/payment-methods/return",
+        portal.visit.base_url,
+        portal.path()
+    );
     let base = portal.visit.base_url.clone();
     let whom = (&portal.visit.shop, &signed_in);
     match start_card_setup(&app, whom, &client, &base, &back).await {

@@ -1,11 +1,13 @@
 //! The portal's saved cards: make one the default (two-click checkouts charge it) or remove
 //! one (detached at the provider, then forgotten). Each form is a core operation; these
-//! handlers only read the form's path and answer with a redirect to the account.
+//! handlers only read the form's path and answer with a redirect to the account. The return
+//! from the provider's page that saved a method completes a PayPal approval.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bursar_core::portal_setup::finish_card_setup;
 use bursar_core::portal_views::{change_method, MethodChange};
 use bursar_core::App;
 
@@ -49,4 +51,33 @@ pub async fn remove(
     body: Bytes,
 ) -> Response {
     change(&app, path, &headers, &body, MethodChange::Remove).await
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SetupReturn {
+    /// PayPal's approved setup token, on the return from its page.
+    approval_token_id: Option<String>,
+}
+
+/// Back from the provider's page where a payment method was saved (or not): a PayPal approval
+/// is completed here; Stripe and the test provider report theirs by webhook. Then to the
+/// account's payment methods.
+pub async fn setup_return(
+    State(app): State<App>,
+    Path(handle): Path<String>,
+    Query(query): Query<SetupReturn>,
+    headers: HeaderMap,
+) -> Response {
+    let (portal, signed_in) = match PortalVisit::signed_in_get(&app, &handle, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if let Some(approval) = query.approval_token_id.filter(|a| !a.is_empty()) {
+        let whom = (&portal.visit.shop, &signed_in);
+        let base = portal.visit.base_url.clone();
+        if let Err(error) = finish_card_setup(&app, whom, &approval, &base).await {
+            return error_page(&error);
+        }
+    }
+    see_other(&format!("{}#payment-methods", portal.path()), None)
 }

@@ -4,7 +4,10 @@
 //! `ORDER_ALREADY_CAPTURED`, as PayPal refuses it) and read back. The buyer approves on the
 //! fake's page (`/checkoutnow?token=…`, a button), or through [`FakePayPal::approve`]: the `CHECKOUT.ORDER.APPROVED` webhook, signed as
 //! PayPal signs (SHA256withRSA over `transmission id|time|webhook id|CRC32 of the body`) with a
-//! throwaway certificate made for the test run (`bursar_testkit::pki`).
+//! throwaway certificate made for the test run (`bursar_testkit::pki`). Its vault saves a
+//! payer's wallet: a setup token the payer approves on the fake's page (back to the return URL
+//! with `approval_token_id`), a payment token made from it (once per setup token), and orders
+//! paid with that token (`payment_source.paypal.vault_id`) captured at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,11 @@ struct Books {
     webhook_url: Option<String>,
     /// PayPal order id → where the buyer returns after approving (`return_url`).
     return_urls: HashMap<String, String>,
+    /// Setup token id → the setup token as PayPal shows it, its return URL and whether the
+    /// payer approved it.
+    setups: HashMap<String, (Value, String, bool)>,
+    /// Setup token id → the payment token made from it.
+    payment_tokens: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -50,6 +58,10 @@ impl FakePayPal {
             .route("/v2/checkout/orders/{id}/capture", post(capture))
             .route("/checkoutnow", get(approval_page))
             .route("/checkoutnow/{id}/approve", post(approve_on_page))
+            .route("/v3/vault/setup-tokens", post(create_setup_token))
+            .route("/v3/vault/payment-tokens", post(create_payment_token))
+            .route("/agreements/approve", get(vault_page))
+            .route("/agreements/approve/{id}", post(approve_vault))
             .with_state(Fake {
                 books: books.clone(),
                 base_url: base_url.clone(),
@@ -191,6 +203,12 @@ async fn token() -> Json<Value> {
 }
 
 async fn create_order(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    if let Some(vault_id) = body
+        .pointer("/payment_source/paypal/vault_id")
+        .and_then(Value::as_str)
+    {
+        return charge_vaulted(&fake, vault_id, &body);
+    }
     let mut books = fake.books.lock().unwrap();
     let id = format!("5O190127TN{:07}", books.orders.len() + 1);
     let unit = &body["purchase_units"][0];
@@ -255,4 +273,139 @@ async fn capture(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
 fn not_found() -> Response {
     let body = json!({"name": "RESOURCE_NOT_FOUND", "message": "The specified resource does not exist.", "debug_id": "0a1b2c3d4e5f6", "details": [{"issue": "INVALID_RESOURCE_ID"}]});
     (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// An order paid with a saved wallet: PayPal captures it at once (201, `COMPLETED`).
+fn charge_vaulted(fake: &Fake, vault_id: &str, body: &Value) -> Response {
+    let mut books = fake.books.lock().unwrap();
+    let Some(token) = books
+        .payment_tokens
+        .values()
+        .find(|t| t["id"] == vault_id)
+        .cloned()
+    else {
+        let body = json!({"name": "UNPROCESSABLE_ENTITY", "message": "The requested action could not be performed, semantically incorrect, or failed business validation.",
+            "debug_id": "a1b2c3d4e5f60", "details": [{"issue": "INVALID_VAULT_ID", "description": "The vault id is invalid."}]});
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    };
+    let id = format!("1SE0477{:010}", books.orders.len() + 1);
+    let unit = &body["purchase_units"][0];
+    let order = json!({
+        "id": id,
+        "intent": "CAPTURE",
+        "status": "COMPLETED",
+        "payment_source": {"paypal": {"email_address": "payer@example.com", "account_id": "QH7B2E9TLZ4RN",
+            "attributes": {"vault": {"id": vault_id, "status": "VAULTED", "customer": {"id": token["customer"]["id"]}}}}},
+        "purchase_units": [{
+            "reference_id": unit["reference_id"],
+            "payments": {"captures": [{
+                "id": format!("47A1{}", &id[7..]),
+                "status": "COMPLETED",
+                "amount": unit["amount"],
+                "custom_id": unit["custom_id"],
+                "invoice_id": unit["invoice_id"],
+                "final_capture": true,
+            }]},
+        }],
+        "links": [{"href": format!("https://api-m.paypal.com/v2/checkout/orders/{id}"), "rel": "self", "method": "GET"}],
+    });
+    books.orders.insert(id, order.clone());
+    (StatusCode::CREATED, Json(order)).into_response()
+}
+
+/// `POST /v3/vault/setup-tokens`: waits for the payer at its `approve` link.
+async fn create_setup_token(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    let mut books = fake.books.lock().unwrap();
+    let n = books.setups.len() + 1;
+    let id = format!("6TU2518{n:010}");
+    let customer_id = body
+        .pointer("/customer/id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("customer_73105{n:05}"));
+    let back = body
+        .pointer("/payment_source/paypal/experience_context/return_url")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let setup = json!({
+        "id": id,
+        "customer": {"id": customer_id, "merchant_customer_id": body["customer"]["merchant_customer_id"]},
+        "status": "PAYER_ACTION_REQUIRED",
+        "payment_source": {"paypal": {"usage_type": "MERCHANT", "customer_type": "CONSUMER", "permit_multiple_payment_tokens": false}},
+        "links": [
+            {"href": format!("https://api-m.paypal.com/v3/vault/setup-tokens/{id}"), "rel": "self", "method": "GET", "encType": "application/json"},
+            {"href": format!("{}/agreements/approve?approval_session_id={id}", fake.base_url), "rel": "approve", "method": "GET", "encType": "application/json"},
+        ],
+    });
+    books.setups.insert(id, (setup.clone(), back, false));
+    (StatusCode::OK, Json(setup)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct VaultQuery {
+    approval_session_id: String,
+}
+
+/// PayPal's page where the payer agrees to save their wallet with the merchant.
+async fn vault_page(State(fake): State<Fake>, Query(query): Query<VaultQuery>) -> Response {
+    let id = query.approval_session_id;
+    if !fake.books.lock().unwrap().setups.contains_key(&id) {
+        return not_found();
+    }
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>PayPal</title></head>\
+         <body><main><h1>Save PayPal with the merchant (test double)</h1>\
+         <form method=\"post\" action=\"/agreements/approve/{id}\"><button type=\"submit\">Agree and continue</button></form>\
+         </main></body></html>"
+    );
+    axum::response::Html(page).into_response()
+}
+
+/// The payer agreed: back to the merchant's return URL with the approved setup token.
+async fn approve_vault(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
+    let mut books = fake.books.lock().unwrap();
+    let Some((_, back, approved)) = books.setups.get_mut(&id) else {
+        return not_found();
+    };
+    *approved = true;
+    let separator = if back.contains('?') { '&' } else { '?' };
+    let location = format!("{back}{separator}approval_token_id={id}&approval_session_id={id}");
+    (
+        StatusCode::SEE_OTHER,
+        [(axum::http::header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+/// `POST /v3/vault/payment-tokens` from an approved setup token (the same token again for the
+/// same setup token, as PayPal replays a request with the same `PayPal-Request-Id`).
+async fn create_payment_token(State(fake): State<Fake>, Json(body): Json<Value>) -> Response {
+    let mut books = fake.books.lock().unwrap();
+    let setup_id = body
+        .pointer("/payment_source/token/id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(token) = books.payment_tokens.get(&setup_id) {
+        return (StatusCode::OK, Json(token.clone())).into_response();
+    }
+    let Some((setup, _, approved)) = books.setups.get(&setup_id).cloned() else {
+        return not_found();
+    };
+    if !approved {
+        let body = json!({"name": "UNPROCESSABLE_ENTITY", "message": "The requested action could not be performed, semantically incorrect, or failed business validation.",
+            "debug_id": "b2c3d4e5f6a70", "details": [{"issue": "SETUP_TOKEN_NOT_APPROVED", "description": "The setup token has not been approved by the payer."}]});
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    }
+    let vault_id = format!("r4d1k{:03}", books.payment_tokens.len() + 1);
+    let token = json!({
+        "id": vault_id,
+        "customer": setup["customer"],
+        "payment_source": {"paypal": {"usage_type": "MERCHANT", "customer_type": "CONSUMER", "permit_multiple_payment_tokens": false,
+            "email_address": "payer@example.com", "payer_id": "QH7B2E9TLZ4RN"}},
+        "links": [{"href": format!("https://api-m.paypal.com/v3/vault/payment-tokens/{vault_id}"), "rel": "self", "method": "GET", "encType": "application/json"}],
+    });
+    books.payment_tokens.insert(setup_id, token.clone());
+    (StatusCode::OK, Json(token)).into_response()
 }

@@ -70,3 +70,66 @@ both_backends! {
         assert_eq!(response.status(), 400);
     }
 }
+
+/// The fake PayPal connected and made the shop's provider; returns the connection's id.
+async fn shop_pays_with_paypal(app: &TestApp, paypal: &FakePayPal) -> String {
+    let cert = bursar_testkit::pki::pki().cert.clone();
+    let provider = id(&ok(app.post("/v1/payment_providers", json!({"kind": "paypal", "secret_key": "EFakePayPalClientSecret", "client_id": "AFakePayPalClientId",
+        "webhook_id": WEBHOOK_ID, "webhook_secrets": [cert], "api_base": paypal.base_url})).await).await);
+    ok(app
+        .post("/v1/storefront", json!({"payment_provider": provider}))
+        .await)
+    .await;
+    provider
+}
+
+both_backends! {
+    /// Goal: a signed-in customer saves their PayPal wallet from the portal (PayPal's page,
+    /// back with the approved setup token, a payment token made once), then buys in two
+    /// clicks: the order is charged with the vaulted wallet and paid. Coming back twice saves
+    /// one method; another customer's session cannot claim the approval.
+    async fn a_customer_saves_paypal_and_buys_in_two_clicks(app: TestApp) {
+        let (program, _) = crate::storefront::open_shop(&app).await;
+        let paypal = FakePayPal::start().await;
+        shop_pays_with_paypal(&app, &paypal).await;
+        let grace = id(&ok(app.post("/v1/customers", json!({"email": "grace@example.com"})).await).await);
+        ok(app.post("/v1/customers", json!({"email": "ada@example.com"})).await).await;
+        let mut visitor = crate::storefront::Visitor::new(&app);
+        crate::portal::sign_in(&app, &mut visitor, "grace@example.com").await;
+        let (_, home) = visitor.get("/portal/acme").await;
+        let csrf = crate::storefront::field(&home, "csrf_token");
+        let (status, approve) = visitor.post("/portal/acme/payment-methods", &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, 303, "{approve}");
+        assert!(approve.starts_with(&format!("{}/agreements/approve?approval_session_id=", paypal.base_url)), "{approve}");
+        let (status, page) = visitor.get(&approve).await;
+        assert!(status == 200 && page.contains("Agree and continue"), "{page}");
+        let setup = approve.split("approval_session_id=").nth(1).unwrap().to_owned();
+        let (status, back) = visitor.post(&format!("{}/agreements/approve/{setup}", paypal.base_url), &[]).await;
+        assert_eq!(status, 303);
+        assert!(back.starts_with(&app.url("/portal/acme/payment-methods/return?approval_token_id=")), "{back}");
+
+        // Ada comes back with Grace's approval: not hers.
+        let mut ada = crate::storefront::Visitor::new(&app);
+        crate::portal::sign_in(&app, &mut ada, "ada@example.com").await;
+        assert_eq!(ada.get(&back).await.0, 404);
+        for _ in 0..2 {
+            let (status, to) = visitor.get_location(&back).await;
+            assert_eq!((status, to.as_str()), (303, "/portal/acme#payment-methods"));
+        }
+        let (_, home) = visitor.get("/portal/acme").await;
+        assert!(home.contains("PayPal account saved on"), "{home}");
+        let methods = ok(app.get(&format!("/v1/customers/{grace}/payment_methods")).await).await;
+        let methods = methods["data"].as_array().unwrap().clone();
+        assert_eq!(methods.len(), 1, "saved once: {methods:?}");
+        assert_eq!((methods[0]["provider"].as_str(), methods[0]["provider_method_id"].as_str()), (Some("paypal"), Some("r4d1k001")));
+
+        let (status, receipt, _) = crate::portal::two_clicks(&mut visitor, &program).await;
+        assert_eq!(status, 303, "{receipt}");
+        assert!(receipt.contains("/shop/acme/orders/ord_"), "charged with the wallet, to the receipt: {receipt}");
+        let order = receipt.split("/orders/").nth(1).unwrap().split('?').next().unwrap().to_owned();
+        let paid = ok(app.get(&format!("/v1/orders/{order}")).await).await;
+        assert!(["paid", "fulfilled"].contains(&paid["status"].as_str().unwrap()), "{paid}");
+        assert_eq!((paid["payment"]["amount"].as_i64(), paid["customer_id"].as_str()), (Some(5_000), Some(grace.as_str())));
+        assert!(paid["payment"]["payment_id"].as_str().unwrap().starts_with("47A1"), "PayPal's capture: {paid}");
+    }
+}

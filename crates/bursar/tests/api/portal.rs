@@ -292,7 +292,15 @@ async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, car
         .await;
     assert_eq!(
         (status, back.as_str()),
-        (303, format!("{}/portal/acme", app.base_url).as_str())
+        (
+            303,
+            format!("{}/portal/acme/payment-methods/return", app.base_url).as_str()
+        )
+    );
+    let (status, account) = grace.get_location(&back).await;
+    assert_eq!(
+        (status, account.as_str()),
+        (303, "/portal/acme#payment-methods")
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -311,7 +319,7 @@ async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, car
 
 /// Puts one `product` in the cart and sends the checkout page's saved-card form: the status,
 /// where it leads, and the form's fields (to send it again).
-async fn two_clicks(
+pub async fn two_clicks(
     grace: &mut Visitor,
     product: &str,
 ) -> (u16, String, [(&'static str, String); 2]) {
