@@ -241,7 +241,11 @@ pub async fn open_payment_link(
 ) -> Result<Option<PaymentLink>, Error> {
     let now = app.db.now();
     let open = invoice.payment_link.as_ref().filter(|link| {
-        link.expires_at > now && link.amount == invoice.amount_due && page.provider.is_none()
+        let same_provider = page
+            .provider
+            .as_deref()
+            .is_none_or(|p| p == link.provider_id);
+        link.expires_at > now && link.amount == invoice.amount_due && same_provider
     });
     if open.is_some() || !payable(invoice) {
         return Ok(None);

@@ -248,6 +248,13 @@ pub async fn pay_invoice(
     if !payable(&invoice) {
         return Err(not_payable(&invoice));
     }
+    // The shop's provider, unless the page names one.
+    let page = LinkPage {
+        provider: page
+            .provider
+            .or_else(|| shop.settings.payment_provider.clone()),
+        ..page
+    };
     let opened = open_payment_link(app, &shop.workspace_id, &invoice, page).await?;
     let cause = Cause {
         request_id: None,

@@ -133,3 +133,36 @@ both_backends! {
         assert!(paid["payment"]["payment_id"].as_str().unwrap().starts_with("47A1"), "PayPal's capture: {paid}");
     }
 }
+
+both_backends! {
+    /// Goal: in a shop that takes PayPal, an invoice's "Pay now" in the portal opens a PayPal
+    /// order for its amount due (the same one when pressed twice); the payer's approval is
+    /// captured and the invoice is paid.
+    async fn a_customer_pays_an_invoice_from_the_portal_with_paypal(app: TestApp) {
+        crate::storefront::open_shop(&app).await;
+        let paypal = FakePayPal::start().await;
+        let provider = shop_pays_with_paypal(&app, &paypal).await;
+        paypal.send_webhooks_to(&app.url(&format!("/v1/webhooks/{provider}")));
+        let grace = id(&ok(app.post("/v1/customers", json!({"email": "grace@example.com"})).await).await);
+        let invoice = id(&ok(app.post("/v1/invoices", json!({"customer_id": grace, "currency": "USD", "lines": [{"description": "Support plan", "unit_amount": 4_000}]})).await).await);
+        ok(app.post(&format!("/v1/invoices/{invoice}/issue"), json!({})).await).await;
+
+        let mut visitor = crate::storefront::Visitor::new(&app);
+        crate::portal::sign_in(&app, &mut visitor, "grace@example.com").await;
+        let (_, home) = visitor.get("/portal/acme").await;
+        let csrf = crate::storefront::field(&home, "csrf_token");
+        let pay = format!("/portal/acme/invoices/{invoice}/pay");
+        let (status, checkout) = visitor.post(&pay, &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, 303, "{checkout}");
+        assert!(checkout.starts_with(&format!("{}/checkoutnow?token=", paypal.base_url)), "PayPal's page: {checkout}");
+        let (_, again) = visitor.post(&pay, &[("csrf_token", &csrf)]).await;
+        assert_eq!(again, checkout, "pressed twice: the same PayPal order");
+        let token = checkout.split("token=").nth(1).unwrap().to_owned();
+        let (status, back) = visitor.post(&format!("{}/checkoutnow/{token}/approve", paypal.base_url), &[]).await;
+        assert_eq!(status, 303);
+        assert!(back.starts_with(&app.url("/portal/acme?paid=")), "{back}");
+        let paid = ok(app.get(&format!("/v1/invoices/{invoice}")).await).await;
+        assert_eq!((paid["status"].as_str(), paid["amount_due"].as_i64()), (Some("paid"), Some(0)), "{paid}");
+        assert_eq!(paypal.captures(), vec![token]);
+    }
+}
