@@ -252,3 +252,25 @@ country-pt = Portugal
 country-se = Schweden
 country-sg = Singapur
 country-us = Vereinigte Staaten
+
+## Refusals of the application core, by their code (pages in English show the core's own message).
+refusal-parameter-invalid = { $param } ist ungültig. Bitte prüfen Sie die Eingabe.
+refusal-parameter-missing = { $param } fehlt.
+refusal-cart-empty = Der Warenkorb ist leer: Legen Sie zuerst ein Produkt hinein.
+refusal-checkout-rate-limited = Von hier wurden in kurzer Zeit zu viele Versuche gestartet. Bitte warten Sie 10 Minuten und versuchen Sie es erneut, oder wenden Sie sich an den Shop.
+refusal-sign-in-rate-limited = Es wurden zu viele Anmeldelinks angefordert. Bitte warten Sie einige Minuten und versuchen Sie es erneut.
+refusal-challenge-failed = Die Prüfung, dass Sie kein Roboter sind, war nicht erfolgreich. Bitte versuchen Sie es erneut.
+refusal-challenge-unavailable = Die Prüfung, dass Sie kein Roboter sind, konnte nicht abgeschlossen werden. Bitte versuchen Sie es gleich noch einmal.
+refusal-notice-period-passed = Die Kündigungsfrist ist abgelaufen: Die Verlängerung kann nicht mehr gekündigt werden.
+refusal-invoice-not-payable = Diese Rechnung kann nicht online bezahlt werden (Status: { $state }).
+refusal-promotion-code-invalid = Diesen Aktionscode gibt es nicht.
+refusal-promotion-code-expired = Dieser Aktionscode ist abgelaufen.
+refusal-promotion-code-inactive = Dieser Aktionscode ist nicht mehr gültig.
+refusal-promotion-code-exhausted = Dieser Aktionscode wurde bereits so oft eingelöst wie erlaubt.
+refusal-coupon-expired = Dieser Rabatt ist abgelaufen.
+refusal-coupon-exhausted = Dieser Rabatt wurde bereits so oft eingelöst wie erlaubt.
+refusal-contract-ended = Dieses Abonnement ist beendet und kann nicht mehr geändert werden.
+refusal-quantity-invalid = Die Anzahl muss mindestens 1 sein.
+refusal-period-invoiced = Dieser Zeitraum ist bereits abgerechnet und kann nicht mehr geändert werden.
+refusal-renewal-not-canceled = Die Verlängerung ist nicht gekündigt.
+refusal-resource-missing = Das gibt es hier nicht (mehr).

@@ -252,3 +252,25 @@ country-pt = Portugal
 country-se = Sweden
 country-sg = Singapore
 country-us = United States
+
+## Refusals of the application core, by their code (pages in English show the core's own message).
+refusal-parameter-invalid = { $param } is not valid. Please check what you entered.
+refusal-parameter-missing = { $param } is missing.
+refusal-cart-empty = The cart is empty: add a product first.
+refusal-checkout-rate-limited = Too many attempts were started from here in a short time. Please wait 10 minutes and try again, or contact the shop.
+refusal-sign-in-rate-limited = Too many sign-in links were asked for. Please wait a few minutes and try again.
+refusal-challenge-failed = The check that you are not a robot did not pass. Please try again.
+refusal-challenge-unavailable = The check that you are not a robot could not be completed. Please try again in a moment.
+refusal-notice-period-passed = The notice period has passed: the renewal can no longer be canceled.
+refusal-invoice-not-payable = This invoice cannot be paid online (it is { $state }).
+refusal-promotion-code-invalid = There is no such promotion code.
+refusal-promotion-code-expired = This promotion code has expired.
+refusal-promotion-code-inactive = This promotion code is no longer active.
+refusal-promotion-code-exhausted = This promotion code has been redeemed as often as it may be.
+refusal-coupon-expired = This discount has expired.
+refusal-coupon-exhausted = This discount has been redeemed as often as it may be.
+refusal-contract-ended = This subscription has ended and can no longer be changed.
+refusal-quantity-invalid = The quantity must be at least 1.
+refusal-period-invoiced = This period has been invoiced and can no longer be changed.
+refusal-renewal-not-canceled = The renewal is not canceled.
+refusal-resource-missing = This is not (or no longer) here.

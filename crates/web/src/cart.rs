@@ -177,7 +177,13 @@ async fn change_line(
         Err(error) => return error_page(&error),
     };
     if let Err(error) = change(&mut visit.cart, product, quantity) {
-        return refused(&visit, &error.message).await;
+        return refused(
+            &visit,
+            &visit
+                .tr
+                .refusal(error.code, Some(&error.param), None, &error.message),
+        )
+        .await;
     }
     saved(&visit)
 }
@@ -197,7 +203,13 @@ pub async fn code(
         return refused(&visit, &visit.tr.t("form-incomplete")).await;
     };
     if let Err(error) = visit.cart.set_code(&form.promotion_code) {
-        return refused(&visit, &error.message).await;
+        return refused(
+            &visit,
+            &visit
+                .tr
+                .refusal(error.code, Some(&error.param), None, &error.message),
+        )
+        .await;
     }
     saved(&visit)
 }

@@ -217,7 +217,7 @@ pub async fn place(
             render_form(
                 (&visit, &headers),
                 form,
-                Some((field, error.message)),
+                Some((field, crate::frame::refusal(&visit.tr, &error))),
                 status,
             )
             .await

@@ -226,10 +226,11 @@ pub fn error_page(error: &Error) -> Response {
     }
     let tr = i18n::current();
     let failed = tr.t("something-went-wrong");
+    let refused = refusal(&tr, error);
     let heading = if status.is_server_error() {
         failed.as_str()
     } else {
-        error.message.as_str()
+        refused.as_str()
     };
     let page = MessagePage {
         heading,
@@ -244,6 +245,16 @@ pub fn error_page(error: &Error) -> Response {
         }
     }
     response
+}
+
+/// A core refusal in the visitor's language ([`Tr::refusal`]).
+pub fn refusal(tr: &Tr, error: &Error) -> String {
+    tr.refusal(
+        error.code,
+        error.param.as_deref(),
+        error.current_state.as_deref(),
+        &error.message,
+    )
 }
 
 /// The answer to a form posted without its page's token, or from another site.

@@ -235,6 +235,37 @@ impl Tr {
         self.with(id, Some(&args))
     }
 
+    /// Message `id` with its variables in this language only; `None` when it has none.
+    pub fn lookup(&self, id: &str, values: &[(&str, &str)]) -> Option<String> {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set(name.to_string(), FluentValue::from(value.to_string()));
+        }
+        format(self.lang, id, Some(&args))
+    }
+
+    /// A refusal of the application core as the visitor reads it: its message in their
+    /// language when the catalog has one for its code (`refusal-{code}`, given the field as
+    /// `$param` and the state as `$state`), else the core's own (English) message.
+    pub fn refusal(
+        &self,
+        code: &str,
+        param: Option<&str>,
+        state: Option<&str>,
+        message: &str,
+    ) -> String {
+        if self.lang == Lang::En {
+            return message.to_owned();
+        }
+        let id = format!("refusal-{}", code.replace('_', "-"));
+        let values = [
+            ("param", param.unwrap_or("")),
+            ("state", state.unwrap_or("")),
+        ];
+        self.lookup(&id, &values)
+            .unwrap_or_else(|| message.to_owned())
+    }
+
     fn with(&self, id: &str, args: Option<&FluentArgs>) -> String {
         format(self.lang, id, args)
             .or_else(|| format(Lang::En, id, args))

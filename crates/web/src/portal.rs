@@ -259,7 +259,13 @@ pub async fn ask_link(
     };
     let form: EmailForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let (sent_to, error, status) = match Email::parse(form.email.trim(), "email") {
-        Err(error) => (None, Some(error.message), StatusCode::BAD_REQUEST),
+        Err(error) => {
+            let why = portal
+                .visit
+                .tr
+                .refusal(error.code, Some(&error.param), None, &error.message);
+            (None, Some(why), StatusCode::BAD_REQUEST)
+        }
         Ok(email) => match request_sign_in(&app, &portal.visit.shop, &email, &address).await {
             Ok(()) => (Some(email.as_str().to_owned()), None, StatusCode::OK),
             Err(error) => return error_page(&error),

@@ -152,6 +152,12 @@ both_backends! {
         let (status, refused) = visitor.post(&format!("{late}/renewal"), &[("csrf_token", &token), ("renewal", "cancel")]).await;
         assert_eq!(status, 409, "{refused}");
         assert!(refused.contains("could be canceled until"), "{refused}");
+        // The core's refusal in the visitor's language.
+        visitor.get_location("/language/de?back=/portal/acme").await;
+        let (status, refused) = visitor.post(&format!("{late}/renewal"), &[("csrf_token", &token), ("renewal", "cancel")]).await;
+        assert_eq!(status, 409, "{refused}");
+        assert!(refused.contains("Die Kündigungsfrist ist abgelaufen"), "{refused}");
+        visitor.get_location("/language/en?back=/portal/acme").await;
 
         // Bad fields, a missing token, another customer's subscription.
         for quantity in ["0", "abc", "10001", ""] {

@@ -404,6 +404,11 @@ both_backends! {
         assert_eq!((status, back.as_str()), (303, "/shop/acme/cart"));
         let (_, cart) = visitor.get("/shop/acme/cart").await;
         assert!(cart.contains("Ihr Warenkorb ist leer") && cart.contains("<html lang=\"de\">"), "{cart}");
+        let (_, product) = visitor.get(&format!("/shop/acme/products/{program}")).await;
+        let token = field(&product, "csrf_token");
+        let (status, refused) = visitor.post("/shop/acme/cart/code", &[("csrf_token", &token), ("promotion_code", "no way!")]).await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(refused.contains("promotion_code ist ungültig"), "a refusal in German: {refused}");
         let (status, back) = visitor.get_location("/language/en?back=https://evil.example/").await;
         assert_eq!((status, back.as_str()), (303, "/"), "never to another site");
         assert_eq!(visitor.get("/language/xx").await.0, 404);
