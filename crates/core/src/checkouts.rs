@@ -163,6 +163,8 @@ pub struct ChargedMethod {
     pub outcome: bursar_payments::PaymentState,
     pub clearing: CommerceAccount,
     pub provider_id: String,
+    /// The saved method charged (the provider's id): a decline counts against it.
+    pub method: String,
 }
 
 /// Charges the saved payment method `method_id` for order `id`, at the provider and outside
@@ -206,6 +208,10 @@ pub async fn charge_saved_method(
             "The payment method belongs to another customer.",
         ));
     }
+    let card = crate::velocity::Card::SavedMethod(&method.provider_method_id);
+    if crate::velocity::card_blocked(app, workspace_id, card).await? {
+        return Err(crate::velocity::card_refused().with_param("payment_method_id"));
+    }
     let selector = Some(method.provider_id.as_str());
     let connection = providers::resolve(app, workspace_id, selector, "").await?;
     let version = order.updated_at.unix_micros();
@@ -224,6 +230,7 @@ pub async fn charge_saved_method(
         outcome: outcome.map_err(provider_error)?,
         clearing: CommerceAccount::Clearing(connection.row.kind.clone()),
         provider_id: connection.row.provider_id.clone(),
+        method: method.provider_method_id,
     })
 }
 
@@ -280,6 +287,13 @@ pub async fn record_charge(
                 .unwrap_or_else(|| "payment_failed".into());
             order.last_payment_error = Some(reason);
             order.last_decline_class = outcome.decline_class.map(|c| c.as_str().to_owned());
+            let declined = outcome
+                .decline_class
+                .is_some_and(|c| c != bursar_payments::DeclineClass::AuthenticationRequired);
+            if declined {
+                let card = crate::velocity::Card::SavedMethod(&charged.method);
+                crate::velocity::count_card_decline(cx, card).await?;
+            }
             (event_type::ORDER_PAYMENT_FAILED, previous)
         }
     };

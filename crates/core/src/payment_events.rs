@@ -166,6 +166,7 @@ async fn capture_approved(
             message: None,
             decline_code: captured.decline_code.clone(),
             decline_class: captured.decline_class,
+            card: None,
         },
         _ => return Ok(()),
     };
@@ -194,6 +195,20 @@ pub async fn apply(
     provider_kind: &str,
     event: &PaymentEvent,
 ) -> Result<Applied, Error> {
+    // A decline on the provider's page counts against the card's fingerprint (an off-session
+    // charge's decline was counted when it was recorded, by its saved method).
+    if let PaymentEventKind::PaymentFailed {
+        card:
+            Some(bursar_payments::DeclinedCard {
+                fingerprint: Some(fingerprint),
+                ..
+            }),
+        ..
+    } = &event.kind
+    {
+        let card = crate::velocity::Card::Fingerprint(fingerprint);
+        crate::velocity::count_card_decline(cx, card).await?;
+    }
     if let PaymentEventKind::PaymentMethodSaved {
         payment_method,
         provider_customer,

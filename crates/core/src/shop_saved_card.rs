@@ -91,6 +91,10 @@ pub async fn pay_with_saved_method(
         &client.address,
     )
     .await?;
+    let card = crate::velocity::Card::SavedMethod(&method.provider_method_id);
+    if crate::velocity::card_blocked(app, &shop.workspace_id, card).await? {
+        return Err(crate::velocity::card_refused());
+    }
     let order = order_for(app, shop, &priced.cart, &method, form_key).await?;
     let order = match order.status {
         OrderStatus::Draft | OrderStatus::PaymentFailed => {

@@ -188,9 +188,12 @@ pub fn test_fee(amount: i64) -> i64 {
 /// What the test provider charges for a dispute, like Stripe's 15.00.
 pub const TEST_DISPUTE_FEE: i64 = 1500;
 
+/// The events of `outcome` for `session`, as Stripe sends them. A decline is of the test card
+/// `declined`, named by its fingerprint; when that card is `blocked` (too many declines this
+/// window) the attempt never reaches the issuer and says so (`card_velocity_exceeded`).
 pub fn stripe_objects(
     session: &TestSession,
-    outcome: TestOutcome,
+    (outcome, blocked): (TestOutcome, bool),
     now: i64,
 ) -> Vec<(&'static str, serde_json::Value)> {
     let currency = session.currency.to_ascii_lowercase();
@@ -246,14 +249,27 @@ pub fn stripe_objects(
             ));
             events
         }
-        TestOutcome::Declined => vec![(
-            "payment_intent.payment_failed",
-            intent(
-                "requires_payment_method",
-                0,
-                json!({ "last_payment_error": { "type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined." } }),
-            ),
-        )],
+        TestOutcome::Declined => {
+            let card = TestCard::Declined;
+            let method = json!({ "id": format!("pm_test_{}_{}", card.slug(), &session.payment_id[3..]), "object": "payment_method",
+                "type": "card", "card": { "brand": "visa", "last4": "0002", "fingerprint": card.fingerprint() } });
+            let (decline_code, message) = match blocked {
+                false => ("generic_decline", "Your card was declined."),
+                true => (
+                    "card_velocity_exceeded",
+                    "This card was declined too often in a short time; it was not tried.",
+                ),
+            };
+            vec![(
+                "payment_intent.payment_failed",
+                intent(
+                    "requires_payment_method",
+                    0,
+                    json!({ "last_payment_error": { "type": "card_error", "code": "card_declined", "decline_code": decline_code,
+                        "message": message, "payment_method": method } }),
+                ),
+            )]
+        }
         TestOutcome::Processing => vec![
             ("checkout.session.completed", checkout("unpaid", "complete")),
             (
@@ -339,7 +355,11 @@ pub async fn complete_session(
     }
     let provider_id = session.provider_id.clone();
     let now_seconds = state.db.now().unix_micros() / 1_000_000;
-    let objects = stripe_objects(&session, outcome, now_seconds);
+    let fingerprint = TestCard::Declined.fingerprint();
+    let card = crate::velocity::Card::Fingerprint(&fingerprint);
+    let blocked = outcome == TestOutcome::Declined
+        && crate::velocity::card_blocked(state, &session.workspace_id, card).await?;
+    let objects = stripe_objects(&session, (outcome, blocked), now_seconds);
     let events = sign_events(state, &provider_id, objects, now_seconds).await?;
     let receipts = if deliver {
         deliver_events(state, &provider_id, &events).await?

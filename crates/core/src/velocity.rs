@@ -11,6 +11,13 @@
 //! nowhere). They fail closed: when the count cannot be written, the attempt is refused with
 //! the error. Keys are stored as their SHA-256 (they name addresses and emails), and keys of
 //! past windows are swept ([`sweep`]).
+//!
+//! Cards: one stolen card tried again and again (across addresses, sessions and emails) is
+//! caught by its own count. Every decline the provider reports with the card's fingerprint or
+//! its saved payment method counts against that card ([`count_card_decline`], in the write
+//! that records the decline); a card with [`PER_CARD`] declines this window is not charged
+//! again ([`card_blocked`]): a two-click checkout with it is refused before the provider is
+//! asked.
 
 use bursar_domain::id::WorkspaceId;
 
@@ -28,6 +35,9 @@ pub const PER_SESSION: u32 = 5;
 
 /// Checkouts one email address may place per window.
 pub const PER_EMAIL: u32 = 5;
+
+/// Declines one card may collect per window; past them, Bursar no longer tries it.
+pub const PER_CARD: u32 = 3;
 
 /// Who is checking out, as the limits see them.
 #[derive(Debug, Clone)]
@@ -146,6 +156,68 @@ fn refused(what: &str) -> Error {
         format!(
             "Too many {attempts} from here in a short time. Please wait {} minutes and try \
              again, or contact the shop.",
+            WINDOW_SECONDS / 60
+        ),
+    )
+}
+
+/// A card as its declines are counted: by the fingerprint a provider reports with a decline
+/// on its page, or by the saved method Bursar charged off-session (each decline is counted
+/// once, by the path that saw it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Card<'a> {
+    Fingerprint(&'a str),
+    SavedMethod(&'a str),
+}
+
+impl Card<'_> {
+    fn key(self) -> String {
+        let key = match self {
+            Card::Fingerprint(fingerprint) => format!("card|{fingerprint}"),
+            Card::SavedMethod(method) => format!("card-method|{method}"),
+        };
+        bursar_store::sha256_hex(key.as_bytes())
+    }
+}
+
+/// Counts a decline of `card` in the caller's write (it commits with the decline's record).
+pub async fn count_card_decline(
+    cx: &mut crate::write::Context<'_>,
+    card: Card<'_>,
+) -> Result<(), Error> {
+    let key = card.key();
+    let window = window_of(cx.now);
+    bursar_store::velocity::hit(cx.tx, cx.workspace_id, &[key.as_str()], window).await?;
+    Ok(())
+}
+
+/// Whether `card` has collected [`PER_CARD`] declines this window: it is not to be charged
+/// again until the window ends.
+pub async fn card_blocked(
+    app: &App,
+    workspace_id: &WorkspaceId,
+    card: Card<'_>,
+) -> Result<bool, Error> {
+    let (ws, key, window) = (workspace_id.clone(), card.key(), window_of(app.now()));
+    let hits = app
+        .db
+        .read(move |tx: &mut bursar_store::Tx| {
+            Box::pin(async move {
+                bursar_store::velocity::hits_in(tx, &ws, &[key.as_str()], window).await
+            })
+        })
+        .await?;
+    Ok(hits.iter().any(|hits| *hits >= i64::from(PER_CARD)))
+}
+
+/// The refusal of a card with too many declines this window.
+pub fn card_refused() -> Error {
+    Error::new(
+        ErrorKind::RateLimited,
+        "card_rate_limited",
+        format!(
+            "This card was declined too often in a short time and is not tried again for now. \
+             Please wait {} minutes, or pay with another card.",
             WINDOW_SECONDS / 60
         ),
     )

@@ -116,6 +116,11 @@ impl TestCard {
         }
     }
 
+    /// The card's fingerprint, as Stripe names a card number: the same for every use of it.
+    pub fn fingerprint(self) -> String {
+        format!("tfp{}", self.slug())
+    }
+
     /// The card of a saved method id (`pm_test_<slug>_<random>`).
     pub fn of_method(method: &str) -> Option<TestCard> {
         let (slug, _) = method.strip_prefix("pm_test_")?.split_once('_')?;

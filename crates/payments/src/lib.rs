@@ -313,6 +313,10 @@ pub enum PaymentEventKind {
         /// Whether retrying may help, when the failure was the payment's error (not a
         /// cancellation or an asynchronous bank debit).
         decline_class: Option<DeclineClass>,
+        /// The declined card, when the provider names it: its fingerprint (the same for every
+        /// use of one card number) and the payment method it was used as (Stripe's
+        /// `last_payment_error.payment_method.card.fingerprint` and `.id`).
+        card: Option<DeclinedCard>,
     },
     /// A refund reached a final or new state.
     Refund {
@@ -350,6 +354,14 @@ pub enum PaymentEventKind {
     },
     /// An event Bursar does not act on; it is stored and acknowledged.
     Other,
+}
+
+/// A declined card as the provider names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclinedCard {
+    pub fingerprint: Option<String>,
+    /// The provider's payment method (`pm_…`).
+    pub payment_method: Option<String>,
 }
 
 /// Why an inbound webhook was refused. Nothing is processed for a refused webhook.

@@ -23,10 +23,10 @@ use serde_json::{json, Value};
 
 use crate::executor::{mask_secrets, HttpExecutor, Method, ProviderRequest, ProviderResponse};
 use crate::{
-    failure_class, signature, CheckoutRequest, CheckoutSession, DeclineClass, Headers,
-    OffSessionCharge, PaymentEvent, PaymentEventKind, PaymentProvider, PaymentState, PaymentStatus,
-    ProviderError, RefundRequest, RefundResult, RefundStatus, SetupRequest, SetupSession,
-    WebhookError,
+    failure_class, signature, CheckoutRequest, CheckoutSession, DeclineClass, DeclinedCard,
+    Headers, OffSessionCharge, PaymentEvent, PaymentEventKind, PaymentProvider, PaymentState,
+    PaymentStatus, ProviderError, RefundRequest, RefundResult, RefundStatus, SetupRequest,
+    SetupSession, WebhookError,
 };
 
 /// The API version every request pins (`Stripe-Version`), and the one [`event_json`] stamps.
@@ -726,6 +726,7 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
                 message: None,
                 decline_code: None,
                 decline_class: None,
+                card: None,
             }
         }
         "checkout.session.expired" => {
@@ -781,6 +782,7 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
                     .and_then(|e| str_of(e, "decline_code"))
                     .map(str::to_owned),
                 decline_class: decline.and_then(error_class),
+                card: decline.and_then(declined_card),
             }
         }
         "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
@@ -837,6 +839,19 @@ fn event_kind(event_type: &str, object: &Value) -> Result<PaymentEventKind, Stri
         }
         _ => PaymentEventKind::Other,
     })
+}
+
+/// The card a `last_payment_error` names (its `payment_method` object), if it names one.
+fn declined_card(error: &Value) -> Option<DeclinedCard> {
+    let method = error.get("payment_method").filter(|m| m.is_object())?;
+    let card = DeclinedCard {
+        fingerprint: method
+            .pointer("/card/fingerprint")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        payment_method: str_of(method, "id").map(str::to_owned),
+    };
+    (card.fingerprint.is_some() || card.payment_method.is_some()).then_some(card)
 }
 
 /// Stripe behind [`PaymentProvider`]: the adapter's requests, sent by the shared executor.

@@ -10,7 +10,8 @@ use bursar_payments::executor::{ExecutorConfig, HttpExecutor};
 use bursar_payments::signature;
 use bursar_payments::stripe::{event_json, parse_event, StripeConfig, StripeProvider, API_VERSION};
 use bursar_payments::{
-    DeclineClass, PaymentEvent, PaymentEventKind, PaymentProvider, RefundStatus, WebhookError,
+    DeclineClass, DeclinedCard, PaymentEvent, PaymentEventKind, PaymentProvider, RefundStatus,
+    WebhookError,
 };
 use serde_json::{json, Value};
 
@@ -160,6 +161,7 @@ fn checkout_completed_unpaid_then_async_outcomes() {
             message: None,
             decline_code: None,
             decline_class: None,
+            card: None,
         }
     );
 }
@@ -275,7 +277,13 @@ fn payment_intent_failed_and_canceled() {
                 "type": "card_error",
                 "code": "card_declined",
                 "decline_code": "insufficient_funds",
-                "message": "Your card has insufficient funds."
+                "message": "Your card has insufficient funds.",
+                "payment_method": {
+                    "id": "pm_1QfQ2n2eZvKYlo2CwZ8x9ZtB", "object": "payment_method", "type": "card",
+                    "card": {"brand": "visa", "country": "US", "exp_month": 12, "exp_year": 2030,
+                             "fingerprint": "Xt5EWLLDS7FJjR1c", "funding": "credit", "last4": "9995"},
+                    "customer": null, "livemode": false
+                }
             }
         })),
     );
@@ -287,6 +295,10 @@ fn payment_intent_failed_and_canceled() {
             message: Some("Your card has insufficient funds.".into()),
             decline_code: Some("insufficient_funds".into()),
             decline_class: Some(DeclineClass::Soft),
+            card: Some(DeclinedCard {
+                fingerprint: Some("Xt5EWLLDS7FJjR1c".into()),
+                payment_method: Some("pm_1QfQ2n2eZvKYlo2CwZ8x9ZtB".into()),
+            }),
         }
     );
     // The class is the decline code's; the issuer's advice not to retry makes a soft one hard.
@@ -344,6 +356,7 @@ fn payment_intent_failed_and_canceled() {
             message: None,
             decline_code: None,
             decline_class: None,
+            card: None,
         }
     );
     // A cancellation is no decline, even after a declined attempt.

@@ -39,3 +39,24 @@ pub async fn forget_before(tx: &mut Tx, window: i64) -> Result<u64, StoreError> 
     )
     .await
 }
+
+/// The hits of each of `keys` in window `window` (0 for a key not hit in it).
+pub async fn hits_in(
+    tx: &mut Tx,
+    workspace_id: &WorkspaceId,
+    keys: &[&str],
+    window: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut hits = Vec::with_capacity(keys.len());
+    for key in keys {
+        let row = tx
+            .fetch_optional(
+                "select hits from velocity_window \
+                 where workspace_id = $1 and key = $2 and window_start = $3",
+                params![workspace_id.as_str(), *key, window],
+            )
+            .await?;
+        hits.push(row.map(|r| r.i64("hits")).transpose()?.unwrap_or(0));
+    }
+    Ok(hits)
+}

@@ -15,6 +15,7 @@ mod billing;
 mod billing_matrix;
 mod bounds;
 mod browser;
+mod card_velocity;
 mod challenge;
 mod cli;
 mod collections;

@@ -275,7 +275,7 @@ both_backends! {
 
 /// Saves the test card `card` through the portal's "Save a card" button and the provider's
 /// setup page; waits until the account page lists `cards` saved cards.
-async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, cards: usize) {
+pub async fn save_card_in_portal(app: &TestApp, grace: &mut Visitor, card: &str, cards: usize) {
     let (_, home) = grace.get("/portal/acme").await;
     let token = field(&home, "csrf_token");
     let (status, setup) = grace

@@ -19,7 +19,7 @@ impl Visitor {
     }
 
     /// A visitor whose connections come from `address` (any of loopback's 127/8).
-    fn from_address(app: &TestApp, address: &str) -> Visitor {
+    pub fn from_address(app: &TestApp, address: &str) -> Visitor {
         Visitor {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

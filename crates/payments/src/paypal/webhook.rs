@@ -556,6 +556,7 @@ fn capture_failed(capture: &Value) -> Result<PaymentEventKind, String> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         decline_class: Some(DeclineClass::Soft),
+        card: None,
     })
 }
 

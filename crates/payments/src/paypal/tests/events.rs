@@ -74,6 +74,7 @@ fn events_parse_to_bursars_events() {
                 message: Some("OTHER".into()),
                 decline_code: Some("0500".into()),
                 decline_class: Some(DeclineClass::Soft),
+                card: None,
             },
             Some("ord_2")
         )

@@ -298,6 +298,7 @@ fn events(examples: &Examples) {
             message: Some("OTHER".into()),
             decline_code: None,
             decline_class: Some(DeclineClass::Soft),
+            card: None,
         }
     );
     let refunded = examples.event("event-payment-capture-refunded.json");
