@@ -148,6 +148,26 @@ pub struct Client {
     pub challenge_token: Option<String>,
 }
 
+/// Admits a checkout of `client` for `email`: it counts against the client's
+/// [velocity limits](crate::velocity), then passes the shop's [challenge](crate::challenge).
+pub(crate) async fn admit_checkout(
+    app: &App,
+    shop: &Shop,
+    client: &Client,
+    email: &str,
+) -> Result<(), Error> {
+    let attempt = crate::velocity::Attempt {
+        workspace_id: &shop.workspace_id,
+        address: &client.address,
+        session: &client.session,
+        email,
+    };
+    crate::velocity::admit_checkout(app, &attempt).await?;
+    let token = client.challenge_token.as_deref();
+    let action = crate::challenge::CHECKOUT;
+    crate::challenge::verify(app, shop, action, token, &client.address).await
+}
+
 /// Places the order of `cart` for `buyer` and opens its hosted checkout at the workspace's
 /// provider. `form_key` is the checkout form's idempotency key: a form sent twice places one
 /// order (and opens its checkout again only if the first one could not be opened). Each
@@ -168,22 +188,7 @@ pub async fn place_order(
             "The cart is empty: add a product first.",
         ));
     }
-    let attempt = crate::velocity::Attempt {
-        workspace_id: &shop.workspace_id,
-        address: &client.address,
-        session: &client.session,
-        email: buyer.email.as_str(),
-    };
-    crate::velocity::admit_checkout(app, &attempt).await?;
-    let token = client.challenge_token.as_deref();
-    crate::challenge::verify(
-        app,
-        shop,
-        crate::challenge::CHECKOUT,
-        token,
-        &client.address,
-    )
-    .await?;
+    admit_checkout(app, shop, client, buyer.email.as_str()).await?;
     let order = create_order(app, shop, &priced.cart, buyer, form_key).await?;
     if let (OrderStatus::CheckoutOpen, Some(checkout)) = (order.status, &order.checkout) {
         let checkout_url = checkout.url.clone();

@@ -72,25 +72,9 @@ pub async fn pay_with_saved_method(
             "The cart is empty: add a product first.",
         ));
     }
-    let attempt = crate::velocity::Attempt {
-        workspace_id: &shop.workspace_id,
-        address: &client.address,
-        session: &client.session,
-        email: portal
-            .email
-            .as_deref()
-            .unwrap_or(method.customer_id.as_str()),
-    };
-    crate::velocity::admit_checkout(app, &attempt).await?;
-    let token = client.challenge_token.as_deref();
-    crate::challenge::verify(
-        app,
-        shop,
-        crate::challenge::CHECKOUT,
-        token,
-        &client.address,
-    )
-    .await?;
+    let email = portal.email.as_deref();
+    let email = email.unwrap_or(method.customer_id.as_str());
+    crate::shop_checkout::admit_checkout(app, shop, client, email).await?;
     let card = crate::velocity::Card::SavedMethod(&method.provider_method_id);
     if crate::velocity::card_blocked(app, &shop.workspace_id, card).await? {
         return Err(crate::velocity::card_refused());

@@ -26,6 +26,28 @@ pub(crate) fn money_of(plan: &Plan, amount: i64) -> String {
     }
 }
 
+/// What a change charges or credits now for the rest of the period ending at `end`.
+pub(crate) fn charged_now(
+    tr: &Tr,
+    plan: &Plan,
+    prorated: i64,
+    end: Option<bursar_domain::time::Timestamp>,
+) -> String {
+    match (prorated, end) {
+        (0, _) | (_, None) => tr.t("seats-nothing-now"),
+        (amount, Some(end)) if amount > 0 => tr.t2(
+            "seats-charged-now",
+            ("amount", &money_of(plan, amount)),
+            ("date", &day(Some(end))),
+        ),
+        (amount, Some(end)) => tr.t2(
+            "seats-credited-now",
+            ("amount", &money_of(plan, -amount)),
+            ("date", &day(Some(end))),
+        ),
+    }
+}
+
 /// A line's "switch to" form on the plan page.
 pub struct SwitchForm {
     pub line_id: String,
@@ -109,19 +131,7 @@ pub async fn preview(
         .find(|l| l.line_id == line)
         .map(|l| l.product_name.clone())
         .unwrap_or_default();
-    let now = match (preview.prorated, preview.period_end) {
-        (0, _) | (_, None) => tr.t("seats-nothing-now"),
-        (amount, Some(end)) if amount > 0 => tr.t2(
-            "seats-charged-now",
-            ("amount", &money_of(&found, amount)),
-            ("date", &day(Some(end))),
-        ),
-        (amount, Some(end)) => tr.t2(
-            "seats-credited-now",
-            ("amount", &money_of(&found, -amount)),
-            ("date", &day(Some(end))),
-        ),
-    };
+    let now = charged_now(tr, &found, preview.prorated, preview.period_end);
     let quantity = preview.quantity.to_string();
     let summary = vec![
         tr.args(

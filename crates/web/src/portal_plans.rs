@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::frame::{error_page, not_found, see_other, Frame};
 use crate::i18n::Tr;
-use crate::portal_plan_switch::{money_of, switch_forms, SwitchForm};
+use crate::portal_plan_switch::{charged_now, money_of, switch_forms, SwitchForm};
 use crate::portal_visit::{bad_field, day, PortalVisit};
 use crate::usage_chart::{chart, UsageChart};
 
@@ -260,19 +260,7 @@ pub async fn preview_seats(
         .find(|l| l.line_id == line)
         .map(|l| l.product_name.clone())
         .unwrap_or_default();
-    let now = match (preview.prorated, preview.period_end) {
-        (0, _) | (_, None) => tr.t("seats-nothing-now"),
-        (amount, Some(end)) if amount > 0 => tr.t2(
-            "seats-charged-now",
-            ("amount", &money_of(&found, amount)),
-            ("date", &day(Some(end))),
-        ),
-        (amount, Some(end)) => tr.t2(
-            "seats-credited-now",
-            ("amount", &money_of(&found, -amount)),
-            ("date", &day(Some(end))),
-        ),
-    };
+    let now = charged_now(tr, &found, preview.prorated, preview.period_end);
     let summary = vec![
         tr.args(
             "seats-change",
