@@ -20,7 +20,7 @@ pub const CHECKOUT: &str = "checkout";
 /// The widget's action on the form that saves a card.
 pub const CARD_SETUP: &str = "card_setup";
 
-/// The provider `settings` name.
+/// The challenge provider `settings` name (Turnstile, the only one so far).
 pub fn provider_of(settings: &ChallengeSettings) -> Box<dyn ChallengeProvider> {
     Box::new(Turnstile::new(settings.api_base.as_deref()))
 }
