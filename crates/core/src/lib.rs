@@ -49,6 +49,7 @@ pub mod payment_events;
 pub mod payment_methods;
 pub mod payouts;
 pub mod portal;
+pub mod portal_licenses;
 pub mod portal_payments;
 pub mod portal_plan_switch;
 pub mod portal_plans;

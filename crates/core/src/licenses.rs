@@ -53,6 +53,28 @@ pub async fn reissue(cx: &mut Context<'_>, sealer: &Sealer, id: &str) -> Result<
     Ok(new)
 }
 
+/// Frees the activation of `machine_id` on license `id`, so another machine can take its place;
+/// `license.deactivated`. A machine that is not activated changes nothing (a retry acts once).
+pub async fn deactivate(
+    cx: &mut Context<'_>,
+    id: &str,
+    machine_id: &str,
+) -> Result<License, Error> {
+    let mut license: License = lookup::get_in(cx, LICENSE, "license", id, "id").await?;
+    if !license.deactivate(machine_id) {
+        return Ok(license);
+    }
+    documents::save(cx.tx, LICENSE, cx.workspace_id, id, &license, &[]).await?;
+    cx.emit(NewEvent::new(
+        event_type::LICENSE_DEACTIVATED,
+        "license",
+        id,
+        json!({ "object": license, "machine_id": machine_id }),
+    ))
+    .await?;
+    Ok(license)
+}
+
 /// The policy a replacement key is issued under: the old key's prefix, activation limit and
 /// update terms.
 fn policy_of(old: &License) -> LicensePolicy {

@@ -107,6 +107,7 @@ pub const JOB_RUN_RETRY_REQUESTED: &str = "job_run.retry_requested";
 pub const LEDGER_TRANSFERS_APPLIED: &str = "ledger.transfers_applied";
 pub const LEDGER_ACCOUNT_CREATED: &str = "ledger_account.created";
 pub const LICENSE_ACTIVATED: &str = "license.activated";
+pub const LICENSE_DEACTIVATED: &str = "license.deactivated";
 pub const LICENSE_ISSUED: &str = "license.issued";
 pub const LICENSE_REISSUED: &str = "license.reissued";
 pub const LICENSE_REVOKED: &str = "license.revoked";
@@ -288,6 +289,7 @@ pub const CATALOG: &[(&str, u32)] = &[
     (LEDGER_TRANSFERS_APPLIED, 1),
     (LEDGER_ACCOUNT_CREATED, 1),
     (LICENSE_ACTIVATED, 1),
+    (LICENSE_DEACTIVATED, 1),
     (LICENSE_ISSUED, 1),
     (LICENSE_REISSUED, 1),
     (LICENSE_REVOKED, 1),

@@ -316,6 +316,13 @@ impl License {
         (Validity::Valid, true)
     }
 
+    /// Frees `machine`'s activation (it no longer counts against the limit); whether it had one.
+    pub fn deactivate(&mut self, machine: &str) -> bool {
+        let before = self.activations.len();
+        self.activations.retain(|a| a.machine_id != machine);
+        self.activations.len() != before
+    }
+
     /// Whether the license entitles `version`.
     pub fn entitles(&self, version: &semver::Version) -> bool {
         self.major_version

@@ -21,7 +21,9 @@ use crate::livemode::Json;
 use crate::public::*;
 use crate::AppState;
 use bursar_core::fulfillment::{key_hash, public_view, revoke};
-use bursar_core::licenses::{activate, precheck, reissue, reveal_order_licenses, Precheck};
+use bursar_core::licenses::{
+    activate, deactivate, precheck, reissue, reveal_order_licenses, Precheck,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_license))
         .routes(routes!(revoke_license))
         .routes(routes!(reissue_license))
+        .routes(routes!(deactivate_license))
         .routes(routes!(validate_license))
         .routes(routes!(order_licenses))
 }
@@ -107,6 +110,36 @@ async fn reissue_license(
     state
         .mutate(&principal, request.idempotency, move |mut cx| {
             Box::pin(async move { Ok((StatusCode::OK, reissue(&mut cx, &sealer, &id).await?)) })
+        })
+        .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateRequest {
+    /// The machine to free (as it activated: 1 to 200 printable characters).
+    #[schema(min_length = 1, max_length = 200)]
+    pub machine_id: String,
+}
+
+/// Deactivate a machine: its activation is freed, so another machine can activate the license
+/// in its place. A machine that is not activated changes nothing.
+#[utoipa::path(post, path = "/v1/licenses/{id}/deactivate", tag = "fulfillment",
+    request_body = DeactivateRequest,
+    params(("id" = LicenseId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = License), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+async fn deactivate_license(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    request: Mutation<DeactivateRequest>,
+) -> Result<Response, ApiError> {
+    let machine =
+        bursar_domain::fulfillment::parse_machine_id(&request.body.machine_id, "machine_id")?;
+    state
+        .mutate(&principal, request.idempotency, move |mut cx| {
+            Box::pin(async move { Ok((StatusCode::OK, deactivate(&mut cx, &id, &machine).await?)) })
         })
         .await
 }

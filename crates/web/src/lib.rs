@@ -12,6 +12,7 @@ mod frame;
 mod i18n;
 mod language;
 mod portal;
+mod portal_licenses;
 mod portal_methods;
 mod portal_payments;
 mod portal_plan_switch;
@@ -78,6 +79,14 @@ pub fn router(app: App) -> Router {
             post(portal_methods::remove),
         )
         .route("/portal/{handle}/orders/{id}", get(portal::order_page))
+        .route(
+            "/portal/{handle}/licenses/{id}/deactivate",
+            post(portal_licenses::deactivate),
+        )
+        .route(
+            "/portal/{handle}/licenses/{id}/replace",
+            post(portal_licenses::replace),
+        )
         .route(
             "/portal/{handle}/payments",
             get(portal_payments::payments_page),

@@ -390,10 +390,13 @@ pub async fn sign_out_page(
 
 /// A license as the order page shows it.
 pub struct LicenseLine {
+    pub id: String,
     pub hint: String,
     pub active: bool,
     /// Machines activated (of how many), as a phrase.
     pub activations: String,
+    /// The machines activated, each with a Deactivate form.
+    pub machines: Vec<String>,
 }
 
 /// "(linux, version 1.0.0): works until … UTC, for 5 downloads".
@@ -438,17 +441,31 @@ struct OrderPage {
     total: String,
     /// Whether the order is the visitor's own (not a colleague's at their company).
     own: bool,
+    /// After a license form: what it did.
+    notice: Option<String>,
     licenses: Vec<LicenseLine>,
     /// After "Get download links": the fresh links.
     downloads: Option<Vec<DownloadLine>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderQuery {
+    /// After a license form: `deactivated` or `replaced`.
+    license: Option<String>,
+}
+
 pub async fn order_page(
     State(app): State<App>,
     Path((handle, id)): Path<(String, String)>,
+    Query(query): Query<OrderQuery>,
     headers: HeaderMap,
 ) -> Response {
-    render_order(&app, &handle, &id, &headers, false).await
+    let notice = match query.license.as_deref() {
+        Some("deactivated") => Some("license-deactivated"),
+        Some("replaced") => Some("license-replaced"),
+        _ => None,
+    };
+    render_order(&app, (&handle, &id), &headers, false, notice).await
 }
 
 /// Fresh download links for the order, shown once on its page (never stored).
@@ -461,15 +478,15 @@ pub async fn downloads(
     if let Err(page) = Visit::posted(&app, &handle, &headers, &body).await {
         return page;
     }
-    render_order(&app, &handle, &id, &headers, true).await
+    render_order(&app, (&handle, &id), &headers, true, None).await
 }
 
 async fn render_order(
     app: &App,
-    handle: &str,
-    id: &str,
+    (handle, id): (&str, &str),
     headers: &HeaderMap,
     with_downloads: bool,
+    notice: Option<&str>,
 ) -> Response {
     let (portal, signed_in) = match PortalVisit::signed_in_get(app, handle, headers).await {
         Ok(found) => found,
@@ -521,10 +538,13 @@ async fn render_order(
             .collect(),
         total: portal.visit.money(order.totals.total),
         own: signed_in.reaches(&order.customer_id),
+        notice: notice.map(|id| portal.visit.tr.t(id)),
         licenses: found
             .licenses
             .iter()
             .map(|l| LicenseLine {
+                id: l.id.to_string(),
+                machines: l.activations.iter().map(|a| a.machine_id.clone()).collect(),
                 hint: l.key_hint.clone(),
                 active: l.status == LicenseStatus::Active,
                 activations: activations(&portal.visit.tr, l.activations.len(), l.max_activations),

@@ -55,6 +55,7 @@ mod payouts;
 mod paypal_checkout;
 mod portal;
 mod portal_companies;
+mod portal_licenses;
 mod portal_payments;
 mod portal_plan_switch;
 mod portal_plans;

@@ -322,6 +322,11 @@ both_backends! {
                 "/v1/artifacts/{id}/retire" => (format!("/v1/artifacts/{uploaded}/retire"), json!({})),
                 "/v1/licenses/validate" => (route.clone(), json!({"key": license_key, "machine_id": "m1"})),
                 "/v1/licenses/{id}/reissue" => (format!("/v1/licenses/{license}/reissue"), json!({})),
+                "/v1/licenses/{id}/deactivate" => {
+                    let activated = app.post("/v1/licenses/validate", json!({"key": license_key, "machine_id": "m-spare"})).await;
+                    assert_eq!(activated.status(), 200);
+                    (format!("/v1/licenses/{license}/deactivate"), json!({"machine_id": "m-spare"}))
+                }
                 "/v1/licenses/{id}/revoke" => {
                     let active = json_body(app.get("/v1/licenses").await).await["data"].as_array().unwrap().iter().find(|l| l["status"] == "active").cloned().unwrap();
                     (format!("/v1/licenses/{}/revoke", id_of(active)), json!({}))

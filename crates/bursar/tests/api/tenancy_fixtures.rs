@@ -105,6 +105,7 @@ pub fn body_for(method: &str, path: &str, fixtures: &Fixtures, past: &str) -> Op
         "/v1/invoices/{id}/lines" => json!({"description": "Intruder", "unit_amount": 100}),
         "/v1/customers/{id}/billing_status/close" => json!({"reason": "intruder"}),
         "/v1/customers/{id}/usage_subjects" => json!({"subject": "intruder"}),
+        "/v1/licenses/{id}/deactivate" => json!({"machine_id": "intruder"}),
         "/v1/customers/{id}/usage_close" => json!({"until": past}),
         "/v1/contracts/{id}/operations" => json!({"type": "suspend"}),
         "/v1/prices/{id}" => json!({"nickname": "intruder"}),
